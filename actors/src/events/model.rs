@@ -1,0 +1,115 @@
+//! What an event is, and how the log is queried.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// An event not yet stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// When it happened (not when it was written).
+    pub at: OffsetDateTime,
+    /// Dotted kind, e.g. `actor.restarted`, `upstream.status`.
+    pub kind: String,
+    /// The request or run it belongs to.
+    pub correlation_id: Option<String>,
+    /// Kind-specific payload.
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    /// An event of `kind` happening now.
+    pub fn new(kind: impl Into<String>, data: serde_json::Value) -> Self {
+        Self {
+            at: OffsetDateTime::now_utc(),
+            kind: kind.into(),
+            correlation_id: None,
+            data,
+        }
+    }
+
+    /// The same event, belonging to the request or run `id`.
+    pub fn correlated(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Event {
+    /// Position in the log; increases with every write.
+    pub id: i64,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Dotted kind.
+    pub kind: String,
+    /// The request or run it belongs to.
+    pub correlation_id: Option<String>,
+    /// Kind-specific payload.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// Which events to return: the newest `limit` matching ones, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventQuery {
+    /// Only this kind (exact), or with a trailing `.*`, this kind prefix (`actor.*`).
+    pub kind: Option<String>,
+    /// Only events of this request or run.
+    pub correlation_id: Option<String>,
+    /// Only events that happened at or after this instant.
+    pub since: Option<OffsetDateTime>,
+    /// Only events written after this id (for resuming a stream).
+    pub after_id: Option<i64>,
+    /// How many at most (the newest ones).
+    pub limit: u32,
+}
+
+impl EventQuery {
+    /// Whether a (live) event matches the filters of this query, `limit` aside.
+    pub fn matches(&self, e: &Event) -> bool {
+        let kind_ok = match self.kind.as_deref() {
+            None => true,
+            Some(k) => match k.strip_suffix(".*") {
+                Some(prefix) => e.kind.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.')),
+                None => e.kind == k,
+            },
+        };
+        kind_ok
+            && self
+                .correlation_id
+                .as_ref()
+                .is_none_or(|c| e.correlation_id.as_ref() == Some(c))
+            && self.since.is_none_or(|s| e.at >= s)
+            && self.after_id.is_none_or(|a| e.id > a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: &str) -> Event {
+        Event {
+            id: 1,
+            at: OffsetDateTime::UNIX_EPOCH,
+            kind: kind.into(),
+            correlation_id: None,
+            data: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn kind_filter_is_exact_or_a_dotted_prefix() {
+        let q = |k: &str| EventQuery {
+            kind: Some(k.into()),
+            ..Default::default()
+        };
+        assert!(q("actor.restarted").matches(&ev("actor.restarted")));
+        assert!(!q("actor").matches(&ev("actor.restarted")));
+        assert!(q("actor.*").matches(&ev("actor.restarted")));
+        assert!(!q("actor.*").matches(&ev("actors.x")));
+        assert!(!q("actor.*").matches(&ev("actor")));
+    }
+}

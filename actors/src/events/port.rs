@@ -1,0 +1,17 @@
+//! The store port for the event log; the `att` crate provides SQLite (and later PostgreSQL).
+
+use super::{Event, EventQuery, NewEvent};
+
+/// A store failure, as text: the port hides which database produced it.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("event store: {0}")]
+pub struct StoreError(pub String);
+
+/// Durable storage for events.
+#[async_trait::async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Writes `events` atomically (all or none) and returns them with their ids, in order.
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<Event>, StoreError>;
+    /// The newest `query.limit` matching events, oldest first.
+    async fn query_events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError>;
+}

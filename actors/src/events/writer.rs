@@ -1,0 +1,53 @@
+//! The group-commit writer behind the events actor.
+//!
+//! Appends queue on a bounded channel; the writer takes everything queued (up to a batch
+//! size), writes it in one transaction, then acknowledges each append and fans the stored
+//! events out to live subscribers. An append is acknowledged only after its transaction
+//! committed, so a crash loses nothing that was acknowledged. When every sender is gone the
+//! writer drains what is queued and ends — that is the flush at shutdown.
+
+use std::sync::Arc;
+
+use ractor::RpcReplyPort;
+use tokio::sync::{broadcast, mpsc};
+
+use super::{Event, EventStore, NewEvent, StoreError};
+
+/// One queued append.
+pub(crate) struct Append {
+    pub(crate) event: NewEvent,
+    pub(crate) ack: Option<RpcReplyPort<Result<Event, StoreError>>>,
+}
+
+/// Writes at most this many events per transaction.
+const MAX_BATCH: usize = 512;
+
+pub(crate) async fn run(
+    store: Arc<dyn EventStore>,
+    mut queue: mpsc::Receiver<Append>,
+    live: broadcast::Sender<Event>,
+) {
+    let mut batch: Vec<Append> = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let events: Vec<NewEvent> = batch.iter().map(|a| a.event.clone()).collect();
+        match store.append_events(&events).await {
+            Ok(stored) => {
+                for (append, event) in batch.drain(..).zip(stored) {
+                    // Nobody listening is fine.
+                    let _ = live.send(event.clone());
+                    if let Some(ack) = append.ack {
+                        let _ = ack.send(Ok(event));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, lost = batch.len(), "could not write events");
+                for append in batch.drain(..) {
+                    if let Some(ack) = append.ack {
+                        let _ = ack.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `att-actors`: every actor of att, their messages and their state machines.
+//!
+//! This crate knows nothing of HTTP, SQL or the command line. Side effects beyond MCP go
+//! through ports (traits such as [`events::EventStore`]) that the `att` crate implements.
+//!
+//! The pieces, in the order a reader meets them:
+//! - [`directory`]: the per-instance record of which actors exist, their parent, status,
+//!   restarts, failures and message counts — what `GET /api/v1/actors` shows;
+//! - [`trace`]: the wrapper that runs every handled message in a `tracing` span and leaves a
+//!   record in a bounded per-actor ring;
+//! - [`supervisor`]: one-for-one supervision with exponential back-off and a meltdown budget;
+//! - [`events`]: the event log actor (batched, acknowledged writes; queries; live fan-out);
+//! - [`router`]: the routing table owner, publishing immutable snapshots;
+//! - [`tree`]: the actor tree `att` → `events`, `router`, `upstreams`, started and stopped
+//!   as one.
+
+pub mod directory;
+pub mod events;
+pub mod mailbox;
+pub mod router;
+pub mod supervisor;
+pub mod trace;
+pub mod tree;
+
+pub use directory::{ActorDirectory, ActorInfo, ActorState};
+pub use trace::{MessageMeta, TraceOutcome, TraceRecord};

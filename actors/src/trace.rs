@@ -1,0 +1,252 @@
+//! Message tracing: every message an att actor handles runs in a `tracing` span and leaves a
+//! [`TraceRecord`] in the actor's bounded ring.
+//!
+//! Actors are written as plain `ractor::Actor`s whose message type implements
+//! [`MessageMeta`]; [`spawn`] wraps them in [`Traced`], which is the only place that knows
+//! about spans, rings and panics. ractor already instruments each handler with the *sender's*
+//! span (`message_span_propogation`), so the span opened here nests under the HTTP request
+//! (or actor) that sent the message.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::FutureExt;
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use crate::directory::{ActorDirectory, ActorState, ActorStats};
+
+/// What the tracing wrapper needs to know about a message.
+pub trait MessageMeta {
+    /// A short, stable name for the message variant (`append`, `query`, `start_child`).
+    fn kind(&self) -> &'static str;
+    /// The request or run this message belongs to, when it belongs to one.
+    fn correlation_id(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// How handling one message ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum TraceOutcome {
+    /// The handler returned `Ok`.
+    Ok,
+    /// The handler returned an error (the actor then stops and its supervisor decides).
+    Error {
+        /// The error text.
+        error: String,
+    },
+    /// The handler panicked.
+    Panic {
+        /// The panic message.
+        error: String,
+    },
+}
+
+/// One handled message.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TraceRecord {
+    /// The actor that handled it.
+    pub actor: String,
+    /// [`MessageMeta::kind`] of the message.
+    pub kind: String,
+    /// [`MessageMeta::correlation_id`] of the message.
+    pub correlation_id: Option<String>,
+    /// When handling started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// How long the handler ran, in microseconds.
+    pub duration_us: u64,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: TraceOutcome,
+}
+
+impl TraceRecord {
+    #[cfg(test)]
+    pub(crate) fn test_record(kind: &str, correlation_id: Option<&str>) -> Self {
+        Self {
+            actor: "t".into(),
+            kind: kind.into(),
+            correlation_id: correlation_id.map(Into::into),
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            duration_us: 0,
+            outcome: TraceOutcome::Ok,
+        }
+    }
+}
+
+/// Wraps an actor so that each handled message is spanned, recorded, and panic-safe.
+pub struct Traced<A> {
+    inner: A,
+    name: String,
+    directory: ActorDirectory,
+    stats: Arc<ActorStats>,
+}
+
+/// Spawns `actor` under `supervisor` as `name` in `directory`, traced.
+///
+/// The actor gets no ractor-registry name (see [`crate::directory`]); handles find it through
+/// the directory.
+pub async fn spawn<A>(
+    directory: &ActorDirectory,
+    name: &str,
+    parent: Option<(&str, ActorCell)>,
+    actor: A,
+    args: A::Arguments,
+) -> Result<(ActorRef<A::Msg>, JoinHandle<()>), SpawnErr>
+where
+    A: Actor,
+    A::Msg: MessageMeta,
+{
+    let stats = directory.declare(name, parent.as_ref().map(|(n, _)| *n));
+    let traced = Traced {
+        inner: actor,
+        name: name.to_owned(),
+        directory: directory.clone(),
+        stats,
+    };
+    match parent {
+        Some((_, cell)) => Actor::spawn_linked(None, traced, args, cell).await,
+        None => Actor::spawn(None, traced, args).await,
+    }
+}
+
+impl<A> Traced<A>
+where
+    A: Actor,
+{
+    async fn traced<F>(&self, kind: &str, correlation_id: Option<String>, work: F) -> F::Output
+    where
+        F: Future<Output = Result<(), ActorProcessingErr>>,
+    {
+        let span = tracing::info_span!(
+            "actor_message",
+            actor = %self.name,
+            kind,
+            correlation_id = correlation_id.as_deref()
+        );
+        let started_at = OffsetDateTime::now_utc();
+        let t0 = Instant::now();
+        let result = AssertUnwindSafe(work.instrument(span)).catch_unwind().await;
+        let (outcome, ret) = match result {
+            Ok(Ok(())) => (TraceOutcome::Ok, Ok(())),
+            Ok(Err(e)) => (
+                TraceOutcome::Error {
+                    error: e.to_string(),
+                },
+                Err(e),
+            ),
+            Err(panic) => {
+                let text = panic_text(panic.as_ref());
+                (
+                    TraceOutcome::Panic {
+                        error: text.clone(),
+                    },
+                    Err(format!("panicked: {text}").into()),
+                )
+            }
+        };
+        self.stats.record(TraceRecord {
+            actor: self.name.clone(),
+            kind: kind.to_owned(),
+            correlation_id,
+            started_at,
+            duration_us: u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX),
+            outcome,
+        });
+        ret
+    }
+}
+
+fn panic_text(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-text payload".to_owned()
+    }
+}
+
+impl<A> Actor for Traced<A>
+where
+    A: Actor,
+    A::Msg: MessageMeta,
+{
+    type Msg = A::Msg;
+    type State = A::State;
+    type Arguments = A::Arguments;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let cell = myself.get_cell();
+        let state = self.inner.pre_start(myself, args).await?;
+        // Reachable from here on: ractor queues messages until the actor runs.
+        self.directory.running(&self.name, cell);
+        Ok(state)
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        self.inner.post_start(myself, state).await
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let result = self.inner.post_stop(myself, state).await;
+        self.directory.set_state(&self.name, ActorState::Stopped);
+        result
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let kind = message.kind();
+        let correlation_id = message.correlation_id().map(str::to_owned);
+        self.traced(
+            kind,
+            correlation_id,
+            self.inner.handle(myself, message, state),
+        )
+        .await
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let kind = match &event {
+            SupervisionEvent::ActorStarted(_) => "supervision:actor_started",
+            SupervisionEvent::ActorTerminated(..) => "supervision:actor_terminated",
+            SupervisionEvent::ActorFailed(..) => "supervision:actor_failed",
+            _ => "supervision:other",
+        };
+        self.traced(
+            kind,
+            None,
+            self.inner.handle_supervisor_evt(myself, event, state),
+        )
+        .await
+    }
+}

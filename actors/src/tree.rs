@@ -1,0 +1,149 @@
+//! The actor tree of one att instance, started and stopped as one:
+//!
+//! ```text
+//! att (root supervisor)
+//! ├── events      the event log
+//! ├── router      the routing table
+//! └── upstreams   supervisor of the upstream actors
+//! ```
+//!
+//! `events` starts first and stops last, so every other actor's restarts and shutdown can be
+//! recorded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use ractor::{ActorRef, SpawnErr};
+use tokio::sync::broadcast;
+
+use crate::directory::{ActorDirectory, ActorState};
+use crate::events::{EventSink, EventStore, EventsActor, EventsArgs, EventsHandle};
+use crate::router::{RouterActor, RouterHandle, RoutingSnapshot};
+use crate::supervisor::{ChildSpec, RestartPolicy, Supervisor, SupervisorArgs, SupervisorHandle, SupervisorMsg};
+use crate::trace;
+
+/// Names of the fixed actors.
+pub mod names {
+    /// The root supervisor.
+    pub const ROOT: &str = "att";
+    /// The event log.
+    pub const EVENTS: &str = "events";
+    /// The router.
+    pub const ROUTER: &str = "router";
+    /// The upstreams supervisor.
+    pub const UPSTREAMS: &str = "upstreams";
+}
+
+/// The actors that must run for att to be ready.
+pub const FIXED: [&str; 4] = [names::ROOT, names::EVENTS, names::ROUTER, names::UPSTREAMS];
+
+/// Whether the root and every fixed child are running.
+pub fn is_up(directory: &ActorDirectory) -> bool {
+    FIXED
+        .iter()
+        .all(|n| directory.get(n).is_some_and(|i| i.status == ActorState::Running))
+}
+
+/// Knobs of the tree.
+#[derive(Debug, Clone)]
+pub struct TreeConfig {
+    /// Restart back-off and meltdown budget for every supervised child.
+    pub restart: RestartPolicy,
+    /// How long each actor gets to stop at shutdown.
+    pub stop_timeout: Duration,
+    /// Trace records kept per actor.
+    pub trace_capacity: usize,
+    /// Appends that may queue for the event writer.
+    pub event_queue_capacity: usize,
+    /// Events a live subscriber may fall behind by before it lags.
+    pub live_capacity: usize,
+}
+
+impl Default for TreeConfig {
+    fn default() -> Self {
+        Self {
+            restart: RestartPolicy::default(),
+            stop_timeout: Duration::from_secs(10),
+            trace_capacity: 256,
+            event_queue_capacity: 4096,
+            live_capacity: 1024,
+        }
+    }
+}
+
+/// The running tree and the handles to its actors.
+pub struct AttTree {
+    /// Where every actor of this instance is listed.
+    pub directory: ActorDirectory,
+    /// The event log.
+    pub events: EventsHandle,
+    /// The router.
+    pub router: RouterHandle,
+    /// The upstreams supervisor.
+    pub upstreams: SupervisorHandle,
+    root: ActorRef<SupervisorMsg>,
+    stop_timeout: Duration,
+}
+
+impl AttTree {
+    /// Starts the tree on `store`. Fails if any fixed actor cannot start.
+    pub async fn start(store: Arc<dyn EventStore>, config: TreeConfig) -> Result<Self, SpawnErr> {
+        let directory = ActorDirectory::new(config.trace_capacity);
+        let (live, _) = broadcast::channel(config.live_capacity.max(1));
+        let events = EventsHandle::new(directory.clone(), names::EVENTS, live.clone());
+        let sink: Arc<dyn EventSink> = Arc::new(events.clone());
+        let published = Arc::new(ArcSwap::from_pointee(RoutingSnapshot::default()));
+        let router = RouterHandle::new(directory.clone(), names::ROUTER, published.clone());
+        let upstreams = SupervisorHandle::new(directory.clone(), names::UPSTREAMS);
+
+        let queue_capacity = config.event_queue_capacity;
+        let events_spec = ChildSpec::new(names::EVENTS, config.restart, move || {
+            let args = EventsArgs {
+                store: store.clone(),
+                live: live.clone(),
+                queue_capacity,
+            };
+            (EventsActor, args)
+        });
+        let router_spec = ChildSpec::new(names::ROUTER, config.restart, move || (RouterActor, published.clone()));
+        let (dir, up_sink, stop_timeout) = (directory.clone(), sink.clone(), config.stop_timeout);
+        let upstreams_spec = ChildSpec::new(names::UPSTREAMS, config.restart, move || {
+            let args = SupervisorArgs {
+                name: names::UPSTREAMS.into(),
+                directory: dir.clone(),
+                events: up_sink.clone(),
+                children: Vec::new(),
+                stop_timeout,
+            };
+            (Supervisor, args)
+        });
+
+        let root_args = SupervisorArgs {
+            name: names::ROOT.into(),
+            directory: directory.clone(),
+            events: sink,
+            children: vec![events_spec, router_spec, upstreams_spec],
+            stop_timeout: config.stop_timeout,
+        };
+        let (root, _join) = trace::spawn(&directory, names::ROOT, None, Supervisor, root_args).await?;
+        Ok(Self {
+            directory,
+            events,
+            router,
+            upstreams,
+            root,
+            stop_timeout: config.stop_timeout,
+        })
+    }
+
+    /// Stops the tree children-first (the event log last, after flushing) and waits for it.
+    pub async fn shutdown(&self) {
+        // The root stops its children one by one, each within `stop_timeout`.
+        let budget = self.stop_timeout * 4;
+        if self.root.stop_and_wait(Some("shutdown".into()), Some(budget)).await.is_err() {
+            tracing::warn!("actor tree did not stop in time; killing it");
+            self.root.kill();
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! att's configuration: one struct tree, every field with a default.
+//!
+//! Sources, later ones winning: the defaults here, the TOML file (`--config`), `ATT_*`
+//! environment variables, then command-line flags. An environment variable names a key by
+//! its path in upper case with `__` between levels: `ATT_LISTEN`, `ATT_HTTP__REQUEST_TIMEOUT`.
+//! Its value is read as a TOML value when it parses as one (`8`, `true`, `"30s"`), otherwise
+//! as a string. Unknown keys and bad values are errors that name the key, the source, and
+//! what was expected — before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The environment variable naming the config file (not a key of the file).
+pub const CONFIG_ENV: &str = "ATT_CONFIG";
+const ENV_PREFIX: &str = "ATT_";
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on. Anything but a loopback address requires `api_token`.
+    #[serde(deserialize_with = "de_socket_addr")]
+    pub listen: SocketAddr,
+    /// Where att keeps its database and artifacts; created on first run.
+    pub data_dir: PathBuf,
+    /// Bearer token required on every `/api` route (health excepted) and `/metrics`.
+    /// Unset: no authentication, and att only listens on loopback.
+    pub api_token: Option<String>,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `att=debug,info`; `RUST_LOG` wins when set.
+    pub log_level: String,
+    /// HTTP server limits.
+    pub http: HttpConfig,
+    /// Supervision and tracing of actors.
+    pub actors: ActorsConfig,
+    /// The event log.
+    pub events: EventsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8300)),
+            data_dir: PathBuf::from(".att"),
+            api_token: None,
+            log_format: LogFormat::Human,
+            log_level: "info".into(),
+            http: HttpConfig::default(),
+            actors: ActorsConfig::default(),
+            events: EventsConfig::default(),
+        }
+    }
+}
+
+/// HTTP server limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Longest time a request may take (streams excepted), e.g. `30s`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// At shutdown, how long in-flight requests get to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 2 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Supervision and tracing of actors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActorsConfig {
+    /// Delay before the first restart of a failed actor; doubles per restart.
+    #[serde(with = "humantime_serde")]
+    pub restart_backoff: Duration,
+    /// Longest delay between restarts.
+    #[serde(with = "humantime_serde")]
+    pub restart_backoff_cap: Duration,
+    /// More restarts than this within `restart_window` and the actor stays stopped.
+    pub max_restarts: u32,
+    /// Window of the meltdown rule.
+    #[serde(with = "humantime_serde")]
+    pub restart_window: Duration,
+    /// How long each actor gets to stop at shutdown.
+    #[serde(with = "humantime_serde")]
+    pub stop_timeout: Duration,
+    /// Handled-message records kept per actor.
+    pub trace_capacity: usize,
+}
+
+impl Default for ActorsConfig {
+    fn default() -> Self {
+        Self {
+            restart_backoff: Duration::from_millis(100),
+            restart_backoff_cap: Duration::from_secs(30),
+            max_restarts: 5,
+            restart_window: Duration::from_secs(60),
+            stop_timeout: Duration::from_secs(10),
+            trace_capacity: 256,
+        }
+    }
+}
+
+/// The event log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Appends that may queue for the writer before senders wait.
+    pub queue_capacity: usize,
+    /// Events a live subscriber may fall behind by before it re-reads from the store.
+    pub live_capacity: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 4096,
+            live_capacity: 1024,
+        }
+    }
+}
+
+/// A configuration problem, said so that the user can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("config file `{path}` is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A key is unknown or its value is wrong.
+    #[error("config key `{key}` (from {origin}): {message}")]
+    Key {
+        /// Dotted path of the key.
+        key: String,
+        /// The file or environment variable it came from.
+        origin: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// The combination of settings is refused.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Loads the configuration from an optional file and an environment.
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let mut root = toml::Table::new();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        root = text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+    }
+    let mut from_env: Vec<(Vec<String>, String)> = Vec::new();
+    for (var, value) in env {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else { continue };
+        if var == CONFIG_ENV || rest.is_empty() {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        set_path(&mut root, &path, env_value(&value)).map_err(|message| ConfigError::Key {
+            key: path.join("."),
+            origin: format!("environment variable {var}"),
+            message,
+        })?;
+        from_env.push((path, var));
+    }
+    let value = toml::Value::Table(root);
+    let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        let key = error_key(&e);
+        let origin = from_env
+            .iter()
+            .find(|(p, _)| p.join(".") == key)
+            .map(|(_, var)| format!("environment variable {var}"))
+            .or_else(|| file.map(|p| format!("config file `{}`", p.display())))
+            .unwrap_or_else(|| "the defaults".into());
+        ConfigError::Key {
+            key,
+            origin,
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// The dotted key an error is about; for an unknown field, the field itself.
+fn error_key(e: &serde_path_to_error::Error<toml::de::Error>) -> String {
+    let path = e.path().to_string();
+    let message = e.inner().to_string();
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next());
+    match (path.as_str(), unknown) {
+        (".", Some(f)) => f.to_owned(),
+        (p, Some(f)) if !p.ends_with(f) => format!("{p}.{f}"),
+        (p, _) => p.to_owned(),
+    }
+}
+
+fn env_value(raw: &str) -> toml::Value {
+    // `x = <raw>` parses for numbers, booleans, quoted strings, arrays; anything else is text.
+    format!("x = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("x"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set_path(root: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut table = root;
+    for part in parents {
+        let entry = table
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{part}` is not a section"))?;
+    }
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+fn de_socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a listen address: expected IP:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8300"
+        ))
+    })
+}
+
+impl Config {
+    /// Checks rules that span several keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(token) = &self.api_token {
+            if token.trim().len() < 16 {
+                return Err(ConfigError::Key {
+                    key: "api_token".into(),
+                    origin: "configuration".into(),
+                    message: "too short: use at least 16 characters".into(),
+                });
+            }
+        }
+        if !self.listen.ip().is_loopback() && self.api_token.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "refusing to listen on non-loopback address {} without an API token: set `api_token` (or ATT_API_TOKEN)",
+                self.listen
+            )));
+        }
+        if self.http.body_limit == 0 {
+            return Err(ConfigError::Key {
+                key: "http.body_limit".into(),
+                origin: "configuration".into(),
+                message: "must be at least 1 byte".into(),
+            });
+        }
+        if self.actors.max_restarts == 0 || self.actors.trace_capacity == 0 {
+            return Err(ConfigError::Invalid(
+                "actors.max_restarts and actors.trace_capacity must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(f.path(), text).expect("write temp file");
+        f
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
+    #[test]
+    fn no_file_and_no_env_gives_the_defaults() {
+        let c = load(None, env(&[("PATH", "/bin")])).expect("defaults load");
+        assert_eq!(c.listen, "127.0.0.1:8300".parse().expect("addr"));
+        assert_eq!(c.data_dir, PathBuf::from(".att"));
+        assert_eq!(c.http.request_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn env_overrides_file_and_nested_keys_use_double_underscores() {
+        let f = file("listen = \"127.0.0.1:9000\"\n[http]\nrequest_timeout = \"5s\"\n");
+        let c = load(
+            Some(f.path()),
+            env(&[("ATT_HTTP__REQUEST_TIMEOUT", "7s"), ("ATT_ACTORS__MAX_RESTARTS", "9")]),
+        )
+        .expect("loads");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.http.request_timeout, Duration::from_secs(7));
+        assert_eq!(c.actors.max_restarts, 9);
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_named() {
+        let f = file("[http]\nbody_limt = 5\n");
+        let e = load(Some(f.path()), env(&[])).expect_err("must fail").to_string();
+        assert!(e.contains("http.body_limt"), "{e}");
+        assert!(e.contains("config file"), "{e}");
+    }
+
+    #[test]
+    fn unknown_env_key_names_the_variable() {
+        let e = load(None, env(&[("ATT_LISTNE", "x")])).expect_err("must fail").to_string();
+        assert!(e.contains("`listne`") && e.contains("ATT_LISTNE"), "{e}");
+    }
+
+    #[test]
+    fn bad_port_is_named_with_what_was_expected() {
+        let f = file("listen = \"127.0.0.1:99999\"\n");
+        let e = load(Some(f.path()), env(&[])).expect_err("must fail").to_string();
+        assert!(e.contains("`listen`") && e.contains("port from 0 to 65535"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_and_bad_enum_are_named() {
+        let e = load(None, env(&[("ATT_HTTP__REQUEST_TIMEOUT", "soon")]))
+            .expect_err("must fail")
+            .to_string();
+        assert!(e.contains("http.request_timeout") && e.contains("ATT_HTTP__REQUEST_TIMEOUT"), "{e}");
+        let e = load(None, env(&[("ATT_LOG_FORMAT", "xml")])).expect_err("must fail").to_string();
+        assert!(e.contains("log_format") && e.contains("human"), "{e}");
+    }
+
+    #[test]
+    fn non_loopback_listen_needs_a_token() {
+        let e = load(None, env(&[("ATT_LISTEN", "0.0.0.0:8300")])).expect_err("must fail").to_string();
+        assert!(e.contains("api_token"), "{e}");
+        let c = load(
+            None,
+            env(&[("ATT_LISTEN", "0.0.0.0:8300"), ("ATT_API_TOKEN", "0123456789abcdef0123")]),
+        )
+        .expect("token makes it acceptable");
+        assert!(!c.listen.ip().is_loopback());
+    }
+}

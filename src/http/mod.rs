@@ -1,0 +1,86 @@
+//! The HTTP façade (axum): thin handlers over actor handles, one error shape, an OpenAPI
+//! document generated from the handlers, limits, timeouts and bearer auth.
+
+pub mod actors;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod middleware;
+pub mod system;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use att_actors::ActorDirectory;
+use att_actors::events::EventsHandle;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, Uri};
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::config::HttpConfig;
+use crate::metrics::Metrics;
+use crate::store::SqliteStore;
+use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The actor directory of this instance.
+    pub directory: ActorDirectory,
+    /// The event log.
+    pub events: EventsHandle,
+    /// The store (for readiness).
+    pub store: SqliteStore,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Required bearer token, if any.
+    pub api_token: Option<Arc<str>>,
+    /// Fires when att begins to shut down; long-lived streams end on it.
+    pub shutdown: CancellationToken,
+    /// When this process started serving.
+    pub started: Instant,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "att", description = "att: a control plane for agent tooling built on MCP"),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+/// The complete router of att's HTTP API.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(system::routes())
+        .merge(actors::routes())
+        .merge(events::routes())
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let doc = Arc::new(doc);
+
+    api.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
+    .fallback(not_found)
+    .layer(axum::middleware::from_fn(middleware::uniform_errors))
+    .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, http.request_timeout))
+    .layer(DefaultBodyLimit::max(http.body_limit))
+    .layer(RequestBodyLimitLayer::new(http.body_limit))
+    .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::require_token))
+    .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
+    .layer(axum::middleware::from_fn(middleware::request_context))
+    .with_state(state)
+}
+
+async fn not_found(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}

@@ -1,0 +1,12 @@
+//! `att`: the edges of att — command line, configuration, HTTP façade, store adapters — and
+//! the wiring that starts the actors of `att-actors` on them.
+//!
+//! Start with [`server::start`]: it turns a [`config::Config`] into a running att.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod server;
+pub mod store;
+pub mod telemetry;

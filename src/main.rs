@@ -1,0 +1,78 @@
+//! The `att` binary.
+
+use std::process::ExitCode;
+
+use att::cli::{Cli, Command, ServeArgs};
+use att::config::{self, Config};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn load_config(args: &ServeArgs) -> Result<Config, config::ConfigError> {
+    let mut config = config::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data_dir.clone_from(dir);
+    }
+    if let Some(format) = args.log_format {
+        config.log_format = format;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match load_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("att: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    att::telemetry::init(config.log_format, &config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("att: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let server = match att::server::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("att: cannot start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // The one line on stdout: scripts and tests read the bound address from it.
+        println!("att listening on http://{}", server.local_addr);
+        let stop = server.stop_token();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown signal received");
+            stop.cancel();
+        });
+        server.wait().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; att stops only when killed");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

@@ -1,0 +1,184 @@
+//! `att serve`: prepare the data directory, open the store, start the actor tree, serve HTTP,
+//! and at shutdown do it all in reverse — stop accepting, let in-flight requests finish
+//! (bounded), stop the actors children-first, flush the event log, close the store.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use att_actors::events::{EventStore, NewEvent};
+use att_actors::tree::{AttTree, TreeConfig};
+use att_actors::supervisor::RestartPolicy;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::store::{OpenError, SqliteStore};
+
+/// Why att could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory is unusable.
+    #[error("data directory `{path}` is not usable: {reason}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    /// The actor tree could not start.
+    #[error("the actor tree could not start: {0}")]
+    Actors(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running att: its address, its handles, and the way to stop it.
+pub struct Server {
+    /// The bound address (the real port when `listen` asked for port 0).
+    pub local_addr: SocketAddr,
+    /// The actor tree's handles.
+    pub tree: Arc<AttTree>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Begins a graceful shutdown and waits until it is complete.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server has stopped (after `trigger` fires, for instance).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    /// A token that, when cancelled, shuts the server down.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+}
+
+/// Makes sure `dir` exists and att can write in it.
+fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
+    let fail = |reason: String| StartError::DataDir {
+        path: dir.to_owned(),
+        reason,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let probe = dir.join(".att-write-probe");
+    std::fs::write(&probe, b"ok").map_err(|e| fail(format!("cannot write in it: {e}")))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Starts att as configured; returns once it is listening.
+pub async fn start(config: Config) -> Result<Server, StartError> {
+    prepare_data_dir(&config.data_dir)?;
+    let store = SqliteStore::open(&config.data_dir.join("att.db")).await?;
+    let tree_config = TreeConfig {
+        restart: RestartPolicy {
+            backoff_base: config.actors.restart_backoff,
+            backoff_cap: config.actors.restart_backoff_cap,
+            max_restarts: config.actors.max_restarts,
+            window: config.actors.restart_window,
+        },
+        stop_timeout: config.actors.stop_timeout,
+        trace_capacity: config.actors.trace_capacity,
+        event_queue_capacity: config.events.queue_capacity,
+        live_capacity: config.events.live_capacity,
+    };
+    let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
+    let tree = AttTree::start(event_store, tree_config)
+        .await
+        .map_err(|e| StartError::Actors(e.to_string()))?;
+    let tree = Arc::new(tree);
+
+    let listener = match TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(source) => {
+            tree.shutdown().await;
+            store.close().await;
+            return Err(StartError::Bind {
+                addr: config.listen,
+                source,
+            });
+        }
+    };
+    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+
+    let started = tree
+        .events
+        .append(NewEvent::new(
+            "att.started",
+            json!({
+                "pid": std::process::id(),
+                "version": env!("CARGO_PKG_VERSION"),
+                "listen": local_addr.to_string(),
+                "data_dir": config.data_dir.display().to_string(),
+            }),
+        ))
+        .await;
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "could not record the start event");
+    }
+
+    let stop = CancellationToken::new();
+    let state = AppState {
+        directory: tree.directory.clone(),
+        events: tree.events.clone(),
+        store: store.clone(),
+        metrics: Metrics::new(tree.directory.clone()),
+        api_token: config.api_token.as_deref().map(Arc::from),
+        shutdown: stop.child_token(),
+        started: Instant::now(),
+    };
+    let app = http::router(state, &config.http);
+    let grace = config.http.shutdown_grace;
+    let (task_tree, task_stop) = (tree.clone(), stop.clone());
+    let task = tokio::spawn(async move {
+        let stopping = task_stop.clone();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stopping.cancelled().await });
+        let serve = std::pin::pin!(serve.into_future());
+        tokio::select! {
+            result = serve => if let Err(e) = result { tracing::error!(error = %e, "HTTP server failed") },
+            () = async { task_stop.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(?grace, "in-flight requests did not finish within the shutdown grace; dropping them");
+            }
+        }
+        tracing::info!("HTTP server stopped; stopping actors");
+        let stopping = NewEvent::new("att.stopping", json!({ "pid": std::process::id() }));
+        if let Err(e) = task_tree.events.append(stopping).await {
+            tracing::warn!(error = %e, "could not record the stop event");
+        }
+        task_tree.shutdown().await;
+        store.close().await;
+        tracing::info!("att stopped");
+    });
+    tracing::info!(%local_addr, "att listening");
+    Ok(Server {
+        local_addr,
+        tree,
+        stop,
+        task,
+    })
+}

@@ -1,0 +1,224 @@
+//! The SQLite adapter.
+//!
+//! WAL journal with `synchronous = NORMAL`: a committed transaction survives a crash of the
+//! att process (the case `kill -9` tests); only a power loss may take the last commits.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use att_actors::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+use time::OffsetDateTime;
+
+use super::OpenError;
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite store. Cheap to clone (a pool).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, OpenError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|source| OpenError::Open {
+                path: path.to_owned(),
+                source,
+            })?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| OpenError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        MIGRATIONS.run(&pool).await.map_err(|source| OpenError::Migrate {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(err)?;
+        Ok(())
+    }
+
+    /// The highest applied migration version.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn err(e: sqlx::Error) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn to_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[async_trait::async_trait]
+impl EventStore for SqliteStore {
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<Event>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut stored = Vec::with_capacity(events.len());
+        for e in events {
+            let at_ms = to_ms(e.at);
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO events (at_ms, kind, correlation_id, data) VALUES (?, ?, ?, ?) RETURNING id",
+            )
+            .bind(at_ms)
+            .bind(&e.kind)
+            .bind(&e.correlation_id)
+            .bind(e.data.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err)?;
+            stored.push(Event {
+                id,
+                at: from_ms(at_ms),
+                kind: e.kind.clone(),
+                correlation_id: e.correlation_id.clone(),
+                data: e.data.clone(),
+            });
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(stored)
+    }
+
+    async fn query_events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        let mut sql = QueryBuilder::new("SELECT id, at_ms, kind, correlation_id, data FROM events WHERE 1 = 1");
+        match q.kind.as_deref().map(|k| (k, k.strip_suffix(".*"))) {
+            Some((_, Some(prefix))) => {
+                // `kind` values are restricted to [a-z0-9._-], so no LIKE escaping is needed
+                // beyond `_`, which we escape.
+                let pattern = format!("{}.%", prefix.replace('_', "\\_"));
+                sql.push(" AND kind LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
+            }
+            Some((k, None)) => {
+                sql.push(" AND kind = ").push_bind(k.to_owned());
+            }
+            None => {}
+        }
+        if let Some(c) = &q.correlation_id {
+            sql.push(" AND correlation_id = ").push_bind(c.clone());
+        }
+        if let Some(s) = q.since {
+            sql.push(" AND at_ms >= ").push_bind(to_ms(s));
+        }
+        if let Some(a) = q.after_id {
+            sql.push(" AND id > ").push_bind(a);
+        }
+        sql.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(q.limit));
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows.into_iter().rev() {
+            let data: String = row.try_get("data").map_err(err)?;
+            out.push(Event {
+                id: row.try_get("id").map_err(err)?,
+                at: from_ms(row.try_get("at_ms").map_err(err)?),
+                kind: row.try_get("kind").map_err(err)?,
+                correlation_id: row.try_get("correlation_id").map_err(err)?,
+                data: serde_json::from_str(&data).map_err(|e| StoreError(format!("bad event data: {e}")))?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let s = SqliteStore::open(&dir.path().join("att.db")).await.expect("open");
+        (dir, s)
+    }
+
+    #[tokio::test]
+    async fn appended_events_come_back_newest_n_oldest_first_with_filters() {
+        let (_d, s) = store().await;
+        let mut batch = Vec::new();
+        for i in 0..6 {
+            let kind = if i % 2 == 0 { "actor.restarted" } else { "upstream.status" };
+            let mut e = NewEvent::new(kind, json!({ "i": i }));
+            if i >= 3 {
+                e = e.correlated("req-1");
+            }
+            batch.push(e);
+        }
+        let stored = s.append_events(&batch).await.expect("append");
+        assert!(stored.windows(2).all(|w| w[0].id < w[1].id));
+
+        let q = |kind: Option<&str>, cid: Option<&str>, limit| EventQuery {
+            kind: kind.map(Into::into),
+            correlation_id: cid.map(Into::into),
+            limit,
+            ..Default::default()
+        };
+        let ids = |v: Vec<Event>| v.into_iter().map(|e| e.data["i"].as_i64().unwrap_or(-1)).collect::<Vec<_>>();
+        assert_eq!(ids(s.query_events(&q(None, None, 3)).await.expect("q")), [3, 4, 5]);
+        assert_eq!(ids(s.query_events(&q(Some("actor.restarted"), None, 10)).await.expect("q")), [0, 2, 4]);
+        assert_eq!(ids(s.query_events(&q(Some("actor.*"), None, 10)).await.expect("q")), [0, 2, 4]);
+        assert_eq!(ids(s.query_events(&q(None, Some("req-1"), 2)).await.expect("q")), [4, 5]);
+        let after = EventQuery {
+            after_id: Some(stored[4].id),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(ids(s.query_events(&after).await.expect("q")), [5]);
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_events_and_schema_version() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("att.db");
+        let s = SqliteStore::open(&path).await.expect("open");
+        s.append_events(&[NewEvent::new("x.y", json!(null))]).await.expect("append");
+        let v = s.schema_version().await.expect("version");
+        assert!(v >= 1);
+        s.close().await;
+        let s = SqliteStore::open(&path).await.expect("reopen");
+        let all = s.query_events(&EventQuery { limit: 10, ..Default::default() }).await.expect("q");
+        assert_eq!(all.len(), 1);
+        assert_eq!(s.schema_version().await.expect("version"), v);
+    }
+}
