@@ -189,14 +189,18 @@ pub fn load(
             path: path.to_owned(),
             source,
         })?;
-        root = text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        root = text
+            .parse::<toml::Table>()
+            .map_err(|e| ConfigError::Syntax {
+                path: path.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            })?;
     }
     let mut from_env: Vec<(Vec<String>, String)> = Vec::new();
     for (var, value) in env {
-        let Some(rest) = var.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         if var == CONFIG_ENV || rest.is_empty() {
             continue;
         }
@@ -277,14 +281,12 @@ fn de_socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, 
 impl Config {
     /// Checks rules that span several keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(token) = &self.api_token {
-            if token.trim().len() < 16 {
-                return Err(ConfigError::Key {
-                    key: "api_token".into(),
-                    origin: "configuration".into(),
-                    message: "too short: use at least 16 characters".into(),
-                });
-            }
+        if self.api_token.as_ref().is_some_and(|t| t.trim().len() < 16) {
+            return Err(ConfigError::Key {
+                key: "api_token".into(),
+                origin: "configuration".into(),
+                message: "too short: use at least 16 characters".into(),
+            });
         }
         if !self.listen.ip().is_loopback() && self.api_token.is_none() {
             return Err(ConfigError::Invalid(format!(
@@ -319,7 +321,10 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     #[test]
@@ -335,7 +340,10 @@ mod tests {
         let f = file("listen = \"127.0.0.1:9000\"\n[http]\nrequest_timeout = \"5s\"\n");
         let c = load(
             Some(f.path()),
-            env(&[("ATT_HTTP__REQUEST_TIMEOUT", "7s"), ("ATT_ACTORS__MAX_RESTARTS", "9")]),
+            env(&[
+                ("ATT_HTTP__REQUEST_TIMEOUT", "7s"),
+                ("ATT_ACTORS__MAX_RESTARTS", "9"),
+            ]),
         )
         .expect("loads");
         assert_eq!(c.listen.port(), 9000);
@@ -346,22 +354,31 @@ mod tests {
     #[test]
     fn unknown_key_in_file_is_named() {
         let f = file("[http]\nbody_limt = 5\n");
-        let e = load(Some(f.path()), env(&[])).expect_err("must fail").to_string();
+        let e = load(Some(f.path()), env(&[]))
+            .expect_err("must fail")
+            .to_string();
         assert!(e.contains("http.body_limt"), "{e}");
         assert!(e.contains("config file"), "{e}");
     }
 
     #[test]
     fn unknown_env_key_names_the_variable() {
-        let e = load(None, env(&[("ATT_LISTNE", "x")])).expect_err("must fail").to_string();
+        let e = load(None, env(&[("ATT_LISTNE", "x")]))
+            .expect_err("must fail")
+            .to_string();
         assert!(e.contains("`listne`") && e.contains("ATT_LISTNE"), "{e}");
     }
 
     #[test]
     fn bad_port_is_named_with_what_was_expected() {
         let f = file("listen = \"127.0.0.1:99999\"\n");
-        let e = load(Some(f.path()), env(&[])).expect_err("must fail").to_string();
-        assert!(e.contains("`listen`") && e.contains("port from 0 to 65535"), "{e}");
+        let e = load(Some(f.path()), env(&[]))
+            .expect_err("must fail")
+            .to_string();
+        assert!(
+            e.contains("`listen`") && e.contains("port from 0 to 65535"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -369,18 +386,28 @@ mod tests {
         let e = load(None, env(&[("ATT_HTTP__REQUEST_TIMEOUT", "soon")]))
             .expect_err("must fail")
             .to_string();
-        assert!(e.contains("http.request_timeout") && e.contains("ATT_HTTP__REQUEST_TIMEOUT"), "{e}");
-        let e = load(None, env(&[("ATT_LOG_FORMAT", "xml")])).expect_err("must fail").to_string();
+        assert!(
+            e.contains("http.request_timeout") && e.contains("ATT_HTTP__REQUEST_TIMEOUT"),
+            "{e}"
+        );
+        let e = load(None, env(&[("ATT_LOG_FORMAT", "xml")]))
+            .expect_err("must fail")
+            .to_string();
         assert!(e.contains("log_format") && e.contains("human"), "{e}");
     }
 
     #[test]
     fn non_loopback_listen_needs_a_token() {
-        let e = load(None, env(&[("ATT_LISTEN", "0.0.0.0:8300")])).expect_err("must fail").to_string();
+        let e = load(None, env(&[("ATT_LISTEN", "0.0.0.0:8300")]))
+            .expect_err("must fail")
+            .to_string();
         assert!(e.contains("api_token"), "{e}");
         let c = load(
             None,
-            env(&[("ATT_LISTEN", "0.0.0.0:8300"), ("ATT_API_TOKEN", "0123456789abcdef0123")]),
+            env(&[
+                ("ATT_LISTEN", "0.0.0.0:8300"),
+                ("ATT_API_TOKEN", "0123456789abcdef0123"),
+            ]),
         )
         .expect("token makes it acceptable");
         assert!(!c.listen.ip().is_loopback());

@@ -37,7 +37,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     att::telemetry::init(config.log_format, &config.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("att: cannot start the async runtime: {e}");
@@ -45,6 +48,14 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Installed before anything starts, so an early SIGTERM is a clean stop, not a kill.
+        let signals = match ShutdownSignals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("att: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let server = match att::server::start(config).await {
             Ok(s) => s,
             Err(e) => {
@@ -56,7 +67,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         println!("att listening on http://{}", server.local_addr);
         let stop = server.stop_token();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signals.recv().await;
             tracing::info!("shutdown signal received");
             stop.cancel();
         });
@@ -65,14 +76,25 @@ fn serve(args: ServeArgs) -> ExitCode {
     })
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers; att stops only when killed");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+/// SIGTERM and SIGINT, either of which starts a graceful shutdown.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
     }
 }

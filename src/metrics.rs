@@ -50,8 +50,9 @@ impl Metrics {
             "HTTP requests answered, by method, route template and status",
             requests.clone(),
         );
-        let durations =
-            Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 4.0, 10)));
+        let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 4.0, 10))
+        });
         registry.register(
             "http_request_duration_seconds",
             "Time to answer HTTP requests, by method and route template",
@@ -75,7 +76,11 @@ impl Metrics {
             })
             .observe(elapsed.as_secs_f64());
         self.requests
-            .get_or_create(&RequestLabels { method, route, status })
+            .get_or_create(&RequestLabels {
+                method,
+                route,
+                status,
+            })
             .inc();
     }
 
@@ -101,8 +106,11 @@ impl Collector for ActorCollector {
                 MetricType::Counter,
             )?;
             for a in &actors {
-                let labels = ActorLabels { actor: a.name.clone() };
-                ConstCounter::new(u64::from(a.restart_count)).encode(family.encode_family(&labels)?)?;
+                let labels = ActorLabels {
+                    actor: a.name.clone(),
+                };
+                ConstCounter::new(u64::from(a.restart_count))
+                    .encode(family.encode_family(&labels)?)?;
             }
         }
         {
@@ -113,14 +121,22 @@ impl Collector for ActorCollector {
                 MetricType::Counter,
             )?;
             for a in &actors {
-                let labels = ActorLabels { actor: a.name.clone() };
+                let labels = ActorLabels {
+                    actor: a.name.clone(),
+                };
                 ConstCounter::new(a.messages_handled).encode(family.encode_family(&labels)?)?;
             }
         }
-        let mut family =
-            encoder.encode_descriptor("actor_up", "1 when the actor is running, else 0", None, MetricType::Gauge)?;
+        let mut family = encoder.encode_descriptor(
+            "actor_up",
+            "1 when the actor is running, else 0",
+            None,
+            MetricType::Gauge,
+        )?;
         for a in &actors {
-            let labels = ActorLabels { actor: a.name.clone() };
+            let labels = ActorLabels {
+                actor: a.name.clone(),
+            };
             let up = i64::from(a.status == ActorState::Running);
             ConstGauge::new(up).encode(family.encode_family(&labels)?)?;
         }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use att_actors::events::{EventStore, NewEvent};
-use att_actors::tree::{AttTree, TreeConfig};
 use att_actors::supervisor::RestartPolicy;
+use att_actors::tree::{AttTree, TreeConfig};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -157,7 +157,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let (task_tree, task_stop) = (tree.clone(), stop.clone());
     let task = tokio::spawn(async move {
         let stopping = task_stop.clone();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stopping.cancelled().await });
+        let serve = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopping.cancelled().await });
         let serve = std::pin::pin!(serve.into_future());
         tokio::select! {
             result = serve => if let Err(e) = result { tracing::error!(error = %e, "HTTP server failed") },

@@ -44,7 +44,12 @@ impl Actor for Crashy {
         Ok(())
     }
 
-    async fn handle(&self, _: ActorRef<CrashyMsg>, msg: CrashyMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<CrashyMsg>,
+        msg: CrashyMsg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             CrashyMsg::Panic(c) => panic!("boom for {c}"),
             CrashyMsg::Fail(c) => Err(format!("deliberate failure for {c}").into()),
@@ -54,7 +59,11 @@ impl Actor for Crashy {
 }
 
 fn actor_row(list: &Value, name: &str) -> Option<Value> {
-    list["actors"].as_array()?.iter().find(|a| a["name"] == name).cloned()
+    list["actors"]
+        .as_array()?
+        .iter()
+        .find(|a| a["name"] == name)
+        .cloned()
 }
 
 async fn crashy_under_upstreams(att: &TestAtt, policy: RestartPolicy) {
@@ -73,7 +82,8 @@ fn send(att: &TestAtt, msg: CrashyMsg) {
 async fn wait_running_with_restarts(att: &TestAtt, restarts: u64) -> Value {
     eventually("crashy restarted", Duration::from_secs(10), || async {
         let list = att.get_json("/api/v1/actors").await;
-        actor_row(&list, "crashy").filter(|r| r["status"] == "running" && r["restart_count"] == restarts)
+        actor_row(&list, "crashy")
+            .filter(|r| r["status"] == "running" && r["restart_count"] == restarts)
     })
     .await
 }
@@ -94,7 +104,10 @@ async fn panicking_child_is_restarted_with_backoff_until_meltdown_and_its_superv
         let row = wait_running_with_restarts(&att, n).await;
         assert_eq!(row["parent"], "upstreams");
         let reason = row["last_failure"]["reason"].as_str().unwrap_or_default();
-        assert!(reason.contains(&format!("boom for round-{n}")), "reason: {reason}");
+        assert!(
+            reason.contains(&format!("boom for round-{n}")),
+            "reason: {reason}"
+        );
     }
 
     // Back-off doubles with each restart inside the window: 20, 40, 80 ms.
@@ -119,7 +132,10 @@ async fn panicking_child_is_restarted_with_backoff_until_meltdown_and_its_superv
     .await;
     assert_eq!(row["restart_count"], 3);
     let reason = row["last_failure"]["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("meltdown") && reason.contains("round-4"), "reason: {reason}");
+    assert!(
+        reason.contains("meltdown") && reason.contains("round-4"),
+        "reason: {reason}"
+    );
 
     let meltdown = eventually("meltdown event", Duration::from_secs(5), || async {
         let ev = att.get_json("/api/v1/events?kind=actor.meltdown").await;
@@ -131,15 +147,30 @@ async fn panicking_child_is_restarted_with_backoff_until_meltdown_and_its_superv
 
     // The supervisor is up and still supervises: a new child starts, ready stays green.
     let list = att.get_json("/api/v1/actors").await;
-    assert_eq!(actor_row(&list, "upstreams").expect("upstreams")["status"], "running");
-    assert!(mailbox::cast(&att.server.tree.directory, "crashy", CrashyMsg::Ok("x".into())).is_err());
+    assert_eq!(
+        actor_row(&list, "upstreams").expect("upstreams")["status"],
+        "running"
+    );
+    assert!(
+        mailbox::cast(
+            &att.server.tree.directory,
+            "crashy",
+            CrashyMsg::Ok("x".into())
+        )
+        .is_err()
+    );
     att.server
         .tree
         .upstreams
         .start_child(ChildSpec::new("steady", policy, || (Crashy, ())))
         .await
         .expect("the supervisor still starts children");
-    let ready = att.http.get(att.url("/api/v1/ready")).send().await.expect("ready");
+    let ready = att
+        .http
+        .get(att.url("/api/v1/ready"))
+        .send()
+        .await
+        .expect("ready");
     assert_eq!(ready.status(), 200);
     att.server.shutdown().await;
 }
@@ -170,7 +201,9 @@ async fn handled_messages_are_traced_with_their_correlation_id_and_failures_carr
     send(&att, CrashyMsg::Ok("req-ok".into()));
     send(&att, CrashyMsg::Fail("req-fail".into()));
     let failed = eventually("failed record", Duration::from_secs(5), || async {
-        let t = att.get_json("/api/v1/actors/crashy/trace?correlation_id=req-fail").await;
+        let t = att
+            .get_json("/api/v1/actors/crashy/trace?correlation_id=req-fail")
+            .await;
         t["records"].as_array().and_then(|a| a.first().cloned())
     })
     .await;
@@ -186,7 +219,12 @@ async fn handled_messages_are_traced_with_their_correlation_id_and_failures_carr
         .collect();
     assert_eq!(kinds, ["ok", "fail"]);
 
-    let missing = att.http.get(att.url("/api/v1/actors/nobody/trace")).send().await.expect("GET");
+    let missing = att
+        .http
+        .get(att.url("/api/v1/actors/nobody/trace"))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(missing.status(), 404);
     let body: Value = missing.json().await.expect("json");
     assert_eq!(body["code"], "not_found");

@@ -306,12 +306,23 @@ mod tests {
     fn ring_keeps_the_newest_records_and_filters_by_correlation_id() {
         let stats = ActorStats::new(3);
         for i in 0..5 {
-            stats.record(TraceRecord::test_record(&format!("m{i}"), (i % 2 == 0).then_some("r")));
+            stats.record(TraceRecord::test_record(
+                &format!("m{i}"),
+                (i % 2 == 0).then_some("r"),
+            ));
         }
         assert_eq!(stats.handled(), 5);
-        let all: Vec<String> = stats.records(None, 10).into_iter().map(|r| r.kind).collect();
+        let all: Vec<String> = stats
+            .records(None, 10)
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
         assert_eq!(all, ["m2", "m3", "m4"]);
-        let r: Vec<String> = stats.records(Some("r"), 10).into_iter().map(|r| r.kind).collect();
+        let r: Vec<String> = stats
+            .records(Some("r"), 10)
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
         assert_eq!(r, ["m2", "m4"]);
         let newest: Vec<String> = stats.records(None, 1).into_iter().map(|r| r.kind).collect();
         assert_eq!(newest, ["m4"]);

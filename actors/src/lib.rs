@@ -21,6 +21,7 @@ pub mod router;
 pub mod supervisor;
 pub mod trace;
 pub mod tree;
+pub mod upstream;
 
 pub use directory::{ActorDirectory, ActorInfo, ActorState};
 pub use trace::{MessageMeta, TraceOutcome, TraceRecord};

@@ -28,7 +28,11 @@ pub enum MailboxError {
 }
 
 /// Sends a message without waiting for an answer.
-pub fn cast<M: Message>(directory: &ActorDirectory, actor: &str, msg: M) -> Result<(), MailboxError> {
+pub fn cast<M: Message>(
+    directory: &ActorDirectory,
+    actor: &str,
+    msg: M,
+) -> Result<(), MailboxError> {
     let cell = directory
         .cell(actor)
         .ok_or_else(|| MailboxError::NotRunning(actor.to_owned()))?;

@@ -20,7 +20,9 @@ use tokio::sync::broadcast;
 use crate::directory::{ActorDirectory, ActorState};
 use crate::events::{EventSink, EventStore, EventsActor, EventsArgs, EventsHandle};
 use crate::router::{RouterActor, RouterHandle, RoutingSnapshot};
-use crate::supervisor::{ChildSpec, RestartPolicy, Supervisor, SupervisorArgs, SupervisorHandle, SupervisorMsg};
+use crate::supervisor::{
+    ChildSpec, RestartPolicy, Supervisor, SupervisorArgs, SupervisorHandle, SupervisorMsg,
+};
 use crate::trace;
 
 /// Names of the fixed actors.
@@ -40,9 +42,11 @@ pub const FIXED: [&str; 4] = [names::ROOT, names::EVENTS, names::ROUTER, names::
 
 /// Whether the root and every fixed child are running.
 pub fn is_up(directory: &ActorDirectory) -> bool {
-    FIXED
-        .iter()
-        .all(|n| directory.get(n).is_some_and(|i| i.status == ActorState::Running))
+    FIXED.iter().all(|n| {
+        directory
+            .get(n)
+            .is_some_and(|i| i.status == ActorState::Running)
+    })
 }
 
 /// Knobs of the tree.
@@ -106,7 +110,9 @@ impl AttTree {
             };
             (EventsActor, args)
         });
-        let router_spec = ChildSpec::new(names::ROUTER, config.restart, move || (RouterActor, published.clone()));
+        let router_spec = ChildSpec::new(names::ROUTER, config.restart, move || {
+            (RouterActor, published.clone())
+        });
         let (dir, up_sink, stop_timeout) = (directory.clone(), sink.clone(), config.stop_timeout);
         let upstreams_spec = ChildSpec::new(names::UPSTREAMS, config.restart, move || {
             let args = SupervisorArgs {
@@ -126,7 +132,8 @@ impl AttTree {
             children: vec![events_spec, router_spec, upstreams_spec],
             stop_timeout: config.stop_timeout,
         };
-        let (root, _join) = trace::spawn(&directory, names::ROOT, None, Supervisor, root_args).await?;
+        let (root, _join) =
+            trace::spawn(&directory, names::ROOT, None, Supervisor, root_args).await?;
         Ok(Self {
             directory,
             events,
@@ -141,7 +148,12 @@ impl AttTree {
     pub async fn shutdown(&self) {
         // The root stops its children one by one, each within `stop_timeout`.
         let budget = self.stop_timeout * 4;
-        if self.root.stop_and_wait(Some("shutdown".into()), Some(budget)).await.is_err() {
+        if self
+            .root
+            .stop_and_wait(Some("shutdown".into()), Some(budget))
+            .await
+            .is_err()
+        {
             tracing::warn!("actor tree did not stop in time; killing it");
             self.root.kill();
         }

@@ -13,7 +13,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::ApiQuery;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(trace))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(trace))
 }
 
 /// The actor tree.
@@ -67,14 +69,23 @@ async fn trace(
         .directory
         .trace(&name, params.correlation_id.as_deref(), limit)
         .ok_or_else(|| ApiError::NotFound(format!("actor `{name}` not found")))?;
-    Ok(Json(Trace { actor: name, records }))
+    Ok(Json(Trace {
+        actor: name,
+        records,
+    }))
 }
 
 /// Checks a `limit` query parameter: at least 1, at most `max`, `default` when absent.
-pub(super) fn limit_param(limit: Option<i64>, default: usize, max: usize) -> Result<usize, ApiError> {
+pub(super) fn limit_param(
+    limit: Option<i64>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
     match limit {
         None => Ok(default),
-        Some(l) if l >= 1 && usize::try_from(l).is_ok_and(|l| l <= max) => Ok(usize::try_from(l).unwrap_or(max)),
+        Some(l) if l >= 1 && usize::try_from(l).is_ok_and(|l| l <= max) => {
+            Ok(usize::try_from(l).unwrap_or(max))
+        }
         Some(l) => Err(ApiError::invalid(
             "limit",
             format!("must be between 1 and {max}, got {l}"),

@@ -114,9 +114,15 @@ impl IntoResponse for ApiError {
         let (detail, field) = match self {
             Self::Invalid { field, message } => (Value::String(message), field),
             Self::NotFound(m) | Self::Internal(m) | Self::Status(_, m) => (Value::String(m), None),
-            Self::Unauthorized => (Value::String("missing or invalid bearer token".into()), None),
+            Self::Unauthorized => (
+                Value::String("missing or invalid bearer token".into()),
+                None,
+            ),
             Self::Conflict(v) => (v, None),
-            Self::Unavailable { detail, retry_after } => {
+            Self::Unavailable {
+                detail,
+                retry_after,
+            } => {
                 retry = retry_after;
                 (detail, None)
             }
@@ -124,9 +130,19 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(%status, %detail, "request failed");
         }
-        let mut response = (status, axum::Json(ErrorBody { code, detail, field })).into_response();
+        let mut response = (
+            status,
+            axum::Json(ErrorBody {
+                code,
+                detail,
+                field,
+            }),
+        )
+            .into_response();
         if let Some(secs) = retry {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if status == StatusCode::UNAUTHORIZED {
             response

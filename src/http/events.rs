@@ -62,14 +62,22 @@ pub struct EventList {
 fn parse_since(since: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
     since
         .map(|s| {
-            OffsetDateTime::parse(s, &Rfc3339)
-                .map_err(|e| ApiError::invalid("since", format!("expected an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}")))
+            OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
+                ApiError::invalid(
+                    "since",
+                    format!("expected an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}"),
+                )
+            })
         })
         .transpose()
 }
 
 fn check_kind(field: &str, kind: &str, allow_wildcard: bool) -> Result<(), ApiError> {
-    let body = if allow_wildcard { kind.strip_suffix(".*").unwrap_or(kind) } else { kind };
+    let body = if allow_wildcard {
+        kind.strip_suffix(".*").unwrap_or(kind)
+    } else {
+        kind
+    };
     let ok = !body.is_empty()
         && body.len() <= 64
         && body
@@ -134,10 +142,19 @@ async fn append(
     ApiJson(body): ApiJson<AppendEvent>,
 ) -> Result<(StatusCode, Json<Event>), ApiError> {
     check_kind("kind", &body.kind, false)?;
-    if body.correlation_id.as_ref().is_some_and(|c| c.is_empty() || c.len() > 128) {
-        return Err(ApiError::invalid("correlation_id", "must be 1 to 128 characters"));
+    if body
+        .correlation_id
+        .as_ref()
+        .is_some_and(|c| c.is_empty() || c.len() > 128)
+    {
+        return Err(ApiError::invalid(
+            "correlation_id",
+            "must be 1 to 128 characters",
+        ));
     }
-    let cid = body.correlation_id.unwrap_or_else(|| request_id.0.to_string());
+    let cid = body
+        .correlation_id
+        .unwrap_or_else(|| request_id.0.to_string());
     let event = NewEvent::new(body.kind, body.data).correlated(cid);
     Ok((StatusCode::CREATED, Json(state.events.append(event).await?)))
 }

@@ -48,13 +48,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let message = e.inner().to_string();
-        let field = field_of(&e.path().to_string(), &message);
-        let message = if e.inner().is_syntax() || e.inner().is_eof() {
-            format!("malformed JSON body: {message}")
-        } else {
-            message
-        };
-        ApiError::Invalid { field, message }
+        if e.inner().is_syntax() || e.inner().is_eof() {
+            // A broken document is not about any one field.
+            return ApiError::Invalid {
+                field: None,
+                message: format!("malformed JSON body: {message}"),
+            };
+        }
+        ApiError::Invalid {
+            field: field_of(&e.path().to_string(), &message),
+            message,
+        }
     })?;
     de.end().map_err(|e| ApiError::Invalid {
         field: None,
@@ -76,13 +80,15 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let message = e.inner().to_string();
-            ApiError::Invalid {
-                field: field_of(&e.path().to_string(), &message),
-                message,
-            }
-        })
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let message = e.inner().to_string();
+                ApiError::Invalid {
+                    field: field_of(&e.path().to_string(), &message),
+                    message,
+                }
+            })
     }
 }
 
@@ -97,8 +103,8 @@ fn field_of(path: &str, message: &str) -> Option<String> {
     let inner = named("missing field `").or_else(|| named("unknown field `"));
     match (path, inner) {
         (".", f) => f,
-        (p, Some(f)) => Some(format!("{p}.{f}")),
-        (p, None) => Some(p.to_owned()),
+        (p, Some(f)) if p != f && !p.ends_with(&format!(".{f}")) => Some(format!("{p}.{f}")),
+        (p, _) => Some(p.to_owned()),
     }
 }
 
@@ -124,8 +130,14 @@ mod tests {
     #[test]
     fn json_errors_name_the_field() {
         assert_eq!(field(parse_json(br#"{"limit": 1}"#)), Some("kind".into()));
-        assert_eq!(field(parse_json(br#"{"kind": "a", "limit": -1}"#)), Some("limit".into()));
-        assert_eq!(field(parse_json(br#"{"kind": "a", "x": 1}"#)), Some("x".into()));
+        assert_eq!(
+            field(parse_json(br#"{"kind": "a", "limit": -1}"#)),
+            Some("limit".into())
+        );
+        assert_eq!(
+            field(parse_json(br#"{"kind": "a", "x": 1}"#)),
+            Some("x".into())
+        );
         assert_eq!(field(parse_json(br#"{"kind": "#)), None);
         assert!(parse_json::<Body>(br#"{"kind": "a"}"#).is_ok());
         assert_eq!(field(parse_json(br#"{"kind": "a"} trailing"#)), None);

@@ -48,7 +48,10 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "att", description = "att: a control plane for agent tooling built on MCP"),
+    info(
+        title = "att",
+        description = "att: a control plane for agent tooling built on MCP"
+    ),
     components(schemas(error::ErrorBody))
 )]
 struct ApiDoc;
@@ -71,12 +74,23 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         }),
     )
     .fallback(not_found)
-    .layer(axum::middleware::from_fn(middleware::uniform_errors))
-    .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, http.request_timeout))
+    // Later layers wrap earlier ones: the error-shape rewrite sees what the limit and timeout
+    // layers answer.
+    .layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        http.request_timeout,
+    ))
     .layer(DefaultBodyLimit::max(http.body_limit))
     .layer(RequestBodyLimitLayer::new(http.body_limit))
-    .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::require_token))
-    .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
+    .layer(axum::middleware::from_fn(middleware::uniform_errors))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::require_token,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::record_metrics,
+    ))
     .layer(axum::middleware::from_fn(middleware::request_context))
     .with_state(state)
 }

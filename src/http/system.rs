@@ -61,7 +61,11 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     let actors_up = tree::is_up(&state.directory);
     checks.insert(
         "actors".into(),
-        json!(if actors_up { "ok".to_owned() } else { down_actors(&state) }),
+        json!(if actors_up {
+            "ok".to_owned()
+        } else {
+            down_actors(&state)
+        }),
     );
     let store = state.store.ping().await;
     checks.insert(
@@ -72,7 +76,10 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
         }),
     );
     if actors_up && store.is_ok() {
-        Ok(Json(Ready { ready: true, checks }))
+        Ok(Json(Ready {
+            ready: true,
+            checks,
+        }))
     } else {
         Err(ApiError::Unavailable {
             detail: json!({ "ready": false, "checks": checks }),
@@ -100,7 +107,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     match state.metrics.render() {
         Ok(text) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             text,
         )
             .into_response(),

@@ -45,10 +45,13 @@ impl SqliteStore {
                 path: path.to_owned(),
                 source,
             })?;
-        MIGRATIONS.run(&pool).await.map_err(|source| OpenError::Migrate {
-            path: path.to_owned(),
-            source,
-        })?;
+        MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|source| OpenError::Migrate {
+                path: path.to_owned(),
+                source,
+            })?;
         Ok(Self {
             pool,
             path: path.to_owned(),
@@ -62,16 +65,20 @@ impl SqliteStore {
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
         Ok(())
     }
 
     /// The highest applied migration version.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(err)?;
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err)?;
         Ok(v.unwrap_or(0))
     }
 
@@ -90,7 +97,8 @@ fn to_ms(t: OffsetDateTime) -> i64 {
 }
 
 fn from_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[async_trait::async_trait]
@@ -123,13 +131,17 @@ impl EventStore for SqliteStore {
     }
 
     async fn query_events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
-        let mut sql = QueryBuilder::new("SELECT id, at_ms, kind, correlation_id, data FROM events WHERE 1 = 1");
+        let mut sql = QueryBuilder::new(
+            "SELECT id, at_ms, kind, correlation_id, data FROM events WHERE 1 = 1",
+        );
         match q.kind.as_deref().map(|k| (k, k.strip_suffix(".*"))) {
             Some((_, Some(prefix))) => {
                 // `kind` values are restricted to [a-z0-9._-], so no LIKE escaping is needed
                 // beyond `_`, which we escape.
                 let pattern = format!("{}.%", prefix.replace('_', "\\_"));
-                sql.push(" AND kind LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
+                sql.push(" AND kind LIKE ")
+                    .push_bind(pattern)
+                    .push(" ESCAPE '\\'");
             }
             Some((k, None)) => {
                 sql.push(" AND kind = ").push_bind(k.to_owned());
@@ -145,7 +157,8 @@ impl EventStore for SqliteStore {
         if let Some(a) = q.after_id {
             sql.push(" AND id > ").push_bind(a);
         }
-        sql.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(q.limit));
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(q.limit));
         let rows = sql.build().fetch_all(&self.pool).await.map_err(err)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows.into_iter().rev() {
@@ -155,7 +168,8 @@ impl EventStore for SqliteStore {
                 at: from_ms(row.try_get("at_ms").map_err(err)?),
                 kind: row.try_get("kind").map_err(err)?,
                 correlation_id: row.try_get("correlation_id").map_err(err)?,
-                data: serde_json::from_str(&data).map_err(|e| StoreError(format!("bad event data: {e}")))?,
+                data: serde_json::from_str(&data)
+                    .map_err(|e| StoreError(format!("bad event data: {e}")))?,
             });
         }
         Ok(out)
@@ -169,7 +183,9 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let s = SqliteStore::open(&dir.path().join("att.db")).await.expect("open");
+        let s = SqliteStore::open(&dir.path().join("att.db"))
+            .await
+            .expect("open");
         (dir, s)
     }
 
@@ -178,7 +194,11 @@ mod tests {
         let (_d, s) = store().await;
         let mut batch = Vec::new();
         for i in 0..6 {
-            let kind = if i % 2 == 0 { "actor.restarted" } else { "upstream.status" };
+            let kind = if i % 2 == 0 {
+                "actor.restarted"
+            } else {
+                "upstream.status"
+            };
             let mut e = NewEvent::new(kind, json!({ "i": i }));
             if i >= 3 {
                 e = e.correlated("req-1");
@@ -194,11 +214,33 @@ mod tests {
             limit,
             ..Default::default()
         };
-        let ids = |v: Vec<Event>| v.into_iter().map(|e| e.data["i"].as_i64().unwrap_or(-1)).collect::<Vec<_>>();
-        assert_eq!(ids(s.query_events(&q(None, None, 3)).await.expect("q")), [3, 4, 5]);
-        assert_eq!(ids(s.query_events(&q(Some("actor.restarted"), None, 10)).await.expect("q")), [0, 2, 4]);
-        assert_eq!(ids(s.query_events(&q(Some("actor.*"), None, 10)).await.expect("q")), [0, 2, 4]);
-        assert_eq!(ids(s.query_events(&q(None, Some("req-1"), 2)).await.expect("q")), [4, 5]);
+        let ids = |v: Vec<Event>| {
+            v.into_iter()
+                .map(|e| e.data["i"].as_i64().unwrap_or(-1))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(s.query_events(&q(None, None, 3)).await.expect("q")),
+            [3, 4, 5]
+        );
+        assert_eq!(
+            ids(s
+                .query_events(&q(Some("actor.restarted"), None, 10))
+                .await
+                .expect("q")),
+            [0, 2, 4]
+        );
+        assert_eq!(
+            ids(s
+                .query_events(&q(Some("actor.*"), None, 10))
+                .await
+                .expect("q")),
+            [0, 2, 4]
+        );
+        assert_eq!(
+            ids(s.query_events(&q(None, Some("req-1"), 2)).await.expect("q")),
+            [4, 5]
+        );
         let after = EventQuery {
             after_id: Some(stored[4].id),
             limit: 10,
@@ -212,12 +254,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("att.db");
         let s = SqliteStore::open(&path).await.expect("open");
-        s.append_events(&[NewEvent::new("x.y", json!(null))]).await.expect("append");
+        s.append_events(&[NewEvent::new("x.y", json!(null))])
+            .await
+            .expect("append");
         let v = s.schema_version().await.expect("version");
         assert!(v >= 1);
         s.close().await;
         let s = SqliteStore::open(&path).await.expect("reopen");
-        let all = s.query_events(&EventQuery { limit: 10, ..Default::default() }).await.expect("q");
+        let all = s
+            .query_events(&EventQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("q");
         assert_eq!(all.len(), 1);
         assert_eq!(s.schema_version().await.expect("version"), v);
     }

@@ -28,9 +28,11 @@ impl TestAtt {
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let data = tempfile::tempdir().expect("temp data dir");
-        let mut config = Config::default();
-        config.listen = "127.0.0.1:0".parse().expect("addr");
-        config.data_dir = data.path().to_owned();
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: data.path().to_owned(),
+            ..Config::default()
+        };
         adjust(&mut config);
         let server = att::server::start(config).await.expect("att starts");
         let base = format!("http://{}", server.local_addr);
@@ -93,7 +95,9 @@ impl AttProcess {
             .expect("spawn att");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
         let addr = line
             .trim()
             .strip_prefix("att listening on http://")

@@ -159,7 +159,11 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl EventsHandle {
     /// A handle to the events actor called `actor`, with the instance's live channel.
-    pub fn new(directory: ActorDirectory, actor: impl Into<String>, live: broadcast::Sender<Event>) -> Self {
+    pub fn new(
+        directory: ActorDirectory,
+        actor: impl Into<String>,
+        live: broadcast::Sender<Event>,
+    ) -> Self {
         Self {
             directory,
             actor: actor.into(),
@@ -169,18 +173,22 @@ impl EventsHandle {
 
     /// Stores an event and returns it once it is committed.
     pub async fn append(&self, event: NewEvent) -> Result<Event, EventsError> {
-        Ok(mailbox::call(&self.directory, &self.actor, APPEND_TIMEOUT, |r| {
-            EventsMsg::Append(event, Some(r))
-        })
-        .await??)
+        Ok(
+            mailbox::call(&self.directory, &self.actor, APPEND_TIMEOUT, |r| {
+                EventsMsg::Append(event, Some(r))
+            })
+            .await??,
+        )
     }
 
     /// The newest `query.limit` matching events, oldest first.
     pub async fn query(&self, query: EventQuery) -> Result<Vec<Event>, EventsError> {
-        Ok(mailbox::call(&self.directory, &self.actor, QUERY_TIMEOUT, |r| {
-            EventsMsg::Query(query, r)
-        })
-        .await??)
+        Ok(
+            mailbox::call(&self.directory, &self.actor, QUERY_TIMEOUT, |r| {
+                EventsMsg::Query(query, r)
+            })
+            .await??,
+        )
     }
 
     /// Every event stored from now on. A subscriber that falls behind by more than the
@@ -192,7 +200,8 @@ impl EventsHandle {
 
 impl EventSink for EventsHandle {
     fn emit(&self, event: NewEvent) {
-        if let Err(e) = mailbox::cast(&self.directory, &self.actor, EventsMsg::Append(event, None)) {
+        if let Err(e) = mailbox::cast(&self.directory, &self.actor, EventsMsg::Append(event, None))
+        {
             tracing::warn!(error = %e, "event dropped");
         }
     }

@@ -72,7 +72,10 @@ impl EventQuery {
         let kind_ok = match self.kind.as_deref() {
             None => true,
             Some(k) => match k.strip_suffix(".*") {
-                Some(prefix) => e.kind.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.')),
+                Some(prefix) => e
+                    .kind
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('.')),
                 None => e.kind == k,
             },
         };

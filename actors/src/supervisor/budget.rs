@@ -99,15 +99,24 @@ mod tests {
         let ms = Duration::from_millis;
         assert_eq!(
             b.on_exit(t, &p),
-            RestartDecision::Restart { delay: ms(100), attempt: 1 }
+            RestartDecision::Restart {
+                delay: ms(100),
+                attempt: 1
+            }
         );
         assert_eq!(
             b.on_exit(t + ms(1), &p),
-            RestartDecision::Restart { delay: ms(200), attempt: 2 }
+            RestartDecision::Restart {
+                delay: ms(200),
+                attempt: 2
+            }
         );
         assert_eq!(
             b.on_exit(t + ms(2), &p),
-            RestartDecision::Restart { delay: ms(350), attempt: 3 }
+            RestartDecision::Restart {
+                delay: ms(350),
+                attempt: 3
+            }
         );
         assert_eq!(
             b.on_exit(t + ms(3), &p),

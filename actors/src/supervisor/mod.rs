@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
+};
 use serde_json::json;
 
 pub use budget::{RestartBudget, RestartDecision, RestartPolicy};
@@ -48,7 +50,8 @@ pub struct StartContext {
     pub parent: ActorCell,
 }
 
-type StartFn = Arc<dyn Fn(StartContext) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync>;
+type StartFn =
+    Arc<dyn Fn(StartContext) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync>;
 
 /// How to (re)start one child.
 #[derive(Clone)]
@@ -199,7 +202,11 @@ impl SupervisorState {
         self.children.iter().position(|c| c.spec.name == name)
     }
 
-    async fn spawn(&self, myself: &ActorRef<SupervisorMsg>, spec: &ChildSpec) -> Result<ActorCell, String> {
+    async fn spawn(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        spec: &ChildSpec,
+    ) -> Result<ActorCell, String> {
         let ctx = StartContext {
             directory: self.directory.clone(),
             name: spec.name.clone(),
@@ -209,7 +216,11 @@ impl SupervisorState {
         (spec.start)(ctx).await.map_err(|e| e.to_string())
     }
 
-    async fn start_new(&mut self, myself: &ActorRef<SupervisorMsg>, spec: ChildSpec) -> Result<(), String> {
+    async fn start_new(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        spec: ChildSpec,
+    ) -> Result<(), String> {
         match self.spawn(myself, &spec).await {
             Ok(cell) => {
                 self.next_generation += 1;
@@ -223,14 +234,21 @@ impl SupervisorState {
                 Ok(())
             }
             Err(reason) => {
-                self.directory.failed(&spec.name, &reason, ActorState::Stopped);
+                self.directory
+                    .failed(&spec.name, &reason, ActorState::Stopped);
                 Err(reason)
             }
         }
     }
 
     /// A child exited or failed on its own: restart it after a back-off, or give up.
-    fn on_exit(&mut self, myself: &ActorRef<SupervisorMsg>, idx: usize, reason: String, failed: bool) {
+    fn on_exit(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        idx: usize,
+        reason: String,
+        failed: bool,
+    ) {
         let child = &mut self.children[idx];
         child.cell = None;
         let name = child.spec.name.clone();
@@ -246,7 +264,8 @@ impl SupervisorState {
         }
         match child.budget.on_exit(Instant::now(), &child.spec.policy) {
             RestartDecision::Restart { delay, attempt } => {
-                self.directory.failed(&name, &reason, ActorState::Restarting);
+                self.directory
+                    .failed(&name, &reason, ActorState::Restarting);
                 tracing::warn!(actor = %name, %reason, ?delay, "child exited; restarting after back-off");
                 self.events.emit(NewEvent::new(
                     "actor.failed",
@@ -336,13 +355,17 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         // Newest first, each waited for: the event log (started first) stops last.
         for child in state.children.iter().rev() {
-            if let Some(cell) = &child.cell {
-                if cell.stop_and_wait(Some("shutdown".into()), Some(state.stop_timeout)).await.is_err() {
-                    tracing::warn!(actor = %child.spec.name, "did not stop in time; killing it");
-                    cell.kill();
-                }
+            let Some(cell) = &child.cell else { continue };
+            let stopped = cell
+                .stop_and_wait(Some("shutdown".into()), Some(state.stop_timeout))
+                .await;
+            if stopped.is_err() {
+                tracing::warn!(actor = %child.spec.name, "did not stop in time; killing it");
+                cell.kill();
             }
-            state.directory.set_state(&child.spec.name, ActorState::Stopped);
+            state
+                .directory
+                .set_state(&child.spec.name, ActorState::Stopped);
         }
         Ok(())
     }
@@ -362,7 +385,9 @@ impl Actor for Supervisor {
                     }
                     // A second replacement while the first is pending wins; the first caller
                     // learns it was superseded.
-                    if let Some(Removal::Replace(_, old)) = child.removal.replace(Removal::Replace(spec, reply)) {
+                    if let Some(Removal::Replace(_, old)) =
+                        child.removal.replace(Removal::Replace(spec, reply))
+                    {
                         let _ = old.send(Err("superseded by a newer registration".into()));
                     }
                 }
@@ -395,9 +420,12 @@ impl Actor for Supervisor {
                 }
             },
             SupervisorMsg::Restart { name, generation } => {
-                let Some(idx) = state.index_of(&name) else { return Ok(()) };
+                let Some(idx) = state.index_of(&name) else {
+                    return Ok(());
+                };
                 let child = &state.children[idx];
-                if child.generation != generation || child.cell.is_some() || child.removal.is_some() {
+                if child.generation != generation || child.cell.is_some() || child.removal.is_some()
+                {
                     return Ok(());
                 }
                 let spec = child.spec.clone();
@@ -411,7 +439,9 @@ impl Actor for Supervisor {
                             json!({"actor": name, "supervisor": state.name, "restart_count": count}),
                         ));
                     }
-                    Err(reason) => state.on_exit(&myself, idx, format!("restart failed: {reason}"), true),
+                    Err(reason) => {
+                        state.on_exit(&myself, idx, format!("restart failed: {reason}"), true)
+                    }
                 }
             }
         }
@@ -433,7 +463,9 @@ impl Actor for Supervisor {
             ),
             _ => return Ok(()),
         };
-        let Some(idx) = state.index_of_cell(&cell) else { return Ok(()) };
+        let Some(idx) = state.index_of_cell(&cell) else {
+            return Ok(());
+        };
         if state.children[idx].removal.is_some() {
             state.on_removed(&myself, idx).await;
         } else {
@@ -474,9 +506,11 @@ impl SupervisorHandle {
     /// Stops a child for good; `false` when there was no such child.
     pub async fn stop_child(&self, name: &str) -> Result<bool, SupervisorError> {
         let name = name.to_owned();
-        Ok(mailbox::call(&self.directory, &self.name, HANDLE_TIMEOUT, |r| {
-            SupervisorMsg::StopChild(name, r)
-        })
-        .await?)
+        Ok(
+            mailbox::call(&self.directory, &self.name, HANDLE_TIMEOUT, |r| {
+                SupervisorMsg::StopChild(name, r)
+            })
+            .await?,
+        )
     }
 }

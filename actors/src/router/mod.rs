@@ -1,0 +1,245 @@
+//! The router: the single writer of the routing table, which it publishes as immutable
+//! snapshots.
+//!
+//! Readers (the invocation path) load the latest snapshot without a lock or a mailbox round
+//! trip; writers (upstream actors, the registry) send the router a message. Each published
+//! snapshot has a higher `version` than the one before.
+
+mod plan;
+mod uri_template;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use time::OffsetDateTime;
+
+use crate::directory::ActorDirectory;
+use crate::mailbox::{self, MailboxError};
+use crate::trace::MessageMeta;
+use crate::upstream::Status;
+
+pub use plan::{Plan, Target, plan};
+pub use uri_template::UriTemplate;
+
+/// The names an upstream's catalog offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogNames {
+    /// Tool names.
+    pub tools: Vec<String>,
+    /// Concrete resource URIs.
+    pub resources: Vec<String>,
+    /// Resource URI templates.
+    pub resource_templates: Vec<String>,
+    /// Prompt names.
+    pub prompts: Vec<String>,
+}
+
+/// What the router knows of one upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerView {
+    /// The upstream's name.
+    pub name: String,
+    /// Lower is tried first.
+    pub priority: i32,
+    /// Current status.
+    pub status: Status,
+    /// Before this instant a degraded or unreachable server is not tried.
+    pub next_retry_at: Option<OffsetDateTime>,
+    /// Its catalog; `None` until the first handshake (then it is eligible for everything).
+    pub catalog: Option<Arc<CatalogNames>>,
+}
+
+/// An immutable, indexed view of the routing table.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingSnapshot {
+    /// Increases with every change.
+    pub version: u64,
+    /// Every upstream, sorted by `(priority, name)`.
+    pub servers: Vec<ServerView>,
+    by_name: HashMap<String, usize>,
+    tools: HashMap<String, Vec<usize>>,
+    resources: HashMap<String, Vec<usize>>,
+    prompts: HashMap<String, Vec<usize>>,
+    templates: Vec<(UriTemplate, usize)>,
+    uncatalogued: Vec<usize>,
+}
+
+impl RoutingSnapshot {
+    /// Builds the indexes over `servers`.
+    pub fn build(version: u64, mut servers: Vec<ServerView>) -> Self {
+        servers.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+        let mut snap = Self {
+            version,
+            ..Self::default()
+        };
+        for (i, s) in servers.iter().enumerate() {
+            snap.by_name.insert(s.name.clone(), i);
+            let Some(c) = &s.catalog else {
+                snap.uncatalogued.push(i);
+                continue;
+            };
+            for (names, index) in [
+                (&c.tools, &mut snap.tools),
+                (&c.resources, &mut snap.resources),
+                (&c.prompts, &mut snap.prompts),
+            ] {
+                for n in names {
+                    let list = index.entry(n.clone()).or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
+                    }
+                }
+            }
+            for t in &c.resource_templates {
+                snap.templates.push((UriTemplate::parse(t), i));
+            }
+        }
+        snap.servers = servers;
+        snap
+    }
+
+    /// The server called `name`.
+    pub fn server(&self, name: &str) -> Option<&ServerView> {
+        self.by_name.get(name).map(|&i| &self.servers[i])
+    }
+
+    /// Servers that could serve `target`, ascending (that is, in `(priority, name)` order).
+    pub fn eligible(&self, target: Target<'_>) -> Vec<usize> {
+        let listed: &[usize] = match target {
+            Target::Tool(n) => self.tools.get(n).map_or(&[], Vec::as_slice),
+            Target::Prompt(n) => self.prompts.get(n).map_or(&[], Vec::as_slice),
+            Target::Resource(u) => self.resources.get(u).map_or(&[], Vec::as_slice),
+        };
+        let mut out: Vec<usize> = Vec::with_capacity(listed.len() + self.uncatalogued.len());
+        out.extend_from_slice(listed);
+        out.extend_from_slice(&self.uncatalogued);
+        if let Target::Resource(uri) = target {
+            out.extend(
+                self.templates
+                    .iter()
+                    .filter(|(t, _)| t.matches(uri))
+                    .map(|(_, i)| *i),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn with(&self, change: impl FnOnce(&mut Vec<ServerView>)) -> Self {
+        let mut servers = self.servers.clone();
+        change(&mut servers);
+        Self::build(self.version + 1, servers)
+    }
+}
+
+/// Messages the router handles; each answers with the version it published.
+pub enum RouterMsg {
+    /// Add or replace an upstream's view.
+    Upsert(ServerView, RpcReplyPort<u64>),
+    /// Remove an upstream's route.
+    Remove(String, RpcReplyPort<u64>),
+}
+
+impl MessageMeta for RouterMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Upsert(..) => "upsert",
+            Self::Remove(..) => "remove",
+        }
+    }
+}
+
+/// The router actor. Its state is the published snapshot cell, shared with its handles.
+pub struct RouterActor;
+
+impl Actor for RouterActor {
+    type Msg = RouterMsg;
+    type State = Arc<ArcSwap<RoutingSnapshot>>;
+    type Arguments = Arc<ArcSwap<RoutingSnapshot>>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<RouterMsg>,
+        published: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        // A restarted router continues from the last published snapshot.
+        Ok(published)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<RouterMsg>,
+        msg: RouterMsg,
+        published: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let current = published.load();
+        let (next, reply) = match msg {
+            RouterMsg::Upsert(view, reply) => (
+                current.with(|servers| {
+                    servers.retain(|s| s.name != view.name);
+                    servers.push(view);
+                }),
+                reply,
+            ),
+            RouterMsg::Remove(name, reply) => (
+                current.with(|servers| servers.retain(|s| s.name != name)),
+                reply,
+            ),
+        };
+        let version = next.version;
+        published.store(Arc::new(next));
+        let _ = reply.send(version);
+        Ok(())
+    }
+}
+
+/// A typed handle to the router.
+#[derive(Clone, Debug)]
+pub struct RouterHandle {
+    directory: ActorDirectory,
+    actor: String,
+    published: Arc<ArcSwap<RoutingSnapshot>>,
+}
+
+const ROUTER_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl RouterHandle {
+    /// A handle to the router called `actor`, reading from `published`.
+    pub fn new(
+        directory: ActorDirectory,
+        actor: impl Into<String>,
+        published: Arc<ArcSwap<RoutingSnapshot>>,
+    ) -> Self {
+        Self {
+            directory,
+            actor: actor.into(),
+            published,
+        }
+    }
+
+    /// The latest snapshot: no lock, no message.
+    pub fn snapshot(&self) -> Arc<RoutingSnapshot> {
+        self.published.load_full()
+    }
+
+    /// Adds or replaces a route; returns the version that contains the change.
+    pub async fn upsert(&self, view: ServerView) -> Result<u64, MailboxError> {
+        mailbox::call(&self.directory, &self.actor, ROUTER_TIMEOUT, |r| {
+            RouterMsg::Upsert(view, r)
+        })
+        .await
+    }
+
+    /// Removes a route; returns the version that no longer contains it.
+    pub async fn remove(&self, name: &str) -> Result<u64, MailboxError> {
+        let name = name.to_owned();
+        mailbox::call(&self.directory, &self.actor, ROUTER_TIMEOUT, |r| {
+            RouterMsg::Remove(name, r)
+        })
+        .await
+    }
+}

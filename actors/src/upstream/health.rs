@@ -1,0 +1,297 @@
+//! The health of one upstream: status, consecutive failures, last error, retry window.
+//!
+//! Plain data and pure functions of `now` (GATEWAY.md, "Status"):
+//! - a **failure** adds 1 to `retry_count`, sets the error, and opens a retry window of
+//!   `min(base · 2^(retry_count−1), cap)`;
+//! - **proof of service** (a successful ping or call) resets everything;
+//! - a successful *handshake* is neither: it does not reset the count, so a server whose
+//!   handshake works but whose calls always fail climbs to `unreachable`;
+//! - status is derived from the count: 0 healthy, below `unreachable_after` degraded, else
+//!   unreachable; a [`Transition`] is reported only when the status value changes.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// How usable an upstream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// No failure since the last proof of service.
+    Healthy,
+    /// Failed at least once, fewer than `unreachable_after` times in a row.
+    Degraded,
+    /// Failed `unreachable_after` times or more in a row.
+    Unreachable,
+}
+
+impl Status {
+    /// The wire name (`healthy`, `degraded`, `unreachable`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// Why an attempt failed (the original system's complete set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCategory {
+    /// A health probe said unhealthy.
+    HealthCheck,
+    /// The handshake could not be done.
+    InitializeError,
+    /// A deadline passed.
+    NetworkTimeout,
+    /// The server answered with an HTTP error status.
+    HttpStatus,
+    /// The reply was not valid MCP.
+    InvalidPayload,
+    /// The server answered with a JSON-RPC error.
+    RpcError,
+    /// The connection failed or broke.
+    TransportError,
+    /// Anything else.
+    Unknown,
+}
+
+/// Knobs of the health rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthPolicy {
+    /// Consecutive failures that make a server unreachable (values below 1 act as 1).
+    pub unreachable_after: u32,
+    /// Retry window after the first failure; doubles per further failure.
+    pub backoff_base: Duration,
+    /// Longest retry window.
+    pub backoff_cap: Duration,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        Self {
+            unreachable_after: 3,
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(8),
+        }
+    }
+}
+
+/// A change of status, to be recorded as a connection event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// Status before.
+    pub from: Status,
+    /// Status after.
+    pub to: Status,
+    /// The error text, or `healthy` on recovery.
+    pub reason: String,
+}
+
+/// The health record of one upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Derived from `retry_count`.
+    pub status: Status,
+    /// Consecutive failures since the last proof of service.
+    pub retry_count: u32,
+    /// The last failure's text.
+    pub last_error: Option<String>,
+    /// The last failure's category.
+    pub last_error_category: Option<ErrorCategory>,
+    /// When a failure or proof of service was last recorded.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_checked_at: Option<OffsetDateTime>,
+    /// Before this instant the server is not tried (unless it is healthy).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_retry_at: Option<OffsetDateTime>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            status: Status::Healthy,
+            retry_count: 0,
+            last_error: None,
+            last_error_category: None,
+            last_checked_at: None,
+            next_retry_at: None,
+        }
+    }
+}
+
+impl Health {
+    /// Records a failure at `now`.
+    pub fn on_failure(
+        &mut self,
+        now: OffsetDateTime,
+        error: impl Into<String>,
+        category: ErrorCategory,
+        policy: &HealthPolicy,
+    ) -> Option<Transition> {
+        let from = self.status;
+        self.retry_count = self.retry_count.saturating_add(1);
+        self.status = if self.retry_count >= policy.unreachable_after.max(1) {
+            Status::Unreachable
+        } else {
+            Status::Degraded
+        };
+        let error = error.into();
+        self.last_error = Some(error.clone());
+        self.last_error_category = Some(category);
+        self.last_checked_at = Some(now);
+        self.next_retry_at = Some(now + backoff(self.retry_count, policy));
+        (from != self.status).then_some(Transition {
+            from,
+            to: self.status,
+            reason: error,
+        })
+    }
+
+    /// Records proof of service (a successful ping or call) at `now`.
+    pub fn on_proof_of_service(&mut self, now: OffsetDateTime) -> Option<Transition> {
+        let from = self.status;
+        *self = Self {
+            last_checked_at: Some(now),
+            ..Self::default()
+        };
+        (from != Status::Healthy).then(|| Transition {
+            from,
+            to: Status::Healthy,
+            reason: "healthy".into(),
+        })
+    }
+
+    /// Whether the server may be tried at `now`: no window, or the window has passed
+    /// (exactly at `next_retry_at` it may).
+    pub fn window_open(&self, now: OffsetDateTime) -> bool {
+        self.next_retry_at.is_none_or(|t| now >= t)
+    }
+}
+
+/// `min(base · 2^(n−1), cap)` for the n-th consecutive failure.
+pub fn backoff(n: u32, policy: &HealthPolicy) -> Duration {
+    let factor = 2u32.saturating_pow(n.saturating_sub(1));
+    policy
+        .backoff_base
+        .checked_mul(factor)
+        .unwrap_or(policy.backoff_cap)
+        .min(policy.backoff_cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_000_000)
+    }
+
+    #[test]
+    fn consecutive_failures_follow_the_documented_schedule() {
+        // (failure #, status after, window in seconds) with the defaults: cap 8, after 3.
+        let table = [
+            (1, Status::Degraded, 1),
+            (2, Status::Degraded, 2),
+            (3, Status::Unreachable, 4),
+            (4, Status::Unreachable, 8),
+            (5, Status::Unreachable, 8),
+            (6, Status::Unreachable, 8),
+        ];
+        let p = HealthPolicy::default();
+        let mut h = Health::default();
+        for (n, status, window) in table {
+            h.on_failure(t0(), "down", ErrorCategory::TransportError, &p);
+            assert_eq!(h.retry_count, n);
+            assert_eq!(h.status, status, "after failure {n}");
+            assert_eq!(
+                h.next_retry_at,
+                Some(t0() + Duration::from_secs(window)),
+                "after failure {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn transitions_are_reported_only_when_the_status_changes() {
+        let p = HealthPolicy::default();
+        let mut h = Health::default();
+        let events: Vec<Option<(Status, Status, String)>> = [
+            h.on_failure(t0(), "e1", ErrorCategory::RpcError, &p),
+            h.on_failure(t0(), "e2", ErrorCategory::RpcError, &p),
+            h.on_failure(t0(), "e3", ErrorCategory::RpcError, &p),
+            h.on_failure(t0(), "e4", ErrorCategory::RpcError, &p),
+            h.on_proof_of_service(t0()),
+            h.on_proof_of_service(t0()),
+        ]
+        .into_iter()
+        .map(|t| t.map(|t| (t.from, t.to, t.reason)))
+        .collect();
+        use Status::*;
+        assert_eq!(
+            events,
+            [
+                Some((Healthy, Degraded, "e1".into())),
+                None,
+                Some((Degraded, Unreachable, "e3".into())),
+                None,
+                Some((Unreachable, Healthy, "healthy".into())),
+                None,
+            ]
+        );
+    }
+
+    #[test]
+    fn proof_of_service_clears_error_and_window() {
+        let p = HealthPolicy::default();
+        let mut h = Health::default();
+        h.on_failure(t0(), "boom", ErrorCategory::NetworkTimeout, &p);
+        let later = t0() + Duration::from_secs(30);
+        h.on_proof_of_service(later);
+        assert_eq!(
+            h,
+            Health {
+                last_checked_at: Some(later),
+                ..Health::default()
+            }
+        );
+    }
+
+    #[test]
+    fn the_window_opens_exactly_at_next_retry_at() {
+        let p = HealthPolicy::default();
+        let mut h = Health::default();
+        assert!(h.window_open(t0()));
+        h.on_failure(t0(), "x", ErrorCategory::Unknown, &p);
+        let at = h.next_retry_at.expect("window");
+        assert!(!h.window_open(at - Duration::from_millis(1)));
+        assert!(h.window_open(at));
+    }
+
+    #[test]
+    fn unreachable_after_one_or_zero_goes_straight_to_unreachable() {
+        for after in [0, 1] {
+            let p = HealthPolicy {
+                unreachable_after: after,
+                ..HealthPolicy::default()
+            };
+            let mut h = Health::default();
+            h.on_failure(t0(), "x", ErrorCategory::Unknown, &p);
+            assert_eq!(h.status, Status::Unreachable);
+        }
+    }
+
+    #[test]
+    fn a_zero_cap_means_the_window_is_always_open() {
+        let p = HealthPolicy {
+            backoff_cap: Duration::ZERO,
+            ..HealthPolicy::default()
+        };
+        let mut h = Health::default();
+        h.on_failure(t0(), "x", ErrorCategory::Unknown, &p);
+        assert!(h.window_open(t0()));
+    }
+}
