@@ -18,6 +18,7 @@ pub mod directory;
 pub mod events;
 pub mod mailbox;
 pub mod router;
+pub mod store;
 pub mod supervisor;
 pub mod trace;
 pub mod tree;

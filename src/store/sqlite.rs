@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use att_actors::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
+use att_actors::upstream::{UpstreamSpec, UpstreamStore};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqlitePool};
 use time::OffsetDateTime;
@@ -176,6 +177,50 @@ impl EventStore for SqliteStore {
     }
 }
 
+#[async_trait::async_trait]
+impl UpstreamStore for SqliteStore {
+    async fn save_upstream(&self, spec: &UpstreamSpec) -> Result<(), StoreError> {
+        let now = to_ms(OffsetDateTime::now_utc());
+        let json = serde_json::to_string(spec)
+            .map_err(|e| StoreError(format!("cannot encode upstream: {e}")))?;
+        sqlx::query(
+            "INSERT INTO upstreams (name, spec, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(&spec.name)
+        .bind(json)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_upstream(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM upstreams WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_upstreams(&self) -> Result<Vec<UpstreamSpec>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, spec FROM upstreams ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+        rows.into_iter()
+            .map(|(name, spec)| {
+                serde_json::from_str(&spec)
+                    .map_err(|e| StoreError(format!("stored upstream `{name}` is unreadable: {e}")))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +292,38 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(ids(s.query_events(&after).await.expect("q")), [5]);
+    }
+
+    #[tokio::test]
+    async fn upstreams_are_saved_replaced_listed_and_deleted_across_reopen() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("att.db");
+        let spec = |name: &str, url: &str| -> UpstreamSpec {
+            serde_json::from_value(json!({"name": name, "url": url, "priority": 7})).expect("spec")
+        };
+        let s = SqliteStore::open(&path).await.expect("open");
+        s.save_upstream(&spec("b", "http://127.0.0.1:1/mcp"))
+            .await
+            .expect("save");
+        s.save_upstream(&spec("a", "http://127.0.0.1:2/mcp"))
+            .await
+            .expect("save");
+        s.save_upstream(&spec("b", "http://127.0.0.1:3/mcp"))
+            .await
+            .expect("replace");
+        s.close().await;
+        let s = SqliteStore::open(&path).await.expect("reopen");
+        let all = s.list_upstreams().await.expect("list");
+        assert_eq!(
+            all,
+            vec![
+                spec("a", "http://127.0.0.1:2/mcp"),
+                spec("b", "http://127.0.0.1:3/mcp")
+            ]
+        );
+        assert!(s.delete_upstream("a").await.expect("delete"));
+        assert!(!s.delete_upstream("a").await.expect("delete again"));
+        assert_eq!(s.list_upstreams().await.expect("list").len(), 1);
     }
 
     #[tokio::test]

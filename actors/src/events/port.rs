@@ -1,11 +1,7 @@
 //! The store port for the event log; the `att` crate provides SQLite (and later PostgreSQL).
 
 use super::{Event, EventQuery, NewEvent};
-
-/// A store failure, as text: the port hides which database produced it.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("event store: {0}")]
-pub struct StoreError(pub String);
+pub use crate::store::StoreError;
 
 /// Durable storage for events.
 #[async_trait::async_trait]

@@ -1,0 +1,497 @@
+//! What an upstream MCP server is: its name, its transport, and its options.
+//!
+//! One shape for the three places servers come from — `[[upstreams]]` in the config file, the
+//! `POST /api/v1/mcp/servers` body, and rows of the store — and a converter for the
+//! `mcpServers` JSON that MCP clients already use. Parsing validates everything (name, URL,
+//! exactly one transport, positive timeouts) and names the field at fault.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// How att reaches an upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Streamable HTTP at `url` (the full MCP endpoint, e.g. `http://host:port/mcp`).
+    Http {
+        /// The endpoint.
+        url: String,
+        /// Extra headers on every request (e.g. `Authorization`).
+        headers: BTreeMap<String, String>,
+    },
+    /// A child process speaking MCP on stdin/stdout.
+    Stdio {
+        /// The program (no shell is involved).
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+        /// Extra environment variables.
+        env: BTreeMap<String, String>,
+        /// Working directory.
+        cwd: Option<PathBuf>,
+    },
+}
+
+/// A registered upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSpec {
+    /// Unique; `[A-Za-z0-9_-]{1,64}`.
+    pub name: String,
+    /// How to reach it.
+    pub transport: Transport,
+    /// Lower is tried first (default 100).
+    pub priority: i32,
+    /// Deadline of every call (default 30 s).
+    pub call_timeout: Duration,
+    /// Deadline of the handshake (default 10 s; 30 s for stdio).
+    pub init_timeout: Duration,
+    /// Time between health checks while healthy (default 30 s).
+    pub health_interval: Duration,
+    /// A handshake older than this is refreshed (default 300 s).
+    pub max_init_age: Duration,
+    /// Tools that may be repeated on another server after an ambiguous failure.
+    pub idempotent_tools: Vec<String>,
+}
+
+/// The flat wire form: `url` (+ `headers`) for HTTP or `command` (+ `args`, `env`, `cwd`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    headers: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    args: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    env: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cwd: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    priority: Option<i32>,
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    call_timeout: Option<Duration>,
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    init_timeout: Option<Duration>,
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    health_interval: Option<Duration>,
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    max_init_age: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idempotent_tools: Option<Vec<String>>,
+}
+
+/// A spec that does not hold together, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    /// The field at fault.
+    pub field: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+fn bad(field: &str, message: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Whether `name` is a valid upstream name.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn check_url(url: &str) -> Result<(), SpecError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| {
+            bad(
+                "url",
+                format!("`{url}` must start with http:// or https://"),
+            )
+        })?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() || host.starts_with(':') || host.contains(char::is_whitespace) {
+        return Err(bad("url", format!("`{url}` has no host")));
+    }
+    Ok(())
+}
+
+impl TryFrom<Wire> for UpstreamSpec {
+    type Error = SpecError;
+
+    fn try_from(w: Wire) -> Result<Self, SpecError> {
+        if !valid_name(&w.name) {
+            return Err(bad(
+                "name",
+                format!("`{}` must be 1 to 64 of A-Z, a-z, 0-9, `_`, `-`", w.name),
+            ));
+        }
+        let transport = match (w.url, w.command) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "url",
+                    "give either `url` (HTTP) or `command` (stdio), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(bad(
+                    "url",
+                    "give `url` for an HTTP server or `command` for a stdio server",
+                ));
+            }
+            (Some(url), None) => {
+                if w.args.is_some() || w.env.is_some() || w.cwd.is_some() {
+                    return Err(bad(
+                        "args",
+                        "`args`, `env` and `cwd` are for stdio servers (with `command`)",
+                    ));
+                }
+                check_url(&url)?;
+                let headers = w.headers.unwrap_or_default();
+                if let Some(h) = headers
+                    .keys()
+                    .find(|h| h.is_empty() || !h.bytes().all(|b| b.is_ascii_graphic() && b != b':'))
+                {
+                    return Err(bad("headers", format!("`{h}` is not a valid header name")));
+                }
+                Transport::Http { url, headers }
+            }
+            (None, Some(command)) => {
+                if w.headers.is_some() {
+                    return Err(bad(
+                        "headers",
+                        "`headers` are for HTTP servers (with `url`)",
+                    ));
+                }
+                if command.trim().is_empty() {
+                    return Err(bad("command", "must not be empty"));
+                }
+                Transport::Stdio {
+                    command,
+                    args: w.args.unwrap_or_default(),
+                    env: w.env.unwrap_or_default(),
+                    cwd: w.cwd,
+                }
+            }
+        };
+        let positive = |field: &str, d: Option<Duration>, default: Duration| match d {
+            Some(d) if d.is_zero() => Err(bad(field, "must be greater than zero")),
+            Some(d) => Ok(d),
+            None => Ok(default),
+        };
+        let stdio = matches!(transport, Transport::Stdio { .. });
+        Ok(Self {
+            name: w.name,
+            priority: w.priority.unwrap_or(100),
+            call_timeout: positive("call_timeout", w.call_timeout, Duration::from_secs(30))?,
+            init_timeout: positive(
+                "init_timeout",
+                w.init_timeout,
+                Duration::from_secs(if stdio { 30 } else { 10 }),
+            )?,
+            health_interval: positive(
+                "health_interval",
+                w.health_interval,
+                Duration::from_secs(30),
+            )?,
+            max_init_age: positive("max_init_age", w.max_init_age, Duration::from_secs(300))?,
+            idempotent_tools: w.idempotent_tools.unwrap_or_default(),
+            transport,
+        })
+    }
+}
+
+impl From<&UpstreamSpec> for Wire {
+    fn from(s: &UpstreamSpec) -> Self {
+        let mut w = Wire {
+            name: s.name.clone(),
+            priority: Some(s.priority),
+            call_timeout: Some(s.call_timeout),
+            init_timeout: Some(s.init_timeout),
+            health_interval: Some(s.health_interval),
+            max_init_age: Some(s.max_init_age),
+            idempotent_tools: Some(s.idempotent_tools.clone()),
+            ..Wire::default()
+        };
+        match &s.transport {
+            Transport::Http { url, headers } => {
+                w.url = Some(url.clone());
+                w.headers = Some(headers.clone());
+            }
+            Transport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                w.command = Some(command.clone());
+                w.args = Some(args.clone());
+                w.env = Some(env.clone());
+                w.cwd.clone_from(cwd);
+            }
+        }
+        w
+    }
+}
+
+impl<'de> Deserialize<'de> for UpstreamSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(d)?;
+        UpstreamSpec::try_from(wire).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for UpstreamSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Wire::from(self).serialize(s)
+    }
+}
+
+/// Durations as `"30s"`/`"1m 30s"` text, or a number of seconds.
+mod opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(f64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<Raw>::deserialize(d)? {
+            None => Ok(None),
+            Some(Raw::Seconds(s)) if s.is_finite() && s >= 0.0 && s < 1e9 => {
+                Ok(Some(Duration::from_secs_f64(s)))
+            }
+            Some(Raw::Seconds(s)) => Err(serde::de::Error::custom(format!(
+                "{s} is not a duration in seconds"
+            ))),
+            Some(Raw::Text(t)) => humantime::parse_duration(&t).map(Some).map_err(|e| {
+                serde::de::Error::custom(format!("`{t}` is not a duration such as \"30s\": {e}"))
+            }),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// Converts the `mcpServers` JSON of MCP clients (Claude Desktop, Cursor; VS Code's
+/// `servers`) into specs. Entries with `"disabled": true` are skipped; client-specific keys
+/// att has no use for (`autoApprove`, `alwaysAllow`, …) are ignored. Legacy SSE servers
+/// (`"type": "sse"`) are refused: att speaks streamable HTTP and stdio.
+pub fn from_mcp_servers_json(text: &str) -> Result<Vec<UpstreamSpec>, SpecError> {
+    let doc: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| bad("mcpServers", format!("not valid JSON: {e}")))?;
+    let servers = doc
+        .get("mcpServers")
+        .or_else(|| doc.get("servers"))
+        .and_then(|v| v.as_object())
+        .ok_or_else(|| {
+            bad(
+                "mcpServers",
+                "expected an object `{\"mcpServers\": {\"name\": {…}}}`",
+            )
+        })?;
+    let mut out = Vec::with_capacity(servers.len());
+    for (name, entry) in servers {
+        let field = |f: &str| format!("mcpServers.{name}.{f}");
+        let obj = entry
+            .as_object()
+            .ok_or_else(|| bad(&format!("mcpServers.{name}"), "expected an object"))?;
+        if obj.get("disabled").and_then(serde_json::Value::as_bool) == Some(true) {
+            continue;
+        }
+        if let Some(kind) = obj.get("type").and_then(serde_json::Value::as_str) {
+            if kind == "sse" {
+                return Err(bad(
+                    &field("type"),
+                    "legacy SSE servers are not supported; use streamable HTTP (`\"type\": \"http\"`)",
+                ));
+            }
+            if !matches!(
+                kind,
+                "http" | "streamable-http" | "streamableHttp" | "stdio"
+            ) {
+                return Err(bad(
+                    &field("type"),
+                    format!("unknown transport `{kind}`: expected `http` or `stdio`"),
+                ));
+            }
+        }
+        let take = |k: &str| obj.get(k).cloned();
+        let parse = |k: &str| -> Result<Option<serde_json::Value>, SpecError> {
+            Ok(take(k).filter(|v| !v.is_null()))
+        };
+        let mut wire = serde_json::Map::new();
+        wire.insert("name".into(), serde_json::Value::String(name.clone()));
+        for key in ["url", "headers", "command", "args", "env", "cwd"] {
+            if let Some(v) = parse(key)? {
+                wire.insert(key.into(), v);
+            }
+        }
+        let spec: UpstreamSpec =
+            serde_json::from_value(serde_json::Value::Object(wire)).map_err(|e| {
+                let text = e.to_string();
+                match text.split_once(": ") {
+                    Some((f, m)) if ["name", "url", "headers", "command", "args"].contains(&f) => {
+                        bad(&field(f), m)
+                    }
+                    _ => bad(&format!("mcpServers.{name}"), text),
+                }
+            })?;
+        out.push(spec);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<UpstreamSpec, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn http_and_stdio_specs_get_their_defaults() {
+        let h = parse(json!({"name": "gh", "url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer x"}}))
+            .expect("http spec");
+        assert_eq!(h.priority, 100);
+        assert_eq!(h.init_timeout, Duration::from_secs(10));
+        assert_eq!(h.call_timeout, Duration::from_secs(30));
+        let s = parse(json!({"name": "fs", "command": "mcp-fs", "args": ["--root", "/tmp"], "call_timeout": 5}))
+            .expect("stdio spec");
+        assert_eq!(s.init_timeout, Duration::from_secs(30));
+        assert_eq!(s.call_timeout, Duration::from_secs(5));
+        assert!(matches!(s.transport, Transport::Stdio { ref args, .. } if args.len() == 2));
+        let t = parse(json!({"name": "x", "url": "https://h/mcp", "health_interval": "1m 30s"}))
+            .expect("text duration");
+        assert_eq!(t.health_interval, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn specs_round_trip_through_their_wire_form() {
+        for v in [
+            json!({"name": "a", "url": "http://h:1/mcp", "headers": {"X-A": "1"}, "priority": 3, "idempotent_tools": ["get"]}),
+            json!({"name": "b", "command": "srv", "args": ["-v"], "env": {"K": "V"}, "cwd": "/tmp", "call_timeout": 1.5}),
+        ] {
+            let spec = parse(v).expect("valid");
+            let back = parse(serde_json::to_value(&spec).expect("serializes")).expect("re-parses");
+            assert_eq!(spec, back);
+        }
+    }
+
+    #[test]
+    fn invalid_specs_name_the_field() {
+        let table = [
+            (json!({"name": "bad name", "url": "http://h/mcp"}), "name"),
+            (
+                json!({"name": "x".repeat(65), "url": "http://h/mcp"}),
+                "name",
+            ),
+            (json!({"name": "a"}), "url"),
+            (
+                json!({"name": "a", "url": "http://h/mcp", "command": "c"}),
+                "url",
+            ),
+            (json!({"name": "a", "url": "ftp://h/mcp"}), "url"),
+            (json!({"name": "a", "url": "http:///mcp"}), "url"),
+            (
+                json!({"name": "a", "url": "http://h/mcp", "args": ["x"]}),
+                "args",
+            ),
+            (
+                json!({"name": "a", "command": "c", "headers": {}}),
+                "headers",
+            ),
+            (json!({"name": "a", "command": " "}), "command"),
+            (
+                json!({"name": "a", "command": "c", "call_timeout": 0}),
+                "call_timeout",
+            ),
+            (
+                json!({"name": "a", "command": "c", "call_timeout": "soon"}),
+                "soon",
+            ),
+            (
+                json!({"name": "a", "command": "c", "colour": "red"}),
+                "colour",
+            ),
+        ];
+        for (v, field) in table {
+            let e = parse(v.clone()).expect_err(&format!("{v} must be refused"));
+            assert!(e.contains(field), "{v}: {e}");
+        }
+    }
+
+    #[test]
+    fn mcp_servers_json_converts_and_skips_disabled_entries() {
+        let text = r#"{"mcpServers": {
+            "files": {"command": "npx", "args": ["-y", "@mcp/fs"], "env": {"A": "1"}, "autoApprove": []},
+            "remote": {"type": "http", "url": "https://example.test/mcp", "headers": {"Authorization": "Bearer t"}},
+            "off": {"command": "x", "disabled": true}
+        }}"#;
+        let specs = from_mcp_servers_json(text).expect("converts");
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["files", "remote"]);
+        let vscode =
+            from_mcp_servers_json(r#"{"servers": {"x": {"type": "stdio", "command": "srv"}}}"#)
+                .expect("converts");
+        assert_eq!(vscode.len(), 1);
+    }
+
+    #[test]
+    fn mcp_servers_json_refuses_sse_and_bad_entries_naming_them() {
+        let e = from_mcp_servers_json(
+            r#"{"mcpServers": {"old": {"type": "sse", "url": "http://h/sse"}}}"#,
+        )
+        .expect_err("sse");
+        assert_eq!(e.field, "mcpServers.old.type");
+        let e = from_mcp_servers_json(r#"{"mcpServers": {"x": {"args": []}}}"#)
+            .expect_err("no transport");
+        assert!(e.field.starts_with("mcpServers.x"), "{e}");
+        let e = from_mcp_servers_json(r#"{"mcpServers": {"bad name": {"command": "c"}}}"#)
+            .expect_err("name");
+        assert!(e.to_string().contains("bad name"), "{e}");
+        assert!(from_mcp_servers_json("[]").is_err());
+        assert!(from_mcp_servers_json("{").is_err());
+    }
+}
