@@ -292,7 +292,7 @@ mod opt_duration {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         match Option::<Raw>::deserialize(d)? {
             None => Ok(None),
-            Some(Raw::Seconds(s)) if s.is_finite() && s >= 0.0 && s < 1e9 => {
+            Some(Raw::Seconds(s)) if (0.0..1e9).contains(&s) => {
                 Ok(Some(Duration::from_secs_f64(s)))
             }
             Some(Raw::Seconds(s)) => Err(serde::de::Error::custom(format!(
