@@ -6,11 +6,13 @@
 //! gateway core (issue 3).
 
 pub mod health;
+pub mod outcome;
 pub mod spec;
 
 use crate::store::StoreError;
 
 pub use health::{ErrorCategory, Health, HealthPolicy, Status, Transition};
+pub use outcome::{CallFailure, Decision, decide};
 pub use spec::{SpecError, Transport, UpstreamSpec, from_mcp_servers_json, valid_name};
 
 /// Durable registry of upstreams registered over the API (config-file upstreams are not
