@@ -1,0 +1,339 @@
+//! The fixture MCP server's behaviour, shared by the binary and (via `#[path]`) the tests
+//! that run it in-process over HTTP.
+//!
+//! Tools:
+//! - `echo {text}`: `{server, text}` as text and structured content; missing `text` is
+//!   invalid params (-32602);
+//! - `fail_rpc`: a JSON-RPC internal error (-32603);
+//! - `fail_tool`: a tool result with `isError: true`;
+//! - `slow {ms}`: answers after `ms` milliseconds (progress notification first);
+//! - `hang`: never answers (until cancelled);
+//! - `crash`: the process exits with status 3 (stdio) / the server stops answering (HTTP);
+//! - `flip`: adds or removes the tool `extra` and notifies `tools/list_changed`;
+//! - `stats`: how many handshakes and tool calls this server has seen;
+//! - `read_only {text}`: like echo, annotated `readOnlyHint`.
+//!
+//! Also a resource `fixture://greeting`, a template `fixture://items/{id}`, a prompt `greet`.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, InitializeRequestParams, InitializeResult,
+    JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, Prompt, PromptMessage,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, Role, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use serde_json::json;
+
+/// What happens on `crash`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashMode {
+    /// Exit the process with status 3.
+    ExitProcess,
+    /// Set the `crashed` flag; the HTTP host stops serving when it sees it.
+    Flag,
+}
+
+/// Counters and switches shared by every session of one fixture server.
+#[derive(Debug, Default)]
+pub struct FixtureState {
+    pub handshakes: AtomicU64,
+    pub calls: AtomicU64,
+    pub flipped: AtomicBool,
+    pub crashed: AtomicBool,
+    pub peers: Mutex<Vec<Peer<RoleServer>>>,
+    pub crash_notify: tokio::sync::Notify,
+}
+
+/// One fixture server; cloned per session.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    pub name: String,
+    pub state: Arc<FixtureState>,
+    pub crash: CrashMode,
+}
+
+fn obj(v: serde_json::Value) -> JsonObject {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+fn tool(name: &'static str, description: &'static str, schema: serde_json::Value) -> Tool {
+    Tool::new(name, description, obj(schema))
+}
+
+fn text_schema() -> serde_json::Value {
+    json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]})
+}
+
+impl Fixture {
+    pub fn new(name: impl Into<String>, crash: CrashMode) -> Self {
+        Self {
+            name: name.into(),
+            state: Arc::default(),
+            crash,
+        }
+    }
+
+    fn tools(&self) -> Vec<Tool> {
+        let empty = json!({"type": "object", "properties": {}});
+        let mut tools = vec![
+            tool(
+                "echo",
+                "Echo `text` back with the server's name",
+                text_schema(),
+            ),
+            tool(
+                "fail_rpc",
+                "Answer with a JSON-RPC internal error",
+                empty.clone(),
+            ),
+            tool(
+                "fail_tool",
+                "Answer with a tool error (isError: true)",
+                empty.clone(),
+            ),
+            tool(
+                "slow",
+                "Answer after `ms` milliseconds",
+                json!({"type": "object", "properties": {"ms": {"type": "integer"}}}),
+            ),
+            tool("hang", "Never answer", empty.clone()),
+            tool("crash", "Crash the server", empty.clone()),
+            tool(
+                "flip",
+                "Add or remove the tool `extra` and notify",
+                empty.clone(),
+            ),
+            tool("stats", "Handshakes and calls seen", empty.clone()),
+            tool("read_only", "Echo, annotated read-only", text_schema())
+                .with_annotations(ToolAnnotations::new().read_only(true)),
+        ];
+        if self.state.flipped.load(Ordering::SeqCst) {
+            tools.push(tool("extra", "Present only after a flip", empty));
+        }
+        tools
+    }
+
+    fn echo(&self, args: Option<&JsonObject>) -> Result<CallToolResponse, ErrorData> {
+        let text = args
+            .and_then(|a| a.get("text"))
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| ErrorData::invalid_params("`text` (a string) is required", None))?;
+        let body = json!({"server": self.name, "text": text});
+        let mut result = CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
+        result.structured_content = Some(body);
+        Ok(result.into())
+    }
+
+    async fn notify_all_tools_changed(&self) {
+        let peers: Vec<Peer<RoleServer>> = self
+            .state
+            .peers
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        for peer in peers {
+            let _ = peer.notify_tool_list_changed().await;
+        }
+    }
+}
+
+impl ServerHandler for Fixture {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new(self.name.clone(), "0.0.1"))
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        self.state.handshakes.fetch_add(1, Ordering::SeqCst);
+        if context.peer.peer_info().is_none() {
+            context.peer.set_peer_info(request);
+        }
+        Ok(self.get_info())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Ok(mut peers) = self.state.peers.lock() {
+            peers.push(context.peer);
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.state.calls.fetch_add(1, Ordering::SeqCst);
+        let args = request.arguments.as_ref();
+        match request.name.as_ref() {
+            "echo" | "read_only" => self.echo(args),
+            "fail_rpc" => Err(ErrorData::internal_error(
+                "fixture failure on purpose",
+                None,
+            )),
+            "fail_tool" => Ok(CallToolResult::error(vec![ContentBlock::text(
+                "tool failed on purpose",
+            )])
+            .into()),
+            "slow" => {
+                let ms = args
+                    .and_then(|a| a.get("ms"))
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(100);
+                if let Some(token) = ctx.meta.get_progress_token() {
+                    let _ = ctx
+                        .peer
+                        .notify_progress(ProgressNotificationParam::new(token, 0.5))
+                        .await;
+                }
+                tokio::select! {
+                    () = ctx.ct.cancelled() => Err(ErrorData::internal_error("cancelled", None)),
+                    () = tokio::time::sleep(Duration::from_millis(ms)) => self.echo(Some(&obj(json!({"text": format!("slept {ms} ms")})))),
+                }
+            }
+            "hang" => {
+                ctx.ct.cancelled().await;
+                Err(ErrorData::internal_error("cancelled", None))
+            }
+            "crash" => match self.crash {
+                CrashMode::ExitProcess => {
+                    eprintln!("fixture {}: crashing on request", self.name);
+                    std::process::exit(3)
+                }
+                CrashMode::Flag => {
+                    self.state.crashed.store(true, Ordering::SeqCst);
+                    self.state.crash_notify.notify_waiters();
+                    ctx.ct.cancelled().await;
+                    Err(ErrorData::internal_error("crashed", None))
+                }
+            },
+            "flip" => {
+                let now = !self.state.flipped.fetch_xor(true, Ordering::SeqCst);
+                self.notify_all_tools_changed().await;
+                let body = json!({"extra_present": now});
+                let mut result =
+                    CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
+                result.structured_content = Some(body);
+                Ok(result.into())
+            }
+            "stats" => {
+                let body = json!({
+                    "server": self.name,
+                    "handshakes": self.state.handshakes.load(Ordering::SeqCst),
+                    "calls": self.state.calls.load(Ordering::SeqCst),
+                });
+                let mut result =
+                    CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
+                result.structured_content = Some(body);
+                Ok(result.into())
+            }
+            "extra" if self.state.flipped.load(Ordering::SeqCst) => {
+                self.echo(Some(&obj(json!({"text": "extra"}))))
+            }
+            other => Err(ErrorData::invalid_params(
+                format!("unknown tool: {other}"),
+                None,
+            )),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let greeting = Resource::new("fixture://greeting", "greeting");
+        Ok(ListResourcesResult::with_all_items(vec![greeting]))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let items = ResourceTemplate::new("fixture://items/{id}", "item");
+        Ok(ListResourceTemplatesResult::with_all_items(vec![items]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri;
+        let text = if uri == "fixture://greeting" {
+            format!("hello from {}", self.name)
+        } else if let Some(id) = uri.strip_prefix("fixture://items/") {
+            format!("item {id} from {}", self.name)
+        } else {
+            return Err(ErrorData::resource_not_found(
+                format!("no resource {uri}"),
+                None,
+            ));
+        };
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, uri)]).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(vec![Prompt::new(
+            "greet",
+            Some("Greet someone"),
+            None,
+        )]))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        if request.name != "greet" {
+            return Err(ErrorData::invalid_params(
+                format!("unknown prompt: {}", request.name),
+                None,
+            ));
+        }
+        let who = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("name"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("world")
+            .to_owned();
+        let message =
+            PromptMessage::new_text(Role::User, format!("Hello, {who}, from {}", self.name));
+        Ok(GetPromptResult::new(vec![message]).into())
+    }
+}

@@ -1,0 +1,80 @@
+//! `att-mcp-fixture`: a scriptable MCP server for testing gateways (see `fixture.rs` for its
+//! tools). `att-mcp-fixture [--name NAME]` speaks MCP on stdin/stdout;
+//! `att-mcp-fixture --http 127.0.0.1:0 [--name NAME]` serves streamable HTTP at `/mcp` and
+//! prints `fixture listening on http://ADDR/mcp`.
+
+mod fixture;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use fixture::{CrashMode, Fixture};
+use rmcp::ServiceExt;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+fn main() -> ExitCode {
+    let mut name = "fixture".to_owned();
+    let mut http: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--name", Some(v)) => name = v,
+            ("--http", Some(v)) => http = Some(v),
+            _ => {
+                eprintln!("usage: att-mcp-fixture [--name NAME] [--http ADDR]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("att-mcp-fixture: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match http {
+            Some(addr) => serve_http(name, &addr).await,
+            None => serve_stdio(name).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("att-mcp-fixture: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_stdio(name: String) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    eprintln!("fixture {name}: serving MCP on stdio");
+    let running = Fixture::new(name, CrashMode::ExitProcess)
+        .serve(rmcp::transport::stdio())
+        .await?;
+    running.waiting().await?;
+    Ok(())
+}
+
+async fn serve_http(
+    name: String,
+    addr: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let fixture = Fixture::new(name, CrashMode::ExitProcess);
+    let service = StreamableHttpService::new(
+        move || Ok(fixture.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let app = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("fixture listening on http://{}/mcp", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
