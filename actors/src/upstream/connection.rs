@@ -1,0 +1,479 @@
+//! One live MCP session with an upstream, over streamable HTTP or a stdio child process.
+//!
+//! The upstream actor owns a [`Connection`] and hands clones of its peer to callers; this
+//! module is the only place that knows rmcp's types. Every request carries a deadline (rmcp
+//! has none by default), and every failure is translated into a [`CallFailure`] that says
+//! whether the request was sent — the question failover depends on.
+//!
+//! rmcp settings chosen here, each for a pitfall (see `todo/rmcp-notes.md`):
+//! protocol pinned to 2025-11-25 (the newest with `initialize`); the client response cache
+//! off (it can hide errors behind stale data); no silent re-initialize on an expired HTTP
+//! session (the server may have changed); bounded SSE reconnects. A stdio child runs in its
+//! own process group, its stderr is kept as a bounded tail, and closing kills the group.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
+    ClientRequest, GetPromptRequest, GetPromptRequestParams, GetPromptResult, Implementation,
+    JsonObject, PingRequest, ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams,
+    ReadResourceResult, ServerResult,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
+use rmcp::transport::common::client_side_sse::ExponentialBackoff;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientCacheConfig, ClientHandler, Peer, RoleClient, ServiceError, ServiceExt};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+
+use super::health::ErrorCategory;
+use super::outcome::CallFailure;
+use super::spec::{Transport, UpstreamSpec};
+
+/// Something an upstream told att outside of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// `notifications/tools/list_changed`.
+    ToolsChanged,
+    /// `notifications/resources/list_changed`.
+    ResourcesChanged,
+    /// `notifications/prompts/list_changed`.
+    PromptsChanged,
+}
+
+/// What the handshake established.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handshake {
+    /// The negotiated protocol version.
+    pub protocol_version: String,
+    /// The server's `serverInfo`.
+    pub server_info: Value,
+    /// The server's capabilities.
+    pub capabilities: Value,
+    /// When the handshake completed.
+    pub captured_at: OffsetDateTime,
+}
+
+/// att's side of the session: identifies att and forwards list changes.
+#[derive(Clone)]
+struct AttClient {
+    notices: mpsc::UnboundedSender<Notice>,
+}
+
+impl ClientHandler for AttClient {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("att", env!("CARGO_PKG_VERSION")),
+        )
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+
+    async fn on_tool_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        let _ = self.notices.send(Notice::ToolsChanged);
+    }
+
+    async fn on_resource_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        let _ = self.notices.send(Notice::ResourcesChanged);
+    }
+
+    async fn on_prompt_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        let _ = self.notices.send(Notice::PromptsChanged);
+    }
+}
+
+/// The last lines a stdio child wrote to stderr (at most [`STDERR_LINES`]).
+#[derive(Debug, Default)]
+pub struct StderrTail(Mutex<VecDeque<String>>);
+
+const STDERR_LINES: usize = 40;
+const STDERR_LINE_BYTES: usize = 512;
+
+impl StderrTail {
+    fn push(&self, mut line: String) {
+        if line.len() > STDERR_LINE_BYTES {
+            let mut cut = STDERR_LINE_BYTES;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+            line.push('…');
+        }
+        let mut tail = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if tail.len() == STDERR_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+
+    /// The kept lines, joined.
+    pub fn text(&self) -> String {
+        let tail = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        tail.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A live session with one upstream.
+pub struct Connection {
+    service: RunningService<RoleClient, AttClient>,
+    /// What the handshake established.
+    pub handshake: Handshake,
+    http: bool,
+    process_group: Option<i32>,
+    stderr: Arc<StderrTail>,
+}
+
+/// Opens a session with `spec`'s server and performs the handshake within its
+/// `init_timeout`. List-change notifications go to `notices`.
+pub async fn connect(
+    spec: &UpstreamSpec,
+    notices: mpsc::UnboundedSender<Notice>,
+) -> Result<Connection, CallFailure> {
+    let handler = AttClient { notices };
+    let stderr = Arc::new(StderrTail::default());
+    let deadline = spec.init_timeout;
+    let (service, http, process_group) = match &spec.transport {
+        Transport::Http { url, headers } => {
+            let mut map = HashMap::with_capacity(headers.len());
+            for (k, v) in headers {
+                let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|e| {
+                    not_sent(format!("header `{k}`: {e}"), ErrorCategory::InitializeError)
+                })?;
+                let value = reqwest::header::HeaderValue::from_str(v).map_err(|e| {
+                    not_sent(format!("header `{k}`: {e}"), ErrorCategory::InitializeError)
+                })?;
+                map.insert(name, value);
+            }
+            let mut retry = ExponentialBackoff::default();
+            retry.max_times = Some(3);
+            retry.max_delay = Some(Duration::from_secs(5));
+            let mut config = StreamableHttpClientTransportConfig::with_uri(url.clone())
+                .custom_headers(map)
+                .reinit_on_expired_session(false);
+            config.retry_config = Arc::new(retry);
+            let transport = StreamableHttpClientTransport::from_config(config);
+            let service = handshake(handler.serve(transport), deadline, true).await?;
+            (service, true, None)
+        }
+        Transport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => {
+            let mut cmd = tokio::process::Command::new(command);
+            cmd.args(args).envs(env).process_group(0);
+            if let Some(dir) = cwd {
+                cmd.current_dir(dir);
+            }
+            let (transport, child_stderr) = TokioChildProcess::builder(cmd)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| {
+                    not_sent(
+                        format!("cannot start `{command}`: {e}"),
+                        ErrorCategory::TransportError,
+                    )
+                })?;
+            let pgid = transport.id().and_then(|p| i32::try_from(p).ok());
+            if let Some(err) = child_stderr {
+                let tail = stderr.clone();
+                tokio::spawn(async move {
+                    let mut lines = tokio::io::BufReader::new(err).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        tail.push(line);
+                    }
+                });
+            }
+            match handshake(handler.serve(transport), deadline, false).await {
+                Ok(service) => (service, false, pgid),
+                Err(e) => {
+                    kill_group(pgid);
+                    return Err(with_stderr(e, &stderr));
+                }
+            }
+        }
+    };
+    service
+        .peer()
+        .set_response_cache_config(ClientCacheConfig::disabled())
+        .await;
+    let info = service.peer().peer_info();
+    let handshake = Handshake {
+        protocol_version: info
+            .as_ref()
+            .map(|i| i.protocol_version.to_string())
+            .unwrap_or_default(),
+        server_info: info
+            .as_ref()
+            .and_then(|i| serde_json::to_value(&i.server_info).ok())
+            .unwrap_or(Value::Null),
+        capabilities: info
+            .as_ref()
+            .and_then(|i| serde_json::to_value(&i.capabilities).ok())
+            .unwrap_or(Value::Null),
+        captured_at: OffsetDateTime::now_utc(),
+    };
+    Ok(Connection {
+        service,
+        handshake,
+        http,
+        process_group,
+        stderr,
+    })
+}
+
+async fn handshake<F, E>(
+    serve: F,
+    deadline: Duration,
+    http: bool,
+) -> Result<RunningService<RoleClient, AttClient>, CallFailure>
+where
+    F: Future<Output = Result<RunningService<RoleClient, AttClient>, E>>,
+    E: std::fmt::Display,
+{
+    match tokio::time::timeout(deadline, serve).await {
+        Ok(Ok(service)) => Ok(service),
+        Ok(Err(e)) => {
+            let text = e.to_string();
+            let category = if text.contains("JSON-RPC") || text.contains("json-rpc") {
+                ErrorCategory::RpcError
+            } else if http || text.contains("transport") || text.contains("closed") {
+                ErrorCategory::TransportError
+            } else {
+                ErrorCategory::InitializeError
+            };
+            Err(not_sent(format!("initialize failed: {text}"), category))
+        }
+        Err(_) => Err(not_sent(
+            format!(
+                "did not answer initialize within {} ms",
+                deadline.as_millis()
+            ),
+            ErrorCategory::NetworkTimeout,
+        )),
+    }
+}
+
+fn not_sent(message: String, category: ErrorCategory) -> CallFailure {
+    CallFailure::NotSent { message, category }
+}
+
+fn with_stderr(failure: CallFailure, stderr: &StderrTail) -> CallFailure {
+    let tail = stderr.text();
+    match failure {
+        CallFailure::NotSent { message, category } if !tail.is_empty() => CallFailure::NotSent {
+            message: format!("{message}; stderr: {tail}"),
+            category,
+        },
+        other => other,
+    }
+}
+
+fn kill_group(pgid: Option<i32>) {
+    if let Some(pgid) = pgid.filter(|p| *p > 1) {
+        // SAFETY: killpg(2) on the group we created for this child; errors (already gone) are fine.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+impl Connection {
+    /// A handle for making requests on this session (cheap to clone).
+    pub fn peer(&self) -> Peer<RoleClient> {
+        self.service.peer().clone()
+    }
+
+    /// Whether the session is over (the child exited, the worker quit).
+    pub fn is_closed(&self) -> bool {
+        self.service.is_transport_closed()
+    }
+
+    /// The last lines the stdio child wrote to stderr (empty for HTTP).
+    pub fn stderr_tail(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// `ping`, within `deadline`.
+    pub async fn ping(&self, deadline: Duration) -> Result<(), CallFailure> {
+        let request = ClientRequest::PingRequest(PingRequest::default());
+        match self.request(request, deadline).await? {
+            ServerResult::EmptyResult(_) => Ok(()),
+            other => Err(CallFailure::Malformed(format!(
+                "unexpected reply to ping: {other:?}"
+            ))),
+        }
+    }
+
+    /// `tools/call`, within `deadline`.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Duration,
+    ) -> Result<CallToolResult, CallFailure> {
+        let mut params = CallToolRequestParams::new(name.to_owned());
+        if let Some(args) = arguments {
+            params = params.with_arguments(args);
+        }
+        match self
+            .request(
+                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+                deadline,
+            )
+            .await?
+        {
+            ServerResult::CallToolResult(r) => Ok(r),
+            other => Err(CallFailure::Malformed(format!(
+                "unexpected reply to tools/call: {other:?}"
+            ))),
+        }
+    }
+
+    /// `resources/read`, within `deadline`.
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+        deadline: Duration,
+    ) -> Result<ReadResourceResult, CallFailure> {
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(
+            ReadResourceRequestParams::new(uri),
+        ));
+        match self.request(request, deadline).await? {
+            ServerResult::ReadResourceResult(r) => Ok(r),
+            other => Err(CallFailure::Malformed(format!(
+                "unexpected reply to resources/read: {other:?}"
+            ))),
+        }
+    }
+
+    /// `prompts/get`, within `deadline`.
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Duration,
+    ) -> Result<GetPromptResult, CallFailure> {
+        let mut params = GetPromptRequestParams::new(name.to_owned());
+        if let Some(args) = arguments {
+            params = params.with_arguments(args);
+        }
+        match self
+            .request(
+                ClientRequest::GetPromptRequest(GetPromptRequest::new(params)),
+                deadline,
+            )
+            .await?
+        {
+            ServerResult::GetPromptResult(r) => Ok(r),
+            other => Err(CallFailure::Malformed(format!(
+                "unexpected reply to prompts/get: {other:?}"
+            ))),
+        }
+    }
+
+    async fn request(
+        &self,
+        request: ClientRequest,
+        deadline: Duration,
+    ) -> Result<ServerResult, CallFailure> {
+        if self.is_closed() {
+            return Err(with_stderr(
+                not_sent(
+                    "the session is closed".into(),
+                    ErrorCategory::TransportError,
+                ),
+                &self.stderr,
+            ));
+        }
+        let handle = self
+            .service
+            .peer()
+            .send_cancellable_request(request, PeerRequestOptions::with_timeout(deadline))
+            .await
+            .map_err(|e| self.classify(e))?;
+        handle.await_response().await.map_err(|e| self.classify(e))
+    }
+
+    fn classify(&self, e: ServiceError) -> CallFailure {
+        classify(e, self.http)
+    }
+
+    /// Ends the session: closes it (a stdio child gets EOF, then signals), then kills the
+    /// child's whole process group so no grandchild survives.
+    pub async fn close(mut self) {
+        let _ = self
+            .service
+            .close_with_timeout(Duration::from_secs(2))
+            .await;
+        kill_group(self.process_group);
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        kill_group(self.process_group.take());
+    }
+}
+
+/// Translates an rmcp error into a [`CallFailure`].
+pub fn classify(e: ServiceError, http: bool) -> CallFailure {
+    match e {
+        ServiceError::McpError(data) => CallFailure::Rpc {
+            code: i64::from(data.code.0),
+            message: data.message.into_owned(),
+        },
+        ServiceError::Timeout { timeout } => CallFailure::Timeout {
+            after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        },
+        ServiceError::TransportSend(err) => {
+            let http_error = err
+                .error
+                .downcast_ref::<StreamableHttpError<reqwest::Error>>();
+            match http_error {
+                Some(StreamableHttpError::Client(c)) if c.is_connect() => not_sent(
+                    format!("cannot connect: {c}"),
+                    ErrorCategory::TransportError,
+                ),
+                Some(StreamableHttpError::HttpStatus(s)) => CallFailure::HttpStatus(s.status),
+                Some(StreamableHttpError::Client(c)) if c.is_timeout() => {
+                    CallFailure::Timeout { after_ms: 0 }
+                }
+                Some(StreamableHttpError::Deserialize(d)) => CallFailure::Malformed(d.to_string()),
+                Some(StreamableHttpError::SessionExpired) => not_sent(
+                    "the server no longer knows this session".into(),
+                    ErrorCategory::TransportError,
+                ),
+                Some(other) => CallFailure::ConnectionLost(other.to_string()),
+                // A stdio write that failed never reached the child.
+                None if !http => not_sent(
+                    format!("cannot write to the process: {}", err.error),
+                    ErrorCategory::TransportError,
+                ),
+                None => CallFailure::ConnectionLost(err.error.to_string()),
+            }
+        }
+        ServiceError::TransportClosed => {
+            CallFailure::ConnectionLost("the connection closed".into())
+        }
+        ServiceError::Cancelled { reason } => CallFailure::ConnectionLost(format!(
+            "cancelled: {}",
+            reason.unwrap_or_else(|| "no reason".into())
+        )),
+        ServiceError::UnexpectedResponse => {
+            CallFailure::Malformed("unexpected response type".into())
+        }
+        other => CallFailure::Malformed(other.to_string()),
+    }
+}

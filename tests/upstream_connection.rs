@@ -1,0 +1,268 @@
+//! An upstream connection against the real fixture server, over both transports: results,
+//! failure classification (the question failover depends on), and process hygiene.
+
+#[path = "../src/bin/att-mcp-fixture/fixture.rs"]
+mod fixture;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use att_actors::upstream::connection::{self, Notice};
+use att_actors::upstream::{CallFailure, Decision, ErrorCategory, UpstreamSpec, decide};
+use fixture::{CrashMode, Fixture};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const FIXTURE: &str = env!("CARGO_BIN_EXE_att-mcp-fixture");
+
+fn spec(v: Value) -> UpstreamSpec {
+    serde_json::from_value(v).expect("valid spec")
+}
+
+fn args(v: Value) -> Option<serde_json::Map<String, Value>> {
+    v.as_object().cloned()
+}
+
+/// An in-process HTTP fixture; returns its MCP URL and the server task.
+async fn http_fixture(name: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let fixture = Fixture::new(name, CrashMode::Flag);
+    let service = StreamableHttpService::new(
+        move || Ok(fixture.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let app = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn http_connection_calls_and_classifies_every_outcome() {
+    let (url, server) = http_fixture("h1").await;
+    let (tx, mut notices) = mpsc::unbounded_channel();
+    let c = connection::connect(
+        &spec(json!({"name": "h1", "url": url, "headers": {"X-Test": "1"}})),
+        tx,
+    )
+    .await
+    .expect("connects");
+    assert_eq!(c.handshake.protocol_version, "2025-11-25");
+    assert_eq!(c.handshake.server_info["name"], "h1");
+    c.ping(SECOND).await.expect("ping");
+
+    let r = c
+        .call_tool("echo", args(json!({"text": "x"})), SECOND * 5)
+        .await
+        .expect("echo");
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"server": "h1", "text": "x"}))
+    );
+    let tool_error = c
+        .call_tool("fail_tool", None, SECOND * 5)
+        .await
+        .expect("a tool error is a result");
+    assert_eq!(tool_error.is_error, Some(true));
+
+    let invalid = c
+        .call_tool("echo", args(json!({})), SECOND * 5)
+        .await
+        .expect_err("invalid params");
+    assert!(
+        matches!(invalid, CallFailure::Rpc { code: -32602, .. }),
+        "{invalid:?}"
+    );
+    assert_eq!(decide(&invalid, false), Decision::CallerError);
+
+    let server_error = c
+        .call_tool("fail_rpc", None, SECOND * 5)
+        .await
+        .expect_err("rpc error");
+    assert!(
+        matches!(server_error, CallFailure::Rpc { code: -32603, .. }),
+        "{server_error:?}"
+    );
+    assert_eq!(decide(&server_error, false), Decision::OutcomeUnknown);
+    assert_eq!(decide(&server_error, true), Decision::FailOver);
+
+    let timeout = c
+        .call_tool("hang", None, Duration::from_millis(150))
+        .await
+        .expect_err("deadline");
+    assert!(
+        matches!(timeout, CallFailure::Timeout { after_ms: 150 }),
+        "{timeout:?}"
+    );
+    assert_eq!(timeout.category(), ErrorCategory::NetworkTimeout);
+
+    let read = c
+        .read_resource("fixture://greeting", SECOND * 5)
+        .await
+        .expect("read");
+    assert_eq!(read.contents.len(), 1);
+    let prompt = c
+        .get_prompt("greet", args(json!({"name": "ann"})), SECOND * 5)
+        .await
+        .expect("prompt");
+    assert_eq!(prompt.messages.len(), 1);
+
+    c.call_tool("flip", None, SECOND * 5).await.expect("flip");
+    let notice = tokio::time::timeout(SECOND * 10, notices.recv())
+        .await
+        .expect("notice arrives");
+    assert_eq!(notice, Some(Notice::ToolsChanged));
+
+    // The server goes away: the next call could not be sent, so failing over is safe.
+    server.abort();
+    let _ = server.await;
+    let gone = c
+        .call_tool("echo", args(json!({"text": "x"})), SECOND * 5)
+        .await
+        .expect_err("server gone");
+    assert!(matches!(gone, CallFailure::NotSent { .. }), "{gone:?}");
+    assert_eq!(decide(&gone, false), Decision::FailOver);
+    c.close().await;
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_is_a_failure_before_sending() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let err = connection::connect(
+        &spec(json!({"name": "none", "url": url, "init_timeout": 5})),
+        tx,
+    )
+    .await
+    .err()
+    .expect("nothing listens");
+    assert!(matches!(err, CallFailure::NotSent { .. }), "{err:?}");
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie has exited; only a running or sleeping process counts.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_owned())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+async fn wait_dead(pid: u32) {
+    for _ in 0..500 {
+        if !alive(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("process {pid} is still alive");
+}
+
+#[tokio::test]
+async fn stdio_connection_calls_reports_crashes_with_stderr_and_leaves_no_processes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pidfile = dir.path().join("grandchild.pid");
+    // A grandchild in the child's process group, to prove the whole group is killed.
+    let script = format!(
+        "sleep 1000 & echo $! > {}; exec {FIXTURE} --name s1",
+        pidfile.display()
+    );
+    let s = spec(json!({"name": "s1", "command": "sh", "args": ["-c", script]}));
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let c = connection::connect(&s, tx).await.expect("connects");
+    let r = c
+        .call_tool("echo", args(json!({"text": "y"})), SECOND * 5)
+        .await
+        .expect("echo");
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"server": "s1", "text": "y"}))
+    );
+    let grandchild: u32 = std::fs::read_to_string(&pidfile)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    assert!(alive(grandchild));
+    c.close().await;
+    wait_dead(grandchild).await;
+
+    // A crash mid-call: the outcome is unknown, the session is closed, stderr says why.
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let c = connection::connect(
+        &spec(json!({"name": "s2", "command": FIXTURE, "args": ["--name", "s2"]})),
+        tx,
+    )
+    .await
+    .expect("connects");
+    let crash = c
+        .call_tool("crash", None, SECOND * 5)
+        .await
+        .expect_err("crashes");
+    assert!(matches!(crash, CallFailure::ConnectionLost(_)), "{crash:?}");
+    assert_eq!(decide(&crash, false), Decision::OutcomeUnknown);
+    for _ in 0..500 {
+        if c.is_closed() && c.stderr_tail().contains("crashing on request") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(c.is_closed());
+    assert!(
+        c.stderr_tail().contains("crashing on request"),
+        "stderr: {}",
+        c.stderr_tail()
+    );
+    let after = c
+        .call_tool("echo", args(json!({"text": "z"})), SECOND)
+        .await
+        .expect_err("closed");
+    match after {
+        CallFailure::NotSent { message, .. } => {
+            assert!(message.contains("crashing on request"), "{message}")
+        }
+        other => panic!("expected not-sent, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_stdio_server_that_never_answers_initialize_times_out_and_is_killed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pidfile = dir.path().join("silent.pid");
+    let script = format!(
+        "echo $$ > {}; echo 'starting up' >&2; exec sleep 1000",
+        pidfile.display()
+    );
+    let s = spec(
+        json!({"name": "silent", "command": "sh", "args": ["-c", script], "init_timeout": 0.3}),
+    );
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = connection::connect(&s, tx).await.err().expect("times out");
+    match &err {
+        CallFailure::NotSent { message, category } => {
+            assert_eq!(*category, ErrorCategory::NetworkTimeout);
+            assert!(message.contains("initialize"), "{message}");
+        }
+        other => panic!("expected not-sent, got {other:?}"),
+    }
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    wait_dead(pid).await;
+}
