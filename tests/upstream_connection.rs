@@ -116,7 +116,29 @@ async fn http_connection_calls_and_classifies_every_outcome() {
         .expect("prompt");
     assert_eq!(prompt.messages.len(), 1);
 
+    let before = c.list_catalog(SECOND * 5).await.expect("catalog");
+    let names = before.names();
+    assert_eq!(
+        names.tools.len(),
+        9,
+        "every page of tools: {:?}",
+        names.tools
+    );
+    assert_eq!(names.resources, ["fixture://greeting"]);
+    assert_eq!(names.resource_templates, ["fixture://items/{id}"]);
+    assert_eq!(names.prompts, ["greet"]);
+    assert!(before.tool_is_repeatable("read_only"));
+    assert!(!before.tool_is_repeatable("echo"));
+    assert_eq!(
+        c.list_catalog(SECOND * 5).await.expect("catalog").hash,
+        before.hash,
+        "unchanged catalog, same hash"
+    );
+
     c.call_tool("flip", None, SECOND * 5).await.expect("flip");
+    let after = c.list_catalog(SECOND * 5).await.expect("catalog");
+    assert_ne!(after.hash, before.hash);
+    assert!(after.names().tools.contains(&"extra".to_owned()));
     let notice = tokio::time::timeout(SECOND * 10, notices.recv())
         .await
         .expect("notice arrives");

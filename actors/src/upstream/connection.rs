@@ -18,8 +18,9 @@ use std::time::Duration;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
     ClientRequest, GetPromptRequest, GetPromptRequestParams, GetPromptResult, Implementation,
-    JsonObject, PingRequest, ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams,
-    ReadResourceResult, ServerResult,
+    JsonObject, ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest,
+    ListToolsRequest, PaginatedRequestParams, PingRequest, ProtocolVersion, ReadResourceRequest,
+    ReadResourceRequestParams, ReadResourceResult, ServerResult,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
@@ -33,6 +34,7 @@ use time::OffsetDateTime;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
+use super::catalog::Catalog;
 use super::health::ErrorCategory;
 use super::outcome::CallFailure;
 use super::spec::{Transport, UpstreamSpec};
@@ -381,6 +383,95 @@ impl Connection {
                 "unexpected reply to prompts/get: {other:?}"
             ))),
         }
+    }
+
+    /// The whole catalog: every page of each list the server's capabilities announce, each
+    /// request within `deadline`.
+    pub async fn list_catalog(&self, deadline: Duration) -> Result<Catalog, CallFailure> {
+        let caps = &self.handshake.capabilities;
+        let has = |k: &str| caps.get(k).is_some_and(|v| !v.is_null());
+        let mut catalog = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        if has("tools") {
+            catalog.0 = self
+                .all_pages(
+                    deadline,
+                    |p| ClientRequest::ListToolsRequest(ListToolsRequest::with_param(p)),
+                    |r| match r {
+                        ServerResult::ListToolsResult(l) => Some((l.tools, l.next_cursor)),
+                        _ => None,
+                    },
+                )
+                .await?;
+        }
+        if has("resources") {
+            catalog.1 = self
+                .all_pages(
+                    deadline,
+                    |p| ClientRequest::ListResourcesRequest(ListResourcesRequest::with_param(p)),
+                    |r| match r {
+                        ServerResult::ListResourcesResult(l) => Some((l.resources, l.next_cursor)),
+                        _ => None,
+                    },
+                )
+                .await?;
+            catalog.2 = self
+                .all_pages(
+                    deadline,
+                    |p| {
+                        ClientRequest::ListResourceTemplatesRequest(
+                            ListResourceTemplatesRequest::with_param(p),
+                        )
+                    },
+                    |r| match r {
+                        ServerResult::ListResourceTemplatesResult(l) => {
+                            Some((l.resource_templates, l.next_cursor))
+                        }
+                        _ => None,
+                    },
+                )
+                .await?;
+        }
+        if has("prompts") {
+            catalog.3 = self
+                .all_pages(
+                    deadline,
+                    |p| ClientRequest::ListPromptsRequest(ListPromptsRequest::with_param(p)),
+                    |r| match r {
+                        ServerResult::ListPromptsResult(l) => Some((l.prompts, l.next_cursor)),
+                        _ => None,
+                    },
+                )
+                .await?;
+        }
+        Ok(Catalog::new(catalog.0, catalog.1, catalog.2, catalog.3))
+    }
+
+    /// Follows `nextCursor` to the last page; `split` takes a page's items and cursor.
+    async fn all_pages<T>(
+        &self,
+        deadline: Duration,
+        build: impl Fn(PaginatedRequestParams) -> ClientRequest,
+        split: impl Fn(ServerResult) -> Option<(Vec<T>, Option<String>)>,
+    ) -> Result<Vec<T>, CallFailure> {
+        // Guards against a server whose cursors never end.
+        const MAX_PAGES: usize = 1000;
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = PaginatedRequestParams::default().with_cursor(cursor.take());
+            let reply = self.request(build(params), deadline).await?;
+            let (page, next) = split(reply).ok_or_else(|| {
+                CallFailure::Malformed("unexpected reply to a list request".into())
+            })?;
+            items.extend(page);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
+        Err(CallFailure::Malformed(format!(
+            "more than {MAX_PAGES} pages of results"
+        )))
     }
 
     async fn request(

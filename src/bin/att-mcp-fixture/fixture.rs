@@ -14,6 +14,7 @@
 //! - `read_only {text}`: like echo, annotated `readOnlyHint`.
 //!
 //! Also a resource `fixture://greeting`, a template `fixture://items/{id}`, a prompt `greet`.
+//! `tools/list` pages four tools at a time.
 
 #![allow(dead_code)]
 
@@ -178,12 +179,26 @@ impl ServerHandler for Fixture {
         }
     }
 
+    /// Four tools per page, so that clients must follow `nextCursor`.
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools()))
+        const PAGE: usize = 4;
+        let tools = self.tools();
+        let start = match request.and_then(|r| r.cursor) {
+            Some(c) => c
+                .parse::<usize>()
+                .map_err(|_| ErrorData::invalid_params(format!("bad cursor `{c}`"), None))?,
+            None => 0,
+        };
+        let end = (start + PAGE).min(tools.len());
+        let mut page = ListToolsResult::with_all_items(tools[start.min(end)..end].to_vec());
+        if end < tools.len() {
+            page.next_cursor = Some(end.to_string());
+        }
+        Ok(page)
     }
 
     async fn call_tool(
