@@ -5,6 +5,7 @@
 //! actor itself (connection, handshake, catalog, timers) arrives with the rest of the
 //! gateway core (issue 3).
 
+pub mod actor;
 pub mod catalog;
 pub mod connection;
 pub mod health;

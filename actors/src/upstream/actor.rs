@@ -1,0 +1,637 @@
+//! The upstream actor (`upstream:<name>`): the single owner of one upstream's session,
+//! handshake, catalog and health.
+//!
+//! It never awaits network work in a handler: handshakes, pings and catalog fetches run in
+//! spawned tasks whose outcomes come back as messages, tagged with the session generation
+//! they belong to (a stale outcome is ignored). Callers get a ready connection from
+//! [`UpstreamHandle::ensure_ready`] — concurrent callers of a cold upstream share one
+//! handshake — make their call on it directly, and report the outcome with
+//! [`UpstreamHandle::report`]. Only proof of service (a successful call or ping) resets the
+//! failure count; a successful handshake does not.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use super::catalog::Catalog;
+use super::connection::{self, Connection, Handshake, Notice};
+use super::health::{Health, HealthPolicy, Transition};
+use super::outcome::CallFailure;
+use super::spec::UpstreamSpec;
+use crate::directory::ActorDirectory;
+use crate::events::{EventSink, NewEvent};
+use crate::mailbox::{self, MailboxError};
+use crate::router::{RouterHandle, ServerView};
+use crate::trace::MessageMeta;
+
+/// A connection ready for calls.
+#[derive(Clone)]
+pub struct Ready {
+    /// The session.
+    pub connection: Arc<Connection>,
+    /// Which session this is (reports carry it back).
+    pub generation: u64,
+    /// True when no handshake was needed for this request.
+    pub reused: bool,
+    /// The catalog as last fetched.
+    pub catalog: Option<Arc<Catalog>>,
+}
+
+/// What `GET /servers/{name}` shows of the live state.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamStatus {
+    /// The upstream's name.
+    pub name: String,
+    /// Health record.
+    #[serde(flatten)]
+    pub health: Health,
+    /// Whether a live, fresh session exists.
+    pub initialized: bool,
+    /// The negotiated protocol version (kept through failures).
+    pub protocol_version: Option<String>,
+    /// When the last handshake completed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_initialized_at: Option<OffsetDateTime>,
+    /// When that handshake goes stale.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub initialization_expires_at: Option<OffsetDateTime>,
+    /// Real handshakes performed (reused ones not counted).
+    pub handshakes: u64,
+    /// Catalog summary: how many of each.
+    pub catalog: Option<serde_json::Value>,
+}
+
+/// Messages the upstream actor handles.
+pub enum UpstreamMsg {
+    /// Answer with a ready connection, handshaking first if needed.
+    EnsureReady {
+        /// The request this is for.
+        correlation_id: Option<String>,
+        /// Handshake even if the session is fresh.
+        force: bool,
+        /// Where the answer goes.
+        reply: RpcReplyPort<Result<Ready, CallFailure>>,
+    },
+    /// The outcome of a call made on session `generation`.
+    Report {
+        /// The request.
+        correlation_id: Option<String>,
+        /// The session it used.
+        generation: u64,
+        /// `Ok` for proof of service.
+        outcome: Result<(), CallFailure>,
+    },
+    /// A handshake task finished.
+    Connected {
+        /// The session generation it was started for.
+        generation: u64,
+        /// Its result, with the catalog fetched right after it (boxed: it is large).
+        result: Result<Box<(Connection, Option<Catalog>)>, CallFailure>,
+        /// The request that caused it.
+        correlation_id: Option<String>,
+    },
+    /// A catalog refresh finished.
+    CatalogFetched(u64, Result<Catalog, CallFailure>),
+    /// The server announced a list change.
+    Notice(Notice),
+    /// Time for a health check (ignored unless it is the latest timer armed).
+    HealthTick(u64),
+    /// A health check finished.
+    Checked(u64, Result<(), CallFailure>),
+    /// Drop the session (the next use handshakes again).
+    Invalidate,
+    /// Report the live state.
+    Status(RpcReplyPort<UpstreamStatus>),
+}
+
+impl MessageMeta for UpstreamMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::EnsureReady { .. } => "ensure_ready",
+            Self::Report { .. } => "report",
+            Self::Connected { .. } => "connected",
+            Self::CatalogFetched(..) => "catalog_fetched",
+            Self::Notice(_) => "notice",
+            Self::HealthTick(_) => "health_tick",
+            Self::Checked(..) => "checked",
+            Self::Invalidate => "invalidate",
+            Self::Status(_) => "status",
+        }
+    }
+
+    fn correlation_id(&self) -> Option<&str> {
+        match self {
+            Self::EnsureReady { correlation_id, .. }
+            | Self::Report { correlation_id, .. }
+            | Self::Connected { correlation_id, .. } => correlation_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// What the upstream actor is started with.
+pub struct UpstreamArgs {
+    /// The server.
+    pub spec: UpstreamSpec,
+    /// Status and retry-window rules.
+    pub policy: HealthPolicy,
+    /// Where connection and catalog events go.
+    pub events: Arc<dyn EventSink>,
+    /// Where its routing view is published.
+    pub router: RouterHandle,
+}
+
+struct Session {
+    connection: Arc<Connection>,
+    expires_at: OffsetDateTime,
+}
+
+/// The upstream actor's state.
+pub struct UpstreamState {
+    spec: UpstreamSpec,
+    policy: HealthPolicy,
+    events: Arc<dyn EventSink>,
+    router: RouterHandle,
+    health: Health,
+    generation: u64,
+    session: Option<Session>,
+    last_handshake: Option<Handshake>,
+    waiters: Option<Vec<RpcReplyPort<Result<Ready, CallFailure>>>>,
+    check_after_connect: bool,
+    tick: u64,
+    catalog: Option<Arc<Catalog>>,
+    handshakes: u64,
+    notices: mpsc::UnboundedSender<Notice>,
+}
+
+/// The upstream actor.
+pub struct UpstreamActor;
+
+impl UpstreamState {
+    fn ready(&self, reused: bool) -> Option<Ready> {
+        self.session.as_ref().map(|s| Ready {
+            connection: s.connection.clone(),
+            generation: self.generation,
+            reused,
+            catalog: self.catalog.clone(),
+        })
+    }
+
+    fn fresh(&self, now: OffsetDateTime) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| now < s.expires_at && !s.connection.is_closed())
+    }
+
+    fn start_handshake(&mut self, myself: &ActorRef<UpstreamMsg>, correlation_id: Option<String>) {
+        self.drop_session();
+        self.generation += 1;
+        self.waiters.get_or_insert_with(Vec::new);
+        let (spec, notices, me, generation) = (
+            self.spec.clone(),
+            self.notices.clone(),
+            myself.clone(),
+            self.generation,
+        );
+        tokio::spawn(async move {
+            let result = match connection::connect(&spec, notices).await {
+                Ok(c) => {
+                    let catalog = match c.list_catalog(spec.call_timeout).await {
+                        Ok(cat) => Some(cat),
+                        Err(e) => {
+                            tracing::warn!(upstream = %spec.name, error = %e.message(), "catalog fetch after handshake failed");
+                            None
+                        }
+                    };
+                    Ok(Box::new((c, catalog)))
+                }
+                Err(e) => Err(e),
+            };
+            let _ = me.send_message(UpstreamMsg::Connected {
+                generation,
+                result,
+                correlation_id,
+            });
+        });
+    }
+
+    fn drop_session(&mut self) {
+        if let Some(s) = self.session.take() {
+            // Closing waits for the peer; never inside a handler.
+            if let Ok(conn) = Arc::try_unwrap(s.connection) {
+                tokio::spawn(conn.close());
+            }
+        }
+    }
+
+    fn transition(&self, t: Option<Transition>, correlation_id: Option<&str>) {
+        let Some(t) = t else { return };
+        let mut e = NewEvent::new(
+            "upstream.status",
+            json!({"server": self.spec.name, "from_status": t.from, "to_status": t.to, "reason": t.reason}),
+        );
+        if let Some(c) = correlation_id {
+            e = e.correlated(c);
+        }
+        self.events.emit(e);
+    }
+
+    fn failure(&mut self, f: &CallFailure, correlation_id: Option<&str>) {
+        let t = self.health.on_failure(
+            OffsetDateTime::now_utc(),
+            f.message(),
+            f.category(),
+            &self.policy,
+        );
+        self.drop_session();
+        self.transition(t, correlation_id);
+    }
+
+    fn set_catalog(&mut self, catalog: Catalog) {
+        if self
+            .catalog
+            .as_ref()
+            .is_some_and(|c| c.hash == catalog.hash)
+        {
+            return;
+        }
+        self.events.emit(NewEvent::new(
+            "upstream.catalog_changed",
+            json!({
+                "server": self.spec.name, "tools": catalog.tools.len(), "resources": catalog.resources.len(),
+                "resource_templates": catalog.resource_templates.len(), "prompts": catalog.prompts.len(),
+            }),
+        ));
+        self.catalog = Some(Arc::new(catalog));
+    }
+
+    async fn publish(&self) {
+        let view = ServerView {
+            name: self.spec.name.clone(),
+            priority: self.spec.priority,
+            status: self.health.status,
+            next_retry_at: self.health.next_retry_at,
+            catalog: self.catalog.as_ref().map(|c| Arc::new(c.names())),
+        };
+        if let Err(e) = self.router.upsert(view).await {
+            tracing::warn!(upstream = %self.spec.name, error = %e, "could not publish to the router");
+        }
+    }
+
+    /// Arms the next health check: after `health_interval` while healthy, at `next_retry_at`
+    /// otherwise. Any earlier timer is superseded.
+    fn schedule_check(&mut self, myself: &ActorRef<UpstreamMsg>) {
+        self.tick += 1;
+        let tick = self.tick;
+        let now = OffsetDateTime::now_utc();
+        let delay = match self.health.next_retry_at {
+            Some(at) if at > now => Duration::try_from(at - now).unwrap_or(Duration::ZERO),
+            Some(_) => Duration::ZERO,
+            None => self.spec.health_interval,
+        };
+        myself.send_after(delay, move || UpstreamMsg::HealthTick(tick));
+    }
+
+    fn status(&self) -> UpstreamStatus {
+        let now = OffsetDateTime::now_utc();
+        UpstreamStatus {
+            name: self.spec.name.clone(),
+            health: self.health.clone(),
+            initialized: self.fresh(now),
+            protocol_version: self.last_handshake.as_ref().map(|h| h.protocol_version.clone()),
+            last_initialized_at: self.last_handshake.as_ref().map(|h| h.captured_at),
+            initialization_expires_at: self.session.as_ref().map(|s| s.expires_at),
+            handshakes: self.handshakes,
+            catalog: self.catalog.as_ref().map(|c| {
+                json!({"tools": c.tools.len(), "resources": c.resources.len(),
+                       "resource_templates": c.resource_templates.len(), "prompts": c.prompts.len()})
+            }),
+        }
+    }
+}
+
+impl Actor for UpstreamActor {
+    type Msg = UpstreamMsg;
+    type State = UpstreamState;
+    type Arguments = UpstreamArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<UpstreamMsg>,
+        args: UpstreamArgs,
+    ) -> Result<UpstreamState, ActorProcessingErr> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let me = myself.clone();
+        tokio::spawn(async move {
+            while let Some(n) = rx.recv().await {
+                if me.send_message(UpstreamMsg::Notice(n)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(UpstreamState {
+            spec: args.spec,
+            policy: args.policy,
+            events: args.events,
+            router: args.router,
+            health: Health::default(),
+            generation: 0,
+            session: None,
+            last_handshake: None,
+            waiters: None,
+            check_after_connect: false,
+            tick: 0,
+            catalog: None,
+            handshakes: 0,
+            notices: tx,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<UpstreamMsg>,
+        state: &mut UpstreamState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.publish().await;
+        // First check right away: a new server is healthy but not initialized.
+        myself.send_message(UpstreamMsg::HealthTick(state.tick))?;
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<UpstreamMsg>,
+        state: &mut UpstreamState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(s) = state.session.take() {
+            match Arc::try_unwrap(s.connection) {
+                Ok(conn) => conn.close().await,
+                // Callers still hold clones; dropping ours leaves the kill to the last one.
+                Err(_shared) => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<UpstreamMsg>,
+        msg: UpstreamMsg,
+        state: &mut UpstreamState,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = OffsetDateTime::now_utc();
+        match msg {
+            UpstreamMsg::EnsureReady {
+                correlation_id,
+                force,
+                reply,
+            } => {
+                if !force
+                    && state.waiters.is_none()
+                    && state.fresh(now)
+                    && let Some(ready) = state.ready(true)
+                {
+                    let _ = reply.send(Ok(ready));
+                    return Ok(());
+                }
+                match &mut state.waiters {
+                    Some(waiters) => waiters.push(reply),
+                    None => {
+                        state.waiters = Some(vec![reply]);
+                        state.start_handshake(&myself, correlation_id);
+                    }
+                }
+            }
+            UpstreamMsg::Connected {
+                generation,
+                result,
+                correlation_id,
+            } => {
+                if generation != state.generation {
+                    return Ok(());
+                }
+                let waiters = state.waiters.take().unwrap_or_default();
+                match result.map(|b| *b) {
+                    Ok((connection, catalog)) => {
+                        state.handshakes += 1;
+                        let handshake = connection.handshake.clone();
+                        state.session = Some(Session {
+                            connection: Arc::new(connection),
+                            expires_at: now + state.spec.max_init_age,
+                        });
+                        state.last_handshake = Some(handshake);
+                        if let Some(c) = catalog {
+                            state.set_catalog(c);
+                        }
+                        for w in waiters {
+                            let _ =
+                                w.send(state.ready(false).ok_or_else(|| CallFailure::NotSent {
+                                    message: "session vanished".into(),
+                                    category: super::ErrorCategory::InitializeError,
+                                }));
+                        }
+                        if std::mem::take(&mut state.check_after_connect) {
+                            myself.send_message(UpstreamMsg::HealthTick(state.tick))?;
+                        }
+                    }
+                    Err(f) => {
+                        state.failure(&f, correlation_id.as_deref());
+                        for w in waiters {
+                            let _ = w.send(Err(f.clone()));
+                        }
+                        state.check_after_connect = false;
+                        state.schedule_check(&myself);
+                    }
+                }
+                state.publish().await;
+            }
+            UpstreamMsg::Report {
+                correlation_id,
+                generation,
+                outcome,
+            } => {
+                match outcome {
+                    Ok(()) => {
+                        let t = state.health.on_proof_of_service(now);
+                        state.transition(t, correlation_id.as_deref());
+                    }
+                    Err(f) if f.is_caller_error() => return Ok(()),
+                    Err(f) => {
+                        let t =
+                            state
+                                .health
+                                .on_failure(now, f.message(), f.category(), &state.policy);
+                        if generation == state.generation {
+                            state.drop_session();
+                        }
+                        state.transition(t, correlation_id.as_deref());
+                    }
+                }
+                state.publish().await;
+            }
+            UpstreamMsg::Notice(_) => {
+                if let Some(ready) = state.ready(true) {
+                    let (me, generation, deadline) =
+                        (myself.clone(), ready.generation, state.spec.call_timeout);
+                    tokio::spawn(async move {
+                        let result = ready.connection.list_catalog(deadline).await;
+                        let _ = me.send_message(UpstreamMsg::CatalogFetched(generation, result));
+                    });
+                }
+            }
+            UpstreamMsg::CatalogFetched(generation, result) => match result {
+                Ok(c) if generation == state.generation => {
+                    state.set_catalog(c);
+                    state.publish().await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(upstream = %state.spec.name, error = %e.message(), "catalog refresh failed")
+                }
+            },
+            UpstreamMsg::HealthTick(tick) => {
+                if tick != state.tick {
+                    return Ok(());
+                }
+                if !state.health.window_open(now) {
+                    state.schedule_check(&myself);
+                } else {
+                    match state.ready(true).filter(|_| state.fresh(now)) {
+                        Some(ready) => {
+                            let (me, deadline) = (myself.clone(), state.spec.call_timeout);
+                            tokio::spawn(async move {
+                                let result = ready.connection.ping(deadline).await;
+                                let _ =
+                                    me.send_message(UpstreamMsg::Checked(ready.generation, result));
+                            });
+                        }
+                        None if state.waiters.is_none() => {
+                            state.check_after_connect = true;
+                            state.start_handshake(&myself, None);
+                        }
+                        None => state.check_after_connect = true,
+                    }
+                }
+            }
+            UpstreamMsg::Checked(generation, result) => {
+                match result {
+                    Ok(()) => {
+                        let t = state.health.on_proof_of_service(now);
+                        state.transition(t, None);
+                    }
+                    Err(f) => {
+                        let t =
+                            state
+                                .health
+                                .on_failure(now, f.message(), f.category(), &state.policy);
+                        if generation == state.generation {
+                            state.drop_session();
+                        }
+                        state.transition(t, None);
+                    }
+                }
+                state.publish().await;
+                state.schedule_check(&myself);
+            }
+            UpstreamMsg::Invalidate => state.drop_session(),
+            UpstreamMsg::Status(reply) => {
+                let _ = reply.send(state.status());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A typed handle to one upstream actor.
+#[derive(Clone, Debug)]
+pub struct UpstreamHandle {
+    directory: ActorDirectory,
+    actor: String,
+}
+
+/// Why a handle call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// The actor could not be reached.
+    #[error(transparent)]
+    Mailbox(#[from] MailboxError),
+    /// The upstream failed.
+    #[error("{}", .0.message())]
+    Failed(CallFailure),
+}
+
+impl UpstreamHandle {
+    /// The actor name of an upstream called `name`.
+    pub fn actor_name(name: &str) -> String {
+        format!("upstream:{name}")
+    }
+
+    /// A handle to the upstream called `name`.
+    pub fn new(directory: ActorDirectory, name: &str) -> Self {
+        Self {
+            directory,
+            actor: Self::actor_name(name),
+        }
+    }
+
+    /// A ready connection; concurrent callers of a cold upstream share one handshake.
+    /// `budget` bounds the wait (it should cover the handshake deadline).
+    pub async fn ensure_ready(
+        &self,
+        correlation_id: Option<String>,
+        force: bool,
+        budget: Duration,
+    ) -> Result<Ready, UpstreamError> {
+        mailbox::call(&self.directory, &self.actor, budget, |reply| {
+            UpstreamMsg::EnsureReady {
+                correlation_id,
+                force,
+                reply,
+            }
+        })
+        .await?
+        .map_err(UpstreamError::Failed)
+    }
+
+    /// Reports a call's outcome (fire and forget).
+    pub fn report(
+        &self,
+        correlation_id: Option<String>,
+        generation: u64,
+        outcome: Result<(), CallFailure>,
+    ) {
+        let msg = UpstreamMsg::Report {
+            correlation_id,
+            generation,
+            outcome,
+        };
+        if let Err(e) = mailbox::cast(&self.directory, &self.actor, msg) {
+            tracing::debug!(error = %e, "outcome report dropped");
+        }
+    }
+
+    /// The live state.
+    pub async fn status(&self) -> Result<UpstreamStatus, UpstreamError> {
+        Ok(mailbox::call(
+            &self.directory,
+            &self.actor,
+            Duration::from_secs(5),
+            UpstreamMsg::Status,
+        )
+        .await?)
+    }
+
+    /// Drops the session.
+    pub fn invalidate(&self) -> Result<(), UpstreamError> {
+        Ok(mailbox::cast(
+            &self.directory,
+            &self.actor,
+            UpstreamMsg::Invalidate,
+        )?)
+    }
+}

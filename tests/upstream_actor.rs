@@ -1,0 +1,303 @@
+//! The upstream actor in a real actor tree, against the real fixture server over HTTP.
+
+#[path = "../src/bin/att-mcp-fixture/fixture.rs"]
+mod fixture;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use att::store::SqliteStore;
+use att_actors::events::{EventQuery, EventStore};
+use att_actors::router::{Plan, Target, plan};
+use att_actors::supervisor::{ChildSpec, RestartPolicy};
+use att_actors::tree::{AttTree, TreeConfig};
+use att_actors::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle};
+use att_actors::upstream::{HealthPolicy, Status, UpstreamSpec};
+use fixture::{CrashMode, Fixture};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+
+struct Setup {
+    tree: AttTree,
+    fixture: Fixture,
+    handle: UpstreamHandle,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(name: &str) -> Setup {
+    let fixture = Fixture::new(name, CrashMode::Flag);
+    let served = fixture.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(served.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await
+    });
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteStore::open(&dir.path().join("att.db"))
+            .await
+            .expect("store"),
+    );
+    let tree = AttTree::start(store, TreeConfig::default())
+        .await
+        .expect("tree");
+    let spec: UpstreamSpec =
+        serde_json::from_value(json!({"name": name, "url": url})).expect("spec");
+    let (events, router) = (tree.events.clone(), tree.router.clone());
+    let child = ChildSpec::new(
+        UpstreamHandle::actor_name(name),
+        RestartPolicy::default(),
+        move || {
+            let args = UpstreamArgs {
+                spec: spec.clone(),
+                policy: HealthPolicy::default(),
+                events: Arc::new(events.clone()),
+                router: router.clone(),
+            };
+            (UpstreamActor, args)
+        },
+    );
+    tree.upstreams
+        .start_child(child)
+        .await
+        .expect("upstream starts");
+    let handle = UpstreamHandle::new(tree.directory.clone(), name);
+    Setup {
+        tree,
+        fixture,
+        handle,
+        _dir: dir,
+    }
+}
+
+const BUDGET: Duration = Duration::from_secs(20);
+
+/// Stored events of `kind` (emitted events are written asynchronously: poll with `eventually`).
+async fn events(tree: &AttTree, kind: &str) -> Vec<Value> {
+    let q = EventQuery {
+        kind: Some(kind.into()),
+        limit: 100,
+        ..EventQuery::default()
+    };
+    tree.events
+        .query(q)
+        .await
+        .expect("query")
+        .into_iter()
+        .map(|e| json!({"data": e.data, "correlation_id": e.correlation_id}))
+        .collect()
+}
+
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..1000 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_callers_of_a_cold_upstream_share_one_handshake() {
+    let s = setup("cold").await;
+    let calls = (0..50).map(|i| {
+        let h = s.handle.clone();
+        tokio::spawn(async move {
+            let ready = h
+                .ensure_ready(Some(format!("req-{i}")), false, BUDGET)
+                .await
+                .expect("ready");
+            let args = json!({"text": format!("{i}")}).as_object().cloned();
+            let r = ready
+                .connection
+                .call_tool("echo", args, Duration::from_secs(10))
+                .await;
+            h.report(
+                Some(format!("req-{i}")),
+                ready.generation,
+                r.as_ref().map(|_| ()).map_err(Clone::clone),
+            );
+            r.expect("echo")
+        })
+    });
+    for c in calls {
+        c.await.expect("task");
+    }
+    assert_eq!(
+        s.fixture
+            .state
+            .handshakes
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let status = s.handle.status().await.expect("status");
+    assert_eq!(status.handshakes, 1);
+    assert!(status.initialized);
+    assert_eq!(status.protocol_version.as_deref(), Some("2025-11-25"));
+    assert_eq!(status.health.status, Status::Healthy);
+    // A reused handshake is reported as such.
+    let again = s
+        .handle
+        .ensure_ready(None, false, BUDGET)
+        .await
+        .expect("ready");
+    assert!(again.reused);
+    s.tree.shutdown().await;
+}
+
+#[tokio::test]
+async fn calls_that_always_fail_reach_unreachable_although_handshakes_succeed_and_recovery_is_correlated()
+ {
+    let s = setup("flaky").await;
+    for i in 0..3 {
+        let cid = format!("fail-{i}");
+        let ready = s
+            .handle
+            .ensure_ready(Some(cid.clone()), false, BUDGET)
+            .await
+            .expect("handshake works");
+        let err = ready
+            .connection
+            .call_tool("fail_rpc", None, Duration::from_secs(10))
+            .await
+            .expect_err("fails");
+        s.handle.report(Some(cid), ready.generation, Err(err));
+    }
+    let status = eventually("unreachable", async || {
+        let st = s.handle.status().await.expect("status");
+        (st.health.status == Status::Unreachable).then_some(st)
+    })
+    .await;
+    assert_eq!(status.health.retry_count, 3);
+    assert!(
+        status.handshakes >= 3,
+        "a failure drops the session, the next use handshakes again"
+    );
+    assert_eq!(
+        status.health.last_error.as_deref(),
+        Some("rpc error: fixture failure on purpose")
+    );
+
+    // Caller errors never count against the server.
+    let ready = s
+        .handle
+        .ensure_ready(None, false, BUDGET)
+        .await
+        .expect("ready");
+    let invalid = ready
+        .connection
+        .call_tool("echo", None, Duration::from_secs(10))
+        .await
+        .expect_err("invalid");
+    assert!(invalid.is_caller_error());
+    s.handle
+        .report(Some("caller".into()), ready.generation, Err(invalid));
+
+    // Proof of service recovers it; the `healthy` event carries the request id.
+    let ok = ready
+        .connection
+        .call_tool(
+            "echo",
+            json!({"text": "ok"}).as_object().cloned(),
+            Duration::from_secs(10),
+        )
+        .await
+        .map(|_| ());
+    s.handle
+        .report(Some("recover-1".into()), ready.generation, ok);
+    let transitions = eventually("three transitions", async || {
+        let e = events(&s.tree, "upstream.status").await;
+        (e.len() == 3).then_some(e)
+    })
+    .await;
+    let seq: Vec<(String, String, Option<String>)> = transitions
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["from_status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                e["data"]["to_status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                e["correlation_id"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seq,
+        [
+            ("healthy".into(), "degraded".into(), Some("fail-0".into())),
+            (
+                "degraded".into(),
+                "unreachable".into(),
+                Some("fail-2".into())
+            ),
+            (
+                "unreachable".into(),
+                "healthy".into(),
+                Some("recover-1".into())
+            ),
+        ]
+    );
+    assert_eq!(transitions[2]["data"]["reason"], "healthy");
+    let st = s.handle.status().await.expect("status");
+    assert_eq!(
+        (st.health.status, st.health.retry_count),
+        (Status::Healthy, 0)
+    );
+    s.tree.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_list_change_refreshes_the_catalog_and_the_router_routes_the_new_tool() {
+    let s = setup("changing").await;
+    let ready = s
+        .handle
+        .ensure_ready(None, false, BUDGET)
+        .await
+        .expect("ready");
+    let now = time::OffsetDateTime::now_utc();
+    assert!(matches!(
+        plan(&s.tree.router.snapshot(), Target::Tool("extra"), &[], now),
+        Plan::Unknown { .. }
+    ));
+    ready
+        .connection
+        .call_tool("flip", None, Duration::from_secs(10))
+        .await
+        .expect("flip");
+    eventually("the router knows `extra`", async || {
+        let snap = s.tree.router.snapshot();
+        matches!(
+            plan(
+                &snap,
+                Target::Tool("extra"),
+                &[],
+                time::OffsetDateTime::now_utc()
+            ),
+            Plan::Candidates(_)
+        )
+        .then_some(())
+    })
+    .await;
+    let changed = eventually("catalog event", async || {
+        let e = events(&s.tree, "upstream.catalog_changed").await;
+        (e.len() >= 2).then_some(e)
+    })
+    .await;
+    assert_eq!(changed.last().expect("event")["data"]["tools"], 10);
+    s.tree.shutdown().await;
+}
