@@ -10,12 +10,15 @@
 //!   record in a bounded per-actor ring;
 //! - [`supervisor`]: one-for-one supervision with exponential back-off and a meltdown budget;
 //! - [`events`]: the event log actor (batched, acknowledged writes; queries; live fan-out);
-//! - [`router`]: the routing table owner, publishing immutable snapshots;
+//! - [`router`]: the routing table owner, publishing immutable snapshots, and `plan()`;
+//! - [`upstream`]: one actor per upstream MCP server (session, handshake, catalog, health);
+//! - [`invoke`]: a call routed over the plan's candidates with safe failover;
 //! - [`tree`]: the actor tree `att` → `events`, `router`, `upstreams`, started and stopped
 //!   as one.
 
 pub mod directory;
 pub mod events;
+pub mod invoke;
 pub mod mailbox;
 pub mod router;
 pub mod store;

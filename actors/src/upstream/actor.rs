@@ -40,6 +40,21 @@ pub struct Ready {
     pub reused: bool,
     /// The catalog as last fetched.
     pub catalog: Option<Arc<Catalog>>,
+    /// The deadline of every call on it.
+    pub call_timeout: Duration,
+    /// Tools the operator declared safe to repeat on another server.
+    pub idempotent_tools: Arc<[String]>,
+}
+
+impl Ready {
+    /// Whether `tool` may be repeated on another server after an ambiguous failure.
+    pub fn tool_is_repeatable(&self, tool: &str) -> bool {
+        self.idempotent_tools.iter().any(|t| t == tool)
+            || self
+                .catalog
+                .as_ref()
+                .is_some_and(|c| c.tool_is_repeatable(tool))
+    }
 }
 
 /// What `GET /servers/{name}` shows of the live state.
@@ -164,6 +179,7 @@ pub struct UpstreamState {
     waiters: Option<Vec<RpcReplyPort<Result<Ready, CallFailure>>>>,
     check_after_connect: bool,
     tick: u64,
+    idempotent_tools: Arc<[String]>,
     catalog: Option<Arc<Catalog>>,
     handshakes: u64,
     notices: mpsc::UnboundedSender<Notice>,
@@ -179,6 +195,8 @@ impl UpstreamState {
             generation: self.generation,
             reused,
             catalog: self.catalog.clone(),
+            call_timeout: self.spec.call_timeout,
+            idempotent_tools: self.idempotent_tools.clone(),
         })
     }
 
@@ -335,6 +353,7 @@ impl Actor for UpstreamActor {
             }
         });
         Ok(UpstreamState {
+            idempotent_tools: args.spec.idempotent_tools.clone().into(),
             spec: args.spec,
             policy: args.policy,
             events: args.events,

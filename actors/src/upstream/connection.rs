@@ -16,11 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
-    ClientRequest, GetPromptRequest, GetPromptRequestParams, GetPromptResult, Implementation,
-    JsonObject, ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest,
-    ListToolsRequest, PaginatedRequestParams, PingRequest, ProtocolVersion, ReadResourceRequest,
-    ReadResourceRequestParams, ReadResourceResult, ServerResult,
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
+    GetPromptRequestParams, GetPromptResult, Implementation, JsonObject, ListPromptsRequest,
+    ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
+    PingRequest, ProtocolVersion, ReadResourceRequestParams, ReadResourceResult, ServerResult,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
@@ -318,7 +317,8 @@ impl Connection {
         }
     }
 
-    /// `tools/call`, within `deadline`.
+    /// `tools/call`, within `deadline`. Dropping the future (the caller went away) or the
+    /// deadline passing sends `notifications/cancelled` upstream.
     pub async fn call_tool(
         &self,
         name: &str,
@@ -329,38 +329,22 @@ impl Connection {
         if let Some(args) = arguments {
             params = params.with_arguments(args);
         }
-        match self
-            .request(
-                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
-                deadline,
-            )
-            .await?
-        {
-            ServerResult::CallToolResult(r) => Ok(r),
-            other => Err(CallFailure::Malformed(format!(
-                "unexpected reply to tools/call: {other:?}"
-            ))),
-        }
+        self.cancellable(deadline, self.service.peer().call_tool(params))
+            .await
     }
 
-    /// `resources/read`, within `deadline`.
+    /// `resources/read`, within `deadline` (cancelled upstream like [`Self::call_tool`]).
     pub async fn read_resource(
         &self,
         uri: &str,
         deadline: Duration,
     ) -> Result<ReadResourceResult, CallFailure> {
-        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(
-            ReadResourceRequestParams::new(uri),
-        ));
-        match self.request(request, deadline).await? {
-            ServerResult::ReadResourceResult(r) => Ok(r),
-            other => Err(CallFailure::Malformed(format!(
-                "unexpected reply to resources/read: {other:?}"
-            ))),
-        }
+        let params = ReadResourceRequestParams::new(uri);
+        self.cancellable(deadline, self.service.peer().read_resource(params))
+            .await
     }
 
-    /// `prompts/get`, within `deadline`.
+    /// `prompts/get`, within `deadline` (cancelled upstream like [`Self::call_tool`]).
     pub async fn get_prompt(
         &self,
         name: &str,
@@ -371,17 +355,33 @@ impl Connection {
         if let Some(args) = arguments {
             params = params.with_arguments(args);
         }
-        match self
-            .request(
-                ClientRequest::GetPromptRequest(GetPromptRequest::new(params)),
-                deadline,
-            )
-            .await?
-        {
-            ServerResult::GetPromptResult(r) => Ok(r),
-            other => Err(CallFailure::Malformed(format!(
-                "unexpected reply to prompts/get: {other:?}"
-            ))),
+        self.cancellable(deadline, self.service.peer().get_prompt(params))
+            .await
+    }
+
+    /// Runs one of rmcp's typed requests under `deadline`. Those requests carry a guard that
+    /// sends `notifications/cancelled` when their future is dropped — by the timeout here, or
+    /// by a caller that stopped waiting — which a raw request handle does not.
+    async fn cancellable<T>(
+        &self,
+        deadline: Duration,
+        request: impl Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, CallFailure> {
+        if self.is_closed() {
+            return Err(with_stderr(
+                not_sent(
+                    "the session is closed".into(),
+                    ErrorCategory::TransportError,
+                ),
+                &self.stderr,
+            ));
+        }
+        match tokio::time::timeout(deadline, request).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(self.classify(e)),
+            Err(_) => Err(CallFailure::Timeout {
+                after_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+            }),
         }
     }
 

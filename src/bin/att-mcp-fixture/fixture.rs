@@ -51,6 +51,8 @@ pub struct FixtureState {
     pub calls: AtomicU64,
     pub flipped: AtomicBool,
     pub crashed: AtomicBool,
+    /// When set, every tool call fails with a JSON-RPC internal error after being received.
+    pub sick: AtomicBool,
     pub peers: Mutex<Vec<Peer<RoleServer>>>,
     pub crash_notify: tokio::sync::Notify,
 }
@@ -207,6 +209,12 @@ impl ServerHandler for Fixture {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         self.state.calls.fetch_add(1, Ordering::SeqCst);
+        if self.state.sick.load(Ordering::SeqCst) {
+            return Err(ErrorData::internal_error(
+                format!("{} is sick", self.name),
+                None,
+            ));
+        }
         let args = request.arguments.as_ref();
         match request.name.as_ref() {
             "echo" | "read_only" => self.echo(args),

@@ -1,0 +1,339 @@
+//! Invocation: one `tools/call`, `resources/read` or `prompts/get` routed over the plan's
+//! candidates with safe failover (GATEWAY.md, "Invocation").
+//!
+//! The plan is computed once from the router's snapshot (no mailbox); each candidate's
+//! ready connection comes from its upstream actor (a message only when it is cold or stale);
+//! the call runs in the caller's task with the upstream's deadline, and its outcome is
+//! reported back to the upstream actor. Every step leaves an invocation event whose
+//! correlation id is the request id.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmcp::model::JsonObject;
+use serde::Serialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::directory::ActorDirectory;
+use crate::events::{EventSink, NewEvent};
+use crate::router::{Plan, RouterHandle, Target, plan};
+use crate::upstream::actor::{UpstreamError, UpstreamHandle};
+use crate::upstream::{CallFailure, Decision, ErrorCategory, decide};
+
+/// What is being asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// `tools/call`.
+    Tool {
+        /// The tool.
+        name: String,
+        /// Its arguments.
+        arguments: Option<JsonObject>,
+    },
+    /// `resources/read`.
+    Resource {
+        /// The URI.
+        uri: String,
+    },
+    /// `prompts/get`.
+    Prompt {
+        /// The prompt.
+        name: String,
+        /// Its arguments.
+        arguments: Option<JsonObject>,
+    },
+}
+
+impl Request {
+    fn target(&self) -> Target<'_> {
+        match self {
+            Self::Tool { name, .. } => Target::Tool(name),
+            Self::Resource { uri } => Target::Resource(uri),
+            Self::Prompt { name, .. } => Target::Prompt(name),
+        }
+    }
+
+    /// The MCP method.
+    pub fn method(&self) -> &'static str {
+        self.target().method()
+    }
+}
+
+/// One step of an invocation, in execution order.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Attempt {
+    /// The upstream.
+    pub server: String,
+    /// `initialize` or `invoke`.
+    pub stage: &'static str,
+    /// Whether the step succeeded.
+    pub success: bool,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// Its category.
+    pub error_category: Option<ErrorCategory>,
+    /// How long the step took.
+    pub elapsed_ms: u64,
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A server answered (a tool result with `isError` included).
+    Success {
+        /// The server that answered.
+        server: String,
+        /// Its result, as MCP JSON.
+        result: Value,
+        /// Every step.
+        attempts: Vec<Attempt>,
+    },
+    /// The caller's mistake (method not found, invalid params): it would fail everywhere.
+    CallerError {
+        /// The server that said so.
+        server: String,
+        /// JSON-RPC code.
+        code: i64,
+        /// The upstream's message.
+        message: String,
+        /// Every step.
+        attempts: Vec<Attempt>,
+    },
+    /// No server offers the name (404).
+    Unknown {
+        /// Servers whose catalogs were checked.
+        checked: Vec<String>,
+    },
+    /// A non-repeatable call failed ambiguously: it may have taken effect (502).
+    OutcomeUnknown {
+        /// Every step.
+        attempts: Vec<Attempt>,
+    },
+    /// Nothing could serve it now (503).
+    Unavailable {
+        /// Every step (empty when every window was closed).
+        attempts: Vec<Attempt>,
+        /// Seconds after which a retry may succeed.
+        retry_after: Option<u64>,
+    },
+}
+
+/// Routes and invokes requests. Cheap to clone.
+#[derive(Clone)]
+pub struct Invoker {
+    directory: ActorDirectory,
+    router: RouterHandle,
+    events: Arc<dyn EventSink>,
+    ready_budget: Duration,
+}
+
+impl Invoker {
+    /// An invoker over this instance's router and upstream actors. `ready_budget` bounds the
+    /// wait for a handshake (it should exceed every upstream's `init_timeout`).
+    pub fn new(
+        directory: ActorDirectory,
+        router: RouterHandle,
+        events: Arc<dyn EventSink>,
+        ready_budget: Duration,
+    ) -> Self {
+        Self {
+            directory,
+            router,
+            events,
+            ready_budget,
+        }
+    }
+
+    fn event(
+        &self,
+        server: &str,
+        method: &str,
+        request_id: &str,
+        phase: &str,
+        failure: Option<&CallFailure>,
+    ) {
+        self.events.emit(
+            NewEvent::new(
+                "invocation",
+                json!({
+                    "server": server, "method": method, "request_id": request_id, "phase": phase,
+                    "error": failure.map(CallFailure::message),
+                    "error_category": failure.map(CallFailure::category),
+                }),
+            )
+            .correlated(request_id),
+        );
+    }
+
+    /// Invokes `request`, preferring `preferred` servers, as request `request_id`.
+    pub async fn invoke(
+        &self,
+        request: &Request,
+        preferred: &[String],
+        request_id: &str,
+    ) -> Outcome {
+        let snapshot = self.router.snapshot();
+        let now = OffsetDateTime::now_utc();
+        let candidates = match plan(&snapshot, request.target(), preferred, now) {
+            Plan::Candidates(c) => c,
+            Plan::Unknown { checked } => return Outcome::Unknown { checked },
+            Plan::Unavailable { retry_at } => {
+                return Outcome::Unavailable {
+                    attempts: Vec::new(),
+                    retry_after: retry_at.map(|t| seconds_until(t, now)),
+                };
+            }
+        };
+        let method = request.method();
+        let mut attempts = Vec::new();
+        for index in candidates {
+            let server = snapshot.servers[index].name.clone();
+            let upstream = UpstreamHandle::new(self.directory.clone(), &server);
+
+            let t0 = Instant::now();
+            let ready = match upstream
+                .ensure_ready(Some(request_id.to_owned()), false, self.ready_budget)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let failure = match e {
+                        UpstreamError::Failed(f) => f,
+                        UpstreamError::Mailbox(m) => CallFailure::NotSent {
+                            message: m.to_string(),
+                            category: ErrorCategory::InitializeError,
+                        },
+                    };
+                    self.event(&server, method, request_id, "initialize_start", None);
+                    self.event(
+                        &server,
+                        method,
+                        request_id,
+                        "initialize_failure",
+                        Some(&failure),
+                    );
+                    attempts.push(attempt(&server, "initialize", Some(&failure), t0));
+                    continue;
+                }
+            };
+            if !ready.reused {
+                self.event(&server, method, request_id, "initialize_start", None);
+                self.event(&server, method, request_id, "initialize_success", None);
+                attempts.push(attempt(&server, "initialize", None, t0));
+            }
+
+            self.event(&server, method, request_id, "invoke_start", None);
+            let t0 = Instant::now();
+            let deadline = ready.call_timeout;
+            let (result, safe) = match request {
+                Request::Tool { name, arguments } => (
+                    ready
+                        .connection
+                        .call_tool(name, arguments.clone(), deadline)
+                        .await
+                        .map(|r| to_json(&r)),
+                    ready.tool_is_repeatable(name),
+                ),
+                Request::Resource { uri } => (
+                    ready
+                        .connection
+                        .read_resource(uri, deadline)
+                        .await
+                        .map(|r| to_json(&r)),
+                    true,
+                ),
+                Request::Prompt { name, arguments } => (
+                    ready
+                        .connection
+                        .get_prompt(name, arguments.clone(), deadline)
+                        .await
+                        .map(|r| to_json(&r)),
+                    true,
+                ),
+            };
+            match result {
+                Ok(result) => {
+                    self.event(&server, method, request_id, "invoke_success", None);
+                    upstream.report(Some(request_id.to_owned()), ready.generation, Ok(()));
+                    attempts.push(attempt(&server, "invoke", None, t0));
+                    return Outcome::Success {
+                        server,
+                        result,
+                        attempts,
+                    };
+                }
+                Err(failure) => {
+                    self.event(
+                        &server,
+                        method,
+                        request_id,
+                        "invoke_failure",
+                        Some(&failure),
+                    );
+                    upstream.report(
+                        Some(request_id.to_owned()),
+                        ready.generation,
+                        Err(failure.clone()),
+                    );
+                    attempts.push(attempt(&server, "invoke", Some(&failure), t0));
+                    match (decide(&failure, safe), failure) {
+                        (Decision::CallerError, CallFailure::Rpc { code, message }) => {
+                            return Outcome::CallerError {
+                                server,
+                                code,
+                                message,
+                                attempts,
+                            };
+                        }
+                        (Decision::OutcomeUnknown, _) => {
+                            return Outcome::OutcomeUnknown { attempts };
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        // Every candidate failed: tell the caller when a window opens again.
+        let after = self.router.snapshot();
+        let retry_after = after
+            .servers
+            .iter()
+            .filter_map(|s| s.next_retry_at)
+            .min()
+            .map(|t| seconds_until(t, OffsetDateTime::now_utc()));
+        Outcome::Unavailable {
+            attempts,
+            retry_after,
+        }
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn seconds_until(t: OffsetDateTime, now: OffsetDateTime) -> u64 {
+    let secs = (t - now).as_seconds_f64().ceil();
+    if secs.is_finite() && secs > 1.0 {
+        secs as u64
+    } else {
+        1
+    }
+}
+
+fn attempt(
+    server: &str,
+    stage: &'static str,
+    failure: Option<&CallFailure>,
+    t0: Instant,
+) -> Attempt {
+    Attempt {
+        server: server.to_owned(),
+        stage,
+        success: failure.is_none(),
+        error: failure.map(CallFailure::message),
+        error_category: failure.map(CallFailure::category),
+        elapsed_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }
+}
