@@ -38,4 +38,8 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Also register the servers of an MCP client's `mcpServers` JSON (Claude Desktop,
+    /// Cursor; VS Code's `servers`).
+    #[arg(long, value_name = "FILE")]
+    pub mcp_config: Option<PathBuf>,
 }

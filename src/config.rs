@@ -49,6 +49,36 @@ pub struct Config {
     pub actors: ActorsConfig,
     /// The event log.
     pub events: EventsConfig,
+    /// Health rules for upstream MCP servers.
+    pub gateway: GatewayConfig,
+    /// Upstream MCP servers (`[[upstreams]]`): `name` plus `url` (+ `headers`) for HTTP or
+    /// `command` (+ `args`, `env`, `cwd`) for stdio, plus `priority`, `call_timeout`,
+    /// `init_timeout`, `health_interval`, `max_init_age`, `idempotent_tools`.
+    pub upstreams: Vec<att_actors::upstream::UpstreamSpec>,
+}
+
+/// Health rules for upstream MCP servers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Consecutive failures that make an upstream unreachable.
+    pub unreachable_after: u32,
+    /// Retry window after the first failure; doubles per further failure.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+    /// Longest retry window.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff_cap: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            unreachable_after: 3,
+            retry_backoff: Duration::from_secs(1),
+            retry_backoff_cap: Duration::from_secs(8),
+        }
+    }
 }
 
 impl Default for Config {
@@ -62,6 +92,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             actors: ActorsConfig::default(),
             events: EventsConfig::default(),
+            gateway: GatewayConfig::default(),
+            upstreams: Vec::new(),
         }
     }
 }
@@ -299,6 +331,18 @@ impl Config {
                 key: "http.body_limit".into(),
                 origin: "configuration".into(),
                 message: "must be at least 1 byte".into(),
+            });
+        }
+        let mut names = std::collections::HashSet::new();
+        if let Some(dup) = self
+            .upstreams
+            .iter()
+            .find(|u| !names.insert(u.name.as_str()))
+        {
+            return Err(ConfigError::Key {
+                key: "upstreams".into(),
+                origin: "configuration".into(),
+                message: format!("the name `{}` is used twice", dup.name),
             });
         }
         if self.actors.max_restarts == 0 || self.actors.trace_capacity == 0 {

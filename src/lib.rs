@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod server;

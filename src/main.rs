@@ -24,6 +24,20 @@ fn load_config(args: &ServeArgs) -> Result<Config, config::ConfigError> {
     if let Some(format) = args.log_format {
         config.log_format = format;
     }
+    if let Some(path) = &args.mcp_config {
+        let text = std::fs::read_to_string(path).map_err(|source| config::ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let specs = att_actors::upstream::from_mcp_servers_json(&text).map_err(|e| {
+            config::ConfigError::Key {
+                key: e.field,
+                origin: format!("--mcp-config `{}`", path.display()),
+                message: e.message,
+            }
+        })?;
+        config.upstreams.extend(specs);
+    }
     config.validate()?;
     Ok(config)
 }

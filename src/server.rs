@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::gateway::Gateway;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::store::{OpenError, SqliteStore};
@@ -93,12 +94,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     prepare_data_dir(&config.data_dir)?;
     let store = SqliteStore::open(&config.data_dir.join("att.db")).await?;
     let tree_config = TreeConfig {
-        restart: RestartPolicy {
-            backoff_base: config.actors.restart_backoff,
-            backoff_cap: config.actors.restart_backoff_cap,
-            max_restarts: config.actors.max_restarts,
-            window: config.actors.restart_window,
-        },
+        restart: tree_restart(&config),
         stop_timeout: config.actors.stop_timeout,
         trace_capacity: config.actors.trace_capacity,
         event_queue_capacity: config.events.queue_capacity,
@@ -109,6 +105,27 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         .await
         .map_err(|e| StartError::Actors(e.to_string()))?;
     let tree = Arc::new(tree);
+    let policy = att_actors::upstream::HealthPolicy {
+        unreachable_after: config.gateway.unreachable_after,
+        backoff_base: config.gateway.retry_backoff,
+        backoff_cap: config.gateway.retry_backoff_cap,
+    };
+    let gateway = match Gateway::start(
+        tree.clone(),
+        store.clone(),
+        config.upstreams.clone(),
+        policy,
+        tree_restart(&config),
+    )
+    .await
+    {
+        Ok(g) => g,
+        Err(e) => {
+            tree.shutdown().await;
+            store.close().await;
+            return Err(StartError::Actors(e.to_string()));
+        }
+    };
 
     let listener = match TcpListener::bind(config.listen).await {
         Ok(l) => l,
@@ -144,6 +161,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
 
     let stop = CancellationToken::new();
     let state = AppState {
+        gateway,
         directory: tree.directory.clone(),
         events: tree.events.clone(),
         store: store.clone(),
@@ -182,4 +200,13 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         stop,
         task,
     })
+}
+
+fn tree_restart(config: &Config) -> RestartPolicy {
+    RestartPolicy {
+        backoff_base: config.actors.restart_backoff,
+        backoff_cap: config.actors.restart_backoff_cap,
+        max_restarts: config.actors.max_restarts,
+        window: config.actors.restart_window,
+    }
 }

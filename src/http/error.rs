@@ -36,6 +36,17 @@ pub enum ApiError {
     Internal(String),
     /// A status chosen by the framework (405, 408, 413, 415 …) with its text.
     Status(StatusCode, String),
+    /// Any status with a structured `detail` and a specific code (gateway outcomes).
+    Detailed {
+        /// The status.
+        status: StatusCode,
+        /// The machine-readable code.
+        code: &'static str,
+        /// The payload.
+        detail: Value,
+        /// Seconds for `Retry-After`.
+        retry_after: Option<u64>,
+    },
 }
 
 impl ApiError {
@@ -57,6 +68,7 @@ impl ApiError {
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Status(s, _) => *s,
+            Self::Detailed { status, .. } => *status,
         }
     }
 
@@ -69,6 +81,7 @@ impl ApiError {
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
             Self::Status(s, _) => status_code_name(*s),
+            Self::Detailed { code, .. } => code,
         }
     }
 }
@@ -122,12 +135,17 @@ impl IntoResponse for ApiError {
             Self::Unavailable {
                 detail,
                 retry_after,
+            }
+            | Self::Detailed {
+                detail,
+                retry_after,
+                ..
             } => {
                 retry = retry_after;
                 (detail, None)
             }
         };
-        if status.is_server_error() {
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(%status, %detail, "request failed");
         }
         let mut response = (

@@ -5,6 +5,7 @@ pub mod actors;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod mcp;
 pub mod middleware;
 pub mod system;
 
@@ -30,6 +31,8 @@ use error::ApiError;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// The upstream registry and invoker.
+    pub gateway: Arc<crate::gateway::Gateway>,
     /// The actor directory of this instance.
     pub directory: ActorDirectory,
     /// The event log.
@@ -62,6 +65,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .merge(system::routes())
         .merge(actors::routes())
         .merge(events::routes())
+        .merge(mcp::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);

@@ -270,6 +270,7 @@ impl ServerHandler for Fixture {
             "stats" => {
                 let body = json!({
                     "server": self.name,
+                    "pid": std::process::id(),
                     "handshakes": self.state.handshakes.load(Ordering::SeqCst),
                     "calls": self.state.calls.load(Ordering::SeqCst),
                 });

@@ -1,0 +1,163 @@
+//! The gateway's registry: which upstreams exist, where they came from, and the invoker.
+//!
+//! Upstreams come from the config file (`[[upstreams]]`, `--mcp-config`) and from the API.
+//! API-registered ones are stored and come back after a restart (a stored registration wins
+//! over a config entry of the same name: it is the later intent). Registering a name that
+//! exists replaces it: the supervisor stops the old actor (closing its session, reaping its
+//! child) before the new one starts.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use att_actors::events::EventSink;
+use att_actors::invoke::Invoker;
+use att_actors::supervisor::{ChildSpec, RestartPolicy};
+use att_actors::tree::AttTree;
+use att_actors::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle, UpstreamStatus};
+use att_actors::upstream::{HealthPolicy, UpstreamSpec, UpstreamStore};
+
+use crate::store::SqliteStore;
+
+/// Where a registration came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The config file or `--mcp-config`.
+    Config,
+    /// `POST /api/v1/mcp/servers` (stored).
+    Api,
+}
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The actor could not start.
+    #[error("could not start upstream `{0}`: {1}")]
+    Start(String, String),
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] att_actors::store::StoreError),
+    /// The supervisor could not be reached.
+    #[error("{0}")]
+    Supervisor(String),
+}
+
+/// The registry and the invoker of one att instance.
+pub struct Gateway {
+    tree: Arc<AttTree>,
+    store: SqliteStore,
+    policy: HealthPolicy,
+    restart: RestartPolicy,
+    registered: Mutex<BTreeMap<String, (UpstreamSpec, Source)>>,
+    /// Routes and invokes calls.
+    pub invoker: Invoker,
+}
+
+impl Gateway {
+    /// Starts every configured and stored upstream.
+    pub async fn start(
+        tree: Arc<AttTree>,
+        store: SqliteStore,
+        configured: Vec<UpstreamSpec>,
+        policy: HealthPolicy,
+        restart: RestartPolicy,
+    ) -> Result<Arc<Self>, GatewayError> {
+        let events: Arc<dyn EventSink> = Arc::new(tree.events.clone());
+        let invoker = Invoker::new(
+            tree.directory.clone(),
+            tree.router.clone(),
+            events,
+            Duration::from_secs(120),
+        );
+        let gateway = Arc::new(Self {
+            tree,
+            store,
+            policy,
+            restart,
+            registered: Mutex::new(BTreeMap::new()),
+            invoker,
+        });
+        let mut all: BTreeMap<String, (UpstreamSpec, Source)> = configured
+            .into_iter()
+            .map(|s| (s.name.clone(), (s, Source::Config)))
+            .collect();
+        for spec in gateway.store.list_upstreams().await? {
+            all.insert(spec.name.clone(), (spec, Source::Api));
+        }
+        for (spec, source) in all.into_values() {
+            gateway.start_actor(spec, source).await?;
+        }
+        Ok(gateway)
+    }
+
+    async fn start_actor(&self, spec: UpstreamSpec, source: Source) -> Result<(), GatewayError> {
+        let name = spec.name.clone();
+        let (events, router, policy) = (
+            self.tree.events.clone(),
+            self.tree.router.clone(),
+            self.policy,
+        );
+        let child_spec = spec.clone();
+        let child = ChildSpec::new(UpstreamHandle::actor_name(&name), self.restart, move || {
+            let args = UpstreamArgs {
+                spec: child_spec.clone(),
+                policy,
+                events: Arc::new(events.clone()),
+                router: router.clone(),
+            };
+            (UpstreamActor, args)
+        });
+        self.tree
+            .upstreams
+            .start_child(child)
+            .await
+            .map_err(|e| GatewayError::Start(name.clone(), e.to_string()))?;
+        self.lock().insert(name, (spec, source));
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (UpstreamSpec, Source)>> {
+        self.registered.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers (or replaces) an upstream over the API; it is stored first.
+    pub async fn register(&self, spec: UpstreamSpec) -> Result<(), GatewayError> {
+        self.store.save_upstream(&spec).await?;
+        self.start_actor(spec, Source::Api).await
+    }
+
+    /// Removes an upstream; `false` when there was none.
+    pub async fn remove(&self, name: &str) -> Result<bool, GatewayError> {
+        let known = self.lock().remove(name).is_some();
+        let stored = self.store.delete_upstream(name).await?;
+        let stopped = self
+            .tree
+            .upstreams
+            .stop_child(&UpstreamHandle::actor_name(name))
+            .await
+            .map_err(|e| GatewayError::Supervisor(e.to_string()))?;
+        if let Err(e) = self.tree.router.remove(name).await {
+            tracing::warn!(upstream = %name, error = %e, "could not remove the route");
+        }
+        Ok(known || stored || stopped)
+    }
+
+    /// Every registration, by name.
+    pub fn list(&self) -> Vec<(UpstreamSpec, Source)> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// One registration.
+    pub fn get(&self, name: &str) -> Option<(UpstreamSpec, Source)> {
+        self.lock().get(name).cloned()
+    }
+
+    /// The live state of an upstream (`None` while its actor is restarting).
+    pub async fn status(&self, name: &str) -> Option<UpstreamStatus> {
+        UpstreamHandle::new(self.tree.directory.clone(), name)
+            .status()
+            .await
+            .ok()
+    }
+}

@@ -1,0 +1,294 @@
+//! The gateway end to end: a real `att serve`, real fixture servers (HTTP processes and a
+//! stdio child), the `/api/v1/mcp` routes, persistence across a restart, process hygiene.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::AttProcess;
+use serde_json::{Value, json};
+
+const FIXTURE: &str = env!("CARGO_BIN_EXE_att-mcp-fixture");
+
+struct FixtureProcess {
+    child: Child,
+    url: String,
+}
+
+impl FixtureProcess {
+    fn start(name: &str) -> Self {
+        let mut child = Command::new(FIXTURE)
+            .args(["--name", name, "--http", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn fixture");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read");
+        let url = line
+            .trim()
+            .strip_prefix("fixture listening on ")
+            .expect("address line")
+            .to_owned();
+        Self { child, url }
+    }
+}
+
+impl Drop for FixtureProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_owned())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+async fn wait_dead(pid: u64) {
+    for _ in 0..1000 {
+        if !alive(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("process {pid} outlived its upstream");
+}
+
+async fn post(att: &AttProcess, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(att.url(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(att: &AttProcess, path: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .get(att.url(path))
+        .send()
+        .await
+        .expect("GET");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Invokes until the tool is routable (catalogs arrive asynchronously after registration).
+async fn invoke_when_known(att: &AttProcess, body: Value) -> (u16, Value) {
+    for _ in 0..500 {
+        let (status, v) = post(att, "/api/v1/mcp/invoke/tool", body.clone()).await;
+        if status != 404 {
+            return (status, v);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("tool never became routable");
+}
+
+#[tokio::test]
+async fn registered_servers_serve_calls_survive_a_restart_and_leave_no_processes() {
+    let (primary, backup) = (
+        FixtureProcess::start("primary"),
+        FixtureProcess::start("backup"),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("att.toml");
+    std::fs::write(
+        &config,
+        format!("[[upstreams]]\nname = \"local\"\ncommand = \"{FIXTURE}\"\nargs = [\"--name\", \"local\"]\npriority = 50\n"),
+    )
+    .expect("config");
+    let config = config.to_str().expect("utf-8").to_owned();
+    let mut att = AttProcess::start(&data, &["--config", &config]);
+
+    for (name, url, priority) in [("primary", &primary.url, 10), ("backup", &backup.url, 20)] {
+        let (status, v) = post(
+            &att,
+            "/api/v1/mcp/servers",
+            json!({"name": name, "url": url, "priority": priority}),
+        )
+        .await;
+        assert_eq!(status, 201, "{v}");
+        assert_eq!(v["source"], "api");
+    }
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "bad name", "url": "http://h/mcp"}),
+    )
+    .await;
+    assert_eq!((status, v["field"].as_str()), (422, Some("name")), "{v}");
+    let (status, v) = post(&att, "/api/v1/mcp/servers", json!({"name": "x"})).await;
+    assert_eq!((status, v["field"].as_str()), (422, Some("url")), "{v}");
+
+    let (status, v) = invoke_when_known(
+        &att,
+        json!({"tool_name": "echo", "arguments": {"text": "hi"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["server"], "primary", "priority 10 beats 20 and 50");
+    assert_eq!(
+        v["result"]["structuredContent"],
+        json!({"server": "primary", "text": "hi"})
+    );
+    assert!(v["request_id"].is_string() && v["attempts"].is_array());
+
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/invoke/tool",
+        json!({"tool_name": "echo", "arguments": {"text": "x"}, "preferred_servers": ["local"]}),
+    )
+    .await;
+    assert_eq!((status, v["server"].as_str()), (200, Some("local")), "{v}");
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/invoke/tool",
+        json!({"tool_name": "stats", "preferred_servers": ["local"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let local_pid = v["result"]["structuredContent"]["pid"]
+        .as_u64()
+        .expect("pid");
+    assert!(alive(local_pid));
+
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/invoke/tool",
+        json!({"tool_name": "echo", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("invalid_params")),
+        "{v}"
+    );
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/invoke/tool",
+        json!({"tool_name": "nope"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .expect("text")
+            .contains("unknown tool `nope`"),
+        "{v}"
+    );
+    let (status, v) = post(&att, "/api/v1/mcp/invoke/tool", json!({"tool_name": ""})).await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (422, Some("tool_name")),
+        "{v}"
+    );
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/invoke/resource",
+        json!({"uri": "fixture://items/7"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+
+    let (status, v) = get(&att, "/api/v1/mcp/servers/nobody").await;
+    assert_eq!((status, &v["detail"]), (404, &json!("server not found")));
+    let (status, v) = get(&att, "/api/v1/mcp/servers/primary").await;
+    assert_eq!(status, 200);
+    assert_eq!(v["state"]["status"], "healthy", "{v}");
+    assert!(
+        v["state"]["catalog"]["tools"]
+            .as_u64()
+            .is_some_and(|n| n >= 9),
+        "{v}"
+    );
+
+    // Restart: API-registered servers (and the configured one) are back.
+    att.signal(libc::SIGTERM);
+    assert_eq!(
+        att.wait_exit(Duration::from_secs(30)).code(),
+        Some(0),
+        "{}",
+        att.stderr()
+    );
+    wait_dead(local_pid).await;
+    drop(att);
+    let att = AttProcess::start(&data, &["--config", &config]);
+    let (_, v) = get(&att, "/api/v1/mcp/servers").await;
+    let names: Vec<(String, String)> = v["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").to_owned(),
+                s["source"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("backup".into(), "api".into()),
+            ("local".into(), "config".into()),
+            ("primary".into(), "api".into())
+        ]
+    );
+    let (status, v) = invoke_when_known(
+        &att,
+        json!({"tool_name": "echo", "arguments": {"text": "again"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["server"].as_str()),
+        (200, Some("primary")),
+        "{v}"
+    );
+
+    // Deleting the stdio upstream stops its process.
+    let (_, v) = post(
+        &att,
+        "/api/v1/mcp/invoke/tool",
+        json!({"tool_name": "stats", "preferred_servers": ["local"]}),
+    )
+    .await;
+    let local_pid = v["result"]["structuredContent"]["pid"]
+        .as_u64()
+        .expect("pid");
+    let r = reqwest::Client::new()
+        .delete(att.url("/api/v1/mcp/servers/local"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 204);
+    wait_dead(local_pid).await;
+    let r = reqwest::Client::new()
+        .delete(att.url("/api/v1/mcp/servers/primary"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 204);
+    let (_, v) = get(&att, "/api/v1/mcp/servers").await;
+    let left: Vec<&str> = v["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(left, ["backup"]);
+}
