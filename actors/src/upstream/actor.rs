@@ -476,8 +476,14 @@ impl Actor for UpstreamActor {
             } => {
                 match outcome {
                     Ok(()) => {
+                        let routed = (state.health.status, state.health.next_retry_at);
                         let t = state.health.on_proof_of_service(now);
                         state.transition(t, correlation_id.as_deref());
+                        // The common case (a healthy server served a call) changes nothing the
+                        // router sees: do not rebuild its snapshot for it.
+                        if routed == (state.health.status, state.health.next_retry_at) {
+                            return Ok(());
+                        }
                     }
                     Err(f) if f.is_caller_error() => return Ok(()),
                     Err(f) => {

@@ -1,0 +1,158 @@
+//! The gateway benchmark: the same `tools/call` (fixture `echo`) made directly with an rmcp
+//! client, and through att's `POST /api/v1/mcp/invoke/tool`, at 1 and 32 concurrent callers,
+//! in one run against one fixture upstream over loopback HTTP.
+//!
+//! Run: `cargo bench --bench gateway` (prints a table; numbers go to todo/perf.md).
+
+#[path = "../src/bin/att-mcp-fixture/fixture.rs"]
+mod fixture;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use att::config::Config;
+use fixture::{CrashMode, Fixture};
+use rmcp::ServiceExt;
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
+};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+    per_sec: f64,
+}
+
+fn stats(mut lat: Vec<Duration>, wall: Duration) -> Stats {
+    lat.sort_unstable();
+    let at = |q: f64| lat[((lat.len() as f64 - 1.0) * q) as usize];
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
+        per_sec: lat.len() as f64 / wall.as_secs_f64(),
+    }
+}
+
+/// Runs `calls` calls spread over `callers` tasks; each call is `f()`.
+async fn run<F, Fut>(callers: usize, calls: usize, f: F) -> Stats
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(calls / callers);
+                for _ in 0..calls / callers {
+                    let t = Instant::now();
+                    f().await;
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(calls);
+    for t in tasks {
+        all.extend(t.await.expect("bench task"));
+    }
+    stats(all, t0.elapsed())
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        // The upstream.
+        let fixture = Fixture::new("bench", CrashMode::Flag);
+        let service = StreamableHttpService::new(
+            move || Ok(fixture.clone()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await });
+
+        // att, with the upstream registered.
+        let data = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: data.path().to_owned(),
+            log_level: "warn".into(),
+            upstreams: vec![serde_json::from_value(json!({"name": "bench", "url": url})).expect("spec")],
+            ..Config::default()
+        };
+        let server = att::server::start(config).await.expect("att starts");
+        let invoke_url = format!("http://{}/api/v1/mcp/invoke/tool", server.local_addr);
+        let http = reqwest::Client::new();
+        let body = json!({"tool_name": "echo", "arguments": {"text": "x"}}).to_string();
+        // Wait until the upstream's catalog is routable.
+        for _ in 0..1000 {
+            let r = http.post(&invoke_url).header("content-type", "application/json").body(body.clone()).send().await;
+            if r.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // The direct client.
+        let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("bench", "0"))
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
+        let direct = Arc::new(
+            info.serve(StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(url)))
+                .await
+                .expect("direct client"),
+        );
+        let args = json!({"text": "x"}).as_object().cloned().expect("object");
+
+        println!("| callers | path | calls | p50 µs | p99 µs | calls/s |");
+        println!("|---|---|---|---|---|---|");
+        for (callers, calls) in [(1usize, 2000usize), (32, 8000)] {
+            let d = direct.clone();
+            let a = args.clone();
+            let direct_stats = run(callers, calls, move || {
+                let (d, a) = (d.clone(), a.clone());
+                async move {
+                    d.call_tool(CallToolRequestParams::new("echo").with_arguments(a)).await.expect("direct call");
+                }
+            })
+            .await;
+            let (h, u, b) = (http.clone(), invoke_url.clone(), body.clone());
+            let att_stats = run(callers, calls, move || {
+                let (h, u, b) = (h.clone(), u.clone(), b.clone());
+                async move {
+                    let r = h.post(&u).header("content-type", "application/json").body(b).send().await.expect("att call");
+                    assert!(r.status().is_success(), "{}", r.status());
+                    r.bytes().await.expect("body");
+                }
+            })
+            .await;
+            for (path, s) in [("direct", &direct_stats), ("via att", &att_stats)] {
+                println!(
+                    "| {callers} | {path} | {calls} | {} | {} | {:.0} |",
+                    s.p50.as_micros(),
+                    s.p99.as_micros(),
+                    s.per_sec
+                );
+            }
+            let added = att_stats.p50.saturating_sub(direct_stats.p50);
+            println!(
+                "|   | **att adds (p50)** |   | {} ({:.2}× a direct p50) |   | throughput {:.0}% of direct |",
+                added.as_micros(),
+                added.as_secs_f64() / direct_stats.p50.as_secs_f64(),
+                100.0 * att_stats.per_sec / direct_stats.per_sec
+            );
+        }
+        server.shutdown().await;
+    });
+}
