@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::AttProcess;
+use common::{AttProcess, alive, wait_dead};
 use serde_json::{Value, json};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_att-mcp-fixture");
@@ -43,26 +43,6 @@ impl Drop for FixtureProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().to_owned())
-        })
-        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
-}
-
-async fn wait_dead(pid: u64) {
-    for _ in 0..1000 {
-        if !alive(pid) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("process {pid} outlived its upstream");
 }
 
 async fn post(att: &AttProcess, path: &str, body: Value) -> (u16, Value) {

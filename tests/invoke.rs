@@ -1,46 +1,21 @@
 //! Invocation with failover across real fixture upstreams (GATEWAY.md outcome table).
 
-#[path = "../src/bin/att-mcp-fixture/fixture.rs"]
-mod fixture;
+mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use att::store::SqliteStore;
-use att_actors::events::EventStore;
 use att_actors::invoke::{Invoker, Outcome, Request};
-use att_actors::supervisor::{ChildSpec, RestartPolicy};
-use att_actors::tree::{AttTree, TreeConfig};
-use att_actors::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle};
+use att_actors::tree::AttTree;
+use att_actors::upstream::actor::UpstreamHandle;
 use att_actors::upstream::{HealthPolicy, Status, UpstreamSpec};
-use fixture::{CrashMode, Fixture};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
-struct Served {
-    fixture: Fixture,
-    url: String,
-    task: tokio::task::JoinHandle<()>,
-}
+type Served = common::ServedFixture;
 
 async fn serve(name: &str) -> Served {
-    let fixture = Fixture::new(name, CrashMode::Flag);
-    let f = fixture.clone();
-    let service = StreamableHttpService::new(
-        move || Ok(f.clone()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await;
-    });
-    Served { fixture, url, task }
+    common::serve_fixture(name).await
 }
 
 struct Cluster {
@@ -50,38 +25,13 @@ struct Cluster {
 }
 
 async fn cluster(upstreams: &[(&str, &str, i32, &[&str])]) -> Cluster {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn EventStore> = Arc::new(
-        SqliteStore::open(&dir.path().join("att.db"))
-            .await
-            .expect("store"),
-    );
-    let tree = AttTree::start(store, TreeConfig::default())
-        .await
-        .expect("tree");
+    let (tree, dir) = common::tree().await;
     for (name, url, priority, idempotent) in upstreams {
         let spec: UpstreamSpec = serde_json::from_value(json!({
             "name": name, "url": url, "priority": priority, "idempotent_tools": idempotent, "call_timeout": 5,
         }))
         .expect("spec");
-        let (events, router) = (tree.events.clone(), tree.router.clone());
-        let child = ChildSpec::new(
-            UpstreamHandle::actor_name(name),
-            RestartPolicy::default(),
-            move || {
-                let args = UpstreamArgs {
-                    spec: spec.clone(),
-                    policy: HealthPolicy::default(),
-                    events: Arc::new(events.clone()),
-                    router: router.clone(),
-                };
-                (UpstreamActor, args)
-            },
-        );
-        tree.upstreams
-            .start_child(child)
-            .await
-            .expect("upstream starts");
+        common::start_upstream(&tree, spec, HealthPolicy::default()).await;
     }
     let invoker = Invoker::new(
         tree.directory.clone(),

@@ -1,21 +1,16 @@
 //! The upstream actor in a real actor tree, against the real fixture server over HTTP.
 
-#[path = "../src/bin/att-mcp-fixture/fixture.rs"]
-mod fixture;
+mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use att::store::SqliteStore;
-use att_actors::events::{EventQuery, EventStore};
+use att_actors::events::EventQuery;
 use att_actors::router::{Plan, Target, plan};
-use att_actors::supervisor::{ChildSpec, RestartPolicy};
-use att_actors::tree::{AttTree, TreeConfig};
-use att_actors::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle};
+use att_actors::tree::AttTree;
+use att_actors::upstream::actor::UpstreamHandle;
 use att_actors::upstream::{HealthPolicy, Status, UpstreamSpec};
-use fixture::{CrashMode, Fixture};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use common::fixture::Fixture;
+use common::{serve_fixture, start_upstream};
 use serde_json::{Value, json};
 
 struct Setup {
@@ -26,54 +21,18 @@ struct Setup {
 }
 
 async fn setup(name: &str) -> Setup {
-    let fixture = Fixture::new(name, CrashMode::Flag);
-    let served = fixture.clone();
-    let service = StreamableHttpService::new(
-        move || Ok(served.clone()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await
-    });
+    setup_with(name, HealthPolicy::default()).await
+}
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn EventStore> = Arc::new(
-        SqliteStore::open(&dir.path().join("att.db"))
-            .await
-            .expect("store"),
-    );
-    let tree = AttTree::start(store, TreeConfig::default())
-        .await
-        .expect("tree");
+async fn setup_with(name: &str, policy: HealthPolicy) -> Setup {
+    let served = serve_fixture(name).await;
+    let (tree, dir) = common::tree().await;
     let spec: UpstreamSpec =
-        serde_json::from_value(json!({"name": name, "url": url})).expect("spec");
-    let (events, router) = (tree.events.clone(), tree.router.clone());
-    let child = ChildSpec::new(
-        UpstreamHandle::actor_name(name),
-        RestartPolicy::default(),
-        move || {
-            let args = UpstreamArgs {
-                spec: spec.clone(),
-                policy: HealthPolicy::default(),
-                events: Arc::new(events.clone()),
-                router: router.clone(),
-            };
-            (UpstreamActor, args)
-        },
-    );
-    tree.upstreams
-        .start_child(child)
-        .await
-        .expect("upstream starts");
-    let handle = UpstreamHandle::new(tree.directory.clone(), name);
+        serde_json::from_value(json!({"name": name, "url": served.url})).expect("spec");
+    let handle = start_upstream(&tree, spec, policy).await;
     Setup {
         tree,
-        fixture,
+        fixture: served.fixture,
         handle,
         _dir: dir,
     }
@@ -299,5 +258,43 @@ async fn a_list_change_refreshes_the_catalog_and_the_router_routes_the_new_tool(
     })
     .await;
     assert_eq!(changed.last().expect("event")["data"]["tools"], 10);
+    s.tree.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_degraded_server_is_checked_when_its_window_opens_and_recovers_by_ping() {
+    let policy = HealthPolicy {
+        backoff_base: Duration::from_millis(50),
+        ..HealthPolicy::default()
+    };
+    let s = setup_with("recovering", policy).await;
+    let ready = s
+        .handle
+        .ensure_ready(None, false, BUDGET)
+        .await
+        .expect("ready");
+    let err = ready
+        .connection
+        .call_tool("fail_rpc", None, Duration::from_secs(10))
+        .await
+        .expect_err("fails");
+    s.handle
+        .report(Some("one-failure".into()), ready.generation, Err(err));
+    eventually("degraded", async || {
+        (s.handle.status().await.expect("status").health.status == Status::Degraded).then_some(())
+    })
+    .await;
+    // No call is made: the health check at `next_retry_at` (50 ms later, not the 30 s
+    // periodic interval) re-handshakes, pings, and proves service.
+    let st = eventually("healthy again", async || {
+        let st = s.handle.status().await.expect("status");
+        (st.health.status == Status::Healthy).then_some(st)
+    })
+    .await;
+    assert_eq!(st.health.retry_count, 0);
+    assert!(
+        st.handshakes >= 2,
+        "the failure dropped the session; the check made a new one"
+    );
     s.tree.shutdown().await;
 }

@@ -1,17 +1,12 @@
 //! An upstream connection against the real fixture server, over both transports: results,
 //! failure classification (the question failover depends on), and process hygiene.
 
-#[path = "../src/bin/att-mcp-fixture/fixture.rs"]
-mod fixture;
+mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use att_actors::upstream::connection::{self, Notice};
 use att_actors::upstream::{CallFailure, Decision, ErrorCategory, UpstreamSpec, decide};
-use fixture::{CrashMode, Fixture};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -27,21 +22,8 @@ fn args(v: Value) -> Option<serde_json::Map<String, Value>> {
 
 /// An in-process HTTP fixture; returns its MCP URL and the server task.
 async fn http_fixture(name: &str) -> (String, tokio::task::JoinHandle<()>) {
-    let fixture = Fixture::new(name, CrashMode::Flag);
-    let service = StreamableHttpService::new(
-        move || Ok(fixture.clone()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let app = axum::Router::new().nest_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, task)
+    let served = common::serve_fixture(name).await;
+    (served.url, served.task)
 }
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -173,25 +155,10 @@ async fn connecting_to_nothing_is_a_failure_before_sending() {
     assert!(matches!(err, CallFailure::NotSent { .. }), "{err:?}");
 }
 
-fn alive(pid: u32) -> bool {
-    // A zombie has exited; only a running or sleeping process counts.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().to_owned())
-        })
-        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
-}
+use common::wait_dead;
 
-async fn wait_dead(pid: u32) {
-    for _ in 0..500 {
-        if !alive(pid) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("process {pid} is still alive");
+fn alive(pid: u32) -> bool {
+    common::alive(u64::from(pid))
 }
 
 #[tokio::test]
@@ -221,7 +188,7 @@ async fn stdio_connection_calls_reports_crashes_with_stderr_and_leaves_no_proces
         .expect("pid");
     assert!(alive(grandchild));
     c.close().await;
-    wait_dead(grandchild).await;
+    wait_dead(u64::from(grandchild)).await;
 
     // A crash mid-call: the outcome is unknown, the session is closed, stderr says why.
     let (tx, _rx) = mpsc::unbounded_channel();
@@ -286,5 +253,5 @@ async fn a_stdio_server_that_never_answers_initialize_times_out_and_is_killed() 
         .trim()
         .parse()
         .expect("pid");
-    wait_dead(pid).await;
+    wait_dead(u64::from(pid)).await;
 }

@@ -152,3 +152,104 @@ impl Drop for AttProcess {
         let _ = std::fs::remove_file(&self.stderr_path);
     }
 }
+
+/// The fixture MCP server's handler, shared with the `att-mcp-fixture` binary.
+#[path = "../../src/bin/att-mcp-fixture/fixture.rs"]
+pub mod fixture;
+
+/// A fixture MCP server served in-process over streamable HTTP on 127.0.0.1.
+pub struct ServedFixture {
+    pub fixture: fixture::Fixture,
+    pub url: String,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Serves a fixture called `name`; `crash` makes it stop answering (the process stays).
+pub async fn serve_fixture(name: &str) -> ServedFixture {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+
+    let fixture = fixture::Fixture::new(name, fixture::CrashMode::Flag);
+    let served = fixture.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(served.clone()),
+        std::sync::Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await;
+    });
+    ServedFixture { fixture, url, task }
+}
+
+/// Starts an upstream actor for `spec` under the tree's `upstreams` supervisor.
+pub async fn start_upstream(
+    tree: &att_actors::tree::AttTree,
+    spec: att_actors::upstream::UpstreamSpec,
+    policy: att_actors::upstream::HealthPolicy,
+) -> att_actors::upstream::actor::UpstreamHandle {
+    use att_actors::supervisor::{ChildSpec, RestartPolicy};
+    use att_actors::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle};
+
+    let name = spec.name.clone();
+    let (events, router) = (tree.events.clone(), tree.router.clone());
+    let child = ChildSpec::new(
+        UpstreamHandle::actor_name(&name),
+        RestartPolicy::default(),
+        move || {
+            let args = UpstreamArgs {
+                spec: spec.clone(),
+                policy,
+                events: std::sync::Arc::new(events.clone()),
+                router: router.clone(),
+            };
+            (UpstreamActor, args)
+        },
+    );
+    tree.upstreams
+        .start_child(child)
+        .await
+        .expect("upstream starts");
+    UpstreamHandle::new(tree.directory.clone(), &name)
+}
+
+/// An actor tree on a fresh SQLite file.
+pub async fn tree() -> (att_actors::tree::AttTree, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = att::store::SqliteStore::open(&dir.path().join("att.db"))
+        .await
+        .expect("store");
+    let store: std::sync::Arc<dyn att_actors::events::EventStore> = std::sync::Arc::new(store);
+    let tree = att_actors::tree::AttTree::start(store, att_actors::tree::TreeConfig::default())
+        .await
+        .expect("tree");
+    (tree, dir)
+}
+
+/// Whether `pid` is a live (not zombie) process.
+pub fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_owned())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+/// Waits (bounded) until `pid` has exited.
+pub async fn wait_dead(pid: u64) {
+    for _ in 0..1000 {
+        if !alive(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("process {pid} is still alive");
+}

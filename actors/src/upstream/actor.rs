@@ -259,14 +259,18 @@ impl UpstreamState {
         self.events.emit(e);
     }
 
-    fn failure(&mut self, f: &CallFailure, correlation_id: Option<&str>) {
+    /// Records a failure on session `generation`; that session is dropped if it is the
+    /// current one (a stale session's failure must not drop its successor).
+    fn failure(&mut self, f: &CallFailure, generation: u64, correlation_id: Option<&str>) {
         let t = self.health.on_failure(
             OffsetDateTime::now_utc(),
             f.message(),
             f.category(),
             &self.policy,
         );
-        self.drop_session();
+        if generation == self.generation {
+            self.drop_session();
+        }
         self.transition(t, correlation_id);
     }
 
@@ -459,7 +463,7 @@ impl Actor for UpstreamActor {
                         }
                     }
                     Err(f) => {
-                        state.failure(&f, correlation_id.as_deref());
+                        state.failure(&f, generation, correlation_id.as_deref());
                         for w in waiters {
                             let _ = w.send(Err(f.clone()));
                         }
@@ -487,14 +491,9 @@ impl Actor for UpstreamActor {
                     }
                     Err(f) if f.is_caller_error() => return Ok(()),
                     Err(f) => {
-                        let t =
-                            state
-                                .health
-                                .on_failure(now, f.message(), f.category(), &state.policy);
-                        if generation == state.generation {
-                            state.drop_session();
-                        }
-                        state.transition(t, correlation_id.as_deref());
+                        state.failure(&f, generation, correlation_id.as_deref());
+                        // Check again when the retry window opens, not at the next periodic tick.
+                        state.schedule_check(&myself);
                     }
                 }
                 state.publish().await;
@@ -549,16 +548,7 @@ impl Actor for UpstreamActor {
                         let t = state.health.on_proof_of_service(now);
                         state.transition(t, None);
                     }
-                    Err(f) => {
-                        let t =
-                            state
-                                .health
-                                .on_failure(now, f.message(), f.category(), &state.policy);
-                        if generation == state.generation {
-                            state.drop_session();
-                        }
-                        state.transition(t, None);
-                    }
+                    Err(f) => state.failure(&f, generation, None),
                 }
                 state.publish().await;
                 state.schedule_check(&myself);
