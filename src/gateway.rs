@@ -155,9 +155,14 @@ impl Gateway {
 
     /// The live state of an upstream (`None` while its actor is restarting).
     pub async fn status(&self, name: &str) -> Option<UpstreamStatus> {
-        UpstreamHandle::new(self.tree.directory.clone(), name)
-            .status()
-            .await
-            .ok()
+        self.handle(name).status().await.ok()
     }
+
+    /// The handle of an upstream's actor.
+    pub fn handle(&self, name: &str) -> UpstreamHandle {
+        UpstreamHandle::new(self.tree.directory.clone(), name)
+    }
+
+    /// How long HTTP callers wait for a handshake.
+    pub const READY_BUDGET: Duration = Duration::from_secs(120);
 }

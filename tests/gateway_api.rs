@@ -272,3 +272,143 @@ async fn registered_servers_serve_calls_survive_a_restart_and_leave_no_processes
         .collect();
     assert_eq!(left, ["backup"]);
 }
+
+#[tokio::test]
+async fn catalog_views_session_routes_checks_and_event_views_work_on_a_live_server() {
+    let primary = FixtureProcess::start("primary");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let att = AttProcess::start(&dir.path().join("data"), &[]);
+    let (status, _) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "primary", "url": primary.url}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    invoke_when_known(
+        &att,
+        json!({"tool_name": "echo", "arguments": {"text": "warm"}}),
+    )
+    .await;
+
+    let (_, tools) = get(&att, "/api/v1/mcp/tools").await;
+    let echo = tools["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|t| t["name"] == "echo")
+        .cloned()
+        .expect("echo");
+    assert_eq!(echo["servers"], json!(["primary"]));
+    assert!(echo["entry"]["inputSchema"].is_object(), "{echo}");
+    let (_, resources) = get(&att, "/api/v1/mcp/resources").await;
+    let uris: Vec<&str> = resources["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(uris, ["fixture://greeting", "fixture://items/{id}"]);
+    let (_, prompts) = get(&att, "/api/v1/mcp/prompts").await;
+    assert_eq!(prompts["items"][0]["name"], "greet");
+
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/servers/primary/session/invalidate",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, &v["state"]["initialized"]),
+        (200, &json!(false)),
+        "{v}"
+    );
+    let handshakes = v["state"]["handshakes"].as_u64().expect("count");
+    let (_, v) = post(
+        &att,
+        "/api/v1/mcp/servers/primary/session/refresh",
+        json!({}),
+    )
+    .await;
+    assert_eq!(v["state"]["initialized"], true, "{v}");
+    assert_eq!(v["state"]["handshakes"].as_u64(), Some(handshakes + 1));
+    let (status, v) = post(&att, "/api/v1/mcp/servers/primary/health-check", json!({})).await;
+    assert_eq!(
+        (status, &v["state"]["status"]),
+        (200, &json!("healthy")),
+        "{v}"
+    );
+    assert!(v["state"]["last_checked_at"].is_string(), "{v}");
+    for all in ["health-check", "initialize", "connect"] {
+        let (status, v) = post(&att, &format!("/api/v1/mcp/servers/{all}"), json!({})).await;
+        assert_eq!(
+            (status, v["servers"].as_array().map(Vec::len)),
+            (200, Some(1)),
+            "{all}: {v}"
+        );
+    }
+    for route in [
+        "health-check",
+        "initialize",
+        "connect",
+        "session/refresh",
+        "session/invalidate",
+    ] {
+        let (status, _) = post(
+            &att,
+            &format!("/api/v1/mcp/servers/nobody/{route}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 404, "{route}");
+    }
+
+    // A non-repeatable tool failing after it was sent: 502, and the status change and the
+    // invocation phases are filed under this request's id.
+    let r = reqwest::Client::new()
+        .post(att.url("/api/v1/mcp/invoke/tool"))
+        .header("x-request-id", "req-502")
+        .json(&json!({"tool_name": "fail_rpc"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 502);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["code"], "outcome_unknown");
+    assert_eq!(v["detail"]["attempts"][0]["error_category"], "rpc_error");
+    let mut events = Value::Null;
+    for _ in 0..500 {
+        events = get(&att, "/api/v1/mcp/events?server=primary").await.1;
+        if events["events"].as_array().is_some_and(|e| !e.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let e = &events["events"][0];
+    assert_eq!(
+        (e["from_status"].as_str(), e["to_status"].as_str()),
+        (Some("healthy"), Some("degraded")),
+        "{events}"
+    );
+    assert_eq!(e["correlation_id"], "req-502");
+    let (_, none) = get(&att, "/api/v1/mcp/events?server=other").await;
+    assert_eq!(none["events"], json!([]));
+    let (_, inv) = get(
+        &att,
+        "/api/v1/mcp/invocation-events?request_id=req-502&method=tools/call",
+    )
+    .await;
+    let phases: Vec<&str> = inv["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["phase"].as_str())
+        .collect();
+    assert_eq!(
+        phases,
+        ["invoke_start", "invoke_failure"],
+        "the handshake was reused: {inv}"
+    );
+    let (status, v) = get(&att, "/api/v1/mcp/events?limit=0").await;
+    assert_eq!((status, v["field"].as_str()), (422, Some("limit")));
+}

@@ -110,6 +110,7 @@ async fn query(
         correlation_id: p.correlation_id,
         since: parse_since(p.since.as_deref())?,
         after_id: None,
+        data: Vec::new(),
         limit: u32::try_from(limit).unwrap_or(1000),
     };
     Ok(Json(EventList {
@@ -197,6 +198,7 @@ async fn stream(
         correlation_id: p.correlation_id,
         since: None,
         after_id: last_id,
+        data: Vec::new(),
         limit: 1000,
     };
     // Subscribe before replaying, so nothing falls between the replay and the live part.

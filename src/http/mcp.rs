@@ -25,6 +25,19 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invoke_tool))
         .routes(routes!(invoke_resource))
         .routes(routes!(invoke_prompt))
+        .routes(routes!(check_one))
+        .routes(routes!(check_all))
+        .routes(routes!(initialize_one))
+        .routes(routes!(initialize_all))
+        .routes(routes!(connect_one))
+        .routes(routes!(connect_all))
+        .routes(routes!(invalidate_session))
+        .routes(routes!(refresh_session))
+        .routes(routes!(list_tools))
+        .routes(routes!(list_resources))
+        .routes(routes!(list_prompts))
+        .routes(routes!(connection_events))
+        .routes(routes!(invocation_events))
 }
 
 impl From<GatewayError> for ApiError {
@@ -332,4 +345,335 @@ async fn invoke_prompt(
         arguments: body.arguments,
     };
     invoke(&state, request, &body.preferred_servers, &request_id).await
+}
+
+// ---- checks, handshakes and sessions -------------------------------------------------
+
+fn known(state: &AppState, name: &str) -> Result<(UpstreamSpec, Source), ApiError> {
+    state.gateway.get(name).ok_or_else(not_found)
+}
+
+/// What a check/initialize/connect does to one server.
+#[derive(Clone, Copy)]
+enum Action {
+    Check,
+    Initialize,
+    Connect,
+    Refresh,
+}
+
+async fn act(state: &AppState, name: &str, action: Action) -> Result<ServerRecord, ApiError> {
+    let (spec, source) = known(state, name)?;
+    let handle = state.gateway.handle(name);
+    let budget = crate::gateway::Gateway::READY_BUDGET;
+    match action {
+        Action::Check => {
+            let _ = handle.check_now(budget).await;
+        }
+        Action::Initialize => {
+            let _ = handle.ensure_ready(None, false, budget).await;
+        }
+        Action::Refresh => {
+            let _ = handle.ensure_ready(None, true, budget).await;
+        }
+        Action::Connect => {
+            let checked = handle.check_now(budget).await;
+            if checked.is_ok_and(|s| s.health.status != att_actors::upstream::Status::Unreachable) {
+                let _ = handle.ensure_ready(None, false, budget).await;
+            }
+        }
+    }
+    Ok(record(state, spec, source).await)
+}
+
+async fn act_all(state: &AppState, action: Action) -> Result<Json<ServerList>, ApiError> {
+    let mut servers = Vec::new();
+    for (spec, _) in state.gateway.list() {
+        servers.push(act(state, &spec.name, action).await?);
+    }
+    Ok(Json(ServerList { servers }))
+}
+
+/// Checks one server now (ping, after a handshake if needed); nothing inside a closed window.
+#[utoipa::path(post, path = "/api/v1/mcp/servers/{name}/health-check", tag = "mcp",
+    params(("name" = String, Path, description = "server name")),
+    responses((status = 200, description = "the server after the check", body = ServerRecord),
+              (status = 404, description = "server not found", body = ErrorBody)))]
+async fn check_one(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServerRecord>, ApiError> {
+    Ok(Json(act(&state, &name, Action::Check).await?))
+}
+
+/// Checks every server now, by name.
+#[utoipa::path(post, path = "/api/v1/mcp/servers/health-check", tag = "mcp",
+    responses((status = 200, description = "every server after its check", body = ServerList)))]
+async fn check_all(State(state): State<AppState>) -> Result<Json<ServerList>, ApiError> {
+    act_all(&state, Action::Check).await
+}
+
+/// Handshakes with one server if it has no fresh session.
+#[utoipa::path(post, path = "/api/v1/mcp/servers/{name}/initialize", tag = "mcp",
+    params(("name" = String, Path, description = "server name")),
+    responses((status = 200, description = "the server afterwards", body = ServerRecord),
+              (status = 404, description = "server not found", body = ErrorBody)))]
+async fn initialize_one(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServerRecord>, ApiError> {
+    Ok(Json(act(&state, &name, Action::Initialize).await?))
+}
+
+/// Handshakes with every server that needs it.
+#[utoipa::path(post, path = "/api/v1/mcp/servers/initialize", tag = "mcp",
+    responses((status = 200, description = "every server afterwards", body = ServerList)))]
+async fn initialize_all(State(state): State<AppState>) -> Result<Json<ServerList>, ApiError> {
+    act_all(&state, Action::Initialize).await
+}
+
+/// Checks one server, then handshakes unless it is unreachable.
+#[utoipa::path(post, path = "/api/v1/mcp/servers/{name}/connect", tag = "mcp",
+    params(("name" = String, Path, description = "server name")),
+    responses((status = 200, description = "the server afterwards", body = ServerRecord),
+              (status = 404, description = "server not found", body = ErrorBody)))]
+async fn connect_one(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServerRecord>, ApiError> {
+    Ok(Json(act(&state, &name, Action::Connect).await?))
+}
+
+/// Connects every server.
+#[utoipa::path(post, path = "/api/v1/mcp/servers/connect", tag = "mcp",
+    responses((status = 200, description = "every server afterwards", body = ServerList)))]
+async fn connect_all(State(state): State<AppState>) -> Result<Json<ServerList>, ApiError> {
+    act_all(&state, Action::Connect).await
+}
+
+/// Drops one server's session; the next use handshakes again.
+#[utoipa::path(post, path = "/api/v1/mcp/servers/{name}/session/invalidate", tag = "mcp",
+    params(("name" = String, Path, description = "server name")),
+    responses((status = 200, description = "the server afterwards", body = ServerRecord),
+              (status = 404, description = "server not found", body = ErrorBody)))]
+async fn invalidate_session(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServerRecord>, ApiError> {
+    let (spec, source) = known(&state, &name)?;
+    let _ = state.gateway.handle(&name).invalidate();
+    Ok(Json(record(&state, spec, source).await))
+}
+
+/// Drops one server's session and handshakes again.
+#[utoipa::path(post, path = "/api/v1/mcp/servers/{name}/session/refresh", tag = "mcp",
+    params(("name" = String, Path, description = "server name")),
+    responses((status = 200, description = "the server afterwards", body = ServerRecord),
+              (status = 404, description = "server not found", body = ErrorBody)))]
+async fn refresh_session(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServerRecord>, ApiError> {
+    Ok(Json(act(&state, &name, Action::Refresh).await?))
+}
+
+// ---- the federated catalog ------------------------------------------------------------
+
+/// One catalog entry and the servers that offer it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogEntry {
+    /// Name (tools, prompts) or URI / URI template (resources).
+    pub name: String,
+    /// Servers offering it, by name.
+    pub servers: Vec<String>,
+    /// The entry as the first of those servers describes it.
+    #[schema(value_type = Object)]
+    pub entry: Value,
+}
+
+/// A federated catalog list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogList {
+    /// Entries by name.
+    pub items: Vec<CatalogEntry>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Tools,
+    Resources,
+    Prompts,
+}
+
+async fn federated(state: &AppState, kind: Kind) -> Json<CatalogList> {
+    let mut by_name: std::collections::BTreeMap<String, CatalogEntry> =
+        std::collections::BTreeMap::new();
+    for (spec, _) in state.gateway.list() {
+        let Ok(Some(catalog)) = state.gateway.handle(&spec.name).catalog().await else {
+            continue;
+        };
+        let entries: Vec<(String, Value)> = match kind {
+            Kind::Tools => catalog
+                .tools
+                .iter()
+                .map(|t| (t.name.to_string(), json!(t)))
+                .collect(),
+            Kind::Prompts => catalog
+                .prompts
+                .iter()
+                .map(|p| (p.name.clone(), json!(p)))
+                .collect(),
+            Kind::Resources => catalog
+                .resources
+                .iter()
+                .map(|r| (r.uri.clone(), json!(r)))
+                .chain(
+                    catalog
+                        .resource_templates
+                        .iter()
+                        .map(|t| (t.uri_template.clone(), json!(t))),
+                )
+                .collect(),
+        };
+        for (name, entry) in entries {
+            by_name
+                .entry(name.clone())
+                .or_insert_with(|| CatalogEntry {
+                    name,
+                    servers: Vec::new(),
+                    entry,
+                })
+                .servers
+                .push(spec.name.clone());
+        }
+    }
+    Json(CatalogList {
+        items: by_name.into_values().collect(),
+    })
+}
+
+/// Every tool of every upstream, with the servers offering it.
+#[utoipa::path(get, path = "/api/v1/mcp/tools", tag = "mcp",
+    responses((status = 200, description = "the federated tools", body = CatalogList)))]
+async fn list_tools(State(state): State<AppState>) -> Json<CatalogList> {
+    federated(&state, Kind::Tools).await
+}
+
+/// Every resource and resource template of every upstream, with the servers offering it.
+#[utoipa::path(get, path = "/api/v1/mcp/resources", tag = "mcp",
+    responses((status = 200, description = "the federated resources", body = CatalogList)))]
+async fn list_resources(State(state): State<AppState>) -> Json<CatalogList> {
+    federated(&state, Kind::Resources).await
+}
+
+/// Every prompt of every upstream, with the servers offering it.
+#[utoipa::path(get, path = "/api/v1/mcp/prompts", tag = "mcp",
+    responses((status = 200, description = "the federated prompts", body = CatalogList)))]
+async fn list_prompts(State(state): State<AppState>) -> Json<CatalogList> {
+    federated(&state, Kind::Prompts).await
+}
+
+// ---- events ---------------------------------------------------------------------------
+
+/// Filters of the connection-event view.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionEventParams {
+    /// Only this server.
+    pub server: Option<String>,
+    /// Only events caused by this request.
+    pub correlation_id: Option<String>,
+    /// Keep the newest N (1 to 1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// Filters of the invocation-event view.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InvocationEventParams {
+    /// Only this server.
+    pub server: Option<String>,
+    /// Only this method (`tools/call`, `resources/read`, `prompts/get`).
+    pub method: Option<String>,
+    /// Only this request.
+    pub request_id: Option<String>,
+    /// Keep the newest N (1 to 1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// Events, oldest first: the stored event's payload plus its `timestamp`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatewayEvents {
+    /// The events.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Value>,
+}
+
+async fn gateway_events(
+    state: &AppState,
+    kind: &str,
+    correlation_id: Option<String>,
+    data: Vec<(String, String)>,
+    limit: Option<i64>,
+) -> Result<Json<GatewayEvents>, ApiError> {
+    let limit = super::actors::limit_param(limit, 100, 1000)?;
+    let query = att_actors::events::EventQuery {
+        kind: Some(kind.into()),
+        correlation_id,
+        data,
+        limit: u32::try_from(limit).unwrap_or(1000),
+        ..Default::default()
+    };
+    let events = state.events.query(query).await?;
+    let events = events
+        .into_iter()
+        .map(|e| {
+            let mut v = e.data;
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "timestamp".into(),
+                    json!(
+                        e.at.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    ),
+                );
+                o.insert("correlation_id".into(), json!(e.correlation_id));
+            }
+            v
+        })
+        .collect();
+    Ok(Json(GatewayEvents { events }))
+}
+
+/// Connection events (status changes): `{server, from_status, to_status, reason, correlation_id, timestamp}`.
+#[utoipa::path(get, path = "/api/v1/mcp/events", tag = "mcp", params(ConnectionEventParams),
+    responses((status = 200, description = "connection events, oldest first", body = GatewayEvents),
+              (status = 422, description = "bad parameter", body = ErrorBody)))]
+async fn connection_events(
+    State(state): State<AppState>,
+    super::extract::ApiQuery(p): super::extract::ApiQuery<ConnectionEventParams>,
+) -> Result<Json<GatewayEvents>, ApiError> {
+    let data = p
+        .server
+        .map(|s| vec![("server".to_owned(), s)])
+        .unwrap_or_default();
+    gateway_events(&state, "upstream.status", p.correlation_id, data, p.limit).await
+}
+
+/// Invocation events: `{server, method, request_id, phase, error, error_category, timestamp}`.
+#[utoipa::path(get, path = "/api/v1/mcp/invocation-events", tag = "mcp", params(InvocationEventParams),
+    responses((status = 200, description = "invocation events, oldest first", body = GatewayEvents),
+              (status = 422, description = "bad parameter", body = ErrorBody)))]
+async fn invocation_events(
+    State(state): State<AppState>,
+    super::extract::ApiQuery(p): super::extract::ApiQuery<InvocationEventParams>,
+) -> Result<Json<GatewayEvents>, ApiError> {
+    let mut data = Vec::new();
+    if let Some(s) = p.server {
+        data.push(("server".to_owned(), s));
+    }
+    if let Some(m) = p.method {
+        data.push(("method".to_owned(), m));
+    }
+    gateway_events(&state, "invocation", p.request_id, data, p.limit).await
 }

@@ -158,6 +158,15 @@ impl EventStore for SqliteStore {
         if let Some(a) = q.after_id {
             sql.push(" AND id > ").push_bind(a);
         }
+        for (key, value) in &q.data {
+            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                return Err(StoreError(format!("`{key}` is not a payload field name")));
+            }
+            sql.push(" AND json_extract(data, ")
+                .push_bind(format!("$.{key}"))
+                .push(") = ")
+                .push_bind(value.clone());
+        }
         sql.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(q.limit));
         let rows = sql.build().fetch_all(&self.pool).await.map_err(err)?;

@@ -62,6 +62,9 @@ pub struct EventQuery {
     pub since: Option<OffsetDateTime>,
     /// Only events written after this id (for resuming a stream).
     pub after_id: Option<i64>,
+    /// Only events whose payload has these top-level string fields (`server` = `x`).
+    /// Field names are `[a-z_]` only.
+    pub data: Vec<(String, String)>,
     /// How many at most (the newest ones).
     pub limit: u32,
 }
@@ -86,6 +89,10 @@ impl EventQuery {
                 .is_none_or(|c| e.correlation_id.as_ref() == Some(c))
             && self.since.is_none_or(|s| e.at >= s)
             && self.after_id.is_none_or(|a| e.id > a)
+            && self
+                .data
+                .iter()
+                .all(|(k, v)| e.data.get(k).and_then(|x| x.as_str()) == Some(v.as_str()))
     }
 }
 

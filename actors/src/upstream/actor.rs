@@ -122,6 +122,8 @@ pub enum UpstreamMsg {
     Invalidate,
     /// Report the live state.
     Status(RpcReplyPort<UpstreamStatus>),
+    /// Report the catalog as last fetched.
+    Catalog(RpcReplyPort<Option<Arc<Catalog>>>),
 }
 
 impl MessageMeta for UpstreamMsg {
@@ -136,6 +138,7 @@ impl MessageMeta for UpstreamMsg {
             Self::Checked(..) => "checked",
             Self::Invalidate => "invalidate",
             Self::Status(_) => "status",
+            Self::Catalog(_) => "catalog",
         }
     }
 
@@ -557,6 +560,9 @@ impl Actor for UpstreamActor {
             UpstreamMsg::Status(reply) => {
                 let _ = reply.send(state.status());
             }
+            UpstreamMsg::Catalog(reply) => {
+                let _ = reply.send(state.catalog.clone());
+            }
         }
         Ok(())
     }
@@ -639,6 +645,33 @@ impl UpstreamHandle {
             UpstreamMsg::Status,
         )
         .await?)
+    }
+
+    /// The catalog as last fetched (`None` before the first handshake).
+    pub async fn catalog(&self) -> Result<Option<Arc<Catalog>>, UpstreamError> {
+        Ok(mailbox::call(
+            &self.directory,
+            &self.actor,
+            Duration::from_secs(5),
+            UpstreamMsg::Catalog,
+        )
+        .await?)
+    }
+
+    /// Checks now: a ping on a ready session (handshaking first if needed), reported as
+    /// proof of service or failure. Inside a closed retry window it does nothing. Returns
+    /// the state afterwards.
+    pub async fn check_now(&self, budget: Duration) -> Result<UpstreamStatus, UpstreamError> {
+        let before = self.status().await?;
+        if !before.health.window_open(OffsetDateTime::now_utc()) {
+            return Ok(before);
+        }
+        if let Ok(ready) = self.ensure_ready(None, false, budget).await {
+            let outcome = ready.connection.ping(ready.call_timeout).await;
+            self.report(None, ready.generation, outcome);
+        }
+        // A failed handshake was recorded by the actor itself.
+        self.status().await
     }
 
     /// Drops the session.
