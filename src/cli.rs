@@ -21,6 +21,81 @@ pub struct Cli {
 pub enum Command {
     /// Run att: the HTTP API, the actors, the store.
     Serve(ServeArgs),
+    /// Talk to a running att's gateway.
+    Mcp(McpArgs),
+}
+
+/// `att mcp …`: the gateway of a running att.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Base URL of the running att.
+    #[arg(
+        long = "att-url",
+        env = "ATT_URL",
+        default_value = "http://127.0.0.1:8300",
+        global = true
+    )]
+    pub att_url: String,
+    /// Bearer token, when att requires one.
+    #[arg(long, env = "ATT_API_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: McpCommand,
+}
+
+/// Gateway commands.
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// List the registered servers with their status.
+    Servers,
+    /// Register (or replace) a server: `--url` for HTTP, `--command` for stdio.
+    Add {
+        /// Its name.
+        name: String,
+        /// Streamable HTTP endpoint, e.g. http://127.0.0.1:3000/mcp.
+        #[arg(long, conflicts_with = "command")]
+        url: Option<String>,
+        /// HTTP header `NAME=VALUE` (repeatable).
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
+        /// Program to run as a stdio server.
+        #[arg(long)]
+        command: Option<String>,
+        /// Argument of the program (repeatable; no shell involved).
+        #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+        args: Vec<String>,
+        /// Environment variable `NAME=VALUE` for the program (repeatable).
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Lower is tried first.
+        #[arg(long)]
+        priority: Option<i32>,
+    },
+    /// Remove a server.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+    /// Call a tool through the gateway.
+    Call {
+        /// The tool.
+        tool: String,
+        /// Its arguments as a JSON object.
+        #[arg(long, default_value = "{}")]
+        args: String,
+        /// Server to try first (repeatable).
+        #[arg(long = "prefer", value_name = "SERVER")]
+        prefer: Vec<String>,
+    },
+    /// Read a resource through the gateway.
+    Read {
+        /// The resource URI.
+        uri: String,
+        /// Server to try first (repeatable).
+        #[arg(long = "prefer", value_name = "SERVER")]
+        prefer: Vec<String>,
+    },
 }
 
 /// Options of `att serve`; each overrides the config file and the environment.

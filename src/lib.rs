@@ -4,6 +4,7 @@
 //! Start with [`server::start`]: it turns a [`config::Config`] into a running att.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod gateway;
 pub mod http;

@@ -10,6 +10,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Mcp(args) => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(att::client::run(args)),
+            Err(e) => {
+                eprintln!("att: cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
