@@ -298,3 +298,61 @@ async fn a_degraded_server_is_checked_when_its_window_opens_and_recovers_by_ping
     );
     s.tree.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_killed_stdio_server_is_detected_reported_with_its_stderr_and_restarted() {
+    let (tree, _dir) = common::tree().await;
+    let spec: UpstreamSpec = serde_json::from_value(json!({
+        "name": "proc", "command": env!("CARGO_BIN_EXE_att-mcp-fixture"), "args": ["--name", "proc"],
+    }))
+    .expect("spec");
+    let policy = HealthPolicy {
+        backoff_base: Duration::from_millis(100),
+        ..HealthPolicy::default()
+    };
+    let handle = start_upstream(&tree, spec, policy).await;
+    let pid_of = async |h: &UpstreamHandle| -> u64 {
+        let ready = h.ensure_ready(None, false, BUDGET).await.expect("ready");
+        let stats = ready
+            .connection
+            .call_tool("stats", None, Duration::from_secs(10))
+            .await
+            .expect("stats");
+        stats.structured_content.expect("structured")["pid"]
+            .as_u64()
+            .expect("pid")
+    };
+    let first = pid_of(&handle).await;
+    // SAFETY: kill(2) on the fixture process this test started through att.
+    assert_eq!(
+        unsafe { libc::kill(i32::try_from(first).expect("pid"), libc::SIGKILL) },
+        0
+    );
+
+    // Detected without any call in flight, with the reason and the stderr tail.
+    let failed = eventually("failure recorded", async || {
+        let st = handle.status().await.expect("status");
+        (st.health.retry_count >= 1).then_some(st)
+    })
+    .await;
+    let reason = failed.health.last_error.unwrap_or_default();
+    assert!(
+        reason.contains(&format!("process {first} exited")),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("serving MCP on stdio"),
+        "stderr tail in the reason: {reason}"
+    );
+
+    // Restarted after the back-off: a new process serves, and the server is healthy again.
+    eventually("healthy again", async || {
+        (handle.status().await.expect("status").health.status == Status::Healthy).then_some(())
+    })
+    .await;
+    let second = pid_of(&handle).await;
+    assert_ne!(first, second);
+    common::wait_dead(first).await;
+    tree.shutdown().await;
+    common::wait_dead(second).await;
+}

@@ -265,9 +265,20 @@ impl UpstreamState {
     /// Records a failure on session `generation`; that session is dropped if it is the
     /// current one (a stale session's failure must not drop its successor).
     fn failure(&mut self, f: &CallFailure, generation: u64, correlation_id: Option<&str>) {
+        let mut reason = f.message();
+        if generation == self.generation {
+            // A stdio child that died is the real reason, whatever call noticed it first.
+            if let Some(exit) = self
+                .session
+                .as_ref()
+                .and_then(|s| exit_reason(&s.connection))
+            {
+                reason = exit;
+            }
+        }
         let t = self.health.on_failure(
             OffsetDateTime::now_utc(),
-            f.message(),
+            reason,
             f.category(),
             &self.policy,
         );
@@ -501,6 +512,23 @@ impl Actor for UpstreamActor {
                 }
                 state.publish().await;
             }
+            UpstreamMsg::Notice(Notice::Exited(pid)) => {
+                // Only the current session's child counts; a child we closed on purpose is
+                // no longer the session's when its stderr ends.
+                let current = state
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.connection.pid() == Some(pid));
+                if current {
+                    let failure =
+                        CallFailure::ConnectionLost(format!("the server process {pid} exited"));
+                    let generation = state.generation;
+                    state.failure(&failure, generation, None);
+                    // Restarted (a new handshake spawns it again) when the window opens.
+                    state.schedule_check(&myself);
+                    state.publish().await;
+                }
+            }
             UpstreamMsg::Notice(_) => {
                 if let Some(ready) = state.ready(true) {
                     let (me, generation, deadline) =
@@ -566,6 +594,21 @@ impl Actor for UpstreamActor {
         }
         Ok(())
     }
+}
+
+/// "the server process N exited; stderr: …" when `connection` is a stdio child whose
+/// session has ended (its stderr closed or its transport shut).
+fn exit_reason(connection: &Connection) -> Option<String> {
+    let pid = connection.pid()?;
+    if !connection.is_closed() && !connection.stderr_closed() {
+        return None;
+    }
+    let tail = connection.stderr_tail();
+    Some(if tail.is_empty() {
+        format!("the server process {pid} exited")
+    } else {
+        format!("the server process {pid} exited; stderr: {tail}")
+    })
 }
 
 /// A typed handle to one upstream actor.

@@ -47,6 +47,8 @@ pub enum Notice {
     ResourcesChanged,
     /// `notifications/prompts/list_changed`.
     PromptsChanged,
+    /// The stdio child with this pid closed its stderr: it has exited (or is exiting).
+    Exited(u32),
 }
 
 /// What the handshake established.
@@ -90,9 +92,10 @@ impl ClientHandler for AttClient {
     }
 }
 
-/// The last lines a stdio child wrote to stderr (at most [`STDERR_LINES`]).
+/// The last lines a stdio child wrote to stderr (at most [`STDERR_LINES`]), and whether
+/// its stderr has closed (the child exited).
 #[derive(Debug, Default)]
-pub struct StderrTail(Mutex<VecDeque<String>>);
+pub struct StderrTail(Mutex<VecDeque<String>>, std::sync::atomic::AtomicBool);
 
 const STDERR_LINES: usize = 40;
 const STDERR_LINE_BYTES: usize = 512;
@@ -188,11 +191,16 @@ pub async fn connect(
                 })?;
             let pgid = transport.id().and_then(|p| i32::try_from(p).ok());
             if let Some(err) = child_stderr {
-                let tail = stderr.clone();
+                let (tail, exits) = (stderr.clone(), handler.notices.clone());
+                let pid = pgid.and_then(|p| u32::try_from(p).ok());
                 tokio::spawn(async move {
                     let mut lines = tokio::io::BufReader::new(err).lines();
                     while let Ok(Some(line)) = lines.next_line().await {
                         tail.push(line);
+                    }
+                    tail.1.store(true, std::sync::atomic::Ordering::SeqCst);
+                    if let Some(pid) = pid {
+                        let _ = exits.send(Notice::Exited(pid));
                     }
                 });
             }
@@ -296,9 +304,19 @@ impl Connection {
         self.service.peer().clone()
     }
 
+    /// The stdio child's pid (`None` for HTTP).
+    pub fn pid(&self) -> Option<u32> {
+        self.process_group.and_then(|p| u32::try_from(p).ok())
+    }
+
     /// Whether the session is over (the child exited, the worker quit).
     pub fn is_closed(&self) -> bool {
         self.service.is_transport_closed()
+    }
+
+    /// Whether the stdio child's stderr has closed (it exited); false for HTTP.
+    pub fn stderr_closed(&self) -> bool {
+        self.stderr.1.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The last lines the stdio child wrote to stderr (empty for HTTP).
