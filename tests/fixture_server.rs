@@ -1,21 +1,16 @@
 //! The fixture MCP server works as the gateway tests need it to: over stdio as a child
 //! process and in-process over streamable HTTP, with every scripted behaviour.
 
-#[path = "../src/bin/att-mcp-fixture/fixture.rs"]
-mod fixture;
+mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use fixture::{CrashMode, Fixture};
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
     ReadResourceRequestParams,
 };
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceError, ServiceExt};
 use serde_json::{Value, json};
@@ -146,6 +141,28 @@ async fn exercise(
     );
 }
 
+/// Connects the test client over `transport`, within a bound.
+async fn connect<T, E, A>(
+    transport: T,
+) -> (
+    RunningService<RoleClient, Client>,
+    mpsc::UnboundedReceiver<()>,
+)
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = tokio::time::timeout(
+        Duration::from_secs(20),
+        Client { changed: tx }.serve(transport),
+    )
+    .await
+    .expect("handshake within the bound")
+    .expect("handshake");
+    (client, rx)
+}
+
 #[tokio::test]
 async fn fixture_over_stdio_does_everything_and_crash_ends_the_process() {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_att-mcp-fixture"));
@@ -154,14 +171,7 @@ async fn fixture_over_stdio_does_everything_and_crash_ends_the_process() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn fixture");
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let client = tokio::time::timeout(
-        Duration::from_secs(20),
-        Client { changed: tx }.serve(transport),
-    )
-    .await
-    .expect("handshake within the bound")
-    .expect("handshake");
+    let (client, mut rx) = connect(transport).await;
     exercise(&client, &mut rx, "stdio-one").await;
 
     let crashed = call(&client, "crash", json!({}))
@@ -175,29 +185,9 @@ async fn fixture_over_stdio_does_everything_and_crash_ends_the_process() {
 
 #[tokio::test]
 async fn fixture_in_process_over_http_does_everything() {
-    let fixture = Fixture::new("http-one", CrashMode::Flag);
-    let service = StreamableHttpService::new(
-        move || Ok(fixture.clone()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let app = axum::Router::new().nest_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"));
-    let transport = StreamableHttpClientTransport::from_config(config);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let client = tokio::time::timeout(
-        Duration::from_secs(20),
-        Client { changed: tx }.serve(transport),
-    )
-    .await
-    .expect("handshake within the bound")
-    .expect("handshake");
+    let served = common::serve_fixture("http-one").await;
+    let config = StreamableHttpClientTransportConfig::with_uri(served.url.clone());
+    let (client, mut rx) = connect(StreamableHttpClientTransport::from_config(config)).await;
     exercise(&client, &mut rx, "http-one").await;
-    server.abort();
+    served.task.abort();
 }
