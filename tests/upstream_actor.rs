@@ -323,6 +323,18 @@ async fn a_killed_stdio_server_is_detected_reported_with_its_stderr_and_restarte
             .expect("pid")
     };
     let first = pid_of(&handle).await;
+    // Let the actor's first health check (a ping right after the handshake) finish, so the
+    // kill below happens with nothing in flight: the exit is what must be noticed.
+    eventually("first check done", async || {
+        handle
+            .status()
+            .await
+            .expect("status")
+            .health
+            .last_checked_at
+            .map(|_| ())
+    })
+    .await;
     // SAFETY: kill(2) on the fixture process this test started through att.
     assert_eq!(
         unsafe { libc::kill(i32::try_from(first).expect("pid"), libc::SIGKILL) },
