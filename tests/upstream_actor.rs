@@ -349,8 +349,8 @@ async fn a_killed_stdio_server_is_detected_reported_with_its_stderr_and_restarte
     .await;
     let reason = failed.health.last_error.unwrap_or_default();
     assert!(
-        reason.contains(&format!("process {first} exited")),
-        "{reason}"
+        reason.contains(&format!("process {first} was killed by signal 9 (SIGKILL)")),
+        "the exit status in the reason: {reason}"
     );
     assert!(
         reason.contains("serving MCP on stdio"),

@@ -202,28 +202,34 @@ async fn stdio_connection_calls_reports_crashes_with_stderr_and_leaves_no_proces
         .call_tool("crash", None, SECOND * 5)
         .await
         .expect_err("crashes");
-    assert!(matches!(crash, CallFailure::ConnectionLost(_)), "{crash:?}");
+    // The call that noticed the death carries the exit status and the stderr tail.
+    let pid = c.pid().expect("stdio pid");
+    match &crash {
+        CallFailure::ConnectionLost(m) => assert!(
+            m.contains(&format!("process {pid} exited with status 3"))
+                && m.contains("crashing on request"),
+            "{m}"
+        ),
+        other => panic!("expected a lost connection, got {other:?}"),
+    }
     assert_eq!(decide(&crash, false), Decision::OutcomeUnknown);
+    assert!(c.exit_reason().is_some_and(|r| r.contains("status 3")));
     for _ in 0..500 {
-        if c.is_closed() && c.stderr_tail().contains("crashing on request") {
+        if c.is_closed() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(c.is_closed());
-    assert!(
-        c.stderr_tail().contains("crashing on request"),
-        "stderr: {}",
-        c.stderr_tail()
-    );
     let after = c
         .call_tool("echo", args(json!({"text": "z"})), SECOND)
         .await
         .expect_err("closed");
     match after {
-        CallFailure::NotSent { message, .. } => {
-            assert!(message.contains("crashing on request"), "{message}")
-        }
+        CallFailure::NotSent { message, .. } => assert!(
+            message.contains("exited with status 3") && message.contains("crashing on request"),
+            "{message}"
+        ),
         other => panic!("expected not-sent, got {other:?}"),
     }
 }

@@ -271,7 +271,7 @@ impl UpstreamState {
             if let Some(exit) = self
                 .session
                 .as_ref()
-                .and_then(|s| exit_reason(&s.connection))
+                .and_then(|s| s.connection.exit_reason())
             {
                 reason = exit;
             }
@@ -522,6 +522,7 @@ impl Actor for UpstreamActor {
                 if current {
                     let failure =
                         CallFailure::ConnectionLost(format!("the server process {pid} exited"));
+                    // `failure()` replaces that message with the exit status and stderr tail.
                     let generation = state.generation;
                     state.failure(&failure, generation, None);
                     // Restarted (a new handshake spawns it again) when the window opens.
@@ -594,21 +595,6 @@ impl Actor for UpstreamActor {
         }
         Ok(())
     }
-}
-
-/// "the server process N exited; stderr: …" when `connection` is a stdio child whose
-/// session has ended (its stderr closed or its transport shut).
-fn exit_reason(connection: &Connection) -> Option<String> {
-    let pid = connection.pid()?;
-    if !connection.is_closed() && !connection.stderr_closed() {
-        return None;
-    }
-    let tail = connection.stderr_tail();
-    Some(if tail.is_empty() {
-        format!("the server process {pid} exited")
-    } else {
-        format!("the server process {pid} exited; stderr: {tail}")
-    })
 }
 
 /// A typed handle to one upstream actor.

@@ -22,11 +22,11 @@ use rmcp::model::{
     PingRequest, ProtocolVersion, ReadResourceRequestParams, ReadResourceResult, ServerResult,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::{
     StreamableHttpClientTransportConfig, StreamableHttpError,
 };
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientCacheConfig, ClientHandler, Peer, RoleClient, ServiceError, ServiceExt};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -47,7 +47,7 @@ pub enum Notice {
     ResourcesChanged,
     /// `notifications/prompts/list_changed`.
     PromptsChanged,
-    /// The stdio child with this pid closed its stderr: it has exited (or is exiting).
+    /// The stdio child with this pid has exited (the status is in the connection).
     Exited(u32),
 }
 
@@ -92,15 +92,30 @@ impl ClientHandler for AttClient {
     }
 }
 
-/// The last lines a stdio child wrote to stderr (at most [`STDERR_LINES`]), and whether
-/// its stderr has closed (the child exited).
-#[derive(Debug, Default)]
-pub struct StderrTail(Mutex<VecDeque<String>>, std::sync::atomic::AtomicBool);
+/// What att knows of a stdio child beyond its pipes: the last lines it wrote to stderr (at
+/// most [`STDERR_LINES`]) and, once it has exited, how (`"exited with status 3"`).
+#[derive(Debug)]
+pub struct ChildWatch {
+    tail: Mutex<VecDeque<String>>,
+    exit: tokio::sync::watch::Sender<Option<String>>,
+}
 
 const STDERR_LINES: usize = 40;
 const STDERR_LINE_BYTES: usize = 512;
+/// How long a failure that may be the child's death waits for the exit to be known, and
+/// how long the stderr tail is read after the exit (a grandchild may hold it open).
+const EXIT_GRACE: Duration = Duration::from_millis(500);
 
-impl StderrTail {
+impl Default for ChildWatch {
+    fn default() -> Self {
+        Self {
+            tail: Mutex::new(VecDeque::new()),
+            exit: tokio::sync::watch::Sender::new(None),
+        }
+    }
+}
+
+impl ChildWatch {
     fn push(&self, mut line: String) {
         if line.len() > STDERR_LINE_BYTES {
             let mut cut = STDERR_LINE_BYTES;
@@ -110,7 +125,7 @@ impl StderrTail {
             line.truncate(cut);
             line.push('…');
         }
-        let mut tail = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
         if tail.len() == STDERR_LINES {
             tail.pop_front();
         }
@@ -119,12 +134,103 @@ impl StderrTail {
 
     /// The kept lines, joined.
     pub fn text(&self) -> String {
-        let tail = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
         tail.iter()
             .map(String::as_str)
             .collect::<Vec<_>>()
             .join("\n")
     }
+
+    /// How the child ended, once it has.
+    pub fn exit(&self) -> Option<String> {
+        self.exit.borrow().clone()
+    }
+
+    /// Waits up to `grace` for the child's end to be known.
+    async fn exit_within(&self, grace: Duration) -> Option<String> {
+        let mut rx = self.exit.subscribe();
+        match tokio::time::timeout(grace, rx.wait_for(Option::is_some)).await {
+            Ok(Ok(v)) => v.clone(),
+            _ => None,
+        }
+    }
+
+    /// "the server process N exited with status 3; stderr: …", once the child has exited.
+    pub fn reason(&self, pid: u32) -> Option<String> {
+        let how = self.exit()?;
+        let tail = self.text();
+        Some(if tail.is_empty() {
+            format!("the server process {pid} {how}")
+        } else {
+            format!("the server process {pid} {how}; stderr: {tail}")
+        })
+    }
+}
+
+/// "exited with status 3", "was killed by signal 9 (SIGKILL)".
+fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => format!("exited with status {code}"),
+            (None, Some(sig)) => {
+                let name = match sig {
+                    libc::SIGKILL => " (SIGKILL)",
+                    libc::SIGTERM => " (SIGTERM)",
+                    libc::SIGSEGV => " (SIGSEGV)",
+                    libc::SIGABRT => " (SIGABRT)",
+                    libc::SIGINT => " (SIGINT)",
+                    libc::SIGPIPE => " (SIGPIPE)",
+                    libc::SIGBUS => " (SIGBUS)",
+                    _ => "",
+                };
+                format!("was killed by signal {sig}{name}")
+            }
+            (None, None) => "exited".to_owned(),
+        },
+        Err(e) => format!("exited (its status could not be read: {e})"),
+    }
+}
+
+/// Starts `cmd` in its own process group with piped stdio. A task reaps it: it keeps the
+/// stderr tail, records how the child ended, then sends [`Notice::Exited`].
+fn spawn_child(
+    mut cmd: tokio::process::Command,
+    watch: Arc<ChildWatch>,
+    notices: mpsc::UnboundedSender<Notice>,
+) -> std::io::Result<(u32, tokio::process::ChildStdout, tokio::process::ChildStdin)> {
+    use std::process::Stdio;
+    cmd.process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let (Some(pid), Some(stdin), Some(stdout), Some(stderr)) = (
+        child.id(),
+        child.stdin.take(),
+        child.stdout.take(),
+        child.stderr.take(),
+    ) else {
+        let _ = child.start_kill();
+        return Err(std::io::Error::other("the child's pipes are missing"));
+    };
+    tokio::spawn(async move {
+        let tail = watch.clone();
+        let mut drain = tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tail.push(line);
+            }
+        });
+        let status = child.wait().await;
+        // The exit is known; let the last stderr lines arrive before reporting it.
+        if tokio::time::timeout(EXIT_GRACE, &mut drain).await.is_err() {
+            drain.abort();
+        }
+        watch.exit.send_replace(Some(describe_exit(status)));
+        let _ = notices.send(Notice::Exited(pid));
+    });
+    Ok((pid, stdout, stdin))
 }
 
 /// A live session with one upstream.
@@ -134,7 +240,7 @@ pub struct Connection {
     pub handshake: Handshake,
     http: bool,
     process_group: Option<i32>,
-    stderr: Arc<StderrTail>,
+    child: Arc<ChildWatch>,
 }
 
 /// Opens a session with `spec`'s server and performs the handshake within its
@@ -144,7 +250,7 @@ pub async fn connect(
     notices: mpsc::UnboundedSender<Notice>,
 ) -> Result<Connection, CallFailure> {
     let handler = AttClient { notices };
-    let stderr = Arc::new(StderrTail::default());
+    let child = Arc::new(ChildWatch::default());
     let deadline = spec.init_timeout;
     let (service, http, process_group) = match &spec.transport {
         Transport::Http { url, headers } => {
@@ -176,39 +282,23 @@ pub async fn connect(
             cwd,
         } => {
             let mut cmd = tokio::process::Command::new(command);
-            cmd.args(args).envs(env).process_group(0);
+            cmd.args(args).envs(env);
             if let Some(dir) = cwd {
                 cmd.current_dir(dir);
             }
-            let (transport, child_stderr) = TokioChildProcess::builder(cmd)
-                .stderr(std::process::Stdio::piped())
-                .spawn()
+            let (pid, stdout, stdin) = spawn_child(cmd, child.clone(), handler.notices.clone())
                 .map_err(|e| {
                     not_sent(
                         format!("cannot start `{command}`: {e}"),
                         ErrorCategory::TransportError,
                     )
                 })?;
-            let pgid = transport.id().and_then(|p| i32::try_from(p).ok());
-            if let Some(err) = child_stderr {
-                let (tail, exits) = (stderr.clone(), handler.notices.clone());
-                let pid = pgid.and_then(|p| u32::try_from(p).ok());
-                tokio::spawn(async move {
-                    let mut lines = tokio::io::BufReader::new(err).lines();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        tail.push(line);
-                    }
-                    tail.1.store(true, std::sync::atomic::Ordering::SeqCst);
-                    if let Some(pid) = pid {
-                        let _ = exits.send(Notice::Exited(pid));
-                    }
-                });
-            }
-            match handshake(handler.serve(transport), deadline, false).await {
+            let pgid = i32::try_from(pid).ok();
+            match handshake(handler.serve((stdout, stdin)), deadline, false).await {
                 Ok(service) => (service, false, pgid),
                 Err(e) => {
                     kill_group(pgid);
-                    return Err(with_stderr(e, &stderr));
+                    return Err(died(e, pid, &child).await);
                 }
             }
         }
@@ -238,7 +328,7 @@ pub async fn connect(
         handshake,
         http,
         process_group,
-        stderr,
+        child,
     })
 }
 
@@ -278,13 +368,25 @@ fn not_sent(message: String, category: ErrorCategory) -> CallFailure {
     CallFailure::NotSent { message, category }
 }
 
-fn with_stderr(failure: CallFailure, stderr: &StderrTail) -> CallFailure {
-    let tail = stderr.text();
+/// A failure of a stdio child's session: if the child has exited (waiting briefly for its
+/// end to be known), the message says how, with its stderr tail; a failure that was not
+/// sent stays not sent, anything else on a dead child is a lost connection.
+async fn died(failure: CallFailure, pid: u32, child: &ChildWatch) -> CallFailure {
+    let Some(reason) = (match child.exit() {
+        Some(_) => child.reason(pid),
+        None => {
+            child.exit_within(EXIT_GRACE).await;
+            child.reason(pid)
+        }
+    }) else {
+        return failure;
+    };
     match failure {
-        CallFailure::NotSent { message, category } if !tail.is_empty() => CallFailure::NotSent {
-            message: format!("{message}; stderr: {tail}"),
+        CallFailure::NotSent { message, category } => CallFailure::NotSent {
+            message: format!("{message}: {reason}"),
             category,
         },
+        CallFailure::ConnectionLost(_) => CallFailure::ConnectionLost(reason),
         other => other,
     }
 }
@@ -314,14 +416,15 @@ impl Connection {
         self.service.is_transport_closed()
     }
 
-    /// Whether the stdio child's stderr has closed (it exited); false for HTTP.
-    pub fn stderr_closed(&self) -> bool {
-        self.stderr.1.load(std::sync::atomic::Ordering::SeqCst)
+    /// "the server process N exited with status 3; stderr: …" once the stdio child has
+    /// exited; `None` while it runs, and for HTTP.
+    pub fn exit_reason(&self) -> Option<String> {
+        self.child.reason(self.pid()?)
     }
 
     /// The last lines the stdio child wrote to stderr (empty for HTTP).
     pub fn stderr_tail(&self) -> String {
-        self.stderr.text()
+        self.child.text()
     }
 
     /// `ping`, within `deadline`.
@@ -386,17 +489,16 @@ impl Connection {
         request: impl Future<Output = Result<T, ServiceError>>,
     ) -> Result<T, CallFailure> {
         if self.is_closed() {
-            return Err(with_stderr(
-                not_sent(
+            return Err(self
+                .failed(not_sent(
                     "the session is closed".into(),
                     ErrorCategory::TransportError,
-                ),
-                &self.stderr,
-            ));
+                ))
+                .await);
         }
         match tokio::time::timeout(deadline, request).await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(self.classify(e)),
+            Ok(Err(e)) => Err(self.failed(self.classify(e)).await),
             Err(_) => Err(CallFailure::Timeout {
                 after_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
             }),
@@ -498,25 +600,47 @@ impl Connection {
         deadline: Duration,
     ) -> Result<ServerResult, CallFailure> {
         if self.is_closed() {
-            return Err(with_stderr(
-                not_sent(
+            return Err(self
+                .failed(not_sent(
                     "the session is closed".into(),
                     ErrorCategory::TransportError,
-                ),
-                &self.stderr,
-            ));
+                ))
+                .await);
         }
-        let handle = self
+        let sent = self
             .service
             .peer()
             .send_cancellable_request(request, PeerRequestOptions::with_timeout(deadline))
-            .await
-            .map_err(|e| self.classify(e))?;
-        handle.await_response().await.map_err(|e| self.classify(e))
+            .await;
+        let reply = match sent {
+            Ok(handle) => handle.await_response().await,
+            Err(e) => Err(e),
+        };
+        match reply {
+            Ok(r) => Ok(r),
+            Err(e) => Err(self.failed(self.classify(e)).await),
+        }
     }
 
     fn classify(&self, e: ServiceError) -> CallFailure {
         classify(e, self.http)
+    }
+
+    /// A transport failure on a stdio session is usually the child's death: say so, with
+    /// its exit status and stderr tail, whichever noticed it first.
+    async fn failed(&self, failure: CallFailure) -> CallFailure {
+        let transport = matches!(
+            failure,
+            CallFailure::ConnectionLost(_)
+                | CallFailure::NotSent {
+                    category: ErrorCategory::TransportError,
+                    ..
+                }
+        );
+        match self.pid() {
+            Some(pid) if transport => died(failure, pid, &self.child).await,
+            _ => failure,
+        }
     }
 
     /// Ends the session: closes it (a stdio child gets EOF, then signals), then kills the
