@@ -93,9 +93,10 @@ impl Gateway {
 
     async fn start_actor(&self, spec: UpstreamSpec, source: Source) -> Result<(), GatewayError> {
         let name = spec.name.clone();
-        let (events, router, policy) = (
+        let (events, router, clock, policy) = (
             self.tree.events.clone(),
             self.tree.router.clone(),
+            self.tree.clock.clone(),
             self.policy,
         );
         let child_spec = spec.clone();
@@ -105,6 +106,7 @@ impl Gateway {
                 policy,
                 events: Arc::new(events.clone()),
                 router: router.clone(),
+                clock: clock.clone(),
             };
             (UpstreamActor, args)
         });

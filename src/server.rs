@@ -99,6 +99,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         trace_capacity: config.actors.trace_capacity,
         event_queue_capacity: config.events.queue_capacity,
         live_capacity: config.events.live_capacity,
+        clock: att_actors::clock::system(),
     };
     let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
     let tree = AttTree::start(event_store, tree_config)

@@ -2,11 +2,14 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use att_actors::clock::ManualClock;
 use att_actors::events::EventQuery;
 use att_actors::router::{Plan, Target, plan};
 use att_actors::tree::AttTree;
+use att_actors::tree::TreeConfig;
 use att_actors::upstream::actor::UpstreamHandle;
 use att_actors::upstream::{HealthPolicy, Status, UpstreamSpec};
 use common::fixture::Fixture;
@@ -112,6 +115,82 @@ async fn fifty_concurrent_callers_of_a_cold_upstream_share_one_handshake() {
         .expect("ready");
     assert!(again.reused);
     s.tree.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_in_use_is_refreshed_in_the_background_before_it_expires() {
+    let clock = ManualClock::new();
+    let (tree, _dir) = common::tree_with(TreeConfig {
+        clock: Arc::new(clock.clone()),
+        ..TreeConfig::default()
+    })
+    .await;
+    let served = serve_fixture("fresh").await;
+    let spec: UpstreamSpec =
+        serde_json::from_value(json!({"name": "fresh", "url": served.url, "max_init_age": 100}))
+            .expect("spec");
+    let handle = start_upstream(&tree, spec, HealthPolicy::default()).await;
+    let first = handle
+        .ensure_ready(None, false, BUDGET)
+        .await
+        .expect("ready");
+    let expires = handle
+        .status()
+        .await
+        .expect("status")
+        .initialization_expires_at
+        .expect("expiry");
+
+    // Early in its life, use does not refresh the session.
+    clock.advance(Duration::from_secs(50));
+    let r = handle
+        .ensure_ready(None, false, BUDGET)
+        .await
+        .expect("ready");
+    assert!(r.reused && r.generation == first.generation);
+    assert_eq!(handle.status().await.expect("status").handshakes, 1);
+
+    // In the last fifth of its life, a use is served at once from the old session and
+    // starts a new handshake beside it.
+    clock.advance(Duration::from_secs(35));
+    let r = handle
+        .ensure_ready(None, false, BUDGET)
+        .await
+        .expect("ready");
+    assert!(r.reused && r.generation == first.generation);
+    let status = eventually("the refreshed session", async || {
+        let st = handle.status().await.expect("status");
+        (st.handshakes == 2).then_some(st)
+    })
+    .await;
+    assert!(status.initialized);
+    assert!(status.initialization_expires_at.expect("expiry") > expires);
+    assert_eq!(
+        served
+            .fixture
+            .state
+            .handshakes
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    // Callers now get the new session, still without waiting for a handshake, and the
+    // old session's calls still finish.
+    let r = handle
+        .ensure_ready(None, false, BUDGET)
+        .await
+        .expect("ready");
+    assert!(r.reused && r.generation > first.generation);
+    let old = first
+        .connection
+        .call_tool("echo", json!({"text": "old"}).as_object().cloned(), BUDGET)
+        .await;
+    assert!(old.is_ok(), "{old:?}");
+    handle.report(None, first.generation, Ok(()));
+    assert_eq!(
+        handle.status().await.expect("status").health.status,
+        Status::Healthy
+    );
+    tree.shutdown().await;
 }
 
 #[tokio::test]

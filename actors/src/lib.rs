@@ -4,6 +4,7 @@
 //! through ports (traits such as [`events::EventStore`]) that the `att` crate implements.
 //!
 //! The pieces, in the order a reader meets them:
+//! - [`clock`]: the `Clock` port (system and manual clocks);
 //! - [`directory`]: the per-instance record of which actors exist, their parent, status,
 //!   restarts, failures and message counts — what `GET /api/v1/actors` shows;
 //! - [`trace`]: the wrapper that runs every handled message in a `tracing` span and leaves a
@@ -16,6 +17,7 @@
 //! - [`tree`]: the actor tree `att` → `events`, `router`, `upstreams`, started and stopped
 //!   as one.
 
+pub mod clock;
 pub mod directory;
 pub mod events;
 pub mod invoke;

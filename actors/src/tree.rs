@@ -17,6 +17,7 @@ use arc_swap::ArcSwap;
 use ractor::{ActorRef, SpawnErr};
 use tokio::sync::broadcast;
 
+use crate::clock::Clock;
 use crate::directory::{ActorDirectory, ActorState};
 use crate::events::{EventSink, EventStore, EventsActor, EventsArgs, EventsHandle};
 use crate::router::{RouterActor, RouterHandle, RoutingSnapshot};
@@ -62,6 +63,8 @@ pub struct TreeConfig {
     pub event_queue_capacity: usize,
     /// Events a live subscriber may fall behind by before it lags.
     pub live_capacity: usize,
+    /// Where actors read the time.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for TreeConfig {
@@ -72,6 +75,7 @@ impl Default for TreeConfig {
             trace_capacity: 256,
             event_queue_capacity: 4096,
             live_capacity: 1024,
+            clock: crate::clock::system(),
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct AttTree {
     pub router: RouterHandle,
     /// The upstreams supervisor.
     pub upstreams: SupervisorHandle,
+    /// Where actors read the time.
+    pub clock: Arc<dyn Clock>,
     root: ActorRef<SupervisorMsg>,
     stop_timeout: Duration,
 }
@@ -139,6 +145,7 @@ impl AttTree {
             events,
             router,
             upstreams,
+            clock: config.clock.clone(),
             root,
             stop_timeout: config.stop_timeout,
         })

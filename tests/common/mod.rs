@@ -198,7 +198,7 @@ pub async fn start_upstream(
     use att_actors::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle};
 
     let name = spec.name.clone();
-    let (events, router) = (tree.events.clone(), tree.router.clone());
+    let (events, router, clock) = (tree.events.clone(), tree.router.clone(), tree.clock.clone());
     let child = ChildSpec::new(
         UpstreamHandle::actor_name(&name),
         RestartPolicy::default(),
@@ -208,6 +208,7 @@ pub async fn start_upstream(
                 policy,
                 events: std::sync::Arc::new(events.clone()),
                 router: router.clone(),
+                clock: clock.clone(),
             };
             (UpstreamActor, args)
         },
@@ -221,12 +222,19 @@ pub async fn start_upstream(
 
 /// An actor tree on a fresh SQLite file.
 pub async fn tree() -> (att_actors::tree::AttTree, tempfile::TempDir) {
+    tree_with(att_actors::tree::TreeConfig::default()).await
+}
+
+/// An actor tree on a fresh SQLite file, configured by `config`.
+pub async fn tree_with(
+    config: att_actors::tree::TreeConfig,
+) -> (att_actors::tree::AttTree, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = att::store::SqliteStore::open(&dir.path().join("att.db"))
         .await
         .expect("store");
     let store: std::sync::Arc<dyn att_actors::events::EventStore> = std::sync::Arc::new(store);
-    let tree = att_actors::tree::AttTree::start(store, att_actors::tree::TreeConfig::default())
+    let tree = att_actors::tree::AttTree::start(store, config)
         .await
         .expect("tree");
     (tree, dir)

@@ -23,6 +23,7 @@ use super::connection::{self, Connection, Handshake, Notice};
 use super::health::{Health, HealthPolicy, Transition};
 use super::outcome::CallFailure;
 use super::spec::UpstreamSpec;
+use crate::clock::Clock;
 use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
 use crate::mailbox::{self, MailboxError};
@@ -77,6 +78,8 @@ pub struct UpstreamStatus {
     pub initialization_expires_at: Option<OffsetDateTime>,
     /// Real handshakes performed (reused ones not counted).
     pub handshakes: u64,
+    /// Whether a check may run now (no retry window, or an open one).
+    pub window_open: bool,
     /// Catalog summary: how many of each.
     pub catalog: Option<serde_json::Value>,
 }
@@ -110,6 +113,13 @@ pub enum UpstreamMsg {
         /// The request that caused it.
         correlation_id: Option<String>,
     },
+    /// A background refresh of the session started on generation `based_on` finished.
+    Refreshed {
+        /// The generation that was current when the refresh started.
+        based_on: u64,
+        /// The new session and its catalog.
+        result: Result<Box<(Connection, Option<Catalog>)>, CallFailure>,
+    },
     /// A catalog refresh finished.
     CatalogFetched(u64, Result<Catalog, CallFailure>),
     /// The server announced a list change.
@@ -132,6 +142,7 @@ impl MessageMeta for UpstreamMsg {
             Self::EnsureReady { .. } => "ensure_ready",
             Self::Report { .. } => "report",
             Self::Connected { .. } => "connected",
+            Self::Refreshed { .. } => "refreshed",
             Self::CatalogFetched(..) => "catalog_fetched",
             Self::Notice(_) => "notice",
             Self::HealthTick(_) => "health_tick",
@@ -162,6 +173,8 @@ pub struct UpstreamArgs {
     pub events: Arc<dyn EventSink>,
     /// Where its routing view is published.
     pub router: RouterHandle,
+    /// Where it reads the time (retry windows, freshness).
+    pub clock: Arc<dyn Clock>,
 }
 
 struct Session {
@@ -175,6 +188,7 @@ pub struct UpstreamState {
     policy: HealthPolicy,
     events: Arc<dyn EventSink>,
     router: RouterHandle,
+    clock: Arc<dyn Clock>,
     health: Health,
     generation: u64,
     session: Option<Session>,
@@ -185,6 +199,8 @@ pub struct UpstreamState {
     idempotent_tools: Arc<[String]>,
     catalog: Option<Arc<Catalog>>,
     handshakes: u64,
+    /// A background handshake replacing a session near its expiry is under way.
+    refreshing: bool,
     notices: mpsc::UnboundedSender<Notice>,
 }
 
@@ -209,6 +225,47 @@ impl UpstreamState {
             .is_some_and(|s| now < s.expires_at && !s.connection.is_closed())
     }
 
+    /// A session in use is replaced in the background during the last fifth of its life,
+    /// so that callers rarely wait for a handshake.
+    fn should_refresh(&self, now: OffsetDateTime) -> bool {
+        let lead = self.spec.max_init_age / 5;
+        !self.refreshing
+            && self.waiters.is_none()
+            && self
+                .session
+                .as_ref()
+                .is_some_and(|s| now + lead >= s.expires_at)
+    }
+
+    /// Opens a new session beside the current one, which keeps serving until the new one
+    /// is ready ([`UpstreamMsg::Refreshed`]).
+    fn start_refresh(&mut self, myself: &ActorRef<UpstreamMsg>) {
+        self.refreshing = true;
+        let (spec, notices, me, based_on) = (
+            self.spec.clone(),
+            self.notices.clone(),
+            myself.clone(),
+            self.generation,
+        );
+        tokio::spawn(async move {
+            let result = open_session(&spec, notices).await;
+            let _ = me.send_message(UpstreamMsg::Refreshed { based_on, result });
+        });
+    }
+
+    /// Installs a new session as the current generation's.
+    fn install(&mut self, connection: Connection, catalog: Option<Catalog>, now: OffsetDateTime) {
+        self.handshakes += 1;
+        self.last_handshake = Some(connection.handshake.clone());
+        self.session = Some(Session {
+            connection: Arc::new(connection),
+            expires_at: now + self.spec.max_init_age,
+        });
+        if let Some(c) = catalog {
+            self.set_catalog(c);
+        }
+    }
+
     fn start_handshake(&mut self, myself: &ActorRef<UpstreamMsg>, correlation_id: Option<String>) {
         self.drop_session();
         self.generation += 1;
@@ -220,19 +277,7 @@ impl UpstreamState {
             self.generation,
         );
         tokio::spawn(async move {
-            let result = match connection::connect(&spec, notices).await {
-                Ok(c) => {
-                    let catalog = match c.list_catalog(spec.call_timeout).await {
-                        Ok(cat) => Some(cat),
-                        Err(e) => {
-                            tracing::warn!(upstream = %spec.name, error = %e.message(), "catalog fetch after handshake failed");
-                            None
-                        }
-                    };
-                    Ok(Box::new((c, catalog)))
-                }
-                Err(e) => Err(e),
-            };
+            let result = open_session(&spec, notices).await;
             let _ = me.send_message(UpstreamMsg::Connected {
                 generation,
                 result,
@@ -276,12 +321,9 @@ impl UpstreamState {
                 reason = exit;
             }
         }
-        let t = self.health.on_failure(
-            OffsetDateTime::now_utc(),
-            reason,
-            f.category(),
-            &self.policy,
-        );
+        let t = self
+            .health
+            .on_failure(self.clock.now(), reason, f.category(), &self.policy);
         if generation == self.generation {
             self.drop_session();
         }
@@ -324,7 +366,7 @@ impl UpstreamState {
     fn schedule_check(&mut self, myself: &ActorRef<UpstreamMsg>) {
         self.tick += 1;
         let tick = self.tick;
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let delay = match self.health.next_retry_at {
             Some(at) if at > now => Duration::try_from(at - now).unwrap_or(Duration::ZERO),
             Some(_) => Duration::ZERO,
@@ -334,7 +376,7 @@ impl UpstreamState {
     }
 
     fn status(&self) -> UpstreamStatus {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         UpstreamStatus {
             name: self.spec.name.clone(),
             health: self.health.clone(),
@@ -343,6 +385,7 @@ impl UpstreamState {
             last_initialized_at: self.last_handshake.as_ref().map(|h| h.captured_at),
             initialization_expires_at: self.session.as_ref().map(|s| s.expires_at),
             handshakes: self.handshakes,
+            window_open: self.health.window_open(now),
             catalog: self.catalog.as_ref().map(|c| {
                 json!({"tools": c.tools.len(), "resources": c.resources.len(),
                        "resource_templates": c.resource_templates.len(), "prompts": c.prompts.len()})
@@ -376,6 +419,7 @@ impl Actor for UpstreamActor {
             policy: args.policy,
             events: args.events,
             router: args.router,
+            clock: args.clock,
             health: Health::default(),
             generation: 0,
             session: None,
@@ -385,6 +429,7 @@ impl Actor for UpstreamActor {
             tick: 0,
             catalog: None,
             handshakes: 0,
+            refreshing: false,
             notices: tx,
         })
     }
@@ -421,7 +466,7 @@ impl Actor for UpstreamActor {
         msg: UpstreamMsg,
         state: &mut UpstreamState,
     ) -> Result<(), ActorProcessingErr> {
-        let now = OffsetDateTime::now_utc();
+        let now = state.clock.now();
         match msg {
             UpstreamMsg::EnsureReady {
                 correlation_id,
@@ -434,6 +479,9 @@ impl Actor for UpstreamActor {
                     && let Some(ready) = state.ready(true)
                 {
                     let _ = reply.send(Ok(ready));
+                    if state.should_refresh(now) {
+                        state.start_refresh(&myself);
+                    }
                     return Ok(());
                 }
                 match &mut state.waiters {
@@ -455,16 +503,7 @@ impl Actor for UpstreamActor {
                 let waiters = state.waiters.take().unwrap_or_default();
                 match result.map(|b| *b) {
                     Ok((connection, catalog)) => {
-                        state.handshakes += 1;
-                        let handshake = connection.handshake.clone();
-                        state.session = Some(Session {
-                            connection: Arc::new(connection),
-                            expires_at: now + state.spec.max_init_age,
-                        });
-                        state.last_handshake = Some(handshake);
-                        if let Some(c) = catalog {
-                            state.set_catalog(c);
-                        }
+                        state.install(connection, catalog, now);
                         for w in waiters {
                             let _ =
                                 w.send(state.ready(false).ok_or_else(|| CallFailure::NotSent {
@@ -486,6 +525,31 @@ impl Actor for UpstreamActor {
                     }
                 }
                 state.publish().await;
+            }
+            UpstreamMsg::Refreshed { based_on, result } => {
+                state.refreshing = false;
+                match result.map(|b| *b) {
+                    // Nothing replaced or dropped the session meanwhile: swap it. Calls in
+                    // flight on the old one finish there; their reports are for an old
+                    // generation and cannot drop the new session.
+                    Ok((connection, catalog))
+                        if based_on == state.generation && state.waiters.is_none() =>
+                    {
+                        state.drop_session();
+                        state.generation += 1;
+                        state.install(connection, catalog, now);
+                        state.publish().await;
+                    }
+                    // Superseded: a handshake or invalidation happened meanwhile.
+                    Ok((connection, _)) => {
+                        tokio::spawn(connection.close());
+                    }
+                    // The old session still serves until it expires; its own calls and
+                    // checks tell whether the server is failing.
+                    Err(e) => {
+                        tracing::warn!(upstream = %state.spec.name, error = %e.message(), "background session refresh failed")
+                    }
+                }
             }
             UpstreamMsg::Report {
                 correlation_id,
@@ -597,6 +661,22 @@ impl Actor for UpstreamActor {
     }
 }
 
+/// A handshake followed by a catalog fetch (a catalog failure leaves the session usable).
+async fn open_session(
+    spec: &UpstreamSpec,
+    notices: mpsc::UnboundedSender<Notice>,
+) -> Result<Box<(Connection, Option<Catalog>)>, CallFailure> {
+    let c = connection::connect(spec, notices).await?;
+    let catalog = match c.list_catalog(spec.call_timeout).await {
+        Ok(cat) => Some(cat),
+        Err(e) => {
+            tracing::warn!(upstream = %spec.name, error = %e.message(), "catalog fetch after handshake failed");
+            None
+        }
+    };
+    Ok(Box::new((c, catalog)))
+}
+
 /// A typed handle to one upstream actor.
 #[derive(Clone, Debug)]
 pub struct UpstreamHandle {
@@ -692,7 +772,7 @@ impl UpstreamHandle {
     /// the state afterwards.
     pub async fn check_now(&self, budget: Duration) -> Result<UpstreamStatus, UpstreamError> {
         let before = self.status().await?;
-        if !before.health.window_open(OffsetDateTime::now_utc()) {
+        if !before.window_open {
             return Ok(before);
         }
         if let Ok(ready) = self.ensure_ready(None, false, budget).await {
