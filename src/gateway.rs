@@ -68,6 +68,7 @@ impl Gateway {
             tree.directory.clone(),
             tree.router.clone(),
             events,
+            tree.clock.clone(),
             Duration::from_secs(120),
         );
         let gateway = Arc::new(Self {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use att_actors::clock::ManualClock;
 use att_actors::invoke::{Invoker, Outcome, Request};
-use att_actors::tree::AttTree;
+use att_actors::tree::{AttTree, TreeConfig};
 use att_actors::upstream::actor::UpstreamHandle;
 use att_actors::upstream::{HealthPolicy, Status, UpstreamSpec};
 use serde_json::{Value, json};
@@ -25,18 +26,27 @@ struct Cluster {
 }
 
 async fn cluster(upstreams: &[(&str, &str, i32, &[&str])]) -> Cluster {
-    let (tree, dir) = common::tree().await;
+    cluster_with(upstreams, TreeConfig::default(), HealthPolicy::default()).await
+}
+
+async fn cluster_with(
+    upstreams: &[(&str, &str, i32, &[&str])],
+    config: TreeConfig,
+    policy: HealthPolicy,
+) -> Cluster {
+    let (tree, dir) = common::tree_with(config).await;
     for (name, url, priority, idempotent) in upstreams {
         let spec: UpstreamSpec = serde_json::from_value(json!({
             "name": name, "url": url, "priority": priority, "idempotent_tools": idempotent, "call_timeout": 5,
         }))
         .expect("spec");
-        common::start_upstream(&tree, spec, HealthPolicy::default()).await;
+        common::start_upstream(&tree, spec, policy).await;
     }
     let invoker = Invoker::new(
         tree.directory.clone(),
         tree.router.clone(),
         Arc::new(tree.events.clone()),
+        tree.clock.clone(),
         Duration::from_secs(30),
     );
     // Wait (bounded) until every upstream's catalog is known to the router.
@@ -281,4 +291,125 @@ async fn a_server_that_cannot_be_reached_is_skipped_even_for_non_repeatable_call
         other => panic!("{other:?}"),
     }
     c.tree.shutdown().await;
+}
+
+fn served_by(outcome: Outcome) -> (String, Vec<(String, &'static str, bool)>) {
+    match outcome {
+        Outcome::Success {
+            server, attempts, ..
+        } => (server, stages(&attempts)),
+        other => panic!("expected success, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_mixed_cluster_is_tried_healthy_first_then_open_windows_and_never_inside_a_closed_one() {
+    // Windows of a minute on a clock the test moves: no timer fires during the test, so
+    // every state below holds until the test changes it.
+    let clock = ManualClock::new();
+    let config = TreeConfig {
+        clock: Arc::new(clock.clone()),
+        ..TreeConfig::default()
+    };
+    let policy = HealthPolicy {
+        backoff_base: Duration::from_secs(60),
+        backoff_cap: Duration::from_secs(600),
+        ..HealthPolicy::default()
+    };
+    let (a, b, c, d) = (
+        serve("a").await,
+        serve("b").await,
+        serve("c").await,
+        serve("d").await,
+    );
+    let echo: &[&str] = &["echo"];
+    let cl = cluster_with(
+        &[
+            ("a", &a.url, 30, echo),
+            ("b", &b.url, 10, echo),
+            ("c", &c.url, 20, echo),
+            ("d", &d.url, 5, echo),
+        ],
+        config,
+        policy,
+    )
+    .await;
+    let sick = |s: &Served, on: bool| s.fixture.state.sick.store(on, Ordering::SeqCst);
+    let echo_call = tool("echo", json!({"text": "x"}));
+
+    // t0: b fails (degraded, window until t0+60 s); the call fails over to d, first by priority.
+    sick(&b, true);
+    let (server, trace) = served_by(cl.invoker.invoke(&echo_call, &["b".into()], "m1").await);
+    assert_eq!(server, "d");
+    assert_eq!(
+        trace,
+        [("b".into(), "invoke", false), ("d".into(), "invoke", true)]
+    );
+    assert_eq!(status(&cl, "b").await, Status::Degraded);
+    // Still t0: c fails too (window until t0+60 s). Preference reorders the healthy tier.
+    sick(&c, true);
+    let (server, trace) = served_by(cl.invoker.invoke(&echo_call, &["c".into()], "m2").await);
+    assert_eq!(server, "d");
+    assert_eq!(
+        trace,
+        [("c".into(), "invoke", false), ("d".into(), "invoke", true)],
+        "b, inside its window, is left out"
+    );
+    // c is fixed, but no check runs inside its closed window.
+    sick(&c, false);
+    let handle_c = UpstreamHandle::new(cl.tree.directory.clone(), "c");
+    let st = handle_c
+        .check_now(Duration::from_secs(10))
+        .await
+        .expect("check");
+    assert_eq!(
+        st.health.status,
+        Status::Degraded,
+        "no check inside a closed window"
+    );
+
+    // t0+61 s: the windows of b and c are open. A check recovers c; then d fails (window
+    // until t0+121 s) and c, recovered, serves.
+    clock.advance(Duration::from_secs(61));
+    let st = handle_c
+        .check_now(Duration::from_secs(10))
+        .await
+        .expect("check");
+    assert_eq!(st.health.status, Status::Healthy, "recovered");
+    sick(&d, true);
+    let (server, trace) = served_by(cl.invoker.invoke(&echo_call, &[], "m3").await);
+    assert_eq!(server, "c");
+    assert_eq!(
+        trace,
+        [("d".into(), "invoke", false), ("c".into(), "invoke", true)]
+    );
+    assert_eq!(status(&cl, "d").await, Status::Degraded);
+
+    // The mixed cluster: a healthy (30), c recovered (20), b degraded with its window open
+    // (10), d degraded inside its window (5). With the healthy ones failing, the order is
+    // healthy by priority, then the open window; d is never contacted.
+    sick(&a, true);
+    sick(&c, true);
+    sick(&b, false);
+    let d_calls = calls(&d);
+    let (server, trace) = served_by(cl.invoker.invoke(&echo_call, &[], "m4").await);
+    assert_eq!(server, "b");
+    assert_eq!(
+        trace,
+        [
+            ("c".into(), "invoke", false),
+            ("a".into(), "invoke", false),
+            // b's failure dropped its session: it handshakes again first.
+            ("b".into(), "initialize", true),
+            ("b".into(), "invoke", true),
+        ]
+    );
+    assert_eq!(
+        calls(&d),
+        d_calls,
+        "d, inside its window, was never contacted"
+    );
+    // b served: proof of service makes it healthy again.
+    assert_eq!(status(&cl, "b").await, Status::Healthy);
+    cl.tree.shutdown().await;
 }

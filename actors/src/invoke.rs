@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::clock::Clock;
 use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
 use crate::router::{Plan, RouterHandle, Target, plan};
@@ -125,6 +126,7 @@ pub struct Invoker {
     directory: ActorDirectory,
     router: RouterHandle,
     events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
     ready_budget: Duration,
 }
 
@@ -135,12 +137,14 @@ impl Invoker {
         directory: ActorDirectory,
         router: RouterHandle,
         events: Arc<dyn EventSink>,
+        clock: Arc<dyn Clock>,
         ready_budget: Duration,
     ) -> Self {
         Self {
             directory,
             router,
             events,
+            clock,
             ready_budget,
         }
     }
@@ -174,7 +178,7 @@ impl Invoker {
         request_id: &str,
     ) -> Outcome {
         let snapshot = self.router.snapshot();
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let candidates = match plan(&snapshot, request.target(), preferred, now) {
             Plan::Candidates(c) => c,
             Plan::Unknown { checked } => return Outcome::Unknown { checked },
@@ -301,7 +305,7 @@ impl Invoker {
             .iter()
             .filter_map(|s| s.next_retry_at)
             .min()
-            .map(|t| seconds_until(t, OffsetDateTime::now_utc()));
+            .map(|t| seconds_until(t, self.clock.now()));
         Outcome::Unavailable {
             attempts,
             retry_after,
