@@ -66,6 +66,23 @@ where
     stats(all, t0.elapsed())
 }
 
+/// Starts the fixture binary over HTTP; returns the process and its URL.
+fn spawn_fixture(name: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_att-mcp-fixture"))
+        .args(["--http", "127.0.0.1:0", "--name", name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("fixture starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("fixture prints its address");
+    let url = line.trim().rsplit(' ').next().expect("url").to_owned();
+    (child, url)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -109,7 +126,7 @@ fn main() {
         let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("bench", "0"))
             .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
         let direct = Arc::new(
-            info.serve(StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(url)))
+            info.serve(StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(url.clone())))
                 .await
                 .expect("direct client"),
         );
@@ -153,6 +170,76 @@ fn main() {
                 100.0 * att_stats.per_sec / direct_stats.per_sec
             );
         }
+        server.shutdown().await;
+
+        // Failover: a second att with two upstreams: `preferred` (priority 1), a fixture
+        // process killed right before each measured call, so that its port refuses
+        // connections while att still holds it healthy and initialized; and `backup`
+        // (priority 2), the in-process fixture. Each measured call tries `preferred` first,
+        // fails to connect, and completes on `backup`. Baseline: a direct call to `backup`,
+        // made just before it.
+        let data2 = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: data2.path().to_owned(),
+            log_level: "error".into(),
+            upstreams: vec![serde_json::from_value(json!({"name": "backup", "url": url, "priority": 2})).expect("spec")],
+            ..Config::default()
+        };
+        let server = att::server::start(config).await.expect("att starts");
+        let base = format!("http://{}/api/v1/mcp", server.local_addr);
+        let invoke_url = format!("{base}/invoke/tool");
+        let rounds = 100;
+        let (mut direct_lat, mut failover_lat) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let (mut child, preferred) = spawn_fixture("preferred");
+            let reg = json!({"name": "preferred", "url": preferred, "priority": 1, "idempotent_tools": ["echo"]});
+            let r = http.post(format!("{base}/servers")).json(&reg).send().await.expect("register");
+            assert_eq!(r.status(), 201);
+            // Until att holds it healthy, initialized, checked and routable.
+            for i in 0.. {
+                let v: serde_json::Value =
+                    http.get(format!("{base}/servers/preferred")).send().await.expect("get").json().await.expect("json");
+                let st = &v["state"];
+                if st["initialized"] == true
+                    && st["status"] == "healthy"
+                    && st["catalog"]["tools"].as_u64() > Some(0)
+                    // its first health check (a ping right after the handshake) is done
+                    && !st["last_checked_at"].is_null() {
+                    break;
+                }
+                assert!(i < 2000, "preferred never became ready: {v}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            child.kill().expect("kill");
+            child.wait().expect("reaped");
+
+            let t0 = Instant::now();
+            direct.call_tool(CallToolRequestParams::new("echo").with_arguments(args.clone())).await.expect("direct call");
+            direct_lat.push(t0.elapsed());
+
+            let t0 = Instant::now();
+            let r = http.post(&invoke_url).header("content-type", "application/json").body(body.clone()).send().await.expect("att call");
+            assert!(r.status().is_success(), "{}", r.status());
+            let v: serde_json::Value = r.json().await.expect("json");
+            failover_lat.push(t0.elapsed());
+            assert_eq!(v["server"], "backup", "{v}");
+            if v["attempts"][0]["server"] != "preferred" {
+                let p: serde_json::Value =
+                    http.get(format!("{base}/servers/preferred")).send().await.expect("get").json().await.expect("json");
+                let e: serde_json::Value =
+                    http.get(format!("{base}/events?limit=10")).send().await.expect("get").json().await.expect("json");
+                panic!("preferred not tried: {v}\n{p}\n{e}");
+            }
+            assert_eq!(v["attempts"][0]["success"], false, "{v}");
+        }
+        let (d, f) = (stats(direct_lat, Duration::from_secs(1)), stats(failover_lat, Duration::from_secs(1)));
+        println!();
+        println!("| failover (1 caller) | rounds | p50 µs | p99 µs |");
+        println!("|---|---|---|---|");
+        println!("| direct to the backup | {rounds} | {} | {} |", d.p50.as_micros(), d.p99.as_micros());
+        println!("| through att: preferred refuses, completed on the backup | {rounds} | {} | {} |", f.p50.as_micros(), f.p99.as_micros());
+        println!("| **failover through att adds over direct (p50)** |   | {} |   |", f.p50.saturating_sub(d.p50).as_micros());
         server.shutdown().await;
     });
 }
