@@ -413,3 +413,39 @@ async fn a_mixed_cluster_is_tried_healthy_first_then_open_windows_and_never_insi
     assert_eq!(status(&cl, "b").await, Status::Healthy);
     cl.tree.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_server_that_forgot_the_session_gets_the_call_again_on_a_new_one_without_blame() {
+    let (a, b) = (serve("restarted").await, serve("other").await);
+    // `echo` is not repeatable: a call that was never processed may still be sent again.
+    let c = cluster(&[("restarted", &a.url, 1, &[]), ("other", &b.url, 2, &[])]).await;
+    let (server, _) = served_by(
+        c.invoker
+            .invoke(&tool("echo", json!({"text": "1"})), &[], "s1")
+            .await,
+    );
+    assert_eq!(server, "restarted");
+    let handshakes = || a.fixture.state.handshakes.load(Ordering::SeqCst);
+    assert_eq!(handshakes(), 1);
+
+    a.forget_sessions().await;
+    let other_calls = calls(&b);
+    let (server, trace) = served_by(
+        c.invoker
+            .invoke(&tool("echo", json!({"text": "2"})), &[], "s2")
+            .await,
+    );
+    assert_eq!(server, "restarted");
+    assert_eq!(
+        trace,
+        [
+            ("restarted".into(), "invoke", false),
+            ("restarted".into(), "initialize", true),
+            ("restarted".into(), "invoke", true),
+        ]
+    );
+    assert_eq!(handshakes(), 2);
+    assert_eq!(calls(&b), other_calls, "no failover was needed");
+    assert_eq!(status(&c, "restarted").await, Status::Healthy, "no blame");
+    c.tree.shutdown().await;
+}

@@ -191,7 +191,10 @@ impl Invoker {
         };
         let method = request.method();
         let mut attempts = Vec::new();
-        for index in candidates {
+        let mut queue = candidates.into_iter();
+        // A candidate whose session had expired is tried once more, on a new session.
+        let (mut again, mut renewed) = (None, None);
+        while let Some(index) = again.take().or_else(|| queue.next()) {
             let server = snapshot.servers[index].name.clone();
             let upstream = UpstreamHandle::new(self.directory.clone(), &server);
 
@@ -281,6 +284,13 @@ impl Invoker {
                         Err(failure.clone()),
                     );
                     attempts.push(attempt(&server, "invoke", Some(&failure), t0));
+                    if matches!(failure, CallFailure::SessionExpired) && renewed != Some(index) {
+                        // The report above dropped the session; the actor handles it before
+                        // the next `ensure_ready` (one mailbox, in order), which opens a new one.
+                        renewed = Some(index);
+                        again = Some(index);
+                        continue;
+                    }
                     match (decide(&failure, safe), failure) {
                         (Decision::CallerError, CallFailure::Rpc { code, message }) => {
                             return Outcome::CallerError {
@@ -298,14 +308,33 @@ impl Invoker {
                 }
             }
         }
-        // Every candidate failed: tell the caller when a window opens again.
-        let after = self.router.snapshot();
-        let retry_after = after
-            .servers
-            .iter()
-            .filter_map(|s| s.next_retry_at)
+        // Every candidate failed: tell the caller when a window opens again. Reports are
+        // asynchronous; asking each tried server for its state waits for them (one mailbox,
+        // in order), so the windows they just opened count.
+        let mut windows = Vec::new();
+        let mut tried: Vec<&str> = attempts.iter().map(|a| a.server.as_str()).collect();
+        tried.dedup();
+        for server in tried {
+            let upstream = UpstreamHandle::new(self.directory.clone(), server);
+            if let Ok(st) = upstream.status().await {
+                windows.extend(st.health.next_retry_at);
+            }
+        }
+        let now = self.clock.now();
+        let retry_after = windows
+            .into_iter()
+            .chain(
+                self.router
+                    .snapshot()
+                    .servers
+                    .iter()
+                    .filter_map(|s| s.next_retry_at),
+            )
+            .filter(|t| *t > now)
             .min()
-            .map(|t| seconds_until(t, self.clock.now()));
+            .map(|t| seconds_until(t, now))
+            // Nothing is waiting on a window (say, sessions that expired): soon.
+            .or(Some(1));
         Outcome::Unavailable {
             attempts,
             retry_after,

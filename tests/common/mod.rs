@@ -162,6 +162,18 @@ pub struct ServedFixture {
     pub fixture: fixture::Fixture,
     pub url: String,
     pub task: tokio::task::JoinHandle<()>,
+    /// The server's sessions: clearing them is what a restarted server looks like.
+    pub sessions: std::sync::Arc<
+        rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+    >,
+}
+
+impl ServedFixture {
+    /// Forgets every session, as a restarted server would: old session ids now get 404.
+    #[allow(dead_code)]
+    pub async fn forget_sessions(&self) {
+        self.sessions.sessions.write().await.clear();
+    }
 }
 
 /// Serves a fixture called `name`; `crash` makes it stop answering (the process stays).
@@ -173,9 +185,10 @@ pub async fn serve_fixture(name: &str) -> ServedFixture {
 
     let fixture = fixture::Fixture::new(name, fixture::CrashMode::Flag);
     let served = fixture.clone();
+    let sessions = std::sync::Arc::new(LocalSessionManager::default());
     let service = StreamableHttpService::new(
         move || Ok(served.clone()),
-        std::sync::Arc::new(LocalSessionManager::default()),
+        sessions.clone(),
         StreamableHttpServerConfig::default(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -185,7 +198,12 @@ pub async fn serve_fixture(name: &str) -> ServedFixture {
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await;
     });
-    ServedFixture { fixture, url, task }
+    ServedFixture {
+        fixture,
+        url,
+        task,
+        sessions,
+    }
 }
 
 /// Starts an upstream actor for `spec` under the tree's `upstreams` supervisor.

@@ -310,6 +310,14 @@ impl UpstreamState {
     /// Records a failure on session `generation`; that session is dropped if it is the
     /// current one (a stale session's failure must not drop its successor).
     fn failure(&mut self, f: &CallFailure, generation: u64, correlation_id: Option<&str>) {
+        if matches!(f, CallFailure::SessionExpired) {
+            // The server restarted or forgot the session: no fault of the server's. The
+            // session is dropped; the next use opens a new one.
+            if generation == self.generation {
+                self.drop_session();
+            }
+            return;
+        }
         let mut reason = f.message();
         if generation == self.generation {
             // A stdio child that died is the real reason, whatever call noticed it first.

@@ -684,10 +684,7 @@ pub fn classify(e: ServiceError, http: bool) -> CallFailure {
                     CallFailure::Timeout { after_ms: 0 }
                 }
                 Some(StreamableHttpError::Deserialize(d)) => CallFailure::Malformed(d.to_string()),
-                Some(StreamableHttpError::SessionExpired) => not_sent(
-                    "the server no longer knows this session".into(),
-                    ErrorCategory::TransportError,
-                ),
+                Some(StreamableHttpError::SessionExpired) => CallFailure::SessionExpired,
                 Some(other) => CallFailure::ConnectionLost(other.to_string()),
                 // A stdio write that failed never reached the child.
                 None if !http => not_sent(

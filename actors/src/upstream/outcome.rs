@@ -44,6 +44,9 @@ pub enum CallFailure {
     },
     /// The reply was not valid MCP.
     Malformed(String),
+    /// The server no longer knows the session (HTTP 404 on its session id: it restarted or
+    /// expired it). The request was not processed; a new session is all it takes.
+    SessionExpired,
 }
 
 impl CallFailure {
@@ -56,6 +59,7 @@ impl CallFailure {
             Self::HttpStatus(_) => ErrorCategory::HttpStatus,
             Self::Rpc { .. } => ErrorCategory::RpcError,
             Self::Malformed(_) => ErrorCategory::InvalidPayload,
+            Self::SessionExpired => ErrorCategory::TransportError,
         }
     }
 
@@ -68,6 +72,7 @@ impl CallFailure {
             Self::HttpStatus(s) => format!("http status {s}"),
             Self::Rpc { message, .. } => format!("rpc error: {message}"),
             Self::Malformed(m) => format!("invalid reply: {m}"),
+            Self::SessionExpired => "the server no longer knows this session".into(),
         }
     }
 
@@ -100,7 +105,7 @@ impl Decision {
 pub fn decide(failure: &CallFailure, safe_to_repeat: bool) -> Decision {
     match failure {
         f if f.is_caller_error() => Decision::CallerError,
-        CallFailure::NotSent { .. } => Decision::FailOver,
+        CallFailure::NotSent { .. } | CallFailure::SessionExpired => Decision::FailOver,
         _ if safe_to_repeat => Decision::FailOver,
         _ => Decision::OutcomeUnknown,
     }
