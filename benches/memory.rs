@@ -1,0 +1,105 @@
+//! Memory per idle HTTP upstream: the RSS of a real `att serve` process before and after
+//! 1,000 upstreams are registered, each initialized and health-checked (an open MCP session
+//! over streamable HTTP, idle). All sessions go to one fixture process, whose own RSS growth
+//! (rmcp's server side of the same sessions) is printed as the baseline.
+//!
+//! Run: `cargo bench --bench memory` (numbers go to todo/perf.md).
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const UPSTREAMS: usize = 1000;
+
+/// Starts `cmd`, returns it and the URL it prints on its first stdout line (last word).
+fn start(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("prints its address");
+    let url = line.trim().rsplit(' ').next().expect("url").to_owned();
+    (child, url)
+}
+
+/// Resident set size of `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+fn main() {
+    let (mut fixture, mcp_url) = start(
+        Command::new(env!("CARGO_BIN_EXE_att-mcp-fixture")).args([
+            "--http",
+            "127.0.0.1:0",
+            "--name",
+            "idle",
+        ]),
+    );
+    let data = tempfile::tempdir().expect("temp dir");
+    let (mut att, att_url) = start(
+        Command::new(env!("CARGO_BIN_EXE_att"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path().join("data"))
+            .env("ATT_LOG_LEVEL", "error"),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let api = format!("{att_url}/api/v1/mcp");
+        // Let att settle, then take the baselines.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (att0, fixture0) = (rss_kib(att.id()), rss_kib(fixture.id()));
+
+        for i in 0..UPSTREAMS {
+            let body = json!({"name": format!("u{i:04}"), "url": mcp_url});
+            let r = http.post(format!("{api}/servers")).json(&body).send().await.expect("register");
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        }
+        // Until every one is initialized and has had its first health check.
+        for round in 0.. {
+            let v: Value = http.get(format!("{api}/servers")).send().await.expect("list").json().await.expect("json");
+            let ready = v["servers"]
+                .as_array()
+                .expect("servers")
+                .iter()
+                .filter(|s| s["state"]["initialized"] == true && !s["state"]["last_checked_at"].is_null())
+                .count();
+            if ready == UPSTREAMS {
+                break;
+            }
+            assert!(round < 600, "only {ready} of {UPSTREAMS} upstreams became ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Idle for a moment (nothing in flight), then measure.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (att1, fixture1) = (rss_kib(att.id()), rss_kib(fixture.id()));
+        let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / UPSTREAMS as f64;
+        println!("| process | RSS before KiB | RSS with {UPSTREAMS} idle sessions KiB | per session KiB |");
+        println!("|---|---|---|---|");
+        println!("| att (client side: actor, rmcp client, HTTP client, catalog) | {att0} | {att1} | {:.1} |", per(att0, att1));
+        println!("| fixture (rmcp's server side of the same sessions) | {fixture0} | {fixture1} | {:.1} |", per(fixture0, fixture1));
+    });
+    // SAFETY: SIGTERM to the att process this bench started.
+    unsafe {
+        libc::kill(att.id() as i32, libc::SIGTERM);
+    }
+    let _ = att.wait();
+    let _ = fixture.kill();
+    let _ = fixture.wait();
+}
