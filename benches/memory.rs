@@ -40,14 +40,12 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn main() {
-    let (mut fixture, mcp_url) = start(
-        Command::new(env!("CARGO_BIN_EXE_att-mcp-fixture")).args([
-            "--http",
-            "127.0.0.1:0",
-            "--name",
-            "idle",
-        ]),
-    );
+    let (mut fixture, mcp_url) = start(Command::new(env!("CARGO_BIN_EXE_att-mcp-fixture")).args([
+        "--http",
+        "127.0.0.1:0",
+        "--name",
+        "idle",
+    ]));
     let data = tempfile::tempdir().expect("temp dir");
     let (mut att, att_url) = start(
         Command::new(env!("CARGO_BIN_EXE_att"))

@@ -108,11 +108,13 @@ impl AttTree {
         let upstreams = SupervisorHandle::new(directory.clone(), names::UPSTREAMS);
 
         let queue_capacity = config.event_queue_capacity;
+        let intake = events.intake();
         let events_spec = ChildSpec::new(names::EVENTS, config.restart, move || {
             let args = EventsArgs {
                 store: store.clone(),
                 live: live.clone(),
                 queue_capacity,
+                intake: intake.clone(),
             };
             (EventsActor, args)
         });

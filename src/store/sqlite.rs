@@ -105,27 +105,35 @@ fn from_ms(ms: i64) -> OffsetDateTime {
 #[async_trait::async_trait]
 impl EventStore for SqliteStore {
     async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<Event>, StoreError> {
+        // One multi-row INSERT per chunk: sqlx's per-statement cost, not SQLite's, dominated
+        // row-at-a-time writes (see todo/perf.md). In this single-writer transaction the
+        // AUTOINCREMENT ids of one statement are consecutive, in VALUES order, ending at
+        // last_insert_rowid.
+        const ROWS_PER_STATEMENT: usize = 200;
         let mut tx = self.pool.begin().await.map_err(err)?;
         let mut stored = Vec::with_capacity(events.len());
-        for e in events {
-            let at_ms = to_ms(e.at);
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO events (at_ms, kind, correlation_id, data) VALUES (?, ?, ?, ?) RETURNING id",
-            )
-            .bind(at_ms)
-            .bind(&e.kind)
-            .bind(&e.correlation_id)
-            .bind(e.data.to_string())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(err)?;
-            stored.push(Event {
-                id,
-                at: from_ms(at_ms),
-                kind: e.kind.clone(),
-                correlation_id: e.correlation_id.clone(),
-                data: e.data.clone(),
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let mut insert =
+                QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data) ");
+            insert.push_values(chunk, |mut row, e| {
+                row.push_bind(to_ms(e.at))
+                    .push_bind(e.kind.clone())
+                    .push_bind(e.correlation_id.clone())
+                    .push_bind(e.data.to_string());
             });
+            let done = insert.build().execute(&mut *tx).await.map_err(err)?;
+            let last = done.last_insert_rowid();
+            let first =
+                last + 1 - i64::try_from(chunk.len()).map_err(|e| StoreError(e.to_string()))?;
+            for (id, e) in (first..=last).zip(chunk) {
+                stored.push(Event {
+                    id,
+                    at: from_ms(to_ms(e.at)),
+                    kind: e.kind.clone(),
+                    correlation_id: e.correlation_id.clone(),
+                    data: e.data.clone(),
+                });
+            }
         }
         tx.commit().await.map_err(err)?;
         Ok(stored)

@@ -13,6 +13,7 @@ mod writer;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -63,6 +64,24 @@ pub struct EventsArgs {
     pub live: broadcast::Sender<Event>,
     /// How many appends may wait for the writer before senders wait.
     pub queue_capacity: usize,
+    /// Where the actor publishes its writer queue for [`EventsHandle`]'s fast path.
+    pub intake: Intake,
+}
+
+/// The writer queue of the running events actor, shared with its handles so that
+/// fire-and-forget events ([`EventSink::emit`]) go straight to the writer instead of through
+/// the actor's mailbox (the mailbox hop cost a fifth of gateway throughput; todo/perf.md).
+/// Empty while the actor is not running; a full queue falls back to the mailbox, which waits
+/// for room (back-pressure).
+#[derive(Clone, Default)]
+pub struct Intake(Arc<ArcSwapOption<mpsc::Sender<Append>>>);
+
+impl std::fmt::Debug for Intake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intake")
+            .field("open", &self.0.load().is_some())
+            .finish()
+    }
 }
 
 /// The events actor's state.
@@ -70,6 +89,7 @@ pub struct EventsState {
     store: Arc<dyn EventStore>,
     queue: Option<mpsc::Sender<Append>>,
     writer: Option<JoinHandle<()>>,
+    intake: Intake,
 }
 
 /// The events actor.
@@ -87,10 +107,13 @@ impl Actor for EventsActor {
     ) -> Result<EventsState, ActorProcessingErr> {
         let (tx, rx) = mpsc::channel(args.queue_capacity.max(1));
         let writer = tokio::spawn(writer::run(args.store.clone(), rx, args.live));
+        // Replacing a dead predecessor's queue lets its writer drain and end.
+        args.intake.0.store(Some(Arc::new(tx.clone())));
         Ok(EventsState {
             store: args.store,
             queue: Some(tx),
             writer: Some(writer),
+            intake: args.intake,
         })
     }
 
@@ -100,6 +123,7 @@ impl Actor for EventsActor {
         state: &mut EventsState,
     ) -> Result<(), ActorProcessingErr> {
         // Closing the queue makes the writer drain what is queued and end: the flush.
+        state.intake.0.store(None);
         state.queue = None;
         if let Some(writer) = state.writer.take() {
             writer.await?;
@@ -152,6 +176,7 @@ pub struct EventsHandle {
     directory: ActorDirectory,
     actor: String,
     live: broadcast::Sender<Event>,
+    intake: Intake,
 }
 
 const APPEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -168,7 +193,13 @@ impl EventsHandle {
             directory,
             actor: actor.into(),
             live,
+            intake: Intake::default(),
         }
+    }
+
+    /// The queue slot the events actor fills when it runs (pass it in [`EventsArgs`]).
+    pub fn intake(&self) -> Intake {
+        self.intake.clone()
     }
 
     /// Stores an event and returns it once it is committed.
@@ -200,6 +231,15 @@ impl EventsHandle {
 
 impl EventSink for EventsHandle {
     fn emit(&self, event: NewEvent) {
+        let event = match self.intake.0.load().as_deref() {
+            Some(queue) => match queue.try_send(Append { event, ack: None }) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(a) | mpsc::error::TrySendError::Closed(a)) => {
+                    a.event
+                }
+            },
+            None => event,
+        };
         if let Err(e) = mailbox::cast(&self.directory, &self.actor, EventsMsg::Append(event, None))
         {
             tracing::warn!(error = %e, "event dropped");
