@@ -230,3 +230,66 @@ async fn handled_messages_are_traced_with_their_correlation_id_and_failures_carr
     assert_eq!(body["code"], "not_found");
     att.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_restarted_supervisor_starts_again_the_children_it_was_given_at_run_time() {
+    let att = TestAtt::start().await;
+    crashy_under_upstreams(&att, RestartPolicy::default()).await;
+    let before = att
+        .server
+        .tree
+        .directory
+        .cell("crashy")
+        .expect("crashy runs")
+        .get_id();
+    // Kill the `upstreams` supervisor: ractor stops its children with it; the root
+    // supervisor restarts it after a back-off.
+    att.server
+        .tree
+        .directory
+        .cell("upstreams")
+        .expect("upstreams runs")
+        .kill();
+    eventually("upstreams restarted", Duration::from_secs(10), || async {
+        let list = att.get_json("/api/v1/actors").await;
+        actor_row(&list, "upstreams")
+            .filter(|r| r["status"] == "running" && r["restart_count"] == 1)
+    })
+    .await;
+    let after = eventually("crashy restored", Duration::from_secs(10), || async {
+        let cell = att.server.tree.directory.cell("crashy")?;
+        let list = att.get_json("/api/v1/actors").await;
+        actor_row(&list, "crashy")
+            .filter(|r| r["status"] == "running" && r["parent"] == "upstreams")
+            .map(|_| cell.get_id())
+    })
+    .await;
+    assert_ne!(before, after, "a new incarnation of the child");
+    send(&att, CrashyMsg::Ok("after-restore".into()));
+    // Removed children are not restored: stop it, restart the supervisor again.
+    assert!(
+        att.server
+            .tree
+            .upstreams
+            .stop_child("crashy")
+            .await
+            .expect("stop")
+    );
+    att.server
+        .tree
+        .directory
+        .cell("upstreams")
+        .expect("upstreams runs")
+        .kill();
+    eventually(
+        "upstreams restarted again",
+        Duration::from_secs(10),
+        || async {
+            let list = att.get_json("/api/v1/actors").await;
+            actor_row(&list, "upstreams")
+                .filter(|r| r["status"] == "running" && r["restart_count"] == 2)
+        },
+    )
+    .await;
+    assert!(att.server.tree.directory.cell("crashy").is_none());
+}

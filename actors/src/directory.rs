@@ -218,7 +218,10 @@ impl ActorDirectory {
 
     /// The running actor's cell, for typed handles to send to.
     pub fn cell(&self, name: &str) -> Option<ActorCell> {
-        self.read().get(name).and_then(|e| e.cell.clone())
+        self.read()
+            .get(name)
+            .and_then(|e| e.cell.clone())
+            .filter(alive)
     }
 
     /// One actor's row.
@@ -261,11 +264,21 @@ impl ActorDirectory {
     }
 }
 
+/// Whether a cell can still take messages. A child killed together with its supervisor is
+/// stopped by ractor without anyone recording it; its cell says so.
+fn alive(cell: &ActorCell) -> bool {
+    ractor::ACTIVE_STATES.contains(&cell.get_status())
+}
+
 fn info(name: &str, e: &Entry) -> ActorInfo {
+    let status = match (&e.cell, e.state) {
+        (Some(cell), ActorState::Running) if !alive(cell) => ActorState::Stopped,
+        (_, state) => state,
+    };
     ActorInfo {
         name: name.to_owned(),
         parent: e.parent.clone(),
-        status: e.state,
+        status,
         restart_count: e.restart_count,
         last_failure: e.last_failure.clone(),
         messages_handled: e.stats.handled(),

@@ -22,7 +22,8 @@ use crate::directory::{ActorDirectory, ActorState};
 use crate::events::{EventSink, EventStore, EventsActor, EventsArgs, EventsHandle};
 use crate::router::{RouterActor, RouterHandle, RoutingSnapshot};
 use crate::supervisor::{
-    ChildSpec, RestartPolicy, Supervisor, SupervisorArgs, SupervisorHandle, SupervisorMsg,
+    ChildSpec, KeptChildren, RestartPolicy, Supervisor, SupervisorArgs, SupervisorHandle,
+    SupervisorMsg,
 };
 use crate::trace;
 
@@ -122,6 +123,7 @@ impl AttTree {
             (RouterActor, published.clone())
         });
         let (dir, up_sink, stop_timeout) = (directory.clone(), sink.clone(), config.stop_timeout);
+        let kept = KeptChildren::default();
         let upstreams_spec = ChildSpec::new(names::UPSTREAMS, config.restart, move || {
             let args = SupervisorArgs {
                 name: names::UPSTREAMS.into(),
@@ -129,6 +131,7 @@ impl AttTree {
                 events: up_sink.clone(),
                 children: Vec::new(),
                 stop_timeout,
+                kept: kept.clone(),
             };
             (Supervisor, args)
         });
@@ -139,6 +142,7 @@ impl AttTree {
             events: sink,
             children: vec![events_spec, router_spec, upstreams_spec],
             stop_timeout: config.stop_timeout,
+            kept: KeptChildren::default(),
         };
         let (root, _join) =
             trace::spawn(&directory, names::ROOT, None, Supervisor, root_args).await?;

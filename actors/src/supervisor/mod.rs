@@ -160,6 +160,47 @@ pub struct SupervisorArgs {
     pub children: Vec<ChildSpec>,
     /// How long each child gets to stop during shutdown before it is killed.
     pub stop_timeout: Duration,
+    /// The children started at run time, kept outside the actor so that a restarted
+    /// supervisor starts them again (pass the same value to every incarnation).
+    pub kept: KeptChildren,
+}
+
+/// The specs of a supervisor's running children, by name, in start order. It outlives the
+/// supervisor actor: ractor stops a supervisor's children with it, and without this a
+/// restarted `upstreams` supervisor would come back empty while the gateway still lists its
+/// upstreams. Only the supervisor itself writes it.
+#[derive(Clone, Default)]
+pub struct KeptChildren(Arc<std::sync::Mutex<Vec<ChildSpec>>>);
+
+impl std::fmt::Debug for KeptChildren {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl KeptChildren {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ChildSpec>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn keep(&self, spec: &ChildSpec) {
+        let mut kept = self.lock();
+        kept.retain(|s| s.name != spec.name);
+        kept.push(spec.clone());
+    }
+
+    fn forget(&self, name: &str) {
+        self.lock().retain(|s| s.name != name);
+    }
+
+    fn specs(&self) -> Vec<ChildSpec> {
+        self.lock().clone()
+    }
+
+    /// The kept children's names, in start order.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().iter().map(|s| s.name.clone()).collect()
+    }
 }
 
 struct Child {
@@ -185,6 +226,7 @@ pub struct SupervisorState {
     children: Vec<Child>,
     stop_timeout: Duration,
     next_generation: u64,
+    kept: KeptChildren,
 }
 
 /// The supervisor actor.
@@ -224,6 +266,7 @@ impl SupervisorState {
         match self.spawn(myself, &spec).await {
             Ok(cell) => {
                 self.next_generation += 1;
+                self.kept.keep(&spec);
                 self.children.push(Child {
                     spec,
                     cell: Some(cell),
@@ -259,6 +302,7 @@ impl SupervisorState {
         };
         if !wanted {
             self.directory.set_state(&name, ActorState::Stopped);
+            self.kept.forget(&name);
             self.children.remove(idx);
             return;
         }
@@ -302,6 +346,7 @@ impl SupervisorState {
         let child = self.children.remove(idx);
         match child.removal {
             Some(Removal::Stop(reply)) => {
+                self.kept.forget(&child.spec.name);
                 self.directory.remove(&child.spec.name);
                 let _ = reply.send(true);
             }
@@ -331,6 +376,7 @@ impl Actor for Supervisor {
             children: Vec::new(),
             stop_timeout: args.stop_timeout,
             next_generation: 0,
+            kept: args.kept,
         };
         // Started here rather than in post_start so that the tree is complete when the
         // spawn of this supervisor returns. A failure stops the children started so far.
@@ -343,6 +389,21 @@ impl Actor for Supervisor {
                     }
                 }
                 return Err(format!("could not start `{name}`: {reason}").into());
+            }
+        }
+        // After a restart: the children started at run time come back. One that cannot
+        // start is recorded as failed; it does not fail the supervisor.
+        for spec in state.kept.specs() {
+            if state.index_of(&spec.name).is_some() {
+                continue;
+            }
+            let name = spec.name.clone();
+            match state.start_new(&myself, spec).await {
+                Ok(()) => tracing::info!(actor = %name, supervisor = %state.name, "child restored"),
+                Err(reason) => {
+                    state.kept.forget(&name);
+                    tracing::error!(actor = %name, %reason, "could not restore child");
+                }
             }
         }
         Ok(state)
@@ -412,6 +473,7 @@ impl Actor for Supervisor {
                 }
                 Some(idx) => {
                     state.children.remove(idx);
+                    state.kept.forget(&name);
                     state.directory.remove(&name);
                     let _ = reply.send(true);
                 }
