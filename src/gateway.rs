@@ -50,6 +50,11 @@ pub struct Gateway {
     policy: HealthPolicy,
     restart: RestartPolicy,
     registered: Mutex<BTreeMap<String, (UpstreamSpec, Source)>>,
+    /// Registrations and removals run one at a time, each from its store write to its
+    /// actor start or stop, so that concurrent requests for one name cannot leave the store,
+    /// the registry and the running actors disagreeing (the serialization an actor's mailbox
+    /// would give; see todo/decisions.md).
+    changes: tokio::sync::Mutex<()>,
     /// Routes and invokes calls.
     pub invoker: Invoker,
 }
@@ -77,6 +82,7 @@ impl Gateway {
             policy,
             restart,
             registered: Mutex::new(BTreeMap::new()),
+            changes: tokio::sync::Mutex::new(()),
             invoker,
         });
         let mut all: BTreeMap<String, (UpstreamSpec, Source)> = configured
@@ -126,12 +132,14 @@ impl Gateway {
 
     /// Registers (or replaces) an upstream over the API; it is stored first.
     pub async fn register(&self, spec: UpstreamSpec) -> Result<(), GatewayError> {
+        let _one_at_a_time = self.changes.lock().await;
         self.store.save_upstream(&spec).await?;
         self.start_actor(spec, Source::Api).await
     }
 
     /// Removes an upstream; `false` when there was none.
     pub async fn remove(&self, name: &str) -> Result<bool, GatewayError> {
+        let _one_at_a_time = self.changes.lock().await;
         let known = self.lock().remove(name).is_some();
         let stored = self.store.delete_upstream(name).await?;
         let stopped = self
