@@ -110,6 +110,9 @@ pub struct HttpConfig {
     /// At shutdown, how long in-flight requests get to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// `Host` values `/mcp` accepts (DNS-rebinding protection), e.g. `["att.example.com"]`
+    /// behind a proxy. Empty: loopback names only (`localhost`, `127.0.0.1`, `::1`).
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -118,6 +121,7 @@ impl Default for HttpConfig {
             body_limit: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
+            mcp_allowed_hosts: Vec::new(),
         }
     }
 }

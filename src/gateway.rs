@@ -169,6 +169,11 @@ impl Gateway {
         self.handle(name).status().await.ok()
     }
 
+    /// The router (its snapshots feed the federated endpoint).
+    pub fn router(&self) -> att_actors::router::RouterHandle {
+        self.tree.router.clone()
+    }
+
     /// The handle of an upstream's actor.
     pub fn handle(&self, name: &str) -> UpstreamHandle {
         UpstreamHandle::new(self.tree.directory.clone(), name)

@@ -44,6 +44,7 @@ fn main() {
                     .collect(),
                 ..CatalogNames::default()
             })),
+            entries: None,
         })
         .collect();
     let snapshot = RoutingSnapshot::build(1, servers);

@@ -177,9 +177,37 @@ impl Invoker {
         preferred: &[String],
         request_id: &str,
     ) -> Outcome {
+        self.invoke_on(request, preferred, None, request_id).await
+    }
+
+    /// [`Self::invoke`], restricted to the server `only` when given (a collision variant of
+    /// the federated catalog belongs to one server).
+    pub async fn invoke_on(
+        &self,
+        request: &Request,
+        preferred: &[String],
+        only: Option<&str>,
+        request_id: &str,
+    ) -> Outcome {
         let snapshot = self.router.snapshot();
         let now = self.clock.now();
-        let candidates = match plan(&snapshot, request.target(), preferred, now) {
+        let planned = plan(&snapshot, request.target(), preferred, now);
+        let candidates = match planned {
+            Plan::Candidates(mut c) if only.is_some() => {
+                c.retain(|i| Some(snapshot.servers[*i].name.as_str()) == only);
+                if c.is_empty() {
+                    let retry_at = snapshot
+                        .servers
+                        .iter()
+                        .find(|s| Some(s.name.as_str()) == only)
+                        .and_then(|s| s.next_retry_at);
+                    return Outcome::Unavailable {
+                        attempts: Vec::new(),
+                        retry_after: Some(retry_at.map_or(1, |t| seconds_until(t, now))),
+                    };
+                }
+                c
+            }
             Plan::Candidates(c) => c,
             Plan::Unknown { checked } => return Outcome::Unknown { checked },
             Plan::Unavailable { retry_at } => {

@@ -13,6 +13,7 @@
 //! - [`events`]: the event log actor (batched, acknowledged writes; queries; live fan-out);
 //! - [`router`]: the routing table owner, publishing immutable snapshots, and `plan()`;
 //! - [`upstream`]: one actor per upstream MCP server (session, handshake, catalog, health);
+//! - [`federation`]: the federated catalog att's own MCP endpoint lists, and its reverse map;
 //! - [`invoke`]: a call routed over the plan's candidates with safe failover;
 //! - [`tree`]: the actor tree `att` → `events`, `router`, `upstreams`, started and stopped
 //!   as one.
@@ -20,6 +21,7 @@
 pub mod clock;
 pub mod directory;
 pub mod events;
+pub mod federation;
 pub mod invoke;
 pub mod mailbox;
 pub mod router;

@@ -13,14 +13,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use ractor::{ActorRef, SpawnErr};
 use tokio::sync::broadcast;
 
 use crate::clock::Clock;
 use crate::directory::{ActorDirectory, ActorState};
 use crate::events::{EventSink, EventStore, EventsActor, EventsArgs, EventsHandle};
-use crate::router::{RouterActor, RouterHandle, RoutingSnapshot};
+use crate::router::{Published, RouterActor, RouterHandle};
 use crate::supervisor::{
     ChildSpec, KeptChildren, RestartPolicy, Supervisor, SupervisorArgs, SupervisorHandle,
     SupervisorMsg,
@@ -104,7 +103,7 @@ impl AttTree {
         let (live, _) = broadcast::channel(config.live_capacity.max(1));
         let events = EventsHandle::new(directory.clone(), names::EVENTS, live.clone());
         let sink: Arc<dyn EventSink> = Arc::new(events.clone());
-        let published = Arc::new(ArcSwap::from_pointee(RoutingSnapshot::default()));
+        let published = Arc::new(Published::default());
         let router = RouterHandle::new(directory.clone(), names::ROUTER, published.clone());
         let upstreams = SupervisorHandle::new(directory.clone(), names::UPSTREAMS);
 

@@ -69,6 +69,11 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);
+    let mcp = crate::mcp_server::service(
+        state.gateway.clone(),
+        http.mcp_allowed_hosts.clone(),
+        state.shutdown.clone(),
+    );
 
     api.route(
         "/api/v1/openapi.json",
@@ -77,6 +82,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     )
+    .nest_service("/mcp", mcp)
     .fallback(not_found)
     // Later layers wrap earlier ones: the error-shape rewrite sees what the limit and timeout
     // layers answer.

@@ -38,7 +38,7 @@ pub struct CatalogNames {
 }
 
 /// What the router knows of one upstream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerView {
     /// The upstream's name.
     pub name: String,
@@ -50,6 +50,9 @@ pub struct ServerView {
     pub next_retry_at: Option<OffsetDateTime>,
     /// Its catalog; `None` until the first handshake (then it is eligible for everything).
     pub catalog: Option<Arc<CatalogNames>>,
+    /// The full catalog (definitions, schemas) the federated endpoint lists; `None` with
+    /// `catalog`.
+    pub entries: Option<Arc<crate::upstream::catalog::Catalog>>,
 }
 
 /// An immutable, indexed view of the routing table.
@@ -153,13 +156,30 @@ impl MessageMeta for RouterMsg {
     }
 }
 
+/// The published routing table: the latest snapshot (read without locks) and its version
+/// as a watch (for whoever must react to changes, like the federated endpoint).
+#[derive(Debug)]
+pub struct Published {
+    snapshot: ArcSwap<RoutingSnapshot>,
+    version: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Published {
+    fn default() -> Self {
+        Self {
+            snapshot: ArcSwap::from_pointee(RoutingSnapshot::default()),
+            version: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
 /// The router actor. Its state is the published snapshot cell, shared with its handles.
 pub struct RouterActor;
 
 impl Actor for RouterActor {
     type Msg = RouterMsg;
-    type State = Arc<ArcSwap<RoutingSnapshot>>;
-    type Arguments = Arc<ArcSwap<RoutingSnapshot>>;
+    type State = Arc<Published>;
+    type Arguments = Arc<Published>;
 
     async fn pre_start(
         &self,
@@ -176,7 +196,7 @@ impl Actor for RouterActor {
         msg: RouterMsg,
         published: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let current = published.load();
+        let current = published.snapshot.load();
         let (next, reply) = match msg {
             RouterMsg::Upsert(view, reply) => (
                 current.with(|servers| {
@@ -191,7 +211,8 @@ impl Actor for RouterActor {
             ),
         };
         let version = next.version;
-        published.store(Arc::new(next));
+        published.snapshot.store(Arc::new(next));
+        published.version.send_replace(version);
         let _ = reply.send(version);
         Ok(())
     }
@@ -202,7 +223,7 @@ impl Actor for RouterActor {
 pub struct RouterHandle {
     directory: ActorDirectory,
     actor: String,
-    published: Arc<ArcSwap<RoutingSnapshot>>,
+    published: Arc<Published>,
 }
 
 const ROUTER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -212,7 +233,7 @@ impl RouterHandle {
     pub fn new(
         directory: ActorDirectory,
         actor: impl Into<String>,
-        published: Arc<ArcSwap<RoutingSnapshot>>,
+        published: Arc<Published>,
     ) -> Self {
         Self {
             directory,
@@ -223,7 +244,12 @@ impl RouterHandle {
 
     /// The latest snapshot: no lock, no message.
     pub fn snapshot(&self) -> Arc<RoutingSnapshot> {
-        self.published.load_full()
+        self.published.snapshot.load_full()
+    }
+
+    /// The published version, to wait for changes (`changed().await`).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.version.subscribe()
     }
 
     /// Adds or replaces a route; returns the version that contains the change.

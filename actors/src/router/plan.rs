@@ -138,6 +138,7 @@ mod tests {
                     ..CatalogNames::default()
                 })
             }),
+            entries: None,
         }
     }
 

@@ -363,6 +363,7 @@ impl UpstreamState {
             status: self.health.status,
             next_retry_at: self.health.next_retry_at,
             catalog: self.catalog.as_ref().map(|c| Arc::new(c.names())),
+            entries: self.catalog.clone(),
         };
         if let Err(e) = self.router.upsert(view).await {
             tracing::warn!(upstream = %self.spec.name, error = %e, "could not publish to the router");

@@ -1,0 +1,334 @@
+//! The federated catalog: what att's own MCP endpoint lists — the union of every upstream's
+//! tools, resources, resource templates and prompts — and how an exposed name routes back.
+//!
+//! Built from a routing snapshot (a pure function of it) and cached per snapshot version, so
+//! `tools/list` on att's endpoint never waits on an upstream. Rules (GATEWAY.md, "The
+//! federated MCP endpoint"):
+//! - a tool name offered by several upstreams with one input schema is one entry, routed by
+//!   the plan among all of them (they are replicas);
+//! - the same name with different schemas is a collision: every variant is exposed as
+//!   `<server>__<name>` (kept within `[A-Za-z0-9_-]{1,64}`) and routed to that server only,
+//!   through a reverse map — never by parsing the name;
+//! - resources (by URI), resource templates (by URI template) and prompts (by name) are
+//!   listed once, described by the first server in `(priority, name)` order, and routed by
+//!   the plan.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
+
+use crate::router::{RouterHandle, RoutingSnapshot};
+
+/// Where an exposed tool name goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolRoute {
+    /// The tool's name on the upstream(s).
+    pub name: String,
+    /// `Some(server)` for a prefixed collision variant: only that server may serve it.
+    pub only: Option<String>,
+}
+
+/// The federated catalog of one routing snapshot.
+#[derive(Debug, Default)]
+pub struct Federated {
+    /// The snapshot version it was built from.
+    pub version: u64,
+    /// Tools as exposed (collision variants renamed).
+    pub tools: Vec<Tool>,
+    /// Concrete resources.
+    pub resources: Vec<Resource>,
+    /// Resource templates.
+    pub resource_templates: Vec<ResourceTemplate>,
+    /// Prompts.
+    pub prompts: Vec<Prompt>,
+    routes: HashMap<String, ToolRoute>,
+    /// Hashes of the tool, resource (with templates) and prompt lists: a change of one is a
+    /// `list_changed` for that kind.
+    pub hashes: [u64; 3],
+}
+
+const MAX_NAME: usize = 64;
+
+/// `<server>__<name>`, with characters outside `[A-Za-z0-9_-]` replaced by `_`, and cut to
+/// 64 characters with a hash suffix when longer (so distinct inputs stay distinct).
+pub fn prefixed(server: &str, name: &str) -> String {
+    let raw = format!("{server}__{name}");
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.len() <= MAX_NAME && clean == raw {
+        return clean;
+    }
+    let mut h = DefaultHasher::new();
+    raw.hash(&mut h);
+    let suffix = format!("_{:08x}", h.finish() as u32);
+    let keep = clean.len().min(MAX_NAME - suffix.len());
+    format!("{}{suffix}", &clean[..keep])
+}
+
+fn hash_of<T: serde::Serialize>(items: &[T]) -> u64 {
+    let mut h = DefaultHasher::new();
+    serde_json::to_string(items)
+        .unwrap_or_default()
+        .hash(&mut h);
+    h.finish()
+}
+
+impl Federated {
+    /// The federated catalog of `snapshot`.
+    pub fn build(snapshot: &RoutingSnapshot) -> Self {
+        // name → [(server, tool)] in (priority, name) order: the snapshot's order.
+        let mut by_name: BTreeMap<&str, Vec<(&str, &Tool)>> = BTreeMap::new();
+        let mut resources: BTreeMap<&str, &Resource> = BTreeMap::new();
+        let mut templates: BTreeMap<&str, &ResourceTemplate> = BTreeMap::new();
+        let mut prompts: BTreeMap<&str, &Prompt> = BTreeMap::new();
+        for server in &snapshot.servers {
+            let Some(catalog) = &server.entries else {
+                continue;
+            };
+            for t in &catalog.tools {
+                by_name
+                    .entry(t.name.as_ref())
+                    .or_default()
+                    .push((server.name.as_str(), t));
+            }
+            for r in &catalog.resources {
+                resources.entry(r.uri.as_str()).or_insert(r);
+            }
+            for t in &catalog.resource_templates {
+                templates.entry(t.uri_template.as_str()).or_insert(t);
+            }
+            for p in &catalog.prompts {
+                prompts.entry(p.name.as_str()).or_insert(p);
+            }
+        }
+
+        let mut tools = Vec::new();
+        let mut routes = HashMap::new();
+        for (name, offers) in by_name {
+            let schema = &offers[0].1.input_schema;
+            if offers.iter().all(|(_, t)| t.input_schema == *schema) {
+                tools.push(offers[0].1.clone());
+                routes.insert(
+                    name.to_owned(),
+                    ToolRoute {
+                        name: name.to_owned(),
+                        only: None,
+                    },
+                );
+            } else {
+                for (server, tool) in offers {
+                    let exposed = prefixed(server, name);
+                    let mut t = tool.clone();
+                    t.name = exposed.clone().into();
+                    tools.push(t);
+                    routes.insert(
+                        exposed,
+                        ToolRoute {
+                            name: name.to_owned(),
+                            only: Some(server.to_owned()),
+                        },
+                    );
+                }
+            }
+        }
+        // A prefixed variant may equal a plain name another server offers: each exposed name
+        // is listed once (the route map kept the last writer; both go to a server offering
+        // that name under the same route key).
+        let mut seen = std::collections::HashSet::new();
+        tools.retain(|t| seen.insert(t.name.to_string()));
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+
+        let resources: Vec<Resource> = resources.into_values().cloned().collect();
+        let resource_templates: Vec<ResourceTemplate> = templates.into_values().cloned().collect();
+        let prompts: Vec<Prompt> = prompts.into_values().cloned().collect();
+        let hashes = [
+            hash_of(&tools),
+            hash_of(&resources) ^ hash_of(&resource_templates).rotate_left(1),
+            hash_of(&prompts),
+        ];
+        Self {
+            version: snapshot.version,
+            tools,
+            resources,
+            resource_templates,
+            prompts,
+            routes,
+            hashes,
+        }
+    }
+
+    /// Where the exposed tool `name` goes; `None` if no upstream offers it.
+    pub fn tool(&self, name: &str) -> Option<&ToolRoute> {
+        self.routes.get(name)
+    }
+}
+
+/// The federated catalog of the latest snapshot, rebuilt only when the snapshot changed.
+#[derive(Debug)]
+pub struct FederationCache {
+    router: RouterHandle,
+    cached: ArcSwap<Federated>,
+}
+
+impl FederationCache {
+    /// A cache over `router`'s snapshots.
+    pub fn new(router: RouterHandle) -> Self {
+        Self {
+            router,
+            cached: ArcSwap::from_pointee(Federated::default()),
+        }
+    }
+
+    /// The router this cache reads.
+    pub fn router(&self) -> &RouterHandle {
+        &self.router
+    }
+
+    /// The federated catalog of the current snapshot.
+    pub fn get(&self) -> Arc<Federated> {
+        let snapshot = self.router.snapshot();
+        let cached = self.cached.load_full();
+        if cached.version == snapshot.version && snapshot.version != 0 {
+            return cached;
+        }
+        let fresh = Arc::new(Federated::build(&snapshot));
+        self.cached.store(fresh.clone());
+        fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::ServerView;
+    use crate::upstream::Status;
+    use crate::upstream::catalog::Catalog;
+    use serde_json::json;
+
+    fn tool(name: &str, schema: serde_json::Value) -> Tool {
+        Tool::new(
+            name.to_owned(),
+            "d",
+            schema.as_object().cloned().unwrap_or_default(),
+        )
+    }
+
+    fn server(name: &str, priority: i32, tools: Vec<Tool>, prompts: &[&str]) -> ServerView {
+        let catalog = Catalog::new(
+            tools,
+            vec![],
+            vec![],
+            prompts
+                .iter()
+                .map(|p| Prompt::new(*p, None::<String>, None))
+                .collect(),
+        );
+        ServerView {
+            name: name.into(),
+            priority,
+            status: Status::Healthy,
+            next_retry_at: None,
+            catalog: Some(Arc::new(catalog.names())),
+            entries: Some(Arc::new(catalog)),
+        }
+    }
+
+    #[test]
+    fn replicas_merge_collisions_are_prefixed_and_route_back_through_the_map() {
+        let a = json!({"type": "object", "properties": {"x": {"type": "string"}}});
+        let b = json!({"type": "object", "properties": {"y": {"type": "number"}}});
+        let snap = RoutingSnapshot::build(
+            7,
+            vec![
+                server(
+                    "alpha",
+                    1,
+                    vec![tool("echo", a.clone()), tool("search", a.clone())],
+                    &["p"],
+                ),
+                server(
+                    "beta",
+                    2,
+                    vec![tool("echo", a.clone()), tool("search", b)],
+                    &["p", "q"],
+                ),
+                server("gamma.v2", 3, vec![tool("search", a)], &[]),
+            ],
+        );
+        let f = Federated::build(&snap);
+        let names: Vec<&str> = f.tools.iter().map(|t| t.name.as_ref()).collect();
+        let gamma = prefixed("gamma.v2", "search");
+        assert_eq!(
+            names,
+            ["alpha__search", "beta__search", "echo", gamma.as_str()]
+        );
+        assert_eq!(
+            f.tool("echo"),
+            Some(&ToolRoute {
+                name: "echo".into(),
+                only: None
+            })
+        );
+        assert_eq!(
+            f.tool("beta__search"),
+            Some(&ToolRoute {
+                name: "search".into(),
+                only: Some("beta".into())
+            })
+        );
+        assert_eq!(f.tool("search"), None, "a collision has no plain entry");
+        assert!(gamma.starts_with("gamma_v2__search_"), "{gamma}");
+        assert_eq!(
+            f.tool(&gamma).and_then(|r| r.only.as_deref()),
+            Some("gamma.v2")
+        );
+        let prompts: Vec<&str> = f.prompts.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(prompts, ["p", "q"]);
+        assert_eq!(f.version, 7);
+    }
+
+    #[test]
+    fn prefixed_names_stay_within_the_allowed_alphabet_and_length() {
+        assert_eq!(prefixed("srv", "tool-1_x"), "srv__tool-1_x");
+        let long = prefixed("s", &"t".repeat(100));
+        assert!(long.len() <= 64);
+        assert_ne!(long, prefixed("s", &"t".repeat(99)));
+        let odd = prefixed("a.b", "c d/é");
+        assert!(odd.len() <= 64);
+        assert!(
+            odd.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        );
+    }
+
+    #[test]
+    fn a_changed_list_changes_its_hash_only() {
+        let a = json!({"type": "object"});
+        let one =
+            RoutingSnapshot::build(1, vec![server("s", 1, vec![tool("t", a.clone())], &["p"])]);
+        let two = RoutingSnapshot::build(
+            2,
+            vec![server(
+                "s",
+                1,
+                vec![tool("t", a.clone()), tool("u", a)],
+                &["p"],
+            )],
+        );
+        let (f1, f2) = (Federated::build(&one), Federated::build(&two));
+        assert_ne!(f1.hashes[0], f2.hashes[0]);
+        assert_eq!(f1.hashes[1], f2.hashes[1]);
+        assert_eq!(f1.hashes[2], f2.hashes[2]);
+    }
+}

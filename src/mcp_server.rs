@@ -1,0 +1,233 @@
+//! att's own MCP endpoint, `/mcp`: the federated catalog of every upstream, served over
+//! rmcp's streamable HTTP server, with every call routed through the same plan and invoker
+//! as `/api/v1/mcp` (failover included).
+//!
+//! Listing answers from the cached federated catalog ([`FederationCache`]): no upstream round
+//! trip. Each session watches the router and sends `notifications/*/list_changed` when the
+//! part of the federated catalog it concerns changes. A broken upstream's entries are simply
+//! absent until it comes back.
+
+use std::sync::Arc;
+
+use att_actors::federation::{Federated, FederationCache};
+use att_actors::invoke::{Attempt, Outcome, Request};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+use crate::gateway::Gateway;
+
+/// One MCP session's handler (rmcp builds one per session; they share everything).
+#[derive(Clone)]
+pub struct FederatedServer {
+    gateway: Arc<Gateway>,
+    catalog: Arc<FederationCache>,
+}
+
+/// The `/mcp` service, to be nested into the HTTP router.
+pub fn service(
+    gateway: Arc<Gateway>,
+    allowed_hosts: Vec<String>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
+    let catalog = Arc::new(FederationCache::new(gateway.router()));
+    let server = FederatedServer { gateway, catalog };
+    let mut config = StreamableHttpServerConfig::default();
+    config.cancellation_token = shutdown;
+    if !allowed_hosts.is_empty() {
+        config = config.with_allowed_hosts(allowed_hosts);
+    }
+    StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+/// The attempt trace as error data.
+fn attempts_data(attempts: &[Attempt]) -> Value {
+    json!({ "attempts": attempts })
+}
+
+/// Maps an invocation outcome to an MCP result or error.
+fn outcome<T: serde::de::DeserializeOwned>(what: &str, o: Outcome) -> Result<T, ErrorData> {
+    match o {
+        Outcome::Success { result, .. } => serde_json::from_value(result).map_err(|e| {
+            ErrorData::internal_error(format!("the upstream's {what} result: {e}"), None)
+        }),
+        Outcome::CallerError { code, message, .. } => Err(ErrorData::new(
+            ErrorCode(i32::try_from(code).unwrap_or(ErrorCode::INTERNAL_ERROR.0)),
+            message,
+            None,
+        )),
+        Outcome::Unknown { checked } => Err(ErrorData::invalid_params(
+            format!("unknown {what}"),
+            Some(json!({ "checked": checked })),
+        )),
+        Outcome::OutcomeUnknown { attempts } => Err(ErrorData::internal_error(
+            "outcome unknown: the upstream failed after receiving the call, which is not safe to repeat",
+            Some(attempts_data(&attempts)),
+        )),
+        Outcome::Unavailable {
+            attempts,
+            retry_after,
+        } => Err(ErrorData::internal_error(
+            "no upstream could serve the call",
+            Some(json!({ "attempts": attempts, "retry_after": retry_after })),
+        )),
+    }
+}
+
+impl FederatedServer {
+    fn current(&self) -> Arc<Federated> {
+        self.catalog.get()
+    }
+
+    /// Sends `list_changed` notifications to `peer` whenever the federated catalog changes,
+    /// until the session ends.
+    fn watch_changes(&self, peer: Peer<RoleServer>) {
+        let (catalog, mut changes) = (self.catalog.clone(), self.catalog.router().changes());
+        tokio::spawn(async move {
+            let mut last = catalog.get().hashes;
+            while changes.changed().await.is_ok() {
+                if peer.is_transport_closed() {
+                    break;
+                }
+                let now = catalog.get().hashes;
+                let mut ok = true;
+                if now[0] != last[0] {
+                    ok &= peer.notify_tool_list_changed().await.is_ok();
+                }
+                if now[1] != last[1] {
+                    ok &= peer.notify_resource_list_changed().await.is_ok();
+                }
+                if now[2] != last[2] {
+                    ok &= peer.notify_prompt_list_changed().await.is_ok();
+                }
+                if !ok {
+                    break;
+                }
+                last = now;
+            }
+        });
+    }
+}
+
+impl ServerHandler for FederatedServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_resources()
+                .enable_resources_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("att", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.watch_changes(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(
+            self.current().tools.clone(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let federated = self.current();
+        let Some(route) = federated.tool(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool `{}`", request.name),
+                None,
+            ));
+        };
+        let call = Request::Tool {
+            name: route.name.clone(),
+            arguments: request.arguments,
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let o = self
+            .gateway
+            .invoker
+            .invoke_on(&call, &[], route.only.as_deref(), &id)
+            .await;
+        outcome::<CallToolResult>("tool", o).map(Into::into)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(
+            self.current().resources.clone(),
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            self.current().resource_templates.clone(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let call = Request::Resource { uri: request.uri };
+        let id = uuid::Uuid::new_v4().to_string();
+        let o = self.gateway.invoker.invoke(&call, &[], &id).await;
+        outcome::<ReadResourceResult>("resource", o).map(Into::into)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(
+            self.current().prompts.clone(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let call = Request::Prompt {
+            name: request.name,
+            arguments: request.arguments,
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let o = self.gateway.invoker.invoke(&call, &[], &id).await;
+        outcome::<GetPromptResult>("prompt", o).map(Into::into)
+    }
+}

@@ -1,0 +1,167 @@
+//! att's own MCP endpoint `/mcp`, used by a real rmcp client, over real upstreams.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{TestAtt, eventually, serve_fixture};
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
+    ReadResourceRequestParams,
+};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientHandler, RoleClient, ServiceError, ServiceExt};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// A client that reports `tools/list_changed`.
+#[derive(Clone)]
+struct Watcher(mpsc::UnboundedSender<&'static str>);
+
+impl ClientHandler for Watcher {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("test-client", "0"),
+        )
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+
+    async fn on_tool_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        let _ = self.0.send("tools");
+    }
+}
+
+async fn client(
+    att: &TestAtt,
+) -> (
+    RunningService<RoleClient, Watcher>,
+    mpsc::UnboundedReceiver<&'static str>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let transport = StreamableHttpClientTransport::from_uri(att.url("/mcp"));
+    let c = Watcher(tx)
+        .serve(transport)
+        .await
+        .expect("connects to att's /mcp");
+    (c, rx)
+}
+
+async fn register(att: &TestAtt, body: serde_json::Value) {
+    let r = att
+        .http
+        .post(att.url("/api/v1/mcp/servers"))
+        .json(&body)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 201);
+}
+
+fn args(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().cloned().expect("object")
+}
+
+#[tokio::test]
+async fn a_client_on_mcp_lists_the_union_calls_through_failover_and_hears_list_changes() {
+    let (primary, backup) = (
+        serve_fixture("primary").await,
+        serve_fixture("backup").await,
+    );
+    let att = TestAtt::start().await;
+    register(
+        &att,
+        json!({"name": "primary", "url": primary.url, "priority": 1}),
+    )
+    .await;
+    register(
+        &att,
+        json!({"name": "backup", "url": backup.url, "priority": 2}),
+    )
+    .await;
+    let (c, mut changes) = client(&att).await;
+    let info = c.peer_info().expect("server info");
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("att")
+    );
+
+    // The union: the two fixtures offer the same tools with the same schemas, so each is
+    // one entry (replicas), routed by priority.
+    let tools = eventually("the federated tools", Duration::from_secs(10), || async {
+        let tools = c.list_all_tools().await.ok()?;
+        (tools.iter().any(|t| t.name == "echo")).then_some(tools)
+    })
+    .await;
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "echo").count(),
+        1,
+        "replicas are one entry: {names:?}"
+    );
+    assert!(!names.contains(&"extra"));
+    let r = c
+        .call_tool(CallToolRequestParams::new("echo").with_arguments(args(json!({"text": "hi"}))))
+        .await
+        .expect("echo through att");
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"server": "primary", "text": "hi"}))
+    );
+
+    // Failover: the primary fails every call; a read-only tool moves on to the backup.
+    primary.fixture.state.sick.store(true, Ordering::SeqCst);
+    let r = c
+        .call_tool(
+            CallToolRequestParams::new("read_only").with_arguments(args(json!({"text": "ro"}))),
+        )
+        .await
+        .expect("read_only fails over");
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"server": "backup", "text": "ro"}))
+    );
+    // A caller's mistake comes back as the upstream's error, at once.
+    let e = c
+        .call_tool(CallToolRequestParams::new("no_such_tool"))
+        .await
+        .expect_err("unknown tool");
+    assert!(
+        matches!(e, ServiceError::McpError(ref d) if d.code.0 == -32602),
+        "{e:?}"
+    );
+    // Resources route too.
+    let read = c
+        .read_resource(ReadResourceRequestParams::new("fixture://items/42"))
+        .await;
+    assert!(read.is_ok(), "{read:?}");
+
+    // A tool list change upstream reaches the client as `tools/list_changed`, and the new
+    // tool is listed and callable.
+    primary.fixture.state.sick.store(false, Ordering::SeqCst);
+    backup.fixture.state.sick.store(false, Ordering::SeqCst);
+    // (Catalogs that arrived after the client connected were changes too: forget those.)
+    while changes.try_recv().is_ok() {}
+    c.call_tool(CallToolRequestParams::new("flip"))
+        .await
+        .expect("flip");
+    // Each notification is followed by a look at the list: the one for the flip must come
+    // (a late catalog of the backup may come first).
+    loop {
+        let heard = tokio::time::timeout(Duration::from_secs(10), changes.recv()).await;
+        assert_eq!(heard.ok().flatten(), Some("tools"), "no tools/list_changed");
+        let tools = c.list_all_tools().await.expect("list");
+        if tools.iter().any(|t| t.name == "extra") {
+            break;
+        }
+    }
+    let r = c
+        .call_tool(CallToolRequestParams::new("extra"))
+        .await
+        .expect("the new tool is callable");
+    assert_ne!(r.is_error, Some(true), "{r:?}");
+    c.cancel().await.expect("close");
+    att.server.shutdown().await;
+}
