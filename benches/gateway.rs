@@ -1,5 +1,6 @@
 //! The gateway benchmark: the same `tools/call` (fixture `echo`) made directly with an rmcp
-//! client, and through att's `POST /api/v1/mcp/invoke/tool`, at 1 and 32 concurrent callers,
+//! client, through att's `POST /api/v1/mcp/invoke/tool`, and by an rmcp client on att's own
+//! `/mcp` endpoint, at 1 and 32 concurrent callers,
 //! in one run against one fixture upstream over loopback HTTP.
 //!
 //! Run: `cargo bench --bench gateway` (prints a table; numbers go to todo/perf.md).
@@ -131,6 +132,17 @@ fn main() {
                 .expect("direct client"),
         );
         let args = json!({"text": "x"}).as_object().cloned().expect("object");
+        // (c) an rmcp client on att's own MCP endpoint.
+        let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("bench-mcp", "0"))
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
+        let via_mcp = Arc::new(
+            info.serve(StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(format!(
+                "http://{}/mcp",
+                server.local_addr
+            ))))
+            .await
+            .expect("client on att's /mcp"),
+        );
 
         println!("| callers | path | calls | p50 µs | p99 µs | calls/s |");
         println!("|---|---|---|---|---|---|");
@@ -155,7 +167,15 @@ fn main() {
                 }
             })
             .await;
-            for (path, s) in [("direct", &direct_stats), ("via att", &att_stats)] {
+            let (m, a) = (via_mcp.clone(), args.clone());
+            let mcp_stats = run(callers, calls, move || {
+                let (m, a) = (m.clone(), a.clone());
+                async move {
+                    m.call_tool(CallToolRequestParams::new("echo").with_arguments(a)).await.expect("call via /mcp");
+                }
+            })
+            .await;
+            for (path, s) in [("direct", &direct_stats), ("via att /api", &att_stats), ("via att /mcp", &mcp_stats)] {
                 println!(
                     "| {callers} | {path} | {calls} | {} | {} | {:.0} |",
                     s.p50.as_micros(),
@@ -170,7 +190,32 @@ fn main() {
                 added.as_secs_f64() / direct_stats.p50.as_secs_f64(),
                 100.0 * att_stats.per_sec / direct_stats.per_sec
             );
+            let added = mcp_stats.p50.saturating_sub(direct_stats.p50);
+            println!(
+                "|   | **att /mcp adds (p50)** |   | {} ({:.2}× a direct p50) |   | throughput {:.0}% of direct |",
+                added.as_micros(),
+                added.as_secs_f64() / direct_stats.p50.as_secs_f64(),
+                100.0 * mcp_stats.per_sec / direct_stats.per_sec
+            );
         }
+
+        // tools/list on /mcp answers from the cached federated catalog.
+        let t0 = Instant::now();
+        let rounds = 200;
+        for _ in 0..rounds {
+            via_mcp.list_all_tools().await.expect("list");
+        }
+        let list_mcp = t0.elapsed() / rounds;
+        let t0 = Instant::now();
+        for _ in 0..rounds {
+            direct.list_all_tools().await.expect("list");
+        }
+        let list_direct = t0.elapsed() / rounds;
+        println!();
+        println!("| tools/list (1 upstream) | mean µs |");
+        println!("|---|---|");
+        println!("| direct | {} |", list_direct.as_micros());
+        println!("| via att /mcp (cached federated catalog) | {} |", list_mcp.as_micros());
         server.shutdown().await;
 
         // Failover: a second att with two upstreams: `preferred` (priority 1), a fixture

@@ -165,3 +165,40 @@ async fn a_client_on_mcp_lists_the_union_calls_through_failover_and_hears_list_c
     c.cancel().await.expect("close");
     att.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn mcp_refuses_a_foreign_host_header_and_an_unknown_session() {
+    let att = TestAtt::start().await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}}});
+    let post = |host: Option<&'static str>| {
+        let mut r = att
+            .http
+            .post(att.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&init);
+        if let Some(h) = host {
+            r = r.header("host", h);
+        }
+        r.send()
+    };
+    // DNS rebinding: a page on evil.example that resolves to 127.0.0.1.
+    let r = post(Some("evil.example")).await.expect("post");
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let r = post(None).await.expect("post");
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("mcp-session-id"));
+    // A session att never issued.
+    let ping = att
+        .http
+        .post(att.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", "no-such-session")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ping.status(), 404);
+    att.server.shutdown().await;
+}
