@@ -241,15 +241,25 @@ impl UpstreamState {
     /// is ready ([`UpstreamMsg::Refreshed`]).
     fn start_refresh(&mut self, myself: &ActorRef<UpstreamMsg>) {
         self.refreshing = true;
-        let (spec, notices, me, based_on) = (
-            self.spec.clone(),
-            self.notices.clone(),
-            myself.clone(),
-            self.generation,
-        );
+        let based_on = self.generation;
+        self.open_in_background(myself, move |result| UpstreamMsg::Refreshed {
+            based_on,
+            result,
+        });
+    }
+
+    /// Opens a session in a task; its result comes back as the message `reply` makes.
+    fn open_in_background(
+        &self,
+        myself: &ActorRef<UpstreamMsg>,
+        reply: impl FnOnce(Result<Box<(Connection, Option<Catalog>)>, CallFailure>) -> UpstreamMsg
+        + Send
+        + 'static,
+    ) {
+        let (spec, notices, me) = (self.spec.clone(), self.notices.clone(), myself.clone());
         tokio::spawn(async move {
             let result = open_session(&spec, notices).await;
-            let _ = me.send_message(UpstreamMsg::Refreshed { based_on, result });
+            let _ = me.send_message(reply(result));
         });
     }
 
@@ -270,19 +280,11 @@ impl UpstreamState {
         self.drop_session();
         self.generation += 1;
         self.waiters.get_or_insert_with(Vec::new);
-        let (spec, notices, me, generation) = (
-            self.spec.clone(),
-            self.notices.clone(),
-            myself.clone(),
-            self.generation,
-        );
-        tokio::spawn(async move {
-            let result = open_session(&spec, notices).await;
-            let _ = me.send_message(UpstreamMsg::Connected {
-                generation,
-                result,
-                correlation_id,
-            });
+        let generation = self.generation;
+        self.open_in_background(myself, move |result| UpstreamMsg::Connected {
+            generation,
+            result,
+            correlation_id,
         });
     }
 
