@@ -92,6 +92,21 @@ impl FederatedServer {
         self.catalog.get()
     }
 
+    /// Invokes `call` unless the client cancels it first; a cancel drops the upstream call,
+    /// which sends `notifications/cancelled` upstream.
+    async fn invoke(
+        &self,
+        call: Request,
+        only: Option<&str>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Outcome, ErrorData> {
+        let id = uuid::Uuid::new_v4().to_string();
+        tokio::select! {
+            o = self.gateway.invoker.invoke_on(&call, &[], only, &id) => Ok(o),
+            () = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
+        }
+    }
+
     /// Sends `list_changed` notifications to `peer` whenever the federated catalog changes,
     /// until the session ends.
     fn watch_changes(&self, peer: Peer<RoleServer>) {
@@ -154,7 +169,7 @@ impl ServerHandler for FederatedServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let federated = self.current();
         let Some(route) = federated.tool(&request.name) else {
@@ -167,12 +182,7 @@ impl ServerHandler for FederatedServer {
             name: route.name.clone(),
             arguments: request.arguments,
         };
-        let id = uuid::Uuid::new_v4().to_string();
-        let o = self
-            .gateway
-            .invoker
-            .invoke_on(&call, &[], route.only.as_deref(), &id)
-            .await;
+        let o = self.invoke(call, route.only.as_deref(), &context).await?;
         outcome::<CallToolResult>("tool", o).map(Into::into)
     }
 
@@ -199,11 +209,10 @@ impl ServerHandler for FederatedServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let call = Request::Resource { uri: request.uri };
-        let id = uuid::Uuid::new_v4().to_string();
-        let o = self.gateway.invoker.invoke(&call, &[], &id).await;
+        let o = self.invoke(call, None, &context).await?;
         outcome::<ReadResourceResult>("resource", o).map(Into::into)
     }
 
@@ -220,14 +229,13 @@ impl ServerHandler for FederatedServer {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let call = Request::Prompt {
             name: request.name,
             arguments: request.arguments,
         };
-        let id = uuid::Uuid::new_v4().to_string();
-        let o = self.gateway.invoker.invoke(&call, &[], &id).await;
+        let o = self.invoke(call, None, &context).await?;
         outcome::<GetPromptResult>("prompt", o).map(Into::into)
     }
 }

@@ -202,3 +202,59 @@ async fn mcp_refuses_a_foreign_host_header_and_an_unknown_session() {
     assert_eq!(ping.status(), 404);
     att.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_call_the_client_cancels_on_mcp_is_cancelled_upstream() {
+    use rmcp::model::ClientRequest;
+    use rmcp::service::PeerRequestOptions;
+
+    let upstream = serve_fixture("slowpoke").await;
+    let att = TestAtt::start().await;
+    register(&att, json!({"name": "slowpoke", "url": upstream.url})).await;
+    let (c, _changes) = client(&att).await;
+    eventually("the federated tools", Duration::from_secs(10), || async {
+        let tools = c.list_all_tools().await.ok()?;
+        tools.iter().any(|t| t.name == "hang").then_some(())
+    })
+    .await;
+    let calls_before = upstream.fixture.state.calls.load(Ordering::SeqCst);
+    let handle = c
+        .peer()
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+                CallToolRequestParams::new("hang"),
+            )),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .expect("sent");
+    // Once the upstream has the call, the client gives up on it.
+    eventually(
+        "the call reached the upstream",
+        Duration::from_secs(10),
+        || async {
+            (upstream.fixture.state.calls.load(Ordering::SeqCst) > calls_before).then_some(())
+        },
+    )
+    .await;
+    handle
+        .cancel(Some("changed my mind".into()))
+        .await
+        .expect("cancel sent");
+    eventually(
+        "the upstream saw the cancel",
+        Duration::from_secs(10),
+        || async { (upstream.fixture.state.cancelled.load(Ordering::SeqCst) == 1).then_some(()) },
+    )
+    .await;
+    // The session still serves.
+    let r = c
+        .call_tool(CallToolRequestParams::new("echo").with_arguments(args(json!({"text": "on"}))))
+        .await
+        .expect("echo after a cancel");
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"server": "slowpoke", "text": "on"}))
+    );
+    att.server.shutdown().await;
+}

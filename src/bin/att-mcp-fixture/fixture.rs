@@ -51,6 +51,8 @@ pub struct FixtureState {
     pub calls: AtomicU64,
     pub flipped: AtomicBool,
     pub crashed: AtomicBool,
+    /// Calls the client cancelled (`hang` counts them).
+    pub cancelled: AtomicU64,
     /// When set, every tool call fails with a JSON-RPC internal error after being received.
     pub sick: AtomicBool,
     pub peers: Mutex<Vec<Peer<RoleServer>>>,
@@ -244,6 +246,7 @@ impl ServerHandler for Fixture {
             }
             "hang" => {
                 ctx.ct.cancelled().await;
+                self.state.cancelled.fetch_add(1, Ordering::SeqCst);
                 Err(ErrorData::internal_error("cancelled", None))
             }
             "crash" => match self.crash {
