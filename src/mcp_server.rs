@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use att_actors::federation::{Federated, FederationCache};
 use att_actors::invoke::{Attempt, Outcome, Request};
+use att_actors::upstream::connection::Relay;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
     GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
@@ -101,8 +102,12 @@ impl FederatedServer {
         context: &RequestContext<RoleServer>,
     ) -> Result<Outcome, ErrorData> {
         let id = uuid::Uuid::new_v4().to_string();
+        let relay = Relay {
+            peer: context.peer.clone(),
+            progress_token: context.meta.get_progress_token(),
+        };
         tokio::select! {
-            o = self.gateway.invoker.invoke_on(&call, &[], only, &id) => Ok(o),
+            o = self.gateway.invoker.invoke_on(&call, &[], only, Some(&relay), &id) => Ok(o),
             () = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
         }
     }

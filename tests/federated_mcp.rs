@@ -16,9 +16,10 @@ use rmcp::{ClientHandler, RoleClient, ServiceError, ServiceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-/// A client that reports `tools/list_changed`.
+/// A client that reports `tools/list_changed` ("tools"), progress ("progress TOKEN VALUE")
+/// and log messages ("log DATA").
 #[derive(Clone)]
-struct Watcher(mpsc::UnboundedSender<&'static str>);
+struct Watcher(mpsc::UnboundedSender<String>);
 
 impl ClientHandler for Watcher {
     fn get_info(&self) -> ClientConfig {
@@ -30,7 +31,25 @@ impl ClientHandler for Watcher {
     }
 
     async fn on_tool_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
-        let _ = self.0.send("tools");
+        let _ = self.0.send("tools".into());
+    }
+
+    async fn on_progress(
+        &self,
+        p: rmcp::model::ProgressNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        let token = serde_json::to_value(&p.progress_token).unwrap_or_default();
+        let _ = self.0.send(format!("progress {token} {}", p.progress));
+    }
+
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        p: rmcp::model::LoggingMessageNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(format!("log {}", p.data));
     }
 }
 
@@ -38,7 +57,7 @@ async fn client(
     att: &TestAtt,
 ) -> (
     RunningService<RoleClient, Watcher>,
-    mpsc::UnboundedReceiver<&'static str>,
+    mpsc::UnboundedReceiver<String>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     let transport = StreamableHttpClientTransport::from_uri(att.url("/mcp"));
@@ -151,7 +170,11 @@ async fn a_client_on_mcp_lists_the_union_calls_through_failover_and_hears_list_c
     // (a late catalog of the backup may come first).
     loop {
         let heard = tokio::time::timeout(Duration::from_secs(10), changes.recv()).await;
-        assert_eq!(heard.ok().flatten(), Some("tools"), "no tools/list_changed");
+        let heard = heard.ok().flatten();
+        if heard.as_deref().is_some_and(|h| h != "tools") {
+            continue;
+        }
+        assert_eq!(heard.as_deref(), Some("tools"), "no tools/list_changed");
         let tools = c.list_all_tools().await.expect("list");
         if tools.iter().any(|t| t.name == "extra") {
             break;
@@ -255,6 +278,60 @@ async fn a_call_the_client_cancels_on_mcp_is_cancelled_upstream() {
     assert_eq!(
         r.structured_content,
         Some(json!({"server": "slowpoke", "text": "on"}))
+    );
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn progress_and_log_messages_of_a_call_reach_the_client_that_made_it() {
+    use rmcp::model::{CallToolRequest, ClientRequest, ServerResult};
+
+    let upstream = serve_fixture("chatty").await;
+    let att = TestAtt::start().await;
+    register(&att, json!({"name": "chatty", "url": upstream.url})).await;
+    let (c, mut heard) = client(&att).await;
+    eventually("the federated tools", Duration::from_secs(10), || async {
+        let tools = c.list_all_tools().await.ok()?;
+        tools.iter().any(|t| t.name == "slow").then_some(())
+    })
+    .await;
+    while heard.try_recv().is_ok() {}
+    // rmcp gives the request a progress token of its own; the handle says which.
+    let params = CallToolRequestParams::new("slow").with_arguments(args(json!({"ms": 20})));
+    let handle = c
+        .peer()
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            rmcp::service::PeerRequestOptions::no_options(),
+        )
+        .await
+        .expect("sent");
+    let mine = serde_json::to_value(&handle.progress_token).expect("token");
+    let reply = handle.await_response().await.expect("slow through att");
+    let ServerResult::CallToolResult(r) = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"server": "chatty", "text": "slept 20 ms"}))
+    );
+    // Both arrive (in either order): the progress under the client's own token.
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let next = tokio::time::timeout(Duration::from_secs(10), heard.recv()).await;
+        match next.ok().flatten() {
+            Some(h) if h == "tools" => {}
+            Some(h) => got.push(h),
+            None => panic!("only {got:?}"),
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "log \"chatty is sleeping 20 ms\"".to_owned(),
+            format!("progress {mine} 0.5")
+        ]
     );
     att.server.shutdown().await;
 }

@@ -20,6 +20,7 @@ use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
 use crate::router::{Plan, RouterHandle, Target, plan};
 use crate::upstream::actor::{UpstreamError, UpstreamHandle};
+use crate::upstream::connection::Relay;
 use crate::upstream::{CallFailure, Decision, ErrorCategory, decide};
 
 /// What is being asked for.
@@ -177,16 +178,19 @@ impl Invoker {
         preferred: &[String],
         request_id: &str,
     ) -> Outcome {
-        self.invoke_on(request, preferred, None, request_id).await
+        self.invoke_on(request, preferred, None, None, request_id)
+            .await
     }
 
     /// [`Self::invoke`], restricted to the server `only` when given (a collision variant of
-    /// the federated catalog belongs to one server).
+    /// the federated catalog belongs to one server), on behalf of `relay`'s client when given
+    /// (the upstream's progress and log messages during a tool call go to it).
     pub async fn invoke_on(
         &self,
         request: &Request,
         preferred: &[String],
         only: Option<&str>,
+        relay: Option<&Relay>,
         request_id: &str,
     ) -> Outcome {
         let snapshot = self.router.snapshot();
@@ -265,7 +269,7 @@ impl Invoker {
                 Request::Tool { name, arguments } => (
                     ready
                         .connection
-                        .call_tool(name, arguments.clone(), deadline)
+                        .call_tool_for(name, arguments.clone(), deadline, relay)
                         .await
                         .map(|r| to_json(&r)),
                     ready.tool_is_repeatable(name),

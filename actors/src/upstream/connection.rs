@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
-    GetPromptRequestParams, GetPromptResult, Implementation, JsonObject, ListPromptsRequest,
-    ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
-    PingRequest, ProtocolVersion, ReadResourceRequestParams, ReadResourceResult, ServerResult,
+    CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
+    ClientRequest, GetPromptRequestParams, GetPromptResult, Implementation, JsonObject,
+    ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
+    PaginatedRequestParams, PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResult, ServerResult,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -27,7 +28,9 @@ use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::{
     StreamableHttpClientTransportConfig, StreamableHttpError,
 };
-use rmcp::{ClientCacheConfig, ClientHandler, Peer, RoleClient, ServiceError, ServiceExt};
+use rmcp::{
+    ClientCacheConfig, ClientHandler, Peer, RoleClient, RoleServer, ServiceError, ServiceExt,
+};
 use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::io::AsyncBufReadExt;
@@ -64,10 +67,55 @@ pub struct Handshake {
     pub captured_at: OffsetDateTime,
 }
 
-/// att's side of the session: identifies att and forwards list changes.
+/// The client a call is made for (a session on att's own MCP endpoint): what the upstream
+/// says about the call while it runs — progress, log messages — goes to it.
+#[derive(Clone, Debug)]
+pub struct Relay {
+    /// The calling client.
+    pub peer: Peer<RoleServer>,
+    /// The progress token the client gave its request, if it wants progress.
+    pub progress_token: Option<ProgressToken>,
+}
+
+/// Calls in flight that have a [`Relay`], by the progress token att gave them upstream.
+type Relays = Arc<Mutex<HashMap<ProgressToken, Relay>>>;
+
+/// att's side of the session: identifies att, forwards list changes, and relays progress
+/// and log messages of relayed calls to their clients.
 #[derive(Clone)]
 struct AttClient {
     notices: mpsc::UnboundedSender<Notice>,
+    relays: Relays,
+}
+
+/// Sends `notifications/cancelled` for a request whose caller stopped waiting.
+struct CancelOnDrop(Option<(Peer<RoleClient>, rmcp::model::RequestId)>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some((peer, id)) = self.0.take() {
+            tokio::spawn(async move {
+                let _ = peer
+                    .notify_cancelled(rmcp::model::CancelledNotificationParam::new(
+                        Some(id),
+                        Some("request abandoned by the caller".into()),
+                    ))
+                    .await;
+            });
+        }
+    }
+}
+
+/// Removes a relayed call's entry when the call ends (or is dropped).
+struct RelayGuard(Relays, ProgressToken);
+
+impl Drop for RelayGuard {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
 }
 
 impl ClientHandler for AttClient {
@@ -89,6 +137,49 @@ impl ClientHandler for AttClient {
 
     async fn on_prompt_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
         let _ = self.notices.send(Notice::PromptsChanged);
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        let relay = self
+            .relays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&params.progress_token)
+            .cloned();
+        if let Some(Relay {
+            peer,
+            progress_token: Some(token),
+        }) = relay
+        {
+            let mut forwarded = params;
+            forwarded.progress_token = token;
+            let _ = peer.notify_progress(forwarded).await;
+        }
+    }
+
+    /// A log message cannot be tied to one request (MCP carries no request id on it), so it
+    /// goes to every client with a relayed call in flight on this session. (Logging is
+    /// deprecated by SEP-2577, but clients of the 2025-11-25 protocol still use it.)
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        let peers: Vec<Peer<RoleServer>> = self
+            .relays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|r| r.peer.clone())
+            .collect();
+        for peer in peers {
+            let _ = peer.notify_logging_message(params.clone()).await;
+        }
     }
 }
 
@@ -241,6 +332,7 @@ pub struct Connection {
     http: bool,
     process_group: Option<i32>,
     child: Arc<ChildWatch>,
+    relays: Relays,
 }
 
 /// Opens a session with `spec`'s server and performs the handshake within its
@@ -249,7 +341,11 @@ pub async fn connect(
     spec: &UpstreamSpec,
     notices: mpsc::UnboundedSender<Notice>,
 ) -> Result<Connection, CallFailure> {
-    let handler = AttClient { notices };
+    let relays = Relays::default();
+    let handler = AttClient {
+        notices,
+        relays: relays.clone(),
+    };
     let child = Arc::new(ChildWatch::default());
     let deadline = spec.init_timeout;
     let (service, http, process_group) = match &spec.transport {
@@ -329,6 +425,7 @@ pub async fn connect(
         http,
         process_group,
         child,
+        relays,
     })
 }
 
@@ -477,12 +574,63 @@ impl Connection {
         arguments: Option<JsonObject>,
         deadline: Duration,
     ) -> Result<CallToolResult, CallFailure> {
+        self.call_tool_for(name, arguments, deadline, None).await
+    }
+
+    /// [`Self::call_tool`] on behalf of a client: the upstream's progress and log messages
+    /// during the call go to `relay`.
+    pub async fn call_tool_for(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<CallToolResult, CallFailure> {
         let mut params = CallToolRequestParams::new(name.to_owned());
         if let Some(args) = arguments {
             params = params.with_arguments(args);
         }
-        self.cancellable(deadline, self.service.peer().call_tool(params))
-            .await
+        let Some(relay) = relay else {
+            return self
+                .cancellable(deadline, self.service.peer().call_tool(params))
+                .await;
+        };
+        if self.is_closed() {
+            return Err(self
+                .failed(not_sent(
+                    "the session is closed".into(),
+                    ErrorCategory::TransportError,
+                ))
+                .await);
+        }
+        // rmcp puts its own progress token on every request; the handle says which, so the
+        // upstream's progress for it can be found and sent on under the client's token.
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let sent = self
+            .service
+            .peer()
+            .send_cancellable_request(request, PeerRequestOptions::with_timeout(deadline))
+            .await;
+        let handle = match sent {
+            Ok(h) => h,
+            Err(e) => return Err(self.failed(self.classify(e)).await),
+        };
+        self.relays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(handle.progress_token.clone(), relay.clone());
+        let _relayed = RelayGuard(self.relays.clone(), handle.progress_token.clone());
+        // A raw handle sends no cancel when dropped (a caller that went away): this does.
+        let mut abandon = CancelOnDrop(Some((self.service.peer().clone(), handle.id.clone())));
+        let reply = handle.await_response().await;
+        abandon.0 = None;
+        match reply {
+            Ok(ServerResult::CallToolResult(r)) => Ok(r),
+            Ok(other) => Err(CallFailure::Malformed(format!(
+                "unexpected reply to tools/call: {other:?}"
+            ))),
+            Err(e) => Err(self.failed(self.classify(e)).await),
+        }
     }
 
     /// `resources/read`, within `deadline` (cancelled upstream like [`Self::call_tool`]).

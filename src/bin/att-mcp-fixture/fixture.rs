@@ -6,7 +6,8 @@
 //!   invalid params (-32602);
 //! - `fail_rpc`: a JSON-RPC internal error (-32603);
 //! - `fail_tool`: a tool result with `isError: true`;
-//! - `slow {ms}`: answers after `ms` milliseconds (progress notification first);
+//! - `slow {ms}`: answers after `ms` milliseconds (a progress notification and a log
+//!   message first);
 //! - `hang`: never answers (until cancelled);
 //! - `crash`: the process exits with status 3 (stdio) / the server stops answering (HTTP);
 //! - `flip`: adds or removes the tool `extra` and notifies `tools/list_changed`;
@@ -239,6 +240,14 @@ impl ServerHandler for Fixture {
                         .notify_progress(ProgressNotificationParam::new(token, 0.5))
                         .await;
                 }
+                #[allow(deprecated)]
+                let _ = ctx
+                    .peer
+                    .notify_logging_message(rmcp::model::LoggingMessageNotificationParam::new(
+                        rmcp::model::LoggingLevel::Info,
+                        json!(format!("{} is sleeping {ms} ms", self.name)),
+                    ))
+                    .await;
                 tokio::select! {
                     () = ctx.ct.cancelled() => Err(ErrorData::internal_error("cancelled", None)),
                     () = tokio::time::sleep(Duration::from_millis(ms)) => self.echo(Some(&obj(json!({"text": format!("slept {ms} ms")})))),
