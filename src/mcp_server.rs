@@ -13,11 +13,11 @@ use att_actors::federation::{Federated, FederationCache};
 use att_actors::invoke::{Attempt, Outcome, Request};
 use att_actors::upstream::connection::Relay;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
-    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
-    ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ErrorCode, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -152,6 +152,7 @@ impl ServerHandler for FederatedServer {
                 .enable_resources_list_changed()
                 .enable_prompts()
                 .enable_prompts_list_changed()
+                .enable_completions()
                 .build(),
         )
         .with_server_info(Implementation::new("att", env!("CARGO_PKG_VERSION")))
@@ -219,6 +220,17 @@ impl ServerHandler for FederatedServer {
         let call = Request::Resource { uri: request.uri };
         let o = self.invoke(call, None, &context).await?;
         outcome::<ReadResourceResult>("resource", o).map(Into::into)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let o = self
+            .invoke(Request::Complete(Box::new(request)), None, &context)
+            .await?;
+        outcome::<CompleteResult>("prompt or resource to complete", o)
     }
 
     async fn list_prompts(

@@ -151,6 +151,16 @@ async fn a_client_on_mcp_lists_the_union_calls_through_failover_and_hears_list_c
         matches!(e, ServiceError::McpError(ref d) if d.code.0 == -32602),
         "{e:?}"
     );
+    // Completion goes to a server owning the prompt: the backup, healthy, before the primary,
+    // degraded by the failure above.
+    let done = c
+        .complete(rmcp::model::CompleteRequestParams::new(
+            rmcp::model::Reference::for_prompt("greet"),
+            rmcp::model::ArgumentInfo::new("name", "al"),
+        ))
+        .await
+        .expect("completion through att");
+    assert_eq!(done.completion.values, ["alice@backup", "albert@backup"]);
     // Resources route too.
     let read = c
         .read_resource(ReadResourceRequestParams::new("fixture://items/42"))

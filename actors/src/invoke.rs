@@ -15,6 +15,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use rmcp::model::{CompleteRequestParams, Reference};
+
 use crate::clock::Clock;
 use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
@@ -45,6 +47,8 @@ pub enum Request {
         /// Its arguments.
         arguments: Option<JsonObject>,
     },
+    /// `completion/complete`, for a prompt's or a resource template's argument.
+    Complete(Box<CompleteRequestParams>),
 }
 
 impl Request {
@@ -53,12 +57,22 @@ impl Request {
             Self::Tool { name, .. } => Target::Tool(name),
             Self::Resource { uri } => Target::Resource(uri),
             Self::Prompt { name, .. } => Target::Prompt(name),
+            // Completion goes to a server that owns the prompt or the resource (template).
+            Self::Complete(params) => match &params.r#ref {
+                Reference::Prompt(p) => Target::Prompt(&p.name),
+                Reference::Resource(r) => Target::Resource(&r.uri),
+                // A kind of reference rmcp may add later: no server is known to own it.
+                _ => Target::Prompt(""),
+            },
         }
     }
 
     /// The MCP method.
     pub fn method(&self) -> &'static str {
-        self.target().method()
+        match self {
+            Self::Complete(_) => "completion/complete",
+            other => other.target().method(),
+        }
     }
 }
 
@@ -286,6 +300,14 @@ impl Invoker {
                     ready
                         .connection
                         .get_prompt(name, arguments.clone(), deadline)
+                        .await
+                        .map(|r| to_json(&r)),
+                    true,
+                ),
+                Request::Complete(params) => (
+                    ready
+                        .connection
+                        .complete((**params).clone(), deadline)
                         .await
                         .map(|r| to_json(&r)),
                     true,

@@ -223,6 +223,7 @@ async fn invoke(
         Request::Tool { name, .. } => format!("unknown tool `{name}`"),
         Request::Resource { uri } => format!("unknown resource `{uri}`"),
         Request::Prompt { name, .. } => format!("unknown prompt `{name}`"),
+        Request::Complete(_) => "nothing to complete".to_owned(),
     };
     match state
         .gateway

@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
-    ClientRequest, GetPromptRequestParams, GetPromptResult, Implementation, JsonObject,
-    ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
-    PaginatedRequestParams, PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResult, ServerResult,
+    ClientRequest, CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResult,
+    Implementation, JsonObject, ListPromptsRequest, ListResourceTemplatesRequest,
+    ListResourcesRequest, ListToolsRequest, PaginatedRequestParams, PingRequest,
+    ProgressNotificationParam, ProgressToken, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResult, ServerResult,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -631,6 +632,16 @@ impl Connection {
             ))),
             Err(e) => Err(self.failed(self.classify(e)).await),
         }
+    }
+
+    /// `completion/complete`, within `deadline` (cancelled upstream like [`Self::call_tool`]).
+    pub async fn complete(
+        &self,
+        params: CompleteRequestParams,
+        deadline: Duration,
+    ) -> Result<CompleteResult, CallFailure> {
+        self.cancellable(deadline, self.service.peer().complete(params))
+            .await
     }
 
     /// `resources/read`, within `deadline` (cancelled upstream like [`Self::call_tool`]).

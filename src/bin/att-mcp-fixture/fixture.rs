@@ -14,7 +14,8 @@
 //! - `stats`: how many handshakes and tool calls this server has seen;
 //! - `read_only {text}`: like echo, annotated `readOnlyHint`.
 //!
-//! Also a resource `fixture://greeting`, a template `fixture://items/{id}`, a prompt `greet`.
+//! Also a resource `fixture://greeting`, a template `fixture://items/{id}`, a prompt `greet`
+//! (its `name` argument completes from alice, albert, bob).
 //! `tools/list` pages four tools at a time.
 
 #![allow(dead_code)]
@@ -161,6 +162,7 @@ impl ServerHandler for Fixture {
                 .enable_tool_list_changed()
                 .enable_resources()
                 .enable_prompts()
+                .enable_completions()
                 .build(),
         )
         .with_server_info(Implementation::new(self.name.clone(), "0.0.1"))
@@ -336,6 +338,22 @@ impl ServerHandler for Fixture {
             ));
         };
         Ok(ReadResourceResult::new(vec![ResourceContents::text(text, uri)]).into())
+    }
+
+    /// Completes `greet`'s `name` from a fixed list, tagged with the server's name.
+    async fn complete(
+        &self,
+        request: rmcp::model::CompleteRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CompleteResult, ErrorData> {
+        let values: Vec<String> = ["alice", "albert", "bob"]
+            .iter()
+            .filter(|v| v.starts_with(request.argument.value.as_str()))
+            .map(|v| format!("{v}@{}", self.name))
+            .collect();
+        let info = rmcp::model::CompletionInfo::new(values)
+            .map_err(|e| ErrorData::internal_error(e, None))?;
+        Ok(rmcp::model::CompleteResult::new(info))
     }
 
     async fn list_prompts(
