@@ -546,6 +546,57 @@ def check_http_sessions() -> None:
         )
 
 
+CLIENT_TIMEOUT = 90.0  # the limit of one SDK client's whole run
+
+
+def run_sdk_client(kind: str, ts_server: str, py_server: str) -> None:
+    """Runs one SDK client (ts/client.mjs or py/client.py) against att's /mcp; its JSON summary's
+    checks become PASS/FAIL lines."""
+    label = {"ts": "TS client", "py": "Python client"}[kind]
+    prog = [args.node, str(HERE / "ts" / "client.mjs")] if kind == "ts" else [args.python, str(HERE / "py" / "client.py")]
+    argv = prog + ["--url", f"{args.att}/mcp", "--servers", ",".join(NAMES), "--ts", ts_server, "--py", py_server]
+    argv += ["--run-id", args.run_id]
+    stderr_path = WORK / f"client-{kind}.stderr"
+    started = time.monotonic()
+    try:
+        with open(stderr_path, "wb") as err:
+            proc = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, timeout=CLIENT_TIMEOUT
+            )
+    except subprocess.TimeoutExpired:  # subprocess.run has killed it
+        check(False, f"{label}: finished within {CLIENT_TIMEOUT:.0f} s", "\n      ".join(_read(stderr_path)[-10:]))
+        return
+    took = time.monotonic() - started
+    lines = [x for x in proc.stdout.decode(errors="replace").splitlines() if x.strip()]
+    try:
+        summary = json.loads(lines[-1])
+        items = summary["checks"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        check(
+            False,
+            f"{label}: printed a JSON summary (exit status {proc.returncode} after {took:.1f} s)",
+            "\n      ".join(lines[-5:] + _read(stderr_path)[-10:]),
+        )
+        return
+    info(f"{label}: {summary.get('sdk')} SDK {summary.get('version')}, {len(items)} checks in {took:.1f} s")
+    for item in items:
+        detail = item.get("detail")
+        if not item.get("ok"):  # (att's warnings and errors are printed by ./run at the end)
+            detail = {"client": detail, "client stderr": _read(stderr_path)[-5:]}
+        check(bool(item.get("ok")), f"{label}: {item.get('what')}", detail)
+    if not items:
+        check(False, f"{label}: reported no checks", summary)
+
+
+def check_sdk_clients() -> None:
+    """SDK clients on att's own MCP endpoint: list, call, read, get, progress and logging."""
+    section("att's own /mcp endpoint, used by MCP clients of the TypeScript and Python SDKs")
+    listed = poll(lambda: all(f"{n}_echo" in catalog("tools") for n in NAMES))
+    check(listed, "all four upstreams' tools are in the federated catalog", catalog("tools"))
+    run_sdk_client("ts", "ts_stdio", "py_http")
+    run_sdk_client("py", "ts_http", "py_stdio")
+
+
 def check_priority_and_delete() -> None:
     """The shared `echo` goes by priority; deleting stdio servers kills their processes."""
     section("priority routing of the shared `echo`, and deleting stdio servers")
@@ -590,6 +641,7 @@ def run_checks() -> None:
     check_resources_and_prompts()
     check_list_changed()
     check_http_sessions()
+    check_sdk_clients()
     check_priority_and_delete()
 
 

@@ -16,6 +16,9 @@ What it offers (NAME is --name), the same as ../ts/server.mjs:
                                 pre_init_notifications, session_id, client}
              flip {}            adds the tool NAME_flipped and sends notifications/tools/list_changed
              NAME_flipped {}    exists only after `flip`
+             progress_demo {}   sends notifications/progress 1/2, a notifications/message and progress
+                                2/2 on the call's own channel, then answers "NAME: progress_demo done"
+                                + structuredContent {server, progress_token} (the token att sent)
   resource   interop://NAME/info
   prompt     NAME_prompt {topic}
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Annotated, Any
 
 import anyio
@@ -134,10 +138,25 @@ async def flip(ctx: Context) -> str:
     return f"{NAME}: flipped"
 
 
+async def progress_demo(ctx: Context) -> types.CallToolResult:
+    meta = ctx.request_context.meta or {}
+    token = meta.get("progress_token", meta.get("progressToken"))
+    await ctx.report_progress(1, 2, f"{NAME}: step 1 of 2")  # a no-op without a progress token
+    with warnings.catch_warnings():  # logging is deprecated from 2026-07-28; att speaks 2025-11-25
+        warnings.simplefilter("ignore")
+        await ctx.log("info", f"{NAME}: progress_demo log message", logger_name=NAME)
+    await ctx.report_progress(2, 2, f"{NAME}: step 2 of 2")
+    out = {"server": NAME, "progress_token": token}
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=f"{NAME}: progress_demo done")], structured_content=out
+    )
+
+
 mcp.add_tool(own_echo, name=f"{NAME}_echo", description=f"echo through {NAME}")
 mcp.add_tool(shared_echo, name="echo", description="echo (offered by every interop server)")
 mcp.add_tool(stats, name=f"{NAME}_stats", description=f"counters of {NAME}")
 mcp.add_tool(flip, name="flip", description=f"adds {NAME}_flipped to the tool list")
+mcp.add_tool(progress_demo, name="progress_demo", description="reports progress twice and logs once, then answers")
 
 
 @mcp.resource(f"interop://{NAME}/info", name=f"{NAME}_info", mime_type="text/plain")

@@ -15,6 +15,9 @@
 //                                 pre_init_notifications, session_id, client}
 //              flip {}            adds the tool NAME_flipped and sends notifications/tools/list_changed
 //              NAME_flipped {}    exists only after `flip`
+//              progress_demo {}   sends notifications/progress 1/2, a notifications/message and progress
+//                                 2/2 on the call's own channel, then answers "NAME: progress_demo done"
+//                                 + structuredContent {server, progress_token} (the token att sent)
 //   resource   interop://NAME/info
 //   prompt     NAME_prompt {topic}
 //
@@ -116,6 +119,23 @@ function buildServer() {
     return textResult(`${NAME}: flipped`, undefined);
   });
   if (state.flipped) registerFlipped(server);
+  server.registerTool('progress_demo', { description: 'reports progress twice and logs once, then answers' }, async (extra) => {
+    const token = extra._meta?.progressToken;
+    const progress = (n) =>
+      token === undefined
+        ? undefined
+        : extra.sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken: token, progress: n, total: 2, message: `${NAME}: step ${n} of 2` },
+          });
+    await progress(1);
+    await extra.sendNotification({
+      method: 'notifications/message',
+      params: { level: 'info', logger: NAME, data: `${NAME}: progress_demo log message` },
+    });
+    await progress(2);
+    return textResult(`${NAME}: progress_demo done`, { server: NAME, progress_token: token ?? null });
+  });
 
   server.registerResource(
     `${NAME}_info`,

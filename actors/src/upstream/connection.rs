@@ -78,15 +78,111 @@ pub struct Relay {
     pub progress_token: Option<ProgressToken>,
 }
 
-/// Calls in flight that have a [`Relay`], by the progress token att gave them upstream.
-type Relays = Arc<Mutex<HashMap<ProgressToken, Relay>>>;
+/// What a relayed call passes on to its client, in the order the upstream sent it.
+#[allow(deprecated)] // logging: deprecated by SEP-2577, still used by 2025-11-25 clients
+enum Outgoing {
+    Progress(ProgressNotificationParam),
+    Log(rmcp::model::LoggingMessageNotificationParam),
+    /// Everything before this has been passed on.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
 
-/// att's side of the session: identifies att, forwards list changes, and relays progress
-/// and log messages of relayed calls to their clients.
+/// Calls in flight that have a [`Relay`] (by the progress token rmcp gave them upstream),
+/// each with the ordered outbox of its forwarding task.
+type Relays = Arc<Mutex<HashMap<ProgressToken, mpsc::UnboundedSender<Outgoing>>>>;
+
+/// Sees every message from the upstream in arrival order, before rmcp does, and puts the
+/// progress and log messages of relayed calls in their outboxes. rmcp itself handles each
+/// notification in a task of its own and hands a response over at once, so its handlers
+/// could pass notifications on out of order or after the call's reply (found by the
+/// interop script's SDK clients); queued here, they keep the upstream's order and a call
+/// flushes its outbox before it answers.
+struct Tap<T> {
+    inner: T,
+    relays: Relays,
+}
+
+impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleClient> for Tap<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: rmcp::service::TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    // The trait's signature asks for a `Send` future; spelled out to keep that visible.
+    #[allow(clippy::manual_async_fn)]
+    fn receive(
+        &mut self,
+    ) -> impl Future<Output = Option<rmcp::service::RxJsonRpcMessage<RoleClient>>> + Send {
+        async move {
+            let message = self.inner.receive().await?;
+            if let rmcp::model::JsonRpcMessage::Notification(n) = &message {
+                self.tap(&n.notification);
+            }
+            Some(message)
+        }
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
+
+impl<T> Tap<T> {
+    #[allow(deprecated)]
+    fn tap(&self, notification: &rmcp::model::ServerNotification) {
+        use rmcp::model::ServerNotification as N;
+        let relays = self.relays.lock().unwrap_or_else(|p| p.into_inner());
+        match notification {
+            N::ProgressNotification(p) => {
+                if let Some(outbox) = relays.get(&p.params.progress_token) {
+                    let _ = outbox.send(Outgoing::Progress(p.params.clone()));
+                }
+            }
+            // MCP log messages carry no request id: every relayed call on this session
+            // gets them.
+            N::LoggingMessageNotification(l) => {
+                for outbox in relays.values() {
+                    let _ = outbox.send(Outgoing::Log(l.params.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// att's side of the session: identifies att and forwards list changes.
 #[derive(Clone)]
 struct AttClient {
     notices: mpsc::UnboundedSender<Notice>,
-    relays: Relays,
+}
+
+/// Starts the task that passes a relayed call's outbox on to its client, in order.
+#[allow(deprecated)]
+fn forward_to(relay: Relay) -> mpsc::UnboundedSender<Outgoing> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(item) = rx.recv().await {
+            match item {
+                Outgoing::Progress(mut p) => {
+                    if let Some(token) = &relay.progress_token {
+                        p.progress_token = token.clone();
+                        let _ = relay.peer.notify_progress(p).await;
+                    }
+                }
+                Outgoing::Log(l) => {
+                    let _ = relay.peer.notify_logging_message(l).await;
+                }
+                Outgoing::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    });
+    tx
 }
 
 /// Sends `notifications/cancelled` for a request whose caller stopped waiting.
@@ -138,49 +234,6 @@ impl ClientHandler for AttClient {
 
     async fn on_prompt_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
         let _ = self.notices.send(Notice::PromptsChanged);
-    }
-
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _ctx: NotificationContext<RoleClient>,
-    ) {
-        let relay = self
-            .relays
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&params.progress_token)
-            .cloned();
-        if let Some(Relay {
-            peer,
-            progress_token: Some(token),
-        }) = relay
-        {
-            let mut forwarded = params;
-            forwarded.progress_token = token;
-            let _ = peer.notify_progress(forwarded).await;
-        }
-    }
-
-    /// A log message cannot be tied to one request (MCP carries no request id on it), so it
-    /// goes to every client with a relayed call in flight on this session. (Logging is
-    /// deprecated by SEP-2577, but clients of the 2025-11-25 protocol still use it.)
-    #[allow(deprecated)]
-    async fn on_logging_message(
-        &self,
-        params: rmcp::model::LoggingMessageNotificationParam,
-        _ctx: NotificationContext<RoleClient>,
-    ) {
-        let peers: Vec<Peer<RoleServer>> = self
-            .relays
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|r| r.peer.clone())
-            .collect();
-        for peer in peers {
-            let _ = peer.notify_logging_message(params.clone()).await;
-        }
     }
 }
 
@@ -343,10 +396,7 @@ pub async fn connect(
     notices: mpsc::UnboundedSender<Notice>,
 ) -> Result<Connection, CallFailure> {
     let relays = Relays::default();
-    let handler = AttClient {
-        notices,
-        relays: relays.clone(),
-    };
+    let handler = AttClient { notices };
     let child = Arc::new(ChildWatch::default());
     let deadline = spec.init_timeout;
     let (service, http, process_group) = match &spec.transport {
@@ -369,6 +419,10 @@ pub async fn connect(
                 .reinit_on_expired_session(false);
             config.retry_config = Arc::new(retry);
             let transport = StreamableHttpClientTransport::with_client(http_client(), config);
+            let transport = Tap {
+                inner: transport,
+                relays: relays.clone(),
+            };
             let service = handshake(handler.serve(transport), deadline, true).await?;
             (service, true, None)
         }
@@ -391,7 +445,15 @@ pub async fn connect(
                     )
                 })?;
             let pgid = i32::try_from(pid).ok();
-            match handshake(handler.serve((stdout, stdin)), deadline, false).await {
+            let transport = Tap {
+                inner: rmcp::transport::IntoTransport::<
+                    RoleClient,
+                    std::io::Error,
+                    rmcp::transport::async_rw::TransportAdapterAsyncRW,
+                >::into_transport((stdout, stdin)),
+                relays: relays.clone(),
+            };
+            match handshake(handler.serve(transport), deadline, false).await {
                 Ok(service) => (service, false, pgid),
                 Err(e) => {
                     kill_group(pgid);
@@ -616,15 +678,22 @@ impl Connection {
             Ok(h) => h,
             Err(e) => return Err(self.failed(self.classify(e)).await),
         };
+        let outbox = forward_to(relay.clone());
         self.relays
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(handle.progress_token.clone(), relay.clone());
-        let _relayed = RelayGuard(self.relays.clone(), handle.progress_token.clone());
+            .insert(handle.progress_token.clone(), outbox.clone());
+        let relayed = RelayGuard(self.relays.clone(), handle.progress_token.clone());
         // A raw handle sends no cancel when dropped (a caller that went away): this does.
         let mut abandon = CancelOnDrop(Some((self.service.peer().clone(), handle.id.clone())));
         let reply = handle.await_response().await;
         abandon.0 = None;
+        // What the upstream sent before its reply reaches the client before att's reply.
+        drop(relayed);
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if outbox.send(Outgoing::Flush(done)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), flushed).await;
+        }
         match reply {
             Ok(ServerResult::CallToolResult(r)) => Ok(r),
             Ok(other) => Err(CallFailure::Malformed(format!(
