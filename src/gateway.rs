@@ -106,6 +106,7 @@ impl Gateway {
             self.tree.clock.clone(),
             self.policy,
         );
+        let subscriptions = self.tree.subscriptions.clone();
         let child_spec = spec.clone();
         let child = ChildSpec::new(UpstreamHandle::actor_name(&name), self.restart, move || {
             let args = UpstreamArgs {
@@ -114,6 +115,7 @@ impl Gateway {
                 events: Arc::new(events.clone()),
                 router: router.clone(),
                 clock: clock.clone(),
+                subscriptions: subscriptions.clone(),
             };
             (UpstreamActor, args)
         });
@@ -167,6 +169,11 @@ impl Gateway {
     /// The live state of an upstream (`None` while its actor is restarting).
     pub async fn status(&self, name: &str) -> Option<UpstreamStatus> {
         self.handle(name).status().await.ok()
+    }
+
+    /// The resource subscriptions att's clients hold upstream.
+    pub fn subscriptions(&self) -> Arc<att_actors::upstream::subscriptions::Subscriptions> {
+        self.tree.subscriptions.clone()
     }
 
     /// The router (its snapshots feed the federated endpoint).

@@ -6,18 +6,26 @@
 //! trip. Each session watches the router and sends `notifications/*/list_changed` when the
 //! part of the federated catalog it concerns changes. A broken upstream's entries are simply
 //! absent until it comes back.
+//!
+//! Per session, att keeps the client's log level (`logging/setLevel`: relayed log messages
+//! below it are not sent) and its resource subscriptions (held upstream through
+//! `att_actors::upstream::subscriptions`, released when the session ends).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
 
 use att_actors::federation::{Federated, FederationCache};
 use att_actors::invoke::{Attempt, Outcome, Request};
 use att_actors::upstream::connection::Relay;
+#[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
+use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     ErrorCode, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ServerCapabilities, ServerConfig,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -27,11 +35,63 @@ use serde_json::{Value, json};
 
 use crate::gateway::Gateway;
 
-/// One MCP session's handler (rmcp builds one per session; they share everything).
+/// One MCP session's handler (rmcp builds one per session): the shared gateway and catalog,
+/// and the session's own state.
 #[derive(Clone)]
 pub struct FederatedServer {
     gateway: Arc<Gateway>,
     catalog: Arc<FederationCache>,
+    session: Arc<ClientSession>,
+}
+
+/// What att keeps for one client session.
+struct ClientSession {
+    gateway: Arc<Gateway>,
+    #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
+    log_level: Mutex<Option<rmcp::model::LoggingLevel>>,
+    /// URI → the server holding the subscription upstream.
+    subscribed: Mutex<BTreeMap<String, String>>,
+}
+
+impl ClientSession {
+    fn subscribed(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        self.subscribed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Releases `uri` on `server`; the last client to go unsubscribes upstream.
+async fn release(gateway: &Gateway, server: String, uri: String) {
+    if !gateway.subscriptions().release(&server, &uri) {
+        return;
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let call = Request::Unsubscribe { uri };
+    let o = gateway
+        .invoker
+        .invoke_on(&call, &[], Some(&server), None, &id)
+        .await;
+    if !matches!(o, Outcome::Success { .. }) {
+        tracing::debug!(%server, "unsubscribing upstream failed: {o:?}");
+    }
+}
+
+impl Drop for ClientSession {
+    /// The session ended: its subscriptions are released.
+    fn drop(&mut self) {
+        let held = std::mem::take(self.subscribed.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if held.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let gateway = self.gateway.clone();
+        runtime.spawn(async move {
+            for (uri, server) in held {
+                release(&gateway, server, uri).await;
+            }
+        });
+    }
 }
 
 /// The `/mcp` service, to be nested into the HTTP router.
@@ -41,14 +101,23 @@ pub fn service(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
     let catalog = Arc::new(FederationCache::new(gateway.router()));
-    let server = FederatedServer { gateway, catalog };
     let mut config = StreamableHttpServerConfig::default();
     config.cancellation_token = shutdown;
     if !allowed_hosts.is_empty() {
         config = config.with_allowed_hosts(allowed_hosts);
     }
     StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || {
+            Ok(FederatedServer {
+                gateway: gateway.clone(),
+                catalog: catalog.clone(),
+                session: Arc::new(ClientSession {
+                    gateway: gateway.clone(),
+                    log_level: Mutex::new(None),
+                    subscribed: Mutex::new(BTreeMap::new()),
+                }),
+            })
+        },
         Arc::new(LocalSessionManager::default()),
         config,
     )
@@ -105,6 +174,12 @@ impl FederatedServer {
         let relay = Relay {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
+            request_id: Some(context.id.clone()),
+            log_level: *self
+                .session
+                .log_level
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
         };
         tokio::select! {
             o = self.gateway.invoker.invoke_on(&call, &[], only, Some(&relay), &id) => Ok(o),
@@ -112,37 +187,62 @@ impl FederatedServer {
         }
     }
 
-    /// Sends `list_changed` notifications to `peer` whenever the federated catalog changes,
-    /// until the session ends.
+    /// Sends `peer` the `list_changed` notifications when the federated catalog changes and
+    /// the updates of the resources it subscribed to, until the session ends.
     fn watch_changes(&self, peer: Peer<RoleServer>) {
         let (catalog, mut changes) = (self.catalog.clone(), self.catalog.router().changes());
+        let mut updates = self.gateway.subscriptions().updates();
+        let session: Weak<ClientSession> = Arc::downgrade(&self.session);
         tokio::spawn(async move {
             let mut last = catalog.get().hashes;
-            while changes.changed().await.is_ok() {
-                if peer.is_transport_closed() {
-                    break;
-                }
-                let now = catalog.get().hashes;
-                let mut ok = true;
-                if now[0] != last[0] {
-                    ok &= peer.notify_tool_list_changed().await.is_ok();
-                }
-                if now[1] != last[1] {
-                    ok &= peer.notify_resource_list_changed().await.is_ok();
-                }
-                if now[2] != last[2] {
-                    ok &= peer.notify_prompt_list_changed().await.is_ok();
-                }
+            loop {
+                let ok = tokio::select! {
+                    changed = changes.changed() => {
+                        if changed.is_err() || peer.is_transport_closed() {
+                            break;
+                        }
+                        let now = catalog.get().hashes;
+                        let mut ok = true;
+                        if now[0] != last[0] {
+                            ok &= peer.notify_tool_list_changed().await.is_ok();
+                        }
+                        if now[1] != last[1] {
+                            ok &= peer.notify_resource_list_changed().await.is_ok();
+                        }
+                        if now[2] != last[2] {
+                            ok &= peer.notify_prompt_list_changed().await.is_ok();
+                        }
+                        last = now;
+                        ok
+                    }
+                    update = updates.recv() => match update {
+                        Ok(uri) => {
+                            let Some(session) = session.upgrade() else { break };
+                            let wanted = session.subscribed().contains_key(&uri);
+                            drop(session);
+                            !wanted
+                                || peer
+                                    .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                                    .await
+                                    .is_ok()
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "a client session missed resource updates");
+                            true
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    },
+                };
                 if !ok {
                     break;
                 }
-                last = now;
             }
         });
     }
 }
 
 impl ServerHandler for FederatedServer {
+    #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
@@ -150,6 +250,8 @@ impl ServerHandler for FederatedServer {
                 .enable_tool_list_changed()
                 .enable_resources()
                 .enable_resources_list_changed()
+                .enable_resources_subscribe()
+                .enable_logging()
                 .enable_prompts()
                 .enable_prompts_list_changed()
                 .enable_completions()
@@ -254,5 +356,65 @@ impl ServerHandler for FederatedServer {
         };
         let o = self.invoke(call, None, &context).await?;
         outcome::<GetPromptResult>("prompt", o).map(Into::into)
+    }
+
+    #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        *self
+            .session
+            .log_level
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(request.level);
+        Ok(())
+    }
+
+    #[allow(deprecated)] // legacy-only in 2026-07-28; 2025-11-25 clients use it
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let uri = request.uri;
+        if self.session.subscribed().contains_key(&uri) {
+            return Ok(());
+        }
+        let subscriptions = self.gateway.subscriptions();
+        // Held upstream already (for another client): counted, no round trip.
+        let server = match subscriptions.join(&uri) {
+            Some(server) => server,
+            None => {
+                let call = Request::Subscribe { uri: uri.clone() };
+                match self.invoke(call, None, &context).await? {
+                    Outcome::Success { server, .. } => {
+                        subscriptions.hold(&server, &uri);
+                        server
+                    }
+                    other => return outcome::<Value>("resource", other).map(drop),
+                }
+            }
+        };
+        let previous = self.session.subscribed().insert(uri.clone(), server);
+        // The same client subscribed twice at once: count it once.
+        if let Some(server) = previous {
+            release(&self.gateway, server, uri).await;
+        }
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let held = self.session.subscribed().remove(&request.uri);
+        if let Some(server) = held {
+            release(&self.gateway, server, request.uri).await;
+        }
+        Ok(())
     }
 }

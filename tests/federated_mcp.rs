@@ -345,3 +345,381 @@ async fn progress_and_log_messages_of_a_call_reach_the_client_that_made_it() {
     );
     att.server.shutdown().await;
 }
+
+/// A client that offers sampling, elicitation and roots, answering each with a canned reply
+/// that names itself; every question it is asked is reported ("asked sampling", …).
+#[derive(Clone)]
+struct Answerer {
+    name: &'static str,
+    asked: mpsc::UnboundedSender<String>,
+}
+
+impl ClientHandler for Answerer {
+    fn get_info(&self) -> ClientConfig {
+        let caps: ClientCapabilities = serde_json::from_value(json!({
+            "sampling": {}, "elicitation": {"form": {}}, "roots": {}
+        }))
+        .expect("capabilities");
+        ClientConfig::new(caps, Implementation::new(self.name, "0"))
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+
+    #[allow(deprecated)]
+    async fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+        _ctx: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::CreateMessageResult, rmcp::ErrorData> {
+        let _ = self.asked.send("asked sampling".into());
+        let question = serde_json::to_value(&params.messages).unwrap_or_default();
+        Ok(serde_json::from_value(json!({
+            "role": "assistant",
+            "content": {"type": "text", "text": format!("{} answers {}", self.name, question[0]["content"]["text"])},
+            "model": "test-model",
+            "stopReason": "endTurn",
+        }))
+        .expect("result"))
+    }
+
+    async fn create_elicitation(
+        &self,
+        _params: rmcp::model::ElicitRequestParams,
+        _ctx: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        let _ = self.asked.send("asked elicitation".into());
+        Ok(
+            serde_json::from_value(json!({"action": "accept", "content": {"name": self.name}}))
+                .expect("result"),
+        )
+    }
+
+    #[allow(deprecated)]
+    async fn list_roots(
+        &self,
+        _ctx: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
+        let _ = self.asked.send("asked roots".into());
+        Ok(serde_json::from_value(
+            json!({"roots": [{"uri": format!("file:///{}", self.name), "name": self.name}]}),
+        )
+        .expect("result"))
+    }
+
+    #[allow(deprecated)]
+    async fn on_resource_updated(
+        &self,
+        p: rmcp::model::ResourceUpdatedNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.asked.send(format!("updated {}", p.uri));
+    }
+}
+
+async fn answerer(
+    att: &TestAtt,
+    name: &'static str,
+) -> (
+    RunningService<RoleClient, Answerer>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let transport = StreamableHttpClientTransport::from_uri(att.url("/mcp"));
+    let c = Answerer { name, asked: tx }
+        .serve(transport)
+        .await
+        .expect("connects to att's /mcp");
+    (c, rx)
+}
+
+async fn call(
+    peer: &rmcp::Peer<RoleClient>,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> rmcp::model::CallToolResult {
+    peer.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments)))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+/// Sampling, elicitation and roots requests an upstream makes during a call reach the client
+/// that made the call — over HTTP (the request rides the call's stream) and over stdio (the
+/// only call in flight) — and its answers go back; a client that does not offer the
+/// capability is not asked, and the upstream hears why.
+#[tokio::test]
+async fn requests_an_upstream_makes_during_a_call_are_asked_of_the_calling_client() {
+    let http = serve_fixture("web").await;
+    let att = TestAtt::start().await;
+    let (alice, mut alice_asked) = answerer(&att, "alice").await;
+    let (bob, mut bob_asked) = answerer(&att, "bob").await;
+    let stdio = json!({"name": "local", "command": env!("CARGO_BIN_EXE_att-mcp-fixture"), "args": ["--name", "local"]});
+    for (server, registration) in [
+        ("web", json!({"name": "web", "url": http.url})),
+        ("local", stdio),
+    ] {
+        // One upstream at a time, so that it is the one asking.
+        for old in ["web", "local"] {
+            let _ = att
+                .http
+                .delete(att.url(&format!("/api/v1/mcp/servers/{old}")))
+                .send()
+                .await;
+        }
+        register(&att, registration).await;
+        eventually("the upstream's `ask`", Duration::from_secs(20), || async {
+            let r = alice
+                .peer()
+                .call_tool(CallToolRequestParams::new("stats").with_arguments(args(json!({}))))
+                .await
+                .ok()?;
+            (r.structured_content?["server"] == server).then_some(())
+        })
+        .await;
+        for (who, peer, asked) in [
+            ("alice", alice.peer(), &mut alice_asked),
+            ("bob", bob.peer(), &mut bob_asked),
+        ] {
+            let r = call(peer, "ask", json!({"kind": "sampling"})).await;
+            assert_ne!(r.is_error, Some(true), "{server}: {r:?}");
+            let body = r.structured_content.as_ref().expect("structured");
+            assert_eq!(body["server"], server);
+            assert_eq!(body["answer"]["model"], "test-model");
+            let text = body["answer"]["content"]["text"]
+                .as_str()
+                .unwrap_or_default();
+            assert_eq!(text, format!("{who} answers \"a question from {server}\""));
+            assert_eq!(asked.try_recv().ok().as_deref(), Some("asked sampling"));
+
+            let r = call(peer, "ask", json!({"kind": "elicitation"})).await;
+            let answer = &r.structured_content.as_ref().expect("structured")["answer"];
+            assert_eq!(answer["action"], "accept", "{server}: {r:?}");
+            assert_eq!(answer["content"]["name"], who);
+            assert_eq!(asked.try_recv().ok().as_deref(), Some("asked elicitation"));
+
+            let r = call(peer, "ask", json!({"kind": "roots"})).await;
+            let answer = &r.structured_content.as_ref().expect("structured")["answer"];
+            assert_eq!(answer["roots"][0]["name"], who, "{server}: {r:?}");
+            assert_eq!(asked.try_recv().ok().as_deref(), Some("asked roots"));
+        }
+
+        // With bob's call in flight on the same upstream session, alice's call asks: over
+        // HTTP the question rides alice's call's stream, so it reaches alice; over stdio
+        // nothing says whose call it belongs to, and att does not guess.
+        let stats = || async {
+            let r = call(alice.peer(), "stats", json!({})).await;
+            r.structured_content.expect("structured")["calls"]
+                .as_u64()
+                .expect("calls")
+        };
+        let before = stats().await;
+        let bob_peer = bob.peer().clone();
+        let hanging = tokio::spawn(async move { call(&bob_peer, "hang", json!({})).await });
+        let mut polls = 0;
+        eventually("bob's call upstream", Duration::from_secs(10), || {
+            polls += 1;
+            let polled = polls;
+            async move { (stats().await > before + polled).then_some(()) }
+        })
+        .await;
+        let r = call(alice.peer(), "ask", json!({"kind": "sampling"})).await;
+        if server == "web" {
+            assert_ne!(r.is_error, Some(true), "{r:?}");
+            let text =
+                r.structured_content.as_ref().expect("structured")["answer"]["content"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+            assert!(text.starts_with("alice answers"), "{text}");
+            assert_eq!(
+                alice_asked.try_recv().ok().as_deref(),
+                Some("asked sampling")
+            );
+        } else {
+            assert_eq!(r.is_error, Some(true), "{r:?}");
+            let text = serde_json::to_string(&r.content).unwrap_or_default();
+            assert!(text.contains("2 client calls are in flight"), "{text}");
+        }
+        assert!(bob_asked.try_recv().is_err(), "bob was asked");
+        hanging.abort();
+    }
+
+    // A client without the capabilities is not asked; the upstream gets att's reason.
+    let (plain, _heard) = client(&att).await;
+    let r = call(plain.peer(), "ask", json!({"kind": "sampling"})).await;
+    assert_eq!(r.is_error, Some(true));
+    let text = serde_json::to_string(&r.content).unwrap_or_default();
+    assert!(
+        text.contains("the calling client does not offer sampling"),
+        "{text}"
+    );
+    att.server.shutdown().await;
+}
+
+/// The next thing heard that starts with `kind` (others are skipped).
+async fn next_heard(rx: &mut mpsc::UnboundedReceiver<String>, kind: &str) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(h)) if h.starts_with(kind) => return h,
+            Ok(Some(_)) => {}
+            _ => panic!("nothing heard while waiting for {kind}"),
+        }
+    }
+}
+
+/// Clients subscribe through att: att holds one subscription upstream however many clients
+/// want the resource, passes the upstream's updates to each subscribed client, subscribes
+/// again on a new upstream session, and unsubscribes upstream when the last client leaves —
+/// by `resources/unsubscribe` or by ending its session.
+#[tokio::test]
+#[allow(deprecated)] // resources/subscribe: legacy-only in 2026-07-28, current in 2025-11-25
+async fn resource_subscriptions_are_held_upstream_once_and_updates_reach_the_subscribers() {
+    use rmcp::model::{SubscribeRequestParams, UnsubscribeRequestParams};
+    const URI: &str = "fixture://greeting";
+
+    let upstream = serve_fixture("res").await;
+    let held = || {
+        upstream
+            .fixture
+            .state
+            .subscribers
+            .lock()
+            .map(|s| s.len())
+            .unwrap_or(99)
+    };
+    let att = TestAtt::start().await;
+    register(&att, json!({"name": "res", "url": upstream.url})).await;
+    let (alice, mut alice_heard) = answerer(&att, "alice").await;
+    let (bob, mut bob_heard) = answerer(&att, "bob").await;
+    eventually(
+        "the federated resources",
+        Duration::from_secs(10),
+        || async {
+            let r = alice.list_all_resources().await.ok()?;
+            r.iter().any(|r| r.uri == URI).then_some(())
+        },
+    )
+    .await;
+
+    alice
+        .subscribe(SubscribeRequestParams::new(URI))
+        .await
+        .expect("alice subscribes");
+    bob.subscribe(SubscribeRequestParams::new(URI))
+        .await
+        .expect("bob subscribes");
+    bob.subscribe(SubscribeRequestParams::new(URI))
+        .await
+        .expect("bob subscribes twice");
+    assert_eq!(held(), 1, "one subscription upstream for both clients");
+
+    let r = call(alice.peer(), "touch", json!({"uri": URI})).await;
+    assert_eq!(r.structured_content.expect("structured")["notified"], 1);
+    assert_eq!(
+        next_heard(&mut alice_heard, "updated").await,
+        format!("updated {URI}")
+    );
+    assert_eq!(
+        next_heard(&mut bob_heard, "updated").await,
+        format!("updated {URI}")
+    );
+
+    // A new upstream session (a refresh) subscribes again.
+    let r = att
+        .http
+        .post(att.url("/api/v1/mcp/servers/res/session/refresh"))
+        .send()
+        .await
+        .expect("refresh");
+    assert_eq!(r.status(), 200);
+    call(alice.peer(), "touch", json!({"uri": URI})).await;
+    assert_eq!(
+        next_heard(&mut alice_heard, "updated").await,
+        format!("updated {URI}")
+    );
+    // What the fixture holds now: the new session's subscription (the old one's went with it).
+    upstream
+        .fixture
+        .state
+        .subscribers
+        .lock()
+        .expect("lock")
+        .retain(|(_, peer)| !peer.is_transport_closed());
+    assert_eq!(held(), 1);
+
+    // Bob leaves by unsubscribing: alice still holds it. Alice leaves by ending her session:
+    // nobody holds it, and att unsubscribes upstream.
+    bob.unsubscribe(UnsubscribeRequestParams::new(URI))
+        .await
+        .expect("bob unsubscribes");
+    assert_eq!(held(), 1);
+    alice.cancel().await.expect("alice's session ends");
+    eventually(
+        "the upstream unsubscribed",
+        Duration::from_secs(10),
+        || async { (held() == 0).then_some(()) },
+    )
+    .await;
+    att.server.shutdown().await;
+}
+
+/// Every content type, `structuredContent` and `_meta` come through `/mcp` exactly as the
+/// upstream sent them.
+#[tokio::test]
+async fn every_content_type_passes_through_unchanged() {
+    let upstream = serve_fixture("rich").await;
+    let att = TestAtt::start().await;
+    register(&att, json!({"name": "rich", "url": upstream.url})).await;
+    let direct = ()
+        .serve(StreamableHttpClientTransport::from_uri(
+            upstream.url.clone(),
+        ))
+        .await
+        .expect("direct client");
+    let (via, _heard) = client(&att).await;
+    let expected = call(direct.peer(), "all_content", json!({})).await;
+    let got = eventually("the tool through att", Duration::from_secs(10), || async {
+        via.peer()
+            .call_tool(CallToolRequestParams::new("all_content").with_arguments(args(json!({}))))
+            .await
+            .ok()
+    })
+    .await;
+    let (expected, got) = (
+        serde_json::to_value(&expected).expect("json"),
+        serde_json::to_value(&got).expect("json"),
+    );
+    assert_eq!(expected["content"].as_array().map(Vec::len), Some(6));
+    assert_eq!(got, expected);
+    att.server.shutdown().await;
+}
+
+/// `logging/setLevel` on `/mcp` filters the log messages relayed to that client.
+#[tokio::test]
+async fn a_client_log_level_filters_the_relayed_log_messages() {
+    #[allow(deprecated)]
+    use rmcp::model::{LoggingLevel, SetLevelRequestParams};
+
+    let upstream = serve_fixture("chatty").await;
+    let att = TestAtt::start().await;
+    register(&att, json!({"name": "chatty", "url": upstream.url})).await;
+    let (c, mut heard) = client(&att).await;
+    eventually("the federated tools", Duration::from_secs(10), || async {
+        let tools = c.list_all_tools().await.ok()?;
+        tools.iter().any(|t| t.name == "slow").then_some(())
+    })
+    .await;
+    // The fixture logs at `info`: with `warning` nothing is relayed, with `info` it is. The
+    // log messages share one stream, so the first heard after both calls tells which were
+    // sent.
+    #[allow(deprecated)]
+    for (level, ms) in [(LoggingLevel::Warning, 21), (LoggingLevel::Info, 22)] {
+        c.set_level(SetLevelRequestParams::new(level))
+            .await
+            .expect("setLevel");
+        call(c.peer(), "slow", json!({"ms": ms})).await;
+    }
+    assert_eq!(
+        next_heard(&mut heard, "log").await,
+        "log \"chatty is sleeping 22 ms\""
+    );
+    att.server.shutdown().await;
+}

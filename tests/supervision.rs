@@ -111,17 +111,27 @@ async fn panicking_child_is_restarted_with_backoff_until_meltdown_and_its_superv
     }
 
     // Back-off doubles with each restart inside the window: 20, 40, 80 ms.
-    let failed = att.get_json("/api/v1/events?kind=actor.failed").await;
-    let delays: Vec<u64> = failed["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["data"]["actor"] == "crashy")
-        .map(|e| e["data"]["restart_in_ms"].as_u64().expect("delay"))
-        .collect();
+    // Events are written by the log's writer after the fact: wait for the third.
+    let delays: Vec<u64> = eventually("three failure events", Duration::from_secs(10), || async {
+        let failed = att.get_json("/api/v1/events?kind=actor.failed").await;
+        let delays: Vec<u64> = failed["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["data"]["actor"] == "crashy")
+            .map(|e| e["data"]["restart_in_ms"].as_u64().expect("delay"))
+            .collect();
+        (delays.len() >= 3).then_some(delays)
+    })
+    .await;
     assert_eq!(delays, [20, 40, 80]);
-    let restarted = att.get_json("/api/v1/events?kind=actor.restarted").await;
-    assert_eq!(restarted["events"].as_array().map(Vec::len), Some(3));
+    let restarted = eventually("three restart events", Duration::from_secs(10), || async {
+        let restarted = att.get_json("/api/v1/events?kind=actor.restarted").await;
+        let n = restarted["events"].as_array().map_or(0, Vec::len);
+        (n >= 3).then_some(n)
+    })
+    .await;
+    assert_eq!(restarted, 3);
 
     // The fourth failure within the window exceeds the budget of 3: it stays stopped.
     send(&att, CrashyMsg::Panic("round-4".into()));

@@ -88,12 +88,12 @@ async fn http_connection_calls_and_classifies_every_outcome() {
     assert_eq!(timeout.category(), ErrorCategory::NetworkTimeout);
 
     let read = c
-        .read_resource("fixture://greeting", SECOND * 5)
+        .read_resource("fixture://greeting", SECOND * 5, None)
         .await
         .expect("read");
     assert_eq!(read.contents.len(), 1);
     let prompt = c
-        .get_prompt("greet", args(json!({"name": "ann"})), SECOND * 5)
+        .get_prompt("greet", args(json!({"name": "ann"})), SECOND * 5, None)
         .await
         .expect("prompt");
     assert_eq!(prompt.messages.len(), 1);

@@ -49,13 +49,25 @@ pub enum Request {
     },
     /// `completion/complete`, for a prompt's or a resource template's argument.
     Complete(Box<CompleteRequestParams>),
+    /// `resources/subscribe`.
+    Subscribe {
+        /// The URI.
+        uri: String,
+    },
+    /// `resources/unsubscribe`.
+    Unsubscribe {
+        /// The URI.
+        uri: String,
+    },
 }
 
 impl Request {
     fn target(&self) -> Target<'_> {
         match self {
             Self::Tool { name, .. } => Target::Tool(name),
-            Self::Resource { uri } => Target::Resource(uri),
+            Self::Resource { uri } | Self::Subscribe { uri } | Self::Unsubscribe { uri } => {
+                Target::Resource(uri)
+            }
             Self::Prompt { name, .. } => Target::Prompt(name),
             // Completion goes to a server that owns the prompt or the resource (template).
             Self::Complete(params) => match &params.r#ref {
@@ -71,6 +83,8 @@ impl Request {
     pub fn method(&self) -> &'static str {
         match self {
             Self::Complete(_) => "completion/complete",
+            Self::Subscribe { .. } => "resources/subscribe",
+            Self::Unsubscribe { .. } => "resources/unsubscribe",
             other => other.target().method(),
         }
     }
@@ -291,7 +305,7 @@ impl Invoker {
                 Request::Resource { uri } => (
                     ready
                         .connection
-                        .read_resource(uri, deadline)
+                        .read_resource(uri, deadline, relay)
                         .await
                         .map(|r| to_json(&r)),
                     true,
@@ -299,7 +313,7 @@ impl Invoker {
                 Request::Prompt { name, arguments } => (
                     ready
                         .connection
-                        .get_prompt(name, arguments.clone(), deadline)
+                        .get_prompt(name, arguments.clone(), deadline, relay)
                         .await
                         .map(|r| to_json(&r)),
                     true,
@@ -307,9 +321,25 @@ impl Invoker {
                 Request::Complete(params) => (
                     ready
                         .connection
-                        .complete((**params).clone(), deadline)
+                        .complete((**params).clone(), deadline, relay)
                         .await
                         .map(|r| to_json(&r)),
+                    true,
+                ),
+                Request::Subscribe { uri } => (
+                    ready
+                        .connection
+                        .subscribe(uri, deadline)
+                        .await
+                        .map(|()| json!({})),
+                    true,
+                ),
+                Request::Unsubscribe { uri } => (
+                    ready
+                        .connection
+                        .unsubscribe(uri, deadline)
+                        .await
+                        .map(|()| json!({})),
                     true,
                 ),
             };

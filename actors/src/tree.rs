@@ -25,6 +25,7 @@ use crate::supervisor::{
     SupervisorMsg,
 };
 use crate::trace;
+use crate::upstream::subscriptions::Subscriptions;
 
 /// Names of the fixed actors.
 pub mod names {
@@ -92,6 +93,8 @@ pub struct AttTree {
     pub upstreams: SupervisorHandle,
     /// Where actors read the time.
     pub clock: Arc<dyn Clock>,
+    /// The resource subscriptions att's clients hold upstream.
+    pub subscriptions: Arc<Subscriptions>,
     root: ActorRef<SupervisorMsg>,
     stop_timeout: Duration,
 }
@@ -151,6 +154,7 @@ impl AttTree {
             router,
             upstreams,
             clock: config.clock.clone(),
+            subscriptions: Arc::default(),
             root,
             stop_timeout: config.stop_timeout,
         })

@@ -221,7 +221,9 @@ async fn invoke(
     let method = request.method();
     let what = match &request {
         Request::Tool { name, .. } => format!("unknown tool `{name}`"),
-        Request::Resource { uri } => format!("unknown resource `{uri}`"),
+        Request::Resource { uri } | Request::Subscribe { uri } | Request::Unsubscribe { uri } => {
+            format!("unknown resource `{uri}`")
+        }
         Request::Prompt { name, .. } => format!("unknown prompt `{name}`"),
         Request::Complete(_) => "nothing to complete".to_owned(),
     };

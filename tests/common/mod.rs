@@ -217,6 +217,7 @@ pub async fn start_upstream(
 
     let name = spec.name.clone();
     let (events, router, clock) = (tree.events.clone(), tree.router.clone(), tree.clock.clone());
+    let subscriptions = tree.subscriptions.clone();
     let child = ChildSpec::new(
         UpstreamHandle::actor_name(&name),
         RestartPolicy::default(),
@@ -227,6 +228,7 @@ pub async fn start_upstream(
                 events: std::sync::Arc::new(events.clone()),
                 router: router.clone(),
                 clock: clock.clone(),
+                subscriptions: subscriptions.clone(),
             };
             (UpstreamActor, args)
         },

@@ -23,6 +23,7 @@ use super::connection::{self, Connection, Handshake, Notice};
 use super::health::{Health, HealthPolicy, Transition};
 use super::outcome::CallFailure;
 use super::spec::UpstreamSpec;
+use super::subscriptions::Subscriptions;
 use crate::clock::Clock;
 use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
@@ -175,6 +176,9 @@ pub struct UpstreamArgs {
     pub router: RouterHandle,
     /// Where it reads the time (retry windows, freshness).
     pub clock: Arc<dyn Clock>,
+    /// The resource subscriptions of the instance's clients (each new session subscribes to
+    /// what this server holds; updates are published there).
+    pub subscriptions: Arc<Subscriptions>,
 }
 
 struct Session {
@@ -189,6 +193,7 @@ pub struct UpstreamState {
     events: Arc<dyn EventSink>,
     router: RouterHandle,
     clock: Arc<dyn Clock>,
+    subscriptions: Arc<Subscriptions>,
     health: Health,
     generation: u64,
     session: Option<Session>,
@@ -257,8 +262,9 @@ impl UpstreamState {
         + 'static,
     ) {
         let (spec, notices, me) = (self.spec.clone(), self.notices.clone(), myself.clone());
+        let subscriptions = self.subscriptions.clone();
         tokio::spawn(async move {
-            let result = open_session(&spec, notices).await;
+            let result = open_session(&spec, notices, subscriptions).await;
             let _ = me.send_message(reply(result));
         });
     }
@@ -431,6 +437,7 @@ impl Actor for UpstreamActor {
             events: args.events,
             router: args.router,
             clock: args.clock,
+            subscriptions: args.subscriptions,
             health: Health::default(),
             generation: 0,
             session: None,
@@ -676,8 +683,9 @@ impl Actor for UpstreamActor {
 async fn open_session(
     spec: &UpstreamSpec,
     notices: mpsc::UnboundedSender<Notice>,
+    subscriptions: Arc<Subscriptions>,
 ) -> Result<Box<(Connection, Option<Catalog>)>, CallFailure> {
-    let c = connection::connect(spec, notices).await?;
+    let c = connection::connect_with(spec, notices, subscriptions).await?;
     let catalog = match c.list_catalog(spec.call_timeout).await {
         Ok(cat) => Some(cat),
         Err(e) => {

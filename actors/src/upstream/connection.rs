@@ -17,20 +17,33 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
-    ClientRequest, CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResult,
-    Implementation, JsonObject, ListPromptsRequest, ListResourceTemplatesRequest,
-    ListResourcesRequest, ListToolsRequest, PaginatedRequestParams, PingRequest,
-    ProgressNotificationParam, ProgressToken, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResult, ServerResult,
+    ClientRequest, ClientResult, CompleteRequest, CompleteRequestParams, CompleteResult,
+    ElicitRequest, ElicitRequestParams, ElicitResult, ErrorCode, GetExtensions, GetPromptRequest,
+    GetPromptRequestParams, GetPromptResult, Implementation, JsonObject, ListPromptsRequest,
+    ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
+    PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion, ReadResourceRequest,
+    ReadResourceRequestParams, ReadResourceResult, RequestId, ServerRequest, ServerResult,
+    SubscribeRequestParams, UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
+// Deprecated by SEP-2577 / the 2026-07-28 protocol; the protocol att speaks upstream
+// (2025-11-25) has them.
+#[allow(deprecated)]
+use rmcp::model::{
+    CreateMessageRequest, CreateMessageRequestParams, CreateMessageResult, ListRootsRequest,
+    ListRootsResult, SubscribeRequest, UnsubscribeRequest,
+};
+use rmcp::service::{
+    InboundStreamOrigin, NotificationContext, OriginatingRequestId, PeerRequestOptions,
+    RequestContext, RunningService, ServiceRole,
+};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::{
     StreamableHttpClientTransportConfig, StreamableHttpError,
 };
 use rmcp::{
-    ClientCacheConfig, ClientHandler, Peer, RoleClient, RoleServer, ServiceError, ServiceExt,
+    ClientCacheConfig, ClientHandler, ErrorData, Peer, RoleClient, RoleServer, ServiceError,
+    ServiceExt,
 };
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -41,6 +54,7 @@ use super::catalog::Catalog;
 use super::health::ErrorCategory;
 use super::outcome::CallFailure;
 use super::spec::{Transport, UpstreamSpec};
+use super::subscriptions::Subscriptions;
 
 /// Something an upstream told att outside of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,13 +83,36 @@ pub struct Handshake {
 }
 
 /// The client a call is made for (a session on att's own MCP endpoint): what the upstream
-/// says about the call while it runs — progress, log messages — goes to it.
+/// says about the call while it runs — progress, log messages — goes to it, and what the
+/// upstream asks during the call — sampling, elicitation, roots — is asked of it.
 #[derive(Clone, Debug)]
 pub struct Relay {
     /// The calling client.
     pub peer: Peer<RoleServer>,
     /// The progress token the client gave its request, if it wants progress.
     pub progress_token: Option<ProgressToken>,
+    /// The client's request on att's endpoint: a request the upstream makes during the call
+    /// is sent to the client as part of it (on that request's response stream).
+    pub request_id: Option<RequestId>,
+    /// The least severe log message the client wants (`logging/setLevel`); all when `None`.
+    #[allow(deprecated)]
+    pub log_level: Option<rmcp::model::LoggingLevel>,
+}
+
+/// The rank of a log level, least severe first (RFC 5424 order, as MCP uses it).
+#[allow(deprecated)]
+fn severity(level: rmcp::model::LoggingLevel) -> u8 {
+    use rmcp::model::LoggingLevel as L;
+    match level {
+        L::Debug => 0,
+        L::Info => 1,
+        L::Notice => 2,
+        L::Warning => 3,
+        L::Error => 4,
+        L::Critical => 5,
+        L::Alert => 6,
+        L::Emergency => 7,
+    }
 }
 
 /// What a relayed call passes on to its client, in the order the upstream sent it.
@@ -87,9 +124,18 @@ enum Outgoing {
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
-/// Calls in flight that have a [`Relay`] (by the progress token rmcp gave them upstream),
-/// each with the ordered outbox of its forwarding task.
-type Relays = Arc<Mutex<HashMap<ProgressToken, mpsc::UnboundedSender<Outgoing>>>>;
+/// A call in flight on behalf of a client.
+struct Relayed {
+    /// The ordered outbox of its forwarding task.
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    /// Its client.
+    relay: Relay,
+    /// att's request id upstream.
+    upstream_id: RequestId,
+}
+
+/// Calls in flight that have a [`Relay`], by the progress token rmcp gave them upstream.
+type Relays = Arc<Mutex<HashMap<ProgressToken, Relayed>>>;
 
 /// Sees every message from the upstream in arrival order, before rmcp does, and puts the
 /// progress and log messages of relayed calls in their outboxes. rmcp itself handles each
@@ -100,6 +146,7 @@ type Relays = Arc<Mutex<HashMap<ProgressToken, mpsc::UnboundedSender<Outgoing>>>
 struct Tap<T> {
     inner: T,
     relays: Relays,
+    subscriptions: Arc<Subscriptions>,
 }
 
 impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleClient> for Tap<T> {
@@ -135,18 +182,28 @@ impl<T> Tap<T> {
     #[allow(deprecated)]
     fn tap(&self, notification: &rmcp::model::ServerNotification) {
         use rmcp::model::ServerNotification as N;
+        if let N::ResourceUpdatedNotification(u) = notification {
+            self.subscriptions.publish(&u.params.uri);
+            return;
+        }
         let relays = self.relays.lock().unwrap_or_else(|p| p.into_inner());
         match notification {
             N::ProgressNotification(p) => {
-                if let Some(outbox) = relays.get(&p.params.progress_token) {
-                    let _ = outbox.send(Outgoing::Progress(p.params.clone()));
+                if let Some(call) = relays.get(&p.params.progress_token) {
+                    let _ = call.outbox.send(Outgoing::Progress(p.params.clone()));
                 }
             }
             // MCP log messages carry no request id: every relayed call on this session
-            // gets them.
+            // whose client wants the level gets them.
             N::LoggingMessageNotification(l) => {
-                for outbox in relays.values() {
-                    let _ = outbox.send(Outgoing::Log(l.params.clone()));
+                for call in relays.values() {
+                    if call
+                        .relay
+                        .log_level
+                        .is_none_or(|min| severity(l.params.level) >= severity(min))
+                    {
+                        let _ = call.outbox.send(Outgoing::Log(l.params.clone()));
+                    }
                 }
             }
             _ => {}
@@ -154,10 +211,121 @@ impl<T> Tap<T> {
     }
 }
 
-/// att's side of the session: identifies att and forwards list changes.
+/// att's side of the session: identifies att, forwards list changes, and asks the client
+/// of a relayed call what the upstream asks during it.
 #[derive(Clone)]
 struct AttClient {
     notices: mpsc::UnboundedSender<Notice>,
+    relays: Relays,
+}
+
+/// A capability of att's clients that an upstream's request needs.
+#[derive(Clone, Copy)]
+enum Asks {
+    Sampling,
+    Elicitation,
+    Roots,
+}
+
+impl Asks {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sampling => "sampling",
+            Self::Elicitation => "elicitation",
+            Self::Roots => "roots",
+        }
+    }
+
+    fn offered_by(self, client: &ClientCapabilities) -> bool {
+        match self {
+            Self::Sampling => client.sampling.is_some(),
+            Self::Elicitation => client.elicitation.is_some(),
+            Self::Roots => client.roots.is_some(),
+        }
+    }
+}
+
+impl AttClient {
+    /// The client of the relayed call an upstream request belongs to: the call whose
+    /// response stream it arrived on (streamable HTTP), or else the only relayed call in
+    /// flight on the session (stdio has one stream; a guess among several would send a
+    /// question to a stranger).
+    fn caller(&self, context: &RequestContext<RoleClient>) -> Result<Relay, String> {
+        let relays = self.relays.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(InboundStreamOrigin::OutboundRequest(id)) =
+            context.extensions.get::<InboundStreamOrigin>()
+            && let Some(call) = relays.values().find(|c| &c.upstream_id == id)
+        {
+            return Ok(call.relay.clone());
+        }
+        let mut calls = relays.values();
+        match (calls.next(), calls.next()) {
+            (Some(only), None) => Ok(only.relay.clone()),
+            (None, _) => Err("no client call is in flight on this session".into()),
+            (Some(_), Some(_)) => Err(format!(
+                "{} client calls are in flight on this session and the request names none of them",
+                relays.len()
+            )),
+        }
+    }
+
+    /// Asks the calling client `request` and returns its answer. A cancel from the upstream
+    /// cancels the question at the client.
+    async fn ask(
+        &self,
+        asks: Asks,
+        mut request: ServerRequest,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ClientResult, ErrorData> {
+        let no_client = |why: String| {
+            ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("att cannot relay this {} request: {why}", asks.name()),
+                None,
+            )
+        };
+        let relay = self.caller(&context).map_err(no_client)?;
+        let offered = relay
+            .peer
+            .peer_info()
+            .is_some_and(|info| asks.offered_by(&info.capabilities));
+        if !offered {
+            return Err(no_client(format!(
+                "the calling client does not offer {}",
+                asks.name()
+            )));
+        }
+        if let Some(id) = &relay.request_id {
+            request
+                .extensions_mut()
+                .insert(OriginatingRequestId(id.clone()));
+        }
+        let handle = relay
+            .peer
+            .send_cancellable_request(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(client_failed)?;
+        let mut abandon = CancelOnDrop(Some((relay.peer.clone(), handle.id.clone())));
+        tokio::select! {
+            reply = handle.await_response() => {
+                abandon.0 = None;
+                reply.map_err(client_failed)
+            }
+            // Dropping `abandon` tells the client.
+            () = context.ct.cancelled() => Err(ErrorData::internal_error(
+                "cancelled by the server",
+                None,
+            )),
+        }
+    }
+}
+
+/// The client's failure to answer, as the upstream should see it: its own error as it is.
+fn client_failed(e: ServiceError) -> ErrorData {
+    match e {
+        ServiceError::McpError(data) => data,
+        other => ErrorData::internal_error(format!("the client did not answer: {other}"), None),
+    }
 }
 
 /// Starts the task that passes a relayed call's outbox on to its client, in order.
@@ -186,18 +354,24 @@ fn forward_to(relay: Relay) -> mpsc::UnboundedSender<Outgoing> {
 }
 
 /// Sends `notifications/cancelled` for a request whose caller stopped waiting.
-struct CancelOnDrop(Option<(Peer<RoleClient>, rmcp::model::RequestId)>);
+struct CancelOnDrop<R: ServiceRole>(Option<(Peer<R>, RequestId)>)
+where
+    R::Not: From<rmcp::model::CancelledNotification>;
 
-impl Drop for CancelOnDrop {
+impl<R: ServiceRole> Drop for CancelOnDrop<R>
+where
+    R::Not: From<rmcp::model::CancelledNotification>,
+{
     fn drop(&mut self) {
         if let Some((peer, id)) = self.0.take() {
+            let note = rmcp::model::CancelledNotification::new(
+                rmcp::model::CancelledNotificationParam::new(
+                    Some(id),
+                    Some("request abandoned by the caller".into()),
+                ),
+            );
             tokio::spawn(async move {
-                let _ = peer
-                    .notify_cancelled(rmcp::model::CancelledNotificationParam::new(
-                        Some(id),
-                        Some("request abandoned by the caller".into()),
-                    ))
-                    .await;
+                let _ = peer.send_notification(note.into()).await;
             });
         }
     }
@@ -218,10 +392,51 @@ impl Drop for RelayGuard {
 impl ClientHandler for AttClient {
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
-            ClientCapabilities::default(),
+            offered_capabilities(),
             Implementation::new("att", env!("CARGO_PKG_VERSION")),
         )
         .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+
+    #[allow(deprecated)] // sampling: deprecated by SEP-2577, used by 2025-11-25 servers
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self.ask(Asks::Sampling, request, context).await? {
+            ClientResult::CreateMessageResult(r) => Ok(*r),
+            other => Err(unexpected_answer(&other)),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self.ask(Asks::Elicitation, request, context).await? {
+            ClientResult::ElicitResult(r) => Ok(r),
+            other => Err(unexpected_answer(&other)),
+        }
+    }
+
+    #[allow(deprecated)] // roots: deprecated by SEP-2577, used by 2025-11-25 servers
+    async fn list_roots(
+        &self,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        // Outside a client's call there is no client to ask: att itself has no roots.
+        if self.caller(&context).is_err() {
+            return Ok(ListRootsResult::default());
+        }
+        let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        match self.ask(Asks::Roots, request, context).await? {
+            ClientResult::ListRootsResult(r) => Ok(r),
+            other => Err(unexpected_answer(&other)),
+        }
     }
 
     async fn on_tool_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
@@ -235,6 +450,21 @@ impl ClientHandler for AttClient {
     async fn on_prompt_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
         let _ = self.notices.send(Notice::PromptsChanged);
     }
+}
+
+/// What att offers its upstreams: what its clients may offer (sampling, elicitation, roots),
+/// relayed to the client of the call during which the upstream asks.
+fn offered_capabilities() -> ClientCapabilities {
+    serde_json::from_value(serde_json::json!({
+        "sampling": { "tools": {}, "context": {} },
+        "elicitation": { "form": {}, "url": {} },
+        "roots": {},
+    }))
+    .unwrap_or_default()
+}
+
+fn unexpected_answer(answer: &ClientResult) -> ErrorData {
+    ErrorData::internal_error(format!("the client answered with {answer:?}"), None)
 }
 
 /// What att knows of a stdio child beyond its pipes: the last lines it wrote to stderr (at
@@ -395,8 +625,22 @@ pub async fn connect(
     spec: &UpstreamSpec,
     notices: mpsc::UnboundedSender<Notice>,
 ) -> Result<Connection, CallFailure> {
+    connect_with(spec, notices, Arc::default()).await
+}
+
+/// [`connect`] for an att instance whose clients hold `subscriptions`: the session
+/// subscribes to what its server holds, and the server's resource updates are published
+/// there.
+pub async fn connect_with(
+    spec: &UpstreamSpec,
+    notices: mpsc::UnboundedSender<Notice>,
+    subscriptions: Arc<Subscriptions>,
+) -> Result<Connection, CallFailure> {
     let relays = Relays::default();
-    let handler = AttClient { notices };
+    let handler = AttClient {
+        notices,
+        relays: relays.clone(),
+    };
     let child = Arc::new(ChildWatch::default());
     let deadline = spec.init_timeout;
     let (service, http, process_group) = match &spec.transport {
@@ -422,6 +666,7 @@ pub async fn connect(
             let transport = Tap {
                 inner: transport,
                 relays: relays.clone(),
+                subscriptions: subscriptions.clone(),
             };
             let service = handshake(handler.serve(transport), deadline, true).await?;
             (service, true, None)
@@ -452,6 +697,7 @@ pub async fn connect(
                     rmcp::transport::async_rw::TransportAdapterAsyncRW,
                 >::into_transport((stdout, stdin)),
                 relays: relays.clone(),
+                subscriptions: subscriptions.clone(),
             };
             match handshake(handler.serve(transport), deadline, false).await {
                 Ok(service) => (service, false, pgid),
@@ -482,14 +728,21 @@ pub async fn connect(
             .unwrap_or(Value::Null),
         captured_at: OffsetDateTime::now_utc(),
     };
-    Ok(Connection {
+    let connection = Connection {
         service,
         handshake,
         http,
         process_group,
         child,
         relays,
-    })
+    };
+    // A new session holds nothing upstream: subscribe again to what the clients hold here.
+    for uri in subscriptions.held_on(&spec.name) {
+        if let Err(e) = connection.subscribe(&uri, spec.call_timeout).await {
+            tracing::warn!(upstream = %spec.name, %uri, error = %e.message(), "re-subscribing failed");
+        }
+    }
+    Ok(connection)
 }
 
 /// The one HTTP client every HTTP upstream shares (one connector and configuration instead
@@ -640,8 +893,8 @@ impl Connection {
         self.call_tool_for(name, arguments, deadline, None).await
     }
 
-    /// [`Self::call_tool`] on behalf of a client: the upstream's progress and log messages
-    /// during the call go to `relay`.
+    /// [`Self::call_tool`] on behalf of a client: what the upstream says and asks during the
+    /// call goes to `relay` (see [`Relay`]).
     pub async fn call_tool_for(
         &self,
         name: &str,
@@ -653,11 +906,90 @@ impl Connection {
         if let Some(args) = arguments {
             params = params.with_arguments(args);
         }
-        let Some(relay) = relay else {
-            return self
-                .cancellable(deadline, self.service.peer().call_tool(params))
-                .await;
-        };
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        match self.exchange(request, deadline, relay).await? {
+            ServerResult::CallToolResult(r) => Ok(r),
+            other => Err(unexpected("tools/call", &other)),
+        }
+    }
+
+    /// `completion/complete`, within `deadline`, on behalf of `relay`'s client.
+    pub async fn complete(
+        &self,
+        params: CompleteRequestParams,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<CompleteResult, CallFailure> {
+        let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
+        match self.exchange(request, deadline, relay).await? {
+            ServerResult::CompleteResult(r) => Ok(r),
+            other => Err(unexpected("completion/complete", &other)),
+        }
+    }
+
+    /// `resources/read`, within `deadline`, on behalf of `relay`'s client.
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<ReadResourceResult, CallFailure> {
+        let params = ReadResourceRequestParams::new(uri);
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
+        match self.exchange(request, deadline, relay).await? {
+            ServerResult::ReadResourceResult(r) => Ok(r),
+            other => Err(unexpected("resources/read", &other)),
+        }
+    }
+
+    /// `prompts/get`, within `deadline`, on behalf of `relay`'s client.
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<GetPromptResult, CallFailure> {
+        let mut params = GetPromptRequestParams::new(name.to_owned());
+        if let Some(args) = arguments {
+            params = params.with_arguments(args);
+        }
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+        match self.exchange(request, deadline, relay).await? {
+            ServerResult::GetPromptResult(r) => Ok(r),
+            other => Err(unexpected("prompts/get", &other)),
+        }
+    }
+
+    /// `resources/subscribe`, within `deadline`.
+    #[allow(deprecated)] // legacy-only in 2026-07-28; the protocol att speaks upstream has it
+    pub async fn subscribe(&self, uri: &str, deadline: Duration) -> Result<(), CallFailure> {
+        let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(
+            SubscribeRequestParams::new(uri),
+        ));
+        self.exchange(request, deadline, None).await.map(drop)
+    }
+
+    /// `resources/unsubscribe`, within `deadline`.
+    #[allow(deprecated)]
+    pub async fn unsubscribe(&self, uri: &str, deadline: Duration) -> Result<(), CallFailure> {
+        let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(
+            UnsubscribeRequestParams::new(uri),
+        ));
+        self.exchange(request, deadline, None).await.map(drop)
+    }
+
+    /// Sends `request` and waits for its reply within `deadline`; the deadline passing or
+    /// the future being dropped (a caller that went away) sends `notifications/cancelled`
+    /// upstream. With a `relay`, the upstream's progress and log messages during the request
+    /// go to its client, in the upstream's order and before the reply is returned, and the
+    /// requests the upstream makes meanwhile are asked of that client.
+    async fn exchange(
+        &self,
+        request: ClientRequest,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<ServerResult, CallFailure> {
         if self.is_closed() {
             return Err(self
                 .failed(not_sent(
@@ -666,9 +998,6 @@ impl Connection {
                 ))
                 .await);
         }
-        // rmcp puts its own progress token on every request; the handle says which, so the
-        // upstream's progress for it can be found and sent on under the client's token.
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         let sent = self
             .service
             .peer()
@@ -678,89 +1007,41 @@ impl Connection {
             Ok(h) => h,
             Err(e) => return Err(self.failed(self.classify(e)).await),
         };
-        let outbox = forward_to(relay.clone());
-        self.relays
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(handle.progress_token.clone(), outbox.clone());
-        let relayed = RelayGuard(self.relays.clone(), handle.progress_token.clone());
+        // rmcp puts its own progress token on every request; the handle says which, so the
+        // upstream's progress for it can be found and sent on under the client's token.
+        let relayed = relay.map(|relay| {
+            let outbox = forward_to(relay.clone());
+            self.relays
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(
+                    handle.progress_token.clone(),
+                    Relayed {
+                        outbox: outbox.clone(),
+                        relay: relay.clone(),
+                        upstream_id: handle.id.clone(),
+                    },
+                );
+            (
+                outbox,
+                RelayGuard(self.relays.clone(), handle.progress_token.clone()),
+            )
+        });
         // A raw handle sends no cancel when dropped (a caller that went away): this does.
         let mut abandon = CancelOnDrop(Some((self.service.peer().clone(), handle.id.clone())));
         let reply = handle.await_response().await;
         abandon.0 = None;
-        // What the upstream sent before its reply reaches the client before att's reply.
-        drop(relayed);
-        let (done, flushed) = tokio::sync::oneshot::channel();
-        if outbox.send(Outgoing::Flush(done)).is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), flushed).await;
+        if let Some((outbox, guard)) = relayed {
+            // What the upstream sent before its reply reaches the client before att's reply.
+            drop(guard);
+            let (done, flushed) = tokio::sync::oneshot::channel();
+            if outbox.send(Outgoing::Flush(done)).is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), flushed).await;
+            }
         }
         match reply {
-            Ok(ServerResult::CallToolResult(r)) => Ok(r),
-            Ok(other) => Err(CallFailure::Malformed(format!(
-                "unexpected reply to tools/call: {other:?}"
-            ))),
+            Ok(r) => Ok(r),
             Err(e) => Err(self.failed(self.classify(e)).await),
-        }
-    }
-
-    /// `completion/complete`, within `deadline` (cancelled upstream like [`Self::call_tool`]).
-    pub async fn complete(
-        &self,
-        params: CompleteRequestParams,
-        deadline: Duration,
-    ) -> Result<CompleteResult, CallFailure> {
-        self.cancellable(deadline, self.service.peer().complete(params))
-            .await
-    }
-
-    /// `resources/read`, within `deadline` (cancelled upstream like [`Self::call_tool`]).
-    pub async fn read_resource(
-        &self,
-        uri: &str,
-        deadline: Duration,
-    ) -> Result<ReadResourceResult, CallFailure> {
-        let params = ReadResourceRequestParams::new(uri);
-        self.cancellable(deadline, self.service.peer().read_resource(params))
-            .await
-    }
-
-    /// `prompts/get`, within `deadline` (cancelled upstream like [`Self::call_tool`]).
-    pub async fn get_prompt(
-        &self,
-        name: &str,
-        arguments: Option<JsonObject>,
-        deadline: Duration,
-    ) -> Result<GetPromptResult, CallFailure> {
-        let mut params = GetPromptRequestParams::new(name.to_owned());
-        if let Some(args) = arguments {
-            params = params.with_arguments(args);
-        }
-        self.cancellable(deadline, self.service.peer().get_prompt(params))
-            .await
-    }
-
-    /// Runs one of rmcp's typed requests under `deadline`. Those requests carry a guard that
-    /// sends `notifications/cancelled` when their future is dropped — by the timeout here, or
-    /// by a caller that stopped waiting — which a raw request handle does not.
-    async fn cancellable<T>(
-        &self,
-        deadline: Duration,
-        request: impl Future<Output = Result<T, ServiceError>>,
-    ) -> Result<T, CallFailure> {
-        if self.is_closed() {
-            return Err(self
-                .failed(not_sent(
-                    "the session is closed".into(),
-                    ErrorCategory::TransportError,
-                ))
-                .await);
-        }
-        match tokio::time::timeout(deadline, request).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(self.failed(self.classify(e)).await),
-            Err(_) => Err(CallFailure::Timeout {
-                after_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
-            }),
         }
     }
 
@@ -858,27 +1139,7 @@ impl Connection {
         request: ClientRequest,
         deadline: Duration,
     ) -> Result<ServerResult, CallFailure> {
-        if self.is_closed() {
-            return Err(self
-                .failed(not_sent(
-                    "the session is closed".into(),
-                    ErrorCategory::TransportError,
-                ))
-                .await);
-        }
-        let sent = self
-            .service
-            .peer()
-            .send_cancellable_request(request, PeerRequestOptions::with_timeout(deadline))
-            .await;
-        let reply = match sent {
-            Ok(handle) => handle.await_response().await,
-            Err(e) => Err(e),
-        };
-        match reply {
-            Ok(r) => Ok(r),
-            Err(e) => Err(self.failed(self.classify(e)).await),
-        }
+        self.exchange(request, deadline, None).await
     }
 
     fn classify(&self, e: ServiceError) -> CallFailure {
@@ -917,6 +1178,10 @@ impl Drop for Connection {
     fn drop(&mut self) {
         kill_group(self.process_group.take());
     }
+}
+
+fn unexpected(method: &str, reply: &ServerResult) -> CallFailure {
+    CallFailure::Malformed(format!("unexpected reply to {method}: {reply:?}"))
 }
 
 /// Translates an rmcp error into a [`CallFailure`].

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod health;
 pub mod outcome;
 pub mod spec;
+pub mod subscriptions;
 
 use crate::store::StoreError;
 

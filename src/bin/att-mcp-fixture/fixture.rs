@@ -12,7 +12,14 @@
 //! - `crash`: the process exits with status 3 (stdio) / the server stops answering (HTTP);
 //! - `flip`: adds or removes the tool `extra` and notifies `tools/list_changed`;
 //! - `stats`: how many handshakes and tool calls this server has seen;
-//! - `read_only {text}`: like echo, annotated `readOnlyHint`.
+//! - `read_only {text}`: like echo, annotated `readOnlyHint`;
+//! - `ask {kind}`: during the call, asks the client for `sampling`, `elicitation` or `roots`
+//!   and answers with the client's reply as structured content `{answer}` (a client error
+//!   becomes a tool error carrying its message);
+//! - `touch {uri}`: sends `notifications/resources/updated` to the sessions subscribed to it;
+//! - `all_content`: one block of each content type, with `_meta` and structured content.
+//!
+//! Resources can be subscribed to (`stats` counts the subscriptions held).
 //!
 //! Also a resource `fixture://greeting`, a template `fixture://items/{id}`, a prompt `greet`
 //! (its `name` argument completes from alice, albert, bob).
@@ -58,6 +65,8 @@ pub struct FixtureState {
     /// When set, every tool call fails with a JSON-RPC internal error after being received.
     pub sick: AtomicBool,
     pub peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// Resource subscriptions: (URI, the session's peer).
+    pub subscribers: Mutex<Vec<(String, Peer<RoleServer>)>>,
     pub crash_notify: tokio::sync::Notify,
 }
 
@@ -123,6 +132,21 @@ impl Fixture {
             tool("stats", "Handshakes and calls seen", empty.clone()),
             tool("read_only", "Echo, annotated read-only", text_schema())
                 .with_annotations(ToolAnnotations::new().read_only(true)),
+            tool(
+                "ask",
+                "Ask the client for sampling, elicitation or roots during the call",
+                json!({"type": "object", "properties": {"kind": {"type": "string", "enum": ["sampling", "elicitation", "roots"]}}, "required": ["kind"]}),
+            ),
+            tool(
+                "touch",
+                "Notify the subscribers of `uri` that it was updated",
+                json!({"type": "object", "properties": {"uri": {"type": "string"}}, "required": ["uri"]}),
+            ),
+            tool(
+                "all_content",
+                "One block of each content type",
+                empty.clone(),
+            ),
         ];
         if self.state.flipped.load(Ordering::SeqCst) {
             tools.push(tool("extra", "Present only after a flip", empty));
@@ -138,6 +162,113 @@ impl Fixture {
         let body = json!({"server": self.name, "text": text});
         let mut result = CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
         result.structured_content = Some(body);
+        Ok(result.into())
+    }
+
+    /// Asks the client of this call (the request rides the call's response stream).
+    #[allow(deprecated)] // sampling and roots: deprecated by SEP-2577, still in 2025-11-25
+    async fn ask(
+        &self,
+        args: Option<&JsonObject>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let kind = args
+            .and_then(|a| a.get("kind"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        use rmcp::model::{ClientResult, ServerRequest};
+        let request = match kind {
+            "sampling" => ServerRequest::CreateMessageRequest(rmcp::model::CreateMessageRequest::new(
+                serde_json::from_value(json!({
+                    "messages": [{"role": "user", "content": {"type": "text", "text": format!("a question from {}", self.name)}}],
+                    "maxTokens": 50,
+                }))
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?,
+            )),
+            "elicitation" => ServerRequest::ElicitRequest(rmcp::model::ElicitRequest::new(
+                serde_json::from_value(json!({
+                    "mode": "form",
+                    "message": format!("{} needs a name", self.name),
+                    "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+                }))
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?,
+            )),
+            "roots" => ServerRequest::ListRootsRequest(rmcp::model::ListRootsRequest::default()),
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!("`kind` must be sampling, elicitation or roots, not `{other}`"),
+                    None,
+                ));
+            }
+        };
+        // Sent from this handler's task, so rmcp rides it on the call's response stream.
+        let answer = ctx.peer.send_request(request).await.map(|r| {
+            match r {
+                ClientResult::CreateMessageResult(r) => serde_json::to_value(r),
+                ClientResult::ElicitResult(r) => serde_json::to_value(r),
+                ClientResult::ListRootsResult(r) => serde_json::to_value(r),
+                other => serde_json::to_value(format!("{other:?}")),
+            }
+            .unwrap_or_default()
+        });
+        Ok(match answer {
+            Ok(answer) => {
+                let body = json!({"server": self.name, "answer": answer});
+                let mut result =
+                    CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
+                result.structured_content = Some(body);
+                result
+            }
+            Err(e) => {
+                CallToolResult::error(vec![ContentBlock::text(format!("the client failed: {e}"))])
+            }
+        }
+        .into())
+    }
+
+    /// Sends `notifications/resources/updated` for `uri` to its subscribers; says how many.
+    async fn touch(&self, args: Option<&JsonObject>) -> Result<CallToolResponse, ErrorData> {
+        let uri = args
+            .and_then(|a| a.get("uri"))
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| ErrorData::invalid_params("`uri` (a string) is required", None))?;
+        let peers: Vec<Peer<RoleServer>> = self
+            .state
+            .subscribers
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .filter(|(u, _)| u == uri)
+                    .map(|(_, p)| p.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for peer in &peers {
+            let _ = peer
+                .notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri))
+                .await;
+        }
+        let body = json!({"server": self.name, "notified": peers.len()});
+        let mut result = CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
+        result.structured_content = Some(body);
+        Ok(result.into())
+    }
+
+    /// Every content type, with `_meta` on the result and on a block.
+    fn all_content(&self) -> Result<CallToolResponse, ErrorData> {
+        let result: CallToolResult = serde_json::from_value(json!({
+            "content": [
+                {"type": "text", "text": "plain", "_meta": {"fixture/block": 1}},
+                {"type": "image", "data": "iVBORw0KGgo=", "mimeType": "image/png"},
+                {"type": "audio", "data": "UklGRg==", "mimeType": "audio/wav"},
+                {"type": "resource_link", "uri": "fixture://greeting", "name": "greeting", "mimeType": "text/plain"},
+                {"type": "resource", "resource": {"uri": "fixture://items/1", "mimeType": "text/plain", "text": "item 1"}},
+                {"type": "resource", "resource": {"uri": "fixture://blob", "mimeType": "application/octet-stream", "blob": "AAEC"}},
+            ],
+            "structuredContent": {"server": self.name, "kinds": 6},
+            "_meta": {"fixture/result": {"nested": [1, 2, 3]}},
+        }))
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         Ok(result.into())
     }
 
@@ -161,6 +292,7 @@ impl ServerHandler for Fixture {
                 .enable_tools()
                 .enable_tool_list_changed()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .enable_prompts()
                 .enable_completions()
                 .build(),
@@ -287,12 +419,16 @@ impl ServerHandler for Fixture {
                     "pid": std::process::id(),
                     "handshakes": self.state.handshakes.load(Ordering::SeqCst),
                     "calls": self.state.calls.load(Ordering::SeqCst),
+                    "subscriptions": self.state.subscribers.lock().map(|s| s.len()).unwrap_or_default(),
                 });
                 let mut result =
                     CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
                 result.structured_content = Some(body);
                 Ok(result.into())
             }
+            "ask" => self.ask(args, &ctx).await,
+            "touch" => self.touch(args).await,
+            "all_content" => self.all_content(),
             "extra" if self.state.flipped.load(Ordering::SeqCst) => {
                 self.echo(Some(&obj(json!({"text": "extra"}))))
             }
@@ -301,6 +437,32 @@ impl ServerHandler for Fixture {
                 None,
             )),
         }
+    }
+
+    #[allow(deprecated)] // legacy-only in 2026-07-28; 2025-11-25 clients use it
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if let Ok(mut s) = self.state.subscribers.lock() {
+            s.push((request.uri, ctx.peer));
+        }
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if let Ok(mut s) = self.state.subscribers.lock()
+            && let Some(i) = s.iter().position(|(u, _)| *u == request.uri)
+        {
+            s.remove(i);
+        }
+        Ok(())
     }
 
     async fn list_resources(
