@@ -69,6 +69,11 @@ pub struct GatewayConfig {
     /// Longest retry window.
     #[serde(with = "humantime_serde")]
     pub retry_backoff_cap: Duration,
+    /// How `/mcp` names upstream tools: `conflicts` (plain names; `<server>__<name>` for a
+    /// name offered with different schemas), `always` (`<server>__<name>` for every tool), or
+    /// `never` (plain names; att refuses to start while two upstreams offer one name with
+    /// different schemas).
+    pub tool_prefix: att_actors::federation::PrefixMode,
 }
 
 impl Default for GatewayConfig {
@@ -77,6 +82,7 @@ impl Default for GatewayConfig {
             unreachable_after: 3,
             retry_backoff: Duration::from_secs(1),
             retry_backoff_cap: Duration::from_secs(8),
+            tool_prefix: att_actors::federation::PrefixMode::default(),
         }
     }
 }
@@ -113,6 +119,11 @@ pub struct HttpConfig {
     /// `Host` values `/mcp` accepts (DNS-rebinding protection), e.g. `["att.example.com"]`
     /// behind a proxy. Empty: loopback names only (`localhost`, `127.0.0.1`, `::1`).
     pub mcp_allowed_hosts: Vec<String>,
+    /// Browser `Origin`s `/mcp` accepts besides loopback pages (`http://localhost:*`,
+    /// `http://127.0.0.1:*`, `http://[::1]:*` and their https forms), e.g.
+    /// `["https://app.example.com:443"]`. A request with any other `Origin` gets 403; a
+    /// request without one (every non-browser client) is not affected.
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -122,6 +133,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             mcp_allowed_hosts: Vec::new(),
+            mcp_allowed_origins: Vec::new(),
         }
     }
 }

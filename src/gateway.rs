@@ -171,6 +171,34 @@ impl Gateway {
         self.handle(name).status().await.ok()
     }
 
+    /// The tool names two upstreams offer with different input schemas, as `/mcp` would
+    /// see them under `tool_prefix = "never"`. Connects to every registered upstream first
+    /// (each within its `init_timeout`; one that cannot be reached is left out).
+    pub async fn tool_conflicts(&self) -> Vec<att_actors::federation::Conflict> {
+        use att_actors::federation::{Federated, PrefixMode};
+        use att_actors::router::{RoutingSnapshot, ServerView};
+        let specs: Vec<UpstreamSpec> = self.list().into_iter().map(|(s, _)| s).collect();
+        let ready = specs.iter().map(|spec| async move {
+            let budget = spec.init_timeout + spec.call_timeout;
+            let ready = self
+                .handle(&spec.name)
+                .ensure_ready(None, false, budget)
+                .await;
+            let catalog = ready.ok()?.catalog?;
+            Some(ServerView {
+                name: spec.name.clone(),
+                priority: spec.priority,
+                status: att_actors::upstream::Status::Healthy,
+                next_retry_at: None,
+                catalog: Some(Arc::new(catalog.names())),
+                entries: Some(catalog),
+            })
+        });
+        let views = futures_util::future::join_all(ready).await;
+        let snapshot = RoutingSnapshot::build(1, views.into_iter().flatten().collect());
+        Federated::build(&snapshot, PrefixMode::Never).conflicts
+    }
+
     /// The resource subscriptions att's clients hold upstream.
     pub fn subscriptions(&self) -> Arc<att_actors::upstream::subscriptions::Subscriptions> {
         self.tree.subscriptions.clone()

@@ -38,6 +38,9 @@ pub enum StartError {
     /// The actor tree could not start.
     #[error("the actor tree could not start: {0}")]
     Actors(String),
+    /// `tool_prefix = "never"` and two upstreams offer one tool name with different schemas.
+    #[error("tool_prefix = \"never\" needs unique tool names, but: {0}")]
+    ToolConflicts(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -128,6 +131,16 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     };
 
+    if config.gateway.tool_prefix == att_actors::federation::PrefixMode::Never {
+        let conflicts = gateway.tool_conflicts().await;
+        if !conflicts.is_empty() {
+            tree.shutdown().await;
+            store.close().await;
+            let list: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+            return Err(StartError::ToolConflicts(list.join("; ")));
+        }
+    }
+
     let listener = match TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(source) => {
@@ -171,7 +184,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         shutdown: stop.child_token(),
         started: Instant::now(),
     };
-    let app = http::router(state, &config.http);
+    let app = http::router(state, &config.http, config.gateway.tool_prefix);
     let grace = config.http.shutdown_grace;
     let (task_tree, task_stop) = (tree.clone(), stop.clone());
     let task = tokio::spawn(async move {

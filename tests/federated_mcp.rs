@@ -200,28 +200,61 @@ async fn a_client_on_mcp_lists_the_union_calls_through_failover_and_hears_list_c
 }
 
 #[tokio::test]
-async fn mcp_refuses_a_foreign_host_header_and_an_unknown_session() {
+async fn mcp_refuses_foreign_hosts_and_origins_and_unknown_or_ended_sessions() {
     let att = TestAtt::start().await;
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "t", "version": "0"}}});
-    let post = |host: Option<&'static str>| {
+    let post = |header: Option<(&'static str, &'static str)>| {
         let mut r = att
             .http
             .post(att.url("/mcp"))
             .header("accept", "application/json, text/event-stream")
             .json(&init);
-        if let Some(h) = host {
-            r = r.header("host", h);
+        if let Some((name, value)) = header {
+            r = r.header(name, value);
         }
         r.send()
     };
-    // DNS rebinding: a page on evil.example that resolves to 127.0.0.1.
-    let r = post(Some("evil.example")).await.expect("post");
+    // DNS rebinding: a page on evil.example that resolves to 127.0.0.1 — by its Host, or by
+    // its Origin when the browser keeps a loopback Host.
+    let r = post(Some(("host", "evil.example"))).await.expect("post");
     assert!(r.status().is_client_error(), "{}", r.status());
+    let r = post(Some(("origin", "http://evil.example")))
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 403);
+    // A page served from loopback, and a client that sends no Origin, are welcome.
+    let r = post(Some(("origin", "http://localhost:3000")))
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
     let r = post(None).await.expect("post");
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("mcp-session-id"));
+    let session = r.headers()["mcp-session-id"]
+        .to_str()
+        .expect("id")
+        .to_owned();
+    // Ending a session answers 200 (SDK clients expect 200 or 204), then it is unknown.
+    let r = att
+        .http
+        .delete(att.url("/mcp"))
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 200);
+    let r = att
+        .http
+        .post(att.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 404);
     // A session att never issued.
     let ping = att
         .http
@@ -722,4 +755,68 @@ async fn a_client_log_level_filters_the_relayed_log_messages() {
         "log \"chatty is sleeping 22 ms\""
     );
     att.server.shutdown().await;
+}
+
+/// `[gateway] tool_prefix`: `always` exposes every tool as `<server>__<name>`, pinned to its
+/// server; `never` refuses to start while two upstreams offer one name with different schemas,
+/// and starts when the names are unique.
+#[tokio::test]
+async fn tool_prefix_always_pins_every_tool_and_never_refuses_conflicting_names() {
+    use att::config::Config;
+    use att_actors::federation::PrefixMode;
+
+    let (one, two) = (serve_fixture("one").await, serve_fixture("two").await);
+    let spec = |name: &str, url: &str| -> att_actors::upstream::UpstreamSpec {
+        serde_json::from_value(json!({"name": name, "url": url})).expect("spec")
+    };
+    let att = TestAtt::start_with(|c| {
+        c.gateway.tool_prefix = PrefixMode::Always;
+        c.upstreams = vec![spec("one", &one.url), spec("two", &two.url)];
+    })
+    .await;
+    let (c, _heard) = client(&att).await;
+    let tools = eventually("both servers' tools", Duration::from_secs(10), || async {
+        let tools = c.list_all_tools().await.ok()?;
+        (tools.iter().filter(|t| t.name.ends_with("__echo")).count() == 2).then_some(tools)
+    })
+    .await;
+    assert!(
+        tools
+            .iter()
+            .all(|t| t.name.starts_with("one__") || t.name.starts_with("two__")),
+        "{:?}",
+        tools.iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
+    let r = call(c.peer(), "two__echo", json!({"text": "hi"})).await;
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"server": "two", "text": "hi"}))
+    );
+    att.server.shutdown().await;
+
+    // `never`: the same name with another schema on `two` stops att before it listens.
+    two.fixture.state.alt_schema.store(true, Ordering::SeqCst);
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: data.path().to_owned(),
+        upstreams: vec![spec("one", &one.url), spec("two", &two.url)],
+        gateway: att::config::GatewayConfig {
+            tool_prefix: PrefixMode::Never,
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let err = att::server::start(config.clone())
+        .await
+        .err()
+        .expect("att refuses to start");
+    assert_eq!(
+        err.to_string(),
+        "tool_prefix = \"never\" needs unique tool names, but: tool `echo` has different input schemas on one and two"
+    );
+    // Unique again: it starts, with plain names.
+    two.fixture.state.alt_schema.store(false, Ordering::SeqCst);
+    let att = att::server::start(config).await.expect("att starts");
+    att.shutdown().await;
 }

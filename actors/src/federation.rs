@@ -12,6 +12,11 @@
 //! - resources (by URI), resource templates (by URI template) and prompts (by name) are
 //!   listed once, described by the first server in `(priority, name)` order, and routed by
 //!   the plan.
+//!
+//! The tool rules depend on the [`PrefixMode`]: the above is `conflicts` (the default);
+//! `always` exposes every tool as `<server>__<name>`, pinned to its server (no replicas);
+//! `never` exposes plain names only, and on a collision keeps the first server's variant in
+//! `(priority, name)` order and reports the others in [`Federated::conflicts`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -21,6 +26,43 @@ use arc_swap::ArcSwap;
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
 use crate::router::{RouterHandle, RoutingSnapshot};
+
+/// How upstream tool names are exposed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefixMode {
+    /// Plain names; `<server>__<name>` only for names offered with different schemas.
+    #[default]
+    Conflicts,
+    /// `<server>__<name>` for every tool, each pinned to its server.
+    Always,
+    /// Plain names only; a collision keeps the first server's variant (see
+    /// [`Federated::conflicts`]).
+    Never,
+}
+
+/// A tool name offered with different input schemas, under [`PrefixMode::Never`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The tool name.
+    pub name: String,
+    /// The server whose variant is exposed.
+    pub kept: String,
+    /// The servers whose variants are hidden.
+    pub hidden: Vec<String>,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tool `{}` has different input schemas on {} and {}",
+            self.name,
+            self.kept,
+            self.hidden.join(", ")
+        )
+    }
+}
 
 /// Where an exposed tool name goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +87,8 @@ pub struct Federated {
     /// Prompts.
     pub prompts: Vec<Prompt>,
     routes: HashMap<String, ToolRoute>,
+    /// Under [`PrefixMode::Never`], the tool names offered with different schemas.
+    pub conflicts: Vec<Conflict>,
     /// Hashes of the tool, resource (with templates) and prompt lists: a change of one is a
     /// `list_changed` for that kind.
     pub hashes: [u64; 3],
@@ -85,8 +129,8 @@ fn hash_of<T: serde::Serialize>(items: &[T]) -> u64 {
 }
 
 impl Federated {
-    /// The federated catalog of `snapshot`.
-    pub fn build(snapshot: &RoutingSnapshot) -> Self {
+    /// The federated catalog of `snapshot`, tools named by `mode`.
+    pub fn build(snapshot: &RoutingSnapshot, mode: PrefixMode) -> Self {
         // name → [(server, tool)] in (priority, name) order: the snapshot's order.
         let mut by_name: BTreeMap<&str, Vec<(&str, &Tool)>> = BTreeMap::new();
         let mut resources: BTreeMap<&str, &Resource> = BTreeMap::new();
@@ -115,9 +159,32 @@ impl Federated {
 
         let mut tools = Vec::new();
         let mut routes = HashMap::new();
+        let mut conflicts = Vec::new();
         for (name, offers) in by_name {
             let schema = &offers[0].1.input_schema;
-            if offers.iter().all(|(_, t)| t.input_schema == *schema) {
+            let replicas = offers.iter().all(|(_, t)| t.input_schema == *schema);
+            if mode == PrefixMode::Never && !replicas {
+                let (kept, tool) = offers[0];
+                tools.push(tool.clone());
+                routes.insert(
+                    name.to_owned(),
+                    ToolRoute {
+                        name: name.to_owned(),
+                        only: Some(kept.to_owned()),
+                    },
+                );
+                let mut hidden: Vec<String> = offers
+                    .iter()
+                    .filter(|(_, t)| t.input_schema != *schema)
+                    .map(|(s, _)| (*s).to_owned())
+                    .collect();
+                hidden.dedup();
+                conflicts.push(Conflict {
+                    name: name.to_owned(),
+                    kept: kept.to_owned(),
+                    hidden,
+                });
+            } else if replicas && mode != PrefixMode::Always {
                 tools.push(offers[0].1.clone());
                 routes.insert(
                     name.to_owned(),
@@ -164,6 +231,7 @@ impl Federated {
             resource_templates,
             prompts,
             routes,
+            conflicts,
             hashes,
         }
     }
@@ -178,14 +246,16 @@ impl Federated {
 #[derive(Debug)]
 pub struct FederationCache {
     router: RouterHandle,
+    mode: PrefixMode,
     cached: ArcSwap<Federated>,
 }
 
 impl FederationCache {
-    /// A cache over `router`'s snapshots.
-    pub fn new(router: RouterHandle) -> Self {
+    /// A cache over `router`'s snapshots, tools named by `mode`.
+    pub fn new(router: RouterHandle, mode: PrefixMode) -> Self {
         Self {
             router,
+            mode,
             cached: ArcSwap::from_pointee(Federated::default()),
         }
     }
@@ -202,7 +272,12 @@ impl FederationCache {
         if cached.version == snapshot.version && snapshot.version != 0 {
             return cached;
         }
-        let fresh = Arc::new(Federated::build(&snapshot));
+        let fresh = Arc::new(Federated::build(&snapshot, self.mode));
+        for c in &fresh.conflicts {
+            if !cached.conflicts.contains(c) {
+                tracing::warn!(tool = %c.name, kept = %c.kept, hidden = ?c.hidden, "tool name conflict (tool_prefix = \"never\"): {c}");
+            }
+        }
         self.cached.store(fresh.clone());
         fresh
     }
@@ -266,7 +341,7 @@ mod tests {
                 server("gamma.v2", 3, vec![tool("search", a)], &[]),
             ],
         );
-        let f = Federated::build(&snap);
+        let f = Federated::build(&snap, PrefixMode::Conflicts);
         let names: Vec<&str> = f.tools.iter().map(|t| t.name.as_ref()).collect();
         let gamma = prefixed("gamma.v2", "search");
         assert_eq!(
@@ -326,9 +401,70 @@ mod tests {
                 &["p"],
             )],
         );
-        let (f1, f2) = (Federated::build(&one), Federated::build(&two));
+        let (f1, f2) = (
+            Federated::build(&one, PrefixMode::Conflicts),
+            Federated::build(&two, PrefixMode::Conflicts),
+        );
         assert_ne!(f1.hashes[0], f2.hashes[0]);
         assert_eq!(f1.hashes[1], f2.hashes[1]);
         assert_eq!(f1.hashes[2], f2.hashes[2]);
+    }
+
+    #[test]
+    fn always_prefixes_every_tool_and_never_keeps_the_first_variant() {
+        let a = json!({"type": "object", "properties": {"x": {"type": "string"}}});
+        let b = json!({"type": "object", "properties": {"y": {"type": "number"}}});
+        let snap = RoutingSnapshot::build(
+            3,
+            vec![
+                server(
+                    "alpha",
+                    1,
+                    vec![tool("echo", a.clone()), tool("search", a.clone())],
+                    &[],
+                ),
+                server(
+                    "beta",
+                    2,
+                    vec![tool("echo", a.clone()), tool("search", b)],
+                    &[],
+                ),
+            ],
+        );
+        let always = Federated::build(&snap, PrefixMode::Always);
+        let names: Vec<&str> = always.tools.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(
+            names,
+            ["alpha__echo", "alpha__search", "beta__echo", "beta__search"]
+        );
+        assert_eq!(
+            always.tool("beta__echo").and_then(|r| r.only.as_deref()),
+            Some("beta")
+        );
+        assert!(always.conflicts.is_empty());
+
+        let never = Federated::build(&snap, PrefixMode::Never);
+        let names: Vec<&str> = never.tools.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(names, ["echo", "search"]);
+        assert_eq!(never.tool("echo").and_then(|r| r.only.as_deref()), None);
+        assert_eq!(
+            never.tool("search"),
+            Some(&ToolRoute {
+                name: "search".into(),
+                only: Some("alpha".into())
+            })
+        );
+        assert_eq!(
+            never.conflicts,
+            [Conflict {
+                name: "search".into(),
+                kept: "alpha".into(),
+                hidden: vec!["beta".into()]
+            }]
+        );
+        assert_eq!(
+            never.tools[1].input_schema.get("properties"),
+            a.get("properties")
+        );
     }
 }

@@ -60,7 +60,11 @@ pub struct AppState {
 struct ApiDoc;
 
 /// The complete router of att's HTTP API.
-pub fn router(state: AppState, http: &HttpConfig) -> Router {
+pub fn router(
+    state: AppState,
+    http: &HttpConfig,
+    tool_prefix: att_actors::federation::PrefixMode,
+) -> Router {
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(system::routes())
         .merge(actors::routes())
@@ -72,8 +76,13 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let mcp = crate::mcp_server::service(
         state.gateway.clone(),
         http.mcp_allowed_hosts.clone(),
+        http.mcp_allowed_origins.clone(),
+        tool_prefix,
         state.shutdown.clone(),
     );
+    let mcp = Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn(middleware::session_ended_ok));
 
     api.route(
         "/api/v1/openapi.json",
@@ -82,7 +91,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     )
-    .nest_service("/mcp", mcp)
+    .merge(mcp)
     .fallback(not_found)
     // Later layers wrap earlier ones: the error-shape rewrite sees what the limit and timeout
     // layers answer.

@@ -64,6 +64,9 @@ pub struct FixtureState {
     pub cancelled: AtomicU64,
     /// When set, every tool call fails with a JSON-RPC internal error after being received.
     pub sick: AtomicBool,
+    /// When set, `echo`'s input schema has an extra property `loud` (`--alt-schema`): the
+    /// same tool name with a different schema than other fixtures.
+    pub alt_schema: AtomicBool,
     pub peers: Mutex<Vec<Peer<RoleServer>>>,
     /// Resource subscriptions: (URI, the session's peer).
     pub subscribers: Mutex<Vec<(String, Peer<RoleServer>)>>,
@@ -105,7 +108,11 @@ impl Fixture {
             tool(
                 "echo",
                 "Echo `text` back with the server's name",
-                text_schema(),
+                if self.state.alt_schema.load(Ordering::SeqCst) {
+                    json!({"type": "object", "properties": {"text": {"type": "string"}, "loud": {"type": "boolean"}}, "required": ["text"]})
+                } else {
+                    text_schema()
+                },
             ),
             tool(
                 "fail_rpc",
