@@ -3,6 +3,9 @@
 //! `/mcp` endpoint, at 1 and 32 concurrent callers,
 //! in one run against one fixture upstream over loopback HTTP.
 //!
+//! Also: `tools/list` on `/mcp` with 20 upstreams × 50 tools (the cached federated catalog)
+//! against one direct `tools/list` of a 50-tool upstream; and failover to a backup.
+//!
 //! Run: `cargo bench --bench gateway` (prints a table; numbers go to todo/perf.md).
 
 #[path = "../src/bin/att-mcp-fixture/fixture.rs"]
@@ -22,6 +25,72 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
+
+/// An upstream with 50 tools: 25 every such server offers (`shared_N`, one schema: replicas)
+/// and 25 of its own (`sK_own_N`); counts the `tools/list` requests it answers.
+#[derive(Clone)]
+struct ManyTools {
+    server: usize,
+    lists: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl rmcp::ServerHandler for ManyTools {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _ctx: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let schema = json!({"type": "object", "properties": {"q": {"type": "string", "description": "what to look for"}, "limit": {"type": "integer"}}, "required": ["q"]});
+        let schema = schema.as_object().cloned().unwrap_or_default();
+        let tools = (0..50)
+            .map(|n| {
+                let name = if n < 25 {
+                    format!("shared_{n}")
+                } else {
+                    format!("s{}_own_{n}", self.server)
+                };
+                rmcp::model::Tool::new(
+                    name,
+                    "A tool of the 20 × 50 benchmark, described in a sentence.",
+                    schema.clone(),
+                )
+            })
+            .collect();
+        Ok(rmcp::model::ListToolsResult::with_all_items(tools))
+    }
+}
+
+async fn serve_many_tools(server: usize, lists: Arc<std::sync::atomic::AtomicU64>) -> String {
+    let handler = ManyTools { server, lists };
+    let service = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(
+            axum::serve::ListenerExt::tap_io(listener, |t| {
+                let _ = t.set_nodelay(true);
+            }),
+            axum::Router::new().nest_service("/mcp", service),
+        )
+        .await
+    });
+    url
+}
 
 struct Stats {
     p50: Duration,
@@ -99,7 +168,7 @@ fn main() {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await });
+        tokio::spawn(async move { axum::serve(axum::serve::ListenerExt::tap_io(listener, |t| { let _ = t.set_nodelay(true); }), axum::Router::new().nest_service("/mcp", service)).await });
 
         // att, with the upstream registered.
         let data = tempfile::tempdir().expect("temp dir");
@@ -144,6 +213,20 @@ fn main() {
             .expect("client on att's /mcp"),
         );
 
+        // `BENCH_PROFILE=mcp`: only calls through /mcp at 32 callers for ~20 s (to profile).
+        if std::env::var("BENCH_PROFILE").as_deref() == Ok("mcp") {
+            let (m, a) = (via_mcp.clone(), args.clone());
+            let s = run(32, 30000, move || {
+                let (m, a) = (m.clone(), a.clone());
+                async move {
+                    m.call_tool(CallToolRequestParams::new("echo").with_arguments(a)).await.expect("call via /mcp");
+                }
+            })
+            .await;
+            println!("profile: /mcp at 32 callers: p50 {} µs, {:.0} calls/s", s.p50.as_micros(), s.per_sec);
+            server.shutdown().await;
+            return;
+        }
         println!("| callers | path | calls | p50 µs | p99 µs | calls/s |");
         println!("|---|---|---|---|---|---|");
         // Three rounds, alternating, so that the machine's drift shows as spread rather than bias.
@@ -216,6 +299,63 @@ fn main() {
         println!("|---|---|");
         println!("| direct | {} |", list_direct.as_micros());
         println!("| via att /mcp (cached federated catalog) | {} |", list_mcp.as_micros());
+        server.shutdown().await;
+
+        // tools/list on /mcp with 20 upstreams × 50 tools: att answers from the cached
+        // federated catalog; no upstream sees a `tools/list` while it is measured.
+        let lists = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut upstreams = Vec::new();
+        for i in 0..20 {
+            let url = serve_many_tools(i, lists.clone()).await;
+            upstreams.push(serde_json::from_value(json!({"name": format!("s{i}"), "url": url})).expect("spec"));
+        }
+        let data3 = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: data3.path().to_owned(),
+            log_level: "warn".into(),
+            upstreams,
+            ..Config::default()
+        };
+        let server = att::server::start(config).await.expect("att starts");
+        let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("bench-list", "0"))
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
+        let many = info
+            .serve(StreamableHttpClientTransport::from_uri(format!("http://{}/mcp", server.local_addr)))
+            .await
+            .expect("client on att's /mcp");
+        // The upstreams connect in the background: until every catalog is in.
+        let expected = 25 + 20 * 25;
+        for i in 0.. {
+            if many.list_all_tools().await.expect("list").len() == expected {
+                break;
+            }
+            assert!(i < 3000, "the federated catalog never reached {expected} tools");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let one = serve_many_tools(99, Arc::new(std::sync::atomic::AtomicU64::new(0))).await;
+        let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("bench-list", "0"))
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
+        let direct_one = info.serve(StreamableHttpClientTransport::from_uri(one)).await.expect("direct client");
+        let before = lists.load(std::sync::atomic::Ordering::SeqCst);
+        let (mut via, mut direct_lat) = (Vec::new(), Vec::new());
+        for _ in 0..200 {
+            let t0 = Instant::now();
+            let n = many.list_all_tools().await.expect("list").len();
+            via.push(t0.elapsed());
+            assert_eq!(n, expected);
+            let t0 = Instant::now();
+            direct_one.list_all_tools().await.expect("list");
+            direct_lat.push(t0.elapsed());
+        }
+        let upstream_lists = lists.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert_eq!(upstream_lists, 0, "tools/list on /mcp reached an upstream");
+        let (v, d) = (stats(via, Duration::from_secs(1)), stats(direct_lat, Duration::from_secs(1)));
+        println!();
+        println!("| tools/list | tools | p50 µs | p99 µs |");
+        println!("|---|---|---|---|");
+        println!("| direct, one upstream of 50 tools | 50 | {} | {} |", d.p50.as_micros(), d.p99.as_micros());
+        println!("| via att /mcp, 20 upstreams × 50 tools (cached; 0 upstream requests) | {expected} | {} | {} |", v.p50.as_micros(), v.p99.as_micros());
         server.shutdown().await;
 
         // Failover: a second att with two upstreams: `preferred` (priority 1), a fixture

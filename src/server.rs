@@ -189,6 +189,12 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let (task_tree, task_stop) = (tree.clone(), stop.clone());
     let task = tokio::spawn(async move {
         let stopping = task_stop.clone();
+        // Small writes (an SSE event per message) go out at once: without TCP_NODELAY, a
+        // client that keeps the connection would wait for its delayed ACK (~40 ms).
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let serve = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stopping.cancelled().await });
         let serve = std::pin::pin!(serve.into_future());

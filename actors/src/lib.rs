@@ -18,6 +18,7 @@
 //! - [`tree`]: the actor tree `att` → `events`, `router`, `upstreams`, started and stopped
 //!   as one.
 
+pub mod bootstrap;
 pub mod clock;
 pub mod directory;
 pub mod events;
@@ -25,6 +26,7 @@ pub mod federation;
 pub mod invoke;
 pub mod mailbox;
 pub mod router;
+pub mod service;
 pub mod store;
 pub mod supervisor;
 pub mod trace;

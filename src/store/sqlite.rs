@@ -104,14 +104,14 @@ fn from_ms(ms: i64) -> OffsetDateTime {
 
 #[async_trait::async_trait]
 impl EventStore for SqliteStore {
-    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<Event>, StoreError> {
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>, StoreError> {
         // One multi-row INSERT per chunk: sqlx's per-statement cost, not SQLite's, dominated
         // row-at-a-time writes (see todo/perf.md). In this single-writer transaction the
         // AUTOINCREMENT ids of one statement are consecutive, in VALUES order, ending at
         // last_insert_rowid.
         const ROWS_PER_STATEMENT: usize = 200;
         let mut tx = self.pool.begin().await.map_err(err)?;
-        let mut stored = Vec::with_capacity(events.len());
+        let mut ids = Vec::with_capacity(events.len());
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let mut insert =
                 QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data) ");
@@ -125,18 +125,10 @@ impl EventStore for SqliteStore {
             let last = done.last_insert_rowid();
             let first =
                 last + 1 - i64::try_from(chunk.len()).map_err(|e| StoreError(e.to_string()))?;
-            for (id, e) in (first..=last).zip(chunk) {
-                stored.push(Event {
-                    id,
-                    at: from_ms(to_ms(e.at)),
-                    kind: e.kind.clone(),
-                    correlation_id: e.correlation_id.clone(),
-                    data: e.data.clone(),
-                });
-            }
+            ids.extend(first..=last);
         }
         tx.commit().await.map_err(err)?;
-        Ok(stored)
+        Ok(ids)
     }
 
     async fn query_events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
@@ -268,7 +260,7 @@ mod tests {
             batch.push(e);
         }
         let stored = s.append_events(&batch).await.expect("append");
-        assert!(stored.windows(2).all(|w| w[0].id < w[1].id));
+        assert!(stored.windows(2).all(|w| w[0] < w[1]));
 
         let q = |kind: Option<&str>, cid: Option<&str>, limit| EventQuery {
             kind: kind.map(Into::into),
@@ -304,7 +296,7 @@ mod tests {
             [4, 5]
         );
         let after = EventQuery {
-            after_id: Some(stored[4].id),
+            after_id: Some(stored[4]),
             limit: 10,
             ..Default::default()
         };

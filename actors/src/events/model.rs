@@ -17,6 +17,25 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// `at` as stores keep it: whole milliseconds.
+    pub fn stored_at(&self) -> OffsetDateTime {
+        let ns = self.at.unix_timestamp_nanos();
+        OffsetDateTime::from_unix_timestamp_nanos(ns - ns.rem_euclid(1_000_000)).unwrap_or(self.at)
+    }
+
+    /// The stored event, with its id.
+    pub fn stored(self, id: i64) -> Event {
+        Event {
+            id,
+            at: self.stored_at(),
+            kind: self.kind,
+            correlation_id: self.correlation_id,
+            data: self.data,
+        }
+    }
+}
+
+impl NewEvent {
     /// An event of `kind` happening now.
     pub fn new(kind: impl Into<String>, data: serde_json::Value) -> Self {
         Self {

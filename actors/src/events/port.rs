@@ -6,8 +6,9 @@ pub use crate::store::StoreError;
 /// Durable storage for events.
 #[async_trait::async_trait]
 pub trait EventStore: Send + Sync + 'static {
-    /// Writes `events` atomically (all or none) and returns them with their ids, in order.
-    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<Event>, StoreError>;
+    /// Writes `events` atomically (all or none) and returns their ids, in order. Times are
+    /// kept to the millisecond (see [`NewEvent::stored_at`]).
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>, StoreError>;
     /// The newest `query.limit` matching events, oldest first.
     async fn query_events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError>;
 }

@@ -28,24 +28,37 @@ pub(crate) async fn run(
     live: broadcast::Sender<Event>,
 ) {
     let mut batch: Vec<Append> = Vec::with_capacity(MAX_BATCH);
+    let (mut events, mut acks) = (Vec::with_capacity(MAX_BATCH), Vec::with_capacity(MAX_BATCH));
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let events: Vec<NewEvent> = batch.iter().map(|a| a.event.clone()).collect();
+        // Moved, not cloned: an event's payload is copied only for a live subscriber that
+        // also needs it beside an acknowledgement.
+        for append in batch.drain(..) {
+            events.push(append.event);
+            acks.push(append.ack);
+        }
         match store.append_events(&events).await {
-            Ok(stored) => {
-                for (append, event) in batch.drain(..).zip(stored) {
+            Ok(ids) => {
+                for ((event, ack), id) in events.drain(..).zip(acks.drain(..)).zip(ids) {
+                    let event = event.stored(id);
                     // Nobody listening is fine.
-                    let _ = live.send(event.clone());
-                    if let Some(ack) = append.ack {
-                        let _ = ack.send(Ok(event));
+                    match ack {
+                        Some(ack) => {
+                            if live.receiver_count() > 0 {
+                                let _ = live.send(event.clone());
+                            }
+                            let _ = ack.send(Ok(event));
+                        }
+                        None => {
+                            let _ = live.send(event);
+                        }
                     }
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, lost = batch.len(), "could not write events");
-                for append in batch.drain(..) {
-                    if let Some(ack) = append.ack {
-                        let _ = ack.send(Err(e.clone()));
-                    }
+                tracing::error!(error = %e, lost = events.len(), "could not write events");
+                events.clear();
+                for ack in acks.drain(..).flatten() {
+                    let _ = ack.send(Err(e.clone()));
                 }
             }
         }

@@ -126,12 +126,20 @@ enum Outgoing {
 
 /// A call in flight on behalf of a client.
 struct Relayed {
-    /// The ordered outbox of its forwarding task.
-    outbox: mpsc::UnboundedSender<Outgoing>,
+    /// The ordered outbox of its forwarding task, started by the first message to pass on
+    /// (most calls have none: no task, no flush).
+    outbox: Option<mpsc::UnboundedSender<Outgoing>>,
     /// Its client.
     relay: Relay,
     /// att's request id upstream.
     upstream_id: RequestId,
+}
+
+impl Relayed {
+    fn outbox(&mut self) -> &mpsc::UnboundedSender<Outgoing> {
+        self.outbox
+            .get_or_insert_with(|| forward_to(self.relay.clone()))
+    }
 }
 
 /// Calls in flight that have a [`Relay`], by the progress token rmcp gave them upstream.
@@ -186,23 +194,23 @@ impl<T> Tap<T> {
             self.subscriptions.publish(&u.params.uri);
             return;
         }
-        let relays = self.relays.lock().unwrap_or_else(|p| p.into_inner());
+        let mut relays = self.relays.lock().unwrap_or_else(|p| p.into_inner());
         match notification {
             N::ProgressNotification(p) => {
-                if let Some(call) = relays.get(&p.params.progress_token) {
-                    let _ = call.outbox.send(Outgoing::Progress(p.params.clone()));
+                if let Some(call) = relays.get_mut(&p.params.progress_token) {
+                    let _ = call.outbox().send(Outgoing::Progress(p.params.clone()));
                 }
             }
             // MCP log messages carry no request id: every relayed call on this session
             // whose client wants the level gets them.
             N::LoggingMessageNotification(l) => {
-                for call in relays.values() {
+                for call in relays.values_mut() {
                     if call
                         .relay
                         .log_level
                         .is_none_or(|min| severity(l.params.level) >= severity(min))
                     {
-                        let _ = call.outbox.send(Outgoing::Log(l.params.clone()));
+                        let _ = call.outbox().send(Outgoing::Log(l.params.clone()));
                     }
                 }
             }
@@ -380,6 +388,18 @@ where
 /// Removes a relayed call's entry when the call ends (or is dropped).
 struct RelayGuard(Relays, ProgressToken);
 
+impl RelayGuard {
+    /// Ends the relay; returns the call's outbox if anything was passed on.
+    fn finish(self) -> Option<mpsc::UnboundedSender<Outgoing>> {
+        let entry = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+        entry.and_then(|e| e.outbox)
+    }
+}
+
 impl Drop for RelayGuard {
     fn drop(&mut self) {
         self.0
@@ -542,31 +562,6 @@ impl ChildWatch {
     }
 }
 
-/// "exited with status 3", "was killed by signal 9 (SIGKILL)".
-fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match status {
-        Ok(s) => match (s.code(), s.signal()) {
-            (Some(code), _) => format!("exited with status {code}"),
-            (None, Some(sig)) => {
-                let name = match sig {
-                    libc::SIGKILL => " (SIGKILL)",
-                    libc::SIGTERM => " (SIGTERM)",
-                    libc::SIGSEGV => " (SIGSEGV)",
-                    libc::SIGABRT => " (SIGABRT)",
-                    libc::SIGINT => " (SIGINT)",
-                    libc::SIGPIPE => " (SIGPIPE)",
-                    libc::SIGBUS => " (SIGBUS)",
-                    _ => "",
-                };
-                format!("was killed by signal {sig}{name}")
-            }
-            (None, None) => "exited".to_owned(),
-        },
-        Err(e) => format!("exited (its status could not be read: {e})"),
-    }
-}
-
 /// Starts `cmd` in its own process group with piped stdio. A task reaps it: it keeps the
 /// stderr tail, records how the child ended, then sends [`Notice::Exited`].
 fn spawn_child(
@@ -602,7 +597,7 @@ fn spawn_child(
         if tokio::time::timeout(EXIT_GRACE, &mut drain).await.is_err() {
             drain.abort();
         }
-        watch.exit.send_replace(Some(describe_exit(status)));
+        watch.exit.send_replace(Some(crate::service::process::describe_exit(&status)));
         let _ = notices.send(Notice::Exited(pid));
     });
     Ok((pid, stdout, stdin))
@@ -1010,30 +1005,25 @@ impl Connection {
         // rmcp puts its own progress token on every request; the handle says which, so the
         // upstream's progress for it can be found and sent on under the client's token.
         let relayed = relay.map(|relay| {
-            let outbox = forward_to(relay.clone());
             self.relays
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(
                     handle.progress_token.clone(),
                     Relayed {
-                        outbox: outbox.clone(),
+                        outbox: None,
                         relay: relay.clone(),
                         upstream_id: handle.id.clone(),
                     },
                 );
-            (
-                outbox,
-                RelayGuard(self.relays.clone(), handle.progress_token.clone()),
-            )
+            RelayGuard(self.relays.clone(), handle.progress_token.clone())
         });
         // A raw handle sends no cancel when dropped (a caller that went away): this does.
         let mut abandon = CancelOnDrop(Some((self.service.peer().clone(), handle.id.clone())));
         let reply = handle.await_response().await;
         abandon.0 = None;
-        if let Some((outbox, guard)) = relayed {
-            // What the upstream sent before its reply reaches the client before att's reply.
-            drop(guard);
+        // What the upstream sent before its reply reaches the client before att's reply.
+        if let Some(outbox) = relayed.and_then(RelayGuard::finish) {
             let (done, flushed) = tokio::sync::oneshot::channel();
             if outbox.send(Outgoing::Flush(done)).is_ok() {
                 let _ = tokio::time::timeout(Duration::from_secs(2), flushed).await;

@@ -1,0 +1,70 @@
+//! Managed services: the child processes att starts, watches, probes and stops for the
+//! release pipeline (`service:<name>` targets) and, later, per-project runtimes.
+//!
+//! So far the building blocks: [`process`] (a child in its own process group with a rotating
+//! log of its output and its recorded exit), [`probe`] (HTTP, command and MCP health probes;
+//! the restart watchdog), and [`CrashLoop`] (too many exits in a window).
+
+pub mod probe;
+pub mod process;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+/// Detects a crash loop: `max_exits` exits within `window`.
+#[derive(Debug, Clone)]
+pub struct CrashLoop {
+    max_exits: usize,
+    window: Duration,
+    exits: VecDeque<OffsetDateTime>,
+}
+
+impl CrashLoop {
+    /// A detector for `max_exits` exits within `window`.
+    pub fn new(max_exits: usize, window: Duration) -> Self {
+        Self {
+            max_exits: max_exits.max(1),
+            window,
+            exits: VecDeque::new(),
+        }
+    }
+
+    /// Records an exit at `at`; returns whether the process is now crash-looping.
+    pub fn exited(&mut self, at: OffsetDateTime) -> bool {
+        self.exits.push_back(at);
+        while let Some(first) = self.exits.front() {
+            if at - *first > self.window {
+                self.exits.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.exits.len() >= self.max_exits
+    }
+
+    /// Forgets the exits (after a run that held).
+    pub fn reset(&mut self) {
+        self.exits.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crash_loop_is_too_many_exits_within_the_window() {
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let s = time::Duration::seconds;
+        let mut c = CrashLoop::new(3, Duration::from_secs(60));
+        assert!(!c.exited(t0));
+        assert!(!c.exited(t0 + s(10)));
+        // The first exit left the window: still two.
+        assert!(!c.exited(t0 + s(65)));
+        assert!(c.exited(t0 + s(66)));
+        c.reset();
+        assert!(!c.exited(t0 + s(67)));
+    }
+}

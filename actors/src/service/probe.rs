@@ -1,0 +1,251 @@
+//! Health probes and the restart watchdog (BOOTSTRAP.md: `restart_watchdog`, `health`).
+//!
+//! A probe answers healthy or not with a reason string (part of the API): `healthy`,
+//! `http_status:503`, `http_error:<what>`, `command_exit:1`, `command_timeout`,
+//! `command_error:<what>`, `mcp_error:<what>`, and for a process that ended,
+//! `process_exited:3` / `process_killed:9`, then `process_not_running`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::process::Process;
+
+/// How a service's health is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Probe {
+    /// `GET url` answers 2xx or 3xx.
+    Http {
+        /// The URL.
+        url: String,
+    },
+    /// The command (no shell) exits 0.
+    Command {
+        /// Program and arguments.
+        argv: Vec<String>,
+        /// Its working directory.
+        #[serde(default)]
+        #[schema(value_type = Option<String>)]
+        cwd: Option<PathBuf>,
+    },
+    /// An MCP server at `url` (streamable HTTP) completes `initialize` and answers `ping`.
+    Mcp {
+        /// The endpoint.
+        url: String,
+    },
+}
+
+/// One probe's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ProbeResult {
+    /// Whether it passed.
+    pub healthy: bool,
+    /// Why (see the module documentation).
+    pub reason: String,
+    /// The HTTP status, for an HTTP probe that got one.
+    pub http_status: Option<u16>,
+}
+
+impl ProbeResult {
+    fn ok() -> Self {
+        Self {
+            healthy: true,
+            reason: "healthy".into(),
+            http_status: None,
+        }
+    }
+
+    fn failed(reason: impl Into<String>) -> Self {
+        Self {
+            healthy: false,
+            reason: reason.into(),
+            http_status: None,
+        }
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+/// Runs `probe` once, within `timeout`.
+pub async fn check(probe: &Probe, timeout: Duration) -> ProbeResult {
+    match probe {
+        Probe::Http { url } => match http_client().get(url).timeout(timeout).send().await {
+            Ok(r) => {
+                let status = r.status();
+                let mut result = if status.is_success() || status.is_redirection() {
+                    ProbeResult::ok()
+                } else {
+                    ProbeResult::failed(format!("http_status:{}", status.as_u16()))
+                };
+                result.http_status = Some(status.as_u16());
+                result
+            }
+            Err(e) if e.is_timeout() => ProbeResult::failed("http_error:timeout"),
+            Err(e) if e.is_connect() => ProbeResult::failed("http_error:connection_refused"),
+            Err(e) => ProbeResult::failed(format!("http_error:{e}")),
+        },
+        Probe::Command { argv, cwd } => {
+            let Some((program, args)) = argv.split_first() else {
+                return ProbeResult::failed("command_error:empty command");
+            };
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true);
+            if let Some(dir) = cwd {
+                cmd.current_dir(dir);
+            }
+            match tokio::time::timeout(timeout, cmd.status()).await {
+                Ok(Ok(s)) if s.success() => ProbeResult::ok(),
+                Ok(Ok(s)) => ProbeResult::failed(match s.code() {
+                    Some(c) => format!("command_exit:{c}"),
+                    None => "command_exit:signal".to_owned(),
+                }),
+                Ok(Err(e)) => ProbeResult::failed(format!("command_error:{e}")),
+                Err(_) => ProbeResult::failed("command_timeout"),
+            }
+        }
+        Probe::Mcp { url } => mcp(url, timeout).await,
+    }
+}
+
+async fn mcp(url: &str, timeout: Duration) -> ProbeResult {
+    let spec: Result<crate::upstream::UpstreamSpec, _> = serde_json::from_value(
+        serde_json::json!({"name": "probe", "url": url, "init_timeout": format!("{}ms", timeout.as_millis())}),
+    );
+    let spec = match spec {
+        Ok(s) => s,
+        Err(e) => return ProbeResult::failed(format!("mcp_error:{e}")),
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    match crate::upstream::connection::connect(&spec, tx).await {
+        Ok(c) => {
+            let result = match c.ping(timeout).await {
+                Ok(()) => ProbeResult::ok(),
+                Err(e) => ProbeResult::failed(format!("mcp_error:{}", e.message())),
+            };
+            c.close().await;
+            result
+        }
+        Err(e) => ProbeResult::failed(format!("mcp_error:{}", e.message())),
+    }
+}
+
+/// A process's answer to the watchdog: `process_exited:3` the first time its end is seen,
+/// `process_not_running` after that.
+pub fn process_state(process: &Process, seen_exit: &mut bool) -> Option<String> {
+    let exit = process.exited()?;
+    Some(if std::mem::replace(seen_exit, true) {
+        "process_not_running".to_owned()
+    } else {
+        exit.reason()
+    })
+}
+
+/// The restart watchdog's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Watchdog {
+    /// `true`: the process stayed up through the window.
+    pub stable: bool,
+    /// `runtime_healthy`, or why not (`process_exited:3`, …).
+    pub reason: String,
+    /// Probes made.
+    pub probes: u32,
+}
+
+/// Watches `process` for `probes` probes `interval` apart: stable when it is still running
+/// at the last one. An exit ends the watch at once (no waiting for the next probe).
+pub async fn watchdog(process: &Process, probes: u32, interval: Duration) -> Watchdog {
+    let probes = probes.max(1);
+    for n in 1..=probes {
+        if let Some(exit) = process.exited() {
+            return Watchdog {
+                stable: false,
+                reason: exit.reason(),
+                probes: n,
+            };
+        }
+        if n < probes
+            && let Some(exit) = process.wait_for(interval).await
+        {
+            return Watchdog {
+                stable: false,
+                reason: exit.reason(),
+                probes: n + 1,
+            };
+        }
+    }
+    Watchdog {
+        stable: true,
+        reason: "runtime_healthy".into(),
+        probes,
+    }
+}
+
+/// The health gate's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HealthGate {
+    /// Whether `passes` consecutive probes passed before the deadline.
+    pub healthy: bool,
+    /// The last probe's answer.
+    pub last: Option<ProbeResult>,
+    /// Probes made.
+    pub attempts: u32,
+}
+
+/// Probes until `passes` consecutive probes pass (healthy) or `deadline` passes (not), with
+/// `interval` between probes. A `process` that ends fails the gate at once.
+pub async fn health_gate(
+    probe: &Probe,
+    process: Option<&Process>,
+    passes: u32,
+    interval: Duration,
+    deadline: Duration,
+) -> HealthGate {
+    let until = tokio::time::Instant::now() + deadline;
+    let (mut streak, mut attempts, mut last) = (0, 0, None);
+    loop {
+        if let Some(exit) = process.and_then(Process::exited) {
+            return HealthGate {
+                healthy: false,
+                last: Some(ProbeResult::failed(exit.reason())),
+                attempts,
+            };
+        }
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return HealthGate {
+                healthy: false,
+                last,
+                attempts,
+            };
+        }
+        attempts += 1;
+        let result = check(probe, left.min(Duration::from_secs(10))).await;
+        streak = if result.healthy { streak + 1 } else { 0 };
+        last = Some(result);
+        if streak >= passes.max(1) {
+            return HealthGate {
+                healthy: true,
+                last,
+                attempts,
+            };
+        }
+        let pause = interval.min(until.saturating_duration_since(tokio::time::Instant::now()));
+        tokio::time::sleep(pause).await;
+    }
+}

@@ -1,0 +1,311 @@
+//! One managed child process: started without a shell in its own process group, its stdout
+//! and stderr captured line by line into a rotating log file, its end recorded (exit status or
+//! signal), and stopped group-wide (SIGTERM, then SIGKILL after a grace period) so that no
+//! grandchild outlives it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::sync::{Mutex, watch};
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Exit {
+    /// Its exit code, if it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+    /// "exited with status 3", "was killed by signal 9 (SIGKILL)".
+    pub description: String,
+    /// When its end was noticed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl Exit {
+    /// `process_exited:3`, `process_killed:9` — the probe reason strings.
+    pub fn reason(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(c), _) => format!("process_exited:{c}"),
+            (None, Some(s)) => format!("process_killed:{s}"),
+            (None, None) => "process_exited".to_owned(),
+        }
+    }
+}
+
+/// "exited with status 3", "was killed by signal 9 (SIGKILL)".
+pub fn describe_exit(status: &std::io::Result<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => format!("exited with status {code}"),
+            (None, Some(sig)) => {
+                let name = match sig {
+                    libc::SIGKILL => " (SIGKILL)",
+                    libc::SIGTERM => " (SIGTERM)",
+                    libc::SIGSEGV => " (SIGSEGV)",
+                    libc::SIGABRT => " (SIGABRT)",
+                    libc::SIGINT => " (SIGINT)",
+                    libc::SIGPIPE => " (SIGPIPE)",
+                    libc::SIGBUS => " (SIGBUS)",
+                    _ => "",
+                };
+                format!("was killed by signal {sig}{name}")
+            }
+            (None, None) => "exited".to_owned(),
+        },
+        Err(e) => format!("exited (its status could not be read: {e})"),
+    }
+}
+
+/// A log file that rotates by size: `name.log` is current, `name.log.1` … `name.log.N` older.
+#[derive(Debug)]
+pub struct RotatingLog {
+    path: PathBuf,
+    max_bytes: u64,
+    keep: usize,
+    state: Mutex<Option<(tokio::fs::File, u64)>>,
+}
+
+impl RotatingLog {
+    /// A log at `path` rotated past `max_bytes`, keeping `keep` older files.
+    pub fn new(path: impl Into<PathBuf>, max_bytes: u64, keep: usize) -> Self {
+        Self {
+            path: path.into(),
+            max_bytes: max_bytes.max(1),
+            keep,
+            state: Mutex::new(None),
+        }
+    }
+
+    /// The current file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn rotated(&self, n: usize) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(format!(".{n}"));
+        PathBuf::from(p)
+    }
+
+    /// Appends one line (a newline is added), rotating first when it would overflow.
+    pub async fn append(&self, line: &str) -> std::io::Result<()> {
+        let mut state = self.state.lock().await;
+        if state.is_none() {
+            if let Some(dir) = self.path.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
+            let file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .await?;
+            let len = file.metadata().await?.len();
+            *state = Some((file, len));
+        }
+        let Some((file, len)) = state.as_mut() else {
+            return Ok(());
+        };
+        let bytes = line.len() as u64 + 1;
+        if *len > 0 && *len + bytes > self.max_bytes {
+            file.flush().await?;
+            for n in (1..self.keep).rev() {
+                let _ = tokio::fs::rename(self.rotated(n), self.rotated(n + 1)).await;
+            }
+            if self.keep > 0 {
+                tokio::fs::rename(&self.path, self.rotated(1)).await?;
+            }
+            *file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&self.path)
+                .await?;
+            *len = 0;
+        }
+        file.write_all(format!("{line}\n").as_bytes()).await?;
+        *len += bytes;
+        Ok(())
+    }
+
+    /// The last `n` lines, oldest first, across the current file and the rotated ones.
+    pub async fn tail(&self, n: usize) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        let mut files = vec![self.path.clone()];
+        files.extend((1..=self.keep).map(|i| self.rotated(i)));
+        for file in files {
+            if lines.len() >= n {
+                break;
+            }
+            let Ok(text) = tokio::fs::read_to_string(&file).await else {
+                continue;
+            };
+            let mut older: Vec<String> = text.lines().map(str::to_owned).collect();
+            let want = n - lines.len();
+            if older.len() > want {
+                older.drain(..older.len() - want);
+            }
+            older.append(&mut lines);
+            lines = older;
+        }
+        lines
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The program (no shell: arguments are passed as they are).
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Its working directory.
+    pub cwd: Option<PathBuf>,
+}
+
+/// A running (or ended) child process.
+#[derive(Debug)]
+pub struct Process {
+    pid: u32,
+    exit: watch::Receiver<Option<Exit>>,
+}
+
+/// Starts `command` in a process group of its own, stdin closed, stdout and stderr appended
+/// to `log` line by line (stderr lines prefixed `stderr: `). A task reaps it and records
+/// its [`Exit`].
+pub fn spawn(command: &Command, log: Arc<RotatingLog>) -> std::io::Result<Process> {
+    let mut cmd = tokio::process::Command::new(&command.program);
+    cmd.args(&command.args)
+        .envs(command.env.iter().map(|(k, v)| (k, v)))
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(false);
+    if let Some(dir) = &command.cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn()?;
+    let (Some(pid), Some(stdout), Some(stderr)) =
+        (child.id(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.start_kill();
+        return Err(std::io::Error::other("the child's pipes are missing"));
+    };
+    let (tx, exit) = watch::channel(None);
+    let (out_log, err_log) = (log.clone(), log);
+    let out = tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = out_log.append(&line).await;
+        }
+    });
+    let err = tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = err_log.append(&format!("stderr: {line}")).await;
+        }
+    });
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        // The last lines arrive after the exit; a grandchild may hold the pipes open.
+        for task in [out, err] {
+            let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+        }
+        let (code, signal) = match &status {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                (s.code(), s.signal())
+            }
+            Err(_) => (None, None),
+        };
+        tx.send_replace(Some(Exit {
+            code,
+            signal,
+            description: describe_exit(&status),
+            at: OffsetDateTime::now_utc(),
+        }));
+    });
+    Ok(Process { pid, exit })
+}
+
+impl Process {
+    /// Its pid (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// How it ended, once it has.
+    pub fn exited(&self) -> Option<Exit> {
+        self.exit.borrow().clone()
+    }
+
+    /// Waits for its end.
+    pub async fn wait(&self) -> Exit {
+        let mut rx = self.exit.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_else(unknown_exit),
+            Err(_) => unknown_exit(),
+        }
+    }
+
+    /// Waits up to `limit` for its end.
+    pub async fn wait_for(&self, limit: Duration) -> Option<Exit> {
+        tokio::time::timeout(limit, self.wait()).await.ok()
+    }
+
+    fn signal_group(&self, signal: i32) {
+        if let Ok(pgid) = i32::try_from(self.pid)
+            && pgid > 1
+        {
+            // SAFETY: killpg(2) on the group this module created; an error (gone) is fine.
+            unsafe {
+                libc::killpg(pgid, signal);
+            }
+        }
+    }
+
+    /// Stops it: SIGTERM to its group, SIGKILL to the group after `grace`; returns how it
+    /// ended. The group is killed in any case, so nothing it started survives.
+    pub async fn stop(&self, grace: Duration) -> Exit {
+        if let Some(exit) = self.exited() {
+            self.signal_group(libc::SIGKILL);
+            return exit;
+        }
+        self.signal_group(libc::SIGTERM);
+        let exit = match self.wait_for(grace).await {
+            Some(exit) => exit,
+            None => {
+                self.signal_group(libc::SIGKILL);
+                self.wait().await
+            }
+        };
+        self.signal_group(libc::SIGKILL);
+        exit
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            self.signal_group(libc::SIGKILL);
+        }
+    }
+}
+
+fn unknown_exit() -> Exit {
+    Exit {
+        code: None,
+        signal: None,
+        description: "ended (how is unknown)".to_owned(),
+        at: OffsetDateTime::now_utc(),
+    }
+}
