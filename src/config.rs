@@ -55,6 +55,11 @@ pub struct Config {
     /// `command` (+ `args`, `env`, `cwd`) for stdio, plus `priority`, `call_timeout`,
     /// `init_timeout`, `health_interval`, `max_init_age`, `idempotent_tools`.
     pub upstreams: Vec<att_actors::upstream::UpstreamSpec>,
+    /// Managed services (`[[services]]`, `service:<name>` targets): `name`, `command`, `args`,
+    /// `env`, `cwd`, `health` (`{kind = "http", url}`, `{kind = "command", argv}` or
+    /// `{kind = "mcp", url}`), `log_file`, `restart`, `crash_exits`, `crash_window`,
+    /// `stop_grace`. They start with att.
+    pub services: Vec<att_actors::service::spec::ServiceSpec>,
 }
 
 /// Health rules for upstream MCP servers.
@@ -100,6 +105,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             gateway: GatewayConfig::default(),
             upstreams: Vec::new(),
+            services: Vec::new(),
         }
     }
 }
@@ -360,6 +366,21 @@ impl Config {
                 origin: "configuration".into(),
                 message: format!("the name `{}` is used twice", dup.name),
             });
+        }
+        let mut names = std::collections::HashSet::new();
+        for s in &self.services {
+            let problem = if names.insert(s.name.as_str()) {
+                s.validate().err()
+            } else {
+                Some(format!("the name `{}` is used twice", s.name))
+            };
+            if let Some(message) = problem {
+                return Err(ConfigError::Key {
+                    key: "services".into(),
+                    origin: "configuration".into(),
+                    message,
+                });
+            }
         }
         if self.actors.max_restarts == 0 || self.actors.trace_capacity == 0 {
             return Err(ConfigError::Invalid(

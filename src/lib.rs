@@ -11,5 +11,6 @@ pub mod http;
 pub mod mcp_server;
 pub mod metrics;
 pub mod server;
+pub mod services;
 pub mod store;
 pub mod telemetry;

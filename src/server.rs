@@ -131,6 +131,23 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     };
 
+    let services = match crate::services::Services::start(
+        tree.clone(),
+        store.clone(),
+        &config.data_dir,
+        config.services.clone(),
+        tree_restart(&config),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tree.shutdown().await;
+            store.close().await;
+            return Err(StartError::Actors(e.to_string()));
+        }
+    };
+
     if config.gateway.tool_prefix == att_actors::federation::PrefixMode::Never {
         let conflicts = gateway.tool_conflicts().await;
         if !conflicts.is_empty() {
@@ -176,6 +193,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let stop = CancellationToken::new();
     let state = AppState {
         gateway,
+        services,
         directory: tree.directory.clone(),
         events: tree.events.clone(),
         store: store.clone(),

@@ -4,7 +4,8 @@
 //! att (root supervisor)
 //! ├── events      the event log
 //! ├── router      the routing table
-//! └── upstreams   supervisor of the upstream actors
+//! ├── upstreams   supervisor of the upstream actors
+//! └── services    supervisor of the managed-service actors
 //! ```
 //!
 //! `events` starts first and stops last, so every other actor's restarts and shutdown can be
@@ -37,10 +38,18 @@ pub mod names {
     pub const ROUTER: &str = "router";
     /// The upstreams supervisor.
     pub const UPSTREAMS: &str = "upstreams";
+    /// The managed services' supervisor.
+    pub const SERVICES: &str = "services";
 }
 
 /// The actors that must run for att to be ready.
-pub const FIXED: [&str; 4] = [names::ROOT, names::EVENTS, names::ROUTER, names::UPSTREAMS];
+pub const FIXED: [&str; 5] = [
+    names::ROOT,
+    names::EVENTS,
+    names::ROUTER,
+    names::UPSTREAMS,
+    names::SERVICES,
+];
 
 /// Whether the root and every fixed child are running.
 pub fn is_up(directory: &ActorDirectory) -> bool {
@@ -91,6 +100,8 @@ pub struct AttTree {
     pub router: RouterHandle,
     /// The upstreams supervisor.
     pub upstreams: SupervisorHandle,
+    /// The managed services' supervisor.
+    pub services: SupervisorHandle,
     /// Where actors read the time.
     pub clock: Arc<dyn Clock>,
     /// The resource subscriptions att's clients hold upstream.
@@ -109,6 +120,7 @@ impl AttTree {
         let published = Arc::new(Published::default());
         let router = RouterHandle::new(directory.clone(), names::ROUTER, published.clone());
         let upstreams = SupervisorHandle::new(directory.clone(), names::UPSTREAMS);
+        let services = SupervisorHandle::new(directory.clone(), names::SERVICES);
 
         let queue_capacity = config.event_queue_capacity;
         let intake = events.intake();
@@ -138,11 +150,25 @@ impl AttTree {
             (Supervisor, args)
         });
 
+        let (dir, svc_sink) = (directory.clone(), sink.clone());
+        let kept = KeptChildren::default();
+        let services_spec = ChildSpec::new(names::SERVICES, config.restart, move || {
+            let args = SupervisorArgs {
+                name: names::SERVICES.into(),
+                directory: dir.clone(),
+                events: svc_sink.clone(),
+                children: Vec::new(),
+                stop_timeout,
+                kept: kept.clone(),
+            };
+            (Supervisor, args)
+        });
+
         let root_args = SupervisorArgs {
             name: names::ROOT.into(),
             directory: directory.clone(),
             events: sink,
-            children: vec![events_spec, router_spec, upstreams_spec],
+            children: vec![events_spec, router_spec, upstreams_spec, services_spec],
             stop_timeout: config.stop_timeout,
             kept: KeptChildren::default(),
         };
@@ -153,6 +179,7 @@ impl AttTree {
             events,
             router,
             upstreams,
+            services,
             clock: config.clock.clone(),
             subscriptions: Arc::default(),
             root,

@@ -7,6 +7,7 @@ pub mod events;
 pub mod extract;
 pub mod mcp;
 pub mod middleware;
+pub mod services;
 pub mod system;
 
 use std::sync::Arc;
@@ -33,6 +34,8 @@ use error::ApiError;
 pub struct AppState {
     /// The upstream registry and invoker.
     pub gateway: Arc<crate::gateway::Gateway>,
+    /// The managed services.
+    pub services: Arc<crate::services::Services>,
     /// The actor directory of this instance.
     pub directory: ActorDirectory,
     /// The event log.
@@ -70,6 +73,7 @@ pub fn router(
         .merge(actors::routes())
         .merge(events::routes())
         .merge(mcp::routes())
+        .merge(services::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);

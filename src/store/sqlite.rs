@@ -230,6 +230,58 @@ impl UpstreamStore for SqliteStore {
     }
 }
 
+/// Managed services registered over the API (config-file services are not stored).
+impl SqliteStore {
+    /// Inserts or replaces the service called `spec.name`.
+    pub async fn save_service(
+        &self,
+        spec: &att_actors::service::spec::ServiceSpec,
+    ) -> Result<(), StoreError> {
+        let now = to_ms(OffsetDateTime::now_utc());
+        let json = serde_json::to_string(spec)
+            .map_err(|e| StoreError(format!("cannot encode service: {e}")))?;
+        sqlx::query(
+            "INSERT INTO services (name, spec, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(&spec.name)
+        .bind(json)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    /// Removes it; `false` when there was none.
+    pub async fn delete_service(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM services WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every stored service, by name.
+    pub async fn list_services(
+        &self,
+    ) -> Result<Vec<att_actors::service::spec::ServiceSpec>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, spec FROM services ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+        rows.into_iter()
+            .map(|(name, spec)| {
+                serde_json::from_str(&spec)
+                    .map_err(|e| StoreError(format!("stored service `{name}` is unreadable: {e}")))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

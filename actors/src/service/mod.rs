@@ -3,10 +3,14 @@
 //!
 //! So far the building blocks: [`process`] (a child in its own process group with a rotating
 //! log of its output and its recorded exit), [`probe`] (HTTP, command and MCP health probes;
-//! the restart watchdog), and [`CrashLoop`] (too many exits in a window).
+//! the restart watchdog), [`CrashLoop`] (too many exits in a window), [`spec`] (a
+//! `service:<name>` target) and [`actor`] (one actor per service: start, restart with
+//! back-off, crash-loop detection, stop).
 
+pub mod actor;
 pub mod probe;
 pub mod process;
+pub mod spec;
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -597,7 +597,9 @@ fn spawn_child(
         if tokio::time::timeout(EXIT_GRACE, &mut drain).await.is_err() {
             drain.abort();
         }
-        watch.exit.send_replace(Some(crate::service::process::describe_exit(&status)));
+        watch
+            .exit
+            .send_replace(Some(crate::service::process::describe_exit(&status)));
         let _ = notices.send(Notice::Exited(pid));
     });
     Ok((pid, stdout, stdin))

@@ -1,0 +1,364 @@
+//! The service actor: owns one managed service's process. It starts it, restarts it with
+//! back-off when it exits on its own, stops restarting after a crash loop, and stops it
+//! group-wide on request or when the actor stops.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::CrashLoop;
+use super::process::{self, Exit, Process, RotatingLog};
+use super::spec::ServiceSpec;
+use crate::directory::ActorDirectory;
+use crate::events::{EventSink, NewEvent};
+use crate::mailbox::{self, MailboxError};
+use crate::trace::MessageMeta;
+
+/// A log file is rotated past this size…
+pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
+/// …keeping this many older files.
+pub const LOG_KEEP: usize = 3;
+/// First restart delay after an exit; doubles per exit in the crash window, up to the cap.
+const RESTART_BASE: Duration = Duration::from_millis(200);
+const RESTART_CAP: Duration = Duration::from_secs(30);
+
+/// Where a service stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceState {
+    /// Not running, and not meant to.
+    Stopped,
+    /// Running.
+    Running,
+    /// It exited; a restart is scheduled.
+    Restarting,
+    /// It exited too often within the crash window: not restarted until started again.
+    CrashLoop,
+    /// It could not be started (the program is missing, say).
+    FailedToStart,
+}
+
+/// What `GET /api/v1/services/{name}` shows.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ServiceStatus {
+    /// The service.
+    pub name: String,
+    /// Where it stands.
+    pub state: ServiceState,
+    /// The running process.
+    pub pid: Option<u32>,
+    /// When the running process started.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// How the last process ended.
+    pub last_exit: Option<Exit>,
+    /// Why it could not start, for `failed_to_start`.
+    pub error: Option<String>,
+    /// Automatic restarts so far.
+    pub restarts: u64,
+    /// Its log file.
+    #[schema(value_type = String)]
+    pub log_file: PathBuf,
+}
+
+/// What the service actor is started with.
+pub struct ServiceArgs {
+    /// The service.
+    pub spec: ServiceSpec,
+    /// Its log file (resolved: the spec's, or one under the data directory).
+    pub log_file: PathBuf,
+    /// Where its events go.
+    pub events: Arc<dyn EventSink>,
+    /// Start it right away.
+    pub autostart: bool,
+}
+
+/// Messages of the service actor.
+pub enum ServiceMsg {
+    /// Start it (the running process's status if it runs already).
+    Start(RpcReplyPort<Result<ServiceStatus, String>>),
+    /// Stop it (SIGTERM, SIGKILL after the grace), and do not restart it.
+    Stop(RpcReplyPort<ServiceStatus>),
+    /// Stop it, then start it.
+    Restart(RpcReplyPort<Result<ServiceStatus, String>>),
+    /// Its status.
+    Status(RpcReplyPort<ServiceStatus>),
+    /// The process `pid` ended.
+    Exited(u32, Exit),
+    /// A scheduled restart is due (ignored unless `generation` is the latest).
+    RestartDue(u64),
+}
+
+impl MessageMeta for ServiceMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Start(_) => "start",
+            Self::Stop(_) => "stop",
+            Self::Restart(_) => "restart",
+            Self::Status(_) => "status",
+            Self::Exited(..) => "exited",
+            Self::RestartDue(_) => "restart_due",
+        }
+    }
+}
+
+/// The service actor's state.
+pub struct ServiceActorState {
+    spec: ServiceSpec,
+    log: Arc<RotatingLog>,
+    log_file: PathBuf,
+    events: Arc<dyn EventSink>,
+    process: Option<Arc<Process>>,
+    started_at: Option<OffsetDateTime>,
+    state: ServiceState,
+    last_exit: Option<Exit>,
+    error: Option<String>,
+    restarts: u64,
+    crash: CrashLoop,
+    /// Bumped by every start and stop: a restart scheduled before is stale.
+    generation: u64,
+}
+
+/// The service actor.
+pub struct ServiceActor;
+
+impl ServiceActorState {
+    fn status(&self) -> ServiceStatus {
+        ServiceStatus {
+            name: self.spec.name.clone(),
+            state: self.state,
+            pid: self.process.as_ref().map(|p| p.pid()),
+            started_at: self.started_at,
+            last_exit: self.last_exit.clone(),
+            error: self.error.clone(),
+            restarts: self.restarts,
+            log_file: self.log_file.clone(),
+        }
+    }
+
+    fn event(&self, kind: &str, mut data: serde_json::Value) {
+        data["name"] = json!(self.spec.name);
+        self.events.emit(NewEvent::new(kind, data));
+    }
+
+    /// Starts the process unless it runs; a waiter reports its end to the actor.
+    fn start(&mut self, myself: &ActorRef<ServiceMsg>) -> Result<(), String> {
+        if self.process.is_some() {
+            return Ok(());
+        }
+        self.generation += 1;
+        match process::spawn(&self.spec.command(), self.log.clone()) {
+            Ok(p) => {
+                let p = Arc::new(p);
+                let (waiter, me) = (p.clone(), myself.clone());
+                tokio::spawn(async move {
+                    let exit = waiter.wait().await;
+                    let _ = me.send_message(ServiceMsg::Exited(waiter.pid(), exit));
+                });
+                self.event("service.started", json!({"pid": p.pid()}));
+                self.process = Some(p);
+                self.started_at = Some(OffsetDateTime::now_utc());
+                self.state = ServiceState::Running;
+                self.error = None;
+                Ok(())
+            }
+            Err(e) => {
+                let error = format!("cannot start `{}`: {e}", self.spec.command);
+                self.event("service.failed_to_start", json!({"error": error}));
+                self.state = ServiceState::FailedToStart;
+                self.error = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    async fn stop(&mut self) {
+        self.generation += 1;
+        if let Some(p) = self.process.take() {
+            let exit = p.stop(self.spec.stop_grace).await;
+            self.event("service.stopped", json!({"pid": p.pid(), "exit": exit}));
+            self.last_exit = Some(exit);
+        }
+        self.started_at = None;
+        self.state = ServiceState::Stopped;
+    }
+}
+
+impl Actor for ServiceActor {
+    type Msg = ServiceMsg;
+    type State = ServiceActorState;
+    type Arguments = ServiceArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ServiceMsg>,
+        args: ServiceArgs,
+    ) -> Result<ServiceActorState, ActorProcessingErr> {
+        let crash = CrashLoop::new(
+            usize::try_from(args.spec.crash_exits).unwrap_or(usize::MAX),
+            args.spec.crash_window,
+        );
+        let mut state = ServiceActorState {
+            log: Arc::new(RotatingLog::new(&args.log_file, LOG_MAX_BYTES, LOG_KEEP)),
+            log_file: args.log_file,
+            spec: args.spec,
+            events: args.events,
+            process: None,
+            started_at: None,
+            state: ServiceState::Stopped,
+            last_exit: None,
+            error: None,
+            restarts: 0,
+            crash,
+            generation: 0,
+        };
+        if args.autostart {
+            // A failure is recorded in the state; the actor itself is fine.
+            let _ = state.start(&myself);
+        }
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<ServiceMsg>,
+        state: &mut ServiceActorState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.stop().await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ServiceMsg>,
+        msg: ServiceMsg,
+        state: &mut ServiceActorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ServiceMsg::Start(reply) => {
+                state.crash.reset();
+                let r = state.start(&myself).map(|()| state.status());
+                let _ = reply.send(r);
+            }
+            ServiceMsg::Stop(reply) => {
+                state.stop().await;
+                let _ = reply.send(state.status());
+            }
+            ServiceMsg::Restart(reply) => {
+                state.stop().await;
+                state.crash.reset();
+                let r = state.start(&myself).map(|()| state.status());
+                let _ = reply.send(r);
+            }
+            ServiceMsg::Status(reply) => {
+                let _ = reply.send(state.status());
+            }
+            ServiceMsg::Exited(pid, exit) => {
+                if state.process.as_ref().map(|p| p.pid()) != Some(pid) {
+                    return Ok(()); // a process stopped on purpose, already recorded
+                }
+                state.process = None;
+                state.started_at = None;
+                state.last_exit = Some(exit.clone());
+                if !state.spec.restart {
+                    state.state = ServiceState::Stopped;
+                    state.event("service.exited", json!({"pid": pid, "exit": exit}));
+                } else if state.crash.exited(exit.at) {
+                    state.state = ServiceState::CrashLoop;
+                    state.event(
+                        "service.crash_loop",
+                        json!({"pid": pid, "exit": exit, "exits": state.spec.crash_exits,
+                               "window_ms": state.spec.crash_window.as_millis()}),
+                    );
+                } else {
+                    state.state = ServiceState::Restarting;
+                    let k = u32::try_from(state.restarts.min(16)).unwrap_or(16);
+                    let delay = RESTART_BASE.saturating_mul(1 << k).min(RESTART_CAP);
+                    state.event(
+                        "service.exited",
+                        json!({"pid": pid, "exit": exit, "restart_in_ms": delay.as_millis()}),
+                    );
+                    let (me, generation) = (myself.clone(), state.generation);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = me.send_message(ServiceMsg::RestartDue(generation));
+                    });
+                }
+            }
+            ServiceMsg::RestartDue(generation) => {
+                if generation == state.generation && state.state == ServiceState::Restarting {
+                    state.restarts += 1;
+                    let _ = state.start(&myself);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A typed handle to one service actor.
+#[derive(Clone, Debug)]
+pub struct ServiceHandle {
+    directory: ActorDirectory,
+    actor: String,
+}
+
+impl ServiceHandle {
+    /// The actor's name for service `name`.
+    pub fn actor_name(name: &str) -> String {
+        format!("service:{name}")
+    }
+
+    /// A handle to service `name`'s actor.
+    pub fn new(directory: ActorDirectory, name: &str) -> Self {
+        Self {
+            directory,
+            actor: Self::actor_name(name),
+        }
+    }
+
+    /// Starts it (a no-op when it runs).
+    pub async fn start(
+        &self,
+        limit: Duration,
+    ) -> Result<Result<ServiceStatus, String>, MailboxError> {
+        mailbox::call(&self.directory, &self.actor, limit, ServiceMsg::Start).await
+    }
+
+    /// Stops it; `limit` should exceed its stop grace.
+    pub async fn stop(&self, limit: Duration) -> Result<ServiceStatus, MailboxError> {
+        mailbox::call(&self.directory, &self.actor, limit, ServiceMsg::Stop).await
+    }
+
+    /// Restarts it; `limit` should exceed its stop grace.
+    pub async fn restart(
+        &self,
+        limit: Duration,
+    ) -> Result<Result<ServiceStatus, String>, MailboxError> {
+        mailbox::call(&self.directory, &self.actor, limit, ServiceMsg::Restart).await
+    }
+
+    /// Its status.
+    pub async fn status(&self) -> Result<ServiceStatus, MailboxError> {
+        mailbox::call(
+            &self.directory,
+            &self.actor,
+            Duration::from_secs(5),
+            ServiceMsg::Status,
+        )
+        .await
+    }
+
+    /// The last `n` lines of its log (rotated files included), oldest first.
+    pub async fn logs(&self, n: usize) -> Result<Vec<String>, MailboxError> {
+        let status = self.status().await?;
+        Ok(RotatingLog::new(status.log_file, LOG_MAX_BYTES, LOG_KEEP)
+            .tail(n)
+            .await)
+    }
+}

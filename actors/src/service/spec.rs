@@ -1,0 +1,165 @@
+//! A managed service (`service:<name>` target): what to run, how to probe it, where its log
+//! goes. Validated when read (config file or API), with errors naming the field.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::probe::Probe;
+
+/// A service att runs and watches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// `[A-Za-z0-9_-]{1,64}`; the target is `service:<name>`.
+    pub name: String,
+    /// The program (run without a shell).
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Its working directory.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub cwd: Option<PathBuf>,
+    /// How its health is checked (none: running is healthy).
+    #[serde(default)]
+    pub health: Option<Probe>,
+    /// Its log file (default: `<data_dir>/services/<name>/service.log`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub log_file: Option<PathBuf>,
+    /// Restart it when it exits on its own (default true).
+    #[serde(default = "yes")]
+    pub restart: bool,
+    /// This many exits within `crash_window` is a crash loop: att stops restarting it.
+    #[serde(default = "default_crash_exits")]
+    pub crash_exits: u32,
+    /// See `crash_exits` (default 60 s).
+    #[serde(default = "default_crash_window", with = "humantime_serde_compat")]
+    #[schema(value_type = String)]
+    pub crash_window: Duration,
+    /// How long a stop waits after SIGTERM before SIGKILL (default 10 s).
+    #[serde(default = "default_stop_grace", with = "humantime_serde_compat")]
+    #[schema(value_type = String)]
+    pub stop_grace: Duration,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_crash_exits() -> u32 {
+    5
+}
+fn default_crash_window() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_stop_grace() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// `"10s"`-style durations (humantime), as everywhere in att's config.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl ServiceSpec {
+    /// Checks what serde cannot: the name, a command, a usable probe.
+    pub fn validate(&self) -> Result<(), String> {
+        if !crate::upstream::valid_name(&self.name) {
+            return Err(format!(
+                "service name `{}` must be 1-64 characters of [A-Za-z0-9_-]",
+                self.name
+            ));
+        }
+        if self.command.trim().is_empty() {
+            return Err(format!("service `{}`: `command` is empty", self.name));
+        }
+        if self.crash_exits == 0 {
+            return Err(format!(
+                "service `{}`: `crash_exits` must be at least 1",
+                self.name
+            ));
+        }
+        match &self.health {
+            Some(Probe::Http { url }) | Some(Probe::Mcp { url })
+                if !(url.starts_with("http://") || url.starts_with("https://")) =>
+            {
+                Err(format!(
+                    "service `{}`: health url `{url}` must start with http:// or https://",
+                    self.name
+                ))
+            }
+            Some(Probe::Command { argv, .. }) if argv.is_empty() => {
+                Err(format!("service `{}`: health command is empty", self.name))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The process to start.
+    pub fn command(&self) -> super::process::Command {
+        super::process::Command {
+            program: self.command.clone(),
+            args: self.args.clone(),
+            env: self
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            cwd: self.cwd.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_with_defaults_and_refuses_bad_specs() {
+        let s: ServiceSpec = serde_json::from_value(serde_json::json!({
+            "name": "web", "command": "/usr/bin/web", "args": ["--port", "8080"],
+            "health": {"kind": "http", "url": "http://127.0.0.1:8080/health"}
+        }))
+        .expect("spec");
+        assert!(s.validate().is_ok());
+        assert!(s.restart);
+        assert_eq!(
+            (s.crash_exits, s.crash_window),
+            (5, Duration::from_secs(60))
+        );
+        let mut bad = s.clone();
+        bad.name = "a b".into();
+        assert!(bad.validate().unwrap_err().contains("service name"));
+        let mut bad = s.clone();
+        bad.health = Some(Probe::Http {
+            url: "localhost/health".into(),
+        });
+        assert!(bad.validate().unwrap_err().contains("must start with http"));
+        let unknown = serde_json::from_value::<ServiceSpec>(
+            serde_json::json!({"name": "x", "command": "y", "colour": 1}),
+        );
+        assert!(unknown.unwrap_err().to_string().contains("colour"));
+        let s: ServiceSpec = serde_json::from_value(
+            serde_json::json!({"name": "x", "command": "y", "stop_grace": "250ms"}),
+        )
+        .expect("spec");
+        assert_eq!(s.stop_grace, Duration::from_millis(250));
+    }
+}

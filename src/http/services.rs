@@ -1,0 +1,232 @@
+//! `/api/v1/services`: managed services (`service:<name>` targets) — register, list, start,
+//! stop, restart, remove, and read their logs.
+
+use att_actors::service::actor::ServiceStatus;
+use att_actors::service::spec::ServiceSpec;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery};
+use crate::gateway::Source;
+use crate::services::{Services, ServicesError};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_services, add_service))
+        .routes(routes!(get_service, delete_service))
+        .routes(routes!(start_service))
+        .routes(routes!(stop_service))
+        .routes(routes!(restart_service))
+        .routes(routes!(service_logs))
+}
+
+/// A service: its definition, where it came from, and its live state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceRecord {
+    /// The definition.
+    pub spec: ServiceSpec,
+    /// `config` or `api`.
+    #[schema(value_type = String)]
+    pub source: Source,
+    /// The live state (absent if its actor is not running).
+    pub status: Option<ServiceStatus>,
+}
+
+/// `GET /api/v1/services`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceList {
+    /// Every service, by name.
+    pub services: Vec<ServiceRecord>,
+}
+
+impl From<ServicesError> for ApiError {
+    fn from(e: ServicesError) -> Self {
+        match e {
+            ServicesError::Invalid(m) => ApiError::Invalid {
+                field: None,
+                message: m,
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("service not found".into())
+}
+
+async fn record(state: &AppState, spec: ServiceSpec, source: Source) -> ServiceRecord {
+    let status = state.services.handle(&spec.name).status().await.ok();
+    ServiceRecord {
+        spec,
+        source,
+        status,
+    }
+}
+
+/// Every service with its live state.
+#[utoipa::path(get, path = "/api/v1/services", tag = "services",
+    responses((status = 200, description = "the services", body = ServiceList)))]
+async fn list_services(State(state): State<AppState>) -> Json<ServiceList> {
+    let mut services = Vec::new();
+    for (spec, source) in state.services.list() {
+        services.push(record(&state, spec, source).await);
+    }
+    Json(ServiceList { services })
+}
+
+/// Registers (or replaces) a service and starts it; it is stored and survives restarts.
+#[utoipa::path(post, path = "/api/v1/services", tag = "services", request_body = ServiceSpec,
+    responses((status = 201, description = "registered and started", body = ServiceRecord),
+              (status = 422, description = "bad definition, naming the field", body = ErrorBody)))]
+async fn add_service(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<ServiceRecord>), ApiError> {
+    let spec: ServiceSpec = serde_json::from_value(body).map_err(|e| ApiError::Invalid {
+        field: None,
+        message: e.to_string(),
+    })?;
+    state.services.register(spec.clone()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(record(&state, spec, Source::Api).await),
+    ))
+}
+
+/// One service with its live state.
+#[utoipa::path(get, path = "/api/v1/services/{name}", tag = "services",
+    params(("name" = String, Path, description = "service name")),
+    responses((status = 200, description = "the service", body = ServiceRecord),
+              (status = 404, description = "service not found", body = ErrorBody)))]
+async fn get_service(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceRecord>, ApiError> {
+    let (spec, source) = state.services.get(&name).ok_or_else(not_found)?;
+    Ok(Json(record(&state, spec, source).await))
+}
+
+/// Stops a service (its whole process group) and forgets it.
+#[utoipa::path(delete, path = "/api/v1/services/{name}", tag = "services",
+    params(("name" = String, Path, description = "service name")),
+    responses((status = 204, description = "removed"),
+              (status = 404, description = "service not found", body = ErrorBody)))]
+async fn delete_service(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.services.remove(&name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(format!("the service's actor did not answer: {e}"))
+}
+
+/// Starts a service (a no-op when it runs; a crash loop is cleared).
+#[utoipa::path(post, path = "/api/v1/services/{name}/start", tag = "services",
+    params(("name" = String, Path, description = "service name")),
+    responses((status = 200, description = "running", body = ServiceStatus),
+              (status = 404, description = "service not found", body = ErrorBody),
+              (status = 409, description = "it could not be started", body = ErrorBody)))]
+async fn start_service(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceStatus>, ApiError> {
+    let (spec, _) = state.services.get(&name).ok_or_else(not_found)?;
+    let handle = state.services.handle(&name);
+    match handle.start(Services::stop_limit(&spec)).await {
+        Ok(Ok(status)) => Ok(Json(status)),
+        Ok(Err(e)) => Err(ApiError::Conflict(serde_json::json!({ "error": e }))),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// Stops a service (SIGTERM to its group, SIGKILL after its `stop_grace`).
+#[utoipa::path(post, path = "/api/v1/services/{name}/stop", tag = "services",
+    params(("name" = String, Path, description = "service name")),
+    responses((status = 200, description = "stopped", body = ServiceStatus),
+              (status = 404, description = "service not found", body = ErrorBody)))]
+async fn stop_service(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceStatus>, ApiError> {
+    let (spec, _) = state.services.get(&name).ok_or_else(not_found)?;
+    let handle = state.services.handle(&name);
+    handle
+        .stop(Services::stop_limit(&spec))
+        .await
+        .map(Json)
+        .map_err(unavailable)
+}
+
+/// Stops, then starts a service.
+#[utoipa::path(post, path = "/api/v1/services/{name}/restart", tag = "services",
+    params(("name" = String, Path, description = "service name")),
+    responses((status = 200, description = "running again", body = ServiceStatus),
+              (status = 404, description = "service not found", body = ErrorBody),
+              (status = 409, description = "it could not be started", body = ErrorBody)))]
+async fn restart_service(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceStatus>, ApiError> {
+    let (spec, _) = state.services.get(&name).ok_or_else(not_found)?;
+    let handle = state.services.handle(&name);
+    match handle.restart(Services::stop_limit(&spec)).await {
+        Ok(Ok(status)) => Ok(Json(status)),
+        Ok(Err(e)) => Err(ApiError::Conflict(serde_json::json!({ "error": e }))),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// `GET /logs` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LogParams {
+    /// Lines from the end (default 100, at most 10000).
+    pub tail: Option<usize>,
+}
+
+/// `GET /api/v1/services/{name}/logs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceLogs {
+    /// The last lines of its output, oldest first (stderr lines start with `stderr: `).
+    pub lines: Vec<String>,
+}
+
+/// The last lines of a service's captured output (rotated files included).
+#[utoipa::path(get, path = "/api/v1/services/{name}/logs", tag = "services",
+    params(("name" = String, Path, description = "service name"), LogParams),
+    responses((status = 200, description = "its output", body = ServiceLogs),
+              (status = 404, description = "service not found", body = ErrorBody),
+              (status = 422, description = "bad parameter", body = ErrorBody)))]
+async fn service_logs(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> Result<Json<ServiceLogs>, ApiError> {
+    state.services.get(&name).ok_or_else(not_found)?;
+    let tail = params.tail.unwrap_or(100);
+    if tail > 10_000 {
+        return Err(ApiError::invalid("tail", "at most 10000 lines"));
+    }
+    let lines = state
+        .services
+        .handle(&name)
+        .logs(tail)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(ServiceLogs { lines }))
+}

@@ -1,0 +1,258 @@
+//! `/api/v1/services`: managed services as real child processes (`att-fixture-service`),
+//! declared in config or over the API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestAtt, eventually};
+use serde_json::{Value, json};
+
+const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim().to_owned()))
+        .is_some_and(|r| !r.starts_with('Z'))
+}
+
+async fn service(att: &TestAtt, name: &str) -> Value {
+    att.get_json(&format!("/api/v1/services/{name}")).await
+}
+
+async fn running_pid(att: &TestAtt, name: &str) -> u64 {
+    eventually("the service running", Duration::from_secs(10), || async {
+        let s = service(att, name).await;
+        (s["status"]["state"] == "running").then(|| s["status"]["pid"].as_u64())?
+    })
+    .await
+}
+
+async fn post(att: &TestAtt, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut r = att.http.post(att.url(path));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.expect("POST");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_configured_service_runs_with_att_and_is_stopped_started_and_restarted() {
+    let port = free_port();
+    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
+        "name": "web", "command": SERVICE,
+        "args": ["--port", port.to_string(), "--release", "r1"],
+        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
+        "stop_grace": "2s"
+    }))
+    .expect("spec");
+    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    let pid = running_pid(&att, "web").await;
+    let s = service(&att, "web").await;
+    assert_eq!(s["source"], "config");
+    assert_eq!(s["spec"]["health"]["kind"], "http");
+
+    // Its output is captured.
+    let logs = eventually("its first lines", Duration::from_secs(10), || async {
+        let l = att.get_json("/api/v1/services/web/logs?tail=10").await;
+        let lines: Vec<String> = serde_json::from_value(l["lines"].clone()).ok()?;
+        lines
+            .iter()
+            .any(|l| l.starts_with("listening on"))
+            .then_some(lines)
+    })
+    .await;
+    assert!(
+        logs.contains(&"release_id=r1 previous_release_id=".to_owned()),
+        "{logs:?}"
+    );
+    let r = att
+        .http
+        .get(att.url("/api/v1/services/web/logs?tail=oops"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 422);
+
+    // Start while running: the same process.
+    let (status, body) = post(&att, "/api/v1/services/web/start", None).await;
+    assert_eq!((status, body["pid"].as_u64()), (200, Some(pid)));
+    // Stop: the process is gone, and it stays stopped.
+    let (status, body) = post(&att, "/api/v1/services/web/stop", None).await;
+    assert_eq!((status, body["state"].as_str()), (200, Some("stopped")));
+    assert_eq!(body["last_exit"]["signal"], 15, "{body}");
+    assert!(!alive(pid));
+    // Start: a new process; restart: another.
+    let (status, body) = post(&att, "/api/v1/services/web/start", None).await;
+    assert_eq!(status, 200, "{body}");
+    let second = body["pid"].as_u64().expect("pid");
+    assert_ne!(second, pid);
+    let (status, body) = post(&att, "/api/v1/services/web/restart", None).await;
+    assert_eq!(status, 200, "{body}");
+    let third = body["pid"].as_u64().expect("pid");
+    assert!(third != second && !alive(second));
+
+    let r = att
+        .http
+        .get(att.url("/api/v1/services/nope"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    let (status, _) = post(&att, "/api/v1/services/nope/stop", None).await;
+    assert_eq!(status, 404);
+
+    // att's shutdown stops its services.
+    att.server.shutdown().await;
+    assert!(!alive(third), "the service outlived att");
+}
+
+#[tokio::test]
+async fn a_crashing_service_is_restarted_with_back_off_until_a_crash_loop_stops_it() {
+    let att = TestAtt::start().await;
+    let (status, body) = post(
+        &att,
+        "/api/v1/services",
+        Some(json!({"name": "crashy", "command": SERVICE,
+                    "args": ["--crash-after-ms", "50"],
+                    "crash_exits": 3, "crash_window": "60s"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["source"], "api");
+    let s = eventually("the crash loop", Duration::from_secs(20), || async {
+        let s = service(&att, "crashy").await;
+        (s["status"]["state"] == "crash_loop").then_some(s)
+    })
+    .await;
+    // Three exits: the first two were restarted (200 ms, then 400 ms later), the third is
+    // the loop.
+    assert_eq!(s["status"]["restarts"], 2, "{s}");
+    assert_eq!(s["status"]["last_exit"]["code"], 3);
+    assert!(s["status"]["pid"].is_null());
+    let events = eventually("the events", Duration::from_secs(10), || async {
+        let e = att.get_json("/api/v1/events?kind=service.*").await;
+        let kinds: Vec<String> = e["events"]
+            .as_array()?
+            .iter()
+            .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+            .collect();
+        kinds
+            .iter()
+            .any(|k| k == "service.crash_loop")
+            .then_some(kinds)
+    })
+    .await;
+    assert_eq!(
+        events.iter().filter(|k| *k == "service.started").count(),
+        3,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|k| *k == "service.exited").count(),
+        2,
+        "{events:?}"
+    );
+
+    // Bad definitions are refused with the reason; a missing program fails at start.
+    let (status, body) = post(
+        &att,
+        "/api/v1/services",
+        Some(json!({"name": "a b", "command": "x"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("service name"), "{body}");
+    let (status, body) = post(
+        &att,
+        "/api/v1/services",
+        Some(json!({"name": "x", "command": "y", "colour": 1})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(body.to_string().contains("colour"), "{body}");
+    let (status, _) = post(
+        &att,
+        "/api/v1/services",
+        Some(json!({"name": "ghost", "command": "/nonexistent/program"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let s = service(&att, "ghost").await;
+    assert_eq!(s["status"]["state"], "failed_to_start", "{s}");
+    assert!(
+        s["status"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/nonexistent/program")
+    );
+    let (status, body) = post(&att, "/api/v1/services/ghost/start", None).await;
+    assert_eq!(status, 409, "{body}");
+
+    let r = att
+        .http
+        .delete(att.url("/api/v1/services/crashy"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    let r = att
+        .http
+        .get(att.url("/api/v1/services/crashy"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_api_registered_service_is_stored_and_runs_again_after_a_restart() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = || att::config::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: data.path().to_owned(),
+        ..att::config::Config::default()
+    };
+    let server = att::server::start(config()).await.expect("att starts");
+    let base = format!("http://{}", server.local_addr);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{base}/api/v1/services"))
+        .json(&json!({"name": "kept", "command": SERVICE, "args": ["--release", "k1"]}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 201);
+    let first: Value = r.json().await.expect("json");
+    let first_pid = first["status"]["pid"].as_u64().expect("pid");
+    server.shutdown().await;
+    assert!(!alive(first_pid));
+
+    let server = att::server::start(config())
+        .await
+        .expect("att starts again");
+    let base = format!("http://{}", server.local_addr);
+    let s: Value = http
+        .get(format!("{base}/api/v1/services/kept"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(s["source"], "api");
+    assert_eq!(s["status"]["state"], "running", "{s}");
+    assert_ne!(s["status"]["pid"].as_u64(), Some(first_pid));
+    server.shutdown().await;
+}
