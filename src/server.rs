@@ -148,6 +148,33 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     };
 
+    // The release pipeline, a run-time child of the root supervisor.
+    let bootstrap_args = att_actors::bootstrap::actor::BootstrapArgs {
+        store: Arc::new(store.clone()),
+        directory: tree.directory.clone(),
+        events: Arc::new(tree.events.clone()),
+        limit: att_actors::bootstrap::policy::RollbackLimit::default(),
+    };
+    let bootstrap = att_actors::supervisor::ChildSpec::new(
+        att_actors::bootstrap::actor::NAME,
+        tree_restart(&config),
+        move || {
+            (
+                att_actors::bootstrap::actor::BootstrapActor,
+                bootstrap_args.clone(),
+            )
+        },
+    );
+    let root = att_actors::supervisor::SupervisorHandle::new(
+        tree.directory.clone(),
+        att_actors::tree::names::ROOT,
+    );
+    if let Err(e) = root.start_child(bootstrap).await {
+        tree.shutdown().await;
+        store.close().await;
+        return Err(StartError::Actors(e.to_string()));
+    }
+
     if config.gateway.tool_prefix == att_actors::federation::PrefixMode::Never {
         let conflicts = gateway.tool_conflicts().await;
         if !conflicts.is_empty() {

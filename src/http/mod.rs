@@ -2,6 +2,7 @@
 //! document generated from the handlers, limits, timeouts and bearer auth.
 
 pub mod actors;
+pub mod bootstrap;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -74,6 +75,7 @@ pub fn router(
         .merge(events::routes())
         .merge(mcp::routes())
         .merge(services::routes())
+        .merge(bootstrap::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);

@@ -230,6 +230,107 @@ impl UpstreamStore for SqliteStore {
     }
 }
 
+#[async_trait::async_trait]
+impl att_actors::bootstrap::model::ReleaseStore for SqliteStore {
+    async fn save_release(
+        &self,
+        release: &att_actors::bootstrap::model::Release,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(release)
+            .map_err(|e| StoreError(format!("cannot encode release: {e}")))?;
+        sqlx::query(
+            "INSERT INTO releases (target, id, created_at_ms, data) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (target, id) DO UPDATE SET data = excluded.data",
+        )
+        .bind(&release.target)
+        .bind(&release.id)
+        .bind(to_ms(release.created_at))
+        .bind(json)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn list_releases(
+        &self,
+        target: &str,
+    ) -> Result<Vec<att_actors::bootstrap::model::Release>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT data FROM releases WHERE target = ? ORDER BY created_at_ms DESC, rowid DESC",
+        )
+        .bind(target)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.into_iter()
+            .map(|(d,)| {
+                serde_json::from_str(&d)
+                    .map_err(|e| StoreError(format!("stored release is unreadable: {e}")))
+            })
+            .collect()
+    }
+
+    async fn save_run(
+        &self,
+        run: &att_actors::bootstrap::model::RunRecord,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(run)
+            .map_err(|e| StoreError(format!("cannot encode run: {e}")))?;
+        let status = serde_json::to_value(run.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO runs (id, target, status, created_at_ms, data) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data",
+        )
+        .bind(&run.id)
+        .bind(&run.target)
+        .bind(status)
+        .bind(to_ms(run.created_at))
+        .bind(json)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn get_run(
+        &self,
+        id: &str,
+    ) -> Result<Option<att_actors::bootstrap::model::RunRecord>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT data FROM runs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.map(|(d,)| {
+            serde_json::from_str(&d)
+                .map_err(|e| StoreError(format!("stored run is unreadable: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn list_runs(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<att_actors::bootstrap::model::RunRecord>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT data FROM runs ORDER BY created_at_ms DESC, rowid DESC LIMIT ?")
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+        rows.into_iter()
+            .map(|(d,)| {
+                serde_json::from_str(&d)
+                    .map_err(|e| StoreError(format!("stored run is unreadable: {e}")))
+            })
+            .collect()
+    }
+}
+
 /// Managed services registered over the API (config-file services are not stored).
 impl SqliteStore {
     /// Inserts or replaces the service called `spec.name`.

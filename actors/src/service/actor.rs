@@ -61,6 +61,10 @@ pub struct ServiceStatus {
     pub error: Option<String>,
     /// Automatic restarts so far.
     pub restarts: u64,
+    /// The release it runs, once one was deployed (`None`: the spec's own command).
+    pub release: Option<String>,
+    /// How its health is checked.
+    pub health: Option<super::probe::Probe>,
     /// Its log file.
     #[schema(value_type = String)]
     pub log_file: PathBuf,
@@ -92,6 +96,18 @@ pub enum ServiceMsg {
     Exited(u32, Exit),
     /// A scheduled restart is due (ignored unless `generation` is the latest).
     RestartDue(u64),
+    /// Switch to a release: stop the running process, start `command` (it becomes what
+    /// restarts run), remember `release`.
+    Deploy {
+        /// What the release runs.
+        command: process::Command,
+        /// The release id.
+        release: String,
+        /// The status after the start, or why it could not start.
+        reply: RpcReplyPort<Result<ServiceStatus, String>>,
+    },
+    /// The running process (for the watchdog and the health gate).
+    Process(RpcReplyPort<Option<Arc<Process>>>),
 }
 
 impl MessageMeta for ServiceMsg {
@@ -103,6 +119,8 @@ impl MessageMeta for ServiceMsg {
             Self::Status(_) => "status",
             Self::Exited(..) => "exited",
             Self::RestartDue(_) => "restart_due",
+            Self::Deploy { .. } => "deploy",
+            Self::Process(_) => "process",
         }
     }
 }
@@ -122,6 +140,9 @@ pub struct ServiceActorState {
     crash: CrashLoop,
     /// Bumped by every start and stop: a restart scheduled before is stale.
     generation: u64,
+    /// What a start runs: the spec's command, or the deployed release's.
+    command: process::Command,
+    release: Option<String>,
 }
 
 /// The service actor.
@@ -137,6 +158,8 @@ impl ServiceActorState {
             last_exit: self.last_exit.clone(),
             error: self.error.clone(),
             restarts: self.restarts,
+            release: self.release.clone(),
+            health: self.spec.health.clone(),
             log_file: self.log_file.clone(),
         }
     }
@@ -152,7 +175,7 @@ impl ServiceActorState {
             return Ok(());
         }
         self.generation += 1;
-        match process::spawn(&self.spec.command(), self.log.clone()) {
+        match process::spawn(&self.command, self.log.clone()) {
             Ok(p) => {
                 let p = Arc::new(p);
                 let (waiter, me) = (p.clone(), myself.clone());
@@ -168,7 +191,7 @@ impl ServiceActorState {
                 Ok(())
             }
             Err(e) => {
-                let error = format!("cannot start `{}`: {e}", self.spec.command);
+                let error = format!("cannot start `{}`: {e}", self.command.program);
                 self.event("service.failed_to_start", json!({"error": error}));
                 self.state = ServiceState::FailedToStart;
                 self.error = Some(error.clone());
@@ -204,6 +227,8 @@ impl Actor for ServiceActor {
             args.spec.crash_window,
         );
         let mut state = ServiceActorState {
+            command: args.spec.command(),
+            release: None,
             log: Arc::new(RotatingLog::new(&args.log_file, LOG_MAX_BYTES, LOG_KEEP)),
             log_file: args.log_file,
             spec: args.spec,
@@ -290,6 +315,22 @@ impl Actor for ServiceActor {
                     });
                 }
             }
+            ServiceMsg::Deploy {
+                command,
+                release,
+                reply,
+            } => {
+                state.stop().await;
+                state.crash.reset();
+                state.command = command;
+                state.release = Some(release.clone());
+                state.event("service.deploy", json!({"release": release}));
+                let r = state.start(&myself).map(|()| state.status());
+                let _ = reply.send(r);
+            }
+            ServiceMsg::Process(reply) => {
+                let _ = reply.send(state.process.clone());
+            }
             ServiceMsg::RestartDue(generation) => {
                 if generation == state.generation && state.state == ServiceState::Restarting {
                     state.restarts += 1;
@@ -350,6 +391,36 @@ impl ServiceHandle {
             &self.actor,
             Duration::from_secs(5),
             ServiceMsg::Status,
+        )
+        .await
+    }
+
+    /// Switches it to a release (see [`ServiceMsg::Deploy`]); `limit` should exceed its stop
+    /// grace.
+    pub async fn deploy(
+        &self,
+        command: process::Command,
+        release: &str,
+        limit: Duration,
+    ) -> Result<Result<ServiceStatus, String>, MailboxError> {
+        let release = release.to_owned();
+        mailbox::call(&self.directory, &self.actor, limit, |reply| {
+            ServiceMsg::Deploy {
+                command,
+                release,
+                reply,
+            }
+        })
+        .await
+    }
+
+    /// The running process, if any.
+    pub async fn process(&self) -> Result<Option<Arc<Process>>, MailboxError> {
+        mailbox::call(
+            &self.directory,
+            &self.actor,
+            Duration::from_secs(5),
+            ServiceMsg::Process,
         )
         .await
     }

@@ -1,0 +1,965 @@
+//! The bootstrap actor: runs the release pipeline for `service:<name>` targets, one run per
+//! target at a time (BOOTSTRAP.md, "Phases").
+//!
+//! A run is a sequence of phase messages. Each phase's work runs in a worker actor linked to
+//! the bootstrap actor, under a deadline: a worker that panics, fails or overruns is a failure
+//! of that phase, and the bootstrap actor goes on with the next run. Every transition is
+//! stored (the run record) and written to the event log with the run id as correlation id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::model::{
+    Phase, PhaseStatus, Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest, RunStatus,
+};
+use super::policy::{self, FailureClass, PolicyInput, RollbackLimit};
+use crate::directory::ActorDirectory;
+use crate::events::{EventSink, NewEvent};
+use crate::mailbox::{self, MailboxError};
+use crate::service::actor::ServiceHandle;
+use crate::service::probe::{self, HealthGate, Watchdog};
+use crate::service::process::Command;
+use crate::trace::{self, MessageMeta};
+
+/// The actor's name.
+pub const NAME: &str = "bootstrap";
+
+/// What the bootstrap actor is started with.
+#[derive(Clone)]
+pub struct BootstrapArgs {
+    /// Releases and runs.
+    pub store: Arc<dyn ReleaseStore>,
+    /// Where the service actors (and the phase workers) are listed.
+    pub directory: ActorDirectory,
+    /// Where phase events go.
+    pub events: Arc<dyn EventSink>,
+    /// Consecutive automatic rollbacks allowed per target.
+    pub limit: RollbackLimit,
+}
+
+/// Why a run was not started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// A run for the target is in progress (its id).
+    Busy(String),
+    /// The request cannot be run (no such service, say).
+    Invalid(String),
+}
+
+/// What `resolve` decided.
+pub struct Resolution {
+    deployed: Release,
+    rollback_to: Option<Release>,
+    source: &'static str,
+    live_before: Option<Release>,
+}
+
+/// What a phase's work produced.
+pub enum PhaseOutcome {
+    /// `resolve`.
+    Resolved(Result<Box<Resolution>, String>),
+    /// `deploy`.
+    Deployed(Result<(), String>),
+    /// `restart_watchdog`.
+    Watched(Watchdog),
+    /// `health`.
+    Checked(HealthGate),
+    /// `rollback`: verified healthy, or why not.
+    RolledBack(Result<(), String>),
+}
+
+/// Messages of the bootstrap actor.
+pub enum BootstrapMsg {
+    /// Start a run; answers its id.
+    Start(Box<RunRequest>, RpcReplyPort<Result<String, Refused>>),
+    /// A phase's worker finished.
+    PhaseDone {
+        /// The run.
+        run: String,
+        /// The phase attempt it was started as.
+        token: u64,
+        /// Its outcome.
+        outcome: PhaseOutcome,
+    },
+    /// A phase's deadline passed (ignored unless `token` is still running).
+    PhaseDeadline {
+        /// The run.
+        run: String,
+        /// The phase attempt.
+        token: u64,
+    },
+    /// A run in progress, by id.
+    Active(String, RpcReplyPort<Option<RunRecord>>),
+}
+
+impl MessageMeta for BootstrapMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Start(..) => "start",
+            Self::PhaseDone { .. } => "phase_done",
+            Self::PhaseDeadline { .. } => "phase_deadline",
+            Self::Active(..) => "active",
+        }
+    }
+
+    fn correlation_id(&self) -> Option<&str> {
+        match self {
+            Self::PhaseDone { run, .. } | Self::PhaseDeadline { run, .. } => Some(run),
+            Self::Active(run, _) => Some(run),
+            Self::Start(..) => None,
+        }
+    }
+}
+
+/// A run under way.
+struct ActiveRun {
+    record: RunRecord,
+    resolution: Option<Resolution>,
+    /// The failure that led to a rollback.
+    failure: Option<FailureClass>,
+    phase: Phase,
+    token: u64,
+    worker: Option<ActorRef<WorkerGo>>,
+}
+
+/// The bootstrap actor's state.
+pub struct BootstrapState {
+    args: BootstrapArgs,
+    runs: HashMap<String, ActiveRun>,
+    /// Run id by target, for the one-run-per-target rule.
+    busy: HashMap<String, String>,
+    workers: HashMap<ActorId, (String, u64)>,
+    next_token: u64,
+}
+
+/// The bootstrap actor.
+pub struct BootstrapActor;
+
+fn service_name(target: &str) -> Option<&str> {
+    target
+        .strip_prefix("service:")
+        .filter(|n| crate::upstream::valid_name(n))
+}
+
+fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Resolve => "resolve",
+        Phase::Deploy => "deploy",
+        Phase::RestartWatchdog => "restart_watchdog",
+        Phase::Health => "health",
+        Phase::Rollback => "rollback",
+    }
+}
+
+fn command_of(r: &Release) -> Command {
+    Command {
+        program: r.command.clone(),
+        args: r.args.clone(),
+        env: r.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        cwd: None,
+    }
+}
+
+/// How long a deploy (a stop and a start) may take.
+const DEPLOY_DEADLINE: Duration = Duration::from_secs(60);
+/// Room for the work around a phase's own waiting.
+const SLACK: Duration = Duration::from_secs(30);
+
+impl BootstrapState {
+    fn event(&self, run: &RunRecord, phase: Phase, status: &str, reason: Option<&str>) {
+        self.args.events.emit(
+            NewEvent::new(
+                "bootstrap.phase",
+                json!({
+                    "run_id": run.id, "target": run.target, "phase": phase_name(phase),
+                    "status": status, "reason": reason,
+                    "deployed_release_id": run.result.deployed_release_id,
+                    "rollback_target_release_id": run.result.rollback_target_release_id,
+                }),
+            )
+            .correlated(&run.id),
+        );
+    }
+
+    async fn save(&self, record: &RunRecord) {
+        if let Err(e) = self.args.store.save_run(record).await {
+            tracing::error!(run = %record.id, error = %e, "could not store the run");
+        }
+    }
+
+    /// Starts `phase` of `run` in a worker under `deadline`.
+    async fn begin(
+        &mut self,
+        myself: &ActorRef<BootstrapMsg>,
+        run: &str,
+        phase: Phase,
+        deadline: Duration,
+        work: BoxFuture<'static, PhaseOutcome>,
+    ) {
+        self.next_token += 1;
+        let token = self.next_token;
+        let Some(active) = self.runs.get_mut(run) else {
+            return;
+        };
+        active.phase = phase;
+        active.token = token;
+        let now = OffsetDateTime::now_utc();
+        let p = active.record.phase_mut(phase);
+        p.status = PhaseStatus::Running;
+        p.started_at = Some(now);
+        active.record.updated_at = now;
+        let record = active.record.clone();
+        self.event(&record, phase, "running", None);
+        self.save(&record).await;
+        let name = format!("{NAME}/{run}/{}", phase_name(phase));
+        let args = WorkerArgs {
+            work: Some(work),
+            boss: myself.clone(),
+            run: run.to_owned(),
+            token,
+        };
+        let parent = Some((NAME, myself.get_cell()));
+        match trace::spawn(&self.args.directory, &name, parent, PhaseWorker, args).await {
+            Ok((worker, _)) => {
+                self.workers
+                    .insert(worker.get_id(), (run.to_owned(), token));
+                if let Some(active) = self.runs.get_mut(run) {
+                    active.worker = Some(worker);
+                }
+                let (me, run) = (myself.clone(), run.to_owned());
+                tokio::spawn(async move {
+                    tokio::time::sleep(deadline).await;
+                    let _ = me.send_message(BootstrapMsg::PhaseDeadline { run, token });
+                });
+            }
+            Err(e) => {
+                let outcome =
+                    failed_outcome(phase, format!("the phase's worker did not start: {e}"));
+                let _ = myself.send_message(BootstrapMsg::PhaseDone {
+                    run: run.to_owned(),
+                    token,
+                    outcome,
+                });
+            }
+        }
+    }
+
+    /// Marks the current phase of `run` ended.
+    fn end_phase(
+        &mut self,
+        run: &str,
+        status: PhaseStatus,
+        message: Option<String>,
+    ) -> Option<RunRecord> {
+        let active = self.runs.get_mut(run)?;
+        if let Some(worker) = active.worker.take() {
+            self.workers.remove(&worker.get_id());
+        }
+        let now = OffsetDateTime::now_utc();
+        let phase = active.phase;
+        let p = active.record.phase_mut(phase);
+        p.status = status;
+        p.message = message;
+        p.ended_at = Some(now);
+        active.record.updated_at = now;
+        Some(active.record.clone())
+    }
+
+    /// Ends `run` with `status`; the skipped phases are marked so.
+    async fn finish(&mut self, run: &str, status: RunStatus) {
+        let Some(mut active) = self.runs.remove(run) else {
+            return;
+        };
+        self.busy.remove(&active.record.target);
+        for p in &mut active.record.phases {
+            if p.status == PhaseStatus::Pending {
+                p.status = PhaseStatus::Skipped;
+            }
+        }
+        active.record.status = status;
+        active.record.updated_at = OffsetDateTime::now_utc();
+        self.args.events.emit(
+            NewEvent::new(
+                "bootstrap.run",
+                json!({"run_id": active.record.id, "target": active.record.target,
+                       "status": status, "result": active.record.result}),
+            )
+            .correlated(&active.record.id),
+        );
+        self.save(&active.record).await;
+    }
+
+    async fn set_release(&self, release: &Release, status: ReleaseStatus) {
+        let mut r = release.clone();
+        r.status = status;
+        if let Err(e) = self.args.store.save_release(&r).await {
+            tracing::error!(release = %r.id, error = %e, "could not store the release");
+        }
+    }
+
+    /// Automatic rollbacks of `target` since its last successful run.
+    async fn consecutive_rollbacks(&self, target: &str) -> u32 {
+        let runs = self.args.store.list_runs(200).await.unwrap_or_default();
+        let mut n = 0;
+        for r in runs.iter().filter(|r| r.target == target) {
+            if r.status == RunStatus::Succeeded {
+                break;
+            }
+            if r.result.rollback_performed {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// A phase failed with `class`: the policy decides; a rollback runs or the run ends.
+    async fn failed(&mut self, myself: &ActorRef<BootstrapMsg>, run: &str, class: FailureClass) {
+        let Some(active) = self.runs.get(run) else {
+            return;
+        };
+        let request = active.record.request.clone();
+        let target = active.record.target.clone();
+        let (deployed, rollback_to) = match &active.resolution {
+            Some(r) => (Some(r.deployed.clone()), r.rollback_to.clone()),
+            None => (None, None),
+        };
+        let decision = policy::evaluate(&PolicyInput {
+            failure: class,
+            switches: request.switches,
+            executor: true,
+            context: request.deployment_context,
+            deployed: deployed.as_ref().map(|r| r.id.as_str()),
+            target: rollback_to.as_ref().map(|r| r.id.as_str()),
+        });
+        let decision = self
+            .args
+            .limit
+            .apply(decision, self.consecutive_rollbacks(&target).await);
+        if let Some(d) = &deployed {
+            self.set_release(d, ReleaseStatus::Failed).await;
+        }
+        let Some(active) = self.runs.get_mut(run) else {
+            return;
+        };
+        active.record.result.policy(class, &decision);
+        active.failure = Some(class);
+        let record = active.record.clone();
+        if !decision.allowed {
+            self.args.events.emit(
+                NewEvent::new(
+                    "bootstrap.rollback_policy",
+                    json!({"run_id": run, "target": target, "allowed": false,
+                           "reason": decision.reason, "target_valid": decision.target_valid,
+                           "failure_class": class}),
+                )
+                .correlated(run),
+            );
+            self.finish(run, RunStatus::Failed).await;
+            return;
+        }
+        let Some(to) = rollback_to else {
+            // Self-hosted without a known release to go back to: nothing to restart.
+            if let Some(active) = self.runs.get_mut(run) {
+                active.phase = Phase::Rollback;
+                let p = active.record.phase_mut(Phase::Rollback);
+                p.status = PhaseStatus::Failed;
+                p.message = Some("no earlier release of the target is known".into());
+                active.record.result.rollback_performed = false;
+            }
+            self.event(
+                &record,
+                Phase::Rollback,
+                "failed",
+                Some("no earlier release of the target is known"),
+            );
+            self.finish(run, RunStatus::Failed).await;
+            return;
+        };
+        let deadline = DEPLOY_DEADLINE
+            + request.restart_watchdog_interval * request.restart_watchdog_retries.max(1)
+            + request.health_deadline
+            + SLACK;
+        let work = rollback_work(self.args.directory.clone(), request, to);
+        self.begin(myself, run, Phase::Rollback, deadline, work)
+            .await;
+    }
+
+    /// Handles a phase's outcome and starts what follows.
+    async fn advance(&mut self, myself: &ActorRef<BootstrapMsg>, run: &str, outcome: PhaseOutcome) {
+        let Some(active) = self.runs.get(run) else {
+            return;
+        };
+        let request = active.record.request.clone();
+        let directory = self.args.directory.clone();
+        match outcome {
+            PhaseOutcome::Resolved(Err(e)) => {
+                if let Some(r) = self.end_phase(run, PhaseStatus::Failed, Some(e.clone())) {
+                    self.event(&r, Phase::Resolve, "failed", Some(&e));
+                }
+                self.finish(run, RunStatus::Failed).await;
+            }
+            PhaseOutcome::Resolved(Ok(resolution)) => {
+                let resolution = *resolution;
+                let deployed = resolution.deployed.clone();
+                if let Some(active) = self.runs.get_mut(run) {
+                    let result = &mut active.record.result;
+                    result.deployed_release_id = Some(deployed.id.clone());
+                    result.rollback_target_release_id =
+                        resolution.rollback_to.as_ref().map(|r| r.id.clone());
+                    result.release_metadata_source = Some(resolution.source.to_owned());
+                    active.resolution = Some(resolution);
+                }
+                if let Some(r) = self.end_phase(run, PhaseStatus::Succeeded, None) {
+                    self.event(&r, Phase::Resolve, "succeeded", None);
+                }
+                let work = deploy_work(directory, request.target.clone(), deployed);
+                self.begin(myself, run, Phase::Deploy, DEPLOY_DEADLINE, work)
+                    .await;
+            }
+            PhaseOutcome::Deployed(Err(e)) => {
+                if let Some(r) = self.end_phase(run, PhaseStatus::Failed, Some(e.clone())) {
+                    self.event(&r, Phase::Deploy, "failed", Some(&e));
+                }
+                self.failed(myself, run, FailureClass::DeployFailure).await;
+            }
+            PhaseOutcome::Deployed(Ok(())) => {
+                if let Some(r) = self.end_phase(run, PhaseStatus::Succeeded, None) {
+                    self.event(&r, Phase::Deploy, "succeeded", None);
+                }
+                let deadline = request.restart_watchdog_interval
+                    * request.restart_watchdog_retries.max(1)
+                    + SLACK;
+                let work = watchdog_work(directory, request);
+                self.begin(myself, run, Phase::RestartWatchdog, deadline, work)
+                    .await;
+            }
+            PhaseOutcome::Watched(w) => {
+                if let Some(active) = self.runs.get_mut(run) {
+                    active.record.result.restart_watchdog_status =
+                        if w.stable { "stable" } else { "unstable" }.into();
+                    active.record.result.restart_watchdog_reason = Some(w.reason.clone());
+                }
+                let status = if w.stable {
+                    PhaseStatus::Succeeded
+                } else {
+                    PhaseStatus::Failed
+                };
+                if let Some(r) = self.end_phase(run, status, Some(w.reason.clone())) {
+                    let s = if w.stable { "succeeded" } else { "failed" };
+                    self.event(&r, Phase::RestartWatchdog, s, Some(&w.reason));
+                }
+                if w.stable {
+                    let deadline = request.health_deadline + SLACK;
+                    let work = health_work(directory, request);
+                    self.begin(myself, run, Phase::Health, deadline, work).await;
+                } else {
+                    self.failed(myself, run, FailureClass::RestartWatchdogFailure)
+                        .await;
+                }
+            }
+            PhaseOutcome::Checked(gate) => {
+                let reason = gate.last.as_ref().map(|l| l.reason.clone());
+                if let Some(active) = self.runs.get_mut(run) {
+                    active.record.result.health_status =
+                        if gate.healthy { "healthy" } else { "unhealthy" }.into();
+                }
+                let status = if gate.healthy {
+                    PhaseStatus::Succeeded
+                } else {
+                    PhaseStatus::Failed
+                };
+                if let Some(r) = self.end_phase(run, status, reason.clone()) {
+                    let s = if gate.healthy { "succeeded" } else { "failed" };
+                    self.event(&r, Phase::Health, s, reason.as_deref());
+                }
+                if gate.healthy {
+                    let resolution = self.runs.get(run).and_then(|a| {
+                        a.resolution
+                            .as_ref()
+                            .map(|r| (r.deployed.clone(), r.live_before.clone()))
+                    });
+                    if let Some((deployed, before)) = resolution {
+                        if let Some(b) = before.filter(|b| b.id != deployed.id) {
+                            self.set_release(&b, ReleaseStatus::Retired).await;
+                        }
+                        self.set_release(&deployed, ReleaseStatus::Live).await;
+                    }
+                    if let Some(active) = self.runs.get_mut(run) {
+                        active.record.result.success = true;
+                    }
+                    self.finish(run, RunStatus::Succeeded).await;
+                } else {
+                    self.failed(myself, run, FailureClass::HealthFailure).await;
+                }
+            }
+            PhaseOutcome::RolledBack(result) => {
+                let ok = result.is_ok();
+                let message = result.err();
+                if let Some(active) = self.runs.get_mut(run) {
+                    active.record.result.rollback_performed = true;
+                    active.record.result.rollback_succeeded = Some(ok);
+                }
+                let status = if ok {
+                    PhaseStatus::Succeeded
+                } else {
+                    PhaseStatus::Failed
+                };
+                if let Some(r) = self.end_phase(run, status, message.clone()) {
+                    let s = if ok { "succeeded" } else { "failed" };
+                    self.event(&r, Phase::Rollback, s, message.as_deref());
+                }
+                let releases = self.runs.get(run).and_then(|a| {
+                    a.resolution
+                        .as_ref()
+                        .map(|r| (r.deployed.clone(), r.rollback_to.clone()))
+                });
+                if let Some((deployed, Some(to))) = releases {
+                    if ok {
+                        self.set_release(&deployed, ReleaseStatus::RolledBack).await;
+                        self.set_release(&to, ReleaseStatus::Live).await;
+                    } else {
+                        self.set_release(&to, ReleaseStatus::Failed).await;
+                    }
+                }
+                // A failed rollback leaves the target failed; it is never retried here.
+                self.finish(run, RunStatus::Failed).await;
+            }
+        }
+    }
+}
+
+/// The outcome standing for a phase whose worker failed, panicked or overran.
+fn failed_outcome(phase: Phase, why: String) -> PhaseOutcome {
+    match phase {
+        Phase::Resolve => PhaseOutcome::Resolved(Err(why)),
+        Phase::Deploy => PhaseOutcome::Deployed(Err(why)),
+        Phase::RestartWatchdog => PhaseOutcome::Watched(Watchdog {
+            stable: false,
+            reason: why,
+            probes: 0,
+        }),
+        Phase::Health => PhaseOutcome::Checked(HealthGate {
+            healthy: false,
+            last: Some(probe::ProbeResult {
+                healthy: false,
+                reason: why,
+                http_status: None,
+            }),
+            attempts: 0,
+        }),
+        Phase::Rollback => PhaseOutcome::RolledBack(Err(why)),
+    }
+}
+
+fn resolve_work(
+    store: Arc<dyn ReleaseStore>,
+    directory: ActorDirectory,
+    request: RunRequest,
+) -> BoxFuture<'static, PhaseOutcome> {
+    Box::pin(async move {
+        PhaseOutcome::Resolved(resolve(store, directory, request).await.map(Box::new))
+    })
+}
+
+/// `resolve`: the deployed release from the request; the rollback target from the request,
+/// else the registry (the target's live release), else the service's own log
+/// (`previous_release_id=…`).
+async fn resolve(
+    store: Arc<dyn ReleaseStore>,
+    directory: ActorDirectory,
+    request: RunRequest,
+) -> Result<Resolution, String> {
+    let name = service_name(&request.target).unwrap_or_default().to_owned();
+    let service = ServiceHandle::new(directory, &name);
+    service
+        .status()
+        .await
+        .map_err(|e| format!("service `{name}` is not running as a managed service: {e}"))?;
+    let releases = store
+        .list_releases(&request.target)
+        .await
+        .map_err(|e| e.to_string())?;
+    let find = |id: &str| releases.iter().find(|r| r.id == id).cloned();
+    let deployed = find(&request.requested_release_id).ok_or_else(|| {
+        format!(
+            "release `{}` of `{}` is not registered",
+            request.requested_release_id, request.target
+        )
+    })?;
+    let live_before = releases
+        .iter()
+        .find(|r| r.status == ReleaseStatus::Live)
+        .cloned();
+    let named = request
+        .rollback_release_id
+        .clone()
+        .or(request.previous_release_id.clone())
+        .filter(|id| !id.is_empty());
+    let (rollback_to, source) = if let Some(id) = named {
+        let r = find(&id).ok_or_else(|| {
+            format!(
+                "rollback release `{id}` of `{}` is not registered",
+                request.target
+            )
+        })?;
+        (Some(r), "request")
+    } else if let Some(live) = live_before.clone() {
+        (Some(live), "registry")
+    } else {
+        // The newest `previous_release_id=` its own log names, if registered.
+        let lines = service.logs(500).await.unwrap_or_default();
+        let from_log = lines.iter().rev().find_map(|l| {
+            l.split_whitespace()
+                .find_map(|t| t.strip_prefix("release_id="))
+                .filter(|id| !id.is_empty() && *id != deployed.id)
+                .and_then(find)
+        });
+        match from_log {
+            Some(r) => (Some(r), "runtime_logs"),
+            None => (None, "request"),
+        }
+    };
+    Ok(Resolution {
+        deployed,
+        rollback_to,
+        source,
+        live_before,
+    })
+}
+
+fn deploy_work(
+    directory: ActorDirectory,
+    target: String,
+    release: Release,
+) -> BoxFuture<'static, PhaseOutcome> {
+    Box::pin(async move { PhaseOutcome::Deployed(deploy(&directory, &target, &release).await) })
+}
+
+async fn deploy(directory: &ActorDirectory, target: &str, release: &Release) -> Result<(), String> {
+    let name = service_name(target).unwrap_or_default();
+    let service = ServiceHandle::new(directory.clone(), name);
+    match service
+        .deploy(command_of(release), &release.id, DEPLOY_DEADLINE)
+        .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(format!("the service did not answer: {e}")),
+    }
+}
+
+fn watchdog_work(
+    directory: ActorDirectory,
+    request: RunRequest,
+) -> BoxFuture<'static, PhaseOutcome> {
+    Box::pin(async move { PhaseOutcome::Watched(watch(&directory, &request).await) })
+}
+
+async fn watch(directory: &ActorDirectory, request: &RunRequest) -> Watchdog {
+    let name = service_name(&request.target).unwrap_or_default();
+    match ServiceHandle::new(directory.clone(), name).process().await {
+        Ok(Some(p)) => {
+            probe::watchdog(
+                &p,
+                request.restart_watchdog_retries,
+                request.restart_watchdog_interval,
+            )
+            .await
+        }
+        _ => Watchdog {
+            stable: false,
+            reason: "process_not_running".into(),
+            probes: 1,
+        },
+    }
+}
+
+fn health_work(directory: ActorDirectory, request: RunRequest) -> BoxFuture<'static, PhaseOutcome> {
+    Box::pin(async move { PhaseOutcome::Checked(health(&directory, &request).await) })
+}
+
+async fn health(directory: &ActorDirectory, request: &RunRequest) -> HealthGate {
+    let name = service_name(&request.target).unwrap_or_default();
+    let service = ServiceHandle::new(directory.clone(), name);
+    let (status, process) = match (service.status().await, service.process().await) {
+        (Ok(s), Ok(p)) => (s, p),
+        _ => return failed_gate("the service did not answer"),
+    };
+    let Some(process) = process else {
+        return failed_gate("process_not_running");
+    };
+    match status.health {
+        Some(probe) => {
+            probe::health_gate(
+                &probe,
+                Some(&process),
+                request.health_check_passes,
+                request.health_check_interval,
+                request.health_deadline,
+            )
+            .await
+        }
+        // No probe: running is healthy.
+        None => HealthGate {
+            healthy: process.exited().is_none(),
+            last: None,
+            attempts: 1,
+        },
+    }
+}
+
+fn failed_gate(reason: &str) -> HealthGate {
+    HealthGate {
+        healthy: false,
+        last: Some(probe::ProbeResult {
+            healthy: false,
+            reason: reason.to_owned(),
+            http_status: None,
+        }),
+        attempts: 0,
+    }
+}
+
+fn rollback_work(
+    directory: ActorDirectory,
+    request: RunRequest,
+    to: Release,
+) -> BoxFuture<'static, PhaseOutcome> {
+    Box::pin(async move {
+        let result = async {
+            deploy(&directory, &request.target, &to).await?;
+            let w = watch(&directory, &request).await;
+            if !w.stable {
+                return Err(format!(
+                    "the rollback release did not stay up: {}",
+                    w.reason
+                ));
+            }
+            let gate = health(&directory, &request).await;
+            if !gate.healthy {
+                let why = gate.last.map(|l| l.reason).unwrap_or_default();
+                return Err(format!("the rollback release is not healthy: {why}"));
+            }
+            Ok(())
+        }
+        .await;
+        PhaseOutcome::RolledBack(result)
+    })
+}
+
+impl Actor for BootstrapActor {
+    type Msg = BootstrapMsg;
+    type State = BootstrapState;
+    type Arguments = BootstrapArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<BootstrapMsg>,
+        args: BootstrapArgs,
+    ) -> Result<BootstrapState, ActorProcessingErr> {
+        Ok(BootstrapState {
+            args,
+            runs: HashMap::new(),
+            busy: HashMap::new(),
+            workers: HashMap::new(),
+            next_token: 0,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<BootstrapMsg>,
+        msg: BootstrapMsg,
+        state: &mut BootstrapState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BootstrapMsg::Start(request, reply) => {
+                let request = *request;
+                if service_name(&request.target).is_none() {
+                    let _ = reply.send(Err(Refused::Invalid(format!(
+                        "target `{}` must be `service:<name>`",
+                        request.target
+                    ))));
+                    return Ok(());
+                }
+                if let Some(running) = state.busy.get(&request.target) {
+                    let _ = reply.send(Err(Refused::Busy(running.clone())));
+                    return Ok(());
+                }
+                let id = uuid_like();
+                let record = RunRecord::new(id.clone(), request.clone(), OffsetDateTime::now_utc());
+                state.busy.insert(request.target.clone(), id.clone());
+                state.runs.insert(
+                    id.clone(),
+                    ActiveRun {
+                        record,
+                        resolution: None,
+                        failure: None,
+                        phase: Phase::Resolve,
+                        token: 0,
+                        worker: None,
+                    },
+                );
+                let _ = reply.send(Ok(id.clone()));
+                let work = resolve_work(
+                    state.args.store.clone(),
+                    state.args.directory.clone(),
+                    request,
+                );
+                state
+                    .begin(&myself, &id, Phase::Resolve, Duration::from_secs(30), work)
+                    .await;
+            }
+            BootstrapMsg::PhaseDone {
+                run,
+                token,
+                outcome,
+            } => {
+                if state.runs.get(&run).is_some_and(|a| a.token == token) {
+                    state.advance(&myself, &run, outcome).await;
+                }
+            }
+            BootstrapMsg::PhaseDeadline { run, token } => {
+                let Some(active) = state.runs.get(&run).filter(|a| a.token == token) else {
+                    return Ok(());
+                };
+                let phase = active.phase;
+                if let Some(w) = &active.worker {
+                    w.kill();
+                }
+                let outcome = failed_outcome(
+                    phase,
+                    format!("the {} phase overran its deadline", phase_name(phase)),
+                );
+                state.advance(&myself, &run, outcome).await;
+            }
+            BootstrapMsg::Active(run, reply) => {
+                let _ = reply.send(state.runs.get(&run).map(|a| a.record.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<BootstrapMsg>,
+        event: SupervisionEvent,
+        state: &mut BootstrapState,
+    ) -> Result<(), ActorProcessingErr> {
+        // A worker that failed (a panic included) fails its phase; the actor goes on.
+        if let SupervisionEvent::ActorFailed(cell, error) = event
+            && let Some((run, token)) = state.workers.remove(&cell.get_id())
+            && let Some(active) = state.runs.get(&run).filter(|a| a.token == token)
+        {
+            let phase = active.phase;
+            let outcome = failed_outcome(
+                phase,
+                format!("the {} phase's worker failed: {error}", phase_name(phase)),
+            );
+            state.advance(&myself, &run, outcome).await;
+        }
+        Ok(())
+    }
+}
+
+fn uuid_like() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(OffsetDateTime::now_utc().unix_timestamp_nanos() as u128);
+    let a = h.finish();
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(a);
+    format!("run-{a:016x}{:08x}", h.finish() as u32)
+}
+
+/// The message a phase worker gets once: run the work.
+pub struct WorkerGo;
+
+impl MessageMeta for WorkerGo {
+    fn kind(&self) -> &'static str {
+        "run_phase"
+    }
+}
+
+/// What a phase worker is started with.
+pub struct WorkerArgs {
+    work: Option<BoxFuture<'static, PhaseOutcome>>,
+    boss: ActorRef<BootstrapMsg>,
+    run: String,
+    token: u64,
+}
+
+/// Runs one phase's work and reports it to the bootstrap actor, then stops.
+pub struct PhaseWorker;
+
+impl Actor for PhaseWorker {
+    type Msg = WorkerGo;
+    type State = WorkerArgs;
+    type Arguments = WorkerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<WorkerGo>,
+        args: WorkerArgs,
+    ) -> Result<WorkerArgs, ActorProcessingErr> {
+        myself.send_message(WorkerGo)?;
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<WorkerGo>,
+        _msg: WorkerGo,
+        state: &mut WorkerArgs,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(work) = state.work.take() {
+            let outcome = work.await;
+            let _ = state.boss.send_message(BootstrapMsg::PhaseDone {
+                run: state.run.clone(),
+                token: state.token,
+                outcome,
+            });
+        }
+        myself.stop(None);
+        Ok(())
+    }
+}
+
+/// A typed handle to the bootstrap actor.
+#[derive(Clone, Debug)]
+pub struct BootstrapHandle {
+    directory: ActorDirectory,
+}
+
+impl BootstrapHandle {
+    /// A handle through `directory`.
+    pub fn new(directory: ActorDirectory) -> Self {
+        Self { directory }
+    }
+
+    /// Starts a run; its id, or why not.
+    pub async fn start(
+        &self,
+        request: RunRequest,
+    ) -> Result<Result<String, Refused>, MailboxError> {
+        mailbox::call(&self.directory, NAME, Duration::from_secs(10), |r| {
+            BootstrapMsg::Start(Box::new(request), r)
+        })
+        .await
+    }
+
+    /// A run in progress (its live record).
+    pub async fn active(&self, run: &str) -> Result<Option<RunRecord>, MailboxError> {
+        let run = run.to_owned();
+        mailbox::call(&self.directory, NAME, Duration::from_secs(10), |r| {
+            BootstrapMsg::Active(run, r)
+        })
+        .await
+    }
+}

@@ -1,0 +1,323 @@
+//! The release pipeline's records: releases (the registry), run requests, runs and their
+//! phases, and the store port that keeps them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::policy::{Decision, DeploymentContext, FailureClass, RollbackSwitches};
+use crate::store::StoreError;
+
+/// Where a release stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseStatus {
+    /// Registered (built), never deployed.
+    Built,
+    /// What the target runs now.
+    Live,
+    /// Was live, replaced by a later release.
+    Retired,
+    /// Deployed and failed its gate.
+    Failed,
+    /// Deployed, failed, and replaced by a rollback.
+    RolledBack,
+}
+
+/// An immutable, runnable version of a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Release {
+    /// `service:<name>`.
+    pub target: String,
+    /// A commit id or a name given by the caller.
+    pub id: String,
+    /// The program the release runs (no shell).
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Its environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Where its artifact is kept (under the data directory), if it has one.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub artifact: Option<PathBuf>,
+    /// Where it stands.
+    pub status: ReleaseStatus,
+    /// When it was registered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A request for a run (`POST /api/v1/bootstrap/runs`), with BOOTSTRAP.md's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// `service:<name>`.
+    pub target: String,
+    /// The release to deploy (registered beforehand).
+    pub requested_release_id: String,
+    /// The release that was live before (second choice for the rollback target).
+    #[serde(default)]
+    pub previous_release_id: Option<String>,
+    /// The release to roll back to (first choice).
+    #[serde(default)]
+    pub rollback_release_id: Option<String>,
+    /// Per-class rollback switches.
+    #[serde(flatten)]
+    pub switches: RollbackSwitches,
+    /// `self_hosted` (default) or `external`.
+    #[serde(default)]
+    pub deployment_context: DeploymentContext,
+    /// Watchdog probes (default 3).
+    #[serde(default = "three")]
+    pub restart_watchdog_retries: u32,
+    /// Between watchdog probes (default 5 s).
+    #[serde(default = "five_seconds", with = "humantime_text")]
+    #[schema(value_type = String)]
+    pub restart_watchdog_interval: Duration,
+    /// Consecutive health passes needed (default 1).
+    #[serde(default = "one")]
+    pub health_check_passes: u32,
+    /// Between health probes (default 1 s).
+    #[serde(default = "one_second", with = "humantime_text")]
+    #[schema(value_type = String)]
+    pub health_check_interval: Duration,
+    /// The health gate's progress deadline (default 120 s).
+    #[serde(default = "two_minutes", with = "humantime_text")]
+    #[schema(value_type = String)]
+    pub health_deadline: Duration,
+}
+
+fn one() -> u32 {
+    1
+}
+fn three() -> u32 {
+    3
+}
+fn one_second() -> Duration {
+    Duration::from_secs(1)
+}
+fn five_seconds() -> Duration {
+    Duration::from_secs(5)
+}
+fn two_minutes() -> Duration {
+    Duration::from_secs(120)
+}
+
+/// `"5s"`-style durations.
+pub(crate) mod humantime_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The pipeline's phases, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Decide the deployed and rollback-target release ids.
+    Resolve,
+    /// Stop the live release, start the new one.
+    Deploy,
+    /// The new process must stay up.
+    RestartWatchdog,
+    /// The health probe must pass.
+    Health,
+    /// Go back to the rollback target, verified like a deploy.
+    Rollback,
+}
+
+/// Where a phase (or a run) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseStatus {
+    /// Not reached.
+    Pending,
+    /// Under way.
+    Running,
+    /// Done.
+    Succeeded,
+    /// Failed (see its message).
+    Failed,
+    /// Not needed by this run.
+    Skipped,
+}
+
+/// One phase of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PhaseRecord {
+    /// Which phase.
+    pub phase: Phase,
+    /// Where it stands.
+    pub status: PhaseStatus,
+    /// What happened.
+    pub message: Option<String>,
+    /// When it started.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub started_at: Option<OffsetDateTime>,
+    /// When it ended.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Under way.
+    Running,
+    /// The new release is live and healthy.
+    Succeeded,
+    /// It did not hold (see the result: rolled back or not).
+    Failed,
+    /// att stopped during the run and could not conclude it.
+    Interrupted,
+}
+
+/// A run's result (BOOTSTRAP.md, "The result").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, Default)]
+pub struct RunResult {
+    /// Whether the new release is live and healthy.
+    pub success: bool,
+    /// The release deployed.
+    pub deployed_release_id: Option<String>,
+    /// The release a rollback would go to.
+    pub rollback_target_release_id: Option<String>,
+    /// `request`, `registry`, `runtime_logs` or `git`.
+    pub release_metadata_source: Option<String>,
+    /// `not_run`, `stable`, `unstable`.
+    pub restart_watchdog_status: String,
+    /// Why.
+    pub restart_watchdog_reason: Option<String>,
+    /// `not_run`, `healthy`, `unhealthy`.
+    pub health_status: String,
+    /// Whether a rollback was done.
+    pub rollback_performed: bool,
+    /// Whether it held.
+    pub rollback_succeeded: Option<bool>,
+    /// `not_evaluated`, `allowed`, `denied`.
+    pub rollback_policy_status: String,
+    /// The policy's reason.
+    pub rollback_policy_reason: Option<String>,
+    /// Whether the rollback target was valid.
+    pub rollback_target_valid: Option<bool>,
+    /// The failure that triggered the policy.
+    pub rollback_failure_class: Option<FailureClass>,
+    /// The request's context.
+    pub rollback_deployment_context: DeploymentContext,
+}
+
+impl RunResult {
+    /// A result before anything ran.
+    pub fn new(context: DeploymentContext) -> Self {
+        Self {
+            restart_watchdog_status: "not_run".into(),
+            health_status: "not_run".into(),
+            rollback_policy_status: "not_evaluated".into(),
+            rollback_deployment_context: context,
+            ..Self::default()
+        }
+    }
+
+    /// Records the policy's decision for `class`.
+    pub fn policy(&mut self, class: FailureClass, d: &Decision) {
+        self.rollback_policy_status = if d.allowed { "allowed" } else { "denied" }.into();
+        self.rollback_policy_reason = Some(d.reason.clone());
+        self.rollback_target_valid = d.target_valid;
+        self.rollback_failure_class = Some(class);
+    }
+}
+
+/// One pass of the pipeline for one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunRecord {
+    /// The run id (also the correlation id of its events).
+    pub id: String,
+    /// The target.
+    pub target: String,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// What was asked.
+    pub request: RunRequest,
+    /// Its phases, in order.
+    pub phases: Vec<PhaseRecord>,
+    /// The result so far.
+    pub result: RunResult,
+    /// When it was asked for.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl RunRecord {
+    /// A new run of `request`, every phase pending.
+    pub fn new(id: String, request: RunRequest, now: OffsetDateTime) -> Self {
+        let phases = [
+            Phase::Resolve,
+            Phase::Deploy,
+            Phase::RestartWatchdog,
+            Phase::Health,
+            Phase::Rollback,
+        ]
+        .into_iter()
+        .map(|phase| PhaseRecord {
+            phase,
+            status: PhaseStatus::Pending,
+            message: None,
+            started_at: None,
+            ended_at: None,
+        })
+        .collect();
+        Self {
+            id,
+            target: request.target.clone(),
+            status: RunStatus::Running,
+            result: RunResult::new(request.deployment_context),
+            request,
+            phases,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The record of `phase`.
+    pub fn phase_mut(&mut self, phase: Phase) -> &mut PhaseRecord {
+        let i = self
+            .phases
+            .iter()
+            .position(|p| p.phase == phase)
+            .unwrap_or(0);
+        &mut self.phases[i]
+    }
+}
+
+/// Where releases and runs are kept.
+#[async_trait::async_trait]
+pub trait ReleaseStore: Send + Sync + 'static {
+    /// Inserts or replaces a release.
+    async fn save_release(&self, release: &Release) -> Result<(), StoreError>;
+    /// Every release of `target`, newest first.
+    async fn list_releases(&self, target: &str) -> Result<Vec<Release>, StoreError>;
+    /// Inserts or replaces a run.
+    async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    /// One run.
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// The newest `limit` runs, newest first.
+    async fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError>;
+}

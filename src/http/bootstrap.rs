@@ -1,0 +1,213 @@
+//! `/api/v1/bootstrap`: the release pipeline — releases of `service:<name>` targets and runs
+//! (BOOTSTRAP.md, "HTTP API").
+
+use att_actors::bootstrap::actor::{BootstrapHandle, Refused};
+use att_actors::bootstrap::model::{Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_runs, start_run))
+        .routes(routes!(get_run))
+        .routes(routes!(list_releases, add_release))
+}
+
+/// `202` for a started run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunStarted {
+    /// The run's id: `GET /api/v1/bootstrap/runs/{run_id}` follows it.
+    pub run_id: String,
+}
+
+fn invalid(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid {
+        field: None,
+        message: e.to_string(),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+/// Starts a run: resolve, deploy, restart watchdog, health, and rollback when the policy
+/// allows it. Answers at once; the run goes on in the background.
+#[utoipa::path(post, path = "/api/v1/bootstrap/runs", tag = "bootstrap", request_body = RunRequest,
+    responses((status = 202, description = "started", body = RunStarted),
+              (status = 409, description = "a run for the target is in progress (its `run_id` in `detail`)", body = ErrorBody),
+              (status = 422, description = "bad request, naming the problem", body = ErrorBody)))]
+async fn start_run(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    let request: RunRequest = serde_json::from_value(body).map_err(invalid)?;
+    match BootstrapHandle::new(state.directory.clone())
+        .start(request)
+        .await
+        .map_err(internal)?
+    {
+        Ok(run_id) => Ok((StatusCode::ACCEPTED, Json(RunStarted { run_id }))),
+        Err(Refused::Busy(run_id)) => Err(ApiError::Conflict(json!({
+            "message": "a run for this target is in progress", "run_id": run_id
+        }))),
+        Err(Refused::Invalid(m)) => Err(invalid(m)),
+    }
+}
+
+/// `GET /runs` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RunsParams {
+    /// At most this many, newest first (default 50, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/v1/bootstrap/runs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    /// Newest first.
+    pub runs: Vec<RunRecord>,
+}
+
+/// The newest runs, as stored after their last transition.
+#[utoipa::path(get, path = "/api/v1/bootstrap/runs", tag = "bootstrap", params(RunsParams),
+    responses((status = 200, description = "runs", body = RunList)))]
+async fn list_runs(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<RunsParams>,
+) -> Result<Json<RunList>, ApiError> {
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "between 1 and 1000"));
+    }
+    let runs = state.store.list_runs(limit).await.map_err(internal)?;
+    Ok(Json(RunList { runs }))
+}
+
+/// One run: its phases and its result so far.
+#[utoipa::path(get, path = "/api/v1/bootstrap/runs/{id}", tag = "bootstrap",
+    params(("id" = String, Path, description = "run id")),
+    responses((status = 200, description = "the run", body = RunRecord),
+              (status = 404, description = "no such run", body = ErrorBody)))]
+async fn get_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunRecord>, ApiError> {
+    if let Ok(Some(live)) = BootstrapHandle::new(state.directory.clone())
+        .active(&id)
+        .await
+    {
+        return Ok(Json(live));
+    }
+    state
+        .store
+        .get_run(&id)
+        .await
+        .map_err(internal)?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("no such run".into()))
+}
+
+/// `POST /releases`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRelease {
+    /// `service:<name>`.
+    pub target: String,
+    /// Its id (a commit id, a version name).
+    pub id: String,
+    /// The program it runs (no shell).
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Its environment.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+/// Registers a release of a service target (status `built`).
+#[utoipa::path(post, path = "/api/v1/bootstrap/releases", tag = "bootstrap", request_body = NewRelease,
+    responses((status = 201, description = "registered", body = Release),
+              (status = 409, description = "the id is taken for this target", body = ErrorBody),
+              (status = 422, description = "bad release", body = ErrorBody)))]
+async fn add_release(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<Release>), ApiError> {
+    let new: NewRelease = serde_json::from_value(body).map_err(invalid)?;
+    let name = new.target.strip_prefix("service:").unwrap_or_default();
+    if !att_actors::upstream::valid_name(name) {
+        return Err(ApiError::invalid("target", "must be `service:<name>`"));
+    }
+    if new.id.is_empty() || new.id.len() > 128 || new.id.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid("id", "1-128 characters, no spaces"));
+    }
+    if new.command.trim().is_empty() {
+        return Err(ApiError::invalid("command", "must not be empty"));
+    }
+    let existing = state
+        .store
+        .list_releases(&new.target)
+        .await
+        .map_err(internal)?;
+    if existing.iter().any(|r| r.id == new.id) {
+        return Err(ApiError::Conflict(json!({
+            "message": "a release with this id exists for the target (releases are immutable)"
+        })));
+    }
+    let release = Release {
+        target: new.target,
+        id: new.id,
+        command: new.command,
+        args: new.args,
+        env: new.env,
+        artifact: None,
+        status: ReleaseStatus::Built,
+        created_at: time::OffsetDateTime::now_utc(),
+    };
+    state.store.save_release(&release).await.map_err(internal)?;
+    Ok((StatusCode::CREATED, Json(release)))
+}
+
+/// `GET /releases` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasesParams {
+    /// `service:<name>`.
+    pub target: String,
+}
+
+/// `GET /api/v1/bootstrap/releases`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseList {
+    /// Newest first.
+    pub releases: Vec<Release>,
+}
+
+/// A target's releases, newest first, with their status (`live`, `retired`, …).
+#[utoipa::path(get, path = "/api/v1/bootstrap/releases", tag = "bootstrap", params(ReleasesParams),
+    responses((status = 200, description = "releases", body = ReleaseList),
+              (status = 422, description = "no target given", body = ErrorBody)))]
+async fn list_releases(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<ReleasesParams>,
+) -> Result<Json<ReleaseList>, ApiError> {
+    let releases = state
+        .store
+        .list_releases(&p.target)
+        .await
+        .map_err(internal)?;
+    Ok(Json(ReleaseList { releases }))
+}

@@ -1,0 +1,326 @@
+//! The release pipeline for a `service:<name>` target, with the real `att-fixture-service`:
+//! deploy → restart watchdog → health → live; a release that crashes in the watch window and
+//! one that answers 500 are rolled back to the previous release, which is verified and serves.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestAtt, eventually};
+use serde_json::{Value, json};
+
+const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn post(att: &TestAtt, path: &str, body: Value) -> (u16, Value) {
+    let r = att
+        .http
+        .post(att.url(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn release(att: &TestAtt, port: u16, id: &str, extra: &[&str]) {
+    let mut args = vec![
+        "--port".to_owned(),
+        port.to_string(),
+        "--release".into(),
+        id.into(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let (status, body) = post(
+        att,
+        "/api/v1/bootstrap/releases",
+        json!({"target": "service:web", "id": id, "command": SERVICE, "args": args}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Runs `request` to its end; the final record.
+async fn run(att: &TestAtt, request: Value) -> Value {
+    let (status, body) = post(att, "/api/v1/bootstrap/runs", request).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["run_id"].as_str().expect("run id").to_owned();
+    eventually("the run's end", Duration::from_secs(60), || async {
+        let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
+        (r["status"] != "running").then_some(r)
+    })
+    .await
+}
+
+async fn version(port: u16) -> Option<String> {
+    reqwest::get(format!("http://127.0.0.1:{port}/version"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()
+}
+
+fn phases(run: &Value) -> Vec<(String, String)> {
+    run["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .map(|p| {
+            (
+                p["phase"].as_str().unwrap_or_default().to_owned(),
+                p["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn expect_phases(run: &Value, want: &[(&str, &str)]) {
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+    assert_eq!(phases(run), want, "{run}");
+}
+
+#[tokio::test]
+async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previous_release() {
+    let port = free_port();
+    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
+        "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
+        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
+        "stop_grace": "2s"
+    }))
+    .expect("spec");
+    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    eventually("r0 serving", Duration::from_secs(10), || async {
+        (version(port).await.as_deref() == Some("r0")).then_some(())
+    })
+    .await;
+    let fast = json!({"restart_watchdog_retries": 3, "restart_watchdog_interval": "100ms",
+                      "health_check_interval": "50ms", "health_deadline": "2s"});
+    let request = |id: &str| {
+        let mut r = fast.clone();
+        r["target"] = json!("service:web");
+        r["requested_release_id"] = json!(id);
+        r
+    };
+
+    // r1: deploy → watchdog → health → live.
+    release(&att, port, "r1", &[]).await;
+    let r = run(&att, request("r1")).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    expect_phases(
+        &r,
+        &[
+            ("resolve", "succeeded"),
+            ("deploy", "succeeded"),
+            ("restart_watchdog", "succeeded"),
+            ("health", "succeeded"),
+            ("rollback", "skipped"),
+        ],
+    );
+    let res = &r["result"];
+    assert_eq!(
+        (
+            res["success"].as_bool(),
+            res["deployed_release_id"].as_str()
+        ),
+        (Some(true), Some("r1"))
+    );
+    assert_eq!(res["restart_watchdog_status"], "stable");
+    assert_eq!(res["health_status"], "healthy");
+    assert_eq!(res["rollback_policy_status"], "not_evaluated");
+    assert_eq!(version(port).await.as_deref(), Some("r1"));
+
+    // r2 crashes 150 ms after it starts: restart_watchdog_failure, rolled back to r1 (the
+    // registry's live release), which is verified and serves.
+    release(&att, port, "r2", &["--crash-after-ms", "150"]).await;
+    let r = run(&att, request("r2")).await;
+    assert_eq!(r["status"], "failed", "{r}");
+    expect_phases(
+        &r,
+        &[
+            ("resolve", "succeeded"),
+            ("deploy", "succeeded"),
+            ("restart_watchdog", "failed"),
+            ("health", "skipped"),
+            ("rollback", "succeeded"),
+        ],
+    );
+    let res = &r["result"];
+    assert_eq!(res["restart_watchdog_status"], "unstable");
+    assert_eq!(res["restart_watchdog_reason"], "process_exited:3");
+    assert_eq!(res["rollback_failure_class"], "restart_watchdog_failure");
+    assert_eq!(res["rollback_policy_status"], "allowed");
+    assert_eq!(res["rollback_policy_reason"], "rollback_target_validated");
+    assert_eq!(res["rollback_target_release_id"], "r1");
+    assert_eq!(res["release_metadata_source"], "registry");
+    assert_eq!(
+        (
+            res["rollback_performed"].as_bool(),
+            res["rollback_succeeded"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(version(port).await.as_deref(), Some("r1"));
+
+    // r3 answers 500: health_failure, rolled back to r1 again.
+    release(&att, port, "r3", &["--health-status", "500"]).await;
+    let r = run(&att, request("r3")).await;
+    assert_eq!(r["status"], "failed", "{r}");
+    expect_phases(
+        &r,
+        &[
+            ("resolve", "succeeded"),
+            ("deploy", "succeeded"),
+            ("restart_watchdog", "succeeded"),
+            ("health", "failed"),
+            ("rollback", "succeeded"),
+        ],
+    );
+    let res = &r["result"];
+    assert_eq!(res["health_status"], "unhealthy");
+    assert_eq!(res["rollback_failure_class"], "health_failure");
+    assert_eq!(res["rollback_succeeded"], true);
+    let health = r["phases"][3]["message"].as_str().unwrap_or_default();
+    assert_eq!(health, "http_status:500");
+    assert_eq!(version(port).await.as_deref(), Some("r1"));
+
+    // The registry: r1 live, the failed ones rolled back.
+    let releases = att
+        .get_json("/api/v1/bootstrap/releases?target=service:web")
+        .await;
+    let statuses: Vec<(String, String)> = releases["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or_default().to_owned(),
+                r["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("r3".into(), "rolled_back".into()),
+            ("r2".into(), "rolled_back".into()),
+            ("r1".into(), "live".into())
+        ]
+    );
+
+    // With the watchdog switch off, a crashing release is not rolled back: the policy says why.
+    release(&att, port, "r4", &["--crash-after-ms", "100"]).await;
+    let mut req = request("r4");
+    req["rollback_on_restart_watchdog_failure"] = json!(false);
+    let r = run(&att, req).await;
+    let res = &r["result"];
+    assert_eq!(res["rollback_policy_status"], "denied", "{r}");
+    assert_eq!(
+        res["rollback_policy_reason"],
+        "rollback_disabled_for_restart_watchdog_failure"
+    );
+    assert_eq!(res["rollback_performed"], false);
+
+    // Events: one per phase transition, correlated by run id.
+    let id = r["id"].as_str().expect("id");
+    let events = att
+        .get_json(&format!("/api/v1/events?correlation_id={id}"))
+        .await;
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"bootstrap.phase") && kinds.contains(&"bootstrap.rollback_policy"),
+        "{kinds:?}"
+    );
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_run_per_target_and_bad_requests_are_refused() {
+    let port = free_port();
+    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
+        "name": "web", "command": SERVICE, "args": ["--port", port.to_string()],
+        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
+        "stop_grace": "2s"
+    }))
+    .expect("spec");
+    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    release(&att, port, "slow", &["--health-status", "503"]).await;
+    let req = json!({"target": "service:web", "requested_release_id": "slow",
+                     "health_check_interval": "50ms", "health_deadline": "3s",
+                     "rollback_on_health_failure": false});
+    let (status, first) = post(&att, "/api/v1/bootstrap/runs", req.clone()).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, busy) = post(&att, "/api/v1/bootstrap/runs", req).await;
+    assert_eq!(status, 409, "{busy}");
+    assert_eq!(busy["detail"]["run_id"], first["run_id"], "{busy}");
+
+    let (status, body) = post(
+        &att,
+        "/api/v1/bootstrap/runs",
+        json!({"target": "web", "requested_release_id": "x"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = post(
+        &att,
+        "/api/v1/bootstrap/runs",
+        json!({"target": "service:web", "requested_release_id": "x", "colour": 1}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    // An unregistered release fails at resolve, before anything is deployed.
+    let id = first["run_id"].as_str().expect("id").to_owned();
+    eventually("the first run's end", Duration::from_secs(30), || async {
+        let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
+        (r["status"] != "running").then_some(())
+    })
+    .await;
+    let r = run(
+        &att,
+        json!({"target": "service:web", "requested_release_id": "nope"}),
+    )
+    .await;
+    assert_eq!(r["status"], "failed");
+    expect_phases(
+        &r,
+        &[
+            ("resolve", "failed"),
+            ("deploy", "skipped"),
+            ("restart_watchdog", "skipped"),
+            ("health", "skipped"),
+            ("rollback", "skipped"),
+        ],
+    );
+    assert!(
+        r["phases"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`nope`"),
+        "{r}"
+    );
+    let r = att
+        .http
+        .get(att.url("/api/v1/bootstrap/runs/nope"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    let runs = att.get_json("/api/v1/bootstrap/runs").await;
+    assert_eq!(runs["runs"].as_array().map(Vec::len), Some(2));
+    att.server.shutdown().await;
+}
