@@ -1,0 +1,126 @@
+//! The release pipeline's timings for the fixture service (`att-fixture-service`, built by
+//! cargo for this bench): a deploy→healthy cycle (a run from its request to `succeeded`:
+//! resolve, stop the live release, start the new one, restart watchdog, health gate), and a
+//! rollback from the failing health probe to a healthy old release (the rollback phase: the
+//! policy, stopping the failed release, starting the old one, its watchdog and health gate).
+//! Baseline in the same run: starting the service's process and waiting for its first healthy
+//! answer, without att.
+//!
+//! Run: `cargo bench --bench pipeline` (numbers go to todo/perf.md). The watchdog is set to
+//! 3 probes 100 ms apart and the health probe to 50 ms, so the floor of a cycle is ~200 ms of
+//! watching by design.
+
+use std::time::{Duration, Instant};
+
+use att::config::Config;
+use serde_json::{Value, json};
+
+const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
+
+fn p50(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn healthy(http: &reqwest::Client, port: u16) -> bool {
+    http.get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let http = reqwest::Client::new();
+
+        // Baseline: the process alone, from spawn to its first healthy answer.
+        let mut baseline = Vec::new();
+        for _ in 0..10 {
+            let t0 = Instant::now();
+            let mut child = std::process::Command::new(SERVICE)
+                .args(["--port", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn");
+            while !healthy(&http, port).await {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            baseline.push(t0.elapsed());
+            child.kill().expect("kill");
+            child.wait().expect("reap");
+        }
+
+        let data = tempfile::tempdir().expect("temp dir");
+        let spec = serde_json::from_value(json!({
+            "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
+            "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
+            "stop_grace": "2s"
+        }))
+        .expect("spec");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: data.path().to_owned(),
+            log_level: "warn".into(),
+            services: vec![spec],
+            ..Config::default()
+        };
+        let server = att::server::start(config).await.expect("att starts");
+        let base = format!("http://{}/api/v1/bootstrap", server.local_addr);
+        let register = |id: String, extra: Vec<&'static str>| {
+            let mut args = vec!["--port".to_owned(), port.to_string(), "--release".into(), id.clone()];
+            args.extend(extra.into_iter().map(str::to_owned));
+            json!({"target": "service:web", "id": id, "command": SERVICE, "args": args})
+        };
+        let run = |id: String| {
+            json!({"target": "service:web", "requested_release_id": id,
+                   "restart_watchdog_retries": 3, "restart_watchdog_interval": "100ms",
+                   "health_check_interval": "50ms", "health_deadline": "2s"})
+        };
+        let wait = |id: String| {
+            let (http, base) = (http.clone(), base.clone());
+            async move {
+                loop {
+                    let r: Value = http.get(format!("{base}/runs/{id}")).send().await.expect("get").json().await.expect("json");
+                    if r["status"] != "running" {
+                        return r;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        };
+        let secs = |v: &Value| -> Duration {
+            let t = |s: &Value| time::OffsetDateTime::parse(s.as_str().unwrap_or_default(), &time::format_description::well_known::Rfc3339).expect("time");
+            Duration::try_from(t(&v["ended_at"]) - t(&v["started_at"])).unwrap_or_default()
+        };
+
+        let (mut cycles, mut rollbacks) = (Vec::new(), Vec::new());
+        for i in 0..10 {
+            // A good release: the whole run, measured by the caller.
+            let good = format!("good-{i}");
+            let r = http.post(format!("{base}/releases")).json(&register(good.clone(), vec![])).send().await.expect("release");
+            assert_eq!(r.status(), 201);
+            let t0 = Instant::now();
+            let r: Value = http.post(format!("{base}/runs")).json(&run(good)).send().await.expect("run").json().await.expect("json");
+            let done = wait(r["run_id"].as_str().expect("id").to_owned()).await;
+            cycles.push(t0.elapsed());
+            assert_eq!(done["status"], "succeeded", "{done}");
+
+            // A bad one (answers 500): the rollback phase's own duration.
+            let bad = format!("bad-{i}");
+            let r = http.post(format!("{base}/releases")).json(&register(bad.clone(), vec!["--health-status", "500"])).send().await.expect("release");
+            assert_eq!(r.status(), 201);
+            let r: Value = http.post(format!("{base}/runs")).json(&run(bad)).send().await.expect("run").json().await.expect("json");
+            let done = wait(r["run_id"].as_str().expect("id").to_owned()).await;
+            assert_eq!(done["result"]["rollback_succeeded"], true, "{done}");
+            rollbacks.push(secs(&done["phases"][4]));
+        }
+        println!("| pipeline (fixture service) | runs | p50 ms |");
+        println!("|---|---|---|");
+        println!("| baseline: spawn → first healthy answer, no att | 10 | {} |", p50(baseline).as_millis());
+        println!("| deploy → healthy (whole run, request to `succeeded`) | 10 | {} |", p50(cycles).as_millis());
+        println!("| rollback phase (after the failing probe → old release healthy) | 10 | {} |", p50(rollbacks).as_millis());
+        server.shutdown().await;
+    });
+}
