@@ -174,6 +174,15 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         store.close().await;
         return Err(StartError::Actors(e.to_string()));
     }
+    // Runs a killed att left `running` are concluded now (in the background of the actor).
+    match att_actors::bootstrap::actor::BootstrapHandle::new(tree.directory.clone())
+        .recover()
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(runs = n, "concluding runs interrupted by the last stop"),
+        Err(e) => tracing::error!(error = %e, "could not recover interrupted runs"),
+    }
 
     if config.gateway.tool_prefix == att_actors::federation::PrefixMode::Never {
         let conflicts = gateway.tool_conflicts().await;

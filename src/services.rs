@@ -94,6 +94,11 @@ impl Services {
         let name = spec.name.clone();
         let events: Arc<dyn EventSink> = Arc::new(self.tree.events.clone());
         let log_file = self.log_file(&spec);
+        let state_file = self
+            .data_dir
+            .join("services")
+            .join(&spec.name)
+            .join("state.json");
         let child_spec = spec.clone();
         // The supervisor restarts a failed actor; the process is started again by it.
         let child = ChildSpec::new(ServiceHandle::actor_name(&name), self.restart, move || {
@@ -102,6 +107,7 @@ impl Services {
                 log_file: log_file.clone(),
                 events: events.clone(),
                 autostart: true,
+                state_file: Some(state_file.clone()),
             };
             (ServiceActor, args)
         });

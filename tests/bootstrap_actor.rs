@@ -76,6 +76,7 @@ async fn a_panicking_phase_fails_with_its_reason_and_the_actor_takes_the_next_ru
         log_file: data.path().join("web.log"),
         events: Arc::new(Nowhere),
         autostart: false,
+        state_file: None,
     };
     let name = ServiceHandle::actor_name("web");
     att_actors::trace::spawn(&directory, &name, None, ServiceActor, args)

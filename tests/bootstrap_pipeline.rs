@@ -324,3 +324,156 @@ async fn one_run_per_target_and_bad_requests_are_refused() {
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(2));
     att.server.shutdown().await;
 }
+
+/// `att serve` killed with SIGKILL in the middle of a run: after the restart the run is
+/// concluded and the service is on the new release (healthy) or back on the old one, never
+/// neither. Both ways: killed during a good release's watch window (it goes live), and
+/// during a bad release's health gate (it is rolled back). The service's process group that
+/// the killed att left behind is stopped, not duplicated.
+#[tokio::test]
+async fn a_run_interrupted_by_sigkill_is_concluded_after_the_restart() {
+    use common::AttProcess;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let config = dir.path().join("att.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[services]]\nname = \"web\"\ncommand = \"{SERVICE}\"\nargs = [\"--port\", \"{port}\", \"--release\", \"r0\"]\n\
+             health = {{ kind = \"http\", url = \"http://127.0.0.1:{port}/health\" }}\nstop_grace = \"2s\"\n"
+        ),
+    )
+    .expect("config");
+    let config = config.to_str().expect("utf-8 path").to_owned();
+    let http = reqwest::Client::new();
+    let post =
+        |att: &AttProcess, path: &str, body: Value| http.post(att.url(path)).json(&body).send();
+    let get = |att: &AttProcess, path: String| {
+        let r = http.get(att.url(&path)).send();
+        async move { r.await.expect("get").json::<Value>().await.expect("json") }
+    };
+
+    let mut att = AttProcess::start(&data, &["--config", &config]);
+    for (id, extra) in [("r1", vec![]), ("r2", vec!["--health-status", "500"])] {
+        let mut args = vec![
+            "--port".to_owned(),
+            port.to_string(),
+            "--release".into(),
+            id.into(),
+        ];
+        args.extend(extra.into_iter().map(str::to_owned));
+        let r = post(
+            &att,
+            "/api/v1/bootstrap/releases",
+            json!({"target": "service:web", "id": id, "command": SERVICE, "args": args}),
+        )
+        .await
+        .expect("release");
+        assert_eq!(r.status(), 201);
+    }
+
+    // 1. Killed while r1 is being watched (a long window): after the restart, r1 is checked
+    //    again and goes live.
+    let r: Value = post(
+        &att,
+        "/api/v1/bootstrap/runs",
+        json!({
+        "target": "service:web", "requested_release_id": "r1",
+        "restart_watchdog_retries": 3, "restart_watchdog_interval": "10s",
+        "health_check_interval": "50ms", "health_deadline": "5s"}),
+    )
+    .await
+    .expect("run")
+    .json()
+    .await
+    .expect("json");
+    let first = r["run_id"].as_str().expect("id").to_owned();
+    eventually("r1 in its watch window", Duration::from_secs(20), || {
+        let r = get(&att, format!("/api/v1/bootstrap/runs/{first}"));
+        async move { (r.await["phases"][2]["status"] == "running").then_some(()) }
+    })
+    .await;
+    let orphan = get(&att, "/api/v1/services/web".into()).await["status"]["pid"]
+        .as_u64()
+        .expect("pid");
+    att.signal(libc::SIGKILL);
+    att.wait_exit(Duration::from_secs(10));
+    assert_eq!(
+        version(port).await.as_deref(),
+        Some("r1"),
+        "the service outlives a killed att"
+    );
+
+    let mut att = AttProcess::start(&data, &["--config", &config]);
+    let r = eventually("the first run concluded", Duration::from_secs(30), || {
+        let r = get(&att, format!("/api/v1/bootstrap/runs/{first}"));
+        async move {
+            let r = r.await;
+            (r["status"] != "running").then_some(r)
+        }
+    })
+    .await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(
+        r["phases"][2]["message"], "interrupted by a restart of att",
+        "{r}"
+    );
+    assert_eq!(r["phases"][3]["status"], "succeeded", "{r}");
+    assert_eq!(version(port).await.as_deref(), Some("r1"));
+    let now = get(&att, "/api/v1/services/web".into()).await;
+    assert_eq!(now["status"]["release"], "r1", "{now}");
+    assert_ne!(
+        now["status"]["pid"].as_u64(),
+        Some(orphan),
+        "the orphan was replaced"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{orphan}")).exists()
+            || std::fs::read_to_string(format!("/proc/{orphan}/stat"))
+                .unwrap_or_default()
+                .contains(") Z"),
+        "the orphaned process group was stopped"
+    );
+
+    // 2. Killed while r2 (answers 500) fails its health gate: after the restart, the gate
+    //    runs again, fails, and the policy rolls back to r1, which serves.
+    let r: Value = post(
+        &att,
+        "/api/v1/bootstrap/runs",
+        json!({
+        "target": "service:web", "requested_release_id": "r2",
+        "restart_watchdog_retries": 2, "restart_watchdog_interval": "50ms",
+        "health_check_interval": "50ms", "health_deadline": "4s"}),
+    )
+    .await
+    .expect("run")
+    .json()
+    .await
+    .expect("json");
+    let second = r["run_id"].as_str().expect("id").to_owned();
+    eventually("r2 in its health gate", Duration::from_secs(20), || {
+        let r = get(&att, format!("/api/v1/bootstrap/runs/{second}"));
+        async move { (r.await["phases"][3]["status"] == "running").then_some(()) }
+    })
+    .await;
+    att.signal(libc::SIGKILL);
+    att.wait_exit(Duration::from_secs(10));
+
+    let mut att = AttProcess::start(&data, &["--config", &config]);
+    let r = eventually("the second run concluded", Duration::from_secs(40), || {
+        let r = get(&att, format!("/api/v1/bootstrap/runs/{second}"));
+        async move {
+            let r = r.await;
+            (r["status"] != "running").then_some(r)
+        }
+    })
+    .await;
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(r["result"]["health_status"], "unhealthy", "{r}");
+    assert_eq!(r["result"]["rollback_succeeded"], true, "{r}");
+    assert_eq!(version(port).await.as_deref(), Some("r1"));
+    att.signal(libc::SIGTERM);
+    att.wait_exit(Duration::from_secs(20));
+}

@@ -45,7 +45,17 @@ async fn serve_answers_every_skeleton_route_and_exits_0_promptly_on_sigterm() {
         .iter()
         .filter_map(|a| a["name"].as_str())
         .collect();
-    assert_eq!(names, ["att", "bootstrap", "events", "router", "services", "upstreams"]);
+    assert_eq!(
+        names,
+        [
+            "att",
+            "bootstrap",
+            "events",
+            "router",
+            "services",
+            "upstreams"
+        ]
+    );
 
     let events: Value = get(&att, "/api/v1/events?kind=att.started")
         .await

@@ -96,6 +96,8 @@ pub enum BootstrapMsg {
     },
     /// A run in progress, by id.
     Active(String, RpcReplyPort<Option<RunRecord>>),
+    /// Conclude the runs a previous att left `running`; answers how many were found.
+    Recover(RpcReplyPort<usize>),
 }
 
 impl MessageMeta for BootstrapMsg {
@@ -105,6 +107,7 @@ impl MessageMeta for BootstrapMsg {
             Self::PhaseDone { .. } => "phase_done",
             Self::PhaseDeadline { .. } => "phase_deadline",
             Self::Active(..) => "active",
+            Self::Recover(_) => "recover",
         }
     }
 
@@ -112,7 +115,7 @@ impl MessageMeta for BootstrapMsg {
         match self {
             Self::PhaseDone { run, .. } | Self::PhaseDeadline { run, .. } => Some(run),
             Self::Active(run, _) => Some(run),
-            Self::Start(..) => None,
+            Self::Start(..) | Self::Recover(_) => None,
         }
     }
 }
@@ -390,6 +393,104 @@ impl BootstrapState {
             .await;
     }
 
+    /// Concludes the runs a previous att left `running` (it was killed mid-run). A run whose
+    /// deploy had not begun, or did not take effect (the service does not run the deployed
+    /// release), is `interrupted`: the old release still runs. Otherwise the health phase is
+    /// run again and the policy applies to its outcome; a run killed during its rollback
+    /// does the rollback again. Either way the target ends on a verified release or `failed`.
+    async fn recover(&mut self, myself: &ActorRef<BootstrapMsg>) -> usize {
+        let runs = match self.args.store.list_runs(1000).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the runs to recover");
+                return 0;
+            }
+        };
+        let left: Vec<RunRecord> = runs
+            .into_iter()
+            .filter(|r| r.status == RunStatus::Running && !self.runs.contains_key(&r.id))
+            .collect();
+        let found = left.len();
+        for mut record in left {
+            let id = record.id.clone();
+            let target = record.target.clone();
+            let interrupted = record
+                .phases
+                .iter()
+                .find(|p| p.status == PhaseStatus::Running)
+                .map(|p| p.phase);
+            let releases = self
+                .args
+                .store
+                .list_releases(&target)
+                .await
+                .unwrap_or_default();
+            let find = |id: &Option<String>| {
+                id.as_ref()
+                    .and_then(|id| releases.iter().find(|r| &r.id == id).cloned())
+            };
+            let deployed = find(&record.result.deployed_release_id);
+            let rollback_to = find(&record.result.rollback_target_release_id);
+            let running_release = ServiceHandle::new(
+                self.args.directory.clone(),
+                service_name(&target).unwrap_or_default(),
+            )
+            .status()
+            .await
+            .ok()
+            .and_then(|s| s.release);
+            let deploy_begun = record
+                .phases
+                .iter()
+                .any(|p| p.phase == Phase::Deploy && p.status != PhaseStatus::Pending);
+            let note = "interrupted by a restart of att";
+            if let Some(phase) = interrupted {
+                let p = record.phase_mut(phase);
+                p.status = PhaseStatus::Skipped;
+                p.message = Some(note.into());
+                p.ended_at = Some(OffsetDateTime::now_utc());
+            }
+            self.busy.insert(target.clone(), id.clone());
+            let Some(deployed) = deployed.filter(|_| deploy_begun) else {
+                self.runs.insert(id.clone(), active_run(record, None));
+                self.finish(&id, RunStatus::Interrupted).await;
+                continue;
+            };
+            let live_before = releases
+                .iter()
+                .find(|r| r.status == ReleaseStatus::Live && r.id != deployed.id)
+                .cloned();
+            let on_deployed = running_release.as_deref() == Some(deployed.id.as_str());
+            let resolution = Resolution {
+                deployed: deployed.clone(),
+                rollback_to: rollback_to.clone(),
+                source: "registry",
+                live_before,
+            };
+            let request = record.request.clone();
+            self.runs
+                .insert(id.clone(), active_run(record, Some(resolution)));
+            if interrupted == Some(Phase::Rollback)
+                && let Some(to) = rollback_to
+            {
+                let deadline = DEPLOY_DEADLINE + request.health_deadline + SLACK;
+                let work = rollback_work(self.args.directory.clone(), request, to);
+                self.begin(myself, &id, Phase::Rollback, deadline, work)
+                    .await;
+                continue;
+            }
+            if on_deployed {
+                let deadline = request.health_deadline + SLACK;
+                let work = health_work(self.args.directory.clone(), request);
+                self.begin(myself, &id, Phase::Health, deadline, work).await;
+            } else {
+                // The deploy never took effect: the old release still runs.
+                self.finish(&id, RunStatus::Interrupted).await;
+            }
+        }
+        found
+    }
+
     /// Handles a phase's outcome and starts what follows.
     async fn advance(&mut self, myself: &ActorRef<BootstrapMsg>, run: &str, outcome: PhaseOutcome) {
         let Some(active) = self.runs.get(run) else {
@@ -531,6 +632,17 @@ impl BootstrapState {
                 self.finish(run, RunStatus::Failed).await;
             }
         }
+    }
+}
+
+fn active_run(record: RunRecord, resolution: Option<Resolution>) -> ActiveRun {
+    ActiveRun {
+        record,
+        resolution,
+        failure: None,
+        phase: Phase::Resolve,
+        token: 0,
+        worker: None,
     }
 }
 
@@ -842,6 +954,10 @@ impl Actor for BootstrapActor {
             BootstrapMsg::Active(run, reply) => {
                 let _ = reply.send(state.runs.get(&run).map(|a| a.record.clone()));
             }
+            BootstrapMsg::Recover(reply) => {
+                let found = state.recover(&myself).await;
+                let _ = reply.send(found);
+            }
         }
         Ok(())
     }
@@ -951,6 +1067,17 @@ impl BootstrapHandle {
         mailbox::call(&self.directory, NAME, Duration::from_secs(10), |r| {
             BootstrapMsg::Start(Box::new(request), r)
         })
+        .await
+    }
+
+    /// Concludes the runs a previous att left `running`; how many there were.
+    pub async fn recover(&self) -> Result<usize, MailboxError> {
+        mailbox::call(
+            &self.directory,
+            NAME,
+            Duration::from_secs(30),
+            BootstrapMsg::Recover,
+        )
         .await
     }
 

@@ -80,6 +80,59 @@ pub struct ServiceArgs {
     pub events: Arc<dyn EventSink>,
     /// Start it right away.
     pub autostart: bool,
+    /// Where it records what runs (pid, release, command), so that an att that was killed
+    /// finds the process it left behind and the release it ran (`None`: not recorded).
+    pub state_file: Option<PathBuf>,
+}
+
+/// What a service's state file holds.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct Recorded {
+    pid: Option<u32>,
+    release: Option<String>,
+    command: process::Command,
+}
+
+/// Whether `pid` runs and leads its own process group (as att starts services).
+fn leads_a_live_group(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // After the last ')': state, ppid, pgrp, …
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    fields.first().is_some_and(|s| *s != "Z") && fields.get(2) == Some(&pid.to_string().as_str())
+}
+
+/// Whether `pid` runs `program` (its first command-line argument): a recorded pid that the
+/// system gave to another program since is left alone.
+fn runs(pid: u32, program: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .and_then(|c| c.split(|b| *b == 0).next().map(|a| a == program.as_bytes()))
+        .unwrap_or(false)
+}
+
+/// Stops the process group a previous att left running: SIGTERM, SIGKILL after `grace`.
+async fn stop_orphan(pid: u32, program: &str, grace: Duration) {
+    let Ok(pgid) = i32::try_from(pid) else { return };
+    if pgid <= 1 || !leads_a_live_group(pid) || !runs(pid, program) {
+        return;
+    }
+    // SAFETY: killpg(2) on a group att recorded as its own service's.
+    unsafe {
+        libc::killpg(pgid, libc::SIGTERM);
+    }
+    let until = tokio::time::Instant::now() + grace;
+    while leads_a_live_group(pid) && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::killpg(pgid, libc::SIGKILL);
+    }
 }
 
 /// Messages of the service actor.
@@ -143,6 +196,7 @@ pub struct ServiceActorState {
     /// What a start runs: the spec's command, or the deployed release's.
     command: process::Command,
     release: Option<String>,
+    state_file: Option<PathBuf>,
 }
 
 /// The service actor.
@@ -188,6 +242,7 @@ impl ServiceActorState {
                 self.started_at = Some(OffsetDateTime::now_utc());
                 self.state = ServiceState::Running;
                 self.error = None;
+                self.record();
                 Ok(())
             }
             Err(e) => {
@@ -200,6 +255,27 @@ impl ServiceActorState {
         }
     }
 
+    /// Writes the state file (best effort: a failure is logged).
+    fn record(&self) {
+        let Some(path) = &self.state_file else { return };
+        let recorded = Recorded {
+            pid: self.process.as_ref().map(|p| p.pid()),
+            release: self.release.clone(),
+            command: self.command.clone(),
+        };
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, serde_json::to_vec(&recorded).unwrap_or_default())?;
+                std::fs::rename(&tmp, path)
+            });
+        if let Err(e) = written {
+            tracing::warn!(service = %self.spec.name, error = %e, "could not write the service's state file");
+        }
+    }
+
     async fn stop(&mut self) {
         self.generation += 1;
         if let Some(p) = self.process.take() {
@@ -209,6 +285,7 @@ impl ServiceActorState {
         }
         self.started_at = None;
         self.state = ServiceState::Stopped;
+        self.record();
     }
 }
 
@@ -226,9 +303,28 @@ impl Actor for ServiceActor {
             usize::try_from(args.spec.crash_exits).unwrap_or(usize::MAX),
             args.spec.crash_window,
         );
+        // What a previous att left: its process group is stopped, its release kept.
+        let recorded: Option<Recorded> = args
+            .state_file
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let (command, release) = match recorded {
+            Some(r) => {
+                if let Some(pid) = r.pid {
+                    stop_orphan(pid, &r.command.program, args.spec.stop_grace).await;
+                }
+                match r.release {
+                    Some(release) => (r.command, Some(release)),
+                    None => (args.spec.command(), None),
+                }
+            }
+            None => (args.spec.command(), None),
+        };
         let mut state = ServiceActorState {
-            command: args.spec.command(),
-            release: None,
+            command,
+            release,
+            state_file: args.state_file,
             log: Arc::new(RotatingLog::new(&args.log_file, LOG_MAX_BYTES, LOG_KEEP)),
             log_file: args.log_file,
             spec: args.spec,

@@ -159,7 +159,7 @@ impl RotatingLog {
 }
 
 /// What to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Command {
     /// The program (no shell: arguments are passed as they are).
     pub program: String,
