@@ -23,6 +23,80 @@ pub enum Command {
     Serve(ServeArgs),
     /// Talk to a running att's gateway.
     Mcp(McpArgs),
+    /// Ship releases through a running att's release pipeline.
+    Bootstrap(BootstrapArgs),
+}
+
+/// `att bootstrap …`: the release pipeline of a running att.
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// Base URL of the running att.
+    #[arg(
+        long = "att-url",
+        env = "ATT_URL",
+        default_value = "http://127.0.0.1:8300",
+        global = true
+    )]
+    pub att_url: String,
+    /// Bearer token, when att requires one.
+    #[arg(long, env = "ATT_API_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: BootstrapCommand,
+}
+
+/// Release pipeline commands.
+#[derive(Debug, Subcommand)]
+pub enum BootstrapCommand {
+    /// Deploy a registered release and follow the run's phases until it ends (exit 1 when the
+    /// new release did not go live).
+    Run {
+        /// `service:<name>`.
+        #[arg(long)]
+        target: String,
+        /// The release to deploy.
+        #[arg(long)]
+        release: String,
+        /// The release to roll back to (default: the target's live one).
+        #[arg(long)]
+        rollback_to: Option<String>,
+        /// Start the run and print its id without following it.
+        #[arg(long)]
+        no_wait: bool,
+        /// Restart-watchdog probes (default 3).
+        #[arg(long)]
+        watchdog_retries: Option<u32>,
+        /// Between watchdog probes, e.g. `5s` (default).
+        #[arg(long)]
+        watchdog_interval: Option<String>,
+        /// Between health probes, e.g. `1s` (default).
+        #[arg(long)]
+        health_interval: Option<String>,
+        /// The health gate's deadline, e.g. `120s` (default).
+        #[arg(long)]
+        health_deadline: Option<String>,
+    },
+    /// The newest runs, or one run in detail.
+    Status {
+        /// A run id.
+        run: Option<String>,
+    },
+    /// A target's releases and their status.
+    Releases {
+        /// `service:<name>`.
+        #[arg(long)]
+        target: String,
+    },
+    /// Roll a target back now (to `--release`, or to the previous live release) and follow it.
+    Rollback {
+        /// `service:<name>`.
+        #[arg(long)]
+        target: String,
+        /// The release to go back to.
+        #[arg(long)]
+        release: Option<String>,
+    },
 }
 
 /// `att mcp …`: the gateway of a running att.

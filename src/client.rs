@@ -259,3 +259,228 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// Runs one `att bootstrap` command; prints to stdout/stderr and returns the exit code.
+pub async fn bootstrap(args: crate::cli::BootstrapArgs) -> ExitCode {
+    match execute_bootstrap(args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(message) => {
+            eprintln!("att: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns whether the command succeeded (a followed run: whether its release went live).
+async fn execute_bootstrap(args: crate::cli::BootstrapArgs) -> Result<bool, String> {
+    use crate::cli::BootstrapCommand;
+
+    let base = args.att_url.trim_end_matches('/').to_owned();
+    let client = reqwest::Client::new();
+    let token = args.token.clone();
+    let send = |req: reqwest::RequestBuilder| {
+        let req = match &token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let base = base.clone();
+        async move {
+            let r = req
+                .send()
+                .await
+                .map_err(|e| format!("cannot reach att at {base}: {e}"))?;
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            Ok::<_, String>((status, body))
+        }
+    };
+    let api = |path: &str| format!("{base}/api/v1/bootstrap{path}");
+    let started = match args.command {
+        BootstrapCommand::Run {
+            target,
+            release,
+            rollback_to,
+            no_wait,
+            watchdog_retries,
+            watchdog_interval,
+            health_interval,
+            health_deadline,
+        } => {
+            let mut body = json!({"target": target, "requested_release_id": release});
+            if let Some(r) = rollback_to {
+                body["rollback_release_id"] = json!(r);
+            }
+            if let Some(n) = watchdog_retries {
+                body["restart_watchdog_retries"] = json!(n);
+            }
+            for (key, value) in [
+                ("restart_watchdog_interval", watchdog_interval),
+                ("health_check_interval", health_interval),
+                ("health_deadline", health_deadline),
+            ] {
+                if let Some(v) = value {
+                    body[key] = json!(v);
+                }
+            }
+            let (status, body) = send(client.post(api("/runs")).json(&body)).await?;
+            if !status.is_success() {
+                return Err(failure(status, &body));
+            }
+            let id = body["run_id"].as_str().unwrap_or_default().to_owned();
+            if no_wait {
+                println!("{id}");
+                return Ok(true);
+            }
+            id
+        }
+        BootstrapCommand::Rollback { target, release } => {
+            let body = match release {
+                Some(r) => json!({"release_id": r}),
+                None => json!({}),
+            };
+            let url = api(&format!("/targets/{target}/rollback"));
+            let (status, body) = send(client.post(url).json(&body)).await?;
+            if !status.is_success() {
+                return Err(failure(status, &body));
+            }
+            body["run_id"].as_str().unwrap_or_default().to_owned()
+        }
+        BootstrapCommand::Status { run: Some(id) } => {
+            let (status, body) = send(client.get(api(&format!("/runs/{id}")))).await?;
+            if !status.is_success() {
+                return Err(failure(status, &body));
+            }
+            print_run(&body);
+            return Ok(body["result"]["success"] == true);
+        }
+        BootstrapCommand::Status { run: None } => {
+            let (status, body) = send(client.get(api("/runs?limit=20"))).await?;
+            if !status.is_success() {
+                return Err(failure(status, &body));
+            }
+            println!(
+                "{:<28} {:<20} {:<12} {:<14} RELEASE",
+                "RUN", "TARGET", "STATUS", "CREATED"
+            );
+            for r in body["runs"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<28} {:<20} {:<12} {:<14} {}",
+                    r["id"].as_str().unwrap_or("-"),
+                    r["target"].as_str().unwrap_or("-"),
+                    r["status"].as_str().unwrap_or("-"),
+                    r["created_at"]
+                        .as_str()
+                        .unwrap_or("-")
+                        .get(..19)
+                        .unwrap_or("-"),
+                    r["request"]["requested_release_id"].as_str().unwrap_or("-"),
+                );
+            }
+            return Ok(true);
+        }
+        BootstrapCommand::Releases { target } => {
+            let url = format!("{}?target={target}", api("/releases"));
+            let (status, body) = send(client.get(url)).await?;
+            if !status.is_success() {
+                return Err(failure(status, &body));
+            }
+            println!(
+                "{:<24} {:<12} {:<20} COMMAND",
+                "RELEASE", "STATUS", "CREATED"
+            );
+            for r in body["releases"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<24} {:<12} {:<20} {}",
+                    r["id"].as_str().unwrap_or("-"),
+                    r["status"].as_str().unwrap_or("-"),
+                    r["created_at"]
+                        .as_str()
+                        .unwrap_or("-")
+                        .get(..19)
+                        .unwrap_or("-"),
+                    r["command"].as_str().unwrap_or("-"),
+                );
+            }
+            return Ok(true);
+        }
+    };
+    // Follow the run: print each phase as it changes, until the run ends.
+    println!("run {started}");
+    let mut shown: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let (status, body) = send(client.get(api(&format!("/runs/{started}")))).await?;
+        if !status.is_success() {
+            return Err(failure(status, &body));
+        }
+        for p in body["phases"].as_array().into_iter().flatten() {
+            let (phase, state) = (
+                p["phase"].as_str().unwrap_or_default().to_owned(),
+                p["status"].as_str().unwrap_or_default().to_owned(),
+            );
+            if state != "pending" && shown.get(&phase) != Some(&state) {
+                let message = p["message"]
+                    .as_str()
+                    .map(|m| format!("  ({m})"))
+                    .unwrap_or_default();
+                println!("  {phase:<18} {state}{message}");
+                shown.insert(phase, state);
+            }
+        }
+        if body["status"] != "running" {
+            print_run_result(&body);
+            return Ok(body["result"]["success"] == true);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+fn print_run(run: &Value) {
+    println!(
+        "run {} — {} — {}",
+        run["id"].as_str().unwrap_or("-"),
+        run["target"].as_str().unwrap_or("-"),
+        run["status"].as_str().unwrap_or("-")
+    );
+    for p in run["phases"].as_array().into_iter().flatten() {
+        let message = p["message"]
+            .as_str()
+            .map(|m| format!("  ({m})"))
+            .unwrap_or_default();
+        println!(
+            "  {:<18} {}{message}",
+            p["phase"].as_str().unwrap_or("-"),
+            p["status"].as_str().unwrap_or("-")
+        );
+    }
+    print_run_result(run);
+}
+
+fn print_run_result(run: &Value) {
+    let r = &run["result"];
+    println!(
+        "{}: release {} {}",
+        run["status"].as_str().unwrap_or("-"),
+        r["deployed_release_id"].as_str().unwrap_or("-"),
+        if r["success"] == true {
+            "is live"
+        } else {
+            "did not go live"
+        }
+    );
+    if r["rollback_policy_status"] != "not_evaluated" {
+        println!(
+            "rollback: {} ({}){}",
+            r["rollback_policy_status"].as_str().unwrap_or("-"),
+            r["rollback_policy_reason"].as_str().unwrap_or("-"),
+            match r["rollback_succeeded"].as_bool() {
+                Some(true) => format!(
+                    " — back on {}",
+                    r["rollback_target_release_id"].as_str().unwrap_or("-")
+                ),
+                Some(false) => " — the rollback failed; the target is failed".to_owned(),
+                None => String::new(),
+            }
+        );
+    }
+}

@@ -20,6 +20,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Bootstrap(args) => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(att::client::bootstrap(args)),
+            Err(e) => {
+                eprintln!("att: cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

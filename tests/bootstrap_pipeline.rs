@@ -477,3 +477,200 @@ async fn a_run_interrupted_by_sigkill_is_concluded_after_the_restart() {
     att.signal(libc::SIGTERM);
     att.wait_exit(Duration::from_secs(20));
 }
+
+/// The run's events as SSE (ending with the run), a manual rollback to the previous live
+/// release, and `att bootstrap run|rollback|releases|status` following runs from the CLI.
+#[tokio::test]
+async fn run_events_stream_manual_rollback_and_the_cli() {
+    let port = free_port();
+    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
+        "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
+        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
+        "stop_grace": "2s"
+    }))
+    .expect("spec");
+    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    for id in ["a", "b"] {
+        release(&att, port, id, &[]).await;
+    }
+    release(&att, port, "sick", &["--health-status", "500"]).await;
+    let base = att.url("");
+    let cli = |args: Vec<&'static str>| {
+        let base = base.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_att"))
+                .arg("bootstrap")
+                .args(args)
+                .args(["--att-url", &base])
+                .output()
+                .await
+                .expect("att bootstrap");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+    };
+    // Fast probes for every run through the API; the CLI uses the defaults (3 × 5 s watch), so
+    // it deploys with `--no-wait` where speed matters and follows the quick ones.
+    let fast = |id: &str| {
+        json!({"target": "service:web", "requested_release_id": id,
+        "restart_watchdog_retries": 2, "restart_watchdog_interval": "50ms",
+        "health_check_interval": "50ms", "health_deadline": "1s"})
+    };
+
+    let r = run(&att, fast("a")).await;
+    assert_eq!(r["status"], "succeeded");
+    // The stream of a finished run replays its events and ends.
+    let id = r["id"].as_str().expect("id");
+    let text = att
+        .http
+        .get(att.url(&format!("/api/v1/bootstrap/runs/{id}/events")))
+        .send()
+        .await
+        .expect("sse")
+        .text()
+        .await
+        .expect("ends");
+    let kinds: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["kind"].as_str().unwrap_or(""),
+                e["data"]["phase"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("bootstrap.phase resolve"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("bootstrap.run "),
+        "{kinds:?}"
+    );
+    let r = att
+        .http
+        .get(att.url("/api/v1/bootstrap/runs/nope/events"))
+        .send()
+        .await
+        .expect("sse");
+    assert_eq!(r.status(), 404);
+
+    let r = run(&att, fast("b")).await;
+    assert_eq!(r["status"], "succeeded");
+    assert_eq!(version(port).await.as_deref(), Some("b"));
+    // Manual rollback: back to the previous live release (a), verified like any run.
+    let (status, body) = post(
+        &att,
+        "/api/v1/bootstrap/targets/service:web/rollback",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["run_id"].as_str().expect("id").to_owned();
+    let r = eventually("the rollback run", Duration::from_secs(60), || async {
+        let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
+        (r["status"] != "running").then_some(r)
+    })
+    .await;
+    assert_eq!(
+        (
+            r["status"].as_str(),
+            r["request"]["requested_release_id"].as_str()
+        ),
+        (Some("succeeded"), Some("a")),
+        "{r}"
+    );
+    assert_eq!(version(port).await.as_deref(), Some("a"));
+    let (status, _) = post(
+        &att,
+        "/api/v1/bootstrap/targets/service:nothing/rollback",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 422);
+
+    // The CLI: releases, a run it follows to the end (a failing release exits 1 and says
+    // why), a run it does not follow, the runs, and one run in detail.
+    let (code, out) = cli(vec!["releases", "--target", "service:web"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("a ") && l.contains("live")),
+        "{out}"
+    );
+    let quick = [
+        "--watchdog-retries",
+        "2",
+        "--watchdog-interval",
+        "50ms",
+        "--health-interval",
+        "50ms",
+    ];
+    let mut args = vec![
+        "run",
+        "--target",
+        "service:web",
+        "--release",
+        "sick",
+        "--health-deadline",
+        "1s",
+    ];
+    args.extend(quick);
+    let (code, out) = cli(args).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("health             failed  (http_status:500)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rollback: allowed (rollback_target_validated) — back on a"),
+        "{out}"
+    );
+    // A run started without following it; a second one for the target is refused meanwhile.
+    let mut args = vec![
+        "run",
+        "--target",
+        "service:web",
+        "--release",
+        "sick",
+        "--health-deadline",
+        "3s",
+        "--no-wait",
+    ];
+    args.extend(quick);
+    let (code, out) = cli(args).await;
+    assert_eq!(code, Some(0), "{out}");
+    let sick: &'static str = Box::leak(out.trim().to_owned().into_boxed_str());
+    assert!(sick.starts_with("run-"), "{out}");
+    let (code, _) = cli(vec![
+        "run",
+        "--target",
+        "service:web",
+        "--release",
+        "b",
+        "--no-wait",
+    ])
+    .await;
+    assert_eq!(code, Some(1), "the target is busy");
+    let (code, out) = cli(vec!["status"]).await;
+    assert_eq!(code, Some(0));
+    assert!(out.contains(sick), "{out}");
+    let (code, out) = eventually("the second sick run's end", Duration::from_secs(60), || {
+        async move {
+            let (code, out) = cli(vec!["status", sick]).await;
+            (!out.contains(" — running")).then_some((code, out))
+        }
+    })
+    .await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("did not go live"), "{out}");
+    assert_eq!(version(port).await.as_deref(), Some("a"));
+    att.server.shutdown().await;
+}

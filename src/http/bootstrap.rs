@@ -20,7 +20,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_runs, start_run))
         .routes(routes!(get_run))
+        .routes(routes!(run_events))
         .routes(routes!(list_releases, add_release))
+        .routes(routes!(rollback_target))
 }
 
 /// `202` for a started run.
@@ -117,6 +119,142 @@ async fn get_run(
         .map_err(internal)?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound("no such run".into()))
+}
+
+/// The run's events as server-sent events (`id:` the event id, `data:` the event as JSON):
+/// every event of the run so far, then live ones; the stream ends with the run's
+/// `bootstrap.run` event.
+#[utoipa::path(get, path = "/api/v1/bootstrap/runs/{id}/events", tag = "bootstrap",
+    params(("id" = String, Path, description = "run id")),
+    responses((status = 200, description = "an SSE stream of the run's events", content_type = "text/event-stream", body = String),
+              (status = 404, description = "no such run", body = ErrorBody)))]
+async fn run_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    use att_actors::events::EventQuery;
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+
+    let known = state.store.get_run(&id).await.map_err(internal)?;
+    if known.is_none() {
+        return Err(ApiError::NotFound("no such run".into()));
+    }
+    // Subscribe before replaying, so nothing falls between the replay and the live part.
+    let mut live = state.events.subscribe();
+    let filter = EventQuery {
+        kind: None,
+        correlation_id: Some(id.clone()),
+        since: None,
+        after_id: None,
+        data: Vec::new(),
+        limit: 1000,
+    };
+    let replay = state.events.query(filter.clone()).await?;
+    let finished = state
+        .store
+        .get_run(&id)
+        .await
+        .map_err(internal)?
+        .is_some_and(|r| r.status != att_actors::bootstrap::model::RunStatus::Running);
+    let shutdown = state.shutdown.clone();
+    let to_sse = |e: &att_actors::events::Event| {
+        SseEvent::default()
+            .id(e.id.to_string())
+            .data(serde_json::to_string(e).unwrap_or_else(|_| "{}".into()))
+    };
+    let stream = async_stream::stream! {
+        let mut seen = i64::MIN;
+        let mut ended = false;
+        for e in replay {
+            seen = e.id;
+            ended |= e.kind == "bootstrap.run";
+            yield Ok(to_sse(&e));
+        }
+        if ended || finished {
+            return;
+        }
+        loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => break,
+                next = live.recv() => next,
+            };
+            match next {
+                Ok(e) if e.id > seen && filter.matches(&e) => {
+                    seen = e.id;
+                    let last = e.kind == "bootstrap.run";
+                    yield Ok(to_sse(&e));
+                    if last {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
+}
+
+/// `POST /targets/{target}/rollback`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualRollback {
+    /// The release to go back to (default: the newest `retired` one — the previous live).
+    #[serde(default)]
+    pub release_id: Option<String>,
+}
+
+/// Rolls a target back now: a run that deploys the named (or the previous live) release,
+/// verified by the restart watchdog and the health gate like any run.
+#[utoipa::path(post, path = "/api/v1/bootstrap/targets/{target}/rollback", tag = "bootstrap",
+    params(("target" = String, Path, description = "`service:<name>`")),
+    request_body(content = ManualRollback, description = "optional: `{release_id}`"),
+    responses((status = 202, description = "the rollback run started", body = RunStarted),
+              (status = 409, description = "a run for the target is in progress", body = ErrorBody),
+              (status = 422, description = "no release to go back to", body = ErrorBody)))]
+async fn rollback_target(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    let body: ManualRollback = if body.iter().all(u8::is_ascii_whitespace) {
+        ManualRollback::default()
+    } else {
+        serde_json::from_slice(&body).map_err(invalid)?
+    };
+    let wanted = body.release_id;
+    let releases = state.store.list_releases(&target).await.map_err(internal)?;
+    let to = match wanted {
+        Some(id) => releases.iter().find(|r| r.id == id),
+        None => releases.iter().find(|r| r.status == ReleaseStatus::Retired),
+    }
+    .ok_or_else(|| {
+        ApiError::invalid(
+            "release_id",
+            "no such release of the target (and no earlier live release to go back to)",
+        )
+    })?;
+    let request: RunRequest = serde_json::from_value(json!({
+        "target": target, "requested_release_id": to.id,
+    }))
+    .map_err(invalid)?;
+    match BootstrapHandle::new(state.directory.clone())
+        .start(request)
+        .await
+        .map_err(internal)?
+    {
+        Ok(run_id) => Ok((StatusCode::ACCEPTED, Json(RunStarted { run_id }))),
+        Err(Refused::Busy(run_id)) => Err(ApiError::Conflict(json!({
+            "message": "a run for this target is in progress", "run_id": run_id
+        }))),
+        Err(Refused::Invalid(m)) => Err(invalid(m)),
+    }
 }
 
 /// `POST /releases`.
