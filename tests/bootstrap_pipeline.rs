@@ -662,15 +662,80 @@ async fn run_events_stream_manual_rollback_and_the_cli() {
     let (code, out) = cli(vec!["status"]).await;
     assert_eq!(code, Some(0));
     assert!(out.contains(sick), "{out}");
-    let (code, out) = eventually("the second sick run's end", Duration::from_secs(60), || {
-        async move {
+    let (code, out) = eventually(
+        "the second sick run's end",
+        Duration::from_secs(60),
+        || async move {
             let (code, out) = cli(vec!["status", sick]).await;
             (!out.contains(" — running")).then_some((code, out))
-        }
-    })
+        },
+    )
     .await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("did not go live"), "{out}");
     assert_eq!(version(port).await.as_deref(), Some("a"));
+    att.server.shutdown().await;
+}
+
+/// Cancelling a run in its health gate stops it and rolls the target back to the release it
+/// ran before; a finished run cannot be cancelled.
+#[tokio::test]
+async fn a_cancelled_run_rolls_the_target_back_and_ends_cancelled() {
+    let port = free_port();
+    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
+        "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
+        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
+        "stop_grace": "2s"
+    }))
+    .expect("spec");
+    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    release(&att, port, "good", &[]).await;
+    release(&att, port, "sick", &["--health-status", "503"]).await;
+    let quick = |id: &str, deadline: &str| {
+        json!({"target": "service:web", "requested_release_id": id,
+        "restart_watchdog_retries": 2, "restart_watchdog_interval": "50ms",
+        "health_check_interval": "50ms", "health_deadline": deadline})
+    };
+    let r = run(&att, quick("good", "5s")).await;
+    assert_eq!(r["status"], "succeeded");
+
+    let (status, body) = post(&att, "/api/v1/bootstrap/runs", quick("sick", "60s")).await;
+    assert_eq!(status, 202);
+    let id = body["run_id"].as_str().expect("id").to_owned();
+    eventually("the health gate", Duration::from_secs(20), || async {
+        let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
+        (r["phases"][3]["status"] == "running").then_some(())
+    })
+    .await;
+    let (status, body) = post(
+        &att,
+        &format!("/api/v1/bootstrap/runs/{id}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let r = eventually(
+        "the cancelled run's end",
+        Duration::from_secs(30),
+        || async {
+            let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
+            (r["status"] != "running").then_some(r)
+        },
+    )
+    .await;
+    assert_eq!(r["status"], "cancelled", "{r}");
+    assert_eq!(r["phases"][3]["message"], "cancelled", "{r}");
+    assert_eq!(r["phases"][4]["status"], "succeeded", "{r}");
+    assert_eq!(version(port).await.as_deref(), Some("good"));
+
+    let (status, _) = post(
+        &att,
+        &format!("/api/v1/bootstrap/runs/{id}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, _) = post(&att, "/api/v1/bootstrap/runs/nope/cancel", json!({})).await;
+    assert_eq!(status, 404);
     att.server.shutdown().await;
 }

@@ -21,6 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_runs, start_run))
         .routes(routes!(get_run))
         .routes(routes!(run_events))
+        .routes(routes!(cancel_run))
         .routes(routes!(list_releases, add_release))
         .routes(routes!(rollback_target))
 }
@@ -199,6 +200,39 @@ async fn run_events(
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
+}
+
+/// Cancels a run in progress: its phase stops; if a deploy had begun and a rollback target
+/// is known, the target is rolled back (verified) before the run ends `cancelled`.
+#[utoipa::path(post, path = "/api/v1/bootstrap/runs/{id}/cancel", tag = "bootstrap",
+    params(("id" = String, Path, description = "run id")),
+    responses((status = 202, description = "cancelling (follow the run)", body = RunStarted),
+              (status = 404, description = "no such run", body = ErrorBody),
+              (status = 409, description = "the run is not in progress, or is rolling back", body = ErrorBody)))]
+async fn cancel_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    use att_actors::bootstrap::actor::CancelRefused;
+    match BootstrapHandle::new(state.directory.clone())
+        .cancel(&id)
+        .await
+        .map_err(internal)?
+    {
+        Ok(()) => Ok((StatusCode::ACCEPTED, Json(RunStarted { run_id: id }))),
+        Err(CancelRefused::RollingBack) => Err(ApiError::Conflict(json!({
+            "message": "the run is rolling back; that cannot be cancelled", "run_id": id
+        }))),
+        Err(CancelRefused::NotRunning) => {
+            if state.store.get_run(&id).await.map_err(internal)?.is_some() {
+                Err(ApiError::Conflict(
+                    json!({"message": "the run has ended", "run_id": id}),
+                ))
+            } else {
+                Err(ApiError::NotFound("no such run".into()))
+            }
+        }
+    }
 }
 
 /// `POST /targets/{target}/rollback`.

@@ -98,6 +98,18 @@ pub enum BootstrapMsg {
     Active(String, RpcReplyPort<Option<RunRecord>>),
     /// Conclude the runs a previous att left `running`; answers how many were found.
     Recover(RpcReplyPort<usize>),
+    /// Cancel a run: its phase's worker is stopped; if a deploy had begun, the target is
+    /// rolled back (verified) when a rollback target is known.
+    Cancel(String, RpcReplyPort<Result<(), CancelRefused>>),
+}
+
+/// Why a cancel was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelRefused {
+    /// No run with that id is in progress.
+    NotRunning,
+    /// It is rolling back; that finishes.
+    RollingBack,
 }
 
 impl MessageMeta for BootstrapMsg {
@@ -108,13 +120,14 @@ impl MessageMeta for BootstrapMsg {
             Self::PhaseDeadline { .. } => "phase_deadline",
             Self::Active(..) => "active",
             Self::Recover(_) => "recover",
+            Self::Cancel(..) => "cancel",
         }
     }
 
     fn correlation_id(&self) -> Option<&str> {
         match self {
             Self::PhaseDone { run, .. } | Self::PhaseDeadline { run, .. } => Some(run),
-            Self::Active(run, _) => Some(run),
+            Self::Active(run, _) | Self::Cancel(run, _) => Some(run),
             Self::Start(..) | Self::Recover(_) => None,
         }
     }
@@ -126,6 +139,8 @@ struct ActiveRun {
     resolution: Option<Resolution>,
     /// The failure that led to a rollback.
     failure: Option<FailureClass>,
+    /// Cancelled on request: it ends `cancelled`.
+    cancelled: bool,
     phase: Phase,
     token: u64,
     worker: Option<ActorRef<WorkerGo>>,
@@ -629,7 +644,13 @@ impl BootstrapState {
                     }
                 }
                 // A failed rollback leaves the target failed; it is never retried here.
-                self.finish(run, RunStatus::Failed).await;
+                let cancelled = self.runs.get(run).is_some_and(|a| a.cancelled);
+                let status = if cancelled {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Failed
+                };
+                self.finish(run, status).await;
             }
         }
     }
@@ -640,6 +661,7 @@ fn active_run(record: RunRecord, resolution: Option<Resolution>) -> ActiveRun {
         record,
         resolution,
         failure: None,
+        cancelled: false,
         phase: Phase::Resolve,
         token: 0,
         worker: None,
@@ -913,6 +935,7 @@ impl Actor for BootstrapActor {
                         record,
                         resolution: None,
                         failure: None,
+                        cancelled: false,
                         phase: Phase::Resolve,
                         token: 0,
                         worker: None,
@@ -953,6 +976,48 @@ impl Actor for BootstrapActor {
             }
             BootstrapMsg::Active(run, reply) => {
                 let _ = reply.send(state.runs.get(&run).map(|a| a.record.clone()));
+            }
+            BootstrapMsg::Cancel(run, reply) => {
+                let Some(active) = state.runs.get_mut(&run) else {
+                    let _ = reply.send(Err(CancelRefused::NotRunning));
+                    return Ok(());
+                };
+                if active.phase == Phase::Rollback {
+                    let _ = reply.send(Err(CancelRefused::RollingBack));
+                    return Ok(());
+                }
+                active.cancelled = true;
+                if let Some(w) = active.worker.take() {
+                    state.workers.remove(&w.get_id());
+                    w.kill();
+                }
+                let phase = active.phase;
+                let deployed = phase != Phase::Resolve;
+                let rollback = active
+                    .resolution
+                    .as_ref()
+                    .and_then(|r| r.rollback_to.clone());
+                let request = active.record.request.clone();
+                let _ = reply.send(Ok(()));
+                if let Some(r) =
+                    state.end_phase(&run, PhaseStatus::Failed, Some("cancelled".into()))
+                {
+                    state.event(&r, phase, "cancelled", None);
+                }
+                match rollback.filter(|_| deployed) {
+                    Some(to) => {
+                        let deadline = DEPLOY_DEADLINE
+                            + request.restart_watchdog_interval
+                                * request.restart_watchdog_retries.max(1)
+                            + request.health_deadline
+                            + SLACK;
+                        let work = rollback_work(state.args.directory.clone(), request, to);
+                        state
+                            .begin(&myself, &run, Phase::Rollback, deadline, work)
+                            .await;
+                    }
+                    None => state.finish(&run, RunStatus::Cancelled).await,
+                }
             }
             BootstrapMsg::Recover(reply) => {
                 let found = state.recover(&myself).await;
@@ -1066,6 +1131,15 @@ impl BootstrapHandle {
     ) -> Result<Result<String, Refused>, MailboxError> {
         mailbox::call(&self.directory, NAME, Duration::from_secs(10), |r| {
             BootstrapMsg::Start(Box::new(request), r)
+        })
+        .await
+    }
+
+    /// Cancels a run in progress.
+    pub async fn cancel(&self, run: &str) -> Result<Result<(), CancelRefused>, MailboxError> {
+        let run = run.to_owned();
+        mailbox::call(&self.directory, NAME, Duration::from_secs(10), |r| {
+            BootstrapMsg::Cancel(run, r)
         })
         .await
     }

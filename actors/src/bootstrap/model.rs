@@ -186,6 +186,8 @@ pub enum RunStatus {
     Failed,
     /// att stopped during the run and could not conclude it.
     Interrupted,
+    /// Cancelled on request (rolled back first when something had been deployed).
+    Cancelled,
 }
 
 /// A run's result (BOOTSTRAP.md, "The result").
