@@ -233,17 +233,22 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
 
     // Events: one per phase transition, correlated by run id.
     let id = r["id"].as_str().expect("id");
-    let events = att
-        .get_json(&format!("/api/v1/events?correlation_id={id}"))
-        .await;
-    let kinds: Vec<&str> = events["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    // Events are written by the log's writer after the fact: wait for the run's last one.
+    let kinds = eventually("the run's events", Duration::from_secs(10), || async {
+        let events = att
+            .get_json(&format!("/api/v1/events?correlation_id={id}"))
+            .await;
+        let kinds: Vec<String> = events["events"]
+            .as_array()?
+            .iter()
+            .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+            .collect();
+        kinds.iter().any(|k| k == "bootstrap.run").then_some(kinds)
+    })
+    .await;
     assert!(
-        kinds.contains(&"bootstrap.phase") && kinds.contains(&"bootstrap.rollback_policy"),
+        kinds.iter().any(|k| k == "bootstrap.phase")
+            && kinds.iter().any(|k| k == "bootstrap.rollback_policy"),
         "{kinds:?}"
     );
     att.server.shutdown().await;

@@ -176,12 +176,23 @@ async fn run_events(
             ended |= e.kind == "bootstrap.run";
             yield Ok(to_sse(&e));
         }
-        if ended || finished {
+        if ended {
             return;
         }
+        // A run that has ended may have its last events still on their way to the log:
+        // they arrive live (the subscription came first); wait for them a little.
+        let grace = async {
+            if finished {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(grace);
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => break,
+                () = &mut grace => break,
                 next = live.recv() => next,
             };
             match next {
