@@ -18,6 +18,16 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The service `web`: the fixture service on `port` (release `r0`), probed at `/health`.
+fn web(port: u16) -> att_actors::service::spec::ServiceSpec {
+    serde_json::from_value(json!({
+        "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
+        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
+        "stop_grace": "2s"
+    }))
+    .expect("spec")
+}
+
 async fn post(att: &TestAtt, path: &str, body: Value) -> (u16, Value) {
     let r = att
         .http
@@ -93,13 +103,7 @@ fn expect_phases(run: &Value, want: &[(&str, &str)]) {
 #[tokio::test]
 async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previous_release() {
     let port = free_port();
-    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
-        "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
-        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
-        "stop_grace": "2s"
-    }))
-    .expect("spec");
-    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    let att = TestAtt::start_with(|c| c.services = vec![web(port)]).await;
     eventually("r0 serving", Duration::from_secs(10), || async {
         (version(port).await.as_deref() == Some("r0")).then_some(())
     })
@@ -257,13 +261,7 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
 #[tokio::test]
 async fn one_run_per_target_and_bad_requests_are_refused() {
     let port = free_port();
-    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
-        "name": "web", "command": SERVICE, "args": ["--port", port.to_string()],
-        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
-        "stop_grace": "2s"
-    }))
-    .expect("spec");
-    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    let att = TestAtt::start_with(|c| c.services = vec![web(port)]).await;
     release(&att, port, "slow", &["--health-status", "503"]).await;
     let req = json!({"target": "service:web", "requested_release_id": "slow",
                      "health_check_interval": "50ms", "health_deadline": "3s",
@@ -488,13 +486,7 @@ async fn a_run_interrupted_by_sigkill_is_concluded_after_the_restart() {
 #[tokio::test]
 async fn run_events_stream_manual_rollback_and_the_cli() {
     let port = free_port();
-    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
-        "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
-        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
-        "stop_grace": "2s"
-    }))
-    .expect("spec");
-    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    let att = TestAtt::start_with(|c| c.services = vec![web(port)]).await;
     for id in ["a", "b"] {
         release(&att, port, id, &[]).await;
     }
@@ -687,13 +679,7 @@ async fn run_events_stream_manual_rollback_and_the_cli() {
 #[tokio::test]
 async fn a_cancelled_run_rolls_the_target_back_and_ends_cancelled() {
     let port = free_port();
-    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
-        "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
-        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
-        "stop_grace": "2s"
-    }))
-    .expect("spec");
-    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    let att = TestAtt::start_with(|c| c.services = vec![web(port)]).await;
     release(&att, port, "good", &[]).await;
     release(&att, port, "sick", &["--health-status", "503"]).await;
     let quick = |id: &str, deadline: &str| {

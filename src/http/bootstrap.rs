@@ -44,17 +44,11 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
-/// Starts a run: resolve, deploy, restart watchdog, health, and rollback when the policy
-/// allows it. Answers at once; the run goes on in the background.
-#[utoipa::path(post, path = "/api/v1/bootstrap/runs", tag = "bootstrap", request_body = RunRequest,
-    responses((status = 202, description = "started", body = RunStarted),
-              (status = 409, description = "a run for the target is in progress (its `run_id` in `detail`)", body = ErrorBody),
-              (status = 422, description = "bad request, naming the problem", body = ErrorBody)))]
-async fn start_run(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<Value>,
+/// Asks the bootstrap actor for a run: 202 with its id, 409 when the target is busy.
+async fn start(
+    state: &AppState,
+    request: RunRequest,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
-    let request: RunRequest = serde_json::from_value(body).map_err(invalid)?;
     match BootstrapHandle::new(state.directory.clone())
         .start(request)
         .await
@@ -66,6 +60,20 @@ async fn start_run(
         }))),
         Err(Refused::Invalid(m)) => Err(invalid(m)),
     }
+}
+
+/// Starts a run: resolve, deploy, restart watchdog, health, and rollback when the policy
+/// allows it. Answers at once; the run goes on in the background.
+#[utoipa::path(post, path = "/api/v1/bootstrap/runs", tag = "bootstrap", request_body = RunRequest,
+    responses((status = 202, description = "started", body = RunStarted),
+              (status = 409, description = "a run for the target is in progress (its `run_id` in `detail`)", body = ErrorBody),
+              (status = 422, description = "bad request, naming the problem", body = ErrorBody)))]
+async fn start_run(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    let request: RunRequest = serde_json::from_value(body).map_err(invalid)?;
+    start(&state, request).await
 }
 
 /// `GET /runs` parameters.
@@ -289,17 +297,7 @@ async fn rollback_target(
         "target": target, "requested_release_id": to.id,
     }))
     .map_err(invalid)?;
-    match BootstrapHandle::new(state.directory.clone())
-        .start(request)
-        .await
-        .map_err(internal)?
-    {
-        Ok(run_id) => Ok((StatusCode::ACCEPTED, Json(RunStarted { run_id }))),
-        Err(Refused::Busy(run_id)) => Err(ApiError::Conflict(json!({
-            "message": "a run for this target is in progress", "run_id": run_id
-        }))),
-        Err(Refused::Invalid(m)) => Err(invalid(m)),
-    }
+    start(&state, request).await
 }
 
 /// `POST /releases`.

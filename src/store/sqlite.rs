@@ -186,28 +186,72 @@ impl EventStore for SqliteStore {
     }
 }
 
-#[async_trait::async_trait]
-impl UpstreamStore for SqliteStore {
-    async fn save_upstream(&self, spec: &UpstreamSpec) -> Result<(), StoreError> {
+/// The tables that keep API registrations by name as JSON (`upstreams`, `services`).
+#[derive(Clone, Copy)]
+enum Named {
+    Upstreams,
+    Services,
+}
+
+impl Named {
+    fn upsert(self) -> &'static str {
+        match self {
+            Self::Upstreams => {
+                "INSERT INTO upstreams (name, spec, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at_ms = excluded.updated_at_ms"
+            }
+            Self::Services => {
+                "INSERT INTO services (name, spec, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at_ms = excluded.updated_at_ms"
+            }
+        }
+    }
+
+    fn delete(self) -> &'static str {
+        match self {
+            Self::Upstreams => "DELETE FROM upstreams WHERE name = ?",
+            Self::Services => "DELETE FROM services WHERE name = ?",
+        }
+    }
+
+    fn list(self) -> &'static str {
+        match self {
+            Self::Upstreams => "SELECT name, spec FROM upstreams ORDER BY name",
+            Self::Services => "SELECT name, spec FROM services ORDER BY name",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Upstreams => "upstream",
+            Self::Services => "service",
+        }
+    }
+}
+
+impl SqliteStore {
+    async fn save_named<T: serde::Serialize>(
+        &self,
+        kind: Named,
+        name: &str,
+        spec: &T,
+    ) -> Result<(), StoreError> {
         let now = to_ms(OffsetDateTime::now_utc());
         let json = serde_json::to_string(spec)
-            .map_err(|e| StoreError(format!("cannot encode upstream: {e}")))?;
-        sqlx::query(
-            "INSERT INTO upstreams (name, spec, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(&spec.name)
-        .bind(json)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
+            .map_err(|e| StoreError(format!("cannot encode {}: {e}", kind.what())))?;
+        sqlx::query(kind.upsert())
+            .bind(name)
+            .bind(json)
+            .bind(now)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
         Ok(())
     }
 
-    async fn delete_upstream(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM upstreams WHERE name = ?")
+    async fn delete_named(&self, kind: Named, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(kind.delete())
             .bind(name)
             .execute(&self.pool)
             .await
@@ -215,18 +259,39 @@ impl UpstreamStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn list_upstreams(&self) -> Result<Vec<UpstreamSpec>, StoreError> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT name, spec FROM upstreams ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(err)?;
+    async fn list_named<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: Named,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(kind.list())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
         rows.into_iter()
             .map(|(name, spec)| {
-                serde_json::from_str(&spec)
-                    .map_err(|e| StoreError(format!("stored upstream `{name}` is unreadable: {e}")))
+                serde_json::from_str(&spec).map_err(|e| {
+                    StoreError(format!(
+                        "stored {} `{name}` is unreadable: {e}",
+                        kind.what()
+                    ))
+                })
             })
             .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl UpstreamStore for SqliteStore {
+    async fn save_upstream(&self, spec: &UpstreamSpec) -> Result<(), StoreError> {
+        self.save_named(Named::Upstreams, &spec.name, spec).await
+    }
+
+    async fn delete_upstream(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_named(Named::Upstreams, name).await
+    }
+
+    async fn list_upstreams(&self) -> Result<Vec<UpstreamSpec>, StoreError> {
+        self.list_named(Named::Upstreams).await
     }
 }
 
@@ -338,48 +403,19 @@ impl SqliteStore {
         &self,
         spec: &att_actors::service::spec::ServiceSpec,
     ) -> Result<(), StoreError> {
-        let now = to_ms(OffsetDateTime::now_utc());
-        let json = serde_json::to_string(spec)
-            .map_err(|e| StoreError(format!("cannot encode service: {e}")))?;
-        sqlx::query(
-            "INSERT INTO services (name, spec, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(&spec.name)
-        .bind(json)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok(())
+        self.save_named(Named::Services, &spec.name, spec).await
     }
 
     /// Removes it; `false` when there was none.
     pub async fn delete_service(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM services WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(done.rows_affected() > 0)
+        self.delete_named(Named::Services, name).await
     }
 
     /// Every stored service, by name.
     pub async fn list_services(
         &self,
     ) -> Result<Vec<att_actors::service::spec::ServiceSpec>, StoreError> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT name, spec FROM services ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(err)?;
-        rows.into_iter()
-            .map(|(name, spec)| {
-                serde_json::from_str(&spec)
-                    .map_err(|e| StoreError(format!("stored service `{name}` is unreadable: {e}")))
-            })
-            .collect()
+        self.list_named(Named::Services).await
     }
 }
 
