@@ -137,8 +137,6 @@ impl MessageMeta for BootstrapMsg {
 struct ActiveRun {
     record: RunRecord,
     resolution: Option<Resolution>,
-    /// The failure that led to a rollback.
-    failure: Option<FailureClass>,
     /// Cancelled on request: it ends `cancelled`.
     cancelled: bool,
     phase: Phase,
@@ -366,7 +364,6 @@ impl BootstrapState {
             return;
         };
         active.record.result.policy(class, &decision);
-        active.failure = Some(class);
         let record = active.record.clone();
         if !decision.allowed {
             self.args.events.emit(
@@ -660,7 +657,6 @@ fn active_run(record: RunRecord, resolution: Option<Resolution>) -> ActiveRun {
     ActiveRun {
         record,
         resolution,
-        failure: None,
         cancelled: false,
         phase: Phase::Resolve,
         token: 0,
@@ -934,7 +930,6 @@ impl Actor for BootstrapActor {
                     ActiveRun {
                         record,
                         resolution: None,
-                        failure: None,
                         cancelled: false,
                         phase: Phase::Resolve,
                         token: 0,
