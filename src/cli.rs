@@ -27,9 +27,9 @@ pub enum Command {
     Bootstrap(BootstrapArgs),
 }
 
-/// `att bootstrap …`: the release pipeline of a running att.
+/// The running att a client command talks to.
 #[derive(Debug, Args)]
-pub struct BootstrapArgs {
+pub struct Remote {
     /// Base URL of the running att.
     #[arg(
         long = "att-url",
@@ -41,6 +41,14 @@ pub struct BootstrapArgs {
     /// Bearer token, when att requires one.
     #[arg(long, env = "ATT_API_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+}
+
+/// `att bootstrap …`: the release pipeline of a running att.
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// Where the running att is.
+    #[command(flatten)]
+    pub remote: Remote,
     /// What to do.
     #[command(subcommand)]
     pub command: BootstrapCommand,
@@ -102,17 +110,9 @@ pub enum BootstrapCommand {
 /// `att mcp …`: the gateway of a running att.
 #[derive(Debug, Args)]
 pub struct McpArgs {
-    /// Base URL of the running att.
-    #[arg(
-        long = "att-url",
-        env = "ATT_URL",
-        default_value = "http://127.0.0.1:8300",
-        global = true
-    )]
-    pub att_url: String,
-    /// Bearer token, when att requires one.
-    #[arg(long, env = "ATT_API_TOKEN", hide_env_values = true, global = true)]
-    pub token: Option<String>,
+    /// Where the running att is.
+    #[command(flatten)]
+    pub remote: Remote,
     /// What to do.
     #[command(subcommand)]
     pub command: McpCommand,

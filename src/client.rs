@@ -31,18 +31,20 @@ fn pairs(field: &str, items: &[String]) -> Result<BTreeMap<String, String>, Stri
 }
 
 async fn execute(args: McpArgs) -> Result<(), String> {
-    let base = args.att_url.trim_end_matches('/').to_owned();
+    let base = args.remote.att_url.trim_end_matches('/').to_owned();
     let client = reqwest::Client::new();
     let send = |req: reqwest::RequestBuilder| {
-        let req = match &args.token {
+        let req = match &args.remote.token {
             Some(t) => req.bearer_auth(t),
             None => req,
         };
         async move {
-            let r = req
-                .send()
-                .await
-                .map_err(|e| format!("cannot reach att at {base}: {e}", base = args.att_url))?;
+            let r = req.send().await.map_err(|e| {
+                format!(
+                    "cannot reach att at {base}: {e}",
+                    base = args.remote.att_url
+                )
+            })?;
             let status = r.status();
             let body: Value = r.json().await.unwrap_or(Value::Null);
             Ok::<_, String>((status, body))
@@ -276,9 +278,9 @@ pub async fn bootstrap(args: crate::cli::BootstrapArgs) -> ExitCode {
 async fn execute_bootstrap(args: crate::cli::BootstrapArgs) -> Result<bool, String> {
     use crate::cli::BootstrapCommand;
 
-    let base = args.att_url.trim_end_matches('/').to_owned();
+    let base = args.remote.att_url.trim_end_matches('/').to_owned();
     let client = reqwest::Client::new();
-    let token = args.token.clone();
+    let token = args.remote.token.clone();
     let send = |req: reqwest::RequestBuilder| {
         let req = match &token {
             Some(t) => req.bearer_auth(t),
