@@ -154,6 +154,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         directory: tree.directory.clone(),
         events: Arc::new(tree.events.clone()),
         limit: att_actors::bootstrap::policy::RollbackLimit::default(),
+        data_dir: config.data_dir.clone(),
     };
     let bootstrap = att_actors::supervisor::ChildSpec::new(
         att_actors::bootstrap::actor::NAME,

@@ -89,6 +89,7 @@ async fn a_panicking_phase_fails_with_its_reason_and_the_actor_takes_the_next_ru
         directory: directory.clone(),
         events: Arc::new(Nowhere),
         limit: RollbackLimit::default(),
+        data_dir: std::env::temp_dir(),
     };
     att_actors::trace::spawn(&directory, NAME, None, BootstrapActor, args)
         .await

@@ -78,6 +78,14 @@ async fn version(port: u16) -> Option<String> {
         .ok()
 }
 
+/// The record of phase `name` in a run.
+fn phase<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["phases"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["phase"] == name))
+        .unwrap_or(&Value::Null)
+}
+
 fn phases(run: &Value) -> Vec<(String, String)> {
     run["phases"]
         .as_array()
@@ -125,6 +133,7 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
         &r,
         &[
             ("resolve", "succeeded"),
+            ("build", "skipped"),
             ("deploy", "succeeded"),
             ("restart_watchdog", "succeeded"),
             ("health", "succeeded"),
@@ -153,6 +162,7 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
         &r,
         &[
             ("resolve", "succeeded"),
+            ("build", "skipped"),
             ("deploy", "succeeded"),
             ("restart_watchdog", "failed"),
             ("health", "skipped"),
@@ -184,6 +194,7 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
         &r,
         &[
             ("resolve", "succeeded"),
+            ("build", "skipped"),
             ("deploy", "succeeded"),
             ("restart_watchdog", "succeeded"),
             ("health", "failed"),
@@ -194,7 +205,7 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
     assert_eq!(res["health_status"], "unhealthy");
     assert_eq!(res["rollback_failure_class"], "health_failure");
     assert_eq!(res["rollback_succeeded"], true);
-    let health = r["phases"][3]["message"].as_str().unwrap_or_default();
+    let health = phase(&r, "health")["message"].as_str().unwrap_or_default();
     assert_eq!(health, "http_status:500");
     assert_eq!(version(port).await.as_deref(), Some("r1"));
 
@@ -303,6 +314,7 @@ async fn one_run_per_target_and_bad_requests_are_refused() {
         &r,
         &[
             ("resolve", "failed"),
+            ("build", "skipped"),
             ("deploy", "skipped"),
             ("restart_watchdog", "skipped"),
             ("health", "skipped"),
@@ -310,7 +322,7 @@ async fn one_run_per_target_and_bad_requests_are_refused() {
         ],
     );
     assert!(
-        r["phases"][0]["message"]
+        phase(&r, "resolve")["message"]
             .as_str()
             .unwrap_or_default()
             .contains("`nope`"),
@@ -395,7 +407,7 @@ async fn a_run_interrupted_by_sigkill_is_concluded_after_the_restart() {
     let first = r["run_id"].as_str().expect("id").to_owned();
     eventually("r1 in its watch window", Duration::from_secs(20), || {
         let r = get(&att, format!("/api/v1/bootstrap/runs/{first}"));
-        async move { (r.await["phases"][2]["status"] == "running").then_some(()) }
+        async move { (phase(&r.await, "restart_watchdog")["status"] == "running").then_some(()) }
     })
     .await;
     let orphan = get(&att, "/api/v1/services/web".into()).await["status"]["pid"]
@@ -420,10 +432,11 @@ async fn a_run_interrupted_by_sigkill_is_concluded_after_the_restart() {
     .await;
     assert_eq!(r["status"], "succeeded", "{r}");
     assert_eq!(
-        r["phases"][2]["message"], "interrupted by a restart of att",
+        phase(&r, "restart_watchdog")["message"],
+        "interrupted by a restart of att",
         "{r}"
     );
-    assert_eq!(r["phases"][3]["status"], "succeeded", "{r}");
+    assert_eq!(phase(&r, "health")["status"], "succeeded", "{r}");
     assert_eq!(version(port).await.as_deref(), Some("r1"));
     let now = get(&att, "/api/v1/services/web".into()).await;
     assert_eq!(now["status"]["release"], "r1", "{now}");
@@ -458,7 +471,7 @@ async fn a_run_interrupted_by_sigkill_is_concluded_after_the_restart() {
     let second = r["run_id"].as_str().expect("id").to_owned();
     eventually("r2 in its health gate", Duration::from_secs(20), || {
         let r = get(&att, format!("/api/v1/bootstrap/runs/{second}"));
-        async move { (r.await["phases"][3]["status"] == "running").then_some(()) }
+        async move { (phase(&r.await, "health")["status"] == "running").then_some(()) }
     })
     .await;
     att.signal(libc::SIGKILL);
@@ -695,7 +708,7 @@ async fn a_cancelled_run_rolls_the_target_back_and_ends_cancelled() {
     let id = body["run_id"].as_str().expect("id").to_owned();
     eventually("the health gate", Duration::from_secs(20), || async {
         let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
-        (r["phases"][3]["status"] == "running").then_some(())
+        (phase(&r, "health")["status"] == "running").then_some(())
     })
     .await;
     let (status, body) = post(
@@ -715,8 +728,8 @@ async fn a_cancelled_run_rolls_the_target_back_and_ends_cancelled() {
     )
     .await;
     assert_eq!(r["status"], "cancelled", "{r}");
-    assert_eq!(r["phases"][3]["message"], "cancelled", "{r}");
-    assert_eq!(r["phases"][4]["status"], "succeeded", "{r}");
+    assert_eq!(phase(&r, "health")["message"], "cancelled", "{r}");
+    assert_eq!(phase(&r, "rollback")["status"], "succeeded", "{r}");
     assert_eq!(version(port).await.as_deref(), Some("good"));
 
     let (status, _) = post(
@@ -728,5 +741,196 @@ async fn a_cancelled_run_rolls_the_target_back_and_ends_cancelled() {
     assert_eq!(status, 409);
     let (status, _) = post(&att, "/api/v1/bootstrap/runs/nope/cancel", json!({})).await;
     assert_eq!(status, 404);
+    att.server.shutdown().await;
+}
+
+/// Commits `files` (path, content) on top of `repo`'s HEAD; the commit id.
+fn commit(repo: &git2::Repository, files: &[(&str, &str)], message: &str) -> String {
+    let root = repo.workdir().expect("workdir").to_owned();
+    let mut index = repo.index().expect("index");
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).expect("write");
+        index.add_path(std::path::Path::new(path)).expect("add");
+    }
+    index.write().expect("index write");
+    let tree = repo
+        .find_tree(index.write_tree().expect("tree"))
+        .expect("tree");
+    let who = git2::Signature::now("t", "t@example.com").expect("sig");
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &who, &who, message, &tree, &parents)
+        .expect("commit")
+        .to_string()
+}
+
+const BUILD_OK: &str = "mkdir -p out && cp \"$FIXTURE\" out/service && echo built\n";
+
+#[tokio::test]
+async fn releases_are_built_from_commits_in_a_worktree_and_their_artifacts_kept() {
+    let port = free_port();
+    let repo_dir = tempfile::tempdir().expect("repo dir");
+    let repo = git2::Repository::init(repo_dir.path()).expect("init");
+    let c0 = commit(&repo, &[("build.sh", BUILD_OK), ("VERSION", "0")], "zero");
+    let c1 = commit(&repo, &[("VERSION", "1")], "one");
+    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
+        "name": "web", "command": "{artifact}",
+        "args": ["--port", port.to_string(), "--release", "{release}"],
+        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
+        "stop_grace": "2s",
+        "build": {"repo": repo_dir.path(), "command": ["sh", "build.sh"],
+                  "artifact": "out/service", "env": {"FIXTURE": SERVICE}}
+    }))
+    .expect("spec");
+    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    // Nothing is deployed yet: the service says how to get a release.
+    let s = att.get_json("/api/v1/services/web").await;
+    assert_eq!(s["status"]["state"], "failed_to_start", "{s}");
+    assert!(
+        s["status"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("att bootstrap run"),
+        "{s}"
+    );
+    let fast = json!({"target": "service:web", "restart_watchdog_retries": 2,
+                      "restart_watchdog_interval": "50ms", "health_check_interval": "50ms",
+                      "health_deadline": "5s"});
+
+    // No release named: HEAD is built in the worktree, deployed and goes live.
+    let r = run(&att, fast.clone()).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(phase(&r, "build")["status"], "succeeded", "{r}");
+    assert_eq!(r["result"]["deployed_release_id"], c1.as_str(), "{r}");
+    // Nothing was live and the log names no release: git names the parent commit.
+    assert_eq!(r["result"]["release_metadata_source"], "git", "{r}");
+    assert_eq!(
+        r["result"]["rollback_target_release_id"],
+        c0.as_str(),
+        "{r}"
+    );
+    assert_eq!(version(port).await.as_deref(), Some(c1.as_str()));
+    let run_id = r["id"].as_str().expect("id").to_owned();
+    eventually(
+        "the build's output as events",
+        Duration::from_secs(10),
+        || async {
+            let e = att
+                .get_json(&format!(
+                    "/api/v1/events?kind=bootstrap.build_output&correlation_id={run_id}"
+                ))
+                .await;
+            e.to_string().contains("built").then_some(())
+        },
+    )
+    .await;
+
+    // A second commit: built and deployed; the first is the rollback target.
+    let c2 = commit(&repo, &[("VERSION", "2")], "two");
+    let r = run(&att, fast.clone()).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(
+        r["result"]["rollback_target_release_id"],
+        c1.as_str(),
+        "{r}"
+    );
+    assert_eq!(version(port).await.as_deref(), Some(c2.as_str()));
+    // Redeploying a kept release skips the build.
+    let mut again = fast.clone();
+    again["requested_release_id"] = json!(&c1[..10]);
+    let r = run(&att, again).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(phase(&r, "build")["status"], "skipped", "{r}");
+    assert_eq!(version(port).await.as_deref(), Some(c1.as_str()));
+
+    // A commit that does not build: the run fails in `build`, nothing is deployed.
+    let c3 = commit(
+        &repo,
+        &[(
+            "build.sh",
+            "echo 'error: it does not compile' >&2; exit 3\n",
+        )],
+        "three",
+    );
+    let r = run(&att, fast.clone()).await;
+    assert_eq!(r["status"], "failed", "{r}");
+    let build = phase(&r, "build");
+    assert_eq!(build["status"], "failed", "{r}");
+    let why = build["message"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("exit") && why.contains("it does not compile"),
+        "{why}"
+    );
+    assert_eq!(phase(&r, "deploy")["status"], "skipped", "{r}");
+    assert_eq!(r["result"]["deployed_release_id"], c3.as_str());
+    assert_eq!(version(port).await.as_deref(), Some(c1.as_str()));
+    // A name that is neither a release nor a commit fails at resolve.
+    let mut bad = fast.clone();
+    bad["requested_release_id"] = json!("no-such-branch");
+    let r = run(&att, bad).await;
+    let why = phase(&r, "resolve")["message"].as_str().unwrap_or_default();
+    assert!(why.contains("`no-such-branch` is not a commit"), "{r}");
+
+    // Five more releases: only the newest five keep their artifacts.
+    let mut ids = vec![c1.clone(), c2.clone()];
+    for n in 4..9 {
+        let c = commit(
+            &repo,
+            &[("build.sh", BUILD_OK), ("VERSION", &n.to_string())],
+            "more",
+        );
+        let r = run(&att, fast.clone()).await;
+        assert_eq!(r["status"], "succeeded", "{r}");
+        ids.push(c);
+    }
+    let releases = att
+        .get_json("/api/v1/bootstrap/releases?target=service:web")
+        .await;
+    let kept: Vec<&str> = releases["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .filter(|r| !r["artifact"].is_null())
+        .map(|r| r["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kept.len(), 5, "{releases}");
+    let data_dir = att.data.path().to_path_buf();
+    for (i, id) in ids.iter().enumerate() {
+        let dir = data_dir.join("releases/service-web").join(id);
+        assert_eq!(dir.exists(), i >= 2, "{id}: {releases}");
+        assert_eq!(kept.contains(&id.as_str()), i >= 2, "{id}");
+    }
+
+    // The live tree was never touched: no build output, no extra branch.
+    let statuses = repo.statuses(None).expect("statuses");
+    assert_eq!(statuses.len(), 0, "the repository's own tree changed");
+    let branches: Vec<String> = repo
+        .branches(None)
+        .expect("branches")
+        .filter_map(|b| b.ok()?.0.name().ok()?.map(str::to_owned))
+        .collect();
+    assert_eq!(branches.len(), 1, "{branches:?}");
+
+    // Going back to a release whose artifact was pruned builds it again.
+    let (status, body) = post(
+        &att,
+        "/api/v1/bootstrap/targets/service:web/rollback",
+        json!({"release_id": c1}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["run_id"].as_str().expect("run id").to_owned();
+    let r = eventually(
+        "the rollback run's end",
+        Duration::from_secs(60),
+        || async {
+            let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
+            (r["status"] != "running").then_some(r)
+        },
+    )
+    .await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(phase(&r, "build")["status"], "succeeded", "{r}");
+    assert_eq!(version(port).await.as_deref(), Some(c1.as_str()));
     att.server.shutdown().await;
 }

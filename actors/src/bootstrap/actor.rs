@@ -7,6 +7,7 @@
 //! stored (the run record) and written to the event log with the run id as correlation id.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::build::{self, BuildSpec};
 use super::model::{
     Phase, PhaseStatus, Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest, RunStatus,
 };
@@ -25,6 +27,7 @@ use crate::mailbox::{self, MailboxError};
 use crate::service::actor::ServiceHandle;
 use crate::service::probe::{self, HealthGate, Watchdog};
 use crate::service::process::Command;
+use crate::service::spec::ServiceSpec;
 use crate::trace::{self, MessageMeta};
 
 /// The actor's name.
@@ -41,6 +44,8 @@ pub struct BootstrapArgs {
     pub events: Arc<dyn EventSink>,
     /// Consecutive automatic rollbacks allowed per target.
     pub limit: RollbackLimit,
+    /// att's data directory: build worktrees and kept artifacts live under it.
+    pub data_dir: PathBuf,
 }
 
 /// Why a run was not started.
@@ -58,12 +63,26 @@ pub struct Resolution {
     rollback_to: Option<Release>,
     source: &'static str,
     live_before: Option<Release>,
+    /// The target's spec, when its releases are built: then `deployed` is built first
+    /// unless its artifact is kept.
+    service: Option<ServiceSpec>,
+}
+
+impl Resolution {
+    /// The build that must run before `release` can run, if any.
+    fn needs_build(&self, release: &Release) -> Option<BuildSpec> {
+        let build = self.service.as_ref()?.build.clone()?;
+        let kept = release.artifact.as_ref().is_some_and(|a| a.exists());
+        (!kept).then_some(build)
+    }
 }
 
 /// What a phase's work produced.
 pub enum PhaseOutcome {
     /// `resolve`.
     Resolved(Result<Box<Resolution>, String>),
+    /// `build`: the registered release.
+    Built(Result<Box<Release>, String>),
     /// `deploy`.
     Deployed(Result<(), String>),
     /// `restart_watchdog`.
@@ -166,6 +185,7 @@ fn service_name(target: &str) -> Option<&str> {
 fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Resolve => "resolve",
+        Phase::Build => "build",
         Phase::Deploy => "deploy",
         Phase::RestartWatchdog => "restart_watchdog",
         Phase::Health => "health",
@@ -319,6 +339,27 @@ impl BootstrapState {
         }
     }
 
+    /// The build of `release` for `run`, when its target builds releases and the artifact
+    /// is not kept.
+    fn build_job(&self, run: &str, release: &Release) -> Option<BuildJob> {
+        let resolution = self.runs.get(run)?.resolution.as_ref()?;
+        let spec = resolution.needs_build(release)?;
+        let protect = [&resolution.live_before, &resolution.rollback_to]
+            .into_iter()
+            .flatten()
+            .map(|r| r.id.clone())
+            .collect();
+        Some(BuildJob {
+            store: self.args.store.clone(),
+            data_dir: self.args.data_dir.clone(),
+            events: self.args.events.clone(),
+            run: run.to_owned(),
+            service: resolution.service.clone()?,
+            spec,
+            protect,
+        })
+    }
+
     /// Automatic rollbacks of `target` since its last successful run.
     async fn consecutive_rollbacks(&self, target: &str) -> u32 {
         let runs = self.args.store.list_runs(200).await.unwrap_or_default();
@@ -396,11 +437,13 @@ impl BootstrapState {
             self.finish(run, RunStatus::Failed).await;
             return;
         };
+        let job = self.build_job(run, &to);
         let deadline = DEPLOY_DEADLINE
             + request.restart_watchdog_interval * request.restart_watchdog_retries.max(1)
             + request.health_deadline
+            + job.as_ref().map_or(Duration::ZERO, |j| j.spec.timeout)
             + SLACK;
-        let work = rollback_work(self.args.directory.clone(), request, to);
+        let work = rollback_work(self.args.directory.clone(), request, to, job);
         self.begin(myself, run, Phase::Rollback, deadline, work)
             .await;
     }
@@ -478,6 +521,7 @@ impl BootstrapState {
                 rollback_to: rollback_to.clone(),
                 source: "registry",
                 live_before,
+                service: None,
             };
             let request = record.request.clone();
             self.runs
@@ -486,7 +530,7 @@ impl BootstrapState {
                 && let Some(to) = rollback_to
             {
                 let deadline = DEPLOY_DEADLINE + request.health_deadline + SLACK;
-                let work = rollback_work(self.args.directory.clone(), request, to);
+                let work = rollback_work(self.args.directory.clone(), request, to, None);
                 self.begin(myself, &id, Phase::Rollback, deadline, work)
                     .await;
                 continue;
@@ -531,7 +575,42 @@ impl BootstrapState {
                 if let Some(r) = self.end_phase(run, PhaseStatus::Succeeded, None) {
                     self.event(&r, Phase::Resolve, "succeeded", None);
                 }
-                let work = deploy_work(directory, request.target.clone(), deployed);
+                match self.build_job(run, &deployed) {
+                    Some(job) => {
+                        let deadline = job.spec.timeout + SLACK;
+                        let commit = deployed.id.clone();
+                        let work: BoxFuture<'static, PhaseOutcome> = Box::pin(async move {
+                            PhaseOutcome::Built(job.run(&commit).await.map(Box::new))
+                        });
+                        self.begin(myself, run, Phase::Build, deadline, work).await;
+                    }
+                    None => {
+                        let work = deploy_work(directory, request.target.clone(), deployed);
+                        self.begin(myself, run, Phase::Deploy, DEPLOY_DEADLINE, work)
+                            .await;
+                    }
+                }
+            }
+            PhaseOutcome::Built(Err(e)) => {
+                // Nothing was deployed: the live release runs on.
+                if let Some(r) = self.end_phase(run, PhaseStatus::Failed, Some(e.clone())) {
+                    self.event(&r, Phase::Build, "failed", Some(&e));
+                }
+                self.finish(run, RunStatus::Failed).await;
+            }
+            PhaseOutcome::Built(Ok(release)) => {
+                let release = *release;
+                if let Some(res) = self.runs.get_mut(run).and_then(|a| a.resolution.as_mut()) {
+                    res.deployed = release.clone();
+                }
+                let message = release
+                    .artifact
+                    .as_ref()
+                    .map(|a| format!("artifact kept at {}", a.display()));
+                if let Some(r) = self.end_phase(run, PhaseStatus::Succeeded, message.clone()) {
+                    self.event(&r, Phase::Build, "succeeded", message.as_deref());
+                }
+                let work = deploy_work(directory, request.target.clone(), release);
                 self.begin(myself, run, Phase::Deploy, DEPLOY_DEADLINE, work)
                     .await;
             }
@@ -668,6 +747,7 @@ fn active_run(record: RunRecord, resolution: Option<Resolution>) -> ActiveRun {
 fn failed_outcome(phase: Phase, why: String) -> PhaseOutcome {
     match phase {
         Phase::Resolve => PhaseOutcome::Resolved(Err(why)),
+        Phase::Build => PhaseOutcome::Built(Err(why)),
         Phase::Deploy => PhaseOutcome::Deployed(Err(why)),
         Phase::RestartWatchdog => PhaseOutcome::Watched(Watchdog {
             stable: false,
@@ -697,9 +777,10 @@ fn resolve_work(
     })
 }
 
-/// `resolve`: the deployed release from the request; the rollback target from the request,
-/// else the registry (the target's live release), else the service's own log
-/// (`previous_release_id=…`).
+/// `resolve`: the deployed release from the request — a registered release, or for a target
+/// with a build the commit it names (`HEAD` when none is named), to be built; the rollback
+/// target from the request, else the registry (the target's live release), else the
+/// service's own log (`release_id=…`), else git (the deployed commit's parent).
 async fn resolve(
     store: Arc<dyn ReleaseStore>,
     directory: ActorDirectory,
@@ -707,8 +788,8 @@ async fn resolve(
 ) -> Result<Resolution, String> {
     let name = service_name(&request.target).unwrap_or_default().to_owned();
     let service = ServiceHandle::new(directory, &name);
-    service
-        .status()
+    let spec = service
+        .spec()
         .await
         .map_err(|e| format!("service `{name}` is not running as a managed service: {e}"))?;
     let releases = store
@@ -716,12 +797,34 @@ async fn resolve(
         .await
         .map_err(|e| e.to_string())?;
     let find = |id: &str| releases.iter().find(|r| r.id == id).cloned();
-    let deployed = find(&request.requested_release_id).ok_or_else(|| {
-        format!(
-            "release `{}` of `{}` is not registered",
-            request.requested_release_id, request.target
-        )
-    })?;
+    let requested = request.requested_release_id.trim();
+    let deployed = match (
+        find(requested).filter(|_| !requested.is_empty()),
+        &spec.build,
+    ) {
+        (Some(r), _) => r,
+        (None, Some(b)) => {
+            let rev = if requested.is_empty() {
+                "HEAD"
+            } else {
+                requested
+            };
+            let commit = revision(b, rev).await?.commit;
+            find(&commit).unwrap_or_else(|| spec.built_release(&commit, None))
+        }
+        (None, None) if requested.is_empty() => {
+            return Err(format!(
+                "`requested_release_id` is required: `{}` has no build to make a release from",
+                request.target
+            ));
+        }
+        (None, None) => {
+            return Err(format!(
+                "release `{requested}` of `{}` is not registered",
+                request.target
+            ));
+        }
+    };
     let live_before = releases
         .iter()
         .find(|r| r.status == ReleaseStatus::Live)
@@ -742,7 +845,7 @@ async fn resolve(
     } else if let Some(live) = live_before.clone() {
         (Some(live), "registry")
     } else {
-        // The newest `previous_release_id=` its own log names, if registered.
+        // The newest `release_id=` its own log names, if registered.
         let lines = service.logs(500).await.unwrap_or_default();
         let from_log = lines.iter().rev().find_map(|l| {
             l.split_whitespace()
@@ -750,9 +853,18 @@ async fn resolve(
                 .filter(|id| !id.is_empty() && *id != deployed.id)
                 .and_then(find)
         });
-        match from_log {
-            Some(r) => (Some(r), "runtime_logs"),
-            None => (None, "request"),
+        // Else the deployed commit's parent (built when the rollback needs it).
+        let parent = match (&from_log, &spec.build) {
+            (None, Some(b)) => revision(b, &deployed.id).await.ok().and_then(|r| r.parent),
+            _ => None,
+        };
+        match (from_log, parent) {
+            (Some(r), _) => (Some(r), "runtime_logs"),
+            (None, Some(p)) => (
+                Some(find(&p).unwrap_or_else(|| spec.built_release(&p, None))),
+                "git",
+            ),
+            (None, None) => (None, "request"),
         }
     };
     Ok(Resolution {
@@ -760,7 +872,73 @@ async fn resolve(
         rollback_to,
         source,
         live_before,
+        service: Some(spec).filter(|s| s.build.is_some()),
     })
+}
+
+/// `rev` resolved to a commit of the build's repository (git2 is blocking).
+async fn revision(build: &BuildSpec, rev: &str) -> Result<build::Revision, String> {
+    let (repo, rev) = (build.repo.clone(), rev.to_owned());
+    tokio::task::spawn_blocking(move || build::resolve_revision(&repo, &rev))
+        .await
+        .map_err(|e| format!("the revision lookup did not finish: {e}"))?
+}
+
+/// A build to run: the `build` phase's work, or a rollback's to a release whose artifact
+/// is no longer kept.
+struct BuildJob {
+    store: Arc<dyn ReleaseStore>,
+    data_dir: PathBuf,
+    events: Arc<dyn EventSink>,
+    run: String,
+    service: ServiceSpec,
+    spec: BuildSpec,
+    /// Releases whose artifacts pruning must keep (the live one, the rollback target).
+    protect: Vec<String>,
+}
+
+impl BuildJob {
+    /// Builds `commit`, registers the release (`built`), and removes the artifacts of the
+    /// target's releases beyond the newest [`build::KEEP_ARTIFACTS`].
+    async fn run(self, commit: &str) -> Result<Release, String> {
+        let target = format!("service:{}", self.service.name);
+        let (events, run, t) = (self.events.clone(), self.run.clone(), target.clone());
+        let progress: build::Progress = Arc::new(move |lines| {
+            events.emit(
+                NewEvent::new(
+                    "bootstrap.build_output",
+                    json!({"run_id": run, "target": t, "lines": lines}),
+                )
+                .correlated(&run),
+            );
+        });
+        let artifact = build::build(&self.spec, &self.data_dir, &target, commit, progress).await?;
+        let release = self.service.built_release(commit, Some(&artifact));
+        self.store
+            .save_release(&release)
+            .await
+            .map_err(|e| format!("could not register the release: {e}"))?;
+        let releases = self.store.list_releases(&target).await.unwrap_or_default();
+        let kept: Vec<(String, Option<PathBuf>)> = releases
+            .iter()
+            .map(|r| (r.id.clone(), r.artifact.clone()))
+            .collect();
+        let mut protect: Vec<&str> = self.protect.iter().map(String::as_str).collect();
+        protect.push(commit);
+        let removed = build::prune(
+            &self.data_dir,
+            &target,
+            &kept,
+            build::KEEP_ARTIFACTS,
+            &protect,
+        );
+        for r in releases.iter().filter(|r| removed.contains(&r.id)) {
+            let mut r = r.clone();
+            r.artifact = None;
+            let _ = self.store.save_release(&r).await;
+        }
+        Ok(release)
+    }
 }
 
 fn deploy_work(
@@ -860,9 +1038,17 @@ fn rollback_work(
     directory: ActorDirectory,
     request: RunRequest,
     to: Release,
+    build: Option<BuildJob>,
 ) -> BoxFuture<'static, PhaseOutcome> {
     Box::pin(async move {
         let result = async {
+            let to = match build {
+                Some(job) => job
+                    .run(&to.id)
+                    .await
+                    .map_err(|e| format!("the rollback release could not be built: {e}"))?,
+                None => to,
+            };
             deploy(&directory, &request.target, &to).await?;
             let w = watch(&directory, &request).await;
             if !w.stable {
@@ -987,7 +1173,7 @@ impl Actor for BootstrapActor {
                     w.kill();
                 }
                 let phase = active.phase;
-                let deployed = phase != Phase::Resolve;
+                let deployed = !matches!(phase, Phase::Resolve | Phase::Build);
                 let rollback = active
                     .resolution
                     .as_ref()
@@ -1001,12 +1187,14 @@ impl Actor for BootstrapActor {
                 }
                 match rollback.filter(|_| deployed) {
                     Some(to) => {
+                        let job = state.build_job(&run, &to);
                         let deadline = DEPLOY_DEADLINE
+                            + job.as_ref().map_or(Duration::ZERO, |j| j.spec.timeout)
                             + request.restart_watchdog_interval
                                 * request.restart_watchdog_retries.max(1)
                             + request.health_deadline
                             + SLACK;
-                        let work = rollback_work(state.args.directory.clone(), request, to);
+                        let work = rollback_work(state.args.directory.clone(), request, to, job);
                         state
                             .begin(&myself, &run, Phase::Rollback, deadline, work)
                             .await;

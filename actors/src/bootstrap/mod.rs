@@ -1,6 +1,8 @@
-//! The release pipeline (BOOTSTRAP.md). So far: the rollback [`policy`]. The bootstrap actor,
-//! its phases, the release registry and durable runs come next (see todo/master_plan.md).
+//! The release pipeline (BOOTSTRAP.md): the bootstrap [`actor`] and its phases, the [`build`]
+//! of releases from git commits, the release and run records ([`model`]), and the rollback
+//! [`policy`].
 
 pub mod actor;
+pub mod build;
 pub mod model;
 pub mod policy;

@@ -59,7 +59,9 @@ pub struct Release {
 pub struct RunRequest {
     /// `service:<name>`.
     pub target: String,
-    /// The release to deploy (registered beforehand).
+    /// The release to deploy: a registered release, or (for a target with a build) a
+    /// commit, branch or tag of its repository, built first; empty: the repository's `HEAD`.
+    #[serde(default)]
     pub requested_release_id: String,
     /// The release that was live before (second choice for the rollback target).
     #[serde(default)]
@@ -131,6 +133,8 @@ pub(crate) mod humantime_text {
 pub enum Phase {
     /// Decide the deployed and rollback-target release ids.
     Resolve,
+    /// Build the deployed release's artifact from its commit (skipped when it is kept).
+    Build,
     /// Stop the live release, start the new one.
     Deploy,
     /// The new process must stay up.
@@ -272,6 +276,7 @@ impl RunRecord {
     pub fn new(id: String, request: RunRequest, now: OffsetDateTime) -> Self {
         let phases = [
             Phase::Resolve,
+            Phase::Build,
             Phase::Deploy,
             Phase::RestartWatchdog,
             Phase::Health,

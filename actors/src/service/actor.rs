@@ -161,6 +161,8 @@ pub enum ServiceMsg {
     },
     /// The running process (for the watchdog and the health gate).
     Process(RpcReplyPort<Option<Arc<Process>>>),
+    /// Its spec (for the `build` phase).
+    Spec(RpcReplyPort<ServiceSpec>),
 }
 
 impl MessageMeta for ServiceMsg {
@@ -174,6 +176,7 @@ impl MessageMeta for ServiceMsg {
             Self::RestartDue(_) => "restart_due",
             Self::Deploy { .. } => "deploy",
             Self::Process(_) => "process",
+            Self::Spec(_) => "spec",
         }
     }
 }
@@ -227,6 +230,16 @@ impl ServiceActorState {
     fn start(&mut self, myself: &ActorRef<ServiceMsg>) -> Result<(), String> {
         if self.process.is_some() {
             return Ok(());
+        }
+        if self.release.is_none() && self.spec.needs_release() {
+            let error = format!(
+                "service `{}` runs a built release and none is deployed yet: start a run \
+                 (`att bootstrap run service:{}`)",
+                self.spec.name, self.spec.name
+            );
+            self.state = ServiceState::FailedToStart;
+            self.error = Some(error.clone());
+            return Err(error);
         }
         self.generation += 1;
         match process::spawn(&self.command, self.log.clone()) {
@@ -427,6 +440,9 @@ impl Actor for ServiceActor {
             ServiceMsg::Process(reply) => {
                 let _ = reply.send(state.process.clone());
             }
+            ServiceMsg::Spec(reply) => {
+                let _ = reply.send(state.spec.clone());
+            }
             ServiceMsg::RestartDue(generation) => {
                 if generation == state.generation && state.state == ServiceState::Restarting {
                     state.restarts += 1;
@@ -517,6 +533,17 @@ impl ServiceHandle {
             &self.actor,
             Duration::from_secs(5),
             ServiceMsg::Process,
+        )
+        .await
+    }
+
+    /// Its spec.
+    pub async fn spec(&self) -> Result<ServiceSpec, MailboxError> {
+        mailbox::call(
+            &self.directory,
+            &self.actor,
+            Duration::from_secs(5),
+            ServiceMsg::Spec,
         )
         .await
     }

@@ -7,6 +7,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::probe::Probe;
+use crate::bootstrap::model::{Release, ReleaseStatus};
+
+/// Replaced by a built release's artifact path in `command`, `args` and `env`.
+pub const ARTIFACT: &str = "{artifact}";
+/// Replaced by the release id (the commit) in `command`, `args` and `env`.
+pub const RELEASE: &str = "{release}";
 
 /// A service att runs and watches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -47,6 +53,11 @@ pub struct ServiceSpec {
     #[serde(default = "default_stop_grace", with = "humantime_serde_compat")]
     #[schema(value_type = String)]
     pub stop_grace: Duration,
+    /// How its releases are built from a git repository (the `build` phase). A built
+    /// release runs `command` and `args` with `{artifact}` replaced by the kept artifact's
+    /// path and `{release}` by the release id (the commit).
+    #[serde(default)]
+    pub build: Option<crate::bootstrap::build::BuildSpec>,
 }
 
 fn yes() -> bool {
@@ -109,6 +120,35 @@ impl ServiceSpec {
                 Err(format!("service `{}`: health command is empty", self.name))
             }
             _ => Ok(()),
+        }?;
+        if let Some(build) = &self.build {
+            build
+                .validate()
+                .map_err(|e| format!("service `{}`: {e}", self.name))?;
+        }
+        Ok(())
+    }
+
+    /// Whether starting it needs a deployed release (its command names `{artifact}`).
+    pub fn needs_release(&self) -> bool {
+        self.command.contains(ARTIFACT) || self.args.iter().any(|a| a.contains(ARTIFACT))
+    }
+
+    /// The release `id` built from this spec, its artifact kept at `artifact`.
+    pub fn built_release(&self, id: &str, artifact: Option<&std::path::Path>) -> Release {
+        let artifact_text = artifact
+            .map(|a| a.display().to_string())
+            .unwrap_or_default();
+        let fill = |s: &str| s.replace(ARTIFACT, &artifact_text).replace(RELEASE, id);
+        Release {
+            target: format!("service:{}", self.name),
+            id: id.to_owned(),
+            command: fill(&self.command),
+            args: self.args.iter().map(|a| fill(a)).collect(),
+            env: self.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect(),
+            artifact: artifact.map(std::path::Path::to_path_buf),
+            status: ReleaseStatus::Built,
+            created_at: time::OffsetDateTime::now_utc(),
         }
     }
 
