@@ -21,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Run att: the HTTP API, the actors, the store.
     Serve(ServeArgs),
+    /// Run att under a small parent that restarts it when it crashes and switches it to a
+    /// new release without dropping a connection (the `self` target). Takes `serve`'s
+    /// options.
+    Launch(ServeArgs),
     /// Talk to a running att's gateway.
     Mcp(McpArgs),
     /// Ship releases through a running att's release pipeline.

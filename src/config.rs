@@ -58,8 +58,10 @@ pub struct Config {
     /// Managed services (`[[services]]`, `service:<name>` targets): `name`, `command`, `args`,
     /// `env`, `cwd`, `health` (`{kind = "http", url}`, `{kind = "command", argv}` or
     /// `{kind = "mcp", url}`), `log_file`, `restart`, `crash_exits`, `crash_window`,
-    /// `stop_grace`. They start with att.
+    /// `stop_grace`, `build` (`{repo, command, artifact, env, timeout}`). They start with att.
     pub services: Vec<att_actors::service::spec::ServiceSpec>,
+    /// `att launch` and the `self` target.
+    pub launch: LaunchConfig,
 }
 
 /// Health rules for upstream MCP servers.
@@ -106,6 +108,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             upstreams: Vec::new(),
             services: Vec::new(),
+            launch: LaunchConfig::default(),
         }
     }
 }
@@ -194,6 +197,33 @@ impl Default for EventsConfig {
         Self {
             queue_capacity: 4096,
             live_capacity: 1024,
+        }
+    }
+}
+
+/// `att launch` and the `self` target (BOOTSTRAP.md, "Self-upgrade").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LaunchConfig {
+    /// This many crashes of att within `crash_window` and the launcher stops restarting it.
+    pub crash_exits: u32,
+    /// See `crash_exits`.
+    #[serde(with = "humantime_serde")]
+    pub crash_window: Duration,
+    /// How long the old att may take to stop during a switch before it is killed.
+    #[serde(with = "humantime_serde")]
+    pub switch_grace: Duration,
+    /// How att's own releases are built (a git repository of att, a command, the binary).
+    pub build: Option<att_actors::bootstrap::build::BuildSpec>,
+}
+
+impl Default for LaunchConfig {
+    fn default() -> Self {
+        Self {
+            crash_exits: 5,
+            crash_window: Duration::from_secs(60),
+            switch_grace: Duration::from_secs(30),
+            build: None,
         }
     }
 }
@@ -347,6 +377,20 @@ impl Config {
                 "refusing to listen on non-loopback address {} without an API token: set `api_token` (or ATT_API_TOKEN)",
                 self.listen
             )));
+        }
+        if let Some(build) = &self.launch.build {
+            build.validate().map_err(|message| ConfigError::Key {
+                key: "launch.build".into(),
+                origin: "configuration".into(),
+                message,
+            })?;
+        }
+        if self.launch.crash_exits == 0 {
+            return Err(ConfigError::Key {
+                key: "launch.crash_exits".into(),
+                origin: "configuration".into(),
+                message: "must be at least 1".into(),
+            });
         }
         if self.http.body_limit == 0 {
             return Err(ConfigError::Key {

@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod launch;
 pub mod mcp_server;
 pub mod metrics;
 pub mod server;

@@ -10,6 +10,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Launch(args) => {
+            let config = match load_config(&args) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("att: configuration error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            att::launch::run(config, att::launch::serve_args(&args))
+        }
         Command::Mcp(args) => match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -63,6 +73,14 @@ fn load_config(args: &ServeArgs) -> Result<Config, config::ConfigError> {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
+    // Before any thread starts: it edits the environment.
+    let launched = match att::launch::Launched::take_from_env() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("att: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = match load_config(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -90,15 +108,19 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let server = match att::server::start(config).await {
+        let quiet = launched.is_some();
+        let server = match att::server::start_launched(config, launched).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("att: cannot start: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        // The one line on stdout: scripts and tests read the bound address from it.
-        println!("att listening on http://{}", server.local_addr);
+        // The one line on stdout: scripts and tests read the bound address from it (the
+        // launcher printed it for a launched att).
+        if !quiet {
+            println!("att listening on http://{}", server.local_addr);
+        }
         let stop = server.stop_token();
         tokio::spawn(async move {
             signals.recv().await;

@@ -94,6 +94,30 @@ fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
 
 /// Starts att as configured; returns once it is listening.
 pub async fn start(config: Config) -> Result<Server, StartError> {
+    start_launched(config, None).await
+}
+
+/// Concludes the runs a killed att left `running` (in the background of the actor).
+async fn recover_runs(directory: att_actors::directory::ActorDirectory) {
+    match att_actors::bootstrap::actor::BootstrapHandle::new(directory)
+        .recover()
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(runs = n, "concluding runs interrupted by the last stop"),
+        Err(e) => tracing::error!(error = %e, "could not recover interrupted runs"),
+    }
+}
+
+/// Starts att as configured, on the socket `att launch` handed over when `launched`; a
+/// candidate release serves only its probe listener until the launcher says `accept`, and
+/// starts the services and concludes runs only when it says `promote`.
+pub async fn start_launched(
+    config: Config,
+    launched: Option<crate::launch::Launched>,
+) -> Result<Server, StartError> {
+    let candidate = launched.as_ref().is_some_and(|l| l.candidate);
+    let self_release = launched.as_ref().and_then(|l| l.launcher.release.clone());
     prepare_data_dir(&config.data_dir)?;
     let store = SqliteStore::open(&config.data_dir.join("att.db")).await?;
     let tree_config = TreeConfig {
@@ -137,6 +161,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         &config.data_dir,
         config.services.clone(),
         tree_restart(&config),
+        candidate,
     )
     .await
     {
@@ -155,6 +180,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         events: Arc::new(tree.events.clone()),
         limit: att_actors::bootstrap::policy::RollbackLimit::default(),
         data_dir: config.data_dir.clone(),
+        launcher: launched.as_ref().map(|l| l.launcher.clone()),
+        self_build: config.launch.build.clone(),
     };
     let bootstrap = att_actors::supervisor::ChildSpec::new(
         att_actors::bootstrap::actor::NAME,
@@ -175,14 +202,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         store.close().await;
         return Err(StartError::Actors(e.to_string()));
     }
-    // Runs a killed att left `running` are concluded now (in the background of the actor).
-    match att_actors::bootstrap::actor::BootstrapHandle::new(tree.directory.clone())
-        .recover()
-        .await
-    {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(runs = n, "concluding runs interrupted by the last stop"),
-        Err(e) => tracing::error!(error = %e, "could not recover interrupted runs"),
+    // Runs a killed att left `running` are concluded now; a candidate does it once promoted.
+    if !candidate {
+        recover_runs(tree.directory.clone()).await;
     }
 
     if config.gateway.tool_prefix == att_actors::federation::PrefixMode::Never {
@@ -195,9 +217,18 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     }
 
-    let listener = match TcpListener::bind(config.listen).await {
-        Ok(l) => l,
-        Err(source) => {
+    let (handed, probe) = match launched {
+        Some(l) => (Some(l.listener), l.probe),
+        None => (None, None),
+    };
+    let bound = match handed {
+        Some(l) => TcpListener::from_std(l),
+        None => TcpListener::bind(config.listen).await,
+    };
+    let probe = probe.map(TcpListener::from_std).transpose();
+    let (listener, probe) = match (bound, probe) {
+        (Ok(l), Ok(p)) => (l, p),
+        (Err(source), _) | (_, Err(source)) => {
             tree.shutdown().await;
             store.close().await;
             return Err(StartError::Bind {
@@ -228,6 +259,27 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     }
 
     let stop = CancellationToken::new();
+    // A candidate serves the shared socket once the launcher says so.
+    let accepting = CancellationToken::new();
+    if candidate {
+        let mut commands = crate::launch::commands();
+        let (gate, services, directory) =
+            (accepting.clone(), services.clone(), tree.directory.clone());
+        tokio::spawn(async move {
+            while let Some(command) = commands.recv().await {
+                gate.cancel();
+                if let crate::launch::Command::Promote = command {
+                    tracing::info!("promoted by the launcher: starting services");
+                    if let Err(e) = services.start_deferred().await {
+                        tracing::error!(error = %e, "could not start the services");
+                    }
+                    recover_runs(directory.clone()).await;
+                }
+            }
+        });
+    } else {
+        accepting.cancel();
+    }
     let state = AppState {
         gateway,
         services,
@@ -238,23 +290,26 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         api_token: config.api_token.as_deref().map(Arc::from),
         shutdown: stop.child_token(),
         started: Instant::now(),
+        release: self_release.map(Arc::from),
     };
     let app = http::router(state, &config.http, config.gateway.tool_prefix);
     let grace = config.http.shutdown_grace;
     let (task_tree, task_stop) = (tree.clone(), stop.clone());
     let task = tokio::spawn(async move {
-        let stopping = task_stop.clone();
-        // Small writes (an SSE event per message) go out at once: without TCP_NODELAY, a
-        // client that keeps the connection would wait for its delayed ACK (~40 ms).
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let serve = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stopping.cancelled().await });
-        let serve = std::pin::pin!(serve.into_future());
+        let shared = async {
+            tokio::select! {
+                () = accepting.cancelled() => serve_on(listener, app.clone(), task_stop.clone()).await,
+                () = task_stop.cancelled() => {}
+            }
+        };
+        let private = async {
+            if let Some(p) = probe {
+                serve_on(p, app.clone(), task_stop.clone()).await;
+            }
+        };
+        let serve = std::pin::pin!(async { tokio::join!(shared, private) });
         tokio::select! {
-            result = serve => if let Err(e) = result { tracing::error!(error = %e, "HTTP server failed") },
+            _ = serve => {},
             () = async { task_stop.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(?grace, "in-flight requests did not finish within the shutdown grace; dropping them");
             }
@@ -275,6 +330,21 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         stop,
         task,
     })
+}
+
+/// Serves `app` on `listener` until `stop`, then lets in-flight requests finish.
+async fn serve_on(listener: TcpListener, app: axum::Router, stop: CancellationToken) {
+    // Small writes (an SSE event per message) go out at once: without TCP_NODELAY, a client
+    // that keeps the connection would wait for its delayed ACK (~40 ms).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let serve =
+        axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+    if let Err(e) = serve.await {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
 }
 
 fn tree_restart(config: &Config) -> RestartPolicy {

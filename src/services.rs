@@ -50,13 +50,16 @@ pub struct Services {
 }
 
 impl Services {
-    /// Starts every configured and stored service.
+    /// Starts every configured and stored service; with `defer`, only reads and checks them
+    /// (a candidate release of att must not touch the services the running att runs):
+    /// [`Services::start_deferred`] starts them later.
     pub async fn start(
         tree: Arc<AttTree>,
         store: SqliteStore,
         data_dir: &Path,
         configured: Vec<ServiceSpec>,
         restart: RestartPolicy,
+        defer: bool,
     ) -> Result<Arc<Self>, ServicesError> {
         let services = Arc::new(Self {
             tree,
@@ -75,9 +78,23 @@ impl Services {
         }
         for (spec, source) in all.into_values() {
             spec.validate().map_err(ServicesError::Invalid)?;
-            services.start_actor(spec, source).await?;
+            if defer {
+                services.lock().insert(spec.name.clone(), (spec, source));
+            } else {
+                services.start_actor(spec, source).await?;
+            }
         }
         Ok(services)
+    }
+
+    /// Starts the services a deferred [`Services::start`] read.
+    pub async fn start_deferred(&self) -> Result<(), ServicesError> {
+        let _one_at_a_time = self.changes.lock().await;
+        let all: Vec<(ServiceSpec, Source)> = self.lock().values().cloned().collect();
+        for (spec, source) in all {
+            self.start_actor(spec, source).await?;
+        }
+        Ok(())
     }
 
     /// Its log file: the spec's, or `<data_dir>/services/<name>/service.log`.

@@ -90,6 +90,8 @@ async fn a_panicking_phase_fails_with_its_reason_and_the_actor_takes_the_next_ru
         events: Arc::new(Nowhere),
         limit: RollbackLimit::default(),
         data_dir: std::env::temp_dir(),
+        launcher: None,
+        self_build: None,
     };
     att_actors::trace::spawn(&directory, NAME, None, BootstrapActor, args)
         .await

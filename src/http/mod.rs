@@ -51,6 +51,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// When this process started serving.
     pub started: Instant,
+    /// The release of att this process runs (`att launch`).
+    pub release: Option<Arc<str>>,
 }
 
 #[derive(OpenApi)]

@@ -30,6 +30,10 @@ pub struct Health {
     pub version: &'static str,
     /// Seconds since this process began serving.
     pub uptime_seconds: u64,
+    /// This process.
+    pub pid: u32,
+    /// The release of att it runs, when `att launch` started it with one.
+    pub release: Option<String>,
 }
 
 /// Liveness: att answers HTTP. Never requires a token.
@@ -40,6 +44,8 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
+        pid: std::process::id(),
+        release: state.release.as_deref().map(str::to_owned),
     })
 }
 

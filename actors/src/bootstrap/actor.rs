@@ -17,6 +17,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::build::{self, BuildSpec};
+use super::launcher::{Launcher, Request as LaunchRequest};
 use super::model::{
     Phase, PhaseStatus, Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest, RunStatus,
 };
@@ -25,6 +26,7 @@ use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
 use crate::mailbox::{self, MailboxError};
 use crate::service::actor::ServiceHandle;
+use crate::service::probe::Probe;
 use crate::service::probe::{self, HealthGate, Watchdog};
 use crate::service::process::Command;
 use crate::service::spec::ServiceSpec;
@@ -46,7 +48,14 @@ pub struct BootstrapArgs {
     pub limit: RollbackLimit,
     /// att's data directory: build worktrees and kept artifacts live under it.
     pub data_dir: PathBuf,
+    /// The launcher att runs under (`att launch`), which makes the `self` target possible.
+    pub launcher: Option<Launcher>,
+    /// How releases of att itself are built (`[launch.build]`).
+    pub self_build: Option<BuildSpec>,
 }
+
+/// The target that is att itself.
+pub const SELF: &str = "self";
 
 /// Why a run was not started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +92,8 @@ pub enum PhaseOutcome {
     Resolved(Result<Box<Resolution>, String>),
     /// `build`: the registered release.
     Built(Result<Box<Release>, String>),
-    /// `deploy`.
-    Deployed(Result<(), String>),
+    /// `deploy`: for `self`, the candidate's probe address.
+    Deployed(Result<Option<String>, String>),
     /// `restart_watchdog`.
     Watched(Watchdog),
     /// `health`.
@@ -161,6 +170,8 @@ struct ActiveRun {
     phase: Phase,
     token: u64,
     worker: Option<ActorRef<WorkerGo>>,
+    /// For `self`: the candidate's probe address once deployed.
+    candidate: Option<String>,
 }
 
 /// The bootstrap actor's state.
@@ -208,6 +219,13 @@ const DEPLOY_DEADLINE: Duration = Duration::from_secs(60);
 const SLACK: Duration = Duration::from_secs(30);
 
 impl BootstrapState {
+    fn exec(&self) -> Exec {
+        Exec {
+            directory: self.args.directory.clone(),
+            launcher: self.args.launcher.clone(),
+        }
+    }
+
     fn event(&self, run: &RunRecord, phase: Phase, status: &str, reason: Option<&str>) {
         self.args.events.emit(
             NewEvent::new(
@@ -350,6 +368,7 @@ impl BootstrapState {
             .map(|r| r.id.clone())
             .collect();
         Some(BuildJob {
+            target: self.runs.get(run)?.record.target.clone(),
             store: self.args.store.clone(),
             data_dir: self.args.data_dir.clone(),
             events: self.args.events.clone(),
@@ -406,7 +425,18 @@ impl BootstrapState {
         };
         active.record.result.policy(class, &decision);
         let record = active.record.clone();
+        let candidate = active.candidate.is_some();
         if !decision.allowed {
+            if target == SELF && candidate {
+                // The candidate never served: without a rollback it is stopped all the same,
+                // and the att that runs this serves on.
+                let exec = self.exec();
+                tokio::spawn(async move {
+                    if let Err(e) = exec.abort().await {
+                        tracing::warn!(error = %e, "could not stop the candidate release");
+                    }
+                });
+            }
             self.args.events.emit(
                 NewEvent::new(
                     "bootstrap.rollback_policy",
@@ -443,7 +473,7 @@ impl BootstrapState {
             + request.health_deadline
             + job.as_ref().map_or(Duration::ZERO, |j| j.spec.timeout)
             + SLACK;
-        let work = rollback_work(self.args.directory.clone(), request, to, job);
+        let work = rollback_work(self.exec(), request, to, job);
         self.begin(myself, run, Phase::Rollback, deadline, work)
             .await;
     }
@@ -486,14 +516,18 @@ impl BootstrapState {
             };
             let deployed = find(&record.result.deployed_release_id);
             let rollback_to = find(&record.result.rollback_target_release_id);
-            let running_release = ServiceHandle::new(
-                self.args.directory.clone(),
-                service_name(&target).unwrap_or_default(),
-            )
-            .status()
-            .await
-            .ok()
-            .and_then(|s| s.release);
+            let running_release = if target == SELF {
+                self.args.launcher.as_ref().and_then(|l| l.release.clone())
+            } else {
+                ServiceHandle::new(
+                    self.args.directory.clone(),
+                    service_name(&target).unwrap_or_default(),
+                )
+                .status()
+                .await
+                .ok()
+                .and_then(|s| s.release)
+            };
             let deploy_begun = record
                 .phases
                 .iter()
@@ -530,14 +564,14 @@ impl BootstrapState {
                 && let Some(to) = rollback_to
             {
                 let deadline = DEPLOY_DEADLINE + request.health_deadline + SLACK;
-                let work = rollback_work(self.args.directory.clone(), request, to, None);
+                let work = rollback_work(self.exec(), request, to, None);
                 self.begin(myself, &id, Phase::Rollback, deadline, work)
                     .await;
                 continue;
             }
             if on_deployed {
                 let deadline = request.health_deadline + SLACK;
-                let work = health_work(self.args.directory.clone(), request);
+                let work = health_work(self.exec(), request, None);
                 self.begin(myself, &id, Phase::Health, deadline, work).await;
             } else {
                 // The deploy never took effect: the old release still runs.
@@ -553,7 +587,7 @@ impl BootstrapState {
             return;
         };
         let request = active.record.request.clone();
-        let directory = self.args.directory.clone();
+        let exec = self.exec();
         match outcome {
             PhaseOutcome::Resolved(Err(e)) => {
                 if let Some(r) = self.end_phase(run, PhaseStatus::Failed, Some(e.clone())) {
@@ -585,7 +619,7 @@ impl BootstrapState {
                         self.begin(myself, run, Phase::Build, deadline, work).await;
                     }
                     None => {
-                        let work = deploy_work(directory, request.target.clone(), deployed);
+                        let work = deploy_work(exec, request.target.clone(), deployed);
                         self.begin(myself, run, Phase::Deploy, DEPLOY_DEADLINE, work)
                             .await;
                     }
@@ -610,7 +644,7 @@ impl BootstrapState {
                 if let Some(r) = self.end_phase(run, PhaseStatus::Succeeded, message.clone()) {
                     self.event(&r, Phase::Build, "succeeded", message.as_deref());
                 }
-                let work = deploy_work(directory, request.target.clone(), release);
+                let work = deploy_work(exec, request.target.clone(), release);
                 self.begin(myself, run, Phase::Deploy, DEPLOY_DEADLINE, work)
                     .await;
             }
@@ -620,14 +654,17 @@ impl BootstrapState {
                 }
                 self.failed(myself, run, FailureClass::DeployFailure).await;
             }
-            PhaseOutcome::Deployed(Ok(())) => {
+            PhaseOutcome::Deployed(Ok(candidate)) => {
+                if let Some(active) = self.runs.get_mut(run) {
+                    active.candidate = candidate;
+                }
                 if let Some(r) = self.end_phase(run, PhaseStatus::Succeeded, None) {
                     self.event(&r, Phase::Deploy, "succeeded", None);
                 }
                 let deadline = request.restart_watchdog_interval
                     * request.restart_watchdog_retries.max(1)
                     + SLACK;
-                let work = watchdog_work(directory, request);
+                let work = watchdog_work(exec, request);
                 self.begin(myself, run, Phase::RestartWatchdog, deadline, work)
                     .await;
             }
@@ -648,7 +685,8 @@ impl BootstrapState {
                 }
                 if w.stable {
                     let deadline = request.health_deadline + SLACK;
-                    let work = health_work(directory, request);
+                    let candidate = self.runs.get(run).and_then(|a| a.candidate.clone());
+                    let work = health_work(exec, request, candidate);
                     self.begin(myself, run, Phase::Health, deadline, work).await;
                 } else {
                     self.failed(myself, run, FailureClass::RestartWatchdogFailure)
@@ -740,6 +778,7 @@ fn active_run(record: RunRecord, resolution: Option<Resolution>) -> ActiveRun {
         phase: Phase::Resolve,
         token: 0,
         worker: None,
+        candidate: None,
     }
 }
 
@@ -771,10 +810,115 @@ fn resolve_work(
     store: Arc<dyn ReleaseStore>,
     directory: ActorDirectory,
     request: RunRequest,
+    itself: Option<Itself>,
 ) -> BoxFuture<'static, PhaseOutcome> {
     Box::pin(async move {
-        PhaseOutcome::Resolved(resolve(store, directory, request).await.map(Box::new))
+        let resolved = match itself {
+            Some(itself) => resolve_self(store, request, itself).await,
+            None => resolve(store, directory, request).await,
+        };
+        PhaseOutcome::Resolved(resolved.map(Box::new))
     })
+}
+
+/// What `resolve` knows of att itself, for the `self` target.
+struct Itself {
+    build: Option<BuildSpec>,
+    /// The release this att runs, as the launcher started it.
+    running: Option<String>,
+}
+
+/// The spec att's own releases are built from: the artifact is the att binary.
+fn self_spec(build: Option<BuildSpec>) -> ServiceSpec {
+    let mut spec: ServiceSpec =
+        serde_json::from_value(json!({"name": SELF, "command": crate::service::spec::ARTIFACT}))
+            .unwrap_or_else(|_| unreachable!("a fixed, valid spec"));
+    spec.build = build;
+    spec
+}
+
+/// `resolve` for `self`: the deployed release as for a service; the rollback target is the
+/// release att runs now (the request's, else the registry's live one, else the running
+/// binary): rolling back keeps it.
+async fn resolve_self(
+    store: Arc<dyn ReleaseStore>,
+    request: RunRequest,
+    itself: Itself,
+) -> Result<Resolution, String> {
+    let spec = self_spec(itself.build);
+    let releases = store.list_releases(SELF).await.map_err(|e| e.to_string())?;
+    let deployed = deployed_release(&spec, SELF, &releases, &request).await?;
+    let find = |id: &str| releases.iter().find(|r| r.id == id).cloned();
+    let live_before = releases
+        .iter()
+        .find(|r| r.status == ReleaseStatus::Live)
+        .cloned();
+    let named = request
+        .rollback_release_id
+        .clone()
+        .or(request.previous_release_id.clone())
+        .filter(|id| !id.is_empty());
+    let (rollback_to, source) =
+        match (named, &live_before) {
+            (Some(id), _) => (
+                Some(find(&id).ok_or_else(|| {
+                    format!("rollback release `{id}` of `self` is not registered")
+                })?),
+                "request",
+            ),
+            (None, Some(live)) => (Some(live.clone()), "registry"),
+            (None, None) => {
+                let id = itself
+                    .running
+                    .unwrap_or_else(|| format!("att-{}", env!("CARGO_PKG_VERSION")));
+                let program = std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                let mut running = spec.built_release(SELF, &id, None);
+                running.command = program;
+                (Some(find(&id).unwrap_or(running)), "launcher")
+            }
+        };
+    Ok(Resolution {
+        deployed,
+        rollback_to,
+        source,
+        live_before,
+        service: Some(spec).filter(|s| s.build.is_some()),
+    })
+}
+
+/// The release a run deploys: registered under the requested id, else (for a target with a
+/// build) the commit the id names, `HEAD` when none is named.
+async fn deployed_release(
+    spec: &ServiceSpec,
+    target: &str,
+    releases: &[Release],
+    request: &RunRequest,
+) -> Result<Release, String> {
+    let find = |id: &str| releases.iter().find(|r| r.id == id).cloned();
+    let requested = request.requested_release_id.trim();
+    match (
+        find(requested).filter(|_| !requested.is_empty()),
+        &spec.build,
+    ) {
+        (Some(r), _) => Ok(r),
+        (None, Some(b)) => {
+            let rev = if requested.is_empty() {
+                "HEAD"
+            } else {
+                requested
+            };
+            let commit = revision(b, rev).await?.commit;
+            Ok(find(&commit).unwrap_or_else(|| spec.built_release(target, &commit, None)))
+        }
+        (None, None) if requested.is_empty() => Err(format!(
+            "`requested_release_id` is required: `{target}` has no build to make a release from"
+        )),
+        (None, None) => Err(format!(
+            "release `{requested}` of `{target}` is not registered"
+        )),
+    }
 }
 
 /// `resolve`: the deployed release from the request — a registered release, or for a target
@@ -797,34 +941,7 @@ async fn resolve(
         .await
         .map_err(|e| e.to_string())?;
     let find = |id: &str| releases.iter().find(|r| r.id == id).cloned();
-    let requested = request.requested_release_id.trim();
-    let deployed = match (
-        find(requested).filter(|_| !requested.is_empty()),
-        &spec.build,
-    ) {
-        (Some(r), _) => r,
-        (None, Some(b)) => {
-            let rev = if requested.is_empty() {
-                "HEAD"
-            } else {
-                requested
-            };
-            let commit = revision(b, rev).await?.commit;
-            find(&commit).unwrap_or_else(|| spec.built_release(&commit, None))
-        }
-        (None, None) if requested.is_empty() => {
-            return Err(format!(
-                "`requested_release_id` is required: `{}` has no build to make a release from",
-                request.target
-            ));
-        }
-        (None, None) => {
-            return Err(format!(
-                "release `{requested}` of `{}` is not registered",
-                request.target
-            ));
-        }
-    };
+    let deployed = deployed_release(&spec, &request.target, &releases, &request).await?;
     let live_before = releases
         .iter()
         .find(|r| r.status == ReleaseStatus::Live)
@@ -861,7 +978,7 @@ async fn resolve(
         match (from_log, parent) {
             (Some(r), _) => (Some(r), "runtime_logs"),
             (None, Some(p)) => (
-                Some(find(&p).unwrap_or_else(|| spec.built_release(&p, None))),
+                Some(find(&p).unwrap_or_else(|| spec.built_release(&request.target, &p, None))),
                 "git",
             ),
             (None, None) => (None, "request"),
@@ -887,6 +1004,7 @@ async fn revision(build: &BuildSpec, rev: &str) -> Result<build::Revision, Strin
 /// A build to run: the `build` phase's work, or a rollback's to a release whose artifact
 /// is no longer kept.
 struct BuildJob {
+    target: String,
     store: Arc<dyn ReleaseStore>,
     data_dir: PathBuf,
     events: Arc<dyn EventSink>,
@@ -901,7 +1019,7 @@ impl BuildJob {
     /// Builds `commit`, registers the release (`built`), and removes the artifacts of the
     /// target's releases beyond the newest [`build::KEEP_ARTIFACTS`].
     async fn run(self, commit: &str) -> Result<Release, String> {
-        let target = format!("service:{}", self.service.name);
+        let target = self.target.clone();
         let (events, run, t) = (self.events.clone(), self.run.clone(), target.clone());
         let progress: build::Progress = Arc::new(move |lines| {
             events.emit(
@@ -913,7 +1031,7 @@ impl BuildJob {
             );
         });
         let artifact = build::build(&self.spec, &self.data_dir, &target, commit, progress).await?;
-        let release = self.service.built_release(commit, Some(&artifact));
+        let release = self.service.built_release(&target, commit, Some(&artifact));
         self.store
             .save_release(&release)
             .await
@@ -941,85 +1059,199 @@ impl BuildJob {
     }
 }
 
-fn deploy_work(
+/// Where a phase's work acts: the service actors, or (target `self`) the launcher.
+#[derive(Clone)]
+struct Exec {
     directory: ActorDirectory,
-    target: String,
-    release: Release,
-) -> BoxFuture<'static, PhaseOutcome> {
-    Box::pin(async move { PhaseOutcome::Deployed(deploy(&directory, &target, &release).await) })
+    launcher: Option<Launcher>,
 }
 
-async fn deploy(directory: &ActorDirectory, target: &str, release: &Release) -> Result<(), String> {
-    let name = service_name(target).unwrap_or_default();
-    let service = ServiceHandle::new(directory.clone(), name);
-    match service
-        .deploy(command_of(release), &release.id, DEPLOY_DEADLINE)
-        .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e),
-        Err(e) => Err(format!("the service did not answer: {e}")),
+/// How long a launcher request other than `watch` may take.
+const LAUNCHER_LIMIT: Duration = Duration::from_secs(60);
+
+impl Exec {
+    fn launcher(&self) -> Result<&Launcher, String> {
+        self.launcher
+            .as_ref()
+            .ok_or_else(|| "att does not run under `att launch`".to_owned())
     }
-}
 
-fn watchdog_work(
-    directory: ActorDirectory,
-    request: RunRequest,
-) -> BoxFuture<'static, PhaseOutcome> {
-    Box::pin(async move { PhaseOutcome::Watched(watch(&directory, &request).await) })
-}
-
-async fn watch(directory: &ActorDirectory, request: &RunRequest) -> Watchdog {
-    let name = service_name(&request.target).unwrap_or_default();
-    match ServiceHandle::new(directory.clone(), name).process().await {
-        Ok(Some(p)) => {
-            probe::watchdog(
-                &p,
-                request.restart_watchdog_retries,
-                request.restart_watchdog_interval,
-            )
-            .await
+    /// `deploy`: switches the service to `release`; for `self`, starts the candidate and
+    /// answers its probe address.
+    async fn deploy(&self, target: &str, release: &Release) -> Result<Option<String>, String> {
+        if target == SELF {
+            let request = LaunchRequest::Start {
+                program: release.command.clone(),
+                release: release.id.clone(),
+            };
+            let reply = self.launcher()?.call(&request, LAUNCHER_LIMIT).await?;
+            return match (reply.ok, reply.probe) {
+                (true, Some(probe)) => Ok(Some(probe)),
+                (_, _) => Err(reply
+                    .error
+                    .unwrap_or_else(|| "the launcher did not start the release".into())),
+            };
         }
-        _ => Watchdog {
-            stable: false,
-            reason: "process_not_running".into(),
-            probes: 1,
-        },
+        let name = service_name(target).unwrap_or_default();
+        let service = ServiceHandle::new(self.directory.clone(), name);
+        match service
+            .deploy(command_of(release), &release.id, DEPLOY_DEADLINE)
+            .await
+        {
+            Ok(Ok(_)) => Ok(None),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(format!("the service did not answer: {e}")),
+        }
     }
-}
 
-fn health_work(directory: ActorDirectory, request: RunRequest) -> BoxFuture<'static, PhaseOutcome> {
-    Box::pin(async move { PhaseOutcome::Checked(health(&directory, &request).await) })
-}
+    /// `restart_watchdog`.
+    async fn watch(&self, request: &RunRequest) -> Watchdog {
+        if request.target == SELF {
+            let launcher = match self.launcher() {
+                Ok(l) => l,
+                Err(e) => return unstable(e),
+            };
+            let interval = request.restart_watchdog_interval;
+            let probes = request.restart_watchdog_retries.max(1);
+            let ask = LaunchRequest::Watch {
+                probes,
+                interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+            };
+            return match launcher
+                .call(&ask, interval * probes + LAUNCHER_LIMIT)
+                .await
+            {
+                Ok(r) => Watchdog {
+                    stable: r.ok,
+                    reason: r.reason.or(r.error).unwrap_or_default(),
+                    probes,
+                },
+                Err(e) => unstable(e),
+            };
+        }
+        let name = service_name(&request.target).unwrap_or_default();
+        match ServiceHandle::new(self.directory.clone(), name)
+            .process()
+            .await
+        {
+            Ok(Some(p)) => {
+                probe::watchdog(
+                    &p,
+                    request.restart_watchdog_retries,
+                    request.restart_watchdog_interval,
+                )
+                .await
+            }
+            _ => unstable("process_not_running".into()),
+        }
+    }
 
-async fn health(directory: &ActorDirectory, request: &RunRequest) -> HealthGate {
-    let name = service_name(&request.target).unwrap_or_default();
-    let service = ServiceHandle::new(directory.clone(), name);
-    let (status, process) = match (service.status().await, service.process().await) {
-        (Ok(s), Ok(p)) => (s, p),
-        _ => return failed_gate("the service did not answer"),
-    };
-    let Some(process) = process else {
-        return failed_gate("process_not_running");
-    };
-    match status.health {
-        Some(probe) => {
-            probe::health_gate(
+    /// `health`. For `self`: the candidate's `/api/v1/health` at its probe address, then the
+    /// launcher's switch to it; without a candidate (a run concluded after a restart), the
+    /// att answering is the release.
+    async fn health(&self, request: &RunRequest, candidate: Option<&str>) -> HealthGate {
+        if request.target == SELF {
+            let Some(addr) = candidate else {
+                return HealthGate {
+                    healthy: true,
+                    last: None,
+                    attempts: 0,
+                };
+            };
+            let probe = Probe::Http {
+                url: format!("http://{addr}/api/v1/health"),
+            };
+            let gate = probe::health_gate(
                 &probe,
-                Some(&process),
+                None,
                 request.health_check_passes,
                 request.health_check_interval,
                 request.health_deadline,
             )
-            .await
+            .await;
+            if !gate.healthy {
+                return gate;
+            }
+            let promoted = match self.launcher() {
+                Ok(l) => l.call(&LaunchRequest::Promote, LAUNCHER_LIMIT).await,
+                Err(e) => Err(e),
+            };
+            return match promoted {
+                Ok(r) if r.ok => gate,
+                Ok(r) => failed_gate(&format!(
+                    "the launcher did not switch: {}",
+                    r.error.unwrap_or_default()
+                )),
+                Err(e) => failed_gate(&format!("the launcher did not switch: {e}")),
+            };
         }
-        // No probe: running is healthy.
-        None => HealthGate {
-            healthy: process.exited().is_none(),
-            last: None,
-            attempts: 1,
-        },
+        let name = service_name(&request.target).unwrap_or_default();
+        let service = ServiceHandle::new(self.directory.clone(), name);
+        let (status, process) = match (service.status().await, service.process().await) {
+            (Ok(s), Ok(p)) => (s, p),
+            _ => return failed_gate("the service did not answer"),
+        };
+        let Some(process) = process else {
+            return failed_gate("process_not_running");
+        };
+        match status.health {
+            Some(probe) => {
+                probe::health_gate(
+                    &probe,
+                    Some(&process),
+                    request.health_check_passes,
+                    request.health_check_interval,
+                    request.health_deadline,
+                )
+                .await
+            }
+            // No probe: running is healthy.
+            None => HealthGate {
+                healthy: process.exited().is_none(),
+                last: None,
+                attempts: 1,
+            },
+        }
     }
+
+    /// For `self`: stops the candidate (the running att serves on).
+    async fn abort(&self) -> Result<(), String> {
+        let reply = self
+            .launcher()?
+            .call(&LaunchRequest::Abort, LAUNCHER_LIMIT)
+            .await?;
+        if reply.ok {
+            Ok(())
+        } else {
+            Err(reply.error.unwrap_or_default())
+        }
+    }
+}
+
+fn unstable(reason: String) -> Watchdog {
+    Watchdog {
+        stable: false,
+        reason,
+        probes: 1,
+    }
+}
+
+fn deploy_work(exec: Exec, target: String, release: Release) -> BoxFuture<'static, PhaseOutcome> {
+    Box::pin(async move { PhaseOutcome::Deployed(exec.deploy(&target, &release).await) })
+}
+
+fn watchdog_work(exec: Exec, request: RunRequest) -> BoxFuture<'static, PhaseOutcome> {
+    Box::pin(async move { PhaseOutcome::Watched(exec.watch(&request).await) })
+}
+
+fn health_work(
+    exec: Exec,
+    request: RunRequest,
+    candidate: Option<String>,
+) -> BoxFuture<'static, PhaseOutcome> {
+    Box::pin(
+        async move { PhaseOutcome::Checked(exec.health(&request, candidate.as_deref()).await) },
+    )
 }
 
 fn failed_gate(reason: &str) -> HealthGate {
@@ -1034,14 +1266,20 @@ fn failed_gate(reason: &str) -> HealthGate {
     }
 }
 
+/// `rollback`: the rollback target deployed (built first if its artifact is gone) and
+/// verified like a deploy. For `self`, the candidate is stopped: the att that runs this is
+/// the release rolled back to, and it is up.
 fn rollback_work(
-    directory: ActorDirectory,
+    exec: Exec,
     request: RunRequest,
     to: Release,
     build: Option<BuildJob>,
 ) -> BoxFuture<'static, PhaseOutcome> {
     Box::pin(async move {
         let result = async {
+            if request.target == SELF {
+                return exec.abort().await;
+            }
             let to = match build {
                 Some(job) => job
                     .run(&to.id)
@@ -1049,15 +1287,15 @@ fn rollback_work(
                     .map_err(|e| format!("the rollback release could not be built: {e}"))?,
                 None => to,
             };
-            deploy(&directory, &request.target, &to).await?;
-            let w = watch(&directory, &request).await;
+            exec.deploy(&request.target, &to).await?;
+            let w = exec.watch(&request).await;
             if !w.stable {
                 return Err(format!(
                     "the rollback release did not stay up: {}",
                     w.reason
                 ));
             }
-            let gate = health(&directory, &request).await;
+            let gate = exec.health(&request, None).await;
             if !gate.healthy {
                 let why = gate.last.map(|l| l.reason).unwrap_or_default();
                 return Err(format!("the rollback release is not healthy: {why}"));
@@ -1097,9 +1335,17 @@ impl Actor for BootstrapActor {
         match msg {
             BootstrapMsg::Start(request, reply) => {
                 let request = *request;
-                if service_name(&request.target).is_none() {
+                if request.target == SELF && state.args.launcher.is_none() {
+                    let _ = reply.send(Err(Refused::Invalid(
+                        "target `self` needs att to run under `att launch`, which performs \
+                         the switch"
+                            .into(),
+                    )));
+                    return Ok(());
+                }
+                if request.target != SELF && service_name(&request.target).is_none() {
                     let _ = reply.send(Err(Refused::Invalid(format!(
-                        "target `{}` must be `service:<name>`",
+                        "target `{}` must be `service:<name>` or `self`",
                         request.target
                     ))));
                     return Ok(());
@@ -1111,22 +1357,17 @@ impl Actor for BootstrapActor {
                 let id = uuid_like();
                 let record = RunRecord::new(id.clone(), request.clone(), OffsetDateTime::now_utc());
                 state.busy.insert(request.target.clone(), id.clone());
-                state.runs.insert(
-                    id.clone(),
-                    ActiveRun {
-                        record,
-                        resolution: None,
-                        cancelled: false,
-                        phase: Phase::Resolve,
-                        token: 0,
-                        worker: None,
-                    },
-                );
+                state.runs.insert(id.clone(), active_run(record, None));
                 let _ = reply.send(Ok(id.clone()));
+                let itself = (request.target == SELF).then(|| Itself {
+                    build: state.args.self_build.clone(),
+                    running: state.args.launcher.as_ref().and_then(|l| l.release.clone()),
+                });
                 let work = resolve_work(
                     state.args.store.clone(),
                     state.args.directory.clone(),
                     request,
+                    itself,
                 );
                 state
                     .begin(&myself, &id, Phase::Resolve, Duration::from_secs(30), work)
@@ -1194,7 +1435,7 @@ impl Actor for BootstrapActor {
                                 * request.restart_watchdog_retries.max(1)
                             + request.health_deadline
                             + SLACK;
-                        let work = rollback_work(state.args.directory.clone(), request, to, job);
+                        let work = rollback_work(state.exec(), request, to, job);
                         state
                             .begin(&myself, &run, Phase::Rollback, deadline, work)
                             .await;

@@ -4,5 +4,6 @@
 
 pub mod actor;
 pub mod build;
+pub mod launcher;
 pub mod model;
 pub mod policy;

@@ -134,14 +134,19 @@ impl ServiceSpec {
         self.command.contains(ARTIFACT) || self.args.iter().any(|a| a.contains(ARTIFACT))
     }
 
-    /// The release `id` built from this spec, its artifact kept at `artifact`.
-    pub fn built_release(&self, id: &str, artifact: Option<&std::path::Path>) -> Release {
+    /// The release `id` of `target` built from this spec, its artifact kept at `artifact`.
+    pub fn built_release(
+        &self,
+        target: &str,
+        id: &str,
+        artifact: Option<&std::path::Path>,
+    ) -> Release {
         let artifact_text = artifact
             .map(|a| a.display().to_string())
             .unwrap_or_default();
         let fill = |s: &str| s.replace(ARTIFACT, &artifact_text).replace(RELEASE, id);
         Release {
-            target: format!("service:{}", self.name),
+            target: target.to_owned(),
             id: id.to_owned(),
             command: fill(&self.command),
             args: self.args.iter().map(|a| fill(a)).collect(),
