@@ -117,7 +117,7 @@ fn main() {
             let r: Value = http.post(format!("{base}/runs")).json(&run(bad)).send().await.expect("run").json().await.expect("json");
             let done = wait(r["run_id"].as_str().expect("id").to_owned()).await;
             assert_eq!(done["result"]["rollback_succeeded"], true, "{done}");
-            rollbacks.push(secs(&done["phases"][5]));
+            rollbacks.push(secs(&done["phases"][7]));
         }
         println!("| pipeline (fixture service) | runs | p50 ms |");
         println!("|---|---|---|");

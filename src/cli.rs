@@ -61,15 +61,16 @@ pub struct BootstrapArgs {
 /// Release pipeline commands.
 #[derive(Debug, Subcommand)]
 pub enum BootstrapCommand {
-    /// Deploy a registered release and follow the run's phases until it ends (exit 1 when the
-    /// new release did not go live).
+    /// Deploy a release and follow the run's phases until it ends (exit 1 when the new
+    /// release did not go live).
     Run {
-        /// `service:<name>`.
+        /// `service:<name>`, or `self` (att under `att launch`).
         #[arg(long)]
         target: String,
-        /// The release to deploy.
+        /// The release to deploy: a registered one, or for a target with a build a commit,
+        /// branch or tag to build (default: the build repository's HEAD).
         #[arg(long)]
-        release: String,
+        release: Option<String>,
         /// The release to roll back to (default: the target's live one).
         #[arg(long)]
         rollback_to: Option<String>,

@@ -309,7 +309,10 @@ async fn execute_bootstrap(args: crate::cli::BootstrapArgs) -> Result<bool, Stri
             health_interval,
             health_deadline,
         } => {
-            let mut body = json!({"target": target, "requested_release_id": release});
+            let mut body = json!({"target": target});
+            if let Some(r) = release {
+                body["requested_release_id"] = json!(r);
+            }
             if let Some(r) = rollback_to {
                 body["rollback_release_id"] = json!(r);
             }
@@ -410,6 +413,7 @@ async fn execute_bootstrap(args: crate::cli::BootstrapArgs) -> Result<bool, Stri
     // Follow the run: print each phase as it changes, until the run ends.
     println!("run {started}");
     let mut shown: BTreeMap<String, String> = BTreeMap::new();
+    let mut build_seen = i64::MIN;
     loop {
         let (status, body) = send(client.get(api(&format!("/runs/{started}")))).await?;
         if !status.is_success() {
@@ -427,6 +431,29 @@ async fn execute_bootstrap(args: crate::cli::BootstrapArgs) -> Result<bool, Stri
                     .unwrap_or_default();
                 println!("  {phase:<18} {state}{message}");
                 shown.insert(phase, state);
+            }
+        }
+        if shown.get("build").is_some_and(|s| s == "running") {
+            // The build's newest output lines, as the pipeline reports them.
+            let url = format!(
+                "{base}/api/v1/events?kind=bootstrap.build_output&correlation_id={started}"
+            );
+            if let Ok((status, events)) = send(client.get(url)).await
+                && status.is_success()
+            {
+                let mut fresh: Vec<&Value> = events["events"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e["id"].as_i64().is_some_and(|id| id > build_seen))
+                    .collect();
+                fresh.sort_by_key(|e| e["id"].as_i64());
+                for e in fresh {
+                    build_seen = e["id"].as_i64().unwrap_or(build_seen);
+                    if let Some(line) = e["data"]["lines"].as_array().and_then(|l| l.last()) {
+                        println!("    | {}", line.as_str().unwrap_or_default());
+                    }
+                }
             }
         }
         if body["status"] != "running" {

@@ -133,6 +133,8 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
         &r,
         &[
             ("resolve", "succeeded"),
+            ("change", "skipped"),
+            ("publish", "skipped"),
             ("build", "skipped"),
             ("deploy", "succeeded"),
             ("restart_watchdog", "succeeded"),
@@ -162,6 +164,8 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
         &r,
         &[
             ("resolve", "succeeded"),
+            ("change", "skipped"),
+            ("publish", "skipped"),
             ("build", "skipped"),
             ("deploy", "succeeded"),
             ("restart_watchdog", "failed"),
@@ -194,6 +198,8 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
         &r,
         &[
             ("resolve", "succeeded"),
+            ("change", "skipped"),
+            ("publish", "skipped"),
             ("build", "skipped"),
             ("deploy", "succeeded"),
             ("restart_watchdog", "succeeded"),
@@ -314,6 +320,8 @@ async fn one_run_per_target_and_bad_requests_are_refused() {
         &r,
         &[
             ("resolve", "failed"),
+            ("change", "skipped"),
+            ("publish", "skipped"),
             ("build", "skipped"),
             ("deploy", "skipped"),
             ("restart_watchdog", "skipped"),

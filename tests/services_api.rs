@@ -254,5 +254,39 @@ async fn an_api_registered_service_is_stored_and_runs_again_after_a_restart() {
     assert_eq!(s["source"], "api");
     assert_eq!(s["status"]["state"], "running", "{s}");
     assert_ne!(s["status"]["pid"].as_u64(), Some(first_pid));
+
+    // Stopped on request, it stays stopped across a restart of att until started again.
+    let r = http
+        .post(format!("{base}/api/v1/services/kept/stop"))
+        .send()
+        .await
+        .expect("stop");
+    assert!(r.status().is_success(), "{}", r.status());
+    server.shutdown().await;
+    let server = att::server::start(config())
+        .await
+        .expect("att starts a third time");
+    let base = format!("http://{}", server.local_addr);
+    let get = |base: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}/api/v1/services/kept"))
+                .send()
+                .await
+                .expect("get")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let s = get(base.clone()).await;
+    assert_eq!(s["status"]["state"], "stopped", "{s}");
+    let r = http
+        .post(format!("{base}/api/v1/services/kept/start"))
+        .send()
+        .await
+        .expect("start");
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(get(base.clone()).await["status"]["state"], "running");
     server.shutdown().await;
 }

@@ -196,6 +196,8 @@ fn service_name(target: &str) -> Option<&str> {
 fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Resolve => "resolve",
+        Phase::Change => "change",
+        Phase::Publish => "publish",
         Phase::Build => "build",
         Phase::Deploy => "deploy",
         Phase::RestartWatchdog => "restart_watchdog",
@@ -786,6 +788,8 @@ fn active_run(record: RunRecord, resolution: Option<Resolution>) -> ActiveRun {
 fn failed_outcome(phase: Phase, why: String) -> PhaseOutcome {
     match phase {
         Phase::Resolve => PhaseOutcome::Resolved(Err(why)),
+        // Not started by any run yet (the workspace tools add them): nothing to undo.
+        Phase::Change | Phase::Publish => PhaseOutcome::Built(Err(why)),
         Phase::Build => PhaseOutcome::Built(Err(why)),
         Phase::Deploy => PhaseOutcome::Deployed(Err(why)),
         Phase::RestartWatchdog => PhaseOutcome::Watched(Watchdog {
@@ -1414,7 +1418,10 @@ impl Actor for BootstrapActor {
                     w.kill();
                 }
                 let phase = active.phase;
-                let deployed = !matches!(phase, Phase::Resolve | Phase::Build);
+                let deployed = !matches!(
+                    phase,
+                    Phase::Resolve | Phase::Change | Phase::Publish | Phase::Build
+                );
                 let rollback = active
                     .resolution
                     .as_ref()

@@ -133,6 +133,11 @@ pub(crate) mod humantime_text {
 pub enum Phase {
     /// Decide the deployed and rollback-target release ids.
     Resolve,
+    /// Branch, apply the requested edits, run the tests, commit (the workspace tools; not
+    /// yet requested by any run: always skipped).
+    Change,
+    /// Push, open a change request, wait for CI, merge (as `Change`).
+    Publish,
     /// Build the deployed release's artifact from its commit (skipped when it is kept).
     Build,
     /// Stop the live release, start the new one.
@@ -276,6 +281,8 @@ impl RunRecord {
     pub fn new(id: String, request: RunRequest, now: OffsetDateTime) -> Self {
         let phases = [
             Phase::Resolve,
+            Phase::Change,
+            Phase::Publish,
             Phase::Build,
             Phase::Deploy,
             Phase::RestartWatchdog,

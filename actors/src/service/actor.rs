@@ -91,6 +91,9 @@ struct Recorded {
     pid: Option<u32>,
     release: Option<String>,
     command: process::Command,
+    /// Stopped on request: it stays stopped when att starts again.
+    #[serde(default)]
+    held: bool,
 }
 
 /// Whether `pid` runs and leads its own process group (as att starts services).
@@ -200,6 +203,8 @@ pub struct ServiceActorState {
     command: process::Command,
     release: Option<String>,
     state_file: Option<PathBuf>,
+    /// Stopped on request (recorded, so a restarted att leaves it stopped).
+    held: bool,
 }
 
 /// The service actor.
@@ -275,6 +280,7 @@ impl ServiceActorState {
             pid: self.process.as_ref().map(|p| p.pid()),
             release: self.release.clone(),
             command: self.command.clone(),
+            held: self.held,
         };
         let written = path
             .parent()
@@ -322,6 +328,7 @@ impl Actor for ServiceActor {
             .as_ref()
             .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice(&b).ok());
+        let held = recorded.as_ref().is_some_and(|r| r.held);
         let (command, release) = match recorded {
             Some(r) => {
                 if let Some(pid) = r.pid {
@@ -350,8 +357,9 @@ impl Actor for ServiceActor {
             restarts: 0,
             crash,
             generation: 0,
+            held,
         };
-        if args.autostart {
+        if args.autostart && !held {
             // A failure is recorded in the state; the actor itself is fine.
             let _ = state.start(&myself);
         }
@@ -375,15 +383,18 @@ impl Actor for ServiceActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ServiceMsg::Start(reply) => {
+                state.held = false;
                 state.crash.reset();
                 let r = state.start(&myself).map(|()| state.status());
                 let _ = reply.send(r);
             }
             ServiceMsg::Stop(reply) => {
+                state.held = true;
                 state.stop().await;
                 let _ = reply.send(state.status());
             }
             ServiceMsg::Restart(reply) => {
+                state.held = false;
                 state.stop().await;
                 state.crash.reset();
                 let r = state.start(&myself).map(|()| state.status());
@@ -429,6 +440,7 @@ impl Actor for ServiceActor {
                 release,
                 reply,
             } => {
+                state.held = false;
                 state.stop().await;
                 state.crash.reset();
                 state.command = command;
