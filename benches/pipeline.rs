@@ -16,6 +16,7 @@ use att::config::Config;
 use serde_json::{Value, json};
 
 const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
+const ATT: &str = env!("CARGO_BIN_EXE_att");
 
 fn p50(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -125,5 +126,95 @@ fn main() {
         println!("| deploy → healthy (whole run, request to `succeeded`) | 10 | {} |", p50(cycles).as_millis());
         println!("| rollback phase (after the failing probe → old release healthy) | 10 | {} |", p50(rollbacks).as_millis());
         server.shutdown().await;
+
+        // att itself under `att launch`: a `self` run to a registered release (the same
+        // binary under a new id), from the request to the new process answering /health (a
+        // client that keeps its connection: the old att closes it after an answer once it
+        // drains). Each switch starts once the previous old att has drained and exited.
+        // Baseline: `att serve` from spawn to its first healthy answer.
+        let att_health = |base: String| {
+            let http = http.clone();
+            async move {
+                let r = http.get(format!("{base}/api/v1/health")).send().await.ok()?;
+                r.json::<Value>().await.ok()
+            }
+        };
+        let mut serve_baseline = Vec::new();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let t0 = Instant::now();
+            let mut child = std::process::Command::new(ATT)
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir.path())
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("att serve");
+            let addr = first_address(&mut child);
+            while att_health(format!("http://{addr}")).await.is_none() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            serve_baseline.push(t0.elapsed());
+            child.kill().expect("kill");
+            child.wait().expect("reap");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut launcher = std::process::Command::new(ATT)
+            .args(["launch", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("att launch");
+        let addr = first_address(&mut launcher);
+        let base = format!("http://{addr}");
+        while att_health(base.clone()).await.is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut switches = Vec::new();
+        for i in 0..5 {
+            let id = format!("self-{i}");
+            let r = http.post(format!("{base}/api/v1/bootstrap/releases"))
+                .json(&json!({"target": "self", "id": id, "command": ATT}))
+                .send().await.expect("release");
+            assert_eq!(r.status(), 201);
+            // The previous switch is over (its old att drained and gone) before this one.
+            let before = att_health(base.clone()).await.expect("health")["pid"].as_u64().expect("pid");
+            let t0 = Instant::now();
+            let r = http.post(format!("{base}/api/v1/bootstrap/runs"))
+                .json(&json!({"target": "self", "requested_release_id": id,
+                              "restart_watchdog_retries": 3, "restart_watchdog_interval": "100ms",
+                              "health_check_interval": "50ms", "health_deadline": "10s"}))
+                .send().await.expect("run");
+            assert_eq!(r.status(), 202);
+            loop {
+                if att_health(base.clone()).await.is_some_and(|h| h["release"] == id.as_str()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            switches.push(t0.elapsed());
+            while std::path::Path::new(&format!("/proc/{before}")).exists() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        println!("| baseline: `att serve` spawn → first healthy answer | 5 | {} |", p50(serve_baseline).as_millis());
+        println!("| `self` switch under `att launch` (request → new release answering) | 5 | {} |", p50(switches).as_millis());
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(launcher.id() as i32, libc::SIGTERM) };
+        launcher.wait().expect("launcher exit");
     });
+}
+
+/// The address from `att listening on http://…`, the first line on stdout.
+fn first_address(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    line.trim()
+        .trim_start_matches("att listening on http://")
+        .to_owned()
 }

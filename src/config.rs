@@ -213,6 +213,10 @@ pub struct LaunchConfig {
     /// How long the old att may take to stop during a switch before it is killed.
     #[serde(with = "humantime_serde")]
     pub switch_grace: Duration,
+    /// How long a launched att, when stopped, answers on with `Connection: close` before it
+    /// stops serving, so that clients' kept-alive connections end after an answer.
+    #[serde(with = "humantime_serde")]
+    pub drain: Duration,
     /// How att's own releases are built (a git repository of att, a command, the binary).
     pub build: Option<att_actors::bootstrap::build::BuildSpec>,
 }
@@ -223,6 +227,7 @@ impl Default for LaunchConfig {
             crash_exits: 5,
             crash_window: Duration::from_secs(60),
             switch_grace: Duration::from_secs(30),
+            drain: Duration::from_secs(1),
             build: None,
         }
     }

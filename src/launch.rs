@@ -178,6 +178,8 @@ impl Running {
 
     /// SIGTERM, SIGKILL after `grace`; its group is killed in any case.
     async fn stop(&mut self, grace: Duration) {
+        // Its stdin closes first: nothing it reads from there may hold up its exit.
+        self.stdin = None;
         self.signal(libc::SIGTERM);
         if tokio::time::timeout(grace, self.child.wait())
             .await

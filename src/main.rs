@@ -99,7 +99,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         // Installed before anything starts, so an early SIGTERM is a clean stop, not a kill.
         let signals = match ShutdownSignals::install() {
             Ok(s) => s,
@@ -129,7 +129,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         });
         server.wait().await;
         ExitCode::SUCCESS
-    })
+    });
+    // A blocking read (a launched att's stdin) must not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// SIGTERM and SIGINT, either of which starts a graceful shutdown.

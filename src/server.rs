@@ -117,6 +117,7 @@ pub async fn start_launched(
     launched: Option<crate::launch::Launched>,
 ) -> Result<Server, StartError> {
     let candidate = launched.as_ref().is_some_and(|l| l.candidate);
+    let launched_att = launched.is_some();
     let self_release = launched.as_ref().and_then(|l| l.launcher.release.clone());
     prepare_data_dir(&config.data_dir)?;
     let store = SqliteStore::open(&config.data_dir.join("att.db")).await?;
@@ -294,17 +295,59 @@ pub async fn start_launched(
     };
     let app = http::router(state, &config.http, config.gateway.tool_prefix);
     let grace = config.http.shutdown_grace;
-    let (task_tree, task_stop) = (tree.clone(), stop.clone());
+    // A launched att hands its socket over to the next release: at a stop it first drains —
+    // it accepts no new connection (the next release takes them) but answers on the open ones
+    // for `launch.drain`, each response closing its connection, so that the clients'
+    // kept-alive connections end cleanly after an answer rather than being cut while a
+    // request may be on its way — and only then stops serving.
+    let drain = if launched_att {
+        config.launch.drain
+    } else {
+        std::time::Duration::ZERO
+    };
+    let draining = CancellationToken::new();
+    let app = {
+        let draining = draining.clone();
+        app.layer(axum::middleware::map_response(
+            move |mut response: axum::response::Response| {
+                let draining = draining.clone();
+                async move {
+                    if draining.is_cancelled() {
+                        response.headers_mut().insert(
+                            axum::http::header::CONNECTION,
+                            axum::http::HeaderValue::from_static("close"),
+                        );
+                    }
+                    response
+                }
+            },
+        ))
+    };
+    let http_stop = CancellationToken::new();
+    {
+        let (stop, http_stop, draining) = (stop.clone(), http_stop.clone(), draining.clone());
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            if !drain.is_zero() {
+                draining.cancel();
+                tokio::time::sleep(drain).await;
+            }
+            http_stop.cancel();
+        });
+    }
+    let (task_tree, task_stop) = (tree.clone(), http_stop);
     let task = tokio::spawn(async move {
         let shared = async {
             tokio::select! {
-                () = accepting.cancelled() => serve_on(listener, app.clone(), task_stop.clone()).await,
+                () = accepting.cancelled() => {
+                    serve_on(listener, app.clone(), draining.clone(), task_stop.clone()).await;
+                }
                 () = task_stop.cancelled() => {}
             }
         };
         let private = async {
             if let Some(p) = probe {
-                serve_on(p, app.clone(), task_stop.clone()).await;
+                serve_on(p, app.clone(), draining.clone(), task_stop.clone()).await;
             }
         };
         let serve = std::pin::pin!(async { tokio::join!(shared, private) });
@@ -332,11 +375,44 @@ pub async fn start_launched(
     })
 }
 
-/// Serves `app` on `listener` until `stop`, then lets in-flight requests finish.
-async fn serve_on(listener: TcpListener, app: axum::Router, stop: CancellationToken) {
+/// A listener that stops accepting once `draining` fires: a socket shared with the next
+/// release leaves new connections to it.
+struct Drainable {
+    inner: TcpListener,
+    draining: CancellationToken,
+}
+
+impl axum::serve::Listener for Drainable {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        tokio::select! {
+            accepted = axum::serve::Listener::accept(&mut self.inner) => accepted,
+            () = self.draining.cancelled() => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// Serves `app` on `listener` until `stop` (accepting nothing more once `draining`), then lets
+/// in-flight requests finish.
+async fn serve_on(
+    listener: TcpListener,
+    app: axum::Router,
+    draining: CancellationToken,
+    stop: CancellationToken,
+) {
     // Small writes (an SSE event per message) go out at once: without TCP_NODELAY, a client
     // that keeps the connection would wait for its delayed ACK (~40 ms).
     use axum::serve::ListenerExt;
+    let listener = Drainable {
+        inner: listener,
+        draining,
+    };
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });

@@ -130,7 +130,7 @@ async fn att_launch_upgrades_att_without_a_failed_request_and_keeps_it_when_the_
     std::fs::write(
         &config,
         format!(
-            "[launch]\nswitch_grace = \"10s\"\n[launch.build]\nrepo = {:?}\ncommand = [\"sh\", \"build.sh\"]\nartifact = \"out/att\"\nenv = {{ ATT_BIN = {ATT:?} }}\n",
+            "[launch]\nswitch_grace = \"120s\"\n[launch.build]\nrepo = {:?}\ncommand = [\"sh\", \"build.sh\"]\nartifact = \"out/att\"\nenv = {{ ATT_BIN = {ATT:?} }}\n",
             repo_dir.display().to_string()
         ),
     )
@@ -208,6 +208,56 @@ async fn att_launch_upgrades_att_without_a_failed_request_and_keeps_it_when_the_
     })
     .await;
 
+    // Again, from the release that was a candidate itself: the old att stops promptly.
+    let second = commit(
+        &repo,
+        &[(
+            "build.sh",
+            "mkdir -p out && cp \"$ATT_BIN\" out/att # two\n",
+        )],
+    );
+    let r = run_to_end(&http, &base, fast(json!({}))).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(
+        r["result"]["rollback_target_release_id"],
+        good.as_str(),
+        "{r}"
+    );
+    let previous = now["pid"].as_u64().expect("pid");
+    let now = eventually(
+        "the second release answering",
+        Duration::from_secs(30),
+        || async {
+            health(&http, &base)
+                .await
+                .filter(|h| h["release"] == second.as_str())
+        },
+    )
+    .await;
+    // Well before the switch grace (120 s) would have it killed.
+    eventually("the previous att gone", Duration::from_secs(30), || async {
+        (!common::alive(previous)).then_some(())
+    })
+    .await;
+    let releases: Value = http
+        .get(format!("{base}/api/v1/bootstrap/releases?target=self"))
+        .send()
+        .await
+        .expect("releases")
+        .json()
+        .await
+        .expect("json");
+    let status_of = |id: &str| {
+        releases["releases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].clone())
+    };
+    assert_eq!(status_of(&second), Some(json!("live")), "{releases}");
+    assert_eq!(status_of(&good), Some(json!("retired")), "{releases}");
+
     // A release that hangs (never answers): the health gate fails, the candidate is
     // stopped, and the running att serves on.
     commit(
@@ -222,7 +272,7 @@ async fn att_launch_upgrades_att_without_a_failed_request_and_keeps_it_when_the_
     let res = &r["result"];
     assert_eq!(res["health_status"], "unhealthy", "{r}");
     assert_eq!(res["rollback_failure_class"], "health_failure", "{r}");
-    assert_eq!(res["rollback_target_release_id"], good.as_str(), "{r}");
+    assert_eq!(res["rollback_target_release_id"], second.as_str(), "{r}");
     assert_eq!(
         (
             res["rollback_performed"].as_bool(),
@@ -274,7 +324,7 @@ async fn att_launch_upgrades_att_without_a_failed_request_and_keeps_it_when_the_
             .filter(|h| h["pid"] != now["pid"])
     })
     .await;
-    assert_eq!(again["release"], good.as_str(), "{again}");
+    assert_eq!(again["release"], second.as_str(), "{again}");
 
     // SIGTERM to the launcher stops att and the launcher.
     let mut launcher = launcher;

@@ -304,7 +304,7 @@ async fn rollback_target(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRelease {
-    /// `service:<name>`.
+    /// `service:<name>`, or `self` (a release of att: `command` is its binary).
     pub target: String,
     /// Its id (a commit id, a version name).
     pub id: String,
@@ -329,8 +329,18 @@ async fn add_release(
 ) -> Result<(StatusCode, Json<Release>), ApiError> {
     let new: NewRelease = serde_json::from_value(body).map_err(invalid)?;
     let name = new.target.strip_prefix("service:").unwrap_or_default();
-    if !att_actors::upstream::valid_name(name) {
-        return Err(ApiError::invalid("target", "must be `service:<name>`"));
+    let itself = new.target == att_actors::bootstrap::actor::SELF;
+    if !itself && !att_actors::upstream::valid_name(name) {
+        return Err(ApiError::invalid(
+            "target",
+            "must be `service:<name>` or `self`",
+        ));
+    }
+    if itself && !std::path::Path::new(&new.command).is_absolute() {
+        return Err(ApiError::invalid(
+            "command",
+            "a release of `self` runs an att binary given by its absolute path",
+        ));
     }
     if new.id.is_empty() || new.id.len() > 128 || new.id.chars().any(char::is_whitespace) {
         return Err(ApiError::invalid("id", "1-128 characters, no spaces"));
