@@ -158,12 +158,20 @@ async fn registered_servers_serve_calls_survive_a_restart_and_leave_no_processes
         (422, Some("invalid_params")),
         "{v}"
     );
-    let (status, v) = post(
-        &att,
-        "/api/v1/mcp/invoke/tool",
-        json!({"tool_name": "nope"}),
-    )
-    .await;
+    // A tool is unknown for sure only once every server's catalog is known: until then (a
+    // slow handshake under load) the answer is 503 with Retry-After.
+    let (status, v) = loop {
+        let (status, v) = post(
+            &att,
+            "/api/v1/mcp/invoke/tool",
+            json!({"tool_name": "nope"}),
+        )
+        .await;
+        if status != 503 {
+            break (status, v);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(status, 404, "{v}");
     assert!(
         v["detail"]
