@@ -15,6 +15,7 @@
 //! - [`upstream`]: one actor per upstream MCP server (session, handshake, catalog, health);
 //! - [`federation`]: the federated catalog att's own MCP endpoint lists, and its reverse map;
 //! - [`invoke`]: a call routed over the plan's candidates with safe failover;
+//! - [`workspace`]: the workspace tools — path containment, the test runner;
 //! - [`tree`]: the actor tree `att` → `events`, `router`, `upstreams`, started and stopped
 //!   as one.
 
@@ -32,6 +33,7 @@ pub mod supervisor;
 pub mod trace;
 pub mod tree;
 pub mod upstream;
+pub mod workspace;
 
 pub use directory::{ActorDirectory, ActorInfo, ActorState};
 pub use trace::{MessageMeta, TraceOutcome, TraceRecord};
