@@ -752,26 +752,6 @@ async fn a_cancelled_run_rolls_the_target_back_and_ends_cancelled() {
     att.server.shutdown().await;
 }
 
-/// Commits `files` (path, content) on top of `repo`'s HEAD; the commit id.
-fn commit(repo: &git2::Repository, files: &[(&str, &str)], message: &str) -> String {
-    let root = repo.workdir().expect("workdir").to_owned();
-    let mut index = repo.index().expect("index");
-    for (path, text) in files {
-        std::fs::write(root.join(path), text).expect("write");
-        index.add_path(std::path::Path::new(path)).expect("add");
-    }
-    index.write().expect("index write");
-    let tree = repo
-        .find_tree(index.write_tree().expect("tree"))
-        .expect("tree");
-    let who = git2::Signature::now("t", "t@example.com").expect("sig");
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &who, &who, message, &tree, &parents)
-        .expect("commit")
-        .to_string()
-}
-
 const BUILD_OK: &str = "mkdir -p out && cp \"$FIXTURE\" out/service && echo built\n";
 
 #[tokio::test]
@@ -779,8 +759,8 @@ async fn releases_are_built_from_commits_in_a_worktree_and_their_artifacts_kept(
     let port = free_port();
     let repo_dir = tempfile::tempdir().expect("repo dir");
     let repo = git2::Repository::init(repo_dir.path()).expect("init");
-    let c0 = commit(&repo, &[("build.sh", BUILD_OK), ("VERSION", "0")], "zero");
-    let c1 = commit(&repo, &[("VERSION", "1")], "one");
+    let c0 = common::commit(&repo, &[("build.sh", BUILD_OK), ("VERSION", "0")], "zero");
+    let c1 = common::commit(&repo, &[("VERSION", "1")], "one");
     let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
         "name": "web", "command": "{artifact}",
         "args": ["--port", port.to_string(), "--release", "{release}"],
@@ -834,7 +814,7 @@ async fn releases_are_built_from_commits_in_a_worktree_and_their_artifacts_kept(
     .await;
 
     // A second commit: built and deployed; the first is the rollback target.
-    let c2 = commit(&repo, &[("VERSION", "2")], "two");
+    let c2 = common::commit(&repo, &[("VERSION", "2")], "two");
     let r = run(&att, fast.clone()).await;
     assert_eq!(r["status"], "succeeded", "{r}");
     assert_eq!(
@@ -852,7 +832,7 @@ async fn releases_are_built_from_commits_in_a_worktree_and_their_artifacts_kept(
     assert_eq!(version(port).await.as_deref(), Some(c1.as_str()));
 
     // A commit that does not build: the run fails in `build`, nothing is deployed.
-    let c3 = commit(
+    let c3 = common::commit(
         &repo,
         &[(
             "build.sh",
@@ -882,7 +862,7 @@ async fn releases_are_built_from_commits_in_a_worktree_and_their_artifacts_kept(
     // Five more releases: only the newest five keep their artifacts.
     let mut ids = vec![c1.clone(), c2.clone()];
     for n in 4..9 {
-        let c = commit(
+        let c = common::commit(
             &repo,
             &[("build.sh", BUILD_OK), ("VERSION", &n.to_string())],
             "more",

@@ -15,26 +15,6 @@ use serde_json::{Value, json};
 
 const ATT: &str = env!("CARGO_BIN_EXE_att");
 
-/// Commits `files` (path, content) on top of `repo`'s HEAD; the commit id.
-fn commit(repo: &git2::Repository, files: &[(&str, &str)]) -> String {
-    let root = repo.workdir().expect("workdir").to_owned();
-    let mut index = repo.index().expect("index");
-    for (path, text) in files {
-        std::fs::write(root.join(path), text).expect("write");
-        index.add_path(std::path::Path::new(path)).expect("add");
-    }
-    index.write().expect("index write");
-    let tree = repo
-        .find_tree(index.write_tree().expect("tree"))
-        .expect("tree");
-    let who = git2::Signature::now("t", "t@example.com").expect("sig");
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &who, &who, "change", &tree, &parents)
-        .expect("commit")
-        .to_string()
-}
-
 struct Launcher {
     child: Child,
     base: String,
@@ -122,9 +102,10 @@ async fn att_launch_upgrades_att_without_a_failed_request_and_keeps_it_when_the_
     let data = dir.path().join("data");
     let repo_dir = dir.path().join("repo");
     let repo = git2::Repository::init(&repo_dir).expect("repo");
-    let good = commit(
+    let good = common::commit(
         &repo,
         &[("build.sh", "mkdir -p out && cp \"$ATT_BIN\" out/att\n")],
+        "change",
     );
     let config = dir.path().join("att.toml");
     std::fs::write(
@@ -209,12 +190,13 @@ async fn att_launch_upgrades_att_without_a_failed_request_and_keeps_it_when_the_
     .await;
 
     // Again, from the release that was a candidate itself: the old att stops promptly.
-    let second = commit(
+    let second = common::commit(
         &repo,
         &[(
             "build.sh",
             "mkdir -p out && cp \"$ATT_BIN\" out/att # two\n",
         )],
+        "change",
     );
     let r = run_to_end(&http, &base, fast(json!({}))).await;
     assert_eq!(r["status"], "succeeded", "{r}");
@@ -260,12 +242,13 @@ async fn att_launch_upgrades_att_without_a_failed_request_and_keeps_it_when_the_
 
     // A release that hangs (never answers): the health gate fails, the candidate is
     // stopped, and the running att serves on.
-    commit(
+    common::commit(
         &repo,
         &[(
             "build.sh",
             "mkdir -p out && printf '#!/bin/sh\\nexec sleep 60\\n' > out/att && chmod +x out/att\n",
         )],
+        "change",
     );
     let r = run_to_end(&http, &base, fast(json!({}))).await;
     assert_eq!(r["status"], "failed", "{r}");
@@ -282,12 +265,13 @@ async fn att_launch_upgrades_att_without_a_failed_request_and_keeps_it_when_the_
         "{r}"
     );
     // A release that exits at start: the watchdog sees it.
-    commit(
+    common::commit(
         &repo,
         &[(
             "build.sh",
             "mkdir -p out && printf '#!/bin/sh\\nexit 3\\n' > out/att && chmod +x out/att\n",
         )],
+        "change",
     );
     let r = run_to_end(&http, &base, fast(json!({}))).await;
     assert_eq!(r["status"], "failed", "{r}");

@@ -281,3 +281,23 @@ pub async fn wait_dead(pid: u64) {
     }
     panic!("process {pid} is still alive");
 }
+
+/// Commits `files` (path, content) on top of `repo`'s HEAD; the commit id.
+pub fn commit(repo: &git2::Repository, files: &[(&str, &str)], message: &str) -> String {
+    let root = repo.workdir().expect("workdir").to_owned();
+    let mut index = repo.index().expect("index");
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).expect("write");
+        index.add_path(std::path::Path::new(path)).expect("add");
+    }
+    index.write().expect("index write");
+    let tree = repo
+        .find_tree(index.write_tree().expect("tree"))
+        .expect("tree");
+    let who = git2::Signature::now("t", "t@example.com").expect("sig");
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &who, &who, message, &tree, &parents)
+        .expect("commit")
+        .to_string()
+}

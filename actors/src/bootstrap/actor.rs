@@ -327,6 +327,21 @@ impl BootstrapState {
         Some(active.record.clone())
     }
 
+    /// Ends the current phase of `run` (succeeded or failed, with `message`) and says so in
+    /// a `bootstrap.phase` event.
+    fn close_phase(&mut self, run: &str, ok: bool, message: Option<String>) {
+        let status = if ok {
+            PhaseStatus::Succeeded
+        } else {
+            PhaseStatus::Failed
+        };
+        if let Some(r) = self.end_phase(run, status, message.clone()) {
+            let phase = self.runs.get(run).map_or(Phase::Resolve, |a| a.phase);
+            let text = if ok { "succeeded" } else { "failed" };
+            self.event(&r, phase, text, message.as_deref());
+        }
+    }
+
     /// Ends `run` with `status`; the skipped phases are marked so.
     async fn finish(&mut self, run: &str, status: RunStatus) {
         let Some(mut active) = self.runs.remove(run) else {
@@ -592,9 +607,7 @@ impl BootstrapState {
         let exec = self.exec();
         match outcome {
             PhaseOutcome::Resolved(Err(e)) => {
-                if let Some(r) = self.end_phase(run, PhaseStatus::Failed, Some(e.clone())) {
-                    self.event(&r, Phase::Resolve, "failed", Some(&e));
-                }
+                self.close_phase(run, false, Some(e));
                 self.finish(run, RunStatus::Failed).await;
             }
             PhaseOutcome::Resolved(Ok(resolution)) => {
@@ -608,9 +621,7 @@ impl BootstrapState {
                     result.release_metadata_source = Some(resolution.source.to_owned());
                     active.resolution = Some(resolution);
                 }
-                if let Some(r) = self.end_phase(run, PhaseStatus::Succeeded, None) {
-                    self.event(&r, Phase::Resolve, "succeeded", None);
-                }
+                self.close_phase(run, true, None);
                 match self.build_job(run, &deployed) {
                     Some(job) => {
                         let deadline = job.spec.timeout + SLACK;
@@ -629,9 +640,7 @@ impl BootstrapState {
             }
             PhaseOutcome::Built(Err(e)) => {
                 // Nothing was deployed: the live release runs on.
-                if let Some(r) = self.end_phase(run, PhaseStatus::Failed, Some(e.clone())) {
-                    self.event(&r, Phase::Build, "failed", Some(&e));
-                }
+                self.close_phase(run, false, Some(e));
                 self.finish(run, RunStatus::Failed).await;
             }
             PhaseOutcome::Built(Ok(release)) => {
@@ -643,26 +652,20 @@ impl BootstrapState {
                     .artifact
                     .as_ref()
                     .map(|a| format!("artifact kept at {}", a.display()));
-                if let Some(r) = self.end_phase(run, PhaseStatus::Succeeded, message.clone()) {
-                    self.event(&r, Phase::Build, "succeeded", message.as_deref());
-                }
+                self.close_phase(run, true, message);
                 let work = deploy_work(exec, request.target.clone(), release);
                 self.begin(myself, run, Phase::Deploy, DEPLOY_DEADLINE, work)
                     .await;
             }
             PhaseOutcome::Deployed(Err(e)) => {
-                if let Some(r) = self.end_phase(run, PhaseStatus::Failed, Some(e.clone())) {
-                    self.event(&r, Phase::Deploy, "failed", Some(&e));
-                }
+                self.close_phase(run, false, Some(e));
                 self.failed(myself, run, FailureClass::DeployFailure).await;
             }
             PhaseOutcome::Deployed(Ok(candidate)) => {
                 if let Some(active) = self.runs.get_mut(run) {
                     active.candidate = candidate;
                 }
-                if let Some(r) = self.end_phase(run, PhaseStatus::Succeeded, None) {
-                    self.event(&r, Phase::Deploy, "succeeded", None);
-                }
+                self.close_phase(run, true, None);
                 let deadline = request.restart_watchdog_interval
                     * request.restart_watchdog_retries.max(1)
                     + SLACK;
@@ -676,15 +679,7 @@ impl BootstrapState {
                         if w.stable { "stable" } else { "unstable" }.into();
                     active.record.result.restart_watchdog_reason = Some(w.reason.clone());
                 }
-                let status = if w.stable {
-                    PhaseStatus::Succeeded
-                } else {
-                    PhaseStatus::Failed
-                };
-                if let Some(r) = self.end_phase(run, status, Some(w.reason.clone())) {
-                    let s = if w.stable { "succeeded" } else { "failed" };
-                    self.event(&r, Phase::RestartWatchdog, s, Some(&w.reason));
-                }
+                self.close_phase(run, w.stable, Some(w.reason.clone()));
                 if w.stable {
                     let deadline = request.health_deadline + SLACK;
                     let candidate = self.runs.get(run).and_then(|a| a.candidate.clone());
@@ -701,15 +696,7 @@ impl BootstrapState {
                     active.record.result.health_status =
                         if gate.healthy { "healthy" } else { "unhealthy" }.into();
                 }
-                let status = if gate.healthy {
-                    PhaseStatus::Succeeded
-                } else {
-                    PhaseStatus::Failed
-                };
-                if let Some(r) = self.end_phase(run, status, reason.clone()) {
-                    let s = if gate.healthy { "succeeded" } else { "failed" };
-                    self.event(&r, Phase::Health, s, reason.as_deref());
-                }
+                self.close_phase(run, gate.healthy, reason);
                 if gate.healthy {
                     let resolution = self.runs.get(run).and_then(|a| {
                         a.resolution
@@ -737,15 +724,7 @@ impl BootstrapState {
                     active.record.result.rollback_performed = true;
                     active.record.result.rollback_succeeded = Some(ok);
                 }
-                let status = if ok {
-                    PhaseStatus::Succeeded
-                } else {
-                    PhaseStatus::Failed
-                };
-                if let Some(r) = self.end_phase(run, status, message.clone()) {
-                    let s = if ok { "succeeded" } else { "failed" };
-                    self.event(&r, Phase::Rollback, s, message.as_deref());
-                }
+                self.close_phase(run, ok, message);
                 let releases = self.runs.get(run).and_then(|a| {
                     a.resolution
                         .as_ref()
