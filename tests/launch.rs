@@ -324,3 +324,41 @@ async fn att_launch_upgrades_att_without_a_failed_request_and_keeps_it_when_the_
     assert!(!common::alive(last), "att outlived its launcher");
     let _ = std::fs::remove_file(&launcher.stderr);
 }
+
+#[tokio::test]
+async fn att_launch_gives_up_after_too_many_crashes_in_the_window() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("att.toml");
+    std::fs::write(
+        &config,
+        "[launch]\ncrash_exits = 2\ncrash_window = \"60s\"\n",
+    )
+    .expect("config");
+    let mut launcher = launch(&data, &config);
+    let base = launcher.base.clone();
+    let http = reqwest::Client::new();
+    let first = eventually("att up", Duration::from_secs(30), || health(&http, &base)).await;
+    let pid = first["pid"].as_u64().expect("pid");
+    // SAFETY: kill(2) on the att the launcher runs.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    // One crash: restarted.
+    let second = eventually("att restarted", Duration::from_secs(30), || async {
+        health(&http, &base)
+            .await
+            .filter(|h| h["pid"] != first["pid"])
+    })
+    .await;
+    // A second within the window: the launcher stops, with a failure.
+    let pid = second["pid"].as_u64().expect("pid");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let status = eventually("the launcher's exit", Duration::from_secs(30), || {
+        let s = launcher.child.try_wait().ok().flatten();
+        async move { s }
+    })
+    .await;
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    let log = std::fs::read_to_string(&launcher.stderr).unwrap_or_default();
+    assert!(log.contains("crashed 2 times"), "{log}");
+}
