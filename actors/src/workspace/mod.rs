@@ -2,4 +2,6 @@
 //! So far: [`paths`] (every caller path contained to the project root), [`parse`] (test
 //! output parsers) and [`testrun`] (the test runner).
 
+pub mod parse;
 pub mod paths;
+pub mod testrun;

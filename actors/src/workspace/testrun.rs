@@ -1,0 +1,397 @@
+//! The test runner (WORKSPACE.md, "Test runner"): a project's test command run without a
+//! shell, in the project directory, in a process group of its own, under a timeout that
+//! kills the whole group (`returncode` 124, `timed_out`), its output kept (bounded) and
+//! parsed — the partial output of a timed-out run too.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::parse::{self, Counts, Runner};
+
+/// The output kept per run: its last bytes (the summary is at the end).
+pub const OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// How a project's tests are run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCommand {
+    /// The argument vector (no shell).
+    pub argv: Vec<String>,
+    /// Whose output it prints.
+    pub runner: Runner,
+    /// A JUnit XML report the command writes (relative to the project): read instead of the
+    /// output when it is there after the run.
+    #[serde(default)]
+    pub junit: Option<String>,
+}
+
+/// The test command a project's files suggest, if any: `Cargo.toml` → `cargo test` (or
+/// `cargo nextest run` with a `.config/nextest.toml`), pytest's files → `python3 -m pytest`,
+/// `package.json` → `npm test`.
+pub fn detect(root: &Path) -> Option<TestCommand> {
+    let has = |f: &str| root.join(f).exists();
+    let command = |argv: &[&str], runner| TestCommand {
+        argv: argv.iter().map(|a| (*a).to_owned()).collect(),
+        runner,
+        junit: None,
+    };
+    if has("Cargo.toml") {
+        return Some(if has(".config/nextest.toml") {
+            command(&["cargo", "nextest", "run"], Runner::CargoNextest)
+        } else {
+            command(&["cargo", "test"], Runner::CargoTest)
+        });
+    }
+    if [
+        "pytest.ini",
+        "pyproject.toml",
+        "setup.cfg",
+        "tox.ini",
+        "conftest.py",
+    ]
+    .iter()
+    .any(|f| has(f))
+    {
+        return Some(command(&["python3", "-m", "pytest"], Runner::Pytest));
+    }
+    if has("package.json") {
+        return Some(command(&["npm", "test", "--silent"], Runner::Plain));
+    }
+    None
+}
+
+/// A test run's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    /// What ran.
+    pub command: Vec<String>,
+    /// Whose output was parsed.
+    pub runner: Runner,
+    /// The exit code (128 + the signal when killed by one; 124 when timed out).
+    pub returncode: i32,
+    /// It ran out of time and its process group was killed.
+    pub timed_out: bool,
+    /// The counts read from its output (or its JUnit report).
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Wall time.
+    pub duration_seconds: f64,
+    /// The last [`OUTPUT_LIMIT`] bytes of stdout and stderr, interleaved by line.
+    pub output: String,
+    /// Earlier output was dropped.
+    pub output_truncated: bool,
+}
+
+/// Why a run did not happen (the caller's mistake, or the command could not start).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// The filter could be read as an option, or the runner takes none.
+    #[error("{0}")]
+    BadFilter(String),
+    /// The command is empty.
+    #[error("the test command is empty")]
+    NoCommand,
+    /// The program could not start.
+    #[error("the test command `{0}` could not start: {1}")]
+    Start(String, String),
+}
+
+/// The argument vector with `filter` added the way `runner` takes it.
+fn with_filter(command: &TestCommand, filter: Option<&str>) -> Result<Vec<String>, RunError> {
+    let mut argv = command.argv.clone();
+    let Some(filter) = filter.filter(|f| !f.is_empty()) else {
+        return Ok(argv);
+    };
+    if filter.starts_with('-') {
+        return Err(RunError::BadFilter(format!(
+            "the filter `{filter}` starts with `-`: it would be read as an option"
+        )));
+    }
+    match command.runner {
+        Runner::CargoTest | Runner::CargoNextest => argv.push(filter.to_owned()),
+        Runner::Pytest => argv.extend(["-k".to_owned(), filter.to_owned()]),
+        Runner::Junit | Runner::Plain => {
+            return Err(RunError::BadFilter(
+                "this project's test command takes no filter".into(),
+            ));
+        }
+    }
+    Ok(argv)
+}
+
+/// Output lines, the oldest dropped beyond [`OUTPUT_LIMIT`] bytes.
+#[derive(Default)]
+struct Captured {
+    text: std::collections::VecDeque<String>,
+    bytes: usize,
+    truncated: bool,
+    /// Dropped lines that carry a per-binary summary (`test result: …`): a long cargo run
+    /// prints one per test binary, and the counts need all of them.
+    summaries: Vec<String>,
+}
+
+impl Captured {
+    fn push(&mut self, line: String) {
+        self.bytes += line.len() + 1;
+        self.text.push_back(line);
+        while self.bytes > OUTPUT_LIMIT {
+            match self.text.pop_front() {
+                Some(old) => {
+                    self.bytes -= old.len() + 1;
+                    self.truncated = true;
+                    if old.contains("test result:") {
+                        self.summaries.push(old);
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+fn kill_group(pid: Option<u32>) {
+    if let Some(pgid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
+        // SAFETY: killpg(2) on the group this module created for the run.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Runs `command` (with `filter`) in `root` under `timeout`.
+pub async fn run(
+    root: &Path,
+    command: &TestCommand,
+    filter: Option<&str>,
+    timeout: Duration,
+) -> Result<TestOutcome, RunError> {
+    let argv = with_filter(command, filter)?;
+    let Some((program, args)) = argv.split_first() else {
+        return Err(RunError::NoCommand);
+    };
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(root)
+        .env("CARGO_TERM_COLOR", "never")
+        .env("NO_COLOR", "1")
+        .env("PY_COLORS", "0")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| RunError::Start(program.clone(), e.to_string()))?;
+    let pid = child.id();
+    let captured = Arc::new(Mutex::new(Captured::default()));
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|stream| {
+        let captured = captured.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                captured
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(line);
+            }
+        })
+    })
+    .collect::<Vec<_>>();
+    let (returncode, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            let code = status.ok().map_or(-1, |s| {
+                s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+            });
+            (code, false)
+        }
+        Err(_) => {
+            kill_group(pid);
+            let _ = child.wait().await;
+            (124, true)
+        }
+    };
+    // Whatever the run left behind in its group goes too, so the pipes close.
+    kill_group(pid);
+    for reader in readers {
+        let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+    }
+    let (output, output_truncated, parsed) = {
+        let c = captured.lock().unwrap_or_else(|p| p.into_inner());
+        let text: Vec<&str> = c.text.iter().map(String::as_str).collect();
+        let output = text.join("\n");
+        let mut parsed = c.summaries.join("\n");
+        if !parsed.is_empty() {
+            parsed.push('\n');
+        }
+        parsed.push_str(&output);
+        (output, c.truncated, parsed)
+    };
+    let report = command
+        .junit
+        .as_deref()
+        .and_then(|p| super::paths::contain(root, p).ok())
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    let (runner, counts) = match report {
+        Some(xml) => (Runner::Junit, parse::parse_junit(&xml)),
+        None => (command.runner, parse::parse(command.runner, &parsed)),
+    };
+    Ok(TestOutcome {
+        command: argv,
+        runner,
+        returncode,
+        timed_out,
+        counts,
+        duration_seconds: started.elapsed().as_secs_f64(),
+        output,
+        output_truncated,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, runner: Runner) -> TestCommand {
+        TestCommand {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            runner,
+            junit: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plain_run_is_parsed_and_its_exit_code_kept() {
+        let dir = tempfile::tempdir().expect("dir");
+        let c = sh("echo 'Tests: 3 passed, 1 failed'; exit 1", Runner::Plain);
+        let r = run(dir.path(), &c, None, Duration::from_secs(30))
+            .await
+            .expect("run");
+        assert_eq!((r.returncode, r.timed_out), (1, false));
+        assert_eq!((r.counts.passed, r.counts.failed), (3, 1), "{r:?}");
+        assert!(r.output.contains("3 passed"));
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_group_and_keeps_the_partial_output() {
+        let dir = tempfile::tempdir().expect("dir");
+        let marker = dir.path().join("grandchild.pid");
+        let script = format!(
+            "sleep 60 & echo $! > {}; echo '2 passed, 1 failed'; wait",
+            marker.display()
+        );
+        let r = run(
+            dir.path(),
+            &sh(&script, Runner::Plain),
+            None,
+            Duration::from_millis(500),
+        )
+        .await
+        .expect("run");
+        assert_eq!((r.returncode, r.timed_out), (124, true));
+        assert_eq!((r.counts.passed, r.counts.failed), (2, 1), "{r:?}");
+        let pid: i32 = std::fs::read_to_string(&marker)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid");
+        // The grandchild died with its group (reaped by init, so only a zombie could remain).
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = state
+            .rsplit_once(')')
+            .map(|(_, r)| r.trim_start().chars().next());
+        assert!(matches!(state, None | Some(Some('Z'))), "{state:?}");
+    }
+
+    #[tokio::test]
+    async fn filters_that_look_like_options_are_refused_and_missing_programs_reported() {
+        let dir = tempfile::tempdir().expect("dir");
+        let cargo = TestCommand {
+            argv: vec!["cargo".into(), "test".into()],
+            runner: Runner::CargoTest,
+            junit: None,
+        };
+        let e = run(
+            dir.path(),
+            &cargo,
+            Some("--exec=rm"),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect_err("option-like filter");
+        assert!(matches!(e, RunError::BadFilter(_)), "{e}");
+        assert_eq!(
+            with_filter(&cargo, Some("parser")).expect("argv"),
+            ["cargo", "test", "parser"]
+        );
+        let pytest = TestCommand {
+            argv: vec!["python3".into(), "-m".into(), "pytest".into()],
+            runner: Runner::Pytest,
+            junit: None,
+        };
+        assert_eq!(
+            with_filter(&pytest, Some("slow")).expect("argv"),
+            ["python3", "-m", "pytest", "-k", "slow"]
+        );
+        let missing = TestCommand {
+            argv: vec!["/nonexistent/runner".into()],
+            runner: Runner::Plain,
+            junit: None,
+        };
+        let e = run(dir.path(), &missing, None, Duration::from_secs(5))
+            .await
+            .expect_err("missing program");
+        assert!(e.to_string().contains("could not start"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_real_cargo_crate_is_detected_run_and_counted() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src")).expect("src");
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+        )
+        .expect("manifest");
+        std::fs::write(
+            root.join("src/lib.rs"),
+            "#[cfg(test)] mod t {\n #[test] fn a() {}\n #[test] fn b() {}\n #[test] fn c() { assert_eq!(1, 2) }\n #[test] #[ignore] fn d() {}\n}\n",
+        )
+        .expect("lib");
+        let command = detect(root).expect("detected");
+        assert_eq!(command.argv, ["cargo", "test"]);
+        let r = run(root, &command, None, Duration::from_secs(300))
+            .await
+            .expect("run");
+        assert_ne!(r.returncode, 0, "{}", r.output);
+        assert_eq!(
+            (r.counts.passed, r.counts.failed, r.counts.skipped),
+            (2, 1, 1),
+            "{}",
+            r.output
+        );
+        let r = run(root, &command, Some("a"), Duration::from_secs(300))
+            .await
+            .expect("run");
+        assert_eq!((r.returncode, r.counts.passed, r.counts.failed), (0, 1, 0));
+    }
+}
