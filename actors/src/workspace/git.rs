@@ -1,0 +1,541 @@
+//! git for the workspace tools, through git2 (WORKSPACE.md, "Capabilities"): status, branch
+//! (create or switch), commit (explicit paths, or the tracked changes — never stray files),
+//! log, diff, and push to local and file remotes. Blocking: call from a blocking task.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::paths::{self, PathError};
+
+/// Why a git operation was refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GitError {
+    /// The project is not a git repository.
+    #[error("`{0}` is not a git repository")]
+    NotARepo(String),
+    /// A path the caller named is refused.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// Nothing is staged for the commit.
+    #[error("nothing to commit: {0}")]
+    NothingToCommit(String),
+    /// A name (branch, remote) the caller gave is not valid or not there.
+    #[error("{0}")]
+    BadName(String),
+    /// The operation would lose or clobber work (a switch over local changes, a push that is
+    /// not a fast-forward).
+    #[error("{0}")]
+    Conflict(String),
+    /// git itself failed.
+    #[error("git: {0}")]
+    Git(String),
+}
+
+impl GitError {
+    /// Whether the caller is to blame (a 4xx), as opposed to the repository or the system.
+    pub fn is_callers(&self) -> bool {
+        match self {
+            Self::Path(p) => p.is_callers(),
+            Self::Git(_) => false,
+            _ => true,
+        }
+    }
+}
+
+fn git(e: git2::Error) -> GitError {
+    GitError::Git(e.message().to_owned())
+}
+
+fn open(root: &Path) -> Result<git2::Repository, GitError> {
+    git2::Repository::open(root).map_err(|_| GitError::NotARepo(root.display().to_string()))
+}
+
+/// One changed file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileStatus {
+    /// Relative to the project.
+    pub path: String,
+    /// `new`, `modified`, `deleted`, `renamed`, `typechange` or `conflicted`.
+    pub change: String,
+    /// Staged (in the index) rather than only in the working tree.
+    pub staged: bool,
+    /// Not tracked by git.
+    pub untracked: bool,
+}
+
+/// A repository's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Status {
+    /// The current branch (`None`: detached or no commit yet).
+    pub branch: Option<String>,
+    /// The commit HEAD points at.
+    pub head: Option<String>,
+    /// Changed and untracked files (ignored ones left out).
+    pub files: Vec<FileStatus>,
+    /// No change at all.
+    pub clean: bool,
+}
+
+/// The repository's branch, HEAD and changed files.
+pub fn status(root: &Path) -> Result<Status, GitError> {
+    let repo = open(root)?;
+    let head = repo.head().ok();
+    let branch = head
+        .as_ref()
+        .filter(|h| h.is_branch())
+        .and_then(|h| h.shorthand().ok().map(str::to_owned))
+        .or_else(|| unborn_branch(&repo));
+    let head_id = head
+        .and_then(|h| h.peel_to_commit().ok())
+        .map(|c| c.id().to_string());
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .renames_head_to_index(true);
+    let statuses = repo.statuses(Some(&mut opts)).map_err(git)?;
+    let mut files = Vec::new();
+    for entry in statuses.iter() {
+        let s = entry.status();
+        let Ok(path) = entry.path() else { continue };
+        let staged = s.intersects(
+            git2::Status::INDEX_NEW
+                | git2::Status::INDEX_MODIFIED
+                | git2::Status::INDEX_DELETED
+                | git2::Status::INDEX_RENAMED
+                | git2::Status::INDEX_TYPECHANGE,
+        );
+        let change = if s.is_conflicted() {
+            "conflicted"
+        } else if s.intersects(git2::Status::INDEX_NEW | git2::Status::WT_NEW) {
+            "new"
+        } else if s.intersects(git2::Status::INDEX_DELETED | git2::Status::WT_DELETED) {
+            "deleted"
+        } else if s.intersects(git2::Status::INDEX_RENAMED | git2::Status::WT_RENAMED) {
+            "renamed"
+        } else if s.intersects(git2::Status::INDEX_TYPECHANGE | git2::Status::WT_TYPECHANGE) {
+            "typechange"
+        } else {
+            "modified"
+        };
+        files.push(FileStatus {
+            path: path.to_owned(),
+            change: change.to_owned(),
+            staged,
+            untracked: s.contains(git2::Status::WT_NEW) && !staged,
+        });
+    }
+    Ok(Status {
+        clean: files.is_empty(),
+        branch,
+        head: head_id,
+        files,
+    })
+}
+
+/// The branch HEAD names when it has no commit yet.
+fn unborn_branch(repo: &git2::Repository) -> Option<String> {
+    let head = repo.find_reference("HEAD").ok()?;
+    let target = head.symbolic_target().ok().flatten()?;
+    target.strip_prefix("refs/heads/").map(str::to_owned)
+}
+
+/// Switches to branch `name`, creating it at HEAD first when `create`. Local changes that the
+/// switch would overwrite make it refuse (nothing is lost).
+pub fn branch(root: &Path, name: &str, create: bool) -> Result<String, GitError> {
+    if name.starts_with('-') || !git2::Branch::name_is_valid(name).unwrap_or(false) {
+        return Err(GitError::BadName(format!(
+            "`{name}` is not a valid branch name"
+        )));
+    }
+    let repo = open(root)?;
+    if create {
+        let head = repo.head().and_then(|h| h.peel_to_commit()).map_err(|_| {
+            GitError::Conflict("the repository has no commit to branch from".into())
+        })?;
+        repo.branch(name, &head, false).map_err(|e| {
+            if e.code() == git2::ErrorCode::Exists {
+                GitError::Conflict(format!("branch `{name}` exists already"))
+            } else {
+                git(e)
+            }
+        })?;
+    }
+    let reference = format!("refs/heads/{name}");
+    let target = repo
+        .find_reference(&reference)
+        .map_err(|_| GitError::BadName(format!("no branch `{name}`")))?;
+    let tree = target.peel_to_tree().map_err(git)?;
+    let mut checkout = git2::build::CheckoutBuilder::new();
+    checkout.safe();
+    repo.checkout_tree(tree.as_object(), Some(&mut checkout))
+        .map_err(|e| {
+            if e.code() == git2::ErrorCode::Conflict {
+                GitError::Conflict(format!(
+                    "switching to `{name}` would overwrite local changes: commit them first"
+                ))
+            } else {
+                git(e)
+            }
+        })?;
+    repo.set_head(&reference).map_err(git)?;
+    Ok(name.to_owned())
+}
+
+/// A commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommitInfo {
+    /// Its id.
+    pub id: String,
+    /// Its first line.
+    pub summary: String,
+    /// The whole message.
+    pub message: String,
+    /// `Name <email>`.
+    pub author: String,
+    /// Seconds since the epoch.
+    pub time: i64,
+    /// The files it changed against its first parent (for a commit just made).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+}
+
+fn info(c: &git2::Commit<'_>) -> CommitInfo {
+    let author = c.author();
+    CommitInfo {
+        id: c.id().to_string(),
+        summary: c.summary().ok().flatten().unwrap_or_default().to_owned(),
+        message: c.message().unwrap_or_default().to_owned(),
+        author: format!(
+            "{} <{}>",
+            author.name().unwrap_or_default(),
+            author.email().unwrap_or_default()
+        ),
+        time: c.time().seconds(),
+        files: Vec::new(),
+    }
+}
+
+/// Commits: `paths` exactly (new, changed or deleted files — each contained to the project),
+/// or with `None` every change to *tracked* files (untracked files are never swept in).
+/// The author is the repository's configured identity, else `att <att@localhost>`.
+pub fn commit(
+    root: &Path,
+    message: &str,
+    paths: Option<&[String]>,
+) -> Result<CommitInfo, GitError> {
+    if message.trim().is_empty() {
+        return Err(GitError::BadName("the commit message is empty".into()));
+    }
+    let repo = open(root)?;
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| GitError::NotARepo(format!("{} (bare)", root.display())))?
+        .to_owned();
+    let real_workdir = std::fs::canonicalize(&workdir).map_err(|e| GitError::Git(e.to_string()))?;
+    let mut index = repo.index().map_err(git)?;
+    match paths {
+        Some(list) => {
+            if list.is_empty() {
+                return Err(GitError::NothingToCommit("no paths were named".into()));
+            }
+            for p in list {
+                let real = paths::contain_for_write(&workdir, p)?;
+                let relative = real
+                    .strip_prefix(&real_workdir)
+                    .map_err(|_| PathError::Outside(p.clone()))?;
+                if real.is_dir() {
+                    return Err(GitError::BadName(format!(
+                        "`{p}` is a directory: name the files"
+                    )));
+                }
+                if real.exists() {
+                    index.add_path(relative).map_err(git)?;
+                } else if index.get_path(relative, 0).is_some() {
+                    index.remove_path(relative).map_err(git)?;
+                } else {
+                    return Err(GitError::BadName(format!(
+                        "`{p}` neither exists nor is tracked"
+                    )));
+                }
+            }
+        }
+        None => {
+            index.update_all(["*"], None).map_err(git)?;
+        }
+    }
+    index.write().map_err(git)?;
+    let tree_id = index.write_tree().map_err(git)?;
+    let tree = repo.find_tree(tree_id).map_err(git)?;
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    if parent.as_ref().is_some_and(|p| p.tree_id() == tree_id) {
+        return Err(GitError::NothingToCommit(
+            "the staged tree equals HEAD's".into(),
+        ));
+    }
+    let who = repo
+        .signature()
+        .or_else(|_| git2::Signature::now("att", "att@localhost"))
+        .map_err(git)?;
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    let id = repo
+        .commit(Some("HEAD"), &who, &who, message, &tree, &parents)
+        .map_err(git)?;
+    let made = repo.find_commit(id).map_err(git)?;
+    let mut result = info(&made);
+    let diff = repo
+        .diff_tree_to_tree(
+            parent.and_then(|p| p.tree().ok()).as_ref(),
+            Some(&tree),
+            None,
+        )
+        .map_err(git)?;
+    result.files = diff
+        .deltas()
+        .filter_map(|d| d.new_file().path().or(d.old_file().path()))
+        .map(|p| p.display().to_string())
+        .collect();
+    Ok(result)
+}
+
+/// The newest `limit` commits reachable from HEAD, newest first.
+pub fn log(root: &Path, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
+    let repo = open(root)?;
+    if repo.head().is_err() {
+        return Ok(Vec::new());
+    }
+    let mut walk = repo.revwalk().map_err(git)?;
+    walk.push_head().map_err(git)?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+        .map_err(git)?;
+    let mut out = Vec::new();
+    for id in walk.take(limit) {
+        let id = id.map_err(git)?;
+        out.push(info(&repo.find_commit(id).map_err(git)?));
+    }
+    Ok(out)
+}
+
+/// The patch of the working tree (staged and not) against HEAD, untracked files included.
+pub fn diff(root: &Path) -> Result<String, GitError> {
+    let repo = open(root)?;
+    let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
+    let mut opts = git2::DiffOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .show_untracked_content(true);
+    let diff = repo
+        .diff_tree_to_workdir_with_index(head_tree.as_ref(), Some(&mut opts))
+        .map_err(git)?;
+    let mut text = String::new();
+    diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        if matches!(line.origin(), '+' | '-' | ' ') {
+            text.push(line.origin());
+        }
+        text.push_str(&String::from_utf8_lossy(line.content()));
+        true
+    })
+    .map_err(git)?;
+    Ok(text)
+}
+
+/// Pushes `branch` to `remote` (a configured remote whose URL is a local path or `file://`).
+/// A push that is not a fast-forward is refused.
+pub fn push(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
+    if branch.starts_with('-') || !git2::Branch::name_is_valid(branch).unwrap_or(false) {
+        return Err(GitError::BadName(format!(
+            "`{branch}` is not a valid branch name"
+        )));
+    }
+    let repo = open(root)?;
+    let mut r = repo
+        .find_remote(remote)
+        .map_err(|_| GitError::BadName(format!("no remote `{remote}`")))?;
+    let url = r.url().unwrap_or_default().to_owned();
+    if !(url.starts_with('/') || url.starts_with("file://")) {
+        return Err(GitError::BadName(format!(
+            "remote `{remote}` ({url}) is not a local or file:// remote: push it with the \
+             git command line and your own credentials"
+        )));
+    }
+    let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    let rejected = std::cell::RefCell::new(None::<String>);
+    let mut callbacks = git2::RemoteCallbacks::new();
+    callbacks.push_update_reference(|name, status| {
+        if let Some(why) = status {
+            *rejected.borrow_mut() = Some(format!("{name}: {why}"));
+        }
+        Ok(())
+    });
+    let mut opts = git2::PushOptions::new();
+    opts.remote_callbacks(callbacks);
+    r.push(&[refspec.as_str()], Some(&mut opts)).map_err(|e| {
+        if e.class() == git2::ErrorClass::Reference || e.message().contains("fast-forward") {
+            GitError::Conflict(format!("the push was refused: {}", e.message()))
+        } else {
+            git(e)
+        }
+    })?;
+    drop(opts);
+    match rejected.into_inner() {
+        Some(why) => Err(GitError::Conflict(format!("the push was refused: {why}"))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = dir.path().join("work");
+        git2::Repository::init(&root).expect("init");
+        std::fs::write(root.join("a.txt"), "one\n").expect("write");
+        commit(&root, "first", Some(&["a.txt".to_owned()])).expect("first commit");
+        (dir, root)
+    }
+
+    #[test]
+    fn commits_take_named_paths_or_tracked_changes_never_stray_files() {
+        let (_dir, root) = repo();
+        std::fs::write(root.join("a.txt"), "two\n").expect("write");
+        std::fs::write(root.join("stray.txt"), "not mine\n").expect("write");
+        let s = status(&root).expect("status");
+        assert_eq!(s.files.len(), 2, "{s:?}");
+        assert!(
+            s.files
+                .iter()
+                .any(|f| f.path == "stray.txt" && f.untracked && f.change == "new")
+        );
+        // Tracked changes only: the stray file stays out.
+        let c = commit(&root, "second", None).expect("commit");
+        assert_eq!(c.files, ["a.txt"]);
+        let s = status(&root).expect("status");
+        assert_eq!(s.files.len(), 1, "{s:?}");
+        assert_eq!(s.files[0].path, "stray.txt");
+        // Named paths: exactly those; a deletion too.
+        std::fs::remove_file(root.join("a.txt")).expect("rm");
+        let c = commit(
+            &root,
+            "third",
+            Some(&["stray.txt".to_owned(), "a.txt".to_owned()]),
+        )
+        .expect("commit");
+        assert_eq!(c.files, ["a.txt", "stray.txt"]);
+        assert!(status(&root).expect("status").clean);
+        let log = log(&root, 10).expect("log");
+        let summaries: Vec<&str> = log.iter().map(|c| c.summary.as_str()).collect();
+        assert_eq!(summaries, ["third", "second", "first"]);
+        // Nothing to commit, empty messages, paths outside, .git: refused.
+        assert!(matches!(
+            commit(&root, "again", None),
+            Err(GitError::NothingToCommit(_))
+        ));
+        assert!(matches!(
+            commit(&root, " ", None),
+            Err(GitError::BadName(_))
+        ));
+        for bad in ["../x", "/etc/passwd", ".git/config"] {
+            let e = commit(&root, "bad", Some(&[bad.to_owned()])).expect_err(bad);
+            assert!(
+                matches!(e, GitError::Path(_)) && e.is_callers(),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn branches_switch_safely_and_diffs_show_the_working_tree() {
+        let (_dir, root) = repo();
+        assert_eq!(
+            status(&root).expect("status").branch.as_deref(),
+            Some("master")
+        );
+        branch(&root, "feature", true).expect("create");
+        assert_eq!(
+            status(&root).expect("status").branch.as_deref(),
+            Some("feature")
+        );
+        std::fs::write(root.join("a.txt"), "changed on feature\n").expect("write");
+        let d = diff(&root).expect("diff");
+        assert!(
+            d.contains("-one") && d.contains("+changed on feature"),
+            "{d}"
+        );
+        commit(&root, "on feature", None).expect("commit");
+        std::fs::write(root.join("a.txt"), "uncommitted\n").expect("write");
+        let e = branch(&root, "master", false).expect_err("would clobber");
+        assert!(matches!(e, GitError::Conflict(_)), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("a.txt")).expect("read"),
+            "uncommitted\n"
+        );
+        for bad in ["-x", "a..b", "no such"] {
+            assert!(
+                matches!(branch(&root, bad, true), Err(GitError::BadName(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            branch(&root, "feature", true),
+            Err(GitError::Conflict(_))
+        ));
+        assert!(matches!(
+            branch(&root, "nope", false),
+            Err(GitError::BadName(_))
+        ));
+        let not_repo = tempfile::tempdir().expect("dir");
+        assert!(matches!(
+            status(not_repo.path()),
+            Err(GitError::NotARepo(_))
+        ));
+    }
+
+    #[test]
+    fn pushes_go_to_local_remotes_and_non_fast_forwards_are_refused() {
+        let (dir, root) = repo();
+        let remote = dir.path().join("remote.git");
+        git2::Repository::init_bare(&remote).expect("bare");
+        let repo = git2::Repository::open(&root).expect("open");
+        repo.remote("origin", &remote.display().to_string())
+            .expect("remote");
+        repo.remote("forge", "https://example.com/x.git")
+            .expect("remote");
+        push(&root, "origin", "master").expect("push");
+        let bare = git2::Repository::open_bare(&remote).expect("bare");
+        let pushed = bare
+            .find_reference("refs/heads/master")
+            .expect("ref")
+            .peel_to_commit()
+            .expect("commit")
+            .id()
+            .to_string();
+        assert_eq!(Some(pushed), status(&root).expect("status").head);
+        let e = push(&root, "forge", "master").expect_err("https remote");
+        assert!(e.to_string().contains("git command line"), "{e}");
+        assert!(matches!(
+            push(&root, "nope", "master"),
+            Err(GitError::BadName(_))
+        ));
+        // Rewrite local history: the remote's branch is not an ancestor any more.
+        std::fs::write(root.join("a.txt"), "rewritten\n").expect("write");
+        let head = repo.head().expect("head").peel_to_commit().expect("commit");
+        let mut index = repo.index().expect("index");
+        index.add_path(Path::new("a.txt")).expect("add");
+        let tree = repo
+            .find_tree(index.write_tree().expect("tree"))
+            .expect("tree");
+        let sig = git2::Signature::now("t", "t@e").expect("sig");
+        let parents: Vec<git2::Commit<'_>> = head.parents().collect();
+        let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        let amended = repo
+            .commit(None, &sig, &sig, "amended", &tree, &refs)
+            .expect("commit");
+        repo.reference("refs/heads/master", amended, true, "amend")
+            .expect("move");
+        let e = push(&root, "origin", "master").expect_err("non fast-forward");
+        assert!(matches!(e, GitError::Conflict(_)), "{e}");
+    }
+}
