@@ -2,6 +2,7 @@
 //! So far: [`paths`] (every caller path contained to the project root), [`parse`] (test
 //! output parsers) and [`testrun`] (the test runner).
 
+pub mod code;
 pub mod git;
 pub mod parse;
 pub mod paths;
