@@ -832,15 +832,7 @@ async fn resolve_self(
     let releases = store.list_releases(SELF).await.map_err(|e| e.to_string())?;
     let deployed = deployed_release(&spec, SELF, &releases, &request).await?;
     let find = |id: &str| releases.iter().find(|r| r.id == id).cloned();
-    let live_before = releases
-        .iter()
-        .find(|r| r.status == ReleaseStatus::Live)
-        .cloned();
-    let named = request
-        .rollback_release_id
-        .clone()
-        .or(request.previous_release_id.clone())
-        .filter(|id| !id.is_empty());
+    let (live_before, named) = live_and_named(&releases, &request);
     let (rollback_to, source) =
         match (named, &live_before) {
             (Some(id), _) => (
@@ -869,6 +861,21 @@ async fn resolve_self(
         live_before,
         service: Some(spec).filter(|s| s.build.is_some()),
     })
+}
+
+/// The target's live release, and the rollback release the request names (an explicit
+/// rollback id beats the previous id).
+fn live_and_named(releases: &[Release], request: &RunRequest) -> (Option<Release>, Option<String>) {
+    let live = releases
+        .iter()
+        .find(|r| r.status == ReleaseStatus::Live)
+        .cloned();
+    let named = request
+        .rollback_release_id
+        .clone()
+        .or(request.previous_release_id.clone())
+        .filter(|id| !id.is_empty());
+    (live, named)
 }
 
 /// The release a run deploys: registered under the requested id, else (for a target with a
@@ -925,15 +932,7 @@ async fn resolve(
         .map_err(|e| e.to_string())?;
     let find = |id: &str| releases.iter().find(|r| r.id == id).cloned();
     let deployed = deployed_release(&spec, &request.target, &releases, &request).await?;
-    let live_before = releases
-        .iter()
-        .find(|r| r.status == ReleaseStatus::Live)
-        .cloned();
-    let named = request
-        .rollback_release_id
-        .clone()
-        .or(request.previous_release_id.clone())
-        .filter(|id| !id.is_empty());
+    let (live_before, named) = live_and_named(&releases, &request);
     let (rollback_to, source) = if let Some(id) = named {
         let r = find(&id).ok_or_else(|| {
             format!(
