@@ -10,6 +10,7 @@ pub mod mcp;
 pub mod middleware;
 pub mod services;
 pub mod system;
+pub mod workspace;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -78,6 +79,7 @@ pub fn router(
         .merge(mcp::routes())
         .merge(services::routes())
         .merge(bootstrap::routes())
+        .merge(workspace::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);

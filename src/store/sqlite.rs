@@ -186,11 +186,13 @@ impl EventStore for SqliteStore {
     }
 }
 
-/// The tables that keep API registrations by name as JSON (`upstreams`, `services`).
+/// The tables that keep API registrations by name as JSON (`upstreams`, `services`,
+/// `projects`).
 #[derive(Clone, Copy)]
 enum Named {
     Upstreams,
     Services,
+    Projects,
 }
 
 impl Named {
@@ -204,6 +206,10 @@ impl Named {
                 "INSERT INTO services (name, spec, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at_ms = excluded.updated_at_ms"
             }
+            Self::Projects => {
+                "INSERT INTO projects (name, spec, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at_ms = excluded.updated_at_ms"
+            }
         }
     }
 
@@ -211,6 +217,7 @@ impl Named {
         match self {
             Self::Upstreams => "DELETE FROM upstreams WHERE name = ?",
             Self::Services => "DELETE FROM services WHERE name = ?",
+            Self::Projects => "DELETE FROM projects WHERE name = ?",
         }
     }
 
@@ -218,6 +225,7 @@ impl Named {
         match self {
             Self::Upstreams => "SELECT name, spec FROM upstreams ORDER BY name",
             Self::Services => "SELECT name, spec FROM services ORDER BY name",
+            Self::Projects => "SELECT name, spec FROM projects ORDER BY name",
         }
     }
 
@@ -225,6 +233,7 @@ impl Named {
         match self {
             Self::Upstreams => "upstream",
             Self::Services => "service",
+            Self::Projects => "project",
         }
     }
 }
@@ -416,6 +425,28 @@ impl SqliteStore {
         &self,
     ) -> Result<Vec<att_actors::service::spec::ServiceSpec>, StoreError> {
         self.list_named(Named::Services).await
+    }
+}
+
+/// Workspace projects (registrations only: deleting one never touches its files).
+impl SqliteStore {
+    /// Inserts or replaces the project called `project.name`.
+    pub async fn save_project(
+        &self,
+        project: &att_actors::workspace::Project,
+    ) -> Result<(), StoreError> {
+        self.save_named(Named::Projects, &project.name, project)
+            .await
+    }
+
+    /// Removes its record; `false` when there was none.
+    pub async fn delete_project(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_named(Named::Projects, name).await
+    }
+
+    /// Every project, by name.
+    pub async fn list_projects(&self) -> Result<Vec<att_actors::workspace::Project>, StoreError> {
+        self.list_named(Named::Projects).await
     }
 }
 
