@@ -313,12 +313,20 @@ mod tests {
             .trim()
             .parse()
             .expect("pid");
-        // The grandchild died with its group (reaped by init, so only a zombie could remain).
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = state
-            .rsplit_once(')')
-            .map(|(_, r)| r.trim_start().chars().next());
-        assert!(matches!(state, None | Some(Some('Z'))), "{state:?}");
+        // The grandchild dies with its group (SIGKILL is delivered asynchronously: wait for it,
+        // bounded; reaped by init, so at most a zombie may remain).
+        let gone = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.trim_start().chars().next());
+            matches!(state, None | Some('Z'))
+        };
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while !gone() && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone(), "the grandchild {pid} outlived the run");
     }
 
     #[tokio::test]
