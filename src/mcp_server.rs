@@ -34,12 +34,14 @@ use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use crate::gateway::Gateway;
+use crate::workspace::{Caller, Workspace, WsError};
 
 /// One MCP session's handler (rmcp builds one per session): the shared gateway and catalog,
 /// and the session's own state.
 #[derive(Clone)]
 pub struct FederatedServer {
     gateway: Arc<Gateway>,
+    workspace: Arc<Workspace>,
     catalog: Arc<FederationCache>,
     session: Arc<ClientSession>,
 }
@@ -97,6 +99,7 @@ impl Drop for ClientSession {
 /// The `/mcp` service, to be nested into the HTTP router.
 pub fn service(
     gateway: Arc<Gateway>,
+    workspace: Arc<Workspace>,
     allowed_hosts: Vec<String>,
     allowed_origins: Vec<String>,
     tool_prefix: att_actors::federation::PrefixMode,
@@ -119,6 +122,7 @@ pub fn service(
         move || {
             Ok(FederatedServer {
                 gateway: gateway.clone(),
+                workspace: workspace.clone(),
                 catalog: catalog.clone(),
                 session: Arc::new(ClientSession {
                     gateway: gateway.clone(),
@@ -163,6 +167,46 @@ fn outcome<T: serde::de::DeserializeOwned>(what: &str, o: Outcome) -> Result<T, 
             "no upstream could serve the call",
             Some(json!({ "attempts": attempts, "retry_after": retry_after })),
         )),
+    }
+}
+
+/// The MCP session a request belongs to (its `Mcp-Session-Id` header).
+fn session_id(context: &RequestContext<RoleServer>) -> Option<&str> {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|p| p.headers.get("mcp-session-id"))
+        .and_then(|v| v.to_str().ok())
+}
+
+/// A workspace error that is not a tool result: the caller's mistake is invalid params.
+fn ws_error(e: WsError) -> ErrorData {
+    match e {
+        WsError::Invalid { field, message } => {
+            ErrorData::invalid_params(message, field.map(|f| json!({ "field": f })))
+        }
+        WsError::Internal(m) => ErrorData::internal_error(m, None),
+        other => ErrorData::invalid_request(other.message().to_owned(), None),
+    }
+}
+
+/// A workspace tool's outcome as MCP: the result with text and `structuredContent`; a
+/// domain failure as a tool error; a malformed call as invalid params.
+fn tool_result(done: Result<crate::workspace::Done, WsError>) -> Result<CallToolResult, ErrorData> {
+    match done {
+        Ok(d) => {
+            let mut r = CallToolResult::structured(d.data);
+            r.content = vec![rmcp::model::ContentBlock::text(d.text)];
+            Ok(r)
+        }
+        Err(e @ (WsError::NotFound(_) | WsError::Conflict(_))) => {
+            let mut r = CallToolResult::structured_error(
+                json!({ "code": e.code(), "message": e.message() }),
+            );
+            r.content = vec![rmcp::model::ContentBlock::text(e.message().to_owned())];
+            Ok(r)
+        }
+        Err(e) => Err(ws_error(e)),
     }
 }
 
@@ -278,9 +322,9 @@ impl ServerHandler for FederatedServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(
-            self.current().tools.clone(),
-        ))
+        let mut tools = self.workspace.tools().to_vec();
+        tools.extend(self.current().tools.iter().cloned());
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
@@ -288,6 +332,12 @@ impl ServerHandler for FederatedServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if self.workspace.has_tool(&request.name) {
+            let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
+            let caller = Caller(format!("mcp:{}", session_id(&context).unwrap_or("-")));
+            let done = self.workspace.call(&request.name, args, &caller).await;
+            return tool_result(done).map(Into::into);
+        }
         let federated = self.current();
         let Some(route) = federated.tool(&request.name) else {
             return Err(ErrorData::invalid_params(
@@ -308,9 +358,9 @@ impl ServerHandler for FederatedServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(
-            self.current().resources.clone(),
-        ))
+        let mut resources = self.workspace.resources();
+        resources.extend(self.current().resources.iter().cloned());
+        Ok(ListResourcesResult::with_all_items(resources))
     }
 
     async fn list_resource_templates(
@@ -318,9 +368,9 @@ impl ServerHandler for FederatedServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(ListResourceTemplatesResult::with_all_items(
-            self.current().resource_templates.clone(),
-        ))
+        let mut templates = self.workspace.resource_templates();
+        templates.extend(self.current().resource_templates.iter().cloned());
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
     async fn read_resource(
@@ -328,6 +378,13 @@ impl ServerHandler for FederatedServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if request.uri.starts_with("att://") {
+            return match self.workspace.read_resource(&request.uri).await {
+                Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
+                Err(WsError::NotFound(m)) => Err(ErrorData::resource_not_found(m, None)),
+                Err(e) => Err(ws_error(e)),
+            };
+        }
         let call = Request::Resource { uri: request.uri };
         let o = self.invoke(call, None, &context).await?;
         outcome::<ReadResourceResult>("resource", o).map(Into::into)

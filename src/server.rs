@@ -281,7 +281,14 @@ pub async fn start_launched(
     } else {
         accepting.cancel();
     }
+    let workspace = Arc::new(crate::workspace::Workspace::new(
+        store.clone(),
+        tree.events.clone(),
+        services.clone(),
+        att_actors::bootstrap::actor::BootstrapHandle::new(tree.directory.clone()),
+    ));
     let state = AppState {
+        workspace,
         gateway,
         services,
         directory: tree.directory.clone(),

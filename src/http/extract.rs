@@ -93,7 +93,7 @@ where
 }
 
 /// The field an error is about: the path, or the field a "missing field" message names.
-fn field_of(path: &str, message: &str) -> Option<String> {
+pub(crate) fn field_of(path: &str, message: &str) -> Option<String> {
     let named = |prefix: &str| {
         message
             .strip_prefix(prefix)

@@ -34,6 +34,8 @@ use error::ApiError;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// The workspace tools (served on `/mcp` and under `/api/v1/projects`).
+    pub workspace: Arc<crate::workspace::Workspace>,
     /// The upstream registry and invoker.
     pub gateway: Arc<crate::gateway::Gateway>,
     /// The managed services.
@@ -85,6 +87,7 @@ pub fn router(
     let doc = Arc::new(doc);
     let mcp = crate::mcp_server::service(
         state.gateway.clone(),
+        state.workspace.clone(),
         http.mcp_allowed_hosts.clone(),
         http.mcp_allowed_origins.clone(),
         tool_prefix,

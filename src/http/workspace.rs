@@ -1,257 +1,455 @@
-//! `/api/v1/projects`: workspace projects and their files (WORKSPACE.md). Every path a caller
-//! names is contained to the project's root; a refused path is a 422 naming `path`, never a
-//! 500. The file work is blocking and runs off the async workers.
+//! `/api/v1/projects`: the workspace tools over HTTP. Each route calls the same tool as `/mcp`
+//! ([`crate::workspace::Workspace::call`]) with the project from the path and the arguments
+//! from the query or the body; a refused path is a 422 naming `path`, never a 500.
 
-use att_actors::workspace::Project;
-use att_actors::workspace::code::{self, CodeError, FileText, Listing, Match, Written};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
+use crate::workspace::{Caller, WsError};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_projects, add_project))
         .routes(routes!(get_project, delete_project))
+        .routes(routes!(project_status))
         .routes(routes!(list_files))
         .routes(routes!(read_file, write_file))
         .routes(routes!(search_files))
+        .routes(routes!(diff))
+        .routes(routes!(git_status))
+        .routes(routes!(git_branch))
+        .routes(routes!(git_commit))
+        .routes(routes!(git_log))
+        .routes(routes!(git_diff))
+        .routes(routes!(git_push))
+        .routes(routes!(run_tests, list_tests))
+        .routes(routes!(get_test))
+        .routes(routes!(runtime_status))
+        .routes(routes!(runtime_action))
+        .routes(routes!(runtime_logs))
+        .routes(routes!(deploy_run, deploy_status))
 }
 
-/// `GET /api/v1/projects`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProjectList {
-    /// Every project, by name.
-    pub projects: Vec<Project>,
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(e.to_string())
-}
-
-impl From<CodeError> for ApiError {
-    fn from(e: CodeError) -> Self {
+impl From<WsError> for ApiError {
+    fn from(e: WsError) -> Self {
         match e {
-            CodeError::NotFound(p) => ApiError::NotFound(format!("`{p}` does not exist")),
-            e if e.is_callers() => ApiError::invalid("path", e.to_string()),
-            e => ApiError::Internal(e.to_string()),
+            WsError::Invalid { field, message } => ApiError::Invalid { field, message },
+            WsError::NotFound(m) => ApiError::NotFound(m),
+            WsError::Conflict(m) => ApiError::Conflict(Value::String(m)),
+            WsError::Internal(m) => ApiError::Internal(m),
         }
     }
 }
 
-async fn project(state: &AppState, name: &str) -> Result<Project, ApiError> {
-    state
-        .store
-        .list_projects()
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| ApiError::NotFound(format!("no project `{name}`")))
+fn caller(headers: &HeaderMap) -> Caller {
+    let id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    Caller(format!("http:{id}"))
 }
 
-/// Runs blocking file work off the async workers.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, CodeError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(internal)?
-        .map_err(ApiError::from)
+/// Calls `tool` with `args` (an object) plus `project`.
+async fn call(
+    state: &AppState,
+    headers: &HeaderMap,
+    tool: &str,
+    project: Option<&str>,
+    args: Value,
+) -> Result<Json<Value>, ApiError> {
+    let mut args = match args {
+        Value::Object(m) => m,
+        Value::Null => Map::new(),
+        _ => return Err(ApiError::invalid("body", "must be a JSON object")),
+    };
+    if let Some(p) = project {
+        args.insert("project".into(), json!(p));
+    }
+    let done = state
+        .workspace
+        .call(tool, Value::Object(args), &caller(headers))
+        .await?;
+    Ok(Json(done.data))
 }
+
+/// Query parameters as a JSON object: the numeric and boolean ones as such (a value that is
+/// not one is passed on as text, and the tool's argument check names it).
+fn query(q: std::collections::BTreeMap<String, String>) -> Value {
+    Value::Object(
+        q.into_iter()
+            .map(|(k, s)| {
+                let v = match k.as_str() {
+                    "limit" | "cursor" | "timeout_seconds" => {
+                        s.parse::<u64>().map_or(Value::String(s), |n| json!(n))
+                    }
+                    "regex" | "create" => match s.as_str() {
+                        "true" | "1" => json!(true),
+                        "false" | "0" => json!(false),
+                        _ => Value::String(s),
+                    },
+                    _ => Value::String(s),
+                };
+                (k, v)
+            })
+            .collect(),
+    )
+}
+
+type Q = ApiQuery<std::collections::BTreeMap<String, String>>;
 
 /// Lists the projects.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "workspace",
-    responses((status = 200, description = "every project", body = ProjectList)))]
-async fn list_projects(State(state): State<AppState>) -> Result<Json<ProjectList>, ApiError> {
-    let projects = state.store.list_projects().await.map_err(internal)?;
-    Ok(Json(ProjectList { projects }))
+    responses((status = 200, description = "every project (`projects`)")))]
+async fn list_projects(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.project.list", None, Value::Null).await
 }
 
-/// Registers (or replaces) a project: an existing directory.
-#[utoipa::path(post, path = "/api/v1/projects", tag = "workspace", request_body = Project,
-    responses((status = 201, description = "registered", body = Project),
+/// Registers (or replaces) a project: an existing directory, or a clone of `git_remote`.
+#[utoipa::path(post, path = "/api/v1/projects", tag = "workspace",
+    request_body(content = Object, description = "`{name, path, git_remote?, test?, runtime?}`"),
+    responses((status = 201, description = "registered"),
               (status = 422, description = "bad project", body = ErrorBody)))]
 async fn add_project(
-    State(state): State<AppState>,
+    State(s): State<AppState>,
+    h: HeaderMap,
     ApiJson(body): ApiJson<Value>,
-) -> Result<(StatusCode, Json<Project>), ApiError> {
-    let project: Project =
-        serde_json::from_value(body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
-    project
-        .validate()
-        .map_err(|(field, message)| ApiError::invalid(field, message))?;
-    state.store.save_project(&project).await.map_err(internal)?;
-    Ok((StatusCode::CREATED, Json(project)))
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let r = call(&s, &h, "att.project.create", None, body).await?;
+    Ok((StatusCode::CREATED, r))
 }
 
-/// One project.
+/// One project's record.
 #[utoipa::path(get, path = "/api/v1/projects/{name}", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
-    responses((status = 200, description = "the project", body = Project),
+    responses((status = 200, description = "the project"),
               (status = 404, description = "no such project", body = ErrorBody)))]
 async fn get_project(
-    State(state): State<AppState>,
+    State(s): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Project>, ApiError> {
-    Ok(Json(project(&state, &name).await?))
+) -> Result<Json<Value>, ApiError> {
+    let p = s.workspace.project(&name).await?;
+    Ok(Json(
+        serde_json::to_value(p).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
 }
 
-/// Forgets a project (its files are left as they are).
+/// Forgets a project (its files are left as they are; its runtime is stopped).
 #[utoipa::path(delete, path = "/api/v1/projects/{name}", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
     responses((status = 204, description = "forgotten"),
               (status = 404, description = "no such project", body = ErrorBody)))]
 async fn delete_project(
-    State(state): State<AppState>,
+    State(s): State<AppState>,
+    h: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.delete_project(&name).await.map_err(internal)? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound(format!("no project `{name}`")))
-    }
+    let _ = call(&s, &h, "att.project.delete", Some(&name), Value::Null).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET …/files` parameters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// A directory inside the project (default: its root).
-    #[serde(default)]
-    pub dir: String,
-    /// Most entries (default 1000, at most 10000).
-    pub limit: Option<usize>,
+/// A project's status, git state and latest test run.
+#[utoipa::path(get, path = "/api/v1/projects/{name}/status", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "`{project, status, git, latest_test_run}`"),
+              (status = 404, description = "no such project", body = ErrorBody)))]
+async fn project_status(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.project.status", Some(&name), Value::Null).await
 }
 
-/// Lists a project's files (`.git` and build output skipped, links not followed).
+/// Lists a project's files (`dir`, `limit`; `.git` and build output skipped, links not followed).
 #[utoipa::path(get, path = "/api/v1/projects/{name}/files", tag = "workspace",
-    params(("name" = String, Path, description = "project name"), ListParams),
-    responses((status = 200, description = "the entries", body = Listing),
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "`{entries, truncated}`"),
               (status = 404, description = "no such project or directory", body = ErrorBody),
               (status = 422, description = "the path is refused", body = ErrorBody)))]
 async fn list_files(
-    State(state): State<AppState>,
+    State(s): State<AppState>,
+    h: HeaderMap,
     Path(name): Path<String>,
-    ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<Json<Listing>, ApiError> {
-    let root = project(&state, &name).await?.path;
-    let limit = p.limit.unwrap_or(1000).clamp(1, 10_000);
-    Ok(Json(
-        blocking(move || code::list(&root, &p.dir, limit)).await?,
-    ))
+    ApiQuery(q): Q,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.code.list", Some(&name), query(q)).await
 }
 
-/// `GET …/file` parameters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ReadParams {
-    /// The file, relative to the project.
-    pub path: String,
-    /// Most bytes returned (default 1 MiB, at most 8 MiB).
-    pub limit: Option<usize>,
-}
-
-/// Reads a text file of a project.
+/// Reads a text file of a project (`path`, `limit`).
 #[utoipa::path(get, path = "/api/v1/projects/{name}/file", tag = "workspace",
-    params(("name" = String, Path, description = "project name"), ReadParams),
-    responses((status = 200, description = "its text", body = FileText),
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "`{path, content, size, truncated}`"),
               (status = 404, description = "no such project or file", body = ErrorBody),
               (status = 422, description = "the path is refused, or not a text file", body = ErrorBody)))]
 async fn read_file(
-    State(state): State<AppState>,
+    State(s): State<AppState>,
+    h: HeaderMap,
     Path(name): Path<String>,
-    ApiQuery(p): ApiQuery<ReadParams>,
-) -> Result<Json<FileText>, ApiError> {
-    let root = project(&state, &name).await?.path;
-    let limit = p.limit.unwrap_or(1 << 20).clamp(1, 8 << 20);
-    Ok(Json(
-        blocking(move || code::read(&root, &p.path, limit)).await?,
-    ))
+    ApiQuery(q): Q,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.code.read", Some(&name), query(q)).await
 }
 
-/// `PUT …/file`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WriteFile {
-    /// The file, relative to the project (parents are created).
-    pub path: String,
-    /// Its new text.
-    pub content: String,
-}
-
-/// Writes a text file of a project (atomically; parents created; `.git` refused).
-#[utoipa::path(put, path = "/api/v1/projects/{name}/file", tag = "workspace", request_body = WriteFile,
+/// Writes a text file of a project (`{path, content}`; atomic; parents created; `.git` refused).
+#[utoipa::path(put, path = "/api/v1/projects/{name}/file", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
-    responses((status = 200, description = "written", body = Written),
+    request_body(content = Object, description = "`{path, content}`"),
+    responses((status = 200, description = "`{path, bytes, created}`"),
               (status = 404, description = "no such project", body = ErrorBody),
               (status = 422, description = "the path is refused", body = ErrorBody)))]
 async fn write_file(
-    State(state): State<AppState>,
+    State(s): State<AppState>,
+    h: HeaderMap,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Written>, ApiError> {
-    let w: WriteFile =
-        serde_json::from_value(body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
-    let root = project(&state, &name).await?.path;
-    Ok(Json(
-        blocking(move || code::write(&root, &w.path, &w.content)).await?,
-    ))
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.code.write", Some(&name), body).await
 }
 
-/// `GET …/search` parameters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct SearchParams {
-    /// What to look for.
-    pub pattern: String,
-    /// `pattern` is a regular expression (default: literal text).
-    #[serde(default)]
-    pub regex: bool,
-    /// Most matches (default 200, at most 5000).
-    pub limit: Option<usize>,
-}
-
-/// `GET …/search`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SearchResult {
-    /// Matching lines, files in path order.
-    pub matches: Vec<Match>,
-    /// More matches than `limit` exist.
-    pub truncated: bool,
-}
-
-/// Searches a project's text files.
+/// Searches a project's text files (`pattern`, `regex`, `limit`).
 #[utoipa::path(get, path = "/api/v1/projects/{name}/search", tag = "workspace",
-    params(("name" = String, Path, description = "project name"), SearchParams),
-    responses((status = 200, description = "matching lines", body = SearchResult),
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "`{matches, truncated}`"),
               (status = 404, description = "no such project", body = ErrorBody),
               (status = 422, description = "bad pattern", body = ErrorBody)))]
 async fn search_files(
-    State(state): State<AppState>,
+    State(s): State<AppState>,
+    h: HeaderMap,
     Path(name): Path<String>,
-    ApiQuery(p): ApiQuery<SearchParams>,
-) -> Result<Json<SearchResult>, ApiError> {
-    if p.pattern.is_empty() {
-        return Err(ApiError::invalid("pattern", "must not be empty"));
+    ApiQuery(q): Q,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.code.search", Some(&name), query(q)).await
+}
+
+/// A diff: the working tree against HEAD, or (`{original, modified}`) two texts.
+#[utoipa::path(post, path = "/api/v1/projects/{name}/diff", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    request_body(content = Object, description = "`{}` or `{original, modified, name?}`"),
+    responses((status = 200, description = "`{diff}`")))]
+async fn diff(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let texts = body.get("original").is_some() || body.get("modified").is_some();
+    let project = (!texts).then_some(name.as_str());
+    if texts {
+        s.workspace.project(&name).await?;
     }
-    let root = project(&state, &name).await?.path;
-    let limit = p.limit.unwrap_or(200).clamp(1, 5000);
-    let (matches, truncated) =
-        tokio::task::spawn_blocking(move || code::search(&root, &p.pattern, p.regex, limit))
-            .await
-            .map_err(internal)?
-            .map_err(|e| match e {
-                CodeError::BadPattern(m) => ApiError::invalid("pattern", m),
-                other => ApiError::from(other),
-            })?;
-    Ok(Json(SearchResult { matches, truncated }))
+    call(&s, &h, "att.code.diff", project, body).await
+}
+
+/// Branch, HEAD and changed files.
+#[utoipa::path(get, path = "/api/v1/projects/{name}/git/status", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "`{branch, head, files, clean}`"),
+              (status = 409, description = "not a git repository", body = ErrorBody)))]
+async fn git_status(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.git.status", Some(&name), Value::Null).await
+}
+
+/// Switches to a branch (`{name, create?}`).
+#[utoipa::path(post, path = "/api/v1/projects/{name}/git/branch", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    request_body(content = Object, description = "`{name, create?}`"),
+    responses((status = 200, description = "`{branch, created}`"),
+              (status = 409, description = "exists, or would overwrite local changes", body = ErrorBody)))]
+async fn git_branch(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.git.branch", Some(&name), body).await
+}
+
+/// Commits (`{message, paths?}`).
+#[utoipa::path(post, path = "/api/v1/projects/{name}/git/commit", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    request_body(content = Object, description = "`{message, paths?}`"),
+    responses((status = 200, description = "the commit"),
+              (status = 409, description = "nothing to commit", body = ErrorBody),
+              (status = 422, description = "a path is refused", body = ErrorBody)))]
+async fn git_commit(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.git.commit", Some(&name), body).await
+}
+
+/// The newest commits (`limit`).
+#[utoipa::path(get, path = "/api/v1/projects/{name}/git/log", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "`{commits}`")))]
+async fn git_log(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    ApiQuery(q): Q,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.git.log", Some(&name), query(q)).await
+}
+
+/// The working tree's patch against HEAD.
+#[utoipa::path(get, path = "/api/v1/projects/{name}/git/diff", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "`{diff}`")))]
+async fn git_diff(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.git.diff", Some(&name), Value::Null).await
+}
+
+/// Pushes (`{remote?, branch?}`).
+#[utoipa::path(post, path = "/api/v1/projects/{name}/git/push", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    request_body(content = Object, description = "`{remote?, branch?}`"),
+    responses((status = 200, description = "`{remote, branch, pushed}`"),
+              (status = 409, description = "not a fast-forward", body = ErrorBody)))]
+async fn git_push(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.git.push", Some(&name), body).await
+}
+
+/// Runs the tests (`{filter?, timeout_seconds?}`); the typed result is stored.
+#[utoipa::path(post, path = "/api/v1/projects/{name}/tests", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    request_body(content = Object, description = "`{filter?, timeout_seconds?}`"),
+    responses((status = 201, description = "the test run"),
+              (status = 409, description = "no test command", body = ErrorBody)))]
+async fn run_tests(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let r = call(&s, &h, "att.test.run", Some(&name), body).await?;
+    Ok((StatusCode::CREATED, r))
+}
+
+/// The newest test runs (`limit`).
+#[utoipa::path(get, path = "/api/v1/projects/{name}/tests", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "`{runs}`, newest first")))]
+async fn list_tests(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    ApiQuery(q): Q,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.test.results", Some(&name), query(q)).await
+}
+
+/// One test run.
+#[utoipa::path(get, path = "/api/v1/projects/{name}/tests/{id}", tag = "workspace",
+    params(("name" = String, Path, description = "project name"),
+           ("id" = String, Path, description = "test run id")),
+    responses((status = 200, description = "the test run"),
+              (status = 404, description = "no such run", body = ErrorBody)))]
+async fn get_test(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.test.results", Some(&name), json!({ "id": id })).await
+}
+
+/// The runtime's state and a health probe now.
+#[utoipa::path(get, path = "/api/v1/projects/{name}/runtime", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "its status")))]
+async fn runtime_status(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.runtime.status", Some(&name), Value::Null).await
+}
+
+/// Starts, stops or restarts the runtime.
+#[utoipa::path(post, path = "/api/v1/projects/{name}/runtime/{action}", tag = "workspace",
+    params(("name" = String, Path, description = "project name"),
+           ("action" = String, Path, description = "start, stop or restart")),
+    responses((status = 200, description = "its status"),
+              (status = 409, description = "no runtime", body = ErrorBody)))]
+async fn runtime_action(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    if !matches!(action.as_str(), "start" | "stop" | "restart") {
+        return Err(ApiError::NotFound(format!(
+            "no runtime action `{action}`: start, stop or restart"
+        )));
+    }
+    call(
+        &s,
+        &h,
+        &format!("att.runtime.{action}"),
+        Some(&name),
+        Value::Null,
+    )
+    .await
+}
+
+/// The runtime's output (`cursor`, `limit`).
+#[utoipa::path(get, path = "/api/v1/projects/{name}/runtime/logs", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "`{lines, next_cursor, more}`")))]
+async fn runtime_logs(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    ApiQuery(q): Q,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.runtime.logs", Some(&name), query(q)).await
+}
+
+/// Ships a release of the project (`{release?, options?}`).
+#[utoipa::path(post, path = "/api/v1/projects/{name}/deploy", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    request_body(content = Object, description = "`{release?, options?}`"),
+    responses((status = 202, description = "`{run_id, target}`"),
+              (status = 409, description = "a run is in progress", body = ErrorBody)))]
+async fn deploy_run(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let r = call(&s, &h, "att.deploy.run", Some(&name), body).await?;
+    Ok((StatusCode::ACCEPTED, r))
+}
+
+/// The project's newest deploy run (or `run_id`).
+#[utoipa::path(get, path = "/api/v1/projects/{name}/deploy", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "the run")))]
+async fn deploy_status(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    ApiQuery(q): Q,
+) -> Result<Json<Value>, ApiError> {
+    call(&s, &h, "att.deploy.status", Some(&name), query(q)).await
 }

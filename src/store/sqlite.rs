@@ -450,6 +450,59 @@ impl SqliteStore {
     }
 }
 
+/// Stored test runs (`data` is the run record's JSON).
+impl SqliteStore {
+    /// Inserts a test run of `project`.
+    pub async fn save_test_run(
+        &self,
+        id: &str,
+        project: &str,
+        at: OffsetDateTime,
+        data: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO test_runs (id, project, created_at_ms, data) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+        )
+        .bind(id)
+        .bind(project)
+        .bind(to_ms(at))
+        .bind(data)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    /// One test run's record.
+    pub async fn get_test_run(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT data FROM test_runs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(row.map(|(d,)| d))
+    }
+
+    /// The newest `limit` test runs of `project`, newest first.
+    pub async fn list_test_runs(
+        &self,
+        project: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT data FROM test_runs WHERE project = ? \
+             ORDER BY created_at_ms DESC, rowid DESC LIMIT ?",
+        )
+        .bind(project)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(rows.into_iter().map(|(d,)| d).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,34 @@ fn open(root: &Path) -> Result<git2::Repository, GitError> {
     git2::Repository::open(root).map_err(|_| GitError::NotARepo(root.display().to_string()))
 }
 
+/// Clones `remote` into `path`: git2 for local paths and `file://`, else the git command
+/// line (with the user's own credential setup), its arguments after `--`.
+pub fn clone(remote: &str, path: &Path) -> Result<(), String> {
+    if remote.starts_with('-') {
+        return Err(format!("`{remote}` would be read as an option"));
+    }
+    if remote.starts_with('/') || remote.starts_with("file://") {
+        return git2::Repository::clone(remote, path)
+            .map(drop)
+            .map_err(|e| format!("cannot clone `{remote}`: {}", e.message()));
+    }
+    let out = std::process::Command::new("git")
+        .args(["clone", "--quiet", "--"])
+        .arg(remote)
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "git clone `{remote}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// One changed file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileStatus {

@@ -26,9 +26,59 @@ pub struct Project {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub test: Option<testrun::TestCommand>,
+    /// The repository it was cloned from, when att cloned it (`project create` with a
+    /// `git_remote` and a `path` that did not exist yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_remote: Option<String>,
+    /// att cloned it (as opposed to registering an existing directory).
+    #[serde(default)]
+    pub cloned: bool,
+    /// How it runs (the runtime tools): a managed service `project-<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub runtime: Option<Runtime>,
+}
+
+/// How a project runs: the managed service `project-<name>`, in the project's directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// The program (no shell; relative to the project, or on `PATH`).
+    pub command: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Its health probe (none: running is healthy).
+    #[serde(default)]
+    pub health: Option<crate::service::probe::Probe>,
+    /// How its releases are built from the project's commits (`deploy` tools); the
+    /// repository is the project itself.
+    #[serde(default)]
+    pub build: Option<RuntimeBuild>,
+}
+
+/// A project's build: like `[services.build]` with the project as the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeBuild {
+    /// The build command (no shell).
+    pub command: Vec<String>,
+    /// What it produces, relative to the checkout.
+    pub artifact: String,
+    /// Extra environment variables of the build.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 impl Project {
+    /// The name of its runtime's managed service.
+    pub fn service_name(&self) -> String {
+        format!("project-{}", self.name)
+    }
+
     /// Checks the name and the directory.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if !crate::upstream::valid_name(&self.name) {
