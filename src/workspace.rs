@@ -788,21 +788,15 @@ impl Workspace {
             ));
         }
         let mut cloned = false;
-        if let Some(remote) = &a.git_remote {
-            if !path.exists() {
-                if remote.starts_with('-') {
-                    return Err(WsError::invalid(
-                        "git_remote",
-                        "a remote starting with `-` would be read as an option",
-                    ));
-                }
-                let (r, p) = (remote.clone(), path.clone());
-                tokio::task::spawn_blocking(move || git::clone(&r, &p))
-                    .await
-                    .map_err(internal)?
-                    .map_err(|m| WsError::invalid("git_remote", m))?;
-                cloned = true;
-            }
+        if let Some(remote) = &a.git_remote
+            && !path.exists()
+        {
+            let (r, p) = (remote.clone(), path.clone());
+            tokio::task::spawn_blocking(move || git::clone(&r, &p))
+                .await
+                .map_err(internal)?
+                .map_err(|m| WsError::invalid("git_remote", m))?;
+            cloned = true;
         }
         let project = Project {
             name: a.name,

@@ -17,6 +17,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::build::{self, BuildSpec};
+use super::change::{self, ChangeFailure, ChangeOutcome};
+use super::forge::{self, PublishOutcome};
 use super::launcher::{Launcher, Request as LaunchRequest};
 use super::model::{
     Phase, PhaseStatus, Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest, RunStatus,
@@ -100,6 +102,10 @@ pub enum PhaseOutcome {
     Checked(HealthGate),
     /// `rollback`: verified healthy, or why not.
     RolledBack(Result<(), String>),
+    /// `change`: the commit made, or why not.
+    Changed(Result<Box<ChangeOutcome>, ChangeFailure>),
+    /// `publish`: what happened (a `failure` stops the run).
+    Published(Box<PublishOutcome>),
 }
 
 /// Messages of the bootstrap actor.
@@ -172,6 +178,8 @@ struct ActiveRun {
     worker: Option<ActorRef<WorkerGo>>,
     /// For `self`: the candidate's probe address once deployed.
     candidate: Option<String>,
+    /// What the `change` phase made.
+    change: Option<ChangeOutcome>,
 }
 
 /// The bootstrap actor's state.
@@ -598,6 +606,37 @@ impl BootstrapState {
         found
     }
 
+    /// Starts `resolve` for `run`.
+    async fn begin_resolve(
+        &mut self,
+        myself: &ActorRef<BootstrapMsg>,
+        run: &str,
+        request: RunRequest,
+    ) {
+        let itself = (request.target == SELF).then(|| Itself {
+            build: self.args.self_build.clone(),
+            running: self.args.launcher.as_ref().and_then(|l| l.release.clone()),
+        });
+        let work = resolve_work(
+            self.args.store.clone(),
+            self.args.directory.clone(),
+            request,
+            itself,
+        );
+        self.begin(myself, run, Phase::Resolve, Duration::from_secs(30), work)
+            .await;
+    }
+
+    /// After `change` (and `publish`): the run goes on to deploy `commit`.
+    async fn resolve_commit(&mut self, myself: &ActorRef<BootstrapMsg>, run: &str, commit: String) {
+        let Some(active) = self.runs.get_mut(run) else {
+            return;
+        };
+        active.record.request.requested_release_id = commit;
+        let request = active.record.request.clone();
+        self.begin_resolve(myself, run, request).await;
+    }
+
     /// Handles a phase's outcome and starts what follows.
     async fn advance(&mut self, myself: &ActorRef<BootstrapMsg>, run: &str, outcome: PhaseOutcome) {
         let Some(active) = self.runs.get(run) else {
@@ -606,6 +645,78 @@ impl BootstrapState {
         let request = active.record.request.clone();
         let exec = self.exec();
         match outcome {
+            PhaseOutcome::Changed(Err(failure)) => {
+                if let Some(active) = self.runs.get_mut(run) {
+                    active.record.result.committed = Some(false);
+                    active.record.result.tests = failure.tests.clone();
+                }
+                self.close_phase(run, false, Some(failure.reason));
+                self.finish(run, RunStatus::Failed).await;
+            }
+            PhaseOutcome::Changed(Ok(made)) => {
+                let made = *made;
+                if let Some(active) = self.runs.get_mut(run) {
+                    let result = &mut active.record.result;
+                    result.branch_name = Some(made.branch.clone());
+                    result.committed = Some(true);
+                    result.change_commit = Some(made.commit.clone());
+                    result.tests = made.tests.clone();
+                    active.change = Some(made.clone());
+                }
+                self.close_phase(
+                    run,
+                    true,
+                    Some(format!("committed {} on `{}`", made.commit, made.branch)),
+                );
+                match request.publish.clone() {
+                    Some(mut spec) => {
+                        // The local forge's CI runs the change's own tests unless told.
+                        if spec.ci.is_none() {
+                            spec.ci = request.change.as_ref().and_then(|c| c.test.clone());
+                        }
+                        let deadline = spec.ci_budget + DEPLOY_DEADLINE * 2 + SLACK;
+                        let title = request
+                            .change
+                            .as_ref()
+                            .map(|c| c.message.lines().next().unwrap_or_default().to_owned())
+                            .unwrap_or_default();
+                        let work: BoxFuture<'static, PhaseOutcome> = Box::pin(async move {
+                            let out =
+                                forge::publish(&spec, &made.repo, &made.branch, &made.base, &title)
+                                    .await;
+                            PhaseOutcome::Published(Box::new(out))
+                        });
+                        self.begin(myself, run, Phase::Publish, deadline, work)
+                            .await;
+                    }
+                    None => self.resolve_commit(myself, run, made.commit).await,
+                }
+            }
+            PhaseOutcome::Published(out) => {
+                let out = *out;
+                if let Some(active) = self.runs.get_mut(run) {
+                    let result = &mut active.record.result;
+                    result.pushed = Some(out.pushed);
+                    result.pr_url = out.pr_url.clone();
+                    result.ci_status = out.ci_status.clone();
+                    result.merged = Some(out.merged);
+                }
+                match (out.failure, out.commit) {
+                    (None, Some(commit)) => {
+                        let message = format!(
+                            "merged {}",
+                            out.pr_url.as_deref().unwrap_or("the change request")
+                        );
+                        self.close_phase(run, true, Some(message));
+                        self.resolve_commit(myself, run, commit).await;
+                    }
+                    (failure, _) => {
+                        let why = failure.unwrap_or_else(|| "the merge made no commit".into());
+                        self.close_phase(run, false, Some(why));
+                        self.finish(run, RunStatus::Failed).await;
+                    }
+                }
+            }
             PhaseOutcome::Resolved(Err(e)) => {
                 self.close_phase(run, false, Some(e));
                 self.finish(run, RunStatus::Failed).await;
@@ -760,6 +871,7 @@ fn active_run(record: RunRecord, resolution: Option<Resolution>) -> ActiveRun {
         token: 0,
         worker: None,
         candidate: None,
+        change: None,
     }
 }
 
@@ -768,7 +880,11 @@ fn failed_outcome(phase: Phase, why: String) -> PhaseOutcome {
     match phase {
         Phase::Resolve => PhaseOutcome::Resolved(Err(why)),
         // Not started by any run yet (the workspace tools add them): nothing to undo.
-        Phase::Change | Phase::Publish => PhaseOutcome::Built(Err(why)),
+        Phase::Change => PhaseOutcome::Changed(Err(why.into())),
+        Phase::Publish => PhaseOutcome::Published(Box::new(PublishOutcome {
+            failure: Some(why),
+            ..PublishOutcome::default()
+        })),
         Phase::Build => PhaseOutcome::Built(Err(why)),
         Phase::Deploy => PhaseOutcome::Deployed(Err(why)),
         Phase::RestartWatchdog => PhaseOutcome::Watched(Watchdog {
@@ -787,6 +903,46 @@ fn failed_outcome(phase: Phase, why: String) -> PhaseOutcome {
         }),
         Phase::Rollback => PhaseOutcome::RolledBack(Err(why)),
     }
+}
+
+/// The `change` phase's work: the repository is the request's, else the target's build
+/// repository.
+fn change_work(
+    data_dir: PathBuf,
+    directory: ActorDirectory,
+    self_build: Option<BuildSpec>,
+    request: RunRequest,
+    run: String,
+) -> BoxFuture<'static, PhaseOutcome> {
+    Box::pin(async move {
+        let Some(spec) = request.change.clone() else {
+            return PhaseOutcome::Changed(Err("the request has no change".to_owned().into()));
+        };
+        let repo = match (&spec.repo, request.target.as_str()) {
+            (Some(r), _) => Ok(r.clone()),
+            (None, SELF) => self_build
+                .map(|b| b.repo)
+                .ok_or_else(|| "name `change.repo`: att has no [launch.build]".to_owned()),
+            (None, target) => {
+                let name = service_name(target).unwrap_or_default();
+                match ServiceHandle::new(directory, name).spec().await {
+                    Ok(s) => s.build.map(|b| b.repo).ok_or_else(|| {
+                        format!("name `change.repo`: `{target}` has no build repository")
+                    }),
+                    Err(e) => Err(format!(
+                        "service `{name}` is not running as a managed service: {e}"
+                    )),
+                }
+            }
+        };
+        let outcome = match repo {
+            Ok(repo) => change::change(&spec, &repo, &data_dir, &run)
+                .await
+                .map(Box::new),
+            Err(e) => Err(e.into()),
+        };
+        PhaseOutcome::Changed(outcome)
+    })
 }
 
 fn resolve_work(
@@ -1341,19 +1497,22 @@ impl Actor for BootstrapActor {
                 state.busy.insert(request.target.clone(), id.clone());
                 state.runs.insert(id.clone(), active_run(record, None));
                 let _ = reply.send(Ok(id.clone()));
-                let itself = (request.target == SELF).then(|| Itself {
-                    build: state.args.self_build.clone(),
-                    running: state.args.launcher.as_ref().and_then(|l| l.release.clone()),
-                });
-                let work = resolve_work(
-                    state.args.store.clone(),
-                    state.args.directory.clone(),
-                    request,
-                    itself,
-                );
-                state
-                    .begin(&myself, &id, Phase::Resolve, Duration::from_secs(30), work)
-                    .await;
+                match request.change.clone() {
+                    Some(spec) => {
+                        let deadline = spec.test_timeout + DEPLOY_DEADLINE + SLACK;
+                        let work = change_work(
+                            state.args.data_dir.clone(),
+                            state.args.directory.clone(),
+                            state.args.self_build.clone(),
+                            request,
+                            id.clone(),
+                        );
+                        state
+                            .begin(&myself, &id, Phase::Change, deadline, work)
+                            .await;
+                    }
+                    None => state.begin_resolve(&myself, &id, request).await,
+                }
             }
             BootstrapMsg::PhaseDone {
                 run,

@@ -4,6 +4,8 @@
 
 pub mod actor;
 pub mod build;
+pub mod change;
+pub mod forge;
 pub mod launcher;
 pub mod model;
 pub mod policy;

@@ -93,6 +93,14 @@ pub struct RunRequest {
     #[serde(default = "two_minutes", with = "humantime_text")]
     #[schema(value_type = String)]
     pub health_deadline: Duration,
+    /// A change to make first (the `change` phase): branch, edits, tests, commit; the run
+    /// then deploys that commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<super::change::ChangeSpec>,
+    /// Publish the change (the `publish` phase): push, change request, CI, merge; the run
+    /// then deploys the merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<super::forge::PublishSpec>,
 }
 
 fn one() -> u32 {
@@ -133,10 +141,11 @@ pub(crate) mod humantime_text {
 pub enum Phase {
     /// Decide the deployed and rollback-target release ids.
     Resolve,
-    /// Branch, apply the requested edits, run the tests, commit (the workspace tools; not
-    /// yet requested by any run: always skipped).
+    /// Branch, apply the requested edits, run the tests, commit (skipped unless the request
+    /// has a `change`).
     Change,
-    /// Push, open a change request, wait for CI, merge (as `Change`).
+    /// Push, open a change request, wait for CI, merge (skipped unless the request has a
+    /// `publish`).
     Publish,
     /// Build the deployed release's artifact from its commit (skipped when it is kept).
     Build,
@@ -230,6 +239,31 @@ pub struct RunResult {
     pub rollback_failure_class: Option<FailureClass>,
     /// The request's context.
     pub rollback_deployment_context: DeploymentContext,
+    /// The change's branch (when the change phases ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_name: Option<String>,
+    /// The change was committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<bool>,
+    /// The change's commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_commit: Option<String>,
+    /// The change's test counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub tests: Option<crate::workspace::parse::Counts>,
+    /// The branch reached the remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<bool>,
+    /// The change request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_url: Option<String>,
+    /// `success`, `failure` or `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_status: Option<String>,
+    /// The change request was merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<bool>,
 }
 
 impl RunResult {
@@ -278,26 +312,31 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// A new run of `request`, every phase pending.
+    /// A run with a change makes it first (`change`, `publish`), then resolves the commit
+    /// they produced: the phases are listed in the order they run.
     pub fn new(id: String, request: RunRequest, now: OffsetDateTime) -> Self {
-        let phases = [
-            Phase::Resolve,
-            Phase::Change,
-            Phase::Publish,
-            Phase::Build,
-            Phase::Deploy,
-            Phase::RestartWatchdog,
-            Phase::Health,
-            Phase::Rollback,
-        ]
-        .into_iter()
-        .map(|phase| PhaseRecord {
-            phase,
-            status: PhaseStatus::Pending,
-            message: None,
-            started_at: None,
-            ended_at: None,
-        })
-        .collect();
+        let first = if request.change.is_some() {
+            [Phase::Change, Phase::Publish, Phase::Resolve]
+        } else {
+            [Phase::Resolve, Phase::Change, Phase::Publish]
+        };
+        let phases = first
+            .into_iter()
+            .chain([
+                Phase::Build,
+                Phase::Deploy,
+                Phase::RestartWatchdog,
+                Phase::Health,
+                Phase::Rollback,
+            ])
+            .map(|phase| PhaseRecord {
+                phase,
+                status: PhaseStatus::Pending,
+                message: None,
+                started_at: None,
+                ended_at: None,
+            })
+            .collect();
         Self {
             id,
             target: request.target.clone(),

@@ -1,7 +1,8 @@
 //! `att-fixture-service`: a small HTTP service for testing the release pipeline.
 //!
 //! `att-fixture-service --port PORT [--release ID] [--previous ID] [--health-status CODE]
-//!  [--crash-after-ms N] [--fail-start] [--ignore-sigterm] [--spawn-grandchild]`
+//!  [--crash-after-ms N] [--fail-start] [--ignore-sigterm] [--spawn-grandchild]
+//!  [--message-file PATH] [--health-file PATH]`
 //!
 //! Serves `GET /health` (200 "ok", or CODE) and `GET /version` (the release id) on
 //! 127.0.0.1:PORT (0: any free port). On start it prints `release_id=ID
@@ -9,6 +10,9 @@
 //! listening; `--crash-after-ms` exits 3 after N ms; `--ignore-sigterm` ignores SIGTERM (only
 //! SIGKILL stops it); `--spawn-grandchild` starts `sleep 3600` beside itself (its pid is
 //! printed as `grandchild=PID`), to check that a stop takes the whole process group.
+//! `--message-file` serves the file's text (read at start) at `GET /message`;
+//! `--health-file` reads the `/health` status code from a file at start (a release's own
+//! files, for the change → deploy tests).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,6 +26,7 @@ struct Options {
     fail_start: bool,
     ignore_sigterm: bool,
     grandchild: bool,
+    message: String,
 }
 
 fn parse() -> Result<Options, String> {
@@ -34,6 +39,7 @@ fn parse() -> Result<Options, String> {
         fail_start: false,
         ignore_sigterm: false,
         grandchild: false,
+        message: String::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -60,6 +66,20 @@ fn parse() -> Result<Options, String> {
             "--fail-start" => o.fail_start = true,
             "--ignore-sigterm" => o.ignore_sigterm = true,
             "--spawn-grandchild" => o.grandchild = true,
+            "--message-file" => {
+                let path = value("--message-file")?;
+                o.message = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--message-file {path}: {e}"))?;
+            }
+            "--health-file" => {
+                let path = value("--health-file")?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--health-file {path}: {e}"))?;
+                o.health_status = text
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("--health-file {path}: {e}"))?;
+            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -125,6 +145,7 @@ async fn serve(o: Options) -> ExitCode {
         .unwrap_or_default();
     let status = StatusCode::from_u16(o.health_status).unwrap_or(StatusCode::OK);
     let release = o.release.clone();
+    let message = o.message.clone();
     let app = axum::Router::new()
         .route(
             "/health",
@@ -137,7 +158,14 @@ async fn serve(o: Options) -> ExitCode {
                 (status, body)
             }),
         )
-        .route("/version", get(move || async move { release }));
+        .route("/version", get(move || async move { release }))
+        .route(
+            "/message",
+            get(move || {
+                let m = message.clone();
+                async move { m }
+            }),
+        );
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     let served = axum::serve(listener, app);

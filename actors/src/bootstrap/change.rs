@@ -1,0 +1,417 @@
+//! The `change` phase (BOOTSTRAP.md, WORKSPACE.md): a branch made from the repository's
+//! current branch, the requested edits applied (new files too), the tests run, and a commit —
+//! all in a linked worktree of att's own (`<data_dir>/changes/<run>`), so the user's working
+//! tree is never touched. Red tests (or any failure) remove the worktree and the branch:
+//! nothing is left behind (the original left the edit on a dangling branch).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::workspace::parse::Counts;
+use crate::workspace::testrun::{self, TestCommand};
+use crate::workspace::{code, git};
+
+/// One edit: a file's whole new content (created when missing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    /// The file, relative to the repository.
+    pub path: String,
+    /// Its new text.
+    pub content: String,
+}
+
+/// What the `change` phase is asked to do (`change` in a run request).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeSpec {
+    /// The repository to change (default: the target's build repository).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub repo: Option<PathBuf>,
+    /// A workspace project whose directory is the repository (att's API turns it into
+    /// `repo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The branch to create (default `att/<run id>`); it must not exist.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// The commit message.
+    pub message: String,
+    /// The edits.
+    pub edits: Vec<Edit>,
+    /// How the tests run (default: detected from the repository's files).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub test: Option<TestCommand>,
+    /// Commit without running the tests (default false).
+    #[serde(default)]
+    pub skip_tests: bool,
+    /// The tests' timeout (default 10 min).
+    #[serde(default = "ten_minutes", with = "super::model::humantime_text")]
+    #[schema(value_type = String)]
+    pub test_timeout: Duration,
+}
+
+fn ten_minutes() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// What the `change` phase did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChangeOutcome {
+    /// The repository changed.
+    #[schema(value_type = String)]
+    pub repo: PathBuf,
+    /// The branch made.
+    pub branch: String,
+    /// The branch it was made from.
+    pub base: String,
+    /// The commit.
+    pub commit: String,
+    /// The tests' counts (none when skipped).
+    #[schema(value_type = Option<Object>)]
+    pub tests: Option<Counts>,
+}
+
+/// Why the change phase failed, with what is known by then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeFailure {
+    /// What went wrong.
+    pub reason: String,
+    /// The tests' counts, when they ran.
+    pub tests: Option<Counts>,
+}
+
+impl From<String> for ChangeFailure {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            tests: None,
+        }
+    }
+}
+
+/// Where run `run`'s change worktree lives.
+pub fn worktree_dir(data_dir: &Path, run: &str) -> PathBuf {
+    data_dir.join("changes").join(run)
+}
+
+fn g(what: &str, e: git2::Error) -> String {
+    format!("{what}: {}", e.message())
+}
+
+/// Removes the change worktree of `run` (and its registration), and the branch when
+/// `drop_branch`. Best effort: used on every way out.
+pub fn cleanup(repo: &Path, data_dir: &Path, run: &str, branch: Option<&str>) {
+    let dir = worktree_dir(data_dir, run);
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Ok(main) = git2::Repository::open(repo) {
+        if let Ok(wt) = main.find_worktree(&worktree_name(run)) {
+            let mut opts = git2::WorktreePruneOptions::new();
+            opts.valid(true).working_tree(true);
+            let _ = wt.prune(Some(&mut opts));
+        }
+        if let Some(b) = branch
+            && let Ok(mut b) = main.find_branch(b, git2::BranchType::Local)
+        {
+            let _ = b.delete();
+        }
+    }
+}
+
+fn worktree_name(run: &str) -> String {
+    let safe: String = run
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("att-change-{safe}")
+}
+
+/// Creates `branch` at the current branch's head and a worktree on it; answers the worktree
+/// and the base branch.
+fn prepare(
+    repo: &Path,
+    data_dir: &Path,
+    run: &str,
+    branch: &str,
+) -> Result<(PathBuf, String), String> {
+    if branch.starts_with('-') || !git2::Branch::name_is_valid(branch).unwrap_or(false) {
+        return Err(format!("`{branch}` is not a valid branch name"));
+    }
+    let main = git2::Repository::open(repo)
+        .map_err(|e| g(&format!("`{}` is not a git repository", repo.display()), e))?;
+    let head = main
+        .head()
+        .map_err(|e| g("the repository has no commit to change", e))?;
+    let base = head
+        .shorthand()
+        .ok()
+        .filter(|_| head.is_branch())
+        .ok_or("the repository's HEAD is detached: check out the branch to change")?
+        .to_owned();
+    let commit = head
+        .peel_to_commit()
+        .map_err(|e| g("the repository has no commit to change", e))?;
+    if main.find_branch(branch, git2::BranchType::Local).is_ok() {
+        return Err(format!("branch `{branch}` exists already"));
+    }
+    let created = main
+        .branch(branch, &commit, false)
+        .map_err(|e| g(&format!("could not create branch `{branch}`"), e))?;
+    let dir = worktree_dir(data_dir, run);
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("could not create `{}`: {e}", parent.display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let reference = created.into_reference();
+    let mut opts = git2::WorktreeAddOptions::new();
+    opts.reference(Some(&reference));
+    if let Err(e) = main.worktree(&worktree_name(run), &dir, Some(&opts)) {
+        drop(reference);
+        if let Ok(mut b) = main.find_branch(branch, git2::BranchType::Local) {
+            let _ = b.delete();
+        }
+        return Err(g("could not add the change worktree", e));
+    }
+    Ok((dir, base))
+}
+
+/// The `change` phase for run `run`: branch, edits, tests, commit.
+pub async fn change(
+    spec: &ChangeSpec,
+    repo: &Path,
+    data_dir: &Path,
+    run: &str,
+) -> Result<ChangeOutcome, ChangeFailure> {
+    if spec.edits.is_empty() {
+        return Err("the change has no edits".to_owned().into());
+    }
+    if spec.message.trim().is_empty() {
+        return Err("the change's commit message is empty".to_owned().into());
+    }
+    let branch = spec.branch.clone().unwrap_or_else(|| format!("att/{run}"));
+    let (r, d, id, b) = (
+        repo.to_owned(),
+        data_dir.to_owned(),
+        run.to_owned(),
+        branch.clone(),
+    );
+    let (worktree, base) = tokio::task::spawn_blocking(move || prepare(&r, &d, &id, &b))
+        .await
+        .map_err(|e| format!("the branch could not be made: {e}"))??;
+    let result = apply_test_commit(spec, &worktree, &branch).await;
+    let (r, d, id) = (repo.to_owned(), data_dir.to_owned(), run.to_owned());
+    let drop_branch = result.is_err().then(|| branch.clone());
+    let _ = tokio::task::spawn_blocking(move || cleanup(&r, &d, &id, drop_branch.as_deref())).await;
+    let (commit, tests) = result?;
+    Ok(ChangeOutcome {
+        repo: repo.to_owned(),
+        branch,
+        base,
+        commit,
+        tests,
+    })
+}
+
+async fn apply_test_commit(
+    spec: &ChangeSpec,
+    worktree: &Path,
+    branch: &str,
+) -> Result<(String, Option<Counts>), ChangeFailure> {
+    let (wt, edits) = (worktree.to_owned(), spec.edits.clone());
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        for e in &edits {
+            code::write(&wt, &e.path, &e.content)
+                .map_err(|err| format!("edit of `{}` refused: {err}", e.path))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| format!("the edits did not finish: {e}"))??;
+    let mut tests = None;
+    if !spec.skip_tests {
+        let command = spec
+            .test
+            .clone()
+            .or_else(|| testrun::detect(worktree))
+            .ok_or_else(|| {
+                "no test command: name one in `change.test` (or set `skip_tests`)".to_owned()
+            })?;
+        let outcome = testrun::run(worktree, &command, None, spec.test_timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let counts = outcome.counts.clone();
+        let red =
+            outcome.returncode != 0 || outcome.timed_out || counts.failed > 0 || counts.errors > 0;
+        if red {
+            let tail: Vec<&str> = outcome.output.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(ChangeFailure {
+                reason: format!(
+                    "the tests failed ({} passed, {} failed, {} errors, exit {}{}): nothing \
+                     was committed or deployed; their last output:\n{}",
+                    counts.passed,
+                    counts.failed,
+                    counts.errors,
+                    outcome.returncode,
+                    if outcome.timed_out { ", timed out" } else { "" },
+                    tail.join("\n")
+                ),
+                tests: Some(counts),
+            });
+        }
+        tests = Some(counts);
+    }
+    let (wt, message, paths) = (
+        worktree.to_owned(),
+        spec.message.clone(),
+        spec.edits
+            .iter()
+            .map(|e| e.path.clone())
+            .collect::<Vec<_>>(),
+    );
+    let made = tokio::task::spawn_blocking(move || git::commit(&wt, &message, Some(&paths)))
+        .await
+        .map_err(|e| format!("the commit did not finish: {e}"))?
+        .map_err(|e| ChangeFailure {
+            reason: format!("the commit on `{branch}` failed: {e}"),
+            tests: tests.clone(),
+        })?;
+    Ok((made.id, tests))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_with(files: &[(&str, &str)]) -> (tempfile::TempDir, git2::Repository) {
+        let dir = tempfile::tempdir().expect("dir");
+        let repo = git2::Repository::init(dir.path()).expect("init");
+        let mut index = repo.index().expect("index");
+        for (p, t) in files {
+            std::fs::write(dir.path().join(p), t).expect("write");
+            index.add_path(Path::new(p)).expect("add");
+        }
+        index.write().expect("write index");
+        let tree = repo
+            .find_tree(index.write_tree().expect("tree"))
+            .expect("tree");
+        let who = git2::Signature::now("t", "t@example.com").expect("sig");
+        repo.commit(Some("HEAD"), &who, &who, "first", &tree, &[])
+            .expect("commit");
+        drop(tree);
+        (dir, repo)
+    }
+
+    fn spec(content: &str) -> ChangeSpec {
+        ChangeSpec {
+            repo: None,
+            project: None,
+            branch: None,
+            message: "change it".into(),
+            edits: vec![
+                Edit {
+                    path: "msg".into(),
+                    content: content.into(),
+                },
+                Edit {
+                    path: "new/file.txt".into(),
+                    content: "new\n".into(),
+                },
+            ],
+            test: Some(TestCommand {
+                argv: vec!["sh".into(), "test.sh".into()],
+                runner: crate::workspace::parse::Runner::Plain,
+                junit: None,
+            }),
+            skip_tests: false,
+            test_timeout: Duration::from_secs(60),
+        }
+    }
+
+    const TEST: &str = "if grep -q bad msg; then echo '0 passed, 1 failed'; exit 1; fi\necho '1 passed, 0 failed'\n";
+
+    #[tokio::test]
+    async fn a_green_change_is_committed_on_its_branch_and_the_tree_is_untouched() {
+        let (dir, repo) = repo_with(&[("msg", "old\n"), ("test.sh", TEST)]);
+        let data = tempfile::tempdir().expect("data");
+        let out = change(&spec("good\n"), dir.path(), data.path(), "run-1")
+            .await
+            .expect("green");
+        assert_eq!(
+            (out.branch.as_str(), out.base.as_str()),
+            ("att/run-1", "master")
+        );
+        assert_eq!(out.tests.as_ref().map(|t| t.passed), Some(1));
+        let c = repo
+            .find_commit(git2::Oid::from_str(&out.commit).expect("oid"))
+            .expect("commit");
+        let tree = c.tree().expect("tree");
+        assert!(tree.get_path(Path::new("new/file.txt")).is_ok());
+        let b = repo
+            .find_branch("att/run-1", git2::BranchType::Local)
+            .expect("branch");
+        assert_eq!(b.get().target().map(|o| o.to_string()), Some(out.commit));
+        // The user's tree and branch are as they were; no worktree is left.
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("msg")).expect("msg"),
+            "old\n"
+        );
+        assert!(!dir.path().join("new").exists());
+        assert_eq!(repo.head().expect("head").shorthand().ok(), Some("master"));
+        assert!(repo.worktrees().expect("worktrees").is_empty());
+        assert!(!worktree_dir(data.path(), "run-1").exists());
+    }
+
+    #[tokio::test]
+    async fn red_tests_leave_no_branch_no_worktree_and_no_edit() {
+        let (dir, repo) = repo_with(&[("msg", "old\n"), ("test.sh", TEST)]);
+        let data = tempfile::tempdir().expect("data");
+        let e = change(&spec("bad\n"), dir.path(), data.path(), "run-2")
+            .await
+            .expect_err("red");
+        assert!(e.reason.contains("the tests failed"), "{}", e.reason);
+        assert_eq!(e.tests.map(|t| t.failed), Some(1));
+        assert!(
+            repo.find_branch("att/run-2", git2::BranchType::Local)
+                .is_err()
+        );
+        assert!(repo.worktrees().expect("worktrees").is_empty());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("msg")).expect("msg"),
+            "old\n"
+        );
+        let statuses = repo.statuses(None).expect("status");
+        assert!(statuses.is_empty(), "the tree is clean");
+    }
+
+    #[tokio::test]
+    async fn edits_outside_the_repository_and_existing_branches_are_refused() {
+        let (dir, repo) = repo_with(&[("msg", "old\n"), ("test.sh", TEST)]);
+        let data = tempfile::tempdir().expect("data");
+        let mut s = spec("good\n");
+        s.edits.push(Edit {
+            path: "../escape".into(),
+            content: "x".into(),
+        });
+        let e = change(&s, dir.path(), data.path(), "run-3")
+            .await
+            .expect_err("refused");
+        assert!(e.reason.contains("outside"), "{}", e.reason);
+        assert!(!dir.path().parent().expect("parent").join("escape").exists());
+        assert!(
+            repo.find_branch("att/run-3", git2::BranchType::Local)
+                .is_err()
+        );
+        let mut s = spec("good\n");
+        s.branch = Some("master".into());
+        let e = change(&s, dir.path(), data.path(), "run-4")
+            .await
+            .expect_err("exists");
+        assert!(e.reason.contains("exists"), "{}", e.reason);
+    }
+}
