@@ -57,11 +57,17 @@ pub struct Server {
     pub local_addr: SocketAddr,
     /// The actor tree's handles.
     pub tree: Arc<AttTree>,
+    workspace: Arc<crate::workspace::Workspace>,
     stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl Server {
+    /// The workspace tools (what `/mcp` and `/api/v1/projects` call).
+    pub fn workspace(&self) -> Arc<crate::workspace::Workspace> {
+        self.workspace.clone()
+    }
+
     /// Begins a graceful shutdown and waits until it is complete.
     pub async fn shutdown(self) {
         self.stop.cancel();
@@ -288,7 +294,7 @@ pub async fn start_launched(
         att_actors::bootstrap::actor::BootstrapHandle::new(tree.directory.clone()),
     ));
     let state = AppState {
-        workspace,
+        workspace: workspace.clone(),
         gateway,
         services,
         directory: tree.directory.clone(),
@@ -377,6 +383,7 @@ pub async fn start_launched(
     Ok(Server {
         local_addr,
         tree,
+        workspace,
         stop,
         task,
     })

@@ -1,0 +1,200 @@
+//! A project's runtime and deploys through att's tools: the runtime is a managed service in
+//! the project's directory (started, probed, its output paged by cursor, stopped), and
+//! `att.deploy.run` ships the project's HEAD through the release pipeline.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestAtt, eventually};
+use serde_json::{Value, json};
+
+const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Calls `tool` over HTTP's twin: the workspace directly, as `/mcp` does.
+async fn tool(att: &TestAtt, name: &str, args: Value) -> Result<Value, String> {
+    let caller = att::workspace::Caller("test".into());
+    att.server
+        .workspace()
+        .call(name, args, &caller)
+        .await
+        .map(|d| d.data)
+        .map_err(|e| format!("{}: {}", e.code(), e.message()))
+}
+
+#[tokio::test]
+async fn a_project_runtime_starts_is_probed_pages_its_logs_and_stops() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let att = TestAtt::start().await;
+    let p = tool(
+        &att,
+        "att.project.create",
+        json!({"name": "app", "path": dir.path(),
+               "runtime": {"command": SERVICE, "args": ["--port", port.to_string(), "--release", "dev"],
+                           "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")}}}),
+    )
+    .await
+    .expect("create");
+    assert_eq!(p["runtime"]["command"], SERVICE, "{p}");
+    let s = tool(&att, "att.runtime.status", json!({"project": "app"}))
+        .await
+        .expect("status");
+    assert_eq!(s["state"], "not_started", "{s}");
+    let e = tool(&att, "att.runtime.logs", json!({"project": "app"}))
+        .await
+        .expect_err("no logs yet");
+    assert!(e.starts_with("conflict"), "{e}");
+
+    let s = tool(&att, "att.runtime.start", json!({"project": "app"}))
+        .await
+        .expect("start");
+    assert_eq!(s["state"], "running", "{s}");
+    let s = eventually("healthy", Duration::from_secs(20), || async {
+        let s = tool(&att, "att.runtime.status", json!({"project": "app"}))
+            .await
+            .expect("status");
+        (s["health_check"]["healthy"] == true).then_some(s)
+    })
+    .await;
+    assert!(s["pid"].as_u64().is_some(), "{s}");
+    let st = tool(&att, "att.project.status", json!({"project": "app"}))
+        .await
+        .expect("project status");
+    assert_eq!(st["status"], "running", "{st}");
+
+    // The output, a page at a time.
+    let first = eventually("its start-up lines", Duration::from_secs(10), || async {
+        let page = tool(
+            &att,
+            "att.runtime.logs",
+            json!({"project": "app", "cursor": 0, "limit": 1}),
+        )
+        .await
+        .expect("logs");
+        (page["lines"].as_array().map_or(0, Vec::len) == 1 && page["more"] == true).then_some(page)
+    })
+    .await;
+    let second = tool(
+        &att,
+        "att.runtime.logs",
+        json!({"project": "app", "cursor": first["next_cursor"], "limit": 10}),
+    )
+    .await
+    .expect("logs");
+    let all: Vec<String> = first["lines"]
+        .as_array()
+        .into_iter()
+        .chain(second["lines"].as_array())
+        .flatten()
+        .filter_map(|l| l.as_str().map(str::to_owned))
+        .collect();
+    assert!(all.iter().any(|l| l.contains("release_id=dev")), "{all:?}");
+    assert!(all.iter().any(|l| l.contains("listening on")), "{all:?}");
+    assert_ne!(first["lines"], second["lines"]);
+
+    // Over HTTP too.
+    let r = att.get_json("/api/v1/projects/app/runtime").await;
+    assert_eq!(r["state"], "running", "{r}");
+    let r = att
+        .http
+        .post(att.url("/api/v1/projects/app/runtime/stop"))
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(r.status().as_u16(), 200);
+    let st = tool(&att, "att.project.status", json!({"project": "app"}))
+        .await
+        .expect("project status");
+    assert_eq!(st["status"], "stopped", "{st}");
+    let r = att
+        .http
+        .post(att.url("/api/v1/projects/app/runtime/explode"))
+        .send()
+        .await
+        .expect("bad action");
+    assert_eq!(r.status().as_u16(), 404);
+    // Deleting the project stops and forgets its runtime.
+    tool(&att, "att.project.delete", json!({"project": "app"}))
+        .await
+        .expect("delete");
+    assert!(att.server.workspace().project("app").await.is_err());
+    att.server.shutdown().await;
+}
+
+const BUILD: &str = "mkdir -p out && cp \"$FIXTURE\" out/service && echo built\n";
+
+#[tokio::test]
+async fn deploy_ships_the_project_head_through_the_pipeline() {
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path().join("svc");
+    std::fs::create_dir_all(&root).expect("dir");
+    let repo = git2::Repository::init(&root).expect("init");
+    let head = common::commit(&repo, &[("build.sh", BUILD)], "first");
+    let port = free_port();
+    let att = TestAtt::start().await;
+    tool(
+        &att,
+        "att.project.create",
+        json!({"name": "svc", "path": root,
+               "runtime": {"command": "{artifact}/service",
+                           "args": ["--port", port.to_string(), "--release", "{release}"],
+                           "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
+                           "build": {"command": ["sh", "build.sh"], "artifact": "out",
+                                     "env": {"FIXTURE": SERVICE}}}}),
+    )
+    .await
+    .expect("create");
+    let e = tool(
+        &att,
+        "att.deploy.run",
+        json!({"project": "svc", "options": {"health_deadline": "soon"}}),
+    )
+    .await
+    .expect_err("bad option");
+    assert!(e.starts_with("invalid_input"), "{e}");
+    let started = tool(
+        &att,
+        "att.deploy.run",
+        json!({"project": "svc", "options": {"restart_watchdog_retries": 2,
+               "restart_watchdog_interval": "50ms", "health_check_interval": "50ms",
+               "health_deadline": "10s"}}),
+    )
+    .await
+    .expect("deploy");
+    let run_id = started["run_id"].as_str().expect("run id").to_owned();
+    let run = eventually("the deploy's end", Duration::from_secs(60), || async {
+        let r = tool(
+            &att,
+            "att.deploy.status",
+            json!({"project": "svc", "run_id": run_id}),
+        )
+        .await
+        .expect("status");
+        (r["status"] != "running").then_some(r)
+    })
+    .await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(
+        run["result"]["deployed_release_id"],
+        head.as_str(),
+        "{run:#}"
+    );
+    let version = reqwest::get(format!("http://127.0.0.1:{port}/version"))
+        .await
+        .expect("version")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(version, head);
+    let latest = att.get_json("/api/v1/projects/svc/deploy").await;
+    assert_eq!(latest["id"], run_id.as_str(), "{latest}");
+    att.server.shutdown().await;
+}
