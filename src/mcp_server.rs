@@ -197,6 +197,9 @@ fn tool_result(done: Result<crate::workspace::Done, WsError>) -> Result<CallTool
         Ok(d) => {
             let mut r = CallToolResult::structured(d.data);
             r.content = vec![rmcp::model::ContentBlock::text(d.text)];
+            if let Some(blob) = d.blob {
+                r.content.push(rmcp::model::ContentBlock::resource(blob));
+            }
             Ok(r)
         }
         Err(e @ (WsError::NotFound(_) | WsError::Conflict(_))) => {
@@ -322,8 +325,16 @@ impl ServerHandler for FederatedServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        // att's own tools first; an upstream tool with one of their names is shadowed.
         let mut tools = self.workspace.tools().to_vec();
-        tools.extend(self.current().tools.iter().cloned());
+        let federated = self.current();
+        tools.extend(
+            federated
+                .tools
+                .iter()
+                .filter(|t| !self.workspace.has_tool(&t.name))
+                .cloned(),
+        );
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -334,7 +345,25 @@ impl ServerHandler for FederatedServer {
     ) -> Result<CallToolResponse, ErrorData> {
         if self.workspace.has_tool(&request.name) {
             let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
-            let caller = Caller(format!("mcp:{}", session_id(&context).unwrap_or("-")));
+            let mut caller = Caller::new(format!("mcp:{}", session_id(&context).unwrap_or("-")));
+            if let Some(token) = context.meta.get_progress_token() {
+                // Sent in order by one task: progress must only grow.
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, String)>();
+                let peer = context.peer.clone();
+                tokio::spawn(async move {
+                    while let Some((n, line)) = rx.recv().await {
+                        let p =
+                            rmcp::model::ProgressNotificationParam::new(token.clone(), n as f64)
+                                .with_message(line);
+                        if peer.notify_progress(p).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                caller.progress = Some(Arc::new(move |n, line| {
+                    let _ = tx.send((n, line));
+                }));
+            }
             let done = self.workspace.call(&request.name, args, &caller).await;
             return tool_result(done).map(Into::into);
         }

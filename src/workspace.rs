@@ -115,6 +115,8 @@ pub struct Done {
     pub text: String,
     /// The typed result (`structuredContent`, the HTTP body).
     pub data: Value,
+    /// A file to hand over as well (MCP: an embedded blob resource).
+    pub blob: Option<ResourceContents>,
 }
 
 impl Done {
@@ -122,13 +124,33 @@ impl Done {
         Ok(Self {
             text: text.into(),
             data: serde_json::to_value(data).map_err(internal)?,
+            blob: None,
         })
     }
 }
 
-/// Who asked (recorded with test runs and commits): `http` or `mcp:<session>`.
-#[derive(Debug, Clone)]
-pub struct Caller(pub String);
+/// Reports progress of long work: (lines of output so far, the newest line).
+pub type Progress = Arc<dyn Fn(u64, String) + Send + Sync>;
+
+/// Who asked (recorded with test runs and commits): `http:<request id>` or
+/// `mcp:<session>`; and where progress of long work goes, if anywhere.
+#[derive(Clone)]
+pub struct Caller {
+    /// Who.
+    pub who: String,
+    /// Hears progress (MCP: `notifications/progress` to the calling client).
+    pub progress: Option<Progress>,
+}
+
+impl Caller {
+    /// A caller that hears no progress.
+    pub fn new(who: impl Into<String>) -> Self {
+        Self {
+            who: who.into(),
+            progress: None,
+        }
+    }
+}
 
 /// The workspace tools and what they reach.
 pub struct Workspace {
@@ -172,6 +194,20 @@ struct CreateArgs {
     #[serde(default)]
     #[schemars(with = "Option<BTreeMap<String, Value>>")]
     runtime: Option<Value>,
+    /// Its forge for change requests: `"local"` (default: a bare `origin`) or `{"github": {"repo": "owner/name"}}`.
+    #[serde(default)]
+    #[schemars(with = "Option<Value>")]
+    forge: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DownloadArgs {
+    project: String,
+    /// The largest archive handed over on MCP (default and most 8 MiB); over HTTP,
+    /// `GET /api/v1/projects/{name}/download` streams any size.
+    #[serde(default)]
+    max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -284,6 +320,36 @@ struct PushArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+struct OpenChangeArgs {
+    project: String,
+    /// The branch to propose (default: the current one); it is pushed first.
+    #[serde(default)]
+    branch: Option<String>,
+    /// The branch to merge into.
+    base: String,
+    /// Its title.
+    title: String,
+    /// Its description.
+    #[serde(default)]
+    body: Option<String>,
+    /// The remote (default `origin`).
+    #[serde(default)]
+    remote: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ChangeArgs {
+    project: String,
+    /// The change request's id (as `att.git.open_change` answered).
+    change: String,
+    /// The remote (default `origin`).
+    #[serde(default)]
+    remote: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct TestRunArgs {
     project: String,
     /// Only the tests matching this (cargo: a name filter; pytest: `-k`).
@@ -371,6 +437,10 @@ fn tool_list() -> Vec<Tool> {
             "att.project.delete",
             "Forgets a project (its files are left as they are; its runtime is stopped).",
         ),
+        tool::<DownloadArgs>(
+            "att.project.download",
+            "The project's files as a tar.gz (an embedded blob; .git and build output left out, links kept as links).",
+        ),
         tool::<ListArgs>(
             "att.code.list",
             "Lists a project's files (sorted; .git and build output skipped; links listed, not followed).",
@@ -409,6 +479,19 @@ fn tool_list() -> Vec<Tool> {
             "att.git.push",
             "Pushes a branch to a remote (local and file:// remotes; not-fast-forward refused).",
         ),
+        tool::<OpenChangeArgs>(
+            "att.git.open_change",
+            "Pushes a branch and opens a change request on the project's forge (the local forge of a bare `origin`, or GitHub).",
+        ),
+        tool::<ChangeArgs>(
+            "att.git.ci_status",
+            "The CI state of a change request: pending, success or failure (with why).",
+        ),
+        tool::<ChangeArgs>(
+            "att.git.merge_change",
+            "Merges a change request; answers the base branch's new head.",
+        ),
+        tool::<ChangeArgs>("att.git.reviews", "The reviews of a change request."),
         tool::<TestRunArgs>(
             "att.test.run",
             "Runs a project's tests (no shell, own process group, timeout) and answers the typed counts; the run is stored.",
@@ -490,6 +573,8 @@ pub struct TestRunRecord {
 }
 
 const TIMEOUT_DEFAULT: u64 = 600;
+/// The largest archive `att.project.download` hands over on MCP.
+const DOWNLOAD_MAX: usize = 8 << 20;
 const TIMEOUT_MAX: u64 = 3600;
 
 impl Workspace {
@@ -575,6 +660,44 @@ impl Workspace {
                     format!("forgot project `{}` (its files are untouched)", p.name),
                     json!({ "deleted": p.name }),
                 )
+            }
+            "att.project.download" => {
+                let a: DownloadArgs = args(arguments)?;
+                let p = self.project(&a.project).await?;
+                let max = a.max_bytes.unwrap_or(DOWNLOAD_MAX).clamp(1, DOWNLOAD_MAX);
+                let (root, name) = (p.path.clone(), p.name.clone());
+                let (info, bytes) =
+                    blocking(move || code::archive(&root, &name, Vec::new())).await?;
+                if bytes.len() > max {
+                    return Err(WsError::Conflict(format!(
+                        "the archive is {} bytes, more than {max}: download it over HTTP at \
+                         /api/v1/projects/{}/download",
+                        bytes.len(),
+                        p.name
+                    )));
+                }
+                use base64::Engine as _;
+                let uri = format!("att://project/{}/download", p.name);
+                let mut blob = ResourceContents::blob(
+                    base64::engine::general_purpose::STANDARD.encode(&bytes),
+                    uri.clone(),
+                );
+                if let ResourceContents::BlobResourceContents { mime_type, .. } = &mut blob {
+                    *mime_type = Some("application/gzip".into());
+                }
+                let mut done = Done::new(
+                    format!(
+                        "{}.tar.gz: {} files, {} links, {} bytes compressed",
+                        p.name,
+                        info.files,
+                        info.links,
+                        bytes.len()
+                    ),
+                    json!({ "uri": uri, "format": "tar.gz", "compressed_bytes": bytes.len(),
+                            "files": info.files, "bytes": info.bytes, "links": info.links }),
+                )?;
+                done.blob = Some(blob);
+                Ok(done)
             }
             "att.code.list" => {
                 let a: ListArgs = args(arguments)?;
@@ -678,7 +801,7 @@ impl Workspace {
                 self.emit(
                     "workspace.commit",
                     None,
-                    json!({ "project": project.name, "caller": caller.0, "commit": c.id,
+                    json!({ "project": project.name, "caller": caller.who, "commit": c.id,
                             "files": c.files }),
                 );
                 Done::new(
@@ -726,6 +849,10 @@ impl Workspace {
                     format!("pushed {branch} to {remote}"),
                     json!({ "remote": remote, "branch": branch, "pushed": true }),
                 )
+            }
+            "att.git.open_change" => self.open_change(args(arguments)?).await,
+            "att.git.ci_status" | "att.git.merge_change" | "att.git.reviews" => {
+                self.on_change(name, args(arguments)?).await
             }
             "att.test.run" => self.test_run(args(arguments)?, caller).await,
             "att.test.results" => {
@@ -780,6 +907,13 @@ impl Workspace {
             ),
             None => None,
         };
+        let forge = match a.forge {
+            Some(v) => Some(
+                serde_path_to_error::deserialize(v)
+                    .map_err(|e| WsError::invalid("forge", e.to_string()))?,
+            ),
+            None => None,
+        };
         let path = PathBuf::from(&a.path);
         if !path.is_absolute() {
             return Err(WsError::invalid(
@@ -805,6 +939,7 @@ impl Workspace {
             git_remote: a.git_remote,
             cloned,
             runtime,
+            forge,
         };
         project
             .validate()
@@ -824,6 +959,88 @@ impl Workspace {
             ),
             project,
         )
+    }
+
+    /// The forge of `project`'s `remote`.
+    fn forge(
+        &self,
+        project: &Project,
+        remote: &str,
+    ) -> Result<Box<dyn att_actors::bootstrap::forge::Forge>, WsError> {
+        let kind = project.forge.clone().unwrap_or_default();
+        let ci = project.test.clone();
+        att_actors::bootstrap::forge::forge_for(
+            &project.path,
+            remote,
+            &kind,
+            ci,
+            Duration::from_secs(TIMEOUT_DEFAULT),
+        )
+        .map_err(WsError::Conflict)
+    }
+
+    async fn open_change(&self, a: OpenChangeArgs) -> Result<Done, WsError> {
+        let p = self.project(&a.project).await?;
+        let remote = a.remote.unwrap_or_else(|| "origin".into());
+        let branch = match a.branch {
+            Some(b) => b,
+            None => {
+                let r = p.path.clone();
+                blocking(move || git::status(&r))
+                    .await?
+                    .branch
+                    .ok_or_else(|| WsError::Conflict("HEAD is detached: name the branch".into()))?
+            }
+        };
+        let (r, rem, b) = (p.path.clone(), remote.clone(), branch.clone());
+        blocking(move || git::push(&r, &rem, &b)).await?;
+        let forge = self.forge(&p, &remote)?;
+        let cr = forge
+            .open(
+                &branch,
+                &a.base,
+                &a.title,
+                a.body.as_deref().unwrap_or_default(),
+            )
+            .await
+            .map_err(WsError::Conflict)?;
+        Done::new(
+            format!("opened change {} ({branch} into {})", cr.url, a.base),
+            json!({ "change": cr.id, "url": cr.url, "branch": branch, "base": a.base }),
+        )
+    }
+
+    async fn on_change(&self, tool: &str, a: ChangeArgs) -> Result<Done, WsError> {
+        use att_actors::bootstrap::forge::CiState;
+        let p = self.project(&a.project).await?;
+        let forge = self.forge(&p, a.remote.as_deref().unwrap_or("origin"))?;
+        match tool {
+            "att.git.ci_status" => {
+                let (state, reason) = match forge.ci(&a.change).await.map_err(WsError::Conflict)? {
+                    CiState::Pending => ("pending", None),
+                    CiState::Success => ("success", None),
+                    CiState::Failure(why) => ("failure", Some(why)),
+                };
+                Done::new(
+                    format!("CI of {}: {state}", a.change),
+                    json!({ "change": a.change, "state": state, "reason": reason }),
+                )
+            }
+            "att.git.merge_change" => {
+                let commit = forge.merge(&a.change).await.map_err(WsError::Conflict)?;
+                Done::new(
+                    format!("merged {} as {commit}", a.change),
+                    json!({ "change": a.change, "merged": true, "commit": commit }),
+                )
+            }
+            _ => {
+                let reviews = forge.reviews(&a.change).await.map_err(WsError::Conflict)?;
+                Done::new(
+                    format!("{} reviews of {}", reviews.len(), a.change),
+                    json!({ "change": a.change, "reviews": reviews }),
+                )
+            }
+        }
     }
 
     async fn project_status(&self, p: &Project) -> &'static str {
@@ -887,15 +1104,30 @@ impl Workspace {
         self.emit(
             "workspace.test_run",
             Some(id.clone()),
-            json!({ "project": project.name, "caller": caller.0, "phase": "started",
+            json!({ "project": project.name, "caller": caller.who, "phase": "started",
                     "command": command.argv, "filter": a.filter }),
         );
         let started_at = OffsetDateTime::now_utc();
-        let outcome = testrun::run(
+        // Progress: the count of output lines and the newest, at most every 200 ms.
+        let sink: Option<testrun::LineSink> = caller.progress.clone().map(|progress| {
+            let state = std::sync::Mutex::new((0u64, None::<std::time::Instant>));
+            Arc::new(move |line: &str| {
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                s.0 += 1;
+                if s.1
+                    .is_none_or(|t| t.elapsed() >= Duration::from_millis(200))
+                {
+                    s.1 = Some(std::time::Instant::now());
+                    progress(s.0, line.chars().take(200).collect());
+                }
+            }) as testrun::LineSink
+        });
+        let outcome = testrun::run_with(
             &project.path,
             &command,
             a.filter.as_deref(),
             Duration::from_secs(timeout),
+            sink,
         )
         .await
         .map_err(|e| match e {
@@ -906,7 +1138,7 @@ impl Workspace {
         let record = TestRunRecord {
             id: id.clone(),
             project: project.name.clone(),
-            caller: caller.0.clone(),
+            caller: caller.who.clone(),
             suite: a.filter,
             started_at,
             ended_at: OffsetDateTime::now_utc(),
@@ -920,7 +1152,7 @@ impl Workspace {
         self.emit(
             "workspace.test_run",
             Some(id),
-            json!({ "project": project.name, "caller": caller.0, "phase": "ended",
+            json!({ "project": project.name, "caller": caller.who, "phase": "ended",
                     "returncode": record.outcome.returncode,
                     "passed": record.outcome.counts.passed,
                     "failed": record.outcome.counts.failed,
@@ -1160,7 +1392,7 @@ impl Workspace {
 
     /// Reads an `att://` resource.
     pub async fn read_resource(&self, uri: &str) -> Result<ResourceContents, WsError> {
-        let caller = Caller("resource".into());
+        let caller = Caller::new("resource");
         let data = if uri == "att://projects" {
             self.call("att.project.list", json!({}), &caller)
                 .await?

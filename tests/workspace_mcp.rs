@@ -44,6 +44,20 @@ fn invalid_params(r: Result<CallToolResult, ServiceError>) -> String {
     }
 }
 
+fn archive_names(bytes: &[u8]) -> Vec<String> {
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    tar.entries()
+        .expect("entries")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .display()
+                .to_string()
+        })
+        .collect()
+}
+
 const CRATE_TOML: &str =
     "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n";
 const LIB: &str = "pub fn answer() -> u32 { 42 }\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn answers() { assert_eq!(super::answer(), 42); }\n}\n";
@@ -187,6 +201,55 @@ async fn an_mcp_client_creates_a_project_edits_tests_and_commits_through_att_too
     let text = serde_json::to_string(&read.contents).expect("json");
     assert!(text.contains(&id), "{text}");
 
+    // The project as a tar.gz: on MCP an embedded blob, over HTTP a stream; `.git`, build
+    // output (`target`) and what the `etc` link points to are not in it.
+    let r = try_call(&c, "att.project.download", json!({"project": "tiny"}))
+        .await
+        .expect("download");
+    let blob = r
+        .content
+        .iter()
+        .find_map(|c| match c {
+            rmcp::model::ContentBlock::Resource(res) => match &res.resource {
+                rmcp::model::ResourceContents::BlobResourceContents { blob, .. } => {
+                    Some(blob.clone())
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .expect("a blob");
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .expect("base64");
+    let names = archive_names(&bytes);
+    assert!(
+        names.contains(&"tiny/tests/more.rs".to_owned()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"tiny/etc".to_owned()), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "tiny/.git"
+            || n.starts_with("tiny/.git/")
+            || n.starts_with("tiny/target")
+            || n.starts_with("tiny/etc/")),
+        "{names:?}"
+    );
+    let http = att
+        .http
+        .get(att.url("/api/v1/projects/tiny/download"))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(http.status().as_u16(), 200);
+    assert_eq!(
+        http.headers()["content-type"].to_str().ok(),
+        Some("application/gzip")
+    );
+    let streamed = http.bytes().await.expect("body");
+    assert_eq!(archive_names(&streamed), names);
+
     // Every tool that takes a path refuses paths outside the project.
     std::fs::write(dir.path().join("secret.txt"), "outside\n").expect("secret");
     for bad in [
@@ -311,5 +374,81 @@ async fn the_http_routes_call_the_same_tools() {
         .await
         .expect("log");
     assert_eq!(r.status().as_u16(), 422);
+    att.server.shutdown().await;
+}
+
+/// Hears progress notifications ("N message").
+#[derive(Clone)]
+struct Progress(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl rmcp::ClientHandler for Progress {
+    async fn on_progress(
+        &self,
+        p: rmcp::model::ProgressNotificationParam,
+        _ctx: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        let _ = self
+            .0
+            .send(format!("{} {}", p.progress, p.message.unwrap_or_default()));
+    }
+}
+
+#[tokio::test]
+async fn a_long_test_run_reports_progress_to_the_calling_client() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("test.sh"),
+        "for i in 1 2 3; do echo \"step $i\"; sleep 0.3; done\necho '3 passed, 0 failed'\n",
+    )
+    .expect("script");
+    let att = TestAtt::start().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let transport = StreamableHttpClientTransport::from_uri(att.url("/mcp"));
+    let c = Progress(tx).serve(transport).await.expect("connects");
+    let args = json!({"name": "slow", "path": dir.path(),
+                      "test": {"argv": ["sh", "test.sh"], "runner": "plain"}});
+    let r = c
+        .call_tool(
+            CallToolRequestParams::new("att.project.create")
+                .with_arguments(args.as_object().cloned().expect("object")),
+        )
+        .await
+        .expect("create");
+    assert_ne!(r.is_error, Some(true), "{r:?}");
+    use rmcp::model::{CallToolRequest, ClientRequest, ServerResult};
+    let params = CallToolRequestParams::new("att.test.run").with_arguments(
+        json!({"project": "slow"})
+            .as_object()
+            .cloned()
+            .expect("object"),
+    );
+    let handle = c
+        .peer()
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            rmcp::service::PeerRequestOptions::no_options(),
+        )
+        .await
+        .expect("sent");
+    let reply = handle.await_response().await.expect("the run");
+    let ServerResult::CallToolResult(r) = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(r.structured_content.expect("result")["passed"], 3);
+    let mut heard = Vec::new();
+    while let Ok(Some(h)) = tokio::time::timeout(std::time::Duration::from_secs(2), rx.recv()).await
+    {
+        heard.push(h);
+    }
+    assert!(heard.len() >= 2, "{heard:?}");
+    assert!(heard.iter().any(|h| h.contains("step")), "{heard:?}");
+    let counts: Vec<f64> = heard
+        .iter()
+        .filter_map(|h| h.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] < w[1]),
+        "progress only grows: {heard:?}"
+    );
     att.server.shutdown().await;
 }

@@ -19,6 +19,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_projects, add_project))
         .routes(routes!(get_project, delete_project))
         .routes(routes!(project_status))
+        .routes(routes!(download))
         .routes(routes!(list_files))
         .routes(routes!(read_file, write_file))
         .routes(routes!(search_files))
@@ -53,7 +54,7 @@ fn caller(headers: &HeaderMap) -> Caller {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    Caller(format!("http:{id}"))
+    Caller::new(format!("http:{id}"))
 }
 
 /// Calls `tool` with `args` (an object) plus `project`.
@@ -165,6 +166,88 @@ async fn project_status(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     call(&s, &h, "att.project.status", Some(&name), Value::Null).await
+}
+
+/// Writes what an archive produces into a channel, in chunks (the HTTP body reads it).
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx
+            .blocking_send(Ok(chunk.into()))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client left"))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// The project's files as a `tar.gz` stream (`.git` and build output left out, links kept as
+/// links and never followed).
+#[utoipa::path(get, path = "/api/v1/projects/{name}/download", tag = "workspace",
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, description = "the archive", content_type = "application/gzip"),
+              (status = 404, description = "no such project", body = ErrorBody)))]
+async fn download(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    let p = s.workspace.project(&name).await?;
+    if !p.path.is_dir() {
+        return Err(ApiError::Conflict(Value::String(format!(
+            "the project directory `{}` is gone",
+            p.path.display()
+        ))));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let (root, prefix) = (p.path.clone(), p.name.clone());
+    tokio::task::spawn_blocking(move || {
+        let writer = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(CHUNK),
+        };
+        match att_actors::workspace::code::archive(&root, &prefix, writer) {
+            Ok((_, mut w)) => {
+                let _ = std::io::Write::flush(&mut w);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a project download failed midway");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    axum::response::Response::builder()
+        .header(header::CONTENT_TYPE, "application/gzip")
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}.tar.gz\""),
+        )
+        .body(axum::body::Body::from_stream(body))
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// Lists a project's files (`dir`, `limit`; `.git` and build output skipped, links not followed).

@@ -96,9 +96,22 @@ pub enum CiState {
     Failure(String),
 }
 
+/// A review of a change request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// Who.
+    pub author: String,
+    /// `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`, …
+    pub state: String,
+    /// What they wrote.
+    pub body: String,
+}
+
 /// A forge: change requests, their CI, merges.
 #[async_trait::async_trait]
 pub trait Forge: Send + Sync {
+    /// The reviews of a change request (the local forge has no reviewers: none).
+    async fn reviews(&self, id: &str) -> Result<Vec<Review>, String>;
     /// Opens a change request merging `head` into `base`.
     async fn open(
         &self,
@@ -226,28 +239,15 @@ pub async fn publish(
         return fail(out, format!("push of `{branch}` failed: {e}"));
     }
     out.pushed = true;
-    let forge: Box<dyn Forge> = match &spec.forge {
-        ForgeKind::Local => {
-            let url = match remote_url(repo, &spec.remote) {
-                Ok(u) => u,
-                Err(e) => return fail(out, e),
-            };
-            let Some(bare) = local_path(&url) else {
-                return fail(
-                    out,
-                    format!("the local forge needs a local remote, not `{url}`"),
-                );
-            };
-            Box::new(LocalForge {
-                bare,
-                ci: spec.ci.clone(),
-                ci_timeout: spec.ci_budget,
-            })
-        }
-        ForgeKind::Github { repo: name, gh } => Box::new(GithubForge {
-            repo: name.clone(),
-            gh: gh.clone().unwrap_or_else(|| "gh".into()),
-        }),
+    let forge = match forge_for(
+        repo,
+        &spec.remote,
+        &spec.forge,
+        spec.ci.clone(),
+        spec.ci_budget,
+    ) {
+        Ok(f) => f,
+        Err(e) => return fail(out, e),
     };
     let cr = match forge
         .open(branch, base, title, "Opened by att's release pipeline.")
@@ -300,6 +300,33 @@ pub async fn publish(
         return fail(out, format!("the merge could not be fetched back: {e}"));
     }
     out
+}
+
+/// The forge of `repo`'s `remote`: for the local forge, the remote must be a local bare
+/// repository; its CI runs `ci` (default: detected) for at most `ci_timeout`.
+pub fn forge_for(
+    repo: &Path,
+    remote: &str,
+    kind: &ForgeKind,
+    ci: Option<TestCommand>,
+    ci_timeout: Duration,
+) -> Result<Box<dyn Forge>, String> {
+    Ok(match kind {
+        ForgeKind::Local => {
+            let url = remote_url(repo, remote)?;
+            let bare = local_path(&url)
+                .ok_or_else(|| format!("the local forge needs a local remote, not `{url}`"))?;
+            Box::new(LocalForge {
+                bare,
+                ci,
+                ci_timeout,
+            })
+        }
+        ForgeKind::Github { repo: name, gh } => Box::new(GithubForge {
+            repo: name.clone(),
+            gh: gh.clone().unwrap_or_else(|| "gh".into()),
+        }),
+    })
 }
 
 /// Fetches `base` from `remote` into `repo` and fast-forwards the local `base` to `merged`
@@ -456,6 +483,10 @@ impl LocalForge {
 
 #[async_trait::async_trait]
 impl Forge for LocalForge {
+    async fn reviews(&self, id: &str) -> Result<Vec<Review>, String> {
+        self.load(id).map(|_| Vec::new())
+    }
+
     async fn open(
         &self,
         head: &str,
@@ -614,6 +645,24 @@ impl GithubForge {
 
 #[async_trait::async_trait]
 impl Forge for GithubForge {
+    async fn reviews(&self, id: &str) -> Result<Vec<Review>, String> {
+        let v = self
+            .gh(&["pr", "view", id, "--repo", &self.repo, "--json", "reviews"])
+            .await?;
+        let v: serde_json::Value =
+            serde_json::from_str(&v).map_err(|e| format!("unreadable `gh pr view`: {e}"))?;
+        Ok(v["reviews"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| Review {
+                author: r["author"]["login"].as_str().unwrap_or_default().to_owned(),
+                state: r["state"].as_str().unwrap_or_default().to_owned(),
+                body: r["body"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect())
+    }
+
     async fn open(
         &self,
         head: &str,
@@ -710,6 +759,9 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Forge for Scripted {
+        async fn reviews(&self, _: &str) -> Result<Vec<Review>, String> {
+            unreachable!()
+        }
         async fn open(&self, _: &str, _: &str, _: &str, _: &str) -> Result<ChangeRequest, String> {
             unreachable!()
         }
@@ -797,7 +849,7 @@ mod tests {
              'pr create') echo 'https://github.com/o/r/pull/7' ;;\n\
              'pr checks') echo '[{\"name\":\"test\",\"bucket\":\"pass\"},{\"name\":\"lint\",\"bucket\":\"fail\"}]'; exit 1 ;;\n\
              'pr merge') ;;\n\
-             'pr view') echo '{\"mergeCommit\":{\"oid\":\"abc123\"}}' ;;\n\
+             'pr view') echo '{\"mergeCommit\":{\"oid\":\"abc123\"},\"reviews\":[{\"author\":{\"login\":\"ana\"},\"state\":\"APPROVED\",\"body\":\"ok\"}]}' ;;\n\
              esac\n",
         )
         .expect("script");
@@ -817,5 +869,14 @@ mod tests {
             CiState::Failure("failed checks: lint".into())
         );
         assert_eq!(f.merge(&cr.id).await.expect("merge"), "abc123");
+        let reviews = f.reviews(&cr.id).await.expect("reviews");
+        assert_eq!(
+            reviews,
+            vec![Review {
+                author: "ana".into(),
+                state: "APPROVED".into(),
+                body: "ok".into()
+            }]
+        );
     }
 }

@@ -307,6 +307,61 @@ pub fn search(
     Ok((found, truncated))
 }
 
+/// What an archive holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ArchiveInfo {
+    /// Regular files.
+    pub files: u64,
+    /// Their bytes (before compression).
+    pub bytes: u64,
+    /// Symbolic links, stored as links (never followed).
+    pub links: u64,
+}
+
+/// Writes the project's tree as a gzip-compressed tar to `out`, every entry under `prefix/`:
+/// what a listing sees (`.git` and build output skipped), links stored as links and never
+/// followed, so nothing outside the project is read.
+pub fn archive<W: Write>(root: &Path, prefix: &str, out: W) -> Result<(ArchiveInfo, W), CodeError> {
+    let real_root = std::fs::canonicalize(root).map_err(|e| io("", &e))?;
+    let gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    tar.follow_symlinks(false);
+    let mut info = ArchiveInfo::default();
+    let mut failed = None;
+    walk(&real_root, &real_root, &mut |path, meta| {
+        let name = Path::new(prefix).join(relative(&real_root, path));
+        let done = if meta.file_type().is_symlink() {
+            info.links += 1;
+            tar.append_path_with_name(path, &name)
+        } else if meta.is_dir() {
+            tar.append_dir(&name, path)
+        } else if meta.is_file() {
+            info.files += 1;
+            info.bytes += meta.len();
+            tar.append_path_with_name(path, &name)
+        } else {
+            Ok(()) // sockets, fifos: not content
+        };
+        match done {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(CodeError::Io(relative(&real_root, path), e.to_string()));
+                false
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let gz = tar
+        .into_inner()
+        .map_err(|e| CodeError::Io("archive".into(), e.to_string()))?;
+    let out = gz
+        .finish()
+        .map_err(|e| CodeError::Io("archive".into(), e.to_string()))?;
+    Ok((info, out))
+}
+
 /// A unified diff of two texts.
 pub fn diff_texts(
     old: &str,
@@ -450,5 +505,41 @@ mod tests {
         ));
         let d = diff_texts("a\nb\nc\n", "a\nB\nc\n", "old.txt", "new.txt").expect("diff");
         assert!(d.contains("-b\n+B\n") && d.contains("old.txt"), "{d}");
+    }
+
+    #[test]
+    fn archives_hold_the_listed_tree_with_links_as_links() {
+        let (_dir, root) = project();
+        let (info, bytes) = archive(&root, "p", Vec::new()).expect("archive");
+        assert_eq!((info.files, info.links), (4, 1), "{info:?}");
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+        let mut names = Vec::new();
+        for entry in tar.entries().expect("entries") {
+            let entry = entry.expect("entry");
+            let name = entry.path().expect("path").display().to_string();
+            if name == "p/etc" {
+                assert_eq!(entry.header().entry_type(), tar::EntryType::Symlink);
+                assert_eq!(
+                    entry
+                        .link_name()
+                        .expect("link")
+                        .map(|l| l.display().to_string()),
+                    Some("/etc".into())
+                );
+            }
+            names.push(name);
+        }
+        assert!(names.contains(&"p/src/lib.rs".to_owned()), "{names:?}");
+        assert!(names.contains(&"p/blob.bin".to_owned()), "{names:?}");
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains(".git") || n.contains("target")),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| n.starts_with("p/etc/")),
+            "the link is not followed"
+        );
     }
 }

@@ -368,8 +368,9 @@ pub fn diff(root: &Path) -> Result<String, GitError> {
     Ok(text)
 }
 
-/// Pushes `branch` to `remote` (a configured remote whose URL is a local path or `file://`).
-/// A push that is not a fast-forward is refused.
+/// Pushes `branch` to `remote`, a configured remote: through git2 when its URL is a local
+/// path or `file://`, else through the `git` command line, which uses the user's own
+/// credential setup (helpers, SSH agent). A push that is not a fast-forward is refused.
 pub fn push(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
     if branch.starts_with('-') || !git2::Branch::name_is_valid(branch).unwrap_or(false) {
         return Err(GitError::BadName(format!(
@@ -382,10 +383,7 @@ pub fn push(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
         .map_err(|_| GitError::BadName(format!("no remote `{remote}`")))?;
     let url = r.url().unwrap_or_default().to_owned();
     if !(url.starts_with('/') || url.starts_with("file://")) {
-        return Err(GitError::BadName(format!(
-            "remote `{remote}` ({url}) is not a local or file:// remote: push it with the \
-             git command line and your own credentials"
-        )));
+        return push_with_cli(root, remote, branch);
     }
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
     let rejected = std::cell::RefCell::new(None::<String>);
@@ -410,6 +408,41 @@ pub fn push(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
         Some(why) => Err(GitError::Conflict(format!("the push was refused: {why}"))),
         None => Ok(()),
     }
+}
+
+/// `git push` for remotes that need credentials: no shell, the remote a configured name and
+/// the branch validated (neither can be read as an option), no prompt (the terminal is not
+/// the user's).
+fn push_with_cli(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
+    if remote.starts_with('-') {
+        return Err(GitError::BadName(format!(
+            "`{remote}` is not a remote name"
+        )));
+    }
+    let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["push", "--porcelain", remote, &refspec])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| GitError::Git(format!("cannot run git: {e}")))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        return Ok(());
+    }
+    if text.contains("[rejected]") || text.contains("non-fast-forward") {
+        return Err(GitError::Conflict(format!(
+            "the push was refused: {}",
+            text.trim()
+        )));
+    }
+    Err(GitError::Git(format!("git push failed: {}", text.trim())))
 }
 
 #[cfg(test)]
@@ -541,8 +574,16 @@ mod tests {
             .id()
             .to_string();
         assert_eq!(Some(pushed), status(&root).expect("status").head);
+        // Other remotes go through the git command line: a relative path works there…
+        let cli = dir.path().join("cli.git");
+        git2::Repository::init_bare(&cli).expect("bare");
+        repo.remote("relative", "../cli.git").expect("remote");
+        push(&root, "relative", "master").expect("push through the git CLI");
+        let bare = git2::Repository::open_bare(&cli).expect("bare");
+        assert!(bare.find_reference("refs/heads/master").is_ok());
+        // …and an unreachable one fails with git's own words (no network, no prompt).
         let e = push(&root, "forge", "master").expect_err("https remote");
-        assert!(e.to_string().contains("git command line"), "{e}");
+        assert!(e.to_string().contains("git push failed"), "{e}");
         assert!(matches!(
             push(&root, "nope", "master"),
             Err(GitError::BadName(_))

@@ -37,6 +37,10 @@ pub struct Project {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub runtime: Option<Runtime>,
+    /// Its forge, for change requests (default: the local forge of its `origin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub forge: Option<crate::bootstrap::forge::ForgeKind>,
 }
 
 /// How a project runs: the managed service `project-<name>`, in the project's directory.

@@ -163,12 +163,26 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
+/// Hears each output line of a run as it comes (for progress).
+pub type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Runs `command` (with `filter`) in `root` under `timeout`.
 pub async fn run(
     root: &Path,
     command: &TestCommand,
     filter: Option<&str>,
     timeout: Duration,
+) -> Result<TestOutcome, RunError> {
+    run_with(root, command, filter, timeout, None).await
+}
+
+/// [`run`], telling `lines` each output line as it comes.
+pub async fn run_with(
+    root: &Path,
+    command: &TestCommand,
+    filter: Option<&str>,
+    timeout: Duration,
+    lines: Option<LineSink>,
 ) -> Result<TestOutcome, RunError> {
     let argv = with_filter(command, filter)?;
     let Some((program, args)) = argv.split_first() else {
@@ -203,10 +217,13 @@ pub async fn run(
     .into_iter()
     .flatten()
     .map(|stream| {
-        let captured = captured.clone();
+        let (captured, sink) = (captured.clone(), lines.clone());
         tokio::spawn(async move {
             let mut lines = BufReader::new(stream).lines();
             while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(sink) = &sink {
+                    sink(&line);
+                }
                 captured
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

@@ -1,4 +1,4 @@
-//! A project's runtime and deploys through att's tools: the runtime is a managed service in
+//! Runtime, deploy and forge tools. A project's runtime is a managed service in
 //! the project's directory (started, probed, its output paged by cursor, stopped), and
 //! `att.deploy.run` ships the project's HEAD through the release pipeline.
 
@@ -20,7 +20,7 @@ fn free_port() -> u16 {
 
 /// Calls `tool` over HTTP's twin: the workspace directly, as `/mcp` does.
 async fn tool(att: &TestAtt, name: &str, args: Value) -> Result<Value, String> {
-    let caller = att::workspace::Caller("test".into());
+    let caller = att::workspace::Caller::new("test");
     att.server
         .workspace()
         .call(name, args, &caller)
@@ -196,5 +196,129 @@ async fn deploy_ships_the_project_head_through_the_pipeline() {
     assert_eq!(version, head);
     let latest = att.get_json("/api/v1/projects/svc/deploy").await;
     assert_eq!(latest["id"], run_id.as_str(), "{latest}");
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cloned_project_proposes_a_change_on_the_local_forge_and_merges_it_when_ci_is_green() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (seed, forge, clone) = (
+        dir.path().join("seed"),
+        dir.path().join("forge.git"),
+        dir.path().join("clone"),
+    );
+    std::fs::create_dir_all(&seed).expect("seed");
+    let repo = git2::Repository::init(&seed).expect("init");
+    common::commit(
+        &repo,
+        &[("test.sh", "echo '1 passed, 0 failed'\n"), ("a.txt", "a\n")],
+        "first",
+    );
+    let base = repo
+        .head()
+        .expect("head")
+        .shorthand()
+        .expect("name")
+        .to_owned();
+    git2::Repository::init_bare(&forge).expect("bare");
+    repo.remote("origin", forge.to_str().expect("utf-8"))
+        .expect("remote");
+    att_actors::workspace::git::push(&seed, "origin", &base).expect("push");
+
+    let att = TestAtt::start().await;
+    let p = tool(
+        &att,
+        "att.project.create",
+        json!({"name": "c", "path": clone, "git_remote": forge,
+               "test": {"argv": ["sh", "test.sh"], "runner": "plain"}}),
+    )
+    .await
+    .expect("clone");
+    assert_eq!(p["cloned"], true, "{p}");
+    let st = tool(&att, "att.project.status", json!({"project": "c"}))
+        .await
+        .expect("status");
+    assert_eq!(st["status"], "cloned", "{st}");
+    let e = tool(
+        &att,
+        "att.project.create",
+        json!({"name": "d", "path": dir.path().join("d"), "git_remote": "-uhoh"}),
+    )
+    .await
+    .expect_err("option-like remote");
+    assert!(e.starts_with("invalid_input"), "{e}");
+
+    tool(
+        &att,
+        "att.git.branch",
+        json!({"project": "c", "name": "feature", "create": true}),
+    )
+    .await
+    .expect("branch");
+    tool(
+        &att,
+        "att.code.write",
+        json!({"project": "c", "path": "a.txt", "content": "b\n"}),
+    )
+    .await
+    .expect("write");
+    let made = tool(
+        &att,
+        "att.git.commit",
+        json!({"project": "c", "message": "b it"}),
+    )
+    .await
+    .expect("commit");
+    let opened = tool(
+        &att,
+        "att.git.open_change",
+        json!({"project": "c", "base": base, "title": "b it"}),
+    )
+    .await
+    .expect("open");
+    let change = opened["change"].as_str().expect("id").to_owned();
+    let ci = eventually("green CI", Duration::from_secs(30), || async {
+        let ci = tool(
+            &att,
+            "att.git.ci_status",
+            json!({"project": "c", "change": change}),
+        )
+        .await
+        .expect("ci");
+        (ci["state"] != "pending").then_some(ci)
+    })
+    .await;
+    assert_eq!(ci["state"], "success", "{ci}");
+    let reviews = tool(
+        &att,
+        "att.git.reviews",
+        json!({"project": "c", "change": change}),
+    )
+    .await
+    .expect("reviews");
+    assert_eq!(reviews["reviews"], json!([]), "{reviews}");
+    let merged = tool(
+        &att,
+        "att.git.merge_change",
+        json!({"project": "c", "change": change}),
+    )
+    .await
+    .expect("merge");
+    assert_eq!(merged["commit"], made["id"], "a fast-forward: {merged}");
+    let bare = git2::Repository::open_bare(&forge).expect("bare");
+    assert_eq!(
+        bare.refname_to_id(&format!("refs/heads/{base}"))
+            .expect("base")
+            .to_string(),
+        made["id"].as_str().expect("id")
+    );
+    let e = tool(
+        &att,
+        "att.git.ci_status",
+        json!({"project": "c", "change": "99"}),
+    )
+    .await
+    .expect_err("no such change");
+    assert!(e.starts_with("conflict"), "{e}");
     att.server.shutdown().await;
 }
