@@ -159,6 +159,9 @@ pub struct Workspace {
     services: Arc<Services>,
     bootstrap: BootstrapHandle,
     tools: Vec<Tool>,
+    /// The projects as stored, read once and written through (every tool call looks one up;
+    /// this att is the only writer of its store).
+    projects: tokio::sync::RwLock<Option<BTreeMap<String, Project>>>,
 }
 
 // ---- the tools' arguments ----
@@ -393,7 +396,9 @@ struct DeployRunArgs {
     /// registered release.
     #[serde(default)]
     release: Option<String>,
-    /// Further run options (BOOTSTRAP.md: watchdog, health, rollback switches).
+    /// Further run options (BOOTSTRAP.md: watchdog, health, rollback switches; `change` and
+    /// `publish` to make and publish a change first — the repository defaults to the
+    /// project).
     #[serde(default)]
     #[schemars(with = "Option<BTreeMap<String, Value>>")]
     options: Option<Value>,
@@ -518,6 +523,10 @@ fn tool_list() -> Vec<Tool> {
             "att.deploy.run",
             "Ships a release of the project through the release pipeline (build, deploy, watchdog, health, rollback by policy).",
         ),
+        tool::<DeployRunArgs>(
+            "att.deploy.build",
+            "Builds a release of the project (its HEAD, or a commit, branch or tag) and registers it, deploying nothing.",
+        ),
         tool::<DeployStatusArgs>(
             "att.deploy.status",
             "A deploy run of the project: its phases and result.",
@@ -591,6 +600,7 @@ impl Workspace {
             services,
             bootstrap,
             tools: tool_list(),
+            projects: tokio::sync::RwLock::new(None),
         }
     }
 
@@ -613,15 +623,53 @@ impl Workspace {
         });
     }
 
+    /// The projects, loaded from the store on first use.
+    async fn projects(
+        &self,
+    ) -> Result<tokio::sync::RwLockReadGuard<'_, Option<BTreeMap<String, Project>>>, WsError> {
+        {
+            let known = self.projects.read().await;
+            if known.is_some() {
+                return Ok(known);
+            }
+        }
+        let mut known = self.projects.write().await;
+        if known.is_none() {
+            let stored = self.store.list_projects().await.map_err(internal)?;
+            *known = Some(stored.into_iter().map(|p| (p.name.clone(), p)).collect());
+        }
+        Ok(known.downgrade())
+    }
+
     /// The project called `name`.
     pub async fn project(&self, name: &str) -> Result<Project, WsError> {
-        self.store
-            .list_projects()
-            .await
-            .map_err(internal)?
-            .into_iter()
-            .find(|p| p.name == name)
+        self.projects()
+            .await?
+            .as_ref()
+            .and_then(|m| m.get(name).cloned())
             .ok_or_else(|| WsError::NotFound(format!("no project `{name}`")))
+    }
+
+    /// Stores `project` (insert or replace), then remembers it.
+    async fn save_project(&self, project: &Project) -> Result<(), WsError> {
+        let _ = self.projects().await?;
+        let mut known = self.projects.write().await;
+        self.store.save_project(project).await.map_err(internal)?;
+        if let Some(m) = known.as_mut() {
+            m.insert(project.name.clone(), project.clone());
+        }
+        Ok(())
+    }
+
+    /// Forgets `name` in the store and here.
+    async fn forget_project(&self, name: &str) -> Result<(), WsError> {
+        let _ = self.projects().await?;
+        let mut known = self.projects.write().await;
+        self.store.delete_project(name).await.map_err(internal)?;
+        if let Some(m) = known.as_mut() {
+            m.remove(name);
+        }
+        Ok(())
     }
 
     /// Calls tool `name` with `arguments` for `caller`.
@@ -635,7 +683,12 @@ impl Workspace {
             "att.project.create" => self.create(args(arguments)?).await,
             "att.project.list" => {
                 let _: NoArgs = args(arguments)?;
-                let projects = self.store.list_projects().await.map_err(internal)?;
+                let projects: Vec<Project> = self
+                    .projects()
+                    .await?
+                    .as_ref()
+                    .map(|m| m.values().cloned().collect())
+                    .unwrap_or_default();
                 let names: Vec<&str> = projects.iter().map(|p| p.name.as_str()).collect();
                 Done::new(
                     format!("{} projects: {}", names.len(), names.join(", ")),
@@ -655,7 +708,7 @@ impl Workspace {
                         .await
                         .map_err(internal)?;
                 }
-                self.store.delete_project(&p.name).await.map_err(internal)?;
+                self.forget_project(&p.name).await?;
                 Done::new(
                     format!("forgot project `{}` (its files are untouched)", p.name),
                     json!({ "deleted": p.name }),
@@ -886,7 +939,8 @@ impl Workspace {
                 self.runtime_status(&a.project).await
             }
             "att.runtime.logs" => self.runtime_logs(args(arguments)?).await,
-            "att.deploy.run" => self.deploy_run(args(arguments)?).await,
+            "att.deploy.run" => self.deploy_run(args(arguments)?, false).await,
+            "att.deploy.build" => self.deploy_run(args(arguments)?, true).await,
             "att.deploy.status" => self.deploy_status(args(arguments)?).await,
             other => Err(WsError::NotFound(format!("unknown tool `{other}`"))),
         }
@@ -949,7 +1003,7 @@ impl Workspace {
                 .and_then(|s| s.validate())
                 .map_err(|m| WsError::invalid("runtime", m))?;
         }
-        self.store.save_project(&project).await.map_err(internal)?;
+        self.save_project(&project).await?;
         Done::new(
             format!(
                 "{} project `{}` at {}",
@@ -1292,7 +1346,7 @@ impl Workspace {
         Done::new(page.lines.join("\n"), page)
     }
 
-    async fn deploy_run(&self, a: DeployRunArgs) -> Result<Done, WsError> {
+    async fn deploy_run(&self, a: DeployRunArgs, build_only: bool) -> Result<Done, WsError> {
         let (p, _) = self.runtime_project(&a.project).await?;
         let service = p.service_name();
         if self.services.get(&service).is_none() {
@@ -1311,9 +1365,19 @@ impl Workspace {
         if let Some(r) = a.release {
             request["requested_release_id"] = json!(r);
         }
-        let request: RunRequest = serde_path_to_error::deserialize(request).map_err(|e| {
+        if build_only {
+            if p.runtime.as_ref().is_none_or(|r| r.build.is_none()) {
+                return Err(WsError::Conflict(format!(
+                    "project `{}` has no `runtime.build`: nothing to build",
+                    p.name
+                )));
+            }
+            request["build_only"] = json!(true);
+        }
+        let mut request: RunRequest = serde_path_to_error::deserialize(request).map_err(|e| {
             WsError::invalid(&format!("options.{}", e.path()), e.into_inner().to_string())
         })?;
+        self.resolve_change(&mut request).await?;
         match self.bootstrap.start(request).await.map_err(internal)? {
             Ok(run) => Done::new(
                 format!("deploy run {run} started for `{}`", p.name),
@@ -1328,6 +1392,33 @@ impl Workspace {
                 message: m,
             }),
         }
+    }
+
+    /// Checks a run request's change phases: `publish` needs a `change`, and a change that
+    /// names a workspace project gets its directory as the repository.
+    pub async fn resolve_change(&self, request: &mut RunRequest) -> Result<(), WsError> {
+        if request.publish.is_some() && request.change.is_none() {
+            return Err(WsError::invalid(
+                "publish",
+                "`publish` publishes a `change`: the request has none",
+            ));
+        }
+        if let Some(change) = request.change.as_mut()
+            && let Some(name) = change.project.clone()
+        {
+            if change.repo.is_some() {
+                return Err(WsError::invalid(
+                    "change.project",
+                    "name `change.project` or `change.repo`, not both",
+                ));
+            }
+            let project = self
+                .project(&name)
+                .await
+                .map_err(|e| WsError::invalid("change.project", e.message()))?;
+            change.repo = Some(project.path);
+        }
+        Ok(())
     }
 
     async fn deploy_status(&self, a: DeployStatusArgs) -> Result<Done, WsError> {

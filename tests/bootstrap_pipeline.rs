@@ -6,17 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestAtt, eventually};
+use common::{TestAtt, eventually, expect_phases, free_port, phase, post};
 use serde_json::{Value, json};
 
 const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 /// The service `web`: the fixture service on `port` (release `r0`), probed at `/health`.
 fn web(port: u16) -> att_actors::service::spec::ServiceSpec {
@@ -26,18 +19,6 @@ fn web(port: u16) -> att_actors::service::spec::ServiceSpec {
         "stop_grace": "2s"
     }))
     .expect("spec")
-}
-
-async fn post(att: &TestAtt, path: &str, body: Value) -> (u16, Value) {
-    let r = att
-        .http
-        .post(att.url(path))
-        .json(&body)
-        .send()
-        .await
-        .expect("POST");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn release(att: &TestAtt, port: u16, id: &str, extra: &[&str]) {
@@ -59,14 +40,7 @@ async fn release(att: &TestAtt, port: u16, id: &str, extra: &[&str]) {
 
 /// Runs `request` to its end; the final record.
 async fn run(att: &TestAtt, request: Value) -> Value {
-    let (status, body) = post(att, "/api/v1/bootstrap/runs", request).await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["run_id"].as_str().expect("run id").to_owned();
-    eventually("the run's end", Duration::from_secs(60), || async {
-        let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
-        (r["status"] != "running").then_some(r)
-    })
-    .await
+    common::run_to_end(att, request, Duration::from_secs(60)).await
 }
 
 async fn version(port: u16) -> Option<String> {
@@ -76,36 +50,6 @@ async fn version(port: u16) -> Option<String> {
         .text()
         .await
         .ok()
-}
-
-/// The record of phase `name` in a run.
-fn phase<'a>(run: &'a Value, name: &str) -> &'a Value {
-    run["phases"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["phase"] == name))
-        .unwrap_or(&Value::Null)
-}
-
-fn phases(run: &Value) -> Vec<(String, String)> {
-    run["phases"]
-        .as_array()
-        .expect("phases")
-        .iter()
-        .map(|p| {
-            (
-                p["phase"].as_str().unwrap_or_default().to_owned(),
-                p["status"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn expect_phases(run: &Value, want: &[(&str, &str)]) {
-    let want: Vec<(String, String)> = want
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect();
-    assert_eq!(phases(run), want, "{run}");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{TestAtt, eventually};
+use common::{TestAtt, expect_phases, free_port, post};
 use serde_json::{Value, json};
 
 const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
@@ -19,34 +19,8 @@ const BUILD: &str =
     "mkdir -p out && cp \"$FIXTURE\" out/service && cp message.txt health out/ && echo built\n";
 const TEST: &str = "if grep -q BAD message.txt; then echo '0 passed, 1 failed'; exit 1; fi\necho '1 passed, 0 failed'\n";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn post(att: &TestAtt, path: &str, body: Value) -> (u16, Value) {
-    let r = att
-        .http
-        .post(att.url(path))
-        .json(&body)
-        .send()
-        .await
-        .expect("POST");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn run(att: &TestAtt, request: Value) -> Value {
-    let (status, body) = post(att, "/api/v1/bootstrap/runs", request).await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["run_id"].as_str().expect("run id").to_owned();
-    eventually("the run's end", Duration::from_secs(120), || async {
-        let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
-        (r["status"] != "running").then_some(r)
-    })
-    .await
+    common::run_to_end(att, request, Duration::from_secs(120)).await
 }
 
 async fn message(port: u16) -> Option<String> {
@@ -56,28 +30,6 @@ async fn message(port: u16) -> Option<String> {
         .text()
         .await
         .ok()
-}
-
-fn phases(run: &Value) -> Vec<(String, String)> {
-    run["phases"]
-        .as_array()
-        .expect("phases")
-        .iter()
-        .map(|p| {
-            (
-                p["phase"].as_str().unwrap_or_default().to_owned(),
-                p["status"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn expect_phases(run: &Value, want: &[(&str, &str)]) {
-    let want: Vec<(String, String)> = want
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect();
-    assert_eq!(phases(run), want, "{run:#}");
 }
 
 fn head_of(repo: &Path, branch: &str) -> String {

@@ -6,17 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestAtt, eventually};
+use common::{TestAtt, eventually, free_port};
 use serde_json::{Value, json};
 
 const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 /// Calls `tool` over HTTP's twin: the workspace directly, as `/mcp` does.
 async fn tool(att: &TestAtt, name: &str, args: Value) -> Result<Value, String> {
@@ -129,6 +122,20 @@ async fn a_project_runtime_starts_is_probed_pages_its_logs_and_stops() {
     att.server.shutdown().await;
 }
 
+async fn deploy_end(att: &TestAtt, run_id: &str) -> Value {
+    eventually("the run's end", Duration::from_secs(60), || async {
+        let r = tool(
+            att,
+            "att.deploy.status",
+            json!({"project": "svc", "run_id": run_id}),
+        )
+        .await
+        .expect("status");
+        (r["status"] != "running").then_some(r)
+    })
+    .await
+}
+
 const BUILD: &str = "mkdir -p out && cp \"$FIXTURE\" out/service && echo built\n";
 
 #[tokio::test]
@@ -160,31 +167,65 @@ async fn deploy_ships_the_project_head_through_the_pipeline() {
     .await
     .expect_err("bad option");
     assert!(e.starts_with("invalid_input"), "{e}");
+    let fast = json!({"restart_watchdog_retries": 2, "restart_watchdog_interval": "50ms",
+                      "health_check_interval": "50ms", "health_deadline": "10s"});
+    let phase_status = |run: &Value, name: &str| {
+        run["phases"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["phase"] == name))
+            .map(|p| p["status"].clone())
+    };
+
+    // A build alone: the release is built and registered, nothing deployed.
+    let built = tool(
+        &att,
+        "att.deploy.build",
+        json!({"project": "svc", "options": fast}),
+    )
+    .await
+    .expect("build");
+    let run = deploy_end(&att, built["run_id"].as_str().expect("id")).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(
+        phase_status(&run, "build"),
+        Some(json!("succeeded")),
+        "{run:#}"
+    );
+    assert_eq!(
+        phase_status(&run, "deploy"),
+        Some(json!("skipped")),
+        "{run:#}"
+    );
+    let releases = att
+        .get_json("/api/v1/bootstrap/releases?target=service:project-svc")
+        .await;
+    assert_eq!(releases["releases"][0]["status"], "built", "{releases}");
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/version"))
+            .await
+            .is_err(),
+        "nothing runs yet"
+    );
+
+    // The run deploys the kept artifact (no second build).
     let started = tool(
         &att,
         "att.deploy.run",
-        json!({"project": "svc", "options": {"restart_watchdog_retries": 2,
-               "restart_watchdog_interval": "50ms", "health_check_interval": "50ms",
-               "health_deadline": "10s"}}),
+        json!({"project": "svc", "options": fast}),
     )
     .await
     .expect("deploy");
     let run_id = started["run_id"].as_str().expect("run id").to_owned();
-    let run = eventually("the deploy's end", Duration::from_secs(60), || async {
-        let r = tool(
-            &att,
-            "att.deploy.status",
-            json!({"project": "svc", "run_id": run_id}),
-        )
-        .await
-        .expect("status");
-        (r["status"] != "running").then_some(r)
-    })
-    .await;
+    let run = deploy_end(&att, &run_id).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
     assert_eq!(
         run["result"]["deployed_release_id"],
         head.as_str(),
+        "{run:#}"
+    );
+    assert_eq!(
+        phase_status(&run, "build"),
+        Some(json!("skipped")),
         "{run:#}"
     );
     let version = reqwest::get(format!("http://127.0.0.1:{port}/version"))

@@ -73,29 +73,7 @@ async fn start_run(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
     let mut request: RunRequest = serde_json::from_value(body).map_err(invalid)?;
-    // A change may name a workspace project: its directory is the repository.
-    if let Some(change) = request.change.as_mut()
-        && let Some(name) = change.project.clone()
-    {
-        if change.repo.is_some() {
-            return Err(ApiError::invalid(
-                "change.project",
-                "name `change.project` or `change.repo`, not both",
-            ));
-        }
-        let project = state
-            .workspace
-            .project(&name)
-            .await
-            .map_err(|e| ApiError::invalid("change.project", e.message().to_owned()))?;
-        change.repo = Some(project.path);
-    }
-    if request.publish.is_some() && request.change.is_none() {
-        return Err(ApiError::invalid(
-            "publish",
-            "`publish` publishes a `change`: the request has none",
-        ));
-    }
+    state.workspace.resolve_change(&mut request).await?;
     start(&state, request).await
 }
 

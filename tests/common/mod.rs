@@ -301,3 +301,70 @@ pub fn commit(repo: &git2::Repository, files: &[(&str, &str)], message: &str) ->
         .expect("commit")
         .to_string()
 }
+
+/// A free port on 127.0.0.1 (for a service the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// POSTs `body` as JSON; the status and the JSON answer.
+pub async fn post(att: &TestAtt, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = att
+        .http
+        .post(att.url(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Asks for a pipeline run and waits (at most `limit`) until it ends; the final record.
+pub async fn run_to_end(
+    att: &TestAtt,
+    request: serde_json::Value,
+    limit: Duration,
+) -> serde_json::Value {
+    let (status, body) = post(att, "/api/v1/bootstrap/runs", request).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["run_id"].as_str().expect("run id").to_owned();
+    eventually("the run's end", limit, || async {
+        let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
+        (r["status"] != "running").then_some(r)
+    })
+    .await
+}
+
+/// The record of phase `name` in a run.
+pub fn phase<'a>(run: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    run["phases"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["phase"] == name))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+pub fn phases(run: &serde_json::Value) -> Vec<(String, String)> {
+    run["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .map(|p| {
+            (
+                p["phase"].as_str().unwrap_or_default().to_owned(),
+                p["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+pub fn expect_phases(run: &serde_json::Value, want: &[(&str, &str)]) {
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+    assert_eq!(phases(run), want, "{run}");
+}

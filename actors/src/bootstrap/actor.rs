@@ -558,6 +558,16 @@ impl BootstrapState {
                 .iter()
                 .any(|p| p.phase == Phase::Deploy && p.status != PhaseStatus::Pending);
             let note = "interrupted by a restart of att";
+            if interrupted == Some(Phase::Change)
+                && let Some(spec) = record.request.change.clone()
+            {
+                let (data, run) = (self.args.data_dir.clone(), id.clone());
+                let branch = change::branch_of(&spec, &run);
+                let _ = tokio::task::spawn_blocking(move || {
+                    change::cleanup_orphan(&data, &run, &branch);
+                })
+                .await;
+            }
             if let Some(phase) = interrupted {
                 let p = record.phase_mut(phase);
                 p.status = PhaseStatus::Skipped;
@@ -742,12 +752,24 @@ impl BootstrapState {
                         });
                         self.begin(myself, run, Phase::Build, deadline, work).await;
                     }
+                    None if request.build_only => {
+                        // Its artifact is kept (or it runs without one): nothing to build.
+                        self.finish(run, RunStatus::Succeeded).await;
+                    }
                     None => {
                         let work = deploy_work(exec, request.target.clone(), deployed);
                         self.begin(myself, run, Phase::Deploy, DEPLOY_DEADLINE, work)
                             .await;
                     }
                 }
+            }
+            PhaseOutcome::Built(Ok(release)) if request.build_only => {
+                let message = release
+                    .artifact
+                    .as_ref()
+                    .map(|a| format!("artifact kept at {}", a.display()));
+                self.close_phase(run, true, message);
+                self.finish(run, RunStatus::Succeeded).await;
             }
             PhaseOutcome::Built(Err(e)) => {
                 // Nothing was deployed: the live release runs on.
@@ -1555,6 +1577,21 @@ impl Actor for BootstrapActor {
                     w.kill();
                 }
                 let phase = active.phase;
+                if phase == Phase::Change
+                    && let Some(spec) = active.record.request.change.clone()
+                {
+                    let (data, run) = (state.args.data_dir.clone(), run.clone());
+                    let branch = change::branch_of(&spec, &run);
+                    // After the killed worker's test run is gone (its process group goes
+                    // with the worker's future).
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        let _ = tokio::task::spawn_blocking(move || {
+                            change::cleanup_orphan(&data, &run, &branch);
+                        })
+                        .await;
+                    });
+                }
                 let deployed = !matches!(
                     phase,
                     Phase::Resolve | Phase::Change | Phase::Publish | Phase::Build

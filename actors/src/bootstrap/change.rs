@@ -122,6 +122,26 @@ pub fn cleanup(repo: &Path, data_dir: &Path, run: &str, branch: Option<&str>) {
     }
 }
 
+/// Cleans up after a `change` phase that did not finish (att stopped, or the run was
+/// cancelled): the worktree names its repository; the worktree and `branch` go.
+pub fn cleanup_orphan(data_dir: &Path, run: &str, branch: &str) {
+    let dir = worktree_dir(data_dir, run);
+    let common = git2::Repository::open(&dir)
+        .ok()
+        .map(|wt| wt.commondir().to_path_buf());
+    match common {
+        Some(repo) => cleanup(&repo, data_dir, run, Some(branch)),
+        None => {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// The branch a change of run `run` makes.
+pub fn branch_of(spec: &ChangeSpec, run: &str) -> String {
+    spec.branch.clone().unwrap_or_else(|| format!("att/{run}"))
+}
+
 fn worktree_name(run: &str) -> String {
     let safe: String = run
         .chars()
@@ -193,7 +213,7 @@ pub async fn change(
     if spec.message.trim().is_empty() {
         return Err("the change's commit message is empty".to_owned().into());
     }
-    let branch = spec.branch.clone().unwrap_or_else(|| format!("att/{run}"));
+    let branch = branch_of(spec, run);
     let (r, d, id, b) = (
         repo.to_owned(),
         data_dir.to_owned(),
@@ -413,5 +433,24 @@ mod tests {
             .await
             .expect_err("exists");
         assert!(e.reason.contains("exists"), "{}", e.reason);
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_change_is_cleaned_up_from_its_worktree_alone() {
+        let (dir, repo) = repo_with(&[("msg", "old\n"), ("test.sh", TEST)]);
+        let data = tempfile::tempdir().expect("data");
+        let (wt, _) = prepare(dir.path(), data.path(), "run-5", "att/run-5").expect("prepare");
+        std::fs::write(wt.join("msg"), "half done\n").expect("edit");
+        cleanup_orphan(data.path(), "run-5", "att/run-5");
+        assert!(!wt.exists());
+        assert!(repo.worktrees().expect("worktrees").is_empty());
+        assert!(
+            repo.find_branch("att/run-5", git2::BranchType::Local)
+                .is_err()
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("msg")).expect("msg"),
+            "old\n"
+        );
     }
 }

@@ -93,6 +93,10 @@ pub struct RunRequest {
     #[serde(default = "two_minutes", with = "humantime_text")]
     #[schema(value_type = String)]
     pub health_deadline: Duration,
+    /// Build the release and register it, deploy nothing (the run ends after `build`;
+    /// `deployed_release_id` names the release built).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub build_only: bool,
     /// A change to make first (the `change` phase): branch, edits, tests, commit; the run
     /// then deploys that commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
