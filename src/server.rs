@@ -293,6 +293,17 @@ pub async fn start_launched(
         services.clone(),
         att_actors::bootstrap::actor::BootstrapHandle::new(tree.directory.clone()),
     ));
+    match workspace.recover_test_runs().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            runs = n,
+            "test runs left running by a stopped att: interrupted"
+        ),
+        Err(e) => tracing::warn!(
+            error = e.message(),
+            "could not conclude the test runs left running"
+        ),
+    }
     let state = AppState {
         workspace: workspace.clone(),
         gateway,

@@ -570,15 +570,36 @@ pub struct TestRunRecord {
     pub caller: String,
     /// The filter, if any.
     pub suite: Option<String>,
+    /// `running`, `completed`, `interrupted` (att stopped during the run) or `error` (the
+    /// command could not start).
+    pub status: String,
+    /// Why it is `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// While running: its process (the leader of its process group) and program, so that an
+    /// att restarted after a crash can stop what the crashed one left running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The program it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
     /// When it started.
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     /// When it ended.
-    #[serde(with = "time::serde::rfc3339")]
-    pub ended_at: OffsetDateTime,
-    /// What ran and how it went.
-    #[serde(flatten)]
-    pub outcome: testrun::TestOutcome,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub ended_at: Option<OffsetDateTime>,
+    /// What ran and how it went (once it has ended).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<testrun::TestOutcome>,
+}
+
+/// A test run that has been checked and recorded as `running`, ready to run.
+struct PreparedRun {
+    project: Project,
+    command: TestCommand,
+    timeout: Duration,
+    record: TestRunRecord,
 }
 
 const TIMEOUT_DEFAULT: u64 = 600;
@@ -1136,6 +1157,37 @@ impl Workspace {
     }
 
     async fn test_run(&self, a: TestRunArgs, caller: &Caller) -> Result<Done, WsError> {
+        let prepared = self.prepare_test_run(a, caller).await?;
+        let record = self
+            .complete_test_run(prepared, caller.progress.clone())
+            .await?;
+        Done::new(summary(&record), record)
+    }
+
+    /// Starts a test run in the background (the HTTP surface: a run may outlast a request);
+    /// answers the `running` record at once — `att.test.results` shows how it ends.
+    pub async fn start_test_run(
+        self: &Arc<Self>,
+        arguments: Value,
+        caller: &Caller,
+    ) -> Result<Done, WsError> {
+        let prepared = self.prepare_test_run(args(arguments)?, caller).await?;
+        let record = prepared.record.clone();
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.complete_test_run(prepared, None).await {
+                tracing::error!(error = e.message(), "a test run could not be recorded");
+            }
+        });
+        Done::new(format!("{}: running", record.id), record)
+    }
+
+    /// Checks a test run's arguments and records it as `running`.
+    async fn prepare_test_run(
+        &self,
+        a: TestRunArgs,
+        caller: &Caller,
+    ) -> Result<PreparedRun, WsError> {
         let project = self.project(&a.project).await?;
         let timeout = a.timeout_seconds.unwrap_or(TIMEOUT_DEFAULT);
         if timeout == 0 || timeout > TIMEOUT_MAX {
@@ -1154,16 +1206,60 @@ impl Workspace {
                 ))
             })?,
         };
-        let id = format!("test-{}", uuid::Uuid::new_v4().simple());
+        testrun::with_filter(&command, a.filter.as_deref()).map_err(|e| match e {
+            RunError::BadFilter(m) => WsError::invalid("filter", m),
+            other => WsError::Conflict(other.to_string()),
+        })?;
+        let record = TestRunRecord {
+            id: format!("test-{}", uuid::Uuid::new_v4().simple()),
+            project: project.name.clone(),
+            caller: caller.who.clone(),
+            suite: a.filter,
+            status: "running".into(),
+            error: None,
+            pid: None,
+            program: command.argv.first().cloned(),
+            started_at: OffsetDateTime::now_utc(),
+            ended_at: None,
+            outcome: None,
+        };
+        self.save_test_run(&record).await?;
         self.emit(
             "workspace.test_run",
-            Some(id.clone()),
+            Some(record.id.clone()),
             json!({ "project": project.name, "caller": caller.who, "phase": "started",
-                    "command": command.argv, "filter": a.filter }),
+                    "command": command.argv, "filter": record.suite }),
         );
-        let started_at = OffsetDateTime::now_utc();
+        Ok(PreparedRun {
+            project,
+            command,
+            timeout: Duration::from_secs(timeout),
+            record,
+        })
+    }
+
+    async fn save_test_run(&self, record: &TestRunRecord) -> Result<(), WsError> {
+        let data = serde_json::to_string(record).map_err(internal)?;
+        self.store
+            .save_test_run(
+                &record.id,
+                &record.project,
+                record.started_at,
+                &record.status,
+                &data,
+            )
+            .await
+            .map_err(internal)
+    }
+
+    /// Runs a prepared test run to its end and records how it went.
+    async fn complete_test_run(
+        &self,
+        p: PreparedRun,
+        progress: Option<Progress>,
+    ) -> Result<TestRunRecord, WsError> {
         // Progress: the count of output lines and the newest, at most every 200 ms.
-        let sink: Option<testrun::LineSink> = caller.progress.clone().map(|progress| {
+        let sink: Option<testrun::LineSink> = progress.map(|progress| {
             let state = std::sync::Mutex::new((0u64, None::<std::time::Instant>));
             Arc::new(move |line: &str| {
                 let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -1176,43 +1272,75 @@ impl Workspace {
                 }
             }) as testrun::LineSink
         });
-        let outcome = testrun::run_with(
-            &project.path,
-            &command,
-            a.filter.as_deref(),
-            Duration::from_secs(timeout),
+        // The pid is recorded as soon as the run starts.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let started: testrun::Started = Box::new(move |pid| {
+            let _ = tx.send(pid);
+        });
+        let run = testrun::run_with(
+            &p.project.path,
+            &p.command,
+            p.record.suite.as_deref(),
+            p.timeout,
             sink,
-        )
-        .await
-        .map_err(|e| match e {
-            RunError::BadFilter(m) => WsError::invalid("filter", m),
-            RunError::NoCommand => WsError::Conflict(e.to_string()),
-            RunError::Start(..) => WsError::Conflict(e.to_string()),
-        })?;
-        let record = TestRunRecord {
-            id: id.clone(),
-            project: project.name.clone(),
-            caller: caller.who.clone(),
-            suite: a.filter,
-            started_at,
-            ended_at: OffsetDateTime::now_utc(),
-            outcome,
+            Some(started),
+        );
+        let mut running = p.record.clone();
+        let note_pid = async {
+            if let Ok(pid) = rx.await {
+                running.pid = Some(pid);
+                if let Err(e) = self.save_test_run(&running).await {
+                    tracing::warn!(error = e.message(), "could not record a test run's pid");
+                }
+            }
         };
-        let data = serde_json::to_string(&record).map_err(internal)?;
-        self.store
-            .save_test_run(&record.id, &record.project, started_at, &data)
-            .await
-            .map_err(internal)?;
+        let (ran, ()) = tokio::join!(run, note_pid);
+        let mut record = p.record;
+        record.ended_at = Some(OffsetDateTime::now_utc());
+        let failed = match ran {
+            Ok(outcome) => {
+                record.status = "completed".into();
+                record.outcome = Some(outcome);
+                None
+            }
+            Err(e) => {
+                record.status = "error".into();
+                record.error = Some(e.to_string());
+                Some(WsError::Conflict(e.to_string()))
+            }
+        };
+        self.save_test_run(&record).await?;
+        let o = record.outcome.as_ref();
         self.emit(
             "workspace.test_run",
-            Some(id),
-            json!({ "project": project.name, "caller": caller.who, "phase": "ended",
-                    "returncode": record.outcome.returncode,
-                    "passed": record.outcome.counts.passed,
-                    "failed": record.outcome.counts.failed,
-                    "timed_out": record.outcome.timed_out }),
+            Some(record.id.clone()),
+            json!({ "project": record.project, "caller": record.caller, "phase": "ended",
+                    "status": record.status, "error": record.error,
+                    "returncode": o.map(|o| o.returncode),
+                    "passed": o.map(|o| o.counts.passed),
+                    "failed": o.map(|o| o.counts.failed),
+                    "timed_out": o.map(|o| o.timed_out) }),
         );
-        Done::new(summary(&record), record)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(record),
+        }
+    }
+
+    /// Concludes the test runs a previous att left `running` (they were killed with it);
+    /// answers how many.
+    pub async fn recover_test_runs(&self) -> Result<usize, WsError> {
+        let left = self.store.running_test_runs().await.map_err(internal)?;
+        for data in &left {
+            let mut record: TestRunRecord = serde_json::from_str(data).map_err(internal)?;
+            if let (Some(pid), Some(program)) = (record.pid, record.program.as_deref()) {
+                att_actors::service::actor::stop_orphan(pid, program, Duration::from_secs(2)).await;
+            }
+            record.status = "interrupted".into();
+            record.ended_at = Some(OffsetDateTime::now_utc());
+            self.save_test_run(&record).await?;
+        }
+        Ok(left.len())
     }
 
     async fn test_run_by_id(&self, id: &str) -> Result<Option<TestRunRecord>, WsError> {
@@ -1518,7 +1646,17 @@ impl Workspace {
 }
 
 fn summary(r: &TestRunRecord) -> String {
-    let o = &r.outcome;
+    let Some(o) = &r.outcome else {
+        return format!(
+            "{}: {}{}",
+            r.id,
+            r.status,
+            r.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+    };
     let c = &o.counts;
     let mut s = format!(
         "{}: {} passed, {} failed, {} skipped, {} errors (exit {}{}, {:.1}s)",

@@ -316,8 +316,28 @@ async fn the_http_routes_call_the_same_tools() {
     )
     .await;
     assert_eq!(status, 201, "{v}");
+    // Over HTTP a run starts at once and is read back when it has ended.
     let (status, v) = post("/api/v1/projects/p/tests", json!({})).await;
-    assert_eq!((status, &v["passed"]), (201, &json!(3)), "{v}");
+    assert_eq!((status, &v["status"]), (202, &json!("running")), "{v}");
+    let id = v["id"].as_str().expect("id").to_owned();
+    let v = common::eventually(
+        "the run's end",
+        std::time::Duration::from_secs(30),
+        || async {
+            let r = att
+                .get_json(&format!("/api/v1/projects/p/tests/{id}"))
+                .await;
+            (r["status"] != "running").then_some(r)
+        },
+    )
+    .await;
+    assert_eq!(
+        (&v["status"], &v["passed"]),
+        (&json!("completed"), &json!(3)),
+        "{v}"
+    );
+    let (status, e) = post("/api/v1/projects/p/tests", json!({"filter": "x"})).await;
+    assert_eq!((status, e["field"].as_str()), (422, Some("filter")), "{e}");
     let runs = att.get_json("/api/v1/projects/p/tests").await;
     assert_eq!(runs["runs"][0]["id"], v["id"], "{runs}");
     let status = att.get_json("/api/v1/projects/p/status").await;

@@ -363,3 +363,63 @@ async fn a_cloned_project_proposes_a_change_on_the_local_forge_and_merges_it_whe
     assert!(e.starts_with("conflict"), "{e}");
     att.server.shutdown().await;
 }
+
+/// A test run outlives no att: a SIGKILLed att leaves the run `running` and its process group
+/// alive; the next att concludes the run as `interrupted` and stops the group.
+#[tokio::test]
+async fn a_test_run_cut_short_by_a_killed_att_is_concluded_and_its_processes_stopped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path().join("p");
+    std::fs::create_dir_all(&root).expect("dir");
+    std::fs::write(
+        root.join("test.sh"),
+        "echo started\nsleep 60\necho '1 passed, 0 failed'\n",
+    )
+    .expect("script");
+    let data = dir.path().join("data");
+    let mut att = common::AttProcess::start(&data, &[]);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(att.url("/api/v1/projects"))
+        .json(&json!({"name": "p", "path": root,
+                      "test": {"argv": ["sh", "test.sh"], "runner": "plain"}}))
+        .send()
+        .await
+        .expect("project");
+    assert_eq!(r.status().as_u16(), 201);
+    let r = http
+        .post(att.url("/api/v1/projects/p/tests"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("tests");
+    assert_eq!(r.status().as_u16(), 202);
+    let id = r.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let url = att.url(&format!("/api/v1/projects/p/tests/{id}"));
+    let pid = eventually("the run's pid", Duration::from_secs(10), || async {
+        let r: Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+        r["pid"].as_u64()
+    })
+    .await;
+    att.signal(libc::SIGKILL);
+    att.wait_exit(Duration::from_secs(10));
+    assert!(
+        common::alive(pid),
+        "the run's process outlives the killed att"
+    );
+
+    let att = common::AttProcess::start(&data, &[]);
+    let r: Value = http
+        .get(att.url(&format!("/api/v1/projects/p/tests/{id}")))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["status"], "interrupted", "{r}");
+    common::wait_dead(pid).await;
+}

@@ -414,20 +414,32 @@ async fn git_push(
     call(&s, &h, "att.git.push", Some(&name), body).await
 }
 
-/// Runs the tests (`{filter?, timeout_seconds?}`); the typed result is stored.
+/// Starts a test run (`{filter?, timeout_seconds?}`) and answers at once with its `running`
+/// record; `GET …/tests/{id}` shows how it ends (the typed counts), since a run may take
+/// longer than any request should.
 #[utoipa::path(post, path = "/api/v1/projects/{name}/tests", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
     request_body(content = Object, description = "`{filter?, timeout_seconds?}`"),
-    responses((status = 201, description = "the test run"),
-              (status = 409, description = "no test command", body = ErrorBody)))]
+    responses((status = 202, description = "the run, `running`"),
+              (status = 409, description = "no test command", body = ErrorBody),
+              (status = 422, description = "a bad filter or timeout", body = ErrorBody)))]
 async fn run_tests(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let r = call(&s, &h, "att.test.run", Some(&name), body).await?;
-    Ok((StatusCode::CREATED, r))
+    let mut args = match body {
+        Value::Object(m) => m,
+        Value::Null => Map::new(),
+        _ => return Err(ApiError::invalid("body", "must be a JSON object")),
+    };
+    args.insert("project".into(), json!(name));
+    let done = s
+        .workspace
+        .start_test_run(Value::Object(args), &caller(&h))
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(done.data)))
 }
 
 /// The newest test runs (`limit`).

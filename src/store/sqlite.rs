@@ -452,20 +452,22 @@ impl SqliteStore {
 
 /// Stored test runs (`data` is the run record's JSON).
 impl SqliteStore {
-    /// Inserts a test run of `project`.
+    /// Inserts or updates a test run of `project`.
     pub async fn save_test_run(
         &self,
         id: &str,
         project: &str,
         at: OffsetDateTime,
+        status: &str,
         data: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO test_runs (id, project, created_at_ms, data) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            "INSERT INTO test_runs (id, project, status, created_at_ms, data) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data",
         )
         .bind(id)
         .bind(project)
+        .bind(status)
         .bind(to_ms(at))
         .bind(data)
         .execute(&self.pool)
@@ -482,6 +484,16 @@ impl SqliteStore {
             .await
             .map_err(err)?;
         Ok(row.map(|(d,)| d))
+    }
+
+    /// Every test run still marked `running`.
+    pub async fn running_test_runs(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT data FROM test_runs WHERE status = 'running'")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(rows.into_iter().map(|(d,)| d).collect())
     }
 
     /// The newest `limit` test runs of `project`, newest first.

@@ -118,8 +118,9 @@ fn runs(pid: u32, program: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Stops the process group a previous att left running: SIGTERM, SIGKILL after `grace`.
-async fn stop_orphan(pid: u32, program: &str, grace: Duration) {
+/// Stops the process group a previous att left running: SIGTERM, SIGKILL after `grace` —
+/// only when `pid` still leads a live group and runs `program` (a reused pid is left alone).
+pub async fn stop_orphan(pid: u32, program: &str, grace: Duration) {
     let Ok(pgid) = i32::try_from(pid) else { return };
     if pgid <= 1 || !leads_a_live_group(pid) || !runs(pid, program) {
         return;

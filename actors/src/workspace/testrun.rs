@@ -101,8 +101,9 @@ pub enum RunError {
     Start(String, String),
 }
 
-/// The argument vector with `filter` added the way `runner` takes it.
-fn with_filter(command: &TestCommand, filter: Option<&str>) -> Result<Vec<String>, RunError> {
+/// The argument vector with `filter` added the way `runner` takes it (refused when the filter
+/// could be read as an option, or the runner takes none).
+pub fn with_filter(command: &TestCommand, filter: Option<&str>) -> Result<Vec<String>, RunError> {
     let mut argv = command.argv.clone();
     let Some(filter) = filter.filter(|f| !f.is_empty()) else {
         return Ok(argv);
@@ -173,16 +174,20 @@ pub async fn run(
     filter: Option<&str>,
     timeout: Duration,
 ) -> Result<TestOutcome, RunError> {
-    run_with(root, command, filter, timeout, None).await
+    run_with(root, command, filter, timeout, None, None).await
 }
 
-/// [`run`], telling `lines` each output line as it comes.
+/// Hears the run's pid (it leads the run's process group) once it has started.
+pub type Started = Box<dyn FnOnce(u32) + Send>;
+
+/// [`run`], telling `lines` each output line as it comes and `on_start` the pid.
 pub async fn run_with(
     root: &Path,
     command: &TestCommand,
     filter: Option<&str>,
     timeout: Duration,
     lines: Option<LineSink>,
+    on_start: Option<Started>,
 ) -> Result<TestOutcome, RunError> {
     let argv = with_filter(command, filter)?;
     let Some((program, args)) = argv.split_first() else {
@@ -203,6 +208,9 @@ pub async fn run_with(
         .spawn()
         .map_err(|e| RunError::Start(program.clone(), e.to_string()))?;
     let pid = child.id();
+    if let (Some(tell), Some(pid)) = (on_start, pid) {
+        tell(pid);
+    }
     let captured = Arc::new(Mutex::new(Captured::default()));
     let readers = [
         child
