@@ -671,6 +671,18 @@ impl Workspace {
             .ok_or_else(|| WsError::NotFound(format!("no project `{name}`")))
     }
 
+    /// The directory of project `name`, which must still be there.
+    async fn root(&self, name: &str) -> Result<PathBuf, WsError> {
+        let p = self.project(name).await?;
+        if !p.path.is_dir() {
+            return Err(WsError::Conflict(format!(
+                "project `{name}`'s directory `{}` is gone: register it again",
+                p.path.display()
+            )));
+        }
+        Ok(p.path)
+    }
+
     /// Stores `project` (insert or replace), then remembers it.
     async fn save_project(&self, project: &Project) -> Result<(), WsError> {
         let _ = self.projects().await?;
@@ -775,7 +787,7 @@ impl Workspace {
             }
             "att.code.list" => {
                 let a: ListArgs = args(arguments)?;
-                let root = self.project(&a.project).await?.path;
+                let root = self.root(&a.project).await?;
                 let limit = a.limit.unwrap_or(1000).clamp(1, 10_000);
                 let listing = blocking(move || code::list(&root, &a.dir, limit)).await?;
                 let text = listing
@@ -788,14 +800,14 @@ impl Workspace {
             }
             "att.code.read" => {
                 let a: ReadArgs = args(arguments)?;
-                let root = self.project(&a.project).await?.path;
+                let root = self.root(&a.project).await?;
                 let limit = a.limit.unwrap_or(1 << 20).clamp(1, 8 << 20);
                 let file = blocking(move || code::read(&root, &a.path, limit)).await?;
                 Done::new(file.content.clone(), file)
             }
             "att.code.write" => {
                 let a: WriteArgs = args(arguments)?;
-                let root = self.project(&a.project).await?.path;
+                let root = self.root(&a.project).await?;
                 let w = blocking(move || code::write(&root, &a.path, &a.content)).await?;
                 Done::new(format!("wrote {} bytes to {}", w.bytes, w.path), w)
             }
@@ -804,7 +816,7 @@ impl Workspace {
                 if a.pattern.is_empty() {
                     return Err(WsError::invalid("pattern", "must not be empty"));
                 }
-                let root = self.project(&a.project).await?.path;
+                let root = self.root(&a.project).await?;
                 let limit = a.limit.unwrap_or(200).clamp(1, 5000);
                 let (matches, truncated) =
                     blocking(move || code::search(&root, &a.pattern, a.regex, limit)).await?;
@@ -826,7 +838,7 @@ impl Workspace {
                         .await?
                     }
                     (None, None, Some(project)) => {
-                        let root = self.project(&project).await?.path;
+                        let root = self.root(&project).await?;
                         blocking(move || git::diff(&root)).await?
                     }
                     _ => {
@@ -842,7 +854,7 @@ impl Workspace {
             }
             "att.git.status" => {
                 let a: ProjectArgs = args(arguments)?;
-                let root = self.project(&a.project).await?.path;
+                let root = self.root(&a.project).await?;
                 let s = blocking(move || git::status(&root)).await?;
                 let text = format!(
                     "on {} at {}: {}",
@@ -858,7 +870,7 @@ impl Workspace {
             }
             "att.git.branch" => {
                 let a: BranchArgs = args(arguments)?;
-                let root = self.project(&a.project).await?.path;
+                let root = self.root(&a.project).await?;
                 let (name, create) = (a.name, a.create);
                 let b = blocking(move || git::branch(&root, &name, create)).await?;
                 Done::new(
@@ -885,7 +897,7 @@ impl Workspace {
             }
             "att.git.log" => {
                 let a: LogArgs = args(arguments)?;
-                let root = self.project(&a.project).await?.path;
+                let root = self.root(&a.project).await?;
                 let limit = a.limit.unwrap_or(20).clamp(1, 1000);
                 let commits = blocking(move || git::log(&root, limit)).await?;
                 let text = commits
@@ -897,13 +909,13 @@ impl Workspace {
             }
             "att.git.diff" => {
                 let a: ProjectArgs = args(arguments)?;
-                let root = self.project(&a.project).await?.path;
+                let root = self.root(&a.project).await?;
                 let patch = blocking(move || git::diff(&root)).await?;
                 Done::new(patch.clone(), json!({ "diff": patch }))
             }
             "att.git.push" => {
                 let a: PushArgs = args(arguments)?;
-                let root = self.project(&a.project).await?.path;
+                let root = self.root(&a.project).await?;
                 let remote = a.remote.unwrap_or_else(|| "origin".into());
                 let branch = match a.branch {
                     Some(b) => b,

@@ -394,6 +394,26 @@ async fn the_http_routes_call_the_same_tools() {
         .await
         .expect("log");
     assert_eq!(r.status().as_u16(), 422);
+    // A project whose directory went away is a 409 saying so, not a 500.
+    let gone = dir.path().join("gone");
+    std::fs::create_dir_all(&gone).expect("dir");
+    let (status, _) = post("/api/v1/projects", json!({"name": "gone", "path": gone})).await;
+    assert_eq!(status, 201);
+    std::fs::remove_dir_all(&gone).expect("rm");
+    let r = att
+        .http
+        .get(att.url("/api/v1/projects/gone/files"))
+        .send()
+        .await
+        .expect("files");
+    assert_eq!(r.status().as_u16(), 409);
+    let v: Value = r.json().await.expect("json");
+    assert!(
+        v["detail"].as_str().unwrap_or_default().contains("is gone"),
+        "{v}"
+    );
+    let st = att.get_json("/api/v1/projects/gone/status").await;
+    assert_eq!(st["status"], "error", "{st}");
     att.server.shutdown().await;
 }
 
