@@ -62,6 +62,17 @@ pub struct Config {
     pub services: Vec<att_actors::service::spec::ServiceSpec>,
     /// `att launch` and the `self` target.
     pub launch: LaunchConfig,
+    /// The workspace tools.
+    pub workspace: WorkspaceConfig,
+}
+
+/// The workspace tools (`att.*`, `/api/v1/projects`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkspaceConfig {
+    /// Directories (absolute) that projects must be inside — registered or cloned. Empty: any
+    /// directory att's user can reach.
+    pub roots: Vec<PathBuf>,
 }
 
 /// Health rules for upstream MCP servers.
@@ -109,6 +120,7 @@ impl Default for Config {
             upstreams: Vec::new(),
             services: Vec::new(),
             launch: LaunchConfig::default(),
+            workspace: WorkspaceConfig::default(),
         }
     }
 }
@@ -389,6 +401,13 @@ impl Config {
                 origin: "configuration".into(),
                 message,
             })?;
+        }
+        if let Some(root) = self.workspace.roots.iter().find(|r| !r.is_absolute()) {
+            return Err(ConfigError::Key {
+                key: "workspace.roots".into(),
+                origin: "configuration".into(),
+                message: format!("`{}` is not an absolute path", root.display()),
+            });
         }
         if self.launch.crash_exits == 0 {
             return Err(ConfigError::Key {

@@ -159,6 +159,8 @@ pub struct Workspace {
     services: Arc<Services>,
     bootstrap: BootstrapHandle,
     tools: Vec<Tool>,
+    /// Where projects may live (empty: anywhere).
+    roots: Vec<PathBuf>,
     /// The projects as stored, read once and written through (every tool call looks one up;
     /// this att is the only writer of its store).
     projects: tokio::sync::RwLock<Option<BTreeMap<String, Project>>>,
@@ -614,8 +616,10 @@ impl Workspace {
         events: EventsHandle,
         services: Arc<Services>,
         bootstrap: BootstrapHandle,
+        roots: Vec<PathBuf>,
     ) -> Self {
         Self {
+            roots,
             store,
             events,
             services,
@@ -669,6 +673,39 @@ impl Workspace {
             .as_ref()
             .and_then(|m| m.get(name).cloned())
             .ok_or_else(|| WsError::NotFound(format!("no project `{name}`")))
+    }
+
+    /// Refuses a project directory outside `[workspace] roots` (when any are set): its real
+    /// path (for a clone target, its parent's) must be inside one.
+    fn check_roots(&self, path: &Path) -> Result<(), WsError> {
+        if self.roots.is_empty() {
+            return Ok(());
+        }
+        let real = std::fs::canonicalize(path).or_else(|_| {
+            let parent = path.parent().unwrap_or(path);
+            std::fs::canonicalize(parent).map(|p| p.join(path.file_name().unwrap_or_default()))
+        });
+        let inside = real.is_ok_and(|real| {
+            self.roots
+                .iter()
+                .any(|root| std::fs::canonicalize(root).is_ok_and(|root| real.starts_with(root)))
+        });
+        if inside {
+            Ok(())
+        } else {
+            Err(WsError::invalid(
+                "path",
+                format!(
+                    "`{}` is outside the workspace roots ({}): projects must live inside one",
+                    path.display(),
+                    self.roots
+                        .iter()
+                        .map(|r| r.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))
+        }
     }
 
     /// The directory of project `name`, which must still be there.
@@ -1008,6 +1045,7 @@ impl Workspace {
                 "the project directory must be an absolute path",
             ));
         }
+        self.check_roots(&path)?;
         let mut cloned = false;
         if let Some(remote) = &a.git_remote
             && !path.exists()

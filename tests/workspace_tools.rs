@@ -423,3 +423,62 @@ async fn a_test_run_cut_short_by_a_killed_att_is_concluded_and_its_processes_sto
     assert_eq!(r["status"], "interrupted", "{r}");
     common::wait_dead(pid).await;
 }
+
+/// With `[workspace] roots`, projects live inside them: a directory elsewhere, or a link
+/// inside that leads elsewhere, is refused (422 naming `path`); a clone target inside is fine.
+#[tokio::test]
+async fn workspace_roots_confine_where_projects_may_live() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (allowed, outside) = (dir.path().join("src"), dir.path().join("elsewhere"));
+    std::fs::create_dir_all(allowed.join("ok")).expect("ok");
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::os::unix::fs::symlink(&outside, allowed.join("sneaky")).expect("link");
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(&seed).expect("seed");
+    let repo = git2::Repository::init(&seed).expect("init");
+    common::commit(&repo, &[("a.txt", "a\n")], "first");
+    let roots = vec![allowed.clone()];
+    let att = TestAtt::start_with(move |c| c.workspace.roots = roots).await;
+    let create = |name: &str, path: &std::path::Path, remote: Option<&std::path::Path>| {
+        let mut body = json!({"name": name, "path": path});
+        if let Some(r) = remote {
+            body["git_remote"] = json!(r);
+        }
+        let r = att
+            .http
+            .post(att.url("/api/v1/projects"))
+            .json(&body)
+            .send();
+        async move {
+            let r = r.await.expect("post");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, v) = create("ok", &allowed.join("ok"), None).await;
+    assert_eq!(status, 201, "{v}");
+    for (name, path) in [("out", outside.clone()), ("sneaky", allowed.join("sneaky"))] {
+        let (status, v) = create(name, &path, None).await;
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (422, Some("path")),
+            "{name}: {v}"
+        );
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("workspace roots"),
+            "{v}"
+        );
+    }
+    let (status, v) = create("cloned", &allowed.join("cloned"), Some(&seed)).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, _) = create("far", &outside.join("cloned"), Some(&seed)).await;
+    assert_eq!(status, 422);
+    assert!(
+        !outside.join("cloned").exists(),
+        "nothing was cloned outside"
+    );
+    att.server.shutdown().await;
+}
