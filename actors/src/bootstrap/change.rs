@@ -223,7 +223,8 @@ pub async fn change(
     let (worktree, base) = tokio::task::spawn_blocking(move || prepare(&r, &d, &id, &b))
         .await
         .map_err(|e| format!("the branch could not be made: {e}"))??;
-    let result = apply_test_commit(spec, &worktree, &branch).await;
+    let cargo_target = cargo_target_dir(data_dir, repo);
+    let result = apply_test_commit(spec, &worktree, &branch, &cargo_target).await;
     let (r, d, id) = (repo.to_owned(), data_dir.to_owned(), run.to_owned());
     let drop_branch = result.is_err().then(|| branch.clone());
     let _ = tokio::task::spawn_blocking(move || cleanup(&r, &d, &id, drop_branch.as_deref())).await;
@@ -237,10 +238,27 @@ pub async fn change(
     })
 }
 
+/// Where cargo builds the tests of `repo`'s changes: kept between runs (each change has a
+/// fresh worktree, and a cold build per change would cost minutes for a real crate).
+fn cargo_target_dir(data_dir: &Path, repo: &Path) -> PathBuf {
+    let real = std::fs::canonicalize(repo).unwrap_or_else(|_| repo.to_owned());
+    let name: String = real
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let base = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+    base.join("changes")
+        .join("cargo-target")
+        .join(name.trim_matches('-'))
+}
+
 async fn apply_test_commit(
     spec: &ChangeSpec,
     worktree: &Path,
     branch: &str,
+    cargo_target: &Path,
 ) -> Result<(String, Option<Counts>), ChangeFailure> {
     let (wt, edits) = (worktree.to_owned(), spec.edits.clone());
     tokio::task::spawn_blocking(move || -> Result<(), String> {
@@ -260,7 +278,8 @@ async fn apply_test_commit(
             .or_else(|| testrun::detect(worktree))
             .ok_or_else(|| {
                 "no test command: name one in `change.test` (or set `skip_tests`)".to_owned()
-            })?;
+            })?
+            .with_cargo_target(cargo_target);
         let outcome = testrun::run(worktree, &command, None, spec.test_timeout)
             .await
             .map_err(|e| e.to_string())?;
@@ -347,6 +366,7 @@ mod tests {
                 argv: vec!["sh".into(), "test.sh".into()],
                 runner: crate::workspace::parse::Runner::Plain,
                 junit: None,
+                env: Default::default(),
             }),
             skip_tests: false,
             test_timeout: Duration::from_secs(60),

@@ -445,7 +445,12 @@ impl LocalForge {
         .and_then(|r| r);
         let verdict = match prepared {
             Err(e) => Err(format!("the CI checkout failed: {e}")),
-            Ok(()) => match self.ci.clone().or_else(|| testrun::detect(&checkout)) {
+            Ok(()) => match self
+                .ci
+                .clone()
+                .or_else(|| testrun::detect(&checkout))
+                .map(|c| c.with_cargo_target(&self.dir().join("cargo-target")))
+            {
                 None => Err("no CI command: the checkout has no test command to run".into()),
                 Some(cmd) => match testrun::run(&checkout, &cmd, None, self.ci_timeout).await {
                     Err(e) => Err(e.to_string()),

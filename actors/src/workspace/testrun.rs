@@ -28,6 +28,22 @@ pub struct TestCommand {
     /// output when it is there after the run.
     #[serde(default)]
     pub junit: Option<String>,
+    /// Extra environment variables for the run.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+impl TestCommand {
+    /// For `cargo` runs without a `CARGO_TARGET_DIR` of their own: builds go to `dir`, so a
+    /// fresh checkout (a change's worktree, a CI clone) reuses the previous build.
+    pub fn with_cargo_target(mut self, dir: &Path) -> Self {
+        if self.argv.first().is_some_and(|p| p == "cargo") {
+            self.env
+                .entry("CARGO_TARGET_DIR".into())
+                .or_insert_with(|| dir.display().to_string());
+        }
+        self
+    }
 }
 
 /// The test command a project's files suggest, if any: `Cargo.toml` → `cargo test` (or
@@ -39,6 +55,7 @@ pub fn detect(root: &Path) -> Option<TestCommand> {
         argv: argv.iter().map(|a| (*a).to_owned()).collect(),
         runner,
         junit: None,
+        env: Default::default(),
     };
     if has("Cargo.toml") {
         return Some(if has(".config/nextest.toml") {
@@ -200,6 +217,7 @@ pub async fn run_with(
         .env("CARGO_TERM_COLOR", "never")
         .env("NO_COLOR", "1")
         .env("PY_COLORS", "0")
+        .envs(&command.env)
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -300,6 +318,7 @@ mod tests {
             argv: vec!["sh".into(), "-c".into(), script.into()],
             runner,
             junit: None,
+            env: Default::default(),
         }
     }
 
@@ -361,6 +380,7 @@ mod tests {
             argv: vec!["cargo".into(), "test".into()],
             runner: Runner::CargoTest,
             junit: None,
+            env: Default::default(),
         };
         let e = run(
             dir.path(),
@@ -379,6 +399,7 @@ mod tests {
             argv: vec!["python3".into(), "-m".into(), "pytest".into()],
             runner: Runner::Pytest,
             junit: None,
+            env: Default::default(),
         };
         assert_eq!(
             with_filter(&pytest, Some("slow")).expect("argv"),
@@ -388,6 +409,7 @@ mod tests {
             argv: vec!["/nonexistent/runner".into()],
             runner: Runner::Plain,
             junit: None,
+            env: Default::default(),
         };
         let e = run(dir.path(), &missing, None, Duration::from_secs(5))
             .await
@@ -426,5 +448,42 @@ mod tests {
             .await
             .expect("run");
         assert_eq!((r.returncode, r.counts.passed, r.counts.failed), (0, 1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_command_gets_its_environment_and_cargo_a_shared_target_dir() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut c = sh("echo \"$COUNT passed, 0 failed\"", Runner::Plain);
+        c.env.insert("COUNT".into(), "4".into());
+        let r = run(dir.path(), &c, None, Duration::from_secs(30))
+            .await
+            .expect("run");
+        assert_eq!(r.counts.passed, 4, "{r:?}");
+        let target = dir.path().join("target");
+        assert!(
+            c.clone()
+                .with_cargo_target(&target)
+                .env
+                .get("CARGO_TARGET_DIR")
+                .is_none()
+        );
+        let cargo = detect_cargo();
+        let shared = cargo.clone().with_cargo_target(&target);
+        assert_eq!(
+            shared.env.get("CARGO_TARGET_DIR").map(String::as_str),
+            Some(target.to_str().expect("utf-8"))
+        );
+        let mut own = cargo;
+        own.env.insert("CARGO_TARGET_DIR".into(), "/mine".into());
+        assert_eq!(
+            own.with_cargo_target(&target).env["CARGO_TARGET_DIR"],
+            "/mine"
+        );
+    }
+
+    fn detect_cargo() -> TestCommand {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("Cargo.toml"), "[package]\n").expect("toml");
+        detect(dir.path()).expect("cargo")
     }
 }
