@@ -237,6 +237,47 @@ async fn deploy_ships_the_project_head_through_the_pipeline() {
     assert_eq!(version, head);
     let latest = att.get_json("/api/v1/projects/svc/deploy").await;
     assert_eq!(latest["id"], run_id.as_str(), "{latest}");
+
+    // An agent's change through the same tool: edit, test, commit (in att's own worktree),
+    // then build and deploy that commit. The project's tree is untouched.
+    let mut options = fast.clone();
+    options["change"] = json!({"message": "add notes",
+        "edits": [{"path": "notes.txt", "content": "shipped by att\n"}],
+        "test": {"argv": ["test", "-f", "notes.txt"], "runner": "plain"}});
+    let started = tool(
+        &att,
+        "att.deploy.run",
+        json!({"project": "svc", "options": options}),
+    )
+    .await
+    .expect("deploy a change");
+    let run = deploy_end(&att, started["run_id"].as_str().expect("id")).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let commit = run["result"]["change_commit"]
+        .as_str()
+        .expect("commit")
+        .to_owned();
+    assert_eq!(
+        run["result"]["deployed_release_id"],
+        commit.as_str(),
+        "{run:#}"
+    );
+    assert_eq!(
+        run["result"]["rollback_target_release_id"],
+        head.as_str(),
+        "{run:#}"
+    );
+    let version = reqwest::get(format!("http://127.0.0.1:{port}/version"))
+        .await
+        .expect("version")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(version, commit);
+    assert!(
+        !root.join("notes.txt").exists(),
+        "the working tree is untouched"
+    );
     att.server.shutdown().await;
 }
 
