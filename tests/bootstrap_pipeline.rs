@@ -44,12 +44,7 @@ async fn run(att: &TestAtt, request: Value) -> Value {
 }
 
 async fn version(port: u16) -> Option<String> {
-    reqwest::get(format!("http://127.0.0.1:{port}/version"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()
+    common::service_text(port, "/version").await
 }
 
 #[tokio::test]

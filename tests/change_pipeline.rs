@@ -24,12 +24,7 @@ async fn run(att: &TestAtt, request: Value) -> Value {
 }
 
 async fn message(port: u16) -> Option<String> {
-    reqwest::get(format!("http://127.0.0.1:{port}/message"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()
+    common::service_text(port, "/message").await
 }
 
 fn head_of(repo: &Path, branch: &str) -> String {

@@ -122,6 +122,18 @@ async fn a_project_runtime_starts_is_probed_pages_its_logs_and_stops() {
     att.server.shutdown().await;
 }
 
+/// Calls a deploy tool of project `svc` with `options` and waits for the run's end.
+async fn ship(att: &TestAtt, tool_name: &str, options: &Value) -> Value {
+    let started = tool(
+        att,
+        tool_name,
+        json!({"project": "svc", "options": options}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{tool_name}: {e}"));
+    deploy_end(att, started["run_id"].as_str().expect("run id")).await
+}
+
 async fn deploy_end(att: &TestAtt, run_id: &str) -> Value {
     eventually("the run's end", Duration::from_secs(60), || async {
         let r = tool(
@@ -169,31 +181,18 @@ async fn deploy_ships_the_project_head_through_the_pipeline() {
     assert!(e.starts_with("invalid_input"), "{e}");
     let fast = json!({"restart_watchdog_retries": 2, "restart_watchdog_interval": "50ms",
                       "health_check_interval": "50ms", "health_deadline": "10s"});
-    let phase_status = |run: &Value, name: &str| {
-        run["phases"]
-            .as_array()
-            .and_then(|ps| ps.iter().find(|p| p["phase"] == name))
-            .map(|p| p["status"].clone())
-    };
 
     // A build alone: the release is built and registered, nothing deployed.
-    let built = tool(
-        &att,
-        "att.deploy.build",
-        json!({"project": "svc", "options": fast}),
-    )
-    .await
-    .expect("build");
-    let run = deploy_end(&att, built["run_id"].as_str().expect("id")).await;
+    let run = ship(&att, "att.deploy.build", &fast).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
     assert_eq!(
-        phase_status(&run, "build"),
-        Some(json!("succeeded")),
+        common::phase(&run, "build")["status"],
+        "succeeded",
         "{run:#}"
     );
     assert_eq!(
-        phase_status(&run, "deploy"),
-        Some(json!("skipped")),
+        common::phase(&run, "deploy")["status"],
+        "skipped",
         "{run:#}"
     );
     let releases = att
@@ -208,26 +207,15 @@ async fn deploy_ships_the_project_head_through_the_pipeline() {
     );
 
     // The run deploys the kept artifact (no second build).
-    let started = tool(
-        &att,
-        "att.deploy.run",
-        json!({"project": "svc", "options": fast}),
-    )
-    .await
-    .expect("deploy");
-    let run_id = started["run_id"].as_str().expect("run id").to_owned();
-    let run = deploy_end(&att, &run_id).await;
+    let run = ship(&att, "att.deploy.run", &fast).await;
+    let run_id = run["id"].as_str().expect("run id").to_owned();
     assert_eq!(run["status"], "succeeded", "{run:#}");
     assert_eq!(
         run["result"]["deployed_release_id"],
         head.as_str(),
         "{run:#}"
     );
-    assert_eq!(
-        phase_status(&run, "build"),
-        Some(json!("skipped")),
-        "{run:#}"
-    );
+    assert_eq!(common::phase(&run, "build")["status"], "skipped", "{run:#}");
     let version = reqwest::get(format!("http://127.0.0.1:{port}/version"))
         .await
         .expect("version")
@@ -244,14 +232,7 @@ async fn deploy_ships_the_project_head_through_the_pipeline() {
     options["change"] = json!({"message": "add notes",
         "edits": [{"path": "notes.txt", "content": "shipped by att\n"}],
         "test": {"argv": ["test", "-f", "notes.txt"], "runner": "plain"}});
-    let started = tool(
-        &att,
-        "att.deploy.run",
-        json!({"project": "svc", "options": options}),
-    )
-    .await
-    .expect("deploy a change");
-    let run = deploy_end(&att, started["run_id"].as_str().expect("id")).await;
+    let run = ship(&att, "att.deploy.run", &options).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
     let commit = run["result"]["change_commit"]
         .as_str()

@@ -368,3 +368,13 @@ pub fn expect_phases(run: &serde_json::Value, want: &[(&str, &str)]) {
         .collect();
     assert_eq!(phases(run), want, "{run}");
 }
+
+/// The text a test service on 127.0.0.1:`port` answers at `path`, if it answers.
+pub async fn service_text(port: u16, path: &str) -> Option<String> {
+    reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()
+}
