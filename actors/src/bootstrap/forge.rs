@@ -137,8 +137,8 @@ pub struct CiWait {
     pub polls: u32,
 }
 
-/// Waits for `id`'s CI: asks after `initial`, then doubling up to `max`, until `budget` is
-/// spent. Time is tokio's (tests pause and advance it).
+/// Waits for `id`'s CI: asks at once, then after `initial`, doubling up to `max`, until
+/// `budget` is spent (a zero budget asks once). Time is tokio's (tests pause and advance it).
 pub async fn wait_for_ci(
     forge: &dyn Forge,
     id: &str,
@@ -150,18 +150,6 @@ pub async fn wait_for_ci(
     let mut wait = initial.max(Duration::from_millis(1));
     let mut polls = 0;
     loop {
-        let spent = start.elapsed();
-        if spent >= budget {
-            return Ok(CiWait {
-                status: "timeout",
-                reason: Some(format!(
-                    "ci_timeout: CI did not finish within {} ({polls} polls)",
-                    humantime::format_duration(budget)
-                )),
-                polls,
-            });
-        }
-        tokio::time::sleep(wait.min(budget - spent)).await;
         polls += 1;
         match forge.ci(id).await? {
             CiState::Success => {
@@ -178,8 +166,21 @@ pub async fn wait_for_ci(
                     polls,
                 });
             }
-            CiState::Pending => wait = (wait * 2).min(max.max(initial)),
+            CiState::Pending => {}
         }
+        let spent = start.elapsed();
+        if spent >= budget {
+            return Ok(CiWait {
+                status: "timeout",
+                reason: Some(format!(
+                    "ci_timeout: CI did not finish within {} ({polls} polls)",
+                    humantime::format_duration(budget)
+                )),
+                polls,
+            });
+        }
+        tokio::time::sleep(wait.min(budget - spent)).await;
+        wait = (wait * 2).min(max.max(initial));
     }
 }
 
@@ -796,7 +797,7 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     #[tokio::test(start_paused = true)]
-    async fn ci_is_polled_after_10_s_doubling_to_60_s() {
+    async fn ci_is_polled_at_once_then_after_10_s_doubling_to_60_s() {
         let f = scripted(5, CiState::Success);
         let w = wait_for_ci(&f, "1", S(10), S(60), S(600))
             .await
@@ -809,7 +810,30 @@ mod tests {
             .iter()
             .map(|d| d.as_secs())
             .collect();
-        assert_eq!(asked, vec![10, 30, 70, 130, 190, 250]);
+        assert_eq!(asked, vec![0, 10, 30, 70, 130, 190]);
+    }
+
+    /// The original's scenarios: pending, pending, success with 1 s doubling to 4 s sleeps
+    /// 1 s then 2 s; a zero budget asks once and never sleeps.
+    #[tokio::test(start_paused = true)]
+    async fn the_reference_schedules_hold() {
+        let f = scripted(2, CiState::Success);
+        let w = wait_for_ci(&f, "1", S(1), S(4), S(600))
+            .await
+            .expect("wait");
+        assert_eq!(w.status, "success");
+        let asked: Vec<u64> = f
+            .asked
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|d| d.as_secs())
+            .collect();
+        assert_eq!(asked, vec![0, 1, 3]);
+        let f = scripted(u32::MAX, CiState::Success);
+        let w = wait_for_ci(&f, "1", S(1), S(4), S(0)).await.expect("wait");
+        assert_eq!((w.status, w.polls), ("timeout", 1));
+        assert_eq!(f.start.elapsed(), Duration::ZERO, "no sleep");
     }
 
     #[tokio::test(start_paused = true)]
@@ -827,7 +851,7 @@ mod tests {
         );
         let asked = f.asked.lock().expect("lock").clone();
         assert_eq!(asked.last().map(|d| d.as_secs()), Some(600), "{asked:?}");
-        assert_eq!(asked.len(), 12); // 10 30 70 130 190 … 550 600
+        assert_eq!(asked.len(), 13); // 0 10 30 70 130 190 … 550 600
     }
 
     #[tokio::test(start_paused = true)]
