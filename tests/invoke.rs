@@ -449,3 +449,53 @@ async fn a_server_that_forgot_the_session_gets_the_call_again_on_a_new_one_witho
     assert_eq!(status(&c, "restarted").await, Status::Healthy, "no blame");
     c.tree.shutdown().await;
 }
+
+/// A call planned before a server's catalog is known may reach a server that does not offer
+/// the tool: its catalog (fetched with the handshake) says so, and the server is passed over,
+/// unblamed — the answer is "unknown" (or "try again" while the router catches up), never the
+/// server's own "invalid params".
+#[tokio::test]
+async fn a_server_planned_before_its_catalog_was_known_is_passed_over_for_a_name_it_lacks() {
+    let a = serve("fresh").await;
+    let (tree, _dir) = common::tree_with(TreeConfig::default()).await;
+    let spec: UpstreamSpec =
+        serde_json::from_value(json!({"name": "fresh", "url": a.url})).expect("spec");
+    common::start_upstream(&tree, spec, HealthPolicy::default()).await;
+    let invoker = Invoker::new(
+        tree.directory.clone(),
+        tree.router.clone(),
+        Arc::new(tree.events.clone()),
+        tree.clock.clone(),
+        Duration::from_secs(30),
+    );
+    // At once: the router has not seen the catalog yet.
+    assert!(
+        tree.router
+            .snapshot()
+            .servers
+            .iter()
+            .all(|s| s.catalog.is_none()),
+        "the call is planned before the catalog is known"
+    );
+    match invoker.invoke(&tool("nope", json!({})), &[], "r1").await {
+        Outcome::Unknown { .. } | Outcome::Unavailable { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        calls(&a),
+        0,
+        "the server was never called for a tool it lacks"
+    );
+    assert_eq!(
+        status(
+            &Cluster {
+                tree,
+                invoker,
+                _dir
+            },
+            "fresh"
+        )
+        .await,
+        Status::Healthy
+    );
+}

@@ -251,6 +251,8 @@ impl Invoker {
         };
         let method = request.method();
         let mut attempts = Vec::new();
+        let planned_count = candidates.len();
+        let mut passed_over = 0;
         let mut queue = candidates.into_iter();
         // A candidate whose session had expired is tried once more, on a new session.
         let (mut again, mut renewed) = (None, None);
@@ -288,6 +290,17 @@ impl Invoker {
                 self.event(&server, method, request_id, "initialize_start", None);
                 self.event(&server, method, request_id, "initialize_success", None);
                 attempts.push(attempt(&server, "initialize", None, t0));
+            }
+            // A server planned before its catalog was known may not offer the name at all:
+            // its catalog, fetched with the handshake, says so, and it is passed over.
+            let lacks = ready.catalog.as_ref().is_some_and(|c| match request {
+                Request::Tool { name, .. } => !c.has_tool(name),
+                Request::Prompt { name, .. } => !c.has_prompt(name),
+                _ => false,
+            });
+            if lacks && snapshot.is_uncatalogued(index) {
+                passed_over += 1;
+                continue;
             }
 
             self.event(&server, method, request_id, "invoke_start", None);
@@ -390,6 +403,15 @@ impl Invoker {
                         _ => {}
                     }
                 }
+            }
+        }
+        // Nobody offers it after all: every candidate's catalog, once known, lacks it.
+        if passed_over == planned_count && passed_over > 0 {
+            let fresh = self.router.snapshot();
+            if plan(&fresh, request.target(), preferred, self.clock.now()).is_unknown() {
+                return Outcome::Unknown {
+                    checked: fresh.servers.iter().map(|s| s.name.clone()).collect(),
+                };
             }
         }
         // Every candidate failed: tell the caller when a window opens again. Reports are

@@ -110,6 +110,12 @@ impl RoutingSnapshot {
     }
 
     /// Servers that could serve `target`, ascending (that is, in `(priority, name)` order).
+    /// Whether server `index`'s catalog was unknown when this snapshot was made (it is
+    /// eligible for every name until it is known).
+    pub fn is_uncatalogued(&self, index: usize) -> bool {
+        self.uncatalogued.contains(&index)
+    }
+
     pub fn eligible(&self, target: Target<'_>) -> Vec<usize> {
         let listed: &[usize] = match target {
             Target::Tool(n) => self.tools.get(n).map_or(&[], Vec::as_slice),

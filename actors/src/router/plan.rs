@@ -57,6 +57,13 @@ pub enum Plan {
     },
 }
 
+impl Plan {
+    /// No server offers the name.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown { .. })
+    }
+}
+
 /// Plans one request. See the module documentation for the rules.
 pub fn plan(
     snapshot: &RoutingSnapshot,

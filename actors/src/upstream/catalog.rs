@@ -62,6 +62,16 @@ impl Catalog {
         }
     }
 
+    /// Whether it lists tool `name`.
+    pub fn has_tool(&self, name: &str) -> bool {
+        self.tools.iter().any(|t| t.name == name)
+    }
+
+    /// Whether it lists prompt `name`.
+    pub fn has_prompt(&self, name: &str) -> bool {
+        self.prompts.iter().any(|p| p.name == name)
+    }
+
     /// Whether the server says calling `tool` twice is harmless (`readOnlyHint` or
     /// `idempotentHint`).
     pub fn tool_is_repeatable(&self, tool: &str) -> bool {
