@@ -96,30 +96,35 @@ async fn a_project_runtime_starts_is_probed_pages_its_logs_and_stops() {
     // Over HTTP too.
     let r = att.get_json("/api/v1/projects/app/runtime").await;
     assert_eq!(r["state"], "running", "{r}");
-    let r = att
-        .http
-        .post(att.url("/api/v1/projects/app/runtime/stop"))
-        .send()
-        .await
-        .expect("stop");
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        post_status(&att, "/api/v1/projects/app/runtime/stop").await,
+        200
+    );
     let st = tool(&att, "att.project.status", json!({"project": "app"}))
         .await
         .expect("project status");
     assert_eq!(st["status"], "stopped", "{st}");
-    let r = att
-        .http
-        .post(att.url("/api/v1/projects/app/runtime/explode"))
-        .send()
-        .await
-        .expect("bad action");
-    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(
+        post_status(&att, "/api/v1/projects/app/runtime/explode").await,
+        404
+    );
     // Deleting the project stops and forgets its runtime.
     tool(&att, "att.project.delete", json!({"project": "app"}))
         .await
         .expect("delete");
     assert!(att.server.workspace().project("app").await.is_err());
     att.server.shutdown().await;
+}
+
+/// The status of an empty `POST` to `path`.
+async fn post_status(att: &TestAtt, path: &str) -> u16 {
+    att.http
+        .post(att.url(path))
+        .send()
+        .await
+        .expect("POST")
+        .status()
+        .as_u16()
 }
 
 /// Calls a deploy tool of project `svc` with `options` and waits for the run's end.

@@ -785,6 +785,18 @@ mod tests {
         }
     }
 
+    impl Scripted {
+        /// When CI was asked, in whole seconds since the start.
+        fn asked_secs(&self) -> Vec<u64> {
+            self.asked
+                .lock()
+                .expect("lock")
+                .iter()
+                .map(|d| d.as_secs())
+                .collect()
+        }
+    }
+
     fn scripted(pending: u32, verdict: CiState) -> Scripted {
         Scripted {
             pending: Mutex::new(pending),
@@ -803,13 +815,7 @@ mod tests {
             .await
             .expect("wait");
         assert_eq!((w.status, w.polls), ("success", 6));
-        let asked: Vec<u64> = f
-            .asked
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|d| d.as_secs())
-            .collect();
+        let asked = f.asked_secs();
         assert_eq!(asked, vec![0, 10, 30, 70, 130, 190]);
     }
 
@@ -822,13 +828,7 @@ mod tests {
             .await
             .expect("wait");
         assert_eq!(w.status, "success");
-        let asked: Vec<u64> = f
-            .asked
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|d| d.as_secs())
-            .collect();
+        let asked = f.asked_secs();
         assert_eq!(asked, vec![0, 1, 3]);
         let f = scripted(u32::MAX, CiState::Success);
         let w = wait_for_ci(&f, "1", S(1), S(4), S(0)).await.expect("wait");
