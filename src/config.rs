@@ -137,14 +137,25 @@ pub struct HttpConfig {
     /// At shutdown, how long in-flight requests get to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
-    /// `Host` values `/mcp` accepts (DNS-rebinding protection), e.g. `["att.example.com"]`
-    /// behind a proxy. Empty: loopback names only (`localhost`, `127.0.0.1`, `::1`).
-    pub mcp_allowed_hosts: Vec<String>,
-    /// Browser `Origin`s `/mcp` accepts besides loopback pages (`http://localhost:*`,
-    /// `http://127.0.0.1:*`, `http://[::1]:*` and their https forms), e.g.
-    /// `["https://app.example.com:443"]`. A request with any other `Origin` gets 403; a
-    /// request without one (every non-browser client) is not affected.
-    pub mcp_allowed_origins: Vec<String>,
+    /// Open connections at most (lowered to fit the open-file limit); a connection past it is
+    /// answered 503 and closed.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this, however slowly they trickle; a kept-alive
+    /// connection that sends no next request within it is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Host names att answers to besides IP addresses and `localhost` (DNS-rebinding
+    /// protection, on every route), e.g. `["att.example.com"]` behind a proxy, or
+    /// `["proxy.internal:8443"]` for one port only; `["*"]` accepts any name. A request whose
+    /// `Host` is another name gets 403. (Old name: `mcp_allowed_hosts`.)
+    #[serde(alias = "mcp_allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s accepted besides loopback pages and att's own origin, e.g.
+    /// `["https://app.example.com:443"]` or `["https://app.example.com:*"]`. A request with any
+    /// other `Origin` gets 403; a request without one (every non-browser client) is not
+    /// affected. (Old name: `mcp_allowed_origins`.)
+    #[serde(alias = "mcp_allowed_origins")]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -153,8 +164,10 @@ impl Default for HttpConfig {
             body_limit: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
-            mcp_allowed_hosts: Vec::new(),
-            mcp_allowed_origins: Vec::new(),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -416,6 +429,22 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        if self.http.max_connections == 0 {
+            return Err(ConfigError::Key {
+                key: "http.max_connections".into(),
+                origin: "configuration".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.http.header_read_timeout < Duration::from_millis(100)
+            || self.http.header_read_timeout > Duration::from_secs(3600)
+        {
+            return Err(ConfigError::Key {
+                key: "http.header_read_timeout".into(),
+                origin: "configuration".into(),
+                message: "must be between 100ms and 1h".into(),
+            });
+        }
         if self.http.body_limit == 0 {
             return Err(ConfigError::Key {
                 key: "http.body_limit".into(),
@@ -450,6 +479,15 @@ impl Config {
                 });
             }
         }
+        crate::http::origin::BrowserPolicy::new(
+            &self.http.allowed_hosts,
+            &self.http.allowed_origins,
+        )
+        .map_err(|message| ConfigError::Key {
+            key: "http".into(),
+            origin: "configuration".into(),
+            message,
+        })?;
         if self.actors.max_restarts == 0 || self.actors.trace_capacity == 0 {
             return Err(ConfigError::Invalid(
                 "actors.max_restarts and actors.trace_capacity must be at least 1".into(),

@@ -100,24 +100,15 @@ impl Drop for ClientSession {
 pub fn service(
     gateway: Arc<Gateway>,
     workspace: Arc<Workspace>,
-    allowed_hosts: Vec<String>,
-    allowed_origins: Vec<String>,
     tool_prefix: att_actors::federation::PrefixMode,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
     let catalog = Arc::new(FederationCache::new(gateway.router(), tool_prefix));
     let mut config = StreamableHttpServerConfig::default();
     config.cancellation_token = shutdown;
-    if !allowed_hosts.is_empty() {
-        config = config.with_allowed_hosts(allowed_hosts);
-    }
-    // The spec's MUST: a browser page from elsewhere gets 403 (rmcp checks only what is listed).
-    let loopback = ["localhost", "127.0.0.1", "[::1]"]
-        .iter()
-        .flat_map(|h| [format!("http://{h}:*"), format!("https://{h}:*")]);
-    config = config
-        .with_allowed_origins(loopback.chain(allowed_origins))
-        .enforce_origin_validation();
+    // `Host` and `Origin` are checked for every route of the listener, `/mcp` included, by
+    // `http::origin` (DNS-rebinding protection): one policy, one place.
+    config = config.disable_allowed_hosts().disable_allowed_origins();
     StreamableHttpService::new(
         move || {
             Ok(FederatedServer {

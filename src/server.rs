@@ -320,6 +320,10 @@ pub async fn start_launched(
     };
     let app = http::router(state, &config.http, config.gateway.tool_prefix);
     let grace = config.http.shutdown_grace;
+    let limits = http::listener::Limits {
+        max_connections: http::listener::fit_to_fd_limit(config.http.max_connections),
+        header_read_timeout: config.http.header_read_timeout,
+    };
     // A launched att hands its socket over to the next release: at a stop it first drains —
     // it accepts no new connection (the next release takes them) but answers on the open ones
     // for `launch.drain`, each response closing its connection, so that the clients'
@@ -365,14 +369,15 @@ pub async fn start_launched(
         let shared = async {
             tokio::select! {
                 () = accepting.cancelled() => {
-                    serve_on(listener, app.clone(), draining.clone(), task_stop.clone()).await;
+                    http::listener::serve(listener, app.clone(), limits, draining.clone(), task_stop.clone()).await;
                 }
                 () = task_stop.cancelled() => {}
             }
         };
         let private = async {
             if let Some(p) = probe {
-                serve_on(p, app.clone(), draining.clone(), task_stop.clone()).await;
+                http::listener::serve(p, app.clone(), limits, draining.clone(), task_stop.clone())
+                    .await;
             }
         };
         let serve = std::pin::pin!(async { tokio::join!(shared, private) });
@@ -399,54 +404,6 @@ pub async fn start_launched(
         stop,
         task,
     })
-}
-
-/// A listener that stops accepting once `draining` fires: a socket shared with the next
-/// release leaves new connections to it.
-struct Drainable {
-    inner: TcpListener,
-    draining: CancellationToken,
-}
-
-impl axum::serve::Listener for Drainable {
-    type Io = tokio::net::TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        tokio::select! {
-            accepted = axum::serve::Listener::accept(&mut self.inner) => accepted,
-            () = self.draining.cancelled() => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// Serves `app` on `listener` until `stop` (accepting nothing more once `draining`), then lets
-/// in-flight requests finish.
-async fn serve_on(
-    listener: TcpListener,
-    app: axum::Router,
-    draining: CancellationToken,
-    stop: CancellationToken,
-) {
-    // Small writes (an SSE event per message) go out at once: without TCP_NODELAY, a client
-    // that keeps the connection would wait for its delayed ACK (~40 ms).
-    use axum::serve::ListenerExt;
-    let listener = Drainable {
-        inner: listener,
-        draining,
-    };
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let serve =
-        axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
-    if let Err(e) = serve.await {
-        tracing::error!(error = %e, "HTTP server failed");
-    }
 }
 
 fn tree_restart(config: &Config) -> RestartPolicy {

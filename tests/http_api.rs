@@ -293,3 +293,275 @@ async fn the_event_stream_delivers_live_events_and_resumes_after_last_event_id()
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_resumed_stream_replays_every_event_after_its_id_not_only_the_newest_page() {
+    let att = TestAtt::start().await;
+    let mut ids = Vec::new();
+    for chunk in 0..30 {
+        let posts = (0..50).map(|i| {
+            att.http
+                .post(att.url("/api/v1/events"))
+                .json(&json!({"kind": "test.resume", "data": {"i": chunk * 50 + i}}))
+                .send()
+        });
+        for r in futures_util::future::join_all(posts).await {
+            let e: Value = r.expect("POST").json().await.expect("json");
+            ids.push(e["id"].as_i64().expect("id"));
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(ids.len(), 1500);
+    let resumed = att
+        .http
+        .get(att.url("/api/v1/events/stream?kind=test.resume"))
+        .header("last-event-id", ids[10].to_string())
+        .send()
+        .await
+        .expect("GET stream");
+    let got: Vec<i64> = read_sse(resumed, 1489)
+        .await
+        .iter()
+        .map(|e| e["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(got, ids[11..], "every event after the id, in order");
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_follower_that_lags_behind_the_live_channel_misses_nothing_and_sees_the_end() {
+    use att_actors::events::{EventQuery, NewEvent, follow};
+    let (tree, _dir) = common::tree_with(att_actors::tree::TreeConfig {
+        live_capacity: 2,
+        ..Default::default()
+    })
+    .await;
+    let stream = follow::follow(
+        tree.events.clone(),
+        EventQuery {
+            correlation_id: Some("run-1".into()),
+            ..EventQuery::default()
+        },
+        follow::From::Now,
+        |e| e.kind == "bootstrap.run",
+        std::future::pending(),
+    );
+    let mut stream = Box::pin(stream);
+    // The first poll subscribes and waits for live events.
+    assert!(
+        futures_util::poll!(stream.next()).is_pending(),
+        "nothing to deliver yet"
+    );
+    // Far more events than the live channel holds arrive before the follower reads again.
+    for i in 0..20 {
+        let kind = if i == 19 {
+            "bootstrap.run"
+        } else {
+            "bootstrap.phase"
+        };
+        tree.events
+            .append(NewEvent::new(kind, json!({ "i": i })).correlated("run-1"))
+            .await
+            .expect("append");
+        tree.events
+            .append(NewEvent::new("other", json!({})).correlated("run-2"))
+            .await
+            .expect("append");
+    }
+    let mut got = Vec::new();
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the stream goes on until its end")
+    {
+        got.push(e.data["i"].as_i64().expect("i"));
+    }
+    assert_eq!(
+        got,
+        (0..20).collect::<Vec<_>>(),
+        "every event, the final one last"
+    );
+    tree.shutdown().await;
+}
+
+/// One request of each route family, as a DNS-rebinding page or a cross-site page would send it.
+const ROUTE_FAMILIES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/ready"),
+    ("GET", "/api/v1/actors"),
+    ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/events/stream"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/metrics"),
+    ("POST", "/api/v1/mcp/servers"),
+    ("GET", "/api/v1/mcp/servers"),
+    ("POST", "/api/v1/services"),
+    ("POST", "/api/v1/bootstrap/runs"),
+    ("POST", "/api/v1/projects"),
+    ("PUT", "/api/v1/projects/p/file"),
+    ("POST", "/mcp"),
+    ("GET", "/mcp"),
+    ("GET", "/"),
+];
+
+#[tokio::test]
+async fn dns_rebinding_and_cross_site_pages_are_refused_on_every_route_family() {
+    let att = TestAtt::start().await;
+    let port = att.server.local_addr.port();
+    let marker = att.data.path().join("pwned");
+    // The attack from the hostile run: a page whose name rebinds to 127.0.0.1 registers a
+    // stdio upstream, which att would spawn.
+    let r = att
+        .http
+        .post(att.url("/api/v1/mcp/servers"))
+        .header("host", format!("attacker.example:{port}"))
+        .header("origin", format!("http://attacker.example:{port}"))
+        .json(&json!({"name": "rb", "command": "sh", "args": ["-c", format!("touch {}", marker.display())]}))
+        .send()
+        .await
+        .expect("POST");
+    let body = error_body(r, 403).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .expect("text")
+            .contains("allowed_hosts"),
+        "{body}"
+    );
+    let servers = att.get_json("/api/v1/mcp/servers").await;
+    assert_eq!(
+        servers["servers"].as_array().map(Vec::len),
+        Some(0),
+        "{servers}"
+    );
+    assert!(!marker.exists());
+
+    let send = |method: &str, path: &str, headers: Vec<(&'static str, String)>| {
+        let mut req = att
+            .http
+            .request(method.parse().expect("method"), att.url(path))
+            .header("content-type", "application/json")
+            .body("{}");
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    for (method, path) in ROUTE_FAMILIES {
+        let rebinding = vec![("host", format!("attacker.example:{port}"))];
+        let r = send(method, path, rebinding).await.expect("request");
+        assert_eq!(r.status(), 403, "{method} {path} with a rebound Host");
+        let cross = vec![("origin", "http://evil.example".to_owned())];
+        let r = send(method, path, cross).await.expect("request");
+        assert_eq!(r.status(), 403, "{method} {path} from a cross-site page");
+        // The same request from a program (no Origin, an IP Host) is not refused for it.
+        let r = send(method, path, vec![]).await.expect("request");
+        assert_ne!(r.status(), 403, "{method} {path} from a program");
+    }
+    // A state-changing request a browser marks cross-site is refused without an Origin too;
+    // one from a loopback page is served.
+    let r = send(
+        "POST",
+        "/api/v1/events",
+        vec![("sec-fetch-site", "cross-site".into())],
+    )
+    .await
+    .expect("POST");
+    assert_eq!(r.status(), 403);
+    let r = att
+        .http
+        .post(att.url("/api/v1/events"))
+        .header("origin", "http://localhost:5173")
+        .json(&json!({"kind": "test.page"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 201);
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn names_listed_in_allowed_hosts_are_served() {
+    let att = TestAtt::start_with(|c| c.http.allowed_hosts = vec!["att.example.com".into()]).await;
+    let r = att
+        .http
+        .get(att.url("/api/v1/health"))
+        .header("host", "att.example.com")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 200);
+    let r = att
+        .http
+        .get(att.url("/api/v1/health"))
+        .header("host", "other.example.com")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 403);
+    att.server.shutdown().await;
+}
+
+/// Reads from `tcp` until the peer closes it (bounded); returns what it sent.
+async fn read_until_closed(tcp: &mut tokio::net::TcpStream, limit: Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    tokio::time::timeout(limit, tcp.read_to_end(&mut got))
+        .await
+        .expect("the server closes the connection within the bound")
+        .expect("read");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_are_answered_503_and_closed_and_the_cap_frees_up() {
+    use tokio::io::AsyncWriteExt;
+    let att = TestAtt::start_with(|c| c.http.max_connections = 4).await;
+    let addr = att.server.local_addr;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    // The held connections are served: one of them asks for health.
+    idle[0]
+        .write_all(b"GET /api/v1/health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("write");
+    let mut extra = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let answer = read_until_closed(&mut extra, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("max_connections"), "{answer}");
+    drop(idle.pop());
+    let ok = eventually("a freed slot is used", Duration::from_secs(10), || async {
+        let r = att.http.get(att.url("/api/v1/health")).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    assert_eq!(ok, ());
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn trickled_headers_and_idle_kept_alive_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let att =
+        TestAtt::start_with(|c| c.http.header_read_timeout = Duration::from_millis(500)).await;
+    let addr = att.server.local_addr;
+    // Slowloris: a request line, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET /api/v1/health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-a: ")
+        .await
+        .expect("write");
+    let got = read_until_closed(&mut slow, Duration::from_secs(10)).await;
+    assert!(!got.contains("200 OK"), "{got}");
+    // A connection that never sends anything.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    read_until_closed(&mut silent, Duration::from_secs(10)).await;
+    // A kept-alive connection: the first request is answered, then the idle connection closes.
+    let mut kept = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    kept.write_all(b"GET /api/v1/health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("write");
+    let got = read_until_closed(&mut kept, Duration::from_secs(10)).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    att.server.shutdown().await;
+}

@@ -147,79 +147,38 @@ async fn run_events(
     >,
     ApiError,
 > {
-    use att_actors::events::EventQuery;
-    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    use att_actors::events::{EventQuery, follow};
 
-    let known = state.store.get_run(&id).await.map_err(internal)?;
-    if known.is_none() {
+    let Some(known) = state.store.get_run(&id).await.map_err(internal)? else {
         return Err(ApiError::NotFound("no such run".into()));
-    }
-    // Subscribe before replaying, so nothing falls between the replay and the live part.
-    let mut live = state.events.subscribe();
+    };
     let filter = EventQuery {
-        kind: None,
         correlation_id: Some(id.clone()),
-        since: None,
-        after_id: None,
-        data: Vec::new(),
-        limit: 1000,
+        ..EventQuery::default()
     };
-    let replay = state.events.query(filter.clone()).await?;
-    let finished = state
-        .store
-        .get_run(&id)
-        .await
-        .map_err(internal)?
-        .is_some_and(|r| r.status != att_actors::bootstrap::model::RunStatus::Running);
+    let finished = known.status != att_actors::bootstrap::model::RunStatus::Running;
     let shutdown = state.shutdown.clone();
-    let to_sse = |e: &att_actors::events::Event| {
-        SseEvent::default()
-            .id(e.id.to_string())
-            .data(serde_json::to_string(e).unwrap_or_else(|_| "{}".into()))
-    };
-    let stream = async_stream::stream! {
-        let mut seen = i64::MIN;
-        let mut ended = false;
-        for e in replay {
-            seen = e.id;
-            ended |= e.kind == "bootstrap.run";
-            yield Ok(to_sse(&e));
-        }
-        if ended {
-            return;
-        }
-        // A run that has ended may have its last events still on their way to the log:
-        // they arrive live (the subscription came first); wait for them a little.
-        let grace = async {
-            if finished {
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            } else {
-                std::future::pending::<()>().await;
+    // The stream ends with the run's final event. A run that had ended when the stream began
+    // may have its last events still on their way to the log: they are waited for a little.
+    let stop = async move {
+        if finished {
+            let grace = tokio::time::sleep(std::time::Duration::from_secs(2));
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = grace => {}
             }
-        };
-        tokio::pin!(grace);
-        loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = &mut grace => break,
-                next = live.recv() => next,
-            };
-            match next {
-                Ok(e) if e.id > seen && filter.matches(&e) => {
-                    seen = e.id;
-                    let last = e.kind == "bootstrap.run";
-                    yield Ok(to_sse(&e));
-                    if last {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
+        } else {
+            shutdown.cancelled().await;
         }
     };
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
+    let events = follow::follow(
+        state.events.clone(),
+        filter,
+        follow::From::After(0),
+        |e| e.kind == "bootstrap.run",
+        stop,
+    );
+    Ok(super::events::sse_stream(events))
 }
 
 /// Cancels a run in progress: its phase stops; if a deploy had begun and a rollback target

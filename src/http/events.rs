@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use att_actors::events::{Event, EventQuery, EventsError, NewEvent};
+use att_actors::events::{Event, EventQuery, EventsError, NewEvent, follow};
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,7 +12,6 @@ use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -196,55 +195,23 @@ async fn stream(
     let filter = EventQuery {
         kind: p.kind,
         correlation_id: p.correlation_id,
-        since: None,
-        after_id: last_id,
-        data: Vec::new(),
-        limit: 1000,
+        ..EventQuery::default()
     };
-    // Subscribe before replaying, so nothing falls between the replay and the live part.
-    let mut live = state.events.subscribe();
-    let replay = match last_id {
-        Some(_) => state.events.query(filter.clone()).await?,
-        None => Vec::new(),
-    };
-    let events = state.events.clone();
+    let from = last_id.map_or(follow::From::Now, follow::From::After);
     let shutdown = state.shutdown.clone();
-    let stream = async_stream::stream! {
-        let mut seen = last_id.unwrap_or(i64::MIN);
-        for e in replay {
-            seen = e.id;
-            yield Ok(to_sse(&e));
-        }
-        loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => break,
-                next = live.recv() => next,
-            };
-            match next {
-                Ok(e) if e.id > seen && filter.matches(&e) => {
-                    seen = e.id;
-                    yield Ok(to_sse(&e));
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => {
-                    // Fell behind the live channel: fill the gap from the store.
-                    let gap = EventQuery { after_id: Some(seen), ..filter.clone() };
-                    match events.query(gap).await {
-                        Ok(missed) => for e in missed {
-                            seen = e.id;
-                            yield Ok(to_sse(&e));
-                        },
-                        Err(e) => {
-                            tracing::warn!(error = %e, "event stream could not catch up; closing it");
-                            break;
-                        }
-                    }
-                }
-                Err(RecvError::Closed) => break,
-            }
-        }
-    };
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let events = follow::follow(state.events.clone(), filter, from, |_| false, async move {
+        shutdown.cancelled().await;
+    });
+    Ok(sse_stream(events))
+}
+
+/// Events as server-sent events (`id:` the event id, `data:` the event), kept alive.
+pub(super) fn sse_stream(
+    events: impl Stream<Item = Event> + Send + 'static,
+) -> Sse<impl Stream<Item = Result<sse::Event, Infallible>>> {
+    use futures_util::StreamExt;
+    Sse::new(events.map(|e| Ok(to_sse(&e))))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 fn to_sse(e: &Event) -> sse::Event {

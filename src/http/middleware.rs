@@ -38,6 +38,22 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     response
 }
 
+/// Refuses requests the browser policy does not allow (DNS rebinding, cross-site pages), on
+/// every route: see [`super::origin`].
+pub async fn browser_policy(
+    State(policy): State<Arc<super::origin::BrowserPolicy>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match policy.check(req.method(), req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => {
+            tracing::warn!(%refusal, path = req.uri().path(), "refused a browser request");
+            ApiError::Status(axum::http::StatusCode::FORBIDDEN, refusal.to_string()).into_response()
+        }
+    }
+}
+
 /// Requires `Authorization: Bearer <api_token>` when a token is configured, except on the
 /// liveness route.
 pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {

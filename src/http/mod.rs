@@ -6,8 +6,10 @@ pub mod bootstrap;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod listener;
 pub mod mcp;
 pub mod middleware;
+pub mod origin;
 pub mod services;
 pub mod system;
 pub mod workspace;
@@ -85,11 +87,15 @@ pub fn router(
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);
+    // Checked when the configuration was loaded; a bad entry here means none is accepted.
+    let browser = origin::BrowserPolicy::new(&http.allowed_hosts, &http.allowed_origins)
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "browser policy: ignoring the configured exceptions");
+            origin::BrowserPolicy::default()
+        });
     let mcp = crate::mcp_server::service(
         state.gateway.clone(),
         state.workspace.clone(),
-        http.mcp_allowed_hosts.clone(),
-        http.mcp_allowed_origins.clone(),
         tool_prefix,
         state.shutdown.clone(),
     );
@@ -122,6 +128,10 @@ pub fn router(
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         middleware::record_metrics,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        Arc::new(browser),
+        middleware::browser_policy,
     ))
     .layer(axum::middleware::from_fn(middleware::request_context))
     .with_state(state)

@@ -167,11 +167,20 @@ impl EventStore for SqliteStore {
                 .push(") = ")
                 .push_bind(value.clone());
         }
-        sql.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(q.limit));
-        let rows = sql.build().fetch_all(&self.pool).await.map_err(err)?;
+        // Resuming pages forward from `after_id`; otherwise the newest events are wanted.
+        let forward = q.after_id.is_some();
+        sql.push(if forward {
+            " ORDER BY id ASC LIMIT "
+        } else {
+            " ORDER BY id DESC LIMIT "
+        })
+        .push_bind(i64::from(q.limit));
+        let mut rows = sql.build().fetch_all(&self.pool).await.map_err(err)?;
+        if !forward {
+            rows.reverse();
+        }
         let mut out = Vec::with_capacity(rows.len());
-        for row in rows.into_iter().rev() {
+        for row in rows {
             let data: String = row.try_get("data").map_err(err)?;
             out.push(Event {
                 id: row.try_get("id").map_err(err)?,
@@ -586,6 +595,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(ids(s.query_events(&after).await.expect("q")), [5]);
+        // After an id, a limit takes the oldest ones: a page forward, not the newest.
+        let page = EventQuery {
+            after_id: Some(stored[0]),
+            limit: 2,
+            ..Default::default()
+        };
+        assert_eq!(ids(s.query_events(&page).await.expect("q")), [1, 2]);
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! once per att instance and handed to every incarnation of the actor, so subscribers keep
 //! their stream across a restart of the actor.
 
+pub mod follow;
 mod model;
 mod port;
 mod writer;

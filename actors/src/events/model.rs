@@ -70,7 +70,8 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
-/// Which events to return: the newest `limit` matching ones, oldest first.
+/// Which events to return, oldest first: the newest `limit` matching ones — or, with
+/// `after_id`, the first `limit` after that id (a page forward, for resuming a stream).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventQuery {
     /// Only this kind (exact), or with a trailing `.*`, this kind prefix (`actor.*`).
@@ -79,12 +80,13 @@ pub struct EventQuery {
     pub correlation_id: Option<String>,
     /// Only events that happened at or after this instant.
     pub since: Option<OffsetDateTime>,
-    /// Only events written after this id (for resuming a stream).
+    /// Only events written after this id, and then the oldest `limit` of them (for resuming
+    /// a stream: page forward by passing the last id received).
     pub after_id: Option<i64>,
     /// Only events whose payload has these top-level string fields (`server` = `x`).
     /// Field names are `[a-z_]` only.
     pub data: Vec<(String, String)>,
-    /// How many at most (the newest ones).
+    /// How many at most (the newest ones, or the oldest after `after_id`).
     pub limit: u32,
 }
 
