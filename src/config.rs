@@ -144,6 +144,14 @@ pub struct HttpConfig {
     /// connection that sends no next request within it is closed.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// `/mcp` sessions att keeps at most; an `initialize` past it gets a JSON-RPC error (503).
+    pub mcp_max_sessions: usize,
+    /// `/mcp` sessions one client address keeps at most (429 past it).
+    pub mcp_max_sessions_per_client: usize,
+    /// A `/mcp` session with no request for this long ends (its client gets 404 and starts a
+    /// new one, as MCP says).
+    #[serde(with = "humantime_serde")]
+    pub mcp_session_idle: Duration,
     /// Host names att answers to besides IP addresses and `localhost` (DNS-rebinding
     /// protection, on every route), e.g. `["att.example.com"]` behind a proxy, or
     /// `["proxy.internal:8443"]` for one port only; `["*"]` accepts any name. A request whose
@@ -166,6 +174,9 @@ impl Default for HttpConfig {
             shutdown_grace: Duration::from_secs(10),
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(30),
+            mcp_max_sessions: 4096,
+            mcp_max_sessions_per_client: 1024,
+            mcp_session_idle: Duration::from_secs(300),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
         }
@@ -429,11 +440,29 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
-        if self.http.max_connections == 0 {
+        for (key, value) in [
+            ("http.max_connections", self.http.max_connections),
+            ("http.mcp_max_sessions", self.http.mcp_max_sessions),
+            (
+                "http.mcp_max_sessions_per_client",
+                self.http.mcp_max_sessions_per_client,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Key {
+                    key: key.into(),
+                    origin: "configuration".into(),
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        if self.http.mcp_session_idle < Duration::from_secs(1)
+            || self.http.mcp_session_idle > Duration::from_secs(7 * 24 * 3600)
+        {
             return Err(ConfigError::Key {
-                key: "http.max_connections".into(),
+                key: "http.mcp_session_idle".into(),
                 origin: "configuration".into(),
-                message: "must be at least 1".into(),
+                message: "must be between 1s and 7 days".into(),
             });
         }
         if self.http.header_read_timeout < Duration::from_millis(100)

@@ -100,6 +100,7 @@ impl Drop for ClientSession {
 pub fn service(
     gateway: Arc<Gateway>,
     workspace: Arc<Workspace>,
+    sessions: Arc<LocalSessionManager>,
     tool_prefix: att_actors::federation::PrefixMode,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
@@ -122,7 +123,7 @@ pub fn service(
                 }),
             })
         },
-        Arc::new(LocalSessionManager::default()),
+        sessions,
         config,
     )
 }

@@ -822,3 +822,162 @@ async fn tool_prefix_always_pins_every_tool_and_never_refuses_conflicting_names(
     let att = att::server::start(config).await.expect("att starts");
     att.shutdown().await;
 }
+
+/// Opens a raw MCP session from `client` (a reqwest client, bound to some loopback address);
+/// the status, the session id (if one was made) and the body.
+async fn open_session(att: &TestAtt, client: &reqwest::Client) -> (u16, Option<String>, String) {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}});
+    let r = client
+        .post(att.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .expect("POST /mcp");
+    let status = r.status().as_u16();
+    let session = r
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, session, r.text().await.expect("body"))
+}
+
+/// Posts `body` to `/mcp` on `session`: the status and the body.
+async fn post_mcp(att: &TestAtt, session: Option<&str>, body: &str) -> (u16, String) {
+    let mut req = att
+        .http
+        .post(att.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(body.to_owned());
+    if let Some(s) = session {
+        req = req.header("mcp-session-id", s);
+    }
+    let r = req.send().await.expect("POST /mcp");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn mcp_sessions_are_bounded_per_client_and_in_all_and_idle_ones_end() {
+    let att = TestAtt::start_with(|c| {
+        c.http.mcp_max_sessions = 5;
+        c.http.mcp_max_sessions_per_client = 3;
+        c.http.mcp_session_idle = Duration::from_secs(1);
+    })
+    .await;
+    let client = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .expect("client")
+    };
+    let (a, b) = (client([127, 0, 0, 1]), client([127, 0, 0, 2]));
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (status, session, body) = open_session(&att, &a).await;
+        assert_eq!(status, 200, "{body}");
+        held.push(session.expect("a session id"));
+    }
+    let (status, session, body) = open_session(&att, &a).await;
+    assert_eq!((status, session), (429, None), "{body}");
+    assert!(
+        body.contains("mcp_max_sessions_per_client") && body.contains("-32000"),
+        "{body}"
+    );
+    for _ in 0..2 {
+        let (status, _, body) = open_session(&att, &b).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _, body) = open_session(&att, &b).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("mcp_max_sessions"), "{body}");
+
+    // Ending a session frees its room; ending one that is not there is a 404.
+    let end = |id: String| {
+        att.http
+            .delete(att.url("/mcp"))
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+    };
+    assert_eq!(end(held[0].clone()).await.expect("DELETE").status(), 200);
+    assert_eq!(end(held[0].clone()).await.expect("DELETE").status(), 404);
+    assert_eq!(
+        end("no-such-session".into())
+            .await
+            .expect("DELETE")
+            .status(),
+        404
+    );
+    let (status, _, body) = open_session(&att, &a).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Idle sessions end, and their room comes back (touching a session would keep it alive,
+    // so the wait only tries to open a new one).
+    eventually("idle sessions ended", Duration::from_secs(20), || async {
+        let (status, _, _) = open_session(&att, &b).await;
+        (status == 200).then_some(())
+    })
+    .await;
+    let (status, _) = post_mcp(
+        &att,
+        Some(&held[1]),
+        r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#,
+    )
+    .await;
+    assert_eq!(status, 404, "an idle session ended");
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_mcp_messages_get_json_rpc_errors_not_http_ones() {
+    let att = TestAtt::start().await;
+    let (status, body) = post_mcp(&att, None, "{not json").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("-32700"), "{body}");
+    let (status, body) =
+        post_mcp(&att, None, r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("-32600"), "{body}");
+
+    let (status, session, body) = open_session(&att, &att.http).await;
+    assert_eq!(status, 200, "{body}");
+    let session = session.expect("session");
+    post_mcp(
+        &att,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    )
+    .await;
+    for (request, what) in [
+        (
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":5}}"#,
+            "tools/call",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x","arguments":[1]}}"#,
+            "tools/call",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":5,"method":"logging/setLevel","params":{"level":"loudest"}}"#,
+            "logging/setLevel",
+        ),
+    ] {
+        let (status, body) = post_mcp(&att, Some(&session), request).await;
+        assert_eq!(status, 200, "{request}: {body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("a JSON-RPC answer");
+        assert_eq!(answer["id"], 5, "{body}");
+        assert_eq!(answer["error"]["code"], -32602, "{body}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(what)),
+            "{body}"
+        );
+    }
+    att.server.shutdown().await;
+}

@@ -131,15 +131,3 @@ pub async fn uniform_errors(req: Request, next: Next) -> Response {
     }
     rewritten
 }
-
-/// `DELETE /mcp` (a client ending its session) answers 200 instead of rmcp's 202: the
-/// session is gone when the answer is sent, and the SDK clients expect 200 or 204 (the Python
-/// SDK logs "Session termination failed: 202" otherwise).
-pub async fn session_ended_ok(req: Request, next: Next) -> Response {
-    let delete = req.method() == axum::http::Method::DELETE;
-    let mut response = next.run(req).await;
-    if delete && response.status() == axum::http::StatusCode::ACCEPTED {
-        *response.status_mut() = axum::http::StatusCode::OK;
-    }
-    response
-}

@@ -8,6 +8,7 @@ pub mod events;
 pub mod extract;
 pub mod listener;
 pub mod mcp;
+pub mod mcp_front;
 pub mod middleware;
 pub mod origin;
 pub mod services;
@@ -93,15 +94,27 @@ pub fn router(
             tracing::error!(error = %e, "browser policy: ignoring the configured exceptions");
             origin::BrowserPolicy::default()
         });
+    let sessions = mcp_front::session_manager(http.mcp_session_idle);
     let mcp = crate::mcp_server::service(
         state.gateway.clone(),
         state.workspace.clone(),
+        sessions.clone(),
         tool_prefix,
         state.shutdown.clone(),
     );
+    let front = mcp_front::McpFront::new(
+        sessions,
+        mcp_front::SessionLimits {
+            max: http.mcp_max_sessions,
+            per_client: http.mcp_max_sessions_per_client,
+        },
+    );
     let mcp = Router::new()
         .nest_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn(middleware::session_ended_ok));
+        .layer(axum::middleware::from_fn_with_state(
+            front,
+            mcp_front::front,
+        ));
 
     api.route(
         "/api/v1/openapi.json",
