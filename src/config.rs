@@ -15,6 +15,9 @@ use serde::Deserialize;
 
 /// The environment variable naming the config file (not a key of the file).
 pub const CONFIG_ENV: &str = "ATT_CONFIG";
+/// `ATT_*` variables that are not configuration keys: the CLI's own (`att mcp …` talks to
+/// the att at `ATT_URL`), so that one environment can run both `att serve` and the CLI.
+const NOT_KEYS: [&str; 2] = [CONFIG_ENV, "ATT_URL"];
 const ENV_PREFIX: &str = "ATT_";
 
 /// Log output format.
@@ -321,12 +324,12 @@ pub fn load(
                 message: e.to_string().trim_end().to_owned(),
             })?;
     }
-    let mut from_env: Vec<(Vec<String>, String)> = Vec::new();
+    let mut from_env: Vec<(Vec<String>, String, String)> = Vec::new();
     for (var, value) in env {
         let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        if var == CONFIG_ENV || rest.is_empty() {
+        if NOT_KEYS.contains(&var.as_str()) || rest.is_empty() {
             continue;
         }
         let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
@@ -335,25 +338,51 @@ pub fn load(
             origin: format!("environment variable {var}"),
             message,
         })?;
-        from_env.push((path, var));
+        from_env.push((path, var, value));
     }
-    let value = toml::Value::Table(root);
-    let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
-        let key = error_key(&e);
-        let origin = from_env
-            .iter()
-            .find(|(p, _)| p.join(".") == key)
-            .map(|(_, var)| format!("environment variable {var}"))
-            .or_else(|| file.map(|p| format!("config file `{}`", p.display())))
-            .unwrap_or_else(|| "the defaults".into());
-        ConfigError::Key {
-            key,
-            origin,
-            message: e.into_inner().to_string(),
+    // A variable's value is read as TOML when it parses as one; where the key wants text (a
+    // numeric token, say), its value is taken as the text it was.
+    let mut retyped = std::collections::HashSet::new();
+    let config: Config = loop {
+        match serde_path_to_error::deserialize::<_, Config>(toml::Value::Table(root.clone())) {
+            Ok(c) => break c,
+            Err(e) => {
+                let key = error_key(&e);
+                let wants_text = e.inner().to_string().contains("expected a string");
+                let var = from_env.iter().find(|(p, _, _)| p.join(".") == key);
+                if let Some((path, _, raw)) = var.filter(|_| wants_text)
+                    && retyped.insert(key.clone())
+                {
+                    set_path(&mut root, path, toml::Value::String(raw.clone()))
+                        .map_err(ConfigError::Invalid)?;
+                    continue;
+                }
+                return Err(key_error(&e, key, &from_env, file));
+            }
         }
-    })?;
+    };
     config.validate()?;
     Ok(config)
+}
+
+/// The error for a key that does not deserialize, naming where its value came from.
+fn key_error(
+    e: &serde_path_to_error::Error<toml::de::Error>,
+    key: String,
+    from_env: &[(Vec<String>, String, String)],
+    file: Option<&Path>,
+) -> ConfigError {
+    let origin = from_env
+        .iter()
+        .find(|(p, _, _)| p.join(".") == key)
+        .map(|(_, var, _)| format!("environment variable {var}"))
+        .or_else(|| file.map(|p| format!("config file `{}`", p.display())))
+        .unwrap_or_else(|| "the defaults".into());
+    ConfigError::Key {
+        key,
+        origin,
+        message: e.inner().to_string(),
+    }
 }
 
 /// The dotted key an error is about; for an unknown field, the field itself.
@@ -610,6 +639,24 @@ mod tests {
             .expect_err("must fail")
             .to_string();
         assert!(e.contains("log_format") && e.contains("human"), "{e}");
+    }
+
+    #[test]
+    fn the_clis_own_variables_and_a_numeric_token_do_not_stop_serve() {
+        let c = load(
+            None,
+            env(&[
+                ("ATT_URL", "http://127.0.0.1:8300"),
+                ("ATT_API_TOKEN", "1234567890123456"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(c.api_token.as_deref(), Some("1234567890123456"));
+        // A value of the wrong type for a key that is not text is still an error.
+        let e = load(None, env(&[("ATT_ACTORS__MAX_RESTARTS", "many")]))
+            .expect_err("must fail")
+            .to_string();
+        assert!(e.contains("ATT_ACTORS__MAX_RESTARTS"), "{e}");
     }
 
     #[test]

@@ -172,32 +172,76 @@ async fn with_a_token_every_api_route_but_health_needs_the_bearer() {
         .await
         .expect("GET");
     assert_eq!(r.status(), 200);
-    for path in [
-        "/api/v1/actors",
-        "/api/v1/ready",
-        "/api/v1/events",
-        "/metrics",
+    for (method, path) in [
+        ("GET", "/api/v1/actors"),
+        ("GET", "/api/v1/ready"),
+        ("GET", "/api/v1/events"),
+        ("GET", "/metrics"),
+        ("GET", "/api/v1/mcp/servers"),
+        ("POST", "/api/v1/mcp/servers"),
+        ("POST", "/api/v1/mcp/tools/call"),
+        ("GET", "/api/v1/projects"),
+        ("POST", "/api/v1/projects"),
+        ("PUT", "/api/v1/projects/p/file"),
+        ("GET", "/api/v1/services"),
+        ("POST", "/api/v1/bootstrap/runs"),
+        ("POST", "/mcp"),
+        ("GET", "/mcp"),
+        ("DELETE", "/mcp"),
     ] {
-        let r = att.http.get(att.url(path)).send().await.expect("GET");
-        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let send = |auth: Option<&str>| {
+            let mut req = att
+                .http
+                .request(method.parse().expect("method"), att.url(path))
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            req.send()
+        };
+        let r = send(None).await.expect("request");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer", "{method} {path}");
         error_body(r, 401).await;
-        let r = att
-            .http
-            .get(att.url(path))
-            .bearer_auth("wrong-token-0123456789")
-            .send()
-            .await
-            .expect("GET");
+        let r = send(Some("Bearer wrong-token-0123456789")).await.expect("request");
         error_body(r, 401).await;
-        let r = att
-            .http
-            .get(att.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("GET");
-        assert_eq!(r.status(), 200, "{path}");
+        let r = send(Some(&format!("Basic {token}"))).await.expect("request");
+        error_body(r, 401).await;
+        // The scheme is case-insensitive (RFC 9110).
+        for scheme in ["Bearer", "bearer", "BEARER"] {
+            let r = send(Some(&format!("{scheme} {token}"))).await.expect("request");
+            assert!(
+                ![401, 403].contains(&r.status().as_u16()),
+                "{method} {path} with `{scheme}`: {}",
+                r.status()
+            );
+        }
     }
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_puts_query_parameters_in_the_query() {
+    let att = TestAtt::start().await;
+    let doc = att.get_json("/api/v1/openapi.json").await;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().expect("name");
+                let in_path = path.contains(&format!("{{{name}}}"));
+                let said = p["in"].as_str().expect("in");
+                assert_eq!(
+                    said,
+                    if in_path { "path" } else { "query" },
+                    "{method} {path}: parameter `{name}`"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "{checked} parameters checked");
     att.server.shutdown().await;
 }
 

@@ -36,6 +36,7 @@ async fn list(State(state): State<AppState>) -> Json<ActorList> {
 
 /// Filters of a trace query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TraceParams {
     /// Only messages of this request or run.

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, OptionalApiJson};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -79,6 +79,7 @@ async fn start_run(
 
 /// `GET /runs` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunsParams {
     /// At most this many, newest first (default 50, at most 1000).
@@ -234,13 +235,8 @@ pub struct ManualRollback {
 async fn rollback_target(
     State(state): State<AppState>,
     Path(target): Path<String>,
-    body: axum::body::Bytes,
+    OptionalApiJson(body): OptionalApiJson<ManualRollback>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
-    let body: ManualRollback = if body.iter().all(u8::is_ascii_whitespace) {
-        ManualRollback::default()
-    } else {
-        serde_json::from_slice(&body).map_err(invalid)?
-    };
     let wanted = body.release_id;
     let releases = state.store.list_releases(&target).await.map_err(internal)?;
     let to = match wanted {
@@ -334,6 +330,7 @@ async fn add_release(
 
 /// `GET /releases` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReleasesParams {
     /// `service:<name>`.

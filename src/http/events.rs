@@ -39,6 +39,7 @@ impl From<EventsError> for ApiError {
 
 /// Filters of an event query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventParams {
     /// Only this kind; `prefix.*` for a family of kinds (`actor.*`).
@@ -161,6 +162,7 @@ async fn append(
 
 /// Filters of a live stream.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StreamParams {
     /// Only this kind; `prefix.*` for a family.

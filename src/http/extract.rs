@@ -22,25 +22,62 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                let mime = ct.split(';').next().unwrap_or("").trim();
-                mime == "application/json" || mime.ends_with("+json")
-            });
-        if !is_json {
-            return Err(ApiError::Status(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "expected a body with `Content-Type: application/json`".into(),
-            ));
-        }
+        require_json(&req)?;
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| ApiError::Status(rejection.status(), rejection.body_text()))?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A JSON body that may be left out (`T::default()` then); one that is sent must be JSON,
+/// with its content type said, like any other.
+pub struct OptionalApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let declared = req.headers().contains_key(header::CONTENT_TYPE);
+        if declared {
+            require_json(&req)?;
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| ApiError::Status(rejection.status(), rejection.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        if !declared {
+            return Err(unsupported());
+        }
+        parse_json(&bytes).map(OptionalApiJson)
+    }
+}
+
+fn unsupported() -> ApiError {
+    ApiError::Status(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "expected a body with `Content-Type: application/json`".into(),
+    )
+}
+
+/// Refuses a request whose body is not declared as JSON (a browser form cannot declare it,
+/// which is part of what keeps other sites' pages from posting to att).
+fn require_json(req: &Request) -> Result<(), ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+        });
+    if is_json { Ok(()) } else { Err(unsupported()) }
 }
 
 /// Parses a JSON document into `T`, naming the failing field.

@@ -580,6 +580,7 @@ async fn list_prompts(State(state): State<AppState>) -> Json<CatalogList> {
 
 /// Filters of the connection-event view.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionEventParams {
     /// Only this server.
@@ -592,6 +593,7 @@ pub struct ConnectionEventParams {
 
 /// Filters of the invocation-event view.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InvocationEventParams {
     /// Only this server.

@@ -30,6 +30,11 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         .map(Arc::from)
         .unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().to_string()));
     req.extensions_mut().insert(RequestId(id.clone()));
+    // Whatever reads the header downstream (audit `caller`s) sees the id att uses, never a
+    // caller's raw value.
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID, v);
+    }
     let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id);
     let mut response = next.run(req).instrument(span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -67,12 +72,19 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer);
     match presented {
         Some(p) if constant_time_eq(p.as_bytes(), token.as_bytes()) => next.run(req).await,
         _ => ApiError::Unauthorized.into_response(),
     }
+}
+
+/// The credentials of a `Bearer` authorization (the scheme is case-insensitive, RFC 9110).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

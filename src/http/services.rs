@@ -193,6 +193,7 @@ async fn restart_service(
 
 /// `GET /logs` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogParams {
     /// Lines from the end (default 100, at most 10000).
