@@ -3,6 +3,10 @@
 //! over streamable HTTP, idle). All sessions go to one fixture process, whose own RSS growth
 //! (rmcp's server side of the same sessions) is printed as the baseline.
 //!
+//! Then the memory per idle `/mcp` client session: 2,000 MCP clients open a session on att's
+//! `/mcp` (initialize + initialized, then idle), against the same number opened on the
+//! fixture directly (rmcp's own server-side session cost) as the baseline.
+//!
 //! Run: `cargo bench --bench memory` (numbers go to todo/perf.md).
 
 use std::io::BufRead;
@@ -12,6 +16,42 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 const UPSTREAMS: usize = 1000;
+const SESSIONS: usize = 2000;
+
+/// Opens `n` idle MCP sessions on `url` (16 at a time); returns their ids.
+async fn open_sessions(http: &reqwest::Client, url: &str, n: usize) -> Vec<String> {
+    use futures_util::StreamExt;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "bench", "version": "0"}}});
+    futures_util::stream::iter(0..n)
+        .map(|_| async {
+            let r = http
+                .post(url)
+                .header("accept", "application/json, text/event-stream")
+                .json(&init)
+                .send()
+                .await
+                .expect("initialize");
+            assert!(r.status().is_success(), "initialize: {}", r.status());
+            let id = r.headers()["mcp-session-id"].to_str().expect("id").to_owned();
+            let _ = r.bytes().await;
+            let r = http
+                .post(url)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-session-id", &id)
+                .header("mcp-protocol-version", "2025-11-25")
+                .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+                .send()
+                .await
+                .expect("initialized");
+            assert!(r.status().is_success(), "initialized: {}", r.status());
+            id
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
 
 /// Starts `cmd`, returns it and the URL it prints on its first stdout line (last word).
 fn start(cmd: &mut Command) -> (Child, String) {
@@ -51,7 +91,9 @@ fn main() {
         Command::new(env!("CARGO_BIN_EXE_att"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data.path().join("data"))
-            .env("ATT_LOG_LEVEL", "error"),
+            .env("ATT_LOG_LEVEL", "error")
+            .env("ATT_HTTP__MCP_MAX_SESSIONS_PER_CLIENT", "100000")
+            .env("ATT_HTTP__MCP_MAX_SESSIONS", "100000"),
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -92,6 +134,20 @@ fn main() {
         println!("|---|---|---|---|");
         println!("| att (client side: actor, rmcp client, HTTP client, catalog) | {att0} | {att1} | {:.1} |", per(att0, att1));
         println!("| fixture (rmcp's server side of the same sessions) | {fixture0} | {fixture1} | {:.1} |", per(fixture0, fixture1));
+
+        // Client sessions on att's /mcp, and on the fixture directly.
+        let (att1, fixture1) = (rss_kib(att.id()), rss_kib(fixture.id()));
+        let on_att = open_sessions(&http, &format!("{att_url}/mcp"), SESSIONS).await;
+        let on_fixture = open_sessions(&http, &mcp_url, SESSIONS).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (att2, fixture2) = (rss_kib(att.id()), rss_kib(fixture.id()));
+        let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / SESSIONS as f64;
+        println!();
+        println!("| server | RSS before KiB | RSS with {SESSIONS} idle client sessions KiB | per session KiB |");
+        println!("|---|---|---|---|");
+        println!("| att `/mcp` | {att1} | {att2} | {:.1} |", per(att1, att2));
+        println!("| fixture (rmcp server, baseline) | {fixture1} | {fixture2} | {:.1} |", per(fixture1, fixture2));
+        assert_eq!((on_att.len(), on_fixture.len()), (SESSIONS, SESSIONS));
     });
     // SAFETY: SIGTERM to the att process this bench started.
     unsafe {
