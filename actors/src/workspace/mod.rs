@@ -1,10 +1,12 @@
 //! Workspace tools (WORKSPACE.md): what lets an agent change and test a code base through att.
-//! So far: [`Project`], [`paths`] (every caller path contained to the project root), [`code`]
-//! (list, read, write, search, diff), [`git`] (git2), [`parse`] (test output parsers) and
-//! [`testrun`] (the test runner).
+//! [`Project`] (a directory att works in), [`paths`] (every caller path contained to the
+//! project root), [`code`] (list, read, write, search, diff), [`git`] (git2), [`group`] (a
+//! child's process group, killed with it), [`parse`] (test output parsers) and [`testrun`]
+//! (the test runner).
 
 pub mod code;
 pub mod git;
+pub mod group;
 pub mod parse;
 pub mod paths;
 pub mod testrun;
