@@ -161,3 +161,62 @@ async fn projects_expose_their_files_and_refuse_paths_outside() {
     assert_eq!(status, 404);
     att.server.shutdown().await;
 }
+
+/// A project directory `proj` (a git repository with one commit) inside a temp dir, and att.
+async fn project(name: &str) -> (tempfile::TempDir, std::path::PathBuf, TestAtt) {
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path().join("proj");
+    std::fs::create_dir_all(&root).expect("root");
+    let repo = git2::Repository::init(&root).expect("init");
+    common::commit(&repo, &[("a.txt", "a\n")], "first");
+    let att = TestAtt::start().await;
+    let (status, v) = call(
+        &att,
+        reqwest::Method::POST,
+        "/api/v1/projects",
+        Some(json!({"name": name, "path": root})),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    (dir, root, att)
+}
+
+/// A path or a name longer than the file system takes is the caller's mistake: 422 naming
+/// `path` on every route that takes one, never a 500.
+#[tokio::test]
+async fn too_long_paths_are_refused_as_the_callers_mistake() {
+    let (_dir, _root, att) = project("p").await;
+    use reqwest::Method as M;
+    let long_name = "n".repeat(300);
+    let long_path = vec!["d"; 2100].join("/");
+    for bad in [long_name.as_str(), long_path.as_str()] {
+        let q: String = form_urlencoded::byte_serialize(bad.as_bytes()).collect();
+        for (method, path, body) in [
+            (M::GET, format!("/api/v1/projects/p/file?path={q}"), None),
+            (M::GET, format!("/api/v1/projects/p/files?dir={q}"), None),
+            (
+                M::PUT,
+                "/api/v1/projects/p/file".to_owned(),
+                Some(json!({"path": bad, "content": "x"})),
+            ),
+            (
+                M::POST,
+                "/api/v1/projects/p/git/commit".to_owned(),
+                Some(json!({"message": "m", "paths": [bad]})),
+            ),
+        ] {
+            let (status, v) = call(&att, method.clone(), &path, body).await;
+            assert_eq!(
+                (status, v["field"].as_str()),
+                (422, Some("path")),
+                "{method} {}: {v}",
+                bad.len()
+            );
+            assert!(
+                v["detail"].as_str().unwrap_or_default().len() < 400,
+                "the message does not echo the whole path: {v}"
+            );
+        }
+    }
+    att.server.shutdown().await;
+}

@@ -55,11 +55,15 @@ impl CodeError {
     }
 }
 
+/// What a failed file operation on `path` means: missing, the caller's refused path (too
+/// long, through a file), or att's failure.
 fn io(path: &str, e: &std::io::Error) -> CodeError {
     if e.kind() == std::io::ErrorKind::NotFound {
-        CodeError::NotFound(path.to_owned())
-    } else {
-        CodeError::Io(path.to_owned(), e.to_string())
+        return CodeError::NotFound(path.to_owned());
+    }
+    match paths::refusal(path, e) {
+        PathError::Io(..) => CodeError::Io(path.to_owned(), e.to_string()),
+        refused => CodeError::Path(refused),
     }
 }
 

@@ -23,6 +23,12 @@ pub enum PathError {
     /// Writing inside `.git` is refused: it would let a caller change hooks and config.
     #[error("`{0}` is inside `.git`: use the git tools")]
     GitDir(String),
+    /// Longer than the file system allows (a name over 255 bytes, a path over 4096).
+    #[error("`{0}` is too long: {1}")]
+    TooLong(String, &'static str),
+    /// A part of the path that has to be a directory is a file.
+    #[error("`{0}` goes through something that is not a directory")]
+    NotADirectory(String),
     /// The file system could not be read.
     #[error("`{0}`: {1}")]
     Io(String, String),
@@ -39,6 +45,7 @@ impl PathError {
 /// the root's real path. The path need not exist (a file about to be written); every part of
 /// it that exists is followed as the system would follow it. `""` and `"."` name the root.
 pub fn contain(root: &Path, requested: &str) -> Result<PathBuf, PathError> {
+    check_length(requested)?;
     let said = || requested.to_owned();
     if requested.contains('\0') {
         return Err(PathError::Invalid(said(), "it contains a NUL byte"));
@@ -69,7 +76,7 @@ pub fn contain(root: &Path, requested: &str) -> Result<PathBuf, PathError> {
                     }
                     Ok(_) => current = next,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => current = next,
-                    Err(e) => return Err(PathError::Io(said(), e.to_string())),
+                    Err(e) => return Err(refusal(requested, &e)),
                 }
             }
         }
@@ -78,6 +85,44 @@ pub fn contain(root: &Path, requested: &str) -> Result<PathBuf, PathError> {
         Ok(current)
     } else {
         Err(PathError::Outside(said()))
+    }
+}
+
+/// The longest path the system takes (`PATH_MAX`) and the longest name (`NAME_MAX`).
+const PATH_MAX: usize = 4096;
+const NAME_MAX: usize = 255;
+
+/// Refuses a path the file system would refuse as too long, before it is tried.
+fn check_length(requested: &str) -> Result<(), PathError> {
+    if requested.len() >= PATH_MAX {
+        return Err(PathError::TooLong(shortened(requested), "over 4096 bytes"));
+    }
+    if requested.split('/').any(|name| name.len() > NAME_MAX) {
+        return Err(PathError::TooLong(
+            shortened(requested),
+            "a name is over 255 bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// The start of a long path, for a message that does not echo kilobytes back.
+fn shortened(requested: &str) -> String {
+    match requested.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &requested[..at]),
+        None => requested.to_owned(),
+    }
+}
+
+/// The refusal an operating system error means for `requested`, when it is the caller's:
+/// a path too long, or through a file.
+pub fn refusal(requested: &str, e: &std::io::Error) -> PathError {
+    match e.raw_os_error() {
+        Some(libc::ENAMETOOLONG) => {
+            PathError::TooLong(shortened(requested), "longer than the file system allows")
+        }
+        Some(libc::ENOTDIR) => PathError::NotADirectory(requested.to_owned()),
+        _ => PathError::Io(requested.to_owned(), e.to_string()),
     }
 }
 
@@ -166,5 +211,23 @@ mod tests {
             contain_for_write(&root, "../x"),
             Err(PathError::Outside(_))
         ));
+    }
+
+    #[test]
+    fn too_long_paths_and_paths_through_files_are_the_callers() {
+        let (_dir, root) = tree();
+        let long_name = "n".repeat(256);
+        let long_path = vec!["d"; 2100].join("/");
+        for p in [long_name.as_str(), long_path.as_str()] {
+            let e = contain(&root, p).expect_err("too long");
+            assert!(matches!(e, PathError::TooLong(..)) && e.is_callers(), "{e}");
+            assert!(e.to_string().len() < 200, "{e}");
+        }
+        assert!(contain(&root, &"n".repeat(255)).is_ok());
+        let e = contain(&root, "src/main.rs/x").expect_err("through a file");
+        assert!(
+            matches!(e, PathError::NotADirectory(_)) && e.is_callers(),
+            "{e}"
+        );
     }
 }
