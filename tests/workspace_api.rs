@@ -181,6 +181,97 @@ async fn project(name: &str) -> (tempfile::TempDir, std::path::PathBuf, TestAtt)
     (dir, root, att)
 }
 
+/// A repository's git directory (`.git`, anything inside it, or a bare repository) cannot
+/// be registered as a project: its `config` would be a file to write.
+#[tokio::test]
+async fn a_git_directory_or_anything_inside_one_is_not_a_project() {
+    let (dir, root, att) = project("p").await;
+    let bare = dir.path().join("bare.git");
+    git2::Repository::init_bare(&bare).expect("bare");
+    std::os::unix::fs::symlink(root.join(".git"), dir.path().join("alias")).expect("link");
+    for (name, path) in [
+        ("dotgit", root.join(".git")),
+        ("refs", root.join(".git/refs")),
+        ("bare", bare.clone()),
+        ("objects", bare.join("objects")),
+        ("alias", dir.path().join("alias")),
+    ] {
+        let (status, v) = call(
+            &att,
+            reqwest::Method::POST,
+            "/api/v1/projects",
+            Some(json!({"name": name, "path": path})),
+        )
+        .await;
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (422, Some("path")),
+            "{name}: {v}"
+        );
+    }
+    att.server.shutdown().await;
+}
+
+/// Nothing in a `.git` is read, listed, searched or written — at the top or deeper (a nested
+/// repository), nor a file named `.git` (a worktree's pointer to its git directory).
+#[tokio::test]
+async fn git_directories_are_refused_at_any_depth_for_reads_and_writes() {
+    let (_dir, root, att) = project("p").await;
+    let nested = root.join("vendor/lib");
+    std::fs::create_dir_all(&nested).expect("nested");
+    let inner = git2::Repository::init(&nested).expect("nested repo");
+    inner
+        .remote("origin", "https://user:hunter2@example.com/x.git")
+        .expect("remote");
+    std::fs::write(root.join("vendor/.git"), "gitdir: /elsewhere\n").expect("pointer");
+    use reqwest::Method as M;
+    for bad in [
+        ".git/config",
+        "vendor/lib/.git/config",
+        "vendor/.git",
+        ".GIT/config",
+    ] {
+        let q: String = form_urlencoded::byte_serialize(bad.as_bytes()).collect();
+        for (method, path, body) in [
+            (M::GET, format!("/api/v1/projects/p/file?path={q}"), None),
+            (M::GET, format!("/api/v1/projects/p/files?dir={q}"), None),
+            (
+                M::PUT,
+                "/api/v1/projects/p/file".to_owned(),
+                Some(json!({"path": bad, "content": "x"})),
+            ),
+        ] {
+            let (status, v) = call(&att, method.clone(), &path, body).await;
+            assert_eq!(
+                (status, v["field"].as_str()),
+                (422, Some("path")),
+                "{method} {bad}: {v}"
+            );
+        }
+    }
+    let (_, v) = call(&att, M::GET, "/api/v1/projects/p/files", None).await;
+    let paths: Vec<&str> = v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert_eq!(paths, ["a.txt", "vendor", "vendor/lib"], "{v}");
+    let (_, v) = call(
+        &att,
+        M::GET,
+        "/api/v1/projects/p/search?pattern=hunter2",
+        None,
+    )
+    .await;
+    assert_eq!(v["matches"], json!([]), "{v}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("vendor/.git")).expect("pointer"),
+        "gitdir: /elsewhere\n"
+    );
+    att.server.shutdown().await;
+}
+
 /// A path or a name longer than the file system takes is the caller's mistake: 422 naming
 /// `path` on every route that takes one, never a 500.
 #[tokio::test]

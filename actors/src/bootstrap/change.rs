@@ -456,6 +456,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn edits_into_any_git_directory_are_refused() {
+        let (dir, repo) = repo_with(&[("msg", "old\n"), ("test.sh", TEST)]);
+        let data = tempfile::tempdir().expect("data");
+        for (run, path) in [("run-7", ".git"), ("run-8", "vendor/.git/config")] {
+            let mut s = spec("good\n");
+            s.edits.push(Edit {
+                path: path.into(),
+                content: "[core]\n".into(),
+            });
+            let e = change(&s, dir.path(), data.path(), run)
+                .await
+                .expect_err("refused");
+            assert!(e.reason.contains(".git"), "{}", e.reason);
+            assert!(
+                repo.find_branch(&format!("att/{run}"), git2::BranchType::Local)
+                    .is_err()
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn an_unfinished_change_is_cleaned_up_from_its_worktree_alone() {
         let (dir, repo) = repo_with(&[("msg", "old\n"), ("test.sh", TEST)]);
         let data = tempfile::tempdir().expect("data");

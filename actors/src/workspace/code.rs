@@ -2,6 +2,7 @@
 //! a project's files, every path contained to the project root ([`super::paths`]). Blocking:
 //! call from a blocking task.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::paths::{self, PathError};
 
-/// Directories a listing or a search never enters: git's own, and build output.
+/// Directories a listing or a search never enters: git's own, and build output. (Anything
+/// named `.git`, file or directory, in any case, is left out too.)
 pub const SKIPPED_DIRS: [&str; 8] = [
     ".git",
     "target",
@@ -113,7 +115,9 @@ fn walk(root: &Path, start: &Path, visit: &mut dyn FnMut(&Path, &std::fs::Metada
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            if meta.is_dir() && SKIPPED_DIRS.contains(&name) {
+            if paths::is_git_name(OsStr::new(name))
+                || (meta.is_dir() && SKIPPED_DIRS.contains(&name))
+            {
                 continue;
             }
             if !visit(&path, &meta) {
