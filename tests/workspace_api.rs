@@ -181,6 +181,75 @@ async fn project(name: &str) -> (tempfile::TempDir, std::path::PathBuf, TestAtt)
     (dir, root, att)
 }
 
+/// A link planted at the name att once used for its temporary file (`.NAME.att-write-<pid>`,
+/// the pid being public) is neither followed nor renamed into place: the file outside keeps
+/// its content and the project's file gets the written text.
+#[tokio::test]
+async fn a_link_planted_at_the_old_temporary_name_does_not_redirect_a_write() {
+    let (dir, root, att) = project("p").await;
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "untouched\n").expect("victim");
+    let planted = root.join(format!(".notes.txt.att-write-{}", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).expect("plant");
+    let (status, v) = call(
+        &att,
+        reqwest::Method::PUT,
+        "/api/v1/projects/p/file",
+        Some(json!({"path": "notes.txt", "content": "written\n"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "untouched\n"
+    );
+    let notes = root.join("notes.txt");
+    assert!(
+        std::fs::symlink_metadata(&notes)
+            .expect("notes")
+            .file_type()
+            .is_file(),
+        "notes.txt is a regular file, not the planted link"
+    );
+    assert_eq!(std::fs::read_to_string(&notes).expect("notes"), "written\n");
+    att.server.shutdown().await;
+}
+
+/// Rounds of four parallel writes of different texts to one file: every write answers 200,
+/// and the file then holds exactly one of the four texts, whole.
+#[tokio::test]
+async fn parallel_writes_to_one_file_each_succeed_and_one_of_them_wins_whole() {
+    let (_dir, root, att) = project("p").await;
+    for round in 0..25 {
+        let texts: Vec<String> = (0..4)
+            .map(|w| format!("round {round} writer {w}\n").repeat(200 + w))
+            .collect();
+        let writes = texts.iter().map(|t| {
+            call(
+                &att,
+                reqwest::Method::PUT,
+                "/api/v1/projects/p/file",
+                Some(json!({"path": "shared/file.txt", "content": t})),
+            )
+        });
+        for (status, v) in futures_util::future::join_all(writes).await {
+            assert_eq!(status, 200, "round {round}: {v}");
+        }
+        let now = std::fs::read_to_string(root.join("shared/file.txt")).expect("read");
+        assert!(
+            texts.contains(&now),
+            "round {round}: the file holds none of the written texts whole"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(root.join("shared"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["file.txt"], "no temporary file is left");
+    att.server.shutdown().await;
+}
+
 /// A repository's git directory (`.git`, anything inside it, or a bare repository) cannot
 /// be registered as a project: its `config` would be a file to write.
 #[tokio::test]
@@ -269,6 +338,55 @@ async fn git_directories_are_refused_at_any_depth_for_reads_and_writes() {
         std::fs::read_to_string(root.join("vendor/.git")).expect("pointer"),
         "gitdir: /elsewhere\n"
     );
+    att.server.shutdown().await;
+}
+
+/// Reading a huge (sparse) file with a limit reads only that much; a FIFO is refused at once
+/// rather than waited on, however many are asked for, and att still answers after.
+#[tokio::test]
+async fn reads_take_only_their_limit_and_refuse_fifos_without_hanging() {
+    let (_dir, root, att) = project("p").await;
+    let huge = std::fs::File::create(root.join("huge.txt")).expect("huge");
+    std::io::Write::write_all(&mut &huge, b"0123456789abcdef\n").expect("head");
+    huge.set_len(10 << 30).expect("sparse 10 GiB");
+    let made = std::process::Command::new("mkfifo")
+        .arg(root.join("pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let bounded = |path: &'static str| {
+        let att = &att;
+        async move {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                call(att, reqwest::Method::GET, path, None),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{path}: no answer in 20 s"))
+        }
+    };
+    let (status, v) = bounded("/api/v1/projects/p/file?path=huge.txt&limit=10").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["content"], &v["truncated"], &v["size"]),
+        (&json!("0123456789"), &json!(true), &json!(10u64 << 30)),
+        "{v}"
+    );
+    let fifo_reads = (0..8).map(|_| bounded("/api/v1/projects/p/file?path=pipe"));
+    for (status, v) in futures_util::future::join_all(fifo_reads).await {
+        assert_eq!((status, v["field"].as_str()), (422, Some("path")), "{v}");
+        assert!(
+            v["detail"].as_str().unwrap_or_default().contains("FIFO"),
+            "{v}"
+        );
+    }
+    let (status, v) = bounded("/api/v1/projects/p/file?path=a.txt").await;
+    assert_eq!((status, &v["content"]), (200, &json!("a\n")), "{v}");
+    let (status, v) = bounded("/api/v1/projects/p/search?pattern=0123").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["matches"], json!([]), "the huge file is passed over: {v}");
+    let (status, v) = bounded("/api/v1/projects/p/files").await;
+    assert_eq!(status, 200, "{v}");
     att.server.shutdown().await;
 }
 

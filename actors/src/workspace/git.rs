@@ -273,12 +273,19 @@ pub fn commit(
                 let relative = real
                     .strip_prefix(&real_workdir)
                     .map_err(|_| PathError::Outside(p.clone()))?;
-                if real.is_dir() {
+                let kind = std::fs::symlink_metadata(&real).ok().map(|m| m.file_type());
+                if kind.is_some_and(|k| k.is_dir()) {
                     return Err(GitError::BadName(format!(
                         "`{p}` is a directory: name the files"
                     )));
                 }
-                if real.exists() {
+                // git would read a FIFO until a writer came: only files and links are content.
+                if kind.is_some_and(|k| !k.is_file() && !k.is_symlink()) {
+                    return Err(GitError::BadName(format!(
+                        "`{p}` is not a regular file (a FIFO, a device or a socket)"
+                    )));
+                }
+                if kind.is_some() {
                     index.add_path(relative).map_err(git)?;
                 } else if index.get_path(relative, 0).is_some() {
                     index.remove_path(relative).map_err(git)?;
@@ -345,14 +352,20 @@ pub fn log(root: &Path, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
     Ok(out)
 }
 
-/// The patch of the working tree (staged and not) against HEAD, untracked files included.
+/// The largest file whose lines a diff shows (bigger ones are shown as binary).
+pub const DIFF_FILE_LIMIT: i64 = 8 * 1024 * 1024;
+
+/// The patch of the working tree (staged and not) against HEAD, untracked files included
+/// (files over [`DIFF_FILE_LIMIT`] as binary).
 pub fn diff(root: &Path) -> Result<String, GitError> {
     let repo = open(root)?;
     let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
     let mut opts = git2::DiffOptions::new();
+    // Bigger files show as binary: the patch stays a size a caller can take.
     opts.include_untracked(true)
         .recurse_untracked_dirs(true)
-        .show_untracked_content(true);
+        .show_untracked_content(true)
+        .max_size(DIFF_FILE_LIMIT);
     let diff = repo
         .diff_tree_to_workdir_with_index(head_tree.as_ref(), Some(&mut opts))
         .map_err(git)?;
@@ -505,6 +518,33 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn status_diff_and_commit_pass_over_fifos_and_huge_files() {
+        let (_dir, root) = repo();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            root.join("pipe"),
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .expect("fifo");
+        let huge = std::fs::File::create(root.join("huge.txt")).expect("huge");
+        huge.set_len(10 << 30).expect("sparse 10 GiB");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let r = root.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send((status(&r), diff(&r)));
+        });
+        let (s, d) = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("status and diff answer");
+        let s = s.expect("status");
+        assert!(s.files.iter().any(|f| f.path == "huge.txt"), "{s:?}");
+        let d = d.expect("diff");
+        assert!(d.len() < 1 << 20, "{}", d.len());
+        let e = commit(&root, "fifo", Some(&["pipe".to_owned()])).expect_err("a FIFO");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     #[test]

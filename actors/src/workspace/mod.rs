@@ -1,9 +1,11 @@
 //! Workspace tools (WORKSPACE.md): what lets an agent change and test a code base through att.
 //! [`Project`] (a directory att works in), [`paths`] (every caller path checked: inside the
-//! project, nothing in `.git`), [`code`] (list, read, write, search, diff), [`git`] (git2), [`group`] (a
-//! child's process group, killed with it), [`parse`] (test output parsers) and [`testrun`]
-//! (the test runner).
+//! project, nothing in `.git`), [`beneath`] (the checked path used through the project's open
+//! root, so that the check holds at the moment of use), [`code`] (list, read, write, search,
+//! diff), [`git`] (git2), [`group`] (a child's process group, killed with it), [`parse`]
+//! (test output parsers) and [`testrun`] (the test runner).
 
+pub mod beneath;
 pub mod code;
 pub mod git;
 pub mod group;

@@ -2,7 +2,8 @@
 //! project root, following symlinks and `..` as the system would, and refused when it leaves
 //! the root — including through a symlink inside the tree that points out of it — or when it
 //! names anything in a `.git` (a repository's config, hooks and credentials are the git
-//! tools' business, not a file's).
+//! tools' business, not a file's). [`contain`] is the check that explains a refusal;
+//! [`super::beneath`] makes the check hold at the moment the path is used.
 //!
 //! A project itself must not be a repository's git directory or lie inside one
 //! ([`enclosing_git_dir`]): that would turn a file write into a config or hook write.
@@ -35,6 +36,10 @@ pub enum PathError {
     /// A part of the path that has to be a directory is a file.
     #[error("`{0}` goes through something that is not a directory")]
     NotADirectory(String),
+    /// A symlink appeared on the way after the path was checked: the operation is refused
+    /// rather than followed out of the project.
+    #[error("`{0}` changed while in use (a symlink appeared on the way): refused")]
+    Moved(String),
     /// The file system could not be read.
     #[error("`{0}`: {1}")]
     Io(String, String),
@@ -130,13 +135,14 @@ fn shortened(requested: &str) -> String {
 }
 
 /// The refusal an operating system error means for `requested`, when it is the caller's:
-/// a path too long, or through a file.
+/// a path too long, through a file, or through a symlink that appeared after the check.
 pub fn refusal(requested: &str, e: &std::io::Error) -> PathError {
     match e.raw_os_error() {
         Some(libc::ENAMETOOLONG) => {
             PathError::TooLong(shortened(requested), "longer than the file system allows")
         }
         Some(libc::ENOTDIR) => PathError::NotADirectory(requested.to_owned()),
+        Some(libc::ELOOP) => PathError::Moved(requested.to_owned()),
         _ => PathError::Io(requested.to_owned(), e.to_string()),
     }
 }

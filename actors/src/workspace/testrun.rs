@@ -358,11 +358,16 @@ pub async fn run_with(
         parsed.push_str(&output);
         (output, c.truncated, parsed)
     };
-    let report = command
-        .junit
-        .as_deref()
-        .and_then(|p| super::paths::contain(root, p).ok())
-        .and_then(|p| std::fs::read_to_string(p).ok());
+    let report = match command.junit.clone() {
+        Some(path) => {
+            let root = root.to_owned();
+            tokio::task::spawn_blocking(move || read_report(&root, &path))
+                .await
+                .ok()
+                .flatten()
+        }
+        None => None,
+    };
     let (runner, counts) = match report {
         Some(xml) => (Runner::Junit, parse::parse_junit(&xml)),
         None => (command.runner, parse::parse(command.runner, &parsed)),
@@ -377,6 +382,16 @@ pub async fn run_with(
         output,
         output_truncated,
     })
+}
+
+/// The largest JUnit report read; a bigger one is not used (the output is parsed instead).
+const REPORT_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The JUnit report at `path` in the project, when it is a whole regular text file (read like
+/// any caller's path: contained, through the open root, never a FIFO).
+fn read_report(root: &Path, path: &str) -> Option<String> {
+    let report = super::code::read(root, path, REPORT_LIMIT).ok()?;
+    (!report.truncated).then_some(report.content)
 }
 
 #[cfg(test)]
