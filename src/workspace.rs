@@ -608,6 +608,8 @@ const TIMEOUT_DEFAULT: u64 = 600;
 /// The largest archive `att.project.download` hands over on MCP.
 const DOWNLOAD_MAX: usize = 8 << 20;
 const TIMEOUT_MAX: u64 = 3600;
+/// The longest a clone through the git command line may take.
+const CLONE_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Workspace {
     /// The tools over `store`, reaching the services and the pipeline.
@@ -966,8 +968,7 @@ impl Workspace {
                             })?
                     }
                 };
-                let (r, b) = (remote.clone(), branch.clone());
-                blocking(move || git::push(&root, &r, &b)).await?;
+                git::push(&root, &remote, &branch).await?;
                 Done::new(
                     format!("pushed {branch} to {remote}"),
                     json!({ "remote": remote, "branch": branch, "pushed": true }),
@@ -1050,10 +1051,8 @@ impl Workspace {
         if let Some(remote) = &a.git_remote
             && !path.exists()
         {
-            let (r, p) = (remote.clone(), path.clone());
-            tokio::task::spawn_blocking(move || git::clone(&r, &p))
+            git::clone(remote, &path, CLONE_TIMEOUT)
                 .await
-                .map_err(internal)?
                 .map_err(|m| WsError::invalid("git_remote", m))?;
             cloned = true;
         }
@@ -1117,8 +1116,7 @@ impl Workspace {
                     .ok_or_else(|| WsError::Conflict("HEAD is detached: name the branch".into()))?
             }
         };
-        let (r, rem, b) = (p.path.clone(), remote.clone(), branch.clone());
-        blocking(move || git::push(&r, &rem, &b)).await?;
+        git::push(&p.path, &remote, &branch).await?;
         let forge = self.forge(&p, &remote)?;
         let cr = forge
             .open(

@@ -341,6 +341,95 @@ async fn git_directories_are_refused_at_any_depth_for_reads_and_writes() {
     att.server.shutdown().await;
 }
 
+/// A remote whose transport runs a command (`ext::`), even one the repository's config
+/// allows, is never run by a push: neither named directly nor reached by rewriting a plain
+/// URL (`url.<base>.insteadOf`). The push fails with a clear error and runs nothing.
+#[tokio::test]
+async fn a_push_never_runs_a_command_transport_whatever_the_repository_config_says() {
+    let (dir, root, att) = project("p").await;
+    let marker = dir.path().join("marker");
+    let ext = format!("ext::sh -c touch% {}", marker.display());
+    let repo = git2::Repository::open(&root).expect("open");
+    let mut config = repo.config().expect("config");
+    config
+        .set_str("protocol.ext.allow", "always")
+        .expect("allow");
+    config
+        .set_str(
+            &format!("url.{ext}.insteadOf"),
+            "https://rewritten.invalid/",
+        )
+        .expect("insteadOf");
+    repo.remote("evil", &ext).expect("remote");
+    repo.remote("sneaky", "https://rewritten.invalid/x.git")
+        .expect("remote");
+    repo.remote("pushy", "https://example.invalid/x.git")
+        .expect("remote");
+    repo.remote_set_pushurl("pushy", Some(&ext))
+        .expect("push url");
+    let branch = repo
+        .head()
+        .expect("head")
+        .shorthand()
+        .expect("branch")
+        .to_owned();
+    // Named directly, through a rewrite or as the push URL: refused before git runs (and git
+    // itself would refuse the transport: `gitcli`'s own test).
+    for remote in ["evil", "sneaky", "pushy"] {
+        let (status, v) = call(
+            &att,
+            reqwest::Method::POST,
+            "/api/v1/projects/p/git/push",
+            Some(json!({"remote": remote, "branch": branch})),
+        )
+        .await;
+        assert_eq!(status, 422, "{remote}: {v}");
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("remote helper"),
+            "{remote}: {v}"
+        );
+        assert!(!marker.exists(), "{remote}: the ext:: command ran");
+    }
+    att.server.shutdown().await;
+}
+
+/// A clone from a remote helper (`fd::`, `ext::`) is refused at once, naming `git_remote`,
+/// and leaves nothing on disk.
+#[tokio::test]
+async fn clones_from_remote_helpers_are_refused_at_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let marker = dir.path().join("marker");
+    let att = TestAtt::start().await;
+    for remote in [
+        "fd::17".to_owned(),
+        format!("ext::sh -c touch% {}", marker.display()),
+    ] {
+        let target = dir.path().join("clone");
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            call(
+                &att,
+                reqwest::Method::POST,
+                "/api/v1/projects",
+                Some(json!({"name": "c", "path": target, "git_remote": remote})),
+            ),
+        )
+        .await;
+        let (status, v) = answer.unwrap_or_else(|_| panic!("`{remote}`: no answer in 20 s"));
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (422, Some("git_remote")),
+            "{remote}: {v}"
+        );
+        assert!(!target.exists(), "{remote}: nothing is left");
+        assert!(!marker.exists(), "{remote}: the ext:: command ran");
+    }
+    att.server.shutdown().await;
+}
+
 /// Reading a huge (sparse) file with a limit reads only that much; a FIFO is refused at once
 /// rather than waited on, however many are asked for, and att still answers after.
 #[tokio::test]

@@ -1,11 +1,15 @@
 //! git for the workspace tools, through git2 (WORKSPACE.md, "Capabilities"): status, branch
 //! (create or switch), commit (explicit paths, or the tracked changes — never stray files),
-//! log, diff, and push to local and file remotes. Blocking: call from a blocking task.
+//! log, diff, and push to local and file remotes; clones and pushes that need the user's own
+//! credentials go through the hardened, time-bounded git command line ([`super::gitcli`]).
+//! The git2 functions block: call them from a blocking task; [`clone`] and [`push`] are async.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::gitcli;
 use super::paths::{self, PathError};
 
 /// Why a git operation was refused or failed.
@@ -51,30 +55,52 @@ fn open(root: &Path) -> Result<git2::Repository, GitError> {
     git2::Repository::open(root).map_err(|_| GitError::NotARepo(root.display().to_string()))
 }
 
-/// Clones `remote` into `path`: git2 for local paths and `file://`, else the git command
-/// line (with the user's own credential setup), its arguments after `--`.
-pub fn clone(remote: &str, path: &Path) -> Result<(), String> {
+/// The longest a `git push` through the command line may take.
+pub const PUSH_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Refuses a remote that is not a plain location: one read as an option, or one naming a
+/// remote helper (`<transport>::<address>`: `ext::` runs a command, `fd::` talks over an
+/// inherited descriptor).
+pub fn check_remote(remote: &str) -> Result<(), String> {
     if remote.starts_with('-') {
         return Err(format!("`{remote}` would be read as an option"));
     }
+    // git's own rule: a run of URL scheme characters at the start, then `::`.
+    let scheme = remote
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .unwrap_or(remote.len());
+    if scheme > 0 && remote[scheme..].starts_with("::") {
+        return Err(format!(
+            "`{remote}` names a git remote helper: att clones and pushes over local paths, \
+             file://, git://, http(s):// and ssh only"
+        ));
+    }
+    Ok(())
+}
+
+/// Clones `remote` into `path`: git2 for local paths and `file://`, else the hardened git
+/// command line ([`gitcli`], with the user's own credential setup, its arguments after `--`)
+/// for at most `timeout`.
+pub async fn clone(remote: &str, path: &Path, timeout: Duration) -> Result<(), String> {
+    check_remote(remote)?;
     if remote.starts_with('/') || remote.starts_with("file://") {
-        return git2::Repository::clone(remote, path)
-            .map(drop)
+        let (r, p) = (remote.to_owned(), path.to_owned());
+        return tokio::task::spawn_blocking(move || git2::Repository::clone(&r, &p).map(drop))
+            .await
+            .map_err(|e| format!("the clone did not finish: {e}"))?
             .map_err(|e| format!("cannot clone `{remote}`: {}", e.message()));
     }
-    let out = std::process::Command::new("git")
-        .args(["clone", "--quiet", "--"])
-        .arg(remote)
-        .arg(path)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+    let mut cmd = gitcli::command(None);
+    cmd.args(["clone", "--quiet", "--"]).arg(remote).arg(path);
+    let out = gitcli::run(cmd, "clone", timeout)
+        .await
+        .map_err(|e| e.to_string())?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
             "git clone `{remote}` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            gitcli::said(&out)
         ))
     }
 }
@@ -382,21 +408,53 @@ pub fn diff(root: &Path) -> Result<String, GitError> {
 }
 
 /// Pushes `branch` to `remote`, a configured remote: through git2 when its URL is a local
-/// path or `file://`, else through the `git` command line, which uses the user's own
-/// credential setup (helpers, SSH agent). A push that is not a fast-forward is refused.
-pub fn push(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
+/// path or `file://`, else through the hardened `git` command line ([`gitcli`]), which uses
+/// the user's own credential setup (helpers, SSH agent) and is stopped after
+/// [`PUSH_TIMEOUT`]. A push that is not a fast-forward is refused; so is a remote whose URL
+/// names a remote helper (`ext::`, `fd::`).
+pub async fn push(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
     if branch.starts_with('-') || !git2::Branch::name_is_valid(branch).unwrap_or(false) {
         return Err(GitError::BadName(format!(
             "`{branch}` is not a valid branch name"
         )));
     }
+    let (r, rem, b) = (root.to_owned(), remote.to_owned(), branch.to_owned());
+    let pushed = tokio::task::spawn_blocking(move || push_local(&r, &rem, &b))
+        .await
+        .map_err(|e| GitError::Git(format!("the push did not finish: {e}")))??;
+    match pushed {
+        Pushed::Done => Ok(()),
+        Pushed::NeedsCli(url) => {
+            check_remote(&url)
+                .map_err(|why| GitError::BadName(format!("remote `{remote}` is refused: {why}")))?;
+            push_with_cli(root, remote, branch, PUSH_TIMEOUT).await
+        }
+    }
+}
+
+/// What [`push_local`] did.
+enum Pushed {
+    Done,
+    /// The remote is not local: its URL, for the command line.
+    NeedsCli(String),
+}
+
+/// Pushes through git2 when `remote`'s URL is local; else answers the URL.
+fn push_local(root: &Path, remote: &str, branch: &str) -> Result<Pushed, GitError> {
     let repo = open(root)?;
     let mut r = repo
         .find_remote(remote)
         .map_err(|_| GitError::BadName(format!("no remote `{remote}`")))?;
-    let url = r.url().unwrap_or_default().to_owned();
+    // A push goes to the push URL when one is set (as rewritten by the config, like git).
+    let url = r
+        .pushurl()
+        .ok()
+        .flatten()
+        .or(r.url().ok())
+        .unwrap_or_default()
+        .to_owned();
     if !(url.starts_with('/') || url.starts_with("file://")) {
-        return push_with_cli(root, remote, branch);
+        return Ok(Pushed::NeedsCli(url));
     }
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
     let rejected = std::cell::RefCell::new(None::<String>);
@@ -419,28 +477,30 @@ pub fn push(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
     drop(opts);
     match rejected.into_inner() {
         Some(why) => Err(GitError::Conflict(format!("the push was refused: {why}"))),
-        None => Ok(()),
+        None => Ok(Pushed::Done),
     }
 }
 
 /// `git push` for remotes that need credentials: no shell, the remote a configured name and
-/// the branch validated (neither can be read as an option), no prompt (the terminal is not
-/// the user's).
-fn push_with_cli(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
+/// the branch validated (neither can be read as an option), hardened and bounded
+/// ([`gitcli`]).
+async fn push_with_cli(
+    root: &Path,
+    remote: &str,
+    branch: &str,
+    timeout: Duration,
+) -> Result<(), GitError> {
     if remote.starts_with('-') {
         return Err(GitError::BadName(format!(
             "`{remote}` is not a remote name"
         )));
     }
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["push", "--porcelain", remote, &refspec])
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| GitError::Git(format!("cannot run git: {e}")))?;
+    let mut cmd = gitcli::command(Some(root));
+    cmd.args(["push", "--porcelain", remote, &refspec]);
+    let out = gitcli::run(cmd, "push", timeout)
+        .await
+        .map_err(|e| GitError::Git(e.to_string()))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -594,8 +654,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn pushes_go_to_local_remotes_and_non_fast_forwards_are_refused() {
+    #[tokio::test]
+    async fn pushes_go_to_local_remotes_and_non_fast_forwards_are_refused() {
         let (dir, root) = repo();
         let remote = dir.path().join("remote.git");
         git2::Repository::init_bare(&remote).expect("bare");
@@ -604,7 +664,7 @@ mod tests {
             .expect("remote");
         repo.remote("forge", "https://example.com/x.git")
             .expect("remote");
-        push(&root, "origin", "master").expect("push");
+        push(&root, "origin", "master").await.expect("push");
         let bare = git2::Repository::open_bare(&remote).expect("bare");
         let pushed = bare
             .find_reference("refs/heads/master")
@@ -618,14 +678,18 @@ mod tests {
         let cli = dir.path().join("cli.git");
         git2::Repository::init_bare(&cli).expect("bare");
         repo.remote("relative", "../cli.git").expect("remote");
-        push(&root, "relative", "master").expect("push through the git CLI");
+        push(&root, "relative", "master")
+            .await
+            .expect("push through the git CLI");
         let bare = git2::Repository::open_bare(&cli).expect("bare");
         assert!(bare.find_reference("refs/heads/master").is_ok());
         // …and an unreachable one fails with git's own words (no network, no prompt).
-        let e = push(&root, "forge", "master").expect_err("https remote");
+        let e = push(&root, "forge", "master")
+            .await
+            .expect_err("https remote");
         assert!(e.to_string().contains("git push failed"), "{e}");
         assert!(matches!(
-            push(&root, "nope", "master"),
+            push(&root, "nope", "master").await,
             Err(GitError::BadName(_))
         ));
         // Rewrite local history: the remote's branch is not an ancestor any more.
@@ -644,7 +708,9 @@ mod tests {
             .expect("commit");
         repo.reference("refs/heads/master", amended, true, "amend")
             .expect("move");
-        let e = push(&root, "origin", "master").expect_err("non fast-forward");
+        let e = push(&root, "origin", "master")
+            .await
+            .expect_err("non fast-forward");
         assert!(matches!(e, GitError::Conflict(_)), "{e}");
     }
 }

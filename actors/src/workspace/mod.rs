@@ -2,12 +2,14 @@
 //! [`Project`] (a directory att works in), [`paths`] (every caller path checked: inside the
 //! project, nothing in `.git`), [`beneath`] (the checked path used through the project's open
 //! root, so that the check holds at the moment of use), [`code`] (list, read, write, search,
-//! diff), [`git`] (git2), [`group`] (a child's process group, killed with it), [`parse`]
-//! (test output parsers) and [`testrun`] (the test runner).
+//! diff), [`git`] (git2), [`gitcli`] (the git command line, hardened and bounded in time),
+//! [`group`] (a child's process group, killed with it), [`parse`] (test output parsers) and
+//! [`testrun`] (the test runner).
 
 pub mod beneath;
 pub mod code;
 pub mod git;
+pub mod gitcli;
 pub mod group;
 pub mod parse;
 pub mod paths;
