@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::config::WorkspaceConfig;
 use crate::services::Services;
 use crate::store::SqliteStore;
 
@@ -159,8 +160,8 @@ pub struct Workspace {
     services: Arc<Services>,
     bootstrap: BootstrapHandle,
     tools: Vec<Tool>,
-    /// Where projects may live (empty: anywhere).
-    roots: Vec<PathBuf>,
+    /// Where projects may live, how long a clone may take.
+    config: WorkspaceConfig,
     /// The projects as stored, read once and written through (every tool call looks one up;
     /// this att is the only writer of its store).
     projects: tokio::sync::RwLock<Option<BTreeMap<String, Project>>>,
@@ -608,8 +609,6 @@ const TIMEOUT_DEFAULT: u64 = 600;
 /// The largest archive `att.project.download` hands over on MCP.
 const DOWNLOAD_MAX: usize = 8 << 20;
 const TIMEOUT_MAX: u64 = 3600;
-/// The longest a clone through the git command line may take.
-const CLONE_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Workspace {
     /// The tools over `store`, reaching the services and the pipeline.
@@ -618,10 +617,10 @@ impl Workspace {
         events: EventsHandle,
         services: Arc<Services>,
         bootstrap: BootstrapHandle,
-        roots: Vec<PathBuf>,
+        config: WorkspaceConfig,
     ) -> Self {
         Self {
-            roots,
+            config,
             store,
             events,
             services,
@@ -680,7 +679,8 @@ impl Workspace {
     /// Refuses a project directory outside `[workspace] roots` (when any are set): its real
     /// path (for a clone target, its parent's) must be inside one.
     fn check_roots(&self, path: &Path) -> Result<(), WsError> {
-        if self.roots.is_empty() {
+        let roots = &self.config.roots;
+        if roots.is_empty() {
             return Ok(());
         }
         let real = std::fs::canonicalize(path).or_else(|_| {
@@ -688,7 +688,7 @@ impl Workspace {
             std::fs::canonicalize(parent).map(|p| p.join(path.file_name().unwrap_or_default()))
         });
         let inside = real.is_ok_and(|real| {
-            self.roots
+            roots
                 .iter()
                 .any(|root| std::fs::canonicalize(root).is_ok_and(|root| real.starts_with(root)))
         });
@@ -700,7 +700,7 @@ impl Workspace {
                 format!(
                     "`{}` is outside the workspace roots ({}): projects must live inside one",
                     path.display(),
-                    self.roots
+                    roots
                         .iter()
                         .map(|r| r.display().to_string())
                         .collect::<Vec<_>>()
@@ -1040,44 +1040,57 @@ impl Workspace {
             None => None,
         };
         let path = PathBuf::from(&a.path);
-        if !path.is_absolute() {
-            return Err(WsError::invalid(
-                "path",
-                "the project directory must be an absolute path",
-            ));
-        }
-        self.check_roots(&path)?;
-        let mut cloned = false;
-        if let Some(remote) = &a.git_remote
-            && !path.exists()
-        {
-            git::clone(remote, &path, CLONE_TIMEOUT)
-                .await
-                .map_err(|m| WsError::invalid("git_remote", m))?;
-            cloned = true;
-        }
-        let project = Project {
+        // Everything is checked before anything is cloned: a refused request leaves nothing
+        // on disk.
+        let clone_from = a.git_remote.clone().filter(|_| !path.exists());
+        let mut project = Project {
             name: a.name,
             path,
             test,
             git_remote: a.git_remote,
-            cloned,
+            cloned: false,
             runtime,
             forge,
         };
         project
-            .validate()
+            .validate_plan()
             .map_err(|(field, message)| WsError::invalid(field, message))?;
+        self.check_roots(&project.path)?;
         if let Some(rt) = &project.runtime {
             service_spec(&project, rt)
                 .and_then(|s| s.validate())
                 .map_err(|m| WsError::invalid("runtime", m))?;
         }
-        self.save_project(&project).await?;
+        if let Some(remote) = &clone_from {
+            git::check_remote(remote).map_err(|m| WsError::invalid("git_remote", m))?;
+            git::clone(remote, &project.path, self.config.clone_timeout)
+                .await
+                .map_err(|e| WsError::invalid("git_remote", e.to_string()))?;
+            project.cloned = true;
+        }
+        // What att cloned goes again if the project is not kept after all.
+        let kept = async {
+            project
+                .validate()
+                .map_err(|(field, message)| WsError::invalid(field, message))?;
+            self.save_project(&project).await
+        }
+        .await;
+        if let Err(e) = kept {
+            if project.cloned {
+                let path = project.path.clone();
+                let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(path)).await;
+            }
+            return Err(e);
+        }
         Done::new(
             format!(
                 "{} project `{}` at {}",
-                if cloned { "cloned" } else { "registered" },
+                if project.cloned {
+                    "cloned"
+                } else {
+                    "registered"
+                },
                 project.name,
                 project.path.display()
             ),

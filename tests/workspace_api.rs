@@ -430,6 +430,99 @@ async fn clones_from_remote_helpers_are_refused_at_once() {
     att.server.shutdown().await;
 }
 
+/// A refused project name with a valid remote clones nothing: every argument is checked
+/// before the clone.
+#[tokio::test]
+async fn a_refused_project_leaves_no_clone_behind() {
+    let (dir, root, att) = project("p").await;
+    for (name, field) in [("../bad", "name"), ("a b", "name")] {
+        let target = dir.path().join("clone");
+        let (status, v) = call(
+            &att,
+            reqwest::Method::POST,
+            "/api/v1/projects",
+            Some(json!({"name": name, "path": target, "git_remote": root})),
+        )
+        .await;
+        assert_eq!((status, v["field"].as_str()), (422, Some(field)), "{v}");
+        assert!(!target.exists(), "{name}: the clone was left on disk");
+    }
+    att.server.shutdown().await;
+}
+
+/// Processes whose command line mentions `needle` and that have not ended (zombies aside).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let proc_dir = entry.path();
+        let Ok(cmdline) = std::fs::read(proc_dir.join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+/// A clone from a server that accepts and never answers is stopped after `clone_timeout`:
+/// a clear "timed out" refusal, no git process left, no directory.
+#[tokio::test]
+async fn a_clone_that_hangs_is_stopped_at_its_timeout_and_leaves_nothing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    // Accepts and holds every connection, answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let dir = tempfile::tempdir().expect("dir");
+    let att = TestAtt::start_with(|c| {
+        c.workspace.clone_timeout = std::time::Duration::from_millis(1500);
+    })
+    .await;
+    let target = dir.path().join("clone");
+    let remote = format!("git://127.0.0.1:{port}/x");
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        call(
+            &att,
+            reqwest::Method::POST,
+            "/api/v1/projects",
+            Some(json!({"name": "c", "path": target, "git_remote": remote})),
+        ),
+    )
+    .await;
+    let (status, v) = answer.expect("the clone is stopped at its timeout");
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (422, Some("git_remote")),
+        "{v}"
+    );
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{v}"
+    );
+    assert!(!target.exists(), "the partial clone is removed");
+    let needle = format!("127.0.0.1:{port}");
+    common::eventually(
+        "no git process left",
+        std::time::Duration::from_secs(10),
+        || {
+            let left = processes_mentioning(&needle);
+            async move { left.is_empty().then_some(()) }
+        },
+    )
+    .await;
+    att.server.shutdown().await;
+}
+
 /// Reading a huge (sparse) file with a limit reads only that much; a FIFO is refused at once
 /// rather than waited on, however many are asked for, and att still answers after.
 #[tokio::test]

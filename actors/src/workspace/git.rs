@@ -58,6 +58,20 @@ fn open(root: &Path) -> Result<git2::Repository, GitError> {
 /// The longest a `git push` through the command line may take.
 pub const PUSH_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Why a clone did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloneError {
+    /// The remote is refused before anything runs (an option, a transport att does not run).
+    #[error("{0}")]
+    Refused(String),
+    /// The clone failed (git's own words); nothing is left at the target.
+    #[error("{0}")]
+    Failed(String),
+    /// The clone ran out of time and was stopped; nothing is left at the target.
+    #[error("cloning `{0}` timed out after {1:?}: it was stopped and its directory removed")]
+    TimedOut(String, Duration),
+}
+
 /// Refuses a remote that is not a plain location: one read as an option, or one naming a
 /// remote helper (`<transport>::<address>`: `ext::` runs a command, `fd::` talks over an
 /// inherited descriptor).
@@ -78,31 +92,58 @@ pub fn check_remote(remote: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Clones `remote` into `path`: git2 for local paths and `file://`, else the hardened git
-/// command line ([`gitcli`], with the user's own credential setup, its arguments after `--`)
-/// for at most `timeout`.
-pub async fn clone(remote: &str, path: &Path, timeout: Duration) -> Result<(), String> {
-    check_remote(remote)?;
+/// Removes a clone target att made, when dropped armed: a clone that failed, timed out, or
+/// was abandoned (its caller went away, att stopped) leaves nothing behind.
+struct CloneTarget<'a> {
+    path: &'a Path,
+    armed: bool,
+}
+
+impl Drop for CloneTarget<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_dir_all(self.path);
+        }
+    }
+}
+
+/// Clones `remote` into `path` (which must not exist yet): git2 for local paths and `file://`,
+/// else the hardened git command line (with the user's own credential setup, its arguments
+/// after `--`) for at most `timeout`. Whatever way it fails, `path` is removed.
+pub async fn clone(remote: &str, path: &Path, timeout: Duration) -> Result<(), CloneError> {
+    check_remote(remote).map_err(CloneError::Refused)?;
+    if path.exists() {
+        return Err(CloneError::Refused(format!(
+            "`{}` exists already",
+            path.display()
+        )));
+    }
+    let mut target = CloneTarget { path, armed: true };
     if remote.starts_with('/') || remote.starts_with("file://") {
         let (r, p) = (remote.to_owned(), path.to_owned());
-        return tokio::task::spawn_blocking(move || git2::Repository::clone(&r, &p).map(drop))
+        tokio::task::spawn_blocking(move || git2::Repository::clone(&r, &p).map(drop))
             .await
-            .map_err(|e| format!("the clone did not finish: {e}"))?
-            .map_err(|e| format!("cannot clone `{remote}`: {}", e.message()));
+            .map_err(|e| CloneError::Failed(format!("the clone did not finish: {e}")))?
+            .map_err(|e| CloneError::Failed(format!("cannot clone `{remote}`: {}", e.message())))?;
+        target.armed = false;
+        return Ok(());
     }
     let mut cmd = gitcli::command(None);
     cmd.args(["clone", "--quiet", "--"]).arg(remote).arg(path);
     let out = gitcli::run(cmd, "clone", timeout)
         .await
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
+        .map_err(|e| match e {
+            gitcli::CliError::TimedOut(..) => CloneError::TimedOut(remote.to_owned(), timeout),
+            other => CloneError::Failed(other.to_string()),
+        })?;
+    if !out.status.success() {
+        return Err(CloneError::Failed(format!(
             "git clone `{remote}` failed: {}",
             gitcli::said(&out)
-        ))
+        )));
     }
+    target.armed = false;
+    Ok(())
 }
 
 /// One changed file.
