@@ -70,12 +70,25 @@ pub struct Config {
 }
 
 /// The workspace tools (`att.*`, `/api/v1/projects`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkspaceConfig {
     /// Directories (absolute) that projects must be inside — registered or cloned. Empty: any
     /// directory att's user can reach.
     pub roots: Vec<PathBuf>,
+    /// The longest `project create` may spend cloning `git_remote` through the git command
+    /// line; then the clone is stopped (its whole process group) and its directory removed.
+    #[serde(with = "humantime_serde")]
+    pub clone_timeout: Duration,
+}
+
+impl Default for WorkspaceConfig {
+    fn default() -> Self {
+        Self {
+            roots: Vec::new(),
+            clone_timeout: Duration::from_secs(600),
+        }
+    }
 }
 
 /// Health rules for upstream MCP servers.

@@ -292,7 +292,7 @@ pub async fn start_launched(
         tree.events.clone(),
         services.clone(),
         att_actors::bootstrap::actor::BootstrapHandle::new(tree.directory.clone()),
-        config.workspace.roots.clone(),
+        config.workspace.clone(),
     ));
     match workspace.recover_test_runs().await {
         Ok(0) => {}

@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::config::WorkspaceConfig;
 use crate::services::Services;
 use crate::store::SqliteStore;
 
@@ -159,8 +160,8 @@ pub struct Workspace {
     services: Arc<Services>,
     bootstrap: BootstrapHandle,
     tools: Vec<Tool>,
-    /// Where projects may live (empty: anywhere).
-    roots: Vec<PathBuf>,
+    /// Where projects may live, how long a clone may take.
+    config: WorkspaceConfig,
     /// The projects as stored, read once and written through (every tool call looks one up;
     /// this att is the only writer of its store).
     projects: tokio::sync::RwLock<Option<BTreeMap<String, Project>>>,
@@ -616,10 +617,10 @@ impl Workspace {
         events: EventsHandle,
         services: Arc<Services>,
         bootstrap: BootstrapHandle,
-        roots: Vec<PathBuf>,
+        config: WorkspaceConfig,
     ) -> Self {
         Self {
-            roots,
+            config,
             store,
             events,
             services,
@@ -678,7 +679,8 @@ impl Workspace {
     /// Refuses a project directory outside `[workspace] roots` (when any are set): its real
     /// path (for a clone target, its parent's) must be inside one.
     fn check_roots(&self, path: &Path) -> Result<(), WsError> {
-        if self.roots.is_empty() {
+        let roots = &self.config.roots;
+        if roots.is_empty() {
             return Ok(());
         }
         let real = std::fs::canonicalize(path).or_else(|_| {
@@ -686,7 +688,7 @@ impl Workspace {
             std::fs::canonicalize(parent).map(|p| p.join(path.file_name().unwrap_or_default()))
         });
         let inside = real.is_ok_and(|real| {
-            self.roots
+            roots
                 .iter()
                 .any(|root| std::fs::canonicalize(root).is_ok_and(|root| real.starts_with(root)))
         });
@@ -698,7 +700,7 @@ impl Workspace {
                 format!(
                     "`{}` is outside the workspace roots ({}): projects must live inside one",
                     path.display(),
-                    self.roots
+                    roots
                         .iter()
                         .map(|r| r.display().to_string())
                         .collect::<Vec<_>>()
@@ -966,8 +968,7 @@ impl Workspace {
                             })?
                     }
                 };
-                let (r, b) = (remote.clone(), branch.clone());
-                blocking(move || git::push(&root, &r, &b)).await?;
+                git::push(&root, &remote, &branch).await?;
                 Done::new(
                     format!("pushed {branch} to {remote}"),
                     json!({ "remote": remote, "branch": branch, "pushed": true }),
@@ -1039,46 +1040,57 @@ impl Workspace {
             None => None,
         };
         let path = PathBuf::from(&a.path);
-        if !path.is_absolute() {
-            return Err(WsError::invalid(
-                "path",
-                "the project directory must be an absolute path",
-            ));
-        }
-        self.check_roots(&path)?;
-        let mut cloned = false;
-        if let Some(remote) = &a.git_remote
-            && !path.exists()
-        {
-            let (r, p) = (remote.clone(), path.clone());
-            tokio::task::spawn_blocking(move || git::clone(&r, &p))
-                .await
-                .map_err(internal)?
-                .map_err(|m| WsError::invalid("git_remote", m))?;
-            cloned = true;
-        }
-        let project = Project {
+        // Everything is checked before anything is cloned: a refused request leaves nothing
+        // on disk.
+        let clone_from = a.git_remote.clone().filter(|_| !path.exists());
+        let mut project = Project {
             name: a.name,
             path,
             test,
             git_remote: a.git_remote,
-            cloned,
+            cloned: false,
             runtime,
             forge,
         };
         project
-            .validate()
+            .validate_plan()
             .map_err(|(field, message)| WsError::invalid(field, message))?;
+        self.check_roots(&project.path)?;
         if let Some(rt) = &project.runtime {
             service_spec(&project, rt)
                 .and_then(|s| s.validate())
                 .map_err(|m| WsError::invalid("runtime", m))?;
         }
-        self.save_project(&project).await?;
+        if let Some(remote) = &clone_from {
+            git::check_remote(remote).map_err(|m| WsError::invalid("git_remote", m))?;
+            git::clone(remote, &project.path, self.config.clone_timeout)
+                .await
+                .map_err(|e| WsError::invalid("git_remote", e.to_string()))?;
+            project.cloned = true;
+        }
+        // What att cloned goes again if the project is not kept after all.
+        let kept = async {
+            project
+                .validate()
+                .map_err(|(field, message)| WsError::invalid(field, message))?;
+            self.save_project(&project).await
+        }
+        .await;
+        if let Err(e) = kept {
+            if project.cloned {
+                let path = project.path.clone();
+                let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(path)).await;
+            }
+            return Err(e);
+        }
         Done::new(
             format!(
                 "{} project `{}` at {}",
-                if cloned { "cloned" } else { "registered" },
+                if project.cloned {
+                    "cloned"
+                } else {
+                    "registered"
+                },
                 project.name,
                 project.path.display()
             ),
@@ -1117,8 +1129,7 @@ impl Workspace {
                     .ok_or_else(|| WsError::Conflict("HEAD is detached: name the branch".into()))?
             }
         };
-        let (r, rem, b) = (p.path.clone(), remote.clone(), branch.clone());
-        blocking(move || git::push(&r, &rem, &b)).await?;
+        git::push(&p.path, &remote, &branch).await?;
         let forge = self.forge(&p, &remote)?;
         let cr = forge
             .open(

@@ -205,8 +205,14 @@ const FIELDS: &[&str] = &[
     "publish", "health", "stop_grace", "crash_window", "limit", "pattern", "regex", "old", "new",
 ];
 
-/// Values tried per body field (see `route_inputs`).
-const PER_FIELD: usize = 8;
+/// Values tried per body field and per query parameter (see `route_inputs`): all of them
+/// would be fields × values per route; a stride covers each value across the fields.
+const PER_FIELD: usize = 6;
+
+/// `n` of `all`, spread out and shifted by `offset`.
+fn pick<T>(all: &[T], n: usize, offset: usize) -> impl Iterator<Item = &T> {
+    (0..n.min(all.len())).map(move |i| &all[(i * 7 + offset * 3) % all.len()])
+}
 
 fn percent(s: &str) -> String {
     let mut out = String::new();
@@ -282,9 +288,9 @@ fn route_inputs(doc: &Value, w: &World) -> Vec<Input> {
                 .filter(|p| p["in"] == "query")
                 .filter_map(|p| p["name"].as_str().map(str::to_owned))
                 .collect();
-            query_names.extend(["path", "limit", "cursor", "unknown"].map(str::to_owned));
-            for q in &query_names {
-                for s in &hostile_strings {
+            query_names.push("unknown".to_owned());
+            for (n, q) in query_names.iter().enumerate() {
+                for s in pick(&hostile_strings, PER_FIELD * 2, n) {
                     mine.push(Input {
                         method: method.clone(),
                         path: format!("{base}?{q}={}", percent(s)),
@@ -311,11 +317,8 @@ fn route_inputs(doc: &Value, w: &World) -> Vec<Input> {
                         body: json_body(v),
                     });
                 }
-                // Each field with a spread of the values (all of them would be
-                // fields × values per route; a stride covers each value across fields).
                 for (f, field) in FIELDS.iter().enumerate() {
-                    for i in 0..PER_FIELD {
-                        let v = &hostile_values[(i * 7 + f) % hostile_values.len()];
+                    for v in pick(&hostile_values, PER_FIELD, f) {
                         mine.push(Input {
                             method: method.clone(),
                             path: base.clone(),
@@ -343,11 +346,15 @@ async fn send_all(att: &TestAtt, inputs: Vec<Input>, tally: &Tally, w: &World) {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client");
+    let total = inputs.len();
     futures_util::stream::iter(inputs)
         .for_each_concurrent(8, |input| {
             let http = http.clone();
             async move {
-                tally.inputs.fetch_add(1, Ordering::Relaxed);
+                let n = tally.inputs.fetch_add(1, Ordering::Relaxed);
+                if n % 2000 == 0 {
+                    eprintln!("hostile: {n} of {total} route inputs sent");
+                }
                 let mut req = http.request(input.method.clone(), att.url(&input.path));
                 if let Some(body) = input.body.clone() {
                     req = req.header("content-type", input.content_type).body(body);

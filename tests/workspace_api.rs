@@ -161,3 +161,453 @@ async fn projects_expose_their_files_and_refuse_paths_outside() {
     assert_eq!(status, 404);
     att.server.shutdown().await;
 }
+
+/// A project directory `proj` (a git repository with one commit) inside a temp dir, and att.
+async fn project(name: &str) -> (tempfile::TempDir, std::path::PathBuf, TestAtt) {
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path().join("proj");
+    std::fs::create_dir_all(&root).expect("root");
+    let repo = git2::Repository::init(&root).expect("init");
+    common::commit(&repo, &[("a.txt", "a\n")], "first");
+    let att = TestAtt::start().await;
+    let (status, v) = call(
+        &att,
+        reqwest::Method::POST,
+        "/api/v1/projects",
+        Some(json!({"name": name, "path": root})),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    (dir, root, att)
+}
+
+/// A link planted at the name att once used for its temporary file (`.NAME.att-write-<pid>`,
+/// the pid being public) is neither followed nor renamed into place: the file outside keeps
+/// its content and the project's file gets the written text.
+#[tokio::test]
+async fn a_link_planted_at_the_old_temporary_name_does_not_redirect_a_write() {
+    let (dir, root, att) = project("p").await;
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "untouched\n").expect("victim");
+    let planted = root.join(format!(".notes.txt.att-write-{}", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).expect("plant");
+    let (status, v) = call(
+        &att,
+        reqwest::Method::PUT,
+        "/api/v1/projects/p/file",
+        Some(json!({"path": "notes.txt", "content": "written\n"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "untouched\n"
+    );
+    let notes = root.join("notes.txt");
+    assert!(
+        std::fs::symlink_metadata(&notes)
+            .expect("notes")
+            .file_type()
+            .is_file(),
+        "notes.txt is a regular file, not the planted link"
+    );
+    assert_eq!(std::fs::read_to_string(&notes).expect("notes"), "written\n");
+    att.server.shutdown().await;
+}
+
+/// Rounds of four parallel writes of different texts to one file: every write answers 200,
+/// and the file then holds exactly one of the four texts, whole.
+#[tokio::test]
+async fn parallel_writes_to_one_file_each_succeed_and_one_of_them_wins_whole() {
+    let (_dir, root, att) = project("p").await;
+    for round in 0..25 {
+        let texts: Vec<String> = (0..4)
+            .map(|w| format!("round {round} writer {w}\n").repeat(200 + w))
+            .collect();
+        let writes = texts.iter().map(|t| {
+            call(
+                &att,
+                reqwest::Method::PUT,
+                "/api/v1/projects/p/file",
+                Some(json!({"path": "shared/file.txt", "content": t})),
+            )
+        });
+        for (status, v) in futures_util::future::join_all(writes).await {
+            assert_eq!(status, 200, "round {round}: {v}");
+        }
+        let now = std::fs::read_to_string(root.join("shared/file.txt")).expect("read");
+        assert!(
+            texts.contains(&now),
+            "round {round}: the file holds none of the written texts whole"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(root.join("shared"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["file.txt"], "no temporary file is left");
+    att.server.shutdown().await;
+}
+
+/// A repository's git directory (`.git`, anything inside it, or a bare repository) cannot
+/// be registered as a project: its `config` would be a file to write.
+#[tokio::test]
+async fn a_git_directory_or_anything_inside_one_is_not_a_project() {
+    let (dir, root, att) = project("p").await;
+    let bare = dir.path().join("bare.git");
+    git2::Repository::init_bare(&bare).expect("bare");
+    std::os::unix::fs::symlink(root.join(".git"), dir.path().join("alias")).expect("link");
+    for (name, path) in [
+        ("dotgit", root.join(".git")),
+        ("refs", root.join(".git/refs")),
+        ("bare", bare.clone()),
+        ("objects", bare.join("objects")),
+        ("alias", dir.path().join("alias")),
+    ] {
+        let (status, v) = call(
+            &att,
+            reqwest::Method::POST,
+            "/api/v1/projects",
+            Some(json!({"name": name, "path": path})),
+        )
+        .await;
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (422, Some("path")),
+            "{name}: {v}"
+        );
+    }
+    att.server.shutdown().await;
+}
+
+/// Nothing in a `.git` is read, listed, searched or written — at the top or deeper (a nested
+/// repository), nor a file named `.git` (a worktree's pointer to its git directory).
+#[tokio::test]
+async fn git_directories_are_refused_at_any_depth_for_reads_and_writes() {
+    let (_dir, root, att) = project("p").await;
+    let nested = root.join("vendor/lib");
+    std::fs::create_dir_all(&nested).expect("nested");
+    let inner = git2::Repository::init(&nested).expect("nested repo");
+    inner
+        .remote("origin", "https://user:hunter2@example.com/x.git")
+        .expect("remote");
+    std::fs::write(root.join("vendor/.git"), "gitdir: /elsewhere\n").expect("pointer");
+    use reqwest::Method as M;
+    for bad in [
+        ".git/config",
+        "vendor/lib/.git/config",
+        "vendor/.git",
+        ".GIT/config",
+    ] {
+        let q: String = form_urlencoded::byte_serialize(bad.as_bytes()).collect();
+        for (method, path, body) in [
+            (M::GET, format!("/api/v1/projects/p/file?path={q}"), None),
+            (M::GET, format!("/api/v1/projects/p/files?dir={q}"), None),
+            (
+                M::PUT,
+                "/api/v1/projects/p/file".to_owned(),
+                Some(json!({"path": bad, "content": "x"})),
+            ),
+        ] {
+            let (status, v) = call(&att, method.clone(), &path, body).await;
+            assert_eq!(
+                (status, v["field"].as_str()),
+                (422, Some("path")),
+                "{method} {bad}: {v}"
+            );
+        }
+    }
+    let (_, v) = call(&att, M::GET, "/api/v1/projects/p/files", None).await;
+    let paths: Vec<&str> = v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert_eq!(paths, ["a.txt", "vendor", "vendor/lib"], "{v}");
+    let (_, v) = call(
+        &att,
+        M::GET,
+        "/api/v1/projects/p/search?pattern=hunter2",
+        None,
+    )
+    .await;
+    assert_eq!(v["matches"], json!([]), "{v}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("vendor/.git")).expect("pointer"),
+        "gitdir: /elsewhere\n"
+    );
+    att.server.shutdown().await;
+}
+
+/// A remote whose transport runs a command (`ext::`), even one the repository's config
+/// allows, is never run by a push: neither named directly nor reached by rewriting a plain
+/// URL (`url.<base>.insteadOf`). The push fails with a clear error and runs nothing.
+#[tokio::test]
+async fn a_push_never_runs_a_command_transport_whatever_the_repository_config_says() {
+    let (dir, root, att) = project("p").await;
+    let marker = dir.path().join("marker");
+    let ext = format!("ext::sh -c touch% {}", marker.display());
+    let repo = git2::Repository::open(&root).expect("open");
+    let mut config = repo.config().expect("config");
+    config
+        .set_str("protocol.ext.allow", "always")
+        .expect("allow");
+    config
+        .set_str(
+            &format!("url.{ext}.insteadOf"),
+            "https://rewritten.invalid/",
+        )
+        .expect("insteadOf");
+    repo.remote("evil", &ext).expect("remote");
+    repo.remote("sneaky", "https://rewritten.invalid/x.git")
+        .expect("remote");
+    repo.remote("pushy", "https://example.invalid/x.git")
+        .expect("remote");
+    repo.remote_set_pushurl("pushy", Some(&ext))
+        .expect("push url");
+    let branch = repo
+        .head()
+        .expect("head")
+        .shorthand()
+        .expect("branch")
+        .to_owned();
+    // Named directly, through a rewrite or as the push URL: refused before git runs (and git
+    // itself would refuse the transport: `gitcli`'s own test).
+    for remote in ["evil", "sneaky", "pushy"] {
+        let (status, v) = call(
+            &att,
+            reqwest::Method::POST,
+            "/api/v1/projects/p/git/push",
+            Some(json!({"remote": remote, "branch": branch})),
+        )
+        .await;
+        assert_eq!(status, 422, "{remote}: {v}");
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("remote helper"),
+            "{remote}: {v}"
+        );
+        assert!(!marker.exists(), "{remote}: the ext:: command ran");
+    }
+    att.server.shutdown().await;
+}
+
+/// A clone from a remote helper (`fd::`, `ext::`) is refused at once, naming `git_remote`,
+/// and leaves nothing on disk.
+#[tokio::test]
+async fn clones_from_remote_helpers_are_refused_at_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let marker = dir.path().join("marker");
+    let att = TestAtt::start().await;
+    for remote in [
+        "fd::17".to_owned(),
+        format!("ext::sh -c touch% {}", marker.display()),
+    ] {
+        let target = dir.path().join("clone");
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            call(
+                &att,
+                reqwest::Method::POST,
+                "/api/v1/projects",
+                Some(json!({"name": "c", "path": target, "git_remote": remote})),
+            ),
+        )
+        .await;
+        let (status, v) = answer.unwrap_or_else(|_| panic!("`{remote}`: no answer in 20 s"));
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (422, Some("git_remote")),
+            "{remote}: {v}"
+        );
+        assert!(!target.exists(), "{remote}: nothing is left");
+        assert!(!marker.exists(), "{remote}: the ext:: command ran");
+    }
+    att.server.shutdown().await;
+}
+
+/// A refused project name with a valid remote clones nothing: every argument is checked
+/// before the clone.
+#[tokio::test]
+async fn a_refused_project_leaves_no_clone_behind() {
+    let (dir, root, att) = project("p").await;
+    for (name, field) in [("../bad", "name"), ("a b", "name")] {
+        let target = dir.path().join("clone");
+        let (status, v) = call(
+            &att,
+            reqwest::Method::POST,
+            "/api/v1/projects",
+            Some(json!({"name": name, "path": target, "git_remote": root})),
+        )
+        .await;
+        assert_eq!((status, v["field"].as_str()), (422, Some(field)), "{v}");
+        assert!(!target.exists(), "{name}: the clone was left on disk");
+    }
+    att.server.shutdown().await;
+}
+
+/// Processes whose command line mentions `needle` and that have not ended (zombies aside).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let proc_dir = entry.path();
+        let Ok(cmdline) = std::fs::read(proc_dir.join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+/// A clone from a server that accepts and never answers is stopped after `clone_timeout`:
+/// a clear "timed out" refusal, no git process left, no directory.
+#[tokio::test]
+async fn a_clone_that_hangs_is_stopped_at_its_timeout_and_leaves_nothing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    // Accepts and holds every connection, answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let dir = tempfile::tempdir().expect("dir");
+    let att = TestAtt::start_with(|c| {
+        c.workspace.clone_timeout = std::time::Duration::from_millis(1500);
+    })
+    .await;
+    let target = dir.path().join("clone");
+    let remote = format!("git://127.0.0.1:{port}/x");
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        call(
+            &att,
+            reqwest::Method::POST,
+            "/api/v1/projects",
+            Some(json!({"name": "c", "path": target, "git_remote": remote})),
+        ),
+    )
+    .await;
+    let (status, v) = answer.expect("the clone is stopped at its timeout");
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (422, Some("git_remote")),
+        "{v}"
+    );
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{v}"
+    );
+    assert!(!target.exists(), "the partial clone is removed");
+    let needle = format!("127.0.0.1:{port}");
+    common::eventually(
+        "no git process left",
+        std::time::Duration::from_secs(10),
+        || {
+            let left = processes_mentioning(&needle);
+            async move { left.is_empty().then_some(()) }
+        },
+    )
+    .await;
+    att.server.shutdown().await;
+}
+
+/// Reading a huge (sparse) file with a limit reads only that much; a FIFO is refused at once
+/// rather than waited on, however many are asked for, and att still answers after.
+#[tokio::test]
+async fn reads_take_only_their_limit_and_refuse_fifos_without_hanging() {
+    let (_dir, root, att) = project("p").await;
+    let huge = std::fs::File::create(root.join("huge.txt")).expect("huge");
+    std::io::Write::write_all(&mut &huge, b"0123456789abcdef\n").expect("head");
+    huge.set_len(10 << 30).expect("sparse 10 GiB");
+    let made = std::process::Command::new("mkfifo")
+        .arg(root.join("pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let bounded = |path: &'static str| {
+        let att = &att;
+        async move {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                call(att, reqwest::Method::GET, path, None),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{path}: no answer in 20 s"))
+        }
+    };
+    let (status, v) = bounded("/api/v1/projects/p/file?path=huge.txt&limit=10").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["content"], &v["truncated"], &v["size"]),
+        (&json!("0123456789"), &json!(true), &json!(10u64 << 30)),
+        "{v}"
+    );
+    let fifo_reads = (0..8).map(|_| bounded("/api/v1/projects/p/file?path=pipe"));
+    for (status, v) in futures_util::future::join_all(fifo_reads).await {
+        assert_eq!((status, v["field"].as_str()), (422, Some("path")), "{v}");
+        assert!(
+            v["detail"].as_str().unwrap_or_default().contains("FIFO"),
+            "{v}"
+        );
+    }
+    let (status, v) = bounded("/api/v1/projects/p/file?path=a.txt").await;
+    assert_eq!((status, &v["content"]), (200, &json!("a\n")), "{v}");
+    let (status, v) = bounded("/api/v1/projects/p/search?pattern=0123").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["matches"], json!([]), "the huge file is passed over: {v}");
+    let (status, v) = bounded("/api/v1/projects/p/files").await;
+    assert_eq!(status, 200, "{v}");
+    att.server.shutdown().await;
+}
+
+/// A path or a name longer than the file system takes is the caller's mistake: 422 naming
+/// `path` on every route that takes one, never a 500.
+#[tokio::test]
+async fn too_long_paths_are_refused_as_the_callers_mistake() {
+    let (_dir, _root, att) = project("p").await;
+    use reqwest::Method as M;
+    let long_name = "n".repeat(300);
+    let long_path = vec!["d"; 2100].join("/");
+    for bad in [long_name.as_str(), long_path.as_str()] {
+        let q: String = form_urlencoded::byte_serialize(bad.as_bytes()).collect();
+        for (method, path, body) in [
+            (M::GET, format!("/api/v1/projects/p/file?path={q}"), None),
+            (M::GET, format!("/api/v1/projects/p/files?dir={q}"), None),
+            (
+                M::PUT,
+                "/api/v1/projects/p/file".to_owned(),
+                Some(json!({"path": bad, "content": "x"})),
+            ),
+            (
+                M::POST,
+                "/api/v1/projects/p/git/commit".to_owned(),
+                Some(json!({"message": "m", "paths": [bad]})),
+            ),
+        ] {
+            let (status, v) = call(&att, method.clone(), &path, body).await;
+            assert_eq!(
+                (status, v["field"].as_str()),
+                (422, Some("path")),
+                "{method} {}: {v}",
+                bad.len()
+            );
+            assert!(
+                v["detail"].as_str().unwrap_or_default().len() < 400,
+                "the message does not echo the whole path: {v}"
+            );
+        }
+    }
+    att.server.shutdown().await;
+}

@@ -492,3 +492,32 @@ async fn a_long_test_run_reports_progress_to_the_calling_client() {
     );
     att.server.shutdown().await;
 }
+
+/// A path or name longer than the file system takes is invalid params on the MCP tools, as
+/// any refused path is — not an internal error.
+#[tokio::test]
+async fn too_long_paths_are_invalid_params_on_the_tools() {
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path().join("p");
+    std::fs::create_dir_all(&root).expect("root");
+    let att = TestAtt::start().await;
+    let c = client(&att).await;
+    ok(&c, "att.project.create", json!({"name": "p", "path": root})).await;
+    let long_name = "n".repeat(300);
+    let long_path = vec!["d"; 2100].join("/");
+    for bad in [long_name, long_path] {
+        for (tool, args) in [
+            ("att.code.read", json!({"project": "p", "path": bad})),
+            (
+                "att.code.write",
+                json!({"project": "p", "path": bad, "content": "x"}),
+            ),
+            ("att.code.list", json!({"project": "p", "dir": bad})),
+        ] {
+            let m = invalid_params(try_call(&c, tool, args).await);
+            assert!(m.contains("too long"), "{tool}: {m}");
+        }
+    }
+    c.cancel().await.expect("close");
+    att.server.shutdown().await;
+}

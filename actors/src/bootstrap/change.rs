@@ -455,6 +455,67 @@ mod tests {
         assert!(e.reason.contains("exists"), "{}", e.reason);
     }
 
+    /// The repository itself carries the link (committed, so the change's fresh worktree
+    /// checks it out): at the name att once used for an edit's temporary file, pointing out.
+    #[tokio::test]
+    async fn a_link_the_repository_plants_at_a_temporary_name_does_not_redirect_an_edit() {
+        let (dir, repo) = repo_with(&[("msg", "old\n"), ("test.sh", TEST)]);
+        let outside = tempfile::tempdir().expect("outside");
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, "untouched\n").expect("victim");
+        let planted = format!(".msg.att-write-{}", std::process::id());
+        std::os::unix::fs::symlink(&victim, dir.path().join(&planted)).expect("plant");
+        let mut index = repo.index().expect("index");
+        index.add_path(Path::new(&planted)).expect("add link");
+        index.write().expect("index");
+        let tree = repo
+            .find_tree(index.write_tree().expect("tree"))
+            .expect("tree");
+        let head = repo.head().expect("head").peel_to_commit().expect("head");
+        let who = git2::Signature::now("t", "t@example.com").expect("sig");
+        repo.commit(Some("HEAD"), &who, &who, "plant", &tree, &[&head])
+            .expect("commit");
+        let data = tempfile::tempdir().expect("data");
+        let out = change(&spec("good\n"), dir.path(), data.path(), "run-6")
+            .await
+            .expect("green");
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "untouched\n"
+        );
+        let c = repo
+            .find_commit(git2::Oid::from_str(&out.commit).expect("oid"))
+            .expect("commit");
+        let msg = c
+            .tree()
+            .expect("tree")
+            .get_path(Path::new("msg"))
+            .expect("msg");
+        let blob = repo.find_blob(msg.id()).expect("blob");
+        assert_eq!(blob.content(), b"good\n");
+    }
+
+    #[tokio::test]
+    async fn edits_into_any_git_directory_are_refused() {
+        let (dir, repo) = repo_with(&[("msg", "old\n"), ("test.sh", TEST)]);
+        let data = tempfile::tempdir().expect("data");
+        for (run, path) in [("run-7", ".git"), ("run-8", "vendor/.git/config")] {
+            let mut s = spec("good\n");
+            s.edits.push(Edit {
+                path: path.into(),
+                content: "[core]\n".into(),
+            });
+            let e = change(&s, dir.path(), data.path(), run)
+                .await
+                .expect_err("refused");
+            assert!(e.reason.contains(".git"), "{}", e.reason);
+            assert!(
+                repo.find_branch(&format!("att/{run}"), git2::BranchType::Local)
+                    .is_err()
+            );
+        }
+    }
+
     #[tokio::test]
     async fn an_unfinished_change_is_cleaned_up_from_its_worktree_alone() {
         let (dir, repo) = repo_with(&[("msg", "old\n"), ("test.sh", TEST)]);

@@ -231,12 +231,7 @@ pub async fn publish(
         out.failure = Some(why);
         out
     };
-    let (r, remote, b) = (repo.to_owned(), spec.remote.clone(), branch.to_owned());
-    let pushed = tokio::task::spawn_blocking(move || git::push(&r, &remote, &b))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
-    if let Err(e) = pushed {
+    if let Err(e) = git::push(repo, &spec.remote, branch).await {
         return fail(out, format!("push of `{branch}` failed: {e}"));
     }
     out.pushed = true;

@@ -1,15 +1,23 @@
 //! The `code` area of the workspace tools (WORKSPACE.md): list, read, write, search and diff
-//! a project's files, every path contained to the project root ([`super::paths`]). Blocking:
-//! call from a blocking task.
+//! a project's files. Every path is checked ([`super::paths`]: inside the project, nothing in
+//! `.git`) and then used through the project's open root ([`super::beneath`]), so that a link
+//! appearing after the check is refused rather than followed. Reads and searches take only
+//! regular files and read at most what they return, so a FIFO, a device or a huge file
+//! cannot hang or exhaust att. Blocking: call from a blocking task.
 
-use std::io::Write;
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::FileType;
 use serde::{Deserialize, Serialize};
 
+use super::beneath::{self, Beneath};
 use super::paths::{self, PathError};
 
-/// Directories a listing or a search never enters: git's own, and build output.
+/// Directories a listing or a search never enters: git's own, and build output. (Anything
+/// named `.git`, file or directory, in any case, is left out too.)
 pub const SKIPPED_DIRS: [&str; 8] = [
     ".git",
     "target",
@@ -21,6 +29,9 @@ pub const SKIPPED_DIRS: [&str; 8] = [
     ".mypy_cache",
 ];
 
+/// The largest file a search reads; bigger ones are passed over.
+pub const SEARCH_FILE_LIMIT: u64 = 4 * 1024 * 1024;
+
 /// Why a code operation was refused or failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
@@ -30,7 +41,8 @@ pub enum CodeError {
     /// Not there.
     #[error("`{0}` does not exist")]
     NotFound(String),
-    /// A directory where a file was expected, or the other way round.
+    /// A directory where a file was expected, a file where a directory was, or something
+    /// that is neither a regular file nor a directory (a FIFO, a device, a socket).
     #[error("`{0}` is {1}")]
     WrongKind(String, &'static str),
     /// Not text.
@@ -55,20 +67,30 @@ impl CodeError {
     }
 }
 
+/// What a failed file operation on `path` means: missing, a directory, the caller's refused
+/// path (too long, through a file, through a link that appeared), or att's failure.
 fn io(path: &str, e: &std::io::Error) -> CodeError {
     if e.kind() == std::io::ErrorKind::NotFound {
-        CodeError::NotFound(path.to_owned())
-    } else {
-        CodeError::Io(path.to_owned(), e.to_string())
+        return CodeError::NotFound(path.to_owned());
+    }
+    if e.raw_os_error() == Some(libc::EISDIR) {
+        return CodeError::WrongKind(path.to_owned(), "a directory");
+    }
+    match paths::refusal(path, e) {
+        PathError::Io(..) => CodeError::Io(path.to_owned(), e.to_string()),
+        refused => CodeError::Path(refused),
     }
 }
+
+const NOT_REGULAR: &str = "not a regular file (a FIFO, a device or a socket)";
 
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entry {
     /// Relative to the project.
     pub path: String,
-    /// `file`, `dir` or `symlink` (links are listed, not followed).
+    /// `file`, `dir`, `symlink` (links are listed, not followed) or `other` (a FIFO, a
+    /// device, a socket).
     pub kind: String,
     /// Bytes, for files.
     pub size: Option<u64>,
@@ -90,32 +112,67 @@ fn relative(root: &Path, path: &Path) -> String {
         .to_string()
 }
 
-/// Walks `start` (inside `root`, both real paths) depth-first in path order, skipping
-/// [`SKIPPED_DIRS`], not following links; calls `visit` for each entry until it says stop.
-fn walk(root: &Path, start: &Path, visit: &mut dyn FnMut(&Path, &std::fs::Metadata) -> bool) {
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// An entry met by [`walk`]: its directory (open) and name, to be opened through them.
+struct Found<'a> {
+    dir: BorrowedFd<'a>,
+    name: &'a OsStr,
+    /// Relative to the project.
+    path: String,
+    kind: Kind,
+    size: u64,
+}
+
+/// Walks `start` (a real directory path inside the root) breadth of each directory first, in
+/// path order, skipping [`SKIPPED_DIRS`] and anything named `.git`, not following links;
+/// calls `visit` for each entry until it says stop. Each directory is opened from the root
+/// without following links, so one swapped for a link meanwhile is not entered.
+fn walk(b: &Beneath, start: &Path, visit: &mut dyn FnMut(&Found<'_>) -> bool) {
     let mut stack = vec![start.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(read) = std::fs::read_dir(&dir) else {
+    while let Some(dir_path) = stack.pop() {
+        let Ok(dir) = b.dir(&dir_path) else {
             continue;
         };
-        let mut entries: Vec<(PathBuf, std::fs::Metadata)> = read
-            .filter_map(Result::ok)
-            .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
-            .collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let Ok(names) = beneath::names_in(dir.as_fd()) else {
+            continue;
+        };
         let mut subdirs = Vec::new();
-        for (path, meta) in entries {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if meta.is_dir() && SKIPPED_DIRS.contains(&name) {
+        for name in &names {
+            if paths::is_git_name(name) {
                 continue;
             }
-            if !visit(&path, &meta) {
+            let Ok(st) = beneath::lstat_at(dir.as_fd(), name) else {
+                continue;
+            };
+            let kind = match FileType::from_raw_mode(st.st_mode) {
+                FileType::RegularFile => Kind::File,
+                FileType::Directory => Kind::Dir,
+                FileType::Symlink => Kind::Symlink,
+                _ => Kind::Other,
+            };
+            if kind == Kind::Dir && name.to_str().is_some_and(|n| SKIPPED_DIRS.contains(&n)) {
+                continue;
+            }
+            let path = dir_path.join(name);
+            let found = Found {
+                dir: dir.as_fd(),
+                name,
+                path: relative(b.real_root(), &path),
+                kind,
+                size: u64::try_from(st.st_size).unwrap_or(0),
+            };
+            if !visit(&found) {
                 return;
             }
-            if meta.is_dir() && path.starts_with(root) {
+            if kind == Kind::Dir {
                 subdirs.push(path);
             }
         }
@@ -123,35 +180,38 @@ fn walk(root: &Path, start: &Path, visit: &mut dyn FnMut(&Path, &std::fs::Metada
     }
 }
 
+fn open_root(root: &Path) -> Result<Beneath, CodeError> {
+    Beneath::open(root).map_err(|e| CodeError::Io(root.display().to_string(), e.to_string()))
+}
+
 /// The files and directories under `dir` (`""`: the whole project), at most `limit`.
 pub fn list(root: &Path, dir: &str, limit: usize) -> Result<Listing, CodeError> {
-    let start = paths::contain(root, dir)?;
-    let meta = std::fs::metadata(&start).map_err(|e| io(dir, &e))?;
-    if !meta.is_dir() {
+    let b = open_root(root)?;
+    let start = b.contain(dir)?;
+    let st = b.lstat(&start).map_err(|e| io(dir, &e))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         return Err(CodeError::WrongKind(
             dir.to_owned(),
             "a file, not a directory",
         ));
     }
-    let real_root = std::fs::canonicalize(root).map_err(|e| io("", &e))?;
     let mut entries = Vec::new();
     let mut truncated = false;
-    walk(&real_root, &start, &mut |path, meta| {
+    walk(&b, &start, &mut |found| {
         if entries.len() >= limit {
             truncated = true;
             return false;
         }
-        let kind = if meta.file_type().is_symlink() {
-            "symlink"
-        } else if meta.is_dir() {
-            "dir"
-        } else {
-            "file"
+        let kind = match found.kind {
+            Kind::File => "file",
+            Kind::Dir => "dir",
+            Kind::Symlink => "symlink",
+            Kind::Other => "other",
         };
         entries.push(Entry {
-            path: relative(&real_root, path),
+            path: found.path.clone(),
             kind: kind.to_owned(),
-            size: meta.is_file().then_some(meta.len()),
+            size: (found.kind == Kind::File).then_some(found.size),
         });
         true
     });
@@ -171,14 +231,26 @@ pub struct FileText {
     pub truncated: bool,
 }
 
-/// Reads a text file (up to `limit` bytes).
+/// Reads a regular text file: at most `limit` bytes of it are read.
 pub fn read(root: &Path, path: &str, limit: usize) -> Result<FileText, CodeError> {
-    let real = paths::contain(root, path)?;
-    let meta = std::fs::metadata(&real).map_err(|e| io(path, &e))?;
+    let b = open_root(root)?;
+    let real = b.contain(path)?;
+    let file = b.open_file(&real).map_err(|e| io(path, &e))?;
+    // The opened file's own metadata: what was checked is what is read.
+    let meta = file.metadata().map_err(|e| io(path, &e))?;
     if meta.is_dir() {
         return Err(CodeError::WrongKind(path.to_owned(), "a directory"));
     }
-    let bytes = std::fs::read(&real).map_err(|e| io(path, &e))?;
+    if !meta.is_file() {
+        return Err(CodeError::WrongKind(path.to_owned(), NOT_REGULAR));
+    }
+    // One byte more than the limit tells whether there is more.
+    let wanted = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(wanted)).unwrap_or(0));
+    file.take(wanted)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io(path, &e))?;
+    let truncated = bytes.len() > limit;
     let head = bytes.get(..limit.min(bytes.len())).unwrap_or(&bytes);
     if head.contains(&0) {
         return Err(CodeError::Binary(path.to_owned()));
@@ -195,7 +267,7 @@ pub fn read(root: &Path, path: &str, limit: usize) -> Result<FileText, CodeError
         path: path.to_owned(),
         content,
         size: meta.len(),
-        truncated: head.len() < bytes.len(),
+        truncated,
     })
 }
 
@@ -211,35 +283,13 @@ pub struct Written {
 }
 
 /// Writes `content` to `path` (parents created), atomically: a reader sees the old or the
-/// new text, never half of it.
+/// new text, never half of it, and of concurrent writes exactly one wins whole.
 pub fn write(root: &Path, path: &str, content: &str) -> Result<Written, CodeError> {
-    let real = paths::contain_for_write(root, path)?;
-    if real.is_dir() {
-        return Err(CodeError::WrongKind(path.to_owned(), "a directory"));
-    }
-    let created = !real.exists();
-    let parent = real
-        .parent()
-        .ok_or_else(|| CodeError::WrongKind(path.to_owned(), "not a file path"))?;
-    std::fs::create_dir_all(parent).map_err(|e| io(path, &e))?;
-    let name = real
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.att-write-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(content.as_bytes())?;
-        f.sync_all()?;
-        if let Ok(old) = std::fs::metadata(&real) {
-            std::fs::set_permissions(&tmp, old.permissions())?;
-        }
-        std::fs::rename(&tmp, &real)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(path, &e));
-    }
+    let b = open_root(root)?;
+    let real = b.contain_for_write(path)?;
+    let created = b
+        .write(&real, content.as_bytes())
+        .map_err(|e| io(path, &e))?;
     Ok(Written {
         path: path.to_owned(),
         bytes: content.len() as u64,
@@ -258,8 +308,21 @@ pub struct Match {
     pub text: String,
 }
 
+/// The content of the regular file `name` in `dir`, when it is one and at most `limit` bytes.
+fn small_file(dir: BorrowedFd<'_>, name: &OsStr, limit: u64) -> Option<Vec<u8>> {
+    let file = beneath::open_at(dir, name).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > limit {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 <= limit).then_some(bytes)
+}
+
 /// Searches the project's text files for `pattern` (literal, or a regular expression when
-/// `regex`), at most `limit` matches, files in path order.
+/// `regex`), at most `limit` matches, files in path order. Files over [`SEARCH_FILE_LIMIT`]
+/// and anything but regular files are passed over.
 pub fn search(
     root: &Path,
     pattern: &str,
@@ -275,14 +338,15 @@ pub fn search(
         .size_limit(1 << 20)
         .build()
         .map_err(|e| CodeError::BadPattern(e.to_string()))?;
-    let real_root = std::fs::canonicalize(root).map_err(|e| io("", &e))?;
+    let b = open_root(root)?;
+    let start = b.real_root().to_path_buf();
     let mut found = Vec::new();
     let mut truncated = false;
-    walk(&real_root, &real_root, &mut |path, meta| {
-        if !meta.is_file() || meta.len() > 4 * 1024 * 1024 {
+    walk(&b, &start, &mut |entry| {
+        if entry.kind != Kind::File || entry.size > SEARCH_FILE_LIMIT {
             return true;
         }
-        let Ok(text) = std::fs::read(path) else {
+        let Some(text) = small_file(entry.dir, entry.name, SEARCH_FILE_LIMIT) else {
             return true;
         };
         if text.contains(&0) {
@@ -296,7 +360,7 @@ pub fn search(
                     return false;
                 }
                 found.push(Match {
-                    path: relative(&real_root, path),
+                    path: entry.path.clone(),
                     line: n as u64 + 1,
                     text: line.chars().take(500).collect(),
                 });
@@ -318,34 +382,64 @@ pub struct ArchiveInfo {
     pub links: u64,
 }
 
+/// Adds one walked entry to `tar` under `name`; answers what it added to `info`.
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    entry: &Found<'_>,
+    name: &Path,
+    info: &mut ArchiveInfo,
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    match entry.kind {
+        Kind::Symlink => {
+            let meta = beneath::path_at(entry.dir, entry.name)?.metadata()?;
+            header.set_metadata(&meta);
+            let target = beneath::link_at(entry.dir, entry.name)?;
+            tar.append_link(&mut header, name, target)?;
+            info.links += 1;
+        }
+        Kind::Dir => {
+            let meta = std::fs::File::from(beneath::dir_at(entry.dir, entry.name)?).metadata()?;
+            header.set_metadata(&meta);
+            header.set_size(0);
+            tar.append_data(&mut header, name, std::io::empty())?;
+        }
+        Kind::File => {
+            let file = beneath::open_at(entry.dir, entry.name)?;
+            let meta = file.metadata()?;
+            if !meta.is_file() {
+                return Ok(()); // swapped for a FIFO or a device meanwhile: not content
+            }
+            header.set_metadata(&meta);
+            let size = meta.len();
+            // Exactly `size` bytes whatever happens to the file meanwhile (padded if it
+            // shrank), or the archive would be corrupt.
+            let data = file.take(size).chain(std::io::repeat(0)).take(size);
+            tar.append_data(&mut header, name, data)?;
+            info.files += 1;
+            info.bytes += size;
+        }
+        Kind::Other => {} // sockets, FIFOs, devices: not content
+    }
+    Ok(())
+}
+
 /// Writes the project's tree as a gzip-compressed tar to `out`, every entry under `prefix/`:
 /// what a listing sees (`.git` and build output skipped), links stored as links and never
 /// followed, so nothing outside the project is read.
 pub fn archive<W: Write>(root: &Path, prefix: &str, out: W) -> Result<(ArchiveInfo, W), CodeError> {
-    let real_root = std::fs::canonicalize(root).map_err(|e| io("", &e))?;
+    let b = open_root(root)?;
+    let start = b.real_root().to_path_buf();
     let gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
-    tar.follow_symlinks(false);
     let mut info = ArchiveInfo::default();
     let mut failed = None;
-    walk(&real_root, &real_root, &mut |path, meta| {
-        let name = Path::new(prefix).join(relative(&real_root, path));
-        let done = if meta.file_type().is_symlink() {
-            info.links += 1;
-            tar.append_path_with_name(path, &name)
-        } else if meta.is_dir() {
-            tar.append_dir(&name, path)
-        } else if meta.is_file() {
-            info.files += 1;
-            info.bytes += meta.len();
-            tar.append_path_with_name(path, &name)
-        } else {
-            Ok(()) // sockets, fifos: not content
-        };
-        match done {
+    walk(&b, &start, &mut |entry| {
+        let name: PathBuf = Path::new(prefix).join(&entry.path);
+        match append(&mut tar, entry, &name, &mut info) {
             Ok(()) => true,
             Err(e) => {
-                failed = Some(CodeError::Io(relative(&real_root, path), e.to_string()));
+                failed = Some(CodeError::Io(entry.path.clone(), e.to_string()));
                 false
             }
         }
@@ -477,6 +571,56 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains("att-write"))
             .collect();
         assert!(stray.is_empty(), "temporary files left behind");
+    }
+
+    #[test]
+    fn a_link_at_the_old_temporary_name_is_not_followed() {
+        let (dir, root) = project();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "untouched\n").expect("victim");
+        let planted = root.join(format!(".notes.txt.att-write-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).expect("plant");
+        let w = write(&root, "notes.txt", "written\n").expect("write");
+        assert!(w.created);
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "untouched\n"
+        );
+        let meta = std::fs::symlink_metadata(root.join("notes.txt")).expect("notes");
+        assert!(meta.file_type().is_file(), "{meta:?}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("notes.txt")).expect("notes"),
+            "written\n"
+        );
+    }
+
+    #[test]
+    fn reads_take_at_most_their_limit_and_only_regular_files() {
+        let (_dir, root) = project();
+        let huge = std::fs::File::create(root.join("huge.txt")).expect("huge");
+        (&huge).write_all(b"0123456789abcdef\n").expect("head");
+        huge.set_len(10 << 30).expect("sparse 10 GiB");
+        let r = read(&root, "huge.txt", 10).expect("read");
+        assert_eq!(
+            (r.content.as_str(), r.truncated, r.size),
+            ("0123456789", true, 10 << 30)
+        );
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            root.join("pipe"),
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .expect("fifo");
+        let e = read(&root, "pipe", 10).expect_err("a FIFO");
+        assert!(
+            matches!(e, CodeError::WrongKind(_, NOT_REGULAR)) && e.is_callers(),
+            "{e}"
+        );
+        let l = list(&root, "", 100).expect("list");
+        let pipe = l.entries.iter().find(|e| e.path == "pipe").expect("listed");
+        assert_eq!((pipe.kind.as_str(), pipe.size), ("other", None));
+        let (found, _) = search(&root, "0123", false, 10).expect("search");
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! git for the workspace tools, through git2 (WORKSPACE.md, "Capabilities"): status, branch
 //! (create or switch), commit (explicit paths, or the tracked changes — never stray files),
-//! log, diff, and push to local and file remotes. Blocking: call from a blocking task.
+//! log, diff, and push to local and file remotes; clones and pushes that need the user's own
+//! credentials go through the hardened, time-bounded git command line ([`super::gitcli`]).
+//! The git2 functions block: call them from a blocking task; [`clone`] and [`push`] are async.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::gitcli;
 use super::paths::{self, PathError};
 
 /// Why a git operation was refused or failed.
@@ -51,32 +55,95 @@ fn open(root: &Path) -> Result<git2::Repository, GitError> {
     git2::Repository::open(root).map_err(|_| GitError::NotARepo(root.display().to_string()))
 }
 
-/// Clones `remote` into `path`: git2 for local paths and `file://`, else the git command
-/// line (with the user's own credential setup), its arguments after `--`.
-pub fn clone(remote: &str, path: &Path) -> Result<(), String> {
+/// The longest a `git push` through the command line may take.
+pub const PUSH_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Why a clone did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloneError {
+    /// The remote is refused before anything runs (an option, a transport att does not run).
+    #[error("{0}")]
+    Refused(String),
+    /// The clone failed (git's own words); nothing is left at the target.
+    #[error("{0}")]
+    Failed(String),
+    /// The clone ran out of time and was stopped; nothing is left at the target.
+    #[error("cloning `{0}` timed out after {1:?}: it was stopped and its directory removed")]
+    TimedOut(String, Duration),
+}
+
+/// Refuses a remote that is not a plain location: one read as an option, or one naming a
+/// remote helper (`<transport>::<address>`: `ext::` runs a command, `fd::` talks over an
+/// inherited descriptor).
+pub fn check_remote(remote: &str) -> Result<(), String> {
     if remote.starts_with('-') {
         return Err(format!("`{remote}` would be read as an option"));
     }
+    // git's own rule: a run of URL scheme characters at the start, then `::`.
+    let scheme = remote
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .unwrap_or(remote.len());
+    if scheme > 0 && remote[scheme..].starts_with("::") {
+        return Err(format!(
+            "`{remote}` names a git remote helper: att clones and pushes over local paths, \
+             file://, git://, http(s):// and ssh only"
+        ));
+    }
+    Ok(())
+}
+
+/// Removes a clone target att made, when dropped armed: a clone that failed, timed out, or
+/// was abandoned (its caller went away, att stopped) leaves nothing behind.
+struct CloneTarget<'a> {
+    path: &'a Path,
+    armed: bool,
+}
+
+impl Drop for CloneTarget<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_dir_all(self.path);
+        }
+    }
+}
+
+/// Clones `remote` into `path` (which must not exist yet): git2 for local paths and `file://`,
+/// else the hardened git command line (with the user's own credential setup, its arguments
+/// after `--`) for at most `timeout`. Whatever way it fails, `path` is removed.
+pub async fn clone(remote: &str, path: &Path, timeout: Duration) -> Result<(), CloneError> {
+    check_remote(remote).map_err(CloneError::Refused)?;
+    if path.exists() {
+        return Err(CloneError::Refused(format!(
+            "`{}` exists already",
+            path.display()
+        )));
+    }
+    let mut target = CloneTarget { path, armed: true };
     if remote.starts_with('/') || remote.starts_with("file://") {
-        return git2::Repository::clone(remote, path)
-            .map(drop)
-            .map_err(|e| format!("cannot clone `{remote}`: {}", e.message()));
+        let (r, p) = (remote.to_owned(), path.to_owned());
+        tokio::task::spawn_blocking(move || git2::Repository::clone(&r, &p).map(drop))
+            .await
+            .map_err(|e| CloneError::Failed(format!("the clone did not finish: {e}")))?
+            .map_err(|e| CloneError::Failed(format!("cannot clone `{remote}`: {}", e.message())))?;
+        target.armed = false;
+        return Ok(());
     }
-    let out = std::process::Command::new("git")
-        .args(["clone", "--quiet", "--"])
-        .arg(remote)
-        .arg(path)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
+    let mut cmd = gitcli::command(None);
+    cmd.args(["clone", "--quiet", "--"]).arg(remote).arg(path);
+    let out = gitcli::run(cmd, "clone", timeout)
+        .await
+        .map_err(|e| match e {
+            gitcli::CliError::TimedOut(..) => CloneError::TimedOut(remote.to_owned(), timeout),
+            other => CloneError::Failed(other.to_string()),
+        })?;
+    if !out.status.success() {
+        return Err(CloneError::Failed(format!(
             "git clone `{remote}` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+            gitcli::said(&out)
+        )));
     }
+    target.armed = false;
+    Ok(())
 }
 
 /// One changed file.
@@ -273,12 +340,19 @@ pub fn commit(
                 let relative = real
                     .strip_prefix(&real_workdir)
                     .map_err(|_| PathError::Outside(p.clone()))?;
-                if real.is_dir() {
+                let kind = std::fs::symlink_metadata(&real).ok().map(|m| m.file_type());
+                if kind.is_some_and(|k| k.is_dir()) {
                     return Err(GitError::BadName(format!(
                         "`{p}` is a directory: name the files"
                     )));
                 }
-                if real.exists() {
+                // git would read a FIFO until a writer came: only files and links are content.
+                if kind.is_some_and(|k| !k.is_file() && !k.is_symlink()) {
+                    return Err(GitError::BadName(format!(
+                        "`{p}` is not a regular file (a FIFO, a device or a socket)"
+                    )));
+                }
+                if kind.is_some() {
                     index.add_path(relative).map_err(git)?;
                 } else if index.get_path(relative, 0).is_some() {
                     index.remove_path(relative).map_err(git)?;
@@ -345,14 +419,20 @@ pub fn log(root: &Path, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
     Ok(out)
 }
 
-/// The patch of the working tree (staged and not) against HEAD, untracked files included.
+/// The largest file whose lines a diff shows (bigger ones are shown as binary).
+pub const DIFF_FILE_LIMIT: i64 = 8 * 1024 * 1024;
+
+/// The patch of the working tree (staged and not) against HEAD, untracked files included
+/// (files over [`DIFF_FILE_LIMIT`] as binary).
 pub fn diff(root: &Path) -> Result<String, GitError> {
     let repo = open(root)?;
     let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
     let mut opts = git2::DiffOptions::new();
+    // Bigger files show as binary: the patch stays a size a caller can take.
     opts.include_untracked(true)
         .recurse_untracked_dirs(true)
-        .show_untracked_content(true);
+        .show_untracked_content(true)
+        .max_size(DIFF_FILE_LIMIT);
     let diff = repo
         .diff_tree_to_workdir_with_index(head_tree.as_ref(), Some(&mut opts))
         .map_err(git)?;
@@ -369,21 +449,53 @@ pub fn diff(root: &Path) -> Result<String, GitError> {
 }
 
 /// Pushes `branch` to `remote`, a configured remote: through git2 when its URL is a local
-/// path or `file://`, else through the `git` command line, which uses the user's own
-/// credential setup (helpers, SSH agent). A push that is not a fast-forward is refused.
-pub fn push(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
+/// path or `file://`, else through the hardened `git` command line ([`gitcli`]), which uses
+/// the user's own credential setup (helpers, SSH agent) and is stopped after
+/// [`PUSH_TIMEOUT`]. A push that is not a fast-forward is refused; so is a remote whose URL
+/// names a remote helper (`ext::`, `fd::`).
+pub async fn push(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
     if branch.starts_with('-') || !git2::Branch::name_is_valid(branch).unwrap_or(false) {
         return Err(GitError::BadName(format!(
             "`{branch}` is not a valid branch name"
         )));
     }
+    let (r, rem, b) = (root.to_owned(), remote.to_owned(), branch.to_owned());
+    let pushed = tokio::task::spawn_blocking(move || push_local(&r, &rem, &b))
+        .await
+        .map_err(|e| GitError::Git(format!("the push did not finish: {e}")))??;
+    match pushed {
+        Pushed::Done => Ok(()),
+        Pushed::NeedsCli(url) => {
+            check_remote(&url)
+                .map_err(|why| GitError::BadName(format!("remote `{remote}` is refused: {why}")))?;
+            push_with_cli(root, remote, branch, PUSH_TIMEOUT).await
+        }
+    }
+}
+
+/// What [`push_local`] did.
+enum Pushed {
+    Done,
+    /// The remote is not local: its URL, for the command line.
+    NeedsCli(String),
+}
+
+/// Pushes through git2 when `remote`'s URL is local; else answers the URL.
+fn push_local(root: &Path, remote: &str, branch: &str) -> Result<Pushed, GitError> {
     let repo = open(root)?;
     let mut r = repo
         .find_remote(remote)
         .map_err(|_| GitError::BadName(format!("no remote `{remote}`")))?;
-    let url = r.url().unwrap_or_default().to_owned();
+    // A push goes to the push URL when one is set (as rewritten by the config, like git).
+    let url = r
+        .pushurl()
+        .ok()
+        .flatten()
+        .or(r.url().ok())
+        .unwrap_or_default()
+        .to_owned();
     if !(url.starts_with('/') || url.starts_with("file://")) {
-        return push_with_cli(root, remote, branch);
+        return Ok(Pushed::NeedsCli(url));
     }
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
     let rejected = std::cell::RefCell::new(None::<String>);
@@ -406,28 +518,30 @@ pub fn push(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
     drop(opts);
     match rejected.into_inner() {
         Some(why) => Err(GitError::Conflict(format!("the push was refused: {why}"))),
-        None => Ok(()),
+        None => Ok(Pushed::Done),
     }
 }
 
 /// `git push` for remotes that need credentials: no shell, the remote a configured name and
-/// the branch validated (neither can be read as an option), no prompt (the terminal is not
-/// the user's).
-fn push_with_cli(root: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
+/// the branch validated (neither can be read as an option), hardened and bounded
+/// ([`gitcli`]).
+async fn push_with_cli(
+    root: &Path,
+    remote: &str,
+    branch: &str,
+    timeout: Duration,
+) -> Result<(), GitError> {
     if remote.starts_with('-') {
         return Err(GitError::BadName(format!(
             "`{remote}` is not a remote name"
         )));
     }
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["push", "--porcelain", remote, &refspec])
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| GitError::Git(format!("cannot run git: {e}")))?;
+    let mut cmd = gitcli::command(Some(root));
+    cmd.args(["push", "--porcelain", remote, &refspec]);
+    let out = gitcli::run(cmd, "push", timeout)
+        .await
+        .map_err(|e| GitError::Git(e.to_string()))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -508,6 +622,33 @@ mod tests {
     }
 
     #[test]
+    fn status_diff_and_commit_pass_over_fifos_and_huge_files() {
+        let (_dir, root) = repo();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            root.join("pipe"),
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .expect("fifo");
+        let huge = std::fs::File::create(root.join("huge.txt")).expect("huge");
+        huge.set_len(10 << 30).expect("sparse 10 GiB");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let r = root.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send((status(&r), diff(&r)));
+        });
+        let (s, d) = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("status and diff answer");
+        let s = s.expect("status");
+        assert!(s.files.iter().any(|f| f.path == "huge.txt"), "{s:?}");
+        let d = d.expect("diff");
+        assert!(d.len() < 1 << 20, "{}", d.len());
+        let e = commit(&root, "fifo", Some(&["pipe".to_owned()])).expect_err("a FIFO");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    #[test]
     fn branches_switch_safely_and_diffs_show_the_working_tree() {
         let (_dir, root) = repo();
         assert_eq!(
@@ -554,8 +695,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn pushes_go_to_local_remotes_and_non_fast_forwards_are_refused() {
+    #[tokio::test]
+    async fn pushes_go_to_local_remotes_and_non_fast_forwards_are_refused() {
         let (dir, root) = repo();
         let remote = dir.path().join("remote.git");
         git2::Repository::init_bare(&remote).expect("bare");
@@ -564,7 +705,7 @@ mod tests {
             .expect("remote");
         repo.remote("forge", "https://example.com/x.git")
             .expect("remote");
-        push(&root, "origin", "master").expect("push");
+        push(&root, "origin", "master").await.expect("push");
         let bare = git2::Repository::open_bare(&remote).expect("bare");
         let pushed = bare
             .find_reference("refs/heads/master")
@@ -578,14 +719,18 @@ mod tests {
         let cli = dir.path().join("cli.git");
         git2::Repository::init_bare(&cli).expect("bare");
         repo.remote("relative", "../cli.git").expect("remote");
-        push(&root, "relative", "master").expect("push through the git CLI");
+        push(&root, "relative", "master")
+            .await
+            .expect("push through the git CLI");
         let bare = git2::Repository::open_bare(&cli).expect("bare");
         assert!(bare.find_reference("refs/heads/master").is_ok());
         // …and an unreachable one fails with git's own words (no network, no prompt).
-        let e = push(&root, "forge", "master").expect_err("https remote");
+        let e = push(&root, "forge", "master")
+            .await
+            .expect_err("https remote");
         assert!(e.to_string().contains("git push failed"), "{e}");
         assert!(matches!(
-            push(&root, "nope", "master"),
+            push(&root, "nope", "master").await,
             Err(GitError::BadName(_))
         ));
         // Rewrite local history: the remote's branch is not an ancestor any more.
@@ -604,7 +749,9 @@ mod tests {
             .expect("commit");
         repo.reference("refs/heads/master", amended, true, "amend")
             .expect("move");
-        let e = push(&root, "origin", "master").expect_err("non fast-forward");
+        let e = push(&root, "origin", "master")
+            .await
+            .expect_err("non fast-forward");
         assert!(matches!(e, GitError::Conflict(_)), "{e}");
     }
 }

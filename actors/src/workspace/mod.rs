@@ -1,10 +1,16 @@
 //! Workspace tools (WORKSPACE.md): what lets an agent change and test a code base through att.
-//! So far: [`Project`], [`paths`] (every caller path contained to the project root), [`code`]
-//! (list, read, write, search, diff), [`git`] (git2), [`parse`] (test output parsers) and
+//! [`Project`] (a directory att works in), [`paths`] (every caller path checked: inside the
+//! project, nothing in `.git`), [`beneath`] (the checked path used through the project's open
+//! root, so that the check holds at the moment of use), [`code`] (list, read, write, search,
+//! diff), [`git`] (git2), [`gitcli`] (the git command line, hardened and bounded in time),
+//! [`group`] (a child's process group, killed with it), [`parse`] (test output parsers) and
 //! [`testrun`] (the test runner).
 
+pub mod beneath;
 pub mod code;
 pub mod git;
+pub mod gitcli;
+pub mod group;
 pub mod parse;
 pub mod paths;
 pub mod testrun;
@@ -83,8 +89,9 @@ impl Project {
         format!("project-{}", self.name)
     }
 
-    /// Checks the name and the directory.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Checks what can be checked before its directory exists (a clone target): the name, an
+    /// absolute path that is not a git directory nor inside one, a test command.
+    pub fn validate_plan(&self) -> Result<(), (&'static str, String)> {
         if !crate::upstream::valid_name(&self.name) {
             return Err((
                 "name",
@@ -100,14 +107,31 @@ impl Project {
                 "the project directory must be an absolute path".into(),
             ));
         }
+        if let Some(git_dir) = paths::enclosing_git_dir(&self.path) {
+            return Err((
+                "path",
+                format!(
+                    "`{}` is in the git directory `{}`: a project is a working tree, and a \
+                     repository's own files (config, hooks) are not for the file tools",
+                    self.path.display(),
+                    git_dir.display()
+                ),
+            ));
+        }
+        if self.test.as_ref().is_some_and(|t| t.argv.is_empty()) {
+            return Err(("test.argv", "the test command is empty".into()));
+        }
+        Ok(())
+    }
+
+    /// [`Project::validate_plan`], and its directory exists.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.validate_plan()?;
         if !self.path.is_dir() {
             return Err((
                 "path",
                 format!("`{}` is not an existing directory", self.path.display()),
             ));
-        }
-        if self.test.as_ref().is_some_and(|t| t.argv.is_empty()) {
-            return Err(("test.argv", "the test command is empty".into()));
         }
         Ok(())
     }

@@ -1,7 +1,10 @@
 //! The test runner (WORKSPACE.md, "Test runner"): a project's test command run without a
 //! shell, in the project directory, in a process group of its own, under a timeout that
 //! kills the whole group (`returncode` 124, `timed_out`), its output kept (bounded) and
-//! parsed — the partial output of a timed-out run too.
+//! parsed — the partial output of a timed-out run too. Output is bounded twice: a line longer
+//! than [`LINE_LIMIT`] is cut into lines of that length as it arrives (a program that never
+//! prints a newline cannot grow one line without end), and only the last [`OUTPUT_LIMIT`]
+//! bytes of lines are kept.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -9,12 +12,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::group::ProcessGroup;
 use super::parse::{self, Counts, Runner};
 
 /// The output kept per run: its last bytes (the summary is at the end).
 pub const OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// The longest line kept whole; a longer one is cut into lines of this length.
+pub const LINE_LIMIT: usize = 64 * 1024;
 
 /// How a project's tests are run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,12 +179,87 @@ impl Captured {
     }
 }
 
-fn kill_group(pid: Option<u32>) {
-    if let Some(pgid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
-        // SAFETY: killpg(2) on the group this module created for the run.
-        unsafe {
-            libc::killpg(pgid, libc::SIGKILL);
+/// Splits a byte stream into lines of at most [`LINE_LIMIT`] bytes (cut at a character
+/// boundary when one is near), decoded leniently (a stray invalid byte must not stop the
+/// reading, or the child would block on a full pipe).
+#[derive(Default)]
+struct LineSplitter {
+    pending: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Takes `bytes`; answers the lines they complete.
+    fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for chunk in bytes.split_inclusive(|b| *b == b'\n') {
+            let (body, ended) = match chunk.strip_suffix(b"\n") {
+                Some(body) => (body, true),
+                None => (chunk, false),
+            };
+            let mut body = body;
+            while self.pending.len() + body.len() > LINE_LIMIT {
+                let room = LINE_LIMIT - self.pending.len();
+                let cut = char_boundary(body, room);
+                self.pending.extend_from_slice(&body[..cut]);
+                lines.push(self.take());
+                body = &body[cut..];
+            }
+            self.pending.extend_from_slice(body);
+            if ended {
+                lines.push(self.take());
+            }
         }
+        lines
+    }
+
+    /// The last line, unterminated, if any.
+    fn finish(mut self) -> Option<String> {
+        (!self.pending.is_empty()).then(|| self.take())
+    }
+
+    fn take(&mut self) -> String {
+        let line = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        line
+    }
+}
+
+/// Where to cut `bytes` at or before `at` without splitting a UTF-8 character (at `at` when
+/// no boundary is within a character's length: not UTF-8 there anyway).
+fn char_boundary(bytes: &[u8], at: usize) -> usize {
+    let at = at.min(bytes.len());
+    (at.saturating_sub(3)..=at)
+        .rev()
+        .find(|&i| i == bytes.len() || (bytes[i] & 0xC0) != 0x80)
+        .unwrap_or(at)
+}
+
+/// Reads `stream` to its end, line by line ([`LineSplitter`]), telling `sink` and keeping
+/// each line in `captured`.
+async fn capture(
+    mut stream: Box<dyn AsyncRead + Send + Unpin>,
+    captured: Arc<Mutex<Captured>>,
+    sink: Option<LineSink>,
+) {
+    let mut splitter = LineSplitter::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    let keep = |line: String| {
+        if let Some(sink) = &sink {
+            sink(&line);
+        }
+        captured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(line);
+    };
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => splitter.feed(&buf[..n]).into_iter().for_each(&keep),
+        }
+    }
+    if let Some(last) = splitter.finish() {
+        keep(last);
     }
 }
 
@@ -226,6 +308,8 @@ pub async fn run_with(
         .spawn()
         .map_err(|e| RunError::Start(program.clone(), e.to_string()))?;
     let pid = child.id();
+    // Killed at the latest when this run is dropped (att stopping mid-run).
+    let group = ProcessGroup::led_by(pid);
     if let (Some(tell), Some(pid)) = (on_start, pid) {
         tell(pid);
     }
@@ -234,29 +318,15 @@ pub async fn run_with(
         child
             .stdout
             .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
         child
             .stderr
             .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
     ]
     .into_iter()
     .flatten()
-    .map(|stream| {
-        let (captured, sink) = (captured.clone(), lines.clone());
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stream).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(sink) = &sink {
-                    sink(&line);
-                }
-                captured
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(line);
-            }
-        })
-    })
+    .map(|stream| tokio::spawn(capture(stream, captured.clone(), lines.clone())))
     .collect::<Vec<_>>();
     let (returncode, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(status) => {
@@ -267,13 +337,13 @@ pub async fn run_with(
             (code, false)
         }
         Err(_) => {
-            kill_group(pid);
+            group.kill();
             let _ = child.wait().await;
             (124, true)
         }
     };
     // Whatever the run left behind in its group goes too, so the pipes close.
-    kill_group(pid);
+    group.kill();
     for reader in readers {
         let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
     }
@@ -288,11 +358,16 @@ pub async fn run_with(
         parsed.push_str(&output);
         (output, c.truncated, parsed)
     };
-    let report = command
-        .junit
-        .as_deref()
-        .and_then(|p| super::paths::contain(root, p).ok())
-        .and_then(|p| std::fs::read_to_string(p).ok());
+    let report = match command.junit.clone() {
+        Some(path) => {
+            let root = root.to_owned();
+            tokio::task::spawn_blocking(move || read_report(&root, &path))
+                .await
+                .ok()
+                .flatten()
+        }
+        None => None,
+    };
     let (runner, counts) = match report {
         Some(xml) => (Runner::Junit, parse::parse_junit(&xml)),
         None => (command.runner, parse::parse(command.runner, &parsed)),
@@ -307,6 +382,16 @@ pub async fn run_with(
         output,
         output_truncated,
     })
+}
+
+/// The largest JUnit report read; a bigger one is not used (the output is parsed instead).
+const REPORT_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The JUnit report at `path` in the project, when it is a whole regular text file (read like
+/// any caller's path: contained, through the open root, never a FIFO).
+fn read_report(root: &Path, path: &str) -> Option<String> {
+    let report = super::code::read(root, path, REPORT_LIMIT).ok()?;
+    (!report.truncated).then_some(report.content)
 }
 
 #[cfg(test)]
@@ -371,6 +456,46 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(gone(), "the grandchild {pid} outlived the run");
+    }
+
+    #[tokio::test]
+    async fn output_without_newlines_is_cut_into_bounded_lines_and_the_cut_is_said() {
+        let dir = tempfile::tempdir().expect("dir");
+        let c = sh("head -c 5000000 /dev/zero | tr '\\0' a", Runner::Plain);
+        let r = run(dir.path(), &c, None, Duration::from_secs(60))
+            .await
+            .expect("run");
+        assert_eq!(
+            (r.returncode, r.timed_out),
+            (0, false),
+            "{}",
+            r.output.len()
+        );
+        assert!(r.output_truncated, "the run says its output was cut");
+        assert!(r.output.len() <= OUTPUT_LIMIT, "{}", r.output.len());
+        // The newest output is kept, in lines no longer than the line limit.
+        assert!(
+            r.output.len() >= OUTPUT_LIMIT - LINE_LIMIT,
+            "{}",
+            r.output.len()
+        );
+        assert!(r.output.lines().all(|l| l.len() <= LINE_LIMIT));
+        assert!(r.output.chars().all(|c| c == 'a' || c == '\n'));
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_character_boundaries_and_bad_bytes_do_not_stop_the_reading() {
+        let mut s = LineSplitter::default();
+        let mut lines = s.feed(b"one\ntw");
+        lines.extend(s.feed(b"o\n\xff\xfe bad\n"));
+        assert_eq!(lines, ["one", "two", "\u{fffd}\u{fffd} bad"]);
+        // A 3-byte character straddling the limit goes whole to the next line.
+        let mut long = vec![b'x'; LINE_LIMIT - 1];
+        long.extend("€€".as_bytes());
+        let lines = s.feed(&long);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].len(), LINE_LIMIT - 1);
+        assert_eq!(s.finish().as_deref(), Some("€€"));
     }
 
     #[tokio::test]
@@ -461,11 +586,10 @@ mod tests {
         assert_eq!(r.counts.passed, 4, "{r:?}");
         let target = dir.path().join("target");
         assert!(
-            c.clone()
+            !c.clone()
                 .with_cargo_target(&target)
                 .env
-                .get("CARGO_TARGET_DIR")
-                .is_none()
+                .contains_key("CARGO_TARGET_DIR")
         );
         let cargo = detect_cargo();
         let shared = cargo.clone().with_cargo_target(&target);
