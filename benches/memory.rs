@@ -34,7 +34,10 @@ async fn open_sessions(http: &reqwest::Client, url: &str, n: usize) -> Vec<Strin
                 .await
                 .expect("initialize");
             assert!(r.status().is_success(), "initialize: {}", r.status());
-            let id = r.headers()["mcp-session-id"].to_str().expect("id").to_owned();
+            let id = r.headers()["mcp-session-id"]
+                .to_str()
+                .expect("id")
+                .to_owned();
             let _ = r.bytes().await;
             let r = http
                 .post(url)

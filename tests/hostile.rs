@@ -91,8 +91,11 @@ fn world() -> World {
     let repo = git2::Repository::init(&project).expect("git init");
     common::commit(&repo, &[("notes.txt", "notes\n")], "first");
     // The remote config holds a credential, as real ones often do.
-    repo.remote("origin", &format!("https://user:{secret}@forge.invalid/demo.git"))
-        .expect("remote");
+    repo.remote(
+        "origin",
+        &format!("https://user:{secret}@forge.invalid/demo.git"),
+    )
+    .expect("remote");
     let marker = dir.path().join("smuggled-command-ran");
     World {
         project,
@@ -188,21 +191,69 @@ fn raw_bodies() -> Vec<(&'static str, Vec<u8>)> {
         ("application/json", b"{\"a\":1} trailing".to_vec()),
         ("application/json", vec![0xff, 0xfe, 0x00]),
         ("application/json", "[".repeat(100_000).into_bytes()),
-        ("application/json", format!("{{\"a\":\"{}\"}}", "z".repeat(3 << 20)).into_bytes()),
+        (
+            "application/json",
+            format!("{{\"a\":\"{}\"}}", "z".repeat(3 << 20)).into_bytes(),
+        ),
         ("text/plain", b"{\"name\":\"x\"}".to_vec()),
-        ("application/x-www-form-urlencoded", b"name=x&command=sh".to_vec()),
+        (
+            "application/x-www-form-urlencoded",
+            b"name=x&command=sh".to_vec(),
+        ),
     ]
 }
 
 /// Field names every body is tried with: the route's own (from its schema) and the
 /// workspace tools' (their HTTP bodies are described in prose).
 const FIELDS: &[&str] = &[
-    "name", "url", "command", "args", "env", "cwd", "headers", "priority", "call_timeout",
-    "init_timeout", "health_interval", "max_init_age", "idempotent_tools", "tool", "arguments",
-    "uri", "prompt", "server", "path", "content", "git_remote", "test", "runtime", "forge",
-    "message", "paths", "branch", "create", "remote", "argv", "timeout_seconds", "target",
-    "requested_release_id", "release_id", "id", "kind", "data", "correlation_id", "change",
-    "publish", "health", "stop_grace", "crash_window", "limit", "pattern", "regex", "old", "new",
+    "name",
+    "url",
+    "command",
+    "args",
+    "env",
+    "cwd",
+    "headers",
+    "priority",
+    "call_timeout",
+    "init_timeout",
+    "health_interval",
+    "max_init_age",
+    "idempotent_tools",
+    "tool",
+    "arguments",
+    "uri",
+    "prompt",
+    "server",
+    "path",
+    "content",
+    "git_remote",
+    "test",
+    "runtime",
+    "forge",
+    "message",
+    "paths",
+    "branch",
+    "create",
+    "remote",
+    "argv",
+    "timeout_seconds",
+    "target",
+    "requested_release_id",
+    "release_id",
+    "id",
+    "kind",
+    "data",
+    "correlation_id",
+    "change",
+    "publish",
+    "health",
+    "stop_grace",
+    "crash_window",
+    "limit",
+    "pattern",
+    "regex",
+    "old",
+    "new",
 ];
 
 /// Values tried per body field and per query parameter (see `route_inputs`): all of them
@@ -352,7 +403,7 @@ async fn send_all(att: &TestAtt, inputs: Vec<Input>, tally: &Tally, w: &World) {
             let http = http.clone();
             async move {
                 let n = tally.inputs.fetch_add(1, Ordering::Relaxed);
-                if n % 2000 == 0 {
+                if n.is_multiple_of(2000) {
                     eprintln!("hostile: {n} of {total} route inputs sent");
                 }
                 let mut req = http.request(input.method.clone(), att.url(&input.path));
@@ -365,14 +416,22 @@ async fn send_all(att: &TestAtt, inputs: Vec<Input>, tally: &Tally, w: &World) {
                         .as_deref()
                         .map(|b| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned())
                         .unwrap_or_default();
-                    format!("{} {} {body}", input.method, &input.path[..input.path.len().min(200)])
+                    format!(
+                        "{} {} {body}",
+                        input.method,
+                        &input.path[..input.path.len().min(200)]
+                    )
                 };
                 match req.send().await {
                     Ok(r) => {
                         let status = r.status().as_u16();
                         let text = r.text().await.unwrap_or_default();
                         if status >= 500 {
-                            tally.fail(format!("{} → {status} {}", said(), &text[..text.len().min(300)]));
+                            tally.fail(format!(
+                                "{} → {status} {}",
+                                said(),
+                                &text[..text.len().min(300)]
+                            ));
                         }
                         if text.contains(&w.secret) {
                             tally
@@ -424,12 +483,20 @@ async fn mcp_inputs(att: &TestAtt, tally: &Tally, w: &World) {
         .to_str()
         .expect("session")
         .to_owned();
-    rpc(att, &session, &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-        .await
-        .expect("initialized");
-    let (_, listed) = rpc(att, &session, &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
-        .await
-        .expect("tools/list");
+    rpc(
+        att,
+        &session,
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await
+    .expect("initialized");
+    let (_, listed) = rpc(
+        att,
+        &session,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    )
+    .await
+    .expect("tools/list");
     let tools: Vec<(String, Vec<String>)> = listed
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))
@@ -445,18 +512,39 @@ async fn mcp_inputs(att: &TestAtt, tally: &Tally, w: &World) {
             (t["name"].as_str().unwrap_or_default().to_owned(), fields)
         })
         .collect();
-    assert!(tools.iter().any(|(n, _)| n == "att.code.read"), "att's tools are listed");
+    assert!(
+        tools.iter().any(|(n, _)| n == "att.code.read"),
+        "att's tools are listed"
+    );
     let methods = [
-        "initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/read",
-        "resources/templates/list", "resources/subscribe", "resources/unsubscribe",
-        "prompts/list", "prompts/get", "completion/complete", "logging/setLevel",
+        "initialize",
+        "ping",
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
         "vendor/unknown",
     ];
     let mut bodies = Vec::new();
     for m in methods {
         for v in values(w) {
             bodies.push(json!({"jsonrpc": "2.0", "id": 2, "method": m, "params": v}));
-            for field in ["name", "uri", "arguments", "level", "ref", "argument", "cursor"] {
+            for field in [
+                "name",
+                "uri",
+                "arguments",
+                "level",
+                "ref",
+                "argument",
+                "cursor",
+            ] {
                 bodies.push(json!({"jsonrpc": "2.0", "id": 3, "method": m, "params": {field: v}}));
             }
         }
@@ -484,7 +572,11 @@ async fn mcp_inputs(att: &TestAtt, tally: &Tally, w: &World) {
                             tally.fail(format!("/mcp {} → {status} {text}", said()));
                         }
                         if text.contains(&w.secret) {
-                            tally.leaks.lock().unwrap_or_else(|p| p.into_inner()).push(said());
+                            tally
+                                .leaks
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(said());
                         }
                     }
                     Err(e) => tally.fail(format!("/mcp {} → no answer: {e}", said())),
@@ -502,9 +594,11 @@ fn processes_with(needle: &str) -> Vec<u32> {
     dir.filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
-                && common::alive(u64::from(*pid))
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(needle)
+            }) && common::alive(u64::from(*pid))
         })
         .collect()
 }
@@ -515,9 +609,19 @@ fn processes_with(needle: &str) -> Vec<u32> {
 async fn start_leak_candidates(att: &TestAtt, project: &Path, tag: &str) {
     let hang = json!({"name": "hangs", "command": "sh",
         "args": ["-c", format!("exec sleep {tag}1"), ], "init_timeout": "60s"});
-    let r = att.http.post(att.url("/api/v1/mcp/servers")).json(&hang).send().await.expect("register");
+    let r = att
+        .http
+        .post(att.url("/api/v1/mcp/servers"))
+        .json(&hang)
+        .send()
+        .await
+        .expect("register");
     assert_eq!(r.status(), 201);
-    let _ = att.http.post(att.url("/api/v1/mcp/servers/hangs/connect")).send().await;
+    let _ = att
+        .http
+        .post(att.url("/api/v1/mcp/servers/hangs/connect"))
+        .send()
+        .await;
     let r = att
         .http
         .post(att.url("/api/v1/projects"))
@@ -534,7 +638,11 @@ async fn start_leak_candidates(att: &TestAtt, project: &Path, tag: &str) {
         .send()
         .await
         .expect("test run");
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
     let r = att
         .http
         .post(att.url("/api/v1/services"))
@@ -546,16 +654,24 @@ async fn start_leak_candidates(att: &TestAtt, project: &Path, tag: &str) {
     common::eventually("the processes started", Duration::from_secs(20), || async {
         (1..=3)
             .all(|i| !processes_with(&format!("sleep {tag}{i}")).is_empty())
-        .then_some(())
+            .then_some(())
     })
     .await;
-    let r = att.http.delete(att.url("/api/v1/mcp/servers/hangs")).send().await.expect("delete");
+    let r = att
+        .http
+        .delete(att.url("/api/v1/mcp/servers/hangs"))
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(r.status(), 204);
 }
 
 fn tree_digest(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).expect("read dir").filter_map(Result::ok) {
+    for e in std::fs::read_dir(dir)
+        .expect("read dir")
+        .filter_map(Result::ok)
+    {
         let p = e.path();
         if p.is_dir() {
             out.extend(tree_digest(&p));
@@ -615,8 +731,16 @@ async fn hostile_inputs_get_no_5xx_no_panic_no_escape_and_leave_no_process() {
         unsafe { libc::kill(i32::try_from(*pid).unwrap_or(0), libc::SIGKILL) };
     }
 
-    let failures = tally.failures.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let leaks = tally.leaks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let failures = tally
+        .failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let leaks = tally
+        .leaks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let panics = PANICS.load(Ordering::SeqCst);
     let server_errors = failures.len();
     let report = format!(
@@ -631,11 +755,19 @@ async fn hostile_inputs_get_no_5xx_no_panic_no_escape_and_leave_no_process() {
         eprintln!("the secret came back: {l}");
     }
     assert!(failures.is_empty(), "{report}");
-    assert!(leaks.is_empty(), "the planted secret was in {} answers", leaks.len());
+    assert!(
+        leaks.is_empty(),
+        "the planted secret was in {} answers",
+        leaks.len()
+    );
     assert_eq!(panics, 0, "{report}");
     assert!(leaked.is_empty(), "{report}");
     assert!(!w.marker.exists(), "a smuggled command ran");
-    assert_eq!(tree_digest(&w.outside), before, "nothing outside the project changed");
+    assert_eq!(
+        tree_digest(&w.outside),
+        before,
+        "nothing outside the project changed"
+    );
     // Past libtest's capture: the report is the run's last word on hostile input.
     let report_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../hostile-report.txt");
     let _ = std::fs::write(&report_path, format!("{report}\n"));

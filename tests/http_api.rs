@@ -204,13 +204,19 @@ async fn with_a_token_every_api_route_but_health_needs_the_bearer() {
         let r = send(None).await.expect("request");
         assert_eq!(r.headers()["www-authenticate"], "Bearer", "{method} {path}");
         error_body(r, 401).await;
-        let r = send(Some("Bearer wrong-token-0123456789")).await.expect("request");
+        let r = send(Some("Bearer wrong-token-0123456789"))
+            .await
+            .expect("request");
         error_body(r, 401).await;
-        let r = send(Some(&format!("Basic {token}"))).await.expect("request");
+        let r = send(Some(&format!("Basic {token}")))
+            .await
+            .expect("request");
         error_body(r, 401).await;
         // The scheme is case-insensitive (RFC 9110).
         for scheme in ["Bearer", "bearer", "BEARER"] {
-            let r = send(Some(&format!("{scheme} {token}"))).await.expect("request");
+            let r = send(Some(&format!("{scheme} {token}")))
+                .await
+                .expect("request");
             assert!(
                 ![401, 403].contains(&r.status().as_u16()),
                 "{method} {path} with `{scheme}`: {}",

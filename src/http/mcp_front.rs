@@ -211,7 +211,7 @@ async fn end_session(
     };
     let known = front
         .sessions
-        .has_session(&Arc::<str>::from(id.as_str()).into())
+        .has_session(&Arc::<str>::from(id.as_str()))
         .await
         .unwrap_or(false);
     if !known {

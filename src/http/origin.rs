@@ -208,6 +208,13 @@ mod tests {
         h
     }
 
+    /// A method, request headers, and the refusal expected (a part of its text), if any.
+    type Row<'a> = (
+        &'a Method,
+        &'a [(&'static str, &'static str)],
+        Option<&'a str>,
+    );
+
     #[test]
     fn the_table_of_hosts_origins_and_fetch_sites() {
         let policy = BrowserPolicy::new(
@@ -218,7 +225,7 @@ mod tests {
         let get = Method::GET;
         let post = Method::POST;
         #[rustfmt::skip]
-        let rows: &[(&Method, &[(&'static str, &'static str)], Option<&str>)] = &[
+        let rows: &[Row] = &[
             // Programs: an IP literal or localhost, no Origin.
             (&post, &[("host", "127.0.0.1:8300")], None),
             (&post, &[("host", "localhost:8300")], None),
