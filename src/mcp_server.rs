@@ -194,7 +194,7 @@ fn tool_result(done: Result<crate::workspace::Done, WsError>) -> Result<CallTool
             }
             Ok(r)
         }
-        Err(e @ (WsError::NotFound(_) | WsError::Conflict(_))) => {
+        Err(e @ (WsError::NotFound(_) | WsError::Conflict(_) | WsError::Remote(_))) => {
             let mut r = CallToolResult::structured_error(
                 json!({ "code": e.code(), "message": e.message() }),
             );

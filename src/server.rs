@@ -293,6 +293,7 @@ pub async fn start_launched(
         services.clone(),
         att_actors::bootstrap::actor::BootstrapHandle::new(tree.directory.clone()),
         config.workspace.clone(),
+        stop.child_token(),
     ));
     match workspace.recover_test_runs().await {
         Ok(0) => {}

@@ -47,6 +47,9 @@ pub enum WsError {
     /// The request conflicts with the state (nothing to commit, a branch that exists, a run
     /// in progress, not a git repository).
     Conflict(String),
+    /// Something att had to reach failed (a git remote that refused or could not be
+    /// reached): neither the caller's fault nor att's.
+    Remote(String),
     /// att failed (I/O, the store).
     Internal(String),
 }
@@ -63,7 +66,7 @@ impl WsError {
     pub fn message(&self) -> &str {
         match self {
             Self::Invalid { message, .. } => message,
-            Self::NotFound(m) | Self::Conflict(m) | Self::Internal(m) => m,
+            Self::NotFound(m) | Self::Conflict(m) | Self::Remote(m) | Self::Internal(m) => m,
         }
     }
 
@@ -73,6 +76,7 @@ impl WsError {
             Self::Invalid { .. } => "invalid_input",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::Remote(_) => "bad_gateway",
             Self::Internal(_) => "internal",
         }
     }
@@ -104,6 +108,7 @@ impl From<GitError> for WsError {
             GitError::NothingToCommit(_) | GitError::Conflict(_) | GitError::NotARepo(_) => {
                 Self::Conflict(e.to_string())
             }
+            GitError::Remote(m) => Self::Remote(m),
             e => Self::Internal(e.to_string()),
         }
     }
@@ -165,6 +170,9 @@ pub struct Workspace {
     /// The projects as stored, read once and written through (every tool call looks one up;
     /// this att is the only writer of its store).
     projects: tokio::sync::RwLock<Option<BTreeMap<String, Project>>>,
+    /// Fires when att begins to stop: test runs in progress are stopped and recorded
+    /// `interrupted` (their process group killed), so none outlives att.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 // ---- the tools' arguments ----
@@ -618,8 +626,10 @@ impl Workspace {
         services: Arc<Services>,
         bootstrap: BootstrapHandle,
         config: WorkspaceConfig,
+        stopping: tokio_util::sync::CancellationToken,
     ) -> Self {
         Self {
+            stopping,
             config,
             store,
             events,
@@ -1355,9 +1365,19 @@ impl Workspace {
                 }
             }
         };
-        let (ran, ()) = tokio::join!(run, note_pid);
+        // A stopping att ends the run: dropping it kills its process group.
+        let ran = tokio::select! {
+            (ran, ()) = async { tokio::join!(run, note_pid) } => Some(ran),
+            () = self.stopping.cancelled() => None,
+        };
         let mut record = p.record;
         record.ended_at = Some(OffsetDateTime::now_utc());
+        let Some(ran) = ran else {
+            record.status = "interrupted".into();
+            record.error = Some("att stopped during the run".into());
+            self.save_test_run(&record).await?;
+            return Err(WsError::Conflict("att stopped during the run".into()));
+        };
         let failed = match ran {
             Ok(outcome) => {
                 record.status = "completed".into();

@@ -611,3 +611,52 @@ async fn too_long_paths_are_refused_as_the_callers_mistake() {
     }
     att.server.shutdown().await;
 }
+
+/// A push whose remote cannot be reached is the remote's failure (502 naming it), a branch
+/// that does not exist is the caller's (422): neither is att's own 500.
+#[tokio::test]
+async fn a_push_to_an_unreachable_remote_is_a_bad_gateway_and_a_missing_branch_a_bad_request() {
+    let (dir, root, att) = project("p").await;
+    let repo = git2::Repository::open(&root).expect("open");
+    // Nothing listens on port 9 of loopback: the connection is refused at once.
+    repo.remote("down", "http://127.0.0.1:9/x.git")
+        .expect("remote");
+    repo.remote(
+        "gone",
+        &dir.path().join("no-such-repo").display().to_string(),
+    )
+    .expect("remote");
+    let branch = repo
+        .head()
+        .expect("head")
+        .shorthand()
+        .expect("branch")
+        .to_owned();
+    for remote in ["down", "gone"] {
+        let (status, v) = call(
+            &att,
+            reqwest::Method::POST,
+            "/api/v1/projects/p/git/push",
+            Some(json!({"remote": remote, "branch": branch})),
+        )
+        .await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (502, Some("bad_gateway")),
+            "{remote}: {v}"
+        );
+        assert!(
+            v["detail"].as_str().unwrap_or_default().contains(remote),
+            "{v}"
+        );
+    }
+    let (status, v) = call(
+        &att,
+        reqwest::Method::POST,
+        "/api/v1/projects/p/git/push",
+        Some(json!({"remote": "down", "branch": "no-such-branch"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{v}");
+    att.server.shutdown().await;
+}

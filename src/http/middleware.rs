@@ -94,6 +94,54 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Reads a request's whole body (at most `limit` bytes: 413 past it) before the handler
+/// runs. A handler that does not want the body (an unknown server, a route that takes none)
+/// then still leaves the connection clean for the next request; hyper would otherwise close
+/// a kept-alive connection whose body it could not drain, and a client reusing it would see
+/// its next request fail.
+pub async fn read_body(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    // The rest of an oversize body is not read: the connection cannot be reused, and the
+    // client is told so.
+    let too_large = || {
+        let mut r = ApiError::Status(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes ([http] body_limit)"),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(e) => {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over {
+                too_large()
+            } else {
+                ApiError::Status(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    format!("the body could not be read: {e}"),
+                )
+                .into_response()
+            }
+        }
+    }
+}
+
 /// Counts each request by method, route template and status.
 pub async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let t0 = Instant::now();

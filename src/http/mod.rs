@@ -24,7 +24,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
 use tokio_util::sync::CancellationToken;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -132,7 +131,6 @@ pub fn router(
         http.request_timeout,
     ))
     .layer(DefaultBodyLimit::max(http.body_limit))
-    .layer(RequestBodyLimitLayer::new(http.body_limit))
     .layer(axum::middleware::from_fn(middleware::uniform_errors))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
@@ -145,6 +143,12 @@ pub fn router(
     .layer(axum::middleware::from_fn_with_state(
         Arc::new(browser),
         middleware::browser_policy,
+    ))
+    // Outside every check that may answer early (the policy, the token): the body is read
+    // (bounded) before any answer, so no answer leaves an unread body on the connection.
+    .layer(axum::middleware::from_fn_with_state(
+        http.body_limit,
+        middleware::read_body,
     ))
     .layer(axum::middleware::from_fn(middleware::request_context))
     .with_state(state)

@@ -44,6 +44,12 @@ impl From<WsError> for ApiError {
             WsError::Invalid { field, message } => ApiError::Invalid { field, message },
             WsError::NotFound(m) => ApiError::NotFound(m),
             WsError::Conflict(m) => ApiError::Conflict(Value::String(m)),
+            WsError::Remote(m) => ApiError::Detailed {
+                status: StatusCode::BAD_GATEWAY,
+                code: "bad_gateway",
+                detail: Value::String(m),
+                retry_after: None,
+            },
             WsError::Internal(m) => ApiError::Internal(m),
         }
     }

@@ -39,7 +39,12 @@ impl TestAtt {
         Self {
             server,
             base,
-            http: reqwest::Client::new(),
+            // Idle connections are dropped before att's `header_read_timeout` would close them
+            // (a reused connection closed under a new request would fail it).
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
             data,
         }
     }

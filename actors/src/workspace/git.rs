@@ -31,6 +31,9 @@ pub enum GitError {
     /// not a fast-forward).
     #[error("{0}")]
     Conflict(String),
+    /// The remote refused or could not be reached (not the caller's fault, nor att's).
+    #[error("{0}")]
+    Remote(String),
     /// git itself failed.
     #[error("git: {0}")]
     Git(String),
@@ -41,13 +44,20 @@ impl GitError {
     pub fn is_callers(&self) -> bool {
         match self {
             Self::Path(p) => p.is_callers(),
-            Self::Git(_) => false,
+            Self::Git(_) | Self::Remote(_) => false,
             _ => true,
         }
     }
 }
 
 fn git(e: git2::Error) -> GitError {
+    if e.code() == git2::ErrorCode::Locked {
+        // Another operation (att's own, or the user's git) holds the index or a ref.
+        return GitError::Conflict(format!(
+            "the repository is busy (another git operation holds its lock); retry: {}",
+            e.message()
+        ));
+    }
     GitError::Git(e.message().to_owned())
 }
 
@@ -483,6 +493,9 @@ enum Pushed {
 /// Pushes through git2 when `remote`'s URL is local; else answers the URL.
 fn push_local(root: &Path, remote: &str, branch: &str) -> Result<Pushed, GitError> {
     let repo = open(root)?;
+    if repo.find_branch(branch, git2::BranchType::Local).is_err() {
+        return Err(GitError::BadName(format!("no branch `{branch}` to push")));
+    }
     let mut r = repo
         .find_remote(remote)
         .map_err(|_| GitError::BadName(format!("no remote `{remote}`")))?;
@@ -511,8 +524,13 @@ fn push_local(root: &Path, remote: &str, branch: &str) -> Result<Pushed, GitErro
     r.push(&[refspec.as_str()], Some(&mut opts)).map_err(|e| {
         if e.class() == git2::ErrorClass::Reference || e.message().contains("fast-forward") {
             GitError::Conflict(format!("the push was refused: {}", e.message()))
+        } else if e.code() == git2::ErrorCode::Locked || e.message().contains("failed to lock") {
+            GitError::Conflict(format!(
+                "the repository is busy (another git operation holds its lock); retry: {}",
+                e.message()
+            ))
         } else {
-            git(e)
+            GitError::Remote(format!("the push to `{remote}` failed: {}", e.message()))
         }
     })?;
     drop(opts);
@@ -541,7 +559,7 @@ async fn push_with_cli(
     cmd.args(["push", "--porcelain", remote, &refspec]);
     let out = gitcli::run(cmd, "push", timeout)
         .await
-        .map_err(|e| GitError::Git(e.to_string()))?;
+        .map_err(|e| GitError::Remote(format!("the push did not complete: {e}")))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -556,7 +574,10 @@ async fn push_with_cli(
             text.trim()
         )));
     }
-    Err(GitError::Git(format!("git push failed: {}", text.trim())))
+    Err(GitError::Remote(format!(
+        "the push to `{remote}` failed: {}",
+        text.trim()
+    )))
 }
 
 #[cfg(test)]
