@@ -179,7 +179,7 @@ impl Gateway {
         use att_actors::router::{RoutingSnapshot, ServerView};
         let specs: Vec<UpstreamSpec> = self.list().into_iter().map(|(s, _)| s).collect();
         let ready = specs.iter().map(|spec| async move {
-            let budget = spec.init_timeout + spec.call_timeout;
+            let budget = spec.init_timeout.saturating_add(spec.call_timeout);
             let ready = self
                 .handle(&spec.name)
                 .ensure_ready(None, false, budget)

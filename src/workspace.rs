@@ -1555,6 +1555,9 @@ impl Workspace {
         let mut request: RunRequest = serde_path_to_error::deserialize(request).map_err(|e| {
             WsError::invalid(&format!("options.{}", e.path()), e.into_inner().to_string())
         })?;
+        request
+            .check()
+            .map_err(|e| WsError::invalid(&format!("options.{}", e.field), e.message))?;
         self.resolve_change(&mut request).await?;
         match self.bootstrap.start(request).await.map_err(internal)? {
             Ok(run) => Done::new(

@@ -420,3 +420,126 @@ async fn catalog_views_session_routes_checks_and_event_views_work_on_a_live_serv
     let (status, v) = get(&att, "/api/v1/mcp/events?limit=0").await;
     assert_eq!((status, v["field"].as_str()), (422, Some("limit")));
 }
+
+#[tokio::test]
+async fn durations_out_of_range_are_refused_naming_the_field_and_the_longest_allowed_work() {
+    let fixture = FixtureProcess::start("slow");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let att = AttProcess::start(&dir.path().join("data"), &[]);
+    // The hostile run's case: stored with 201, then every connect panicked the actor.
+    for (field, value) in [
+        ("max_init_age", json!("99999999999h")),
+        ("health_interval", json!("1ns")),
+        ("call_timeout", json!("2h")),
+        ("init_timeout", json!(0)),
+    ] {
+        let mut body = json!({"name": "huge", "url": fixture.url});
+        body[field] = value.clone();
+        let (status, v) = post(&att, "/api/v1/mcp/servers", body).await;
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (422, Some(field)),
+            "{field} = {value}: {v}"
+        );
+        assert!(
+            v["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("allowed from")),
+            "{v}"
+        );
+    }
+    let (status, v) = get(&att, "/api/v1/mcp/servers/huge").await;
+    assert_eq!(status, 404, "nothing was stored: {v}");
+    let (status, v) = post(
+        &att,
+        "/api/v1/services",
+        json!({"name": "svc", "command": "true", "stop_grace": "99999999999h"}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (422, Some("stop_grace")),
+        "{v}"
+    );
+    let (status, v) = post(
+        &att,
+        "/api/v1/bootstrap/runs",
+        json!({"target": "service:svc", "requested_release_id": "r1", "health_deadline": "99999999999h"}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (422, Some("health_deadline")),
+        "{v}"
+    );
+
+    // The longest durations allowed: registered, connected, initialized, healthy.
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "longest", "url": fixture.url, "call_timeout": "1h",
+               "init_timeout": "1h", "health_interval": "24h", "max_init_age": "30days"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["max_init_age"], "30days", "{v}");
+    let (status, v) = post(&att, "/api/v1/mcp/servers/longest/connect", json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["state"]["status"], &v["state"]["initialized"]),
+        (&json!("healthy"), &json!(true)),
+        "{v}"
+    );
+    let (status, _) = get(&att, "/api/v1/ready").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_stored_registration_out_of_range_is_clamped_at_start_and_connects() {
+    let fixture = FixtureProcess::start("old");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    {
+        // A record written before the ranges existed (the store keeps what it is given).
+        let store = att::store::SqliteStore::open(&data.join("att.db"))
+            .await
+            .expect("store");
+        let mut spec: att_actors::upstream::UpstreamSpec =
+            serde_json::from_value(json!({"name": "old", "url": fixture.url})).expect("spec");
+        spec.max_init_age = Duration::from_secs(99_999_999_999 * 3600);
+        spec.health_interval = Duration::from_nanos(1);
+        use att_actors::upstream::UpstreamStore;
+        store.save_upstream(&spec).await.expect("saved");
+        store.close().await;
+    }
+    let mut att = AttProcess::start(&data, &[]);
+    let (status, v) = post(&att, "/api/v1/mcp/servers/old/connect", json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"]["initialized"], true, "{v}");
+    assert_eq!(
+        (&v["max_init_age"], &v["health_interval"]),
+        (&json!("30days"), &json!("1s")),
+        "clamped into range: {v}"
+    );
+    let (_, actors) = get(&att, "/api/v1/actors").await;
+    let old = actors["actors"]
+        .as_array()
+        .expect("actors")
+        .iter()
+        .find(|a| a["name"] == "upstream:old")
+        .cloned()
+        .expect("the upstream's actor");
+    assert_eq!(
+        (&old["status"], &old["restart_count"]),
+        (&json!("running"), &json!(0)),
+        "{old}"
+    );
+    att.signal(libc::SIGTERM);
+    att.wait_exit(Duration::from_secs(30));
+    let log = att.stderr();
+    assert!(
+        log.contains("stored upstream `old`: max_init_age:") && log.contains("nearest allowed"),
+        "the clamp is logged: {log}"
+    );
+}

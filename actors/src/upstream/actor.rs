@@ -239,7 +239,7 @@ impl UpstreamState {
             && self
                 .session
                 .as_ref()
-                .is_some_and(|s| now + lead >= s.expires_at)
+                .is_some_and(|s| crate::duration::later(now, lead) >= s.expires_at)
     }
 
     /// Opens a new session beside the current one, which keeps serving until the new one
@@ -275,7 +275,7 @@ impl UpstreamState {
         self.last_handshake = Some(connection.handshake.clone());
         self.session = Some(Session {
             connection: Arc::new(connection),
-            expires_at: now + self.spec.max_init_age,
+            expires_at: crate::duration::later(now, self.spec.max_init_age),
         });
         if let Some(c) = catalog {
             self.set_catalog(c);

@@ -143,7 +143,10 @@ impl Health {
         self.last_error = Some(error.clone());
         self.last_error_category = Some(category);
         self.last_checked_at = Some(now);
-        self.next_retry_at = Some(now + backoff(self.retry_count, policy));
+        self.next_retry_at = Some(crate::duration::later(
+            now,
+            backoff(self.retry_count, policy),
+        ));
         (from != self.status).then_some(Transition {
             from,
             to: self.status,

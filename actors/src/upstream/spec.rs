@@ -2,14 +2,18 @@
 //!
 //! One shape for the three places servers come from — `[[upstreams]]` in the config file, the
 //! `POST /api/v1/mcp/servers` body, and rows of the store — and a converter for the
-//! `mcpServers` JSON that MCP clients already use. Parsing validates everything (name, URL,
-//! exactly one transport, positive timeouts) and names the field at fault.
+//! `mcpServers` JSON that MCP clients already use. Parsing validates everything and names the
+//! field at fault: the name, the URL, exactly one transport, and each duration within its
+//! range ([`crate::duration`]). A record stored before those ranges existed is clamped into them
+//! when read ([`UpstreamSpec::from_stored`]), so that it cannot stop att or its actor.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::duration::{self, Bounds, OutOfRange};
 
 /// How att reaches an upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +149,26 @@ fn check_url(url: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// The bounds of each duration of a spec, by field.
+const DURATIONS: [(&str, Bounds); 4] = [
+    ("call_timeout", duration::TIMEOUT),
+    ("init_timeout", duration::TIMEOUT),
+    ("health_interval", duration::HEALTH_INTERVAL),
+    ("max_init_age", duration::SESSION_AGE),
+];
+
+impl Wire {
+    /// The wire's durations, by field, in [`DURATIONS`] order.
+    fn durations(&mut self) -> [&mut Option<Duration>; 4] {
+        [
+            &mut self.call_timeout,
+            &mut self.init_timeout,
+            &mut self.health_interval,
+            &mut self.max_init_age,
+        ]
+    }
+}
+
 impl TryFrom<Wire> for UpstreamSpec {
     type Error = SpecError;
 
@@ -203,27 +227,32 @@ impl TryFrom<Wire> for UpstreamSpec {
                 }
             }
         };
-        let positive = |field: &str, d: Option<Duration>, default: Duration| match d {
-            Some(d) if d.is_zero() => Err(bad(field, "must be greater than zero")),
-            Some(d) => Ok(d),
-            None => Ok(default),
+        let within = |field: &str, d: Option<Duration>, default: Duration| {
+            let bounds = DURATIONS
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map_or(duration::TIMEOUT, |(_, b)| *b);
+            match d {
+                Some(d) => bounds.check(field, d).map_err(|e| bad(&e.field, e.message)),
+                None => Ok(default),
+            }
         };
         let stdio = matches!(transport, Transport::Stdio { .. });
         Ok(Self {
             name: w.name,
             priority: w.priority.unwrap_or(100),
-            call_timeout: positive("call_timeout", w.call_timeout, Duration::from_secs(30))?,
-            init_timeout: positive(
+            call_timeout: within("call_timeout", w.call_timeout, Duration::from_secs(30))?,
+            init_timeout: within(
                 "init_timeout",
                 w.init_timeout,
                 Duration::from_secs(if stdio { 30 } else { 10 }),
             )?,
-            health_interval: positive(
+            health_interval: within(
                 "health_interval",
                 w.health_interval,
                 Duration::from_secs(30),
             )?,
-            max_init_age: positive("max_init_age", w.max_init_age, Duration::from_secs(300))?,
+            max_init_age: within("max_init_age", w.max_init_age, Duration::from_secs(300))?,
             idempotent_tools: w.idempotent_tools.unwrap_or_default(),
             transport,
         })
@@ -276,6 +305,24 @@ impl Serialize for UpstreamSpec {
     }
 }
 
+impl UpstreamSpec {
+    /// Reads a stored record: like parsing, except that a duration outside its range (from a
+    /// record written before the ranges existed) is clamped into it rather than refused; the
+    /// clamped fields come back so that the caller can log them.
+    pub fn from_stored(json: &str) -> Result<(Self, Vec<OutOfRange>), SpecError> {
+        let mut wire: Wire = serde_json::from_str(json).map_err(|e| bad("spec", e.to_string()))?;
+        let mut clamped = Vec::new();
+        for ((field, bounds), value) in DURATIONS.iter().zip(wire.durations()) {
+            if let Some(d) = value {
+                let (fixed, changed) = bounds.clamp(field, *d);
+                *d = fixed;
+                clamped.extend(changed);
+            }
+        }
+        Ok((Self::try_from(wire)?, clamped))
+    }
+}
+
 /// Durations as `"30s"`/`"1m 30s"` text, or a number of seconds.
 mod opt_duration {
     use std::time::Duration;
@@ -298,15 +345,15 @@ mod opt_duration {
             Some(Raw::Seconds(s)) => Err(serde::de::Error::custom(format!(
                 "{s} is not a duration in seconds"
             ))),
-            Some(Raw::Text(t)) => humantime::parse_duration(&t).map(Some).map_err(|e| {
-                serde::de::Error::custom(format!("`{t}` is not a duration such as \"30s\": {e}"))
-            }),
+            Some(Raw::Text(t)) => crate::duration::parse(&t)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
         }
     }
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
-            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            Some(d) => s.serialize_str(&crate::duration::text(*d)),
             None => s.serialize_none(),
         }
     }
@@ -460,6 +507,51 @@ mod tests {
             let e = parse(v.clone()).expect_err(&format!("{v} must be refused"));
             assert!(e.contains(field), "{v}: {e}");
         }
+    }
+
+    #[test]
+    fn every_duration_is_refused_outside_its_range_naming_it() {
+        let table = [
+            ("call_timeout", json!(0), false),
+            ("call_timeout", json!("1ms"), true),
+            ("call_timeout", json!("1h"), true),
+            ("call_timeout", json!("61m"), false),
+            ("init_timeout", json!("0s"), false),
+            ("init_timeout", json!("1h 1s"), false),
+            ("health_interval", json!("1ns"), false),
+            ("health_interval", json!("999ms"), false),
+            ("health_interval", json!("1s"), true),
+            ("health_interval", json!("24h"), true),
+            ("health_interval", json!("25h"), false),
+            ("max_init_age", json!("99999999999h"), false),
+            ("max_init_age", json!("30days"), true),
+            ("max_init_age", json!("31days"), false),
+            ("max_init_age", json!(0.5), false),
+        ];
+        for (field, value, ok) in table {
+            let mut v = json!({"name": "a", "url": "http://h/mcp"});
+            v[field] = value.clone();
+            match (ok, parse(v)) {
+                (true, Ok(_)) => {}
+                (false, Err(e)) => assert!(
+                    e.starts_with(&format!("{field}: ")) && e.contains("allowed from"),
+                    "{field} = {value}: {e}"
+                ),
+                (want, got) => panic!("{field} = {value}: expected ok={want}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_stored_record_out_of_range_is_clamped_and_says_so() {
+        let stored = json!({"name": "old", "url": "http://h/mcp", "max_init_age": "99999999999h",
+                            "health_interval": "1ns", "call_timeout": "5s"});
+        let (spec, clamped) = UpstreamSpec::from_stored(&stored.to_string()).expect("readable");
+        assert_eq!(spec.max_init_age, duration::SESSION_AGE.max);
+        assert_eq!(spec.health_interval, duration::HEALTH_INTERVAL.min);
+        assert_eq!(spec.call_timeout, Duration::from_secs(5));
+        let fields: Vec<&str> = clamped.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["health_interval", "max_init_age"]);
     }
 
     #[test]
