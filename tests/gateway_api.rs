@@ -543,3 +543,35 @@ async fn a_stored_registration_out_of_range_is_clamped_at_start_and_connects() {
         "the clamp is logged: {log}"
     );
 }
+
+#[tokio::test]
+async fn upstream_urls_are_parsed_and_bad_ones_refused_naming_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let att = AttProcess::start(&dir.path().join("data"), &[]);
+    for url in [
+        "http://127.0.0.1:9/mcp\r\nX-Injected: 1",
+        "http://127.0.0.1:99999/mcp",
+        "http://[::1/mcp",
+        "ftp://127.0.0.1/mcp",
+        "http://exa mple.com/mcp",
+    ] {
+        let (status, v) = post(
+            &att,
+            "/api/v1/mcp/servers",
+            json!({"name": "u", "url": url}),
+        )
+        .await;
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (422, Some("url")),
+            "{url:?}: {v}"
+        );
+    }
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "u", "url": "http://[::1]:9/mcp"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+}

@@ -3,8 +3,9 @@
 //! One shape for the three places servers come from — `[[upstreams]]` in the config file, the
 //! `POST /api/v1/mcp/servers` body, and rows of the store — and a converter for the
 //! `mcpServers` JSON that MCP clients already use. Parsing validates everything and names the
-//! field at fault: the name, the URL, exactly one transport, and each duration within its
-//! range ([`crate::duration`]). A record stored before those ranges existed is clamped into them
+//! field at fault: the name, the URL (parsed as a URL: `http` or `https`, a host, a port that
+//! exists, no control characters), exactly one transport, and each duration within its range
+//! ([`crate::duration`]). A record stored before those ranges existed is clamped into them
 //! when read ([`UpstreamSpec::from_stored`]), so that it cannot stop att or its actor.
 
 use std::collections::BTreeMap;
@@ -131,20 +132,34 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Checks an upstream's endpoint: a URL that parses, `http` or `https`, a host, a port that
+/// exists, no control characters or spaces (which the URL parser would drop silently).
 fn check_url(url: &str) -> Result<(), SpecError> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| {
-            bad(
-                "url",
-                format!("`{url}` must start with http:// or https://"),
-            )
-        })?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.is_empty() || host.starts_with(':') || host.contains(char::is_whitespace) {
-        return Err(bad("url", format!("`{url}` has no host")));
+    let refuse = |why: &str| bad("url", format!("`{}` {why}", url.escape_debug()));
+    if url
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return Err(refuse("contains control characters, spaces or backslashes"));
+    }
+    // The URL standard reads `http:///mcp` as host `mcp`: the text itself must name a host.
+    let authority = url.split_once("://").map_or("", |(_, rest)| {
+        rest.split(['/', '?', '#']).next().unwrap_or("")
+    });
+    if authority.is_empty() {
+        return Err(refuse("has no host"));
+    }
+    // The parser reads the port as a u16 (99999 fails here) and IPv6 literals strictly.
+    let parsed = reqwest::Url::parse(url).map_err(|e| refuse(&format!("is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(refuse("must start with http:// or https://"));
+    }
+    match parsed.host_str() {
+        None | Some("") => return Err(refuse("has no host")),
+        Some(_) => {}
+    }
+    if parsed.port() == Some(0) {
+        return Err(refuse("has port 0"));
     }
     Ok(())
 }
@@ -506,6 +521,40 @@ mod tests {
         for (v, field) in table {
             let e = parse(v.clone()).expect_err(&format!("{v} must be refused"));
             assert!(e.contains(field), "{v}: {e}");
+        }
+    }
+
+    #[test]
+    fn urls_are_parsed_and_only_usable_http_endpoints_pass() {
+        let table = [
+            ("http://127.0.0.1:3000/mcp", true),
+            ("https://example.com/mcp", true),
+            ("http://[::1]:8080/mcp", true),
+            ("http://user:pw@host/mcp?x=1#f", true),
+            ("http://h/mcp\r\nX-Injected: 1", false),
+            ("http://h/m\tcp", false),
+            (" http://h/mcp", false),
+            ("http://127.0.0.1:99999/mcp", false),
+            ("http://127.0.0.1:0/mcp", false),
+            ("http://[::1/mcp", false),
+            ("http://exa mple.com/mcp", false),
+            ("http:///mcp", false),
+            ("http://:80/mcp", false),
+            ("http:\\\\h\\mcp", false),
+            ("http:/h/mcp", false),
+            ("ftp://h/mcp", false),
+            ("file:///etc/passwd", false),
+            ("javascript:alert(1)", false),
+            ("h/mcp", false),
+            ("", false),
+        ];
+        for (url, ok) in table {
+            let r = parse(json!({"name": "a", "url": url}));
+            match (ok, r) {
+                (true, Ok(_)) => {}
+                (false, Err(e)) => assert!(e.starts_with("url: "), "{url:?}: {e}"),
+                (want, got) => panic!("{url:?}: expected ok={want}, got {got:?}"),
+            }
         }
     }
 
