@@ -421,6 +421,31 @@ async fn catalog_views_session_routes_checks_and_event_views_work_on_a_live_serv
     assert_eq!((status, v["field"].as_str()), (422, Some("limit")));
 }
 
+async fn delete(att: &AttProcess, path: &str) -> u16 {
+    reqwest::Client::new()
+        .delete(att.url(path))
+        .send()
+        .await
+        .expect("DELETE")
+        .status()
+        .as_u16()
+}
+
+/// Waits (bounded) until exactly one live process runs `argv`; its pid.
+async fn the_process_running(argv: &[&str]) -> u64 {
+    common::eventually(
+        &format!("one process running {argv:?}"),
+        Duration::from_secs(20),
+        || async {
+            match common::processes(|a| a == argv).as_slice() {
+                [pid] => Some(*pid),
+                _ => None,
+            }
+        },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn durations_out_of_range_are_refused_naming_the_field_and_the_longest_allowed_work() {
     let fixture = FixtureProcess::start("slow");
@@ -574,4 +599,39 @@ async fn upstream_urls_are_parsed_and_bad_ones_refused_naming_url() {
     )
     .await;
     assert_eq!(status, 201, "{v}");
+}
+
+#[tokio::test]
+async fn a_stdio_child_still_in_its_handshake_dies_on_delete_replace_and_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut att = AttProcess::start(&dir.path().join("data"), &[]);
+    // `exec sleep` never answers `initialize`; init_timeout 1 h keeps it in its handshake.
+    let stdio = |secs: &str| {
+        json!({"name": "mute", "command": "sh", "args": ["-c", format!("exec sleep {secs}")],
+               "init_timeout": "1h"})
+    };
+    let (status, v) = post(&att, "/api/v1/mcp/servers", stdio("2931")).await;
+    assert_eq!(status, 201, "{v}");
+    let first = the_process_running(&["sleep", "2931"]).await;
+    assert_eq!(delete(&att, "/api/v1/mcp/servers/mute").await, 204);
+    wait_dead(first).await;
+
+    // Replaced by a new registration of the same name: the old child goes.
+    let (status, _) = post(&att, "/api/v1/mcp/servers", stdio("2932")).await;
+    assert_eq!(status, 201);
+    let second = the_process_running(&["sleep", "2932"]).await;
+    let (status, _) = post(&att, "/api/v1/mcp/servers", stdio("2934")).await;
+    assert_eq!(status, 201);
+    wait_dead(second).await;
+    let third = the_process_running(&["sleep", "2934"]).await;
+
+    // att's graceful stop.
+    att.signal(libc::SIGTERM);
+    assert_eq!(
+        att.wait_exit(Duration::from_secs(30)).code(),
+        Some(0),
+        "{}",
+        att.stderr()
+    );
+    wait_dead(third).await;
 }

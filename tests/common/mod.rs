@@ -271,6 +271,26 @@ pub fn alive(pid: u64) -> bool {
         .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
 }
 
+/// The pids of live processes whose argument vector satisfies `matches`.
+pub fn processes(matches: impl Fn(&[String]) -> bool) -> Vec<u64> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let argv: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            matches(&argv) && alive(*pid)
+        })
+        .collect()
+}
+
 /// Waits (bounded) until `pid` has exited.
 pub async fn wait_dead(pid: u64) {
     for _ in 0..1000 {

@@ -8,6 +8,11 @@
 //! handshake — make their call on it directly, and report the outcome with
 //! [`UpstreamHandle::report`]. Only proof of service (a successful call or ping) resets the
 //! failure count; a successful handshake does not.
+//!
+//! Handshakes run in tasks the actor owns: stopping the actor (a delete, a replacement,
+//! att's shutdown) aborts them, and a stdio child still in its handshake dies with its task
+//! (its process group is killed when the task's future is dropped). A session that callers
+//! still hold when the actor stops has its child killed all the same.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +88,32 @@ pub struct UpstreamStatus {
     pub window_open: bool,
     /// Catalog summary: how many of each.
     pub catalog: Option<serde_json::Value>,
+}
+
+/// Tasks an actor started and owns: aborted when it stops (or its state is dropped).
+#[derive(Default)]
+struct OwnedTasks(Vec<tokio::task::AbortHandle>);
+
+impl OwnedTasks {
+    fn spawn<F>(&mut self, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.retain(|t| !t.is_finished());
+        self.0.push(tokio::spawn(work).abort_handle());
+    }
+
+    fn abort_all(&mut self) {
+        for t in self.0.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for OwnedTasks {
+    fn drop(&mut self) {
+        self.abort_all();
+    }
 }
 
 /// Messages the upstream actor handles.
@@ -207,6 +238,8 @@ pub struct UpstreamState {
     /// A background handshake replacing a session near its expiry is under way.
     refreshing: bool,
     notices: mpsc::UnboundedSender<Notice>,
+    /// Handshakes under way (each may own a child process still in its handshake).
+    handshaking: OwnedTasks,
 }
 
 /// The upstream actor.
@@ -253,9 +286,10 @@ impl UpstreamState {
         });
     }
 
-    /// Opens a session in a task; its result comes back as the message `reply` makes.
+    /// Opens a session in a task the actor owns; its result comes back as the message
+    /// `reply` makes.
     fn open_in_background(
-        &self,
+        &mut self,
         myself: &ActorRef<UpstreamMsg>,
         reply: impl FnOnce(Result<Box<(Connection, Option<Catalog>)>, CallFailure>) -> UpstreamMsg
         + Send
@@ -263,7 +297,7 @@ impl UpstreamState {
     ) {
         let (spec, notices, me) = (self.spec.clone(), self.notices.clone(), myself.clone());
         let subscriptions = self.subscriptions.clone();
-        tokio::spawn(async move {
+        self.handshaking.spawn(async move {
             let result = open_session(&spec, notices, subscriptions).await;
             let _ = me.send_message(reply(result));
         });
@@ -449,6 +483,7 @@ impl Actor for UpstreamActor {
             handshakes: 0,
             refreshing: false,
             notices: tx,
+            handshaking: OwnedTasks::default(),
         })
     }
 
@@ -468,11 +503,13 @@ impl Actor for UpstreamActor {
         _myself: ActorRef<UpstreamMsg>,
         state: &mut UpstreamState,
     ) -> Result<(), ActorProcessingErr> {
+        // A handshake under way owns its child: aborting it kills the child's group.
+        state.handshaking.abort_all();
         if let Some(s) = state.session.take() {
             match Arc::try_unwrap(s.connection) {
                 Ok(conn) => conn.close().await,
-                // Callers still hold clones; dropping ours leaves the kill to the last one.
-                Err(_shared) => {}
+                // Callers still hold the session: their calls fail, the child dies now.
+                Err(shared) => shared.kill(),
             }
         }
         Ok(())
