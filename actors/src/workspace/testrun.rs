@@ -1,7 +1,10 @@
 //! The test runner (WORKSPACE.md, "Test runner"): a project's test command run without a
 //! shell, in the project directory, in a process group of its own, under a timeout that
 //! kills the whole group (`returncode` 124, `timed_out`), its output kept (bounded) and
-//! parsed — the partial output of a timed-out run too.
+//! parsed — the partial output of a timed-out run too. The run's [`Identity`] is handed to
+//! the caller as soon as it starts (to be recorded: a restarted att stops a run a killed one
+//! left behind with [`crate::process::stop_orphan`]); a run whose future is dropped takes
+//! its group with it.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -12,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::parse::{self, Counts, Runner};
+use crate::process::{GroupGuard, Identity};
 
 /// The output kept per run: its last bytes (the summary is at the end).
 pub const OUTPUT_LIMIT: usize = 1024 * 1024;
@@ -172,15 +176,6 @@ impl Captured {
     }
 }
 
-fn kill_group(pid: Option<u32>) {
-    if let Some(pgid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
-        // SAFETY: killpg(2) on the group this module created for the run.
-        unsafe {
-            libc::killpg(pgid, libc::SIGKILL);
-        }
-    }
-}
-
 /// Hears each output line of a run as it comes (for progress).
 pub type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -194,10 +189,10 @@ pub async fn run(
     run_with(root, command, filter, timeout, None, None).await
 }
 
-/// Hears the run's pid (it leads the run's process group) once it has started.
-pub type Started = Box<dyn FnOnce(u32) + Send>;
+/// Hears who the run is (its pid leads the run's process group) once it has started.
+pub type Started = Box<dyn FnOnce(Identity) + Send>;
 
-/// [`run`], telling `lines` each output line as it comes and `on_start` the pid.
+/// [`run`], telling `lines` each output line as it comes and `on_start` who the run is.
 pub async fn run_with(
     root: &Path,
     command: &TestCommand,
@@ -211,24 +206,33 @@ pub async fn run_with(
         return Err(RunError::NoCommand);
     };
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
+    let instance = crate::process::new_instance();
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
         .current_dir(root)
         .env("CARGO_TERM_COLOR", "never")
         .env("NO_COLOR", "1")
         .env("PY_COLORS", "0")
-        .envs(&command.env)
-        .process_group(0)
+        .envs(&command.env);
+    crate::process::in_own_group(&mut cmd, &instance);
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| RunError::Start(program.clone(), e.to_string()))?;
-    let pid = child.id();
-    if let (Some(tell), Some(pid)) = (on_start, pid) {
-        tell(pid);
-    }
+    let group = child.id().map(|pid| {
+        if let Some(tell) = on_start {
+            tell(Identity::of(pid, &instance));
+        }
+        GroupGuard::new(pid)
+    });
+    let kill_group = || {
+        if let Some(g) = &group {
+            g.kill();
+        }
+    };
     let captured = Arc::new(Mutex::new(Captured::default()));
     let readers = [
         child
@@ -267,13 +271,13 @@ pub async fn run_with(
             (code, false)
         }
         Err(_) => {
-            kill_group(pid);
+            kill_group();
             let _ = child.wait().await;
             (124, true)
         }
     };
     // Whatever the run left behind in its group goes too, so the pipes close.
-    kill_group(pid);
+    kill_group();
     for reader in readers {
         let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
     }
@@ -461,11 +465,10 @@ mod tests {
         assert_eq!(r.counts.passed, 4, "{r:?}");
         let target = dir.path().join("target");
         assert!(
-            c.clone()
+            !c.clone()
                 .with_cargo_target(&target)
                 .env
-                .get("CARGO_TARGET_DIR")
-                .is_none()
+                .contains_key("CARGO_TARGET_DIR")
         );
         let cargo = detect_cargo();
         let shared = cargo.clone().with_cargo_target(&target);
