@@ -92,6 +92,9 @@ pub struct GatewayConfig {
     /// `never` (plain names; att refuses to start while two upstreams offer one name with
     /// different schemas).
     pub tool_prefix: att_actors::federation::PrefixMode,
+    /// The most upstreams att keeps (configured and registered); a registration beyond it
+    /// is refused (409). Each upstream is an actor with its own checks and session.
+    pub max_upstreams: usize,
 }
 
 impl Default for GatewayConfig {
@@ -101,6 +104,7 @@ impl Default for GatewayConfig {
             retry_backoff: Duration::from_secs(1),
             retry_backoff_cap: Duration::from_secs(8),
             tool_prefix: att_actors::federation::PrefixMode::default(),
+            max_upstreams: 1000,
         }
     }
 }
@@ -483,6 +487,17 @@ impl Config {
                 message: e.message,
             })?;
         }
+        if self.gateway.max_upstreams == 0 || self.upstreams.len() > self.gateway.max_upstreams {
+            return Err(ConfigError::Key {
+                key: "gateway.max_upstreams".into(),
+                origin: "configuration".into(),
+                message: format!(
+                    "{} upstreams are configured, the limit is {}: raise `[gateway] max_upstreams` (at least 1)",
+                    self.upstreams.len(),
+                    self.gateway.max_upstreams
+                ),
+            });
+        }
         if self.actors.max_restarts == 0 || self.actors.trace_capacity == 0 {
             return Err(ConfigError::Invalid(
                 "actors.max_restarts and actors.trace_capacity must be at least 1".into(),
@@ -600,6 +615,10 @@ mod tests {
             e.contains("max_init_age") && e.contains("allowed from"),
             "{e}"
         );
+        let e = load(None, env(&[("ATT_GATEWAY__MAX_UPSTREAMS", "0")]))
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("gateway.max_upstreams"), "{e}");
     }
 
     #[test]

@@ -635,3 +635,80 @@ async fn a_stdio_child_still_in_its_handshake_dies_on_delete_replace_and_sigterm
     );
     wait_dead(third).await;
 }
+
+#[tokio::test]
+async fn hundreds_of_unreachable_upstreams_are_listed_and_the_limit_is_enforced() {
+    const N: usize = 300;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let limit = N.to_string();
+    let att = AttProcess::start_with_env(
+        &dir.path().join("data"),
+        &[],
+        &[("ATT_GATEWAY__MAX_UPSTREAMS", &limit)],
+    );
+    let client = reqwest::Client::new();
+    let register = |i: usize| {
+        let (client, url) = (client.clone(), att.url("/api/v1/mcp/servers"));
+        async move {
+            client
+                .post(url)
+                .json(&json!({"name": format!("down{i:03}"), "url": "http://127.0.0.1:9/mcp"}))
+                .send()
+                .await
+                .expect("POST")
+                .status()
+                .as_u16()
+        }
+    };
+    for chunk in (0..N).collect::<Vec<_>>().chunks(25) {
+        let statuses = futures_util::future::join_all(chunk.iter().map(|i| register(*i))).await;
+        assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    }
+    // Let them all fail at least once, then list them.
+    let listed = common::eventually(
+        "every upstream failed once",
+        Duration::from_secs(60),
+        || async {
+            let (status, v) = get(&att, "/api/v1/mcp/servers").await;
+            assert_eq!(status, 200, "{v}");
+            let servers = v["servers"].as_array()?.clone();
+            (servers.len() == N
+                && servers
+                    .iter()
+                    .all(|s| s["state"]["retry_count"].as_u64() >= Some(1)))
+            .then_some(servers)
+        },
+    )
+    .await;
+    assert_eq!(listed[0]["name"], "down000");
+    assert_eq!(listed[N - 1]["name"], format!("down{:03}", N - 1));
+
+    // One more is refused, saying the limit and how to raise it; a replacement is not.
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "one-too-many", "url": "http://127.0.0.1:9/mcp"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+    let message = v["detail"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("{N} upstreams")) && message.contains("max_upstreams"),
+        "{v}"
+    );
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "down000", "url": "http://127.0.0.1:9/other"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(delete(&att, "/api/v1/mcp/servers/down001").await, 204);
+    let (status, _) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "one-too-many", "url": "http://127.0.0.1:9/mcp"}),
+    )
+    .await;
+    assert_eq!(status, 201, "a freed place can be taken");
+}

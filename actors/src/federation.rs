@@ -316,6 +316,7 @@ mod tests {
             next_retry_at: None,
             catalog: Some(Arc::new(catalog.names())),
             entries: Some(Arc::new(catalog)),
+            live: Default::default(),
         }
     }
 

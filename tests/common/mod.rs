@@ -81,6 +81,11 @@ pub struct AttProcess {
 impl AttProcess {
     /// Starts `att serve --listen 127.0.0.1:0 --data-dir DIR ARGS…` and waits for its address.
     pub fn start(data_dir: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(data_dir, args, &[])
+    }
+
+    /// [`AttProcess::start`] with extra environment variables (`ATT_*` settings).
+    pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let stderr_path = data_dir.with_extension(format!("stderr-{}.log", std::process::id()));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_att"))
@@ -89,6 +94,7 @@ impl AttProcess {
             .arg(data_dir)
             .args(args)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -9,6 +9,12 @@
 //! [`UpstreamHandle::report`]. Only proof of service (a successful call or ping) resets the
 //! failure count; a successful handshake does not.
 //!
+//! It publishes its route and its [`LiveState`] to the router after every change that
+//! matters, so that the registry lists thousands of upstreams from one snapshot without
+//! asking any actor. Background checks follow [`Health::check_delay`] (an unreachable server
+//! is checked no more often than a healthy one is pinged), and failures reach the log through
+//! a [`FailureLog`] (a few lines, then one an hour, for a server that stays down).
+//!
 //! Handshakes run in tasks the actor owns: stopping the actor (a delete, a replacement,
 //! att's shutdown) aborts them, and a stdio child still in its handshake dies with its task
 //! (its process group is killed when the task's future is dropped). A session that callers
@@ -25,6 +31,7 @@ use tokio::sync::mpsc;
 
 use super::catalog::Catalog;
 use super::connection::{self, Connection, Handshake, Notice};
+use super::failure_log::FailureLog;
 use super::health::{Health, HealthPolicy, Transition};
 use super::outcome::CallFailure;
 use super::spec::UpstreamSpec;
@@ -64,6 +71,24 @@ impl Ready {
     }
 }
 
+/// What an upstream actor publishes about itself beside its route (in [`ServerView::live`]):
+/// the registry lists upstreams from the router's snapshot without asking any actor.
+/// A call that succeeds on a healthy server changes nothing routing needs and is not
+/// published, so `last_checked_at` is that of the last check or change of status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveState {
+    /// Health record.
+    pub health: Health,
+    /// The negotiated protocol version (kept through failures).
+    pub protocol_version: Option<String>,
+    /// When the last handshake completed.
+    pub last_initialized_at: Option<OffsetDateTime>,
+    /// When the current session goes stale (`None`: no session).
+    pub initialization_expires_at: Option<OffsetDateTime>,
+    /// Real handshakes performed.
+    pub handshakes: u64,
+}
+
 /// What `GET /servers/{name}` shows of the live state.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpstreamStatus {
@@ -88,6 +113,38 @@ pub struct UpstreamStatus {
     pub window_open: bool,
     /// Catalog summary: how many of each.
     pub catalog: Option<serde_json::Value>,
+}
+
+impl UpstreamStatus {
+    /// The status `view` published, as of `now`.
+    pub fn from_view(view: &ServerView, now: OffsetDateTime) -> Self {
+        Self::of(&view.name, &view.live, view.entries.as_deref(), now, true)
+    }
+
+    /// The status of upstream `name` with `live` state and `catalog`; `open` says whether
+    /// its session (if any) is still connected.
+    fn of(
+        name: &str,
+        live: &LiveState,
+        catalog: Option<&Catalog>,
+        now: OffsetDateTime,
+        open: bool,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            health: live.health.clone(),
+            initialized: open && live.initialization_expires_at.is_some_and(|at| now < at),
+            protocol_version: live.protocol_version.clone(),
+            last_initialized_at: live.last_initialized_at,
+            initialization_expires_at: live.initialization_expires_at,
+            handshakes: live.handshakes,
+            window_open: live.health.window_open(now),
+            catalog: catalog.map(|c| {
+                json!({"tools": c.tools.len(), "resources": c.resources.len(),
+                       "resource_templates": c.resource_templates.len(), "prompts": c.prompts.len()})
+            }),
+        }
+    }
 }
 
 /// Tasks an actor started and owns: aborted when it stops (or its state is dropped).
@@ -240,6 +297,7 @@ pub struct UpstreamState {
     notices: mpsc::UnboundedSender<Notice>,
     /// Handshakes under way (each may own a child process still in its handshake).
     handshaking: OwnedTasks,
+    failure_log: FailureLog,
 }
 
 /// The upstream actor.
@@ -371,13 +429,39 @@ impl UpstreamState {
                 reason = exit;
             }
         }
+        let now = self.clock.now();
+        if let Some(line) = self.failure_log.failed(now, &reason) {
+            line.write(&self.spec.name);
+        }
         let t = self
             .health
-            .on_failure(self.clock.now(), reason, f.category(), &self.policy);
+            .on_failure(now, reason, f.category(), &self.policy);
         if generation == self.generation {
             self.drop_session();
         }
         self.transition(t, correlation_id);
+    }
+
+    /// Records proof of service at `now`.
+    fn served(&mut self, now: OffsetDateTime, correlation_id: Option<&str>) {
+        if let Some(line) = self.failure_log.recovered() {
+            line.write(&self.spec.name);
+        }
+        let t = self.health.on_proof_of_service(now);
+        self.transition(t, correlation_id);
+    }
+
+    fn live(&self) -> LiveState {
+        LiveState {
+            health: self.health.clone(),
+            protocol_version: self
+                .last_handshake
+                .as_ref()
+                .map(|h| h.protocol_version.clone()),
+            last_initialized_at: self.last_handshake.as_ref().map(|h| h.captured_at),
+            initialization_expires_at: self.session.as_ref().map(|s| s.expires_at),
+            handshakes: self.handshakes,
+        }
     }
 
     fn set_catalog(&mut self, catalog: Catalog) {
@@ -406,42 +490,36 @@ impl UpstreamState {
             next_retry_at: self.health.next_retry_at,
             catalog: self.catalog.as_ref().map(|c| Arc::new(c.names())),
             entries: self.catalog.clone(),
+            live: Arc::new(self.live()),
         };
         if let Err(e) = self.router.upsert(view).await {
             tracing::warn!(upstream = %self.spec.name, error = %e, "could not publish to the router");
         }
     }
 
-    /// Arms the next health check: after `health_interval` while healthy, at `next_retry_at`
-    /// otherwise. Any earlier timer is superseded.
+    /// Arms the next health check ([`Health::check_delay`]). Any earlier timer is
+    /// superseded.
     fn schedule_check(&mut self, myself: &ActorRef<UpstreamMsg>) {
         self.tick += 1;
         let tick = self.tick;
-        let now = self.clock.now();
-        let delay = match self.health.next_retry_at {
-            Some(at) if at > now => Duration::try_from(at - now).unwrap_or(Duration::ZERO),
-            Some(_) => Duration::ZERO,
-            None => self.spec.health_interval,
-        };
+        let delay =
+            self.health
+                .check_delay(self.clock.now(), self.spec.health_interval, &self.policy);
         myself.send_after(delay, move || UpstreamMsg::HealthTick(tick));
     }
 
     fn status(&self) -> UpstreamStatus {
-        let now = self.clock.now();
-        UpstreamStatus {
-            name: self.spec.name.clone(),
-            health: self.health.clone(),
-            initialized: self.fresh(now),
-            protocol_version: self.last_handshake.as_ref().map(|h| h.protocol_version.clone()),
-            last_initialized_at: self.last_handshake.as_ref().map(|h| h.captured_at),
-            initialization_expires_at: self.session.as_ref().map(|s| s.expires_at),
-            handshakes: self.handshakes,
-            window_open: self.health.window_open(now),
-            catalog: self.catalog.as_ref().map(|c| {
-                json!({"tools": c.tools.len(), "resources": c.resources.len(),
-                       "resource_templates": c.resource_templates.len(), "prompts": c.prompts.len()})
-            }),
-        }
+        let open = self
+            .session
+            .as_ref()
+            .is_some_and(|s| !s.connection.is_closed());
+        UpstreamStatus::of(
+            &self.spec.name,
+            &self.live(),
+            self.catalog.as_deref(),
+            self.clock.now(),
+            open,
+        )
     }
 }
 
@@ -464,7 +542,7 @@ impl Actor for UpstreamActor {
                 }
             }
         });
-        Ok(UpstreamState {
+        let state = UpstreamState {
             idempotent_tools: args.spec.idempotent_tools.clone().into(),
             spec: args.spec,
             policy: args.policy,
@@ -484,7 +562,11 @@ impl Actor for UpstreamActor {
             refreshing: false,
             notices: tx,
             handshaking: OwnedTasks::default(),
-        })
+            failure_log: FailureLog::default(),
+        };
+        // Published before the start returns, so that the registry lists it at once.
+        state.publish().await;
+        Ok(state)
     }
 
     async fn post_start(
@@ -492,7 +574,6 @@ impl Actor for UpstreamActor {
         myself: ActorRef<UpstreamMsg>,
         state: &mut UpstreamState,
     ) -> Result<(), ActorProcessingErr> {
-        state.publish().await;
         // First check right away: a new server is healthy but not initialized.
         myself.send_message(UpstreamMsg::HealthTick(state.tick))?;
         Ok(())
@@ -614,8 +695,7 @@ impl Actor for UpstreamActor {
                 match outcome {
                     Ok(()) => {
                         let routed = (state.health.status, state.health.next_retry_at);
-                        let t = state.health.on_proof_of_service(now);
-                        state.transition(t, correlation_id.as_deref());
+                        state.served(now, correlation_id.as_deref());
                         // The common case (a healthy server served a call) changes nothing the
                         // router sees: do not rebuild its snapshot for it.
                         if routed == (state.health.status, state.health.next_retry_at) {
@@ -695,16 +775,16 @@ impl Actor for UpstreamActor {
             }
             UpstreamMsg::Checked(generation, result) => {
                 match result {
-                    Ok(()) => {
-                        let t = state.health.on_proof_of_service(now);
-                        state.transition(t, None);
-                    }
+                    Ok(()) => state.served(now, None),
                     Err(f) => state.failure(&f, generation, None),
                 }
                 state.publish().await;
                 state.schedule_check(&myself);
             }
-            UpstreamMsg::Invalidate => state.drop_session(),
+            UpstreamMsg::Invalidate => {
+                state.drop_session();
+                state.publish().await;
+            }
             UpstreamMsg::Status(reply) => {
                 let _ = reply.send(state.status());
             }
