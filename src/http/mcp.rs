@@ -532,8 +532,9 @@ enum Kind {
     Prompts,
 }
 
-/// The registry's catalog: every entry of every upstream's last fetched catalog, read from
-/// the published snapshot, by name.
+/// The registry's catalog: every entry of every upstream's last fetched catalog (an
+/// unreachable one's too: this is the registry's view; `/mcp` lists only usable servers),
+/// read from the published snapshot, by name.
 async fn federated(state: &AppState, kind: Kind) -> Json<CatalogList> {
     let mut by_name: std::collections::BTreeMap<String, CatalogEntry> =
         std::collections::BTreeMap::new();

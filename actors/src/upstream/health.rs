@@ -13,6 +13,11 @@
 //!   doubling past the window's cap, up to the health interval (`min(base · 2^(n−1),
 //!   max(cap, interval))`), so that an idle server that stays down is checked no more often
 //!   than a healthy one is pinged (calls still try it whenever its window is open).
+//!
+//! What "usable" means for the federated catalog follows from the status: a healthy or
+//! degraded server is listed (a single failure must not make its tools flicker for every
+//! client); an unreachable one is not, until proof of service makes it healthy again
+//! ([`Status::is_listed`]).
 
 use std::time::Duration;
 
@@ -32,6 +37,12 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether a server in this status has its catalog listed on att's own MCP endpoint:
+    /// healthy and degraded servers are; unreachable ones are not.
+    pub fn is_listed(self) -> bool {
+        self != Self::Unreachable
+    }
+
     /// The wire name (`healthy`, `degraded`, `unreachable`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -293,6 +304,13 @@ mod tests {
         assert_eq!(h.check_delay(t0(), short, &p), Duration::from_secs(8));
         h.on_proof_of_service(t0());
         assert_eq!(h.check_delay(t0(), interval, &p), interval);
+    }
+
+    #[test]
+    fn only_unreachable_servers_leave_the_listing() {
+        assert!(Status::Healthy.is_listed());
+        assert!(Status::Degraded.is_listed());
+        assert!(!Status::Unreachable.is_listed());
     }
 
     #[test]
