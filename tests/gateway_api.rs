@@ -712,3 +712,77 @@ async fn hundreds_of_unreachable_upstreams_are_listed_and_the_limit_is_enforced(
     .await;
     assert_eq!(status, 201, "a freed place can be taken");
 }
+
+#[tokio::test]
+async fn header_and_env_values_appear_in_no_answer_event_or_log_line() {
+    const HEADER_SECRET: &str = "ghp_PLANTEDheaderSECRET4711";
+    const ENV_SECRET: &str = "PLANTEDenvSECRET0815";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut att =
+        AttProcess::start_with_env(&dir.path().join("data"), &[], &[("ATT_LOG_LEVEL", "debug")]);
+    let (status, posted_http) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "gh", "url": "http://127.0.0.1:9/mcp",
+               "headers": {"Authorization": format!("Bearer {HEADER_SECRET}")}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{posted_http}");
+    assert_eq!(posted_http["headers"]["Authorization"], "•••");
+    let (status, posted_stdio) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "local", "command": FIXTURE, "args": ["--name", "local"],
+               "env": {"SECRET_TOKEN": ENV_SECRET}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{posted_stdio}");
+    assert_eq!(posted_stdio["env"]["SECRET_TOKEN"], "•••");
+    let (status, v) = post(&att, "/api/v1/mcp/servers/local/connect", json!({})).await;
+    assert_eq!(
+        (status, &v["state"]["initialized"]),
+        (200, &json!(true)),
+        "{v}"
+    );
+    // The secret did reach the child: it is redacted, not dropped.
+    let (_, v) = post(
+        &att,
+        "/api/v1/mcp/invoke/tool",
+        json!({"tool_name": "stats", "preferred_servers": ["local"]}),
+    )
+    .await;
+    let pid = v["result"]["structuredContent"]["pid"]
+        .as_u64()
+        .expect("pid");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    assert!(String::from_utf8_lossy(&environ).contains(&format!("SECRET_TOKEN={ENV_SECRET}")));
+    let (_, _) = post(&att, "/api/v1/mcp/servers/gh/connect", json!({})).await;
+
+    let mut seen = vec![posted_http.to_string(), posted_stdio.to_string()];
+    for path in [
+        "/api/v1/mcp/servers",
+        "/api/v1/mcp/servers/gh",
+        "/api/v1/mcp/servers/local",
+        "/api/v1/events?limit=1000",
+        "/api/v1/mcp/events",
+        "/api/v1/actors/upstream:gh/trace",
+    ] {
+        let (status, v) = get(&att, path).await;
+        assert_eq!(status, 200, "{path}: {v}");
+        seen.push(v.to_string());
+    }
+    att.signal(libc::SIGTERM);
+    att.wait_exit(Duration::from_secs(30));
+    let log = att.stderr();
+    assert!(
+        log.contains("upstream"),
+        "the log has lines about upstreams: {log}"
+    );
+    seen.push(log);
+    for text in &seen {
+        assert!(
+            !text.contains(HEADER_SECRET) && !text.contains(ENV_SECRET),
+            "a secret leaked: {text}"
+        );
+    }
+}

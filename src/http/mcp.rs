@@ -1,7 +1,9 @@
 //! `/api/v1/mcp`: the upstream registry and routed invocation over HTTP (GATEWAY.md).
 //!
-//! Listings read the state the upstreams published (one snapshot, whatever their number); an
-//! action on one upstream answers with the state its actor reports afterwards.
+//! Registrations are shown redacted (header and environment values as `•••`): the store
+//! keeps them as posted, nothing att answers or logs repeats them. Listings read the state
+//! the upstreams published (one snapshot, whatever their number); an action on one upstream
+//! answers with the state its actor reports afterwards.
 
 use att_actors::invoke::{Attempt, Outcome, Request};
 use att_actors::upstream::UpstreamSpec;
@@ -57,7 +59,8 @@ impl From<GatewayError> for ApiError {
 /// A registered server: its registration and its live state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServerRecord {
-    /// The registration (as posted), with defaults filled in.
+    /// The registration (as posted, header and environment values redacted), with defaults
+    /// filled in.
     #[schema(value_type = Object)]
     #[serde(flatten)]
     pub spec: UpstreamSpec,
@@ -77,10 +80,10 @@ pub struct ServerList {
 }
 
 impl ServerRecord {
-    /// The record of `spec` with `state`.
+    /// The record of `spec` (shown redacted) with `state`.
     fn new(spec: &UpstreamSpec, source: Source, state: Option<UpstreamStatus>) -> Self {
         Self {
-            spec: spec.clone(),
+            spec: spec.redacted(),
             source,
             state,
         }

@@ -429,6 +429,9 @@ impl UpstreamState {
                 reason = exit;
             }
         }
+        // The reason is shown (status, events, log): an error quoting the URL must not
+        // carry its password, nor a child's stderr an env value.
+        let reason = self.spec.scrub(&reason);
         let now = self.clock.now();
         if let Some(line) = self.failure_log.failed(now, &reason) {
             line.write(&self.spec.name);

@@ -7,6 +7,9 @@
 //! exists, no control characters), exactly one transport, and each duration within its range
 //! ([`crate::duration`]). A record stored before those ranges existed is clamped into them
 //! when read ([`UpstreamSpec::from_stored`]), so that it cannot stop att or its actor.
+//!
+//! Header values and environment values are secrets more often than not: what att shows of a
+//! spec — API answers, events, logs — is [`UpstreamSpec::redacted`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -320,6 +323,9 @@ impl Serialize for UpstreamSpec {
     }
 }
 
+/// What att shows of a secret value.
+pub const REDACTED: &str = "•••";
+
 impl UpstreamSpec {
     /// Reads a stored record: like parsing, except that a duration outside its range (from a
     /// record written before the ranges existed) is clamped into it rather than refused; the
@@ -335,6 +341,78 @@ impl UpstreamSpec {
             }
         }
         Ok((Self::try_from(wire)?, clamped))
+    }
+
+    /// The spec as att shows it: every header value and environment value replaced by
+    /// [`REDACTED`] (the names stay), and a password in the URL too.
+    pub fn redacted(&self) -> Self {
+        let hide = |m: &BTreeMap<String, String>| {
+            m.keys()
+                .map(|k| (k.clone(), REDACTED.to_owned()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let transport = match &self.transport {
+            Transport::Http { url, headers } => Transport::Http {
+                url: redact_url(url),
+                headers: hide(headers),
+            },
+            Transport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => Transport::Stdio {
+                command: command.clone(),
+                args: args.clone(),
+                env: hide(env),
+                cwd: cwd.clone(),
+            },
+        };
+        Self {
+            transport,
+            ..self.clone()
+        }
+    }
+
+    /// `text` (an error message, which may quote the URL) with the URL's password and every
+    /// header and environment value replaced by [`REDACTED`].
+    pub fn scrub(&self, text: &str) -> String {
+        let secrets: Vec<&str> = match &self.transport {
+            Transport::Http { url, headers } => {
+                let password = url
+                    .split_once("://")
+                    .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+                    .and_then(|authority| authority.rsplit_once('@'))
+                    .and_then(|(userinfo, _)| userinfo.split_once(':'))
+                    .map(|(_, password)| password);
+                password
+                    .into_iter()
+                    .chain(headers.values().map(String::as_str))
+                    .collect()
+            }
+            Transport::Stdio { env, .. } => env.values().map(String::as_str).collect(),
+        };
+        let mut out = text.to_owned();
+        // Long values first, so that one containing another is replaced whole.
+        let mut secrets: Vec<&str> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for secret in secrets {
+            if out.contains(secret) {
+                out = out.replace(secret, REDACTED);
+            }
+        }
+        out
+    }
+}
+
+/// `url` with its password, if it has one, replaced by [`REDACTED`].
+fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some(REDACTED));
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -601,6 +679,36 @@ mod tests {
         assert_eq!(spec.call_timeout, Duration::from_secs(5));
         let fields: Vec<&str> = clamped.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["health_interval", "max_init_age"]);
+    }
+
+    #[test]
+    fn redacted_specs_keep_names_and_hide_values() {
+        let http = parse(json!({"name": "gh", "url": "http://me:pw12@h/mcp",
+                                "headers": {"Authorization": "Bearer ghp_secret"}}))
+        .expect("http");
+        let shown = serde_json::to_string(&http.redacted()).expect("json");
+        assert!(
+            !shown.contains("ghp_secret") && !shown.contains(":pw12@"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("Authorization") && shown.contains(REDACTED),
+            "{shown}"
+        );
+        let stdio = parse(json!({"name": "fs", "command": "srv", "env": {"TOKEN": "s3cret"}}))
+            .expect("stdio");
+        let shown = serde_json::to_string(&stdio.redacted()).expect("json");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("TOKEN"),
+            "{shown}"
+        );
+        let said =
+            http.scrub("error sending request for url (http://me:pw12@h/mcp): Bearer ghp_secret");
+        assert_eq!(
+            said,
+            "error sending request for url (http://me:•••@h/mcp): •••"
+        );
+        assert_eq!(stdio.scrub("env s3cret leaked"), "env ••• leaked");
     }
 
     #[test]
