@@ -108,6 +108,9 @@ pub struct GatewayConfig {
     /// `never` (plain names; att refuses to start while two upstreams offer one name with
     /// different schemas).
     pub tool_prefix: att_actors::federation::PrefixMode,
+    /// The most upstreams att keeps (configured and registered); a registration beyond it
+    /// is refused (409). Each upstream is an actor with its own checks and session.
+    pub max_upstreams: usize,
 }
 
 impl Default for GatewayConfig {
@@ -117,6 +120,7 @@ impl Default for GatewayConfig {
             retry_backoff: Duration::from_secs(1),
             retry_backoff_cap: Duration::from_secs(8),
             tool_prefix: att_actors::federation::PrefixMode::default(),
+            max_upstreams: 1000,
         }
     }
 }
@@ -559,6 +563,50 @@ impl Config {
             origin: "configuration".into(),
             message,
         })?;
+        use att_actors::duration::{BACKOFF, GRACE, TIMEOUT, WINDOW};
+        let durations = [
+            ("http.request_timeout", self.http.request_timeout, TIMEOUT),
+            ("http.shutdown_grace", self.http.shutdown_grace, GRACE),
+            (
+                "actors.restart_backoff",
+                self.actors.restart_backoff,
+                BACKOFF,
+            ),
+            (
+                "actors.restart_backoff_cap",
+                self.actors.restart_backoff_cap,
+                BACKOFF,
+            ),
+            ("actors.restart_window", self.actors.restart_window, WINDOW),
+            ("actors.stop_timeout", self.actors.stop_timeout, GRACE),
+            ("gateway.retry_backoff", self.gateway.retry_backoff, BACKOFF),
+            (
+                "gateway.retry_backoff_cap",
+                self.gateway.retry_backoff_cap,
+                BACKOFF,
+            ),
+            ("launch.crash_window", self.launch.crash_window, WINDOW),
+            ("launch.switch_grace", self.launch.switch_grace, GRACE),
+            ("launch.drain", self.launch.drain, GRACE),
+        ];
+        for (key, value, bounds) in durations {
+            bounds.check(key, value).map_err(|e| ConfigError::Key {
+                key: key.into(),
+                origin: "configuration".into(),
+                message: e.message,
+            })?;
+        }
+        if self.gateway.max_upstreams == 0 || self.upstreams.len() > self.gateway.max_upstreams {
+            return Err(ConfigError::Key {
+                key: "gateway.max_upstreams".into(),
+                origin: "configuration".into(),
+                message: format!(
+                    "{} upstreams are configured, the limit is {}: raise `[gateway] max_upstreams` (at least 1)",
+                    self.upstreams.len(),
+                    self.gateway.max_upstreams
+                ),
+            });
+        }
         if self.actors.max_restarts == 0 || self.actors.trace_capacity == 0 {
             return Err(ConfigError::Invalid(
                 "actors.max_restarts and actors.trace_capacity must be at least 1".into(),
@@ -607,6 +655,79 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.http.request_timeout, Duration::from_secs(7));
         assert_eq!(c.actors.max_restarts, 9);
+    }
+
+    #[test]
+    fn durations_outside_their_ranges_stop_att_naming_the_key() {
+        let table = [
+            (
+                "ATT_HTTP__REQUEST_TIMEOUT",
+                "0s",
+                Some("http.request_timeout"),
+            ),
+            ("ATT_HTTP__REQUEST_TIMEOUT", "1h", None),
+            ("ATT_HTTP__SHUTDOWN_GRACE", "0s", None),
+            (
+                "ATT_HTTP__SHUTDOWN_GRACE",
+                "11m",
+                Some("http.shutdown_grace"),
+            ),
+            (
+                "ATT_ACTORS__RESTART_BACKOFF",
+                "0s",
+                Some("actors.restart_backoff"),
+            ),
+            (
+                "ATT_ACTORS__RESTART_WINDOW",
+                "99999999999h",
+                Some("actors.restart_window"),
+            ),
+            (
+                "ATT_ACTORS__STOP_TIMEOUT",
+                "1h",
+                Some("actors.stop_timeout"),
+            ),
+            (
+                "ATT_GATEWAY__RETRY_BACKOFF_CAP",
+                "2h",
+                Some("gateway.retry_backoff_cap"),
+            ),
+            ("ATT_GATEWAY__RETRY_BACKOFF", "1ms", None),
+            (
+                "ATT_LAUNCH__CRASH_WINDOW",
+                "10ms",
+                Some("launch.crash_window"),
+            ),
+            ("ATT_LAUNCH__SWITCH_GRACE", "10m", None),
+            ("ATT_LAUNCH__DRAIN", "1h", Some("launch.drain")),
+        ];
+        for (var, value, refused) in table {
+            match (load(None, env(&[(var, value)])), refused) {
+                (Ok(_), None) => {}
+                (Err(e), Some(key)) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains(key) && e.contains("allowed from"),
+                        "{var}={value}: {e}"
+                    );
+                }
+                (got, want) => panic!("{var}={value}: expected refusal {want:?}, got {got:?}"),
+            }
+        }
+        let f = file(
+            "[[upstreams]]\nname = \"a\"\nurl = \"http://h/mcp\"\nmax_init_age = \"99999999999h\"\n",
+        );
+        let e = load(Some(f.path()), env(&[]))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("max_init_age") && e.contains("allowed from"),
+            "{e}"
+        );
+        let e = load(None, env(&[("ATT_GATEWAY__MAX_UPSTREAMS", "0")]))
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("gateway.max_upstreams"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! over a config entry of the same name: it is the later intent). Registering a name that
 //! exists replaces it: the supervisor stops the old actor (closing its session, reaping its
 //! child) before the new one starts.
+//!
+//! At most `[gateway] max_upstreams` are kept (a registration beyond is refused, naming the
+//! key): each upstream is an actor with checks, a session, maybe a child process. Listing
+//! reads what each actor published to the router ([`Gateway::published`]), so it costs one
+//! snapshot load whatever the number of upstreams, and never waits on a busy actor.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -41,6 +46,14 @@ pub enum GatewayError {
     /// The supervisor could not be reached.
     #[error("{0}")]
     Supervisor(String),
+    /// As many upstreams as allowed are registered.
+    #[error(
+        "att already has {limit} upstreams, its limit: remove one, or raise `[gateway] max_upstreams` (ATT_GATEWAY__MAX_UPSTREAMS) to register more"
+    )]
+    Full {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// The registry and the invoker of one att instance.
@@ -49,6 +62,7 @@ pub struct Gateway {
     store: SqliteStore,
     policy: HealthPolicy,
     restart: RestartPolicy,
+    max_upstreams: usize,
     registered: Mutex<BTreeMap<String, (UpstreamSpec, Source)>>,
     /// Registrations and removals run one at a time, each from its store write to its
     /// actor start or stop, so that concurrent requests for one name cannot leave the store,
@@ -60,13 +74,15 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts every configured and stored upstream.
+    /// Starts every configured and stored upstream; at most `max_upstreams` may be
+    /// registered later (stored ones beyond it, after the limit was lowered, still start).
     pub async fn start(
         tree: Arc<AttTree>,
         store: SqliteStore,
         configured: Vec<UpstreamSpec>,
         policy: HealthPolicy,
         restart: RestartPolicy,
+        max_upstreams: usize,
     ) -> Result<Arc<Self>, GatewayError> {
         let events: Arc<dyn EventSink> = Arc::new(tree.events.clone());
         let invoker = Invoker::new(
@@ -81,6 +97,7 @@ impl Gateway {
             store,
             policy,
             restart,
+            max_upstreams,
             registered: Mutex::new(BTreeMap::new()),
             changes: tokio::sync::Mutex::new(()),
             invoker,
@@ -91,6 +108,13 @@ impl Gateway {
             .collect();
         for spec in gateway.store.list_upstreams().await? {
             all.insert(spec.name.clone(), (spec, Source::Api));
+        }
+        if all.len() > max_upstreams {
+            tracing::warn!(
+                upstreams = all.len(),
+                max_upstreams,
+                "more upstreams are stored than `[gateway] max_upstreams` allows: all start, none can be added"
+            );
         }
         for (spec, source) in all.into_values() {
             gateway.start_actor(spec, source).await?;
@@ -132,9 +156,18 @@ impl Gateway {
         self.registered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers (or replaces) an upstream over the API; it is stored first.
+    /// Registers (or replaces) an upstream over the API; it is stored first. A new name
+    /// beyond `max_upstreams` is refused ([`GatewayError::Full`]).
     pub async fn register(&self, spec: UpstreamSpec) -> Result<(), GatewayError> {
         let _one_at_a_time = self.changes.lock().await;
+        {
+            let registered = self.lock();
+            if !registered.contains_key(&spec.name) && registered.len() >= self.max_upstreams {
+                return Err(GatewayError::Full {
+                    limit: self.max_upstreams,
+                });
+            }
+        }
         self.store.save_upstream(&spec).await?;
         self.start_actor(spec, Source::Api).await
     }
@@ -166,9 +199,23 @@ impl Gateway {
         self.lock().get(name).cloned()
     }
 
-    /// The live state of an upstream (`None` while its actor is restarting).
+    /// The live state of an upstream, asked of its actor (`None` while it restarts): what an
+    /// action on one upstream answers, so that it sees its own effect.
     pub async fn status(&self, name: &str) -> Option<UpstreamStatus> {
         self.handle(name).status().await.ok()
+    }
+
+    /// The live state every upstream last published, by name: no actor is asked (an
+    /// upstream whose actor has not published yet, or is restarting, is absent).
+    pub fn published(&self) -> BTreeMap<String, UpstreamStatus> {
+        let now = self.tree.clock.now();
+        self.tree
+            .router
+            .snapshot()
+            .servers
+            .iter()
+            .map(|view| (view.name.clone(), UpstreamStatus::from_view(view, now)))
+            .collect()
     }
 
     /// The tool names two upstreams offer with different input schemas, as `/mcp` would
@@ -179,7 +226,7 @@ impl Gateway {
         use att_actors::router::{RoutingSnapshot, ServerView};
         let specs: Vec<UpstreamSpec> = self.list().into_iter().map(|(s, _)| s).collect();
         let ready = specs.iter().map(|spec| async move {
-            let budget = spec.init_timeout + spec.call_timeout;
+            let budget = spec.init_timeout.saturating_add(spec.call_timeout);
             let ready = self
                 .handle(&spec.name)
                 .ensure_ready(None, false, budget)
@@ -192,6 +239,7 @@ impl Gateway {
                 next_retry_at: None,
                 catalog: Some(Arc::new(catalog.names())),
                 entries: Some(catalog),
+                live: Default::default(),
             })
         });
         let views = futures_util::future::join_all(ready).await;

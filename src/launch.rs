@@ -168,12 +168,7 @@ struct Running {
 
 impl Running {
     fn signal(&self, signal: i32) {
-        if let Ok(pgid) = i32::try_from(self.pid)
-            && pgid > 1
-        {
-            // SAFETY: killpg(2) on the group the launcher created for this child.
-            unsafe { libc::killpg(pgid, signal) };
-        }
+        att_actors::process::signal_group(self.pid, signal);
     }
 
     /// SIGTERM, SIGKILL after `grace`; its group is killed in any case.

@@ -151,6 +151,7 @@ pub async fn start_launched(
         config.upstreams.clone(),
         policy,
         tree_restart(&config),
+        config.gateway.max_upstreams,
     )
     .await
     {

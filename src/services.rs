@@ -184,6 +184,6 @@ impl Services {
 
     /// How long a stop of `spec` may take, with room for the mailbox.
     pub fn stop_limit(spec: &ServiceSpec) -> Duration {
-        spec.stop_grace + Duration::from_secs(5)
+        spec.stop_grace.saturating_add(Duration::from_secs(5))
     }
 }

@@ -1,14 +1,36 @@
 //! Logging: `tracing` to stderr, human or JSON, filtered by `RUST_LOG` or the config.
+//!
+//! rmcp's transport worker writes an ERROR line each time a session ends with an error —
+//! every failed attempt at an unreachable upstream, thousands a minute with many upstreams.
+//! att reports each upstream's failures itself (the first at WARN, repeats about once a
+//! minute with their count: `upstream::failure_log`), so those lines are off unless the
+//! filter names `rmcp` itself.
 
 use tracing_subscriber::EnvFilter;
+
+/// The filter directive that silences rmcp's per-session error lines.
+const QUIET_RMCP: &str = "rmcp::transport::worker=off";
+
+/// `filter` with [`QUIET_RMCP`] added, unless it says something about rmcp itself.
+fn with_quiet_rmcp(filter: &str) -> String {
+    if filter.contains("rmcp") {
+        filter.to_owned()
+    } else if filter.trim().is_empty() {
+        format!("info,{QUIET_RMCP}")
+    } else {
+        format!("{filter},{QUIET_RMCP}")
+    }
+}
 
 use crate::config::LogFormat;
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let from_env = std::env::var(EnvFilter::DEFAULT_ENV).ok();
+    let filter = from_env
+        .and_then(|f| EnvFilter::try_new(with_quiet_rmcp(&f)).ok())
+        .or_else(|| EnvFilter::try_new(with_quiet_rmcp(level)).ok())
+        .unwrap_or_else(|| EnvFilter::new(with_quiet_rmcp("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -20,4 +42,26 @@ pub fn init(format: LogFormat, level: &str) {
             .with_current_span(true)
             .try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rmcp_worker_lines_are_off_unless_the_filter_names_rmcp() {
+        let table = [
+            ("info", "info,rmcp::transport::worker=off"),
+            ("", "info,rmcp::transport::worker=off"),
+            (
+                "att=debug,warn",
+                "att=debug,warn,rmcp::transport::worker=off",
+            ),
+            ("info,rmcp=debug", "info,rmcp=debug"),
+        ];
+        for (given, used) in table {
+            assert_eq!(with_quiet_rmcp(given), used, "{given:?}");
+            assert!(EnvFilter::try_new(used).is_ok(), "{used}");
+        }
+    }
 }

@@ -587,10 +587,13 @@ pub struct TestRunRecord {
     /// Why it is `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// While running: its process (the leader of its process group) and program, so that an
-    /// att restarted after a crash can stop what the crashed one left running.
+    /// While running: its pid (the leader of its process group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// While running: who its process is, so that an att restarted after a crash stops
+    /// what the crashed one left running (and nothing else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<att_actors::process::Identity>,
     /// The program it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<String>,
@@ -1289,6 +1292,7 @@ impl Workspace {
             status: "running".into(),
             error: None,
             pid: None,
+            process: None,
             program: command.argv.first().cloned(),
             started_at: OffsetDateTime::now_utc(),
             ended_at: None,
@@ -1345,8 +1349,8 @@ impl Workspace {
         });
         // The pid is recorded as soon as the run starts.
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let started: testrun::Started = Box::new(move |pid| {
-            let _ = tx.send(pid);
+        let started: testrun::Started = Box::new(move |identity| {
+            let _ = tx.send(identity);
         });
         let run = testrun::run_with(
             &p.project.path,
@@ -1358,8 +1362,9 @@ impl Workspace {
         );
         let mut running = p.record.clone();
         let note_pid = async {
-            if let Ok(pid) = rx.await {
-                running.pid = Some(pid);
+            if let Ok(identity) = rx.await {
+                running.pid = Some(identity.pid);
+                running.process = Some(identity);
                 if let Err(e) = self.save_test_run(&running).await {
                     tracing::warn!(error = e.message(), "could not record a test run's pid");
                 }
@@ -1414,9 +1419,10 @@ impl Workspace {
         let left = self.store.running_test_runs().await.map_err(internal)?;
         for data in &left {
             let mut record: TestRunRecord = serde_json::from_str(data).map_err(internal)?;
-            if let (Some(pid), Some(program)) = (record.pid, record.program.as_deref()) {
-                att_actors::service::actor::stop_orphan(pid, program, Duration::from_secs(2)).await;
+            if let Some(identity) = &record.process {
+                att_actors::process::stop_orphan(identity, Duration::from_secs(2)).await;
             }
+            record.process = None;
             record.status = "interrupted".into();
             record.ended_at = Some(OffsetDateTime::now_utc());
             self.save_test_run(&record).await?;
@@ -1586,6 +1592,9 @@ impl Workspace {
         let mut request: RunRequest = serde_path_to_error::deserialize(request).map_err(|e| {
             WsError::invalid(&format!("options.{}", e.path()), e.into_inner().to_string())
         })?;
+        request
+            .check()
+            .map_err(|e| WsError::invalid(&format!("options.{}", e.field), e.message))?;
         self.resolve_change(&mut request).await?;
         match self.bootstrap.start(request).await.map_err(internal)? {
             Ok(run) => Done::new(

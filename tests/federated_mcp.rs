@@ -981,3 +981,82 @@ async fn malformed_mcp_messages_get_json_rpc_errors_not_http_ones() {
     }
     att.server.shutdown().await;
 }
+
+/// `att-mcp-fixture --http ADDR` as a real process; its endpoint URL.
+fn fixture_process(name: &str, addr: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_att-mcp-fixture"))
+        .args(["--name", name, "--http", addr])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn fixture");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let url = line
+        .trim()
+        .strip_prefix("fixture listening on ")
+        .unwrap_or_else(|| panic!("fixture did not start: {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_leaves_the_mcp_tool_list_and_returns_when_it_is_back() {
+    let (mut fixture, url) = fixture_process("flaky", "127.0.0.1:0");
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix("/mcp"))
+        .expect("address")
+        .to_owned();
+    // Short windows and checks every second: the fixture's absence is noticed in seconds.
+    let att = TestAtt::start_with(|c| {
+        c.gateway.retry_backoff = Duration::from_millis(50);
+        c.gateway.retry_backoff_cap = Duration::from_millis(200);
+    })
+    .await;
+    register(
+        &att,
+        json!({"name": "flaky", "url": url, "health_interval": "1s"}),
+    )
+    .await;
+    let (c, mut changes) = client(&att).await;
+    let has_echo = |listed: bool| {
+        let c = &c;
+        move || async move {
+            let tools = c.list_all_tools().await.ok()?;
+            (tools.iter().any(|t| t.name == "echo") == listed).then_some(())
+        }
+    };
+    eventually("echo listed", Duration::from_secs(10), has_echo(true)).await;
+    while changes.try_recv().is_ok() {}
+
+    // Killed: after `unreachable_after` failed checks its tools leave the list, and the
+    // client hears it.
+    fixture.kill().expect("kill");
+    fixture.wait().expect("reaped");
+    eventually("echo gone", Duration::from_secs(20), has_echo(false)).await;
+    assert_eq!(next_heard(&mut changes, "tools").await, "tools");
+    let (_, v) = common::post(&att, "/api/v1/mcp/servers/flaky/health-check", json!({})).await;
+    assert_eq!(v["state"]["status"], "unreachable", "{v}");
+
+    // Back on the same address: listed again, and the client hears it.
+    while changes.try_recv().is_ok() {}
+    let (mut again, _) = fixture_process("flaky", &addr);
+    eventually("echo back", Duration::from_secs(20), has_echo(true)).await;
+    assert_eq!(next_heard(&mut changes, "tools").await, "tools");
+    let r = c
+        .call_tool(CallToolRequestParams::new("echo").with_arguments(args(json!({"text": "back"}))))
+        .await
+        .expect("echo after the return");
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"server": "flaky", "text": "back"}))
+    );
+    c.cancel().await.expect("close");
+    let _ = again.kill();
+    let _ = again.wait();
+    att.server.shutdown().await;
+}

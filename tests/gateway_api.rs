@@ -420,3 +420,369 @@ async fn catalog_views_session_routes_checks_and_event_views_work_on_a_live_serv
     let (status, v) = get(&att, "/api/v1/mcp/events?limit=0").await;
     assert_eq!((status, v["field"].as_str()), (422, Some("limit")));
 }
+
+async fn delete(att: &AttProcess, path: &str) -> u16 {
+    reqwest::Client::new()
+        .delete(att.url(path))
+        .send()
+        .await
+        .expect("DELETE")
+        .status()
+        .as_u16()
+}
+
+/// Waits (bounded) until exactly one live process runs `argv`; its pid.
+async fn the_process_running(argv: &[&str]) -> u64 {
+    common::eventually(
+        &format!("one process running {argv:?}"),
+        Duration::from_secs(20),
+        || async {
+            match common::processes(|a| a == argv).as_slice() {
+                [pid] => Some(*pid),
+                _ => None,
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn durations_out_of_range_are_refused_naming_the_field_and_the_longest_allowed_work() {
+    let fixture = FixtureProcess::start("slow");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let att = AttProcess::start(&dir.path().join("data"), &[]);
+    // The hostile run's case: stored with 201, then every connect panicked the actor.
+    for (field, value) in [
+        ("max_init_age", json!("99999999999h")),
+        ("health_interval", json!("1ns")),
+        ("call_timeout", json!("2h")),
+        ("init_timeout", json!(0)),
+    ] {
+        let mut body = json!({"name": "huge", "url": fixture.url});
+        body[field] = value.clone();
+        let (status, v) = post(&att, "/api/v1/mcp/servers", body).await;
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (422, Some(field)),
+            "{field} = {value}: {v}"
+        );
+        assert!(
+            v["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("allowed from")),
+            "{v}"
+        );
+    }
+    let (status, v) = get(&att, "/api/v1/mcp/servers/huge").await;
+    assert_eq!(status, 404, "nothing was stored: {v}");
+    let (status, v) = post(
+        &att,
+        "/api/v1/services",
+        json!({"name": "svc", "command": "true", "stop_grace": "99999999999h"}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (422, Some("stop_grace")),
+        "{v}"
+    );
+    let (status, v) = post(
+        &att,
+        "/api/v1/bootstrap/runs",
+        json!({"target": "service:svc", "requested_release_id": "r1", "health_deadline": "99999999999h"}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (422, Some("health_deadline")),
+        "{v}"
+    );
+
+    // The longest durations allowed: registered, connected, initialized, healthy.
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "longest", "url": fixture.url, "call_timeout": "1h",
+               "init_timeout": "1h", "health_interval": "24h", "max_init_age": "30days"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["max_init_age"], "30days", "{v}");
+    let (status, v) = post(&att, "/api/v1/mcp/servers/longest/connect", json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["state"]["status"], &v["state"]["initialized"]),
+        (&json!("healthy"), &json!(true)),
+        "{v}"
+    );
+    let (status, _) = get(&att, "/api/v1/ready").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_stored_registration_out_of_range_is_clamped_at_start_and_connects() {
+    let fixture = FixtureProcess::start("old");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    {
+        // A record written before the ranges existed (the store keeps what it is given).
+        let store = att::store::SqliteStore::open(&data.join("att.db"))
+            .await
+            .expect("store");
+        let mut spec: att_actors::upstream::UpstreamSpec =
+            serde_json::from_value(json!({"name": "old", "url": fixture.url})).expect("spec");
+        spec.max_init_age = Duration::from_secs(99_999_999_999 * 3600);
+        spec.health_interval = Duration::from_nanos(1);
+        use att_actors::upstream::UpstreamStore;
+        store.save_upstream(&spec).await.expect("saved");
+        store.close().await;
+    }
+    let mut att = AttProcess::start(&data, &[]);
+    let (status, v) = post(&att, "/api/v1/mcp/servers/old/connect", json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"]["initialized"], true, "{v}");
+    assert_eq!(
+        (&v["max_init_age"], &v["health_interval"]),
+        (&json!("30days"), &json!("1s")),
+        "clamped into range: {v}"
+    );
+    let (_, actors) = get(&att, "/api/v1/actors").await;
+    let old = actors["actors"]
+        .as_array()
+        .expect("actors")
+        .iter()
+        .find(|a| a["name"] == "upstream:old")
+        .cloned()
+        .expect("the upstream's actor");
+    assert_eq!(
+        (&old["status"], &old["restart_count"]),
+        (&json!("running"), &json!(0)),
+        "{old}"
+    );
+    att.signal(libc::SIGTERM);
+    att.wait_exit(Duration::from_secs(30));
+    let log = att.stderr();
+    assert!(
+        log.contains("stored upstream `old`: max_init_age:") && log.contains("nearest allowed"),
+        "the clamp is logged: {log}"
+    );
+}
+
+#[tokio::test]
+async fn upstream_urls_are_parsed_and_bad_ones_refused_naming_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let att = AttProcess::start(&dir.path().join("data"), &[]);
+    for url in [
+        "http://127.0.0.1:9/mcp\r\nX-Injected: 1",
+        "http://127.0.0.1:99999/mcp",
+        "http://[::1/mcp",
+        "ftp://127.0.0.1/mcp",
+        "http://exa mple.com/mcp",
+    ] {
+        let (status, v) = post(
+            &att,
+            "/api/v1/mcp/servers",
+            json!({"name": "u", "url": url}),
+        )
+        .await;
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (422, Some("url")),
+            "{url:?}: {v}"
+        );
+    }
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "u", "url": "http://[::1]:9/mcp"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+}
+
+#[tokio::test]
+async fn a_stdio_child_still_in_its_handshake_dies_on_delete_replace_and_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut att = AttProcess::start(&dir.path().join("data"), &[]);
+    // `exec sleep` never answers `initialize`; init_timeout 1 h keeps it in its handshake.
+    let stdio = |secs: &str| {
+        json!({"name": "mute", "command": "sh", "args": ["-c", format!("exec sleep {secs}")],
+               "init_timeout": "1h"})
+    };
+    let (status, v) = post(&att, "/api/v1/mcp/servers", stdio("2931")).await;
+    assert_eq!(status, 201, "{v}");
+    let first = the_process_running(&["sleep", "2931"]).await;
+    assert_eq!(delete(&att, "/api/v1/mcp/servers/mute").await, 204);
+    wait_dead(first).await;
+
+    // Replaced by a new registration of the same name: the old child goes.
+    let (status, _) = post(&att, "/api/v1/mcp/servers", stdio("2932")).await;
+    assert_eq!(status, 201);
+    let second = the_process_running(&["sleep", "2932"]).await;
+    let (status, _) = post(&att, "/api/v1/mcp/servers", stdio("2934")).await;
+    assert_eq!(status, 201);
+    wait_dead(second).await;
+    let third = the_process_running(&["sleep", "2934"]).await;
+
+    // att's graceful stop.
+    att.signal(libc::SIGTERM);
+    assert_eq!(
+        att.wait_exit(Duration::from_secs(30)).code(),
+        Some(0),
+        "{}",
+        att.stderr()
+    );
+    wait_dead(third).await;
+}
+
+#[tokio::test]
+async fn hundreds_of_unreachable_upstreams_are_listed_and_the_limit_is_enforced() {
+    const N: usize = 300;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let limit = N.to_string();
+    let att = AttProcess::start_with_env(
+        &dir.path().join("data"),
+        &[],
+        &[("ATT_GATEWAY__MAX_UPSTREAMS", &limit)],
+    );
+    let client = reqwest::Client::new();
+    let register = |i: usize| {
+        let (client, url) = (client.clone(), att.url("/api/v1/mcp/servers"));
+        async move {
+            client
+                .post(url)
+                .json(&json!({"name": format!("down{i:03}"), "url": "http://127.0.0.1:9/mcp"}))
+                .send()
+                .await
+                .expect("POST")
+                .status()
+                .as_u16()
+        }
+    };
+    for chunk in (0..N).collect::<Vec<_>>().chunks(25) {
+        let statuses = futures_util::future::join_all(chunk.iter().map(|i| register(*i))).await;
+        assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    }
+    // Let them all fail at least once, then list them.
+    let listed = common::eventually(
+        "every upstream failed once",
+        Duration::from_secs(60),
+        || async {
+            let (status, v) = get(&att, "/api/v1/mcp/servers").await;
+            assert_eq!(status, 200, "{v}");
+            let servers = v["servers"].as_array()?.clone();
+            (servers.len() == N
+                && servers
+                    .iter()
+                    .all(|s| s["state"]["retry_count"].as_u64() >= Some(1)))
+            .then_some(servers)
+        },
+    )
+    .await;
+    assert_eq!(listed[0]["name"], "down000");
+    assert_eq!(listed[N - 1]["name"], format!("down{:03}", N - 1));
+
+    // One more is refused, saying the limit and how to raise it; a replacement is not.
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "one-too-many", "url": "http://127.0.0.1:9/mcp"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+    let message = v["detail"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("{N} upstreams")) && message.contains("max_upstreams"),
+        "{v}"
+    );
+    let (status, v) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "down000", "url": "http://127.0.0.1:9/other"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(delete(&att, "/api/v1/mcp/servers/down001").await, 204);
+    let (status, _) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "one-too-many", "url": "http://127.0.0.1:9/mcp"}),
+    )
+    .await;
+    assert_eq!(status, 201, "a freed place can be taken");
+}
+
+#[tokio::test]
+async fn header_and_env_values_appear_in_no_answer_event_or_log_line() {
+    const HEADER_SECRET: &str = "ghp_PLANTEDheaderSECRET4711";
+    const ENV_SECRET: &str = "PLANTEDenvSECRET0815";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut att =
+        AttProcess::start_with_env(&dir.path().join("data"), &[], &[("ATT_LOG_LEVEL", "debug")]);
+    let (status, posted_http) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "gh", "url": "http://127.0.0.1:9/mcp",
+               "headers": {"Authorization": format!("Bearer {HEADER_SECRET}")}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{posted_http}");
+    assert_eq!(posted_http["headers"]["Authorization"], "•••");
+    let (status, posted_stdio) = post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "local", "command": FIXTURE, "args": ["--name", "local"],
+               "env": {"SECRET_TOKEN": ENV_SECRET}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{posted_stdio}");
+    assert_eq!(posted_stdio["env"]["SECRET_TOKEN"], "•••");
+    let (status, v) = post(&att, "/api/v1/mcp/servers/local/connect", json!({})).await;
+    assert_eq!(
+        (status, &v["state"]["initialized"]),
+        (200, &json!(true)),
+        "{v}"
+    );
+    // The secret did reach the child: it is redacted, not dropped.
+    let (_, v) = post(
+        &att,
+        "/api/v1/mcp/invoke/tool",
+        json!({"tool_name": "stats", "preferred_servers": ["local"]}),
+    )
+    .await;
+    let pid = v["result"]["structuredContent"]["pid"]
+        .as_u64()
+        .expect("pid");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    assert!(String::from_utf8_lossy(&environ).contains(&format!("SECRET_TOKEN={ENV_SECRET}")));
+    let (_, _) = post(&att, "/api/v1/mcp/servers/gh/connect", json!({})).await;
+
+    let mut seen = vec![posted_http.to_string(), posted_stdio.to_string()];
+    for path in [
+        "/api/v1/mcp/servers",
+        "/api/v1/mcp/servers/gh",
+        "/api/v1/mcp/servers/local",
+        "/api/v1/events?limit=1000",
+        "/api/v1/mcp/events",
+        "/api/v1/actors/upstream:gh/trace",
+    ] {
+        let (status, v) = get(&att, path).await;
+        assert_eq!(status, 200, "{path}: {v}");
+        seen.push(v.to_string());
+    }
+    att.signal(libc::SIGTERM);
+    att.wait_exit(Duration::from_secs(30));
+    let log = att.stderr();
+    assert!(
+        log.contains("upstream"),
+        "the log has lines about upstreams: {log}"
+    );
+    seen.push(log);
+    for text in &seen {
+        assert!(
+            !text.contains(HEADER_SECRET) && !text.contains(ENV_SECRET),
+            "a secret leaked: {text}"
+        );
+    }
+}

@@ -283,3 +283,102 @@ async fn an_api_registered_service_is_stored_and_runs_again_after_a_restart() {
     assert_eq!(get(base.clone()).await["status"]["state"], "running");
     server.shutdown().await;
 }
+
+/// The one live process whose arguments include `arg`, once there is exactly one.
+async fn the_process_with(arg: &str) -> u64 {
+    eventually(
+        &format!("one process with argument {arg:?}"),
+        Duration::from_secs(20),
+        || async {
+            match common::processes(|argv| argv.iter().any(|a| a == arg)).as_slice() {
+                [pid] => Some(*pid),
+                _ => None,
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn after_att_is_killed_the_next_one_stops_what_it_left_and_each_service_runs_once() {
+    // Programs found through PATH that become another program: `sh` execs `sleep`, and
+    // `python3` is (on a pyenv machine) a shim that execs the interpreter by its full path.
+    let services = [
+        ("shelled", "sh", "exec sleep 3001", "exec sleep 3001"),
+        (
+            "python",
+            "python3",
+            "import time; time.sleep(3002)",
+            "import time; time.sleep(3002)",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let att = common::AttProcess::start(&data, &[]);
+    let client = reqwest::Client::new();
+    let mut before = Vec::new();
+    for (name, program, script, _) in services {
+        let r = client
+            .post(att.url("/api/v1/services"))
+            .json(&json!({"name": name, "command": program, "args": ["-c", script]}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    }
+    for (name, program, _, unique) in services {
+        // `sh -c 'exec sleep 3001'` ends up as `sleep 3001`.
+        let arg = if program == "sh" { "3001" } else { unique };
+        let pid = the_process_with(arg).await;
+        let s: Value = client
+            .get(att.url(&format!("/api/v1/services/{name}")))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(s["status"]["pid"].as_u64(), Some(pid), "{s}");
+        before.push((name, arg, pid));
+    }
+    att.signal(libc::SIGKILL);
+    drop(att);
+    for (_, _, pid) in &before {
+        assert!(alive(*pid), "a SIGKILLed att leaves its services running");
+    }
+
+    let mut att = common::AttProcess::start(&data, &[]);
+    let mut after = Vec::new();
+    for (name, arg, old) in before {
+        let new = eventually(
+            &format!("{name} running again"),
+            Duration::from_secs(20),
+            || async {
+                let s: Value = client
+                    .get(att.url(&format!("/api/v1/services/{name}")))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                (s["status"]["state"] == "running").then(|| s["status"]["pid"].as_u64())?
+            },
+        )
+        .await;
+        assert_ne!(new, old, "{name}");
+        common::wait_dead(old).await;
+        assert_eq!(
+            the_process_with(arg).await,
+            new,
+            "{name}: exactly one, the new one"
+        );
+        after.push(new);
+    }
+    // A graceful stop takes them along (a SIGKILLed att would leave them to the next one).
+    att.signal(libc::SIGTERM);
+    att.wait_exit(Duration::from_secs(30));
+    for pid in after {
+        common::wait_dead(pid).await;
+    }
+}

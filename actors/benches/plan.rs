@@ -45,6 +45,7 @@ fn main() {
                 ..CatalogNames::default()
             })),
             entries: None,
+            live: Default::default(),
         })
         .collect();
     let snapshot = RoutingSnapshot::build(1, servers);

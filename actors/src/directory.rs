@@ -17,7 +17,7 @@ use ractor::ActorCell;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::trace::TraceRecord;
+use crate::trace::{Handled, TraceRecord};
 
 /// Lifecycle of an actor as the directory reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -49,7 +49,7 @@ pub struct Failure {
 #[derive(Debug)]
 pub struct ActorStats {
     handled: AtomicU64,
-    ring: Mutex<VecDeque<TraceRecord>>,
+    ring: Mutex<VecDeque<Handled>>,
     capacity: usize,
 }
 
@@ -63,7 +63,7 @@ impl ActorStats {
     }
 
     /// Records one handled message, evicting the oldest record when the ring is full.
-    pub fn record(&self, record: TraceRecord) {
+    pub fn record(&self, record: Handled) {
         self.handled.fetch_add(1, Ordering::Relaxed);
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         if ring.len() == self.capacity {
@@ -77,15 +77,21 @@ impl ActorStats {
         self.handled.load(Ordering::Relaxed)
     }
 
-    /// The newest `limit` records (optionally only those with `correlation_id`), oldest first.
-    pub fn records(&self, correlation_id: Option<&str>, limit: usize) -> Vec<TraceRecord> {
+    /// The newest `limit` records of `actor` (optionally only those with `correlation_id`),
+    /// oldest first.
+    pub fn records(
+        &self,
+        actor: &str,
+        correlation_id: Option<&str>,
+        limit: usize,
+    ) -> Vec<TraceRecord> {
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<TraceRecord> = ring
             .iter()
             .rev()
             .filter(|r| correlation_id.is_none_or(|c| r.correlation_id.as_deref() == Some(c)))
             .take(limit)
-            .cloned()
+            .map(|r| r.record(actor))
             .collect();
         out.reverse();
         out
@@ -260,7 +266,7 @@ impl ActorDirectory {
         limit: usize,
     ) -> Option<Vec<TraceRecord>> {
         let stats = self.read().get(name).map(|e| e.stats.clone())?;
-        Some(stats.records(correlation_id, limit))
+        Some(stats.records(name, correlation_id, limit))
     }
 }
 
@@ -318,26 +324,33 @@ mod tests {
     #[test]
     fn ring_keeps_the_newest_records_and_filters_by_correlation_id() {
         let stats = ActorStats::new(3);
-        for i in 0..5 {
-            stats.record(TraceRecord::test_record(
-                &format!("m{i}"),
-                (i % 2 == 0).then_some("r"),
-            ));
+        for (i, kind) in ["m0", "m1", "m2", "m3", "m4"].into_iter().enumerate() {
+            stats.record(Handled {
+                kind,
+                correlation_id: (i % 2 == 0).then(|| "r".into()),
+                started_at: OffsetDateTime::UNIX_EPOCH,
+                duration_us: 0,
+                outcome: crate::trace::TraceOutcome::Ok,
+            });
         }
         assert_eq!(stats.handled(), 5);
         let all: Vec<String> = stats
-            .records(None, 10)
+            .records("t", None, 10)
             .into_iter()
             .map(|r| r.kind)
             .collect();
         assert_eq!(all, ["m2", "m3", "m4"]);
         let r: Vec<String> = stats
-            .records(Some("r"), 10)
+            .records("t", Some("r"), 10)
             .into_iter()
             .map(|r| r.kind)
             .collect();
         assert_eq!(r, ["m2", "m4"]);
-        let newest: Vec<String> = stats.records(None, 1).into_iter().map(|r| r.kind).collect();
+        let newest: Vec<String> = stats
+            .records("t", None, 1)
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
         assert_eq!(newest, ["m4"]);
     }
 }

@@ -17,6 +17,15 @@
 //! `always` exposes every tool as `<server>__<name>`, pinned to its server (no replicas);
 //! `never` exposes plain names only, and on a collision keeps the first server's variant in
 //! `(priority, name)` order and reports the others in [`Federated::conflicts`].
+//!
+//! Only usable servers are listed: an unreachable one (`unreachable_after` failures in a row,
+//! see `upstream::health`) is left out — its entries are gone from the lists, and the names
+//! it alone offered with them — until proof of service makes it healthy again; a degraded
+//! one (fewer failures) stays listed, so that one failed call does not make its tools
+//! flicker for every client. Both changes reach clients as `list_changed` (a status change
+//! is a new snapshot). A plain tool name that only unreachable servers offer still routes
+//! (to the plan, which tries a server whose retry window is open, or answers that none is
+//! available) rather than being unknown.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -140,6 +149,9 @@ impl Federated {
             let Some(catalog) = &server.entries else {
                 continue;
             };
+            if !server.status.is_listed() {
+                continue;
+            }
             for t in &catalog.tools {
                 by_name
                     .entry(t.name.as_ref())
@@ -207,6 +219,17 @@ impl Federated {
                         },
                     );
                 }
+            }
+        }
+        // Names only resting (unlisted) servers offer: not listed, but a call still routes.
+        for server in snapshot.servers.iter().filter(|s| !s.status.is_listed()) {
+            for t in server.entries.iter().flat_map(|c| c.tools.iter()) {
+                routes
+                    .entry(t.name.to_string())
+                    .or_insert_with(|| ToolRoute {
+                        name: t.name.to_string(),
+                        only: None,
+                    });
             }
         }
         // A prefixed variant may equal a plain name another server offers: each exposed name
@@ -316,6 +339,7 @@ mod tests {
             next_retry_at: None,
             catalog: Some(Arc::new(catalog.names())),
             entries: Some(Arc::new(catalog)),
+            live: Default::default(),
         }
     }
 
@@ -371,6 +395,69 @@ mod tests {
         let prompts: Vec<&str> = f.prompts.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(prompts, ["p", "q"]);
         assert_eq!(f.version, 7);
+    }
+
+    #[test]
+    fn unreachable_servers_are_left_out_and_degraded_ones_stay_listed() {
+        let a = json!({"type": "object", "properties": {"x": {"type": "string"}}});
+        let b = json!({"type": "object", "properties": {"y": {"type": "number"}}});
+        let with = |mut s: ServerView, status| {
+            s.status = status;
+            s
+        };
+        // (beta's status, tools listed, where `search` routes, where `only_beta` routes)
+        let table = [
+            (
+                Status::Healthy,
+                vec!["alpha__search", "beta__search", "only_beta"],
+                None,
+                Some(None),
+            ),
+            (
+                Status::Degraded,
+                vec!["alpha__search", "beta__search", "only_beta"],
+                None,
+                Some(None),
+            ),
+            (Status::Unreachable, vec!["search"], Some(None), Some(None)),
+        ];
+        for (status, listed, search, only_beta) in table {
+            let snap = RoutingSnapshot::build(
+                1,
+                vec![
+                    server("alpha", 1, vec![tool("search", a.clone())], &["pa"]),
+                    with(
+                        server(
+                            "beta",
+                            2,
+                            vec![tool("search", b.clone()), tool("only_beta", a.clone())],
+                            &["pb"],
+                        ),
+                        status,
+                    ),
+                ],
+            );
+            let f = Federated::build(&snap, PrefixMode::Conflicts);
+            let names: Vec<&str> = f.tools.iter().map(|t| t.name.as_ref()).collect();
+            assert_eq!(names, listed, "{status:?}");
+            assert_eq!(
+                f.tool("search").map(|r| r.only.clone()),
+                search,
+                "{status:?}"
+            );
+            assert_eq!(
+                f.tool("only_beta").map(|r| r.only.clone()),
+                only_beta,
+                "{status:?}"
+            );
+            let prompts: Vec<&str> = f.prompts.iter().map(|p| p.name.as_str()).collect();
+            let want: &[&str] = if status == Status::Unreachable {
+                &["pa"]
+            } else {
+                &["pa", "pb"]
+            };
+            assert_eq!(prompts, want, "{status:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //!
 //! The pieces, in the order a reader meets them:
 //! - [`clock`]: the `Clock` port (system and manual clocks);
+//! - [`duration`]: the range of every duration att accepts, and time arithmetic that
+//!   saturates;
+//! - [`process`]: child processes in groups of their own, their identities, and the orphans
+//!   a killed att left behind;
 //! - [`directory`]: the per-instance record of which actors exist, their parent, status,
 //!   restarts, failures and message counts — what `GET /api/v1/actors` shows;
 //! - [`trace`]: the wrapper that runs every handled message in a `tracing` span and leaves a
@@ -22,10 +26,12 @@
 pub mod bootstrap;
 pub mod clock;
 pub mod directory;
+pub mod duration;
 pub mod events;
 pub mod federation;
 pub mod invoke;
 pub mod mailbox;
+pub mod process;
 pub mod router;
 pub mod service;
 pub mod store;

@@ -1,5 +1,10 @@
 //! Message tracing: every message an att actor handles runs in a `tracing` span and leaves a
-//! [`TraceRecord`] in the actor's bounded ring.
+//! record in the actor's bounded ring.
+//!
+//! The ring keeps a compact [`Handled`] (the message kind as a static name, no copy of the
+//! actor's name, nothing allocated unless there is a correlation id or an error): with
+//! thousands of upstream actors × `trace_capacity` records, the rings are most of an idle
+//! att's memory. Readers get full [`TraceRecord`]s.
 //!
 //! Actors are written as plain `ractor::Actor`s whose message type implements
 //! [`MessageMeta`]; [`spawn`] wraps them in [`Traced`], which is the only place that knows
@@ -68,16 +73,31 @@ pub struct TraceRecord {
     pub outcome: TraceOutcome,
 }
 
-impl TraceRecord {
-    #[cfg(test)]
-    pub(crate) fn test_record(kind: &str, correlation_id: Option<&str>) -> Self {
-        Self {
-            actor: "t".into(),
-            kind: kind.into(),
-            correlation_id: correlation_id.map(Into::into),
-            started_at: OffsetDateTime::UNIX_EPOCH,
-            duration_us: 0,
-            outcome: TraceOutcome::Ok,
+/// One handled message as an actor's ring keeps it.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    /// [`MessageMeta::kind`] of the message.
+    pub kind: &'static str,
+    /// [`MessageMeta::correlation_id`] of the message.
+    pub correlation_id: Option<Box<str>>,
+    /// When handling started.
+    pub started_at: OffsetDateTime,
+    /// How long the handler ran, in microseconds.
+    pub duration_us: u64,
+    /// How it ended.
+    pub outcome: TraceOutcome,
+}
+
+impl Handled {
+    /// The record of this message handled by `actor`.
+    pub fn record(&self, actor: &str) -> TraceRecord {
+        TraceRecord {
+            actor: actor.to_owned(),
+            kind: self.kind.to_owned(),
+            correlation_id: self.correlation_id.as_deref().map(str::to_owned),
+            started_at: self.started_at,
+            duration_us: self.duration_us,
+            outcome: self.outcome.clone(),
         }
     }
 }
@@ -122,7 +142,12 @@ impl<A> Traced<A>
 where
     A: Actor,
 {
-    async fn traced<F>(&self, kind: &str, correlation_id: Option<String>, work: F) -> F::Output
+    async fn traced<F>(
+        &self,
+        kind: &'static str,
+        correlation_id: Option<Box<str>>,
+        work: F,
+    ) -> F::Output
     where
         F: Future<Output = Result<(), ActorProcessingErr>>,
     {
@@ -153,9 +178,8 @@ where
                 )
             }
         };
-        self.stats.record(TraceRecord {
-            actor: self.name.clone(),
-            kind: kind.to_owned(),
+        self.stats.record(Handled {
+            kind,
             correlation_id,
             started_at,
             duration_us: u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -221,7 +245,7 @@ where
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let kind = message.kind();
-        let correlation_id = message.correlation_id().map(str::to_owned);
+        let correlation_id = message.correlation_id().map(Box::from);
         self.traced(
             kind,
             correlation_id,

@@ -72,7 +72,16 @@ async fn start_run(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
-    let mut request: RunRequest = serde_json::from_value(body).map_err(invalid)?;
+    let mut request: RunRequest = serde_path_to_error::deserialize(body).map_err(|e| {
+        let message = e.inner().to_string();
+        ApiError::Invalid {
+            field: super::extract::field_of(&e.path().to_string(), &message),
+            message,
+        }
+    })?;
+    request
+        .check()
+        .map_err(|e| ApiError::invalid(e.field, e.message))?;
     state.workspace.resolve_change(&mut request).await?;
     start(&state, request).await
 }

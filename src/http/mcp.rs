@@ -1,4 +1,9 @@
 //! `/api/v1/mcp`: the upstream registry and routed invocation over HTTP (GATEWAY.md).
+//!
+//! Registrations are shown redacted (header and environment values as `•••`): the store
+//! keeps them as posted, nothing att answers or logs repeats them. Listings read the state
+//! the upstreams published (one snapshot, whatever their number); an action on one upstream
+//! answers with the state its actor reports afterwards.
 
 use att_actors::invoke::{Attempt, Outcome, Request};
 use att_actors::upstream::UpstreamSpec;
@@ -42,14 +47,20 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 impl From<GatewayError> for ApiError {
     fn from(e: GatewayError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            GatewayError::Full { limit } => ApiError::Conflict(json!({
+                "message": e.to_string(), "limit": limit, "key": "gateway.max_upstreams",
+            })),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 
 /// A registered server: its registration and its live state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServerRecord {
-    /// The registration (as posted), with defaults filled in.
+    /// The registration (as posted, header and environment values redacted), with defaults
+    /// filled in.
     #[schema(value_type = Object)]
     #[serde(flatten)]
     pub spec: UpstreamSpec,
@@ -68,23 +79,37 @@ pub struct ServerList {
     pub servers: Vec<ServerRecord>,
 }
 
-async fn record(state: &AppState, spec: UpstreamSpec, source: Source) -> ServerRecord {
-    let live = state.gateway.status(&spec.name).await;
-    ServerRecord {
-        spec,
-        source,
-        state: live,
+impl ServerRecord {
+    /// The record of `spec` (shown redacted) with `state`.
+    fn new(spec: &UpstreamSpec, source: Source, state: Option<UpstreamStatus>) -> Self {
+        Self {
+            spec: spec.redacted(),
+            source,
+            state,
+        }
     }
 }
 
-/// Every registered upstream with its live state.
+/// The record of one upstream with the state its actor reports now (after an action).
+async fn record(state: &AppState, spec: UpstreamSpec, source: Source) -> ServerRecord {
+    let live = state.gateway.status(&spec.name).await;
+    ServerRecord::new(&spec, source, live)
+}
+
+/// Every registered upstream with its published live state.
 #[utoipa::path(get, path = "/api/v1/mcp/servers", tag = "mcp",
     responses((status = 200, description = "registered servers", body = ServerList)))]
 async fn list_servers(State(state): State<AppState>) -> Json<ServerList> {
-    let mut servers = Vec::new();
-    for (spec, source) in state.gateway.list() {
-        servers.push(record(&state, spec, source).await);
-    }
+    let mut published = state.gateway.published();
+    let servers = state
+        .gateway
+        .list()
+        .into_iter()
+        .map(|(spec, source)| {
+            let live = published.remove(&spec.name);
+            ServerRecord::new(&spec, source, live)
+        })
+        .collect();
     Json(ServerList { servers })
 }
 
@@ -92,6 +117,7 @@ async fn list_servers(State(state): State<AppState>) -> Json<ServerList> {
 #[utoipa::path(post, path = "/api/v1/mcp/servers", tag = "mcp",
     request_body(content = Object, description = "`{name, url, headers?}` or `{name, command, args?, env?, cwd?}` plus options"),
     responses((status = 201, description = "registered", body = ServerRecord),
+              (status = 409, description = "`[gateway] max_upstreams` upstreams are registered", body = ErrorBody),
               (status = 422, description = "bad registration, naming the field", body = ErrorBody)))]
 async fn add_server(
     State(state): State<AppState>,
@@ -128,7 +154,8 @@ async fn get_server(
     Path(name): Path<String>,
 ) -> Result<Json<ServerRecord>, ApiError> {
     let (spec, source) = state.gateway.get(&name).ok_or_else(not_found)?;
-    Ok(Json(record(&state, spec, source).await))
+    let live = state.gateway.published().remove(&name);
+    Ok(Json(ServerRecord::new(&spec, source, live)))
 }
 
 /// Removes an upstream: its actor stops (session closed, child reaped) and it is forgotten.
@@ -508,11 +535,18 @@ enum Kind {
     Prompts,
 }
 
+/// The registry's catalog: every entry of every upstream's last fetched catalog (an
+/// unreachable one's too: this is the registry's view; `/mcp` lists only usable servers),
+/// read from the published snapshot, by name.
 async fn federated(state: &AppState, kind: Kind) -> Json<CatalogList> {
     let mut by_name: std::collections::BTreeMap<String, CatalogEntry> =
         std::collections::BTreeMap::new();
-    for (spec, _) in state.gateway.list() {
-        let Ok(Some(catalog)) = state.gateway.handle(&spec.name).catalog().await else {
+    let snapshot = state.gateway.router().snapshot();
+    let mut views: Vec<&att_actors::router::ServerView> =
+        snapshot.servers.iter().map(AsRef::as_ref).collect();
+    views.sort_by(|a, b| a.name.cmp(&b.name));
+    for view in views {
+        let Some(catalog) = &view.entries else {
             continue;
         };
         let entries: Vec<(String, Value)> = match kind {
@@ -547,7 +581,7 @@ async fn federated(state: &AppState, kind: Kind) -> Json<CatalogList> {
                     entry,
                 })
                 .servers
-                .push(spec.name.clone());
+                .push(view.name.clone());
         }
     }
     Json(CatalogList {

@@ -91,10 +91,15 @@ async fn add_service(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<ServiceRecord>), ApiError> {
-    let spec: ServiceSpec = serde_json::from_value(body).map_err(|e| ApiError::Invalid {
-        field: None,
-        message: e.to_string(),
+    let spec: ServiceSpec = serde_path_to_error::deserialize(body).map_err(|e| {
+        let message = e.inner().to_string();
+        ApiError::Invalid {
+            field: super::extract::field_of(&e.path().to_string(), &message),
+            message,
+        }
     })?;
+    spec.check_durations()
+        .map_err(|e| ApiError::invalid(e.field, e.message))?;
     state.services.register(spec.clone()).await?;
     Ok((
         StatusCode::CREATED,

@@ -247,6 +247,15 @@ impl Named {
     }
 }
 
+/// Logs the durations of a stored record that were out of range and were clamped.
+fn log_clamped(what: &str, name: &str, clamped: &[att_actors::duration::OutOfRange]) {
+    for c in clamped {
+        tracing::error!(
+            "stored {what} `{name}`: {c}; using the nearest allowed value (register it again to fix the record)"
+        );
+    }
+}
+
 impl SqliteStore {
     async fn save_named<T: serde::Serialize>(
         &self,
@@ -281,13 +290,25 @@ impl SqliteStore {
         &self,
         kind: Named,
     ) -> Result<Vec<T>, StoreError> {
+        self.read_named(kind, |text| {
+            serde_json::from_str(text).map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Every stored row of `kind`, each read by `read` (its error names the row).
+    async fn read_named<T>(
+        &self,
+        kind: Named,
+        read: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as(kind.list())
             .fetch_all(&self.pool)
             .await
             .map_err(err)?;
         rows.into_iter()
             .map(|(name, spec)| {
-                serde_json::from_str(&spec).map_err(|e| {
+                read(&spec).map_err(|e| {
                     StoreError(format!(
                         "stored {} `{name}` is unreadable: {e}",
                         kind.what()
@@ -308,8 +329,16 @@ impl UpstreamStore for SqliteStore {
         self.delete_named(Named::Upstreams, name).await
     }
 
+    /// Stored upstreams; a duration outside its range (stored before the ranges existed) is
+    /// clamped into it, with an error logged, rather than stopping att or melting down the
+    /// upstream's actor.
     async fn list_upstreams(&self) -> Result<Vec<UpstreamSpec>, StoreError> {
-        self.list_named(Named::Upstreams).await
+        self.read_named(Named::Upstreams, |text| {
+            let (spec, clamped) = UpstreamSpec::from_stored(text).map_err(|e| e.to_string())?;
+            log_clamped("upstream", &spec.name, &clamped);
+            Ok(spec)
+        })
+        .await
     }
 }
 
@@ -430,10 +459,18 @@ impl SqliteStore {
     }
 
     /// Every stored service, by name.
+    /// Stored services; durations outside their ranges are clamped, with an error logged.
     pub async fn list_services(
         &self,
     ) -> Result<Vec<att_actors::service::spec::ServiceSpec>, StoreError> {
-        self.list_named(Named::Services).await
+        self.read_named(Named::Services, |text| {
+            let spec: att_actors::service::spec::ServiceSpec =
+                serde_json::from_str(text).map_err(|e| e.to_string())?;
+            let (spec, clamped) = spec.clamped();
+            log_clamped("service", &spec.name, &clamped);
+            Ok(spec)
+        })
+        .await
     }
 }
 

@@ -86,6 +86,11 @@ pub struct AttProcess {
 impl AttProcess {
     /// Starts `att serve --listen 127.0.0.1:0 --data-dir DIR ARGS…` and waits for its address.
     pub fn start(data_dir: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(data_dir, args, &[])
+    }
+
+    /// [`AttProcess::start`] with extra environment variables (`ATT_*` settings).
+    pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let stderr_path = data_dir.with_extension(format!("stderr-{}.log", std::process::id()));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_att"))
@@ -94,6 +99,7 @@ impl AttProcess {
             .arg(data_dir)
             .args(args)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -274,6 +280,26 @@ pub fn alive(pid: u64) -> bool {
                 .map(|(_, rest)| rest.trim_start().to_owned())
         })
         .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+/// The pids of live processes whose argument vector satisfies `matches`.
+pub fn processes(matches: impl Fn(&[String]) -> bool) -> Vec<u64> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let argv: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            matches(&argv) && alive(*pid)
+        })
+        .collect()
 }
 
 /// Waits (bounded) until `pid` has exited.

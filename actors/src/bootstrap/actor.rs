@@ -25,6 +25,7 @@ use super::model::{
 };
 use super::policy::{self, FailureClass, PolicyInput, RollbackLimit};
 use crate::directory::ActorDirectory;
+use crate::duration;
 use crate::events::{EventSink, NewEvent};
 use crate::mailbox::{self, MailboxError};
 use crate::service::actor::ServiceHandle;
@@ -493,11 +494,13 @@ impl BootstrapState {
             return;
         };
         let job = self.build_job(run, &to);
-        let deadline = DEPLOY_DEADLINE
-            + request.restart_watchdog_interval * request.restart_watchdog_retries.max(1)
-            + request.health_deadline
-            + job.as_ref().map_or(Duration::ZERO, |j| j.spec.timeout)
-            + SLACK;
+        let deadline = duration::sum(&[
+            DEPLOY_DEADLINE,
+            request.watchdog_span(),
+            request.health_deadline,
+            job.as_ref().map_or(Duration::ZERO, |j| j.spec.timeout),
+            SLACK,
+        ]);
         let work = rollback_work(self.exec(), request, to, job);
         self.begin(myself, run, Phase::Rollback, deadline, work)
             .await;
@@ -592,20 +595,21 @@ impl BootstrapState {
                 live_before,
                 service: None,
             };
-            let request = record.request.clone();
+            // Stored before durations had ranges, maybe: clamped, so a phase cannot hang.
+            let request = record.request.clone().clamped();
             self.runs
                 .insert(id.clone(), active_run(record, Some(resolution)));
             if interrupted == Some(Phase::Rollback)
                 && let Some(to) = rollback_to
             {
-                let deadline = DEPLOY_DEADLINE + request.health_deadline + SLACK;
+                let deadline = duration::sum(&[DEPLOY_DEADLINE, request.health_deadline, SLACK]);
                 let work = rollback_work(self.exec(), request, to, None);
                 self.begin(myself, &id, Phase::Rollback, deadline, work)
                     .await;
                 continue;
             }
             if on_deployed {
-                let deadline = request.health_deadline + SLACK;
+                let deadline = request.health_deadline.saturating_add(SLACK);
                 let work = health_work(self.exec(), request, None);
                 self.begin(myself, &id, Phase::Health, deadline, work).await;
             } else {
@@ -684,7 +688,7 @@ impl BootstrapState {
                         if spec.ci.is_none() {
                             spec.ci = request.change.as_ref().and_then(|c| c.test.clone());
                         }
-                        let deadline = spec.ci_budget + DEPLOY_DEADLINE * 2 + SLACK;
+                        let deadline = duration::sum(&[spec.ci_budget, DEPLOY_DEADLINE * 2, SLACK]);
                         let title = request
                             .change
                             .as_ref()
@@ -745,7 +749,7 @@ impl BootstrapState {
                 self.close_phase(run, true, None);
                 match self.build_job(run, &deployed) {
                     Some(job) => {
-                        let deadline = job.spec.timeout + SLACK;
+                        let deadline = job.spec.timeout.saturating_add(SLACK);
                         let commit = deployed.id.clone();
                         let work: BoxFuture<'static, PhaseOutcome> = Box::pin(async move {
                             PhaseOutcome::Built(job.run(&commit).await.map(Box::new))
@@ -799,9 +803,7 @@ impl BootstrapState {
                     active.candidate = candidate;
                 }
                 self.close_phase(run, true, None);
-                let deadline = request.restart_watchdog_interval
-                    * request.restart_watchdog_retries.max(1)
-                    + SLACK;
+                let deadline = request.watchdog_span().saturating_add(SLACK);
                 let work = watchdog_work(exec, request);
                 self.begin(myself, run, Phase::RestartWatchdog, deadline, work)
                     .await;
@@ -814,7 +816,7 @@ impl BootstrapState {
                 }
                 self.close_phase(run, w.stable, Some(w.reason.clone()));
                 if w.stable {
-                    let deadline = request.health_deadline + SLACK;
+                    let deadline = request.health_deadline.saturating_add(SLACK);
                     let candidate = self.runs.get(run).and_then(|a| a.candidate.clone());
                     let work = health_work(exec, request, candidate);
                     self.begin(myself, run, Phase::Health, deadline, work).await;
@@ -1278,7 +1280,12 @@ impl Exec {
                 interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
             };
             return match launcher
-                .call(&ask, interval * probes + LAUNCHER_LIMIT)
+                .call(
+                    &ask,
+                    interval
+                        .saturating_mul(probes)
+                        .saturating_add(LAUNCHER_LIMIT),
+                )
                 .await
             {
                 Ok(r) => Watchdog {
@@ -1495,6 +1502,10 @@ impl Actor for BootstrapActor {
         match msg {
             BootstrapMsg::Start(request, reply) => {
                 let request = *request;
+                if let Err(e) = request.check() {
+                    let _ = reply.send(Err(Refused::Invalid(e.to_string())));
+                    return Ok(());
+                }
                 if request.target == SELF && state.args.launcher.is_none() {
                     let _ = reply.send(Err(Refused::Invalid(
                         "target `self` needs att to run under `att launch`, which performs \
@@ -1521,7 +1532,7 @@ impl Actor for BootstrapActor {
                 let _ = reply.send(Ok(id.clone()));
                 match request.change.clone() {
                     Some(spec) => {
-                        let deadline = spec.test_timeout + DEPLOY_DEADLINE + SLACK;
+                        let deadline = duration::sum(&[spec.test_timeout, DEPLOY_DEADLINE, SLACK]);
                         let work = change_work(
                             state.args.data_dir.clone(),
                             state.args.directory.clone(),
@@ -1610,12 +1621,13 @@ impl Actor for BootstrapActor {
                 match rollback.filter(|_| deployed) {
                     Some(to) => {
                         let job = state.build_job(&run, &to);
-                        let deadline = DEPLOY_DEADLINE
-                            + job.as_ref().map_or(Duration::ZERO, |j| j.spec.timeout)
-                            + request.restart_watchdog_interval
-                                * request.restart_watchdog_retries.max(1)
-                            + request.health_deadline
-                            + SLACK;
+                        let deadline = duration::sum(&[
+                            DEPLOY_DEADLINE,
+                            job.as_ref().map_or(Duration::ZERO, |j| j.spec.timeout),
+                            request.watchdog_span(),
+                            request.health_deadline,
+                            SLACK,
+                        ]);
                         let work = rollback_work(state.exec(), request, to, job);
                         state
                             .begin(&myself, &run, Phase::Rollback, deadline, work)

@@ -33,7 +33,7 @@ pub struct BuildSpec {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// How long a build may take (default 30 min); then its process group is killed.
-    #[serde(default = "thirty_minutes", with = "super::model::humantime_text")]
+    #[serde(default = "thirty_minutes", with = "crate::duration::serde_text")]
     #[schema(value_type = String)]
     pub timeout: Duration,
 }
@@ -51,6 +51,9 @@ impl BuildSpec {
         if self.command.is_empty() || self.command[0].trim().is_empty() {
             return Err("build `command` is empty".into());
         }
+        crate::duration::JOB
+            .check("timeout", self.timeout)
+            .map_err(|e| format!("build {e}"))?;
         if !contained(&self.artifact) {
             return Err(format!(
                 "build `artifact` `{}` must be a relative path inside the worktree",

@@ -50,7 +50,7 @@ pub struct ChangeSpec {
     #[serde(default)]
     pub skip_tests: bool,
     /// The tests' timeout (default 10 min).
-    #[serde(default = "ten_minutes", with = "super::model::humantime_text")]
+    #[serde(default = "ten_minutes", with = "crate::duration::serde_text")]
     #[schema(value_type = String)]
     pub test_timeout: Duration,
 }

@@ -50,15 +50,15 @@ pub struct PublishSpec {
     pub ci: Option<TestCommand>,
     /// The first wait before CI is asked (default 10 s); it doubles after each answer of
     /// "pending"…
-    #[serde(default = "ten_seconds", with = "super::model::humantime_text")]
+    #[serde(default = "ten_seconds", with = "crate::duration::serde_text")]
     #[schema(value_type = String)]
     pub ci_poll_initial: Duration,
     /// …up to this (default 60 s)…
-    #[serde(default = "sixty_seconds", with = "super::model::humantime_text")]
+    #[serde(default = "sixty_seconds", with = "crate::duration::serde_text")]
     #[schema(value_type = String)]
     pub ci_poll_max: Duration,
     /// …within this budget (default 600 s): then the run fails with `ci_timeout`.
-    #[serde(default = "ten_minutes", with = "super::model::humantime_text")]
+    #[serde(default = "ten_minutes", with = "crate::duration::serde_text")]
     #[schema(value_type = String)]
     pub ci_budget: Duration,
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::policy::{Decision, DeploymentContext, FailureClass, RollbackSwitches};
+use crate::duration::{self, Bounds, OutOfRange};
 use crate::store::StoreError;
 
 /// Where a release stands.
@@ -79,18 +80,18 @@ pub struct RunRequest {
     #[serde(default = "three")]
     pub restart_watchdog_retries: u32,
     /// Between watchdog probes (default 5 s).
-    #[serde(default = "five_seconds", with = "humantime_text")]
+    #[serde(default = "five_seconds", with = "crate::duration::serde_text")]
     #[schema(value_type = String)]
     pub restart_watchdog_interval: Duration,
     /// Consecutive health passes needed (default 1).
     #[serde(default = "one")]
     pub health_check_passes: u32,
     /// Between health probes (default 1 s).
-    #[serde(default = "one_second", with = "humantime_text")]
+    #[serde(default = "one_second", with = "crate::duration::serde_text")]
     #[schema(value_type = String)]
     pub health_check_interval: Duration,
     /// The health gate's progress deadline (default 120 s).
-    #[serde(default = "two_minutes", with = "humantime_text")]
+    #[serde(default = "two_minutes", with = "crate::duration::serde_text")]
     #[schema(value_type = String)]
     pub health_deadline: Duration,
     /// Build the release and register it, deploy nothing (the run ends after `build`;
@@ -107,6 +108,91 @@ pub struct RunRequest {
     pub publish: Option<super::forge::PublishSpec>,
 }
 
+/// The most watchdog probes or health passes a run may ask for.
+pub const MAX_PROBES: u32 = 1000;
+
+impl RunRequest {
+    /// Its durations (and those of its change and publish) with their ranges, by field.
+    fn durations(&mut self) -> Vec<(&'static str, Bounds, &mut Duration)> {
+        let mut all = vec![
+            (
+                "restart_watchdog_interval",
+                duration::POLL,
+                &mut self.restart_watchdog_interval,
+            ),
+            (
+                "health_check_interval",
+                duration::POLL,
+                &mut self.health_check_interval,
+            ),
+            ("health_deadline", duration::JOB, &mut self.health_deadline),
+        ];
+        if let Some(change) = &mut self.change {
+            all.push((
+                "change.test_timeout",
+                duration::JOB,
+                &mut change.test_timeout,
+            ));
+        }
+        if let Some(publish) = &mut self.publish {
+            all.push((
+                "publish.ci_poll_initial",
+                duration::POLL,
+                &mut publish.ci_poll_initial,
+            ));
+            all.push((
+                "publish.ci_poll_max",
+                duration::POLL,
+                &mut publish.ci_poll_max,
+            ));
+            all.push(("publish.ci_budget", duration::JOB, &mut publish.ci_budget));
+        }
+        all
+    }
+
+    /// Whether its durations and probe counts are within their ranges; the first that is
+    /// not, named (a request is refused with it).
+    pub fn check(&self) -> Result<(), OutOfRange> {
+        let mut copy = self.clone();
+        for (field, bounds, value) in copy.durations() {
+            bounds.check(field, *value)?;
+        }
+        for (field, n) in [
+            ("restart_watchdog_retries", self.restart_watchdog_retries),
+            ("health_check_passes", self.health_check_passes),
+        ] {
+            if n > MAX_PROBES {
+                return Err(OutOfRange {
+                    field: field.into(),
+                    message: format!("{n} is out of range: allowed from 0 to {MAX_PROBES}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The request with every duration and probe count moved into its range (a stored run
+    /// from before the ranges, concluded after a restart).
+    pub fn clamped(mut self) -> Self {
+        for (field, bounds, value) in self.durations() {
+            let (fixed, note) = bounds.clamp(field, *value);
+            if let Some(note) = note {
+                tracing::error!(%note, "a stored run request is out of range; clamped");
+            }
+            *value = fixed;
+        }
+        self.restart_watchdog_retries = self.restart_watchdog_retries.min(MAX_PROBES);
+        self.health_check_passes = self.health_check_passes.min(MAX_PROBES);
+        self
+    }
+
+    /// How long the restart watchdog may take: every probe's interval.
+    pub fn watchdog_span(&self) -> Duration {
+        self.restart_watchdog_interval
+            .saturating_mul(self.restart_watchdog_retries.max(1))
+    }
+}
+
 fn one() -> u32 {
     1
 }
@@ -121,22 +207,6 @@ fn five_seconds() -> Duration {
 }
 fn two_minutes() -> Duration {
     Duration::from_secs(120)
-}
-
-/// `"5s"`-style durations.
-pub(crate) mod humantime_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
 }
 
 /// The pipeline's phases, in order.

@@ -1,9 +1,16 @@
 //! The router: the single writer of the routing table, which it publishes as immutable
 //! snapshots.
 //!
-//! Readers (the invocation path) load the latest snapshot without a lock or a mailbox round
-//! trip; writers (upstream actors, the registry) send the router a message. Each published
-//! snapshot has a higher `version` than the one before.
+//! Readers (the invocation path, the registry's listings) load the latest snapshot without a
+//! lock or a mailbox round trip; writers (upstream actors, the registry) send the router a
+//! message. Each published snapshot has a higher `version` than the one before.
+//!
+//! A snapshot is the servers' views plus indexes over them (by name, tool, resource, prompt,
+//! template). Views are shared (`Arc`) between snapshots, and the indexes depend only on each
+//! server's name, priority and catalog, so a change of status alone — the common one: a
+//! failure, a recovery, a retry window — copies a list of pointers and shares the indexes
+//! with the previous snapshot instead of rebuilding them. With thousands of upstreams failing
+//! on their own schedules, that is the difference between an idle router and a busy core.
 
 mod plan;
 mod uri_template;
@@ -53,15 +60,29 @@ pub struct ServerView {
     /// The full catalog (definitions, schemas) the federated endpoint lists; `None` with
     /// `catalog`.
     pub entries: Option<Arc<crate::upstream::catalog::Catalog>>,
+    /// What the registry shows of the upstream beyond routing (health record, handshake),
+    /// as of the upstream's last publication.
+    pub live: Arc<crate::upstream::actor::LiveState>,
 }
 
-/// An immutable, indexed view of the routing table.
+impl ServerView {
+    /// Whether `self` and `other` index the same way (same name, priority and catalog), so
+    /// that one may replace the other without rebuilding the indexes.
+    fn indexes_like(&self, other: &ServerView) -> bool {
+        let same = |a: &Option<Arc<CatalogNames>>, b: &Option<Arc<CatalogNames>>| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        };
+        self.name == other.name
+            && self.priority == other.priority
+            && same(&self.catalog, &other.catalog)
+    }
+}
+
+/// The indexes of a snapshot (positions in its `servers`).
 #[derive(Debug, Clone, Default)]
-pub struct RoutingSnapshot {
-    /// Increases with every change.
-    pub version: u64,
-    /// Every upstream, sorted by `(priority, name)`.
-    pub servers: Vec<ServerView>,
+struct Index {
     by_name: HashMap<String, usize>,
     tools: HashMap<String, Vec<usize>>,
     resources: HashMap<String, Vec<usize>>,
@@ -70,64 +91,109 @@ pub struct RoutingSnapshot {
     uncatalogued: Vec<usize>,
 }
 
+/// An immutable, indexed view of the routing table.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingSnapshot {
+    /// Increases with every change.
+    pub version: u64,
+    /// Every upstream, sorted by `(priority, name)`.
+    pub servers: Vec<Arc<ServerView>>,
+    index: Arc<Index>,
+}
+
 impl RoutingSnapshot {
     /// Builds the indexes over `servers`.
-    pub fn build(version: u64, mut servers: Vec<ServerView>) -> Self {
+    pub fn build(version: u64, servers: Vec<ServerView>) -> Self {
+        Self::index(version, servers.into_iter().map(Arc::new).collect())
+    }
+
+    /// Builds the indexes over shared views.
+    fn index(version: u64, mut servers: Vec<Arc<ServerView>>) -> Self {
         servers.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
-        let mut snap = Self {
-            version,
-            ..Self::default()
-        };
+        let mut index = Index::default();
         for (i, s) in servers.iter().enumerate() {
-            snap.by_name.insert(s.name.clone(), i);
+            index.by_name.insert(s.name.clone(), i);
             let Some(c) = &s.catalog else {
-                snap.uncatalogued.push(i);
+                index.uncatalogued.push(i);
                 continue;
             };
-            for (names, index) in [
-                (&c.tools, &mut snap.tools),
-                (&c.resources, &mut snap.resources),
-                (&c.prompts, &mut snap.prompts),
+            for (names, by) in [
+                (&c.tools, &mut index.tools),
+                (&c.resources, &mut index.resources),
+                (&c.prompts, &mut index.prompts),
             ] {
                 for n in names {
-                    let list = index.entry(n.clone()).or_default();
+                    let list = by.entry(n.clone()).or_default();
                     if list.last() != Some(&i) {
                         list.push(i);
                     }
                 }
             }
             for t in &c.resource_templates {
-                snap.templates.push((UriTemplate::parse(t), i));
+                index.templates.push((UriTemplate::parse(t), i));
             }
         }
-        snap.servers = servers;
-        snap
+        Self {
+            version,
+            servers,
+            index: Arc::new(index),
+        }
+    }
+
+    /// The next snapshot with `view` added or replacing the server of its name. A view that
+    /// indexes like the one it replaces (only its status or live state changed) keeps the
+    /// indexes.
+    pub fn upsert(&self, view: ServerView) -> Self {
+        if let Some(&i) = self.index.by_name.get(&view.name)
+            && self.servers[i].indexes_like(&view)
+        {
+            let mut servers = self.servers.clone();
+            servers[i] = Arc::new(view);
+            return Self {
+                version: self.version + 1,
+                servers,
+                index: self.index.clone(),
+            };
+        }
+        self.with(|servers| {
+            servers.retain(|s| s.name != view.name);
+            servers.push(Arc::new(view));
+        })
+    }
+
+    /// The next snapshot without the server called `name`.
+    pub fn remove(&self, name: &str) -> Self {
+        self.with(|servers| servers.retain(|s| s.name != name))
     }
 
     /// The server called `name`.
     pub fn server(&self, name: &str) -> Option<&ServerView> {
-        self.by_name.get(name).map(|&i| &self.servers[i])
+        self.index
+            .by_name
+            .get(name)
+            .map(|&i| self.servers[i].as_ref())
     }
 
     /// Servers that could serve `target`, ascending (that is, in `(priority, name)` order).
     /// Whether server `index`'s catalog was unknown when this snapshot was made (it is
     /// eligible for every name until it is known).
     pub fn is_uncatalogued(&self, index: usize) -> bool {
-        self.uncatalogued.contains(&index)
+        self.index.uncatalogued.contains(&index)
     }
 
     pub fn eligible(&self, target: Target<'_>) -> Vec<usize> {
         let listed: &[usize] = match target {
-            Target::Tool(n) => self.tools.get(n).map_or(&[], Vec::as_slice),
-            Target::Prompt(n) => self.prompts.get(n).map_or(&[], Vec::as_slice),
-            Target::Resource(u) => self.resources.get(u).map_or(&[], Vec::as_slice),
+            Target::Tool(n) => self.index.tools.get(n).map_or(&[], Vec::as_slice),
+            Target::Prompt(n) => self.index.prompts.get(n).map_or(&[], Vec::as_slice),
+            Target::Resource(u) => self.index.resources.get(u).map_or(&[], Vec::as_slice),
         };
-        let mut out: Vec<usize> = Vec::with_capacity(listed.len() + self.uncatalogued.len());
+        let mut out: Vec<usize> = Vec::with_capacity(listed.len() + self.index.uncatalogued.len());
         out.extend_from_slice(listed);
-        out.extend_from_slice(&self.uncatalogued);
+        out.extend_from_slice(&self.index.uncatalogued);
         if let Target::Resource(uri) = target {
             out.extend(
-                self.templates
+                self.index
+                    .templates
                     .iter()
                     .filter(|(t, _)| t.matches(uri))
                     .map(|(_, i)| *i),
@@ -138,10 +204,10 @@ impl RoutingSnapshot {
         out
     }
 
-    fn with(&self, change: impl FnOnce(&mut Vec<ServerView>)) -> Self {
+    fn with(&self, change: impl FnOnce(&mut Vec<Arc<ServerView>>)) -> Self {
         let mut servers = self.servers.clone();
         change(&mut servers);
-        Self::build(self.version + 1, servers)
+        Self::index(self.version + 1, servers)
     }
 }
 
@@ -204,17 +270,8 @@ impl Actor for RouterActor {
     ) -> Result<(), ActorProcessingErr> {
         let current = published.snapshot.load();
         let (next, reply) = match msg {
-            RouterMsg::Upsert(view, reply) => (
-                current.with(|servers| {
-                    servers.retain(|s| s.name != view.name);
-                    servers.push(view);
-                }),
-                reply,
-            ),
-            RouterMsg::Remove(name, reply) => (
-                current.with(|servers| servers.retain(|s| s.name != name)),
-                reply,
-            ),
+            RouterMsg::Upsert(view, reply) => (current.upsert(view), reply),
+            RouterMsg::Remove(name, reply) => (current.remove(&name), reply),
         };
         let version = next.version;
         published.snapshot.store(Arc::new(next));

@@ -81,7 +81,7 @@ pub fn plan(
     // (priority, name) because `eligible` is ascending over the sorted server list.
     let mut base: Vec<usize> = Vec::with_capacity(eligible.len());
     for name in preferred {
-        if let Some(&i) = snapshot.by_name.get(name.as_str())
+        if let Some(&i) = snapshot.index.by_name.get(name.as_str())
             && eligible.binary_search(&i).is_ok()
             && !base.contains(&i)
         {
@@ -146,6 +146,7 @@ mod tests {
                 })
             }),
             entries: None,
+            live: Default::default(),
         }
     }
 
@@ -339,7 +340,7 @@ mod tests {
                 prop_assert_eq!(dedup.len(), c.len(), "a server appears twice");
                 // Within a tier: preferred first (in the order given), then (priority, name).
                 for tier in [Status::Healthy, Status::Degraded, Status::Unreachable] {
-                    let in_tier: Vec<&ServerView> = c.iter().map(|&i| &s.servers[i]).filter(|v| v.status == tier).collect();
+                    let in_tier: Vec<&ServerView> = c.iter().map(|&i| s.servers[i].as_ref()).filter(|v| v.status == tier).collect();
                     let mut seen_pref = Vec::new();
                     for p in &preferred {
                         if in_tier.iter().any(|v| &v.name == p) && !seen_pref.contains(p) {

@@ -1,6 +1,13 @@
 //! The service actor: owns one managed service's process. It starts it, restarts it with
 //! back-off when it exits on its own, stops restarting after a crash loop, and stops it
 //! group-wide on request or when the actor stops.
+//!
+//! What runs is recorded in `<data_dir>/services/<name>/state.json` as soon as it is
+//! spawned: the process's [`Identity`] (pid, group, start time, instance marker), the
+//! release and the command. An att that was killed leaves that record behind; the next one
+//! stops exactly that process group — recognized by its start time or its marker, never by
+//! its program name — before it starts the service again, so a service never runs twice.
+//! The record says `process: null` only once nothing runs.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +24,7 @@ use super::spec::ServiceSpec;
 use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
 use crate::mailbox::{self, MailboxError};
+use crate::process::Identity;
 use crate::trace::MessageMeta;
 
 /// A log file is rotated past this size…
@@ -88,55 +96,16 @@ pub struct ServiceArgs {
 /// What a service's state file holds.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 struct Recorded {
+    /// The running process's pid (for people reading the file; `process` identifies it).
     pid: Option<u32>,
+    /// Who the running process is (`None`: nothing runs).
+    #[serde(default)]
+    process: Option<Identity>,
     release: Option<String>,
     command: process::Command,
     /// Stopped on request: it stays stopped when att starts again.
     #[serde(default)]
     held: bool,
-}
-
-/// Whether `pid` runs and leads its own process group (as att starts services).
-fn leads_a_live_group(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // After the last ')': state, ppid, pgrp, …
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    fields.first().is_some_and(|s| *s != "Z") && fields.get(2) == Some(&pid.to_string().as_str())
-}
-
-/// Whether `pid` runs `program` (its first command-line argument): a recorded pid that the
-/// system gave to another program since is left alone.
-fn runs(pid: u32, program: &str) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .ok()
-        .and_then(|c| c.split(|b| *b == 0).next().map(|a| a == program.as_bytes()))
-        .unwrap_or(false)
-}
-
-/// Stops the process group a previous att left running: SIGTERM, SIGKILL after `grace` —
-/// only when `pid` still leads a live group and runs `program` (a reused pid is left alone).
-pub async fn stop_orphan(pid: u32, program: &str, grace: Duration) {
-    let Ok(pgid) = i32::try_from(pid) else { return };
-    if pgid <= 1 || !leads_a_live_group(pid) || !runs(pid, program) {
-        return;
-    }
-    // SAFETY: killpg(2) on a group att recorded as its own service's.
-    unsafe {
-        libc::killpg(pgid, libc::SIGTERM);
-    }
-    let until = tokio::time::Instant::now() + grace;
-    while leads_a_live_group(pid) && tokio::time::Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // SAFETY: as above.
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
-    }
 }
 
 /// Messages of the service actor.
@@ -251,17 +220,19 @@ impl ServiceActorState {
         match process::spawn(&self.command, self.log.clone()) {
             Ok(p) => {
                 let p = Arc::new(p);
+                // Recorded before anything else: from here on a killed att leaves a
+                // process the next one must find.
+                self.process = Some(p.clone());
+                self.record();
                 let (waiter, me) = (p.clone(), myself.clone());
                 tokio::spawn(async move {
                     let exit = waiter.wait().await;
                     let _ = me.send_message(ServiceMsg::Exited(waiter.pid(), exit));
                 });
                 self.event("service.started", json!({"pid": p.pid()}));
-                self.process = Some(p);
                 self.started_at = Some(OffsetDateTime::now_utc());
                 self.state = ServiceState::Running;
                 self.error = None;
-                self.record();
                 Ok(())
             }
             Err(e) => {
@@ -279,6 +250,7 @@ impl ServiceActorState {
         let Some(path) = &self.state_file else { return };
         let recorded = Recorded {
             pid: self.process.as_ref().map(|p| p.pid()),
+            process: self.process.as_ref().map(|p| p.identity().clone()),
             release: self.release.clone(),
             command: self.command.clone(),
             held: self.held,
@@ -332,8 +304,18 @@ impl Actor for ServiceActor {
         let held = recorded.as_ref().is_some_and(|r| r.held);
         let (command, release) = match recorded {
             Some(r) => {
-                if let Some(pid) = r.pid {
-                    stop_orphan(pid, &r.command.program, args.spec.stop_grace).await;
+                match (&r.process, r.pid) {
+                    (Some(identity), _) => {
+                        let found =
+                            crate::process::stop_orphan(identity, args.spec.stop_grace).await;
+                        if found > 0 {
+                            tracing::warn!(service = %args.spec.name, pid = identity.pid, processes = found,
+                                "stopped what a previous att left running of this service");
+                        }
+                    }
+                    (None, Some(pid)) => tracing::warn!(service = %args.spec.name, pid,
+                        "the state file (from an older att) has a pid but no identity: a process it left running cannot be told from a reused pid and is left alone"),
+                    (None, None) => {}
                 }
                 match r.release {
                     Some(release) => (r.command, Some(release)),

@@ -216,7 +216,7 @@ pub async fn health_gate(
     interval: Duration,
     deadline: Duration,
 ) -> HealthGate {
-    let until = tokio::time::Instant::now() + deadline;
+    let until = crate::duration::deadline(tokio::time::Instant::now(), deadline);
     let (mut streak, mut attempts, mut last) = (0, 0, None);
     loop {
         if let Some(exit) = process.and_then(Process::exited) {

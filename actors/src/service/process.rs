@@ -1,7 +1,8 @@
-//! One managed child process: started without a shell in its own process group, its stdout
-//! and stderr captured line by line into a rotating log file, its end recorded (exit status or
-//! signal), and stopped group-wide (SIGTERM, then SIGKILL after a grace period) so that no
-//! grandchild outlives it.
+//! One managed child process: started without a shell in its own process group, marked and
+//! identified ([`crate::process::Identity`]: what a restarted att needs to recognize it),
+//! its stdout and stderr captured line by line into a rotating log file, its end recorded
+//! (exit status or signal), and stopped group-wide (SIGTERM, then SIGKILL after a grace
+//! period) so that no grandchild outlives it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -174,7 +175,7 @@ pub struct Command {
 /// A running (or ended) child process.
 #[derive(Debug)]
 pub struct Process {
-    pid: u32,
+    identity: crate::process::Identity,
     exit: watch::Receiver<Option<Exit>>,
 }
 
@@ -182,11 +183,12 @@ pub struct Process {
 /// to `log` line by line (stderr lines prefixed `stderr: `). A task reaps it and records
 /// its [`Exit`].
 pub fn spawn(command: &Command, log: Arc<RotatingLog>) -> std::io::Result<Process> {
+    let instance = crate::process::new_instance();
     let mut cmd = tokio::process::Command::new(&command.program);
     cmd.args(&command.args)
-        .envs(command.env.iter().map(|(k, v)| (k, v)))
-        .process_group(0)
-        .stdin(Stdio::null())
+        .envs(command.env.iter().map(|(k, v)| (k, v)));
+    crate::process::in_own_group(&mut cmd, &instance);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(false);
@@ -200,6 +202,8 @@ pub fn spawn(command: &Command, log: Arc<RotatingLog>) -> std::io::Result<Proces
         let _ = child.start_kill();
         return Err(std::io::Error::other("the child's pipes are missing"));
     };
+    // Read now, before anything can reap it: its start time is what identifies it later.
+    let identity = crate::process::Identity::of(pid, &instance);
     let (tx, exit) = watch::channel(None);
     let (out_log, err_log) = (log.clone(), log);
     let out = tokio::spawn(async move {
@@ -234,13 +238,18 @@ pub fn spawn(command: &Command, log: Arc<RotatingLog>) -> std::io::Result<Proces
             at: OffsetDateTime::now_utc(),
         }));
     });
-    Ok(Process { pid, exit })
+    Ok(Process { identity, exit })
 }
 
 impl Process {
     /// Its pid (also its process group id).
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.identity.pid
+    }
+
+    /// Who it is, for a later att to recognize it.
+    pub fn identity(&self) -> &crate::process::Identity {
+        &self.identity
     }
 
     /// How it ended, once it has.
@@ -263,14 +272,7 @@ impl Process {
     }
 
     fn signal_group(&self, signal: i32) {
-        if let Ok(pgid) = i32::try_from(self.pid)
-            && pgid > 1
-        {
-            // SAFETY: killpg(2) on the group this module created; an error (gone) is fine.
-            unsafe {
-                libc::killpg(pgid, signal);
-            }
-        }
+        crate::process::signal_group(self.identity.pgid, signal);
     }
 
     /// Stops it: SIGTERM to its group, SIGKILL to the group after `grace`; returns how it

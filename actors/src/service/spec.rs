@@ -1,5 +1,8 @@
 //! A managed service (`service:<name>` target): what to run, how to probe it, where its log
-//! goes. Validated when read (config file or API), with errors naming the field.
+//! goes. Validated when read (config file or API), with errors naming the field; its
+//! durations have ranges ([`crate::duration`]): `crash_window` 1 s – 24 h, `stop_grace`
+//! 0 – 10 min, a build's `timeout` 1 s – 24 h. A stored registration from before the ranges
+//! is clamped into them when read ([`ServiceSpec::clamped`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::probe::Probe;
 use crate::bootstrap::model::{Release, ReleaseStatus};
+use crate::duration::{self, Bounds, OutOfRange};
 
 /// Replaced by a built release's artifact path in `command`, `args` and `env`.
 pub const ARTIFACT: &str = "{artifact}";
@@ -46,11 +50,11 @@ pub struct ServiceSpec {
     #[serde(default = "default_crash_exits")]
     pub crash_exits: u32,
     /// See `crash_exits` (default 60 s).
-    #[serde(default = "default_crash_window", with = "humantime_serde_compat")]
+    #[serde(default = "default_crash_window", with = "crate::duration::serde_text")]
     #[schema(value_type = String)]
     pub crash_window: Duration,
     /// How long a stop waits after SIGTERM before SIGKILL (default 10 s).
-    #[serde(default = "default_stop_grace", with = "humantime_serde_compat")]
+    #[serde(default = "default_stop_grace", with = "crate::duration::serde_text")]
     #[schema(value_type = String)]
     pub stop_grace: Duration,
     /// How its releases are built from a git repository (the `build` phase). A built
@@ -73,23 +77,40 @@ fn default_stop_grace() -> Duration {
     Duration::from_secs(10)
 }
 
-/// `"10s"`-style durations (humantime), as everywhere in att's config.
-mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
-}
-
 impl ServiceSpec {
+    /// Its durations with their ranges, by field.
+    fn durations(&mut self) -> Vec<(&'static str, Bounds, &mut Duration)> {
+        let mut all = vec![
+            ("crash_window", duration::WINDOW, &mut self.crash_window),
+            ("stop_grace", duration::GRACE, &mut self.stop_grace),
+        ];
+        if let Some(build) = &mut self.build {
+            all.push(("build.timeout", duration::JOB, &mut build.timeout));
+        }
+        all
+    }
+
+    /// Whether every duration is within its range; the first one that is not, named.
+    pub fn check_durations(&self) -> Result<(), OutOfRange> {
+        let mut copy = self.clone();
+        for (field, bounds, value) in copy.durations() {
+            bounds.check(field, *value)?;
+        }
+        Ok(())
+    }
+
+    /// The spec with every duration moved into its range, and what was moved (for a stored
+    /// registration from before the ranges: it must not stop att).
+    pub fn clamped(mut self) -> (Self, Vec<OutOfRange>) {
+        let mut changed = Vec::new();
+        for (field, bounds, value) in self.durations() {
+            let (fixed, note) = bounds.clamp(field, *value);
+            *value = fixed;
+            changed.extend(note);
+        }
+        (self, changed)
+    }
+
     /// Checks what serde cannot: the name, a command, a usable probe.
     pub fn validate(&self) -> Result<(), String> {
         if !crate::upstream::valid_name(&self.name) {
@@ -101,6 +122,8 @@ impl ServiceSpec {
         if self.command.trim().is_empty() {
             return Err(format!("service `{}`: `command` is empty", self.name));
         }
+        self.check_durations()
+            .map_err(|e| format!("service `{}`: {e}", self.name))?;
         if self.crash_exits == 0 {
             return Err(format!(
                 "service `{}`: `crash_exits` must be at least 1",
@@ -175,6 +198,7 @@ impl ServiceSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn reads_with_defaults_and_refuses_bad_specs() {
@@ -206,5 +230,44 @@ mod tests {
         )
         .expect("spec");
         assert_eq!(s.stop_grace, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn durations_outside_their_ranges_are_refused_naming_them_and_stored_ones_clamped() {
+        let table = [
+            (json!({"stop_grace": "0s"}), None),
+            (json!({"stop_grace": "10m"}), None),
+            (json!({"stop_grace": "10m 1s"}), Some("stop_grace")),
+            (json!({"stop_grace": "99999999999h"}), Some("stop_grace")),
+            (json!({"crash_window": "1s"}), None),
+            (json!({"crash_window": "100ms"}), Some("crash_window")),
+            (json!({"crash_window": "25h"}), Some("crash_window")),
+            (
+                json!({"build": {"repo": "/r", "command": ["make"], "artifact": "out", "timeout": "0s"}}),
+                Some("build.timeout"),
+            ),
+            (
+                json!({"build": {"repo": "/r", "command": ["make"], "artifact": "out", "timeout": "2h"}}),
+                None,
+            ),
+        ];
+        for (extra, refused) in table {
+            let mut v = json!({"name": "web", "command": "/bin/web"});
+            for (k, x) in extra.as_object().expect("object") {
+                v[k] = x.clone();
+            }
+            let spec: ServiceSpec = serde_json::from_value(v).expect("parses");
+            match refused {
+                None => assert_eq!(spec.check_durations(), Ok(()), "{extra}"),
+                Some(field) => {
+                    let e = spec.check_durations().expect_err("out of range");
+                    assert_eq!(e.field, field, "{extra}");
+                    assert!(spec.validate().unwrap_err().contains(field), "{extra}");
+                    let (fixed, notes) = spec.clamped();
+                    assert_eq!(fixed.check_durations(), Ok(()), "{extra}");
+                    assert_eq!(notes.len(), 1, "{extra}");
+                }
+            }
+        }
     }
 }

@@ -8,6 +8,17 @@
 //! handshake — make their call on it directly, and report the outcome with
 //! [`UpstreamHandle::report`]. Only proof of service (a successful call or ping) resets the
 //! failure count; a successful handshake does not.
+//!
+//! It publishes its route and its [`LiveState`] to the router after every change that
+//! matters, so that the registry lists thousands of upstreams from one snapshot without
+//! asking any actor. Background checks follow [`Health::check_delay`] (an unreachable server
+//! is checked no more often than a healthy one is pinged), and failures reach the log through
+//! a [`FailureLog`] (a few lines, then one an hour, for a server that stays down).
+//!
+//! Handshakes run in tasks the actor owns: stopping the actor (a delete, a replacement,
+//! att's shutdown) aborts them, and a stdio child still in its handshake dies with its task
+//! (its process group is killed when the task's future is dropped). A session that callers
+//! still hold when the actor stops has its child killed all the same.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +31,7 @@ use tokio::sync::mpsc;
 
 use super::catalog::Catalog;
 use super::connection::{self, Connection, Handshake, Notice};
+use super::failure_log::FailureLog;
 use super::health::{Health, HealthPolicy, Transition};
 use super::outcome::CallFailure;
 use super::spec::UpstreamSpec;
@@ -59,6 +71,24 @@ impl Ready {
     }
 }
 
+/// What an upstream actor publishes about itself beside its route (in [`ServerView::live`]):
+/// the registry lists upstreams from the router's snapshot without asking any actor.
+/// A call that succeeds on a healthy server changes nothing routing needs and is not
+/// published, so `last_checked_at` is that of the last check or change of status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveState {
+    /// Health record.
+    pub health: Health,
+    /// The negotiated protocol version (kept through failures).
+    pub protocol_version: Option<String>,
+    /// When the last handshake completed.
+    pub last_initialized_at: Option<OffsetDateTime>,
+    /// When the current session goes stale (`None`: no session).
+    pub initialization_expires_at: Option<OffsetDateTime>,
+    /// Real handshakes performed.
+    pub handshakes: u64,
+}
+
 /// What `GET /servers/{name}` shows of the live state.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpstreamStatus {
@@ -83,6 +113,64 @@ pub struct UpstreamStatus {
     pub window_open: bool,
     /// Catalog summary: how many of each.
     pub catalog: Option<serde_json::Value>,
+}
+
+impl UpstreamStatus {
+    /// The status `view` published, as of `now`.
+    pub fn from_view(view: &ServerView, now: OffsetDateTime) -> Self {
+        Self::of(&view.name, &view.live, view.entries.as_deref(), now, true)
+    }
+
+    /// The status of upstream `name` with `live` state and `catalog`; `open` says whether
+    /// its session (if any) is still connected.
+    fn of(
+        name: &str,
+        live: &LiveState,
+        catalog: Option<&Catalog>,
+        now: OffsetDateTime,
+        open: bool,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            health: live.health.clone(),
+            initialized: open && live.initialization_expires_at.is_some_and(|at| now < at),
+            protocol_version: live.protocol_version.clone(),
+            last_initialized_at: live.last_initialized_at,
+            initialization_expires_at: live.initialization_expires_at,
+            handshakes: live.handshakes,
+            window_open: live.health.window_open(now),
+            catalog: catalog.map(|c| {
+                json!({"tools": c.tools.len(), "resources": c.resources.len(),
+                       "resource_templates": c.resource_templates.len(), "prompts": c.prompts.len()})
+            }),
+        }
+    }
+}
+
+/// Tasks an actor started and owns: aborted when it stops (or its state is dropped).
+#[derive(Default)]
+struct OwnedTasks(Vec<tokio::task::AbortHandle>);
+
+impl OwnedTasks {
+    fn spawn<F>(&mut self, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.retain(|t| !t.is_finished());
+        self.0.push(tokio::spawn(work).abort_handle());
+    }
+
+    fn abort_all(&mut self) {
+        for t in self.0.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for OwnedTasks {
+    fn drop(&mut self) {
+        self.abort_all();
+    }
 }
 
 /// Messages the upstream actor handles.
@@ -207,6 +295,9 @@ pub struct UpstreamState {
     /// A background handshake replacing a session near its expiry is under way.
     refreshing: bool,
     notices: mpsc::UnboundedSender<Notice>,
+    /// Handshakes under way (each may own a child process still in its handshake).
+    handshaking: OwnedTasks,
+    failure_log: FailureLog,
 }
 
 /// The upstream actor.
@@ -239,7 +330,7 @@ impl UpstreamState {
             && self
                 .session
                 .as_ref()
-                .is_some_and(|s| now + lead >= s.expires_at)
+                .is_some_and(|s| crate::duration::later(now, lead) >= s.expires_at)
     }
 
     /// Opens a new session beside the current one, which keeps serving until the new one
@@ -253,9 +344,10 @@ impl UpstreamState {
         });
     }
 
-    /// Opens a session in a task; its result comes back as the message `reply` makes.
+    /// Opens a session in a task the actor owns; its result comes back as the message
+    /// `reply` makes.
     fn open_in_background(
-        &self,
+        &mut self,
         myself: &ActorRef<UpstreamMsg>,
         reply: impl FnOnce(Result<Box<(Connection, Option<Catalog>)>, CallFailure>) -> UpstreamMsg
         + Send
@@ -263,7 +355,7 @@ impl UpstreamState {
     ) {
         let (spec, notices, me) = (self.spec.clone(), self.notices.clone(), myself.clone());
         let subscriptions = self.subscriptions.clone();
-        tokio::spawn(async move {
+        self.handshaking.spawn(async move {
             let result = open_session(&spec, notices, subscriptions).await;
             let _ = me.send_message(reply(result));
         });
@@ -275,7 +367,7 @@ impl UpstreamState {
         self.last_handshake = Some(connection.handshake.clone());
         self.session = Some(Session {
             connection: Arc::new(connection),
-            expires_at: now + self.spec.max_init_age,
+            expires_at: crate::duration::later(now, self.spec.max_init_age),
         });
         if let Some(c) = catalog {
             self.set_catalog(c);
@@ -337,13 +429,42 @@ impl UpstreamState {
                 reason = exit;
             }
         }
+        // The reason is shown (status, events, log): an error quoting the URL must not
+        // carry its password, nor a child's stderr an env value.
+        let reason = self.spec.scrub(&reason);
+        let now = self.clock.now();
+        if let Some(line) = self.failure_log.failed(now, &reason) {
+            line.write(&self.spec.name);
+        }
         let t = self
             .health
-            .on_failure(self.clock.now(), reason, f.category(), &self.policy);
+            .on_failure(now, reason, f.category(), &self.policy);
         if generation == self.generation {
             self.drop_session();
         }
         self.transition(t, correlation_id);
+    }
+
+    /// Records proof of service at `now`.
+    fn served(&mut self, now: OffsetDateTime, correlation_id: Option<&str>) {
+        if let Some(line) = self.failure_log.recovered() {
+            line.write(&self.spec.name);
+        }
+        let t = self.health.on_proof_of_service(now);
+        self.transition(t, correlation_id);
+    }
+
+    fn live(&self) -> LiveState {
+        LiveState {
+            health: self.health.clone(),
+            protocol_version: self
+                .last_handshake
+                .as_ref()
+                .map(|h| h.protocol_version.clone()),
+            last_initialized_at: self.last_handshake.as_ref().map(|h| h.captured_at),
+            initialization_expires_at: self.session.as_ref().map(|s| s.expires_at),
+            handshakes: self.handshakes,
+        }
     }
 
     fn set_catalog(&mut self, catalog: Catalog) {
@@ -372,42 +493,36 @@ impl UpstreamState {
             next_retry_at: self.health.next_retry_at,
             catalog: self.catalog.as_ref().map(|c| Arc::new(c.names())),
             entries: self.catalog.clone(),
+            live: Arc::new(self.live()),
         };
         if let Err(e) = self.router.upsert(view).await {
             tracing::warn!(upstream = %self.spec.name, error = %e, "could not publish to the router");
         }
     }
 
-    /// Arms the next health check: after `health_interval` while healthy, at `next_retry_at`
-    /// otherwise. Any earlier timer is superseded.
+    /// Arms the next health check ([`Health::check_delay`]). Any earlier timer is
+    /// superseded.
     fn schedule_check(&mut self, myself: &ActorRef<UpstreamMsg>) {
         self.tick += 1;
         let tick = self.tick;
-        let now = self.clock.now();
-        let delay = match self.health.next_retry_at {
-            Some(at) if at > now => Duration::try_from(at - now).unwrap_or(Duration::ZERO),
-            Some(_) => Duration::ZERO,
-            None => self.spec.health_interval,
-        };
+        let delay =
+            self.health
+                .check_delay(self.clock.now(), self.spec.health_interval, &self.policy);
         myself.send_after(delay, move || UpstreamMsg::HealthTick(tick));
     }
 
     fn status(&self) -> UpstreamStatus {
-        let now = self.clock.now();
-        UpstreamStatus {
-            name: self.spec.name.clone(),
-            health: self.health.clone(),
-            initialized: self.fresh(now),
-            protocol_version: self.last_handshake.as_ref().map(|h| h.protocol_version.clone()),
-            last_initialized_at: self.last_handshake.as_ref().map(|h| h.captured_at),
-            initialization_expires_at: self.session.as_ref().map(|s| s.expires_at),
-            handshakes: self.handshakes,
-            window_open: self.health.window_open(now),
-            catalog: self.catalog.as_ref().map(|c| {
-                json!({"tools": c.tools.len(), "resources": c.resources.len(),
-                       "resource_templates": c.resource_templates.len(), "prompts": c.prompts.len()})
-            }),
-        }
+        let open = self
+            .session
+            .as_ref()
+            .is_some_and(|s| !s.connection.is_closed());
+        UpstreamStatus::of(
+            &self.spec.name,
+            &self.live(),
+            self.catalog.as_deref(),
+            self.clock.now(),
+            open,
+        )
     }
 }
 
@@ -430,7 +545,7 @@ impl Actor for UpstreamActor {
                 }
             }
         });
-        Ok(UpstreamState {
+        let state = UpstreamState {
             idempotent_tools: args.spec.idempotent_tools.clone().into(),
             spec: args.spec,
             policy: args.policy,
@@ -449,7 +564,12 @@ impl Actor for UpstreamActor {
             handshakes: 0,
             refreshing: false,
             notices: tx,
-        })
+            handshaking: OwnedTasks::default(),
+            failure_log: FailureLog::default(),
+        };
+        // Published before the start returns, so that the registry lists it at once.
+        state.publish().await;
+        Ok(state)
     }
 
     async fn post_start(
@@ -457,7 +577,6 @@ impl Actor for UpstreamActor {
         myself: ActorRef<UpstreamMsg>,
         state: &mut UpstreamState,
     ) -> Result<(), ActorProcessingErr> {
-        state.publish().await;
         // First check right away: a new server is healthy but not initialized.
         myself.send_message(UpstreamMsg::HealthTick(state.tick))?;
         Ok(())
@@ -468,11 +587,13 @@ impl Actor for UpstreamActor {
         _myself: ActorRef<UpstreamMsg>,
         state: &mut UpstreamState,
     ) -> Result<(), ActorProcessingErr> {
+        // A handshake under way owns its child: aborting it kills the child's group.
+        state.handshaking.abort_all();
         if let Some(s) = state.session.take() {
             match Arc::try_unwrap(s.connection) {
                 Ok(conn) => conn.close().await,
-                // Callers still hold clones; dropping ours leaves the kill to the last one.
-                Err(_shared) => {}
+                // Callers still hold the session: their calls fail, the child dies now.
+                Err(shared) => shared.kill(),
             }
         }
         Ok(())
@@ -577,8 +698,7 @@ impl Actor for UpstreamActor {
                 match outcome {
                     Ok(()) => {
                         let routed = (state.health.status, state.health.next_retry_at);
-                        let t = state.health.on_proof_of_service(now);
-                        state.transition(t, correlation_id.as_deref());
+                        state.served(now, correlation_id.as_deref());
                         // The common case (a healthy server served a call) changes nothing the
                         // router sees: do not rebuild its snapshot for it.
                         if routed == (state.health.status, state.health.next_retry_at) {
@@ -658,16 +778,16 @@ impl Actor for UpstreamActor {
             }
             UpstreamMsg::Checked(generation, result) => {
                 match result {
-                    Ok(()) => {
-                        let t = state.health.on_proof_of_service(now);
-                        state.transition(t, None);
-                    }
+                    Ok(()) => state.served(now, None),
                     Err(f) => state.failure(&f, generation, None),
                 }
                 state.publish().await;
                 state.schedule_check(&myself);
             }
-            UpstreamMsg::Invalidate => state.drop_session(),
+            UpstreamMsg::Invalidate => {
+                state.drop_session();
+                state.publish().await;
+            }
             UpstreamMsg::Status(reply) => {
                 let _ = reply.send(state.status());
             }

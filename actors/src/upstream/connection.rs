@@ -9,7 +9,9 @@
 //! protocol pinned to 2025-11-25 (the newest with `initialize`); the client response cache
 //! off (it can hide errors behind stale data); no silent re-initialize on an expired HTTP
 //! session (the server may have changed); bounded SSE reconnects. A stdio child runs in its
-//! own process group, its stderr is kept as a bounded tail, and closing kills the group.
+//! own process group ([`crate::process`]), its stderr is kept as a bounded tail, and the
+//! group is killed when the session closes or is dropped — and when the handshake does not
+//! complete, whether it fails or its future is dropped (the actor stopping mid-handshake).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -562,16 +564,25 @@ impl ChildWatch {
     }
 }
 
+/// A stdio child just started: its group (killed when the guard is dropped) and its pipes.
+struct Spawned {
+    pid: u32,
+    group: crate::process::GroupGuard,
+    stdout: tokio::process::ChildStdout,
+    stdin: tokio::process::ChildStdin,
+}
+
 /// Starts `cmd` in its own process group with piped stdio. A task reaps it: it keeps the
-/// stderr tail, records how the child ended, then sends [`Notice::Exited`].
+/// stderr tail, records how the child ended, then sends [`Notice::Exited`]. From here on the
+/// returned guard owns the group: whoever drops it kills the child.
 fn spawn_child(
     mut cmd: tokio::process::Command,
     watch: Arc<ChildWatch>,
     notices: mpsc::UnboundedSender<Notice>,
-) -> std::io::Result<(u32, tokio::process::ChildStdout, tokio::process::ChildStdin)> {
+) -> std::io::Result<Spawned> {
     use std::process::Stdio;
-    cmd.process_group(0)
-        .stdin(Stdio::piped())
+    crate::process::in_own_group(&mut cmd, &crate::process::new_instance());
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
@@ -584,6 +595,7 @@ fn spawn_child(
         let _ = child.start_kill();
         return Err(std::io::Error::other("the child's pipes are missing"));
     };
+    let group = crate::process::GroupGuard::new(pid);
     tokio::spawn(async move {
         let tail = watch.clone();
         let mut drain = tokio::spawn(async move {
@@ -602,7 +614,12 @@ fn spawn_child(
             .send_replace(Some(crate::service::process::describe_exit(&status)));
         let _ = notices.send(Notice::Exited(pid));
     });
-    Ok((pid, stdout, stdin))
+    Ok(Spawned {
+        pid,
+        group,
+        stdout,
+        stdin,
+    })
 }
 
 /// A live session with one upstream.
@@ -611,7 +628,8 @@ pub struct Connection {
     /// What the handshake established.
     pub handshake: Handshake,
     http: bool,
-    process_group: Option<i32>,
+    /// The stdio child's pid and its group, killed when the connection goes.
+    process: Option<(u32, crate::process::GroupGuard)>,
     child: Arc<ChildWatch>,
     relays: Relays,
 }
@@ -640,7 +658,7 @@ pub async fn connect_with(
     };
     let child = Arc::new(ChildWatch::default());
     let deadline = spec.init_timeout;
-    let (service, http, process_group) = match &spec.transport {
+    let (service, http, process) = match &spec.transport {
         Transport::Http { url, headers } => {
             let mut map = HashMap::with_capacity(headers.len());
             for (k, v) in headers {
@@ -679,14 +697,17 @@ pub async fn connect_with(
             if let Some(dir) = cwd {
                 cmd.current_dir(dir);
             }
-            let (pid, stdout, stdin) = spawn_child(cmd, child.clone(), handler.notices.clone())
-                .map_err(|e| {
-                    not_sent(
-                        format!("cannot start `{command}`: {e}"),
-                        ErrorCategory::TransportError,
-                    )
-                })?;
-            let pgid = i32::try_from(pid).ok();
+            let Spawned {
+                pid,
+                group,
+                stdout,
+                stdin,
+            } = spawn_child(cmd, child.clone(), handler.notices.clone()).map_err(|e| {
+                not_sent(
+                    format!("cannot start `{command}`: {e}"),
+                    ErrorCategory::TransportError,
+                )
+            })?;
             let transport = Tap {
                 inner: rmcp::transport::IntoTransport::<
                     RoleClient,
@@ -696,10 +717,11 @@ pub async fn connect_with(
                 relays: relays.clone(),
                 subscriptions: subscriptions.clone(),
             };
+            // `group` lives in this future: if it is dropped mid-handshake, the child dies.
             match handshake(handler.serve(transport), deadline, false).await {
-                Ok(service) => (service, false, pgid),
+                Ok(service) => (service, false, Some((pid, group))),
                 Err(e) => {
-                    kill_group(pgid);
+                    drop(group);
                     return Err(died(e, pid, &child).await);
                 }
             }
@@ -729,7 +751,7 @@ pub async fn connect_with(
         service,
         handshake,
         http,
-        process_group,
+        process,
         child,
         relays,
     };
@@ -832,15 +854,6 @@ async fn died(failure: CallFailure, pid: u32, child: &ChildWatch) -> CallFailure
     }
 }
 
-fn kill_group(pgid: Option<i32>) {
-    if let Some(pgid) = pgid.filter(|p| *p > 1) {
-        // SAFETY: killpg(2) on the group we created for this child; errors (already gone) are fine.
-        unsafe {
-            libc::killpg(pgid, libc::SIGKILL);
-        }
-    }
-}
-
 impl Connection {
     /// A handle for making requests on this session (cheap to clone).
     pub fn peer(&self) -> Peer<RoleClient> {
@@ -849,7 +862,15 @@ impl Connection {
 
     /// The stdio child's pid (`None` for HTTP).
     pub fn pid(&self) -> Option<u32> {
-        self.process_group.and_then(|p| u32::try_from(p).ok())
+        self.process.as_ref().map(|(pid, _)| *pid)
+    }
+
+    /// Kills the stdio child's process group now, though others may still hold the
+    /// session (their calls then fail); nothing for HTTP.
+    pub fn kill(&self) {
+        if let Some((_, group)) = &self.process {
+            group.kill();
+        }
     }
 
     /// Whether the session is over (the child exited, the worker quit).
@@ -1156,19 +1177,14 @@ impl Connection {
     }
 
     /// Ends the session: closes it (a stdio child gets EOF, then signals), then kills the
-    /// child's whole process group so no grandchild survives.
+    /// child's whole process group so no grandchild survives (dropping the connection does
+    /// that too).
     pub async fn close(mut self) {
         let _ = self
             .service
             .close_with_timeout(Duration::from_secs(2))
             .await;
-        kill_group(self.process_group);
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        kill_group(self.process_group.take());
+        self.kill();
     }
 }
 

@@ -7,7 +7,17 @@
 //! - a successful *handshake* is neither: it does not reset the count, so a server whose
 //!   handshake works but whose calls always fail climbs to `unreachable`;
 //! - status is derived from the count: 0 healthy, below `unreachable_after` degraded, else
-//!   unreachable; a [`Transition`] is reported only when the status value changes.
+//!   unreachable; a [`Transition`] is reported only when the status value changes;
+//! - background checks ([`Health::check_delay`]) run every health interval while healthy and
+//!   when the retry window opens while degraded; an unreachable server's checks keep
+//!   doubling past the window's cap, up to the health interval (`min(base · 2^(n−1),
+//!   max(cap, interval))`), so that an idle server that stays down is checked no more often
+//!   than a healthy one is pinged (calls still try it whenever its window is open).
+//!
+//! What "usable" means for the federated catalog follows from the status: a healthy or
+//! degraded server is listed (a single failure must not make its tools flicker for every
+//! client); an unreachable one is not, until proof of service makes it healthy again
+//! ([`Status::is_listed`]).
 
 use std::time::Duration;
 
@@ -27,6 +37,12 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether a server in this status has its catalog listed on att's own MCP endpoint:
+    /// healthy and degraded servers are; unreachable ones are not.
+    pub fn is_listed(self) -> bool {
+        self != Self::Unreachable
+    }
+
     /// The wire name (`healthy`, `degraded`, `unreachable`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -143,7 +159,10 @@ impl Health {
         self.last_error = Some(error.clone());
         self.last_error_category = Some(category);
         self.last_checked_at = Some(now);
-        self.next_retry_at = Some(now + backoff(self.retry_count, policy));
+        self.next_retry_at = Some(crate::duration::later(
+            now,
+            backoff(self.retry_count, policy),
+        ));
         (from != self.status).then_some(Transition {
             from,
             to: self.status,
@@ -163,6 +182,34 @@ impl Health {
             to: Status::Healthy,
             reason: "healthy".into(),
         })
+    }
+
+    /// How long after `now` the next background check is due (see the module header):
+    /// `interval` while healthy, the retry window while degraded, the longer back-off while
+    /// unreachable.
+    pub fn check_delay(
+        &self,
+        now: OffsetDateTime,
+        interval: Duration,
+        policy: &HealthPolicy,
+    ) -> Duration {
+        let due = match (self.status, self.last_checked_at) {
+            (Status::Unreachable, Some(failed_at)) => {
+                let patient = HealthPolicy {
+                    backoff_cap: policy.backoff_cap.max(interval),
+                    ..*policy
+                };
+                Some(crate::duration::later(
+                    failed_at,
+                    backoff(self.retry_count, &patient),
+                ))
+            }
+            _ => self.next_retry_at,
+        };
+        match due {
+            Some(at) => Duration::try_from(at - now).unwrap_or(Duration::ZERO),
+            None => interval,
+        }
     }
 
     /// Whether the server may be tried at `now`: no window, or the window has passed
@@ -213,6 +260,57 @@ mod tests {
                 "after failure {n}"
             );
         }
+    }
+
+    #[test]
+    fn background_checks_of_an_unreachable_server_back_off_to_the_health_interval() {
+        // Defaults: base 1 s, cap 8 s, unreachable after 3; health interval 30 s.
+        // (failure #, retry window, next background check), in seconds after the failure.
+        let table = [
+            (1, 1, 1),
+            (2, 2, 2),
+            (3, 4, 4),
+            (4, 8, 8),
+            (5, 8, 16),
+            (6, 8, 30),
+            (7, 8, 30),
+            (40, 8, 30),
+        ];
+        let (p, interval) = (HealthPolicy::default(), Duration::from_secs(30));
+        let mut h = Health::default();
+        assert_eq!(h.check_delay(t0(), interval, &p), interval, "healthy");
+        for (n, window, check) in table {
+            while h.retry_count < n {
+                h.on_failure(t0(), "down", ErrorCategory::TransportError, &p);
+            }
+            let window_at = h.next_retry_at.expect("window");
+            assert_eq!(window_at - t0(), Duration::from_secs(window), "failure {n}");
+            assert_eq!(
+                h.check_delay(t0(), interval, &p),
+                Duration::from_secs(check),
+                "failure {n}"
+            );
+            // Later in the wait, only what is left; past due, at once.
+            let later = t0() + Duration::from_millis(500);
+            assert_eq!(
+                h.check_delay(later, interval, &p),
+                Duration::from_secs(check) - Duration::from_millis(500)
+            );
+            let past = t0() + Duration::from_secs(100);
+            assert_eq!(h.check_delay(past, interval, &p), Duration::ZERO);
+        }
+        // A short interval never checks an unreachable server more often than its window.
+        let short = Duration::from_secs(1);
+        assert_eq!(h.check_delay(t0(), short, &p), Duration::from_secs(8));
+        h.on_proof_of_service(t0());
+        assert_eq!(h.check_delay(t0(), interval, &p), interval);
+    }
+
+    #[test]
+    fn only_unreachable_servers_leave_the_listing() {
+        assert!(Status::Healthy.is_listed());
+        assert!(Status::Degraded.is_listed());
+        assert!(!Status::Unreachable.is_listed());
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! Upstream MCP servers as the gateway sees them.
-//!
-//! So far: the health state machine ([`health`]) that every upstream actor will own, and the
-//! validated description of an upstream ([`spec`]). The
-//! actor itself (connection, handshake, catalog, timers) arrives with the rest of the
-//! gateway core (issue 3).
+//! Upstream MCP servers as the gateway sees them: the validated description of an upstream
+//! ([`spec`]), its health state machine ([`health`]) and what the log says of its failures
+//! ([`failure_log`]), one live session ([`connection`]) and its catalog ([`catalog`]), how a
+//! failed call is judged ([`outcome`]), the resource subscriptions held upstream
+//! ([`subscriptions`]), and the actor that owns all of it ([`actor`]).
 
 pub mod actor;
 pub mod catalog;
 pub mod connection;
+pub mod failure_log;
 pub mod health;
 pub mod outcome;
 pub mod spec;

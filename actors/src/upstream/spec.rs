@@ -2,14 +2,22 @@
 //!
 //! One shape for the three places servers come from — `[[upstreams]]` in the config file, the
 //! `POST /api/v1/mcp/servers` body, and rows of the store — and a converter for the
-//! `mcpServers` JSON that MCP clients already use. Parsing validates everything (name, URL,
-//! exactly one transport, positive timeouts) and names the field at fault.
+//! `mcpServers` JSON that MCP clients already use. Parsing validates everything and names the
+//! field at fault: the name, the URL (parsed as a URL: `http` or `https`, a host, a port that
+//! exists, no control characters), exactly one transport, and each duration within its range
+//! ([`crate::duration`]). A record stored before those ranges existed is clamped into them
+//! when read ([`UpstreamSpec::from_stored`]), so that it cannot stop att or its actor.
+//!
+//! Header values and environment values are secrets more often than not: what att shows of a
+//! spec — API answers, events, logs — is [`UpstreamSpec::redacted`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::duration::{self, Bounds, OutOfRange};
 
 /// How att reaches an upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,22 +135,56 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Checks an upstream's endpoint: a URL that parses, `http` or `https`, a host, a port that
+/// exists, no control characters or spaces (which the URL parser would drop silently).
 fn check_url(url: &str) -> Result<(), SpecError> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| {
-            bad(
-                "url",
-                format!("`{url}` must start with http:// or https://"),
-            )
-        })?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.is_empty() || host.starts_with(':') || host.contains(char::is_whitespace) {
-        return Err(bad("url", format!("`{url}` has no host")));
+    let refuse = |why: &str| bad("url", format!("`{}` {why}", url.escape_debug()));
+    if url
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return Err(refuse("contains control characters, spaces or backslashes"));
+    }
+    // The URL standard reads `http:///mcp` as host `mcp`: the text itself must name a host.
+    let authority = url.split_once("://").map_or("", |(_, rest)| {
+        rest.split(['/', '?', '#']).next().unwrap_or("")
+    });
+    if authority.is_empty() {
+        return Err(refuse("has no host"));
+    }
+    // The parser reads the port as a u16 (99999 fails here) and IPv6 literals strictly.
+    let parsed = reqwest::Url::parse(url).map_err(|e| refuse(&format!("is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(refuse("must start with http:// or https://"));
+    }
+    match parsed.host_str() {
+        None | Some("") => return Err(refuse("has no host")),
+        Some(_) => {}
+    }
+    if parsed.port() == Some(0) {
+        return Err(refuse("has port 0"));
     }
     Ok(())
+}
+
+/// The bounds of each duration of a spec, by field.
+const DURATIONS: [(&str, Bounds); 4] = [
+    ("call_timeout", duration::TIMEOUT),
+    ("init_timeout", duration::TIMEOUT),
+    ("health_interval", duration::HEALTH_INTERVAL),
+    ("max_init_age", duration::SESSION_AGE),
+];
+
+impl Wire {
+    /// The wire's durations, by field, in [`DURATIONS`] order.
+    fn durations(&mut self) -> [&mut Option<Duration>; 4] {
+        [
+            &mut self.call_timeout,
+            &mut self.init_timeout,
+            &mut self.health_interval,
+            &mut self.max_init_age,
+        ]
+    }
 }
 
 impl TryFrom<Wire> for UpstreamSpec {
@@ -203,27 +245,32 @@ impl TryFrom<Wire> for UpstreamSpec {
                 }
             }
         };
-        let positive = |field: &str, d: Option<Duration>, default: Duration| match d {
-            Some(d) if d.is_zero() => Err(bad(field, "must be greater than zero")),
-            Some(d) => Ok(d),
-            None => Ok(default),
+        let within = |field: &str, d: Option<Duration>, default: Duration| {
+            let bounds = DURATIONS
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map_or(duration::TIMEOUT, |(_, b)| *b);
+            match d {
+                Some(d) => bounds.check(field, d).map_err(|e| bad(&e.field, e.message)),
+                None => Ok(default),
+            }
         };
         let stdio = matches!(transport, Transport::Stdio { .. });
         Ok(Self {
             name: w.name,
             priority: w.priority.unwrap_or(100),
-            call_timeout: positive("call_timeout", w.call_timeout, Duration::from_secs(30))?,
-            init_timeout: positive(
+            call_timeout: within("call_timeout", w.call_timeout, Duration::from_secs(30))?,
+            init_timeout: within(
                 "init_timeout",
                 w.init_timeout,
                 Duration::from_secs(if stdio { 30 } else { 10 }),
             )?,
-            health_interval: positive(
+            health_interval: within(
                 "health_interval",
                 w.health_interval,
                 Duration::from_secs(30),
             )?,
-            max_init_age: positive("max_init_age", w.max_init_age, Duration::from_secs(300))?,
+            max_init_age: within("max_init_age", w.max_init_age, Duration::from_secs(300))?,
             idempotent_tools: w.idempotent_tools.unwrap_or_default(),
             transport,
         })
@@ -276,6 +323,99 @@ impl Serialize for UpstreamSpec {
     }
 }
 
+/// What att shows of a secret value.
+pub const REDACTED: &str = "•••";
+
+impl UpstreamSpec {
+    /// Reads a stored record: like parsing, except that a duration outside its range (from a
+    /// record written before the ranges existed) is clamped into it rather than refused; the
+    /// clamped fields come back so that the caller can log them.
+    pub fn from_stored(json: &str) -> Result<(Self, Vec<OutOfRange>), SpecError> {
+        let mut wire: Wire = serde_json::from_str(json).map_err(|e| bad("spec", e.to_string()))?;
+        let mut clamped = Vec::new();
+        for ((field, bounds), value) in DURATIONS.iter().zip(wire.durations()) {
+            if let Some(d) = value {
+                let (fixed, changed) = bounds.clamp(field, *d);
+                *d = fixed;
+                clamped.extend(changed);
+            }
+        }
+        Ok((Self::try_from(wire)?, clamped))
+    }
+
+    /// The spec as att shows it: every header value and environment value replaced by
+    /// [`REDACTED`] (the names stay), and a password in the URL too.
+    pub fn redacted(&self) -> Self {
+        let hide = |m: &BTreeMap<String, String>| {
+            m.keys()
+                .map(|k| (k.clone(), REDACTED.to_owned()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let transport = match &self.transport {
+            Transport::Http { url, headers } => Transport::Http {
+                url: redact_url(url),
+                headers: hide(headers),
+            },
+            Transport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => Transport::Stdio {
+                command: command.clone(),
+                args: args.clone(),
+                env: hide(env),
+                cwd: cwd.clone(),
+            },
+        };
+        Self {
+            transport,
+            ..self.clone()
+        }
+    }
+
+    /// `text` (an error message, which may quote the URL) with the URL's password and every
+    /// header and environment value replaced by [`REDACTED`].
+    pub fn scrub(&self, text: &str) -> String {
+        let secrets: Vec<&str> = match &self.transport {
+            Transport::Http { url, headers } => {
+                let password = url
+                    .split_once("://")
+                    .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+                    .and_then(|authority| authority.rsplit_once('@'))
+                    .and_then(|(userinfo, _)| userinfo.split_once(':'))
+                    .map(|(_, password)| password);
+                password
+                    .into_iter()
+                    .chain(headers.values().map(String::as_str))
+                    .collect()
+            }
+            Transport::Stdio { env, .. } => env.values().map(String::as_str).collect(),
+        };
+        let mut out = text.to_owned();
+        // Long values first, so that one containing another is replaced whole.
+        let mut secrets: Vec<&str> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for secret in secrets {
+            if out.contains(secret) {
+                out = out.replace(secret, REDACTED);
+            }
+        }
+        out
+    }
+}
+
+/// `url` with its password, if it has one, replaced by [`REDACTED`].
+fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some(REDACTED));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Durations as `"30s"`/`"1m 30s"` text, or a number of seconds.
 mod opt_duration {
     use std::time::Duration;
@@ -298,15 +438,15 @@ mod opt_duration {
             Some(Raw::Seconds(s)) => Err(serde::de::Error::custom(format!(
                 "{s} is not a duration in seconds"
             ))),
-            Some(Raw::Text(t)) => humantime::parse_duration(&t).map(Some).map_err(|e| {
-                serde::de::Error::custom(format!("`{t}` is not a duration such as \"30s\": {e}"))
-            }),
+            Some(Raw::Text(t)) => crate::duration::parse(&t)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
         }
     }
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
-            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            Some(d) => s.serialize_str(&crate::duration::text(*d)),
             None => s.serialize_none(),
         }
     }
@@ -460,6 +600,115 @@ mod tests {
             let e = parse(v.clone()).expect_err(&format!("{v} must be refused"));
             assert!(e.contains(field), "{v}: {e}");
         }
+    }
+
+    #[test]
+    fn urls_are_parsed_and_only_usable_http_endpoints_pass() {
+        let table = [
+            ("http://127.0.0.1:3000/mcp", true),
+            ("https://example.com/mcp", true),
+            ("http://[::1]:8080/mcp", true),
+            ("http://user:pw@host/mcp?x=1#f", true),
+            ("http://h/mcp\r\nX-Injected: 1", false),
+            ("http://h/m\tcp", false),
+            (" http://h/mcp", false),
+            ("http://127.0.0.1:99999/mcp", false),
+            ("http://127.0.0.1:0/mcp", false),
+            ("http://[::1/mcp", false),
+            ("http://exa mple.com/mcp", false),
+            ("http:///mcp", false),
+            ("http://:80/mcp", false),
+            ("http:\\\\h\\mcp", false),
+            ("http:/h/mcp", false),
+            ("ftp://h/mcp", false),
+            ("file:///etc/passwd", false),
+            ("javascript:alert(1)", false),
+            ("h/mcp", false),
+            ("", false),
+        ];
+        for (url, ok) in table {
+            let r = parse(json!({"name": "a", "url": url}));
+            match (ok, r) {
+                (true, Ok(_)) => {}
+                (false, Err(e)) => assert!(e.starts_with("url: "), "{url:?}: {e}"),
+                (want, got) => panic!("{url:?}: expected ok={want}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_duration_is_refused_outside_its_range_naming_it() {
+        let table = [
+            ("call_timeout", json!(0), false),
+            ("call_timeout", json!("1ms"), true),
+            ("call_timeout", json!("1h"), true),
+            ("call_timeout", json!("61m"), false),
+            ("init_timeout", json!("0s"), false),
+            ("init_timeout", json!("1h 1s"), false),
+            ("health_interval", json!("1ns"), false),
+            ("health_interval", json!("999ms"), false),
+            ("health_interval", json!("1s"), true),
+            ("health_interval", json!("24h"), true),
+            ("health_interval", json!("25h"), false),
+            ("max_init_age", json!("99999999999h"), false),
+            ("max_init_age", json!("30days"), true),
+            ("max_init_age", json!("31days"), false),
+            ("max_init_age", json!(0.5), false),
+        ];
+        for (field, value, ok) in table {
+            let mut v = json!({"name": "a", "url": "http://h/mcp"});
+            v[field] = value.clone();
+            match (ok, parse(v)) {
+                (true, Ok(_)) => {}
+                (false, Err(e)) => assert!(
+                    e.starts_with(&format!("{field}: ")) && e.contains("allowed from"),
+                    "{field} = {value}: {e}"
+                ),
+                (want, got) => panic!("{field} = {value}: expected ok={want}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_stored_record_out_of_range_is_clamped_and_says_so() {
+        let stored = json!({"name": "old", "url": "http://h/mcp", "max_init_age": "99999999999h",
+                            "health_interval": "1ns", "call_timeout": "5s"});
+        let (spec, clamped) = UpstreamSpec::from_stored(&stored.to_string()).expect("readable");
+        assert_eq!(spec.max_init_age, duration::SESSION_AGE.max);
+        assert_eq!(spec.health_interval, duration::HEALTH_INTERVAL.min);
+        assert_eq!(spec.call_timeout, Duration::from_secs(5));
+        let fields: Vec<&str> = clamped.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["health_interval", "max_init_age"]);
+    }
+
+    #[test]
+    fn redacted_specs_keep_names_and_hide_values() {
+        let http = parse(json!({"name": "gh", "url": "http://me:pw12@h/mcp",
+                                "headers": {"Authorization": "Bearer ghp_secret"}}))
+        .expect("http");
+        let shown = serde_json::to_string(&http.redacted()).expect("json");
+        assert!(
+            !shown.contains("ghp_secret") && !shown.contains(":pw12@"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("Authorization") && shown.contains(REDACTED),
+            "{shown}"
+        );
+        let stdio = parse(json!({"name": "fs", "command": "srv", "env": {"TOKEN": "s3cret"}}))
+            .expect("stdio");
+        let shown = serde_json::to_string(&stdio.redacted()).expect("json");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("TOKEN"),
+            "{shown}"
+        );
+        let said =
+            http.scrub("error sending request for url (http://me:pw12@h/mcp): Bearer ghp_secret");
+        assert_eq!(
+            said,
+            "error sending request for url (http://me:•••@h/mcp): •••"
+        );
+        assert_eq!(stdio.scrub("env s3cret leaked"), "env ••• leaked");
     }
 
     #[test]

@@ -749,7 +749,10 @@ mod tests {
         let e = push(&root, "forge", "master")
             .await
             .expect_err("https remote");
-        assert!(e.to_string().contains("git push failed"), "{e}");
+        assert!(
+            matches!(&e, GitError::Remote(m) if m.contains("the push to `forge` failed")),
+            "{e}"
+        );
         assert!(matches!(
             push(&root, "nope", "master").await,
             Err(GitError::BadName(_))

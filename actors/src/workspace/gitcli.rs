@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use super::group::ProcessGroup;
+use crate::process::GroupGuard;
 
 /// The transports git may use: local paths and the network protocols with their own
 /// authentication. Not `ext` (runs a command) nor `fd` (talks over an inherited descriptor).
@@ -78,9 +78,12 @@ pub async fn run(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let child = cmd.spawn().map_err(|e| CliError::Start(e.to_string()))?;
-    let group = ProcessGroup::led_by(child.id());
+    // Killed at the latest when this future is dropped (a caller gone, att stopping).
+    let group = child.id().map(GroupGuard::new);
     let out = tokio::time::timeout(timeout, child.wait_with_output()).await;
-    group.kill();
+    if let Some(group) = &group {
+        group.kill();
+    }
     match out {
         Ok(Ok(out)) => Ok(out),
         Ok(Err(e)) => Err(CliError::Start(e.to_string())),

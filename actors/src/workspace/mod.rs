@@ -3,14 +3,13 @@
 //! project, nothing in `.git`), [`beneath`] (the checked path used through the project's open
 //! root, so that the check holds at the moment of use), [`code`] (list, read, write, search,
 //! diff), [`git`] (git2), [`gitcli`] (the git command line, hardened and bounded in time),
-//! [`group`] (a child's process group, killed with it), [`parse`] (test output parsers) and
-//! [`testrun`] (the test runner).
+//! [`parse`] (test output parsers) and [`testrun`] (the test runner). Children they start
+//! lead process groups of their own, killed with them ([`crate::process::GroupGuard`]).
 
 pub mod beneath;
 pub mod code;
 pub mod git;
 pub mod gitcli;
-pub mod group;
 pub mod parse;
 pub mod paths;
 pub mod testrun;

@@ -4,7 +4,9 @@
 //! parsed — the partial output of a timed-out run too. Output is bounded twice: a line longer
 //! than [`LINE_LIMIT`] is cut into lines of that length as it arrives (a program that never
 //! prints a newline cannot grow one line without end), and only the last [`OUTPUT_LIMIT`]
-//! bytes of lines are kept.
+//! bytes of lines are kept. The run's [`Identity`] is handed to the caller as soon as it
+//! starts (to be recorded: a restarted att stops a run a killed one left behind with
+//! [`crate::process::stop_orphan`]); a run whose future is dropped takes its group with it.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -14,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::group::ProcessGroup;
 use super::parse::{self, Counts, Runner};
+use crate::process::{GroupGuard, Identity};
 
 /// The output kept per run: its last bytes (the summary is at the end).
 pub const OUTPUT_LIMIT: usize = 1024 * 1024;
@@ -276,10 +278,10 @@ pub async fn run(
     run_with(root, command, filter, timeout, None, None).await
 }
 
-/// Hears the run's pid (it leads the run's process group) once it has started.
-pub type Started = Box<dyn FnOnce(u32) + Send>;
+/// Hears who the run is (its pid leads the run's process group) once it has started.
+pub type Started = Box<dyn FnOnce(Identity) + Send>;
 
-/// [`run`], telling `lines` each output line as it comes and `on_start` the pid.
+/// [`run`], telling `lines` each output line as it comes and `on_start` who the run is.
 pub async fn run_with(
     root: &Path,
     command: &TestCommand,
@@ -293,26 +295,33 @@ pub async fn run_with(
         return Err(RunError::NoCommand);
     };
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
+    let instance = crate::process::new_instance();
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
         .current_dir(root)
         .env("CARGO_TERM_COLOR", "never")
         .env("NO_COLOR", "1")
         .env("PY_COLORS", "0")
-        .envs(&command.env)
-        .process_group(0)
+        .envs(&command.env);
+    crate::process::in_own_group(&mut cmd, &instance);
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| RunError::Start(program.clone(), e.to_string()))?;
-    let pid = child.id();
-    // Killed at the latest when this run is dropped (att stopping mid-run).
-    let group = ProcessGroup::led_by(pid);
-    if let (Some(tell), Some(pid)) = (on_start, pid) {
-        tell(pid);
-    }
+    let group = child.id().map(|pid| {
+        if let Some(tell) = on_start {
+            tell(Identity::of(pid, &instance));
+        }
+        GroupGuard::new(pid)
+    });
+    let kill_group = || {
+        if let Some(g) = &group {
+            g.kill();
+        }
+    };
     let captured = Arc::new(Mutex::new(Captured::default()));
     let readers = [
         child
@@ -337,13 +346,13 @@ pub async fn run_with(
             (code, false)
         }
         Err(_) => {
-            group.kill();
+            kill_group();
             let _ = child.wait().await;
             (124, true)
         }
     };
     // Whatever the run left behind in its group goes too, so the pipes close.
-    group.kill();
+    kill_group();
     for reader in readers {
         let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
     }
