@@ -7,7 +7,9 @@
 //! `/mcp` (initialize + initialized, then idle), against the same number opened on the
 //! fixture directly (rmcp's own server-side session cost) as the baseline.
 //!
-//! Run: `cargo bench --bench memory` (numbers go to todo/perf.md).
+//! Run: `cargo bench --bench memory` (numbers go to todo/perf.md). `BENCH_ATT_BINARY=PATH` runs
+//! another att binary instead (an older build, for a before/after); the session bounds are
+//! raised only for this one (an older att may not know them).
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -15,7 +17,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-const UPSTREAMS: usize = 1000;
 const SESSIONS: usize = 2000;
 
 /// Opens `n` idle MCP sessions on `url` (16 at a time); returns their ids.
@@ -58,11 +59,7 @@ async fn open_sessions(http: &reqwest::Client, url: &str, n: usize) -> Vec<Strin
 
 /// Starts `cmd`, returns it and the URL it prints on its first stdout line (last word).
 fn start(cmd: &mut Command) -> (Child, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("starts");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
@@ -83,21 +80,27 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn main() {
-    let (mut fixture, mcp_url) = start(Command::new(env!("CARGO_BIN_EXE_att-mcp-fixture")).args([
-        "--http",
-        "127.0.0.1:0",
-        "--name",
-        "idle",
-    ]));
-    let data = tempfile::tempdir().expect("temp dir");
-    let (mut att, att_url) = start(
-        Command::new(env!("CARGO_BIN_EXE_att"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path().join("data"))
-            .env("ATT_LOG_LEVEL", "error")
-            .env("ATT_HTTP__MCP_MAX_SESSIONS_PER_CLIENT", "100000")
-            .env("ATT_HTTP__MCP_MAX_SESSIONS", "100000"),
+    // `BENCH_UPSTREAMS=0`: the `/mcp` sessions alone.
+    let upstreams: usize = std::env::var("BENCH_UPSTREAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let (mut fixture, mcp_url) = start(
+        Command::new(env!("CARGO_BIN_EXE_att-mcp-fixture"))
+            .stderr(Stdio::null())
+            .args(["--http", "127.0.0.1:0", "--name", "idle"]),
     );
+    let data = tempfile::tempdir().expect("temp dir");
+    let other = std::env::var_os("BENCH_ATT_BINARY");
+    let mut cmd = Command::new(other.clone().unwrap_or(env!("CARGO_BIN_EXE_att").into()));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path().join("data"))
+        .env("ATT_LOG_LEVEL", "error");
+    if other.is_none() {
+        cmd.env("ATT_HTTP__MCP_MAX_SESSIONS_PER_CLIENT", "100000")
+            .env("ATT_HTTP__MCP_MAX_SESSIONS", "100000");
+    }
+    let (mut att, att_url) = start(&mut cmd);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -109,7 +112,7 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (att0, fixture0) = (rss_kib(att.id()), rss_kib(fixture.id()));
 
-        for i in 0..UPSTREAMS {
+        for i in 0..upstreams {
             let body = json!({"name": format!("u{i:04}"), "url": mcp_url});
             let r = http.post(format!("{api}/servers")).json(&body).send().await.expect("register");
             assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
@@ -123,17 +126,17 @@ fn main() {
                 .iter()
                 .filter(|s| s["state"]["initialized"] == true && !s["state"]["last_checked_at"].is_null())
                 .count();
-            if ready == UPSTREAMS {
+            if ready == upstreams {
                 break;
             }
-            assert!(round < 600, "only {ready} of {UPSTREAMS} upstreams became ready");
+            assert!(round < 600, "only {ready} of {upstreams} upstreams became ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // Idle for a moment (nothing in flight), then measure.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (att1, fixture1) = (rss_kib(att.id()), rss_kib(fixture.id()));
-        let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / UPSTREAMS as f64;
-        println!("| process | RSS before KiB | RSS with {UPSTREAMS} idle sessions KiB | per session KiB |");
+        let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / upstreams as f64;
+        println!("| process | RSS before KiB | RSS with {upstreams} idle sessions KiB | per session KiB |");
         println!("|---|---|---|---|");
         println!("| att (client side: actor, rmcp client, HTTP client, catalog) | {att0} | {att1} | {:.1} |", per(att0, att1));
         println!("| fixture (rmcp's server side of the same sessions) | {fixture0} | {fixture1} | {:.1} |", per(fixture0, fixture1));
