@@ -50,9 +50,60 @@ def probes(binary):
     s, _ = req(port, "DELETE", "/mcp", None, {"mcp-session-id": "nope", "mcp-protocol-version": "2025-11-25"})
     out.append(("low DELETE /mcp unknown session", s, None))
     # low: too-long path
-    s, _ = req(port, "POST", "/api/v1/projects", {"name": "p", "path": d + "/p"})
-    s, _ = req(port, "GET", "/api/v1/projects/p/file?path=" + "a" * 5000)
+    # 2: a planted temporary-file symlink turns a write into an overwrite outside.
+    pid = json.loads(req(port, "GET", "/api/v1/health")[1]).get("pid", p.pid)
+    repo = os.path.join(d, "repo"); os.makedirs(repo)
+    subprocess.run(["git", "init", "-q", repo], check=True)
+    victim = os.path.join(d, "victim"); open(victim, "w").write("intact")
+    os.symlink(victim, os.path.join(repo, ".notes.txt.att-write-%d" % pid))
+    req(port, "POST", "/api/v1/projects", {"name": "sym", "path": repo})
+    s, _ = req(port, "PUT", "/api/v1/projects/sym/file", {"path": "notes.txt", "content": "owned"})
+    out.append(("2 write through a planted temporary", s, open(victim).read() != "intact"))
+    # 3: `<repo>/.git` registered as a project.
+    s, _ = req(port, "POST", "/api/v1/projects", {"name": "gitdir", "path": repo + "/.git"})
+    out.append(("3 .git as a project", s, None))
+    # 4: an absurd duration.
+    s, _ = req(port, "POST", "/api/v1/mcp/servers", {"name": "dur", "url": "http://127.0.0.1:9/mcp",
+               "max_init_age": "99999999999h"})
+    out.append(("4 max_init_age 99999999999h", s, None))
+    # 6: 50 rounds of 4 parallel writes to one file.
+    import concurrent.futures as cf
+    bad = mixed = 0
+    with cf.ThreadPoolExecutor(4) as ex:
+        for r in range(50):
+            bodies = [("w%d-" % i) * 2000 for i in range(4)]
+            st = list(ex.map(lambda b: req(port, "PUT", "/api/v1/projects/sym/file",
+                                           {"path": "race.txt", "content": b})[0], bodies))
+            bad += sum(1 for x in st if x >= 300)
+            mixed += open(os.path.join(repo, "race.txt")).read() not in bodies
+    out.append(("6 4 parallel writes x 50: failed / mixed files", bad, mixed))
+    # 7: a stdio child in its handshake survives DELETE.
+    s, _ = req(port, "GET", "/api/v1/projects/sym/file?path=" + "a" * 5000)
     out.append(("low too-long path", s, None))
+    tag = "sleep 29%d" % os.getpid()
+    req(port, "POST", "/api/v1/mcp/servers", {"name": "hs", "command": "sh",
+        "args": ["-c", "exec " + tag]})
+    time.sleep(1.0)
+    s, _ = req(port, "DELETE", "/api/v1/mcp/servers/hs")
+    time.sleep(1.0)
+    alive = subprocess.run(["pgrep", "-f", tag], capture_output=True).returncode == 0
+    subprocess.run(["pkill", "-f", tag])
+    out.append(("7 handshake child after DELETE: alive", s, alive))
+    # 10: a FIFO read.
+    os.mkfifo(os.path.join(repo, "fifo"))
+    try:
+        s, _ = req(port, "GET", "/api/v1/projects/sym/file?path=fifo&limit=10")
+    except Exception as e:
+        s = "no answer (%s)" % type(e).__name__
+    out.append(("10 read of a FIFO", s, None))
+    # 8: 1,100 /mcp sessions from one address.
+    codes = {}
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "p", "version": "0"}}}
+    for _ in range(1100):
+        st, _ = req(port, "POST", "/mcp", init, {"accept": "application/json, text/event-stream"})
+        codes[st] = codes.get(st, 0) + 1
+    out.append(("8 1,100 /mcp sessions from one address", codes, None))
     p.terminate(); p.wait()
     # low: lowercase bearer
     p, port, d, err = start(binary, token="tok-0123456789abcdef")
