@@ -382,3 +382,62 @@ async fn after_att_is_killed_the_next_one_stops_what_it_left_and_each_service_ru
         common::wait_dead(pid).await;
     }
 }
+
+#[tokio::test]
+async fn service_and_release_environment_values_are_never_shown() {
+    let att = TestAtt::start().await;
+    let secret = "s3cret-service-token";
+    let (status, posted) = post(
+        &att,
+        "/api/v1/services",
+        Some(
+            json!({"name": "hush", "command": SERVICE, "args": ["--release", "h1"],
+                    "env": {"SERVICE_TOKEN": secret}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{posted}");
+    let listed: Value = att
+        .http
+        .get(att.url("/api/v1/services"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let one = service(&att, "hush").await;
+    for shown in [&posted, &listed, &one] {
+        assert!(!shown.to_string().contains(secret), "{shown}");
+    }
+    assert_eq!(posted["spec"]["env"]["SERVICE_TOKEN"], "•••", "{posted}");
+    assert_eq!(one["spec"]["env"]["SERVICE_TOKEN"], "•••", "{one}");
+
+    let (status, release) = post(
+        &att,
+        "/api/v1/bootstrap/releases",
+        Some(
+            json!({"target": "service:hush", "id": "r1", "command": SERVICE,
+                    "env": {"RELEASE_TOKEN": secret}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{release}");
+    let releases: Value = att
+        .http
+        .get(att.url("/api/v1/bootstrap/releases?target=service:hush"))
+        .send()
+        .await
+        .expect("releases")
+        .json()
+        .await
+        .expect("json");
+    for shown in [&release, &releases] {
+        assert!(!shown.to_string().contains(secret), "{shown}");
+    }
+    assert_eq!(
+        releases["releases"][0]["env"]["RELEASE_TOKEN"], "•••",
+        "{releases}"
+    );
+    att.server.shutdown().await;
+}

@@ -9,6 +9,7 @@
 //!   saturates;
 //! - [`process`]: child processes in groups of their own, their identities, and the orphans
 //!   a killed att left behind;
+//! - [`secret`]: what att shows of a secret value (redacted, names kept);
 //! - [`directory`]: the per-instance record of which actors exist, their parent, status,
 //!   restarts, failures and message counts — what `GET /api/v1/actors` shows;
 //! - [`trace`]: the wrapper that runs every handled message in a `tracing` span and leaves a
@@ -33,6 +34,7 @@ pub mod invoke;
 pub mod mailbox;
 pub mod process;
 pub mod router;
+pub mod secret;
 pub mod service;
 pub mod store;
 pub mod supervisor;

@@ -334,7 +334,7 @@ async fn add_release(
         created_at: time::OffsetDateTime::now_utc(),
     };
     state.store.save_release(&release).await.map_err(internal)?;
-    Ok((StatusCode::CREATED, Json(release)))
+    Ok((StatusCode::CREATED, Json(release.redacted())))
 }
 
 /// `GET /releases` parameters.
@@ -365,6 +365,9 @@ async fn list_releases(
         .store
         .list_releases(&p.target)
         .await
-        .map_err(internal)?;
+        .map_err(internal)?
+        .into_iter()
+        .map(Release::redacted)
+        .collect();
     Ok(Json(ReleaseList { releases }))
 }

@@ -66,7 +66,7 @@ fn not_found() -> ApiError {
 async fn record(state: &AppState, spec: ServiceSpec, source: Source) -> ServiceRecord {
     let status = state.services.handle(&spec.name).status().await.ok();
     ServiceRecord {
-        spec,
+        spec: spec.redacted(),
         source,
         status,
     }

@@ -54,6 +54,15 @@ pub struct Release {
     pub created_at: OffsetDateTime,
 }
 
+impl Release {
+    /// The release as att shows it: environment values replaced by
+    /// [`crate::secret::REDACTED`], the names kept.
+    pub fn redacted(mut self) -> Self {
+        self.env = crate::secret::hide_values(&self.env);
+        self
+    }
+}
+
 /// A request for a run (`POST /api/v1/bootstrap/runs`), with BOOTSTRAP.md's defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

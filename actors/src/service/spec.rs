@@ -78,6 +78,17 @@ fn default_stop_grace() -> Duration {
 }
 
 impl ServiceSpec {
+    /// The spec as att shows it: environment values (and those of its build) replaced by
+    /// [`crate::secret::REDACTED`], the names kept.
+    pub fn redacted(&self) -> Self {
+        let mut shown = self.clone();
+        shown.env = crate::secret::hide_values(&self.env);
+        if let Some(build) = &mut shown.build {
+            build.env = crate::secret::hide_values(&build.env);
+        }
+        shown
+    }
+
     /// Its durations with their ranges, by field.
     fn durations(&mut self) -> Vec<(&'static str, Bounds, &mut Duration)> {
         let mut all = vec![

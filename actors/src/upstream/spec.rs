@@ -323,8 +323,7 @@ impl Serialize for UpstreamSpec {
     }
 }
 
-/// What att shows of a secret value.
-pub const REDACTED: &str = "•••";
+pub use crate::secret::REDACTED;
 
 impl UpstreamSpec {
     /// Reads a stored record: like parsing, except that a duration outside its range (from a
@@ -346,11 +345,7 @@ impl UpstreamSpec {
     /// The spec as att shows it: every header value and environment value replaced by
     /// [`REDACTED`] (the names stay), and a password in the URL too.
     pub fn redacted(&self) -> Self {
-        let hide = |m: &BTreeMap<String, String>| {
-            m.keys()
-                .map(|k| (k.clone(), REDACTED.to_owned()))
-                .collect::<BTreeMap<_, _>>()
-        };
+        let hide = crate::secret::hide_values;
         let transport = match &self.transport {
             Transport::Http { url, headers } => Transport::Http {
                 url: redact_url(url),
