@@ -104,6 +104,42 @@ def probes(binary):
         st, _ = req(port, "POST", "/mcp", init, {"accept": "application/json, text/event-stream"})
         codes[st] = codes.get(st, 0) + 1
     out.append(("8 1,100 /mcp sessions from one address", codes, None))
+    # 5: resuming the event stream after 1,500 events.
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    ids = []
+    for i in range(1500):
+        c.request("POST", "/api/v1/events", body=json.dumps({"kind": "probe.mark", "data": {"i": i}}),
+                  headers={"content-type": "application/json"})
+        r = c.getresponse(); ids.append(json.loads(r.read())["id"])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(("GET /api/v1/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: %d\r\n\r\n"
+                  % (ids[0] - 1)).encode())
+    seen, buf, until = set(), b"", time.time() + 15
+    while time.time() < until and not set(ids) <= seen:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        buf += chunk
+        for line in buf.split(b"\n"):
+            if line.startswith(b"id:"):
+                try: seen.add(int(line[3:].strip()))
+                except ValueError: pass
+        buf = buf[buf.rfind(b"\n") + 1:]
+    sock.close()
+    out.append(("5 resume after 1,500 events: missing", len(set(ids) - seen), None))
+    # 8: a slowloris socket (headers never finished) is closed after `header_read_timeout`.
+    sock = socket.create_connection(("127.0.0.1", port), timeout=40)
+    sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    start_t = time.time()
+    try:
+        closed = sock.recv(1024) == b""
+    except (socket.timeout, ConnectionResetError) as e:
+        closed = isinstance(e, ConnectionResetError)
+    out.append(("8 slowloris socket closed within 40 s", closed, "%.0f s" % (time.time() - start_t)))
+    sock.close()
     p.terminate(); p.wait()
     # low: lowercase bearer
     p, port, d, err = start(binary, token="tok-0123456789abcdef")
