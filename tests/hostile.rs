@@ -14,6 +14,7 @@
 //! The last line (also written to `target/hostile-report.txt`) reads
 //! `N inputs, 0 5xx, 0 panics, 0 leaked processes`.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

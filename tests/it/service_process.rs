@@ -2,7 +2,7 @@
 //! start, output captured to a rotating log, health probes, the restart watchdog, the health
 //! gate, and a stop that takes the whole process group.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

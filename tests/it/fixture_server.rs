@@ -1,7 +1,7 @@
 //! The fixture MCP server works as the gateway tests need it to: over stdio as a child
 //! process and in-process over streamable HTTP, with every scripted behaviour.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

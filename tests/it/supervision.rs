@@ -1,6 +1,6 @@
 //! Supervision and message tracing, observed from outside through the HTTP API.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

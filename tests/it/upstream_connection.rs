@@ -1,7 +1,7 @@
 //! An upstream connection against the real fixture server, over both transports: results,
 //! failure classification (the question failover depends on), and process hygiene.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

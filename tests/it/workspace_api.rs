@@ -2,7 +2,7 @@
 //! searched — and every route that takes a path refusing `../`, absolute paths and a symlink
 //! to `/etc` with a 422 naming `path`, never a 500.
 
-mod common;
+use crate::common;
 
 use common::TestAtt;
 use serde_json::{Value, json};

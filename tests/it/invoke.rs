@@ -1,6 +1,6 @@
 //! Invocation with failover across real fixture upstreams (GATEWAY.md outcome table).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -3,7 +3,7 @@
 //! a commit made and seen in the log — and every tool that takes a path refusing `../`,
 //! absolute paths and a symlink to `/etc` as invalid params.
 
-mod common;
+use crate::common;
 
 use common::TestAtt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ReadResourceRequestParams};

@@ -2,7 +2,7 @@
 //! deploy → restart watchdog → health → live; a release that crashes in the watch window and
 //! one that answers 500 are rolled back to the previous release, which is verified and serves.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

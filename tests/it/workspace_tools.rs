@@ -2,7 +2,7 @@
 //! the project's directory (started, probed, its output paged by cursor, stopped), and
 //! `att.deploy.run` ships the project's HEAD through the release pipeline.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

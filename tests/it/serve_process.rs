@@ -1,7 +1,7 @@
 //! `att serve` as a real process: what answers, how it stops, what survives a crash, and how
 //! it refuses bad configuration.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

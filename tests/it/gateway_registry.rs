@@ -2,7 +2,7 @@
 //! the registry, the store and the running actors agree afterwards (the gateway serializes
 //! them; `todo/decisions.md`).
 
-mod common;
+use crate::common;
 
 use common::serve_fixture;
 use serde_json::{Value, json};

@@ -165,7 +165,7 @@ impl Drop for AttProcess {
 }
 
 /// The fixture MCP server's handler, shared with the `att-mcp-fixture` binary.
-#[path = "../../src/bin/att-mcp-fixture/fixture.rs"]
+#[path = "../../../src/bin/att-mcp-fixture/fixture.rs"]
 pub mod fixture;
 
 /// A fixture MCP server served in-process over streamable HTTP on 127.0.0.1.

@@ -1,6 +1,6 @@
 //! `att mcp …` against a running att, as a user types it.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};

@@ -2,7 +2,7 @@
 //! built from a git commit (a copy of the att binary) while `/api/v1/health` is polled the
 //! whole time, and keeps the running release when the new one hangs or exits at start.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,6 @@
 //! The upstream actor in a real actor tree, against the real fixture server over HTTP.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! release serves again; a change whose tests fail — or whose CI is red — never deploys, and
 //! leaves the working tree clean.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

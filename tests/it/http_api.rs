@@ -1,6 +1,6 @@
 //! The HTTP skeleton's contract: one error shape, limits, auth, the live event stream.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `/api/v1/services`: managed services as real child processes (`att-fixture-service`),
 //! declared in config or over the API.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! att's own MCP endpoint `/mcp`, used by a real rmcp client, over real upstreams.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

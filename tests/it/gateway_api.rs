@@ -1,7 +1,7 @@
 //! The gateway end to end: a real `att serve`, real fixture servers (HTTP processes and a
 //! stdio child), the `/api/v1/mcp` routes, persistence across a restart, process hygiene.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

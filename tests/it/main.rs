@@ -1,0 +1,29 @@
+//! att's integration tests, built as one test binary: a change links once instead of once per
+//! file (on 2 cores that is most of a warm `cargo test`). Each module is one area, tested
+//! against real servers, real processes, real git repositories and real sockets on
+//! 127.0.0.1; `common` holds the shared helpers (an in-process att, an `att` process, bounded
+//! waiting). The hostile-input suite (`tests/hostile.rs`) is a binary of its own: it installs
+//! a process-wide panic hook that counts every panic.
+
+mod common;
+
+mod bootstrap_actor;
+mod bootstrap_pipeline;
+mod change_pipeline;
+mod cli_mcp;
+mod federated_mcp;
+mod fixture_server;
+mod gateway_api;
+mod gateway_registry;
+mod http_api;
+mod invoke;
+mod launch;
+mod serve_process;
+mod service_process;
+mod services_api;
+mod supervision;
+mod upstream_actor;
+mod upstream_connection;
+mod workspace_api;
+mod workspace_mcp;
+mod workspace_tools;
