@@ -57,15 +57,15 @@ pub struct Server {
     pub local_addr: SocketAddr,
     /// The actor tree's handles.
     pub tree: Arc<AttTree>,
-    workspace: Arc<crate::workspace::Workspace>,
+    tools: Arc<crate::tools::Tools>,
     stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl Server {
     /// The workspace tools (what `/mcp` and `/api/v1/projects` call).
-    pub fn workspace(&self) -> Arc<crate::workspace::Workspace> {
-        self.workspace.clone()
+    pub fn tools(&self) -> Arc<crate::tools::Tools> {
+        self.tools.clone()
     }
 
     /// Begins a graceful shutdown and waits until it is complete.
@@ -288,7 +288,7 @@ pub async fn start_launched(
     } else {
         accepting.cancel();
     }
-    let workspace = Arc::new(crate::workspace::Workspace::new(
+    let tools = Arc::new(crate::tools::Tools::new(
         store.clone(),
         tree.events.clone(),
         services.clone(),
@@ -296,7 +296,7 @@ pub async fn start_launched(
         config.workspace.clone(),
         stop.child_token(),
     ));
-    match workspace.recover_test_runs().await {
+    match tools.recover_test_runs().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(
             runs = n,
@@ -308,7 +308,7 @@ pub async fn start_launched(
         ),
     }
     let state = AppState {
-        workspace: workspace.clone(),
+        tools: tools.clone(),
         gateway,
         services,
         directory: tree.directory.clone(),
@@ -402,7 +402,7 @@ pub async fn start_launched(
     Ok(Server {
         local_addr,
         tree,
-        workspace,
+        tools,
         stop,
         task,
     })

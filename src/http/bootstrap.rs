@@ -82,7 +82,7 @@ async fn start_run(
     request
         .check()
         .map_err(|e| ApiError::invalid(e.field, e.message))?;
-    state.workspace.resolve_change(&mut request).await?;
+    state.tools.resolve_change(&mut request).await?;
     start(&state, request).await
 }
 

@@ -6,14 +6,15 @@ pub mod bootstrap;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod gateway;
 pub mod listener;
-pub mod mcp;
+pub mod mcp_endpoint;
 pub mod mcp_front;
 pub mod middleware;
 pub mod origin;
+pub mod projects;
 pub mod services;
 pub mod system;
-pub mod workspace;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,7 +38,7 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     /// The workspace tools (served on `/mcp` and under `/api/v1/projects`).
-    pub workspace: Arc<crate::workspace::Workspace>,
+    pub tools: Arc<crate::tools::Tools>,
     /// The upstream registry and invoker.
     pub gateway: Arc<crate::gateway::Gateway>,
     /// The managed services.
@@ -80,10 +81,10 @@ pub fn router(
         .merge(system::routes())
         .merge(actors::routes())
         .merge(events::routes())
-        .merge(mcp::routes())
+        .merge(gateway::routes())
         .merge(services::routes())
         .merge(bootstrap::routes())
-        .merge(workspace::routes())
+        .merge(projects::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);
@@ -94,9 +95,9 @@ pub fn router(
             origin::BrowserPolicy::default()
         });
     let sessions = mcp_front::session_manager(http.mcp_session_idle);
-    let mcp = crate::mcp_server::service(
+    let mcp = crate::http::mcp_endpoint::service(
         state.gateway.clone(),
-        state.workspace.clone(),
+        state.tools.clone(),
         sessions.clone(),
         tool_prefix,
         state.shutdown.clone(),

@@ -13,9 +13,9 @@ const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
 
 /// Calls `tool` over HTTP's twin: the workspace directly, as `/mcp` does.
 async fn tool(att: &TestAtt, name: &str, args: Value) -> Result<Value, String> {
-    let caller = att::workspace::Caller::new("test");
+    let caller = att::tools::Caller::new("test");
     att.server
-        .workspace()
+        .tools()
         .call(name, args, &caller)
         .await
         .map(|d| d.data)
@@ -112,7 +112,7 @@ async fn a_project_runtime_starts_is_probed_pages_its_logs_and_stops() {
     tool(&att, "att.project.delete", json!({"project": "app"}))
         .await
         .expect("delete");
-    assert!(att.server.workspace().project("app").await.is_err());
+    assert!(att.server.tools().project("app").await.is_err());
     att.server.shutdown().await;
 }
 

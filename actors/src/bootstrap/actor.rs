@@ -24,6 +24,7 @@ use super::model::{
     Phase, PhaseStatus, Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest, RunStatus,
 };
 use super::policy::{self, FailureClass, PolicyInput, RollbackLimit};
+use super::step;
 use crate::directory::ActorDirectory;
 use crate::duration;
 use crate::events::{EventSink, NewEvent};
@@ -641,246 +642,277 @@ impl BootstrapState {
             .await;
     }
 
-    /// After `change` (and `publish`): the run goes on to deploy `commit`.
-    async fn resolve_commit(&mut self, myself: &ActorRef<BootstrapMsg>, run: &str, commit: String) {
-        let Some(active) = self.runs.get_mut(run) else {
-            return;
+    /// What the next step of `run` depends on ([`step::Facts`]).
+    fn facts(&self, run: &str) -> step::Facts {
+        let Some(active) = self.runs.get(run) else {
+            return step::Facts::default();
         };
-        active.record.request.requested_release_id = commit;
-        let request = active.record.request.clone();
-        self.begin_resolve(myself, run, request).await;
+        let request = &active.record.request;
+        step::Facts {
+            publish: request.publish.is_some(),
+            build_only: request.build_only,
+            needs_build: active
+                .resolution
+                .as_ref()
+                .is_some_and(|r| self.build_job(run, &r.deployed).is_some()),
+            cancelled: active.cancelled,
+        }
     }
 
-    /// Handles a phase's outcome and starts what follows.
+    /// Handles a phase's outcome: records it (the run's result, the phase's end), then does
+    /// what [`step::next`] says follows.
     async fn advance(&mut self, myself: &ActorRef<BootstrapMsg>, run: &str, outcome: PhaseOutcome) {
-        let Some(active) = self.runs.get(run) else {
+        if !self.runs.contains_key(run) {
             return;
+        }
+        let (ended, ok) = self.record_outcome(run, outcome).await;
+        let next = step::next(ended, ok, self.facts(run));
+        match next {
+            step::Next::Start(phase) => self.start(myself, run, phase).await,
+            step::Next::Finish(status) => self.finish(run, status).await,
+            step::Next::Fail(class) => self.failed(myself, run, class).await,
+        }
+    }
+
+    /// Writes a phase's outcome into the run (its result fields, what the next phases need,
+    /// the releases' statuses) and ends the phase; answers which phase ended and whether it
+    /// succeeded.
+    async fn record_outcome(&mut self, run: &str, outcome: PhaseOutcome) -> (Phase, bool) {
+        let Some(active) = self.runs.get_mut(run) else {
+            return (Phase::Resolve, false);
         };
-        let request = active.record.request.clone();
-        let exec = self.exec();
+        let result = &mut active.record.result;
         match outcome {
             PhaseOutcome::Changed(Err(failure)) => {
-                if let Some(active) = self.runs.get_mut(run) {
-                    active.record.result.committed = Some(false);
-                    active.record.result.tests = failure.tests.clone();
-                }
+                result.committed = Some(false);
+                result.tests = failure.tests.clone();
                 self.close_phase(run, false, Some(failure.reason));
-                self.finish(run, RunStatus::Failed).await;
+                (Phase::Change, false)
             }
             PhaseOutcome::Changed(Ok(made)) => {
                 let made = *made;
-                if let Some(active) = self.runs.get_mut(run) {
-                    let result = &mut active.record.result;
-                    result.branch_name = Some(made.branch.clone());
-                    result.committed = Some(true);
-                    result.change_commit = Some(made.commit.clone());
-                    result.tests = made.tests.clone();
-                    active.change = Some(made.clone());
+                result.branch_name = Some(made.branch.clone());
+                result.committed = Some(true);
+                result.change_commit = Some(made.commit.clone());
+                result.tests = made.tests.clone();
+                let message = format!("committed {} on `{}`", made.commit, made.branch);
+                // Without `publish`, the run goes on to deploy this commit.
+                if active.record.request.publish.is_none() {
+                    active.record.request.requested_release_id = made.commit.clone();
                 }
-                self.close_phase(
-                    run,
-                    true,
-                    Some(format!("committed {} on `{}`", made.commit, made.branch)),
-                );
-                match request.publish.clone() {
-                    Some(mut spec) => {
-                        // The local forge's CI runs the change's own tests unless told.
-                        if spec.ci.is_none() {
-                            spec.ci = request.change.as_ref().and_then(|c| c.test.clone());
-                        }
-                        let deadline = duration::sum(&[spec.ci_budget, DEPLOY_DEADLINE * 2, SLACK]);
-                        let title = request
-                            .change
-                            .as_ref()
-                            .map(|c| c.message.lines().next().unwrap_or_default().to_owned())
-                            .unwrap_or_default();
-                        let work: BoxFuture<'static, PhaseOutcome> = Box::pin(async move {
-                            let out =
-                                forge::publish(&spec, &made.repo, &made.branch, &made.base, &title)
-                                    .await;
-                            PhaseOutcome::Published(Box::new(out))
-                        });
-                        self.begin(myself, run, Phase::Publish, deadline, work)
-                            .await;
-                    }
-                    None => self.resolve_commit(myself, run, made.commit).await,
-                }
+                active.change = Some(made);
+                self.close_phase(run, true, Some(message));
+                (Phase::Change, true)
             }
             PhaseOutcome::Published(out) => {
                 let out = *out;
-                if let Some(active) = self.runs.get_mut(run) {
-                    let result = &mut active.record.result;
-                    result.pushed = Some(out.pushed);
-                    result.pr_url = out.pr_url.clone();
-                    result.ci_status = out.ci_status.clone();
-                    result.merged = Some(out.merged);
-                }
+                result.pushed = Some(out.pushed);
+                result.pr_url = out.pr_url.clone();
+                result.ci_status = out.ci_status.clone();
+                result.merged = Some(out.merged);
                 match (out.failure, out.commit) {
                     (None, Some(commit)) => {
+                        // The merge is what gets deployed.
+                        active.record.request.requested_release_id = commit;
                         let message = format!(
                             "merged {}",
                             out.pr_url.as_deref().unwrap_or("the change request")
                         );
                         self.close_phase(run, true, Some(message));
-                        self.resolve_commit(myself, run, commit).await;
+                        (Phase::Publish, true)
                     }
                     (failure, _) => {
                         let why = failure.unwrap_or_else(|| "the merge made no commit".into());
                         self.close_phase(run, false, Some(why));
-                        self.finish(run, RunStatus::Failed).await;
+                        (Phase::Publish, false)
                     }
                 }
             }
             PhaseOutcome::Resolved(Err(e)) => {
                 self.close_phase(run, false, Some(e));
-                self.finish(run, RunStatus::Failed).await;
+                (Phase::Resolve, false)
             }
             PhaseOutcome::Resolved(Ok(resolution)) => {
                 let resolution = *resolution;
-                let deployed = resolution.deployed.clone();
-                if let Some(active) = self.runs.get_mut(run) {
-                    let result = &mut active.record.result;
-                    result.deployed_release_id = Some(deployed.id.clone());
-                    result.rollback_target_release_id =
-                        resolution.rollback_to.as_ref().map(|r| r.id.clone());
-                    result.release_metadata_source = Some(resolution.source.to_owned());
-                    active.resolution = Some(resolution);
-                }
+                result.deployed_release_id = Some(resolution.deployed.id.clone());
+                result.rollback_target_release_id =
+                    resolution.rollback_to.as_ref().map(|r| r.id.clone());
+                result.release_metadata_source = Some(resolution.source.to_owned());
+                active.resolution = Some(resolution);
                 self.close_phase(run, true, None);
-                match self.build_job(run, &deployed) {
-                    Some(job) => {
-                        let deadline = job.spec.timeout.saturating_add(SLACK);
-                        let commit = deployed.id.clone();
-                        let work: BoxFuture<'static, PhaseOutcome> = Box::pin(async move {
-                            PhaseOutcome::Built(job.run(&commit).await.map(Box::new))
-                        });
-                        self.begin(myself, run, Phase::Build, deadline, work).await;
-                    }
-                    None if request.build_only => {
-                        // Its artifact is kept (or it runs without one): nothing to build.
-                        self.finish(run, RunStatus::Succeeded).await;
-                    }
-                    None => {
-                        let work = deploy_work(exec, request.target.clone(), deployed);
-                        self.begin(myself, run, Phase::Deploy, DEPLOY_DEADLINE, work)
-                            .await;
-                    }
-                }
-            }
-            PhaseOutcome::Built(Ok(release)) if request.build_only => {
-                let message = release
-                    .artifact
-                    .as_ref()
-                    .map(|a| format!("artifact kept at {}", a.display()));
-                self.close_phase(run, true, message);
-                self.finish(run, RunStatus::Succeeded).await;
+                (Phase::Resolve, true)
             }
             PhaseOutcome::Built(Err(e)) => {
                 // Nothing was deployed: the live release runs on.
                 self.close_phase(run, false, Some(e));
-                self.finish(run, RunStatus::Failed).await;
+                (Phase::Build, false)
             }
             PhaseOutcome::Built(Ok(release)) => {
                 let release = *release;
-                if let Some(res) = self.runs.get_mut(run).and_then(|a| a.resolution.as_mut()) {
-                    res.deployed = release.clone();
-                }
                 let message = release
                     .artifact
                     .as_ref()
                     .map(|a| format!("artifact kept at {}", a.display()));
+                if let Some(res) = active.resolution.as_mut() {
+                    res.deployed = release;
+                }
                 self.close_phase(run, true, message);
+                (Phase::Build, true)
+            }
+            PhaseOutcome::Deployed(Err(e)) => {
+                self.close_phase(run, false, Some(e));
+                (Phase::Deploy, false)
+            }
+            PhaseOutcome::Deployed(Ok(candidate)) => {
+                active.candidate = candidate;
+                self.close_phase(run, true, None);
+                (Phase::Deploy, true)
+            }
+            PhaseOutcome::Watched(w) => {
+                result.restart_watchdog_status =
+                    if w.stable { "stable" } else { "unstable" }.into();
+                result.restart_watchdog_reason = Some(w.reason.clone());
+                self.close_phase(run, w.stable, Some(w.reason));
+                (Phase::RestartWatchdog, w.stable)
+            }
+            PhaseOutcome::Checked(gate) => {
+                let healthy = gate.healthy;
+                self.record_health(run, gate).await;
+                (Phase::Health, healthy)
+            }
+            PhaseOutcome::RolledBack(outcome) => {
+                let ok = outcome.is_ok();
+                self.record_rollback(run, outcome).await;
+                (Phase::Rollback, ok)
+            }
+        }
+    }
+
+    /// The health gate's verdict: the result, and on success the deployed release live
+    /// (the one it replaced retired).
+    async fn record_health(&mut self, run: &str, gate: HealthGate) {
+        let Some(active) = self.runs.get_mut(run) else {
+            return;
+        };
+        let result = &mut active.record.result;
+        let reason = gate.last.as_ref().map(|l| l.reason.clone());
+        result.health_status = if gate.healthy { "healthy" } else { "unhealthy" }.into();
+        result.success = gate.healthy;
+        let releases = active
+            .resolution
+            .as_ref()
+            .map(|r| (r.deployed.clone(), r.live_before.clone()));
+        self.close_phase(run, gate.healthy, reason);
+        if gate.healthy
+            && let Some((deployed, before)) = releases
+        {
+            if let Some(b) = before.filter(|b| b.id != deployed.id) {
+                self.set_release(&b, ReleaseStatus::Retired).await;
+            }
+            self.set_release(&deployed, ReleaseStatus::Live).await;
+        }
+    }
+
+    /// A rollback's end: the result, and the releases' statuses (the target live again, or
+    /// failed when the rollback failed).
+    async fn record_rollback(&mut self, run: &str, outcome: Result<(), String>) {
+        let Some(active) = self.runs.get_mut(run) else {
+            return;
+        };
+        let ok = outcome.is_ok();
+        active.record.result.rollback_performed = true;
+        active.record.result.rollback_succeeded = Some(ok);
+        let releases = active
+            .resolution
+            .as_ref()
+            .map(|r| (r.deployed.clone(), r.rollback_to.clone()));
+        self.close_phase(run, ok, outcome.err());
+        if let Some((deployed, Some(to))) = releases {
+            if ok {
+                self.set_release(&deployed, ReleaseStatus::RolledBack).await;
+                self.set_release(&to, ReleaseStatus::Live).await;
+            } else {
+                self.set_release(&to, ReleaseStatus::Failed).await;
+            }
+        }
+    }
+
+    /// Ends `run` as failed when what `phase` needs from the earlier phases is missing (a bug:
+    /// [`step::next`] starts a phase only after the one that provides it).
+    async fn lost(&mut self, run: &str, phase: &str) {
+        tracing::error!(
+            run,
+            phase,
+            "the earlier phases left nothing to start this phase with"
+        );
+        self.finish(run, RunStatus::Failed).await;
+    }
+
+    /// Starts `phase` of `run` with what the earlier phases left in it.
+    async fn start(&mut self, myself: &ActorRef<BootstrapMsg>, run: &str, phase: step::Start) {
+        let Some(active) = self.runs.get(run) else {
+            return;
+        };
+        let request = active.record.request.clone();
+        let exec = self.exec();
+        match phase {
+            step::Start::Publish => {
+                let (Some(mut spec), Some(made)) = (request.publish.clone(), active.change.clone())
+                else {
+                    return self.lost(run, "publish").await;
+                };
+                // The local forge's CI runs the change's own tests unless told.
+                if spec.ci.is_none() {
+                    spec.ci = request.change.as_ref().and_then(|c| c.test.clone());
+                }
+                let deadline = duration::sum(&[spec.ci_budget, DEPLOY_DEADLINE * 2, SLACK]);
+                let title = request
+                    .change
+                    .as_ref()
+                    .map(|c| c.message.lines().next().unwrap_or_default().to_owned())
+                    .unwrap_or_default();
+                let work: BoxFuture<'static, PhaseOutcome> = Box::pin(async move {
+                    let out =
+                        forge::publish(&spec, &made.repo, &made.branch, &made.base, &title).await;
+                    PhaseOutcome::Published(Box::new(out))
+                });
+                self.begin(myself, run, Phase::Publish, deadline, work)
+                    .await;
+            }
+            step::Start::Resolve => self.begin_resolve(myself, run, request).await,
+            step::Start::Build => {
+                let job = active
+                    .resolution
+                    .as_ref()
+                    .and_then(|r| Some((self.build_job(run, &r.deployed)?, r.deployed.id.clone())));
+                let Some((job, commit)) = job else {
+                    return self.lost(run, "build").await;
+                };
+                let deadline = job.spec.timeout.saturating_add(SLACK);
+                let work: BoxFuture<'static, PhaseOutcome> =
+                    Box::pin(
+                        async move { PhaseOutcome::Built(job.run(&commit).await.map(Box::new)) },
+                    );
+                self.begin(myself, run, Phase::Build, deadline, work).await;
+            }
+            step::Start::Deploy => {
+                let Some(release) = active.resolution.as_ref().map(|r| r.deployed.clone()) else {
+                    return self.lost(run, "deploy").await;
+                };
                 let work = deploy_work(exec, request.target.clone(), release);
                 self.begin(myself, run, Phase::Deploy, DEPLOY_DEADLINE, work)
                     .await;
             }
-            PhaseOutcome::Deployed(Err(e)) => {
-                self.close_phase(run, false, Some(e));
-                self.failed(myself, run, FailureClass::DeployFailure).await;
-            }
-            PhaseOutcome::Deployed(Ok(candidate)) => {
-                if let Some(active) = self.runs.get_mut(run) {
-                    active.candidate = candidate;
-                }
-                self.close_phase(run, true, None);
+            step::Start::RestartWatchdog => {
                 let deadline = request.watchdog_span().saturating_add(SLACK);
                 let work = watchdog_work(exec, request);
                 self.begin(myself, run, Phase::RestartWatchdog, deadline, work)
                     .await;
             }
-            PhaseOutcome::Watched(w) => {
-                if let Some(active) = self.runs.get_mut(run) {
-                    active.record.result.restart_watchdog_status =
-                        if w.stable { "stable" } else { "unstable" }.into();
-                    active.record.result.restart_watchdog_reason = Some(w.reason.clone());
-                }
-                self.close_phase(run, w.stable, Some(w.reason.clone()));
-                if w.stable {
-                    let deadline = request.health_deadline.saturating_add(SLACK);
-                    let candidate = self.runs.get(run).and_then(|a| a.candidate.clone());
-                    let work = health_work(exec, request, candidate);
-                    self.begin(myself, run, Phase::Health, deadline, work).await;
-                } else {
-                    self.failed(myself, run, FailureClass::RestartWatchdogFailure)
-                        .await;
-                }
-            }
-            PhaseOutcome::Checked(gate) => {
-                let reason = gate.last.as_ref().map(|l| l.reason.clone());
-                if let Some(active) = self.runs.get_mut(run) {
-                    active.record.result.health_status =
-                        if gate.healthy { "healthy" } else { "unhealthy" }.into();
-                }
-                self.close_phase(run, gate.healthy, reason);
-                if gate.healthy {
-                    let resolution = self.runs.get(run).and_then(|a| {
-                        a.resolution
-                            .as_ref()
-                            .map(|r| (r.deployed.clone(), r.live_before.clone()))
-                    });
-                    if let Some((deployed, before)) = resolution {
-                        if let Some(b) = before.filter(|b| b.id != deployed.id) {
-                            self.set_release(&b, ReleaseStatus::Retired).await;
-                        }
-                        self.set_release(&deployed, ReleaseStatus::Live).await;
-                    }
-                    if let Some(active) = self.runs.get_mut(run) {
-                        active.record.result.success = true;
-                    }
-                    self.finish(run, RunStatus::Succeeded).await;
-                } else {
-                    self.failed(myself, run, FailureClass::HealthFailure).await;
-                }
-            }
-            PhaseOutcome::RolledBack(result) => {
-                let ok = result.is_ok();
-                let message = result.err();
-                if let Some(active) = self.runs.get_mut(run) {
-                    active.record.result.rollback_performed = true;
-                    active.record.result.rollback_succeeded = Some(ok);
-                }
-                self.close_phase(run, ok, message);
-                let releases = self.runs.get(run).and_then(|a| {
-                    a.resolution
-                        .as_ref()
-                        .map(|r| (r.deployed.clone(), r.rollback_to.clone()))
-                });
-                if let Some((deployed, Some(to))) = releases {
-                    if ok {
-                        self.set_release(&deployed, ReleaseStatus::RolledBack).await;
-                        self.set_release(&to, ReleaseStatus::Live).await;
-                    } else {
-                        self.set_release(&to, ReleaseStatus::Failed).await;
-                    }
-                }
-                // A failed rollback leaves the target failed; it is never retried here.
-                let cancelled = self.runs.get(run).is_some_and(|a| a.cancelled);
-                let status = if cancelled {
-                    RunStatus::Cancelled
-                } else {
-                    RunStatus::Failed
-                };
-                self.finish(run, status).await;
+            step::Start::Health => {
+                let deadline = request.health_deadline.saturating_add(SLACK);
+                let work = health_work(exec, request, active.candidate.clone());
+                self.begin(myself, run, Phase::Health, deadline, work).await;
             }
         }
     }

@@ -9,3 +9,4 @@ pub mod forge;
 pub mod launcher;
 pub mod model;
 pub mod policy;
+pub mod step;

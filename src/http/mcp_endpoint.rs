@@ -34,14 +34,14 @@ use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use crate::gateway::Gateway;
-use crate::workspace::{Caller, Workspace, WsError};
+use crate::tools::{Caller, ToolError, Tools};
 
 /// One MCP session's handler (rmcp builds one per session): the shared gateway and catalog,
 /// and the session's own state.
 #[derive(Clone)]
 pub struct FederatedServer {
     gateway: Arc<Gateway>,
-    workspace: Arc<Workspace>,
+    tools: Arc<Tools>,
     catalog: Arc<FederationCache>,
     session: Arc<ClientSession>,
 }
@@ -99,7 +99,7 @@ impl Drop for ClientSession {
 /// The `/mcp` service, to be nested into the HTTP router.
 pub fn service(
     gateway: Arc<Gateway>,
-    workspace: Arc<Workspace>,
+    tools: Arc<Tools>,
     sessions: Arc<LocalSessionManager>,
     tool_prefix: att_actors::federation::PrefixMode,
     shutdown: tokio_util::sync::CancellationToken,
@@ -114,7 +114,7 @@ pub fn service(
         move || {
             Ok(FederatedServer {
                 gateway: gateway.clone(),
-                workspace: workspace.clone(),
+                tools: tools.clone(),
                 catalog: catalog.clone(),
                 session: Arc::new(ClientSession {
                     gateway: gateway.clone(),
@@ -172,19 +172,19 @@ fn session_id(context: &RequestContext<RoleServer>) -> Option<&str> {
 }
 
 /// A workspace error that is not a tool result: the caller's mistake is invalid params.
-fn ws_error(e: WsError) -> ErrorData {
+fn ws_error(e: ToolError) -> ErrorData {
     match e {
-        WsError::Invalid { field, message } => {
+        ToolError::Invalid { field, message } => {
             ErrorData::invalid_params(message, field.map(|f| json!({ "field": f })))
         }
-        WsError::Internal(m) => ErrorData::internal_error(m, None),
+        ToolError::Internal(m) => ErrorData::internal_error(m, None),
         other => ErrorData::invalid_request(other.message().to_owned(), None),
     }
 }
 
 /// A workspace tool's outcome as MCP: the result with text and `structuredContent`; a
 /// domain failure as a tool error; a malformed call as invalid params.
-fn tool_result(done: Result<crate::workspace::Done, WsError>) -> Result<CallToolResult, ErrorData> {
+fn tool_result(done: Result<crate::tools::Done, ToolError>) -> Result<CallToolResult, ErrorData> {
     match done {
         Ok(d) => {
             let mut r = CallToolResult::structured(d.data);
@@ -194,7 +194,7 @@ fn tool_result(done: Result<crate::workspace::Done, WsError>) -> Result<CallTool
             }
             Ok(r)
         }
-        Err(e @ (WsError::NotFound(_) | WsError::Conflict(_) | WsError::Remote(_))) => {
+        Err(e @ (ToolError::NotFound(_) | ToolError::Conflict(_) | ToolError::Remote(_))) => {
             let mut r = CallToolResult::structured_error(
                 json!({ "code": e.code(), "message": e.message() }),
             );
@@ -318,13 +318,13 @@ impl ServerHandler for FederatedServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         // att's own tools first; an upstream tool with one of their names is shadowed.
-        let mut tools = self.workspace.tools().to_vec();
+        let mut tools = self.tools.tools().to_vec();
         let federated = self.current();
         tools.extend(
             federated
                 .tools
                 .iter()
-                .filter(|t| !self.workspace.has_tool(&t.name))
+                .filter(|t| !self.tools.has_tool(&t.name))
                 .cloned(),
         );
         Ok(ListToolsResult::with_all_items(tools))
@@ -335,7 +335,7 @@ impl ServerHandler for FederatedServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if self.workspace.has_tool(&request.name) {
+        if self.tools.has_tool(&request.name) {
             let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
             let mut caller = Caller::new(format!("mcp:{}", session_id(&context).unwrap_or("-")));
             if let Some(token) = context.meta.get_progress_token() {
@@ -356,7 +356,7 @@ impl ServerHandler for FederatedServer {
                     let _ = tx.send((n, line));
                 }));
             }
-            let done = self.workspace.call(&request.name, args, &caller).await;
+            let done = self.tools.call(&request.name, args, &caller).await;
             return tool_result(done).map(Into::into);
         }
         let federated = self.current();
@@ -379,7 +379,7 @@ impl ServerHandler for FederatedServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let mut resources = self.workspace.resources();
+        let mut resources = self.tools.resources();
         resources.extend(self.current().resources.iter().cloned());
         Ok(ListResourcesResult::with_all_items(resources))
     }
@@ -389,7 +389,7 @@ impl ServerHandler for FederatedServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let mut templates = self.workspace.resource_templates();
+        let mut templates = self.tools.resource_templates();
         templates.extend(self.current().resource_templates.iter().cloned());
         Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
@@ -400,9 +400,9 @@ impl ServerHandler for FederatedServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         if request.uri.starts_with("att://") {
-            return match self.workspace.read_resource(&request.uri).await {
+            return match self.tools.read_resource(&request.uri).await {
                 Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
-                Err(WsError::NotFound(m)) => Err(ErrorData::resource_not_found(m, None)),
+                Err(ToolError::NotFound(m)) => Err(ErrorData::resource_not_found(m, None)),
                 Err(e) => Err(ws_error(e)),
             };
         }

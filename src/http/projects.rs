@@ -1,5 +1,5 @@
 //! `/api/v1/projects`: the workspace tools over HTTP. Each route calls the same tool as `/mcp`
-//! ([`crate::workspace::Workspace::call`]) with the project from the path and the arguments
+//! ([`crate::tools::Tools::call`]) with the project from the path and the arguments
 //! from the query or the body; a refused path is a 422 naming `path`, never a 500.
 
 use axum::Json;
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
-use crate::workspace::{Caller, WsError};
+use crate::tools::{Caller, ToolError};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,19 +38,19 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deploy_run, deploy_status))
 }
 
-impl From<WsError> for ApiError {
-    fn from(e: WsError) -> Self {
+impl From<ToolError> for ApiError {
+    fn from(e: ToolError) -> Self {
         match e {
-            WsError::Invalid { field, message } => ApiError::Invalid { field, message },
-            WsError::NotFound(m) => ApiError::NotFound(m),
-            WsError::Conflict(m) => ApiError::Conflict(Value::String(m)),
-            WsError::Remote(m) => ApiError::Detailed {
+            ToolError::Invalid { field, message } => ApiError::Invalid { field, message },
+            ToolError::NotFound(m) => ApiError::NotFound(m),
+            ToolError::Conflict(m) => ApiError::Conflict(Value::String(m)),
+            ToolError::Remote(m) => ApiError::Detailed {
                 status: StatusCode::BAD_GATEWAY,
                 code: "bad_gateway",
                 detail: Value::String(m),
                 retry_after: None,
             },
-            WsError::Internal(m) => ApiError::Internal(m),
+            ToolError::Internal(m) => ApiError::Internal(m),
         }
     }
 }
@@ -80,7 +80,7 @@ async fn call(
         args.insert("project".into(), json!(p));
     }
     let done = state
-        .workspace
+        .tools
         .call(tool, Value::Object(args), &caller(headers))
         .await?;
     Ok(Json(done.data))
@@ -141,7 +141,7 @@ async fn get_project(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = s.workspace.project(&name).await?;
+    let p = s.tools.project(&name).await?;
     Ok(Json(
         serde_json::to_value(p).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
@@ -219,7 +219,7 @@ async fn download(
     Path(name): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
-    let p = s.workspace.project(&name).await?;
+    let p = s.tools.project(&name).await?;
     if !p.path.is_dir() {
         return Err(ApiError::Conflict(Value::String(format!(
             "the project directory `{}` is gone",
@@ -331,7 +331,7 @@ async fn diff(
     let texts = body.get("original").is_some() || body.get("modified").is_some();
     let project = (!texts).then_some(name.as_str());
     if texts {
-        s.workspace.project(&name).await?;
+        s.tools.project(&name).await?;
     }
     call(&s, &h, "att.code.diff", project, body).await
 }
@@ -442,7 +442,7 @@ async fn run_tests(
     };
     args.insert("project".into(), json!(name));
     let done = s
-        .workspace
+        .tools
         .start_test_run(Value::Object(args), &caller(&h))
         .await?;
     Ok((StatusCode::ACCEPTED, Json(done.data)))

@@ -1,9 +1,9 @@
-//! The workspace tools (WORKSPACE.md) as one implementation behind two surfaces: every
+//! att's own MCP tools (WORKSPACE.md) as one implementation behind two surfaces: every
 //! capability is a tool `att.<area>.<verb>` with a typed, schema'd argument object; `/mcp`
 //! lists and calls the tools, and the HTTP routes under `/api/v1/projects` call the same
 //! tools with the project taken from the path.
 //!
-//! Errors say whose they are ([`WsError`]): a caller's mistake (bad arguments, a refused path)
+//! Errors say whose they are ([`ToolError`]): a caller's mistake (bad arguments, a refused path)
 //! is an invalid-params error on MCP and a 422 over HTTP, never a 500; a domain failure (no such
 //! project, nothing to commit, a branch that exists) is a tool result with `isError: true` and
 //! a 404/409 over HTTP.
@@ -34,7 +34,7 @@ use crate::store::SqliteStore;
 
 /// Why a tool call did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WsError {
+pub enum ToolError {
     /// The caller's mistake: bad arguments, a refused path. `field` names the culprit.
     Invalid {
         /// The argument to blame, when one is.
@@ -54,7 +54,7 @@ pub enum WsError {
     Internal(String),
 }
 
-impl WsError {
+impl ToolError {
     fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Invalid {
             field: Some(field.to_owned()),
@@ -82,11 +82,11 @@ impl WsError {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> WsError {
-    WsError::Internal(e.to_string())
+fn internal(e: impl std::fmt::Display) -> ToolError {
+    ToolError::Internal(e.to_string())
 }
 
-impl From<CodeError> for WsError {
+impl From<CodeError> for ToolError {
     fn from(e: CodeError) -> Self {
         match e {
             CodeError::NotFound(p) => Self::NotFound(format!("`{p}` does not exist")),
@@ -97,7 +97,7 @@ impl From<CodeError> for WsError {
     }
 }
 
-impl From<GitError> for WsError {
+impl From<GitError> for ToolError {
     fn from(e: GitError) -> Self {
         match e {
             GitError::Path(p) if p.is_callers() => Self::invalid("path", p.to_string()),
@@ -126,7 +126,7 @@ pub struct Done {
 }
 
 impl Done {
-    fn new(text: impl Into<String>, data: impl serde::Serialize) -> Result<Self, WsError> {
+    fn new(text: impl Into<String>, data: impl serde::Serialize) -> Result<Self, ToolError> {
         Ok(Self {
             text: text.into(),
             data: serde_json::to_value(data).map_err(internal)?,
@@ -159,7 +159,7 @@ impl Caller {
 }
 
 /// The workspace tools and what they reach.
-pub struct Workspace {
+pub struct Tools {
     store: SqliteStore,
     events: EventsHandle,
     services: Arc<Services>,
@@ -546,7 +546,7 @@ fn tool_list() -> Vec<Tool> {
 }
 
 /// Parses a tool's arguments; a mismatch names the argument.
-fn args<T: DeserializeOwned>(v: Value) -> Result<T, WsError> {
+fn args<T: DeserializeOwned>(v: Value) -> Result<T, ToolError> {
     let v = if v.is_null() { json!({}) } else { v };
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
@@ -556,14 +556,14 @@ fn args<T: DeserializeOwned>(v: Value) -> Result<T, WsError> {
             Some(f) if !message.contains(&format!("`{f}`")) => format!("`{f}`: {message}"),
             _ => message,
         };
-        WsError::Invalid { field, message }
+        ToolError::Invalid { field, message }
     })
 }
 
 /// Runs blocking file or git work off the async workers.
-async fn blocking<T: Send + 'static, E: Into<WsError> + Send + 'static>(
+async fn blocking<T: Send + 'static, E: Into<ToolError> + Send + 'static>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
-) -> Result<T, WsError> {
+) -> Result<T, ToolError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(internal)?
@@ -621,7 +621,7 @@ const TIMEOUT_DEFAULT: u64 = 600;
 const DOWNLOAD_MAX: usize = 8 << 20;
 const TIMEOUT_MAX: u64 = 3600;
 
-impl Workspace {
+impl Tools {
     /// The tools over `store`, reaching the services and the pipeline.
     pub fn new(
         store: SqliteStore,
@@ -665,7 +665,8 @@ impl Workspace {
     /// The projects, loaded from the store on first use.
     async fn projects(
         &self,
-    ) -> Result<tokio::sync::RwLockReadGuard<'_, Option<BTreeMap<String, Project>>>, WsError> {
+    ) -> Result<tokio::sync::RwLockReadGuard<'_, Option<BTreeMap<String, Project>>>, ToolError>
+    {
         {
             let known = self.projects.read().await;
             if known.is_some() {
@@ -681,17 +682,17 @@ impl Workspace {
     }
 
     /// The project called `name`.
-    pub async fn project(&self, name: &str) -> Result<Project, WsError> {
+    pub async fn project(&self, name: &str) -> Result<Project, ToolError> {
         self.projects()
             .await?
             .as_ref()
             .and_then(|m| m.get(name).cloned())
-            .ok_or_else(|| WsError::NotFound(format!("no project `{name}`")))
+            .ok_or_else(|| ToolError::NotFound(format!("no project `{name}`")))
     }
 
     /// Refuses a project directory outside `[workspace] roots` (when any are set): its real
     /// path (for a clone target, its parent's) must be inside one.
-    fn check_roots(&self, path: &Path) -> Result<(), WsError> {
+    fn check_roots(&self, path: &Path) -> Result<(), ToolError> {
         let roots = &self.config.roots;
         if roots.is_empty() {
             return Ok(());
@@ -708,7 +709,7 @@ impl Workspace {
         if inside {
             Ok(())
         } else {
-            Err(WsError::invalid(
+            Err(ToolError::invalid(
                 "path",
                 format!(
                     "`{}` is outside the workspace roots ({}): projects must live inside one",
@@ -724,10 +725,10 @@ impl Workspace {
     }
 
     /// The directory of project `name`, which must still be there.
-    async fn root(&self, name: &str) -> Result<PathBuf, WsError> {
+    async fn root(&self, name: &str) -> Result<PathBuf, ToolError> {
         let p = self.project(name).await?;
         if !p.path.is_dir() {
-            return Err(WsError::Conflict(format!(
+            return Err(ToolError::Conflict(format!(
                 "project `{name}`'s directory `{}` is gone: register it again",
                 p.path.display()
             )));
@@ -736,7 +737,7 @@ impl Workspace {
     }
 
     /// Stores `project` (insert or replace), then remembers it.
-    async fn save_project(&self, project: &Project) -> Result<(), WsError> {
+    async fn save_project(&self, project: &Project) -> Result<(), ToolError> {
         let _ = self.projects().await?;
         let mut known = self.projects.write().await;
         self.store.save_project(project).await.map_err(internal)?;
@@ -747,7 +748,7 @@ impl Workspace {
     }
 
     /// Forgets `name` in the store and here.
-    async fn forget_project(&self, name: &str) -> Result<(), WsError> {
+    async fn forget_project(&self, name: &str) -> Result<(), ToolError> {
         let _ = self.projects().await?;
         let mut known = self.projects.write().await;
         self.store.delete_project(name).await.map_err(internal)?;
@@ -763,7 +764,7 @@ impl Workspace {
         name: &str,
         arguments: Value,
         caller: &Caller,
-    ) -> Result<Done, WsError> {
+    ) -> Result<Done, ToolError> {
         match name {
             "att.project.create" => self.create(args(arguments)?).await,
             "att.project.list" => {
@@ -807,7 +808,7 @@ impl Workspace {
                 let (info, bytes) =
                     blocking(move || code::archive(&root, &name, Vec::new())).await?;
                 if bytes.len() > max {
-                    return Err(WsError::Conflict(format!(
+                    return Err(ToolError::Conflict(format!(
                         "the archive is {} bytes, more than {max}: download it over HTTP at \
                          /api/v1/projects/{}/download",
                         bytes.len(),
@@ -866,7 +867,7 @@ impl Workspace {
             "att.code.search" => {
                 let a: SearchArgs = args(arguments)?;
                 if a.pattern.is_empty() {
-                    return Err(WsError::invalid("pattern", "must not be empty"));
+                    return Err(ToolError::invalid("pattern", "must not be empty"));
                 }
                 let root = self.root(&a.project).await?;
                 let limit = a.limit.unwrap_or(200).clamp(1, 5000);
@@ -894,7 +895,7 @@ impl Workspace {
                         blocking(move || git::diff(&root)).await?
                     }
                     _ => {
-                        return Err(WsError::Invalid {
+                        return Err(ToolError::Invalid {
                             field: None,
                             message: "give `project` (its working tree against HEAD) or both \
                                       `original` and `modified`"
@@ -977,7 +978,7 @@ impl Workspace {
                             .await?
                             .branch
                             .ok_or_else(|| {
-                                WsError::Conflict("HEAD is detached: name the branch".into())
+                                ToolError::Conflict("HEAD is detached: name the branch".into())
                             })?
                     }
                 };
@@ -1001,7 +1002,7 @@ impl Workspace {
                             .test_run_by_id(&id)
                             .await?
                             .filter(|r| r.project == project.name)
-                            .ok_or_else(|| WsError::NotFound(format!("no test run `{id}`")))?;
+                            .ok_or_else(|| ToolError::NotFound(format!("no test run `{id}`")))?;
                         Done::new(summary(&run), run)
                     }
                     None => {
@@ -1026,29 +1027,29 @@ impl Workspace {
             "att.deploy.run" => self.deploy_run(args(arguments)?, false).await,
             "att.deploy.build" => self.deploy_run(args(arguments)?, true).await,
             "att.deploy.status" => self.deploy_status(args(arguments)?).await,
-            other => Err(WsError::NotFound(format!("unknown tool `{other}`"))),
+            other => Err(ToolError::NotFound(format!("unknown tool `{other}`"))),
         }
     }
 
-    async fn create(&self, a: CreateArgs) -> Result<Done, WsError> {
+    async fn create(&self, a: CreateArgs) -> Result<Done, ToolError> {
         let test: Option<TestCommand> = match a.test {
             Some(v) => Some(
                 serde_path_to_error::deserialize(v)
-                    .map_err(|e| WsError::invalid("test", e.to_string()))?,
+                    .map_err(|e| ToolError::invalid("test", e.to_string()))?,
             ),
             None => None,
         };
         let runtime: Option<Runtime> = match a.runtime {
             Some(v) => Some(
                 serde_path_to_error::deserialize(v)
-                    .map_err(|e| WsError::invalid("runtime", e.to_string()))?,
+                    .map_err(|e| ToolError::invalid("runtime", e.to_string()))?,
             ),
             None => None,
         };
         let forge = match a.forge {
             Some(v) => Some(
                 serde_path_to_error::deserialize(v)
-                    .map_err(|e| WsError::invalid("forge", e.to_string()))?,
+                    .map_err(|e| ToolError::invalid("forge", e.to_string()))?,
             ),
             None => None,
         };
@@ -1067,25 +1068,25 @@ impl Workspace {
         };
         project
             .validate_plan()
-            .map_err(|(field, message)| WsError::invalid(field, message))?;
+            .map_err(|(field, message)| ToolError::invalid(field, message))?;
         self.check_roots(&project.path)?;
         if let Some(rt) = &project.runtime {
             service_spec(&project, rt)
                 .and_then(|s| s.validate())
-                .map_err(|m| WsError::invalid("runtime", m))?;
+                .map_err(|m| ToolError::invalid("runtime", m))?;
         }
         if let Some(remote) = &clone_from {
-            git::check_remote(remote).map_err(|m| WsError::invalid("git_remote", m))?;
+            git::check_remote(remote).map_err(|m| ToolError::invalid("git_remote", m))?;
             git::clone(remote, &project.path, self.config.clone_timeout)
                 .await
-                .map_err(|e| WsError::invalid("git_remote", e.to_string()))?;
+                .map_err(|e| ToolError::invalid("git_remote", e.to_string()))?;
             project.cloned = true;
         }
         // What att cloned goes again if the project is not kept after all.
         let kept = async {
             project
                 .validate()
-                .map_err(|(field, message)| WsError::invalid(field, message))?;
+                .map_err(|(field, message)| ToolError::invalid(field, message))?;
             self.save_project(&project).await
         }
         .await;
@@ -1116,7 +1117,7 @@ impl Workspace {
         &self,
         project: &Project,
         remote: &str,
-    ) -> Result<Box<dyn att_actors::bootstrap::forge::Forge>, WsError> {
+    ) -> Result<Box<dyn att_actors::bootstrap::forge::Forge>, ToolError> {
         let kind = project.forge.clone().unwrap_or_default();
         let ci = project.test.clone();
         att_actors::bootstrap::forge::forge_for(
@@ -1126,10 +1127,10 @@ impl Workspace {
             ci,
             Duration::from_secs(TIMEOUT_DEFAULT),
         )
-        .map_err(WsError::Conflict)
+        .map_err(ToolError::Conflict)
     }
 
-    async fn open_change(&self, a: OpenChangeArgs) -> Result<Done, WsError> {
+    async fn open_change(&self, a: OpenChangeArgs) -> Result<Done, ToolError> {
         let p = self.project(&a.project).await?;
         let remote = a.remote.unwrap_or_else(|| "origin".into());
         let branch = match a.branch {
@@ -1139,7 +1140,9 @@ impl Workspace {
                 blocking(move || git::status(&r))
                     .await?
                     .branch
-                    .ok_or_else(|| WsError::Conflict("HEAD is detached: name the branch".into()))?
+                    .ok_or_else(|| {
+                        ToolError::Conflict("HEAD is detached: name the branch".into())
+                    })?
             }
         };
         git::push(&p.path, &remote, &branch).await?;
@@ -1152,38 +1155,42 @@ impl Workspace {
                 a.body.as_deref().unwrap_or_default(),
             )
             .await
-            .map_err(WsError::Conflict)?;
+            .map_err(ToolError::Conflict)?;
         Done::new(
             format!("opened change {} ({branch} into {})", cr.url, a.base),
             json!({ "change": cr.id, "url": cr.url, "branch": branch, "base": a.base }),
         )
     }
 
-    async fn on_change(&self, tool: &str, a: ChangeArgs) -> Result<Done, WsError> {
+    async fn on_change(&self, tool: &str, a: ChangeArgs) -> Result<Done, ToolError> {
         use att_actors::bootstrap::forge::CiState;
         let p = self.project(&a.project).await?;
         let forge = self.forge(&p, a.remote.as_deref().unwrap_or("origin"))?;
         match tool {
             "att.git.ci_status" => {
-                let (state, reason) = match forge.ci(&a.change).await.map_err(WsError::Conflict)? {
-                    CiState::Pending => ("pending", None),
-                    CiState::Success => ("success", None),
-                    CiState::Failure(why) => ("failure", Some(why)),
-                };
+                let (state, reason) =
+                    match forge.ci(&a.change).await.map_err(ToolError::Conflict)? {
+                        CiState::Pending => ("pending", None),
+                        CiState::Success => ("success", None),
+                        CiState::Failure(why) => ("failure", Some(why)),
+                    };
                 Done::new(
                     format!("CI of {}: {state}", a.change),
                     json!({ "change": a.change, "state": state, "reason": reason }),
                 )
             }
             "att.git.merge_change" => {
-                let commit = forge.merge(&a.change).await.map_err(WsError::Conflict)?;
+                let commit = forge.merge(&a.change).await.map_err(ToolError::Conflict)?;
                 Done::new(
                     format!("merged {} as {commit}", a.change),
                     json!({ "change": a.change, "merged": true, "commit": commit }),
                 )
             }
             _ => {
-                let reviews = forge.reviews(&a.change).await.map_err(WsError::Conflict)?;
+                let reviews = forge
+                    .reviews(&a.change)
+                    .await
+                    .map_err(ToolError::Conflict)?;
                 Done::new(
                     format!("{} reviews of {}", reviews.len(), a.change),
                     json!({ "change": a.change, "reviews": reviews }),
@@ -1206,7 +1213,7 @@ impl Workspace {
         if p.cloned { "cloned" } else { "created" }
     }
 
-    async fn status(&self, name: &str) -> Result<Done, WsError> {
+    async fn status(&self, name: &str) -> Result<Done, ToolError> {
         let p = self.project(name).await?;
         let status = self.project_status(&p).await;
         let root = p.path.clone();
@@ -1230,7 +1237,7 @@ impl Workspace {
         )
     }
 
-    async fn test_run(&self, a: TestRunArgs, caller: &Caller) -> Result<Done, WsError> {
+    async fn test_run(&self, a: TestRunArgs, caller: &Caller) -> Result<Done, ToolError> {
         let prepared = self.prepare_test_run(a, caller).await?;
         let record = self
             .complete_test_run(prepared, caller.progress.clone())
@@ -1244,7 +1251,7 @@ impl Workspace {
         self: &Arc<Self>,
         arguments: Value,
         caller: &Caller,
-    ) -> Result<Done, WsError> {
+    ) -> Result<Done, ToolError> {
         let prepared = self.prepare_test_run(args(arguments)?, caller).await?;
         let record = prepared.record.clone();
         let me = self.clone();
@@ -1261,11 +1268,11 @@ impl Workspace {
         &self,
         a: TestRunArgs,
         caller: &Caller,
-    ) -> Result<PreparedRun, WsError> {
+    ) -> Result<PreparedRun, ToolError> {
         let project = self.project(&a.project).await?;
         let timeout = a.timeout_seconds.unwrap_or(TIMEOUT_DEFAULT);
         if timeout == 0 || timeout > TIMEOUT_MAX {
-            return Err(WsError::invalid(
+            return Err(ToolError::invalid(
                 "timeout_seconds",
                 format!("must be 1 to {TIMEOUT_MAX}"),
             ));
@@ -1273,7 +1280,7 @@ impl Workspace {
         let command = match project.test.clone() {
             Some(c) => c,
             None => testrun::detect(&project.path).ok_or_else(|| {
-                WsError::Conflict(format!(
+                ToolError::Conflict(format!(
                     "project `{}` has no test command and none could be detected from its \
                      files: register it with `test`",
                     project.name
@@ -1281,8 +1288,8 @@ impl Workspace {
             })?,
         };
         testrun::with_filter(&command, a.filter.as_deref()).map_err(|e| match e {
-            RunError::BadFilter(m) => WsError::invalid("filter", m),
-            other => WsError::Conflict(other.to_string()),
+            RunError::BadFilter(m) => ToolError::invalid("filter", m),
+            other => ToolError::Conflict(other.to_string()),
         })?;
         let record = TestRunRecord {
             id: format!("test-{}", uuid::Uuid::new_v4().simple()),
@@ -1313,7 +1320,7 @@ impl Workspace {
         })
     }
 
-    async fn save_test_run(&self, record: &TestRunRecord) -> Result<(), WsError> {
+    async fn save_test_run(&self, record: &TestRunRecord) -> Result<(), ToolError> {
         let data = serde_json::to_string(record).map_err(internal)?;
         self.store
             .save_test_run(
@@ -1332,7 +1339,7 @@ impl Workspace {
         &self,
         p: PreparedRun,
         progress: Option<Progress>,
-    ) -> Result<TestRunRecord, WsError> {
+    ) -> Result<TestRunRecord, ToolError> {
         // Progress: the count of output lines and the newest, at most every 200 ms.
         let sink: Option<testrun::LineSink> = progress.map(|progress| {
             let state = std::sync::Mutex::new((0u64, None::<std::time::Instant>));
@@ -1381,7 +1388,7 @@ impl Workspace {
             record.status = "interrupted".into();
             record.error = Some("att stopped during the run".into());
             self.save_test_run(&record).await?;
-            return Err(WsError::Conflict("att stopped during the run".into()));
+            return Err(ToolError::Conflict("att stopped during the run".into()));
         };
         let failed = match ran {
             Ok(outcome) => {
@@ -1392,7 +1399,7 @@ impl Workspace {
             Err(e) => {
                 record.status = "error".into();
                 record.error = Some(e.to_string());
-                Some(WsError::Conflict(e.to_string()))
+                Some(ToolError::Conflict(e.to_string()))
             }
         };
         self.save_test_run(&record).await?;
@@ -1415,7 +1422,7 @@ impl Workspace {
 
     /// Concludes the test runs a previous att left `running` (they were killed with it);
     /// answers how many.
-    pub async fn recover_test_runs(&self) -> Result<usize, WsError> {
+    pub async fn recover_test_runs(&self) -> Result<usize, ToolError> {
         let left = self.store.running_test_runs().await.map_err(internal)?;
         for data in &left {
             let mut record: TestRunRecord = serde_json::from_str(data).map_err(internal)?;
@@ -1430,7 +1437,7 @@ impl Workspace {
         Ok(left.len())
     }
 
-    async fn test_run_by_id(&self, id: &str) -> Result<Option<TestRunRecord>, WsError> {
+    async fn test_run_by_id(&self, id: &str) -> Result<Option<TestRunRecord>, ToolError> {
         self.store
             .get_test_run(id)
             .await
@@ -1444,7 +1451,7 @@ impl Workspace {
         &self,
         project: &str,
         limit: u32,
-    ) -> Result<Vec<TestRunRecord>, WsError> {
+    ) -> Result<Vec<TestRunRecord>, ToolError> {
         self.store
             .list_test_runs(project, limit)
             .await
@@ -1454,20 +1461,20 @@ impl Workspace {
             .collect()
     }
 
-    async fn runtime_project(&self, name: &str) -> Result<(Project, Runtime), WsError> {
+    async fn runtime_project(&self, name: &str) -> Result<(Project, Runtime), ToolError> {
         let p = self.project(name).await?;
         let rt = p.runtime.clone().ok_or_else(|| {
-            WsError::Conflict(format!(
+            ToolError::Conflict(format!(
                 "project `{name}` has no runtime: register it with `runtime`"
             ))
         })?;
         Ok((p, rt))
     }
 
-    async fn runtime(&self, name: &str, verb: &str) -> Result<Done, WsError> {
+    async fn runtime(&self, name: &str, verb: &str) -> Result<Done, ToolError> {
         let (p, rt) = self.runtime_project(name).await?;
         let service = p.service_name();
-        let spec = service_spec(&p, &rt).map_err(|m| WsError::invalid("runtime", m))?;
+        let spec = service_spec(&p, &rt).map_err(|m| ToolError::invalid("runtime", m))?;
         let registered = self.services.get(&service);
         let handle = self.services.handle(&service);
         let status = match verb {
@@ -1477,25 +1484,25 @@ impl Workspace {
                     self.services
                         .register(spec)
                         .await
-                        .map_err(|e| WsError::Conflict(e.to_string()))?;
+                        .map_err(|e| ToolError::Conflict(e.to_string()))?;
                     handle.status().await.map_err(internal)?
                 } else if verb == "start" {
                     handle
                         .start(Services::stop_limit(&spec))
                         .await
                         .map_err(internal)?
-                        .map_err(WsError::Conflict)?
+                        .map_err(ToolError::Conflict)?
                 } else {
                     handle
                         .restart(Services::stop_limit(&spec))
                         .await
                         .map_err(internal)?
-                        .map_err(WsError::Conflict)?
+                        .map_err(ToolError::Conflict)?
                 }
             }
             _ => {
                 if registered.is_none() {
-                    return Err(WsError::Conflict(format!(
+                    return Err(ToolError::Conflict(format!(
                         "project `{name}`'s runtime is not running"
                     )));
                 }
@@ -1511,7 +1518,7 @@ impl Workspace {
         )
     }
 
-    async fn runtime_status(&self, name: &str) -> Result<Done, WsError> {
+    async fn runtime_status(&self, name: &str) -> Result<Done, ToolError> {
         let (p, rt) = self.runtime_project(name).await?;
         let service = p.service_name();
         if self.services.get(&service).is_none() {
@@ -1540,11 +1547,11 @@ impl Workspace {
         )
     }
 
-    async fn runtime_logs(&self, a: LogsArgs) -> Result<Done, WsError> {
+    async fn runtime_logs(&self, a: LogsArgs) -> Result<Done, ToolError> {
         let (p, _) = self.runtime_project(&a.project).await?;
         let service = p.service_name();
         let Some((spec, _)) = self.services.get(&service) else {
-            return Err(WsError::Conflict(format!(
+            return Err(ToolError::Conflict(format!(
                 "project `{}`'s runtime has not been started",
                 a.project
             )));
@@ -1561,20 +1568,20 @@ impl Workspace {
         Done::new(page.lines.join("\n"), page)
     }
 
-    async fn deploy_run(&self, a: DeployRunArgs, build_only: bool) -> Result<Done, WsError> {
+    async fn deploy_run(&self, a: DeployRunArgs, build_only: bool) -> Result<Done, ToolError> {
         let (p, _) = self.runtime_project(&a.project).await?;
         let service = p.service_name();
         if self.services.get(&service).is_none() {
             let spec = service_spec(&p, p.runtime.as_ref().ok_or_else(|| internal("runtime"))?)
-                .map_err(|m| WsError::invalid("runtime", m))?;
+                .map_err(|m| ToolError::invalid("runtime", m))?;
             self.services
                 .register(spec)
                 .await
-                .map_err(|e| WsError::Conflict(e.to_string()))?;
+                .map_err(|e| ToolError::Conflict(e.to_string()))?;
         }
         let mut request = a.options.unwrap_or_else(|| json!({}));
         if !request.is_object() {
-            return Err(WsError::invalid("options", "must be an object"));
+            return Err(ToolError::invalid("options", "must be an object"));
         }
         request["target"] = json!(format!("service:{service}"));
         if let Some(r) = a.release {
@@ -1582,7 +1589,7 @@ impl Workspace {
         }
         if build_only {
             if p.runtime.as_ref().is_none_or(|r| r.build.is_none()) {
-                return Err(WsError::Conflict(format!(
+                return Err(ToolError::Conflict(format!(
                     "project `{}` has no `runtime.build`: nothing to build",
                     p.name
                 )));
@@ -1590,22 +1597,22 @@ impl Workspace {
             request["build_only"] = json!(true);
         }
         let mut request: RunRequest = serde_path_to_error::deserialize(request).map_err(|e| {
-            WsError::invalid(&format!("options.{}", e.path()), e.into_inner().to_string())
+            ToolError::invalid(&format!("options.{}", e.path()), e.into_inner().to_string())
         })?;
         request
             .check()
-            .map_err(|e| WsError::invalid(&format!("options.{}", e.field), e.message))?;
+            .map_err(|e| ToolError::invalid(&format!("options.{}", e.field), e.message))?;
         self.resolve_change(&mut request).await?;
         match self.bootstrap.start(request).await.map_err(internal)? {
             Ok(run) => Done::new(
                 format!("deploy run {run} started for `{}`", p.name),
                 json!({ "run_id": run, "target": format!("service:{service}") }),
             ),
-            Err(Refused::Busy(id)) => Err(WsError::Conflict(format!(
+            Err(Refused::Busy(id)) => Err(ToolError::Conflict(format!(
                 "a run for `{}` is in progress: {id}",
                 p.name
             ))),
-            Err(Refused::Invalid(m)) => Err(WsError::Invalid {
+            Err(Refused::Invalid(m)) => Err(ToolError::Invalid {
                 field: None,
                 message: m,
             }),
@@ -1614,9 +1621,9 @@ impl Workspace {
 
     /// Checks a run request's change phases: `publish` needs a `change`, and a change that
     /// names a workspace project gets its directory as the repository.
-    pub async fn resolve_change(&self, request: &mut RunRequest) -> Result<(), WsError> {
+    pub async fn resolve_change(&self, request: &mut RunRequest) -> Result<(), ToolError> {
         if request.publish.is_some() && request.change.is_none() {
-            return Err(WsError::invalid(
+            return Err(ToolError::invalid(
                 "publish",
                 "`publish` publishes a `change`: the request has none",
             ));
@@ -1625,7 +1632,7 @@ impl Workspace {
             && let Some(name) = change.project.clone()
         {
             if change.repo.is_some() {
-                return Err(WsError::invalid(
+                return Err(ToolError::invalid(
                     "change.project",
                     "name `change.project` or `change.repo`, not both",
                 ));
@@ -1633,13 +1640,13 @@ impl Workspace {
             let project = self
                 .project(&name)
                 .await
-                .map_err(|e| WsError::invalid("change.project", e.message()))?;
+                .map_err(|e| ToolError::invalid("change.project", e.message()))?;
             change.repo = Some(project.path);
         }
         Ok(())
     }
 
-    async fn deploy_status(&self, a: DeployStatusArgs) -> Result<Done, WsError> {
+    async fn deploy_status(&self, a: DeployStatusArgs) -> Result<Done, ToolError> {
         let p = self.project(&a.project).await?;
         let target = format!("service:{}", p.service_name());
         let run = match a.run_id {
@@ -1659,7 +1666,8 @@ impl Workspace {
                 .into_iter()
                 .find(|r| r.target == target),
         };
-        let run = run.ok_or_else(|| WsError::NotFound(format!("no deploy run of `{}`", p.name)))?;
+        let run =
+            run.ok_or_else(|| ToolError::NotFound(format!("no deploy run of `{}`", p.name)))?;
         let text = format!("run {} of `{}`: {:?}", run.id, p.name, run.status).to_lowercase();
         Done::new(text, run)
     }
@@ -1700,7 +1708,7 @@ impl Workspace {
     }
 
     /// Reads an `att://` resource.
-    pub async fn read_resource(&self, uri: &str) -> Result<ResourceContents, WsError> {
+    pub async fn read_resource(&self, uri: &str) -> Result<ResourceContents, ToolError> {
         let caller = Caller::new("resource");
         let data = if uri == "att://projects" {
             self.call("att.project.list", json!({}), &caller)
@@ -1709,7 +1717,7 @@ impl Workspace {
         } else if let Some(rest) = uri.strip_prefix("att://project/") {
             let (name, what) = rest
                 .split_once('/')
-                .ok_or_else(|| WsError::NotFound(format!("no resource `{uri}`")))?;
+                .ok_or_else(|| ToolError::NotFound(format!("no resource `{uri}`")))?;
             let project = json!({ "project": name });
             match what {
                 "files" => self.call("att.code.list", project, &caller).await?.data,
@@ -1718,13 +1726,13 @@ impl Workspace {
                 "logs" => self.call("att.runtime.logs", project, &caller).await?.data,
                 "ci" => match self.call("att.deploy.status", project, &caller).await {
                     Ok(d) => d.data,
-                    Err(WsError::NotFound(_)) => json!({ "run": null }),
+                    Err(ToolError::NotFound(_)) => json!({ "run": null }),
                     Err(e) => return Err(e),
                 },
-                _ => return Err(WsError::NotFound(format!("no resource `{uri}`"))),
+                _ => return Err(ToolError::NotFound(format!("no resource `{uri}`"))),
             }
         } else {
-            return Err(WsError::NotFound(format!("no resource `{uri}`")));
+            return Err(ToolError::NotFound(format!("no resource `{uri}`")));
         };
         let text = serde_json::to_string_pretty(&data).map_err(internal)?;
         let mut contents = ResourceContents::text(text, uri);
@@ -1799,7 +1807,7 @@ pub struct LogPage {
 
 /// Lines from byte offset `cursor` (none: the last `limit` lines); the cursor of a log that
 /// was rotated since (shorter than the cursor) starts over.
-fn log_page(file: &Path, cursor: Option<u64>, limit: usize) -> Result<LogPage, WsError> {
+fn log_page(file: &Path, cursor: Option<u64>, limit: usize) -> Result<LogPage, ToolError> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = match std::fs::File::open(file) {
         Ok(f) => f,
@@ -1891,7 +1899,7 @@ mod tests {
     fn bad_arguments_name_the_argument() {
         let e = args::<ReadArgs>(json!({"project": "p", "path": 3})).expect_err("bad");
         assert!(
-            matches!(e, WsError::Invalid { field: Some(ref f), .. } if f == "path"),
+            matches!(e, ToolError::Invalid { field: Some(ref f), .. } if f == "path"),
             "{e:?}"
         );
         let e =
