@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -179,9 +180,12 @@ pub struct Process {
     exit: watch::Receiver<Option<Exit>>,
 }
 
+/// The longest a process's end waits for its last output lines to reach the log.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
 /// Starts `command` in a process group of its own, stdin closed, stdout and stderr appended
 /// to `log` line by line (stderr lines prefixed `stderr: `). A task reaps it and records
-/// its [`Exit`].
+/// its [`Exit`] once its last lines are in the log.
 pub fn spawn(command: &Command, log: Arc<RotatingLog>) -> std::io::Result<Process> {
     let instance = crate::process::new_instance();
     let mut cmd = tokio::process::Command::new(&command.program);
@@ -206,23 +210,42 @@ pub fn spawn(command: &Command, log: Arc<RotatingLog>) -> std::io::Result<Proces
     let identity = crate::process::Identity::of(pid, &instance);
     let (tx, exit) = watch::channel(None);
     let (out_log, err_log) = (log.clone(), log);
+    // Lines read but not yet in the log: while there are some, the readers are still at
+    // work (a loaded machine), not waiting on a pipe a grandchild holds open.
+    let pending = Arc::new(AtomicUsize::new(0));
+    let (out_pending, err_pending) = (pending.clone(), pending.clone());
     let out = tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(stdout).lines();
         while let Ok(Some(line)) = lines.next_line().await {
+            out_pending.fetch_add(1, Ordering::SeqCst);
             let _ = out_log.append(&line).await;
+            out_pending.fetch_sub(1, Ordering::SeqCst);
         }
     });
     let err = tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
+            err_pending.fetch_add(1, Ordering::SeqCst);
             let _ = err_log.append(&format!("stderr: {line}")).await;
+            err_pending.fetch_sub(1, Ordering::SeqCst);
         }
     });
     tokio::spawn(async move {
         let status = child.wait().await;
-        // The last lines arrive after the exit; a grandchild may hold the pipes open.
-        for task in [out, err] {
-            let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+        // The last lines arrive after the exit: wait for the readers to reach the end of
+        // the pipes, giving up after half a second without a line in hand (a grandchild may
+        // hold the pipes open) and after `DRAIN_LIMIT` in any case.
+        let until = tokio::time::Instant::now() + DRAIN_LIMIT;
+        for mut task in [out, err] {
+            loop {
+                match tokio::time::timeout(Duration::from_millis(500), &mut task).await {
+                    Ok(_) => break,
+                    Err(_)
+                        if pending.load(Ordering::SeqCst) > 0
+                            && tokio::time::Instant::now() < until => {}
+                    Err(_) => break,
+                }
+            }
         }
         let (code, signal) = match &status {
             Ok(s) => {

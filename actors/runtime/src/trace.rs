@@ -37,7 +37,8 @@ pub trait MessageMeta {
 }
 
 /// How handling one message ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum TraceOutcome {
     /// The handler returned `Ok`.
@@ -55,7 +56,8 @@ pub enum TraceOutcome {
 }
 
 /// One handled message.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TraceRecord {
     /// The actor that handled it.
     pub actor: String,

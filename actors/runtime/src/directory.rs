@@ -20,7 +20,8 @@ use time::OffsetDateTime;
 use crate::trace::{Handled, TraceRecord};
 
 /// Lifecycle of an actor as the directory reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActorState {
     /// Being spawned (its `pre_start` runs).
@@ -36,7 +37,8 @@ pub enum ActorState {
 }
 
 /// The most recent failure of an actor.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Failure {
     /// What went wrong, as the supervisor saw it (error text or panic message).
     pub reason: String,
@@ -109,7 +111,8 @@ struct Entry {
 }
 
 /// A row of `GET /api/v1/actors`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActorInfo {
     /// Unique name within this att instance, e.g. `events` or `upstream:github`.
     pub name: String,

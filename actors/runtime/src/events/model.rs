@@ -54,7 +54,8 @@ impl NewEvent {
 }
 
 /// A stored event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Position in the log; increases with every write.
     pub id: i64,
@@ -66,7 +67,7 @@ pub struct Event {
     /// The request or run it belongs to.
     pub correlation_id: Option<String>,
     /// Kind-specific payload.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Value,
 }
 
