@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod http;
 pub mod launch;
 pub mod metrics;
+pub mod project;
 pub mod server;
 pub mod services;
 pub mod store;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::project::{Project, Runtime};
 use att_actors::bootstrap::actor::{BootstrapHandle, Refused};
 use att_actors::bootstrap::model::{ReleaseStore, RunRequest};
 use att_actors::events::{EventSink, EventsHandle, NewEvent};
@@ -20,7 +21,6 @@ use att_actors::service::spec::ServiceSpec;
 use att_actors::workspace::code::{self, CodeError};
 use att_actors::workspace::git::{self, GitError};
 use att_actors::workspace::testrun::{self, RunError, TestCommand};
-use att_actors::workspace::{Project, Runtime};
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate, Tool};
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -4,8 +4,9 @@
 //! through ports (traits such as [`events::EventStore`]) that the `att` crate implements.
 //!
 //! It stands on `att-runtime` (clock, durations, secrets, processes, the actor directory and
-//! traces, mailboxes, supervision, the event log), re-exported here under the same names
-//! (`att_actors::clock`, …) so that every module uses one path for them.
+//! traces, mailboxes, supervision, the event log) and `att-workspace` (files, git, tests of a
+//! project directory), re-exported here under the same names (`att_actors::clock`,
+//! `att_actors::workspace`, …) so that every module uses one path for them.
 //!
 //! The pieces, in the order a reader meets them:
 //! - [`router`]: the routing table owner, publishing immutable snapshots, and `plan()`;
@@ -21,6 +22,8 @@
 pub use att_runtime::{
     clock, directory, duration, events, mailbox, process, secret, store, supervisor, trace,
 };
+/// The workspace library (`att-workspace`): files, git and tests of a project directory.
+pub use att_workspace as workspace;
 
 pub mod bootstrap;
 pub mod federation;
@@ -29,7 +32,6 @@ pub mod router;
 pub mod service;
 pub mod tree;
 pub mod upstream;
-pub mod workspace;
 
 pub use directory::{ActorDirectory, ActorInfo, ActorState};
 pub use trace::{MessageMeta, TraceOutcome, TraceRecord};

@@ -477,10 +477,7 @@ impl SqliteStore {
 /// Workspace projects (registrations only: deleting one never touches its files).
 impl SqliteStore {
     /// Inserts or replaces the project called `project.name`.
-    pub async fn save_project(
-        &self,
-        project: &att_actors::workspace::Project,
-    ) -> Result<(), StoreError> {
+    pub async fn save_project(&self, project: &crate::project::Project) -> Result<(), StoreError> {
         self.save_named(Named::Projects, &project.name, project)
             .await
     }
@@ -491,7 +488,7 @@ impl SqliteStore {
     }
 
     /// Every project, by name.
-    pub async fn list_projects(&self) -> Result<Vec<att_actors::workspace::Project>, StoreError> {
+    pub async fn list_projects(&self) -> Result<Vec<crate::project::Project>, StoreError> {
         self.list_named(Named::Projects).await
     }
 }

@@ -1,4 +1,4 @@
-//! Containment at the moment of use. [`super::paths::contain`] checks a caller's path and
+//! Containment at the moment of use. [`crate::paths::contain`] checks a caller's path and
 //! answers its real path; but between that check and the use a part of the path can be
 //! replaced by a symlink (by anything else writing in the tree), and a name att makes up (a
 //! temporary file) can be planted as a link in advance. A check alone would then be followed
@@ -8,7 +8,7 @@
 //! real root opened once as a directory descriptor, the checked path walked from it one
 //! component at a time with `O_NOFOLLOW` (a path `contain` answered has no link left in it),
 //! and the operation done relative to the last directory's descriptor. A link that appears
-//! after the check makes the walk fail with `ELOOP` or `ENOTDIR` ([`super::paths::refusal`]
+//! after the check makes the walk fail with `ELOOP` or `ENOTDIR` ([`crate::paths::refusal`]
 //! turns those into the caller's refusal) instead of leading out. New files are created with
 //! `O_CREAT | O_EXCL | O_NOFOLLOW` under a random name and renamed into place inside the same
 //! directory: a rename replaces a name, it never follows a link at it.
@@ -26,7 +26,7 @@ use std::path::{Component, Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::paths::{self, PathError};
+use crate::paths::{self, PathError};
 
 /// A directory: read-only, never through a link, closed on exec.
 const DIR: OFlags = OFlags::RDONLY

@@ -6,7 +6,7 @@
 //! prints a newline cannot grow one line without end), and only the last [`OUTPUT_LIMIT`]
 //! bytes of lines are kept. The run's [`Identity`] is handed to the caller as soon as it
 //! starts (to be recorded: a restarted att stops a run a killed one left behind with
-//! [`crate::process::stop_orphan`]); a run whose future is dropped takes its group with it.
+//! [`att_runtime::process::stop_orphan`]); a run whose future is dropped takes its group with it.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::parse::{self, Counts, Runner};
-use crate::process::{GroupGuard, Identity};
+use crate::parse::{self, Counts, Runner};
+use att_runtime::process::{GroupGuard, Identity};
 
 /// The output kept per run: its last bytes (the summary is at the end).
 pub const OUTPUT_LIMIT: usize = 1024 * 1024;
@@ -295,7 +295,7 @@ pub async fn run_with(
         return Err(RunError::NoCommand);
     };
     let started = Instant::now();
-    let instance = crate::process::new_instance();
+    let instance = att_runtime::process::new_instance();
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .current_dir(root)
@@ -303,7 +303,7 @@ pub async fn run_with(
         .env("NO_COLOR", "1")
         .env("PY_COLORS", "0")
         .envs(&command.env);
-    crate::process::in_own_group(&mut cmd, &instance);
+    att_runtime::process::in_own_group(&mut cmd, &instance);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -399,7 +399,7 @@ const REPORT_LIMIT: usize = 64 * 1024 * 1024;
 /// The JUnit report at `path` in the project, when it is a whole regular text file (read like
 /// any caller's path: contained, through the open root, never a FIFO).
 fn read_report(root: &Path, path: &str) -> Option<String> {
-    let report = super::code::read(root, path, REPORT_LIMIT).ok()?;
+    let report = crate::code::read(root, path, REPORT_LIMIT).ok()?;
     (!report.truncated).then_some(report.content)
 }
 

@@ -160,8 +160,8 @@ pub(super) mod tests {
     //! `pytest` outputs with the exact counts expected from each (how they were captured:
     //! `parse::testing`).
 
-    use crate::workspace::parse::testing::{Row, check, found, no_tests, timed};
-    use crate::workspace::parse::{Counts, Runner};
+    use crate::parse::testing::{Row, check, found, no_tests, timed};
+    use crate::parse::{Counts, Runner};
 
     #[test]
     fn pytest_table() {

@@ -215,8 +215,8 @@ mod tests {
     //! `parse::testing`).
 
     use super::parse_junit;
-    use crate::workspace::parse::testing::{Row, check, no_tests, timed};
-    use crate::workspace::parse::{Counts, Runner};
+    use crate::parse::testing::{Row, check, no_tests, timed};
+    use crate::parse::{Counts, Runner};
 
     #[test]
     fn junit_table() {

@@ -1,6 +1,6 @@
 //! The `code` area of the workspace tools (WORKSPACE.md): list, read, write, search and diff
-//! a project's files. Every path is checked ([`super::paths`]: inside the project, nothing in
-//! `.git`) and then used through the project's open root ([`super::beneath`]), so that a link
+//! a project's files. Every path is checked ([`crate::paths`]: inside the project, nothing in
+//! `.git`) and then used through the project's open root ([`crate::beneath`]), so that a link
 //! appearing after the check is refused rather than followed. Reads and searches take only
 //! regular files and read at most what they return, so a FIFO, a device or a huge file
 //! cannot hang or exhaust att. Blocking: call from a blocking task.
@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::FileType;
 use serde::{Deserialize, Serialize};
 
-use super::beneath::{self, Beneath};
-use super::paths::{self, PathError};
+use crate::beneath::{self, Beneath};
+use crate::paths::{self, PathError};
 
 /// Directories a listing or a search never enters: git's own, and build output. (Anything
 /// named `.git`, file or directory, in any case, is left out too.)
@@ -85,7 +85,8 @@ fn io(path: &str, e: &std::io::Error) -> CodeError {
 const NOT_REGULAR: &str = "not a regular file (a FIFO, a device or a socket)";
 
 /// One entry of a listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entry {
     /// Relative to the project.
     pub path: String,
@@ -97,7 +98,8 @@ pub struct Entry {
 }
 
 /// A listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Listing {
     /// Entries, sorted by path.
     pub entries: Vec<Entry>,
@@ -219,7 +221,8 @@ pub fn list(root: &Path, dir: &str, limit: usize) -> Result<Listing, CodeError> 
 }
 
 /// A file's text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileText {
     /// Relative to the project.
     pub path: String,
@@ -272,7 +275,8 @@ pub fn read(root: &Path, path: &str, limit: usize) -> Result<FileText, CodeError
 }
 
 /// What a write did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Written {
     /// Relative to the project.
     pub path: String,
@@ -298,7 +302,8 @@ pub fn write(root: &Path, path: &str, content: &str) -> Result<Written, CodeErro
 }
 
 /// A line that matched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Match {
     /// Relative to the project.
     pub path: String,
@@ -372,7 +377,8 @@ pub fn search(
 }
 
 /// What an archive holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ArchiveInfo {
     /// Regular files.
     pub files: u64,

@@ -1,7 +1,7 @@
 //! git for the workspace tools, through git2 (WORKSPACE.md, "Capabilities"): status, branch
 //! (create or switch), commit (explicit paths, or the tracked changes — never stray files),
 //! log, diff, and push to local and file remotes; clones and pushes that need the user's own
-//! credentials go through the hardened, time-bounded git command line ([`super::gitcli`]).
+//! credentials go through the hardened, time-bounded git command line ([`crate::gitcli`]).
 //! The git2 functions block: call them from a blocking task; [`clone`] and [`push`] are async.
 
 use std::path::Path;
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::gitcli;
-use super::paths::{self, PathError};
+use crate::gitcli;
+use crate::paths::{self, PathError};
 
 /// Why a git operation was refused or failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,7 +157,8 @@ pub async fn clone(remote: &str, path: &Path, timeout: Duration) -> Result<(), C
 }
 
 /// One changed file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileStatus {
     /// Relative to the project.
     pub path: String,
@@ -170,7 +171,8 @@ pub struct FileStatus {
 }
 
 /// A repository's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     /// The current branch (`None`: detached or no commit yet).
     pub branch: Option<String>,
@@ -289,7 +291,8 @@ pub fn branch(root: &Path, name: &str, create: bool) -> Result<String, GitError>
 }
 
 /// A commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitInfo {
     /// Its id.
     pub id: String,

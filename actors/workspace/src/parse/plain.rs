@@ -47,10 +47,10 @@ mod tests {
     //! vitest's output, and cargo's and pytest's read as plain text, with the exact counts
     //! expected from each (how they were captured: `parse::testing`).
 
-    use crate::workspace::parse::cargo::tests::CARGO_WORKSPACE;
-    use crate::workspace::parse::pytest::tests::PYTEST_MIXED;
-    use crate::workspace::parse::testing::{Row, check, found};
-    use crate::workspace::parse::{Counts, Runner};
+    use crate::parse::cargo::tests::CARGO_WORKSPACE;
+    use crate::parse::pytest::tests::PYTEST_MIXED;
+    use crate::parse::testing::{Row, check, found};
+    use crate::parse::{Counts, Runner};
 
     #[test]
     fn plain_table() {

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use crate::process::GroupGuard;
+use att_runtime::process::GroupGuard;
 
 /// The transports git may use: local paths and the network protocols with their own
 /// authentication. Not `ext` (runs a command) nor `fd` (talks over an inherited descriptor).

@@ -3,7 +3,7 @@
 //! the root — including through a symlink inside the tree that points out of it — or when it
 //! names anything in a `.git` (a repository's config, hooks and credentials are the git
 //! tools' business, not a file's). [`contain`] is the check that explains a refusal;
-//! [`super::beneath`] makes the check hold at the moment the path is used.
+//! [`crate::beneath`] makes the check hold at the moment the path is used.
 //!
 //! A project itself must not be a repository's git directory or lie inside one
 //! ([`enclosing_git_dir`]): that would turn a file write into a config or hook write.
