@@ -91,7 +91,8 @@ impl Request {
 }
 
 /// One step of an invocation, in execution order.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attempt {
     /// The upstream.
     pub server: String,

@@ -18,23 +18,24 @@ use serde::{Deserialize, Serialize};
 use crate::service::process::{self, Command, RotatingLog};
 
 /// How a target's releases are built (`[services.build]`, `[self_build]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BuildSpec {
     /// The git repository the releases are built from (its commits are the release ids).
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub repo: PathBuf,
     /// The build command as an argument vector (no shell), run in the worktree.
     pub command: Vec<String>,
     /// What the build produces, a file or a directory, relative to the worktree.
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub artifact: PathBuf,
     /// Extra environment variables for the build.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// How long a build may take (default 30 min); then its process group is killed.
     #[serde(default = "thirty_minutes", with = "crate::duration::serde_text")]
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub timeout: Duration,
 }
 

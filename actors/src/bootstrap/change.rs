@@ -14,7 +14,8 @@ use crate::workspace::testrun::{self, TestCommand};
 use crate::workspace::{code, git};
 
 /// One edit: a file's whole new content (created when missing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Edit {
     /// The file, relative to the repository.
@@ -24,12 +25,13 @@ pub struct Edit {
 }
 
 /// What the `change` phase is asked to do (`change` in a run request).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangeSpec {
     /// The repository to change (default: the target's build repository).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub repo: Option<PathBuf>,
     /// A workspace project whose directory is the repository (att's API turns it into
     /// `repo`).
@@ -44,14 +46,14 @@ pub struct ChangeSpec {
     pub edits: Vec<Edit>,
     /// How the tests run (default: detected from the repository's files).
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub test: Option<TestCommand>,
     /// Commit without running the tests (default false).
     #[serde(default)]
     pub skip_tests: bool,
     /// The tests' timeout (default 10 min).
     #[serde(default = "ten_minutes", with = "crate::duration::serde_text")]
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub test_timeout: Duration,
 }
 
@@ -60,10 +62,11 @@ fn ten_minutes() -> Duration {
 }
 
 /// What the `change` phase did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeOutcome {
     /// The repository changed.
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub repo: PathBuf,
     /// The branch made.
     pub branch: String,
@@ -72,7 +75,7 @@ pub struct ChangeOutcome {
     /// The commit.
     pub commit: String,
     /// The tests' counts (none when skipped).
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub tests: Option<Counts>,
 }
 

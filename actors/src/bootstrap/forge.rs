@@ -17,7 +17,8 @@ use crate::workspace::git;
 use crate::workspace::testrun::{self, TestCommand};
 
 /// Which forge a publish uses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ForgeKind {
     /// The remote is a bare repository on this machine: the local forge.
@@ -34,7 +35,8 @@ pub enum ForgeKind {
 }
 
 /// What the `publish` phase is asked to do (`publish` in a run request).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PublishSpec {
     /// The remote to push to (default `origin`).
@@ -46,20 +48,20 @@ pub struct PublishSpec {
     /// The local forge's CI command, run in a clean checkout of the change (default: the
     /// change's test command, else the one detected from the checkout's files).
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub ci: Option<TestCommand>,
     /// The first wait before CI is asked (default 10 s); it doubles after each answer of
     /// "pending"…
     #[serde(default = "ten_seconds", with = "crate::duration::serde_text")]
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub ci_poll_initial: Duration,
     /// …up to this (default 60 s)…
     #[serde(default = "sixty_seconds", with = "crate::duration::serde_text")]
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub ci_poll_max: Duration,
     /// …within this budget (default 600 s): then the run fails with `ci_timeout`.
     #[serde(default = "ten_minutes", with = "crate::duration::serde_text")]
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub ci_budget: Duration,
 }
 

@@ -13,7 +13,8 @@ use crate::duration::{self, Bounds, OutOfRange};
 use crate::store::StoreError;
 
 /// Where a release stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReleaseStatus {
     /// Registered (built), never deployed.
@@ -29,7 +30,8 @@ pub enum ReleaseStatus {
 }
 
 /// An immutable, runnable version of a target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Release {
     /// `service:<name>`.
     pub target: String,
@@ -45,7 +47,7 @@ pub struct Release {
     pub env: BTreeMap<String, String>,
     /// Where its artifact is kept (under the data directory), if it has one.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub artifact: Option<PathBuf>,
     /// Where it stands.
     pub status: ReleaseStatus,
@@ -64,7 +66,8 @@ impl Release {
 }
 
 /// A request for a run (`POST /api/v1/bootstrap/runs`), with BOOTSTRAP.md's defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// `service:<name>`.
@@ -90,18 +93,18 @@ pub struct RunRequest {
     pub restart_watchdog_retries: u32,
     /// Between watchdog probes (default 5 s).
     #[serde(default = "five_seconds", with = "crate::duration::serde_text")]
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub restart_watchdog_interval: Duration,
     /// Consecutive health passes needed (default 1).
     #[serde(default = "one")]
     pub health_check_passes: u32,
     /// Between health probes (default 1 s).
     #[serde(default = "one_second", with = "crate::duration::serde_text")]
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub health_check_interval: Duration,
     /// The health gate's progress deadline (default 120 s).
     #[serde(default = "two_minutes", with = "crate::duration::serde_text")]
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub health_deadline: Duration,
     /// Build the release and register it, deploy nothing (the run ends after `build`;
     /// `deployed_release_id` names the release built).
@@ -219,7 +222,8 @@ fn two_minutes() -> Duration {
 }
 
 /// The pipeline's phases, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Decide the deployed and rollback-target release ids.
@@ -243,7 +247,8 @@ pub enum Phase {
 }
 
 /// Where a phase (or a run) stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseStatus {
     /// Not reached.
@@ -259,7 +264,8 @@ pub enum PhaseStatus {
 }
 
 /// One phase of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PhaseRecord {
     /// Which phase.
     pub phase: Phase,
@@ -276,7 +282,8 @@ pub struct PhaseRecord {
 }
 
 /// Where a run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Under way.
@@ -292,7 +299,8 @@ pub enum RunStatus {
 }
 
 /// A run's result (BOOTSTRAP.md, "The result").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunResult {
     /// Whether the new release is live and healthy.
     pub success: bool,
@@ -333,7 +341,7 @@ pub struct RunResult {
     pub change_commit: Option<String>,
     /// The change's test counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub tests: Option<crate::workspace::parse::Counts>,
     /// The branch reached the remote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -371,7 +379,8 @@ impl RunResult {
 }
 
 /// One pass of the pipeline for one target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunRecord {
     /// The run id (also the correlation id of its events).
     pub id: String,

@@ -20,7 +20,8 @@
 use serde::{Deserialize, Serialize};
 
 /// What failed, as the policy sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
     /// Stopping the live release or starting the new one failed.
@@ -43,9 +44,8 @@ impl FailureClass {
 }
 
 /// Where the target runs, for the policy.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentContext {
     /// att manages the target: without a named release, it may restart the previous live one.
@@ -56,7 +56,8 @@ pub enum DeploymentContext {
 }
 
 /// The per-class switches of a request, with BOOTSTRAP.md's defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct RollbackSwitches {
     /// Roll back after a `deploy_failure` (default false).
@@ -106,7 +107,8 @@ pub struct PolicyInput<'a> {
 }
 
 /// The policy's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Decision {
     /// Whether to roll back.
     pub allowed: bool,

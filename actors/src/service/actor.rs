@@ -36,7 +36,8 @@ const RESTART_BASE: Duration = Duration::from_millis(200);
 const RESTART_CAP: Duration = Duration::from_secs(30);
 
 /// Where a service stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceState {
     /// Not running, and not meant to.
@@ -52,7 +53,8 @@ pub enum ServiceState {
 }
 
 /// What `GET /api/v1/services/{name}` shows.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceStatus {
     /// The service.
     pub name: String,
@@ -74,7 +76,7 @@ pub struct ServiceStatus {
     /// How its health is checked.
     pub health: Option<super::probe::Probe>,
     /// Its log file.
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub log_file: PathBuf,
 }
 

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::process::Process;
 
 /// How a service's health is checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Probe {
     /// `GET url` answers 2xx or 3xx.
@@ -27,7 +28,7 @@ pub enum Probe {
         argv: Vec<String>,
         /// Its working directory.
         #[serde(default)]
-        #[schema(value_type = Option<String>)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
         cwd: Option<PathBuf>,
     },
     /// An MCP server at `url` (streamable HTTP) completes `initialize` and answers `ping`.
@@ -38,7 +39,8 @@ pub enum Probe {
 }
 
 /// One probe's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProbeResult {
     /// Whether it passed.
     pub healthy: bool,
@@ -157,7 +159,8 @@ pub fn process_state(process: &Process, seen_exit: &mut bool) -> Option<String> 
 }
 
 /// The restart watchdog's verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Watchdog {
     /// `true`: the process stayed up through the window.
     pub stable: bool,
@@ -197,7 +200,8 @@ pub async fn watchdog(process: &Process, probes: u32, interval: Duration) -> Wat
 }
 
 /// The health gate's verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthGate {
     /// Whether `passes` consecutive probes passed before the deadline.
     pub healthy: bool,

@@ -19,7 +19,8 @@ pub const ARTIFACT: &str = "{artifact}";
 pub const RELEASE: &str = "{release}";
 
 /// A service att runs and watches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     /// `[A-Za-z0-9_-]{1,64}`; the target is `service:<name>`.
@@ -34,14 +35,14 @@ pub struct ServiceSpec {
     pub env: std::collections::BTreeMap<String, String>,
     /// Its working directory.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub cwd: Option<PathBuf>,
     /// How its health is checked (none: running is healthy).
     #[serde(default)]
     pub health: Option<Probe>,
     /// Its log file (default: `<data_dir>/services/<name>/service.log`).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub log_file: Option<PathBuf>,
     /// Restart it when it exits on its own (default true).
     #[serde(default = "yes")]
@@ -51,11 +52,11 @@ pub struct ServiceSpec {
     pub crash_exits: u32,
     /// See `crash_exits` (default 60 s).
     #[serde(default = "default_crash_window", with = "crate::duration::serde_text")]
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub crash_window: Duration,
     /// How long a stop waits after SIGTERM before SIGKILL (default 10 s).
     #[serde(default = "default_stop_grace", with = "crate::duration::serde_text")]
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub stop_grace: Duration,
     /// How its releases are built from a git repository (the `build` phase). A built
     /// release runs `command` and `args` with `{artifact}` replaced by the kept artifact's
