@@ -122,9 +122,10 @@ pub async fn start_launched(
     config: Config,
     launched: Option<crate::launch::Launched>,
 ) -> Result<Server, StartError> {
-    let candidate = launched.as_ref().is_some_and(|l| l.candidate);
-    let launched_att = launched.is_some();
-    let self_release = launched.as_ref().and_then(|l| l.launcher.release.clone());
+    let (handed, launcher, candidate) = match launched {
+        Some(l) => (Some((l.listener, l.probe)), Some(l.launcher), l.candidate),
+        None => (None, None, false),
+    };
     prepare_data_dir(&config.data_dir)?;
     let store = SqliteStore::open(&config.data_dir.join("att.db")).await?;
     let tree_config = TreeConfig {
@@ -136,155 +137,40 @@ pub async fn start_launched(
         clock: att_actors::clock::system(),
     };
     let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
-    let tree = AttTree::start(event_store, tree_config)
-        .await
-        .map_err(|e| StartError::Actors(e.to_string()))?;
-    let tree = Arc::new(tree);
-    let policy = att_actors::upstream::HealthPolicy {
-        unreachable_after: config.gateway.unreachable_after,
-        backoff_base: config.gateway.retry_backoff,
-        backoff_cap: config.gateway.retry_backoff_cap,
-    };
-    let gateway = match Gateway::start(
-        tree.clone(),
-        store.clone(),
-        config.upstreams.clone(),
-        policy,
-        tree_restart(&config),
-        config.gateway.max_upstreams,
-    )
-    .await
-    {
-        Ok(g) => g,
+    let tree = match AttTree::start(event_store, tree_config).await {
+        Ok(tree) => Arc::new(tree),
         Err(e) => {
-            tree.shutdown().await;
             store.close().await;
             return Err(StartError::Actors(e.to_string()));
         }
     };
-
-    let services = match crate::services::Services::start(
-        tree.clone(),
-        store.clone(),
-        &config.data_dir,
-        config.services.clone(),
-        tree_restart(&config),
-        candidate,
-    )
-    .await
-    {
-        Ok(s) => s,
+    // Whatever fails from here stops what started, in reverse.
+    let started = async {
+        let (gateway, services) =
+            start_domain(&config, launcher.as_ref(), candidate, &tree, &store).await?;
+        let sockets = bind(&config, handed).await?;
+        Ok::<_, StartError>((gateway, services, sockets))
+    }
+    .await;
+    let (gateway, services, (listener, probe)) = match started {
+        Ok(started) => started,
         Err(e) => {
             tree.shutdown().await;
             store.close().await;
-            return Err(StartError::Actors(e.to_string()));
-        }
-    };
-
-    // The release pipeline, a run-time child of the root supervisor.
-    let bootstrap_args = att_actors::bootstrap::actor::BootstrapArgs {
-        store: Arc::new(store.clone()),
-        directory: tree.directory.clone(),
-        events: Arc::new(tree.events.clone()),
-        limit: att_actors::bootstrap::policy::RollbackLimit::default(),
-        data_dir: config.data_dir.clone(),
-        launcher: launched.as_ref().map(|l| l.launcher.clone()),
-        self_build: config.launch.build.clone(),
-    };
-    let bootstrap = att_actors::supervisor::ChildSpec::new(
-        att_actors::bootstrap::actor::NAME,
-        tree_restart(&config),
-        move || {
-            (
-                att_actors::bootstrap::actor::BootstrapActor,
-                bootstrap_args.clone(),
-            )
-        },
-    );
-    let root = att_actors::supervisor::SupervisorHandle::new(
-        tree.directory.clone(),
-        att_actors::tree::names::ROOT,
-    );
-    if let Err(e) = root.start_child(bootstrap).await {
-        tree.shutdown().await;
-        store.close().await;
-        return Err(StartError::Actors(e.to_string()));
-    }
-    // Runs a killed att left `running` are concluded now; a candidate does it once promoted.
-    if !candidate {
-        recover_runs(tree.directory.clone()).await;
-    }
-
-    if config.gateway.tool_prefix == att_actors::federation::PrefixMode::Never {
-        let conflicts = gateway.tool_conflicts().await;
-        if !conflicts.is_empty() {
-            tree.shutdown().await;
-            store.close().await;
-            let list: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
-            return Err(StartError::ToolConflicts(list.join("; ")));
-        }
-    }
-
-    let (handed, probe) = match launched {
-        Some(l) => (Some(l.listener), l.probe),
-        None => (None, None),
-    };
-    let bound = match handed {
-        Some(l) => TcpListener::from_std(l),
-        None => TcpListener::bind(config.listen).await,
-    };
-    let probe = probe.map(TcpListener::from_std).transpose();
-    let (listener, probe) = match (bound, probe) {
-        (Ok(l), Ok(p)) => (l, p),
-        (Err(source), _) | (_, Err(source)) => {
-            tree.shutdown().await;
-            store.close().await;
-            return Err(StartError::Bind {
-                addr: config.listen,
-                source,
-            });
+            return Err(e);
         }
     };
     let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.listen,
         source,
     })?;
-
-    let started = tree
-        .events
-        .append(NewEvent::new(
-            "att.started",
-            json!({
-                "pid": std::process::id(),
-                "version": env!("CARGO_PKG_VERSION"),
-                "listen": local_addr.to_string(),
-                "data_dir": config.data_dir.display().to_string(),
-            }),
-        ))
-        .await;
-    if let Err(e) = started {
-        tracing::warn!(error = %e, "could not record the start event");
-    }
+    record_start(&tree, &config, local_addr).await;
 
     let stop = CancellationToken::new();
     // A candidate serves the shared socket once the launcher says so.
     let accepting = CancellationToken::new();
     if candidate {
-        let mut commands = crate::launch::commands();
-        let (gate, services, directory) =
-            (accepting.clone(), services.clone(), tree.directory.clone());
-        tokio::spawn(async move {
-            while let Some(command) = commands.recv().await {
-                gate.cancel();
-                if let crate::launch::Command::Promote = command {
-                    tracing::info!("promoted by the launcher: starting services");
-                    if let Err(e) = services.start_deferred().await {
-                        tracing::error!(error = %e, "could not start the services");
-                    }
-                    recover_runs(directory.clone()).await;
-                }
-            }
-        });
+        follow_launcher(accepting.clone(), services.clone(), tree.directory.clone());
     } else {
         accepting.cancel();
     }
@@ -318,24 +204,215 @@ pub async fn start_launched(
         api_token: config.api_token.as_deref().map(Arc::from),
         shutdown: stop.child_token(),
         started: Instant::now(),
-        release: self_release.map(Arc::from),
+        release: launcher
+            .as_ref()
+            .and_then(|l| l.release.clone())
+            .map(Arc::from),
     };
     let app = http::router(state, &config.http, config.gateway.tool_prefix);
-    let grace = config.http.shutdown_grace;
-    let limits = http::listener::Limits {
-        max_connections: http::listener::fit_to_fd_limit(config.http.max_connections),
-        header_read_timeout: config.http.header_read_timeout,
+    let serving = Serving {
+        listener,
+        probe,
+        accepting,
+        limits: http::listener::Limits {
+            max_connections: http::listener::fit_to_fd_limit(config.http.max_connections),
+            header_read_timeout: config.http.header_read_timeout,
+        },
+        grace: config.http.shutdown_grace,
+        // A launched att hands its socket over to the next release (see `serve`).
+        drain: if launcher.is_some() {
+            config.launch.drain
+        } else {
+            std::time::Duration::ZERO
+        },
     };
-    // A launched att hands its socket over to the next release: at a stop it first drains —
-    // it accepts no new connection (the next release takes them) but answers on the open ones
-    // for `launch.drain`, each response closing its connection, so that the clients'
-    // kept-alive connections end cleanly after an answer rather than being cut while a
-    // request may be on its way — and only then stops serving.
-    let drain = if launched_att {
-        config.launch.drain
-    } else {
-        std::time::Duration::ZERO
+    let task = tokio::spawn(serve(app, serving, stop.clone(), tree.clone(), store));
+    tracing::info!(%local_addr, "att listening");
+    Ok(Server {
+        local_addr,
+        tree,
+        tools,
+        stop,
+        task,
+    })
+}
+
+/// Starts what runs on the actor tree: the gateway, the services, the release pipeline (and
+/// concludes the runs a killed att left), and checks the federated tool names.
+async fn start_domain(
+    config: &Config,
+    launcher: Option<&att_actors::bootstrap::launcher::Launcher>,
+    candidate: bool,
+    tree: &Arc<AttTree>,
+    store: &SqliteStore,
+) -> Result<(Arc<Gateway>, Arc<crate::services::Services>), StartError> {
+    let policy = att_actors::upstream::HealthPolicy {
+        unreachable_after: config.gateway.unreachable_after,
+        backoff_base: config.gateway.retry_backoff,
+        backoff_cap: config.gateway.retry_backoff_cap,
     };
+    let gateway = Gateway::start(
+        tree.clone(),
+        store.clone(),
+        config.upstreams.clone(),
+        policy,
+        tree_restart(config),
+        config.gateway.max_upstreams,
+    )
+    .await
+    .map_err(|e| StartError::Actors(e.to_string()))?;
+    let services = crate::services::Services::start(
+        tree.clone(),
+        store.clone(),
+        &config.data_dir,
+        config.services.clone(),
+        tree_restart(config),
+        candidate,
+    )
+    .await
+    .map_err(|e| StartError::Actors(e.to_string()))?;
+
+    // The release pipeline, a run-time child of the root supervisor.
+    let bootstrap_args = att_actors::bootstrap::actor::BootstrapArgs {
+        store: Arc::new(store.clone()),
+        directory: tree.directory.clone(),
+        events: Arc::new(tree.events.clone()),
+        limit: att_actors::bootstrap::policy::RollbackLimit::default(),
+        data_dir: config.data_dir.clone(),
+        launcher: launcher.cloned(),
+        self_build: config.launch.build.clone(),
+    };
+    let bootstrap = att_actors::supervisor::ChildSpec::new(
+        att_actors::bootstrap::actor::NAME,
+        tree_restart(config),
+        move || {
+            (
+                att_actors::bootstrap::actor::BootstrapActor,
+                bootstrap_args.clone(),
+            )
+        },
+    );
+    att_actors::supervisor::SupervisorHandle::new(
+        tree.directory.clone(),
+        att_actors::tree::names::ROOT,
+    )
+    .start_child(bootstrap)
+    .await
+    .map_err(|e| StartError::Actors(e.to_string()))?;
+    // Runs a killed att left `running` are concluded now; a candidate does it once promoted.
+    if !candidate {
+        recover_runs(tree.directory.clone()).await;
+    }
+
+    if config.gateway.tool_prefix == att_actors::federation::PrefixMode::Never {
+        let conflicts = gateway.tool_conflicts().await;
+        if !conflicts.is_empty() {
+            let list: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+            return Err(StartError::ToolConflicts(list.join("; ")));
+        }
+    }
+    Ok((gateway, services))
+}
+
+/// The listening socket (handed over by the launcher, or bound to `listen`) and the
+/// launcher's private probe socket, if any.
+async fn bind(
+    config: &Config,
+    handed: Option<(std::net::TcpListener, Option<std::net::TcpListener>)>,
+) -> Result<(TcpListener, Option<TcpListener>), StartError> {
+    let bind_error = |source| StartError::Bind {
+        addr: config.listen,
+        source,
+    };
+    match handed {
+        Some((listener, probe)) => Ok((
+            TcpListener::from_std(listener).map_err(bind_error)?,
+            probe
+                .map(TcpListener::from_std)
+                .transpose()
+                .map_err(bind_error)?,
+        )),
+        None => Ok((
+            TcpListener::bind(config.listen).await.map_err(bind_error)?,
+            None,
+        )),
+    }
+}
+
+/// Records `att.started`.
+async fn record_start(tree: &AttTree, config: &Config, local_addr: SocketAddr) {
+    let started = tree
+        .events
+        .append(NewEvent::new(
+            "att.started",
+            json!({
+                "pid": std::process::id(),
+                "version": env!("CARGO_PKG_VERSION"),
+                "listen": local_addr.to_string(),
+                "data_dir": config.data_dir.display().to_string(),
+            }),
+        ))
+        .await;
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "could not record the start event");
+    }
+}
+
+/// A candidate release: opens `accepting` at the launcher's first word, and on `Promote`
+/// starts the services and concludes the runs its predecessor left.
+fn follow_launcher(
+    accepting: CancellationToken,
+    services: Arc<crate::services::Services>,
+    directory: att_actors::directory::ActorDirectory,
+) {
+    let mut commands = crate::launch::commands();
+    tokio::spawn(async move {
+        while let Some(command) = commands.recv().await {
+            accepting.cancel();
+            if let crate::launch::Command::Promote = command {
+                tracing::info!("promoted by the launcher: starting services");
+                if let Err(e) = services.start_deferred().await {
+                    tracing::error!(error = %e, "could not start the services");
+                }
+                recover_runs(directory.clone()).await;
+            }
+        }
+    });
+}
+
+/// How att serves: its sockets, when it may accept on the shared one, its bounds, and how
+/// it stops.
+struct Serving {
+    listener: TcpListener,
+    probe: Option<TcpListener>,
+    accepting: CancellationToken,
+    limits: http::listener::Limits,
+    grace: std::time::Duration,
+    drain: std::time::Duration,
+}
+
+/// Serves `app` until `stop`, then stops the actors and closes the store.
+///
+/// A launched att hands its socket over to the next release: at a stop it first drains —
+/// it accepts no new connection (the next release takes them) but answers on the open ones
+/// for `launch.drain`, each response closing its connection, so that the clients'
+/// kept-alive connections end cleanly after an answer rather than being cut while a request
+/// may be on its way — and only then stops serving. In-flight requests get `grace`.
+async fn serve(
+    app: axum::Router,
+    serving: Serving,
+    stop: CancellationToken,
+    tree: Arc<AttTree>,
+    store: SqliteStore,
+) {
+    let Serving {
+        listener,
+        probe,
+        accepting,
+        limits,
+        grace,
+        drain,
+    } = serving;
     let draining = CancellationToken::new();
     let app = {
         let draining = draining.clone();
@@ -366,46 +443,35 @@ pub async fn start_launched(
             http_stop.cancel();
         });
     }
-    let (task_tree, task_stop) = (tree.clone(), http_stop);
-    let task = tokio::spawn(async move {
-        let shared = async {
-            tokio::select! {
-                () = accepting.cancelled() => {
-                    http::listener::serve(listener, app.clone(), limits, draining.clone(), task_stop.clone()).await;
-                }
-                () = task_stop.cancelled() => {}
-            }
-        };
-        let private = async {
-            if let Some(p) = probe {
-                http::listener::serve(p, app.clone(), limits, draining.clone(), task_stop.clone())
-                    .await;
-            }
-        };
-        let serve = std::pin::pin!(async { tokio::join!(shared, private) });
+    let shared = async {
         tokio::select! {
-            _ = serve => {},
-            () = async { task_stop.cancelled().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(?grace, "in-flight requests did not finish within the shutdown grace; dropping them");
+            () = accepting.cancelled() => {
+                http::listener::serve(listener, app.clone(), limits, draining.clone(), http_stop.clone()).await;
             }
+            () = http_stop.cancelled() => {}
         }
-        tracing::info!("HTTP server stopped; stopping actors");
-        let stopping = NewEvent::new("att.stopping", json!({ "pid": std::process::id() }));
-        if let Err(e) = task_tree.events.append(stopping).await {
-            tracing::warn!(error = %e, "could not record the stop event");
+    };
+    let private = async {
+        if let Some(p) = probe {
+            http::listener::serve(p, app.clone(), limits, draining.clone(), http_stop.clone())
+                .await;
         }
-        task_tree.shutdown().await;
-        store.close().await;
-        tracing::info!("att stopped");
-    });
-    tracing::info!(%local_addr, "att listening");
-    Ok(Server {
-        local_addr,
-        tree,
-        tools,
-        stop,
-        task,
-    })
+    };
+    let serve = std::pin::pin!(async { tokio::join!(shared, private) });
+    tokio::select! {
+        _ = serve => {},
+        () = async { http_stop.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(?grace, "in-flight requests did not finish within the shutdown grace; dropping them");
+        }
+    }
+    tracing::info!("HTTP server stopped; stopping actors");
+    let stopping = NewEvent::new("att.stopping", json!({ "pid": std::process::id() }));
+    if let Err(e) = tree.events.append(stopping).await {
+        tracing::warn!(error = %e, "could not record the stop event");
+    }
+    tree.shutdown().await;
+    store.close().await;
+    tracing::info!("att stopped");
 }
 
 fn tree_restart(config: &Config) -> RestartPolicy {

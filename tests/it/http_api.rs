@@ -397,10 +397,21 @@ async fn a_follower_that_lags_behind_the_live_channel_misses_nothing_and_sees_th
         std::future::pending(),
     );
     let mut stream = Box::pin(stream);
-    // The first poll subscribes and waits for live events.
+    // Polled until it has read where "now" is and subscribed: it waits for live events.
+    let before = tree.events.subscribers();
+    for _ in 0..10_000 {
+        assert!(
+            futures_util::poll!(stream.next()).is_pending(),
+            "nothing to deliver yet"
+        );
+        if tree.events.subscribers() > before {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
     assert!(
-        futures_util::poll!(stream.next()).is_pending(),
-        "nothing to deliver yet"
+        tree.events.subscribers() > before,
+        "the follower subscribed"
     );
     // Far more events than the live channel holds arrive before the follower reads again.
     for i in 0..20 {

@@ -4,7 +4,8 @@
 //!
 //! The live subscription is taken *before* the store is read, so an event is either stored in
 //! time for the replay or broadcast after the subscription; `seen` (the last id handed out)
-//! drops the overlap. The replay pages forward from the id ([`PAGE`] events a query) until it
+//! drops the overlap. "From now" is "after the newest stored event", read before the
+//! subscription, so the same holds for it. The replay pages forward from the id ([`PAGE`] events a query) until it
 //! is caught up, so a client resuming far behind receives every event, oldest first. A
 //! follower that lags behind the live channel fills its gap the same way. The stream ends
 //! after an event `end` accepts (a run's final event), when `stop` fires, or when the store
@@ -39,15 +40,15 @@ pub fn follow(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> impl Stream<Item = Event> + Send + 'static {
     async_stream::stream! {
-        let mut live = events.subscribe();
-        // "Now" is the newest stored event: a lag before the first live event is filled from
-        // there like any other.
-        let (mut seen, mut behind) = match from {
-            From::After(id) => (id, true),
+        // "Now" is the newest stored event, read *before* subscribing: what is stored after
+        // it comes from the replay or the live channel, so nothing between the read and the
+        // subscription is lost (an event in both is handed out once, by `seen`).
+        let mut seen = match from {
+            From::After(id) => id,
             From::Now => {
                 let newest = EventQuery { limit: 1, ..EventQuery::default() };
                 match events.query(newest).await {
-                    Ok(got) => (got.last().map_or(0, |e| e.id), false),
+                    Ok(got) => got.last().map_or(0, |e| e.id),
                     Err(e) => {
                         tracing::warn!(error = %e, "an event stream could not read the log; closing it");
                         return;
@@ -55,6 +56,8 @@ pub fn follow(
                 }
             }
         };
+        let mut live = events.subscribe();
+        let mut behind = true;
         let stop = stop;
         tokio::pin!(stop);
         loop {

@@ -228,6 +228,11 @@ impl EventsHandle {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.live.subscribe()
     }
+
+    /// How many live subscribers there are (open event streams, run followers).
+    pub fn subscribers(&self) -> usize {
+        self.live.receiver_count()
+    }
 }
 
 impl EventSink for EventsHandle {
