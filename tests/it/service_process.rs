@@ -33,12 +33,9 @@ async fn address(log: &RotatingLog) -> String {
     .await
 }
 
+/// A zombie has exited: only a process that still runs counts.
 fn alive(pid: u32) -> bool {
-    // A zombie has exited: only a process that still runs counts.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit(')').next().map(|r| r.trim().to_owned()))
-        .is_some_and(|r| !r.starts_with('Z'))
+    common::alive(u64::from(pid))
 }
 
 #[tokio::test]

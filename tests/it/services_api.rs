@@ -5,17 +5,10 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{TestAtt, eventually, free_port};
+use common::{TestAtt, alive, eventually, free_port};
 use serde_json::{Value, json};
 
 const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
-
-fn alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit(')').next().map(|r| r.trim().to_owned()))
-        .is_some_and(|r| !r.starts_with('Z'))
-}
 
 async fn service(att: &TestAtt, name: &str) -> Value {
     att.get_json(&format!("/api/v1/services/{name}")).await

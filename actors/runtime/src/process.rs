@@ -75,6 +75,18 @@ pub fn stat(pid: u32) -> Option<Stat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// Waits until process `pid` is gone (or only a zombie), checking every 10 ms for at most
+/// `limit`; answers whether it is. A SIGKILL is delivered asynchronously: this is how a
+/// caller (a test, a stop) sees it land, bounded.
+pub async fn wait_gone(pid: u32, limit: Duration) -> bool {
+    let gone = || !stat(pid).is_some_and(|s| s.alive());
+    let until = crate::duration::deadline(tokio::time::Instant::now(), limit);
+    while !gone() && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gone()
+}
+
 /// Whether process `pid` started with `NAME=value` in its environment.
 fn has_env(pid: u32, name: &str, value: &str) -> bool {
     let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {

@@ -166,22 +166,15 @@ mod tests {
             e,
             CliError::TimedOut("hang".into(), Duration::from_millis(1500))
         );
-        let pid: i32 = std::fs::read_to_string(&pid_file)
+        let pid: u32 = std::fs::read_to_string(&pid_file)
             .expect("pid file")
             .trim()
             .parse()
             .expect("pid");
-        let gone = || {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.trim_start().chars().next());
-            matches!(state, None | Some('Z'))
-        };
-        let until = std::time::Instant::now() + Duration::from_secs(10);
-        while !gone() && std::time::Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(gone(), "the grandchild {pid} outlived the timeout");
+        // The grandchild dies with its group (reaped by init: at most a zombie remains).
+        assert!(
+            att_runtime::process::wait_gone(pid, Duration::from_secs(10)).await,
+            "the grandchild {pid} outlived the timeout"
+        );
     }
 }

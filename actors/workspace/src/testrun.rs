@@ -446,25 +446,16 @@ mod tests {
         .expect("run");
         assert_eq!((r.returncode, r.timed_out), (124, true));
         assert_eq!((r.counts.passed, r.counts.failed), (2, 1), "{r:?}");
-        let pid: i32 = std::fs::read_to_string(&marker)
+        let pid: u32 = std::fs::read_to_string(&marker)
             .expect("pid file")
             .trim()
             .parse()
             .expect("pid");
-        // The grandchild dies with its group (SIGKILL is delivered asynchronously: wait for it,
-        // bounded; reaped by init, so at most a zombie may remain).
-        let gone = || {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.trim_start().chars().next());
-            matches!(state, None | Some('Z'))
-        };
-        let until = std::time::Instant::now() + Duration::from_secs(10);
-        while !gone() && std::time::Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(gone(), "the grandchild {pid} outlived the run");
+        // The grandchild dies with its group (reaped by init: at most a zombie remains).
+        assert!(
+            att_runtime::process::wait_gone(pid, Duration::from_secs(10)).await,
+            "the grandchild {pid} outlived the run"
+        );
     }
 
     #[tokio::test]

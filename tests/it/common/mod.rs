@@ -273,13 +273,10 @@ pub async fn tree_with(
 
 /// Whether `pid` is a live (not zombie) process.
 pub fn alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+    u32::try_from(pid)
         .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().to_owned())
-        })
-        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+        .and_then(att_actors::process::stat)
+        .is_some_and(|s| s.alive())
 }
 
 /// The pids of live processes whose argument vector satisfies `matches`.
@@ -304,13 +301,11 @@ pub fn processes(matches: impl Fn(&[String]) -> bool) -> Vec<u64> {
 
 /// Waits (bounded) until `pid` has exited.
 pub async fn wait_dead(pid: u64) {
-    for _ in 0..1000 {
-        if !alive(pid) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("process {pid} is still alive");
+    let pid = u32::try_from(pid).expect("a pid");
+    assert!(
+        att_actors::process::wait_gone(pid, Duration::from_secs(10)).await,
+        "process {pid} is still alive"
+    );
 }
 
 /// Commits `files` (path, content) on top of `repo`'s HEAD; the commit id.
