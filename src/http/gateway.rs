@@ -416,11 +416,25 @@ async fn act(state: &AppState, name: &str, action: Action) -> Result<ServerRecor
     Ok(record(state, spec, source).await)
 }
 
+/// How many servers the "every server" routes act on at once: a slow server costs its own
+/// time, not everyone's in turn.
+const ALL_AT_ONCE: usize = 32;
+
 async fn act_all(state: &AppState, action: Action) -> Result<Json<ServerList>, ApiError> {
-    let mut servers = Vec::new();
-    for (spec, _) in state.gateway.list() {
-        servers.push(act(state, &spec.name, action).await?);
-    }
+    use futures_util::StreamExt;
+    let names: Vec<String> = state
+        .gateway
+        .list()
+        .into_iter()
+        .map(|(spec, _)| spec.name)
+        .collect();
+    let servers = futures_util::stream::iter(names)
+        // A server deleted meanwhile is left out of the answer.
+        .map(|name| async move { act(state, &name, action).await.ok() })
+        .buffered(ALL_AT_ONCE)
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
     Ok(Json(ServerList { servers }))
 }
 
