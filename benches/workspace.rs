@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use att::config::Config;
-use att_actors::workspace::{code, git};
+use att_workspace::{code, git};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -124,14 +124,14 @@ fn main() {
         // edit in the working tree, both through the same functions att uses.
         let (mut changes, mut commits) = (Vec::new(), Vec::new());
         for i in 0..20 {
-            let spec: att_actors::bootstrap::change::ChangeSpec = serde_json::from_value(json!({
+            let spec: att_release::change::ChangeSpec = serde_json::from_value(json!({
                 "message": format!("change {i}"),
                 "edits": [{"path": "src/lib.rs", "content": format!("{text}// {i}\n")}],
                 "test": {"argv": ["sh", "test.sh"], "runner": "plain"}
             }))
             .expect("spec");
             let t0 = Instant::now();
-            att_actors::bootstrap::change::change(&spec, &root, data.path(), &format!("bench-{i}"))
+            att_release::change::change(&spec, &root, data.path(), &format!("bench-{i}"))
                 .await
                 .expect("change");
             changes.push(t0.elapsed());

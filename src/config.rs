@@ -57,12 +57,12 @@ pub struct Config {
     /// Upstream MCP servers (`[[upstreams]]`): `name` plus `url` (+ `headers`) for HTTP or
     /// `command` (+ `args`, `env`, `cwd`) for stdio, plus `priority`, `call_timeout`,
     /// `init_timeout`, `health_interval`, `max_init_age`, `idempotent_tools`.
-    pub upstreams: Vec<att_actors::upstream::UpstreamSpec>,
+    pub upstreams: Vec<att_gateway::upstream::UpstreamSpec>,
     /// Managed services (`[[services]]`, `service:<name>` targets): `name`, `command`, `args`,
     /// `env`, `cwd`, `health` (`{kind = "http", url}`, `{kind = "command", argv}` or
     /// `{kind = "mcp", url}`), `log_file`, `restart`, `crash_exits`, `crash_window`,
     /// `stop_grace`, `build` (`{repo, command, artifact, env, timeout}`). They start with att.
-    pub services: Vec<att_actors::service::spec::ServiceSpec>,
+    pub services: Vec<att_release::service::spec::ServiceSpec>,
     /// `att launch` and the `self` target.
     pub launch: LaunchConfig,
     /// The workspace tools.
@@ -107,7 +107,7 @@ pub struct GatewayConfig {
     /// name offered with different schemas), `always` (`<server>__<name>` for every tool), or
     /// `never` (plain names; att refuses to start while two upstreams offer one name with
     /// different schemas).
-    pub tool_prefix: att_actors::federation::PrefixMode,
+    pub tool_prefix: att_gateway::federation::PrefixMode,
     /// The most upstreams att keeps (configured and registered); a registration beyond it
     /// is refused (409). Each upstream is an actor with its own checks and session.
     pub max_upstreams: usize,
@@ -119,7 +119,7 @@ impl Default for GatewayConfig {
             unreachable_after: 3,
             retry_backoff: Duration::from_secs(1),
             retry_backoff_cap: Duration::from_secs(8),
-            tool_prefix: att_actors::federation::PrefixMode::default(),
+            tool_prefix: att_gateway::federation::PrefixMode::default(),
             max_upstreams: 1000,
         }
     }
@@ -274,7 +274,7 @@ pub struct LaunchConfig {
     #[serde(with = "humantime_serde")]
     pub drain: Duration,
     /// How att's own releases are built (a git repository of att, a command, the binary).
-    pub build: Option<att_actors::bootstrap::build::BuildSpec>,
+    pub build: Option<att_release::build::BuildSpec>,
 }
 
 impl Default for LaunchConfig {
@@ -563,7 +563,7 @@ impl Config {
             origin: "configuration".into(),
             message,
         })?;
-        use att_actors::duration::{BACKOFF, GRACE, TIMEOUT, WINDOW};
+        use att_runtime::duration::{BACKOFF, GRACE, TIMEOUT, WINDOW};
         let durations = [
             ("http.request_timeout", self.http.request_timeout, TIMEOUT),
             ("http.shutdown_grace", self.http.shutdown_grace, GRACE),

@@ -15,12 +15,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use att_actors::events::EventSink;
-use att_actors::invoke::Invoker;
-use att_actors::supervisor::{ChildSpec, RestartPolicy};
-use att_actors::tree::AttTree;
-use att_actors::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle, UpstreamStatus};
-use att_actors::upstream::{HealthPolicy, UpstreamSpec, UpstreamStore};
+use att_gateway::invoke::Invoker;
+use att_gateway::tree::AttTree;
+use att_gateway::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle, UpstreamStatus};
+use att_gateway::upstream::{HealthPolicy, UpstreamSpec, UpstreamStore};
+use att_runtime::events::EventSink;
+use att_runtime::supervisor::{ChildSpec, RestartPolicy};
 
 use crate::store::SqliteStore;
 
@@ -42,7 +42,7 @@ pub enum GatewayError {
     Start(String, String),
     /// The store refused.
     #[error(transparent)]
-    Store(#[from] att_actors::store::StoreError),
+    Store(#[from] att_runtime::store::StoreError),
     /// The supervisor could not be reached.
     #[error("{0}")]
     Supervisor(String),
@@ -221,9 +221,9 @@ impl Gateway {
     /// The tool names two upstreams offer with different input schemas, as `/mcp` would
     /// see them under `tool_prefix = "never"`. Connects to every registered upstream first
     /// (each within its `init_timeout`; one that cannot be reached is left out).
-    pub async fn tool_conflicts(&self) -> Vec<att_actors::federation::Conflict> {
-        use att_actors::federation::{Federated, PrefixMode};
-        use att_actors::router::{RoutingSnapshot, ServerView};
+    pub async fn tool_conflicts(&self) -> Vec<att_gateway::federation::Conflict> {
+        use att_gateway::federation::{Federated, PrefixMode};
+        use att_gateway::router::{RoutingSnapshot, ServerView};
         let specs: Vec<UpstreamSpec> = self.list().into_iter().map(|(s, _)| s).collect();
         let ready = specs.iter().map(|spec| async move {
             let budget = spec.init_timeout.saturating_add(spec.call_timeout);
@@ -235,7 +235,7 @@ impl Gateway {
             Some(ServerView {
                 name: spec.name.clone(),
                 priority: spec.priority,
-                status: att_actors::upstream::Status::Healthy,
+                status: att_gateway::upstream::Status::Healthy,
                 next_retry_at: None,
                 catalog: Some(Arc::new(catalog.names())),
                 entries: Some(catalog),
@@ -248,12 +248,12 @@ impl Gateway {
     }
 
     /// The resource subscriptions att's clients hold upstream.
-    pub fn subscriptions(&self) -> Arc<att_actors::upstream::subscriptions::Subscriptions> {
+    pub fn subscriptions(&self) -> Arc<att_gateway::upstream::subscriptions::Subscriptions> {
         self.tree.subscriptions.clone()
     }
 
     /// The router (its snapshots feed the federated endpoint).
-    pub fn router(&self) -> att_actors::router::RouterHandle {
+    pub fn router(&self) -> att_gateway::router::RouterHandle {
         self.tree.router.clone()
     }
 

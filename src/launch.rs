@@ -6,7 +6,7 @@
 //! - the child is restarted with back-off when it crashes, and the launcher gives up after
 //!   `launch.crash_exits` crashes within `launch.crash_window`;
 //! - a switch (asked over `<data_dir>/launch/control.sock` by the att it runs, see
-//!   `att_actors::bootstrap::launcher`): the new release starts beside the old one as a
+//!   `att_release::bootstrap::launcher`): the new release starts beside the old one as a
 //!   *candidate* with a private probe listener (fd 4) — it neither serves the shared socket
 //!   nor touches services yet; after its watchdog and health gate it is told (a line on its
 //!   stdin) to `accept` on the shared socket; the old att is stopped gracefully (it stops
@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use att_actors::bootstrap::launcher::{Launcher, Reply, Request};
+use att_release::bootstrap::launcher::{Launcher, Reply, Request};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -168,7 +168,7 @@ struct Running {
 
 impl Running {
     fn signal(&self, signal: i32) {
-        att_actors::process::signal_group(self.pid, signal);
+        att_runtime::process::signal_group(self.pid, signal);
     }
 
     /// SIGTERM, SIGKILL after `grace`; its group is killed in any case.

@@ -1,5 +1,5 @@
 //! `att`: the edges of att — command line, configuration, HTTP façade, store adapters — and
-//! the wiring that starts the actors of `att-actors` on them.
+//! the wiring that starts the actors of `att-gateway` and `att-release` on them.
 //!
 //! Start with [`server::start`]: it turns a [`config::Config`] into a running att.
 

@@ -59,7 +59,7 @@ fn load_config(args: &ServeArgs) -> Result<Config, config::ConfigError> {
             path: path.clone(),
             source,
         })?;
-        let specs = att_actors::upstream::from_mcp_servers_json(&text).map_err(|e| {
+        let specs = att_gateway::upstream::from_mcp_servers_json(&text).map_err(|e| {
             config::ConfigError::Key {
                 key: e.field,
                 origin: format!("--mcp-config `{}`", path.display()),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use att_actors::{ActorDirectory, ActorState};
+use att_runtime::directory::{ActorDirectory, ActorState};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;

@@ -1,7 +1,7 @@
 //! A project: a directory att works in for its callers (WORKSPACE.md, "Projects") — its
 //! name, directory, test command, where it was cloned from, how it runs (a managed service
 //! `project-<name>`) and its forge. The tools (`crate::tools`) use the project's directory
-//! through `att_actors::workspace` (files, git, tests); this is only the record, stored by
+//! through `att_workspace` (files, git, tests); this is only the record, stored by
 //! the store adapter and shown by `/api/v1/projects`.
 
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ pub struct Project {
     /// How its tests run (default: detected from its files).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub test: Option<att_actors::workspace::testrun::TestCommand>,
+    pub test: Option<att_workspace::testrun::TestCommand>,
     /// The repository it was cloned from, when att cloned it (`project create` with a
     /// `git_remote` and a `path` that did not exist yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,7 +35,7 @@ pub struct Project {
     /// Its forge, for change requests (default: the local forge of its `origin`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub forge: Option<att_actors::bootstrap::forge::ForgeKind>,
+    pub forge: Option<att_release::forge::ForgeKind>,
 }
 
 /// How a project runs: the managed service `project-<name>`, in the project's directory.
@@ -52,7 +52,7 @@ pub struct Runtime {
     pub env: std::collections::BTreeMap<String, String>,
     /// Its health probe (none: running is healthy).
     #[serde(default)]
-    pub health: Option<att_actors::service::probe::Probe>,
+    pub health: Option<att_release::service::probe::Probe>,
     /// How its releases are built from the project's commits (`deploy` tools); the
     /// repository is the project itself.
     #[serde(default)]
@@ -81,7 +81,7 @@ impl Project {
     /// Checks what can be checked before its directory exists (a clone target): the name, an
     /// absolute path that is not a git directory nor inside one, a test command.
     pub fn validate_plan(&self) -> Result<(), (&'static str, String)> {
-        if !att_actors::upstream::valid_name(&self.name) {
+        if !att_gateway::upstream::valid_name(&self.name) {
             return Err((
                 "name",
                 format!(
@@ -96,7 +96,7 @@ impl Project {
                 "the project directory must be an absolute path".into(),
             ));
         }
-        if let Some(git_dir) = att_actors::workspace::paths::enclosing_git_dir(&self.path) {
+        if let Some(git_dir) = att_workspace::paths::enclosing_git_dir(&self.path) {
             return Err((
                 "path",
                 format!(

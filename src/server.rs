@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use att_actors::events::{EventStore, NewEvent};
-use att_actors::supervisor::RestartPolicy;
-use att_actors::tree::{AttTree, TreeConfig};
+use att_gateway::tree::{AttTree, TreeConfig};
+use att_runtime::events::{EventStore, NewEvent};
+use att_runtime::supervisor::RestartPolicy;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -104,8 +104,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
 }
 
 /// Concludes the runs a killed att left `running` (in the background of the actor).
-async fn recover_runs(directory: att_actors::directory::ActorDirectory) {
-    match att_actors::bootstrap::actor::BootstrapHandle::new(directory)
+async fn recover_runs(directory: att_runtime::directory::ActorDirectory) {
+    match att_release::bootstrap::actor::BootstrapHandle::new(directory)
         .recover()
         .await
     {
@@ -134,7 +134,7 @@ pub async fn start_launched(
         trace_capacity: config.actors.trace_capacity,
         event_queue_capacity: config.events.queue_capacity,
         live_capacity: config.events.live_capacity,
-        clock: att_actors::clock::system(),
+        clock: att_runtime::clock::system(),
     };
     let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
     let tree = match AttTree::start(event_store, tree_config).await {
@@ -178,7 +178,7 @@ pub async fn start_launched(
         store.clone(),
         tree.events.clone(),
         services.clone(),
-        att_actors::bootstrap::actor::BootstrapHandle::new(tree.directory.clone()),
+        att_release::bootstrap::actor::BootstrapHandle::new(tree.directory.clone()),
         config.workspace.clone(),
         stop.child_token(),
     ));
@@ -241,12 +241,12 @@ pub async fn start_launched(
 /// concludes the runs a killed att left), and checks the federated tool names.
 async fn start_domain(
     config: &Config,
-    launcher: Option<&att_actors::bootstrap::launcher::Launcher>,
+    launcher: Option<&att_release::bootstrap::launcher::Launcher>,
     candidate: bool,
     tree: &Arc<AttTree>,
     store: &SqliteStore,
 ) -> Result<(Arc<Gateway>, Arc<crate::services::Services>), StartError> {
-    let policy = att_actors::upstream::HealthPolicy {
+    let policy = att_gateway::upstream::HealthPolicy {
         unreachable_after: config.gateway.unreachable_after,
         backoff_base: config.gateway.retry_backoff,
         backoff_cap: config.gateway.retry_backoff_cap,
@@ -273,28 +273,28 @@ async fn start_domain(
     .map_err(|e| StartError::Actors(e.to_string()))?;
 
     // The release pipeline, a run-time child of the root supervisor.
-    let bootstrap_args = att_actors::bootstrap::actor::BootstrapArgs {
+    let bootstrap_args = att_release::bootstrap::actor::BootstrapArgs {
         store: Arc::new(store.clone()),
         directory: tree.directory.clone(),
         events: Arc::new(tree.events.clone()),
-        limit: att_actors::bootstrap::policy::RollbackLimit::default(),
+        limit: att_release::policy::RollbackLimit::default(),
         data_dir: config.data_dir.clone(),
         launcher: launcher.cloned(),
         self_build: config.launch.build.clone(),
     };
-    let bootstrap = att_actors::supervisor::ChildSpec::new(
-        att_actors::bootstrap::actor::NAME,
+    let bootstrap = att_runtime::supervisor::ChildSpec::new(
+        att_release::bootstrap::actor::NAME,
         tree_restart(config),
         move || {
             (
-                att_actors::bootstrap::actor::BootstrapActor,
+                att_release::bootstrap::actor::BootstrapActor,
                 bootstrap_args.clone(),
             )
         },
     );
-    att_actors::supervisor::SupervisorHandle::new(
+    att_runtime::supervisor::SupervisorHandle::new(
         tree.directory.clone(),
-        att_actors::tree::names::ROOT,
+        att_gateway::tree::names::ROOT,
     )
     .start_child(bootstrap)
     .await
@@ -304,7 +304,7 @@ async fn start_domain(
         recover_runs(tree.directory.clone()).await;
     }
 
-    if config.gateway.tool_prefix == att_actors::federation::PrefixMode::Never {
+    if config.gateway.tool_prefix == att_gateway::federation::PrefixMode::Never {
         let conflicts = gateway.tool_conflicts().await;
         if !conflicts.is_empty() {
             let list: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
@@ -363,7 +363,7 @@ async fn record_start(tree: &AttTree, config: &Config, local_addr: SocketAddr) {
 fn follow_launcher(
     accepting: CancellationToken,
     services: Arc<crate::services::Services>,
-    directory: att_actors::directory::ActorDirectory,
+    directory: att_runtime::directory::ActorDirectory,
 ) {
     let mut commands = crate::launch::commands();
     tokio::spawn(async move {

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use att_actors::events::EventSink;
-use att_actors::service::actor::{ServiceActor, ServiceArgs, ServiceHandle};
-use att_actors::service::spec::ServiceSpec;
-use att_actors::supervisor::{ChildSpec, RestartPolicy};
-use att_actors::tree::AttTree;
+use att_gateway::tree::AttTree;
+use att_release::service::actor::{ServiceActor, ServiceArgs, ServiceHandle};
+use att_release::service::spec::ServiceSpec;
+use att_runtime::events::EventSink;
+use att_runtime::supervisor::{ChildSpec, RestartPolicy};
 
 use crate::gateway::Source;
 use crate::store::SqliteStore;
@@ -32,7 +32,7 @@ pub enum ServicesError {
     Start(String, String),
     /// The store refused.
     #[error(transparent)]
-    Store(#[from] att_actors::store::StoreError),
+    Store(#[from] att_runtime::store::StoreError),
     /// The supervisor could not be reached.
     #[error("{0}")]
     Supervisor(String),

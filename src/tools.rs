@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::project::{Project, Runtime};
-use att_actors::bootstrap::actor::{BootstrapHandle, Refused};
-use att_actors::bootstrap::model::{ReleaseStore, RunRequest};
-use att_actors::events::{EventSink, EventsHandle, NewEvent};
-use att_actors::service::spec::ServiceSpec;
-use att_actors::workspace::code::{self, CodeError};
-use att_actors::workspace::git::{self, GitError};
-use att_actors::workspace::testrun::{self, RunError, TestCommand};
+use att_release::bootstrap::actor::{BootstrapHandle, Refused};
+use att_release::model::{ReleaseStore, RunRequest};
+use att_release::service::spec::ServiceSpec;
+use att_runtime::events::{EventSink, EventsHandle, NewEvent};
+use att_workspace::code::{self, CodeError};
+use att_workspace::git::{self, GitError};
+use att_workspace::testrun::{self, RunError, TestCommand};
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate, Tool};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -593,7 +593,7 @@ pub struct TestRunRecord {
     /// While running: who its process is, so that an att restarted after a crash stops
     /// what the crashed one left running (and nothing else).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process: Option<att_actors::process::Identity>,
+    pub process: Option<att_runtime::process::Identity>,
     /// The program it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<String>,
@@ -1117,10 +1117,10 @@ impl Tools {
         &self,
         project: &Project,
         remote: &str,
-    ) -> Result<Box<dyn att_actors::bootstrap::forge::Forge>, ToolError> {
+    ) -> Result<Box<dyn att_release::forge::Forge>, ToolError> {
         let kind = project.forge.clone().unwrap_or_default();
         let ci = project.test.clone();
-        att_actors::bootstrap::forge::forge_for(
+        att_release::forge::forge_for(
             &project.path,
             remote,
             &kind,
@@ -1163,7 +1163,7 @@ impl Tools {
     }
 
     async fn on_change(&self, tool: &str, a: ChangeArgs) -> Result<Done, ToolError> {
-        use att_actors::bootstrap::forge::CiState;
+        use att_release::forge::CiState;
         let p = self.project(&a.project).await?;
         let forge = self.forge(&p, a.remote.as_deref().unwrap_or("origin"))?;
         match tool {
@@ -1206,7 +1206,7 @@ impl Tools {
         if self.services.get(&p.service_name()).is_some() {
             let s = self.services.handle(&p.service_name()).status().await;
             return match s.map(|s| s.state) {
-                Ok(att_actors::service::actor::ServiceState::Running) => "running",
+                Ok(att_release::service::actor::ServiceState::Running) => "running",
                 _ => "stopped",
             };
         }
@@ -1427,7 +1427,7 @@ impl Tools {
         for data in &left {
             let mut record: TestRunRecord = serde_json::from_str(data).map_err(internal)?;
             if let Some(identity) = &record.process {
-                att_actors::process::stop_orphan(identity, Duration::from_secs(2)).await;
+                att_runtime::process::stop_orphan(identity, Duration::from_secs(2)).await;
             }
             record.process = None;
             record.status = "interrupted".into();
@@ -1535,7 +1535,7 @@ impl Tools {
             .map_err(internal)?;
         let health = match &rt.health {
             Some(probe) => {
-                Some(att_actors::service::probe::check(probe, Duration::from_secs(5)).await)
+                Some(att_release::service::probe::check(probe, Duration::from_secs(5)).await)
             }
             None => None,
         };

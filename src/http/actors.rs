@@ -1,6 +1,6 @@
 //! `GET /api/v1/actors` (the tree) and `GET /api/v1/actors/{name}/trace` (one actor's ring).
 
-use att_actors::{ActorInfo, TraceRecord};
+use att_runtime::directory::{ActorInfo, TraceRecord};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};

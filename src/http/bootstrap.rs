@@ -1,8 +1,8 @@
 //! `/api/v1/bootstrap`: the release pipeline — releases of `service:<name>` targets and runs
 //! (BOOTSTRAP.md, "HTTP API").
 
-use att_actors::bootstrap::actor::{BootstrapHandle, Refused};
-use att_actors::bootstrap::model::{Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest};
+use att_release::bootstrap::actor::{BootstrapHandle, Refused};
+use att_release::model::{Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -157,7 +157,7 @@ async fn run_events(
     >,
     ApiError,
 > {
-    use att_actors::events::{EventQuery, follow};
+    use att_runtime::events::{EventQuery, follow};
 
     let Some(known) = state.store.get_run(&id).await.map_err(internal)? else {
         return Err(ApiError::NotFound("no such run".into()));
@@ -166,7 +166,7 @@ async fn run_events(
         correlation_id: Some(id.clone()),
         ..EventQuery::default()
     };
-    let finished = known.status != att_actors::bootstrap::model::RunStatus::Running;
+    let finished = known.status != att_release::model::RunStatus::Running;
     let shutdown = state.shutdown.clone();
     // The stream ends with the run's final event. A run that had ended when the stream began
     // may have its last events still on their way to the log: they are waited for a little.
@@ -202,7 +202,7 @@ async fn cancel_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
-    use att_actors::bootstrap::actor::CancelRefused;
+    use att_release::bootstrap::actor::CancelRefused;
     match BootstrapHandle::new(state.directory.clone())
         .cancel(&id)
         .await
@@ -294,8 +294,8 @@ async fn add_release(
 ) -> Result<(StatusCode, Json<Release>), ApiError> {
     let new: NewRelease = serde_json::from_value(body).map_err(invalid)?;
     let name = new.target.strip_prefix("service:").unwrap_or_default();
-    let itself = new.target == att_actors::bootstrap::actor::SELF;
-    if !itself && !att_actors::upstream::valid_name(name) {
+    let itself = new.target == att_release::bootstrap::actor::SELF;
+    if !itself && !att_gateway::upstream::valid_name(name) {
         return Err(ApiError::invalid(
             "target",
             "must be `service:<name>` or `self`",

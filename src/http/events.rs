@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use att_actors::events::{Event, EventQuery, EventsError, NewEvent, follow};
+use att_runtime::events::{Event, EventQuery, EventsError, NewEvent, follow};
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -5,9 +5,9 @@
 //! the upstreams published (one snapshot, whatever their number); an action on one upstream
 //! answers with the state its actor reports afterwards.
 
-use att_actors::invoke::{Attempt, Outcome, Request};
-use att_actors::upstream::UpstreamSpec;
-use att_actors::upstream::actor::UpstreamStatus;
+use att_gateway::invoke::{Attempt, Outcome, Request};
+use att_gateway::upstream::UpstreamSpec;
+use att_gateway::upstream::actor::UpstreamStatus;
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
@@ -408,7 +408,8 @@ async fn act(state: &AppState, name: &str, action: Action) -> Result<ServerRecor
         }
         Action::Connect => {
             let checked = handle.check_now(budget).await;
-            if checked.is_ok_and(|s| s.health.status != att_actors::upstream::Status::Unreachable) {
+            if checked.is_ok_and(|s| s.health.status != att_gateway::upstream::Status::Unreachable)
+            {
                 let _ = handle.ensure_ready(None, false, budget).await;
             }
         }
@@ -556,7 +557,7 @@ async fn federated(state: &AppState, kind: Kind) -> Json<CatalogList> {
     let mut by_name: std::collections::BTreeMap<String, CatalogEntry> =
         std::collections::BTreeMap::new();
     let snapshot = state.gateway.router().snapshot();
-    let mut views: Vec<&att_actors::router::ServerView> =
+    let mut views: Vec<&att_gateway::router::ServerView> =
         snapshot.servers.iter().map(AsRef::as_ref).collect();
     views.sort_by(|a, b| a.name.cmp(&b.name));
     for view in views {
@@ -670,7 +671,7 @@ async fn gateway_events(
     limit: Option<i64>,
 ) -> Result<Json<GatewayEvents>, ApiError> {
     let limit = super::actors::limit_param(limit, 100, 1000)?;
-    let query = att_actors::events::EventQuery {
+    let query = att_runtime::events::EventQuery {
         kind: Some(kind.into()),
         correlation_id,
         data,

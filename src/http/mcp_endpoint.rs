@@ -9,14 +9,14 @@
 //!
 //! Per session, att keeps the client's log level (`logging/setLevel`: relayed log messages
 //! below it are not sent) and its resource subscriptions (held upstream through
-//! `att_actors::upstream::subscriptions`, released when the session ends).
+//! `att_gateway::upstream::subscriptions`, released when the session ends).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use att_actors::federation::{Federated, FederationCache};
-use att_actors::invoke::{Attempt, Outcome, Request};
-use att_actors::upstream::connection::Relay;
+use att_gateway::federation::{Federated, FederationCache};
+use att_gateway::invoke::{Attempt, Outcome, Request};
+use att_gateway::upstream::connection::Relay;
 #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
 use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
@@ -101,7 +101,7 @@ pub fn service(
     gateway: Arc<Gateway>,
     tools: Arc<Tools>,
     sessions: Arc<LocalSessionManager>,
-    tool_prefix: att_actors::federation::PrefixMode,
+    tool_prefix: att_gateway::federation::PrefixMode,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
     let catalog = Arc::new(FederationCache::new(gateway.router(), tool_prefix));

@@ -19,8 +19,8 @@ pub mod system;
 use std::sync::Arc;
 use std::time::Instant;
 
-use att_actors::ActorDirectory;
-use att_actors::events::EventsHandle;
+use att_runtime::directory::ActorDirectory;
+use att_runtime::events::EventsHandle;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
@@ -75,7 +75,7 @@ struct ApiDoc;
 pub fn router(
     state: AppState,
     http: &HttpConfig,
-    tool_prefix: att_actors::federation::PrefixMode,
+    tool_prefix: att_gateway::federation::PrefixMode,
 ) -> Router {
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(system::routes())

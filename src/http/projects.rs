@@ -233,7 +233,7 @@ async fn download(
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        match att_actors::workspace::code::archive(&root, &prefix, writer) {
+        match att_workspace::code::archive(&root, &prefix, writer) {
             Ok((_, mut w)) => {
                 let _ = std::io::Write::flush(&mut w);
             }

@@ -1,8 +1,8 @@
 //! `/api/v1/services`: managed services (`service:<name>` targets) — register, list, start,
 //! stop, restart, remove, and read their logs.
 
-use att_actors::service::actor::ServiceStatus;
-use att_actors::service::spec::ServiceSpec;
+use att_release::service::actor::ServiceStatus;
+use att_release::service::spec::ServiceSpec;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -1,6 +1,6 @@
 //! Liveness, readiness and metrics.
 
-use att_actors::tree;
+use att_gateway::tree;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -98,7 +98,7 @@ fn down_actors(state: &AppState) -> String {
     let down: Vec<String> = tree::FIXED
         .iter()
         .filter_map(|n| match state.directory.get(n) {
-            Some(i) if i.status == att_actors::ActorState::Running => None,
+            Some(i) if i.status == att_runtime::directory::ActorState::Running => None,
             Some(i) => Some(format!("{n} is {:?}", i.status).to_lowercase()),
             None => Some(format!("{n} is missing")),
         })

@@ -1,4 +1,4 @@
-//! The store: att's durable state behind ports defined in `att-actors`.
+//! The store: att's durable state behind ports defined in the actor crates (`att-runtime`, `att-gateway`, `att-release`).
 //!
 //! Today the adapter is SQLite (a file in the data directory, WAL mode, versioned migrations
 //! embedded in the binary). The ports are the seam for the PostgreSQL adapter: callers hold

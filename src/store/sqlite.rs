@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use att_actors::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
-use att_actors::upstream::{UpstreamSpec, UpstreamStore};
+use att_gateway::upstream::{UpstreamSpec, UpstreamStore};
+use att_runtime::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqlitePool};
 use time::OffsetDateTime;
@@ -248,7 +248,7 @@ impl Named {
 }
 
 /// Logs the durations of a stored record that were out of range and were clamped.
-fn log_clamped(what: &str, name: &str, clamped: &[att_actors::duration::OutOfRange]) {
+fn log_clamped(what: &str, name: &str, clamped: &[att_runtime::duration::OutOfRange]) {
     for c in clamped {
         tracing::error!(
             "stored {what} `{name}`: {c}; using the nearest allowed value (register it again to fix the record)"
@@ -343,11 +343,8 @@ impl UpstreamStore for SqliteStore {
 }
 
 #[async_trait::async_trait]
-impl att_actors::bootstrap::model::ReleaseStore for SqliteStore {
-    async fn save_release(
-        &self,
-        release: &att_actors::bootstrap::model::Release,
-    ) -> Result<(), StoreError> {
+impl att_release::model::ReleaseStore for SqliteStore {
+    async fn save_release(&self, release: &att_release::model::Release) -> Result<(), StoreError> {
         let json = serde_json::to_string(release)
             .map_err(|e| StoreError(format!("cannot encode release: {e}")))?;
         sqlx::query(
@@ -367,7 +364,7 @@ impl att_actors::bootstrap::model::ReleaseStore for SqliteStore {
     async fn list_releases(
         &self,
         target: &str,
-    ) -> Result<Vec<att_actors::bootstrap::model::Release>, StoreError> {
+    ) -> Result<Vec<att_release::model::Release>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT data FROM releases WHERE target = ? ORDER BY created_at_ms DESC, rowid DESC",
         )
@@ -383,10 +380,7 @@ impl att_actors::bootstrap::model::ReleaseStore for SqliteStore {
             .collect()
     }
 
-    async fn save_run(
-        &self,
-        run: &att_actors::bootstrap::model::RunRecord,
-    ) -> Result<(), StoreError> {
+    async fn save_run(&self, run: &att_release::model::RunRecord) -> Result<(), StoreError> {
         let json = serde_json::to_string(run)
             .map_err(|e| StoreError(format!("cannot encode run: {e}")))?;
         let status = serde_json::to_value(run.status)
@@ -408,10 +402,7 @@ impl att_actors::bootstrap::model::ReleaseStore for SqliteStore {
         Ok(())
     }
 
-    async fn get_run(
-        &self,
-        id: &str,
-    ) -> Result<Option<att_actors::bootstrap::model::RunRecord>, StoreError> {
+    async fn get_run(&self, id: &str) -> Result<Option<att_release::model::RunRecord>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as("SELECT data FROM runs WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -427,7 +418,7 @@ impl att_actors::bootstrap::model::ReleaseStore for SqliteStore {
     async fn list_runs(
         &self,
         limit: u32,
-    ) -> Result<Vec<att_actors::bootstrap::model::RunRecord>, StoreError> {
+    ) -> Result<Vec<att_release::model::RunRecord>, StoreError> {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT data FROM runs ORDER BY created_at_ms DESC, rowid DESC LIMIT ?")
                 .bind(i64::from(limit))
@@ -448,7 +439,7 @@ impl SqliteStore {
     /// Inserts or replaces the service called `spec.name`.
     pub async fn save_service(
         &self,
-        spec: &att_actors::service::spec::ServiceSpec,
+        spec: &att_release::service::spec::ServiceSpec,
     ) -> Result<(), StoreError> {
         self.save_named(Named::Services, &spec.name, spec).await
     }
@@ -462,9 +453,9 @@ impl SqliteStore {
     /// Stored services; durations outside their ranges are clamped, with an error logged.
     pub async fn list_services(
         &self,
-    ) -> Result<Vec<att_actors::service::spec::ServiceSpec>, StoreError> {
+    ) -> Result<Vec<att_release::service::spec::ServiceSpec>, StoreError> {
         self.read_named(Named::Services, |text| {
-            let spec: att_actors::service::spec::ServiceSpec =
+            let spec: att_release::service::spec::ServiceSpec =
                 serde_json::from_str(text).map_err(|e| e.to_string())?;
             let (spec, clamped) = spec.clamped();
             log_clamped("service", &spec.name, &clamped);

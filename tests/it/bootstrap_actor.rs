@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use att_actors::bootstrap::actor::{BootstrapActor, BootstrapArgs, BootstrapHandle, NAME};
-use att_actors::bootstrap::model::{Release, ReleaseStore, RunRecord, RunRequest, RunStatus};
-use att_actors::bootstrap::policy::RollbackLimit;
-use att_actors::directory::ActorDirectory;
-use att_actors::events::{EventSink, NewEvent};
-use att_actors::service::actor::{ServiceActor, ServiceArgs, ServiceHandle};
-use att_actors::store::StoreError;
+use att_release::bootstrap::actor::{BootstrapActor, BootstrapArgs, BootstrapHandle, NAME};
+use att_release::model::{Release, ReleaseStore, RunRecord, RunRequest, RunStatus};
+use att_release::policy::RollbackLimit;
+use att_release::service::actor::{ServiceActor, ServiceArgs, ServiceHandle};
+use att_runtime::directory::ActorDirectory;
+use att_runtime::events::{EventSink, NewEvent};
+use att_runtime::store::StoreError;
 
 /// A store whose release listing panics while `explode` is set.
 #[derive(Default)]
@@ -79,7 +79,7 @@ async fn a_panicking_phase_fails_with_its_reason_and_the_actor_takes_the_next_ru
         state_file: None,
     };
     let name = ServiceHandle::actor_name("web");
-    att_actors::trace::spawn(&directory, &name, None, ServiceActor, args)
+    att_runtime::trace::spawn(&directory, &name, None, ServiceActor, args)
         .await
         .expect("service actor");
     let store = Arc::new(Exploding::default());
@@ -93,7 +93,7 @@ async fn a_panicking_phase_fails_with_its_reason_and_the_actor_takes_the_next_ru
         launcher: None,
         self_build: None,
     };
-    att_actors::trace::spawn(&directory, NAME, None, BootstrapActor, args)
+    att_runtime::trace::spawn(&directory, NAME, None, BootstrapActor, args)
         .await
         .expect("bootstrap actor");
     let handle = BootstrapHandle::new(directory.clone());

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
 
 /// The service `web`: the fixture service on `port` (release `r0`), probed at `/health`.
-fn web(port: u16) -> att_actors::service::spec::ServiceSpec {
+fn web(port: u16) -> att_release::service::spec::ServiceSpec {
     serde_json::from_value(json!({
         "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
         "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
@@ -700,7 +700,7 @@ async fn releases_are_built_from_commits_in_a_worktree_and_their_artifacts_kept(
     let repo = git2::Repository::init(repo_dir.path()).expect("init");
     let c0 = common::commit(&repo, &[("build.sh", BUILD_OK), ("VERSION", "0")], "zero");
     let c1 = common::commit(&repo, &[("VERSION", "1")], "one");
-    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
+    let spec: att_release::service::spec::ServiceSpec = serde_json::from_value(json!({
         "name": "web", "command": "{artifact}",
         "args": ["--port", port.to_string(), "--release", "{release}"],
         "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},

@@ -81,12 +81,12 @@ async fn changes_ship_through_the_forge_and_bad_ones_never_stay_live() {
     git2::Repository::init_bare(&forge).expect("bare");
     repo.remote("origin", forge.to_str().expect("utf-8"))
         .expect("remote");
-    att_actors::workspace::git::push(&work, "origin", &base)
+    att_workspace::git::push(&work, "origin", &base)
         .await
         .expect("push");
 
     let port = free_port();
-    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
+    let spec: att_release::service::spec::ServiceSpec = serde_json::from_value(json!({
         "name": "web", "command": "{artifact}/service",
         "args": ["--port", port.to_string(), "--release", "{release}",
                  "--message-file", "{artifact}/message.txt", "--health-file", "{artifact}/health"],

@@ -763,10 +763,10 @@ async fn a_client_log_level_filters_the_relayed_log_messages() {
 #[tokio::test]
 async fn tool_prefix_always_pins_every_tool_and_never_refuses_conflicting_names() {
     use att::config::Config;
-    use att_actors::federation::PrefixMode;
+    use att_gateway::federation::PrefixMode;
 
     let (one, two) = (serve_fixture("one").await, serve_fixture("two").await);
-    let spec = |name: &str, url: &str| -> att_actors::upstream::UpstreamSpec {
+    let spec = |name: &str, url: &str| -> att_gateway::upstream::UpstreamSpec {
         serde_json::from_value(json!({"name": name, "url": url})).expect("spec")
     };
     let att = TestAtt::start_with(|c| {

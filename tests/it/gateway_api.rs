@@ -530,11 +530,11 @@ async fn a_stored_registration_out_of_range_is_clamped_at_start_and_connects() {
         let store = att::store::SqliteStore::open(&data.join("att.db"))
             .await
             .expect("store");
-        let mut spec: att_actors::upstream::UpstreamSpec =
+        let mut spec: att_gateway::upstream::UpstreamSpec =
             serde_json::from_value(json!({"name": "old", "url": fixture.url})).expect("spec");
         spec.max_init_age = Duration::from_secs(99_999_999_999 * 3600);
         spec.health_interval = Duration::from_nanos(1);
-        use att_actors::upstream::UpstreamStore;
+        use att_gateway::upstream::UpstreamStore;
         store.save_upstream(&spec).await.expect("saved");
         store.close().await;
     }

@@ -380,8 +380,8 @@ async fn a_resumed_stream_replays_every_event_after_its_id_not_only_the_newest_p
 
 #[tokio::test]
 async fn a_follower_that_lags_behind_the_live_channel_misses_nothing_and_sees_the_end() {
-    use att_actors::events::{EventQuery, NewEvent, follow};
-    let (tree, _dir) = common::tree_with(att_actors::tree::TreeConfig {
+    use att_runtime::events::{EventQuery, NewEvent, follow};
+    let (tree, _dir) = common::tree_with(att_gateway::tree::TreeConfig {
         live_capacity: 2,
         ..Default::default()
     })

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use att_actors::clock::ManualClock;
-use att_actors::invoke::{Invoker, Outcome, Request};
-use att_actors::tree::{AttTree, TreeConfig};
-use att_actors::upstream::actor::UpstreamHandle;
-use att_actors::upstream::{HealthPolicy, Status, UpstreamSpec};
+use att_gateway::invoke::{Invoker, Outcome, Request};
+use att_gateway::tree::{AttTree, TreeConfig};
+use att_gateway::upstream::actor::UpstreamHandle;
+use att_gateway::upstream::{HealthPolicy, Status, UpstreamSpec};
+use att_runtime::clock::ManualClock;
 use serde_json::{Value, json};
 
 type Served = common::ServedFixture;
@@ -72,7 +72,7 @@ fn tool(name: &str, args: Value) -> Request {
     }
 }
 
-fn stages(attempts: &[att_actors::invoke::Attempt]) -> Vec<(String, &'static str, bool)> {
+fn stages(attempts: &[att_gateway::invoke::Attempt]) -> Vec<(String, &'static str, bool)> {
     attempts
         .iter()
         .map(|a| (a.server.clone(), a.stage, a.success))

@@ -1,4 +1,4 @@
-//! Managed service processes (`att_actors::service`), with the real `att-fixture-service`:
+//! Managed service processes (`att_release::service`), with the real `att-fixture-service`:
 //! start, output captured to a rotating log, health probes, the restart watchdog, the health
 //! gate, and a stop that takes the whole process group.
 
@@ -7,14 +7,15 @@ use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use att_actors::service::probe::{self, Probe};
-use att_actors::service::process::{self, Command, RotatingLog};
+use att_release::service::probe::{self, Probe};
+use att_runtime::process::child::{self, Program};
+use att_runtime::process::log::RotatingLog;
 use common::eventually;
 
 const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
 
-fn command(args: &[&str]) -> Command {
-    Command {
+fn command(args: &[&str]) -> Program {
+    Program {
         program: SERVICE.to_owned(),
         args: args.iter().map(|a| (*a).to_owned()).collect(),
         env: Vec::new(),
@@ -42,7 +43,7 @@ fn alive(pid: u32) -> bool {
 async fn a_service_is_started_probed_logged_and_stopped_with_its_process_group() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log = Arc::new(RotatingLog::new(dir.path().join("svc.log"), 1 << 20, 2));
-    let p = process::spawn(
+    let p = child::spawn(
         &command(&[
             "--release",
             "r2",
@@ -86,12 +87,12 @@ async fn a_service_is_started_probed_logged_and_stopped_with_its_process_group()
     )
     .await;
     assert!(gate.healthy && gate.attempts == 2, "{gate:?}");
-    let cmd = Probe::Command {
+    let cmd = Probe::Program {
         argv: vec!["true".into()],
         cwd: None,
     };
     assert!(probe::check(&cmd, Duration::from_secs(5)).await.healthy);
-    let cmd = Probe::Command {
+    let cmd = Probe::Program {
         argv: vec!["false".into()],
         cwd: None,
     };
@@ -124,7 +125,7 @@ async fn a_crash_in_the_watch_window_and_a_failing_health_endpoint_are_reported_
     let dir = tempfile::tempdir().expect("temp dir");
     // Crashes after 300 ms: the watchdog (5 probes 200 ms apart) sees it and says how.
     let log = Arc::new(RotatingLog::new(dir.path().join("crash.log"), 1 << 20, 2));
-    let p = process::spawn(&command(&["--crash-after-ms", "300"]), log.clone()).expect("spawns");
+    let p = child::spawn(&command(&["--crash-after-ms", "300"]), log.clone()).expect("spawns");
     let w = probe::watchdog(&p, 5, Duration::from_millis(200)).await;
     assert!(!w.stable, "{w:?}");
     assert_eq!(w.reason, "process_exited:3");
@@ -147,7 +148,7 @@ async fn a_crash_in_the_watch_window_and_a_failing_health_endpoint_are_reported_
 
     // Fails at start: the exit is known at once.
     let log = Arc::new(RotatingLog::new(dir.path().join("fail.log"), 1 << 20, 2));
-    let p = process::spawn(&command(&["--fail-start"]), log).expect("spawns");
+    let p = child::spawn(&command(&["--fail-start"]), log).expect("spawns");
     let exit = p.wait_for(Duration::from_secs(10)).await.expect("exits");
     assert_eq!(
         (exit.code, exit.reason().as_str()),
@@ -161,7 +162,7 @@ async fn a_crash_in_the_watch_window_and_a_failing_health_endpoint_are_reported_
 
     // Answers 500: the health gate fails by its deadline, with the status as the reason.
     let log = Arc::new(RotatingLog::new(dir.path().join("sick.log"), 1 << 20, 2));
-    let p = process::spawn(&command(&["--health-status", "500"]), log.clone()).expect("spawns");
+    let p = child::spawn(&command(&["--health-status", "500"]), log.clone()).expect("spawns");
     let base = address(&log).await;
     let http = Probe::Http {
         url: format!("{base}/health"),

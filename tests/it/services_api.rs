@@ -35,7 +35,7 @@ async fn post(att: &TestAtt, path: &str, body: Option<Value>) -> (u16, Value) {
 #[tokio::test]
 async fn a_configured_service_runs_with_att_and_is_stopped_started_and_restarted() {
     let port = free_port();
-    let spec: att_actors::service::spec::ServiceSpec = serde_json::from_value(json!({
+    let spec: att_release::service::spec::ServiceSpec = serde_json::from_value(json!({
         "name": "web", "command": SERVICE,
         "args": ["--port", port.to_string(), "--release", "r1"],
         "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},

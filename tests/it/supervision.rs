@@ -4,9 +4,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use att_actors::mailbox;
-use att_actors::supervisor::{ChildSpec, RestartPolicy};
-use att_actors::trace::MessageMeta;
+use att_runtime::mailbox;
+use att_runtime::supervisor::{ChildSpec, RestartPolicy};
+use att_runtime::trace::MessageMeta;
 use common::{TestAtt, eventually};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;

@@ -5,8 +5,8 @@ use crate::common;
 
 use std::time::Duration;
 
-use att_actors::upstream::connection::{self, Notice};
-use att_actors::upstream::{CallFailure, Decision, ErrorCategory, UpstreamSpec, decide};
+use att_gateway::upstream::connection::{self, Notice};
+use att_gateway::upstream::{CallFailure, Decision, ErrorCategory, UpstreamSpec, decide};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

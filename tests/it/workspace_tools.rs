@@ -291,7 +291,7 @@ async fn a_cloned_project_proposes_a_change_on_the_local_forge_and_merges_it_whe
     git2::Repository::init_bare(&forge).expect("bare");
     repo.remote("origin", forge.to_str().expect("utf-8"))
         .expect("remote");
-    att_actors::workspace::git::push(&seed, "origin", &base)
+    att_workspace::git::push(&seed, "origin", &base)
         .await
         .expect("push");
 

@@ -17,8 +17,6 @@ use ractor::ActorCell;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::trace::{Handled, TraceRecord};
-
 /// Lifecycle of an actor as the directory reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -294,6 +292,74 @@ fn info(name: &str, e: &Entry) -> ActorInfo {
     }
 }
 
+/// How handling one message ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum TraceOutcome {
+    /// The handler returned `Ok`.
+    Ok,
+    /// The handler returned an error (the actor then stops and its supervisor decides).
+    Error {
+        /// The error text.
+        error: String,
+    },
+    /// The handler panicked.
+    Panic {
+        /// The panic message.
+        error: String,
+    },
+}
+
+/// One handled message.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TraceRecord {
+    /// The actor that handled it.
+    pub actor: String,
+    /// `MessageMeta::kind` of the message.
+    pub kind: String,
+    /// `MessageMeta::correlation_id` of the message.
+    pub correlation_id: Option<String>,
+    /// When handling started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// How long the handler ran, in microseconds.
+    pub duration_us: u64,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: TraceOutcome,
+}
+
+/// One handled message as an actor's ring keeps it.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    /// `MessageMeta::kind` of the message.
+    pub kind: &'static str,
+    /// `MessageMeta::correlation_id` of the message.
+    pub correlation_id: Option<Box<str>>,
+    /// When handling started.
+    pub started_at: OffsetDateTime,
+    /// How long the handler ran, in microseconds.
+    pub duration_us: u64,
+    /// How it ended.
+    pub outcome: TraceOutcome,
+}
+
+impl Handled {
+    /// The record of this message handled by `actor`.
+    pub fn record(&self, actor: &str) -> TraceRecord {
+        TraceRecord {
+            actor: actor.to_owned(),
+            kind: self.kind.to_owned(),
+            correlation_id: self.correlation_id.as_deref().map(str::to_owned),
+            started_at: self.started_at,
+            duration_us: self.duration_us,
+            outcome: self.outcome.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,7 +399,7 @@ mod tests {
                 correlation_id: (i % 2 == 0).then(|| "r".into()),
                 started_at: OffsetDateTime::UNIX_EPOCH,
                 duration_us: 0,
-                outcome: crate::trace::TraceOutcome::Ok,
+                outcome: TraceOutcome::Ok,
             });
         }
         assert_eq!(stats.handled(), 5);

@@ -1,7 +1,7 @@
 //! What the store ports share: the error every adapter reports.
 //!
 //! The ports themselves sit with what they store ([`crate::events::EventStore`] here,
-//! `UpstreamStore` and the release stores in `att-actors`); one adapter (SQLite today)
+//! `UpstreamStore` in `att-gateway`, `ReleaseStore` in `att-release`); one adapter (SQLite today)
 //! implements them all.
 
 /// A store failure, as text: the ports hide which database produced it.

@@ -1,7 +1,7 @@
 //! Message tracing: every message an att actor handles runs in a `tracing` span and leaves a
 //! record in the actor's bounded ring.
 //!
-//! The ring keeps a compact [`Handled`] (the message kind as a static name, no copy of the
+//! The ring (in the [`crate::directory`]) keeps a compact [`Handled`] (the message kind as a static name, no copy of the
 //! actor's name, nothing allocated unless there is a correlation id or an error): with
 //! thousands of upstream actors × `trace_capacity` records, the rings are most of an idle
 //! att's memory. Readers get full [`TraceRecord`]s.
@@ -20,11 +20,10 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
-use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use crate::directory::{ActorDirectory, ActorState, ActorStats};
+use crate::directory::{ActorDirectory, ActorState, ActorStats, Handled, TraceOutcome};
 
 /// What the tracing wrapper needs to know about a message.
 pub trait MessageMeta {
@@ -33,74 +32,6 @@ pub trait MessageMeta {
     /// The request or run this message belongs to, when it belongs to one.
     fn correlation_id(&self) -> Option<&str> {
         None
-    }
-}
-
-/// How handling one message ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum TraceOutcome {
-    /// The handler returned `Ok`.
-    Ok,
-    /// The handler returned an error (the actor then stops and its supervisor decides).
-    Error {
-        /// The error text.
-        error: String,
-    },
-    /// The handler panicked.
-    Panic {
-        /// The panic message.
-        error: String,
-    },
-}
-
-/// One handled message.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct TraceRecord {
-    /// The actor that handled it.
-    pub actor: String,
-    /// [`MessageMeta::kind`] of the message.
-    pub kind: String,
-    /// [`MessageMeta::correlation_id`] of the message.
-    pub correlation_id: Option<String>,
-    /// When handling started.
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    /// How long the handler ran, in microseconds.
-    pub duration_us: u64,
-    /// How it ended.
-    #[serde(flatten)]
-    pub outcome: TraceOutcome,
-}
-
-/// One handled message as an actor's ring keeps it.
-#[derive(Debug, Clone)]
-pub struct Handled {
-    /// [`MessageMeta::kind`] of the message.
-    pub kind: &'static str,
-    /// [`MessageMeta::correlation_id`] of the message.
-    pub correlation_id: Option<Box<str>>,
-    /// When handling started.
-    pub started_at: OffsetDateTime,
-    /// How long the handler ran, in microseconds.
-    pub duration_us: u64,
-    /// How it ended.
-    pub outcome: TraceOutcome,
-}
-
-impl Handled {
-    /// The record of this message handled by `actor`.
-    pub fn record(&self, actor: &str) -> TraceRecord {
-        TraceRecord {
-            actor: actor.to_owned(),
-            kind: self.kind.to_owned(),
-            correlation_id: self.correlation_id.as_deref().map(str::to_owned),
-            started_at: self.started_at,
-            duration_us: self.duration_us,
-            outcome: self.outcome.clone(),
-        }
     }
 }
 

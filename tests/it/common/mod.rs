@@ -219,12 +219,12 @@ pub async fn serve_fixture(name: &str) -> ServedFixture {
 
 /// Starts an upstream actor for `spec` under the tree's `upstreams` supervisor.
 pub async fn start_upstream(
-    tree: &att_actors::tree::AttTree,
-    spec: att_actors::upstream::UpstreamSpec,
-    policy: att_actors::upstream::HealthPolicy,
-) -> att_actors::upstream::actor::UpstreamHandle {
-    use att_actors::supervisor::{ChildSpec, RestartPolicy};
-    use att_actors::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle};
+    tree: &att_gateway::tree::AttTree,
+    spec: att_gateway::upstream::UpstreamSpec,
+    policy: att_gateway::upstream::HealthPolicy,
+) -> att_gateway::upstream::actor::UpstreamHandle {
+    use att_gateway::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle};
+    use att_runtime::supervisor::{ChildSpec, RestartPolicy};
 
     let name = spec.name.clone();
     let (events, router, clock) = (tree.events.clone(), tree.router.clone(), tree.clock.clone());
@@ -252,20 +252,20 @@ pub async fn start_upstream(
 }
 
 /// An actor tree on a fresh SQLite file.
-pub async fn tree() -> (att_actors::tree::AttTree, tempfile::TempDir) {
-    tree_with(att_actors::tree::TreeConfig::default()).await
+pub async fn tree() -> (att_gateway::tree::AttTree, tempfile::TempDir) {
+    tree_with(att_gateway::tree::TreeConfig::default()).await
 }
 
 /// An actor tree on a fresh SQLite file, configured by `config`.
 pub async fn tree_with(
-    config: att_actors::tree::TreeConfig,
-) -> (att_actors::tree::AttTree, tempfile::TempDir) {
+    config: att_gateway::tree::TreeConfig,
+) -> (att_gateway::tree::AttTree, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = att::store::SqliteStore::open(&dir.path().join("att.db"))
         .await
         .expect("store");
-    let store: std::sync::Arc<dyn att_actors::events::EventStore> = std::sync::Arc::new(store);
-    let tree = att_actors::tree::AttTree::start(store, config)
+    let store: std::sync::Arc<dyn att_runtime::events::EventStore> = std::sync::Arc::new(store);
+    let tree = att_gateway::tree::AttTree::start(store, config)
         .await
         .expect("tree");
     (tree, dir)
@@ -275,7 +275,7 @@ pub async fn tree_with(
 pub fn alive(pid: u64) -> bool {
     u32::try_from(pid)
         .ok()
-        .and_then(att_actors::process::stat)
+        .and_then(att_runtime::process::stat)
         .is_some_and(|s| s.alive())
 }
 
@@ -303,7 +303,7 @@ pub fn processes(matches: impl Fn(&[String]) -> bool) -> Vec<u64> {
 pub async fn wait_dead(pid: u64) {
     let pid = u32::try_from(pid).expect("a pid");
     assert!(
-        att_actors::process::wait_gone(pid, Duration::from_secs(10)).await,
+        att_runtime::process::wait_gone(pid, Duration::from_secs(10)).await,
         "process {pid} is still alive"
     );
 }

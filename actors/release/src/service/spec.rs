@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::probe::Probe;
-use crate::bootstrap::model::{Release, ReleaseStatus};
 use crate::duration::{self, Bounds, OutOfRange};
+use crate::model::{Release, ReleaseStatus};
 
 /// Replaced by a built release's artifact path in `command`, `args` and `env`.
 pub const ARTIFACT: &str = "{artifact}";
@@ -62,7 +62,7 @@ pub struct ServiceSpec {
     /// release runs `command` and `args` with `{artifact}` replaced by the kept artifact's
     /// path and `{release}` by the release id (the commit).
     #[serde(default)]
-    pub build: Option<crate::bootstrap::build::BuildSpec>,
+    pub build: Option<crate::build::BuildSpec>,
 }
 
 fn yes() -> bool {
@@ -125,7 +125,7 @@ impl ServiceSpec {
 
     /// Checks what serde cannot: the name, a command, a usable probe.
     pub fn validate(&self) -> Result<(), String> {
-        if !crate::upstream::valid_name(&self.name) {
+        if !att_gateway::upstream::valid_name(&self.name) {
             return Err(format!(
                 "service name `{}` must be 1-64 characters of [A-Za-z0-9_-]",
                 self.name
@@ -151,7 +151,7 @@ impl ServiceSpec {
                     self.name
                 ))
             }
-            Some(Probe::Command { argv, .. }) if argv.is_empty() => {
+            Some(Probe::Program { argv, .. }) if argv.is_empty() => {
                 Err(format!("service `{}`: health command is empty", self.name))
             }
             _ => Ok(()),
@@ -193,8 +193,8 @@ impl ServiceSpec {
     }
 
     /// The process to start.
-    pub fn command(&self) -> super::process::Command {
-        super::process::Command {
+    pub fn command(&self) -> crate::process::child::Program {
+        crate::process::child::Program {
             program: self.command.clone(),
             args: self.args.clone(),
             env: self

@@ -16,23 +16,23 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::build::{self, BuildSpec};
-use super::change::{self, ChangeFailure, ChangeOutcome};
-use super::forge::{self, PublishOutcome};
 use super::launcher::{Launcher, Request as LaunchRequest};
-use super::model::{
-    Phase, PhaseStatus, Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest, RunStatus,
-};
-use super::policy::{self, FailureClass, PolicyInput, RollbackLimit};
 use super::step;
+use crate::build::{self, BuildSpec};
+use crate::change::{self, ChangeFailure, ChangeOutcome};
 use crate::directory::ActorDirectory;
 use crate::duration;
 use crate::events::{EventSink, NewEvent};
+use crate::forge::{self, PublishOutcome};
 use crate::mailbox::{self, MailboxError};
+use crate::model::{
+    Phase, PhaseStatus, Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest, RunStatus,
+};
+use crate::policy::{self, FailureClass, PolicyInput, RollbackLimit};
+use crate::process::child::Program;
 use crate::service::actor::ServiceHandle;
 use crate::service::probe::Probe;
 use crate::service::probe::{self, HealthGate, Watchdog};
-use crate::service::process::Command;
 use crate::service::spec::ServiceSpec;
 use crate::trace::{self, MessageMeta};
 
@@ -200,7 +200,7 @@ pub struct BootstrapActor;
 fn service_name(target: &str) -> Option<&str> {
     target
         .strip_prefix("service:")
-        .filter(|n| crate::upstream::valid_name(n))
+        .filter(|n| att_gateway::upstream::valid_name(n))
 }
 
 fn phase_name(p: Phase) -> &'static str {
@@ -216,8 +216,8 @@ fn phase_name(p: Phase) -> &'static str {
     }
 }
 
-fn command_of(r: &Release) -> Command {
-    Command {
+fn command_of(r: &Release) -> Program {
+    Program {
         program: r.command.clone(),
         args: r.args.clone(),
         env: r.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

@@ -29,18 +29,18 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use super::catalog::Catalog;
 use super::connection::{self, Connection, Handshake, Notice};
 use super::failure_log::FailureLog;
-use super::health::{Health, HealthPolicy, Transition};
 use super::outcome::CallFailure;
 use super::spec::UpstreamSpec;
 use super::subscriptions::Subscriptions;
+use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
+use crate::health::{Health, HealthPolicy, Transition};
 use crate::mailbox::{self, MailboxError};
-use crate::router::{RouterHandle, ServerView};
+use crate::router::{LiveState, RouterHandle, ServerView};
 use crate::trace::MessageMeta;
 
 /// A connection ready for calls.
@@ -69,24 +69,6 @@ impl Ready {
                 .as_ref()
                 .is_some_and(|c| c.tool_is_repeatable(tool))
     }
-}
-
-/// What an upstream actor publishes about itself beside its route (in [`ServerView::live`]):
-/// the registry lists upstreams from the router's snapshot without asking any actor.
-/// A call that succeeds on a healthy server changes nothing routing needs and is not
-/// published, so `last_checked_at` is that of the last check or change of status.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LiveState {
-    /// Health record.
-    pub health: Health,
-    /// The negotiated protocol version (kept through failures).
-    pub protocol_version: Option<String>,
-    /// When the last handshake completed.
-    pub last_initialized_at: Option<OffsetDateTime>,
-    /// When the current session goes stale (`None`: no session).
-    pub initialization_expires_at: Option<OffsetDateTime>,
-    /// Real handshakes performed.
-    pub handshakes: u64,
 }
 
 /// What `GET /servers/{name}` shows of the live state.

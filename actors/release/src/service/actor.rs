@@ -19,12 +19,13 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::CrashLoop;
-use super::process::{self, Exit, Process, RotatingLog};
 use super::spec::ServiceSpec;
 use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
 use crate::mailbox::{self, MailboxError};
 use crate::process::Identity;
+use crate::process::child::{self, Exit, Process, Program};
+use crate::process::log::RotatingLog;
 use crate::trace::MessageMeta;
 
 /// A log file is rotated past this size…
@@ -104,7 +105,7 @@ struct Recorded {
     #[serde(default)]
     process: Option<Identity>,
     release: Option<String>,
-    command: process::Command,
+    command: Program,
     /// Stopped on request: it stays stopped when att starts again.
     #[serde(default)]
     held: bool,
@@ -128,7 +129,7 @@ pub enum ServiceMsg {
     /// restarts run), remember `release`.
     Deploy {
         /// What the release runs.
-        command: process::Command,
+        command: Program,
         /// The release id.
         release: String,
         /// The status after the start, or why it could not start.
@@ -172,7 +173,7 @@ pub struct ServiceActorState {
     /// Bumped by every start and stop: a restart scheduled before is stale.
     generation: u64,
     /// What a start runs: the spec's command, or the deployed release's.
-    command: process::Command,
+    command: Program,
     release: Option<String>,
     state_file: Option<PathBuf>,
     /// Stopped on request (recorded, so a restarted att leaves it stopped).
@@ -219,7 +220,7 @@ impl ServiceActorState {
             return Err(error);
         }
         self.generation += 1;
-        match process::spawn(&self.command, self.log.clone()) {
+        match child::spawn(&self.command, self.log.clone()) {
             Ok(p) => {
                 let p = Arc::new(p);
                 // Recorded before anything else: from here on a killed att leaves a
@@ -508,7 +509,7 @@ impl ServiceHandle {
     /// grace.
     pub async fn deploy(
         &self,
-        command: process::Command,
+        command: Program,
         release: &str,
         limit: Duration,
     ) -> Result<Result<ServiceStatus, String>, MailboxError> {

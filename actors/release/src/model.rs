@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::policy::{Decision, DeploymentContext, FailureClass, RollbackSwitches};
 use crate::duration::{self, Bounds, OutOfRange};
+use crate::policy::{Decision, DeploymentContext, FailureClass, RollbackSwitches};
 use crate::store::StoreError;
 
 /// Where a release stands.
@@ -113,11 +113,11 @@ pub struct RunRequest {
     /// A change to make first (the `change` phase): branch, edits, tests, commit; the run
     /// then deploys that commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub change: Option<super::change::ChangeSpec>,
+    pub change: Option<crate::change::ChangeSpec>,
     /// Publish the change (the `publish` phase): push, change request, CI, merge; the run
     /// then deploys the merge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publish: Option<super::forge::PublishSpec>,
+    pub publish: Option<crate::forge::PublishSpec>,
 }
 
 /// The most watchdog probes or health passes a run may ask for.

@@ -4,7 +4,7 @@
 //! (exit status or signal), and stopped group-wide (SIGTERM, then SIGKILL after a grace
 //! period) so that no grandchild outlives it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 use time::OffsetDateTime;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use tokio::sync::{Mutex, watch};
+use tokio::io::AsyncBufReadExt;
+
+use super::log::RotatingLog;
+use tokio::sync::watch;
 
 /// How a process ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,104 +68,11 @@ pub fn describe_exit(status: &std::io::Result<std::process::ExitStatus>) -> Stri
     }
 }
 
-/// A log file that rotates by size: `name.log` is current, `name.log.1` … `name.log.N` older.
-#[derive(Debug)]
-pub struct RotatingLog {
-    path: PathBuf,
-    max_bytes: u64,
-    keep: usize,
-    state: Mutex<Option<(tokio::fs::File, u64)>>,
-}
-
-impl RotatingLog {
-    /// A log at `path` rotated past `max_bytes`, keeping `keep` older files.
-    pub fn new(path: impl Into<PathBuf>, max_bytes: u64, keep: usize) -> Self {
-        Self {
-            path: path.into(),
-            max_bytes: max_bytes.max(1),
-            keep,
-            state: Mutex::new(None),
-        }
-    }
-
-    /// The current file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn rotated(&self, n: usize) -> PathBuf {
-        let mut p = self.path.clone().into_os_string();
-        p.push(format!(".{n}"));
-        PathBuf::from(p)
-    }
-
-    /// Appends one line (a newline is added), rotating first when it would overflow.
-    pub async fn append(&self, line: &str) -> std::io::Result<()> {
-        let mut state = self.state.lock().await;
-        if state.is_none() {
-            if let Some(dir) = self.path.parent() {
-                tokio::fs::create_dir_all(dir).await?;
-            }
-            let file = tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .await?;
-            let len = file.metadata().await?.len();
-            *state = Some((file, len));
-        }
-        let Some((file, len)) = state.as_mut() else {
-            return Ok(());
-        };
-        let bytes = line.len() as u64 + 1;
-        if *len > 0 && *len + bytes > self.max_bytes {
-            file.flush().await?;
-            for n in (1..self.keep).rev() {
-                let _ = tokio::fs::rename(self.rotated(n), self.rotated(n + 1)).await;
-            }
-            if self.keep > 0 {
-                tokio::fs::rename(&self.path, self.rotated(1)).await?;
-            }
-            *file = tokio::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .open(&self.path)
-                .await?;
-            *len = 0;
-        }
-        file.write_all(format!("{line}\n").as_bytes()).await?;
-        *len += bytes;
-        Ok(())
-    }
-
-    /// The last `n` lines, oldest first, across the current file and the rotated ones.
-    pub async fn tail(&self, n: usize) -> Vec<String> {
-        let mut lines: Vec<String> = Vec::new();
-        let mut files = vec![self.path.clone()];
-        files.extend((1..=self.keep).map(|i| self.rotated(i)));
-        for file in files {
-            if lines.len() >= n {
-                break;
-            }
-            let Ok(text) = tokio::fs::read_to_string(&file).await else {
-                continue;
-            };
-            let mut older: Vec<String> = text.lines().map(str::to_owned).collect();
-            let want = n - lines.len();
-            if older.len() > want {
-                older.drain(..older.len() - want);
-            }
-            older.append(&mut lines);
-            lines = older;
-        }
-        lines
-    }
-}
-
-/// What to run.
+/// What to run: a program (found on `PATH` when it has no slash), its arguments, extra
+/// environment variables and a working directory. The one shape every child of att is
+/// described by (a service, a build step, a test command, a stdio upstream).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Command {
+pub struct Program {
     /// The program (no shell: arguments are passed as they are).
     pub program: String,
     /// Its arguments.
@@ -187,7 +96,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// Starts `command` in a process group of its own, stdin closed, stdout and stderr appended
 /// to `log` line by line (stderr lines prefixed `stderr: `). A task reaps it and records
 /// its [`Exit`] once its last lines are in the log.
-pub fn spawn(command: &Command, log: Arc<RotatingLog>) -> std::io::Result<Process> {
+pub fn spawn(command: &Program, log: Arc<RotatingLog>) -> std::io::Result<Process> {
     let instance = crate::process::new_instance();
     let mut cmd = tokio::process::Command::new(&command.program);
     cmd.args(&command.args)

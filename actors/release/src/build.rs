@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::service::process::{self, Command, RotatingLog};
+use crate::process::child::{self, Program};
+use crate::process::log::RotatingLog;
 
 /// How a target's releases are built (`[services.build]`, `[self_build]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,7 +217,7 @@ pub async fn build(
     let _ = log
         .append(&format!("# att: building {target} at {commit}"))
         .await;
-    let command = Command {
+    let command = Program {
         program: spec.command[0].clone(),
         args: spec.command[1..].to_vec(),
         env: spec
@@ -226,7 +227,7 @@ pub async fn build(
             .collect(),
         cwd: Some(worktree.clone()),
     };
-    let child = process::spawn(&command, log.clone()).map_err(|e| {
+    let child = child::spawn(&command, log.clone()).map_err(|e| {
         format!(
             "the build command `{}` could not start: {e}",
             command.program

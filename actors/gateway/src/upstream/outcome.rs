@@ -9,7 +9,7 @@
 //!
 //! Transports turn their errors into a [`CallFailure`]; [`decide`] applies the table.
 
-use super::health::ErrorCategory;
+use crate::health::ErrorCategory;
 
 /// JSON-RPC "method not found".
 pub const METHOD_NOT_FOUND: i64 = -32601;

@@ -5,7 +5,18 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
-use crate::router::CatalogNames;
+/// The names an upstream's catalog offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogNames {
+    /// Tool names.
+    pub tools: Vec<String>,
+    /// Concrete resource URIs.
+    pub resources: Vec<String>,
+    /// Resource URI templates.
+    pub resource_templates: Vec<String>,
+    /// Prompt names.
+    pub prompts: Vec<String>,
+}
 
 /// Everything an upstream offers.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -52,11 +52,11 @@ use time::OffsetDateTime;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
-use super::catalog::Catalog;
-use super::health::ErrorCategory;
 use super::outcome::CallFailure;
 use super::spec::{Transport, UpstreamSpec};
 use super::subscriptions::Subscriptions;
+use crate::catalog::Catalog;
+use crate::health::ErrorCategory;
 
 /// Something an upstream told att outside of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -611,7 +611,7 @@ fn spawn_child(
         }
         watch
             .exit
-            .send_replace(Some(crate::service::process::describe_exit(&status)));
+            .send_replace(Some(crate::process::child::describe_exit(&status)));
         let _ = notices.send(Notice::Exited(pid));
     });
     Ok(Spawned {

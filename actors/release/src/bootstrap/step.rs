@@ -1,6 +1,6 @@
 //! The step of a release run: given the phase that just ended, whether it succeeded, and
 //! what the run asked for, what comes next — start another phase, finish the run, or hand a
-//! failure to the rollback [`policy`](super::policy). Pure (no actor, no I/O): the bootstrap
+//! failure to the rollback [`policy`](crate::policy). Pure (no actor, no I/O): the bootstrap
 //! actor records the outcome, asks [`next`], and does what it says.
 //!
 //! ```text
@@ -10,8 +10,8 @@
 //! rollback ─▶ failed (cancelled when the run was cancelled)
 //! ```
 
-use super::model::{Phase, RunStatus};
-use super::policy::FailureClass;
+use crate::model::{Phase, RunStatus};
+use crate::policy::FailureClass;
 
 /// What the run asked for (and found) that the next step depends on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -17,6 +17,12 @@
 //! [`GroupGuard`] kills a group when it is dropped, so that a child is never left behind by
 //! a task that is aborted or a future that is dropped (a handshake cut short by a delete, a
 //! runtime that shuts down). The few `unsafe` signal calls of the crate live here.
+//!
+//! Parts: [`child`] (one managed child: a [`child::Program`] spawned, its output logged, its
+//! end recorded, stopped group-wide) and [`log`] (the rotating log file its output goes to).
+
+pub mod child;
+pub mod log;
 
 use std::time::Duration;
 

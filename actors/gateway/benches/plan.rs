@@ -1,15 +1,16 @@
 //! `plan()` over 100 upstreams × 50 tools, against a baseline in the same run: one hash-map
 //! lookup of the tool name plus copying its server list (the least any router must do).
 //!
-//! Run: `cargo bench -p att-actors --bench plan`
+//! Run: `cargo bench -p att-gateway --bench plan`
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use att_actors::router::{CatalogNames, Plan, RoutingSnapshot, ServerView, Target, plan};
-use att_actors::upstream::Status;
+use att_gateway::catalog::CatalogNames;
+use att_gateway::router::{Plan, RoutingSnapshot, ServerView, Target, plan};
+use att_gateway::upstream::Status;
 use time::OffsetDateTime;
 
 fn per_op(iters: u32, mut f: impl FnMut()) -> Duration {

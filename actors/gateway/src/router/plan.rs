@@ -16,7 +16,7 @@
 use time::OffsetDateTime;
 
 use super::RoutingSnapshot;
-use crate::upstream::Status;
+use crate::health::Status;
 
 /// What is being asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +121,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::router::{CatalogNames, ServerView};
+    use crate::catalog::CatalogNames;
+    use crate::router::ServerView;
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_000_000)

@@ -1,21 +1,20 @@
 //! Upstream MCP servers as the gateway sees them: the validated description of an upstream
-//! ([`spec`]), its health state machine ([`health`]) and what the log says of its failures
-//! ([`failure_log`]), one live session ([`connection`]) and its catalog ([`catalog`]), how a
-//! failed call is judged ([`outcome`]), the resource subscriptions held upstream
-//! ([`subscriptions`]), and the actor that owns all of it ([`actor`]).
+//! ([`spec`]), what the log says of its failures ([`failure_log`]), one live session
+//! ([`connection`]), how a failed call is judged ([`outcome`]), the resource subscriptions
+//! held upstream ([`subscriptions`]), and the actor that owns all of it ([`actor`]). Its
+//! health state machine is [`crate::health`] (re-exported here) and its catalog
+//! [`crate::catalog`]: the router routes on both, so they sit below it.
 
 pub mod actor;
-pub mod catalog;
 pub mod connection;
 pub mod failure_log;
-pub mod health;
 pub mod outcome;
 pub mod spec;
 pub mod subscriptions;
 
 use crate::store::StoreError;
 
-pub use health::{ErrorCategory, Health, HealthPolicy, Status, Transition};
+pub use crate::health::{ErrorCategory, Health, HealthPolicy, Status, Transition};
 pub use outcome::{CallFailure, Decision, decide};
 pub use spec::{SpecError, Transport, UpstreamSpec, from_mcp_servers_json, valid_name};
 

@@ -23,25 +23,31 @@ use arc_swap::ArcSwap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use time::OffsetDateTime;
 
+use crate::catalog::{Catalog, CatalogNames};
 use crate::directory::ActorDirectory;
+use crate::health::{Health, Status};
 use crate::mailbox::{self, MailboxError};
 use crate::trace::MessageMeta;
-use crate::upstream::Status;
 
 pub use plan::{Plan, Target, plan};
 pub use uri_template::UriTemplate;
 
-/// The names an upstream's catalog offers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CatalogNames {
-    /// Tool names.
-    pub tools: Vec<String>,
-    /// Concrete resource URIs.
-    pub resources: Vec<String>,
-    /// Resource URI templates.
-    pub resource_templates: Vec<String>,
-    /// Prompt names.
-    pub prompts: Vec<String>,
+/// What an upstream actor publishes about itself beside its route (in [`ServerView::live`]):
+/// the registry lists upstreams from the router's snapshot without asking any actor.
+/// A call that succeeds on a healthy server changes nothing routing needs and is not
+/// published, so `last_checked_at` is that of the last check or change of status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveState {
+    /// Health record.
+    pub health: Health,
+    /// The negotiated protocol version (kept through failures).
+    pub protocol_version: Option<String>,
+    /// When the last handshake completed.
+    pub last_initialized_at: Option<OffsetDateTime>,
+    /// When the current session goes stale (`None`: no session).
+    pub initialization_expires_at: Option<OffsetDateTime>,
+    /// Real handshakes performed.
+    pub handshakes: u64,
 }
 
 /// What the router knows of one upstream.
@@ -59,10 +65,10 @@ pub struct ServerView {
     pub catalog: Option<Arc<CatalogNames>>,
     /// The full catalog (definitions, schemas) the federated endpoint lists; `None` with
     /// `catalog`.
-    pub entries: Option<Arc<crate::upstream::catalog::Catalog>>,
+    pub entries: Option<Arc<Catalog>>,
     /// What the registry shows of the upstream beyond routing (health record, handshake),
     /// as of the upstream's last publication.
-    pub live: Arc<crate::upstream::actor::LiveState>,
+    pub live: Arc<LiveState>,
 }
 
 impl ServerView {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::process::Process;
+use crate::process::child::Process;
 
 /// How a service's health is checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ pub enum Probe {
         url: String,
     },
     /// The command (no shell) exits 0.
-    Command {
+    Program {
         /// Program and arguments.
         argv: Vec<String>,
         /// Its working directory.
@@ -98,7 +98,7 @@ pub async fn check(probe: &Probe, timeout: Duration) -> ProbeResult {
             Err(e) if e.is_connect() => ProbeResult::failed("http_error:connection_refused"),
             Err(e) => ProbeResult::failed(format!("http_error:{e}")),
         },
-        Probe::Command { argv, cwd } => {
+        Probe::Program { argv, cwd } => {
             let Some((program, args)) = argv.split_first() else {
                 return ProbeResult::failed("command_error:empty command");
             };
@@ -126,7 +126,7 @@ pub async fn check(probe: &Probe, timeout: Duration) -> ProbeResult {
 }
 
 async fn mcp(url: &str, timeout: Duration) -> ProbeResult {
-    let spec: Result<crate::upstream::UpstreamSpec, _> = serde_json::from_value(
+    let spec: Result<att_gateway::upstream::UpstreamSpec, _> = serde_json::from_value(
         serde_json::json!({"name": "probe", "url": url, "init_timeout": format!("{}ms", timeout.as_millis())}),
     );
     let spec = match spec {
@@ -134,7 +134,7 @@ async fn mcp(url: &str, timeout: Duration) -> ProbeResult {
         Err(e) => return ProbeResult::failed(format!("mcp_error:{e}")),
     };
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    match crate::upstream::connection::connect(&spec, tx).await {
+    match att_gateway::upstream::connection::connect(&spec, tx).await {
         Ok(c) => {
             let result = match c.ping(timeout).await {
                 Ok(()) => ProbeResult::ok(),

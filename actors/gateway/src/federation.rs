@@ -19,7 +19,7 @@
 //! `(priority, name)` order and reports the others in [`Federated::conflicts`].
 //!
 //! Only usable servers are listed: an unreachable one (`unreachable_after` failures in a row,
-//! see `upstream::health`) is left out — its entries are gone from the lists, and the names
+//! see `crate::health`) is left out — its entries are gone from the lists, and the names
 //! it alone offered with them — until proof of service makes it healthy again; a degraded
 //! one (fewer failures) stays listed, so that one failed call does not make its tools
 //! flicker for every client. Both changes reach clients as `list_changed` (a status change
@@ -309,9 +309,9 @@ impl FederationCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Catalog;
     use crate::router::ServerView;
     use crate::upstream::Status;
-    use crate::upstream::catalog::Catalog;
     use serde_json::json;
 
     fn tool(name: &str, schema: serde_json::Value) -> Tool {

@@ -1,15 +1,13 @@
 //! Managed services: the child processes att starts, watches, probes and stops for the
-//! release pipeline (`service:<name>` targets) and, later, per-project runtimes.
+//! release pipeline (`service:<name>` targets) and for project runtimes.
 //!
-//! So far the building blocks: [`process`] (a child in its own process group with a rotating
-//! log of its output and its recorded exit), [`probe`] (HTTP, command and MCP health probes;
-//! the restart watchdog), [`CrashLoop`] (too many exits in a window), [`spec`] (a
-//! `service:<name>` target) and [`actor`] (one actor per service: start, restart with
-//! back-off, crash-loop detection, stop).
+//! The parts: [`spec`] (a `service:<name>` target), [`probe`] (HTTP, command and MCP health
+//! probes; the restart watchdog and the health gate), [`CrashLoop`] (too many exits in a
+//! window) and [`actor`] (one actor per service: start, restart with back-off, crash-loop
+//! detection, stop). The child itself is `att_runtime::process::child`.
 
 pub mod actor;
 pub mod probe;
-pub mod process;
 pub mod spec;
 
 use std::collections::VecDeque;
