@@ -15,4 +15,5 @@ pub mod server;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+pub mod test_run;
 pub mod tools;

@@ -1,11 +1,12 @@
 //! A project: a directory att works in for its callers (WORKSPACE.md, "Projects") — its
 //! name, directory, test command, where it was cloned from, how it runs (a managed service
 //! `project-<name>`) and its forge. The tools (`crate::tools`) use the project's directory
-//! through `att_workspace` (files, git, tests); this is only the record, stored by
-//! the store adapter and shown by `/api/v1/projects`.
+//! through `att_workspace` (files, git, tests); this is only the record, kept
+//! through [`ProjectStore`] and shown by `/api/v1/projects`.
 
 use std::path::PathBuf;
 
+use att_runtime::store::StoreError;
 use serde::{Deserialize, Serialize};
 
 /// A project: a directory att works in for its callers.
@@ -124,4 +125,15 @@ impl Project {
         }
         Ok(())
     }
+}
+
+/// Where projects are kept: registrations only — forgetting one never touches its files.
+#[async_trait::async_trait]
+pub trait ProjectStore: Send + Sync + 'static {
+    /// Inserts or replaces the project called `project.name`.
+    async fn save_project(&self, project: &Project) -> Result<(), StoreError>;
+    /// Removes its record; `false` when there was none.
+    async fn delete_project(&self, name: &str) -> Result<bool, StoreError>;
+    /// Every project, by name.
+    async fn list_projects(&self) -> Result<Vec<Project>, StoreError>;
 }

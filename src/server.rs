@@ -175,7 +175,7 @@ pub async fn start_launched(
         accepting.cancel();
     }
     let tools = Arc::new(crate::tools::Tools::new(
-        store.clone(),
+        Arc::new(store.clone()),
         tree.events.clone(),
         services.clone(),
         att_release::bootstrap::actor::BootstrapHandle::new(tree.directory.clone()),

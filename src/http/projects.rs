@@ -1,10 +1,17 @@
-//! `/api/v1/projects`: the workspace tools over HTTP. Each route calls the same tool as `/mcp`
-//! ([`crate::tools::Tools::call`]) with the project from the path and the arguments
-//! from the query or the body; a refused path is a 422 naming `path`, never a 500.
+//! `/api/v1/projects`: the workspace tools over HTTP. Each route runs the same tool as `/mcp`
+//! (its [`ToolSpec`]) with the project from the path and the tool's own arguments from the
+//! body or the query, typed as the tool's argument type — so the OpenAPI document shows the
+//! fields of the tool's MCP schema. The arguments are parsed by the tools' own parser
+//! ([`parse_args`]): a bad one is a 422 naming it, worded as on `/mcp`; a refused path is a
+//! 422 naming `path`, never a 500.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,7 +19,15 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
-use crate::tools::{Caller, ToolError};
+use crate::tools::args::{
+    BranchArgs, CodeDiffArgs, CommitArgs, CreateArgs, DeployRunArgs, DeployStatusArgs, ListArgs,
+    LogArgs, LogsArgs, NoArgs, PushArgs, ReadArgs, SearchArgs, TestResultsArgs, TestRunArgs,
+    WriteArgs,
+};
+use crate::tools::{
+    Caller, InProject, ToolError, ToolSpec, code, deploy, git, parse_args, projects, runtime,
+    testruns,
+};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -63,64 +78,89 @@ fn caller(headers: &HeaderMap) -> Caller {
     Caller::new(format!("http:{id}"))
 }
 
-/// Calls `tool` with `args` (an object) plus `project`.
-async fn call(
-    state: &AppState,
-    headers: &HeaderMap,
-    tool: &str,
-    project: Option<&str>,
-    args: Value,
+/// Runs `tool` on `args` for this request's caller; answers the tool's structured result.
+async fn run<A>(
+    s: &AppState,
+    h: &HeaderMap,
+    tool: &ToolSpec<A>,
+    args: A,
 ) -> Result<Json<Value>, ApiError> {
-    let mut args = match args {
-        Value::Object(m) => m,
-        Value::Null => Map::new(),
-        _ => return Err(ApiError::invalid("body", "must be a JSON object")),
-    };
-    if let Some(p) = project {
-        args.insert("project".into(), json!(p));
-    }
-    let done = state
-        .tools
-        .call(tool, Value::Object(args), &caller(headers))
-        .await?;
+    let done = tool.run(&s.tools, args, &caller(h)).await?;
     Ok(Json(done.data))
+}
+
+/// A JSON body as the object of a tool's arguments (`null`: none).
+fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
+    match body {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        _ => Err(ApiError::invalid("body", "must be a JSON object")),
+    }
+}
+
+/// A tool's own arguments on a route whose path names the project: any `project` among them
+/// is dropped (the path decides), the rest parsed as `A`.
+fn own_args<A: DeserializeOwned>(mut args: Map<String, Value>) -> Result<A, ApiError> {
+    args.remove("project");
+    Ok(parse_args(Value::Object(args))?)
+}
+
+/// A tool's own arguments from the JSON body (see [`own_args`]).
+struct ToolBody<A>(A);
+
+impl<S: Send + Sync, A: DeserializeOwned> FromRequest<S> for ToolBody<A> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let ApiJson(body) = ApiJson::<Value>::from_request(req, state).await?;
+        own_args(object(body)?).map(ToolBody)
+    }
+}
+
+/// A tool's own arguments from the query string (see [`own_args`] and [`query_args`]).
+struct ToolQuery<A>(A);
+
+impl<S: Send + Sync, A: DeserializeOwned> FromRequestParts<S> for ToolQuery<A> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let ApiQuery(q) =
+            ApiQuery::<BTreeMap<String, String>>::from_request_parts(parts, state).await?;
+        own_args(query_args(q)).map(ToolQuery)
+    }
 }
 
 /// Query parameters as a JSON object: the numeric and boolean ones as such (a value that is
 /// not one is passed on as text, and the tool's argument check names it).
-fn query(q: std::collections::BTreeMap<String, String>) -> Value {
-    Value::Object(
-        q.into_iter()
-            .map(|(k, s)| {
-                let v = match k.as_str() {
-                    "limit" | "cursor" | "timeout_seconds" => {
-                        s.parse::<u64>().map_or(Value::String(s), |n| json!(n))
-                    }
-                    "regex" | "create" => match s.as_str() {
-                        "true" | "1" => json!(true),
-                        "false" | "0" => json!(false),
-                        _ => Value::String(s),
-                    },
+fn query_args(q: BTreeMap<String, String>) -> Map<String, Value> {
+    q.into_iter()
+        .map(|(k, s)| {
+            let v = match k.as_str() {
+                "limit" | "cursor" | "timeout_seconds" => {
+                    s.parse::<u64>().map_or(Value::String(s), |n| json!(n))
+                }
+                "regex" | "create" => match s.as_str() {
+                    "true" | "1" => json!(true),
+                    "false" | "0" => json!(false),
                     _ => Value::String(s),
-                };
-                (k, v)
-            })
-            .collect(),
-    )
+                },
+                _ => Value::String(s),
+            };
+            (k, v)
+        })
+        .collect()
 }
-
-type Q = ApiQuery<std::collections::BTreeMap<String, String>>;
 
 /// Lists the projects.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "workspace",
     responses((status = 200, description = "every project (`projects`)")))]
 async fn list_projects(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.project.list", None, Value::Null).await
+    run(&s, &h, &projects::LIST, NoArgs {}).await
 }
 
 /// Registers (or replaces) a project: an existing directory, or a clone of `git_remote`.
 #[utoipa::path(post, path = "/api/v1/projects", tag = "workspace",
-    request_body(content = Object, description = "`{name, path, git_remote?, test?, runtime?}`"),
+    request_body = CreateArgs,
     responses((status = 201, description = "registered"),
               (status = 422, description = "bad project", body = ErrorBody)))]
 async fn add_project(
@@ -128,7 +168,8 @@ async fn add_project(
     h: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let r = call(&s, &h, "att.project.create", None, body).await?;
+    let args: CreateArgs = parse_args(Value::Object(object(body)?))?;
+    let r = run(&s, &h, &projects::CREATE, args).await?;
     Ok((StatusCode::CREATED, r))
 }
 
@@ -157,7 +198,7 @@ async fn delete_project(
     h: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let _ = call(&s, &h, "att.project.delete", Some(&name), Value::Null).await?;
+    let _ = run(&s, &h, &projects::DELETE, InProject::new(name, NoArgs {})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,7 +212,7 @@ async fn project_status(
     h: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.project.status", Some(&name), Value::Null).await
+    run(&s, &h, &projects::STATUS, InProject::new(name, NoArgs {})).await
 }
 
 /// Writes what an archive produces into a channel, in chunks (the HTTP body reads it).
@@ -256,9 +297,9 @@ async fn download(
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// Lists a project's files (`dir`, `limit`; `.git` and build output skipped, links not followed).
+/// Lists a project's files (`.git` and build output skipped, links not followed).
 #[utoipa::path(get, path = "/api/v1/projects/{name}/files", tag = "workspace",
-    params(("name" = String, Path, description = "project name")),
+    params(("name" = String, Path, description = "project name"), ListArgs),
     responses((status = 200, description = "`{entries, truncated}`"),
               (status = 404, description = "no such project or directory", body = ErrorBody),
               (status = 422, description = "the path is refused", body = ErrorBody)))]
@@ -266,14 +307,14 @@ async fn list_files(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiQuery(q): Q,
+    ToolQuery(args): ToolQuery<ListArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.code.list", Some(&name), query(q)).await
+    run(&s, &h, &code::LIST, InProject::new(name, args)).await
 }
 
-/// Reads a text file of a project (`path`, `limit`).
+/// Reads a text file of a project.
 #[utoipa::path(get, path = "/api/v1/projects/{name}/file", tag = "workspace",
-    params(("name" = String, Path, description = "project name")),
+    params(("name" = String, Path, description = "project name"), ReadArgs),
     responses((status = 200, description = "`{path, content, size, truncated}`"),
               (status = 404, description = "no such project or file", body = ErrorBody),
               (status = 422, description = "the path is refused, or not a text file", body = ErrorBody)))]
@@ -281,15 +322,15 @@ async fn read_file(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiQuery(q): Q,
+    ToolQuery(args): ToolQuery<ReadArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.code.read", Some(&name), query(q)).await
+    run(&s, &h, &code::READ, InProject::new(name, args)).await
 }
 
-/// Writes a text file of a project (`{path, content}`; atomic; parents created; `.git` refused).
+/// Writes a text file of a project (atomic; parents created; `.git` refused).
 #[utoipa::path(put, path = "/api/v1/projects/{name}/file", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
-    request_body(content = Object, description = "`{path, content}`"),
+    request_body = WriteArgs,
     responses((status = 200, description = "`{path, bytes, created}`"),
               (status = 404, description = "no such project", body = ErrorBody),
               (status = 422, description = "the path is refused", body = ErrorBody)))]
@@ -297,14 +338,14 @@ async fn write_file(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ToolBody(args): ToolBody<WriteArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.code.write", Some(&name), body).await
+    run(&s, &h, &code::WRITE, InProject::new(name, args)).await
 }
 
-/// Searches a project's text files (`pattern`, `regex`, `limit`).
+/// Searches a project's text files.
 #[utoipa::path(get, path = "/api/v1/projects/{name}/search", tag = "workspace",
-    params(("name" = String, Path, description = "project name")),
+    params(("name" = String, Path, description = "project name"), SearchArgs),
     responses((status = 200, description = "`{matches, truncated}`"),
               (status = 404, description = "no such project", body = ErrorBody),
               (status = 422, description = "bad pattern", body = ErrorBody)))]
@@ -312,28 +353,29 @@ async fn search_files(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiQuery(q): Q,
+    ToolQuery(args): ToolQuery<SearchArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.code.search", Some(&name), query(q)).await
+    run(&s, &h, &code::SEARCH, InProject::new(name, args)).await
 }
 
-/// A diff: the working tree against HEAD, or (`{original, modified}`) two texts.
+/// A diff: the working tree against HEAD (`{}`), or two texts (`{original, modified}`; the
+/// project must exist all the same).
 #[utoipa::path(post, path = "/api/v1/projects/{name}/diff", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
-    request_body(content = Object, description = "`{}` or `{original, modified, name?}`"),
+    request_body = CodeDiffArgs,
     responses((status = 200, description = "`{diff}`")))]
 async fn diff(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ToolBody(mut args): ToolBody<CodeDiffArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    let texts = body.get("original").is_some() || body.get("modified").is_some();
-    let project = (!texts).then_some(name.as_str());
-    if texts {
+    if args.original.is_some() || args.modified.is_some() {
         s.tools.project(&name).await?;
+    } else {
+        args.project = Some(name);
     }
-    call(&s, &h, "att.code.diff", project, body).await
+    run(&s, &h, &code::DIFF, args).await
 }
 
 /// Branch, HEAD and changed files.
@@ -346,28 +388,28 @@ async fn git_status(
     h: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.git.status", Some(&name), Value::Null).await
+    run(&s, &h, &git::STATUS, InProject::new(name, NoArgs {})).await
 }
 
-/// Switches to a branch (`{name, create?}`).
+/// Switches to a branch.
 #[utoipa::path(post, path = "/api/v1/projects/{name}/git/branch", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
-    request_body(content = Object, description = "`{name, create?}`"),
+    request_body = BranchArgs,
     responses((status = 200, description = "`{branch, created}`"),
               (status = 409, description = "exists, or would overwrite local changes", body = ErrorBody)))]
 async fn git_branch(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ToolBody(args): ToolBody<BranchArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.git.branch", Some(&name), body).await
+    run(&s, &h, &git::BRANCH, InProject::new(name, args)).await
 }
 
-/// Commits (`{message, paths?}`).
+/// Commits.
 #[utoipa::path(post, path = "/api/v1/projects/{name}/git/commit", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
-    request_body(content = Object, description = "`{message, paths?}`"),
+    request_body = CommitArgs,
     responses((status = 200, description = "the commit"),
               (status = 409, description = "nothing to commit", body = ErrorBody),
               (status = 422, description = "a path is refused", body = ErrorBody)))]
@@ -375,22 +417,22 @@ async fn git_commit(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ToolBody(args): ToolBody<CommitArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.git.commit", Some(&name), body).await
+    run(&s, &h, &git::COMMIT, InProject::new(name, args)).await
 }
 
-/// The newest commits (`limit`).
+/// The newest commits.
 #[utoipa::path(get, path = "/api/v1/projects/{name}/git/log", tag = "workspace",
-    params(("name" = String, Path, description = "project name")),
+    params(("name" = String, Path, description = "project name"), LogArgs),
     responses((status = 200, description = "`{commits}`")))]
 async fn git_log(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiQuery(q): Q,
+    ToolQuery(args): ToolQuery<LogArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.git.log", Some(&name), query(q)).await
+    run(&s, &h, &git::LOG, InProject::new(name, args)).await
 }
 
 /// The working tree's patch against HEAD.
@@ -402,30 +444,30 @@ async fn git_diff(
     h: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.git.diff", Some(&name), Value::Null).await
+    run(&s, &h, &git::DIFF, InProject::new(name, NoArgs {})).await
 }
 
-/// Pushes (`{remote?, branch?}`).
+/// Pushes.
 #[utoipa::path(post, path = "/api/v1/projects/{name}/git/push", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
-    request_body(content = Object, description = "`{remote?, branch?}`"),
+    request_body = PushArgs,
     responses((status = 200, description = "`{remote, branch, pushed}`"),
               (status = 409, description = "not a fast-forward", body = ErrorBody)))]
 async fn git_push(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ToolBody(args): ToolBody<PushArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.git.push", Some(&name), body).await
+    run(&s, &h, &git::PUSH, InProject::new(name, args)).await
 }
 
-/// Starts a test run (`{filter?, timeout_seconds?}`) and answers at once with its `running`
-/// record; `GET …/tests/{id}` shows how it ends (the typed counts), since a run may take
-/// longer than any request should.
+/// Starts a test run and answers at once with its `running` record; `GET …/tests/{id}`
+/// shows how it ends (the typed counts), since a run may take longer than any request
+/// should.
 #[utoipa::path(post, path = "/api/v1/projects/{name}/tests", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
-    request_body(content = Object, description = "`{filter?, timeout_seconds?}`"),
+    request_body = TestRunArgs,
     responses((status = 202, description = "the run, `running`"),
               (status = 409, description = "no test command", body = ErrorBody),
               (status = 422, description = "a bad filter or timeout", body = ErrorBody)))]
@@ -433,32 +475,26 @@ async fn run_tests(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ToolBody(args): ToolBody<TestRunArgs>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut args = match body {
-        Value::Object(m) => m,
-        Value::Null => Map::new(),
-        _ => return Err(ApiError::invalid("body", "must be a JSON object")),
-    };
-    args.insert("project".into(), json!(name));
     let done = s
         .tools
-        .start_test_run(Value::Object(args), &caller(&h))
+        .start_test_run(InProject::new(name, args), &caller(&h))
         .await?;
     Ok((StatusCode::ACCEPTED, Json(done.data)))
 }
 
-/// The newest test runs (`limit`).
+/// The newest test runs (or the one with `id`).
 #[utoipa::path(get, path = "/api/v1/projects/{name}/tests", tag = "workspace",
-    params(("name" = String, Path, description = "project name")),
+    params(("name" = String, Path, description = "project name"), TestResultsArgs),
     responses((status = 200, description = "`{runs}`, newest first")))]
 async fn list_tests(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiQuery(q): Q,
+    ToolQuery(args): ToolQuery<TestResultsArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.test.results", Some(&name), query(q)).await
+    run(&s, &h, &testruns::RESULTS, InProject::new(name, args)).await
 }
 
 /// One test run.
@@ -472,7 +508,11 @@ async fn get_test(
     h: HeaderMap,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.test.results", Some(&name), json!({ "id": id })).await
+    let args = TestResultsArgs {
+        id: Some(id),
+        limit: None,
+    };
+    run(&s, &h, &testruns::RESULTS, InProject::new(name, args)).await
 }
 
 /// The runtime's state and a health probe now.
@@ -484,7 +524,7 @@ async fn runtime_status(
     h: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.runtime.status", Some(&name), Value::Null).await
+    run(&s, &h, &runtime::STATUS, InProject::new(name, NoArgs {})).await
 }
 
 /// Starts, stops or restarts the runtime.
@@ -498,59 +538,57 @@ async fn runtime_action(
     h: HeaderMap,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    if !matches!(action.as_str(), "start" | "stop" | "restart") {
-        return Err(ApiError::NotFound(format!(
-            "no runtime action `{action}`: start, stop or restart"
-        )));
-    }
-    call(
-        &s,
-        &h,
-        &format!("att.runtime.{action}"),
-        Some(&name),
-        Value::Null,
-    )
-    .await
+    let tool = match action.as_str() {
+        "start" => &runtime::START,
+        "stop" => &runtime::STOP,
+        "restart" => &runtime::RESTART,
+        _ => {
+            return Err(ApiError::NotFound(format!(
+                "no runtime action `{action}`: start, stop or restart"
+            )));
+        }
+    };
+    run(&s, &h, tool, InProject::new(name, NoArgs {})).await
 }
 
-/// The runtime's output (`cursor`, `limit`).
+/// The runtime's output, a page at a time.
 #[utoipa::path(get, path = "/api/v1/projects/{name}/runtime/logs", tag = "workspace",
-    params(("name" = String, Path, description = "project name")),
+    params(("name" = String, Path, description = "project name"), LogsArgs),
     responses((status = 200, description = "`{lines, next_cursor, more}`")))]
 async fn runtime_logs(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiQuery(q): Q,
+    ToolQuery(args): ToolQuery<LogsArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.runtime.logs", Some(&name), query(q)).await
+    run(&s, &h, &runtime::LOGS, InProject::new(name, args)).await
 }
 
-/// Ships a release of the project (`{release?, options?}`).
+/// Ships a release of the project.
 #[utoipa::path(post, path = "/api/v1/projects/{name}/deploy", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
-    request_body(content = Object, description = "`{release?, options?}`"),
+    request_body = DeployRunArgs,
     responses((status = 202, description = "`{run_id, target}`"),
               (status = 409, description = "a run is in progress", body = ErrorBody)))]
 async fn deploy_run(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ToolBody(args): ToolBody<DeployRunArgs>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let r = call(&s, &h, "att.deploy.run", Some(&name), body).await?;
+    let r = run(&s, &h, &deploy::RUN, InProject::new(name, args)).await?;
     Ok((StatusCode::ACCEPTED, r))
 }
 
 /// The project's newest deploy run (or `run_id`).
 #[utoipa::path(get, path = "/api/v1/projects/{name}/deploy", tag = "workspace",
-    params(("name" = String, Path, description = "project name")),
+    params(("name" = String, Path, description = "project name"), DeployStatusArgs),
     responses((status = 200, description = "the run")))]
 async fn deploy_status(
     State(s): State<AppState>,
     h: HeaderMap,
     Path(name): Path<String>,
-    ApiQuery(q): Q,
+    ToolQuery(args): ToolQuery<DeployStatusArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    call(&s, &h, "att.deploy.status", Some(&name), query(q)).await
+    run(&s, &h, &deploy::STATUS, InProject::new(name, args)).await
 }

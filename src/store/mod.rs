@@ -1,8 +1,10 @@
-//! The store: att's durable state behind ports defined in the actor crates (`att-runtime`, `att-gateway`, `att-release`).
+//! The store: att's durable state behind ports defined beside what they keep — events in
+//! `att-runtime`, upstreams in `att-gateway`, releases in `att-release`, projects
+//! (`crate::project`) and test runs (`crate::test_run`) here.
 //!
 //! Today the adapter is SQLite (a file in the data directory, WAL mode, versioned migrations
 //! embedded in the binary). The ports are the seam for the PostgreSQL adapter: callers hold
-//! `Arc<dyn EventStore>` (and later siblings), never a SQLite type.
+//! `Arc<dyn EventStore>`, `Arc<dyn ToolStore>` and their siblings, never a SQLite type.
 
 mod sqlite;
 

@@ -14,6 +14,8 @@ use sqlx::{QueryBuilder, Row, SqlitePool};
 use time::OffsetDateTime;
 
 use super::OpenError;
+use crate::project::{Project, ProjectStore};
+use crate::test_run::{TestRunRecord, TestRunStore};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -465,44 +467,36 @@ impl SqliteStore {
     }
 }
 
-/// Workspace projects (registrations only: deleting one never touches its files).
-impl SqliteStore {
-    /// Inserts or replaces the project called `project.name`.
-    pub async fn save_project(&self, project: &crate::project::Project) -> Result<(), StoreError> {
+#[async_trait::async_trait]
+impl ProjectStore for SqliteStore {
+    async fn save_project(&self, project: &Project) -> Result<(), StoreError> {
         self.save_named(Named::Projects, &project.name, project)
             .await
     }
 
-    /// Removes its record; `false` when there was none.
-    pub async fn delete_project(&self, name: &str) -> Result<bool, StoreError> {
+    async fn delete_project(&self, name: &str) -> Result<bool, StoreError> {
         self.delete_named(Named::Projects, name).await
     }
 
-    /// Every project, by name.
-    pub async fn list_projects(&self) -> Result<Vec<crate::project::Project>, StoreError> {
+    async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
         self.list_named(Named::Projects).await
     }
 }
 
-/// Stored test runs (`data` is the run record's JSON).
-impl SqliteStore {
-    /// Inserts or updates a test run of `project`.
-    pub async fn save_test_run(
-        &self,
-        id: &str,
-        project: &str,
-        at: OffsetDateTime,
-        status: &str,
-        data: &str,
-    ) -> Result<(), StoreError> {
+/// Test runs: the record's JSON in `data`, beside the columns they are looked up by.
+#[async_trait::async_trait]
+impl TestRunStore for SqliteStore {
+    async fn save_test_run(&self, run: &TestRunRecord) -> Result<(), StoreError> {
+        let data = serde_json::to_string(run)
+            .map_err(|e| StoreError(format!("cannot encode test run: {e}")))?;
         sqlx::query(
             "INSERT INTO test_runs (id, project, status, created_at_ms, data) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data",
         )
-        .bind(id)
-        .bind(project)
-        .bind(status)
-        .bind(to_ms(at))
+        .bind(&run.id)
+        .bind(&run.project)
+        .bind(&run.status)
+        .bind(to_ms(run.started_at))
         .bind(data)
         .execute(&self.pool)
         .await
@@ -510,32 +504,29 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// One test run's record.
-    pub async fn get_test_run(&self, id: &str) -> Result<Option<String>, StoreError> {
+    async fn get_test_run(&self, id: &str) -> Result<Option<TestRunRecord>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as("SELECT data FROM test_runs WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
             .map_err(err)?;
-        Ok(row.map(|(d,)| d))
+        row.map(|(d,)| test_run(&d)).transpose()
     }
 
-    /// Every test run still marked `running`.
-    pub async fn running_test_runs(&self) -> Result<Vec<String>, StoreError> {
+    async fn running_test_runs(&self) -> Result<Vec<TestRunRecord>, StoreError> {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT data FROM test_runs WHERE status = 'running'")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(err)?;
-        Ok(rows.into_iter().map(|(d,)| d).collect())
+        rows.iter().map(|(d,)| test_run(d)).collect()
     }
 
-    /// The newest `limit` test runs of `project`, newest first.
-    pub async fn list_test_runs(
+    async fn list_test_runs(
         &self,
         project: &str,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<TestRunRecord>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT data FROM test_runs WHERE project = ? \
              ORDER BY created_at_ms DESC, rowid DESC LIMIT ?",
@@ -545,8 +536,13 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(err)?;
-        Ok(rows.into_iter().map(|(d,)| d).collect())
+        rows.iter().map(|(d,)| test_run(d)).collect()
     }
+}
+
+fn test_run(data: &str) -> Result<TestRunRecord, StoreError> {
+    serde_json::from_str(data)
+        .map_err(|e| StoreError(format!("stored test run is unreadable: {e}")))
 }
 
 #[cfg(test)]
@@ -659,6 +655,51 @@ mod tests {
         assert!(s.delete_upstream("a").await.expect("delete"));
         assert!(!s.delete_upstream("a").await.expect("delete again"));
         assert_eq!(s.list_upstreams().await.expect("list").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn test_runs_are_updated_in_place_and_listed_newest_first_per_project() {
+        let (_d, s) = store().await;
+        let run = |id: &str, project: &str, minute: u8, status: &str| TestRunRecord {
+            id: id.into(),
+            project: project.into(),
+            caller: "test".into(),
+            suite: None,
+            status: status.into(),
+            error: None,
+            pid: None,
+            process: None,
+            program: Some("true".into()),
+            started_at: time::macros::datetime!(2024-01-01 00:00 UTC)
+                + time::Duration::minutes(minute.into()),
+            ended_at: None,
+            outcome: None,
+        };
+        s.save_test_run(&run("t1", "p", 1, "running"))
+            .await
+            .expect("save");
+        s.save_test_run(&run("t2", "p", 2, "running"))
+            .await
+            .expect("save");
+        s.save_test_run(&run("t3", "q", 3, "completed"))
+            .await
+            .expect("save");
+        s.save_test_run(&run("t1", "p", 1, "interrupted"))
+            .await
+            .expect("update");
+        let ids = |runs: Vec<TestRunRecord>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(s.list_test_runs("p", 10).await.expect("list")),
+            ["t2", "t1"]
+        );
+        assert_eq!(ids(s.list_test_runs("p", 1).await.expect("list")), ["t2"]);
+        assert_eq!(ids(s.running_test_runs().await.expect("running")), ["t2"]);
+        let t1 = s.get_test_run("t1").await.expect("get").expect("t1");
+        assert_eq!(
+            (t1.status.as_str(), t1.started_at),
+            ("interrupted", run("t1", "p", 1, "").started_at)
+        );
+        assert!(s.get_test_run("none").await.expect("get").is_none());
     }
 
     #[tokio::test]

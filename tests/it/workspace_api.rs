@@ -660,3 +660,120 @@ async fn a_push_to_an_unreachable_remote_is_a_bad_gateway_and_a_missing_branch_a
     assert_eq!(status, 422, "{v}");
     att.server.shutdown().await;
 }
+
+/// The properties (or query parameters) an OpenAPI operation documents for its input, and
+/// which of them are required.
+fn documented_input(doc: &Value, method: &str, path: &str) -> (Vec<String>, Vec<String>) {
+    let op = &doc["paths"][path][method];
+    assert!(op.is_object(), "no {method} {path} in the document");
+    let mut names = Vec::new();
+    let mut required = Vec::new();
+    if let Some(schema) = op["requestBody"]["content"]["application/json"]["schema"].as_object() {
+        let reference = schema["$ref"].as_str().unwrap_or_default();
+        let name = reference
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| {
+                panic!("{method} {path}: the body is not a named schema: {schema:?}")
+            });
+        let body = &doc["components"]["schemas"][name];
+        names.extend(
+            body["properties"]
+                .as_object()
+                .expect("properties")
+                .keys()
+                .cloned(),
+        );
+        required.extend(
+            body["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(str::to_owned)),
+        );
+    }
+    for p in op["parameters"].as_array().into_iter().flatten() {
+        if p["in"] == "query" {
+            let name = p["name"].as_str().expect("name").to_owned();
+            if p["required"] == true {
+                required.push(name.clone());
+            }
+            names.push(name);
+        }
+    }
+    names.sort();
+    required.sort();
+    (names, required)
+}
+
+/// Each route under `/api/v1/projects` documents the arguments of the tool it runs: the
+/// tool's MCP input schema less `project` (the path names it), with the same required ones.
+#[tokio::test]
+async fn the_openapi_document_gives_each_project_route_its_tools_arguments() {
+    let att = TestAtt::start().await;
+    let doc = att.get_json("/api/v1/openapi.json").await;
+    let tools = att.server.tools();
+    for (method, path, tool) in [
+        ("post", "/api/v1/projects", "att.project.create"),
+        ("put", "/api/v1/projects/{name}/file", "att.code.write"),
+        ("get", "/api/v1/projects/{name}/file", "att.code.read"),
+        ("get", "/api/v1/projects/{name}/files", "att.code.list"),
+        ("get", "/api/v1/projects/{name}/search", "att.code.search"),
+        (
+            "post",
+            "/api/v1/projects/{name}/git/branch",
+            "att.git.branch",
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/git/commit",
+            "att.git.commit",
+        ),
+        ("get", "/api/v1/projects/{name}/git/log", "att.git.log"),
+        ("post", "/api/v1/projects/{name}/git/push", "att.git.push"),
+        ("post", "/api/v1/projects/{name}/tests", "att.test.run"),
+        ("get", "/api/v1/projects/{name}/tests", "att.test.results"),
+        (
+            "get",
+            "/api/v1/projects/{name}/runtime/logs",
+            "att.runtime.logs",
+        ),
+        ("post", "/api/v1/projects/{name}/deploy", "att.deploy.run"),
+        ("get", "/api/v1/projects/{name}/deploy", "att.deploy.status"),
+    ] {
+        let listed = tools
+            .tools()
+            .iter()
+            .find(|t| t.name == tool)
+            .unwrap_or_else(|| panic!("{tool} is not listed"));
+        let strings = |v: Option<&Value>| -> Vec<String> {
+            let mut out: Vec<String> = match v {
+                Some(Value::Object(m)) => m.keys().cloned().collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            out.retain(|n| n != "project");
+            out.sort();
+            out
+        };
+        let mcp = (
+            strings(listed.input_schema.get("properties")),
+            strings(listed.input_schema.get("required")),
+        );
+        assert!(!mcp.0.is_empty(), "{tool} has arguments beyond the project");
+        assert_eq!(
+            documented_input(&doc, method, path),
+            mcp,
+            "{method} {path} documents {tool}'s arguments"
+        );
+    }
+    // The body is the tool's own argument type, shown by name.
+    assert_eq!(
+        doc["paths"]["/api/v1/projects/{name}/file"]["put"]["requestBody"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/WriteArgs"
+    );
+    att.server.shutdown().await;
+}

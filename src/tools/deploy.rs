@@ -1,0 +1,147 @@
+//! `att.deploy.*`: a project shipped through the release pipeline (BOOTSTRAP.md) — its
+//! runtime is the pipeline's target `service:project-<name>`, its repository the source of
+//! the releases built — and the pipeline's runs of it read back.
+//!
+//! A deploy is a run request handed to the bootstrap actor, which runs one release at a time
+//! per target; the request's change phases may name a workspace project instead of a
+//! repository ([`Tools::resolve_change`], shared with `POST /api/v1/bootstrap/runs`).
+
+use att_release::bootstrap::actor::Refused;
+use att_release::model::RunRequest;
+use serde_json::json;
+
+use super::args::{DeployRunArgs, DeployStatusArgs};
+use super::error::internal;
+use super::runtime::service_spec;
+use super::{Done, InProject, ToolError, ToolSpec, Tools};
+
+/// `att.deploy.run`.
+pub static RUN: ToolSpec<InProject<DeployRunArgs>> = ToolSpec::in_project(
+    "att.deploy.run",
+    "Ships a release of the project through the release pipeline (build, deploy, watchdog, health, rollback by policy).",
+    |tools, a, _| Box::pin(tools.deploy_run(a, false)),
+);
+
+/// `att.deploy.build`.
+pub static BUILD: ToolSpec<InProject<DeployRunArgs>> = ToolSpec::in_project(
+    "att.deploy.build",
+    "Builds a release of the project (its HEAD, or a commit, branch or tag) and registers it, deploying nothing.",
+    |tools, a, _| Box::pin(tools.deploy_run(a, true)),
+);
+
+/// `att.deploy.status`.
+pub static STATUS: ToolSpec<InProject<DeployStatusArgs>> = ToolSpec::in_project(
+    "att.deploy.status",
+    "A deploy run of the project: its phases and result.",
+    |tools, a, _| Box::pin(tools.deploy_status(a)),
+);
+
+impl Tools {
+    async fn deploy_run(
+        &self,
+        a: InProject<DeployRunArgs>,
+        build_only: bool,
+    ) -> Result<Done, ToolError> {
+        let (p, rt) = self.runtime_project(&a.project).await?;
+        let service = p.service_name();
+        if self.services.get(&service).is_none() {
+            let spec = service_spec(&p, &rt).map_err(|m| ToolError::invalid("runtime", m))?;
+            self.services
+                .register(spec)
+                .await
+                .map_err(|e| ToolError::Conflict(e.to_string()))?;
+        }
+        let DeployRunArgs { release, options } = a.args;
+        let mut request = options.unwrap_or_else(|| json!({}));
+        if !request.is_object() {
+            return Err(ToolError::invalid("options", "must be an object"));
+        }
+        request["target"] = json!(format!("service:{service}"));
+        if let Some(r) = release {
+            request["requested_release_id"] = json!(r);
+        }
+        if build_only {
+            if rt.build.is_none() {
+                return Err(ToolError::Conflict(format!(
+                    "project `{}` has no `runtime.build`: nothing to build",
+                    p.name
+                )));
+            }
+            request["build_only"] = json!(true);
+        }
+        let mut request: RunRequest = serde_path_to_error::deserialize(request).map_err(|e| {
+            ToolError::invalid(&format!("options.{}", e.path()), e.into_inner().to_string())
+        })?;
+        request
+            .check()
+            .map_err(|e| ToolError::invalid(&format!("options.{}", e.field), e.message))?;
+        self.resolve_change(&mut request).await?;
+        match self.bootstrap.start(request).await.map_err(internal)? {
+            Ok(run) => Done::new(
+                format!("deploy run {run} started for `{}`", p.name),
+                json!({ "run_id": run, "target": format!("service:{service}") }),
+            ),
+            Err(Refused::Busy(id)) => Err(ToolError::Conflict(format!(
+                "a run for `{}` is in progress: {id}",
+                p.name
+            ))),
+            Err(Refused::Invalid(m)) => Err(ToolError::Invalid {
+                field: None,
+                message: m,
+            }),
+        }
+    }
+
+    /// Checks a run request's change phases: `publish` needs a `change`, and a change that
+    /// names a workspace project gets its directory as the repository.
+    pub async fn resolve_change(&self, request: &mut RunRequest) -> Result<(), ToolError> {
+        if request.publish.is_some() && request.change.is_none() {
+            return Err(ToolError::invalid(
+                "publish",
+                "`publish` publishes a `change`: the request has none",
+            ));
+        }
+        if let Some(change) = request.change.as_mut()
+            && let Some(name) = change.project.clone()
+        {
+            if change.repo.is_some() {
+                return Err(ToolError::invalid(
+                    "change.project",
+                    "name `change.project` or `change.repo`, not both",
+                ));
+            }
+            let project = self
+                .project(&name)
+                .await
+                .map_err(|e| ToolError::invalid("change.project", e.message()))?;
+            change.repo = Some(project.path);
+        }
+        Ok(())
+    }
+
+    async fn deploy_status(&self, a: InProject<DeployStatusArgs>) -> Result<Done, ToolError> {
+        let p = self.project(&a.project).await?;
+        let target = format!("service:{}", p.service_name());
+        let run = match a.args.run_id {
+            Some(id) => {
+                let live = self.bootstrap.active(&id).await.ok().flatten();
+                match live {
+                    Some(r) => Some(r),
+                    None => self.store.get_run(&id).await.map_err(internal)?,
+                }
+                .filter(|r| r.target == target)
+            }
+            None => self
+                .store
+                .list_runs(200)
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .find(|r| r.target == target),
+        };
+        let run =
+            run.ok_or_else(|| ToolError::NotFound(format!("no deploy run of `{}`", p.name)))?;
+        let text = format!("run {} of `{}`: {:?}", run.id, p.name, run.status).to_lowercase();
+        Done::new(text, run)
+    }
+}
