@@ -1,10 +1,9 @@
 //! The gateway's registry: which upstreams exist, where they came from, and the invoker.
 //!
-//! Upstreams come from the config file (`[[upstreams]]`, `--mcp-config`) and from the API.
-//! API-registered ones are stored and come back after a restart (a stored registration wins
-//! over a config entry of the same name: it is the later intent). Registering a name that
-//! exists replaces it: the supervisor stops the old actor (closing its session, reaping its
-//! child) before the new one starts.
+//! Upstreams come from the config file (`[[upstreams]]`, `--mcp-config`) and from the API;
+//! the rules they are kept by (stored registrations win, replace by name, one change at a
+//! time) are the [`Registry`]'s. Replacing or removing an upstream stops its actor, which
+//! closes its session and reaps its child, and removes its route.
 //!
 //! At most `[gateway] max_upstreams` are kept (a registration beyond is refused, naming the
 //! key): each upstream is an actor with checks, a session, maybe a child process. Listing
@@ -12,7 +11,7 @@
 //! snapshot load whatever the number of upstreams, and never waits on a busy actor.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use att_gateway::invoke::Invoker;
@@ -20,110 +19,37 @@ use att_gateway::tree::AttTree;
 use att_gateway::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle, UpstreamStatus};
 use att_gateway::upstream::{HealthPolicy, UpstreamSpec, UpstreamStore};
 use att_runtime::events::EventSink;
-use att_runtime::supervisor::{ChildSpec, RestartPolicy};
+use att_runtime::store::StoreError;
+use att_runtime::supervisor::{ChildSpec, RestartPolicy, SupervisorError};
 
-use crate::store::SqliteStore;
-
-/// Where a registration came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// The config file or `--mcp-config`.
-    Config,
-    /// `POST /api/v1/mcp/servers` (stored).
-    Api,
-}
-
-/// Why a registry operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    /// The actor could not start.
-    #[error("could not start upstream `{0}`: {1}")]
-    Start(String, String),
-    /// The store refused.
-    #[error(transparent)]
-    Store(#[from] att_runtime::store::StoreError),
-    /// The supervisor could not be reached.
-    #[error("{0}")]
-    Supervisor(String),
-    /// As many upstreams as allowed are registered.
-    #[error(
-        "att already has {limit} upstreams, its limit: remove one, or raise `[gateway] max_upstreams` (ATT_GATEWAY__MAX_UPSTREAMS) to register more"
-    )]
-    Full {
-        /// The limit.
-        limit: usize,
-    },
-}
+use crate::registry::{Cap, Registered, Registry, RegistryError, Source};
 
 /// The registry and the invoker of one att instance.
 pub struct Gateway {
     tree: Arc<AttTree>,
-    store: SqliteStore,
-    policy: HealthPolicy,
-    restart: RestartPolicy,
-    max_upstreams: usize,
-    registered: Mutex<BTreeMap<String, (UpstreamSpec, Source)>>,
-    /// Registrations and removals run one at a time, each from its store write to its
-    /// actor start or stop, so that concurrent requests for one name cannot leave the store,
-    /// the registry and the running actors disagreeing (the serialization an actor's mailbox
-    /// would give; see todo/decisions.md).
-    changes: tokio::sync::Mutex<()>,
+    registry: Registry<Upstreams>,
     /// Routes and invokes calls.
     pub invoker: Invoker,
 }
 
-impl Gateway {
-    /// Starts every configured and stored upstream; at most `max_upstreams` may be
-    /// registered later (stored ones beyond it, after the limit was lowered, still start).
-    pub async fn start(
-        tree: Arc<AttTree>,
-        store: SqliteStore,
-        configured: Vec<UpstreamSpec>,
-        policy: HealthPolicy,
-        restart: RestartPolicy,
-        max_upstreams: usize,
-    ) -> Result<Arc<Self>, GatewayError> {
-        let events: Arc<dyn EventSink> = Arc::new(tree.events.clone());
-        let invoker = Invoker::new(
-            tree.directory.clone(),
-            tree.router.clone(),
-            events,
-            tree.clock.clone(),
-            Duration::from_secs(120),
-        );
-        let gateway = Arc::new(Self {
-            tree,
-            store,
-            policy,
-            restart,
-            max_upstreams,
-            registered: Mutex::new(BTreeMap::new()),
-            changes: tokio::sync::Mutex::new(()),
-            invoker,
-        });
-        let mut all: BTreeMap<String, (UpstreamSpec, Source)> = configured
-            .into_iter()
-            .map(|s| (s.name.clone(), (s, Source::Config)))
-            .collect();
-        for spec in gateway.store.list_upstreams().await? {
-            all.insert(spec.name.clone(), (spec, Source::Api));
-        }
-        if all.len() > max_upstreams {
-            tracing::warn!(
-                upstreams = all.len(),
-                max_upstreams,
-                "more upstreams are stored than `[gateway] max_upstreams` allows: all start, none can be added"
-            );
-        }
-        for (spec, source) in all.into_values() {
-            gateway.start_actor(spec, source).await?;
-        }
-        Ok(gateway)
+/// How upstreams are run (an actor under the `upstreams` supervisor) and stored.
+struct Upstreams {
+    tree: Arc<AttTree>,
+    store: Arc<dyn UpstreamStore>,
+    policy: HealthPolicy,
+    restart: RestartPolicy,
+}
+
+#[async_trait::async_trait]
+impl Registered for Upstreams {
+    type Spec = UpstreamSpec;
+    const KIND: &'static str = "upstream";
+
+    fn name(spec: &UpstreamSpec) -> &str {
+        &spec.name
     }
 
-    async fn start_actor(&self, spec: UpstreamSpec, source: Source) -> Result<(), GatewayError> {
-        let name = spec.name.clone();
+    async fn start(&self, spec: &UpstreamSpec) -> Result<(), SupervisorError> {
         let (events, router, clock, policy) = (
             self.tree.events.clone(),
             self.tree.router.clone(),
@@ -132,71 +58,106 @@ impl Gateway {
         );
         let subscriptions = self.tree.subscriptions.clone();
         let child_spec = spec.clone();
-        let child = ChildSpec::new(UpstreamHandle::actor_name(&name), self.restart, move || {
-            let args = UpstreamArgs {
-                spec: child_spec.clone(),
-                policy,
-                events: Arc::new(events.clone()),
-                router: router.clone(),
-                clock: clock.clone(),
-                subscriptions: subscriptions.clone(),
-            };
-            (UpstreamActor, args)
-        });
-        self.tree
-            .upstreams
-            .start_child(child)
-            .await
-            .map_err(|e| GatewayError::Start(name.clone(), e.to_string()))?;
-        self.lock().insert(name, (spec, source));
-        Ok(())
+        let child = ChildSpec::new(
+            UpstreamHandle::actor_name(&spec.name),
+            self.restart,
+            move || {
+                let args = UpstreamArgs {
+                    spec: child_spec.clone(),
+                    policy,
+                    events: Arc::new(events.clone()),
+                    router: router.clone(),
+                    clock: clock.clone(),
+                    subscriptions: subscriptions.clone(),
+                };
+                (UpstreamActor, args)
+            },
+        );
+        self.tree.upstreams.start_child(child).await
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (UpstreamSpec, Source)>> {
-        self.registered.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Registers (or replaces) an upstream over the API; it is stored first. A new name
-    /// beyond `max_upstreams` is refused ([`GatewayError::Full`]).
-    pub async fn register(&self, spec: UpstreamSpec) -> Result<(), GatewayError> {
-        let _one_at_a_time = self.changes.lock().await;
-        {
-            let registered = self.lock();
-            if !registered.contains_key(&spec.name) && registered.len() >= self.max_upstreams {
-                return Err(GatewayError::Full {
-                    limit: self.max_upstreams,
-                });
-            }
-        }
-        self.store.save_upstream(&spec).await?;
-        self.start_actor(spec, Source::Api).await
-    }
-
-    /// Removes an upstream; `false` when there was none.
-    pub async fn remove(&self, name: &str) -> Result<bool, GatewayError> {
-        let _one_at_a_time = self.changes.lock().await;
-        let known = self.lock().remove(name).is_some();
-        let stored = self.store.delete_upstream(name).await?;
+    async fn stop(&self, name: &str) -> Result<bool, SupervisorError> {
         let stopped = self
             .tree
             .upstreams
             .stop_child(&UpstreamHandle::actor_name(name))
-            .await
-            .map_err(|e| GatewayError::Supervisor(e.to_string()))?;
+            .await?;
         if let Err(e) = self.tree.router.remove(name).await {
             tracing::warn!(upstream = %name, error = %e, "could not remove the route");
         }
-        Ok(known || stored || stopped)
+        Ok(stopped)
+    }
+
+    async fn save(&self, spec: &UpstreamSpec) -> Result<(), StoreError> {
+        self.store.save_upstream(spec).await
+    }
+
+    async fn forget(&self, name: &str) -> Result<bool, StoreError> {
+        self.store.delete_upstream(name).await
+    }
+
+    async fn stored(&self) -> Result<Vec<UpstreamSpec>, StoreError> {
+        self.store.list_upstreams().await
+    }
+}
+
+impl Gateway {
+    /// Starts every configured and stored upstream; at most `max_upstreams` may be
+    /// registered later (stored ones beyond it, after the limit was lowered, still start).
+    pub async fn start(
+        tree: Arc<AttTree>,
+        store: Arc<dyn UpstreamStore>,
+        configured: Vec<UpstreamSpec>,
+        policy: HealthPolicy,
+        restart: RestartPolicy,
+        max_upstreams: usize,
+    ) -> Result<Arc<Self>, RegistryError> {
+        let events: Arc<dyn EventSink> = Arc::new(tree.events.clone());
+        let invoker = Invoker::new(
+            tree.directory.clone(),
+            tree.router.clone(),
+            events,
+            tree.clock.clone(),
+            Duration::from_secs(120),
+        );
+        let upstreams = Upstreams {
+            tree: tree.clone(),
+            store,
+            policy,
+            restart,
+        };
+        let cap = Cap {
+            max: max_upstreams,
+            key: "gateway.max_upstreams",
+        };
+        let registry = Registry::restore(upstreams, configured, Some(cap)).await?;
+        registry.start_all().await?;
+        Ok(Arc::new(Self {
+            tree,
+            registry,
+            invoker,
+        }))
+    }
+
+    /// Registers (or replaces) an upstream over the API; it is stored first. A new name
+    /// beyond `max_upstreams` is refused ([`RegistryError::Full`]).
+    pub async fn register(&self, spec: UpstreamSpec) -> Result<(), RegistryError> {
+        self.registry.register(spec).await
+    }
+
+    /// Removes an upstream; `false` when there was none.
+    pub async fn remove(&self, name: &str) -> Result<bool, RegistryError> {
+        self.registry.remove(name).await
     }
 
     /// Every registration, by name.
     pub fn list(&self) -> Vec<(UpstreamSpec, Source)> {
-        self.lock().values().cloned().collect()
+        self.registry.list()
     }
 
     /// One registration.
     pub fn get(&self, name: &str) -> Option<(UpstreamSpec, Source)> {
-        self.lock().get(name).cloned()
+        self.registry.get(name)
     }
 
     /// The live state of an upstream, asked of its actor (`None` while it restarts): what an

@@ -11,6 +11,7 @@ pub mod http;
 pub mod launch;
 pub mod metrics;
 pub mod project;
+pub mod registry;
 pub mod server;
 pub mod services;
 pub mod store;

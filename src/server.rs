@@ -199,7 +199,8 @@ pub async fn start_launched(
         services,
         directory: tree.directory.clone(),
         events: tree.events.clone(),
-        store: store.clone(),
+        releases: Arc::new(store.clone()),
+        store_health: Arc::new(store.clone()),
         metrics: Metrics::new(tree.directory.clone()),
         api_token: config.api_token.as_deref().map(Arc::from),
         shutdown: stop.child_token(),
@@ -253,7 +254,7 @@ async fn start_domain(
     };
     let gateway = Gateway::start(
         tree.clone(),
-        store.clone(),
+        Arc::new(store.clone()),
         config.upstreams.clone(),
         policy,
         tree_restart(config),
@@ -263,7 +264,7 @@ async fn start_domain(
     .map_err(|e| StartError::Actors(e.to_string()))?;
     let services = crate::services::Services::start(
         tree.clone(),
-        store.clone(),
+        Arc::new(store.clone()),
         &config.data_dir,
         config.services.clone(),
         tree_restart(config),

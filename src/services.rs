@@ -1,52 +1,124 @@
 //! The managed services' registry: which `service:<name>` targets exist, where they came
-//! from, and their actors (BOOTSTRAP.md, "Words"; issue 5, "Service targets and a process
-//! manager").
+//! from, and their actors (BOOTSTRAP.md, "Words").
 //!
-//! Services come from the config file (`[[services]]`) and from the API; API registrations
-//! are stored and come back after a restart (a stored registration wins over a config entry
-//! of the same name). Every service starts with att. Registering a name that exists replaces
-//! it: the old process is stopped (its whole group) before the new one starts.
+//! Services come from the config file (`[[services]]`) and from the API; the rules they are
+//! kept by (stored registrations win, replace by name, one change at a time) are the
+//! [`Registry`]'s. Every service starts with att, except in a candidate release of att, which
+//! must not touch the services the running att runs: it starts them once promoted
+//! ([`Services::start_deferred`]). Replacing or removing a service stops its process (its
+//! whole group) before anything else starts. No cap bounds their number (see
+//! todo/decisions.md, "One registry for upstreams and services").
+//!
+//! API registrations are kept behind the [`ServiceStore`] port.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use att_gateway::tree::AttTree;
 use att_release::service::actor::{ServiceActor, ServiceArgs, ServiceHandle};
 use att_release::service::spec::ServiceSpec;
 use att_runtime::events::EventSink;
-use att_runtime::supervisor::{ChildSpec, RestartPolicy};
+use att_runtime::store::StoreError;
+use att_runtime::supervisor::{ChildSpec, RestartPolicy, SupervisorError};
 
-use crate::gateway::Source;
-use crate::store::SqliteStore;
+use crate::registry::{Registered, Registry, RegistryError, Source};
 
-/// Why a registry operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ServicesError {
-    /// The spec is not valid.
-    #[error("{0}")]
-    Invalid(String),
-    /// The actor could not start.
-    #[error("could not start service `{0}`: {1}")]
-    Start(String, String),
-    /// The store refused.
-    #[error(transparent)]
-    Store(#[from] att_runtime::store::StoreError),
-    /// The supervisor could not be reached.
-    #[error("{0}")]
-    Supervisor(String),
+/// Durable registry of services registered over the API (config-file services are not
+/// stored: the file is their source of truth).
+#[async_trait::async_trait]
+pub trait ServiceStore: Send + Sync + 'static {
+    /// Inserts or replaces the service called `spec.name`.
+    async fn save_service(&self, spec: &ServiceSpec) -> Result<(), StoreError>;
+    /// Removes it; `false` when there was none.
+    async fn delete_service(&self, name: &str) -> Result<bool, StoreError>;
+    /// Every stored service, by name.
+    async fn list_services(&self) -> Result<Vec<ServiceSpec>, StoreError>;
 }
 
 /// The managed services of one att instance.
 pub struct Services {
     tree: Arc<AttTree>,
-    store: SqliteStore,
+    registry: Registry<ServiceProcesses>,
+}
+
+/// How services are run (an actor under the `services` supervisor, which runs the process)
+/// and stored.
+struct ServiceProcesses {
+    tree: Arc<AttTree>,
+    store: Arc<dyn ServiceStore>,
     data_dir: PathBuf,
     restart: RestartPolicy,
-    registered: Mutex<BTreeMap<String, (ServiceSpec, Source)>>,
-    /// Registrations and removals run one at a time (as in the gateway).
-    changes: tokio::sync::Mutex<()>,
+}
+
+impl ServiceProcesses {
+    /// Where att keeps what it knows of one service.
+    fn dir(&self, name: &str) -> PathBuf {
+        self.data_dir.join("services").join(name)
+    }
+
+    /// Its log file: the spec's, or `<data_dir>/services/<name>/service.log`.
+    fn log_file(&self, spec: &ServiceSpec) -> PathBuf {
+        spec.log_file
+            .clone()
+            .unwrap_or_else(|| self.dir(&spec.name).join("service.log"))
+    }
+}
+
+#[async_trait::async_trait]
+impl Registered for ServiceProcesses {
+    type Spec = ServiceSpec;
+    const KIND: &'static str = "service";
+
+    fn name(spec: &ServiceSpec) -> &str {
+        &spec.name
+    }
+
+    fn check(spec: &ServiceSpec) -> Result<(), String> {
+        spec.validate()
+    }
+
+    async fn start(&self, spec: &ServiceSpec) -> Result<(), SupervisorError> {
+        let events: Arc<dyn EventSink> = Arc::new(self.tree.events.clone());
+        let log_file = self.log_file(spec);
+        let state_file = self.dir(&spec.name).join("state.json");
+        let child_spec = spec.clone();
+        // The supervisor restarts a failed actor; the process is started again by it.
+        let child = ChildSpec::new(
+            ServiceHandle::actor_name(&spec.name),
+            self.restart,
+            move || {
+                let args = ServiceArgs {
+                    spec: child_spec.clone(),
+                    log_file: log_file.clone(),
+                    events: events.clone(),
+                    autostart: true,
+                    state_file: Some(state_file.clone()),
+                };
+                (ServiceActor, args)
+            },
+        );
+        self.tree.services.start_child(child).await
+    }
+
+    async fn stop(&self, name: &str) -> Result<bool, SupervisorError> {
+        self.tree
+            .services
+            .stop_child(&ServiceHandle::actor_name(name))
+            .await
+    }
+
+    async fn save(&self, spec: &ServiceSpec) -> Result<(), StoreError> {
+        self.store.save_service(spec).await
+    }
+
+    async fn forget(&self, name: &str) -> Result<bool, StoreError> {
+        self.store.delete_service(name).await
+    }
+
+    async fn stored(&self) -> Result<Vec<ServiceSpec>, StoreError> {
+        self.store.list_services().await
+    }
 }
 
 impl Services {
@@ -55,126 +127,48 @@ impl Services {
     /// [`Services::start_deferred`] starts them later.
     pub async fn start(
         tree: Arc<AttTree>,
-        store: SqliteStore,
+        store: Arc<dyn ServiceStore>,
         data_dir: &Path,
         configured: Vec<ServiceSpec>,
         restart: RestartPolicy,
         defer: bool,
-    ) -> Result<Arc<Self>, ServicesError> {
-        let services = Arc::new(Self {
-            tree,
+    ) -> Result<Arc<Self>, RegistryError> {
+        let processes = ServiceProcesses {
+            tree: tree.clone(),
             store,
             data_dir: data_dir.to_owned(),
             restart,
-            registered: Mutex::new(BTreeMap::new()),
-            changes: tokio::sync::Mutex::new(()),
-        });
-        let mut all: BTreeMap<String, (ServiceSpec, Source)> = configured
-            .into_iter()
-            .map(|s| (s.name.clone(), (s, Source::Config)))
-            .collect();
-        for spec in services.store.list_services().await? {
-            all.insert(spec.name.clone(), (spec, Source::Api));
+        };
+        let registry = Registry::restore(processes, configured, None).await?;
+        if !defer {
+            registry.start_all().await?;
         }
-        for (spec, source) in all.into_values() {
-            spec.validate().map_err(ServicesError::Invalid)?;
-            if defer {
-                services.lock().insert(spec.name.clone(), (spec, source));
-            } else {
-                services.start_actor(spec, source).await?;
-            }
-        }
-        Ok(services)
+        Ok(Arc::new(Self { tree, registry }))
     }
 
     /// Starts the services a deferred [`Services::start`] read.
-    pub async fn start_deferred(&self) -> Result<(), ServicesError> {
-        let _one_at_a_time = self.changes.lock().await;
-        let all: Vec<(ServiceSpec, Source)> = self.lock().values().cloned().collect();
-        for (spec, source) in all {
-            self.start_actor(spec, source).await?;
-        }
-        Ok(())
+    pub async fn start_deferred(&self) -> Result<(), RegistryError> {
+        self.registry.start_all().await
     }
 
-    /// Its log file: the spec's, or `<data_dir>/services/<name>/service.log`.
-    fn log_file(&self, spec: &ServiceSpec) -> PathBuf {
-        spec.log_file.clone().unwrap_or_else(|| {
-            self.data_dir
-                .join("services")
-                .join(&spec.name)
-                .join("service.log")
-        })
-    }
-
-    async fn start_actor(&self, spec: ServiceSpec, source: Source) -> Result<(), ServicesError> {
-        let name = spec.name.clone();
-        let events: Arc<dyn EventSink> = Arc::new(self.tree.events.clone());
-        let log_file = self.log_file(&spec);
-        let state_file = self
-            .data_dir
-            .join("services")
-            .join(&spec.name)
-            .join("state.json");
-        let child_spec = spec.clone();
-        // The supervisor restarts a failed actor; the process is started again by it.
-        let child = ChildSpec::new(ServiceHandle::actor_name(&name), self.restart, move || {
-            let args = ServiceArgs {
-                spec: child_spec.clone(),
-                log_file: log_file.clone(),
-                events: events.clone(),
-                autostart: true,
-                state_file: Some(state_file.clone()),
-            };
-            (ServiceActor, args)
-        });
-        self.tree
-            .services
-            .start_child(child)
-            .await
-            .map_err(|e| ServicesError::Start(name.clone(), e.to_string()))?;
-        self.lock().insert(name, (spec, source));
-        Ok(())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (ServiceSpec, Source)>> {
-        self.registered.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Registers (or replaces) a service over the API; it is stored first, then started.
-    pub async fn register(&self, spec: ServiceSpec) -> Result<(), ServicesError> {
-        spec.validate().map_err(ServicesError::Invalid)?;
-        let _one_at_a_time = self.changes.lock().await;
-        self.store.save_service(&spec).await?;
-        self.start_actor(spec, Source::Api).await
+    /// Registers (or replaces) a service over the API; it is checked, stored, then started.
+    pub async fn register(&self, spec: ServiceSpec) -> Result<(), RegistryError> {
+        self.registry.register(spec).await
     }
 
     /// Stops a service (its process group) and forgets it; `false` when there was none.
-    pub async fn remove(&self, name: &str) -> Result<bool, ServicesError> {
-        let _one_at_a_time = self.changes.lock().await;
-        let Some((_, source)) = self.get(name) else {
-            return Ok(false);
-        };
-        if source == Source::Api {
-            self.store.delete_service(name).await?;
-        }
-        self.tree
-            .services
-            .stop_child(&ServiceHandle::actor_name(name))
-            .await
-            .map_err(|e| ServicesError::Supervisor(e.to_string()))?;
-        self.lock().remove(name);
-        Ok(true)
+    pub async fn remove(&self, name: &str) -> Result<bool, RegistryError> {
+        self.registry.remove(name).await
     }
 
     /// Every registered service.
     pub fn list(&self) -> Vec<(ServiceSpec, Source)> {
-        self.lock().values().cloned().collect()
+        self.registry.list()
     }
 
     /// One registered service.
     pub fn get(&self, name: &str) -> Option<(ServiceSpec, Source)> {
-        self.lock().get(name).cloned()
+        self.registry.get(name)
     }
 
     /// The handle of a service's actor.

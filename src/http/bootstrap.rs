@@ -2,7 +2,7 @@
 //! (BOOTSTRAP.md, "HTTP API").
 
 use att_release::bootstrap::actor::{BootstrapHandle, Refused};
-use att_release::model::{Release, ReleaseStatus, ReleaseStore, RunRecord, RunRequest};
+use att_release::model::{Release, ReleaseStatus, RunRecord, RunRequest};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -113,7 +113,7 @@ async fn list_runs(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "between 1 and 1000"));
     }
-    let runs = state.store.list_runs(limit).await.map_err(internal)?;
+    let runs = state.releases.list_runs(limit).await.map_err(internal)?;
     Ok(Json(RunList { runs }))
 }
 
@@ -133,7 +133,7 @@ async fn get_run(
         return Ok(Json(live));
     }
     state
-        .store
+        .releases
         .get_run(&id)
         .await
         .map_err(internal)?
@@ -159,7 +159,7 @@ async fn run_events(
 > {
     use att_runtime::events::{EventQuery, follow};
 
-    let Some(known) = state.store.get_run(&id).await.map_err(internal)? else {
+    let Some(known) = state.releases.get_run(&id).await.map_err(internal)? else {
         return Err(ApiError::NotFound("no such run".into()));
     };
     let filter = EventQuery {
@@ -213,7 +213,13 @@ async fn cancel_run(
             "message": "the run is rolling back; that cannot be cancelled", "run_id": id
         }))),
         Err(CancelRefused::NotRunning) => {
-            if state.store.get_run(&id).await.map_err(internal)?.is_some() {
+            if state
+                .releases
+                .get_run(&id)
+                .await
+                .map_err(internal)?
+                .is_some()
+            {
                 Err(ApiError::Conflict(
                     json!({"message": "the run has ended", "run_id": id}),
                 ))
@@ -247,7 +253,11 @@ async fn rollback_target(
     OptionalApiJson(body): OptionalApiJson<ManualRollback>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
     let wanted = body.release_id;
-    let releases = state.store.list_releases(&target).await.map_err(internal)?;
+    let releases = state
+        .releases
+        .list_releases(&target)
+        .await
+        .map_err(internal)?;
     let to = match wanted {
         Some(id) => releases.iter().find(|r| r.id == id),
         None => releases.iter().find(|r| r.status == ReleaseStatus::Retired),
@@ -314,7 +324,7 @@ async fn add_release(
         return Err(ApiError::invalid("command", "must not be empty"));
     }
     let existing = state
-        .store
+        .releases
         .list_releases(&new.target)
         .await
         .map_err(internal)?;
@@ -333,7 +343,11 @@ async fn add_release(
         status: ReleaseStatus::Built,
         created_at: time::OffsetDateTime::now_utc(),
     };
-    state.store.save_release(&release).await.map_err(internal)?;
+    state
+        .releases
+        .save_release(&release)
+        .await
+        .map_err(internal)?;
     Ok((StatusCode::CREATED, Json(release.redacted())))
 }
 
@@ -362,7 +376,7 @@ async fn list_releases(
     ApiQuery(p): ApiQuery<ReleasesParams>,
 ) -> Result<Json<ReleaseList>, ApiError> {
     let releases = state
-        .store
+        .releases
         .list_releases(&p.target)
         .await
         .map_err(internal)?

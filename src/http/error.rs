@@ -86,6 +86,25 @@ impl ApiError {
     }
 }
 
+/// A registry change that failed (`/api/v1/mcp/servers`, `/api/v1/services`): a bad spec is
+/// the caller's to fix (422), a full registry a conflict naming the key that sets its cap
+/// (409); anything else is att's.
+impl From<crate::registry::RegistryError> for ApiError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        use crate::registry::RegistryError;
+        match e {
+            RegistryError::Invalid(message) => ApiError::Invalid {
+                field: None,
+                message,
+            },
+            RegistryError::Full { limit, key, .. } => ApiError::Conflict(serde_json::json!({
+                "message": e.to_string(), "limit": limit, "key": key,
+            })),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 /// A stable machine-readable code for a framework-chosen status.
 pub fn status_code_name(s: StatusCode) -> &'static str {
     match s {

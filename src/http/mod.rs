@@ -19,6 +19,7 @@ pub mod system;
 use std::sync::Arc;
 use std::time::Instant;
 
+use att_release::model::ReleaseStore;
 use att_runtime::directory::ActorDirectory;
 use att_runtime::events::EventsHandle;
 use axum::Router;
@@ -31,7 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::HttpConfig;
 use crate::metrics::Metrics;
-use crate::store::SqliteStore;
+use crate::store::StoreHealth;
 use error::ApiError;
 
 /// What every handler can reach.
@@ -47,8 +48,10 @@ pub struct AppState {
     pub directory: ActorDirectory,
     /// The event log.
     pub events: EventsHandle,
-    /// The store (for readiness).
-    pub store: SqliteStore,
+    /// Releases and runs of the release pipeline.
+    pub releases: Arc<dyn ReleaseStore>,
+    /// Whether the store answers (readiness).
+    pub store_health: Arc<dyn StoreHealth>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Required bearer token, if any.

@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
-use crate::gateway::Source;
-use crate::services::{Services, ServicesError};
+use crate::registry::Source;
+use crate::services::Services;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -45,18 +45,6 @@ pub struct ServiceRecord {
 pub struct ServiceList {
     /// Every service, by name.
     pub services: Vec<ServiceRecord>,
-}
-
-impl From<ServicesError> for ApiError {
-    fn from(e: ServicesError) -> Self {
-        match e {
-            ServicesError::Invalid(m) => ApiError::Invalid {
-                field: None,
-                message: m,
-            },
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
 }
 
 fn not_found() -> ApiError {

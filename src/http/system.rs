@@ -73,7 +73,7 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
             down_actors(&state)
         }),
     );
-    let store = state.store.ping().await;
+    let store = state.store_health.ping().await;
     checks.insert(
         "store".into(),
         json!(match &store {

@@ -1,14 +1,25 @@
-//! The store: att's durable state behind ports defined beside what they keep — events in
-//! `att-runtime`, upstreams in `att-gateway`, releases in `att-release`, projects
-//! (`crate::project`) and test runs (`crate::test_run`) here.
+//! The store: att's durable state behind ports, one per table family, each defined beside
+//! what it keeps — `EventStore` in `att-runtime`, `UpstreamStore` in `att-gateway`,
+//! `ReleaseStore` in `att-release`, and in this crate [`crate::project::ProjectStore`],
+//! [`crate::test_run::TestRunStore`], [`crate::services::ServiceStore`] and [`StoreHealth`].
 //!
 //! Today the adapter is SQLite (a file in the data directory, WAL mode, versioned migrations
 //! embedded in the binary). The ports are the seam for the PostgreSQL adapter: callers hold
-//! `Arc<dyn EventStore>`, `Arc<dyn ToolStore>` and their siblings, never a SQLite type.
+//! `Arc<dyn …>` of a port, never a SQLite type; only `server.rs` opens the adapter and hands
+//! it out.
 
 mod sqlite;
 
 pub use sqlite::SqliteStore;
+
+use att_runtime::store::StoreError;
+
+/// Whether the store answers: what readiness (`GET /api/v1/ready`) asks of it.
+#[async_trait::async_trait]
+pub trait StoreHealth: Send + Sync + 'static {
+    /// Runs a trivial query; the error says why the store did not answer.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]

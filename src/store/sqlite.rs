@@ -8,13 +8,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use att_gateway::upstream::{UpstreamSpec, UpstreamStore};
+use att_release::service::spec::ServiceSpec;
 use att_runtime::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqlitePool};
 use time::OffsetDateTime;
 
-use super::OpenError;
+use super::{OpenError, StoreHealth};
 use crate::project::{Project, ProjectStore};
+use crate::services::ServiceStore;
 use crate::test_run::{TestRunRecord, TestRunStore};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -66,15 +68,6 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Whether the database answers a trivial query.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
-    }
-
     /// The highest applied migration version.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         let v: Option<i64> =
@@ -88,6 +81,18 @@ impl SqliteStore {
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl StoreHealth for SqliteStore {
+    /// Whether the database answers a trivial query.
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 }
 
@@ -437,28 +442,20 @@ impl att_release::model::ReleaseStore for SqliteStore {
 }
 
 /// Managed services registered over the API (config-file services are not stored).
-impl SqliteStore {
-    /// Inserts or replaces the service called `spec.name`.
-    pub async fn save_service(
-        &self,
-        spec: &att_release::service::spec::ServiceSpec,
-    ) -> Result<(), StoreError> {
+#[async_trait::async_trait]
+impl ServiceStore for SqliteStore {
+    async fn save_service(&self, spec: &ServiceSpec) -> Result<(), StoreError> {
         self.save_named(Named::Services, &spec.name, spec).await
     }
 
-    /// Removes it; `false` when there was none.
-    pub async fn delete_service(&self, name: &str) -> Result<bool, StoreError> {
+    async fn delete_service(&self, name: &str) -> Result<bool, StoreError> {
         self.delete_named(Named::Services, name).await
     }
 
-    /// Every stored service, by name.
     /// Stored services; durations outside their ranges are clamped, with an error logged.
-    pub async fn list_services(
-        &self,
-    ) -> Result<Vec<att_release::service::spec::ServiceSpec>, StoreError> {
+    async fn list_services(&self) -> Result<Vec<ServiceSpec>, StoreError> {
         self.read_named(Named::Services, |text| {
-            let spec: att_release::service::spec::ServiceSpec =
-                serde_json::from_str(text).map_err(|e| e.to_string())?;
+            let spec: ServiceSpec = serde_json::from_str(text).map_err(|e| e.to_string())?;
             let (spec, clamped) = spec.clamped();
             log_clamped("service", &spec.name, &clamped);
             Ok(spec)

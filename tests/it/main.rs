@@ -21,6 +21,7 @@ mod launch;
 mod serve_process;
 mod service_process;
 mod services_api;
+mod services_registry;
 mod supervision;
 mod upstream_actor;
 mod upstream_connection;

@@ -1,0 +1,156 @@
+//! The `att` commands that talk to a running att over HTTP — `att mcp …` (`mcp`) and
+//! `att bootstrap …` (`bootstrap`) — with readable output: a table for lists, pretty JSON
+//! for results, the attempt trace when a call fails.
+//!
+//! Both speak through `Att`: one base URL, one optional token, and every answer read as
+//! its status and its JSON body (an error body is the API's one shape, rendered by
+//! `failure`).
+
+mod bootstrap;
+mod mcp;
+
+pub use bootstrap::bootstrap;
+pub use mcp::run;
+
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::Value;
+
+/// A running att, as a command reaches it.
+struct Att {
+    base: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+impl Att {
+    fn new(remote: &crate::cli::Remote) -> Self {
+        Self {
+            base: remote.att_url.trim_end_matches('/').to_owned(),
+            token: remote.token.clone(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// The URL of `path` (from `/api/…`).
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// Sends `req` with the token; the status and the JSON body (`null` when there is none).
+    async fn send(&self, req: RequestBuilder) -> Result<(StatusCode, Value), String> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let r = req
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach att at {}: {e}", self.base))?;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// Sends `req`; the body of a success, else the error text ([`failure`]).
+    async fn success(&self, req: RequestBuilder) -> Result<Value, String> {
+        let (status, body) = self.send(req).await?;
+        if !status.is_success() {
+            return Err(failure(status, &body));
+        }
+        Ok(body)
+    }
+}
+
+/// The error text, with the attempt trace as a table when there is one.
+fn failure(status: StatusCode, body: &Value) -> String {
+    let detail = &body["detail"];
+    let mut out = match detail.get("message").and_then(Value::as_str) {
+        Some(m) => format!("{status}: {m}"),
+        None => format!(
+            "{status}: {}",
+            detail
+                .as_str()
+                .map_or_else(|| detail.to_string(), str::to_owned)
+        ),
+    };
+    if let Some(field) = body["field"].as_str() {
+        out.push_str(&format!(" (field `{field}`)"));
+    }
+    if let Some(attempts) = detail
+        .get("attempts")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        out.push_str("\nattempts:\n");
+        let rows: Vec<Vec<String>> = attempts
+            .iter()
+            .map(|a| {
+                vec![
+                    text(&a["server"]),
+                    text(&a["stage"]),
+                    if a["success"] == true {
+                        "ok".into()
+                    } else {
+                        "failed".into()
+                    },
+                    text(&a["error_category"]),
+                    format!("{} ms", a["elapsed_ms"]),
+                    text(&a["error"]),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["SERVER", "STAGE", "RESULT", "CATEGORY", "TIME", "ERROR"],
+            &rows,
+        ));
+    }
+    out
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count().min(60));
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>| {
+        let mut l: String = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| {
+                let c: String = c.chars().take(60).collect();
+                format!("{c:<w$}")
+            })
+            .collect::<Vec<_>>()
+            .join("  ");
+        l.truncate(l.trim_end().len());
+        l + "\n"
+    };
+    out.push_str(&line(headers.iter().map(|h| (*h).to_owned()).collect()));
+    for row in rows {
+        out.push_str(&line(row.clone()));
+    }
+    out
+}

@@ -1,0 +1,193 @@
+//! Loading: sources, precedence, and errors that name the key and where it came from.
+
+use super::*;
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(f.path(), text).expect("write temp file");
+    f
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect()
+}
+
+#[test]
+fn no_file_and_no_env_gives_the_defaults() {
+    let c = load(None, env(&[("PATH", "/bin")])).expect("defaults load");
+    assert_eq!(c.listen, "127.0.0.1:8300".parse().expect("addr"));
+    assert_eq!(c.data_dir, PathBuf::from(".att"));
+    assert_eq!(c.http.request_timeout, Duration::from_secs(60));
+}
+
+#[test]
+fn env_overrides_file_and_nested_keys_use_double_underscores() {
+    let f = file("listen = \"127.0.0.1:9000\"\n[http]\nrequest_timeout = \"5s\"\n");
+    let c = load(
+        Some(f.path()),
+        env(&[
+            ("ATT_HTTP__REQUEST_TIMEOUT", "7s"),
+            ("ATT_ACTORS__MAX_RESTARTS", "9"),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(c.listen.port(), 9000);
+    assert_eq!(c.http.request_timeout, Duration::from_secs(7));
+    assert_eq!(c.actors.max_restarts, 9);
+}
+
+#[test]
+fn durations_outside_their_ranges_stop_att_naming_the_key() {
+    let table = [
+        (
+            "ATT_HTTP__REQUEST_TIMEOUT",
+            "0s",
+            Some("http.request_timeout"),
+        ),
+        ("ATT_HTTP__REQUEST_TIMEOUT", "1h", None),
+        ("ATT_HTTP__SHUTDOWN_GRACE", "0s", None),
+        (
+            "ATT_HTTP__SHUTDOWN_GRACE",
+            "11m",
+            Some("http.shutdown_grace"),
+        ),
+        (
+            "ATT_ACTORS__RESTART_BACKOFF",
+            "0s",
+            Some("actors.restart_backoff"),
+        ),
+        (
+            "ATT_ACTORS__RESTART_WINDOW",
+            "99999999999h",
+            Some("actors.restart_window"),
+        ),
+        (
+            "ATT_ACTORS__STOP_TIMEOUT",
+            "1h",
+            Some("actors.stop_timeout"),
+        ),
+        (
+            "ATT_GATEWAY__RETRY_BACKOFF_CAP",
+            "2h",
+            Some("gateway.retry_backoff_cap"),
+        ),
+        ("ATT_GATEWAY__RETRY_BACKOFF", "1ms", None),
+        (
+            "ATT_LAUNCH__CRASH_WINDOW",
+            "10ms",
+            Some("launch.crash_window"),
+        ),
+        ("ATT_LAUNCH__SWITCH_GRACE", "10m", None),
+        ("ATT_LAUNCH__DRAIN", "1h", Some("launch.drain")),
+    ];
+    for (var, value, refused) in table {
+        match (load(None, env(&[(var, value)])), refused) {
+            (Ok(_), None) => {}
+            (Err(e), Some(key)) => {
+                let e = e.to_string();
+                assert!(
+                    e.contains(key) && e.contains("allowed from"),
+                    "{var}={value}: {e}"
+                );
+            }
+            (got, want) => panic!("{var}={value}: expected refusal {want:?}, got {got:?}"),
+        }
+    }
+    let f = file(
+        "[[upstreams]]\nname = \"a\"\nurl = \"http://h/mcp\"\nmax_init_age = \"99999999999h\"\n",
+    );
+    let e = load(Some(f.path()), env(&[]))
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        e.contains("max_init_age") && e.contains("allowed from"),
+        "{e}"
+    );
+    let e = load(None, env(&[("ATT_GATEWAY__MAX_UPSTREAMS", "0")]))
+        .expect_err("refused")
+        .to_string();
+    assert!(e.contains("gateway.max_upstreams"), "{e}");
+}
+
+#[test]
+fn unknown_key_in_file_is_named() {
+    let f = file("[http]\nbody_limt = 5\n");
+    let e = load(Some(f.path()), env(&[]))
+        .expect_err("must fail")
+        .to_string();
+    assert!(e.contains("http.body_limt"), "{e}");
+    assert!(e.contains("config file"), "{e}");
+}
+
+#[test]
+fn unknown_env_key_names_the_variable() {
+    let e = load(None, env(&[("ATT_LISTNE", "x")]))
+        .expect_err("must fail")
+        .to_string();
+    assert!(e.contains("`listne`") && e.contains("ATT_LISTNE"), "{e}");
+}
+
+#[test]
+fn bad_port_is_named_with_what_was_expected() {
+    let f = file("listen = \"127.0.0.1:99999\"\n");
+    let e = load(Some(f.path()), env(&[]))
+        .expect_err("must fail")
+        .to_string();
+    assert!(
+        e.contains("`listen`") && e.contains("port from 0 to 65535"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_duration_and_bad_enum_are_named() {
+    let e = load(None, env(&[("ATT_HTTP__REQUEST_TIMEOUT", "soon")]))
+        .expect_err("must fail")
+        .to_string();
+    assert!(
+        e.contains("http.request_timeout") && e.contains("ATT_HTTP__REQUEST_TIMEOUT"),
+        "{e}"
+    );
+    let e = load(None, env(&[("ATT_LOG_FORMAT", "xml")]))
+        .expect_err("must fail")
+        .to_string();
+    assert!(e.contains("log_format") && e.contains("human"), "{e}");
+}
+
+#[test]
+fn the_clis_own_variables_and_a_numeric_token_do_not_stop_serve() {
+    let c = load(
+        None,
+        env(&[
+            ("ATT_URL", "http://127.0.0.1:8300"),
+            ("ATT_API_TOKEN", "1234567890123456"),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(c.api_token.as_deref(), Some("1234567890123456"));
+    // A value of the wrong type for a key that is not text is still an error.
+    let e = load(None, env(&[("ATT_ACTORS__MAX_RESTARTS", "many")]))
+        .expect_err("must fail")
+        .to_string();
+    assert!(e.contains("ATT_ACTORS__MAX_RESTARTS"), "{e}");
+}
+
+#[test]
+fn non_loopback_listen_needs_a_token() {
+    let e = load(None, env(&[("ATT_LISTEN", "0.0.0.0:8300")]))
+        .expect_err("must fail")
+        .to_string();
+    assert!(e.contains("api_token"), "{e}");
+    let c = load(
+        None,
+        env(&[
+            ("ATT_LISTEN", "0.0.0.0:8300"),
+            ("ATT_API_TOKEN", "0123456789abcdef0123"),
+        ]),
+    )
+    .expect("token makes it acceptable");
+    assert!(!c.listen.ip().is_loopback());
+}

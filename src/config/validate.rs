@@ -1,0 +1,201 @@
+//! The rules a configuration must follow that its types cannot say: minimums and ranges,
+//! unique names, absolute paths, the token a non-loopback listener needs. One function per
+//! section; [`Config::validate`] runs them all, and the first rule broken is the error,
+//! naming its key — before anything starts.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use att_runtime::duration::{BACKOFF, GRACE, TIMEOUT, WINDOW};
+
+use super::{Config, ConfigError};
+
+/// A refused value of `key`.
+fn refused(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Key {
+        key: key.into(),
+        origin: "configuration".into(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Checks rules that span several keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check_access()?;
+        self.check_launch()?;
+        self.check_workspace()?;
+        self.check_http()?;
+        self.check_upstreams()?;
+        self.check_services()?;
+        self.check_durations()?;
+        self.check_actors()
+    }
+
+    /// A token long enough to mean something, and one at all off loopback.
+    fn check_access(&self) -> Result<(), ConfigError> {
+        if self.api_token.as_ref().is_some_and(|t| t.trim().len() < 16) {
+            return Err(refused(
+                "api_token",
+                "too short: use at least 16 characters",
+            ));
+        }
+        if !self.listen.ip().is_loopback() && self.api_token.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "refusing to listen on non-loopback address {} without an API token: set `api_token` (or ATT_API_TOKEN)",
+                self.listen
+            )));
+        }
+        Ok(())
+    }
+
+    /// `[launch]`: a build att can run, and a crash budget of at least one.
+    fn check_launch(&self) -> Result<(), ConfigError> {
+        if let Some(build) = &self.launch.build {
+            build
+                .validate()
+                .map_err(|message| refused("launch.build", message))?;
+        }
+        if self.launch.crash_exits == 0 {
+            return Err(refused("launch.crash_exits", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// `[workspace]`: roots are absolute (a relative one would depend on att's directory).
+    fn check_workspace(&self) -> Result<(), ConfigError> {
+        match self.workspace.roots.iter().find(|r| !r.is_absolute()) {
+            Some(root) => Err(refused(
+                "workspace.roots",
+                format!("`{}` is not an absolute path", root.display()),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// `[http]`: limits of at least one, timeouts in range, a browser policy that parses.
+    fn check_http(&self) -> Result<(), ConfigError> {
+        let http = &self.http;
+        for (key, value) in [
+            ("http.max_connections", http.max_connections),
+            ("http.mcp_max_sessions", http.mcp_max_sessions),
+            (
+                "http.mcp_max_sessions_per_client",
+                http.mcp_max_sessions_per_client,
+            ),
+        ] {
+            if value == 0 {
+                return Err(refused(key, "must be at least 1"));
+            }
+        }
+        if http.mcp_session_idle < Duration::from_secs(1)
+            || http.mcp_session_idle > Duration::from_secs(7 * 24 * 3600)
+        {
+            return Err(refused(
+                "http.mcp_session_idle",
+                "must be between 1s and 7 days",
+            ));
+        }
+        if http.header_read_timeout < Duration::from_millis(100)
+            || http.header_read_timeout > Duration::from_secs(3600)
+        {
+            return Err(refused(
+                "http.header_read_timeout",
+                "must be between 100ms and 1h",
+            ));
+        }
+        if http.body_limit == 0 {
+            return Err(refused("http.body_limit", "must be at least 1 byte"));
+        }
+        crate::http::origin::BrowserPolicy::new(&http.allowed_hosts, &http.allowed_origins)
+            .map_err(|message| refused("http", message))?;
+        Ok(())
+    }
+
+    /// `[[upstreams]]` and `[gateway] max_upstreams`: unique names, no more than the cap.
+    fn check_upstreams(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        if let Some(dup) = self
+            .upstreams
+            .iter()
+            .find(|u| !names.insert(u.name.as_str()))
+        {
+            return Err(refused(
+                "upstreams",
+                format!("the name `{}` is used twice", dup.name),
+            ));
+        }
+        let max = self.gateway.max_upstreams;
+        if max == 0 || self.upstreams.len() > max {
+            return Err(refused(
+                "gateway.max_upstreams",
+                format!(
+                    "{} upstreams are configured, the limit is {max}: raise `[gateway] max_upstreams` (at least 1)",
+                    self.upstreams.len(),
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[[services]]`: unique names, each a valid service.
+    fn check_services(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for s in &self.services {
+            let problem = if names.insert(s.name.as_str()) {
+                s.validate().err()
+            } else {
+                Some(format!("the name `{}` is used twice", s.name))
+            };
+            if let Some(message) = problem {
+                return Err(refused("services", message));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every duration within the range of its kind ([`att_runtime::duration`]).
+    fn check_durations(&self) -> Result<(), ConfigError> {
+        let durations = [
+            ("http.request_timeout", self.http.request_timeout, TIMEOUT),
+            ("http.shutdown_grace", self.http.shutdown_grace, GRACE),
+            (
+                "actors.restart_backoff",
+                self.actors.restart_backoff,
+                BACKOFF,
+            ),
+            (
+                "actors.restart_backoff_cap",
+                self.actors.restart_backoff_cap,
+                BACKOFF,
+            ),
+            ("actors.restart_window", self.actors.restart_window, WINDOW),
+            ("actors.stop_timeout", self.actors.stop_timeout, GRACE),
+            ("gateway.retry_backoff", self.gateway.retry_backoff, BACKOFF),
+            (
+                "gateway.retry_backoff_cap",
+                self.gateway.retry_backoff_cap,
+                BACKOFF,
+            ),
+            ("launch.crash_window", self.launch.crash_window, WINDOW),
+            ("launch.switch_grace", self.launch.switch_grace, GRACE),
+            ("launch.drain", self.launch.drain, GRACE),
+        ];
+        for (key, value, bounds) in durations {
+            bounds
+                .check(key, value)
+                .map_err(|e| refused(key, e.message))?;
+        }
+        Ok(())
+    }
+
+    /// `[actors]`: a meltdown rule and a trace that keep at least one of each.
+    fn check_actors(&self) -> Result<(), ConfigError> {
+        if self.actors.max_restarts == 0 || self.actors.trace_capacity == 0 {
+            return Err(ConfigError::Invalid(
+                "actors.max_restarts and actors.trace_capacity must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
