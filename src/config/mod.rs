@@ -82,6 +82,10 @@ pub struct WorkspaceConfig {
     /// line; then the clone is stopped (its whole process group) and its directory removed.
     #[serde(with = "humantime_serde")]
     pub clone_timeout: Duration,
+    /// How `/mcp` lists att's own tools: `portable` (`att_project_create`, valid for every
+    /// model API: `^[a-zA-Z0-9_-]{1,64}$`) or `dotted` (`att.project.create`). Calls are
+    /// accepted under either spelling.
+    pub tool_names: crate::tools::ToolNames,
 }
 
 impl Default for WorkspaceConfig {
@@ -89,6 +93,7 @@ impl Default for WorkspaceConfig {
         Self {
             roots: Vec::new(),
             clone_timeout: Duration::from_secs(600),
+            tool_names: crate::tools::ToolNames::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod code;
 pub mod deploy;
 mod error;
 pub mod git;
+pub mod names;
 pub mod projects;
 mod resources;
 pub mod runtime;
@@ -42,6 +43,7 @@ use crate::test_run::TestRunStore;
 use error::internal;
 
 pub use error::ToolError;
+pub use names::ToolNames;
 pub use spec::{AnyTool, InProject, ToolSpec, parse_args};
 
 /// Every tool, in the order `/mcp` lists them.
@@ -155,6 +157,7 @@ impl Tools {
         config: WorkspaceConfig,
         stopping: CancellationToken,
     ) -> Self {
+        let listing = ALL.iter().map(|t| t.listing(config.tool_names)).collect();
         Self {
             stopping,
             config,
@@ -162,7 +165,7 @@ impl Tools {
             events,
             services,
             bootstrap,
-            listing: ALL.iter().map(|t| t.listing()).collect(),
+            listing,
             projects: tokio::sync::RwLock::new(None),
         }
     }
@@ -172,9 +175,9 @@ impl Tools {
         &self.listing
     }
 
-    /// Whether `name` is one of att's tools.
+    /// Whether `name` is one of att's tools (either spelling: see [`names`]).
     pub fn has_tool(&self, name: &str) -> bool {
-        ALL.iter().any(|t| t.name() == name)
+        ALL.iter().any(|t| names::names(t.name(), name))
     }
 
     /// Calls tool `name` with `arguments` (a JSON object) for `caller`.
@@ -186,7 +189,7 @@ impl Tools {
     ) -> Result<Done, ToolError> {
         let tool = ALL
             .iter()
-            .find(|t| t.name() == name)
+            .find(|t| names::names(t.name(), name))
             .ok_or_else(|| ToolError::NotFound(format!("unknown tool `{name}`")))?;
         tool.call(self, arguments, caller).await
     }
@@ -218,7 +221,7 @@ mod tests {
 
     #[test]
     fn every_tool_has_an_object_schema_and_a_unique_dotted_name() {
-        let tools: Vec<Tool> = ALL.iter().map(|t| t.listing()).collect();
+        let tools: Vec<Tool> = ALL.iter().map(|t| t.listing(ToolNames::Dotted)).collect();
         let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
         names.sort_unstable();
         names.dedup();

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::{Caller, Done, ToolError, Tools};
+use super::{Caller, Done, ToolError, ToolNames, Tools};
 
 /// A tool's handler: its parsed arguments in, what it produced out.
 pub type Handler<A> =
@@ -86,8 +86,8 @@ impl<A> ToolSpec<A> {
 pub trait AnyTool: Sync {
     /// `att.<area>.<verb>`.
     fn name(&self) -> &'static str;
-    /// Its entry in the tool list, with its input schema.
-    fn listing(&self) -> Tool;
+    /// Its entry in the tool list, with its input schema, its name spelled as `names` says.
+    fn listing(&self, names: ToolNames) -> Tool;
     /// Parses `args` (a JSON object; `null` for none) and runs the tool.
     fn call<'a>(
         &'a self,
@@ -102,8 +102,12 @@ impl<A> AnyTool for ToolSpec<A> {
         self.name
     }
 
-    fn listing(&self) -> Tool {
-        Tool::new(self.name, self.description, Arc::new((self.schema)()))
+    fn listing(&self, names: ToolNames) -> Tool {
+        Tool::new(
+            names.spell(self.name),
+            self.description,
+            Arc::new((self.schema)()),
+        )
     }
 
     fn call<'a>(

@@ -780,11 +780,25 @@ async fn tool_prefix_always_pins_every_tool_and_never_refuses_conflicting_names(
         (tools.iter().filter(|t| t.name.ends_with("__echo")).count() == 2).then_some(tools)
     })
     .await;
-    // Every upstream tool is pinned; att's own tools (`att.*`) are att's, never prefixed.
+    // Every name on the list is valid for the strictest model APIs
+    // (`^[a-zA-Z0-9_-]{1,64}$`): att's own tools and every prefixed upstream name.
+    let strict = |n: &str| {
+        (1..=64).contains(&n.len())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let bad: Vec<&str> = tools
+        .iter()
+        .map(|t| t.name.as_ref())
+        .filter(|n| !strict(n))
+        .collect();
+    assert!(bad.is_empty(), "names a strict client refuses: {bad:?}");
+    assert!(tools.iter().any(|t| t.name == "att_code_read"));
+    // Every upstream tool is pinned; att's own tools (`att_*`) are att's, never prefixed.
     assert!(
         tools
             .iter()
-            .filter(|t| !t.name.starts_with("att."))
+            .filter(|t| !t.name.starts_with("att_"))
             .all(|t| t.name.starts_with("one__") || t.name.starts_with("two__")),
         "{:?}",
         tools.iter().map(|t| &t.name).collect::<Vec<_>>()

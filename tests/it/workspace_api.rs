@@ -743,7 +743,7 @@ async fn the_openapi_document_gives_each_project_route_its_tools_arguments() {
         let listed = tools
             .tools()
             .iter()
-            .find(|t| t.name == tool)
+            .find(|t| t.name == tool.replace('.', "_"))
             .unwrap_or_else(|| panic!("{tool} is not listed"));
         let strings = |v: Option<&Value>| -> Vec<String> {
             let mut out: Vec<String> = match v {

@@ -81,15 +81,16 @@ async fn an_mcp_client_creates_a_project_edits_tests_and_commits_through_att_too
     let att = TestAtt::start().await;
     let c = client(&att).await;
 
-    // att's tools are listed beside any upstream's, each with an input schema.
+    // att's tools are listed beside any upstream's, each with an input schema, under their
+    // portable names (`att_<area>_<verb>`); a call may use either spelling.
     let tools = c.list_all_tools().await.expect("tools");
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     for t in [
-        "att.project.create",
-        "att.code.write",
-        "att.test.run",
-        "att.git.commit",
-        "att.git.log",
+        "att_project_create",
+        "att_code_write",
+        "att_test_run",
+        "att_git_commit",
+        "att_git_log",
     ] {
         assert!(names.contains(&t), "{t} in {names:?}");
     }
@@ -101,7 +102,7 @@ async fn an_mcp_client_creates_a_project_edits_tests_and_commits_through_att_too
 
     let p = ok(
         &c,
-        "att.project.create",
+        "att_project_create",
         json!({"name": "tiny", "path": root}),
     )
     .await;
