@@ -7,9 +7,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::LogFormat;
 
+/// `att --version`: the package version and the commit it was built from (`build.rs`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ATT_COMMIT"), ")");
+
 /// att: a control plane for agent tooling built on the Model Context Protocol.
 #[derive(Debug, Parser)]
-#[command(name = "att", version, about)]
+#[command(name = "att", version = VERSION, about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -29,6 +32,11 @@ pub enum Command {
     Mcp(McpArgs),
     /// Ship releases through a running att's release pipeline.
     Bootstrap(BootstrapArgs),
+    /// Print a completion script for a shell (`att completions bash > /etc/bash_completion.d/att`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// The running att a client command talks to.

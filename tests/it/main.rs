@@ -18,6 +18,7 @@ mod gateway_registry;
 mod http_api;
 mod invoke;
 mod launch;
+mod packaging;
 mod serve_process;
 mod service_process;
 mod services_api;
