@@ -1,12 +1,12 @@
-//! Stamps the binary with the commit it was built from, for `att --version`: `ATT_COMMIT`
+//! Stamps the binary with the commit it was built from, for `att --version`: `GIT_COMMIT`
 //! if the builder sets it (a container build without `.git`), else `git rev-parse`, else
 //! `unknown`. A `-dirty` suffix is not added: it would rebuild att on every edited file.
 
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=ATT_COMMIT");
-    let commit = std::env::var("ATT_COMMIT")
+    println!("cargo:rerun-if-env-changed=GIT_COMMIT");
+    let commit = std::env::var("GIT_COMMIT")
         .ok()
         .filter(|c| !c.is_empty())
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
@@ -22,7 +22,7 @@ fn main() {
             watch(format!("{common}/{r}"));
         }
     }
-    println!("cargo:rustc-env=ATT_COMMIT={commit}");
+    println!("cargo:rustc-env=GIT_COMMIT={commit}");
 }
 
 fn git(args: &[&str]) -> Option<String> {

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::LogFormat;
 
 /// `att --version`: the package version and the commit it was built from (`build.rs`).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ATT_COMMIT"), ")");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GIT_COMMIT"), ")");
 
 /// att: a control plane for agent tooling built on the Model Context Protocol.
 #[derive(Debug, Parser)]

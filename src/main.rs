@@ -74,14 +74,24 @@ fn load_config(args: &ServeArgs) -> Result<Config, config::ConfigError> {
             path: path.clone(),
             source,
         })?;
-        let specs = att_gateway::upstream::from_mcp_servers_json(&text).map_err(|e| {
+        let env = |var: &str| std::env::var(var).ok();
+        let import = att_gateway::upstream::from_mcp_servers_json(&text, &env).map_err(|e| {
             config::ConfigError::Key {
                 key: e.field,
                 origin: format!("--mcp-config `{}`", path.display()),
                 message: e.message,
             }
         })?;
-        config.upstreams.extend(specs);
+        // Before logging starts: said on stderr, one line per entry left out.
+        for skipped in &import.skipped {
+            eprintln!(
+                "att: --mcp-config `{}`: skipped `{}`: {}",
+                path.display(),
+                skipped.name,
+                skipped.reason
+            );
+        }
+        config.upstreams.extend(import.specs);
     }
     config.validate()?;
     Ok(config)

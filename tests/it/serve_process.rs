@@ -254,3 +254,52 @@ fn bad_configuration_fails_at_start_with_a_message_naming_the_problem() {
     let err = serve_fails(&["--listen", "0.0.0.0:0", "--data-dir", data], &[]);
     assert!(err.contains("api_token"), "{err}");
 }
+
+/// `--mcp-config` imports a client's remote entries (with `${VAR}` expanded from att's
+/// environment) beside its local ones, and says on stderr which entries it left out and why.
+#[tokio::test]
+async fn mcp_config_imports_remote_servers_and_names_the_entries_it_skips() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("claude_desktop_config.json");
+    std::fs::write(
+        &file,
+        r#"{"mcpServers": {
+            "remote": {"type": "http", "url": "http://127.0.0.1:9/mcp",
+                       "headers": {"Authorization": "Bearer ${MCP_TEST_TOKEN}"}},
+            "local": {"command": "/bin/cat", "args": ["${MCP_TEST_ARG:-x}"]},
+            "old": {"type": "sse", "url": "http://127.0.0.1:9/sse"},
+            "unset": {"url": "http://127.0.0.1:9/mcp", "headers": {"X-Key": "${MCP_TEST_UNSET_VAR}"}}
+        }}"#,
+    )
+    .expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let att = AttProcess::start_with_env(
+        &dir.path().join("data"),
+        &["--mcp-config", path],
+        &[("MCP_TEST_TOKEN", "s3cret-token")],
+    );
+    let servers: Value = get(&att, "/api/v1/mcp/servers")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let list = servers["servers"].as_array().expect("servers");
+    let mut names: Vec<&str> = list.iter().filter_map(|s| s["name"].as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["local", "remote"], "{servers}");
+    let remote = list.iter().find(|s| s["name"] == "remote").expect("remote");
+    assert_eq!(remote["url"], "http://127.0.0.1:9/mcp", "{remote}");
+    let stderr = att.stderr();
+    assert!(
+        stderr.contains("skipped `old`: `type`: legacy HTTP+SSE"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "skipped `unset`: `headers`: environment variable `MCP_TEST_UNSET_VAR` is not set"
+        ),
+        "{stderr}"
+    );
+    assert!(!servers.to_string().contains("s3cret-token"), "{servers}");
+    assert!(!stderr.contains("s3cret-token"), "{stderr}");
+}

@@ -1,6 +1,6 @@
 //! Upstream MCP servers as the gateway sees them: the validated description of an upstream
-//! ([`spec`]), what the log says of its failures ([`failure_log`]), one live session
-//! ([`connection`]), how a failed call is judged ([`outcome`]), the resource subscriptions
+//! ([`spec`]) and the MCP clients' `mcpServers` files read into it ([`mcp_servers`]), what
+//! the log says of its failures ([`failure_log`]), one live session ([`connection`]), how a failed call is judged ([`outcome`]), the resource subscriptions
 //! held upstream ([`subscriptions`]), and the actor that owns all of it ([`actor`]). Its
 //! health state machine is [`crate::health`] (re-exported here) and its catalog
 //! [`crate::catalog`]: the router routes on both, so they sit below it.
@@ -8,6 +8,7 @@
 pub mod actor;
 pub mod connection;
 pub mod failure_log;
+pub mod mcp_servers;
 pub mod outcome;
 pub mod spec;
 pub mod subscriptions;
@@ -15,8 +16,9 @@ pub mod subscriptions;
 use crate::store::StoreError;
 
 pub use crate::health::{ErrorCategory, Health, HealthPolicy, Status, Transition};
+pub use mcp_servers::{McpImport, Skipped, from_mcp_servers_json};
 pub use outcome::{CallFailure, Decision, decide};
-pub use spec::{SpecError, Transport, UpstreamSpec, from_mcp_servers_json, valid_name};
+pub use spec::{SpecError, Transport, UpstreamSpec, valid_name};
 
 /// Durable registry of upstreams registered over the API (config-file upstreams are not
 /// stored: the file is their source of truth).

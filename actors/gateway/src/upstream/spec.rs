@@ -1,8 +1,9 @@
 //! What an upstream MCP server is: its name, its transport, and its options.
 //!
 //! One shape for the three places servers come from — `[[upstreams]]` in the config file, the
-//! `POST /api/v1/mcp/servers` body, and rows of the store — and a converter for the
-//! `mcpServers` JSON that MCP clients already use. Parsing validates everything and names the
+//! `POST /api/v1/mcp/servers` body, and rows of the store; the `mcpServers` JSON that MCP
+//! clients already use is read into it by [`super::mcp_servers`]. Parsing validates everything
+//! and names the
 //! field at fault: the name, the URL (parsed as a URL: `http` or `https`, a host, a port that
 //! exists, no control characters), exactly one transport, and each duration within its range
 //! ([`crate::duration`]). A record stored before those ranges existed is clamped into them
@@ -120,7 +121,7 @@ pub struct SpecError {
     pub message: String,
 }
 
-fn bad(field: &str, message: impl Into<String>) -> SpecError {
+pub(crate) fn bad(field: &str, message: impl Into<String>) -> SpecError {
     SpecError {
         field: field.to_owned(),
         message: message.into(),
@@ -447,75 +448,6 @@ mod opt_duration {
     }
 }
 
-/// Converts the `mcpServers` JSON of MCP clients (Claude Desktop, Cursor; VS Code's
-/// `servers`) into specs. Entries with `"disabled": true` are skipped; client-specific keys
-/// att has no use for (`autoApprove`, `alwaysAllow`, …) are ignored. Legacy SSE servers
-/// (`"type": "sse"`) are refused: att speaks streamable HTTP and stdio.
-pub fn from_mcp_servers_json(text: &str) -> Result<Vec<UpstreamSpec>, SpecError> {
-    let doc: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| bad("mcpServers", format!("not valid JSON: {e}")))?;
-    let servers = doc
-        .get("mcpServers")
-        .or_else(|| doc.get("servers"))
-        .and_then(|v| v.as_object())
-        .ok_or_else(|| {
-            bad(
-                "mcpServers",
-                "expected an object `{\"mcpServers\": {\"name\": {…}}}`",
-            )
-        })?;
-    let mut out = Vec::with_capacity(servers.len());
-    for (name, entry) in servers {
-        let field = |f: &str| format!("mcpServers.{name}.{f}");
-        let obj = entry
-            .as_object()
-            .ok_or_else(|| bad(&format!("mcpServers.{name}"), "expected an object"))?;
-        if obj.get("disabled").and_then(serde_json::Value::as_bool) == Some(true) {
-            continue;
-        }
-        if let Some(kind) = obj.get("type").and_then(serde_json::Value::as_str) {
-            if kind == "sse" {
-                return Err(bad(
-                    &field("type"),
-                    "legacy SSE servers are not supported; use streamable HTTP (`\"type\": \"http\"`)",
-                ));
-            }
-            if !matches!(
-                kind,
-                "http" | "streamable-http" | "streamableHttp" | "stdio"
-            ) {
-                return Err(bad(
-                    &field("type"),
-                    format!("unknown transport `{kind}`: expected `http` or `stdio`"),
-                ));
-            }
-        }
-        let take = |k: &str| obj.get(k).cloned();
-        let parse = |k: &str| -> Result<Option<serde_json::Value>, SpecError> {
-            Ok(take(k).filter(|v| !v.is_null()))
-        };
-        let mut wire = serde_json::Map::new();
-        wire.insert("name".into(), serde_json::Value::String(name.clone()));
-        for key in ["url", "headers", "command", "args", "env", "cwd"] {
-            if let Some(v) = parse(key)? {
-                wire.insert(key.into(), v);
-            }
-        }
-        let spec: UpstreamSpec =
-            serde_json::from_value(serde_json::Value::Object(wire)).map_err(|e| {
-                let text = e.to_string();
-                match text.split_once(": ") {
-                    Some((f, m)) if ["name", "url", "headers", "command", "args"].contains(&f) => {
-                        bad(&field(f), m)
-                    }
-                    _ => bad(&format!("mcpServers.{name}"), text),
-                }
-            })?;
-        out.push(spec);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,38 +636,5 @@ mod tests {
             "error sending request for url (http://me:•••@h/mcp): •••"
         );
         assert_eq!(stdio.scrub("env s3cret leaked"), "env ••• leaked");
-    }
-
-    #[test]
-    fn mcp_servers_json_converts_and_skips_disabled_entries() {
-        let text = r#"{"mcpServers": {
-            "files": {"command": "npx", "args": ["-y", "@mcp/fs"], "env": {"A": "1"}, "autoApprove": []},
-            "remote": {"type": "http", "url": "https://example.test/mcp", "headers": {"Authorization": "Bearer t"}},
-            "off": {"command": "x", "disabled": true}
-        }}"#;
-        let specs = from_mcp_servers_json(text).expect("converts");
-        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["files", "remote"]);
-        let vscode =
-            from_mcp_servers_json(r#"{"servers": {"x": {"type": "stdio", "command": "srv"}}}"#)
-                .expect("converts");
-        assert_eq!(vscode.len(), 1);
-    }
-
-    #[test]
-    fn mcp_servers_json_refuses_sse_and_bad_entries_naming_them() {
-        let e = from_mcp_servers_json(
-            r#"{"mcpServers": {"old": {"type": "sse", "url": "http://h/sse"}}}"#,
-        )
-        .expect_err("sse");
-        assert_eq!(e.field, "mcpServers.old.type");
-        let e = from_mcp_servers_json(r#"{"mcpServers": {"x": {"args": []}}}"#)
-            .expect_err("no transport");
-        assert!(e.field.starts_with("mcpServers.x"), "{e}");
-        let e = from_mcp_servers_json(r#"{"mcpServers": {"bad name": {"command": "c"}}}"#)
-            .expect_err("name");
-        assert!(e.to_string().contains("bad name"), "{e}");
-        assert!(from_mcp_servers_json("[]").is_err());
-        assert!(from_mcp_servers_json("{").is_err());
     }
 }
