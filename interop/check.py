@@ -29,6 +29,7 @@ from typing import Any
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--att", required=True, help="att base URL, e.g. http://127.0.0.1:8300")
+ap.add_argument("--att-bin", required=True, help="att's binary, spawned as `att mcp stdio` by the SDK clients")
 ap.add_argument("--att-log", required=True, help="att's stderr, quoted in failures")
 ap.add_argument("--work", required=True, help="a temp dir for logs and the pid file")
 ap.add_argument("--run-id", required=True, help="a token every SDK server gets on its command line")
@@ -549,14 +550,17 @@ def check_http_sessions() -> None:
 CLIENT_TIMEOUT = 90.0  # the limit of one SDK client's whole run
 
 
-def run_sdk_client(kind: str, ts_server: str, py_server: str) -> None:
-    """Runs one SDK client (ts/client.mjs or py/client.py) against att's /mcp; its JSON summary's
-    checks become PASS/FAIL lines."""
-    label = {"ts": "TS client", "py": "Python client"}[kind]
+def run_sdk_client(kind: str, ts_server: str, py_server: str, stdio: bool = False) -> None:
+    """Runs one SDK client (ts/client.mjs or py/client.py) against att's /mcp — over HTTP, or
+    with `stdio` through `att mcp stdio` spawned by the client; its JSON summary's checks become
+    PASS/FAIL lines."""
+    label = {"ts": "TS client", "py": "Python client"}[kind] + (" via att mcp stdio" if stdio else "")
     prog = [args.node, str(HERE / "ts" / "client.mjs")] if kind == "ts" else [args.python, str(HERE / "py" / "client.py")]
     argv = prog + ["--url", f"{args.att}/mcp", "--servers", ",".join(NAMES), "--ts", ts_server, "--py", py_server]
+    if stdio:
+        argv += ["--stdio", args.att_bin]
     argv += ["--run-id", args.run_id]
-    stderr_path = WORK / f"client-{kind}.stderr"
+    stderr_path = WORK / f"client-{kind}{'-stdio' if stdio else ''}.stderr"
     started = time.monotonic()
     try:
         with open(stderr_path, "wb") as err:
@@ -590,11 +594,14 @@ def run_sdk_client(kind: str, ts_server: str, py_server: str) -> None:
 
 def check_sdk_clients() -> None:
     """SDK clients on att's own MCP endpoint: list, call, read, get, progress and logging."""
-    section("att's own /mcp endpoint, used by MCP clients of the TypeScript and Python SDKs")
+    section("att's own /mcp endpoint, used by MCP clients of the TypeScript and Python SDKs (HTTP and att mcp stdio)")
     listed = poll(lambda: all(f"{n}_echo" in catalog("tools") for n in NAMES))
     check(listed, "all four upstreams' tools are in the federated catalog", catalog("tools"))
     run_sdk_client("ts", "ts_stdio", "py_http")
     run_sdk_client("py", "ts_http", "py_stdio")
+    # The same clients spawning `att mcp stdio`, as desktop clients do.
+    run_sdk_client("ts", "ts_http", "py_stdio", stdio=True)
+    run_sdk_client("py", "ts_stdio", "py_http", stdio=True)
 
 
 def check_priority_and_delete() -> None:

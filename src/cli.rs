@@ -136,6 +136,9 @@ pub struct McpArgs {
 pub enum McpCommand {
     /// List the registered servers with their status.
     Servers,
+    /// Serve att's federated `/mcp` on stdin/stdout, for MCP clients that only spawn
+    /// processes (Claude Desktop, Cursor, VS Code). Reconnects when att restarts.
+    Stdio,
     /// Register (or replace) a server: `--url` for HTTP, `--command` for stdio.
     Add {
         /// Its name.

@@ -1,9 +1,10 @@
 """An MCP client written with the official Python SDK (`mcp`), for att's interop script
-(../check.py): it connects to att's own federated endpoint `/mcp` over streamable HTTP and checks
-what an ordinary SDK client sees there. The counterpart of ../ts/client.mjs.
+(../check.py): it connects to att's own federated endpoint `/mcp` over streamable HTTP — or, with
+--stdio ATT_BIN, spawns `ATT_BIN mcp stdio --att-url …` as a stdio server, the way desktop clients
+do — and checks what an ordinary SDK client sees there. The counterpart of ../ts/client.mjs.
 
     python client.py --url http://127.0.0.1:8300/mcp --servers ts_stdio,py_stdio,ts_http,py_http \\
-                     --ts ts_http --py py_stdio [--run-id TOKEN]
+                     --ts ts_http --py py_stdio [--stdio path/to/att] [--run-id TOKEN]
 
 --servers: the upstreams registered with att (each offers NAME_echo, NAME_stats, the resource
 interop://NAME/info, the prompt NAME_prompt and the tool progress_demo; see server.py);
@@ -27,6 +28,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 parser = argparse.ArgumentParser()
@@ -34,6 +36,7 @@ parser.add_argument("--url", required=True)
 parser.add_argument("--servers", required=True)
 parser.add_argument("--ts", required=True)
 parser.add_argument("--py", required=True)
+parser.add_argument("--stdio")  # att's binary: reach /mcp through `att mcp stdio`
 parser.add_argument("--run-id")  # only marks the process as this run's
 opts = parser.parse_args()
 SERVERS = opts.servers.split(",")
@@ -85,9 +88,17 @@ async def on_message(message: Any) -> None:
         print(f"client: transport error: {message!r}", file=sys.stderr, flush=True)
 
 
+def transport() -> Any:
+    if opts.stdio:
+        base = opts.url.removesuffix("/mcp")
+        params = StdioServerParameters(command=opts.stdio, args=["mcp", "stdio", "--att-url", base])
+        return stdio_client(params)
+    return streamable_http_client(opts.url)
+
+
 async def run() -> None:
     async with (
-        streamable_http_client(opts.url) as (read, write),
+        transport() as (read, write),
         ClientSession(
             read,
             write,

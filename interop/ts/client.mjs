@@ -1,9 +1,10 @@
 // An MCP client written with the official TypeScript SDK (@modelcontextprotocol/sdk), for att's
 // interop script (../check.py): it connects to att's own federated endpoint `/mcp` over streamable
-// HTTP and checks what an ordinary SDK client sees there.
+// HTTP — or, with --stdio ATT_BIN, spawns `ATT_BIN mcp stdio --att-url …` as a stdio server, the
+// way desktop clients do — and checks what an ordinary SDK client sees there.
 //
 //   node client.mjs --url http://127.0.0.1:8300/mcp --servers ts_stdio,py_stdio,ts_http,py_http \
-//                   --ts ts_stdio --py py_http [--run-id TOKEN]
+//                   --ts ts_stdio --py py_http [--stdio path/to/att] [--run-id TOKEN]
 //
 // --servers: the upstreams registered with att (each offers NAME_echo, NAME_stats, the resource
 // interop://NAME/info, the prompt NAME_prompt and the tool progress_demo; see server.mjs);
@@ -17,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
@@ -26,6 +28,7 @@ const { values: opts } = parseArgs({
     servers: { type: 'string' },
     ts: { type: 'string' },
     py: { type: 'string' },
+    stdio: { type: 'string' },
     'run-id': { type: 'string' }, // only marks the process as this run's
   },
 });
@@ -64,7 +67,13 @@ client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
   logs.push(n.params);
 });
 client.onerror = (e) => process.stderr.write(`client error: ${errText(e)}\n`);
-const transport = new StreamableHTTPClientTransport(new URL(opts.url));
+const transport = opts.stdio
+  ? new StdioClientTransport({
+      command: opts.stdio,
+      args: ['mcp', 'stdio', '--att-url', opts.url.replace(/\/mcp$/, '')],
+      stderr: 'inherit',
+    })
+  : new StreamableHTTPClientTransport(new URL(opts.url));
 
 async function run() {
   // 1. initialize
@@ -77,9 +86,10 @@ async function run() {
   const info = client.getServerVersion();
   const caps = client.getServerCapabilities();
   check(
-    info?.name === 'att' && transport.sessionId && caps?.tools,
-    `initialize: server ${info?.name} ${info?.version}, protocol ${transport.protocolVersion}, ` +
-      `session id ${transport.sessionId ? 'given' : 'missing'}, capabilities ${Object.keys(caps ?? {}).join(',')}`,
+    info?.name === 'att' && (opts.stdio || transport.sessionId) && caps?.tools,
+    `initialize: server ${info?.name} ${info?.version}, protocol ${transport.protocolVersion ?? 'negotiated'}, ` +
+      (opts.stdio ? 'over `att mcp stdio`' : `session id ${transport.sessionId ? 'given' : 'missing'}`) +
+      `, capabilities ${Object.keys(caps ?? {}).join(',')}`,
     { info, caps, sessionId: transport.sessionId },
   );
 

@@ -1,5 +1,6 @@
-//! The `att` commands that talk to a running att over HTTP — `att mcp …` (`mcp`) and
-//! `att bootstrap …` (`bootstrap`) — with readable output: a table for lists, pretty JSON
+//! The `att` commands that talk to a running att over HTTP — `att mcp …` (`mcp`),
+//! `att mcp stdio` (`stdio`: att's `/mcp` as a stdio server) and `att bootstrap …`
+//! (`bootstrap`) — with readable output: a table for lists, pretty JSON
 //! for results, the attempt trace when a call fails.
 //!
 //! Both speak through `Att`: one base URL, one optional token, and every answer read as
@@ -8,9 +9,11 @@
 
 mod bootstrap;
 mod mcp;
+mod stdio;
 
 pub use bootstrap::bootstrap;
 pub use mcp::run;
+pub use stdio::stdio;
 
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;

@@ -18,6 +18,7 @@ mod gateway_registry;
 mod http_api;
 mod invoke;
 mod launch;
+mod mcp_stdio;
 mod packaging;
 mod serve_process;
 mod service_process;

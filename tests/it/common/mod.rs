@@ -91,11 +91,21 @@ impl AttProcess {
 
     /// [`AttProcess::start`] with extra environment variables (`ATT_*` settings).
     pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_listening(data_dir, "127.0.0.1:0", args, env)
+    }
+
+    /// [`AttProcess::start_with_env`] on `listen` (a restart on the same port).
+    pub fn start_listening(
+        data_dir: &Path,
+        listen: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let stderr_path = data_dir.with_extension(format!("stderr-{}.log", std::process::id()));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_att"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(args)
             .env_remove("RUST_LOG")
