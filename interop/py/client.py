@@ -222,9 +222,66 @@ async def run() -> None:
                 )
 
 
+def api(method: str, path: str, body: Any = None) -> Any:
+    """att's REST API (the base of --url), for what an MCP client cannot do: register a server."""
+    import urllib.request
+
+    base = opts.url.removesuffix("/mcp")
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT) as r:
+        text = r.read()
+        return json.loads(text) if text else None
+
+
+async def run_modern() -> None:
+    """The 2026-07-28 protocol: `server/discover` instead of `initialize` (mode "auto" probes it),
+    results with `resultType`, and list changes through `subscriptions/listen`."""
+    from mcp.client.client import Client
+
+    async with Client(opts.url, mode="auto", read_timeout_seconds=REQUEST_TIMEOUT) as client:
+        info, caps = client.server_info, client.server_capabilities
+        check(
+            client.protocol_version == "2026-07-28" and info is not None and info.name == "att" and caps.tools,
+            f"2026-07-28: discovered server {info.name if info else None}, protocol {client.protocol_version}, "
+            f"tools capability {caps.tools}",
+            {"info": dump(info), "caps": dump(caps)},
+        )
+        tool = f"{opts.py}_echo"
+        listed = {t.name for t in (await client.list_tools()).tools}
+        r = await client.call_tool(tool, {"text": "modern"})
+        check(
+            tool in listed and not r.is_error and r.structured_content == {"server": opts.py, "text": "modern"},
+            f"2026-07-28: tools/list ({len(listed)} tools) and tools/call {tool}: {r.structured_content}",
+            dump(r),
+        )
+        # A new upstream changes the federated tool list; the listening client hears of it.
+        probe = "modern_probe"
+        servers = api("GET", "/api/v1/mcp/servers")["servers"]
+        url = next((s.get("url") for s in servers if s["name"] == opts.py and s.get("url")), None)
+        url = url or next(s["url"] for s in servers if s.get("url"))
+        async with client.listen(tools_list_changed=True) as sub:
+            try:
+                api("POST", "/api/v1/mcp/servers", {"name": probe, "url": url})
+                event = None
+                with anyio.move_on_after(10):
+                    async for event in sub:
+                        break
+                check(
+                    event is not None and sub.honored.tools_list_changed,
+                    f"2026-07-28: subscriptions/listen (honored {dump(sub.honored)}) heard "
+                    f"{type(event).__name__ if event else 'nothing within 10 s'} when a server was added",
+                    dump(event),
+                )
+            finally:
+                api("DELETE", f"/api/v1/mcp/servers/{probe}")
+
+
 def main() -> int:
     try:
         anyio.run(run)
+        if not opts.stdio:
+            anyio.run(run_modern)
     except BaseException as e:  # an exception group from the transport's task group, a crash
         traceback.print_exc()
         check(False, "the Python client crashed", err(e))

@@ -3,9 +3,13 @@
 //! as `/api/v1/mcp` (failover included).
 //!
 //! Listing answers from the cached federated catalog ([`FederationCache`]): no upstream round
-//! trip. Each session watches the router and sends `notifications/*/list_changed` when the
-//! part of the federated catalog it concerns changes. A broken upstream's entries are simply
-//! absent until it comes back.
+//! trip. A broken upstream's entries are simply absent until it comes back. Clients hear of
+//! changes ([`super::mcp_changes`]) the way their protocol version says: a 2025-11-25 session
+//! gets `notifications/*/list_changed` on its standing stream; a 2026-07-28 client (which
+//! discovers att with `server/discover` instead of `initialize`) opens `subscriptions/listen`.
+//!
+//! Results relayed from an upstream get `resultType` if they lack it (a 2026-07-28 client
+//! requires it; rmcp strips it again for older ones).
 //!
 //! Per session, att keeps the client's log level (`logging/setLevel`: relayed log messages
 //! below it are not sent) and its resource subscriptions (held upstream through
@@ -19,6 +23,7 @@ use att_gateway::invoke::{Attempt, Outcome, Request};
 use att_gateway::upstream::connection::Relay;
 #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
 use rmcp::model::SetLevelRequestParams;
+use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     ErrorCode, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
@@ -27,12 +32,15 @@ use rmcp::model::{
     ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
     UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::service::{
+    NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError,
+};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
+use super::mcp_changes::{Change, ChangeFeed};
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
 
@@ -134,6 +142,31 @@ fn attempts_data(attempts: &[Attempt]) -> Value {
 }
 
 /// Maps an invocation outcome to an MCP result or error.
+/// A result passed through from an upstream that spoke 2025-11-25 has no `resultType`; a
+/// client on 2026-07-28 requires one (`"complete"`: att relays only finished results). rmcp
+/// strips it again for a client on an older version, so it is set for every client.
+trait Complete {
+    fn completed(self) -> Self;
+}
+
+macro_rules! complete {
+    ($($t:ty),*) => {$(
+        impl Complete for $t {
+            fn completed(mut self) -> Self {
+                self.result_type.get_or_insert(rmcp::model::ResultType::COMPLETE);
+                self
+            }
+        }
+    )*};
+}
+
+complete!(
+    CallToolResult,
+    ReadResourceResult,
+    GetPromptResult,
+    CompleteResult
+);
+
 fn outcome<T: serde::de::DeserializeOwned>(what: &str, o: Outcome) -> Result<T, ErrorData> {
     match o {
         Outcome::Success { result, .. } => serde_json::from_value(result).map_err(|e| {
@@ -236,58 +269,68 @@ impl FederatedServer {
     }
 
     /// Sends `peer` the `list_changed` notifications when the federated catalog changes and
-    /// the updates of the resources it subscribed to, until the session ends.
+    /// the updates of the resources it subscribed to, until the session ends (a 2025-11-25
+    /// session; a 2026-07-28 client listens instead: [`FederatedServer::listen`]).
     fn watch_changes(&self, peer: Peer<RoleServer>) {
-        let (catalog, mut changes) = (self.catalog.clone(), self.catalog.router().changes());
-        let mut updates = self.gateway.subscriptions().updates();
+        let mut feed =
+            ChangeFeed::new(self.catalog.clone(), self.gateway.subscriptions().updates());
         let session: Weak<ClientSession> = Arc::downgrade(&self.session);
         tokio::spawn(async move {
-            let mut last = catalog.get().hashes;
-            loop {
-                let ok = tokio::select! {
-                    changed = changes.changed() => {
-                        if changed.is_err() || peer.is_transport_closed() {
+            while let Some(change) = feed.next().await {
+                if peer.is_transport_closed() {
+                    break;
+                }
+                let sent = match change {
+                    Change::Tools => peer.notify_tool_list_changed().await,
+                    Change::Resources => peer.notify_resource_list_changed().await,
+                    Change::Prompts => peer.notify_prompt_list_changed().await,
+                    Change::ResourceUpdated(uri) => {
+                        let Some(session) = session.upgrade() else {
                             break;
+                        };
+                        let wanted = session.subscribed().contains_key(&uri);
+                        drop(session);
+                        if !wanted {
+                            continue;
                         }
-                        let now = catalog.get().hashes;
-                        let mut ok = true;
-                        if now[0] != last[0] {
-                            ok &= peer.notify_tool_list_changed().await.is_ok();
-                        }
-                        if now[1] != last[1] {
-                            ok &= peer.notify_resource_list_changed().await.is_ok();
-                        }
-                        if now[2] != last[2] {
-                            ok &= peer.notify_prompt_list_changed().await.is_ok();
-                        }
-                        last = now;
-                        ok
+                        peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                            .await
                     }
-                    update = updates.recv() => match update {
-                        Ok(uri) => {
-                            let Some(session) = session.upgrade() else { break };
-                            let wanted = session.subscribed().contains_key(&uri);
-                            drop(session);
-                            !wanted
-                                || peer
-                                    .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
-                                    .await
-                                    .is_ok()
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::warn!(missed = n, "a client session missed resource updates");
-                            true
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    },
                 };
-                if !ok {
+                if sent.is_err() {
                     break;
                 }
             }
         });
     }
+
+    /// The server holding `uri`'s subscription upstream: joined if another client holds it,
+    /// else subscribed through the invoker (failover included).
+    async fn hold_upstream(
+        &self,
+        uri: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<String, ErrorData> {
+        let subscriptions = self.gateway.subscriptions();
+        // Held upstream already (for another client): counted, no round trip.
+        if let Some(server) = subscriptions.join(uri) {
+            return Ok(server);
+        }
+        let call = Request::Subscribe {
+            uri: uri.to_owned(),
+        };
+        match self.invoke(call, None, context).await? {
+            Outcome::Success { server, .. } => {
+                subscriptions.hold(&server, uri);
+                Ok(server)
+            }
+            other => outcome::<Value>("resource", other).map(|_| String::new()),
+        }
+    }
 }
+
+/// The most resources one `subscriptions/listen` may follow; more are not acknowledged.
+const MAX_LISTEN_RESOURCES: usize = 256;
 
 impl ServerHandler for FederatedServer {
     #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
@@ -310,6 +353,66 @@ impl ServerHandler for FederatedServer {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         self.watch_changes(context.peer);
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = requested.clone();
+        if let Some(uris) = &mut accepted.resource_subscriptions {
+            uris.truncate(MAX_LISTEN_RESOURCES);
+        }
+        Some(accepted)
+    }
+
+    /// A 2026-07-28 client's `subscriptions/listen`: the changes it asked for, on this
+    /// request's stream, until it cancels the request or the session ends. The resources it
+    /// follows are held upstream meanwhile, like `resources/subscribe`'s.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        let mut held = Vec::with_capacity(uris.len());
+        for uri in uris {
+            match self.hold_upstream(&uri, context.request_context()).await {
+                Ok(server) => held.push((server, uri)),
+                Err(e) => tracing::debug!(%uri, error = %e.message, "cannot follow a resource"),
+            }
+        }
+        let wanted: std::collections::BTreeSet<&str> =
+            held.iter().map(|(_, uri)| uri.as_str()).collect();
+        let mut feed =
+            ChangeFeed::new(self.catalog.clone(), self.gateway.subscriptions().updates());
+        let sink = context.sink();
+        loop {
+            let change = tokio::select! {
+                () = context.cancelled() => break,
+                change = feed.next() => match change {
+                    Some(change) => change,
+                    None => break,
+                },
+            };
+            let sent = match change {
+                Change::Tools => sink.notify_tool_list_changed().await,
+                Change::Resources => sink.notify_resource_list_changed().await,
+                Change::Prompts => sink.notify_prompt_list_changed().await,
+                Change::ResourceUpdated(uri) if wanted.contains(uri.as_str()) => {
+                    sink.notify_resource_updated(uri).await
+                }
+                Change::ResourceUpdated(_) => Ok(()),
+            };
+            match sent {
+                Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
+                Err(_) => break,
+            }
+        }
+        for (server, uri) in held {
+            release(&self.gateway, server, uri).await;
+        }
+        Ok(())
     }
 
     async fn list_tools(
@@ -371,7 +474,9 @@ impl ServerHandler for FederatedServer {
             arguments: request.arguments,
         };
         let o = self.invoke(call, route.only.as_deref(), &context).await?;
-        outcome::<CallToolResult>("tool", o).map(Into::into)
+        outcome::<CallToolResult>("tool", o)
+            .map(Complete::completed)
+            .map(Into::into)
     }
 
     async fn list_resources(
@@ -408,7 +513,9 @@ impl ServerHandler for FederatedServer {
         }
         let call = Request::Resource { uri: request.uri };
         let o = self.invoke(call, None, &context).await?;
-        outcome::<ReadResourceResult>("resource", o).map(Into::into)
+        outcome::<ReadResourceResult>("resource", o)
+            .map(Complete::completed)
+            .map(Into::into)
     }
 
     async fn complete(
@@ -419,7 +526,7 @@ impl ServerHandler for FederatedServer {
         let o = self
             .invoke(Request::Complete(Box::new(request)), None, &context)
             .await?;
-        outcome::<CompleteResult>("prompt or resource to complete", o)
+        outcome::<CompleteResult>("prompt or resource to complete", o).map(Complete::completed)
     }
 
     async fn list_prompts(
@@ -442,7 +549,9 @@ impl ServerHandler for FederatedServer {
             arguments: request.arguments,
         };
         let o = self.invoke(call, None, &context).await?;
-        outcome::<GetPromptResult>("prompt", o).map(Into::into)
+        outcome::<GetPromptResult>("prompt", o)
+            .map(Complete::completed)
+            .map(Into::into)
     }
 
     #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
@@ -469,21 +578,7 @@ impl ServerHandler for FederatedServer {
         if self.session.subscribed().contains_key(&uri) {
             return Ok(());
         }
-        let subscriptions = self.gateway.subscriptions();
-        // Held upstream already (for another client): counted, no round trip.
-        let server = match subscriptions.join(&uri) {
-            Some(server) => server,
-            None => {
-                let call = Request::Subscribe { uri: uri.clone() };
-                match self.invoke(call, None, &context).await? {
-                    Outcome::Success { server, .. } => {
-                        subscriptions.hold(&server, &uri);
-                        server
-                    }
-                    other => return outcome::<Value>("resource", other).map(drop),
-                }
-            }
-        };
+        let server = self.hold_upstream(&uri, &context).await?;
         let previous = self.session.subscribed().insert(uri.clone(), server);
         // The same client subscribed twice at once: count it once.
         if let Some(server) = previous {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod extract;
 pub mod gateway;
 pub mod listener;
+pub mod mcp_changes;
 pub mod mcp_endpoint;
 pub mod mcp_front;
 pub mod middleware;

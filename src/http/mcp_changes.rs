@@ -1,0 +1,107 @@
+//! What a client of `/mcp` is told changed, read once for the two ways of telling it: a
+//! 2025-11-25 session gets `notifications/*/list_changed` and `resources/updated` on its
+//! standing stream (`FederatedServer::watch_changes`); a 2026-07-28 client opens
+//! `subscriptions/listen` and gets the same changes on that request's stream, filtered by
+//! what it asked for (`FederatedServer::listen`).
+//!
+//! [`ChangeFeed`] turns the router's version counter into which part of the federated
+//! catalog changed (tools, resources, prompts: each part has a hash), and passes on the
+//! updates of resources held upstream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use att_gateway::federation::FederationCache;
+use tokio::sync::{broadcast, watch};
+
+/// One change a client may be told about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Tools,
+    Resources,
+    Prompts,
+    /// A resource held upstream changed.
+    ResourceUpdated(String),
+}
+
+/// The changes of the federated catalog and of subscribed resources, as they come.
+pub struct ChangeFeed {
+    catalog: Arc<FederationCache>,
+    versions: watch::Receiver<u64>,
+    updates: broadcast::Receiver<String>,
+    /// The catalog's part hashes as last told.
+    last: [u64; 3],
+    ready: VecDeque<Change>,
+}
+
+impl ChangeFeed {
+    /// Changes from now on.
+    pub fn new(catalog: Arc<FederationCache>, updates: broadcast::Receiver<String>) -> Self {
+        let versions = catalog.router().changes();
+        let last = catalog.get().hashes;
+        Self {
+            catalog,
+            versions,
+            updates,
+            last,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// The next change; `None` once att stops (the router or the subscriptions are gone).
+    pub async fn next(&mut self) -> Option<Change> {
+        loop {
+            if let Some(change) = self.ready.pop_front() {
+                return Some(change);
+            }
+            tokio::select! {
+                changed = self.versions.changed() => {
+                    changed.ok()?;
+                    let now = self.catalog.get().hashes;
+                    self.ready.extend(parts_changed(self.last, now));
+                    self.last = now;
+                }
+                update = self.updates.recv() => match update {
+                    Ok(uri) => return Some(Change::ResourceUpdated(uri)),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "a client missed resource updates");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+}
+
+/// Which parts differ between two catalogs' hashes (tools, resources, prompts).
+fn parts_changed(before: [u64; 3], now: [u64; 3]) -> impl Iterator<Item = Change> {
+    [Change::Tools, Change::Resources, Change::Prompts]
+        .into_iter()
+        .zip(before.into_iter().zip(now))
+        .filter(|(_, (b, n))| b != n)
+        .map(|(change, _)| change)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_changed_part_is_one_change_in_a_fixed_order() {
+        let cases: &[([u64; 3], [u64; 3], &[Change])] = &[
+            ([1, 2, 3], [1, 2, 3], &[]),
+            ([1, 2, 3], [9, 2, 3], &[Change::Tools]),
+            ([1, 2, 3], [1, 9, 3], &[Change::Resources]),
+            ([1, 2, 3], [1, 2, 9], &[Change::Prompts]),
+            (
+                [1, 2, 3],
+                [9, 9, 9],
+                &[Change::Tools, Change::Resources, Change::Prompts],
+            ),
+        ];
+        for (before, now, expected) in cases {
+            let got: Vec<Change> = parts_changed(*before, *now).collect();
+            assert_eq!(&got, expected, "{before:?} → {now:?}");
+        }
+    }
+}
