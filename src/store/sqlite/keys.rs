@@ -1,0 +1,1 @@
+//! API keys (`api_keys`).
