@@ -32,6 +32,8 @@ pub enum Command {
     Mcp(McpArgs),
     /// Ship releases through a running att's release pipeline.
     Bootstrap(BootstrapArgs),
+    /// Manage the API keys of a running att (admin token or key needed).
+    Keys(KeysArgs),
     /// Print a completion script for a shell (`att completions bash > /etc/bash_completion.d/att`).
     Completions {
         /// The shell.
@@ -53,6 +55,40 @@ pub struct Remote {
     /// Bearer token, when att requires one.
     #[arg(long, env = "ATT_API_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+}
+
+/// `att keys …`: API keys of principals.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Where the running att is.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+/// Key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key; prints the key alone on stdout (it is shown only this once).
+    Create {
+        /// The principal's name.
+        name: String,
+        /// `viewer`, `operator` or `admin`.
+        #[arg(long)]
+        role: String,
+        /// How long it is valid, e.g. `30d` (default: until revoked).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// The keys (never the keys themselves).
+    List,
+    /// Revoke a key: refused from the next request on.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
 }
 
 /// `att bootstrap …`: the release pipeline of a running att.

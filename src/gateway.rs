@@ -102,6 +102,11 @@ impl Registered for Upstreams {
 }
 
 impl Gateway {
+    /// The event log (for what the `/mcp` endpoint records: refused calls).
+    pub fn events(&self) -> att_runtime::events::EventsHandle {
+        self.tree.events.clone()
+    }
+
     /// Starts every configured and stored upstream; at most `max_upstreams` may be
     /// registered later (stored ones beyond it, after the limit was lowered, still start).
     pub async fn start(

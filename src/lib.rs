@@ -3,6 +3,7 @@
 //!
 //! Start with [`server::start`]: it turns a [`config::Config`] into a running att.
 
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -45,6 +45,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Keys(args) => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(att::client::keys(args)),
+            Err(e) => {
+                eprintln!("att: cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Bootstrap(args) => match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -41,6 +41,9 @@ pub enum StartError {
     /// `tool_prefix = "never"` and two upstreams offer one tool name with different schemas.
     #[error("tool_prefix = \"never\" needs unique tool names, but: {0}")]
     ToolConflicts(String),
+    /// The API keys could not be read.
+    #[error("cannot read the API keys: {0}")]
+    Keys(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -58,6 +61,7 @@ pub struct Server {
     /// The actor tree's handles.
     pub tree: Arc<AttTree>,
     tools: Arc<crate::tools::Tools>,
+    auth: Arc<crate::auth::Auth>,
     stop: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -66,6 +70,11 @@ impl Server {
     /// The workspace tools (what `/mcp` and `/api/v1/projects` call).
     pub fn tools(&self) -> Arc<crate::tools::Tools> {
         self.tools.clone()
+    }
+
+    /// Who may call (keys made here work at once, as if made over the API).
+    pub fn auth(&self) -> Arc<crate::auth::Auth> {
+        self.auth.clone()
     }
 
     /// Begins a graceful shutdown and waits until it is complete.
@@ -193,7 +202,15 @@ pub async fn start_launched(
             "could not conclude the test runs left running"
         ),
     }
+    let auth = crate::auth::Auth::load(
+        config.api_token.as_deref().map(Arc::from),
+        Arc::new(store.clone()),
+    )
+    .await
+    .map_err(|e| StartError::Keys(e.0))?;
+    let auth = Arc::new(auth);
     let state = AppState {
+        auth: auth.clone(),
         tools: tools.clone(),
         gateway,
         services,
@@ -202,7 +219,6 @@ pub async fn start_launched(
         releases: Arc::new(store.clone()),
         store_health: Arc::new(store.clone()),
         metrics: Metrics::new(tree.directory.clone()),
-        api_token: config.api_token.as_deref().map(Arc::from),
         shutdown: stop.child_token(),
         started: Instant::now(),
         release: launcher
@@ -233,6 +249,7 @@ pub async fn start_launched(
         local_addr,
         tree,
         tools,
+        auth,
         stop,
         task,
     })

@@ -8,10 +8,12 @@
 //! `failure`).
 
 mod bootstrap;
+mod keys;
 mod mcp;
 mod stdio;
 
 pub use bootstrap::bootstrap;
+pub use keys::keys;
 pub use mcp::run;
 pub use stdio::stdio;
 

@@ -22,7 +22,7 @@ pub enum ApiError {
     /// No such thing (route, actor, server, …).
     NotFound(String),
     /// Missing or wrong bearer token.
-    Unauthorized,
+    Unauthorized(String),
     /// The request conflicts with the current state (e.g. a run already in progress).
     Conflict(Value),
     /// att (or a part it needs) cannot serve this now.
@@ -63,7 +63,7 @@ impl ApiError {
         match self {
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,7 +76,7 @@ impl ApiError {
         match self {
             Self::Invalid { .. } => "invalid_input",
             Self::NotFound(_) => "not_found",
-            Self::Unauthorized => "unauthorized",
+            Self::Unauthorized(_) => "unauthorized",
             Self::Conflict(_) => "conflict",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
@@ -146,10 +146,7 @@ impl IntoResponse for ApiError {
         let (detail, field) = match self {
             Self::Invalid { field, message } => (Value::String(message), field),
             Self::NotFound(m) | Self::Internal(m) | Self::Status(_, m) => (Value::String(m), None),
-            Self::Unauthorized => (
-                Value::String("missing or invalid bearer token".into()),
-                None,
-            ),
+            Self::Unauthorized(why) => (Value::String(why), None),
             Self::Conflict(v) => (v, None),
             Self::Unavailable {
                 detail,

@@ -41,6 +41,7 @@ use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use super::mcp_changes::{Change, ChangeFeed};
+use crate::auth::{Principal, Role};
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
 
@@ -243,6 +244,37 @@ impl FederatedServer {
         self.catalog.get()
     }
 
+    /// Whether this request's principal (the HTTP layer put it on the request) may do
+    /// `what`, which needs `needs`; if not, why, recorded as an `auth.refused` event.
+    fn allowed(
+        &self,
+        context: &RequestContext<RoleServer>,
+        needs: Role,
+        what: &str,
+    ) -> Result<(), String> {
+        let principal = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Principal>());
+        if principal.is_some_and(|p| p.may(needs)) {
+            return Ok(());
+        }
+        let (who, role) = principal.map_or(("-", "unknown".to_owned()), |p| {
+            (p.name.as_str(), p.role.to_string())
+        });
+        let why = format!("{what} needs the role `{needs}`; `{who}` is {role}");
+        att_runtime::events::EventSink::emit(
+            &self.gateway.events(),
+            att_runtime::events::NewEvent {
+                at: time::OffsetDateTime::now_utc(),
+                kind: "auth.refused".into(),
+                correlation_id: session_id(context).map(str::to_owned),
+                data: json!({"principal": who, "surface": "mcp", "target": what, "needs": needs, "why": why}),
+            },
+        );
+        Err(why)
+    }
+
     /// Invokes `call` unless the client cancels it first; a cancel drops the upstream call,
     /// which sends `notifications/cancelled` upstream.
     async fn invoke(
@@ -370,11 +402,22 @@ impl ServerHandler for FederatedServer {
     /// request's stream, until it cancels the request or the session ends. The resources it
     /// follows are held upstream meanwhile, like `resources/subscribe`'s.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let uris = context
+        let mut uris = context
             .accepted()
             .resource_subscriptions
             .clone()
             .unwrap_or_default();
+        if !uris.is_empty()
+            && self
+                .allowed(
+                    context.request_context(),
+                    Role::Operator,
+                    "following resources",
+                )
+                .is_err()
+        {
+            uris.clear();
+        }
         let mut held = Vec::with_capacity(uris.len());
         for uri in uris {
             match self.hold_upstream(&uri, context.request_context()).await {
@@ -438,6 +481,10 @@ impl ServerHandler for FederatedServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let needs = self.tools.role(&request.name).unwrap_or(Role::Operator);
+        if let Err(why) = self.allowed(&context, needs, &format!("tool `{}`", request.name)) {
+            return Ok(CallToolResult::error(vec![rmcp::model::ContentBlock::text(why)]).into());
+        }
         if self.tools.has_tool(&request.name) {
             let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
             let mut caller = Caller::new(format!("mcp:{}", session_id(&context).unwrap_or("-")));
@@ -511,6 +558,12 @@ impl ServerHandler for FederatedServer {
                 Err(e) => Err(ws_error(e)),
             };
         }
+        self.allowed(
+            &context,
+            Role::Operator,
+            &format!("reading `{}`", request.uri),
+        )
+        .map_err(|why| ErrorData::invalid_request(why, None))?;
         let call = Request::Resource { uri: request.uri };
         let o = self.invoke(call, None, &context).await?;
         outcome::<ReadResourceResult>("resource", o)
@@ -523,6 +576,8 @@ impl ServerHandler for FederatedServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
+        self.allowed(&context, Role::Operator, "completion")
+            .map_err(|why| ErrorData::invalid_request(why, None))?;
         let o = self
             .invoke(Request::Complete(Box::new(request)), None, &context)
             .await?;
@@ -544,6 +599,12 @@ impl ServerHandler for FederatedServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        self.allowed(
+            &context,
+            Role::Operator,
+            &format!("prompt `{}`", request.name),
+        )
+        .map_err(|why| ErrorData::invalid_request(why, None))?;
         let call = Request::Prompt {
             name: request.name,
             arguments: request.arguments,
@@ -574,6 +635,12 @@ impl ServerHandler for FederatedServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        self.allowed(
+            &context,
+            Role::Operator,
+            &format!("following `{}`", request.uri),
+        )
+        .map_err(|why| ErrorData::invalid_request(why, None))?;
         let uri = request.uri;
         if self.session.subscribed().contains_key(&uri) {
             return Ok(());

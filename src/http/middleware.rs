@@ -1,4 +1,4 @@
-//! Cross-cutting request handling: request ids and spans, bearer auth, metrics, and the
+//! Cross-cutting request handling: request ids and spans, authorization, metrics, and the
 //! rewrite of framework-made error responses into the one error shape.
 
 use std::sync::Arc;
@@ -59,23 +59,62 @@ pub async fn browser_policy(
     }
 }
 
-/// Requires `Authorization: Bearer <api_token>` when a token is configured, except on the
-/// liveness route.
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(token) = &state.api_token else {
+/// Who is calling ([`crate::auth::Auth`]) and whether they may: the route's role
+/// ([`crate::auth::route_role`]) against the principal's. A missing or refused credential is
+/// 401 saying why, a role too low is 403 naming the role needed; both are recorded as
+/// `auth.refused` events. The principal rides on the request for the handlers (`/mcp` checks
+/// each call by what it does).
+pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let needs = crate::auth::route_role(req.method(), req.uri().path());
+    let crate::auth::Needs::Role(needs) = needs else {
         return next.run(req).await;
     };
-    if req.uri().path() == "/api/v1/health" {
-        return next.run(req).await;
-    }
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer);
-    match presented {
-        Some(p) if constant_time_eq(p.as_bytes(), token.as_bytes()) => next.run(req).await,
-        _ => ApiError::Unauthorized.into_response(),
+    let refuse = |who: &str, status: axum::http::StatusCode, why: String| {
+        att_runtime::events::EventSink::emit(
+            &state.events,
+            att_runtime::events::NewEvent {
+                at: time::OffsetDateTime::now_utc(),
+                kind: "auth.refused".into(),
+                correlation_id: None,
+                data: serde_json::json!({
+                    "principal": who, "method": req.method().as_str(), "path": req.uri().path(),
+                    "needs": needs, "why": why,
+                }),
+            },
+        );
+        let error = if status == axum::http::StatusCode::UNAUTHORIZED {
+            ApiError::Unauthorized(why)
+        } else {
+            ApiError::Status(status, why)
+        };
+        error.into_response()
+    };
+    match state.auth.authenticate(presented) {
+        Ok(principal) if principal.may(needs) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Ok(principal) => refuse(
+            &principal.name,
+            axum::http::StatusCode::FORBIDDEN,
+            format!(
+                "{} {} needs the role `{needs}`; `{}` is {}",
+                req.method(),
+                req.uri().path(),
+                principal.name,
+                principal.role
+            ),
+        ),
+        Err(refused) => refuse(
+            "-",
+            axum::http::StatusCode::UNAUTHORIZED,
+            refused.to_string(),
+        ),
     }
 }
 
@@ -85,13 +124,6 @@ fn bearer(value: &str) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| credentials.trim())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reads a request's whole body (at most `limit` bytes: 413 past it) before the handler

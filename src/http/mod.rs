@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod gateway;
+pub mod keys;
 pub mod listener;
 pub mod mcp_changes;
 pub mod mcp_endpoint;
@@ -55,8 +56,8 @@ pub struct AppState {
     pub store_health: Arc<dyn StoreHealth>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// Required bearer token, if any.
-    pub api_token: Option<Arc<str>>,
+    /// Who may call ([`crate::auth`]).
+    pub auth: Arc<crate::auth::Auth>,
     /// Fires when att begins to shut down; long-lived streams end on it.
     pub shutdown: CancellationToken,
     /// When this process started serving.
@@ -89,6 +90,7 @@ pub fn router(
         .merge(services::routes())
         .merge(bootstrap::routes())
         .merge(projects::routes())
+        .merge(keys::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);
@@ -139,7 +141,7 @@ pub fn router(
     .layer(axum::middleware::from_fn(middleware::uniform_errors))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
-        middleware::require_token,
+        middleware::authorize,
     ))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),

@@ -6,6 +6,7 @@
 //! `att_release::forge`, the same forges the release pipeline's `change` and
 //! `publish` phases use. A forge's refusal is a conflict: the request met the forge's state.
 
+use crate::auth::Role;
 use std::time::Duration;
 
 use att_release::forge::{CiState, Forge, forge_for};
@@ -29,7 +30,8 @@ pub static CI_STATUS: ToolSpec<InProject<ChangeArgs>> = ToolSpec::in_project(
     "att.git.ci_status",
     "The CI state of a change request: pending, success or failure (with why).",
     |tools, a, _| Box::pin(tools.ci_status(a)),
-);
+)
+.role(Role::Viewer);
 
 /// `att.git.merge_change`.
 pub static MERGE: ToolSpec<InProject<ChangeArgs>> = ToolSpec::in_project(
@@ -43,7 +45,8 @@ pub static REVIEWS: ToolSpec<InProject<ChangeArgs>> = ToolSpec::in_project(
     "att.git.reviews",
     "The reviews of a change request.",
     |tools, a, _| Box::pin(tools.reviews(a)),
-);
+)
+.role(Role::Viewer);
 
 impl Tools {
     /// The forge of `project`'s `remote`.

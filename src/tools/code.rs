@@ -5,6 +5,7 @@
 //! ceilings, the text rendering of each result, and the blocking work moved off the async
 //! workers.
 
+use crate::auth::Role;
 use att_workspace::code;
 use att_workspace::git;
 use serde_json::json;
@@ -17,14 +18,16 @@ pub static LIST: ToolSpec<InProject<ListArgs>> = ToolSpec::in_project(
     "att.code.list",
     "Lists a project's files (sorted; .git and build output skipped; links listed, not followed).",
     |tools, a, _| Box::pin(tools.list_files(a)),
-);
+)
+.role(Role::Viewer);
 
 /// `att.code.read`.
 pub static READ: ToolSpec<InProject<ReadArgs>> = ToolSpec::in_project(
     "att.code.read",
     "Reads a text file of a project.",
     |tools, a, _| Box::pin(tools.read_file(a)),
-);
+)
+.role(Role::Viewer);
 
 /// `att.code.write`.
 pub static WRITE: ToolSpec<InProject<WriteArgs>> = ToolSpec::in_project(
@@ -38,14 +41,16 @@ pub static SEARCH: ToolSpec<InProject<SearchArgs>> = ToolSpec::in_project(
     "att.code.search",
     "Searches a project's text files (literal or regex) with line numbers.",
     |tools, a, _| Box::pin(tools.search(a)),
-);
+)
+.role(Role::Viewer);
 
 /// `att.code.diff`: not inside a project when it compares two texts.
 pub static DIFF: ToolSpec<CodeDiffArgs> = ToolSpec::new(
     "att.code.diff",
     "A unified diff: a project's working tree against HEAD, or two texts.",
     |tools, a, _| Box::pin(tools.diff(a)),
-);
+)
+.role(Role::Viewer);
 
 impl Tools {
     async fn list_files(&self, a: InProject<ListArgs>) -> Result<Done, ToolError> {

@@ -6,6 +6,7 @@
 //! per target; the request's change phases may name a workspace project instead of a
 //! repository ([`Tools::resolve_change`], shared with `POST /api/v1/bootstrap/runs`).
 
+use crate::auth::Role;
 use att_release::bootstrap::actor::Refused;
 use att_release::model::RunRequest;
 use serde_json::json;
@@ -34,7 +35,8 @@ pub static STATUS: ToolSpec<InProject<DeployStatusArgs>> = ToolSpec::in_project(
     "att.deploy.status",
     "A deploy run of the project: its phases and result.",
     |tools, a, _| Box::pin(tools.deploy_status(a)),
-);
+)
+.role(Role::Viewer);
 
 impl Tools {
     async fn deploy_run(

@@ -4,6 +4,7 @@
 //! git2 cannot reach); here are the defaults (`origin`, the current branch), the limits, the
 //! text rendering, and the `workspace.commit` event that records who committed what.
 
+use crate::auth::Role;
 use att_workspace::git;
 use serde_json::json;
 
@@ -15,7 +16,8 @@ pub static STATUS: ToolSpec<InProject<NoArgs>> = ToolSpec::in_project(
     "att.git.status",
     "Branch, HEAD and changed files of a project.",
     |tools, a, _| Box::pin(tools.git_status(a.project)),
-);
+)
+.role(Role::Viewer);
 
 /// `att.git.branch`.
 pub static BRANCH: ToolSpec<InProject<BranchArgs>> = ToolSpec::in_project(
@@ -36,14 +38,16 @@ pub static LOG: ToolSpec<InProject<LogArgs>> = ToolSpec::in_project(
     "att.git.log",
     "The newest commits reachable from HEAD.",
     |tools, a, _| Box::pin(tools.log(a)),
-);
+)
+.role(Role::Viewer);
 
 /// `att.git.diff`.
 pub static DIFF: ToolSpec<InProject<NoArgs>> = ToolSpec::in_project(
     "att.git.diff",
     "The patch of the working tree (staged and not, untracked included) against HEAD.",
     |tools, a, _| Box::pin(tools.git_diff(a.project)),
-);
+)
+.role(Role::Viewer);
 
 /// `att.git.push`.
 pub static PUSH: ToolSpec<InProject<PushArgs>> = ToolSpec::in_project(

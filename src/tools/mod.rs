@@ -180,6 +180,13 @@ impl Tools {
         ALL.iter().any(|t| names::names(t.name(), name))
     }
 
+    /// The role tool `name` needs (either spelling); `None` if it is not one of att's.
+    pub fn role(&self, name: &str) -> Option<crate::auth::Role> {
+        ALL.iter()
+            .find(|t| names::names(t.name(), name))
+            .map(|t| t.role())
+    }
+
     /// Calls tool `name` with `arguments` (a JSON object) for `caller`.
     pub async fn call(
         &self,

@@ -6,6 +6,7 @@
 //! inside `[workspace] roots` when any are configured; a clone is checked before anything is
 //! written, and removed again if the project is not kept after all.
 
+use crate::auth::Role;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -38,14 +39,16 @@ pub static LIST: ToolSpec<NoArgs> = ToolSpec::new(
     "att.project.list",
     "Lists the projects.",
     |tools, NoArgs {}, _| Box::pin(tools.list()),
-);
+)
+.role(Role::Viewer);
 
 /// `att.project.status`.
 pub static STATUS: ToolSpec<InProject<NoArgs>> = ToolSpec::in_project(
     "att.project.status",
     "A project's record and status (created, cloned, running, stopped, error), its git state and latest test run.",
     |tools, a, _| Box::pin(tools.status(a.project)),
-);
+)
+.role(Role::Viewer);
 
 /// `att.project.delete`.
 pub static DELETE: ToolSpec<InProject<NoArgs>> = ToolSpec::in_project(
@@ -59,7 +62,8 @@ pub static DOWNLOAD: ToolSpec<InProject<DownloadArgs>> = ToolSpec::in_project(
     "att.project.download",
     "The project's files as a tar.gz (an embedded blob; .git and build output left out, links kept as links).",
     |tools, a, _| Box::pin(tools.download(a)),
-);
+)
+.role(Role::Viewer);
 
 /// The registry.
 impl Tools {

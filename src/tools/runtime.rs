@@ -7,6 +7,7 @@
 //! is paged by byte cursor ([`log_page`]), so a caller reads each line once even while the
 //! service keeps writing.
 
+use crate::auth::Role;
 use std::path::Path;
 use std::time::Duration;
 
@@ -24,35 +25,40 @@ pub static START: ToolSpec<InProject<NoArgs>> = ToolSpec::in_project(
     "att.runtime.start",
     "Starts the project's runtime (a managed service in the project directory).",
     |tools, a, _| Box::pin(tools.runtime(a.project, Verb::Start)),
-);
+)
+.role(Role::Operator);
 
 /// `att.runtime.stop`.
 pub static STOP: ToolSpec<InProject<NoArgs>> = ToolSpec::in_project(
     "att.runtime.stop",
     "Stops the project's runtime.",
     |tools, a, _| Box::pin(tools.runtime(a.project, Verb::Stop)),
-);
+)
+.role(Role::Operator);
 
 /// `att.runtime.restart`.
 pub static RESTART: ToolSpec<InProject<NoArgs>> = ToolSpec::in_project(
     "att.runtime.restart",
     "Restarts the project's runtime.",
     |tools, a, _| Box::pin(tools.runtime(a.project, Verb::Restart)),
-);
+)
+.role(Role::Operator);
 
 /// `att.runtime.status`.
 pub static STATUS: ToolSpec<InProject<NoArgs>> = ToolSpec::in_project(
     "att.runtime.status",
     "The runtime's process state and a health probe now.",
     |tools, a, _| Box::pin(tools.runtime_status(a.project)),
-);
+)
+.role(Role::Viewer);
 
 /// `att.runtime.logs`.
 pub static LOGS: ToolSpec<InProject<LogsArgs>> = ToolSpec::in_project(
     "att.runtime.logs",
     "The runtime's output, a page at a time (pass `next_cursor` back for more).",
     |tools, a, _| Box::pin(tools.runtime_logs(a)),
-);
+)
+.role(Role::Viewer);
 
 /// What to do with a runtime.
 #[derive(Clone, Copy, PartialEq, Eq)]

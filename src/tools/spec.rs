@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use super::{Caller, Done, ToolError, ToolNames, Tools};
+use crate::auth::Role;
 
 /// A tool's handler: its parsed arguments in, what it produced out.
 pub type Handler<A> =
@@ -35,6 +36,9 @@ pub struct ToolSpec<A> {
     pub name: &'static str,
     /// What it does (shown to MCP clients).
     pub description: &'static str,
+    /// The role a caller needs (admin unless the tool says otherwise: a tool that forgets
+    /// to say is not opened by accident).
+    pub role: Role,
     parse: fn(Value) -> Result<A, ToolError>,
     schema: fn() -> Map<String, Value>,
     handler: Handler<A>,
@@ -46,6 +50,7 @@ impl<A: DeserializeOwned + JsonSchema> ToolSpec<A> {
         Self {
             name,
             description,
+            role: Role::Admin,
             parse: parse_args::<A>,
             schema: input_schema::<A>,
             handler,
@@ -63,6 +68,7 @@ impl<A: DeserializeOwned + JsonSchema> ToolSpec<InProject<A>> {
         Self {
             name,
             description,
+            role: Role::Admin,
             parse: InProject::<A>::parse,
             schema: InProject::<A>::schema,
             handler,
@@ -71,6 +77,12 @@ impl<A: DeserializeOwned + JsonSchema> ToolSpec<InProject<A>> {
 }
 
 impl<A> ToolSpec<A> {
+    /// The same tool, needing `role`.
+    pub const fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
     /// Runs the tool on arguments already parsed (the HTTP routes, the resources).
     pub fn run<'a>(
         &self,
@@ -86,6 +98,8 @@ impl<A> ToolSpec<A> {
 pub trait AnyTool: Sync {
     /// `att.<area>.<verb>`.
     fn name(&self) -> &'static str;
+    /// The role a caller needs.
+    fn role(&self) -> Role;
     /// Its entry in the tool list, with its input schema, its name spelled as `names` says.
     fn listing(&self, names: ToolNames) -> Tool;
     /// Parses `args` (a JSON object; `null` for none) and runs the tool.
@@ -100,6 +114,10 @@ pub trait AnyTool: Sync {
 impl<A> AnyTool for ToolSpec<A> {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn role(&self) -> Role {
+        self.role
     }
 
     fn listing(&self, names: ToolNames) -> Tool {

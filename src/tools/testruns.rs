@@ -8,6 +8,7 @@
 //! crashed mid-run stops the orphaned group when it starts again
 //! ([`Tools::recover_test_runs`]); an att that stops ends its runs (`interrupted`).
 
+use crate::auth::Role;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,14 +32,16 @@ pub static RUN: ToolSpec<InProject<TestRunArgs>> = ToolSpec::in_project(
     "att.test.run",
     "Runs a project's tests (no shell, own process group, timeout) and answers the typed counts; the run is stored.",
     |tools, a, caller| Box::pin(tools.test_run(a, caller)),
-);
+)
+.role(Role::Operator);
 
 /// `att.test.results`.
 pub static RESULTS: ToolSpec<InProject<TestResultsArgs>> = ToolSpec::in_project(
     "att.test.results",
     "Stored test runs of a project: one by id, or the newest.",
     |tools, a, _| Box::pin(tools.test_results(a)),
-);
+)
+.role(Role::Viewer);
 
 /// A test run that has been checked and recorded as `running`, ready to run.
 struct PreparedRun {

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod auth;
 mod bootstrap_actor;
 mod bootstrap_pipeline;
 mod change_pipeline;

@@ -53,6 +53,19 @@ impl TestAtt {
         format!("{}{path}", self.base)
     }
 
+    /// [`TestAtt::get_json`] with a bearer token or key.
+    pub async fn get_json_with(&self, path: &str, key: &str) -> serde_json::Value {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("GET");
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.expect("JSON body")
+    }
+
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let r = self.http.get(self.url(path)).send().await.expect("GET");
         assert!(r.status().is_success(), "GET {path}: {}", r.status());

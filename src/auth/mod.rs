@@ -1,0 +1,199 @@
+//! Who is calling and what they may do: principals with roles ([`role`]), API keys
+//! ([`keys`]), and [`Auth`], which turns a presented bearer credential into a [`Principal`].
+//!
+//! Credentials: the configured `api_token` is a bootstrap admin key; API keys are created by
+//! an admin (`att keys create`, `POST /api/v1/keys`), stored hashed and held in memory, so a
+//! revocation takes effect on the next request. With neither a token nor any key (a fresh
+//! install on loopback), every caller is the admin `anonymous`: the first key (or a token)
+//! closes that door.
+
+pub mod keys;
+pub mod role;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use time::OffsetDateTime;
+
+pub use keys::{KeyInfo, KeyRecord, KeyStore, NewKey};
+pub use role::{Needs, Role, route_role};
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The key's name; `token` for the configured `api_token`; `anonymous` when att is open.
+    pub name: String,
+    pub role: Role,
+}
+
+impl Principal {
+    /// Whether this principal may do what needs `role`.
+    pub fn may(&self, role: Role) -> bool {
+        self.role >= role
+    }
+}
+
+/// Why a credential was refused (the 401's message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("a bearer token or API key is required")]
+    Missing,
+    #[error("unknown credential")]
+    Unknown,
+    #[error("API key `{0}` has expired")]
+    Expired(String),
+    #[error("API key `{0}` was revoked")]
+    Revoked(String),
+}
+
+/// The credentials att accepts.
+pub struct Auth {
+    token: Option<Arc<str>>,
+    store: Arc<dyn KeyStore>,
+    /// Every key (revoked ones too), by id.
+    keys: RwLock<HashMap<String, KeyRecord>>,
+}
+
+impl Auth {
+    /// Loads the stored keys.
+    pub async fn load(
+        token: Option<Arc<str>>,
+        store: Arc<dyn KeyStore>,
+    ) -> Result<Self, att_runtime::events::StoreError> {
+        let keys = store
+            .list_keys()
+            .await?
+            .into_iter()
+            .map(|k| (k.id.clone(), k))
+            .collect();
+        Ok(Self {
+            token,
+            store,
+            keys: RwLock::new(keys),
+        })
+    }
+
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, KeyRecord>> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether att is open: no token configured and no key ever made.
+    pub fn open(&self) -> bool {
+        self.token.is_none() && self.keys().is_empty()
+    }
+
+    /// The principal presenting `credential` (a bearer token's value), or why not.
+    pub fn authenticate(&self, credential: Option<&str>) -> Result<Principal, Refused> {
+        let Some(presented) = credential else {
+            return if self.open() {
+                Ok(Principal {
+                    name: "anonymous".into(),
+                    role: Role::Admin,
+                })
+            } else {
+                Err(Refused::Missing)
+            };
+        };
+        if let Some(token) = &self.token
+            && keys::constant_time_eq(presented.as_bytes(), token.as_bytes())
+        {
+            return Ok(Principal {
+                name: "token".into(),
+                role: Role::Admin,
+            });
+        }
+        let id = keys::key_id(presented).ok_or(Refused::Unknown)?;
+        let keys = self.keys();
+        let record = keys.get(id).ok_or(Refused::Unknown)?;
+        if !keys::constant_time_eq(&keys::digest(presented), &record.hash) {
+            return Err(Refused::Unknown);
+        }
+        if record.revoked_at.is_some() {
+            return Err(Refused::Revoked(record.name.clone()));
+        }
+        if !record.valid_at(OffsetDateTime::now_utc()) {
+            return Err(Refused::Expired(record.name.clone()));
+        }
+        Ok(Principal {
+            name: record.name.clone(),
+            role: record.role,
+        })
+    }
+
+    /// Makes a key for `name`; its text is returned once and never kept.
+    pub async fn create(
+        &self,
+        name: &str,
+        role: Role,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<NewKey, KeyError> {
+        if !valid_name(name) {
+            return Err(KeyError::Invalid(format!(
+                "`{name}` is not a key name: use 1 to 64 of A-Z a-z 0-9 _ - ."
+            )));
+        }
+        let now = OffsetDateTime::now_utc();
+        if expires_at.is_some_and(|e| e <= now) {
+            return Err(KeyError::Invalid("the expiry is in the past".into()));
+        }
+        let key = NewKey::generate(name, role, now, expires_at).map_err(KeyError::Store)?;
+        if !self
+            .store
+            .insert_key(&key.record)
+            .await
+            .map_err(|e| KeyError::Store(e.0))?
+        {
+            return Err(KeyError::Exists(name.to_owned()));
+        }
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.record.id.clone(), key.record.clone());
+        Ok(key)
+    }
+
+    /// Revokes the key called `name`, at once for every later request.
+    pub async fn revoke(&self, name: &str) -> Result<(), KeyError> {
+        let now = OffsetDateTime::now_utc();
+        if !self
+            .store
+            .revoke_key(name, now)
+            .await
+            .map_err(|e| KeyError::Store(e.0))?
+        {
+            return Err(KeyError::NotFound(name.to_owned()));
+        }
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        for k in keys.values_mut().filter(|k| k.name == name) {
+            k.revoked_at.get_or_insert(now);
+        }
+        Ok(())
+    }
+
+    /// Every key, by name.
+    pub fn list(&self) -> Vec<KeyInfo> {
+        let mut all: Vec<KeyInfo> = self.keys().values().map(KeyRecord::info).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+}
+
+/// Why a key operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a key called `{0}` exists (revoked keys keep their name)")]
+    Exists(String),
+    #[error("no active key called `{0}`")]
+    NotFound(String),
+    #[error("the key store failed: {0}")]
+    Store(String),
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}

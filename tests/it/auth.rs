@@ -1,0 +1,335 @@
+//! Principals, keys and roles from outside: every route of the OpenAPI document and every
+//! `att.*` tool, tried with no key, a revoked key, an expired key, and a key of each role —
+//! exactly the cells the role table allows get through, every refusal is a 401/403 saying
+//! why, and each refusal is an `auth.refused` event. The matrix is generated from the route
+//! table (the OpenAPI document) and the tool table (`att::tools::ALL`), so a new route or
+//! tool cannot be left out.
+
+use crate::common;
+
+use std::time::Duration;
+
+use att::auth::{Needs, Role, route_role};
+use common::{TestAtt, eventually, serve_fixture};
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt, service::RunningService};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "bootstrap-admin-token-0123456789";
+
+/// A credential of the matrix and the role it carries (`None`: refused with 401).
+struct Who {
+    label: &'static str,
+    key: Option<String>,
+    role: Option<Role>,
+}
+
+async fn create_key(att: &TestAtt, name: &str, role: &str, expires: Option<&str>) -> String {
+    let r = att
+        .http
+        .post(att.url("/api/v1/keys"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": name, "role": role, "expires_in": expires}))
+        .send()
+        .await
+        .expect("POST /api/v1/keys");
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let body: Value = r.json().await.expect("json");
+    body["key"].as_str().expect("key").to_owned()
+}
+
+/// `path` with its parameters filled with names that exist nowhere.
+fn concrete(path: &str) -> String {
+    path.replace("{action}", "start")
+        .replace("{target}", "service:nope")
+        .split('/')
+        .map(|s| if s.starts_with('{') { "nope" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn matrix_people(att: &TestAtt) -> Vec<Who> {
+    let viewer = create_key(att, "v", "viewer", None).await;
+    let operator = create_key(att, "o", "operator", None).await;
+    let admin = create_key(att, "a", "admin", None).await;
+    let revoked = create_key(att, "r", "admin", None).await;
+    let r = att
+        .http
+        .delete(att.url("/api/v1/keys/r"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 204);
+    let expired = create_key(att, "e", "admin", Some("1s")).await;
+    // Bounded: the key's second runs out.
+    eventually("the key to expire", Duration::from_secs(5), || async {
+        let r = att
+            .http
+            .get(att.url("/api/v1/ready"))
+            .bearer_auth(&expired)
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 401).then_some(())
+    })
+    .await;
+    vec![
+        Who {
+            label: "no key",
+            key: None,
+            role: None,
+        },
+        Who {
+            label: "unknown key",
+            key: Some("att_0123456789ab_nope".into()),
+            role: None,
+        },
+        Who {
+            label: "revoked key",
+            key: Some(revoked),
+            role: None,
+        },
+        Who {
+            label: "expired key",
+            key: Some(expired),
+            role: None,
+        },
+        Who {
+            label: "viewer",
+            key: Some(viewer),
+            role: Some(Role::Viewer),
+        },
+        Who {
+            label: "operator",
+            key: Some(operator),
+            role: Some(Role::Operator),
+        },
+        Who {
+            label: "admin",
+            key: Some(admin),
+            role: Some(Role::Admin),
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_route_admits_exactly_the_roles_it_needs_and_refusals_are_recorded() {
+    let att = TestAtt::start_with(|c| c.api_token = Some(TOKEN.into())).await;
+    let people = matrix_people(&att).await;
+    let doc = att.get_json_with("/api/v1/openapi.json", TOKEN).await;
+    let mut refused = 0usize;
+    let mut cells = 0usize;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let m: axum::http::Method = method.to_uppercase().parse().expect("method");
+            let url = concrete(path);
+            let needs = route_role(&m, &url);
+            for who in &people {
+                cells += 1;
+                let mut req = att
+                    .http
+                    .request(m.clone(), att.url(&url))
+                    .header("content-type", "application/json")
+                    .body("{}");
+                if let Some(k) = &who.key {
+                    req = req.bearer_auth(k);
+                }
+                let r = tokio::time::timeout(Duration::from_secs(20), req.send())
+                    .await
+                    .unwrap_or_else(|_| panic!("{method} {url} as {}: no answer", who.label))
+                    .expect("request");
+                let status = r.status().as_u16();
+                drop(r);
+                let expected = match (needs, who.role) {
+                    (Needs::Nobody, _) => None,
+                    (Needs::Role(_), None) => Some(401),
+                    (Needs::Role(n), Some(role)) if role < n => Some(403),
+                    (Needs::Role(_), Some(_)) => None,
+                };
+                match expected {
+                    Some(code) => {
+                        refused += 1;
+                        assert_eq!(status, code, "{method} {url} as {}", who.label);
+                    }
+                    None => assert!(
+                        ![401, 403, 500].contains(&status),
+                        "{method} {url} as {}: {status}",
+                        who.label
+                    ),
+                }
+            }
+        }
+    }
+    assert!(cells > 400, "only {cells} cells: is the route table there?");
+    // Every refusal is an event (the expiry wait above made some more: at least these).
+    let events = eventually("the refusals recorded", Duration::from_secs(10), || async {
+        let body = att
+            .get_json_with("/api/v1/events?kind=auth.refused&limit=1000", TOKEN)
+            .await;
+        let n = body["events"].as_array().map_or(0, Vec::len);
+        (n >= refused).then_some(body)
+    })
+    .await;
+    let first = &events["events"][0]["data"];
+    assert!(
+        first["why"].is_string() && first["path"].is_string(),
+        "{first}"
+    );
+    assert!(!events.to_string().contains("att_0123456789ab_nope"));
+    att.server.shutdown().await;
+}
+
+async fn mcp_client(att: &TestAtt, key: &str) -> RunningService<RoleClient, ()> {
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(att.url("/mcp")).auth_header(key.to_owned());
+    ().serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("connects")
+}
+
+/// Whether a call was refused for its role (a tool error saying so), and its text.
+async fn refused_for_role(c: &RunningService<RoleClient, ()>, tool: &str) -> bool {
+    let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(serde_json::Map::new());
+    match c.peer().call_tool(params).await {
+        Ok(r) => {
+            let text = serde_json::to_string(&r.content).unwrap_or_default();
+            r.is_error == Some(true) && text.contains("needs the role")
+        }
+        // Invalid params: the role allowed it, the arguments did not.
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn every_att_tool_and_upstream_calls_on_mcp_admit_exactly_their_roles() {
+    let upstream = serve_fixture("up").await;
+    let att = TestAtt::start_with(|c| c.api_token = Some(TOKEN.into())).await;
+    let r = att
+        .http
+        .post(att.url("/api/v1/mcp/servers"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "up", "url": upstream.url}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 201);
+    let mut clients = Vec::new();
+    for role in [Role::Viewer, Role::Operator, Role::Admin] {
+        let key = create_key(&att, role.as_str(), role.as_str(), None).await;
+        clients.push((role, mcp_client(&att, &key).await));
+    }
+    for tool in att::tools::ALL {
+        for (role, c) in &clients {
+            let portable = tool.name().replace('.', "_");
+            assert_eq!(
+                refused_for_role(c, &portable).await,
+                *role < tool.role(),
+                "{} as {role}",
+                tool.name()
+            );
+        }
+    }
+    // An upstream tool is the operator's.
+    let (_, viewer) = &clients[0];
+    eventually("the upstream's echo", Duration::from_secs(10), || async {
+        let tools = viewer.list_all_tools().await.ok()?;
+        tools.iter().any(|t| t.name == "echo").then_some(())
+    })
+    .await;
+    assert!(refused_for_role(viewer, "echo").await);
+    assert!(!refused_for_role(&clients[1].1, "echo").await);
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_cli_makes_a_key_that_works_until_it_is_revoked() {
+    let att = TestAtt::start().await;
+    // Async: att runs on this test's runtime and must answer while the CLI waits.
+    let cli = async |args: &[&str], token: Option<&str>| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_att"));
+        c.args(args)
+            .args(["--att-url", &att.base])
+            .env_remove("ATT_API_TOKEN");
+        if let Some(t) = token {
+            c.env("ATT_API_TOKEN", t);
+        }
+        c.output().await.expect("att")
+    };
+    // att is open (no token, no key): the first key is made without one.
+    let out = cli(&["keys", "create", "alice", "--role", "operator"], None).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).expect("utf-8");
+    let key = key.trim().to_owned();
+    assert!(
+        key.starts_with("att_") && !key.contains(char::is_whitespace),
+        "{key:?}"
+    );
+    // Now the door is closed: no key is 401, the key works for what an operator may.
+    let r = att
+        .http
+        .get(att.url("/api/v1/mcp/servers"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 401);
+    let out = cli(&["mcp", "servers"], Some(&key)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An operator cannot manage keys.
+    let out = cli(&["keys", "list"], Some(&key)).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("admin"),
+        "{out:?}"
+    );
+    // An admin key revokes it; it is refused from the next request on.
+    let admin = {
+        let out = cli(&["keys", "create", "root", "--role", "admin"], Some(&key)).await;
+        assert!(!out.status.success(), "an operator cannot make keys");
+        // The operator cannot; the store is reached directly, as an admin would have.
+        let made = att
+            .server
+            .auth()
+            .create("root", Role::Admin, None)
+            .await
+            .expect("admin key");
+        made.text
+    };
+    let out = cli(&["keys", "list"], Some(&admin)).await;
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("alice") && listed.contains("operator"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key[17..]), "the list never shows a key");
+    let out = cli(&["keys", "revoke", "alice"], Some(&admin)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = att
+        .http
+        .get(att.url("/api/v1/mcp/servers"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.expect("json");
+    assert!(body.to_string().contains("revoked"), "{body}");
+    att.server.shutdown().await;
+}
