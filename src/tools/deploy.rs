@@ -6,7 +6,7 @@
 //! per target; the request's change phases may name a workspace project instead of a
 //! repository ([`Tools::resolve_change`], shared with `POST /api/v1/bootstrap/runs`).
 
-use att_release::bootstrap::actor::Refused;
+use att_release::bootstrap::Refused;
 use att_release::model::RunRequest;
 use serde_json::json;
 
