@@ -9,6 +9,7 @@ use super::actor::{BootstrapState, DEPLOY_DEADLINE, SELF, SLACK, active_run, ser
 use super::exec::{health_work, rollback_work};
 use super::messages::BootstrapMsg;
 use super::resolve::Resolution;
+use super::step::{self, Recovery};
 use crate::change::{self};
 use crate::duration;
 use crate::model::{Phase, PhaseStatus, ReleaseStatus, RunRecord, RunStatus};
@@ -33,99 +34,111 @@ impl BootstrapState {
             .filter(|r| r.status == RunStatus::Running && !self.runs.contains_key(&r.id))
             .collect();
         let found = left.len();
-        for mut record in left {
-            let id = record.id.clone();
-            let target = record.target.clone();
-            let interrupted = record
-                .phases
-                .iter()
-                .find(|p| p.status == PhaseStatus::Running)
-                .map(|p| p.phase);
-            let releases = self
-                .args
-                .store
-                .list_releases(&target)
-                .await
-                .unwrap_or_default();
-            let find = |id: &Option<String>| {
-                id.as_ref()
-                    .and_then(|id| releases.iter().find(|r| &r.id == id).cloned())
-            };
-            let deployed = find(&record.result.deployed_release_id);
-            let rollback_to = find(&record.result.rollback_target_release_id);
-            let running_release = if target == SELF {
-                self.args.launcher.as_ref().and_then(|l| l.release.clone())
-            } else {
-                ServiceHandle::new(
-                    self.args.directory.clone(),
-                    service_name(&target).unwrap_or_default(),
-                )
-                .status()
-                .await
-                .ok()
-                .and_then(|s| s.release)
-            };
-            let deploy_begun = record
-                .phases
-                .iter()
-                .any(|p| p.phase == Phase::Deploy && p.status != PhaseStatus::Pending);
-            let note = "interrupted by a restart of att";
-            if interrupted == Some(Phase::Change)
-                && let Some(spec) = record.request.change.clone()
-            {
-                let (data, run) = (self.args.data_dir.clone(), id.clone());
-                let branch = change::branch_of(&spec, &run);
-                let _ = tokio::task::spawn_blocking(move || {
-                    change::cleanup_orphan(&data, &run, &branch);
-                })
-                .await;
-            }
-            if let Some(phase) = interrupted {
-                let p = record.phase_mut(phase);
-                p.status = PhaseStatus::Skipped;
-                p.message = Some(note.into());
-                p.ended_at = Some(OffsetDateTime::now_utc());
-            }
-            self.busy.insert(target.clone(), id.clone());
-            let Some(deployed) = deployed.filter(|_| deploy_begun) else {
-                self.runs.insert(id.clone(), active_run(record, None));
-                self.finish(&id, RunStatus::Interrupted).await;
-                continue;
-            };
-            let live_before = releases
-                .iter()
-                .find(|r| r.status == ReleaseStatus::Live && r.id != deployed.id)
-                .cloned();
-            let on_deployed = running_release.as_deref() == Some(deployed.id.as_str());
-            let resolution = Resolution {
-                deployed: deployed.clone(),
-                rollback_to: rollback_to.clone(),
-                source: "registry",
-                live_before,
-                service: None,
-            };
-            // Stored before durations had ranges, maybe: clamped, so a phase cannot hang.
-            let request = record.request.clone().clamped();
-            self.runs
-                .insert(id.clone(), active_run(record, Some(resolution)));
-            if interrupted == Some(Phase::Rollback)
-                && let Some(to) = rollback_to
-            {
+        for record in left {
+            self.recover_one(myself, record).await;
+        }
+        found
+    }
+
+    /// Concludes one run left `running`: the facts gathered, [`step::recover`] decides.
+    async fn recover_one(&mut self, myself: &ActorRef<BootstrapMsg>, mut record: RunRecord) {
+        let id = record.id.clone();
+        let target = record.target.clone();
+        let interrupted = record
+            .phases
+            .iter()
+            .find(|p| p.status == PhaseStatus::Running)
+            .map(|p| p.phase);
+        let releases = self
+            .args
+            .store
+            .list_releases(&target)
+            .await
+            .unwrap_or_default();
+        let find = |id: &Option<String>| {
+            id.as_ref()
+                .and_then(|id| releases.iter().find(|r| &r.id == id).cloned())
+        };
+        let deployed = find(&record.result.deployed_release_id);
+        let rollback_to = find(&record.result.rollback_target_release_id);
+        let running_release = self.running_release(&target).await;
+        let deploy_begun = record
+            .phases
+            .iter()
+            .any(|p| p.phase == Phase::Deploy && p.status != PhaseStatus::Pending);
+        if interrupted == Some(Phase::Change)
+            && let Some(spec) = record.request.change.clone()
+        {
+            let (data, run) = (self.args.data_dir.clone(), id.clone());
+            let branch = change::branch_of(&spec, &run);
+            let _ = tokio::task::spawn_blocking(move || {
+                change::cleanup_orphan(&data, &run, &branch);
+            })
+            .await;
+        }
+        if let Some(phase) = interrupted {
+            let p = record.phase_mut(phase);
+            p.status = PhaseStatus::Skipped;
+            p.message = Some("interrupted by a restart of att".into());
+            p.ended_at = Some(OffsetDateTime::now_utc());
+        }
+        self.busy.insert(target.clone(), id.clone());
+        let fate = step::recover(step::Left {
+            interrupted,
+            deploy_begun,
+            deployed_known: deployed.is_some(),
+            rollback_known: rollback_to.is_some(),
+            runs_deployed: deployed
+                .as_ref()
+                .is_some_and(|d| running_release.as_deref() == Some(d.id.as_str())),
+        });
+        let (Some(deployed), Recovery::Health | Recovery::Rollback) = (deployed, fate) else {
+            // The deploy never began or never took effect: the old release still runs.
+            self.runs.insert(id.clone(), active_run(record, None));
+            return self.finish(&id, RunStatus::Interrupted).await;
+        };
+        let live_before = releases
+            .iter()
+            .find(|r| r.status == ReleaseStatus::Live && r.id != deployed.id)
+            .cloned();
+        let resolution = Resolution {
+            deployed,
+            rollback_to: rollback_to.clone(),
+            source: "registry",
+            live_before,
+            service: None,
+        };
+        // Stored before durations had ranges, maybe: clamped, so a phase cannot hang.
+        let request = record.request.clone().clamped();
+        self.runs
+            .insert(id.clone(), active_run(record, Some(resolution)));
+        match (fate, rollback_to) {
+            (Recovery::Rollback, Some(to)) => {
                 let deadline = duration::sum(&[DEPLOY_DEADLINE, request.health_deadline, SLACK]);
                 let work = rollback_work(self.exec(), request, to, None);
                 self.begin(myself, &id, Phase::Rollback, deadline, work)
                     .await;
-                continue;
             }
-            if on_deployed {
+            _ => {
                 let deadline = request.health_deadline.saturating_add(SLACK);
                 let work = health_work(self.exec(), request, None);
                 self.begin(myself, &id, Phase::Health, deadline, work).await;
-            } else {
-                // The deploy never took effect: the old release still runs.
-                self.finish(&id, RunStatus::Interrupted).await;
             }
         }
-        found
+    }
+
+    /// The release `target` runs now, as its service (or for `self`, the launcher) says.
+    async fn running_release(&self, target: &str) -> Option<String> {
+        if target == SELF {
+            return self.args.launcher.as_ref().and_then(|l| l.release.clone());
+        }
+        ServiceHandle::new(
+            self.args.directory.clone(),
+            service_name(target).unwrap_or_default(),
+        )
+        .status()
+        .await
+        .ok()
+        .and_then(|s| s.release)
     }
 }

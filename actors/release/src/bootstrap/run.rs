@@ -541,20 +541,17 @@ impl BootstrapState {
                 .await;
             });
         }
-        let deployed = !matches!(
-            phase,
-            Phase::Resolve | Phase::Change | Phase::Publish | Phase::Build
-        );
         let rollback = active
             .resolution
             .as_ref()
             .and_then(|r| r.rollback_to.clone());
+        let then = step::on_cancel(phase, rollback.is_some());
         let request = active.record.request.clone();
         let _ = reply.send(Ok(()));
         if let Some(r) = self.end_phase(&run, PhaseStatus::Failed, Some("cancelled".into())) {
             self.event(&r, phase, "cancelled", None);
         }
-        match rollback.filter(|_| deployed) {
+        match rollback.filter(|_| then == step::OnCancel::RollBack) {
             Some(to) => {
                 let job = self.build_job(&run, &to);
                 let deadline = duration::sum(&[
