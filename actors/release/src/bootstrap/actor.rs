@@ -22,9 +22,8 @@ use crate::build::BuildSpec;
 use crate::change::ChangeOutcome;
 use crate::directory::ActorDirectory;
 use crate::events::EventSink;
-use crate::model::{Phase, Release, ReleaseStore, RunRecord};
+use crate::model::{Phase, ReleaseStore, RunRecord};
 use crate::policy::RollbackLimit;
-use crate::process::child::Program;
 
 /// The actor's name.
 pub const NAME: &str = "bootstrap";
@@ -95,15 +94,6 @@ pub(super) fn phase_name(p: Phase) -> &'static str {
         Phase::RestartWatchdog => "restart_watchdog",
         Phase::Health => "health",
         Phase::Rollback => "rollback",
-    }
-}
-
-pub(super) fn command_of(r: &Release) -> Program {
-    Program {
-        program: r.command.clone(),
-        args: r.args.clone(),
-        env: r.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        cwd: None,
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::actor::{DEPLOY_DEADLINE, SELF, command_of, service_name};
+use super::actor::{DEPLOY_DEADLINE, SELF, service_name};
 use super::build_job::BuildJob;
 use super::launcher::{Launcher, Request as LaunchRequest};
 use super::messages::PhaseOutcome;
@@ -59,7 +59,7 @@ impl Exec {
         let name = service_name(target).unwrap_or_default();
         let service = ServiceHandle::new(self.directory.clone(), name);
         match service
-            .deploy(command_of(release), &release.id, DEPLOY_DEADLINE)
+            .deploy(release.program(), &release.id, DEPLOY_DEADLINE)
             .await
         {
             Ok(Ok(_)) => Ok(None),

@@ -1,7 +1,10 @@
 //! [`GithubForge`]: GitHub through the `gh` command line, with the user's own login; every
 //! call is `gh` with arguments (no shell).
 
+use std::process::Stdio;
+
 use super::port::{ChangeRequest, CiState, Forge, Review};
+use crate::process::{self, child::Program};
 
 /// GitHub through the `gh` command line (its own login; arguments without a shell).
 pub struct GithubForge {
@@ -12,14 +15,26 @@ pub struct GithubForge {
 }
 
 impl GithubForge {
-    async fn gh(&self, args: &[&str]) -> Result<String, String> {
-        let out = tokio::process::Command::new(&self.gh)
-            .args(args)
-            .stdin(std::process::Stdio::null())
+    /// Runs `gh` with `args` in a process group of its own, its output captured. The group
+    /// is killed when the future is dropped (a publish past its deadline), so nothing `gh`
+    /// started outlives it.
+    async fn output(&self, args: &[&str]) -> Result<std::process::Output, String> {
+        let child = Program::new(self.gh.clone(), args.iter().copied())
+            .command(&process::new_instance())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .output()
-            .await
+            .spawn()
             .map_err(|e| format!("cannot run `{}`: {e}", self.gh))?;
+        let _group = child.id().map(process::GroupGuard::new);
+        child
+            .wait_with_output()
+            .await
+            .map_err(|e| format!("cannot run `{}`: {e}", self.gh))
+    }
+
+    async fn gh(&self, args: &[&str]) -> Result<String, String> {
+        let out = self.output(args).await?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
         } else {
@@ -75,8 +90,8 @@ impl Forge for GithubForge {
 
     async fn ci(&self, id: &str) -> Result<CiState, String> {
         // `gh pr checks` exits non-zero while checks fail or are pending: read its JSON.
-        let out = tokio::process::Command::new(&self.gh)
-            .args([
+        let out = self
+            .output(&[
                 "pr",
                 "checks",
                 id,
@@ -85,11 +100,7 @@ impl Forge for GithubForge {
                 "--json",
                 "name,bucket",
             ])
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| format!("cannot run `{}`: {e}", self.gh))?;
+            .await?;
         let checks: Vec<serde_json::Value> = match serde_json::from_slice(&out.stdout) {
             Ok(v) => v,
             // "no checks reported" (yet): pending.

@@ -83,6 +83,66 @@ pub struct Program {
     pub cwd: Option<PathBuf>,
 }
 
+impl Program {
+    /// `program` with `args`, no extra environment, in att's working directory.
+    pub fn new<S: Into<String>>(
+        program: impl Into<String>,
+        args: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Self {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    /// `argv[0]` with the rest as its arguments; `None` when `argv` is empty.
+    pub fn from_argv(argv: &[String]) -> Option<Self> {
+        let (program, args) = argv.split_first()?;
+        Some(Self::new(program.clone(), args.iter().cloned()))
+    }
+
+    /// The program followed by its arguments.
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once(&self.program)
+            .chain(&self.args)
+            .cloned()
+            .collect()
+    }
+
+    /// The same, run in `dir`.
+    pub fn in_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// The same, with `vars` added to its environment (later ones win).
+    pub fn with_env<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.env
+            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// The command that runs it: no shell, in a process group of its own marked with
+    /// `instance` ([`in_own_group`](crate::process::in_own_group)), stdin closed. The
+    /// caller decides where its output goes and guards or records the group.
+    pub fn command(&self, instance: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        crate::process::in_own_group(&mut cmd, instance);
+        cmd.stdin(Stdio::null());
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
+}
+
 /// A running (or ended) child process.
 #[derive(Debug)]
 pub struct Process {
@@ -98,18 +158,12 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// its [`Exit`] once its last lines are in the log.
 pub fn spawn(command: &Program, log: Arc<RotatingLog>) -> std::io::Result<Process> {
     let instance = crate::process::new_instance();
-    let mut cmd = tokio::process::Command::new(&command.program);
-    cmd.args(&command.args)
-        .envs(command.env.iter().map(|(k, v)| (k, v)));
-    crate::process::in_own_group(&mut cmd, &instance);
-    cmd.stdin(Stdio::null())
+    let mut child = command
+        .command(&instance)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(false);
-    if let Some(dir) = &command.cwd {
-        cmd.current_dir(dir);
-    }
-    let mut child = cmd.spawn()?;
+        .kill_on_drop(false)
+        .spawn()?;
     let (Some(pid), Some(stdout), Some(stderr)) =
         (child.id(), child.stdout.take(), child.stderr.take())
     else {
