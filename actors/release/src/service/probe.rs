@@ -260,3 +260,35 @@ pub async fn health_gate(
         tokio::time::sleep(pause).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command probe that overruns fails with `command_timeout`, and what it started goes
+    /// with it: its whole process group is stopped, not only the program itself.
+    #[tokio::test]
+    async fn an_overrunning_command_probe_is_stopped_with_everything_it_started() {
+        let dir = tempfile::tempdir().expect("dir");
+        let pid_file = dir.path().join("grandchild");
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let probe = Probe::Program {
+            argv: vec!["sh".into(), "-c".into(), script],
+            cwd: None,
+        };
+        let result = check(&probe, Duration::from_millis(500)).await;
+        assert_eq!(
+            (result.healthy, result.reason.as_str()),
+            (false, "command_timeout")
+        );
+        let pid: u32 = std::fs::read_to_string(&pid_file)
+            .expect("the probe wrote its grandchild's pid")
+            .trim()
+            .parse()
+            .expect("a pid");
+        assert!(
+            crate::process::wait_gone(pid, Duration::from_secs(5)).await,
+            "the probe's grandchild {pid} outlived it"
+        );
+    }
+}

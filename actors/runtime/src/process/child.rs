@@ -298,3 +298,46 @@ fn unknown_exit() -> Exit {
         at: OffsetDateTime::now_utc(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arguments pass as they are (no shell), the environment is added to, the directory is
+    /// the program's, and the child leads a group of its own carrying the marker.
+    #[tokio::test]
+    async fn a_program_runs_as_described_in_a_marked_group_of_its_own() {
+        let program = Program::new(
+            "sh",
+            [
+                "-c",
+                r#"echo "$1|$FOO|$(pwd)|$ATT_PROCESS_INSTANCE|$(cut -d' ' -f5 /proc/$$/stat)|$$""#,
+                "sh",
+                "a b;c",
+            ],
+        )
+        .in_dir("/")
+        .with_env([("FOO", "bar")]);
+        let out = program
+            .command("marker-1")
+            .stdout(Stdio::piped())
+            .output()
+            .await
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<&str> = text.trim().split('|').collect();
+        assert_eq!(fields[..4], ["a b;c", "bar", "/", "marker-1"]);
+        assert_eq!(fields[4], fields[5], "the child leads its own group");
+        assert_eq!(program.argv()[..2], ["sh".to_owned(), "-c".to_owned()]);
+    }
+
+    #[test]
+    fn an_empty_argv_is_no_program() {
+        assert_eq!(Program::from_argv(&[]), None);
+        let p = Program::from_argv(&["ls".into(), "-l".into()]).expect("program");
+        assert_eq!(
+            (p.program.as_str(), p.args.as_slice()),
+            ("ls", &["-l".to_owned()][..])
+        );
+    }
+}
