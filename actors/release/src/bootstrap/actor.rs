@@ -1,5 +1,7 @@
-//! The bootstrap actor: runs the release pipeline for `service:<name>` targets, one run per
-//! target at a time (BOOTSTRAP.md, "Phases").
+//! The bootstrap actor: runs the release pipeline for `service:<name>` targets and `self`,
+//! one run per target at a time (BOOTSTRAP.md, "Phases"). This file is the thin shell — the
+//! arguments, the state, and `handle()`, which hands each message to one method of the state
+//! ([`run`](super::run), [`recover`](super::recover)).
 //!
 //! A run is a sequence of phase messages. Each phase's work runs in a worker actor linked to
 //! the bootstrap actor, under a deadline: a worker that panics, fails or overruns is a failure
@@ -78,12 +80,14 @@ pub struct BootstrapState {
 /// The bootstrap actor.
 pub struct BootstrapActor;
 
+/// The service a `service:<name>` target names, when the name is valid.
 pub(super) fn service_name(target: &str) -> Option<&str> {
     target
         .strip_prefix("service:")
         .filter(|n| att_gateway::upstream::valid_name(n))
 }
 
+/// A phase as events and records spell it.
 pub(super) fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Resolve => "resolve",
@@ -102,6 +106,7 @@ pub(super) const DEPLOY_DEADLINE: Duration = Duration::from_secs(60);
 /// Room for the work around a phase's own waiting.
 pub(super) const SLACK: Duration = Duration::from_secs(30);
 
+/// A run just opened (or recovered), before any phase ran.
 pub(super) fn active_run(record: RunRecord, resolution: Option<Resolution>) -> ActiveRun {
     ActiveRun {
         record,
@@ -203,6 +208,7 @@ impl Actor for BootstrapActor {
     }
 }
 
+/// A run id: unique enough for one att, without a dependency.
 pub(super) fn uuid_like() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -12,12 +12,11 @@ use super::build_job::BuildJob;
 use super::launcher::{Launcher, Request as LaunchRequest};
 use super::messages::PhaseOutcome;
 use crate::build::BuildSpec;
-use crate::change::{self};
+use crate::change;
 use crate::directory::ActorDirectory;
 use crate::model::{Release, RunRequest};
 use crate::service::actor::ServiceHandle;
-use crate::service::probe::Probe;
-use crate::service::probe::{self, HealthGate, Watchdog};
+use crate::service::probe::{self, HealthGate, Probe, Watchdog};
 
 /// Where a phase's work acts: the service actors, or (target `self`) the launcher.
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use super::exec::{health_work, rollback_work};
 use super::messages::BootstrapMsg;
 use super::resolve::Resolution;
 use super::step::{self, Recovery};
-use crate::change::{self};
+use crate::change;
 use crate::duration;
 use crate::model::{Phase, PhaseStatus, ReleaseStatus, RunRecord, RunStatus};
 use crate::service::actor::ServiceHandle;
