@@ -114,7 +114,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
 
 /// Concludes the runs a killed att left `running` (in the background of the actor).
 async fn recover_runs(directory: att_runtime::directory::ActorDirectory) {
-    match att_release::bootstrap::actor::BootstrapHandle::new(directory)
+    match att_release::bootstrap::BootstrapHandle::new(directory)
         .recover()
         .await
     {
@@ -187,7 +187,7 @@ pub async fn start_launched(
         Arc::new(store.clone()),
         tree.events.clone(),
         services.clone(),
-        att_release::bootstrap::actor::BootstrapHandle::new(tree.directory.clone()),
+        att_release::bootstrap::BootstrapHandle::new(tree.directory.clone()),
         config.workspace.clone(),
         stop.child_token(),
     ));
@@ -291,7 +291,7 @@ async fn start_domain(
     .map_err(|e| StartError::Actors(e.to_string()))?;
 
     // The release pipeline, a run-time child of the root supervisor.
-    let bootstrap_args = att_release::bootstrap::actor::BootstrapArgs {
+    let bootstrap_args = att_release::bootstrap::BootstrapArgs {
         store: Arc::new(store.clone()),
         directory: tree.directory.clone(),
         events: Arc::new(tree.events.clone()),
@@ -301,11 +301,11 @@ async fn start_domain(
         self_build: config.launch.build.clone(),
     };
     let bootstrap = att_runtime::supervisor::ChildSpec::new(
-        att_release::bootstrap::actor::NAME,
+        att_release::bootstrap::NAME,
         tree_restart(config),
         move || {
             (
-                att_release::bootstrap::actor::BootstrapActor,
+                att_release::bootstrap::BootstrapActor,
                 bootstrap_args.clone(),
             )
         },

@@ -1,7 +1,7 @@
 //! `/api/v1/bootstrap`: the release pipeline — releases of `service:<name>` targets and runs
 //! (BOOTSTRAP.md, "HTTP API").
 
-use att_release::bootstrap::actor::{BootstrapHandle, Refused};
+use att_release::bootstrap::{BootstrapHandle, Refused};
 use att_release::model::{Release, ReleaseStatus, RunRecord, RunRequest};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -202,7 +202,7 @@ async fn cancel_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
-    use att_release::bootstrap::actor::CancelRefused;
+    use att_release::bootstrap::CancelRefused;
     match BootstrapHandle::new(state.directory.clone())
         .cancel(&id)
         .await
@@ -304,7 +304,7 @@ async fn add_release(
 ) -> Result<(StatusCode, Json<Release>), ApiError> {
     let new: NewRelease = serde_json::from_value(body).map_err(invalid)?;
     let name = new.target.strip_prefix("service:").unwrap_or_default();
-    let itself = new.target == att_release::bootstrap::actor::SELF;
+    let itself = new.target == att_release::bootstrap::SELF;
     if !itself && !att_gateway::upstream::valid_name(name) {
         return Err(ApiError::invalid(
             "target",

@@ -7,7 +7,7 @@
 //! repository ([`Tools::resolve_change`], shared with `POST /api/v1/bootstrap/runs`).
 
 use crate::auth::Role;
-use att_release::bootstrap::actor::Refused;
+use att_release::bootstrap::Refused;
 use att_release::model::RunRequest;
 use serde_json::json;
 

@@ -28,7 +28,7 @@ pub mod testruns;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use att_release::bootstrap::actor::BootstrapHandle;
+use att_release::bootstrap::BootstrapHandle;
 use att_release::model::ReleaseStore;
 use att_runtime::events::{EventSink, EventsHandle, NewEvent};
 use rmcp::model::{ResourceContents, Tool};

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use att_release::bootstrap::actor::{BootstrapActor, BootstrapArgs, BootstrapHandle, NAME};
+use att_release::bootstrap::{BootstrapActor, BootstrapArgs, BootstrapHandle, NAME};
 use att_release::model::{Release, ReleaseStore, RunRecord, RunRequest, RunStatus};
 use att_release::policy::RollbackLimit;
 use att_release::service::actor::{ServiceActor, ServiceArgs, ServiceHandle};

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::duration::{self, Bounds, OutOfRange};
 use crate::policy::{Decision, DeploymentContext, FailureClass, RollbackSwitches};
+use crate::process::child::Program;
 use crate::store::StoreError;
 
 /// Where a release stands.
@@ -62,6 +63,12 @@ impl Release {
     pub fn redacted(mut self) -> Self {
         self.env = crate::secret::hide_values(&self.env);
         self
+    }
+
+    /// What runs the release: its command, arguments and environment, in the service's
+    /// working directory (the deploy keeps the spec's).
+    pub fn program(&self) -> Program {
+        Program::new(self.command.clone(), self.args.iter().cloned()).with_env(self.env.clone())
     }
 }
 

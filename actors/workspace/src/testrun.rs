@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::parse::{self, Counts, Runner};
+use att_runtime::process::child::Program;
 use att_runtime::process::{GroupGuard, Identity};
 
 /// The output kept per run: its last bytes (the summary is at the end).
@@ -43,6 +44,21 @@ pub struct TestCommand {
 }
 
 impl TestCommand {
+    /// What runs it in `root` with `filter` applied: its argv, colours off (the parsers read
+    /// plain text), then its own environment.
+    pub fn program(&self, root: &Path, filter: Option<&str>) -> Result<Program, RunError> {
+        let argv = with_filter(self, filter)?;
+        let program = Program::from_argv(&argv).ok_or(RunError::NoCommand)?;
+        Ok(program
+            .in_dir(root)
+            .with_env([
+                ("CARGO_TERM_COLOR", "never"),
+                ("NO_COLOR", "1"),
+                ("PY_COLORS", "0"),
+            ])
+            .with_env(self.env.clone()))
+    }
+
     /// For `cargo` runs without a `CARGO_TARGET_DIR` of their own: builds go to `dir`, so a
     /// fresh checkout (a change's worktree, a CI clone) reuses the previous build.
     pub fn with_cargo_target(mut self, dir: &Path) -> Self {
@@ -290,27 +306,16 @@ pub async fn run_with(
     lines: Option<LineSink>,
     on_start: Option<Started>,
 ) -> Result<TestOutcome, RunError> {
-    let argv = with_filter(command, filter)?;
-    let Some((program, args)) = argv.split_first() else {
-        return Err(RunError::NoCommand);
-    };
+    let program = command.program(root, filter)?;
     let started = Instant::now();
     let instance = att_runtime::process::new_instance();
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .current_dir(root)
-        .env("CARGO_TERM_COLOR", "never")
-        .env("NO_COLOR", "1")
-        .env("PY_COLORS", "0")
-        .envs(&command.env);
-    att_runtime::process::in_own_group(&mut cmd, &instance);
-    let mut child = cmd
-        .stdin(Stdio::null())
+    let mut child = program
+        .command(&instance)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| RunError::Start(program.clone(), e.to_string()))?;
+        .map_err(|e| RunError::Start(program.program.clone(), e.to_string()))?;
     let group = child.id().map(|pid| {
         if let Some(tell) = on_start {
             tell(Identity::of(pid, &instance));
@@ -382,7 +387,7 @@ pub async fn run_with(
         None => (command.runner, parse::parse(command.runner, &parsed)),
     };
     Ok(TestOutcome {
-        command: argv,
+        command: program.argv(),
         runner,
         returncode,
         timed_out,

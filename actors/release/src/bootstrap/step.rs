@@ -9,6 +9,10 @@
 //!   └───────────┴───────────┴──────────┴─▶ failed      deploy/watchdog/health failure ─▶ policy
 //! rollback ─▶ failed (cancelled when the run was cancelled)
 //! ```
+//!
+//! Two more decisions live here for the same reason: what a cancelled run does
+//! ([`on_cancel`]: roll back once something was deployed and a target is known, else end),
+//! and what a run a previous att left `running` becomes ([`recover`]).
 
 use crate::model::{Phase, RunStatus};
 use crate::policy::FailureClass;
@@ -75,6 +79,69 @@ pub fn next(ended: Phase, ok: bool, facts: Facts) -> Next {
         // A failed rollback leaves the target failed; it is never retried.
         (Rollback, _) if facts.cancelled => Next::Finish(RunStatus::Cancelled),
         (Rollback, _) => Next::Finish(RunStatus::Failed),
+    }
+}
+
+/// What a cancelled run does once its worker is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnCancel {
+    /// Something was deployed and a rollback target is known: roll back (verified).
+    RollBack,
+    /// End the run `cancelled`: nothing was deployed, or there is nothing to go back to.
+    End,
+}
+
+/// What follows cancelling a run during `phase`, when a rollback target is known or not.
+pub fn on_cancel(phase: Phase, rollback_known: bool) -> OnCancel {
+    use Phase::*;
+    match phase {
+        // Before `deploy` the live release was never touched.
+        Change | Publish | Resolve | Build => OnCancel::End,
+        Deploy | RestartWatchdog | Health | Rollback if rollback_known => OnCancel::RollBack,
+        Deploy | RestartWatchdog | Health | Rollback => OnCancel::End,
+    }
+}
+
+/// What is known of a run a previous att left `running` (it was killed mid-run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Left {
+    /// The phase that was running when att went away.
+    pub interrupted: Option<Phase>,
+    /// The `deploy` phase had started.
+    pub deploy_begun: bool,
+    /// The release it deploys is registered.
+    pub deployed_known: bool,
+    /// The release it would roll back to is registered.
+    pub rollback_known: bool,
+    /// The target runs the deployed release now.
+    pub runs_deployed: bool,
+}
+
+/// What a run left `running` becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// End it `interrupted`: the old release still runs.
+    Interrupted,
+    /// Run `health` again; the policy applies to its outcome.
+    Health,
+    /// Run the rollback it was killed in again.
+    Rollback,
+}
+
+/// The fate of a run a previous att left `running`: a deploy that never began or never took
+/// effect leaves the old release running (`interrupted`); a rollback that was under way is
+/// done again; otherwise the deployed release runs and must pass `health`.
+pub fn recover(left: Left) -> Recovery {
+    if !(left.deploy_begun && left.deployed_known) {
+        return Recovery::Interrupted;
+    }
+    if left.interrupted == Some(Phase::Rollback) && left.rollback_known {
+        return Recovery::Rollback;
+    }
+    if left.runs_deployed {
+        Recovery::Health
+    } else {
+        Recovery::Interrupted
     }
 }
 
@@ -164,6 +231,108 @@ mod tests {
         ];
         for (ended, ok, facts, want) in table {
             assert_eq!(next(ended, ok, facts), want, "{ended:?} ok={ok} {facts:?}");
+        }
+    }
+
+    #[test]
+    fn a_cancelled_run_rolls_back_only_once_something_was_deployed_and_a_target_is_known() {
+        use Phase::*;
+        let table = [
+            (Change, true, OnCancel::End),
+            (Publish, true, OnCancel::End),
+            (Resolve, true, OnCancel::End),
+            (Build, true, OnCancel::End),
+            (Deploy, true, OnCancel::RollBack),
+            (RestartWatchdog, true, OnCancel::RollBack),
+            (Health, true, OnCancel::RollBack),
+            (Deploy, false, OnCancel::End),
+            (RestartWatchdog, false, OnCancel::End),
+            (Health, false, OnCancel::End),
+        ];
+        for (phase, known, want) in table {
+            assert_eq!(on_cancel(phase, known), want, "{phase:?} known={known}");
+        }
+    }
+
+    #[test]
+    fn a_run_left_running_is_interrupted_unless_its_deploy_took_effect_or_it_was_rolling_back() {
+        let took = Left {
+            interrupted: Some(Phase::Health),
+            deploy_begun: true,
+            deployed_known: true,
+            rollback_known: true,
+            runs_deployed: true,
+        };
+        let rolling = Left {
+            interrupted: Some(Phase::Rollback),
+            runs_deployed: false,
+            ..took
+        };
+        let table = [
+            (took, Recovery::Health),
+            (
+                Left {
+                    interrupted: Some(Phase::Build),
+                    deploy_begun: false,
+                    ..took
+                },
+                Recovery::Interrupted,
+            ),
+            (
+                Left {
+                    deployed_known: false,
+                    ..took
+                },
+                Recovery::Interrupted,
+            ),
+            (
+                Left {
+                    runs_deployed: false,
+                    ..took
+                },
+                Recovery::Interrupted,
+            ),
+            (
+                Left {
+                    interrupted: Some(Phase::Deploy),
+                    ..took
+                },
+                Recovery::Health,
+            ),
+            (rolling, Recovery::Rollback),
+            (
+                Left {
+                    runs_deployed: true,
+                    ..rolling
+                },
+                Recovery::Rollback,
+            ),
+            (
+                Left {
+                    rollback_known: false,
+                    ..rolling
+                },
+                Recovery::Interrupted,
+            ),
+            (
+                Left {
+                    rollback_known: false,
+                    runs_deployed: true,
+                    ..rolling
+                },
+                Recovery::Health,
+            ),
+            (
+                Left {
+                    deploy_begun: false,
+                    ..rolling
+                },
+                Recovery::Interrupted,
+            ),
+            (Left::default(), Recovery::Interrupted),
+        ];
+        for (left, want) in table {
+            assert_eq!(recover(left), want, "{left:?}");
         }
     }
 }

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::process::child::Process;
+use crate::process::{
+    self,
+    child::{Process, Program},
+};
 
 /// How a service's health is checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,19 +102,23 @@ pub async fn check(probe: &Probe, timeout: Duration) -> ProbeResult {
             Err(e) => ProbeResult::failed(format!("http_error:{e}")),
         },
         Probe::Program { argv, cwd } => {
-            let Some((program, args)) = argv.split_first() else {
+            let Some(mut program) = Program::from_argv(argv) else {
                 return ProbeResult::failed("command_error:empty command");
             };
-            let mut cmd = tokio::process::Command::new(program);
-            cmd.args(args)
-                .stdin(std::process::Stdio::null())
+            program.cwd = cwd.clone();
+            let spawned = program
+                .command(&process::new_instance())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
-                .kill_on_drop(true);
-            if let Some(dir) = cwd {
-                cmd.current_dir(dir);
-            }
-            match tokio::time::timeout(timeout, cmd.status()).await {
+                .kill_on_drop(true)
+                .spawn();
+            let mut child = match spawned {
+                Ok(c) => c,
+                Err(e) => return ProbeResult::failed(format!("command_error:{e}")),
+            };
+            // A probe that overruns goes with everything it started.
+            let _group = child.id().map(process::GroupGuard::new);
+            match tokio::time::timeout(timeout, child.wait()).await {
                 Ok(Ok(s)) if s.success() => ProbeResult::ok(),
                 Ok(Ok(s)) => ProbeResult::failed(match s.code() {
                     Some(c) => format!("command_exit:{c}"),
@@ -251,5 +258,37 @@ pub async fn health_gate(
         }
         let pause = interval.min(until.saturating_duration_since(tokio::time::Instant::now()));
         tokio::time::sleep(pause).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command probe that overruns fails with `command_timeout`, and what it started goes
+    /// with it: its whole process group is stopped, not only the program itself.
+    #[tokio::test]
+    async fn an_overrunning_command_probe_is_stopped_with_everything_it_started() {
+        let dir = tempfile::tempdir().expect("dir");
+        let pid_file = dir.path().join("grandchild");
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let probe = Probe::Program {
+            argv: vec!["sh".into(), "-c".into(), script],
+            cwd: None,
+        };
+        let result = check(&probe, Duration::from_millis(500)).await;
+        assert_eq!(
+            (result.healthy, result.reason.as_str()),
+            (false, "command_timeout")
+        );
+        let pid: u32 = std::fs::read_to_string(&pid_file)
+            .expect("the probe wrote its grandchild's pid")
+            .trim()
+            .parse()
+            .expect("a pid");
+        assert!(
+            crate::process::wait_gone(pid, Duration::from_secs(5)).await,
+            "the probe's grandchild {pid} outlived it"
+        );
     }
 }

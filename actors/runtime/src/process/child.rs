@@ -83,6 +83,66 @@ pub struct Program {
     pub cwd: Option<PathBuf>,
 }
 
+impl Program {
+    /// `program` with `args`, no extra environment, in att's working directory.
+    pub fn new<S: Into<String>>(
+        program: impl Into<String>,
+        args: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Self {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    /// `argv[0]` with the rest as its arguments; `None` when `argv` is empty.
+    pub fn from_argv(argv: &[String]) -> Option<Self> {
+        let (program, args) = argv.split_first()?;
+        Some(Self::new(program.clone(), args.iter().cloned()))
+    }
+
+    /// The program followed by its arguments.
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once(&self.program)
+            .chain(&self.args)
+            .cloned()
+            .collect()
+    }
+
+    /// The same, run in `dir`.
+    pub fn in_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// The same, with `vars` added to its environment (later ones win).
+    pub fn with_env<K: Into<String>, V: Into<String>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.env
+            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// The command that runs it: no shell, in a process group of its own marked with
+    /// `instance` ([`in_own_group`](crate::process::in_own_group)), stdin closed. The
+    /// caller decides where its output goes and guards or records the group.
+    pub fn command(&self, instance: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        crate::process::in_own_group(&mut cmd, instance);
+        cmd.stdin(Stdio::null());
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
+}
+
 /// A running (or ended) child process.
 #[derive(Debug)]
 pub struct Process {
@@ -98,18 +158,12 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// its [`Exit`] once its last lines are in the log.
 pub fn spawn(command: &Program, log: Arc<RotatingLog>) -> std::io::Result<Process> {
     let instance = crate::process::new_instance();
-    let mut cmd = tokio::process::Command::new(&command.program);
-    cmd.args(&command.args)
-        .envs(command.env.iter().map(|(k, v)| (k, v)));
-    crate::process::in_own_group(&mut cmd, &instance);
-    cmd.stdin(Stdio::null())
+    let mut child = command
+        .command(&instance)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(false);
-    if let Some(dir) = &command.cwd {
-        cmd.current_dir(dir);
-    }
-    let mut child = cmd.spawn()?;
+        .kill_on_drop(false)
+        .spawn()?;
     let (Some(pid), Some(stdout), Some(stderr)) =
         (child.id(), child.stdout.take(), child.stderr.take())
     else {
@@ -242,5 +296,48 @@ fn unknown_exit() -> Exit {
         signal: None,
         description: "ended (how is unknown)".to_owned(),
         at: OffsetDateTime::now_utc(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arguments pass as they are (no shell), the environment is added to, the directory is
+    /// the program's, and the child leads a group of its own carrying the marker.
+    #[tokio::test]
+    async fn a_program_runs_as_described_in_a_marked_group_of_its_own() {
+        let program = Program::new(
+            "sh",
+            [
+                "-c",
+                r#"echo "$1|$FOO|$(pwd)|$ATT_PROCESS_INSTANCE|$(cut -d' ' -f5 /proc/$$/stat)|$$""#,
+                "sh",
+                "a b;c",
+            ],
+        )
+        .in_dir("/")
+        .with_env([("FOO", "bar")]);
+        let out = program
+            .command("marker-1")
+            .stdout(Stdio::piped())
+            .output()
+            .await
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<&str> = text.trim().split('|').collect();
+        assert_eq!(fields[..4], ["a b;c", "bar", "/", "marker-1"]);
+        assert_eq!(fields[4], fields[5], "the child leads its own group");
+        assert_eq!(program.argv()[..2], ["sh".to_owned(), "-c".to_owned()]);
+    }
+
+    #[test]
+    fn an_empty_argv_is_no_program() {
+        assert_eq!(Program::from_argv(&[]), None);
+        let p = Program::from_argv(&["ls".into(), "-l".into()]).expect("program");
+        assert_eq!(
+            (p.program.as_str(), p.args.as_slice()),
+            ("ls", &["-l".to_owned()][..])
+        );
     }
 }
