@@ -7,6 +7,7 @@ use att::config::{self, Config};
 use clap::Parser;
 
 fn main() -> ExitCode {
+    att_gateway::upstream::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),

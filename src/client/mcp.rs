@@ -32,7 +32,7 @@ fn pairs(field: &str, items: &[String]) -> Result<BTreeMap<String, String>, Stri
 }
 
 async fn execute(args: McpArgs) -> Result<(), String> {
-    let att = Att::new(&args.remote);
+    let att = Att::new(&args.remote)?;
     match args.command {
         McpCommand::Servers => {
             let body = att.success(att.get("/api/v1/mcp/servers")).await?;

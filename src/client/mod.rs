@@ -23,12 +23,29 @@ struct Att {
 }
 
 impl Att {
-    fn new(remote: &crate::cli::Remote) -> Self {
-        Self {
+    fn new(remote: &crate::cli::Remote) -> Result<Self, String> {
+        let ca_file = match &remote.ca_file {
+            Some(path) => Some(
+                std::path::absolute(path)
+                    .map_err(|e| format!("--ca-file `{}`: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let tls = att_gateway::upstream::tls::TlsSettings {
+            ca_file,
+            ..Default::default()
+        };
+        let config = att_gateway::upstream::tls::client_config(Some(&tls))
+            .map_err(|e| format!("--ca-file {}", e.message))?;
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self {
             base: remote.att_url.trim_end_matches('/').to_owned(),
             token: remote.token.clone(),
-            client: reqwest::Client::new(),
-        }
+            client,
+        })
     }
 
     /// The URL of `path` (from `/api/…`).

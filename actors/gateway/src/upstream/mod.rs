@@ -1,7 +1,7 @@
 //! Upstream MCP servers as the gateway sees them: the validated description of an upstream
 //! ([`spec`]), what the log says of its failures ([`failure_log`]), one live session
 //! ([`connection`]), how a failed call is judged ([`outcome`]), the resource subscriptions
-//! held upstream ([`subscriptions`]), and the actor that owns all of it ([`actor`]). Its
+//! held upstream ([`subscriptions`]), TLS towards HTTPS upstreams ([`tls`]), and the actor that owns all of it ([`actor`]). Its
 //! health state machine is [`crate::health`] (re-exported here) and its catalog
 //! [`crate::catalog`]: the router routes on both, so they sit below it.
 
@@ -11,6 +11,7 @@ pub mod failure_log;
 pub mod outcome;
 pub mod spec;
 pub mod subscriptions;
+pub mod tls;
 
 use crate::store::StoreError;
 
