@@ -110,6 +110,11 @@ fn serve(args: ServeArgs) -> ExitCode {
             }
         };
         let quiet = launched.is_some();
+        let scheme = if config.http.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let server = match att::server::start_launched(config, launched).await {
             Ok(s) => s,
             Err(e) => {
@@ -120,7 +125,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         // The one line on stdout: scripts and tests read the bound address from it (the
         // launcher printed it for a launched att).
         if !quiet {
-            println!("att listening on http://{}", server.local_addr);
+            println!("att listening on {scheme}://{}", server.local_addr);
         }
         let stop = server.stop_token();
         tokio::spawn(async move {

@@ -466,8 +466,17 @@ async fn serve(
     };
     let private = async {
         if let Some(p) = probe {
-            http::listener::serve(p, app.clone(), limits, tls.clone(), draining.clone(), http_stop.clone())
-                .await;
+            // The launcher's private probe socket stays plain HTTP: only the launcher, on
+            // loopback, speaks to it.
+            http::listener::serve(
+                p,
+                app.clone(),
+                limits,
+                None,
+                draining.clone(),
+                http_stop.clone(),
+            )
+            .await;
         }
     };
     let serve = std::pin::pin!(async { tokio::join!(shared, private) });

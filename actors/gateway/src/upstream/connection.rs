@@ -777,9 +777,10 @@ where
 {
     match tokio::time::timeout(deadline, serve).await {
         Ok(Ok(service)) => Ok(service),
-        Ok(Err(e)) if let Some(why) = super::tls::diagnose(&e) => {
-            Err(not_sent(format!("initialize failed: {why}"), ErrorCategory::Tls))
-        }
+        Ok(Err(e)) if let Some(why) = super::tls::diagnose(&e) => Err(not_sent(
+            format!("initialize failed: {why}"),
+            ErrorCategory::Tls,
+        )),
         Ok(Err(e)) => {
             let text = e.to_string();
             let category = if text.contains("JSON-RPC") || text.contains("json-rpc") {

@@ -228,10 +228,7 @@ impl TryFrom<Wire> for UpstreamSpec {
                 check_url(&url)?;
                 let https = reqwest::Url::parse(&url).is_ok_and(|u| u.scheme() == "https");
                 if w.tls.is_some() && !https {
-                    return Err(bad(
-                        "tls",
-                        "TLS settings need an `https://` URL",
-                    ));
+                    return Err(bad("tls", "TLS settings need an `https://` URL"));
                 }
                 let headers = w.headers.unwrap_or_default();
                 if let Some(h) = headers

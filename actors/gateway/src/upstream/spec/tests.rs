@@ -14,8 +14,10 @@ fn http_and_stdio_specs_get_their_defaults() {
     assert_eq!(h.priority, 100);
     assert_eq!(h.init_timeout, Duration::from_secs(10));
     assert_eq!(h.call_timeout, Duration::from_secs(30));
-    let s = parse(json!({"name": "fs", "command": "mcp-fs", "args": ["--root", "/tmp"], "call_timeout": 5}))
-        .expect("stdio spec");
+    let s = parse(
+        json!({"name": "fs", "command": "mcp-fs", "args": ["--root", "/tmp"], "call_timeout": 5}),
+    )
+    .expect("stdio spec");
     assert_eq!(s.init_timeout, Duration::from_secs(30));
     assert_eq!(s.call_timeout, Duration::from_secs(5));
     assert!(matches!(s.transport, Transport::Stdio { ref args, .. } if args.len() == 2));
@@ -172,8 +174,8 @@ fn redacted_specs_keep_names_and_hide_values() {
         shown.contains("Authorization") && shown.contains(REDACTED),
         "{shown}"
     );
-    let stdio = parse(json!({"name": "fs", "command": "srv", "env": {"TOKEN": "s3cret"}}))
-        .expect("stdio");
+    let stdio =
+        parse(json!({"name": "fs", "command": "srv", "env": {"TOKEN": "s3cret"}})).expect("stdio");
     let shown = serde_json::to_string(&stdio.redacted()).expect("json");
     assert!(
         !shown.contains("s3cret") && shown.contains("TOKEN"),
@@ -206,13 +208,12 @@ fn mcp_servers_json_converts_and_skips_disabled_entries() {
 
 #[test]
 fn mcp_servers_json_refuses_sse_and_bad_entries_naming_them() {
-    let e = from_mcp_servers_json(
-        r#"{"mcpServers": {"old": {"type": "sse", "url": "http://h/sse"}}}"#,
-    )
-    .expect_err("sse");
+    let e =
+        from_mcp_servers_json(r#"{"mcpServers": {"old": {"type": "sse", "url": "http://h/sse"}}}"#)
+            .expect_err("sse");
     assert_eq!(e.field, "mcpServers.old.type");
-    let e = from_mcp_servers_json(r#"{"mcpServers": {"x": {"args": []}}}"#)
-        .expect_err("no transport");
+    let e =
+        from_mcp_servers_json(r#"{"mcpServers": {"x": {"args": []}}}"#).expect_err("no transport");
     assert!(e.field.starts_with("mcpServers.x"), "{e}");
     let e = from_mcp_servers_json(r#"{"mcpServers": {"bad name": {"command": "c"}}}"#)
         .expect_err("name");

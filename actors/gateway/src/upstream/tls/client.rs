@@ -57,7 +57,10 @@ fn platform_roots() -> Arc<RootCertStore> {
             let mut roots = RootCertStore::empty();
             let (_, skipped) = roots.add_parsable_certificates(found.certs);
             if skipped > 0 {
-                tracing::warn!(skipped, "platform certificates rustls cannot use were skipped");
+                tracing::warn!(
+                    skipped,
+                    "platform certificates rustls cannot use were skipped"
+                );
             }
             Arc::new(roots)
         })
