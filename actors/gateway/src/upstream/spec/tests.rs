@@ -221,3 +221,53 @@ fn mcp_servers_json_refuses_sse_and_bad_entries_naming_them() {
     assert!(from_mcp_servers_json("[]").is_err());
     assert!(from_mcp_servers_json("{").is_err());
 }
+
+#[test]
+fn a_tls_table_belongs_to_an_https_url_and_is_omitted_when_unset() {
+    let s = parse(json!({"name": "h", "url": "https://h/mcp", "tls": {"ca_file": "/etc/ca.pem"}}))
+        .expect("https with a CA");
+    let tls = s.tls.clone().expect("tls kept");
+    assert_eq!(
+        tls.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/ca.pem"))
+    );
+    let wire = serde_json::to_value(&s).expect("serializes");
+    assert_eq!(wire["tls"], json!({"ca_file": "/etc/ca.pem"}));
+    assert_eq!(parse(wire).expect("re-parses"), s);
+
+    let plain = parse(json!({"name": "p", "url": "https://h/mcp", "tls": {}})).expect("empty");
+    assert_eq!(plain.tls, None, "an empty table is no table");
+    let wire = serde_json::to_value(&plain).expect("serializes");
+    assert!(wire.get("tls").is_none(), "{wire}");
+
+    let table = [
+        (
+            json!({"name": "a", "url": "http://h/mcp", "tls": {"ca_file": "/c"}}),
+            "tls",
+        ),
+        (
+            json!({"name": "a", "command": "c", "tls": {"ca_file": "/c"}}),
+            "tls",
+        ),
+        (
+            json!({"name": "a", "url": "https://h/mcp", "tls": {"client_cert": "/c"}}),
+            "tls.client_key",
+        ),
+        (
+            json!({"name": "a", "url": "https://h/mcp", "tls": {"client_key": "/k"}}),
+            "tls.client_cert",
+        ),
+        (
+            json!({"name": "a", "url": "https://h/mcp", "tls": {"ca_file": "ca.pem"}}),
+            "tls.ca_file",
+        ),
+        (
+            json!({"name": "a", "url": "https://h/mcp", "tls": {"verify": false}}),
+            "unknown field",
+        ),
+    ];
+    for (v, field) in table {
+        let e = parse(v.clone()).expect_err("refused");
+        assert!(e.contains(field), "{v}: {e}");
+    }
+}
