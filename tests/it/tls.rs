@@ -136,12 +136,29 @@ async fn a_server_requiring_mtls_is_reached_with_the_client_certificate_only() {
     )
     .await;
     assert_eq!(status, 201, "{v}");
+    // A client certificate from a CA the server does not trust.
+    let other = Pki::new("stranger");
+    let stranger = other.issue("client", Leaf::Client);
+    let wrong_cert =
+        json!({"ca_file": pki.ca_file, "client_cert": stranger.cert, "client_key": stranger.key});
+    let (status, v) = common::post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "wrong-cert", "url": up.url, "tls": wrong_cert}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
     let v = echo_via(&att, "with-cert").await;
     assert_eq!(v["server"], "with-cert", "{v}");
-    let state = failed_state(&att, "no-cert").await;
-    let error = state["last_error"].as_str().unwrap_or_default();
-    assert!(error.contains("client certificate required"), "{state}");
-    assert_eq!(state["last_error_category"], "tls", "{state}");
+    for (name, want) in [
+        ("no-cert", "client certificate required"),
+        ("wrong-cert", "client certificate rejected"),
+    ] {
+        let state = failed_state(&att, name).await;
+        let error = state["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains(want), "{name}: {state}");
+        assert_eq!(state["last_error_category"], "tls", "{state}");
+    }
 }
 
 #[tokio::test]
