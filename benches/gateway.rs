@@ -154,6 +154,7 @@ fn spawn_fixture(name: &str) -> (std::process::Child, String) {
 }
 
 fn main() {
+    att_gateway::upstream::tls::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -80,6 +80,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn main() {
+    att_gateway::upstream::tls::install_crypto_provider();
     // `BENCH_UPSTREAMS=0`: the `/mcp` sessions alone.
     let upstreams: usize = std::env::var("BENCH_UPSTREAMS")
         .ok()

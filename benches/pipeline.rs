@@ -31,6 +31,7 @@ async fn healthy(http: &reqwest::Client, port: u16) -> bool {
 }
 
 fn main() {
+    att_gateway::upstream::tls::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -26,6 +26,7 @@ fn us(d: Duration) -> String {
 const N: usize = 300;
 
 fn main() {
+    att_gateway::upstream::tls::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

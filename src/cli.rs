@@ -55,6 +55,10 @@ pub struct Remote {
     /// Bearer token, when att requires one.
     #[arg(long, env = "ATT_API_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// PEM file of the CA that signed att's certificate, when att serves HTTPS with a
+    /// certificate the platform does not trust (trusted besides the platform's roots).
+    #[arg(long, env = "ATT_CA_FILE", global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// `att keys …`: API keys of principals.

@@ -7,6 +7,7 @@ use att::config::{self, Config};
 use clap::Parser;
 
 fn main() -> ExitCode {
+    att_gateway::upstream::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
@@ -144,6 +145,11 @@ fn serve(args: ServeArgs) -> ExitCode {
             }
         };
         let quiet = launched.is_some();
+        let scheme = if config.http.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let server = match att::server::start_launched(config, launched).await {
             Ok(s) => s,
             Err(e) => {
@@ -154,7 +160,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         // The one line on stdout: scripts and tests read the bound address from it (the
         // launcher printed it for a launched att).
         if !quiet {
-            println!("att listening on http://{}", server.local_addr);
+            println!("att listening on {scheme}://{}", server.local_addr);
         }
         let stop = server.stop_token();
         tokio::spawn(async move {

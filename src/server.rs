@@ -44,6 +44,9 @@ pub enum StartError {
     /// The API keys could not be read.
     #[error("cannot read the API keys: {0}")]
     Keys(String),
+    /// `[http] tls_cert` / `tls_key` do not load.
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -134,6 +137,12 @@ pub async fn start_launched(
     let (handed, launcher, candidate) = match launched {
         Some(l) => (Some((l.listener, l.probe)), Some(l.launcher), l.candidate),
         None => (None, None, false),
+    };
+    let tls = match (&config.http.tls_cert, &config.http.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(
+            http::tls::ServerTls::load(cert, key).map_err(StartError::Tls)?,
+        )),
+        _ => None,
     };
     prepare_data_dir(&config.data_dir)?;
     let store = SqliteStore::open(&config.data_dir.join("att.db")).await?;
@@ -235,6 +244,7 @@ pub async fn start_launched(
             max_connections: http::listener::fit_to_fd_limit(config.http.max_connections),
             header_read_timeout: config.http.header_read_timeout,
         },
+        tls,
         grace: config.http.shutdown_grace,
         // A launched att hands its socket over to the next release (see `serve`).
         drain: if launcher.is_some() {
@@ -405,6 +415,7 @@ struct Serving {
     probe: Option<TcpListener>,
     accepting: CancellationToken,
     limits: http::listener::Limits,
+    tls: Option<Arc<http::tls::ServerTls>>,
     grace: std::time::Duration,
     drain: std::time::Duration,
 }
@@ -428,6 +439,7 @@ async fn serve(
         probe,
         accepting,
         limits,
+        tls,
         grace,
         drain,
     } = serving;
@@ -464,15 +476,24 @@ async fn serve(
     let shared = async {
         tokio::select! {
             () = accepting.cancelled() => {
-                http::listener::serve(listener, app.clone(), limits, draining.clone(), http_stop.clone()).await;
+                http::listener::serve(listener, app.clone(), limits, tls.clone(), draining.clone(), http_stop.clone()).await;
             }
             () = http_stop.cancelled() => {}
         }
     };
     let private = async {
         if let Some(p) = probe {
-            http::listener::serve(p, app.clone(), limits, draining.clone(), http_stop.clone())
-                .await;
+            // The launcher's private probe socket stays plain HTTP: only the launcher, on
+            // loopback, speaks to it.
+            http::listener::serve(
+                p,
+                app.clone(),
+                limits,
+                None,
+                draining.clone(),
+                http_stop.clone(),
+            )
+            .await;
         }
     };
     let serve = std::pin::pin!(async { tokio::join!(shared, private) });

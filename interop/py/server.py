@@ -48,6 +48,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--name", required=True)
 parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
 parser.add_argument("--port", type=int)
+parser.add_argument("--ssl-certfile")  # with --ssl-keyfile: serve HTTPS (uvicorn's own TLS)
+parser.add_argument("--ssl-keyfile")
 parser.add_argument("--log")
 parser.add_argument("--run-id")  # only marks the process as this run's (../run scans /proc for it)
 opts = parser.parse_args()
@@ -176,5 +178,13 @@ else:
     import uvicorn
 
     app = mcp.streamable_http_app()
-    log(f"listening on http://127.0.0.1:{opts.port}/mcp")
-    uvicorn.run(app, host="127.0.0.1", port=opts.port, log_level="warning")
+    scheme = "https" if opts.ssl_certfile else "http"
+    log(f"listening on {scheme}://127.0.0.1:{opts.port}/mcp")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=opts.port,
+        log_level="warning",
+        ssl_certfile=opts.ssl_certfile,
+        ssl_keyfile=opts.ssl_keyfile,
+    )

@@ -23,7 +23,7 @@ pub async fn bootstrap(args: BootstrapArgs) -> ExitCode {
 
 /// Returns whether the command succeeded (a followed run: whether its release went live).
 async fn execute(args: BootstrapArgs) -> Result<bool, String> {
-    let att = Att::new(&args.remote);
+    let att = Att::new(&args.remote)?;
     let run = match &args.command {
         BootstrapCommand::Run { no_wait, .. } => {
             let request = att.post("/api/v1/bootstrap/runs");

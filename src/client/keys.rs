@@ -20,7 +20,7 @@ pub async fn keys(args: KeysArgs) -> ExitCode {
 }
 
 async fn execute(args: KeysArgs) -> Result<(), String> {
-    let att = Att::new(&args.remote);
+    let att = Att::new(&args.remote)?;
     match args.command {
         KeysCommand::Create {
             name,

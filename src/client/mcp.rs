@@ -35,7 +35,7 @@ fn pairs(field: &str, items: &[String]) -> Result<BTreeMap<String, String>, Stri
 }
 
 async fn execute(args: McpArgs) -> Result<(), String> {
-    let att = Att::new(&args.remote);
+    let att = Att::new(&args.remote)?;
     match args.command {
         McpCommand::Stdio => return Err("`att mcp stdio` runs on its own".into()),
         McpCommand::Servers => {

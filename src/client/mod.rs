@@ -27,13 +27,34 @@ struct Att {
     client: reqwest::Client,
 }
 
+/// The HTTP client of every command: the platform's roots plus `--ca-file`.
+fn http_client(remote: &crate::cli::Remote) -> Result<reqwest::Client, String> {
+    let ca_file = match &remote.ca_file {
+        Some(path) => Some(
+            std::path::absolute(path)
+                .map_err(|e| format!("--ca-file `{}`: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let tls = att_gateway::upstream::tls::TlsSettings {
+        ca_file,
+        ..Default::default()
+    };
+    let config = att_gateway::upstream::tls::client_config(Some(&tls))
+        .map_err(|e| format!("--ca-file {}", e.message))?;
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
 impl Att {
-    fn new(remote: &crate::cli::Remote) -> Self {
-        Self {
+    fn new(remote: &crate::cli::Remote) -> Result<Self, String> {
+        Ok(Self {
             base: remote.att_url.trim_end_matches('/').to_owned(),
             token: remote.token.clone(),
-            client: reqwest::Client::new(),
-        }
+            client: http_client(remote)?,
+        })
     }
 
     /// The URL of `path` (from `/api/…`).

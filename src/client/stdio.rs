@@ -50,7 +50,14 @@ type Upstream = StreamableHttpClientTransport<reqwest::Client>;
 /// Runs the bridge on this process's stdin and stdout until stdin ends.
 pub async fn stdio(remote: &Remote) -> ExitCode {
     let url = format!("{}/mcp", remote.att_url.trim_end_matches('/'));
-    let mut bridge = Bridge::new(url, remote.token.clone());
+    let client = match super::http_client(remote) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("att mcp stdio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut bridge = Bridge::new(url, remote.token.clone(), client);
     bridge.pipe = stdout_pipe();
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     match bridge.run(stdin, tokio::io::stdout()).await {
@@ -114,11 +121,11 @@ struct Sent {
 const LOST: &str = "att went away while this request was in flight; its outcome is unknown";
 
 impl Bridge {
-    fn new(url: String, token: Option<String>) -> Self {
+    fn new(url: String, token: Option<String>, client: reqwest::Client) -> Self {
         Self {
             url,
             token,
-            client: reqwest::Client::new(),
+            client,
             initialize: None,
             subscriptions: BTreeSet::new(),
             in_flight: HashSet::new(),
@@ -664,7 +671,13 @@ mod tests {
 
     #[test]
     fn the_bridge_tracks_initialize_subscriptions_and_requests_in_flight() {
-        let mut b = Bridge::new("http://127.0.0.1:9/mcp".into(), None);
+        let remote = crate::cli::Remote {
+            att_url: "http://127.0.0.1:9".into(),
+            token: None,
+            ca_file: None,
+        };
+        let client = crate::client::http_client(&remote).expect("client");
+        let mut b = Bridge::new("http://127.0.0.1:9/mcp".into(), None, client);
         let msg = |v: serde_json::Value| -> ClientJsonRpcMessage {
             serde_json::from_value(v).expect("message")
         };

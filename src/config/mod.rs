@@ -191,6 +191,11 @@ pub struct HttpConfig {
     /// affected. (Old name: `mcp_allowed_origins`.)
     #[serde(alias = "mcp_allowed_origins")]
     pub allowed_origins: Vec<String>,
+    /// PEM certificate chain: with `tls_key`, att serves HTTPS (every route, same port).
+    /// Both files are re-read when they change, without a restart.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -206,6 +211,8 @@ impl Default for HttpConfig {
             mcp_session_idle: Duration::from_secs(300),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

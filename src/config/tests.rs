@@ -191,3 +191,30 @@ fn non_loopback_listen_needs_a_token() {
     .expect("token makes it acceptable");
     assert!(!c.listen.ip().is_loopback());
 }
+
+#[test]
+fn a_listener_certificate_needs_its_key_and_the_reverse() {
+    for (set, missing) in [("TLS_CERT", "http.tls_key"), ("TLS_KEY", "http.tls_cert")] {
+        let e = load(
+            None,
+            env(&[(&format!("ATT_HTTP__{set}"), "/etc/att/x.pem")]),
+        )
+        .expect_err("one of the pair is refused")
+        .to_string();
+        assert!(e.contains(missing) && e.contains("both"), "{e}");
+    }
+}
+
+#[test]
+fn an_upstream_whose_ca_file_cannot_be_read_stops_att_naming_it() {
+    let f = file(
+        "[[upstreams]]\nname = \"hosted\"\nurl = \"https://127.0.0.1:9/mcp\"\ntls = { ca_file = \"/nonexistent/ca.pem\" }\n",
+    );
+    let e = load(Some(f.path()), env(&[]))
+        .expect_err("an unreadable CA file is refused at start")
+        .to_string();
+    assert!(
+        e.contains("upstreams.hosted.tls.ca_file") && e.contains("cannot read"),
+        "{e}"
+    );
+}

@@ -109,7 +109,17 @@ impl Config {
         }
         crate::http::origin::BrowserPolicy::new(&http.allowed_hosts, &http.allowed_origins)
             .map_err(|message| refused("http", message))?;
-        Ok(())
+        match (&http.tls_cert, &http.tls_key) {
+            (Some(_), None) => Err(refused(
+                "http.tls_key",
+                "`tls_cert` needs `tls_key` (set both to serve HTTPS, or neither)",
+            )),
+            (None, Some(_)) => Err(refused(
+                "http.tls_cert",
+                "`tls_key` needs `tls_cert` (set both to serve HTTPS, or neither)",
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// `[[upstreams]]` and `[gateway] max_upstreams`: unique names, no more than the cap.
@@ -134,6 +144,14 @@ impl Config {
                     self.upstreams.len(),
                 ),
             ));
+        }
+        for upstream in &self.upstreams {
+            att_gateway::upstream::tls::check(upstream).map_err(|e| {
+                refused(
+                    &format!("upstreams.{}.{}", upstream.name, e.field),
+                    e.message,
+                )
+            })?;
         }
         Ok(())
     }

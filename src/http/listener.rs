@@ -15,6 +15,11 @@
 //!   successor takes them from the shared socket); once `stop` fires every open connection
 //!   finishes its in-flight request and closes.
 //!
+//! - **HTTPS** when `[http] tls_cert` / `tls_key` are set ([`super::tls`]): the same port
+//!   serves everything over TLS; the handshake must complete within the header deadline,
+//!   and a connection past the cap is closed without an answer (a plain-text 503 means
+//!   nothing to a TLS client, and a handshake would spend what the cap protects).
+//!
 //! Each request carries the peer's address as `ConnectInfo<SocketAddr>` (per-client limits).
 
 use std::net::SocketAddr;
@@ -33,6 +38,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+
+use super::tls::ServerTls;
 
 /// Open-file descriptors kept free for everything else att opens (the store, logs, child
 /// pipes, upstream connections) when the connection cap is derived from the fd limit.
@@ -77,12 +84,13 @@ pub fn fit_to_fd_limit(wanted: usize) -> usize {
 /// What a connection past the cap is told before it is closed.
 const BUSY_BODY: &str = "{\"code\":\"unavailable\",\"detail\":\"att has the most open connections it allows ([http] max_connections); retry shortly\"}";
 
-/// Serves `app` on `listener` within `limits` until `stop` (accepting nothing more once
-/// `draining`), then lets in-flight requests finish.
+/// Serves `app` on `listener` within `limits` (over TLS with `tls`) until `stop` (accepting
+/// nothing more once `draining`), then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Arc<ServerTls>>,
     draining: CancellationToken,
     stop: CancellationToken,
 ) {
@@ -113,12 +121,27 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            connections.spawn(refuse(tcp));
+            if tls.is_none() {
+                connections.spawn(refuse(tcp));
+            }
             continue;
         };
         let (app, stop) = (app.clone(), stop.clone());
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
         connections.spawn(async move {
-            serve_connection(tcp, peer, app, limits, stop).await;
+            match acceptor {
+                None => serve_connection(tcp, peer, app, limits, stop).await,
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(tcp);
+                    match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                        Ok(Ok(stream)) => serve_connection(stream, peer, app, limits, stop).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake did not complete in time"),
+                    }
+                }
+            }
             drop(permit);
         });
     }
@@ -138,13 +161,15 @@ async fn refuse(mut tcp: TcpStream) {
     let _ = tcp.shutdown().await;
 }
 
-async fn serve_connection(
-    tcp: TcpStream,
+async fn serve_connection<S>(
+    io: S,
     peer: SocketAddr,
     app: Router,
     limits: Limits,
     stop: CancellationToken,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = app.map_request(move |mut req: axum::http::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         req.map(Body::new)
@@ -154,7 +179,7 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {

@@ -17,6 +17,7 @@ pub mod origin;
 pub mod projects;
 pub mod services;
 pub mod system;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Instant;

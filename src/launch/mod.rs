@@ -96,7 +96,12 @@ async fn supervise(config: Config, serve_args: Vec<OsString>) -> Result<ExitCode
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    println!("att listening on http://{addr}");
+    let scheme = if launch.config.http.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("att listening on {scheme}://{addr}");
     eprintln!(
         "att launch: running {} (release {})",
         live.program.display(),

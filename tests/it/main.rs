@@ -26,6 +26,7 @@ mod service_process;
 mod services_api;
 mod services_registry;
 mod supervision;
+mod tls;
 mod upstream_actor;
 mod upstream_connection;
 mod workspace_api;

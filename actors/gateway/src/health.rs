@@ -73,6 +73,9 @@ pub enum ErrorCategory {
     RpcError,
     /// The connection failed or broke.
     TransportError,
+    /// The TLS handshake failed: certificate not trusted, wrong name, expired, client
+    /// certificate missing or refused.
+    Tls,
     /// Anything else.
     Unknown,
 }

@@ -14,6 +14,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 fn main() -> ExitCode {
+    att_gateway::upstream::tls::install_crypto_provider();
     let mut name = "fixture".to_owned();
     let mut http: Option<String> = None;
     let mut args = std::env::args().skip(1);

@@ -121,6 +121,8 @@ async fn add_server(
             },
         }
     })?;
+    // The files of a `tls` table are read now: a wrong path is the caller's mistake.
+    att_gateway::upstream::tls::check(&spec).map_err(|e| ApiError::invalid(e.field, e.message))?;
     state.gateway.register(spec.clone()).await?;
     Ok((
         StatusCode::CREATED,

@@ -13,6 +13,19 @@ use std::time::{Duration, Instant};
 use att::config::Config;
 use att::server::Server;
 
+/// Makes ring the process's rustls provider before any test runs: reqwest and rmcp build
+/// their default clients from it, and a test binary has no `main` to do it in (an
+/// `.init_array` entry is what the platform runs before `main`). Every test binary that
+/// includes this module gets it.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INSTALL_CRYPTO_PROVIDER: extern "C" fn() = {
+    extern "C" fn install() {
+        att_gateway::upstream::tls::install_crypto_provider();
+    }
+    install
+};
+
 /// An att started in this process on 127.0.0.1 with a free port and a temp data directory.
 pub struct TestAtt {
     pub server: Server,

@@ -677,7 +677,9 @@ pub async fn connect_with(
                 .custom_headers(map)
                 .reinit_on_expired_session(false);
             config.retry_config = Arc::new(retry);
-            let transport = StreamableHttpClientTransport::with_client(http_client(), config);
+            let client = super::tls::http_client(&spec.name, spec.tls.as_ref())
+                .map_err(|e| not_sent(e.to_string(), ErrorCategory::Tls))?;
+            let transport = StreamableHttpClientTransport::with_client(client, config);
             let transport = Tap {
                 inner: transport,
                 relays: relays.clone(),
@@ -764,37 +766,6 @@ pub async fn connect_with(
     Ok(connection)
 }
 
-/// The one HTTP client every HTTP upstream shares (one connector and configuration instead
-/// of one per upstream). Like rmcp's default client, it keeps no idle connections: reusing
-/// a connection after rmcp's SSE responses stalls each call ~40 ms (measured: 44 ms p50 per
-/// call through att with pooling on, 0.6 ms with it off; see todo/perf.md). Redirects are
-/// followed only within the origin, at most 10, as rmcp's default does.
-fn http_client() -> reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let same_origin = reqwest::redirect::Policy::custom(|attempt| {
-                let first = attempt.previous().first();
-                let same = first.is_some_and(|f| {
-                    f.scheme() == attempt.url().scheme()
-                        && f.host_str() == attempt.url().host_str()
-                        && f.port_or_known_default() == attempt.url().port_or_known_default()
-                });
-                if same && attempt.previous().len() <= 10 {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
-                }
-            });
-            reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .redirect(same_origin)
-                .build()
-                .unwrap_or_default()
-        })
-        .clone()
-}
-
 async fn handshake<F, E>(
     serve: F,
     deadline: Duration,
@@ -802,10 +773,14 @@ async fn handshake<F, E>(
 ) -> Result<RunningService<RoleClient, AttClient>, CallFailure>
 where
     F: Future<Output = Result<RunningService<RoleClient, AttClient>, E>>,
-    E: std::fmt::Display,
+    E: std::error::Error + 'static,
 {
     match tokio::time::timeout(deadline, serve).await {
         Ok(Ok(service)) => Ok(service),
+        Ok(Err(e)) if let Some(why) = super::tls::diagnose(&e) => Err(not_sent(
+            format!("initialize failed: {why}"),
+            ErrorCategory::Tls,
+        )),
         Ok(Err(e)) => {
             let text = e.to_string();
             let category = if text.contains("JSON-RPC") || text.contains("json-rpc") {
@@ -1202,6 +1177,9 @@ pub fn classify(e: ServiceError, http: bool) -> CallFailure {
         ServiceError::Timeout { timeout } => CallFailure::Timeout {
             after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         },
+        ServiceError::TransportSend(err) if let Some(why) = super::tls::diagnose(&*err.error) => {
+            not_sent(why, ErrorCategory::Tls)
+        }
         ServiceError::TransportSend(err) => {
             let http_error = err
                 .error

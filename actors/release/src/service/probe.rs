@@ -77,6 +77,7 @@ fn http_client() -> reqwest::Client {
         .get_or_init(|| {
             reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .tls_backend_preconfigured(att_gateway::upstream::tls::platform_client_config())
                 .build()
                 .unwrap_or_default()
         })

@@ -1,0 +1,396 @@
+//! HTTPS end to end: upstreams served with certificates from a CA made in the test (rcgen),
+//! registered with `tls.ca_file`, client certificates and the insecure switch; the handshake
+//! failures named (unknown issuer, name mismatch, expired, client certificate required);
+//! att's own listener over HTTPS, its certificate reloaded without a restart.
+
+mod pki;
+
+use std::time::Duration;
+
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+
+use crate::common::{self, AttProcess, TestAtt, eventually};
+use pki::{HttpsFixture, Leaf, Pki, serve_https, server_config};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// An HTTPS fixture for 127.0.0.1 signed by `pki`'s CA.
+async fn https_fixture(pki: &Pki, name: &str) -> HttpsFixture {
+    let pair = pki.issue(name, Leaf::Server(&["127.0.0.1", "localhost"]));
+    serve_https(name, server_config(&pair, None)).await
+}
+
+/// Invokes `echo` on `preferred` first until it answers; the answer.
+async fn echo_via(att: &TestAtt, preferred: &str) -> Value {
+    let body = json!({"tool_name": "echo", "arguments": {"text": "over tls"}, "preferred_servers": [preferred]});
+    eventually("echo is routable", LIMIT, || async {
+        let (status, v) = common::post(att, "/api/v1/mcp/invoke/tool", body.clone()).await;
+        (status == 200).then_some(v)
+    })
+    .await
+}
+
+/// The upstream's state once its last failure says something.
+async fn failed_state(att: &TestAtt, name: &str) -> Value {
+    eventually("the upstream reports a failure", LIMIT, || async {
+        let v = att.get_json(&format!("/api/v1/mcp/servers/{name}")).await;
+        v["state"]["last_error"]
+            .is_string()
+            .then_some(v["state"].clone())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_https_upstream_registered_with_its_ca_routes_and_fails_over() {
+    let pki = Pki::new("replicas");
+    let a = https_fixture(&pki, "a").await;
+    let b = https_fixture(&pki, "b").await;
+    let att = TestAtt::start().await;
+    for (name, url) in [("a", &a.url), ("b", &b.url)] {
+        let (status, v) = common::post(
+            &att,
+            "/api/v1/mcp/servers",
+            json!({"name": name, "url": url, "tls": {"ca_file": pki.ca_file}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{v}");
+        assert_eq!(v["tls"], json!({"ca_file": pki.ca_file}), "{v}");
+    }
+    let v = echo_via(&att, "a").await;
+    assert_eq!(v["server"], "a", "{v}");
+    drop(a);
+    let v = echo_via(&att, "a").await;
+    assert_eq!(v["server"], "b", "a stopped: b answers: {v}");
+}
+
+#[tokio::test]
+async fn without_the_ca_the_failure_names_the_unknown_issuer() {
+    let pki = Pki::new("unknown");
+    let up = https_fixture(&pki, "stranger").await;
+    let att = TestAtt::start().await;
+    let (status, v) = common::post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "stranger", "url": up.url}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let state = failed_state(&att, "stranger").await;
+    let error = state["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("unknown issuer"), "{state}");
+    assert!(error.contains("tls.ca_file"), "{state}");
+    assert_eq!(state["last_error_category"], "tls", "{state}");
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_or_expired_is_named_as_such() {
+    let pki = Pki::new("bad-leaves");
+    let other = pki.issue("other", Leaf::Server(&["other.example"]));
+    let expired = pki.issue("expired", Leaf::ExpiredServer);
+    let mismatch = serve_https("mismatch", server_config(&other, None)).await;
+    let old = serve_https("old", server_config(&expired, None)).await;
+    let att = TestAtt::start().await;
+    for (name, url, want) in [
+        ("mismatch", &mismatch.url, "name mismatch"),
+        ("old", &old.url, "expired"),
+    ] {
+        let (status, v) = common::post(
+            &att,
+            "/api/v1/mcp/servers",
+            json!({"name": name, "url": url, "tls": {"ca_file": pki.ca_file}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{v}");
+        let state = failed_state(&att, name).await;
+        let error = state["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains(want), "{name}: {state}");
+        assert_eq!(state["last_error_category"], "tls", "{state}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_requiring_mtls_is_reached_with_the_client_certificate_only() {
+    let pki = Pki::new("mtls");
+    let server = pki.issue("server", Leaf::Server(&["127.0.0.1"]));
+    let client = pki.issue("client", Leaf::Client);
+    let up = serve_https("guarded", server_config(&server, Some(&pki.ca_file))).await;
+    let att = TestAtt::start().await;
+    let with_cert =
+        json!({"ca_file": pki.ca_file, "client_cert": client.cert, "client_key": client.key});
+    let (status, v) = common::post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "with-cert", "url": up.url, "tls": with_cert}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = common::post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "no-cert", "url": up.url, "tls": {"ca_file": pki.ca_file}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    // A client certificate from a CA the server does not trust.
+    let other = Pki::new("stranger");
+    let stranger = other.issue("client", Leaf::Client);
+    let wrong_cert =
+        json!({"ca_file": pki.ca_file, "client_cert": stranger.cert, "client_key": stranger.key});
+    let (status, v) = common::post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "wrong-cert", "url": up.url, "tls": wrong_cert}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let v = echo_via(&att, "with-cert").await;
+    assert_eq!(v["server"], "with-cert", "{v}");
+    for (name, want) in [
+        ("no-cert", "client certificate required"),
+        ("wrong-cert", "client certificate rejected"),
+    ] {
+        let state = failed_state(&att, name).await;
+        let error = state["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains(want), "{name}: {state}");
+        assert_eq!(state["last_error_category"], "tls", "{state}");
+    }
+}
+
+#[tokio::test]
+async fn insecure_skip_verify_reaches_an_untrusted_server_and_says_so_in_the_log() {
+    let pki = Pki::new("insecure");
+    let up = https_fixture(&pki, "untrusted").await;
+    let data = tempfile::tempdir().expect("data");
+    let att = AttProcess::start(data.path(), &[]);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(att.url("/api/v1/mcp/servers"))
+        .json(&json!({"name": "untrusted", "url": up.url, "tls": {"insecure_skip_verify": true}}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 201);
+    let body = json!({"tool_name": "echo", "arguments": {"text": "x"}});
+    let v: Value = eventually("echo answers", LIMIT, || async {
+        let r = http
+            .post(att.url("/api/v1/mcp/invoke/tool"))
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        if r.status() != 200 {
+            return None;
+        }
+        r.json().await.ok()
+    })
+    .await;
+    assert_eq!(v["server"], "untrusted", "{v}");
+    let log = att.stderr();
+    assert!(
+        log.contains("TLS certificate verification is OFF") && log.contains("untrusted"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_tls_file_that_cannot_be_used_is_refused_at_registration() {
+    let pki = Pki::new("refused");
+    let not_pem = pki.dir.path().join("not.pem");
+    std::fs::write(&not_pem, "this is no certificate").expect("write");
+    let client = pki.issue("client", Leaf::Client);
+    let att = TestAtt::start().await;
+    let cases = [
+        (
+            json!({"ca_file": "/nonexistent/ca.pem"}),
+            "tls.ca_file",
+            "cannot read",
+        ),
+        (json!({"ca_file": not_pem}), "tls.ca_file", "no certificate"),
+        (
+            json!({"ca_file": "relative/ca.pem"}),
+            "tls.ca_file",
+            "absolute",
+        ),
+        (
+            json!({"client_cert": client.cert}),
+            "tls.client_key",
+            "set both",
+        ),
+        (
+            // A certificate file where the key should be.
+            json!({"client_cert": client.cert, "client_key": client.cert}),
+            "tls.client_key",
+            "no PEM private key",
+        ),
+    ];
+    for (tls, field, want) in cases {
+        let (status, v) = common::post(
+            &att,
+            "/api/v1/mcp/servers",
+            json!({"name": "refused", "url": "https://127.0.0.1:9/mcp", "tls": tls}),
+        )
+        .await;
+        assert_eq!(status, 422, "{tls}: {v}");
+        let text = v.to_string();
+        assert!(text.contains(field) && text.contains(want), "{tls}: {v}");
+    }
+    let key = std::fs::read_to_string(&client.key).expect("key");
+    let (_, v) = common::post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "refused", "url": "https://127.0.0.1:9/mcp",
+               "tls": {"client_cert": client.key, "client_key": client.key}}),
+    )
+    .await;
+    assert!(
+        !v.to_string().contains(key.lines().nth(1).unwrap_or("-")),
+        "{v}"
+    );
+    let (status, v) = common::post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "plain", "url": "http://127.0.0.1:9/mcp", "tls": {"ca_file": pki.ca_file}}),
+    )
+    .await;
+    assert_eq!(status, 422, "tls with http://: {v}");
+    let (status, v) = common::post(
+        &att,
+        "/api/v1/mcp/servers",
+        json!({"name": "child", "command": "true", "tls": {"ca_file": pki.ca_file}}),
+    )
+    .await;
+    assert_eq!(status, 422, "tls with stdio: {v}");
+}
+
+/// An att serving HTTPS with `pair`, and its https base URL.
+async fn https_att(pair: &pki::Pair) -> (TestAtt, String) {
+    let (cert, key) = (pair.cert.clone(), pair.key.clone());
+    let att = TestAtt::start_with(move |c| {
+        c.http.tls_cert = Some(cert);
+        c.http.tls_key = Some(key);
+    })
+    .await;
+    let base = format!("https://{}", att.server.local_addr);
+    (att, base)
+}
+
+#[tokio::test]
+async fn att_over_https_serves_the_api_and_mcp_to_an_sdk_client() {
+    let pki = Pki::new("listener");
+    let pair = pki.issue("att", Leaf::Server(&["127.0.0.1"]));
+    let (_att, base) = https_att(&pair).await;
+    let http = pki::client_trusting(&pki.ca_file);
+    let r = http
+        .get(format!("{base}/api/v1/mcp/servers"))
+        .send()
+        .await
+        .expect("GET over HTTPS");
+    assert_eq!(r.status(), 200);
+    let plain = reqwest::Client::new()
+        .get(format!("{base}/api/v1/mcp/servers"))
+        .send()
+        .await;
+    assert!(plain.is_err(), "the platform does not trust the test CA");
+
+    let up = common::serve_fixture("behind").await;
+    let r = http
+        .post(format!("{base}/api/v1/mcp/servers"))
+        .json(&json!({"name": "behind", "url": up.url}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 201);
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"));
+    let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
+    let client = ().serve(transport).await.expect("MCP over HTTPS");
+    let text = eventually("echo through att's HTTPS /mcp", LIMIT, || async {
+        let args = json!({"text": "secure"}).as_object().cloned();
+        let mut call = CallToolRequestParams::new("echo");
+        if let Some(args) = args {
+            call = call.with_arguments(args);
+        }
+        let result = client.call_tool(call).await.ok()?;
+        (result.is_error != Some(true)).then(|| serde_json::to_string(&result.content).ok())?
+    })
+    .await;
+    assert!(text.contains("secure"), "{text}");
+    let _ = client.cancel().await;
+}
+
+#[tokio::test]
+async fn att_reloads_its_certificate_without_a_restart_and_keeps_it_if_the_new_one_is_broken() {
+    let first = Pki::new("first");
+    let second = Pki::new("second");
+    let pair = first.issue("att", Leaf::Server(&["127.0.0.1"]));
+    let (_att, base) = https_att(&pair).await;
+    let url = format!("{base}/api/v1/mcp/servers");
+    let trusts_first = pki::client_trusting(&first.ca_file);
+    let trusts_second = pki::client_trusting(&second.ca_file);
+    assert_eq!(
+        trusts_first.get(&url).send().await.expect("GET").status(),
+        200
+    );
+
+    // A half-written renewal: the old certificate stays.
+    std::fs::write(&pair.cert, "-----BEGIN CERTIFICATE-----\ntruncated").expect("write");
+    assert_eq!(
+        trusts_first
+            .get(&url)
+            .send()
+            .await
+            .expect("still served")
+            .status(),
+        200
+    );
+
+    let renewed = second.issue("att", Leaf::Server(&["127.0.0.1"]));
+    std::fs::copy(&renewed.key, &pair.key).expect("key");
+    std::fs::copy(&renewed.cert, &pair.cert).expect("cert");
+    let r = trusts_second
+        .get(&url)
+        .send()
+        .await
+        .expect("the renewed certificate");
+    assert_eq!(r.status(), 200);
+    assert!(
+        trusts_first.get(&url).send().await.is_err(),
+        "the old one is gone"
+    );
+}
+
+#[tokio::test]
+async fn the_cli_reaches_an_https_att_with_its_ca_file() {
+    let pki = Pki::new("cli");
+    let pair = pki.issue("att", Leaf::Server(&["127.0.0.1"]));
+    let (_att, base) = https_att(&pair).await;
+    let run = move |ca: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_att"));
+        cmd.args(["mcp", "servers", "--att-url", &base]);
+        cmd.env_remove("ATT_CA_FILE");
+        if let Some(ca) = ca {
+            cmd.arg("--ca-file").arg(ca);
+        }
+        cmd.output().expect("att mcp servers")
+    };
+    let out = tokio::task::spawn_blocking({
+        let ca = pki.ca_file.clone();
+        move || (run(Some(&ca)), run(None))
+    })
+    .await
+    .expect("join");
+    let (with_ca, without) = out;
+    assert!(
+        with_ca.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_ca.stderr)
+    );
+    assert!(
+        !without.status.success(),
+        "the platform does not trust the test CA"
+    );
+}
