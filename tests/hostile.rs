@@ -544,7 +544,7 @@ async fn mcp_inputs(att: &TestAtt, tally: &Tally, w: &World) {
         })
         .collect();
     assert!(
-        tools.iter().any(|(n, _)| n == "att.code.read"),
+        tools.iter().any(|(n, _)| n == "att_code_read"),
         "att's tools are listed"
     );
     let methods = [
