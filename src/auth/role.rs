@@ -91,17 +91,18 @@ pub fn route_role(method: &axum::http::Method, path: &str) -> Needs {
         return Needs::Role(Role::Admin);
     }
     let role = match segments.as_slice() {
-        // Calls through the gateway, and keeping its sessions up.
-        ["", "api", "v1", "mcp", "invoke", _] => Role::Operator,
-        [
+        // Calls through the gateway and keeping its sessions up; tests and runtimes of
+        // projects; managed services.
+        ["", "api", "v1", "mcp", "invoke", _]
+        | [
             "",
             "api",
             "v1",
             "mcp",
             "servers",
             "health-check" | "initialize" | "connect",
-        ] => Role::Operator,
-        [
+        ]
+        | [
             "",
             "api",
             "v1",
@@ -109,8 +110,8 @@ pub fn route_role(method: &axum::http::Method, path: &str) -> Needs {
             "servers",
             _,
             "health-check" | "initialize" | "connect",
-        ] => Role::Operator,
-        [
+        ]
+        | [
             "",
             "api",
             "v1",
@@ -119,11 +120,10 @@ pub fn route_role(method: &axum::http::Method, path: &str) -> Needs {
             _,
             "session",
             "invalidate" | "refresh",
-        ] => Role::Operator,
-        // Tests and runtimes of projects; managed services.
-        ["", "api", "v1", "projects", _, "tests"] => Role::Operator,
-        ["", "api", "v1", "projects", _, "runtime", _] => Role::Operator,
-        ["", "api", "v1", "services", _, "start" | "stop" | "restart"] => Role::Operator,
+        ]
+        | ["", "api", "v1", "projects", _, "tests"]
+        | ["", "api", "v1", "projects", _, "runtime", _]
+        | ["", "api", "v1", "services", _, "start" | "stop" | "restart"] => Role::Operator,
         // A diff computes, it changes nothing.
         ["", "api", "v1", "projects", _, "diff"] => Role::Viewer,
         _ => Role::Admin,
