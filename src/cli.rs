@@ -201,6 +201,19 @@ pub enum McpCommand {
         /// Lower is tried first.
         #[arg(long)]
         priority: Option<i32>,
+        /// HTTPS: a CA (PEM) to trust for this server besides the platform's roots.
+        #[arg(long, requires = "url")]
+        tls_ca_file: Option<std::path::PathBuf>,
+        /// HTTPS: a client certificate (PEM) for servers that require one (with
+        /// `--tls-client-key`).
+        #[arg(long, requires_all = ["url", "tls_client_key"])]
+        tls_client_cert: Option<std::path::PathBuf>,
+        /// HTTPS: the client certificate's key (PEM).
+        #[arg(long, requires_all = ["url", "tls_client_cert"])]
+        tls_client_key: Option<std::path::PathBuf>,
+        /// HTTPS: accept any certificate (logged as a warning on every connection).
+        #[arg(long, requires = "url")]
+        tls_insecure_skip_verify: bool,
     },
     /// Remove a server.
     Remove {

@@ -50,6 +50,10 @@ async fn execute(args: McpArgs) -> Result<(), String> {
             args: argv,
             env,
             priority,
+            tls_ca_file,
+            tls_client_cert,
+            tls_client_key,
+            tls_insecure_skip_verify,
         } => {
             let mut spec = json!({"name": name});
             if let Some(u) = url {
@@ -63,6 +67,31 @@ async fn execute(args: McpArgs) -> Result<(), String> {
             }
             if let Some(p) = priority {
                 spec["priority"] = json!(p);
+            }
+            // Paths as att will read them: absolute, from here.
+            let absolute = |p: Option<std::path::PathBuf>| -> Result<Option<String>, String> {
+                p.map(|p| {
+                    std::path::absolute(&p)
+                        .map(|a| a.display().to_string())
+                        .map_err(|e| format!("`{}`: {e}", p.display()))
+                })
+                .transpose()
+            };
+            let mut tls = serde_json::Map::new();
+            for (key, path) in [
+                ("ca_file", absolute(tls_ca_file)?),
+                ("client_cert", absolute(tls_client_cert)?),
+                ("client_key", absolute(tls_client_key)?),
+            ] {
+                if let Some(p) = path {
+                    tls.insert(key.into(), json!(p));
+                }
+            }
+            if tls_insecure_skip_verify {
+                tls.insert("insecure_skip_verify".into(), json!(true));
+            }
+            if !tls.is_empty() {
+                spec["tls"] = Value::Object(tls);
             }
             let request = att.post("/api/v1/mcp/servers").json(&spec);
             let body = att.success(request).await?;

@@ -394,3 +394,35 @@ async fn the_cli_reaches_an_https_att_with_its_ca_file() {
         "the platform does not trust the test CA"
     );
 }
+
+/// `att mcp add --tls-ca-file` registers an HTTPS upstream with its CA (the path made
+/// absolute), and it routes.
+#[tokio::test]
+async fn the_cli_registers_an_https_upstream_with_its_ca() {
+    let pki = Pki::new("cli-add");
+    let up = https_fixture(&pki, "secure").await;
+    let att = TestAtt::start().await;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_att"));
+    cmd.args([
+        "mcp",
+        "add",
+        "secure",
+        "--url",
+        &up.url,
+        "--att-url",
+        &att.base,
+    ])
+    .arg("--tls-ca-file")
+    .arg(&pki.ca_file)
+    .env_remove("ATT_API_TOKEN");
+    let out = cmd.output().await.expect("att mcp add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = att.get_json("/api/v1/mcp/servers/secure").await;
+    assert_eq!(v["tls"]["ca_file"], json!(pki.ca_file), "{v}");
+    let v = echo_via(&att, "secure").await;
+    assert_eq!(v["server"], "secure", "{v}");
+}
