@@ -192,32 +192,14 @@ pub async fn start_launched(
     } else {
         accepting.cancel();
     }
-    let tools = Arc::new(crate::tools::Tools::new(
-        Arc::new(store.clone()),
-        tree.events.clone(),
-        services.clone(),
-        att_release::bootstrap::BootstrapHandle::new(tree.directory.clone()),
-        config.workspace.clone(),
-        stop.child_token(),
-    ));
-    match tools.recover_test_runs().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            runs = n,
-            "test runs left running by a stopped att: interrupted"
-        ),
-        Err(e) => tracing::warn!(
-            error = e.message(),
-            "could not conclude the test runs left running"
-        ),
-    }
-    let auth = crate::auth::Auth::load(
-        config.api_token.as_deref().map(Arc::from),
-        Arc::new(store.clone()),
-    )
-    .await
-    .map_err(|e| StartError::Keys(e.0))?;
-    let auth = Arc::new(auth);
+    let (tools, auth) = match start_edge(&config, &store, &tree, &services, &stop).await {
+        Ok(edge) => edge,
+        Err(e) => {
+            tree.shutdown().await;
+            store.close().await;
+            return Err(e);
+        }
+    };
     let state = AppState {
         auth: auth.clone(),
         tools: tools.clone(),
@@ -263,6 +245,43 @@ pub async fn start_launched(
         stop,
         task,
     })
+}
+
+/// The workspace tools (test runs a stopped att left concluded) and the credentials att
+/// accepts.
+async fn start_edge(
+    config: &Config,
+    store: &SqliteStore,
+    tree: &AttTree,
+    services: &Arc<crate::services::Services>,
+    stop: &CancellationToken,
+) -> Result<(Arc<crate::tools::Tools>, Arc<crate::auth::Auth>), StartError> {
+    let tools = Arc::new(crate::tools::Tools::new(
+        Arc::new(store.clone()),
+        tree.events.clone(),
+        services.clone(),
+        att_release::bootstrap::BootstrapHandle::new(tree.directory.clone()),
+        config.workspace.clone(),
+        stop.child_token(),
+    ));
+    match tools.recover_test_runs().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            runs = n,
+            "test runs left running by a stopped att: interrupted"
+        ),
+        Err(e) => tracing::warn!(
+            error = e.message(),
+            "could not conclude the test runs left running"
+        ),
+    }
+    let auth = crate::auth::Auth::load(
+        config.api_token.as_deref().map(Arc::from),
+        Arc::new(store.clone()),
+    )
+    .await
+    .map_err(|e| StartError::Keys(e.0))?;
+    Ok((tools, Arc::new(auth)))
 }
 
 /// Starts what runs on the actor tree: the gateway, the services, the release pipeline (and

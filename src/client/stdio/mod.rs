@@ -29,13 +29,18 @@ use rmcp::model::{
 };
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, Transport};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncWrite};
 use tokio::task::JoinSet;
 
 use crate::cli::Remote;
+use lines::{Line, read_line, write};
+use pipe::{Pipe, pipe_drained, stdout_pipe};
 
-/// The longest line (one JSON-RPC message) read from stdin.
-const MAX_LINE: u64 = 16 * 1024 * 1024;
+mod lines;
+mod pipe;
+#[cfg(test)]
+mod tests;
+
 /// Messages held while the bridge connects again; beyond it, requests fail at once.
 const MAX_QUEUED: usize = 256;
 /// How long one connection attempt (with its `initialize` replay) may take.
@@ -542,159 +547,4 @@ fn backoff(attempt: u32) -> Duration {
     }
     let factor = 1u32 << attempt.min(8).saturating_sub(1);
     BACKOFF.0.saturating_mul(factor).min(BACKOFF.1)
-}
-
-/// The longest an answer waits for the client to read the notifications before it.
-const DRAIN_WAIT: Duration = Duration::from_millis(50);
-
-/// stdout as the client reads it: how to ask how much it has not read yet.
-#[derive(Clone, Copy)]
-struct Pipe {
-    fd: i32,
-    /// `FIONREAD` for a pipe (bytes it holds, from either end); `TIOCOUTQ` for a socket
-    /// (bytes sent and not yet read by the peer) — Node spawns children on socket pairs.
-    request: libc::Ioctl,
-}
-
-/// stdout, if it is a pipe or a socket (as when an MCP client spawned att).
-fn stdout_pipe() -> Option<Pipe> {
-    use std::os::unix::fs::FileTypeExt;
-    let kind = std::fs::metadata("/proc/self/fd/1").ok()?.file_type();
-    let request = if kind.is_fifo() {
-        libc::FIONREAD
-    } else if kind.is_socket() {
-        libc::TIOCOUTQ
-    } else {
-        return None;
-    };
-    Some(Pipe { fd: 1, request })
-}
-
-/// Waits until the client has read everything written to `pipe`, or [`DRAIN_WAIT`] passed.
-async fn pipe_drained(pipe: Pipe) {
-    let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
-    loop {
-        let mut unread: libc::c_int = 0;
-        // SAFETY: an ioctl that writes one c_int, on a descriptor this process owns, into a
-        // c_int we own.
-        let rc = unsafe { libc::ioctl(pipe.fd, pipe.request, &raw mut unread) };
-        if rc != 0 || unread == 0 || tokio::time::Instant::now() >= deadline {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-/// One line of stdin.
-enum Line {
-    /// stdin ended.
-    End,
-    Message(Box<ClientJsonRpcMessage>),
-    /// Not a JSON-RPC message the client may send (answered with a parse error).
-    Bad(ErrorData),
-}
-
-async fn read_line(input: &mut (impl AsyncBufRead + Unpin)) -> Result<Line, String> {
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        let n = (&mut *input)
-            .take(MAX_LINE + 1)
-            .read_until(b'\n', &mut buf)
-            .await
-            .map_err(|e| format!("cannot read stdin: {e}"))?;
-        if n == 0 {
-            return Ok(Line::End);
-        }
-        if buf.len() as u64 > MAX_LINE {
-            // Skip the rest of the line.
-            let mut rest = Vec::new();
-            input
-                .read_until(b'\n', &mut rest)
-                .await
-                .map_err(|e| format!("cannot read stdin: {e}"))?;
-            return Ok(Line::Bad(ErrorData::parse_error(
-                format!("a message longer than {MAX_LINE} bytes"),
-                None,
-            )));
-        }
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        return Ok(match serde_json::from_slice(&buf) {
-            Ok(m) => Line::Message(Box::new(m)),
-            Err(e) => Line::Bad(ErrorData::parse_error(
-                format!("not a JSON-RPC message: {e}"),
-                None,
-            )),
-        });
-    }
-}
-
-async fn write(
-    output: &mut (impl AsyncWrite + Unpin),
-    message: &ServerJsonRpcMessage,
-) -> Result<(), String> {
-    let mut line = serde_json::to_vec(message).map_err(|e| format!("cannot encode: {e}"))?;
-    line.push(b'\n');
-    output
-        .write_all(&line)
-        .await
-        .map_err(|e| format!("cannot write stdout: {e}"))?;
-    output
-        .flush()
-        .await
-        .map_err(|e| format!("cannot write stdout: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_starts_at_once_doubles_and_is_capped() {
-        let got: Vec<u64> = (0..10).map(|a| backoff(a).as_millis() as u64).collect();
-        assert_eq!(got, [0, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000]);
-    }
-
-    #[tokio::test]
-    async fn lines_parse_skip_blanks_and_bad_ones_are_parse_errors() {
-        let text = b"\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\nnot json\n";
-        let mut input = tokio::io::BufReader::new(&text[..]);
-        assert!(matches!(read_line(&mut input).await, Ok(Line::Message(_))));
-        match read_line(&mut input).await {
-            Ok(Line::Bad(e)) => assert!(e.message.contains("not a JSON-RPC message"), "{e:?}"),
-            _ => panic!("a parse error"),
-        }
-        assert!(matches!(read_line(&mut input).await, Ok(Line::End)));
-    }
-
-    #[test]
-    fn the_bridge_tracks_initialize_subscriptions_and_requests_in_flight() {
-        let remote = crate::cli::Remote {
-            att_url: "http://127.0.0.1:9".into(),
-            token: None,
-            ca_file: None,
-        };
-        let client = crate::client::http_client(&remote).expect("client");
-        let mut b = Bridge::new("http://127.0.0.1:9/mcp".into(), None, client);
-        let msg = |v: serde_json::Value| -> ClientJsonRpcMessage {
-            serde_json::from_value(v).expect("message")
-        };
-        b.observe(&msg(serde_json::json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
-            "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}})));
-        b.observe(&msg(serde_json::json!({"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"r://a"}})));
-        b.observe(&msg(serde_json::json!({"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"r://b"}})));
-        b.observe(&msg(serde_json::json!({"jsonrpc":"2.0","id":4,"method":"resources/unsubscribe","params":{"uri":"r://a"}})));
-        b.observe(&msg(
-            serde_json::json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
-        ));
-        assert!(b.initialize.is_some());
-        assert_eq!(b.subscriptions.iter().collect::<Vec<_>>(), ["r://b"]);
-        assert_eq!(b.in_flight.len(), 4);
-        let copy = b.own_copy(b.initialize.clone().expect("init"));
-        let id = request_id(&copy).expect("a request");
-        assert!(is_own(&id), "{id:?}");
-        assert!(!is_own(&NumberOrString::Number(1)));
-    }
 }
