@@ -2,9 +2,11 @@
 //! candidates with safe failover (GATEWAY.md, "Invocation").
 //!
 //! The plan is computed once from the router's snapshot (no mailbox); each candidate's
-//! ready connection comes from its upstream actor (a message only when it is cold or stale);
-//! the call runs in the caller's task with the upstream's deadline, and its outcome is
-//! reported back to the upstream actor. Every step leaves an invocation event whose
+//! ready connection comes from the ready slot its upstream actor publishes in that snapshot
+//! ([`crate::upstream::ready`]), and from the actor's mailbox only when the slot is empty or
+//! stale (a cold upstream, a session in the last fifth of its life, a renewal); the call runs
+//! in the caller's task with the upstream's deadline, and its outcome is reported back to the
+//! upstream actor (a cast: the caller never waits for it). Every step leaves an invocation event whose
 //! correlation id is the request id.
 
 use std::sync::Arc;
@@ -262,10 +264,20 @@ impl Invoker {
             let upstream = UpstreamHandle::new(self.directory.clone(), &server);
 
             let t0 = Instant::now();
-            let ready = match upstream
-                .ensure_ready(Some(request_id.to_owned()), false, self.ready_budget)
-                .await
-            {
+            let slot = &snapshot.servers[index].ready;
+            // A renewal asks the actor: the session that just expired must not come back.
+            let published = slot
+                .get(self.clock.now())
+                .filter(|_| renewed != Some(index));
+            let ready = match published {
+                Some(ready) => Ok(ready),
+                None => {
+                    upstream
+                        .ensure_ready(Some(request_id.to_owned()), false, self.ready_budget)
+                        .await
+                }
+            };
+            let ready = match ready {
                 Ok(r) => r,
                 Err(e) => {
                     let failure = match e {
@@ -376,6 +388,11 @@ impl Invoker {
                         "invoke_failure",
                         Some(&failure),
                     );
+                    if !failure.is_caller_error() {
+                        // The actor drops this session when it handles the report; until
+                        // then no caller may be handed it again from the slot.
+                        slot.retire(ready.generation);
+                    }
                     upstream.report(
                         Some(request_id.to_owned()),
                         ready.generation,

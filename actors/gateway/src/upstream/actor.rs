@@ -32,6 +32,8 @@ use tokio::sync::mpsc;
 use super::connection::{self, Connection, Handshake, Notice};
 use super::failure_log::FailureLog;
 use super::outcome::CallFailure;
+pub use super::ready::Ready;
+use super::ready::SlotWriter;
 use super::spec::UpstreamSpec;
 use super::subscriptions::Subscriptions;
 use crate::catalog::Catalog;
@@ -42,34 +44,6 @@ use crate::health::{Health, HealthPolicy, Transition};
 use crate::mailbox::{self, MailboxError};
 use crate::router::{LiveState, RouterHandle, ServerView};
 use crate::trace::MessageMeta;
-
-/// A connection ready for calls.
-#[derive(Clone)]
-pub struct Ready {
-    /// The session.
-    pub connection: Arc<Connection>,
-    /// Which session this is (reports carry it back).
-    pub generation: u64,
-    /// True when no handshake was needed for this request.
-    pub reused: bool,
-    /// The catalog as last fetched.
-    pub catalog: Option<Arc<Catalog>>,
-    /// The deadline of every call on it.
-    pub call_timeout: Duration,
-    /// Tools the operator declared safe to repeat on another server.
-    pub idempotent_tools: Arc<[String]>,
-}
-
-impl Ready {
-    /// Whether `tool` may be repeated on another server after an ambiguous failure.
-    pub fn tool_is_repeatable(&self, tool: &str) -> bool {
-        self.idempotent_tools.iter().any(|t| t == tool)
-            || self
-                .catalog
-                .as_ref()
-                .is_some_and(|c| c.tool_is_repeatable(tool))
-    }
-}
 
 /// What `GET /servers/{name}` shows of the live state.
 #[derive(Debug, Clone, Serialize)]
@@ -253,6 +227,7 @@ pub struct UpstreamArgs {
 
 struct Session {
     connection: Arc<Connection>,
+    opened_at: OffsetDateTime,
     expires_at: OffsetDateTime,
 }
 
@@ -280,6 +255,8 @@ pub struct UpstreamState {
     /// Handshakes under way (each may own a child process still in its handshake).
     handshaking: OwnedTasks,
     failure_log: FailureLog,
+    /// Where the current session is published for warm calls ([`super::ready`]).
+    ready_slot: SlotWriter,
 }
 
 /// The upstream actor.
@@ -349,10 +326,21 @@ impl UpstreamState {
         self.last_handshake = Some(connection.handshake.clone());
         self.session = Some(Session {
             connection: Arc::new(connection),
+            opened_at: now,
             expires_at: crate::duration::later(now, self.spec.max_init_age),
         });
         if let Some(c) = catalog {
             self.set_catalog(c);
+        }
+        self.publish_ready();
+    }
+
+    /// Publishes the current session (and catalog) in the ready slot.
+    fn publish_ready(&self) {
+        if let (Some(s), Some(ready)) = (&self.session, self.ready(true)) {
+            self.ready_slot
+                .0
+                .publish(ready, s.opened_at, self.spec.max_init_age);
         }
     }
 
@@ -369,6 +357,7 @@ impl UpstreamState {
     }
 
     fn drop_session(&mut self) {
+        self.ready_slot.0.clear();
         if let Some(s) = self.session.take() {
             // Closing waits for the peer; never inside a handler.
             if let Ok(conn) = Arc::try_unwrap(s.connection) {
@@ -476,6 +465,7 @@ impl UpstreamState {
             catalog: self.catalog.as_ref().map(|c| Arc::new(c.names())),
             entries: self.catalog.clone(),
             live: Arc::new(self.live()),
+            ready: self.ready_slot.0.clone(),
         };
         if let Err(e) = self.router.upsert(view).await {
             tracing::warn!(upstream = %self.spec.name, error = %e, "could not publish to the router");
@@ -548,6 +538,7 @@ impl Actor for UpstreamActor {
             notices: tx,
             handshaking: OwnedTasks::default(),
             failure_log: FailureLog::default(),
+            ready_slot: SlotWriter::default(),
         };
         // Published before the start returns, so that the registry lists it at once.
         state.publish().await;
@@ -571,6 +562,7 @@ impl Actor for UpstreamActor {
     ) -> Result<(), ActorProcessingErr> {
         // A handshake under way owns its child: aborting it kills the child's group.
         state.handshaking.abort_all();
+        state.ready_slot.0.clear();
         if let Some(s) = state.session.take() {
             match Arc::try_unwrap(s.connection) {
                 Ok(conn) => conn.close().await,
@@ -727,6 +719,8 @@ impl Actor for UpstreamActor {
             UpstreamMsg::CatalogFetched(generation, result) => match result {
                 Ok(c) if generation == state.generation => {
                     state.set_catalog(c);
+                    // Warm calls judge "does it offer the name" on the slot's catalog.
+                    state.publish_ready();
                     state.publish().await;
                 }
                 Ok(_) => {}

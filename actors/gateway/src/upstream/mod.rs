@@ -1,7 +1,8 @@
 //! Upstream MCP servers as the gateway sees them: the validated description of an upstream
 //! ([`spec`]), what the log says of its failures ([`failure_log`]), one live session
-//! ([`connection`]), how a failed call is judged ([`outcome`]), the resource subscriptions
-//! held upstream ([`subscriptions`]), and the actor that owns all of it ([`actor`]). Its
+//! ([`connection`]) and its lock-free publication for warm calls ([`ready`]), how a failed
+//! call is judged ([`outcome`]), the resource subscriptions held upstream
+//! ([`subscriptions`]), and the actor that owns all of it ([`actor`]). Its
 //! health state machine is [`crate::health`] (re-exported here) and its catalog
 //! [`crate::catalog`]: the router routes on both, so they sit below it.
 
@@ -9,6 +10,7 @@ pub mod actor;
 pub mod connection;
 pub mod failure_log;
 pub mod outcome;
+pub mod ready;
 pub mod spec;
 pub mod subscriptions;
 
