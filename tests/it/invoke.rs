@@ -596,10 +596,12 @@ async fn warm_calls_take_the_published_session_without_a_mailbox_round_trip() {
     for i in 0..n {
         assert_eq!(handled_for(&c, "warm", &format!("w{i}")).await, ["report"]);
     }
-    assert_eq!(
-        handled() - before,
-        n,
-        "one report per call, no ensure_ready"
+    // One report per call; the upstream's first health check (a ping started with the
+    // session) may still come back meanwhile. Asking the actor for each call would double it.
+    let added = handled() - before;
+    assert!(
+        (n..=n + 2).contains(&added),
+        "{added} messages for {n} warm calls: one report each, no ensure_ready"
     );
     assert_eq!(a.fixture.state.handshakes.load(Ordering::SeqCst), 1);
     c.tree.shutdown().await;
