@@ -4,7 +4,7 @@
 //! It never awaits network work in a handler: handshakes, pings and catalog fetches run in
 //! spawned tasks whose outcomes come back as messages, tagged with the session generation
 //! they belong to (a stale outcome is ignored). Callers get a ready connection from
-//! [`UpstreamHandle::ensure_ready`] — concurrent callers of a cold upstream share one
+//! [`UpstreamHandle::ensure_ready`] when the published slot has none — concurrent callers of a cold upstream share one
 //! handshake — make their call on it directly, and report the outcome with
 //! [`UpstreamHandle::report`]. Only proof of service (a successful call or ping) resets the
 //! failure count; a successful handshake does not.
@@ -18,7 +18,11 @@
 //! Handshakes run in tasks the actor owns: stopping the actor (a delete, a replacement,
 //! att's shutdown) aborts them, and a stdio child still in its handshake dies with its task
 //! (its process group is killed when the task's future is dropped). A session that callers
-//! still hold when the actor stops has its child killed all the same.//!
+//! still hold when the actor stops has its child killed all the same.
+//!
+//! Warm calls do not ask it at all: it publishes its ready session in a
+//! [`ReadySlot`](super::ready::ReadySlot) and callers take it from there while it is fresh.
+//!
 //! Its parts: [`state`] (the state and its plain operations), [`ready`] (getting a caller a
 //! ready session), [`checks`] (what feeds health), [`status`] (what the registry shows) and
 //! [`handle`] (the typed handle callers use).
