@@ -206,6 +206,7 @@ impl Gateway {
                 catalog: Some(Arc::new(catalog.names())),
                 entries: Some(catalog),
                 live: Default::default(),
+                ready: Default::default(),
             })
         });
         let views = futures_util::future::join_all(ready).await;

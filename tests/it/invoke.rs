@@ -499,3 +499,216 @@ async fn a_server_planned_before_its_catalog_was_known_is_passed_over_for_a_name
         Status::Healthy
     );
 }
+
+/// One upstream `name` whose sessions live 100 s on a clock the test moves (no timer fires,
+/// so only the test's calls and its clock decide when the actor is asked anything).
+async fn warm_cluster(name: &str, url: &str, clock: &ManualClock) -> Cluster {
+    let (tree, dir) = common::tree_with(TreeConfig {
+        clock: Arc::new(clock.clone()),
+        ..TreeConfig::default()
+    })
+    .await;
+    let spec: UpstreamSpec = serde_json::from_value(json!({
+        "name": name, "url": url, "call_timeout": 5, "max_init_age": 100,
+    }))
+    .expect("spec");
+    common::start_upstream(&tree, spec, HealthPolicy::default()).await;
+    let invoker = Invoker::new(
+        tree.directory.clone(),
+        tree.router.clone(),
+        Arc::new(tree.events.clone()),
+        tree.clock.clone(),
+        Duration::from_secs(30),
+    );
+    // The first check handshakes; the slot is published with the session.
+    common::eventually(
+        "the upstream's session is published",
+        Duration::from_secs(10),
+        || {
+            let snapshot = tree.router.snapshot();
+            let now = tree.clock.now();
+            let ready = snapshot
+                .servers
+                .iter()
+                .any(|s| s.catalog.is_some() && s.ready.get(now).is_some());
+            async move { ready.then_some(()) }
+        },
+    )
+    .await;
+    Cluster {
+        tree,
+        invoker,
+        _dir: dir,
+    }
+}
+
+/// The messages upstream `server` handled for request `request_id`, once its outcome report
+/// (a cast, handled after the call returned) is among them.
+async fn handled_for(c: &Cluster, server: &str, request_id: &str) -> Vec<String> {
+    let actor = UpstreamHandle::actor_name(server);
+    common::eventually(
+        "the call's report is handled",
+        Duration::from_secs(5),
+        || {
+            let kinds: Vec<String> = c
+                .tree
+                .directory
+                .trace(&actor, Some(request_id), 16)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.kind)
+                .collect();
+            async move { kinds.iter().any(|k| k == "report").then_some(kinds) }
+        },
+    )
+    .await
+}
+
+async fn call_echo(c: &Cluster, request_id: &str) -> (String, Vec<(String, &'static str, bool)>) {
+    served_by(
+        c.invoker
+            .invoke(&tool("echo", json!({"text": request_id})), &[], request_id)
+            .await,
+    )
+}
+
+#[tokio::test]
+async fn warm_calls_take_the_published_session_without_a_mailbox_round_trip() {
+    let a = serve("warm").await;
+    let clock = ManualClock::new();
+    let c = warm_cluster("warm", &a.url, &clock).await;
+    let actor = UpstreamHandle::actor_name("warm");
+    let handled = || {
+        c.tree
+            .directory
+            .get(&actor)
+            .expect("the upstream actor is listed")
+            .messages_handled
+    };
+    let before = handled();
+    let n = 20;
+    for i in 0..n {
+        let (server, trace) = call_echo(&c, &format!("w{i}")).await;
+        assert_eq!(server, "warm");
+        assert_eq!(trace, [("warm".into(), "invoke", true)]);
+    }
+    // Each call still reports its outcome (health needs proof of service), and nothing else.
+    for i in 0..n {
+        assert_eq!(handled_for(&c, "warm", &format!("w{i}")).await, ["report"]);
+    }
+    // One report per call; the upstream's first health check (a ping started with the
+    // session) may still come back meanwhile. Asking the actor for each call would double it.
+    let added = handled() - before;
+    assert!(
+        (n..=n + 2).contains(&added),
+        "{added} messages for {n} warm calls: one report each, no ensure_ready"
+    );
+    assert_eq!(a.fixture.state.handshakes.load(Ordering::SeqCst), 1);
+    c.tree.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_in_the_last_fifth_of_its_life_is_asked_for_and_refreshed_then_warm_again() {
+    let a = serve("ageing").await;
+    let clock = ManualClock::new();
+    let c = warm_cluster("ageing", &a.url, &clock).await;
+    assert_eq!(call_echo(&c, "young").await.0, "ageing");
+    assert_eq!(handled_for(&c, "ageing", "young").await, ["report"]);
+
+    // 81 s of a 100 s session: the slot no longer hands it out, the actor does (it is still
+    // valid) and replaces it in the background.
+    clock.advance(Duration::from_secs(81));
+    let (server, trace) = call_echo(&c, "old").await;
+    assert_eq!(server, "ageing");
+    assert_eq!(
+        trace,
+        [("ageing".into(), "invoke", true)],
+        "no caller waits for the refresh"
+    );
+    assert_eq!(
+        handled_for(&c, "ageing", "old").await,
+        ["ensure_ready", "report"]
+    );
+    let handshakes = || a.fixture.state.handshakes.load(Ordering::SeqCst);
+    common::eventually("the background refresh", Duration::from_secs(10), || {
+        let done = handshakes() == 2;
+        async move { done.then_some(()) }
+    })
+    .await;
+    // The refreshed session is published: warm again, on the new session.
+    common::eventually(
+        "the refreshed session is published",
+        Duration::from_secs(10),
+        || {
+            let fresh = c.tree.router.snapshot().servers[0]
+                .ready
+                .get(clock_now(&c))
+                .is_some();
+            async move { fresh.then_some(()) }
+        },
+    )
+    .await;
+    assert_eq!(call_echo(&c, "renewed").await.0, "ageing");
+    assert_eq!(handled_for(&c, "ageing", "renewed").await, ["report"]);
+
+    // An invalidated session is cleared from the slot: the next call asks the actor, which
+    // handshakes again.
+    UpstreamHandle::new(c.tree.directory.clone(), "ageing")
+        .invalidate()
+        .expect("invalidate");
+    common::eventually("the slot is cleared", Duration::from_secs(5), || {
+        let cleared = c.tree.router.snapshot().servers[0]
+            .ready
+            .get(clock_now(&c))
+            .is_none();
+        async move { cleared.then_some(()) }
+    })
+    .await;
+    let (_, trace) = call_echo(&c, "after-invalidate").await;
+    assert_eq!(
+        trace,
+        [
+            ("ageing".into(), "initialize", true),
+            ("ageing".into(), "invoke", true)
+        ]
+    );
+    assert_eq!(handshakes(), 3);
+    assert_eq!(call_echo(&c, "warm-again").await.0, "ageing");
+    assert_eq!(handled_for(&c, "ageing", "warm-again").await, ["report"]);
+    c.tree.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_an_upstream_restart_the_expired_session_is_renewed_once_then_calls_are_warm_again() {
+    let a = serve("restarting").await;
+    let clock = ManualClock::new();
+    let c = warm_cluster("restarting", &a.url, &clock).await;
+    assert_eq!(call_echo(&c, "before").await.0, "restarting");
+    assert_eq!(handled_for(&c, "restarting", "before").await, ["report"]);
+
+    // The server forgets its sessions: the published one fails once, the renewal goes to the
+    // actor (never back to the slot's expired session), and the new session is published.
+    a.forget_sessions().await;
+    let (_, trace) = call_echo(&c, "expired").await;
+    assert_eq!(
+        trace,
+        [
+            ("restarting".into(), "invoke", false),
+            ("restarting".into(), "initialize", true),
+            ("restarting".into(), "invoke", true),
+        ]
+    );
+    for i in 0..5 {
+        let request = format!("after{i}");
+        let (_, trace) = call_echo(&c, &request).await;
+        assert_eq!(trace, [("restarting".into(), "invoke", true)]);
+        assert_eq!(handled_for(&c, "restarting", &request).await, ["report"]);
+    }
+    assert_eq!(a.fixture.state.handshakes.load(Ordering::SeqCst), 2);
+    assert_eq!(status(&c, "restarting").await, Status::Healthy, "no blame");
+    c.tree.shutdown().await;
+}
+
+fn clock_now(c: &Cluster) -> time::OffsetDateTime {
+    c.tree.clock.now()
+}

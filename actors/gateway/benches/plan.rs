@@ -47,6 +47,7 @@ fn main() {
             })),
             entries: None,
             live: Default::default(),
+            ready: Default::default(),
         })
         .collect();
     let snapshot = RoutingSnapshot::build(1, servers);

@@ -340,6 +340,7 @@ mod tests {
             catalog: Some(Arc::new(catalog.names())),
             entries: Some(Arc::new(catalog)),
             live: Default::default(),
+            ready: Default::default(),
         }
     }
 

@@ -2,9 +2,11 @@
 //! candidates with safe failover (GATEWAY.md, "Invocation").
 //!
 //! The plan is computed once from the router's snapshot (no mailbox); each candidate's
-//! ready connection comes from its upstream actor (a message only when it is cold or stale);
-//! the call runs in the caller's task with the upstream's deadline, and its outcome is
-//! reported back to the upstream actor. Every step leaves an invocation event whose
+//! ready connection comes from the ready slot its upstream actor publishes in that snapshot
+//! ([`crate::upstream::ready`]), and from the actor's mailbox only when the slot is empty or
+//! stale (a cold upstream, a session in the last fifth of its life, a renewal); the call runs
+//! in the caller's task with the upstream's deadline, and its outcome is reported back to the
+//! upstream actor (a cast: the caller never waits for it). Every step leaves an invocation event whose
 //! correlation id is the request id.
 
 use std::sync::Arc;
@@ -20,9 +22,10 @@ use rmcp::model::{CompleteRequestParams, Reference};
 use crate::clock::Clock;
 use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
-use crate::router::{Plan, RouterHandle, Target, plan};
+use crate::router::{Plan, RouterHandle, RoutingSnapshot, Target, plan};
 use crate::upstream::actor::{UpstreamError, UpstreamHandle};
 use crate::upstream::connection::Relay;
+use crate::upstream::ready::{Ready, ReadySlot};
 use crate::upstream::{CallFailure, Decision, ErrorCategory, decide};
 
 /// What is being asked for.
@@ -223,32 +226,9 @@ impl Invoker {
         request_id: &str,
     ) -> Outcome {
         let snapshot = self.router.snapshot();
-        let now = self.clock.now();
-        let planned = plan(&snapshot, request.target(), preferred, now);
-        let candidates = match planned {
-            Plan::Candidates(mut c) if only.is_some() => {
-                c.retain(|i| Some(snapshot.servers[*i].name.as_str()) == only);
-                if c.is_empty() {
-                    let retry_at = snapshot
-                        .servers
-                        .iter()
-                        .find(|s| Some(s.name.as_str()) == only)
-                        .and_then(|s| s.next_retry_at);
-                    return Outcome::Unavailable {
-                        attempts: Vec::new(),
-                        retry_after: Some(retry_at.map_or(1, |t| seconds_until(t, now))),
-                    };
-                }
-                c
-            }
-            Plan::Candidates(c) => c,
-            Plan::Unknown { checked } => return Outcome::Unknown { checked },
-            Plan::Unavailable { retry_at } => {
-                return Outcome::Unavailable {
-                    attempts: Vec::new(),
-                    retry_after: retry_at.map(|t| seconds_until(t, now)),
-                };
-            }
+        let candidates = match candidates(&snapshot, request, preferred, only, self.clock.now()) {
+            Ok(c) => c,
+            Err(outcome) => return outcome,
         };
         let method = request.method();
         let mut attempts = Vec::new();
@@ -260,29 +240,16 @@ impl Invoker {
         while let Some(index) = again.take().or_else(|| queue.next()) {
             let server = snapshot.servers[index].name.clone();
             let upstream = UpstreamHandle::new(self.directory.clone(), &server);
+            let slot = &snapshot.servers[index].ready;
 
             let t0 = Instant::now();
-            let ready = match upstream
-                .ensure_ready(Some(request_id.to_owned()), false, self.ready_budget)
-                .await
-            {
+            let renewal = renewed == Some(index);
+            let ready = match self.ready(slot, &upstream, request_id, renewal).await {
                 Ok(r) => r,
-                Err(e) => {
-                    let failure = match e {
-                        UpstreamError::Failed(f) => f,
-                        UpstreamError::Mailbox(m) => CallFailure::NotSent {
-                            message: m.to_string(),
-                            category: ErrorCategory::InitializeError,
-                        },
-                    };
+                Err(failure) => {
                     self.event(&server, method, request_id, "initialize_start", None);
-                    self.event(
-                        &server,
-                        method,
-                        request_id,
-                        "initialize_failure",
-                        Some(&failure),
-                    );
+                    let phase = "initialize_failure";
+                    self.event(&server, method, request_id, phase, Some(&failure));
                     attempts.push(attempt(&server, "initialize", Some(&failure), t0));
                     continue;
                 }
@@ -294,69 +261,14 @@ impl Invoker {
             }
             // A server planned before its catalog was known may not offer the name at all:
             // its catalog, fetched with the handshake, says so, and it is passed over.
-            let lacks = ready.catalog.as_ref().is_some_and(|c| match request {
-                Request::Tool { name, .. } => !c.has_tool(name),
-                Request::Prompt { name, .. } => !c.has_prompt(name),
-                _ => false,
-            });
-            if lacks && snapshot.is_uncatalogued(index) {
+            if lacks(&ready, request) && snapshot.is_uncatalogued(index) {
                 passed_over += 1;
                 continue;
             }
 
             self.event(&server, method, request_id, "invoke_start", None);
             let t0 = Instant::now();
-            let deadline = ready.call_timeout;
-            let (result, safe) = match request {
-                Request::Tool { name, arguments } => (
-                    ready
-                        .connection
-                        .call_tool_for(name, arguments.clone(), deadline, relay)
-                        .await
-                        .map(|r| to_json(&r)),
-                    ready.tool_is_repeatable(name),
-                ),
-                Request::Resource { uri } => (
-                    ready
-                        .connection
-                        .read_resource(uri, deadline, relay)
-                        .await
-                        .map(|r| to_json(&r)),
-                    true,
-                ),
-                Request::Prompt { name, arguments } => (
-                    ready
-                        .connection
-                        .get_prompt(name, arguments.clone(), deadline, relay)
-                        .await
-                        .map(|r| to_json(&r)),
-                    true,
-                ),
-                Request::Complete(params) => (
-                    ready
-                        .connection
-                        .complete((**params).clone(), deadline, relay)
-                        .await
-                        .map(|r| to_json(&r)),
-                    true,
-                ),
-                Request::Subscribe { uri } => (
-                    ready
-                        .connection
-                        .subscribe(uri, deadline)
-                        .await
-                        .map(|()| json!({})),
-                    true,
-                ),
-                Request::Unsubscribe { uri } => (
-                    ready
-                        .connection
-                        .unsubscribe(uri, deadline)
-                        .await
-                        .map(|()| json!({})),
-                    true,
-                ),
-            };
+            let (result, safe) = call(&ready, request, relay).await;
             match result {
                 Ok(result) => {
                     self.event(&server, method, request_id, "invoke_success", None);
@@ -369,20 +281,20 @@ impl Invoker {
                     };
                 }
                 Err(failure) => {
-                    self.event(
-                        &server,
-                        method,
-                        request_id,
-                        "invoke_failure",
-                        Some(&failure),
-                    );
+                    let phase = "invoke_failure";
+                    self.event(&server, method, request_id, phase, Some(&failure));
+                    if !failure.is_caller_error() {
+                        // The actor drops this session when it handles the report; until
+                        // then no caller may be handed it again from the slot.
+                        slot.retire(ready.generation);
+                    }
                     upstream.report(
                         Some(request_id.to_owned()),
                         ready.generation,
                         Err(failure.clone()),
                     );
                     attempts.push(attempt(&server, "invoke", Some(&failure), t0));
-                    if matches!(failure, CallFailure::SessionExpired) && renewed != Some(index) {
+                    if matches!(failure, CallFailure::SessionExpired) && !renewal {
                         // The report above dropped the session; the actor handles it before
                         // the next `ensure_ready` (one mailbox, in order), which opens a new one.
                         renewed = Some(index);
@@ -415,9 +327,38 @@ impl Invoker {
                 };
             }
         }
-        // Every candidate failed: tell the caller when a window opens again. Reports are
-        // asynchronous; asking each tried server for its state waits for them (one mailbox,
-        // in order), so the windows they just opened count.
+        self.unavailable(attempts).await
+    }
+
+    /// A ready session on `upstream`: the one its actor published in `slot` while it is
+    /// fresh, else (or for a `renewal`, whose expired session must not come back) the
+    /// actor's answer, handshaking first if needed.
+    async fn ready(
+        &self,
+        slot: &ReadySlot,
+        upstream: &UpstreamHandle,
+        request_id: &str,
+        renewal: bool,
+    ) -> Result<Ready, CallFailure> {
+        if !renewal && let Some(ready) = slot.get(self.clock.now()) {
+            return Ok(ready);
+        }
+        upstream
+            .ensure_ready(Some(request_id.to_owned()), false, self.ready_budget)
+            .await
+            .map_err(|e| match e {
+                UpstreamError::Failed(f) => f,
+                UpstreamError::Mailbox(m) => CallFailure::NotSent {
+                    message: m.to_string(),
+                    category: ErrorCategory::InitializeError,
+                },
+            })
+    }
+
+    /// Every candidate failed: tell the caller when a window opens again. Reports are
+    /// asynchronous; asking each tried server for its state waits for them (one mailbox, in
+    /// order), so the windows they just opened count.
+    async fn unavailable(&self, attempts: Vec<Attempt>) -> Outcome {
         let mut windows = Vec::new();
         let mut tried: Vec<&str> = attempts.iter().map(|a| a.server.as_str()).collect();
         tried.dedup();
@@ -446,6 +387,103 @@ impl Invoker {
             attempts,
             retry_after,
         }
+    }
+}
+
+/// The plan's candidates for `request` (only `only`'s, when given), or the outcome when
+/// there are none: unknown, or unavailable until a window opens.
+fn candidates(
+    snapshot: &RoutingSnapshot,
+    request: &Request,
+    preferred: &[String],
+    only: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Vec<usize>, Outcome> {
+    match plan(snapshot, request.target(), preferred, now) {
+        Plan::Candidates(mut c) if only.is_some() => {
+            c.retain(|i| Some(snapshot.servers[*i].name.as_str()) == only);
+            if c.is_empty() {
+                let retry_at = snapshot
+                    .servers
+                    .iter()
+                    .find(|s| Some(s.name.as_str()) == only)
+                    .and_then(|s| s.next_retry_at);
+                return Err(Outcome::Unavailable {
+                    attempts: Vec::new(),
+                    retry_after: Some(retry_at.map_or(1, |t| seconds_until(t, now))),
+                });
+            }
+            Ok(c)
+        }
+        Plan::Candidates(c) => Ok(c),
+        Plan::Unknown { checked } => Err(Outcome::Unknown { checked }),
+        Plan::Unavailable { retry_at } => Err(Outcome::Unavailable {
+            attempts: Vec::new(),
+            retry_after: retry_at.map(|t| seconds_until(t, now)),
+        }),
+    }
+}
+
+/// Whether `ready`'s catalog (fetched with its handshake) says the server lacks the name.
+fn lacks(ready: &Ready, request: &Request) -> bool {
+    ready.catalog.as_ref().is_some_and(|c| match request {
+        Request::Tool { name, .. } => !c.has_tool(name),
+        Request::Prompt { name, .. } => !c.has_prompt(name),
+        _ => false,
+    })
+}
+
+/// Makes `request` on `ready`'s session with its deadline; with the result, whether the
+/// request is safe to repeat on another server after an ambiguous failure.
+async fn call(
+    ready: &Ready,
+    request: &Request,
+    relay: Option<&Relay>,
+) -> (Result<Value, CallFailure>, bool) {
+    let (connection, deadline) = (&ready.connection, ready.call_timeout);
+    match request {
+        Request::Tool { name, arguments } => (
+            connection
+                .call_tool_for(name, arguments.clone(), deadline, relay)
+                .await
+                .map(|r| to_json(&r)),
+            ready.tool_is_repeatable(name),
+        ),
+        Request::Resource { uri } => (
+            connection
+                .read_resource(uri, deadline, relay)
+                .await
+                .map(|r| to_json(&r)),
+            true,
+        ),
+        Request::Prompt { name, arguments } => (
+            connection
+                .get_prompt(name, arguments.clone(), deadline, relay)
+                .await
+                .map(|r| to_json(&r)),
+            true,
+        ),
+        Request::Complete(params) => (
+            connection
+                .complete((**params).clone(), deadline, relay)
+                .await
+                .map(|r| to_json(&r)),
+            true,
+        ),
+        Request::Subscribe { uri } => (
+            connection
+                .subscribe(uri, deadline)
+                .await
+                .map(|()| json!({})),
+            true,
+        ),
+        Request::Unsubscribe { uri } => (
+            connection
+                .unsubscribe(uri, deadline)
+                .await
+                .map(|()| json!({})),
+            true,
+        ),
     }
 }
 

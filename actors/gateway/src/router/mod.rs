@@ -28,6 +28,7 @@ use crate::directory::ActorDirectory;
 use crate::health::{Health, Status};
 use crate::mailbox::{self, MailboxError};
 use crate::trace::MessageMeta;
+use crate::upstream::ready::ReadySlot;
 
 pub use plan::{Plan, Target, plan};
 pub use uri_template::UriTemplate;
@@ -69,6 +70,9 @@ pub struct ServerView {
     /// What the registry shows of the upstream beyond routing (health record, handshake),
     /// as of the upstream's last publication.
     pub live: Arc<LiveState>,
+    /// The upstream's ready session, which its actor publishes there and the invocation path
+    /// reads without a mailbox round trip (the slot is shared, not copied, between snapshots).
+    pub ready: ReadySlot,
 }
 
 impl ServerView {

@@ -148,6 +148,7 @@ mod tests {
             }),
             entries: None,
             live: Default::default(),
+            ready: Default::default(),
         }
     }
 

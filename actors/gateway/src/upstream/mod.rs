@@ -1,9 +1,9 @@
 //! Upstream MCP servers as the gateway sees them: the validated description of an upstream
 //! ([`spec`]) and the MCP clients' `mcpServers` files read into it ([`mcp_servers`]), what
-//! the log says of its failures ([`failure_log`]), one live session ([`connection`]), how a
-//! failed call is judged ([`outcome`]), the resource subscriptions held upstream
-//! ([`subscriptions`]), TLS towards HTTPS upstreams ([`tls`]), and the actor that owns all of
-//! it ([`actor`]). Its
+//! the log says of its failures ([`failure_log`]), one live session ([`connection`]) and its
+//! lock-free publication for warm calls ([`ready`]), how a failed call is judged
+//! ([`outcome`]), the resource subscriptions held upstream ([`subscriptions`]), TLS towards
+//! HTTPS upstreams ([`tls`]), and the actor that owns all of it ([`actor`]). Its
 //! health state machine is [`crate::health`] (re-exported here) and its catalog
 //! [`crate::catalog`]: the router routes on both, so they sit below it.
 
@@ -12,6 +12,7 @@ pub mod connection;
 pub mod failure_log;
 pub mod mcp_servers;
 pub mod outcome;
+pub mod ready;
 pub mod spec;
 pub mod subscriptions;
 pub mod tls;

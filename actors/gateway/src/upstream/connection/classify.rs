@@ -1,0 +1,57 @@
+//! rmcp's errors translated into [`CallFailure`]s: above all, whether the request was sent,
+//! the question failover depends on.
+
+use super::*;
+
+/// Translates an rmcp error into a [`CallFailure`].
+pub fn classify(e: ServiceError, http: bool) -> CallFailure {
+    match e {
+        ServiceError::McpError(data) => CallFailure::Rpc {
+            code: i64::from(data.code.0),
+            message: data.message.into_owned(),
+        },
+        ServiceError::Timeout { timeout } => CallFailure::Timeout {
+            after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        },
+        ServiceError::TransportSend(err)
+            if let Some(why) = super::super::tls::diagnose(&*err.error) =>
+        {
+            not_sent(why, ErrorCategory::Tls)
+        }
+        ServiceError::TransportSend(err) => {
+            let http_error = err
+                .error
+                .downcast_ref::<StreamableHttpError<reqwest::Error>>();
+            match http_error {
+                Some(StreamableHttpError::Client(c)) if c.is_connect() => not_sent(
+                    format!("cannot connect: {c}"),
+                    ErrorCategory::TransportError,
+                ),
+                Some(StreamableHttpError::HttpStatus(s)) => CallFailure::HttpStatus(s.status),
+                Some(StreamableHttpError::Client(c)) if c.is_timeout() => {
+                    CallFailure::Timeout { after_ms: 0 }
+                }
+                Some(StreamableHttpError::Deserialize(d)) => CallFailure::Malformed(d.to_string()),
+                Some(StreamableHttpError::SessionExpired) => CallFailure::SessionExpired,
+                Some(other) => CallFailure::ConnectionLost(other.to_string()),
+                // A stdio write that failed never reached the child.
+                None if !http => not_sent(
+                    format!("cannot write to the process: {}", err.error),
+                    ErrorCategory::TransportError,
+                ),
+                None => CallFailure::ConnectionLost(err.error.to_string()),
+            }
+        }
+        ServiceError::TransportClosed => {
+            CallFailure::ConnectionLost("the connection closed".into())
+        }
+        ServiceError::Cancelled { reason } => CallFailure::ConnectionLost(format!(
+            "cancelled: {}",
+            reason.unwrap_or_else(|| "no reason".into())
+        )),
+        ServiceError::UnexpectedResponse => {
+            CallFailure::Malformed("unexpected response type".into())
+        }
+        other => CallFailure::Malformed(other.to_string()),
+    }
+}

@@ -1,0 +1,201 @@
+//! att's rmcp client handler ([`AttClient`]): identifies att to the upstream, forwards its
+//! list-change notices to the actor, and asks the client of a relayed call what the
+//! upstream asks during it (sampling, elicitation, roots) — never a client that did not
+//! declare the capability.
+
+use super::*;
+
+/// att's side of the session: identifies att, forwards list changes, and asks the client
+/// of a relayed call what the upstream asks during it.
+#[derive(Clone)]
+pub(super) struct AttClient {
+    pub(super) notices: mpsc::UnboundedSender<Notice>,
+    pub(super) relays: Relays,
+}
+
+/// A capability of att's clients that an upstream's request needs.
+#[derive(Clone, Copy)]
+pub(super) enum Asks {
+    Sampling,
+    Elicitation,
+    Roots,
+}
+
+impl Asks {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sampling => "sampling",
+            Self::Elicitation => "elicitation",
+            Self::Roots => "roots",
+        }
+    }
+
+    fn offered_by(self, client: &ClientCapabilities) -> bool {
+        match self {
+            Self::Sampling => client.sampling.is_some(),
+            Self::Elicitation => client.elicitation.is_some(),
+            Self::Roots => client.roots.is_some(),
+        }
+    }
+}
+
+impl AttClient {
+    /// The client of the relayed call an upstream request belongs to: the call whose
+    /// response stream it arrived on (streamable HTTP), or else the only relayed call in
+    /// flight on the session (stdio has one stream; a guess among several would send a
+    /// question to a stranger).
+    fn caller(&self, context: &RequestContext<RoleClient>) -> Result<Relay, String> {
+        let relays = self.relays.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(InboundStreamOrigin::OutboundRequest(id)) =
+            context.extensions.get::<InboundStreamOrigin>()
+            && let Some(call) = relays.values().find(|c| &c.upstream_id == id)
+        {
+            return Ok(call.relay.clone());
+        }
+        let mut calls = relays.values();
+        match (calls.next(), calls.next()) {
+            (Some(only), None) => Ok(only.relay.clone()),
+            (None, _) => Err("no client call is in flight on this session".into()),
+            (Some(_), Some(_)) => Err(format!(
+                "{} client calls are in flight on this session and the request names none of them",
+                relays.len()
+            )),
+        }
+    }
+
+    /// Asks the calling client `request` and returns its answer. A cancel from the upstream
+    /// cancels the question at the client.
+    async fn ask(
+        &self,
+        asks: Asks,
+        mut request: ServerRequest,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ClientResult, ErrorData> {
+        let no_client = |why: String| {
+            ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("att cannot relay this {} request: {why}", asks.name()),
+                None,
+            )
+        };
+        let relay = self.caller(&context).map_err(no_client)?;
+        let offered = relay
+            .peer
+            .peer_info()
+            .is_some_and(|info| asks.offered_by(&info.capabilities));
+        if !offered {
+            return Err(no_client(format!(
+                "the calling client does not offer {}",
+                asks.name()
+            )));
+        }
+        if let Some(id) = &relay.request_id {
+            request
+                .extensions_mut()
+                .insert(OriginatingRequestId(id.clone()));
+        }
+        let handle = relay
+            .peer
+            .send_cancellable_request(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(client_failed)?;
+        let mut abandon = CancelOnDrop(Some((relay.peer.clone(), handle.id.clone())));
+        tokio::select! {
+            reply = handle.await_response() => {
+                abandon.0 = None;
+                reply.map_err(client_failed)
+            }
+            // Dropping `abandon` tells the client.
+            () = context.ct.cancelled() => Err(ErrorData::internal_error(
+                "cancelled by the server",
+                None,
+            )),
+        }
+    }
+}
+
+/// The client's failure to answer, as the upstream should see it: its own error as it is.
+pub(super) fn client_failed(e: ServiceError) -> ErrorData {
+    match e {
+        ServiceError::McpError(data) => data,
+        other => ErrorData::internal_error(format!("the client did not answer: {other}"), None),
+    }
+}
+
+impl ClientHandler for AttClient {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            offered_capabilities(),
+            Implementation::new("att", env!("CARGO_PKG_VERSION")),
+        )
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+    }
+
+    #[allow(deprecated)] // sampling: deprecated by SEP-2577, used by 2025-11-25 servers
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self.ask(Asks::Sampling, request, context).await? {
+            ClientResult::CreateMessageResult(r) => Ok(*r),
+            other => Err(unexpected_answer(&other)),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self.ask(Asks::Elicitation, request, context).await? {
+            ClientResult::ElicitResult(r) => Ok(r),
+            other => Err(unexpected_answer(&other)),
+        }
+    }
+
+    #[allow(deprecated)] // roots: deprecated by SEP-2577, used by 2025-11-25 servers
+    async fn list_roots(
+        &self,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        // Outside a client's call there is no client to ask: att itself has no roots.
+        if self.caller(&context).is_err() {
+            return Ok(ListRootsResult::default());
+        }
+        let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        match self.ask(Asks::Roots, request, context).await? {
+            ClientResult::ListRootsResult(r) => Ok(r),
+            other => Err(unexpected_answer(&other)),
+        }
+    }
+
+    async fn on_tool_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        let _ = self.notices.send(Notice::ToolsChanged);
+    }
+
+    async fn on_resource_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        let _ = self.notices.send(Notice::ResourcesChanged);
+    }
+
+    async fn on_prompt_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        let _ = self.notices.send(Notice::PromptsChanged);
+    }
+}
+
+/// What att offers its upstreams: what its clients may offer (sampling, elicitation, roots),
+/// relayed to the client of the call during which the upstream asks.
+pub(super) fn offered_capabilities() -> ClientCapabilities {
+    serde_json::from_value(serde_json::json!({
+        "sampling": { "tools": {}, "context": {} },
+        "elicitation": { "form": {}, "url": {} },
+        "roots": {},
+    }))
+    .unwrap_or_default()
+}
+
+pub(super) fn unexpected_answer(answer: &ClientResult) -> ErrorData {
+    ErrorData::internal_error(format!("the client answered with {answer:?}"), None)
+}

@@ -1,0 +1,167 @@
+//! One live MCP session with an upstream, over streamable HTTP or a stdio child process.
+//!
+//! The upstream actor owns a [`Connection`] and hands clones of its peer to callers; this
+//! module is the only place that knows rmcp's types. Every request carries a deadline (rmcp
+//! has none by default), and every failure is translated into a [`CallFailure`] that says
+//! whether the request was sent — the question failover depends on.
+//!
+//! rmcp settings chosen here, each for a pitfall (see `todo/rmcp-notes.md`):
+//! protocol pinned to 2025-11-25 (the newest with `initialize`); the client response cache
+//! off (it can hide errors behind stale data); no silent re-initialize on an expired HTTP
+//! session (the server may have changed); bounded SSE reconnects. A stdio child runs in its
+//! own process group ([`crate::process`]), its stderr is kept as a bounded tail, and the
+//! group is killed when the session closes or is dropped — and when the handshake does not
+//! complete, whether it fails or its future is dropped (the actor stopping mid-handshake).
+//!
+//! Its parts: [`open`] (transport and handshake), [`child`] (a stdio child's process group
+//! and stderr), [`client`] (att's rmcp client handler), [`relay`] (what the upstream says
+//! and asks during a call, passed on to the call's client), [`requests`] (typed requests
+//! with deadlines) and [`classify`] (rmcp errors as [`CallFailure`]s).
+
+mod child;
+mod classify;
+mod client;
+mod open;
+mod relay;
+mod requests;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
+    ClientRequest, ClientResult, CompleteRequest, CompleteRequestParams, CompleteResult,
+    ElicitRequest, ElicitRequestParams, ElicitResult, ErrorCode, GetExtensions, GetPromptRequest,
+    GetPromptRequestParams, GetPromptResult, Implementation, JsonObject, ListPromptsRequest,
+    ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
+    PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion, ReadResourceRequest,
+    ReadResourceRequestParams, ReadResourceResult, RequestId, ServerRequest, ServerResult,
+    SubscribeRequestParams, UnsubscribeRequestParams,
+};
+// Deprecated by SEP-2577 / the 2026-07-28 protocol; the protocol att speaks upstream
+// (2025-11-25) has them.
+#[allow(deprecated)]
+use rmcp::model::{
+    CreateMessageRequest, CreateMessageRequestParams, CreateMessageResult, ListRootsRequest,
+    ListRootsResult, SubscribeRequest, UnsubscribeRequest,
+};
+use rmcp::service::{
+    InboundStreamOrigin, NotificationContext, OriginatingRequestId, PeerRequestOptions,
+    RequestContext, RunningService, ServiceRole,
+};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::common::client_side_sse::ExponentialBackoff;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
+use rmcp::{
+    ClientCacheConfig, ClientHandler, ErrorData, Peer, RoleClient, RoleServer, ServiceError,
+    ServiceExt,
+};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+
+use super::outcome::CallFailure;
+use super::spec::{Transport, UpstreamSpec};
+use super::subscriptions::Subscriptions;
+use crate::catalog::Catalog;
+use crate::health::ErrorCategory;
+
+pub use child::ChildWatch;
+use child::*;
+pub use classify::classify;
+use client::*;
+use open::*;
+pub use open::{connect, connect_with};
+pub use relay::Relay;
+use relay::*;
+use requests::*;
+
+/// Something an upstream told att outside of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// `notifications/tools/list_changed`.
+    ToolsChanged,
+    /// `notifications/resources/list_changed`.
+    ResourcesChanged,
+    /// `notifications/prompts/list_changed`.
+    PromptsChanged,
+    /// The stdio child with this pid has exited (the status is in the connection).
+    Exited(u32),
+}
+
+/// What the handshake established.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handshake {
+    /// The negotiated protocol version.
+    pub protocol_version: String,
+    /// The server's `serverInfo`.
+    pub server_info: Value,
+    /// The server's capabilities.
+    pub capabilities: Value,
+    /// When the handshake completed.
+    pub captured_at: OffsetDateTime,
+}
+
+/// A live session with one upstream.
+pub struct Connection {
+    service: RunningService<RoleClient, AttClient>,
+    /// What the handshake established.
+    pub handshake: Handshake,
+    http: bool,
+    /// The stdio child's pid and its group, killed when the connection goes.
+    process: Option<(u32, crate::process::GroupGuard)>,
+    child: Arc<ChildWatch>,
+    relays: Relays,
+}
+
+impl Connection {
+    /// A handle for making requests on this session (cheap to clone).
+    pub fn peer(&self) -> Peer<RoleClient> {
+        self.service.peer().clone()
+    }
+
+    /// The stdio child's pid (`None` for HTTP).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|(pid, _)| *pid)
+    }
+
+    /// Kills the stdio child's process group now, though others may still hold the
+    /// session (their calls then fail); nothing for HTTP.
+    pub fn kill(&self) {
+        if let Some((_, group)) = &self.process {
+            group.kill();
+        }
+    }
+
+    /// Whether the session is over (the child exited, the worker quit).
+    pub fn is_closed(&self) -> bool {
+        self.service.is_transport_closed()
+    }
+
+    /// "the server process N exited with status 3; stderr: …" once the stdio child has
+    /// exited; `None` while it runs, and for HTTP.
+    pub fn exit_reason(&self) -> Option<String> {
+        self.child.reason(self.pid()?)
+    }
+
+    /// The last lines the stdio child wrote to stderr (empty for HTTP).
+    pub fn stderr_tail(&self) -> String {
+        self.child.text()
+    }
+
+    /// `ping`, within `deadline`.
+    /// Ends the session: closes it (a stdio child gets EOF, then signals), then kills the
+    /// child's whole process group so no grandchild survives (dropping the connection does
+    /// that too).
+    pub async fn close(mut self) {
+        let _ = self
+            .service
+            .close_with_timeout(Duration::from_secs(2))
+            .await;
+        self.kill();
+    }
+}

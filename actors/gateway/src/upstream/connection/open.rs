@@ -1,0 +1,222 @@
+//! Opening a session: the transport (streamable HTTP, or a stdio child), the handshake
+//! within `init_timeout`, what it established, and the re-subscription of what att's
+//! clients hold. The HTTP client and the rmcp transport options are built in
+//! [`http_transport`] alone, the one place where transport settings (TLS, headers,
+//! reconnects) belong.
+
+use super::*;
+
+/// Opens a session with `spec`'s server and performs the handshake within its
+/// `init_timeout`. List-change notifications go to `notices`.
+pub async fn connect(
+    spec: &UpstreamSpec,
+    notices: mpsc::UnboundedSender<Notice>,
+) -> Result<Connection, CallFailure> {
+    connect_with(spec, notices, Arc::default()).await
+}
+
+/// [`connect`] for an att instance whose clients hold `subscriptions`: the session
+/// subscribes to what its server holds, and the server's resource updates are published
+/// there.
+pub async fn connect_with(
+    spec: &UpstreamSpec,
+    notices: mpsc::UnboundedSender<Notice>,
+    subscriptions: Arc<Subscriptions>,
+) -> Result<Connection, CallFailure> {
+    let relays = Relays::default();
+    let handler = AttClient {
+        notices,
+        relays: relays.clone(),
+    };
+    let child = Arc::new(ChildWatch::default());
+    let tap = |inner| Tap {
+        inner,
+        relays: relays.clone(),
+        subscriptions: subscriptions.clone(),
+    };
+    let deadline = spec.init_timeout;
+    let (service, http, process) = match &spec.transport {
+        Transport::Http { url, headers } => {
+            let transport = tap(http_transport(spec, url, headers)?);
+            let service = handshake(handler.serve(transport), deadline, true).await?;
+            (service, true, None)
+        }
+        Transport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => {
+            let mut cmd = tokio::process::Command::new(command);
+            cmd.args(args).envs(env);
+            if let Some(dir) = cwd {
+                cmd.current_dir(dir);
+            }
+            let (service, pid, group) = open_stdio(
+                cmd,
+                command,
+                handler,
+                &child,
+                subscriptions.clone(),
+                deadline,
+            )
+            .await?;
+            (service, false, Some((pid, group)))
+        }
+    };
+    service
+        .peer()
+        .set_response_cache_config(ClientCacheConfig::disabled())
+        .await;
+    let connection = Connection {
+        handshake: established(&service),
+        service,
+        http,
+        process,
+        child,
+        relays,
+    };
+    // A new session holds nothing upstream: subscribe again to what the clients hold here.
+    for uri in subscriptions.held_on(&spec.name) {
+        if let Err(e) = connection.subscribe(&uri, spec.call_timeout).await {
+            tracing::warn!(upstream = %spec.name, %uri, error = %e.message(), "re-subscribing failed");
+        }
+    }
+    Ok(connection)
+}
+
+/// The rmcp streamable-HTTP client transport for `spec`'s URL with the operator's headers:
+/// the HTTP client of its TLS settings ([`super::super::tls::http_client`]: one shared per
+/// distinct `tls` table), no silent re-initialize on an expired session, bounded SSE
+/// reconnects. Every HTTP transport setting is decided here.
+fn http_transport(
+    spec: &UpstreamSpec,
+    url: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<StreamableHttpClientTransport<reqwest::Client>, CallFailure> {
+    let mut map = HashMap::with_capacity(headers.len());
+    for (k, v) in headers {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| not_sent(format!("header `{k}`: {e}"), ErrorCategory::InitializeError))?;
+        let value = reqwest::header::HeaderValue::from_str(v)
+            .map_err(|e| not_sent(format!("header `{k}`: {e}"), ErrorCategory::InitializeError))?;
+        map.insert(name, value);
+    }
+    let mut retry = ExponentialBackoff::default();
+    retry.max_times = Some(3);
+    retry.max_delay = Some(Duration::from_secs(5));
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
+        .custom_headers(map)
+        .reinit_on_expired_session(false);
+    config.retry_config = Arc::new(retry);
+    let client = super::super::tls::http_client(&spec.name, spec.tls.as_ref())
+        .map_err(|e| not_sent(e.to_string(), ErrorCategory::Tls))?;
+    Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// Starts `cmd` (`command` names it in errors) as a stdio child and handshakes over its
+/// pipes (resource updates it sends are published in `subscriptions`). The child's group guard lives in this future until the handshake succeeds: a
+/// failed handshake, or this future dropped mid-handshake, kills the child.
+async fn open_stdio(
+    cmd: tokio::process::Command,
+    command: &str,
+    handler: AttClient,
+    child: &Arc<ChildWatch>,
+    subscriptions: Arc<Subscriptions>,
+    deadline: Duration,
+) -> Result<
+    (
+        RunningService<RoleClient, AttClient>,
+        u32,
+        crate::process::GroupGuard,
+    ),
+    CallFailure,
+> {
+    let Spawned {
+        pid,
+        group,
+        stdout,
+        stdin,
+    } = spawn_child(cmd, child.clone(), handler.notices.clone()).map_err(|e| {
+        not_sent(
+            format!("cannot start `{command}`: {e}"),
+            ErrorCategory::TransportError,
+        )
+    })?;
+    let transport = Tap {
+        inner: rmcp::transport::IntoTransport::<
+            RoleClient,
+            std::io::Error,
+            rmcp::transport::async_rw::TransportAdapterAsyncRW,
+        >::into_transport((stdout, stdin)),
+        relays: handler.relays.clone(),
+        subscriptions,
+    };
+    match handshake(handler.serve(transport), deadline, false).await {
+        Ok(service) => Ok((service, pid, group)),
+        Err(e) => {
+            drop(group);
+            Err(died(e, pid, child).await)
+        }
+    }
+}
+
+/// What the handshake established, as the registry shows it.
+fn established(service: &RunningService<RoleClient, AttClient>) -> Handshake {
+    let info = service.peer().peer_info();
+    Handshake {
+        protocol_version: info
+            .as_ref()
+            .map(|i| i.protocol_version.to_string())
+            .unwrap_or_default(),
+        server_info: info
+            .as_ref()
+            .and_then(|i| serde_json::to_value(&i.server_info).ok())
+            .unwrap_or(Value::Null),
+        capabilities: info
+            .as_ref()
+            .and_then(|i| serde_json::to_value(&i.capabilities).ok())
+            .unwrap_or(Value::Null),
+        captured_at: OffsetDateTime::now_utc(),
+    }
+}
+
+pub(super) async fn handshake<F, E>(
+    serve: F,
+    deadline: Duration,
+    http: bool,
+) -> Result<RunningService<RoleClient, AttClient>, CallFailure>
+where
+    F: Future<Output = Result<RunningService<RoleClient, AttClient>, E>>,
+    E: std::error::Error + 'static,
+{
+    match tokio::time::timeout(deadline, serve).await {
+        Ok(Ok(service)) => Ok(service),
+        Ok(Err(e)) if let Some(why) = super::super::tls::diagnose(&e) => Err(not_sent(
+            format!("initialize failed: {why}"),
+            ErrorCategory::Tls,
+        )),
+        Ok(Err(e)) => {
+            let text = e.to_string();
+            let category = if text.contains("JSON-RPC") || text.contains("json-rpc") {
+                ErrorCategory::RpcError
+            } else if http || text.contains("transport") || text.contains("closed") {
+                ErrorCategory::TransportError
+            } else {
+                ErrorCategory::InitializeError
+            };
+            Err(not_sent(format!("initialize failed: {text}"), category))
+        }
+        Err(_) => Err(not_sent(
+            format!(
+                "did not answer initialize within {} ms",
+                deadline.as_millis()
+            ),
+            ErrorCategory::NetworkTimeout,
+        )),
+    }
+}
+
+pub(super) fn not_sent(message: String, category: ErrorCategory) -> CallFailure {
+    CallFailure::NotSent { message, category }
+}

@@ -1,0 +1,191 @@
+//! Relaying to the client a call is made for: the upstream's progress and log messages
+//! during a call, in the upstream's order, before the call's reply ([`Tap`] sees them first
+//! and queues them in the call's outbox; [`forward_to`] passes an outbox on).
+
+use super::*;
+
+/// The client a call is made for (a session on att's own MCP endpoint): what the upstream
+/// says about the call while it runs — progress, log messages — goes to it, and what the
+/// upstream asks during the call — sampling, elicitation, roots — is asked of it.
+#[derive(Clone, Debug)]
+pub struct Relay {
+    /// The calling client.
+    pub peer: Peer<RoleServer>,
+    /// The progress token the client gave its request, if it wants progress.
+    pub progress_token: Option<ProgressToken>,
+    /// The client's request on att's endpoint: a request the upstream makes during the call
+    /// is sent to the client as part of it (on that request's response stream).
+    pub request_id: Option<RequestId>,
+    /// The least severe log message the client wants (`logging/setLevel`); all when `None`.
+    #[allow(deprecated)]
+    pub log_level: Option<rmcp::model::LoggingLevel>,
+}
+
+/// The rank of a log level, least severe first (RFC 5424 order, as MCP uses it).
+#[allow(deprecated)]
+pub(super) fn severity(level: rmcp::model::LoggingLevel) -> u8 {
+    use rmcp::model::LoggingLevel as L;
+    match level {
+        L::Debug => 0,
+        L::Info => 1,
+        L::Notice => 2,
+        L::Warning => 3,
+        L::Error => 4,
+        L::Critical => 5,
+        L::Alert => 6,
+        L::Emergency => 7,
+    }
+}
+
+/// What a relayed call passes on to its client, in the order the upstream sent it.
+#[allow(deprecated)] // logging: deprecated by SEP-2577, still used by 2025-11-25 clients
+pub(super) enum Outgoing {
+    Progress(ProgressNotificationParam),
+    Log(rmcp::model::LoggingMessageNotificationParam),
+    /// Everything before this has been passed on.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// A call in flight on behalf of a client.
+pub(super) struct Relayed {
+    /// The ordered outbox of its forwarding task, started by the first message to pass on
+    /// (most calls have none: no task, no flush).
+    pub(super) outbox: Option<mpsc::UnboundedSender<Outgoing>>,
+    /// Its client.
+    pub(super) relay: Relay,
+    /// att's request id upstream.
+    pub(super) upstream_id: RequestId,
+}
+
+impl Relayed {
+    fn outbox(&mut self) -> &mpsc::UnboundedSender<Outgoing> {
+        self.outbox
+            .get_or_insert_with(|| forward_to(self.relay.clone()))
+    }
+}
+
+/// Calls in flight that have a [`Relay`], by the progress token rmcp gave them upstream.
+pub(super) type Relays = Arc<Mutex<HashMap<ProgressToken, Relayed>>>;
+
+/// Sees every message from the upstream in arrival order, before rmcp does, and puts the
+/// progress and log messages of relayed calls in their outboxes. rmcp itself handles each
+/// notification in a task of its own and hands a response over at once, so its handlers
+/// could pass notifications on out of order or after the call's reply (found by the
+/// interop script's SDK clients); queued here, they keep the upstream's order and a call
+/// flushes its outbox before it answers.
+pub(super) struct Tap<T> {
+    pub(super) inner: T,
+    pub(super) relays: Relays,
+    pub(super) subscriptions: Arc<Subscriptions>,
+}
+
+impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleClient> for Tap<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: rmcp::service::TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    // The trait's signature asks for a `Send` future; spelled out to keep that visible.
+    #[allow(clippy::manual_async_fn)]
+    fn receive(
+        &mut self,
+    ) -> impl Future<Output = Option<rmcp::service::RxJsonRpcMessage<RoleClient>>> + Send {
+        async move {
+            let message = self.inner.receive().await?;
+            if let rmcp::model::JsonRpcMessage::Notification(n) = &message {
+                self.tap(&n.notification);
+            }
+            Some(message)
+        }
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
+
+impl<T> Tap<T> {
+    #[allow(deprecated)]
+    fn tap(&self, notification: &rmcp::model::ServerNotification) {
+        use rmcp::model::ServerNotification as N;
+        if let N::ResourceUpdatedNotification(u) = notification {
+            self.subscriptions.publish(&u.params.uri);
+            return;
+        }
+        let mut relays = self.relays.lock().unwrap_or_else(|p| p.into_inner());
+        match notification {
+            N::ProgressNotification(p) => {
+                if let Some(call) = relays.get_mut(&p.params.progress_token) {
+                    let _ = call.outbox().send(Outgoing::Progress(p.params.clone()));
+                }
+            }
+            // MCP log messages carry no request id: every relayed call on this session
+            // whose client wants the level gets them.
+            N::LoggingMessageNotification(l) => {
+                for call in relays.values_mut() {
+                    if call
+                        .relay
+                        .log_level
+                        .is_none_or(|min| severity(l.params.level) >= severity(min))
+                    {
+                        let _ = call.outbox().send(Outgoing::Log(l.params.clone()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Starts the task that passes a relayed call's outbox on to its client, in order.
+#[allow(deprecated)]
+pub(super) fn forward_to(relay: Relay) -> mpsc::UnboundedSender<Outgoing> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(item) = rx.recv().await {
+            match item {
+                Outgoing::Progress(mut p) => {
+                    if let Some(token) = &relay.progress_token {
+                        p.progress_token = token.clone();
+                        let _ = relay.peer.notify_progress(p).await;
+                    }
+                }
+                Outgoing::Log(l) => {
+                    let _ = relay.peer.notify_logging_message(l).await;
+                }
+                Outgoing::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// Removes a relayed call's entry when the call ends (or is dropped).
+pub(super) struct RelayGuard(pub(super) Relays, pub(super) ProgressToken);
+
+impl RelayGuard {
+    /// Ends the relay; returns the call's outbox if anything was passed on.
+    pub(super) fn finish(self) -> Option<mpsc::UnboundedSender<Outgoing>> {
+        let entry = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+        entry.and_then(|e| e.outbox)
+    }
+}
+
+impl Drop for RelayGuard {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
+}

@@ -1,0 +1,321 @@
+//! Typed requests on a session, each with a deadline (rmcp has none by default): a caller
+//! that stops waiting cancels its request upstream, and every failure becomes a
+//! [`CallFailure`] that says whether it was sent.
+
+use super::*;
+
+/// Sends `notifications/cancelled` for a request whose caller stopped waiting.
+pub(super) struct CancelOnDrop<R: ServiceRole>(pub(super) Option<(Peer<R>, RequestId)>)
+where
+    R::Not: From<rmcp::model::CancelledNotification>;
+
+impl<R: ServiceRole> Drop for CancelOnDrop<R>
+where
+    R::Not: From<rmcp::model::CancelledNotification>,
+{
+    fn drop(&mut self) {
+        if let Some((peer, id)) = self.0.take() {
+            let note = rmcp::model::CancelledNotification::new(
+                rmcp::model::CancelledNotificationParam::new(
+                    Some(id),
+                    Some("request abandoned by the caller".into()),
+                ),
+            );
+            tokio::spawn(async move {
+                let _ = peer.send_notification(note.into()).await;
+            });
+        }
+    }
+}
+
+impl Connection {
+    pub async fn ping(&self, deadline: Duration) -> Result<(), CallFailure> {
+        let request = ClientRequest::PingRequest(PingRequest::default());
+        match self.request(request, deadline).await? {
+            ServerResult::EmptyResult(_) => Ok(()),
+            other => Err(CallFailure::Malformed(format!(
+                "unexpected reply to ping: {other:?}"
+            ))),
+        }
+    }
+
+    /// `tools/call`, within `deadline`. Dropping the future (the caller went away) or the
+    /// deadline passing sends `notifications/cancelled` upstream.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Duration,
+    ) -> Result<CallToolResult, CallFailure> {
+        self.call_tool_for(name, arguments, deadline, None).await
+    }
+
+    /// [`Self::call_tool`] on behalf of a client: what the upstream says and asks during the
+    /// call goes to `relay` (see [`Relay`]).
+    pub async fn call_tool_for(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<CallToolResult, CallFailure> {
+        let mut params = CallToolRequestParams::new(name.to_owned());
+        if let Some(args) = arguments {
+            params = params.with_arguments(args);
+        }
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        match self.exchange(request, deadline, relay).await? {
+            ServerResult::CallToolResult(r) => Ok(r),
+            other => Err(unexpected("tools/call", &other)),
+        }
+    }
+
+    /// `completion/complete`, within `deadline`, on behalf of `relay`'s client.
+    pub async fn complete(
+        &self,
+        params: CompleteRequestParams,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<CompleteResult, CallFailure> {
+        let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
+        match self.exchange(request, deadline, relay).await? {
+            ServerResult::CompleteResult(r) => Ok(r),
+            other => Err(unexpected("completion/complete", &other)),
+        }
+    }
+
+    /// `resources/read`, within `deadline`, on behalf of `relay`'s client.
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<ReadResourceResult, CallFailure> {
+        let params = ReadResourceRequestParams::new(uri);
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
+        match self.exchange(request, deadline, relay).await? {
+            ServerResult::ReadResourceResult(r) => Ok(r),
+            other => Err(unexpected("resources/read", &other)),
+        }
+    }
+
+    /// `prompts/get`, within `deadline`, on behalf of `relay`'s client.
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<GetPromptResult, CallFailure> {
+        let mut params = GetPromptRequestParams::new(name.to_owned());
+        if let Some(args) = arguments {
+            params = params.with_arguments(args);
+        }
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+        match self.exchange(request, deadline, relay).await? {
+            ServerResult::GetPromptResult(r) => Ok(r),
+            other => Err(unexpected("prompts/get", &other)),
+        }
+    }
+
+    /// `resources/subscribe`, within `deadline`.
+    #[allow(deprecated)] // legacy-only in 2026-07-28; the protocol att speaks upstream has it
+    pub async fn subscribe(&self, uri: &str, deadline: Duration) -> Result<(), CallFailure> {
+        let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(
+            SubscribeRequestParams::new(uri),
+        ));
+        self.exchange(request, deadline, None).await.map(drop)
+    }
+
+    /// `resources/unsubscribe`, within `deadline`.
+    #[allow(deprecated)]
+    pub async fn unsubscribe(&self, uri: &str, deadline: Duration) -> Result<(), CallFailure> {
+        let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(
+            UnsubscribeRequestParams::new(uri),
+        ));
+        self.exchange(request, deadline, None).await.map(drop)
+    }
+
+    /// Sends `request` and waits for its reply within `deadline`; the deadline passing or
+    /// the future being dropped (a caller that went away) sends `notifications/cancelled`
+    /// upstream. With a `relay`, the upstream's progress and log messages during the request
+    /// go to its client, in the upstream's order and before the reply is returned, and the
+    /// requests the upstream makes meanwhile are asked of that client.
+    async fn exchange(
+        &self,
+        request: ClientRequest,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<ServerResult, CallFailure> {
+        if self.is_closed() {
+            return Err(self
+                .failed(not_sent(
+                    "the session is closed".into(),
+                    ErrorCategory::TransportError,
+                ))
+                .await);
+        }
+        let sent = self
+            .service
+            .peer()
+            .send_cancellable_request(request, PeerRequestOptions::with_timeout(deadline))
+            .await;
+        let handle = match sent {
+            Ok(h) => h,
+            Err(e) => return Err(self.failed(self.classify(e)).await),
+        };
+        // rmcp puts its own progress token on every request; the handle says which, so the
+        // upstream's progress for it can be found and sent on under the client's token.
+        let relayed = relay.map(|relay| {
+            self.relays
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(
+                    handle.progress_token.clone(),
+                    Relayed {
+                        outbox: None,
+                        relay: relay.clone(),
+                        upstream_id: handle.id.clone(),
+                    },
+                );
+            RelayGuard(self.relays.clone(), handle.progress_token.clone())
+        });
+        // A raw handle sends no cancel when dropped (a caller that went away): this does.
+        let mut abandon = CancelOnDrop(Some((self.service.peer().clone(), handle.id.clone())));
+        let reply = handle.await_response().await;
+        abandon.0 = None;
+        // What the upstream sent before its reply reaches the client before att's reply.
+        if let Some(outbox) = relayed.and_then(RelayGuard::finish) {
+            let (done, flushed) = tokio::sync::oneshot::channel();
+            if outbox.send(Outgoing::Flush(done)).is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), flushed).await;
+            }
+        }
+        match reply {
+            Ok(r) => Ok(r),
+            Err(e) => Err(self.failed(self.classify(e)).await),
+        }
+    }
+
+    /// The whole catalog: every page of each list the server's capabilities announce, each
+    /// request within `deadline`.
+    pub async fn list_catalog(&self, deadline: Duration) -> Result<Catalog, CallFailure> {
+        let caps = &self.handshake.capabilities;
+        let has = |k: &str| caps.get(k).is_some_and(|v| !v.is_null());
+        let mut catalog = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        if has("tools") {
+            catalog.0 = self
+                .all_pages(
+                    deadline,
+                    |p| ClientRequest::ListToolsRequest(ListToolsRequest::with_param(p)),
+                    |r| match r {
+                        ServerResult::ListToolsResult(l) => Some((l.tools, l.next_cursor)),
+                        _ => None,
+                    },
+                )
+                .await?;
+        }
+        if has("resources") {
+            catalog.1 = self
+                .all_pages(
+                    deadline,
+                    |p| ClientRequest::ListResourcesRequest(ListResourcesRequest::with_param(p)),
+                    |r| match r {
+                        ServerResult::ListResourcesResult(l) => Some((l.resources, l.next_cursor)),
+                        _ => None,
+                    },
+                )
+                .await?;
+            catalog.2 = self
+                .all_pages(
+                    deadline,
+                    |p| {
+                        ClientRequest::ListResourceTemplatesRequest(
+                            ListResourceTemplatesRequest::with_param(p),
+                        )
+                    },
+                    |r| match r {
+                        ServerResult::ListResourceTemplatesResult(l) => {
+                            Some((l.resource_templates, l.next_cursor))
+                        }
+                        _ => None,
+                    },
+                )
+                .await?;
+        }
+        if has("prompts") {
+            catalog.3 = self
+                .all_pages(
+                    deadline,
+                    |p| ClientRequest::ListPromptsRequest(ListPromptsRequest::with_param(p)),
+                    |r| match r {
+                        ServerResult::ListPromptsResult(l) => Some((l.prompts, l.next_cursor)),
+                        _ => None,
+                    },
+                )
+                .await?;
+        }
+        Ok(Catalog::new(catalog.0, catalog.1, catalog.2, catalog.3))
+    }
+
+    /// Follows `nextCursor` to the last page; `split` takes a page's items and cursor.
+    async fn all_pages<T>(
+        &self,
+        deadline: Duration,
+        build: impl Fn(PaginatedRequestParams) -> ClientRequest,
+        split: impl Fn(ServerResult) -> Option<(Vec<T>, Option<String>)>,
+    ) -> Result<Vec<T>, CallFailure> {
+        // Guards against a server whose cursors never end.
+        const MAX_PAGES: usize = 1000;
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = PaginatedRequestParams::default().with_cursor(cursor.take());
+            let reply = self.request(build(params), deadline).await?;
+            let (page, next) = split(reply).ok_or_else(|| {
+                CallFailure::Malformed("unexpected reply to a list request".into())
+            })?;
+            items.extend(page);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
+        Err(CallFailure::Malformed(format!(
+            "more than {MAX_PAGES} pages of results"
+        )))
+    }
+
+    async fn request(
+        &self,
+        request: ClientRequest,
+        deadline: Duration,
+    ) -> Result<ServerResult, CallFailure> {
+        self.exchange(request, deadline, None).await
+    }
+
+    fn classify(&self, e: ServiceError) -> CallFailure {
+        classify(e, self.http)
+    }
+
+    /// A transport failure on a stdio session is usually the child's death: say so, with
+    /// its exit status and stderr tail, whichever noticed it first.
+    async fn failed(&self, failure: CallFailure) -> CallFailure {
+        let transport = matches!(
+            failure,
+            CallFailure::ConnectionLost(_)
+                | CallFailure::NotSent {
+                    category: ErrorCategory::TransportError,
+                    ..
+                }
+        );
+        match self.pid() {
+            Some(pid) if transport => died(failure, pid, &self.child).await,
+            _ => failure,
+        }
+    }
+}
+
+pub(super) fn unexpected(method: &str, reply: &ServerResult) -> CallFailure {
+    CallFailure::Malformed(format!("unexpected reply to {method}: {reply:?}"))
+}
