@@ -77,12 +77,17 @@ pub fn route_role(method: &axum::http::Method, path: &str) -> Needs {
     if path == "/api/v1/health" {
         return Needs::Nobody;
     }
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    // The segments after `/api/v1/` (`/mcp` and `/metrics` are outside it).
+    let api: Vec<&str> = match path.strip_prefix("/api/v1/") {
+        Some(rest) => rest.trim_end_matches('/').split('/').collect(),
+        None => Vec::new(),
+    };
     // Keys are the admin's even to read. `/mcp`: each call is checked by what it does.
-    match segments.as_slice() {
-        ["", "api", "v1", "keys", ..] => return Needs::Role(Role::Admin),
-        ["", "mcp", ..] => return Needs::Role(Role::Viewer),
-        _ => {}
+    if api.first() == Some(&"keys") {
+        return Needs::Role(Role::Admin);
+    }
+    if path == "/mcp" || path.starts_with("/mcp/") {
+        return Needs::Role(Role::Viewer);
     }
     if matches!(*method, Method::GET | Method::HEAD) {
         return Needs::Role(Role::Viewer);
@@ -90,42 +95,23 @@ pub fn route_role(method: &axum::http::Method, path: &str) -> Needs {
     if *method != Method::POST {
         return Needs::Role(Role::Admin);
     }
-    let role = match segments.as_slice() {
+    let role = match api.as_slice() {
         // Calls through the gateway and keeping its sessions up; tests and runtimes of
         // projects; managed services.
-        ["", "api", "v1", "mcp", "invoke", _]
+        ["mcp", "invoke", _]
+        | ["mcp", "servers", "health-check" | "initialize" | "connect"]
         | [
-            "",
-            "api",
-            "v1",
-            "mcp",
-            "servers",
-            "health-check" | "initialize" | "connect",
-        ]
-        | [
-            "",
-            "api",
-            "v1",
             "mcp",
             "servers",
             _,
             "health-check" | "initialize" | "connect",
         ]
-        | [
-            "",
-            "api",
-            "v1",
-            "mcp",
-            "servers",
-            _,
-            "session",
-            "invalidate" | "refresh",
-        ]
-        | ["", "api", "v1", "projects", _, "tests"]
-        | ["", "api", "v1", "projects", _, "runtime", _]
-        | ["", "api", "v1", "services", _, "start" | "stop" | "restart"] => Role::Operator,
+        | ["mcp", "servers", _, "session", "invalidate" | "refresh"]
+        | ["projects", _, "tests"]
+        | ["projects", _, "runtime", _]
+        | ["services", _, "start" | "stop" | "restart"] => Role::Operator,
         // A diff computes, it changes nothing.
-        ["", "api", "v1", "projects", _, "diff"] => Role::Viewer,
+        ["projects", _, "diff"] => Role::Viewer,
         _ => Role::Admin,
     };
     Needs::Role(role)
