@@ -24,6 +24,8 @@ pub struct Principal {
     /// The key's name; `token` for the configured `api_token`; `anonymous` when att is open.
     pub name: String,
     pub role: Role,
+    /// Whether it holds an API key (which can be revoked while its streams are open).
+    pub key: bool,
 }
 
 impl Principal {
@@ -51,7 +53,9 @@ pub struct Auth {
     token: Option<Arc<str>>,
     store: Arc<dyn KeyStore>,
     /// Every key (revoked ones too), by id.
-    keys: RwLock<HashMap<String, KeyRecord>>,
+    keys: Arc<RwLock<HashMap<String, KeyRecord>>>,
+    /// Bumped on every revocation: open streams of a key watch it ([`Auth::revoked`]).
+    revocations: tokio::sync::watch::Sender<u64>,
 }
 
 impl Auth {
@@ -69,7 +73,8 @@ impl Auth {
         Ok(Self {
             token,
             store,
-            keys: RwLock::new(keys),
+            keys: Arc::new(RwLock::new(keys)),
+            revocations: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -89,6 +94,7 @@ impl Auth {
                 Ok(Principal {
                     name: "anonymous".into(),
                     role: Role::Admin,
+                    key: false,
                 })
             } else {
                 Err(Refused::Missing)
@@ -100,6 +106,7 @@ impl Auth {
             return Ok(Principal {
                 name: "token".into(),
                 role: Role::Admin,
+                key: false,
             });
         }
         let id = keys::key_id(presented).ok_or(Refused::Unknown)?;
@@ -117,6 +124,7 @@ impl Auth {
         Ok(Principal {
             name: record.name.clone(),
             role: record.role,
+            key: true,
         })
     }
 
@@ -167,7 +175,36 @@ impl Auth {
         for k in keys.values_mut().filter(|k| k.name == name) {
             k.revoked_at.get_or_insert(now);
         }
+        drop(keys);
+        self.revocations.send_modify(|n| *n += 1);
         Ok(())
+    }
+
+    /// Resolves when the key called `name` is revoked (never for a principal without a key):
+    /// a stream opened with it ends then.
+    pub fn revoked(&self, principal: &Principal) -> impl Future<Output = ()> + Send + 'static {
+        let mut changes = self.revocations.subscribe();
+        let name = principal.name.clone();
+        let key = principal.key;
+        let keys = self.keys.clone();
+        async move {
+            if !key {
+                return std::future::pending().await;
+            }
+            loop {
+                let revoked = keys
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .any(|k| k.name == name && k.revoked_at.is_some());
+                if revoked {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        }
     }
 
     /// Every key, by name.

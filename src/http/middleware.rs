@@ -96,8 +96,13 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     };
     match state.auth.authenticate(presented) {
         Ok(principal) if principal.may(needs) => {
+            let key = principal.key.then(|| principal.clone());
             req.extensions_mut().insert(principal);
-            next.run(req).await
+            let response = next.run(req).await;
+            match key {
+                Some(p) => end_streams_on(&state.auth, &p, response),
+                None => response,
+            }
         }
         Ok(principal) => refuse(
             &principal.name,
@@ -116,6 +121,28 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             refused.to_string(),
         ),
     }
+}
+
+/// An event stream (`text/event-stream`: `/api/v1/events/stream`, run events, `/mcp`'s
+/// streams) opened with an API key ends when the key is revoked: it keeps nothing open. Other answers
+/// are finished before a revocation could matter and pass as they are.
+fn end_streams_on(
+    auth: &crate::auth::Auth,
+    principal: &crate::auth::Principal,
+    response: Response,
+) -> Response {
+    use futures_util::StreamExt;
+    let streaming = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !streaming {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().take_until(auth.revoked(principal));
+    Response::from_parts(parts, axum::body::Body::from_stream(body))
 }
 
 /// The credentials of a `Bearer` authorization (the scheme is case-insensitive, RFC 9110).

@@ -333,3 +333,67 @@ async fn the_cli_makes_a_key_that_works_until_it_is_revoked() {
     assert!(body.to_string().contains("revoked"), "{body}");
     att.server.shutdown().await;
 }
+
+/// An event stream opened with a key ends when the key is revoked; one opened with the
+/// admin token goes on.
+#[tokio::test]
+async fn revoking_a_key_ends_its_open_event_streams() {
+    use futures_util::StreamExt;
+    let att = TestAtt::start_with(|c| c.api_token = Some(TOKEN.into())).await;
+    let key = create_key(&att, "watcher", "viewer", None).await;
+    let open = |credential: String| {
+        let http = att.http.clone();
+        let url = att.url("/api/v1/events/stream");
+        async move {
+            let r = http
+                .get(url)
+                .bearer_auth(credential)
+                .send()
+                .await
+                .expect("stream");
+            assert_eq!(r.status(), 200);
+            r.bytes_stream()
+        }
+    };
+    let mut watched = open(key).await;
+    let mut admins = open(TOKEN.to_owned()).await;
+    let r = att
+        .http
+        .delete(att.url("/api/v1/keys/watcher"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(r.status(), 204);
+    // The key's stream ends (bounded wait; keep-alives may come first).
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = watched.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the revoked key's stream is still open");
+    // The token's stream is still open: an event appended now reaches it.
+    let r = att
+        .http
+        .post(att.url("/api/v1/events"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"kind": "test.after_revoke", "data": {}}))
+        .send()
+        .await
+        .expect("append");
+    assert_eq!(r.status(), 201);
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(chunk)) = admins.next().await {
+            if String::from_utf8_lossy(&chunk).contains("test.after_revoke") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(seen, Ok(true), "the token's stream goes on");
+    att.server.shutdown().await;
+}
