@@ -225,6 +225,7 @@ async fn an_mcp_probe_initializes_and_pings() {
     let r = probe::check(
         &Probe::Mcp {
             url: upstream.url.clone(),
+            tls: None,
         },
         Duration::from_secs(5),
     )
@@ -233,6 +234,7 @@ async fn an_mcp_probe_initializes_and_pings() {
     let r = probe::check(
         &Probe::Mcp {
             url: "http://127.0.0.1:9/mcp".into(),
+            tls: None,
         },
         Duration::from_secs(5),
     )

@@ -426,3 +426,34 @@ async fn the_cli_registers_an_https_upstream_with_its_ca() {
     let v = echo_via(&att, "secure").await;
     assert_eq!(v["server"], "secure", "{v}");
 }
+
+/// A managed service's MCP health probe reaches an HTTPS server with the service's `tls`
+/// table, names the unknown issuer without it, and a table whose file is missing is refused
+/// with the service.
+#[tokio::test]
+async fn an_mcp_health_probe_reaches_an_https_server_with_its_ca() {
+    use att_release::service::probe::{self, Probe};
+    let pki = Pki::new("probe");
+    let up = https_fixture(&pki, "probed").await;
+    let tls = serde_json::from_value(json!({"ca_file": pki.ca_file})).expect("tls");
+    let with_ca = Probe::Mcp {
+        url: up.url.clone(),
+        tls: Some(tls),
+    };
+    let r = probe::check(&with_ca, Duration::from_secs(5)).await;
+    assert!(r.healthy, "{r:?}");
+    let without = Probe::Mcp {
+        url: up.url.clone(),
+        tls: None,
+    };
+    let r = probe::check(&without, Duration::from_secs(5)).await;
+    assert!(!r.healthy);
+    assert!(r.reason.contains("unknown issuer"), "{r:?}");
+    let spec: att_release::service::spec::ServiceSpec = serde_json::from_value(json!({
+        "name": "web", "command": "/bin/true",
+        "health": {"kind": "mcp", "url": up.url, "tls": {"ca_file": "/nonexistent/ca.pem"}},
+    }))
+    .expect("spec");
+    let e = spec.validate().expect_err("a missing CA file");
+    assert!(e.contains("ca_file"), "{e}");
+}

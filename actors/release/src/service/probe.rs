@@ -38,6 +38,11 @@ pub enum Probe {
     Mcp {
         /// The endpoint.
         url: String,
+        /// For an `https` URL: the upstreams' `tls` table (`ca_file`, `client_cert`,
+        /// `client_key`, `insecure_skip_verify`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+        tls: Option<att_gateway::upstream::tls::TlsSettings>,
     },
 }
 
@@ -129,15 +134,32 @@ pub async fn check(probe: &Probe, timeout: Duration) -> ProbeResult {
                 Err(_) => ProbeResult::failed("command_timeout"),
             }
         }
-        Probe::Mcp { url } => mcp(url, timeout).await,
+        Probe::Mcp { url, tls } => mcp(url, tls.as_ref(), timeout).await,
     }
 }
 
-async fn mcp(url: &str, timeout: Duration) -> ProbeResult {
-    let spec: Result<att_gateway::upstream::UpstreamSpec, _> = serde_json::from_value(
-        serde_json::json!({"name": "probe", "url": url, "init_timeout": format!("{}ms", timeout.as_millis())}),
-    );
-    let spec = match spec {
+/// The probe's MCP server as an upstream: its URL, TLS table and `timeout`; checked as a
+/// registration is (its TLS files read: a bad one is refused with the service).
+pub fn mcp_spec(
+    url: &str,
+    tls: Option<&att_gateway::upstream::tls::TlsSettings>,
+    timeout: Duration,
+) -> Result<att_gateway::upstream::UpstreamSpec, String> {
+    let spec: att_gateway::upstream::UpstreamSpec = serde_json::from_value(serde_json::json!({
+        "name": "probe", "url": url, "tls": tls,
+        "init_timeout": format!("{}ms", timeout.as_millis()),
+    }))
+    .map_err(|e| e.to_string())?;
+    att_gateway::upstream::tls::check(&spec).map_err(|e| e.to_string())?;
+    Ok(spec)
+}
+
+async fn mcp(
+    url: &str,
+    tls: Option<&att_gateway::upstream::tls::TlsSettings>,
+    timeout: Duration,
+) -> ProbeResult {
+    let spec = match mcp_spec(url, tls, timeout) {
         Ok(s) => s,
         Err(e) => return ProbeResult::failed(format!("mcp_error:{e}")),
     };

@@ -143,7 +143,7 @@ impl ServiceSpec {
             ));
         }
         match &self.health {
-            Some(Probe::Http { url }) | Some(Probe::Mcp { url })
+            Some(Probe::Http { url }) | Some(Probe::Mcp { url, .. })
                 if !(url.starts_with("http://") || url.starts_with("https://")) =>
             {
                 Err(format!(
@@ -154,6 +154,12 @@ impl ServiceSpec {
             Some(Probe::Program { argv, .. }) if argv.is_empty() => {
                 Err(format!("service `{}`: health command is empty", self.name))
             }
+            Some(Probe::Mcp {
+                url,
+                tls: Some(tls),
+            }) => super::probe::mcp_spec(url, Some(tls), std::time::Duration::from_secs(10))
+                .map(drop)
+                .map_err(|e| format!("service `{}`: health {e}", self.name)),
             _ => Ok(()),
         }?;
         if let Some(build) = &self.build {
