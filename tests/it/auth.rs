@@ -397,3 +397,92 @@ async fn revoking_a_key_ends_its_open_event_streams() {
     assert_eq!(seen, Ok(true), "the token's stream goes on");
     att.server.shutdown().await;
 }
+
+/// No credential comes back out: after keys are made, used, refused and revoked (and an
+/// upstream registered with a secret header), neither the API's answers, the event log,
+/// `/metrics`, the actors' traces nor att's own log contain a key, the token or the header.
+#[tokio::test]
+async fn no_key_token_or_secret_header_appears_in_any_answer_event_metric_or_log() {
+    use common::AttProcess;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let att =
+        AttProcess::start_with_env(&dir.path().join("data"), &[], &[("ATT_API_TOKEN", TOKEN)]);
+    let http = reqwest::Client::new();
+    let call = |method: &str, path: &str, key: &str, body: Option<Value>| {
+        let mut req = http
+            .request(method.parse().expect("method"), att.url(path))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+    };
+    let r = call(
+        "POST",
+        "/api/v1/keys",
+        TOKEN,
+        Some(json!({"name": "ci", "role": "operator"})),
+    )
+    .await
+    .expect("create");
+    let key = r.json::<Value>().await.expect("json")["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let secret_header = "Bearer ghp_planted_secret_0123456789";
+    for (method, path, credential, body) in [
+        ("GET", "/api/v1/mcp/servers", key.clone(), None),
+        (
+            "POST",
+            "/api/v1/mcp/servers",
+            key.clone(),
+            Some(json!({"name": "x", "url": "http://127.0.0.1:9/mcp"})),
+        ),
+        (
+            "GET",
+            "/api/v1/ready",
+            format!("{}x", &key[..key.len() - 1]),
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/mcp/servers",
+            TOKEN.to_owned(),
+            Some(
+                json!({"name": "hosted", "url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": secret_header}}),
+            ),
+        ),
+        ("DELETE", "/api/v1/keys/ci", TOKEN.to_owned(), None),
+        ("GET", "/api/v1/mcp/servers", key.clone(), None),
+    ] {
+        call(method, path, &credential, body)
+            .await
+            .expect("request");
+    }
+    let mut seen = String::new();
+    for path in [
+        "/api/v1/events?limit=1000",
+        "/api/v1/keys",
+        "/api/v1/mcp/servers",
+        "/api/v1/mcp/servers/hosted",
+        "/metrics",
+        "/api/v1/actors",
+        "/api/v1/actors/upstream:hosted/trace",
+    ] {
+        let r = call("GET", path, TOKEN, None).await.expect("GET");
+        seen.push_str(&r.text().await.expect("body"));
+    }
+    assert!(seen.contains("auth.refused"), "the refusals were recorded");
+    seen.push_str(&att.stderr());
+    let secret_part = key.rsplit('_').next().expect("secret");
+    for (what, secret) in [
+        ("the key", secret_part),
+        ("the token", TOKEN),
+        ("the header", "ghp_planted_secret_0123456789"),
+    ] {
+        assert!(
+            !seen.contains(secret),
+            "{what} appears in an answer, an event, a metric or the log"
+        );
+    }
+}
