@@ -171,22 +171,32 @@ fn main() {
         let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(axum::serve::ListenerExt::tap_io(listener, |t| { let _ = t.set_nodelay(true); }), axum::Router::new().nest_service("/mcp", service)).await });
 
-        // att, with the upstream registered.
+        // att, with the upstream registered. `BENCH_AUTH=key`: with a token configured and every
+        // call made with an operator's API key (auth on), to compare with the default (open).
+        let with_key = std::env::var("BENCH_AUTH").as_deref() == Ok("key");
         let data = tempfile::tempdir().expect("temp dir");
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: data.path().to_owned(),
             log_level: "warn".into(),
             upstreams: vec![serde_json::from_value(json!({"name": "bench", "url": url})).expect("spec")],
+            api_token: with_key.then(|| "bench-token-0123456789abcdef".into()),
             ..Config::default()
         };
         let server = att::server::start(config).await.expect("att starts");
+        let key = match with_key {
+            true => Some(server.auth().create("bench", att::auth::Role::Operator, None).await.expect("key").text),
+            false => None,
+        };
+        println!("auth: {}", if with_key { "on (an operator's API key on every call)" } else { "off (open, loopback)" });
+        let bearer = format!("Bearer {}", key.clone().unwrap_or_default());
+        let authorized = move |r: reqwest::RequestBuilder| if with_key { r.header("authorization", bearer.clone()) } else { r };
         let invoke_url = format!("http://{}/api/v1/mcp/invoke/tool", server.local_addr);
         let http = reqwest::Client::new();
         let body = json!({"tool_name": "echo", "arguments": {"text": "x"}}).to_string();
         // Wait until the upstream's catalog is routable.
         for _ in 0..1000 {
-            let r = http.post(&invoke_url).header("content-type", "application/json").body(body.clone()).send().await;
+            let r = authorized(http.post(&invoke_url)).header("content-type", "application/json").body(body.clone()).send().await;
             if r.is_ok_and(|r| r.status().is_success()) {
                 break;
             }
@@ -206,10 +216,13 @@ fn main() {
         let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("bench-mcp", "0"))
             .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE);
         let via_mcp = Arc::new(
-            info.serve(StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(format!(
-                "http://{}/mcp",
-                server.local_addr
-            ))))
+            info.serve(StreamableHttpClientTransport::from_config({
+                let config = StreamableHttpClientTransportConfig::with_uri(format!("http://{}/mcp", server.local_addr));
+                match &key {
+                    Some(k) => config.auth_header(k.clone()),
+                    None => config,
+                }
+            }))
             .await
             .expect("client on att's /mcp"),
         );
@@ -232,9 +245,9 @@ fn main() {
         // call should cost it one (the outcome report), not a round trip as well.
         let actors_url = format!("http://{}/api/v1/actors", server.local_addr);
         let upstream_handled = || {
-            let (h, u) = (http.clone(), actors_url.clone());
+            let (h, u, auth) = (http.clone(), actors_url.clone(), authorized.clone());
             async move {
-                let list: serde_json::Value = h.get(&u).send().await.expect("actors").json().await.expect("actors json");
+                let list: serde_json::Value = auth(h.get(&u)).send().await.expect("actors").json().await.expect("actors json");
                 list["actors"]
                     .as_array()
                     .and_then(|a| a.iter().find(|x| x["name"] == "upstream:bench"))
@@ -257,11 +270,11 @@ fn main() {
                 }
             })
             .await;
-            let (h, u, b) = (http.clone(), invoke_url.clone(), body.clone());
+            let (h, u, b, auth) = (http.clone(), invoke_url.clone(), body.clone(), authorized.clone());
             let att_stats = run(callers, calls, move || {
-                let (h, u, b) = (h.clone(), u.clone(), b.clone());
+                let (h, u, b, auth) = (h.clone(), u.clone(), b.clone(), auth.clone());
                 async move {
-                    let r = h.post(&u).header("content-type", "application/json").body(b).send().await.expect("att call");
+                    let r = auth(h.post(&u)).header("content-type", "application/json").body(b).send().await.expect("att call");
                     assert!(r.status().is_success(), "{}", r.status());
                     r.bytes().await.expect("body");
                 }
