@@ -7,6 +7,7 @@
 //! install on loopback), every caller is the admin `anonymous`: the first key (or a token)
 //! closes that door.
 
+pub mod audit;
 pub mod keys;
 pub mod role;
 

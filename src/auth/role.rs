@@ -82,8 +82,9 @@ pub fn route_role(method: &axum::http::Method, path: &str) -> Needs {
         Some(rest) => rest.trim_end_matches('/').split('/').collect(),
         None => Vec::new(),
     };
-    // Keys are the admin's even to read. `/mcp`: each call is checked by what it does.
-    if api.first() == Some(&"keys") {
+    // Keys and the audit log are the admin's even to read. `/mcp`: each call is checked by
+    // what it does.
+    if matches!(api.first(), Some(&"keys" | &"audit")) {
         return Needs::Role(Role::Admin);
     }
     if path == "/mcp" || path.starts_with("/mcp/") {
@@ -151,6 +152,7 @@ mod tests {
             (Method::POST, "/api/v1/events", a),
             (Method::GET, "/api/v1/keys", a),
             (Method::POST, "/api/v1/keys", a),
+            (Method::GET, "/api/v1/audit", a),
             (Method::POST, "/mcp", v),
             (Method::DELETE, "/mcp", v),
             (Method::POST, "/api/v1/something/new", a),

@@ -44,6 +44,12 @@ fn http_client(remote: &crate::cli::Remote) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("--ca-file {}", e.message))?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
+        // The audit log names the surface `cli` for these requests.
+        .user_agent(format!(
+            "{}{}",
+            crate::auth::audit::CLI_AGENT,
+            env!("CARGO_PKG_VERSION")
+        ))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }

@@ -14,7 +14,8 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, OptionalApiJson};
+use super::extract::{ApiJson, ApiQuery, By, OptionalApiJson};
+use crate::tools::Caller;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,8 +48,10 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 /// Asks the bootstrap actor for a run: 202 with its id, 409 when the target is busy.
 async fn start(
     state: &AppState,
-    request: RunRequest,
+    mut request: RunRequest,
+    by: &Caller,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    request.requested_by = Some(by.principal.clone());
     match BootstrapHandle::new(state.directory.clone())
         .start(request)
         .await
@@ -70,6 +73,7 @@ async fn start(
               (status = 422, description = "bad request, naming the problem", body = ErrorBody)))]
 async fn start_run(
     State(state): State<AppState>,
+    By(by): By,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
     let mut request: RunRequest = serde_path_to_error::deserialize(body).map_err(|e| {
@@ -83,7 +87,7 @@ async fn start_run(
         .check()
         .map_err(|e| ApiError::invalid(e.field, e.message))?;
     state.tools.resolve_change(&mut request).await?;
-    start(&state, request).await
+    start(&state, request, &by).await
 }
 
 /// `GET /runs` parameters.
@@ -249,6 +253,7 @@ pub struct ManualRollback {
               (status = 422, description = "no release to go back to", body = ErrorBody)))]
 async fn rollback_target(
     State(state): State<AppState>,
+    By(by): By,
     Path(target): Path<String>,
     OptionalApiJson(body): OptionalApiJson<ManualRollback>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
@@ -272,7 +277,7 @@ async fn rollback_target(
         "target": target, "requested_release_id": to.id,
     }))
     .map_err(invalid)?;
-    start(&state, request).await
+    start(&state, request, &by).await
 }
 
 /// `POST /releases`.

@@ -21,6 +21,7 @@ use super::actors::limit_param;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::middleware::RequestId;
+use crate::auth::{Principal, Role, audit};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -59,7 +60,7 @@ pub struct EventList {
     pub events: Vec<Event>,
 }
 
-fn parse_since(since: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+pub(super) fn parse_since(since: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
     since
         .map(|s| {
             OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
@@ -99,6 +100,7 @@ fn check_kind(field: &str, kind: &str, allow_wildcard: bool) -> Result<(), ApiEr
               (status = 422, description = "bad parameter", body = ErrorBody)))]
 async fn query(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> Result<Json<EventList>, ApiError> {
     if let Some(k) = &p.kind {
@@ -112,6 +114,7 @@ async fn query(
         after_id: None,
         data: Vec::new(),
         limit: u32::try_from(limit).unwrap_or(1000),
+        except_kinds: hidden_from(principal.as_deref()),
     };
     Ok(Json(EventList {
         events: state.events.query(q).await?,
@@ -143,6 +146,12 @@ async fn append(
     ApiJson(body): ApiJson<AppendEvent>,
 ) -> Result<(StatusCode, Json<Event>), ApiError> {
     check_kind("kind", &body.kind, false)?;
+    if body.kind == audit::KIND {
+        return Err(ApiError::invalid(
+            "kind",
+            "`audit` is att's own: entries are recorded by att, never appended",
+        ));
+    }
     if body
         .correlation_id
         .as_ref()
@@ -180,6 +189,7 @@ pub struct StreamParams {
               (status = 422, description = "bad parameter", body = ErrorBody)))]
 async fn stream(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     ApiQuery(p): ApiQuery<StreamParams>,
 ) -> Result<Sse<impl Stream<Item = Result<sse::Event, Infallible>>>, ApiError> {
@@ -197,6 +207,7 @@ async fn stream(
     let filter = EventQuery {
         kind: p.kind,
         correlation_id: p.correlation_id,
+        except_kinds: hidden_from(principal.as_deref()),
         ..EventQuery::default()
     };
     let from = last_id.map_or(follow::From::Now, follow::From::After);
@@ -205,6 +216,16 @@ async fn stream(
         shutdown.cancelled().await;
     });
     Ok(sse_stream(events))
+}
+
+/// The kinds of event `principal` may not read: the audit log is the admin's
+/// (`GET /api/v1/audit`).
+fn hidden_from(principal: Option<&Principal>) -> Vec<String> {
+    if principal.is_some_and(|p| p.may(Role::Admin)) {
+        Vec::new()
+    } else {
+        vec![audit::KIND.to_owned()]
+    }
 }
 
 /// Events as server-sent events (`id:` the event id, `data:` the event), kept alive.

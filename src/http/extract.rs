@@ -1,4 +1,5 @@
-//! Extractors that turn bad input into [`ApiError::Invalid`] naming the field.
+//! Extractors that turn bad input into [`ApiError::Invalid`] naming the field, and
+//! [`By`]: who a request acts for.
 //!
 //! axum's own `Json` and `Query` answer 400 with plain text; att's API answers every
 //! malformed or invalid body or query with 422 in the error shape.
@@ -142,6 +143,25 @@ pub(crate) fn field_of(path: &str, message: &str) -> Option<String> {
         (".", f) => f,
         (p, Some(f)) if p != f && !p.ends_with(&format!(".{f}")) => Some(format!("{p}.{f}")),
         (p, _) => Some(p.to_owned()),
+    }
+}
+
+/// Who a request acts for, as the workspace tools record it: the request id
+/// (`http:<id>`) and the principal the authorization layer found.
+pub struct By(pub crate::tools::Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for By {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let id = parts
+            .extensions
+            .get::<super::middleware::RequestId>()
+            .map_or("-", |r| &r.0);
+        let principal = parts.extensions.get::<crate::auth::Principal>();
+        Ok(By(
+            crate::tools::Caller::new(format!("http:{id}")).by(principal)
+        ))
     }
 }
 

@@ -29,8 +29,8 @@ use rmcp::model::{
     ErrorCode, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-    UnsubscribeRequestParams,
+    Reference, ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use rmcp::service::{
     NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError,
@@ -41,7 +41,7 @@ use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use super::mcp_changes::{Change, ChangeFeed};
-use crate::auth::{Principal, Role};
+use crate::auth::{Principal, Role, audit};
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
 
@@ -205,6 +205,14 @@ fn session_id(context: &RequestContext<RoleServer>) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
+/// Who made a request (the HTTP layer put the principal on it).
+fn principal(context: &RequestContext<RoleServer>) -> Option<&Principal> {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|p| p.extensions.get::<Principal>())
+}
+
 /// A workspace error that is not a tool result: the caller's mistake is invalid params.
 fn ws_error(e: ToolError) -> ErrorData {
     match e {
@@ -245,34 +253,114 @@ impl FederatedServer {
     }
 
     /// Whether this request's principal (the HTTP layer put it on the request) may do
-    /// `what`, which needs `needs`; if not, why, recorded as an `auth.refused` event.
+    /// `action` on `target`, which needs `needs`; if not, why, recorded in the audit log.
     fn allowed(
         &self,
         context: &RequestContext<RoleServer>,
         needs: Role,
-        what: &str,
+        action: &str,
+        target: &str,
     ) -> Result<(), String> {
-        let principal = context
-            .extensions
-            .get::<axum::http::request::Parts>()
-            .and_then(|p| p.extensions.get::<Principal>());
+        let principal = principal(context);
         if principal.is_some_and(|p| p.may(needs)) {
             return Ok(());
         }
         let (who, role) = principal.map_or(("-", "unknown".to_owned()), |p| {
             (p.name.as_str(), p.role.to_string())
         });
-        let why = format!("{what} needs the role `{needs}`; `{who}` is {role}");
-        att_runtime::events::EventSink::emit(
-            &self.gateway.events(),
-            att_runtime::events::NewEvent {
-                at: time::OffsetDateTime::now_utc(),
-                kind: "auth.refused".into(),
-                correlation_id: session_id(context).map(str::to_owned),
-                data: json!({"principal": who, "surface": "mcp", "target": what, "needs": needs, "why": why}),
-            },
+        let why = format!("{action} `{target}` needs the role `{needs}`; `{who}` is {role}");
+        self.audit(
+            context,
+            action,
+            target,
+            audit::Outcome::Refused(why.clone()),
         );
         Err(why)
+    }
+
+    /// Records `action` on `target` and how it ended in the audit log.
+    fn audit(
+        &self,
+        context: &RequestContext<RoleServer>,
+        action: &str,
+        target: &str,
+        outcome: audit::Outcome,
+    ) {
+        audit::Entry {
+            principal: principal(context),
+            surface: audit::Surface::Mcp,
+            action,
+            target,
+            outcome,
+            status: None,
+            request_id: session_id(context),
+        }
+        .record(&self.gateway.events());
+    }
+
+    /// Records a call's result in the audit log and hands it on.
+    fn audited<T>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        action: &str,
+        target: &str,
+        result: Result<T, ErrorData>,
+        failed: impl FnOnce(&T) -> Option<String>,
+    ) -> Result<T, ErrorData> {
+        let outcome = match &result {
+            Ok(r) => failed(r).map_or(audit::Outcome::Ok, audit::Outcome::Failed),
+            Err(e) => audit::Outcome::Failed(e.message.to_string()),
+        };
+        self.audit(context, action, target, outcome);
+        result
+    }
+
+    /// A `tools/call` the caller may make: one of att's tools, or routed upstream.
+    async fn run_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if self.tools.has_tool(&request.name) {
+            let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
+            let mut caller = Caller::new(format!("mcp:{}", session_id(context).unwrap_or("-")))
+                .by(principal(context));
+            if let Some(token) = context.meta.get_progress_token() {
+                // Sent in order by one task: progress must only grow.
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, String)>();
+                let peer = context.peer.clone();
+                tokio::spawn(async move {
+                    while let Some((n, line)) = rx.recv().await {
+                        let p =
+                            rmcp::model::ProgressNotificationParam::new(token.clone(), n as f64)
+                                .with_message(line);
+                        if peer.notify_progress(p).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                caller.progress = Some(Arc::new(move |n, line| {
+                    let _ = tx.send((n, line));
+                }));
+            }
+            let done = self.tools.call(&request.name, args, &caller).await;
+            return tool_result(done).map(Into::into);
+        }
+        let federated = self.current();
+        let Some(route) = federated.tool(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool `{}`", request.name),
+                None,
+            ));
+        };
+        let call = Request::Tool {
+            name: route.name.clone(),
+            arguments: request.arguments,
+        };
+        let o = self.invoke(call, route.only.as_deref(), context).await?;
+        outcome::<CallToolResult>("tool", o)
+            .map(Complete::completed)
+            .map(Into::into)
     }
 
     /// Invokes `call` unless the client cancels it first; a cancel drops the upstream call,
@@ -412,7 +500,8 @@ impl ServerHandler for FederatedServer {
                 .allowed(
                     context.request_context(),
                     Role::Operator,
-                    "following resources",
+                    "subscriptions/listen",
+                    "resources",
                 )
                 .is_err()
         {
@@ -482,48 +571,20 @@ impl ServerHandler for FederatedServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let needs = self.tools.role(&request.name).unwrap_or(Role::Operator);
-        if let Err(why) = self.allowed(&context, needs, &format!("tool `{}`", request.name)) {
+        let name = request.name.clone();
+        if let Err(why) = self.allowed(&context, needs, "tools/call", &name) {
             return Ok(CallToolResult::error(vec![rmcp::model::ContentBlock::text(why)]).into());
         }
-        if self.tools.has_tool(&request.name) {
-            let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
-            let mut caller = Caller::new(format!("mcp:{}", session_id(&context).unwrap_or("-")));
-            if let Some(token) = context.meta.get_progress_token() {
-                // Sent in order by one task: progress must only grow.
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, String)>();
-                let peer = context.peer.clone();
-                tokio::spawn(async move {
-                    while let Some((n, line)) = rx.recv().await {
-                        let p =
-                            rmcp::model::ProgressNotificationParam::new(token.clone(), n as f64)
-                                .with_message(line);
-                        if peer.notify_progress(p).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-                caller.progress = Some(Arc::new(move |n, line| {
-                    let _ = tx.send((n, line));
-                }));
-            }
-            let done = self.tools.call(&request.name, args, &caller).await;
-            return tool_result(done).map(Into::into);
-        }
-        let federated = self.current();
-        let Some(route) = federated.tool(&request.name) else {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool `{}`", request.name),
-                None,
-            ));
-        };
-        let call = Request::Tool {
-            name: route.name.clone(),
-            arguments: request.arguments,
-        };
-        let o = self.invoke(call, route.only.as_deref(), &context).await?;
-        outcome::<CallToolResult>("tool", o)
-            .map(Complete::completed)
-            .map(Into::into)
+        let result = self.run_tool(request, &context).await;
+        self.audited(&context, "tools/call", &name, result, |r| match r {
+            CallToolResponse::Complete(r) if r.is_error == Some(true) => Some(
+                r.content
+                    .iter()
+                    .find_map(|c| c.as_text().map(|t| t.text.clone()))
+                    .unwrap_or_else(|| "the tool reported an error".into()),
+            ),
+            _ => None,
+        })
     }
 
     async fn list_resources(
@@ -558,15 +619,15 @@ impl ServerHandler for FederatedServer {
                 Err(e) => Err(ws_error(e)),
             };
         }
-        self.allowed(
-            &context,
-            Role::Operator,
-            &format!("reading `{}`", request.uri),
-        )
-        .map_err(|why| ErrorData::invalid_request(why, None))?;
-        let call = Request::Resource { uri: request.uri };
-        let o = self.invoke(call, None, &context).await?;
-        outcome::<ReadResourceResult>("resource", o)
+        let uri = request.uri;
+        self.allowed(&context, Role::Operator, "resources/read", &uri)
+            .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let call = Request::Resource { uri: uri.clone() };
+        let result = match self.invoke(call, None, &context).await {
+            Ok(o) => outcome::<ReadResourceResult>("resource", o),
+            Err(e) => Err(e),
+        };
+        self.audited(&context, "resources/read", &uri, result, |_| None)
             .map(Complete::completed)
             .map(Into::into)
     }
@@ -576,12 +637,22 @@ impl ServerHandler for FederatedServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        self.allowed(&context, Role::Operator, "completion")
+        let target = match &request.r#ref {
+            Reference::Prompt(p) => p.name.clone(),
+            Reference::Resource(r) => r.uri.clone(),
+            _ => "-".to_owned(),
+        };
+        self.allowed(&context, Role::Operator, "completion/complete", &target)
             .map_err(|why| ErrorData::invalid_request(why, None))?;
-        let o = self
+        let result = match self
             .invoke(Request::Complete(Box::new(request)), None, &context)
-            .await?;
-        outcome::<CompleteResult>("prompt or resource to complete", o).map(Complete::completed)
+            .await
+        {
+            Ok(o) => outcome::<CompleteResult>("prompt or resource to complete", o),
+            Err(e) => Err(e),
+        };
+        self.audited(&context, "completion/complete", &target, result, |_| None)
+            .map(Complete::completed)
     }
 
     async fn list_prompts(
@@ -599,18 +670,18 @@ impl ServerHandler for FederatedServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        self.allowed(
-            &context,
-            Role::Operator,
-            &format!("prompt `{}`", request.name),
-        )
-        .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let name = request.name;
+        self.allowed(&context, Role::Operator, "prompts/get", &name)
+            .map_err(|why| ErrorData::invalid_request(why, None))?;
         let call = Request::Prompt {
-            name: request.name,
+            name: name.clone(),
             arguments: request.arguments,
         };
-        let o = self.invoke(call, None, &context).await?;
-        outcome::<GetPromptResult>("prompt", o)
+        let result = match self.invoke(call, None, &context).await {
+            Ok(o) => outcome::<GetPromptResult>("prompt", o),
+            Err(e) => Err(e),
+        };
+        self.audited(&context, "prompts/get", &name, result, |_| None)
             .map(Complete::completed)
             .map(Into::into)
     }
@@ -638,7 +709,8 @@ impl ServerHandler for FederatedServer {
         self.allowed(
             &context,
             Role::Operator,
-            &format!("following `{}`", request.uri),
+            "resources/subscribe",
+            &request.uri,
         )
         .map_err(|why| ErrorData::invalid_request(why, None))?;
         let uri = request.uri;

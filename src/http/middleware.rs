@@ -61,65 +61,66 @@ pub async fn browser_policy(
 
 /// Who is calling ([`crate::auth::Auth`]) and whether they may: the route's role
 /// ([`crate::auth::route_role`]) against the principal's. A missing or refused credential is
-/// 401 saying why, a role too low is 403 naming the role needed; both are recorded as
-/// `auth.refused` events. The principal rides on the request for the handlers (`/mcp` checks
+/// 401 saying why, a role too low is 403 naming the role needed; both are audit entries
+/// ([`crate::auth::audit`]), as is every state-changing request let through, with its
+/// status. The principal rides on the request for the handlers (`/mcp` checks and audits
 /// each call by what it does).
 pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    use crate::auth::audit::{Entry, Outcome, Surface, changes_state};
     let needs = crate::auth::route_role(req.method(), req.uri().path());
     let crate::auth::Needs::Role(needs) = needs else {
         return next.run(req).await;
+    };
+    let path = req.uri().path().to_owned();
+    let mcp = path == "/mcp" || path.starts_with("/mcp/");
+    let surface = if mcp {
+        Surface::Mcp
+    } else {
+        Surface::of_http(req.headers())
+    };
+    let method = req.method().clone();
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let entry = |principal, outcome, status: axum::http::StatusCode| Entry {
+        principal,
+        surface,
+        action: method.as_str(),
+        target: &path,
+        outcome,
+        status: Some(status.as_u16()),
+        request_id: request_id.as_deref(),
     };
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer);
-    let refuse = |who: &str, status: axum::http::StatusCode, why: String| {
-        att_runtime::events::EventSink::emit(
-            &state.events,
-            att_runtime::events::NewEvent {
-                at: time::OffsetDateTime::now_utc(),
-                kind: "auth.refused".into(),
-                correlation_id: None,
-                data: serde_json::json!({
-                    "principal": who, "method": req.method().as_str(), "path": req.uri().path(),
-                    "needs": needs, "why": why,
-                }),
-            },
-        );
-        let error = if status == axum::http::StatusCode::UNAUTHORIZED {
-            ApiError::Unauthorized(why)
-        } else {
-            ApiError::Status(status, why)
-        };
-        error.into_response()
-    };
-    match state.auth.authenticate(presented) {
-        Ok(principal) if principal.may(needs) => {
-            let key = principal.key.then(|| principal.clone());
-            req.extensions_mut().insert(principal);
-            let response = next.run(req).await;
-            match key {
-                Some(p) => end_streams_on(&state.auth, &p, response),
-                None => response,
-            }
+    let principal = match state.auth.authenticate(presented) {
+        Ok(p) => p,
+        Err(refused) => {
+            let why = refused.to_string();
+            let status = axum::http::StatusCode::UNAUTHORIZED;
+            entry(None, Outcome::Refused(why.clone()), status).record(&state.events);
+            return ApiError::Unauthorized(why).into_response();
         }
-        Ok(principal) => refuse(
-            &principal.name,
-            axum::http::StatusCode::FORBIDDEN,
-            format!(
-                "{} {} needs the role `{needs}`; `{}` is {}",
-                req.method(),
-                req.uri().path(),
-                principal.name,
-                principal.role
-            ),
-        ),
-        Err(refused) => refuse(
-            "-",
-            axum::http::StatusCode::UNAUTHORIZED,
-            refused.to_string(),
-        ),
+    };
+    if !principal.may(needs) {
+        let why = format!(
+            "{method} {path} needs the role `{needs}`; `{}` is {}",
+            principal.name, principal.role
+        );
+        let status = axum::http::StatusCode::FORBIDDEN;
+        entry(Some(&principal), Outcome::Refused(why.clone()), status).record(&state.events);
+        return ApiError::Status(status, why).into_response();
+    }
+    req.extensions_mut().insert(principal.clone());
+    let response = next.run(req).await;
+    if !mcp && changes_state(&method) {
+        let status = response.status();
+        entry(Some(&principal), Outcome::of_status(status), status).record(&state.events);
+    }
+    match principal.key {
+        true => end_streams_on(&state.auth, &principal, response),
+        false => response,
     }
 }
 

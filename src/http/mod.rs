@@ -2,6 +2,7 @@
 //! document generated from the handlers, limits, timeouts and bearer auth.
 
 pub mod actors;
+pub mod audit;
 pub mod bootstrap;
 pub mod error;
 pub mod events;
@@ -92,6 +93,7 @@ pub fn router(
         .merge(bootstrap::routes())
         .merge(projects::routes())
         .merge(keys::routes())
+        .merge(audit::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, By};
 use crate::tools::args::{
     BranchArgs, CodeDiffArgs, CommitArgs, CreateArgs, DeployRunArgs, DeployStatusArgs, ListArgs,
     LogArgs, LogsArgs, NoArgs, PushArgs, ReadArgs, SearchArgs, TestResultsArgs, TestRunArgs,
@@ -70,22 +70,14 @@ impl From<ToolError> for ApiError {
     }
 }
 
-fn caller(headers: &HeaderMap) -> Caller {
-    let id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    Caller::new(format!("http:{id}"))
-}
-
 /// Runs `tool` on `args` for this request's caller; answers the tool's structured result.
 async fn run<A>(
     s: &AppState,
-    h: &HeaderMap,
+    caller: &Caller,
     tool: &ToolSpec<A>,
     args: A,
 ) -> Result<Json<Value>, ApiError> {
-    let done = tool.run(&s.tools, args, &caller(h)).await?;
+    let done = tool.run(&s.tools, args, caller).await?;
     Ok(Json(done.data))
 }
 
@@ -154,8 +146,8 @@ fn query_args(q: BTreeMap<String, String>) -> Map<String, Value> {
 /// Lists the projects.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "workspace",
     responses((status = 200, description = "every project (`projects`)")))]
-async fn list_projects(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &projects::LIST, NoArgs {}).await
+async fn list_projects(State(s): State<AppState>, By(caller): By) -> Result<Json<Value>, ApiError> {
+    run(&s, &caller, &projects::LIST, NoArgs {}).await
 }
 
 /// Registers (or replaces) a project: an existing directory, or a clone of `git_remote`.
@@ -165,11 +157,11 @@ async fn list_projects(State(s): State<AppState>, h: HeaderMap) -> Result<Json<V
               (status = 422, description = "bad project", body = ErrorBody)))]
 async fn add_project(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let args: CreateArgs = parse_args(Value::Object(object(body)?))?;
-    let r = run(&s, &h, &projects::CREATE, args).await?;
+    let r = run(&s, &caller, &projects::CREATE, args).await?;
     Ok((StatusCode::CREATED, r))
 }
 
@@ -195,10 +187,16 @@ async fn get_project(
               (status = 404, description = "no such project", body = ErrorBody)))]
 async fn delete_project(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let _ = run(&s, &h, &projects::DELETE, InProject::new(name, NoArgs {})).await?;
+    let _ = run(
+        &s,
+        &caller,
+        &projects::DELETE,
+        InProject::new(name, NoArgs {}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -209,10 +207,16 @@ async fn delete_project(
               (status = 404, description = "no such project", body = ErrorBody)))]
 async fn project_status(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &projects::STATUS, InProject::new(name, NoArgs {})).await
+    run(
+        &s,
+        &caller,
+        &projects::STATUS,
+        InProject::new(name, NoArgs {}),
+    )
+    .await
 }
 
 /// Writes what an archive produces into a channel, in chunks (the HTTP body reads it).
@@ -305,11 +309,11 @@ async fn download(
               (status = 422, description = "the path is refused", body = ErrorBody)))]
 async fn list_files(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolQuery(args): ToolQuery<ListArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &code::LIST, InProject::new(name, args)).await
+    run(&s, &caller, &code::LIST, InProject::new(name, args)).await
 }
 
 /// Reads a text file of a project.
@@ -320,11 +324,11 @@ async fn list_files(
               (status = 422, description = "the path is refused, or not a text file", body = ErrorBody)))]
 async fn read_file(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolQuery(args): ToolQuery<ReadArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &code::READ, InProject::new(name, args)).await
+    run(&s, &caller, &code::READ, InProject::new(name, args)).await
 }
 
 /// Writes a text file of a project (atomic; parents created; `.git` refused).
@@ -336,11 +340,11 @@ async fn read_file(
               (status = 422, description = "the path is refused", body = ErrorBody)))]
 async fn write_file(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolBody(args): ToolBody<WriteArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &code::WRITE, InProject::new(name, args)).await
+    run(&s, &caller, &code::WRITE, InProject::new(name, args)).await
 }
 
 /// Searches a project's text files.
@@ -351,11 +355,11 @@ async fn write_file(
               (status = 422, description = "bad pattern", body = ErrorBody)))]
 async fn search_files(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolQuery(args): ToolQuery<SearchArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &code::SEARCH, InProject::new(name, args)).await
+    run(&s, &caller, &code::SEARCH, InProject::new(name, args)).await
 }
 
 /// A diff: the working tree against HEAD (`{}`), or two texts (`{original, modified}`; the
@@ -366,7 +370,7 @@ async fn search_files(
     responses((status = 200, description = "`{diff}`")))]
 async fn diff(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolBody(mut args): ToolBody<CodeDiffArgs>,
 ) -> Result<Json<Value>, ApiError> {
@@ -375,7 +379,7 @@ async fn diff(
     } else {
         args.project = Some(name);
     }
-    run(&s, &h, &code::DIFF, args).await
+    run(&s, &caller, &code::DIFF, args).await
 }
 
 /// Branch, HEAD and changed files.
@@ -385,10 +389,10 @@ async fn diff(
               (status = 409, description = "not a git repository", body = ErrorBody)))]
 async fn git_status(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &git::STATUS, InProject::new(name, NoArgs {})).await
+    run(&s, &caller, &git::STATUS, InProject::new(name, NoArgs {})).await
 }
 
 /// Switches to a branch.
@@ -399,11 +403,11 @@ async fn git_status(
               (status = 409, description = "exists, or would overwrite local changes", body = ErrorBody)))]
 async fn git_branch(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolBody(args): ToolBody<BranchArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &git::BRANCH, InProject::new(name, args)).await
+    run(&s, &caller, &git::BRANCH, InProject::new(name, args)).await
 }
 
 /// Commits.
@@ -415,11 +419,11 @@ async fn git_branch(
               (status = 422, description = "a path is refused", body = ErrorBody)))]
 async fn git_commit(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolBody(args): ToolBody<CommitArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &git::COMMIT, InProject::new(name, args)).await
+    run(&s, &caller, &git::COMMIT, InProject::new(name, args)).await
 }
 
 /// The newest commits.
@@ -428,11 +432,11 @@ async fn git_commit(
     responses((status = 200, description = "`{commits}`")))]
 async fn git_log(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolQuery(args): ToolQuery<LogArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &git::LOG, InProject::new(name, args)).await
+    run(&s, &caller, &git::LOG, InProject::new(name, args)).await
 }
 
 /// The working tree's patch against HEAD.
@@ -441,10 +445,10 @@ async fn git_log(
     responses((status = 200, description = "`{diff}`")))]
 async fn git_diff(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &git::DIFF, InProject::new(name, NoArgs {})).await
+    run(&s, &caller, &git::DIFF, InProject::new(name, NoArgs {})).await
 }
 
 /// Pushes.
@@ -455,11 +459,11 @@ async fn git_diff(
               (status = 409, description = "not a fast-forward", body = ErrorBody)))]
 async fn git_push(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolBody(args): ToolBody<PushArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &git::PUSH, InProject::new(name, args)).await
+    run(&s, &caller, &git::PUSH, InProject::new(name, args)).await
 }
 
 /// Starts a test run and answers at once with its `running` record; `GET …/tests/{id}`
@@ -473,13 +477,13 @@ async fn git_push(
               (status = 422, description = "a bad filter or timeout", body = ErrorBody)))]
 async fn run_tests(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolBody(args): ToolBody<TestRunArgs>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let done = s
         .tools
-        .start_test_run(InProject::new(name, args), &caller(&h))
+        .start_test_run(InProject::new(name, args), &caller)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(done.data)))
 }
@@ -490,11 +494,11 @@ async fn run_tests(
     responses((status = 200, description = "`{runs}`, newest first")))]
 async fn list_tests(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolQuery(args): ToolQuery<TestResultsArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &testruns::RESULTS, InProject::new(name, args)).await
+    run(&s, &caller, &testruns::RESULTS, InProject::new(name, args)).await
 }
 
 /// One test run.
@@ -505,14 +509,14 @@ async fn list_tests(
               (status = 404, description = "no such run", body = ErrorBody)))]
 async fn get_test(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let args = TestResultsArgs {
         id: Some(id),
         limit: None,
     };
-    run(&s, &h, &testruns::RESULTS, InProject::new(name, args)).await
+    run(&s, &caller, &testruns::RESULTS, InProject::new(name, args)).await
 }
 
 /// The runtime's state and a health probe now.
@@ -521,10 +525,16 @@ async fn get_test(
     responses((status = 200, description = "its status")))]
 async fn runtime_status(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &runtime::STATUS, InProject::new(name, NoArgs {})).await
+    run(
+        &s,
+        &caller,
+        &runtime::STATUS,
+        InProject::new(name, NoArgs {}),
+    )
+    .await
 }
 
 /// Starts, stops or restarts the runtime.
@@ -535,7 +545,7 @@ async fn runtime_status(
               (status = 409, description = "no runtime", body = ErrorBody)))]
 async fn runtime_action(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let tool = match action.as_str() {
@@ -548,7 +558,7 @@ async fn runtime_action(
             )));
         }
     };
-    run(&s, &h, tool, InProject::new(name, NoArgs {})).await
+    run(&s, &caller, tool, InProject::new(name, NoArgs {})).await
 }
 
 /// The runtime's output, a page at a time.
@@ -557,11 +567,11 @@ async fn runtime_action(
     responses((status = 200, description = "`{lines, next_cursor, more}`")))]
 async fn runtime_logs(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolQuery(args): ToolQuery<LogsArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &runtime::LOGS, InProject::new(name, args)).await
+    run(&s, &caller, &runtime::LOGS, InProject::new(name, args)).await
 }
 
 /// Ships a release of the project.
@@ -572,11 +582,11 @@ async fn runtime_logs(
               (status = 409, description = "a run is in progress", body = ErrorBody)))]
 async fn deploy_run(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolBody(args): ToolBody<DeployRunArgs>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let r = run(&s, &h, &deploy::RUN, InProject::new(name, args)).await?;
+    let r = run(&s, &caller, &deploy::RUN, InProject::new(name, args)).await?;
     Ok((StatusCode::ACCEPTED, r))
 }
 
@@ -586,9 +596,9 @@ async fn deploy_run(
     responses((status = 200, description = "the run")))]
 async fn deploy_status(
     State(s): State<AppState>,
-    h: HeaderMap,
+    By(caller): By,
     Path(name): Path<String>,
     ToolQuery(args): ToolQuery<DeployStatusArgs>,
 ) -> Result<Json<Value>, ApiError> {
-    run(&s, &h, &deploy::STATUS, InProject::new(name, args)).await
+    run(&s, &caller, &deploy::STATUS, InProject::new(name, args)).await
 }

@@ -14,20 +14,20 @@ use serde_json::json;
 use super::args::{DeployRunArgs, DeployStatusArgs};
 use super::error::internal;
 use super::runtime::service_spec;
-use super::{Done, InProject, ToolError, ToolSpec, Tools};
+use super::{Caller, Done, InProject, ToolError, ToolSpec, Tools};
 
 /// `att.deploy.run`.
 pub static RUN: ToolSpec<InProject<DeployRunArgs>> = ToolSpec::in_project(
     "att.deploy.run",
     "Ships a release of the project through the release pipeline (build, deploy, watchdog, health, rollback by policy).",
-    |tools, a, _| Box::pin(tools.deploy_run(a, false)),
+    |tools, a, caller| Box::pin(tools.deploy_run(a, false, caller)),
 );
 
 /// `att.deploy.build`.
 pub static BUILD: ToolSpec<InProject<DeployRunArgs>> = ToolSpec::in_project(
     "att.deploy.build",
     "Builds a release of the project (its HEAD, or a commit, branch or tag) and registers it, deploying nothing.",
-    |tools, a, _| Box::pin(tools.deploy_run(a, true)),
+    |tools, a, caller| Box::pin(tools.deploy_run(a, true, caller)),
 );
 
 /// `att.deploy.status`.
@@ -43,6 +43,7 @@ impl Tools {
         &self,
         a: InProject<DeployRunArgs>,
         build_only: bool,
+        caller: &Caller,
     ) -> Result<Done, ToolError> {
         let (p, rt) = self.runtime_project(&a.project).await?;
         let service = p.service_name();
@@ -78,6 +79,7 @@ impl Tools {
             .check()
             .map_err(|e| ToolError::invalid(&format!("options.{}", e.field), e.message))?;
         self.resolve_change(&mut request).await?;
+        request.requested_by = Some(caller.principal.clone());
         match self.bootstrap.start(request).await.map_err(internal)? {
             Ok(run) => Done::new(
                 format!("deploy run {run} started for `{}`", p.name),

@@ -105,7 +105,8 @@ impl Tools {
         self.emit(
             "workspace.commit",
             None,
-            json!({ "project": project.name, "caller": caller.who, "commit": c.id,
+            json!({ "project": project.name, "caller": caller.who, "principal": caller.principal,
+                    "commit": c.id,
                     "files": c.files }),
         );
         Done::new(format!("committed {} {}", short(&c.id), c.summary), c)

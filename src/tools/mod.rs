@@ -110,23 +110,34 @@ impl Done {
 /// Reports progress of long work: (lines of output so far, the newest line).
 pub type Progress = Arc<dyn Fn(u64, String) + Send + Sync>;
 
-/// Who asked (recorded with test runs and commits): `http:<request id>` or
-/// `mcp:<session>`; and where progress of long work goes, if anywhere.
+/// Who asked (recorded with test runs and commits): the request (`http:<request id>` or
+/// `mcp:<session>`) and the principal; and where progress of long work goes, if anywhere.
 #[derive(Clone)]
 pub struct Caller {
-    /// Who.
+    /// The request.
     pub who: String,
+    /// The principal's name (`-` when none is known).
+    pub principal: String,
     /// Hears progress (MCP: `notifications/progress` to the calling client).
     pub progress: Option<Progress>,
 }
 
 impl Caller {
-    /// A caller that hears no progress.
+    /// A caller that hears no progress, on behalf of nobody known yet.
     pub fn new(who: impl Into<String>) -> Self {
         Self {
             who: who.into(),
+            principal: "-".into(),
             progress: None,
         }
+    }
+
+    /// This caller, on behalf of `principal`.
+    pub fn by(mut self, principal: Option<&crate::auth::Principal>) -> Self {
+        if let Some(p) = principal {
+            self.principal.clone_from(&p.name);
+        }
+        self
     }
 }
 

@@ -49,6 +49,8 @@ struct PreparedRun {
     command: TestCommand,
     timeout: Duration,
     record: TestRunRecord,
+    /// On whose behalf (named in its events).
+    principal: String,
 }
 
 impl Tools {
@@ -132,10 +134,12 @@ impl Tools {
         self.emit(
             "workspace.test_run",
             Some(record.id.clone()),
-            json!({ "project": project.name, "caller": caller.who, "phase": "started",
+            json!({ "project": project.name, "caller": caller.who, "principal": caller.principal,
+                    "phase": "started",
                     "command": command.argv, "filter": record.suite }),
         );
         Ok(PreparedRun {
+            principal: caller.principal.clone(),
             project,
             command,
             timeout: Duration::from_secs(timeout),
@@ -206,7 +210,8 @@ impl Tools {
         self.emit(
             "workspace.test_run",
             Some(record.id.clone()),
-            json!({ "project": record.project, "caller": record.caller, "phase": "ended",
+            json!({ "project": record.project, "caller": record.caller, "principal": p.principal,
+                    "phase": "ended",
                     "status": record.status, "error": record.error,
                     "returncode": o.map(|o| o.returncode),
                     "passed": o.map(|o| o.counts.passed),

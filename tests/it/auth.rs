@@ -1,12 +1,14 @@
 //! Principals, keys and roles from outside: every route of the OpenAPI document and every
 //! `att.*` tool, tried with no key, a revoked key, an expired key, and a key of each role —
 //! exactly the cells the role table allows get through, every refusal is a 401/403 saying
-//! why, and each refusal is an `auth.refused` event. The matrix is generated from the route
+//! why, and each refusal (and each state-changing request let through) is in the audit log.
+//! The matrix is generated from the route
 //! table (the OpenAPI document) and the tool table (`att::tools::ALL`), so a new route or
 //! tool cannot be left out.
 
 use crate::common;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use att::auth::{Needs, Role, route_role};
@@ -24,6 +26,8 @@ struct Who {
     label: &'static str,
     key: Option<String>,
     role: Option<Role>,
+    /// The name the audit log gives it.
+    name: &'static str,
 }
 
 async fn create_key(att: &TestAtt, name: &str, role: &str, expires: Option<&str>) -> String {
@@ -79,36 +83,43 @@ async fn matrix_people(att: &TestAtt) -> Vec<Who> {
     vec![
         Who {
             label: "no key",
+            name: "-",
             key: None,
             role: None,
         },
         Who {
             label: "unknown key",
+            name: "-",
             key: Some("att_0123456789ab_nope".into()),
             role: None,
         },
         Who {
             label: "revoked key",
+            name: "-",
             key: Some(revoked),
             role: None,
         },
         Who {
             label: "expired key",
+            name: "-",
             key: Some(expired),
             role: None,
         },
         Who {
             label: "viewer",
+            name: "v",
             key: Some(viewer),
             role: Some(Role::Viewer),
         },
         Who {
             label: "operator",
+            name: "o",
             key: Some(operator),
             role: Some(Role::Operator),
         },
         Who {
             label: "admin",
+            name: "a",
             key: Some(admin),
             role: Some(Role::Admin),
         },
@@ -120,8 +131,9 @@ async fn every_route_admits_exactly_the_roles_it_needs_and_refusals_are_recorded
     let att = TestAtt::start_with(|c| c.api_token = Some(TOKEN.into())).await;
     let people = matrix_people(&att).await;
     let doc = att.get_json_with("/api/v1/openapi.json", TOKEN).await;
-    let mut refused = 0usize;
     let mut cells = 0usize;
+    // What the audit log must hold: (method, path, principal, outcome) → how many times.
+    let mut expected: HashMap<(String, String, String, &str), usize> = HashMap::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in ["get", "post", "put", "delete", "patch"] {
             if item.get(method).is_none() {
@@ -146,43 +158,102 @@ async fn every_route_admits_exactly_the_roles_it_needs_and_refusals_are_recorded
                     .expect("request");
                 let status = r.status().as_u16();
                 drop(r);
-                let expected = match (needs, who.role) {
+                let expected_refusal = match (needs, who.role) {
                     (Needs::Nobody, _) => None,
                     (Needs::Role(_), None) => Some(401),
                     (Needs::Role(n), Some(role)) if role < n => Some(403),
                     (Needs::Role(_), Some(_)) => None,
                 };
-                match expected {
+                let audited = match expected_refusal {
                     Some(code) => {
-                        refused += 1;
                         assert_eq!(status, code, "{method} {url} as {}", who.label);
+                        Some("refused")
                     }
-                    None => assert!(
-                        ![401, 403, 500].contains(&status),
-                        "{method} {url} as {}: {status}",
-                        who.label
-                    ),
+                    None => {
+                        assert!(
+                            ![401, 403, 500].contains(&status),
+                            "{method} {url} as {}: {status}",
+                            who.label
+                        );
+                        let changes = !matches!(method, "get");
+                        let done = if status < 400 { "ok" } else { "failed" };
+                        (changes && needs != Needs::Nobody).then_some(done)
+                    }
+                };
+                if let Some(outcome) = audited {
+                    let k = (m.to_string(), url.clone(), who.name.to_owned(), outcome);
+                    *expected.entry(k).or_default() += 1;
                 }
             }
         }
     }
     assert!(cells > 400, "only {cells} cells: is the route table there?");
-    // Every refusal is an event (the expiry wait above made some more: at least these).
-    let events = eventually("the refusals recorded", Duration::from_secs(10), || async {
-        let body = att
-            .get_json_with("/api/v1/events?kind=auth.refused&limit=1000", TOKEN)
-            .await;
-        let n = body["events"].as_array().map_or(0, Vec::len);
-        (n >= refused).then_some(body)
+    // Every refusal and every state-changing request let through is an audit entry naming
+    // who, what and how it ended (the expiry wait above made some more).
+    let want: usize = expected.values().sum();
+    let entries = eventually("the audit entries", Duration::from_secs(10), || async {
+        let entries = audit_log(&att, "").await;
+        (entries.len() >= want).then_some(entries)
     })
     .await;
-    let first = &events["events"][0]["data"];
+    let mut found: HashMap<(String, String, String, &str), usize> = HashMap::new();
+    for e in &entries {
+        let outcome = match e["outcome"].as_str() {
+            Some("ok") => "ok",
+            Some("failed") => "failed",
+            _ => "refused",
+        };
+        let k = (
+            e["action"].as_str().unwrap_or_default().to_owned(),
+            e["target"].as_str().unwrap_or_default().to_owned(),
+            e["principal"].as_str().unwrap_or_default().to_owned(),
+            outcome,
+        );
+        *found.entry(k).or_default() += 1;
+    }
+    for (k, n) in &expected {
+        assert!(
+            found.get(k).is_some_and(|f| f >= n),
+            "{k:?}: {n} expected, {:?} in the audit log",
+            found.get(k)
+        );
+    }
+    let refusal = entries
+        .iter()
+        .find(|e| e["outcome"] == "refused" && e["status"] == 403)
+        .expect("a 403 entry");
     assert!(
-        first["why"].is_string() && first["path"].is_string(),
-        "{first}"
+        refusal["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("needs the role")),
+        "{refusal}"
     );
-    assert!(!events.to_string().contains("att_0123456789ab_nope"));
+    assert!(
+        !serde_json::to_string(&entries)
+            .expect("json")
+            .contains("att_0123456789ab_nope")
+    );
     att.server.shutdown().await;
+}
+
+/// Every entry of the audit log that matches `filters` (a query string), paged forward.
+async fn audit_log(att: &TestAtt, filters: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let page = att
+            .get_json_with(
+                &format!("/api/v1/audit?limit=1000&after_id={after}{filters}"),
+                TOKEN,
+            )
+            .await;
+        let entries = page["entries"].as_array().cloned().unwrap_or_default();
+        let Some(last) = entries.last() else {
+            return all;
+        };
+        after = last["id"].as_i64().expect("id");
+        all.extend(entries);
+    }
 }
 
 async fn mcp_client(att: &TestAtt, key: &str) -> RunningService<RoleClient, ()> {
@@ -244,6 +315,129 @@ async fn every_att_tool_and_upstream_calls_on_mcp_admit_exactly_their_roles() {
     .await;
     assert!(refused_for_role(viewer, "echo").await);
     assert!(!refused_for_role(&clients[1].1, "echo").await);
+    // Each call is in the audit log: who, on `mcp`, which tool, how it ended.
+    let count = |entries: &[Value], principal: &str, outcome: &str| {
+        entries
+            .iter()
+            .filter(|e| e["principal"] == principal && e["outcome"] == outcome)
+            .count()
+    };
+    let echo = audit_log(&att, "&surface=mcp&action=tools/call&target=echo").await;
+    assert_eq!(count(&echo, "viewer", "refused"), 1, "{echo:?}");
+    // Allowed, but called without its argument: it failed, saying why.
+    assert_eq!(count(&echo, "operator", "failed"), 1, "{echo:?}");
+    assert!(
+        echo.iter()
+            .any(|e| e["why"].as_str().is_some_and(|w| w.contains("text")))
+    );
+    let all = audit_log(&att, "&surface=mcp").await;
+    for tool in att::tools::ALL {
+        let target = tool.name().replace('.', "_");
+        for role in [Role::Viewer, Role::Operator, Role::Admin] {
+            let n = all
+                .iter()
+                .filter(|e| e["target"] == target.as_str() && e["principal"] == role.as_str())
+                .count();
+            assert_eq!(n, 1, "{target} as {role}: {n} entries");
+        }
+    }
+    att.server.shutdown().await;
+}
+
+/// The audit log from the outside: filters, the CLI's surface, principals named in the
+/// workspace's and the pipeline's events, and nobody but an admin reads or writes it.
+#[tokio::test]
+async fn the_audit_log_names_who_did_what_where_and_only_admins_read_it() {
+    let att = TestAtt::start_with(|c| c.api_token = Some(TOKEN.into())).await;
+    let viewer = create_key(&att, "viewer1", "viewer", None).await;
+    let admin = create_key(&att, "admin1", "admin", None).await;
+    // A state-changing request by the CLI, one over plain HTTP, one refused.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_att"))
+        .args(["keys", "create", "made-by-cli", "--role", "viewer"])
+        .args(["--att-url", &att.base])
+        .env("ATT_API_TOKEN", &admin)
+        .output()
+        .await
+        .expect("att keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = att
+        .http
+        .delete(att.url("/api/v1/keys/made-by-cli"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 403);
+    let repo = tempfile::tempdir().expect("dir");
+    let r = att
+        .http
+        .post(att.url("/api/v1/projects"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "p", "path": repo.path()}))
+        .send()
+        .await
+        .expect("create project");
+    let created = r.status();
+    let cli = audit_log(&att, "&surface=cli").await;
+    assert!(
+        cli.iter().any(|e| e["principal"] == "admin1"
+            && e["action"] == "POST"
+            && e["target"] == "/api/v1/keys"
+            && e["outcome"] == "ok"
+            && e["status"] == 201),
+        "{cli:?}"
+    );
+    let refused = audit_log(&att, "&outcome=refused&principal=viewer1").await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["target"], "/api/v1/keys/made-by-cli");
+    assert_eq!(refused[0]["surface"], "http");
+    assert_eq!(refused[0]["role"], "viewer");
+    let projects = audit_log(&att, "&target=/api/v1/projects&principal=admin1").await;
+    assert_eq!(projects.len(), 1, "{projects:?}");
+    assert_eq!(projects[0]["status"], created.as_u16());
+    assert!(projects[0]["request_id"].is_string());
+    // A bad filter is the caller's mistake.
+    let r = att
+        .http
+        .get(att.url("/api/v1/audit?surface=ftp"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 422);
+    // Only an admin reads it; the event log leaves it out for everyone else; nobody writes it.
+    let r = att
+        .http
+        .get(att.url("/api/v1/audit"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 403);
+    let seen = att
+        .get_json_with("/api/v1/events?limit=1000", &viewer)
+        .await;
+    assert!(
+        seen["events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty() && e.iter().all(|e| e["kind"] != "audit")),
+        "{seen}"
+    );
+    let seen = att.get_json_with("/api/v1/events?kind=audit", &admin).await;
+    assert!(seen["events"].as_array().is_some_and(|e| !e.is_empty()));
+    let r = att
+        .http
+        .post(att.url("/api/v1/events"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"kind": "audit", "data": {"principal": "someone-else"}}))
+        .send()
+        .await
+        .expect("append");
+    assert_eq!(r.status(), 422);
     att.server.shutdown().await;
 }
 
@@ -462,6 +656,7 @@ async fn no_key_token_or_secret_header_appears_in_any_answer_event_metric_or_log
     let mut seen = String::new();
     for path in [
         "/api/v1/events?limit=1000",
+        "/api/v1/audit?limit=1000",
         "/api/v1/keys",
         "/api/v1/mcp/servers",
         "/api/v1/mcp/servers/hosted",
@@ -472,7 +667,7 @@ async fn no_key_token_or_secret_header_appears_in_any_answer_event_metric_or_log
         let r = call("GET", path, TOKEN, None).await.expect("GET");
         seen.push_str(&r.text().await.expect("body"));
     }
-    assert!(seen.contains("auth.refused"), "the refusals were recorded");
+    assert!(seen.contains("\"refused\""), "the refusals were recorded");
     seen.push_str(&att.stderr());
     let secret_part = key.rsplit('_').next().expect("secret");
     for (what, secret) in [

@@ -198,17 +198,31 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
         let events = att
             .get_json(&format!("/api/v1/events?correlation_id={id}"))
             .await;
-        let kinds: Vec<String> = events["events"]
+        let kinds: Vec<(String, String)> = events["events"]
             .as_array()?
             .iter()
-            .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+            .filter_map(|e| {
+                let principal = e["data"]["principal"].as_str().unwrap_or("?").to_owned();
+                e["kind"].as_str().map(|k| (k.to_owned(), principal))
+            })
             .collect();
-        kinds.iter().any(|k| k == "bootstrap.run").then_some(kinds)
+        kinds
+            .iter()
+            .any(|(k, _)| k == "bootstrap.run")
+            .then_some(kinds)
     })
     .await;
     assert!(
-        kinds.iter().any(|k| k == "bootstrap.phase")
-            && kinds.iter().any(|k| k == "bootstrap.rollback_policy"),
+        kinds.iter().any(|(k, _)| k == "bootstrap.phase")
+            && kinds.iter().any(|(k, _)| k == "bootstrap.rollback_policy"),
+        "{kinds:?}"
+    );
+    // The run's events name who asked for it (att is open here: `anonymous`).
+    assert!(
+        kinds
+            .iter()
+            .filter(|(k, _)| k == "bootstrap.run" || k == "bootstrap.phase")
+            .all(|(_, p)| p == "anonymous"),
         "{kinds:?}"
     );
     att.server.shutdown().await;

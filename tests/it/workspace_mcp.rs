@@ -353,6 +353,15 @@ async fn the_http_routes_call_the_same_tools() {
     );
     let (status, v) = post("/api/v1/projects/p/git/commit", json!({"message": "four"})).await;
     assert_eq!(status, 200, "{v}");
+    // The workspace's events name the principal (here att is open: `anonymous`).
+    for kind in ["workspace.commit", "workspace.test_run"] {
+        let events = att.get_json(&format!("/api/v1/events?kind={kind}")).await;
+        let all = events["events"].as_array().cloned().unwrap_or_default();
+        assert!(
+            !all.is_empty() && all.iter().all(|e| e["data"]["principal"] == "anonymous"),
+            "{kind}: {events}"
+        );
+    }
     let (status, v) = post(
         "/api/v1/projects/p/git/commit",
         json!({"message": "nothing"}),

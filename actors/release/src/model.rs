@@ -125,6 +125,10 @@ pub struct RunRequest {
     /// then deploys the merge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish: Option<crate::forge::PublishSpec>,
+    /// Who asked for the run: the principal of the request that started it, set by att
+    /// (a value a caller sends is replaced). Named in the run's `bootstrap.*` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 /// The most watchdog probes or health passes a run may ask for.

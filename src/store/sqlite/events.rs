@@ -55,6 +55,9 @@ impl EventStore for SqliteStore {
         if let Some(c) = &q.correlation_id {
             sql.push(" AND correlation_id = ").push_bind(c.clone());
         }
+        for kind in &q.except_kinds {
+            sql.push(" AND kind <> ").push_bind(kind.clone());
+        }
         if let Some(s) = q.since {
             sql.push(" AND at_ms >= ").push_bind(to_ms(s));
         }

@@ -41,7 +41,7 @@ impl BootstrapState {
                 "bootstrap.phase",
                 json!({
                     "run_id": run.id, "target": run.target, "phase": phase_name(phase),
-                    "status": status, "reason": reason,
+                    "status": status, "reason": reason, "principal": run.request.requested_by,
                     "deployed_release_id": run.result.deployed_release_id,
                     "rollback_target_release_id": run.result.rollback_target_release_id,
                 }),
@@ -166,7 +166,8 @@ impl BootstrapState {
             NewEvent::new(
                 "bootstrap.run",
                 json!({"run_id": active.record.id, "target": active.record.target,
-                       "status": status, "result": active.record.result}),
+                       "status": status, "result": active.record.result,
+                       "principal": active.record.request.requested_by}),
             )
             .correlated(&active.record.id),
         );

@@ -89,6 +89,8 @@ pub struct EventQuery {
     pub data: Vec<(String, String)>,
     /// How many at most (the newest ones, or the oldest after `after_id`).
     pub limit: u32,
+    /// Never events of these exact kinds (the audit log, for callers who may not read it).
+    pub except_kinds: Vec<String>,
 }
 
 impl EventQuery {
@@ -109,6 +111,7 @@ impl EventQuery {
                 .correlation_id
                 .as_ref()
                 .is_none_or(|c| e.correlation_id.as_ref() == Some(c))
+            && !self.except_kinds.contains(&e.kind)
             && self.since.is_none_or(|s| e.at >= s)
             && self.after_id.is_none_or(|a| e.id > a)
             && self
