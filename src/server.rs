@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::store::seal::{self, Seal};
 use crate::store::{OpenError, SqliteStore};
 
 /// Why att could not start.
@@ -41,6 +42,9 @@ pub enum StartError {
     /// `tool_prefix = "never"` and two upstreams offer one tool name with different schemas.
     #[error("tool_prefix = \"never\" needs unique tool names, but: {0}")]
     ToolConflicts(String),
+    /// The key that seals secrets at rest could not be read or made.
+    #[error("cannot seal secrets at rest: {0}")]
+    Seal(crate::store::seal::SealError),
     /// The API keys could not be read.
     #[error("cannot read the API keys: {0}")]
     Keys(String),
@@ -145,7 +149,14 @@ pub async fn start_launched(
         _ => None,
     };
     prepare_data_dir(&config.data_dir)?;
-    let store = SqliteStore::open(&config.data_dir.join("att.db")).await?;
+    let seal = Seal::load(
+        &config.data_dir,
+        std::env::var(seal::KEY_ENV).ok().as_deref(),
+    )
+    .map_err(StartError::Seal)?;
+    let store = SqliteStore::open(&config.data_dir.join("att.db"))
+        .await?
+        .sealed_with(Arc::new(seal));
     let tree_config = TreeConfig {
         restart: tree_restart(&config),
         stop_timeout: config.actors.stop_timeout,

@@ -19,7 +19,9 @@ use serde::Deserialize;
 pub const CONFIG_ENV: &str = "ATT_CONFIG";
 /// `ATT_*` variables that are not configuration keys: the CLI's own (`att mcp …` talks to
 /// the att at `ATT_URL`), so that one environment can run both `att serve` and the CLI.
-const NOT_KEYS: [&str; 2] = [CONFIG_ENV, "ATT_URL"];
+/// `ATT_SECRET_KEY` seals secrets at rest (`store::seal`): read from the environment only,
+/// never a key of the file, so no config dump can carry it.
+const NOT_KEYS: [&str; 3] = [CONFIG_ENV, "ATT_URL", crate::store::seal::KEY_ENV];
 const ENV_PREFIX: &str = "ATT_";
 
 /// Log output format.

@@ -8,6 +8,7 @@
 //! `Arc<dyn …>` of a port, never a SQLite type; only `server.rs` opens the adapter and hands
 //! it out.
 
+pub mod seal;
 mod sqlite;
 
 pub use sqlite::SqliteStore;

@@ -52,6 +52,7 @@ pub fn command(dir: Option<&Path>) -> tokio::process::Command {
     for o in OVERRIDES {
         cmd.arg("-c").arg(o);
     }
+    att_runtime::process::without_att_secrets(&mut cmd);
     cmd.env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_ALLOW_PROTOCOL", ALLOWED_PROTOCOLS)
         .env("GIT_TERMINAL_PROMPT", "0")

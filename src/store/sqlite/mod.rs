@@ -30,6 +30,8 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    /// Seals the secret values of registrations ([`super::seal`]); none: kept in the clear.
+    seal: Option<std::sync::Arc<super::seal::Seal>>,
 }
 
 impl SqliteStore {
@@ -45,6 +47,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // What a record held before an update (a secret stored in the clear by an
+            // earlier att, say) does not linger in the page it left.
+            .pragma("secure_delete", "fast")
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -64,7 +69,44 @@ impl SqliteStore {
         Ok(Self {
             pool,
             path: path.to_owned(),
+            seal: None,
         })
+    }
+
+    /// This store, sealing the values of every `headers` and `env` map it writes and
+    /// opening them when it reads ([`super::seal`]).
+    #[must_use]
+    pub fn sealed_with(mut self, seal: std::sync::Arc<super::seal::Seal>) -> Self {
+        self.seal = Some(seal);
+        self
+    }
+
+    /// `record` as JSON, its secret values sealed for `scope` (`upstreams/<name>`).
+    pub(super) fn seal_json<T: serde::Serialize>(
+        &self,
+        scope: &str,
+        record: &T,
+    ) -> Result<String, StoreError> {
+        let mut tree = serde_json::to_value(record)
+            .map_err(|e| StoreError(format!("cannot encode {scope}: {e}")))?;
+        if let Some(seal) = &self.seal {
+            seal.seal_tree(scope, &mut tree)
+                .map_err(|e| StoreError(e.to_string()))?;
+        }
+        Ok(tree.to_string())
+    }
+
+    /// Stored JSON with its secret values opened, and whether one was stored in the clear
+    /// (and should be written again, sealed).
+    pub(super) fn open_json(&self, scope: &str, text: &str) -> Result<(String, bool), String> {
+        let Some(seal) = &self.seal else {
+            return Ok((text.to_owned(), false));
+        };
+        let mut tree: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let clear = seal
+            .open_tree(scope, &mut tree)
+            .map_err(|e| e.to_string())?;
+        Ok((tree.to_string(), clear))
     }
 
     /// The database file.

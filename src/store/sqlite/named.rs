@@ -53,6 +53,22 @@ impl Named {
         }
     }
 
+    fn reseal(self) -> &'static str {
+        match self {
+            Self::Upstreams => "UPDATE upstreams SET spec = ? WHERE name = ?",
+            Self::Services => "UPDATE services SET spec = ? WHERE name = ?",
+            Self::Projects => "UPDATE projects SET spec = ? WHERE name = ?",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Self::Upstreams => "upstreams",
+            Self::Services => "services",
+            Self::Projects => "projects",
+        }
+    }
+
     fn what(self) -> &'static str {
         match self {
             Self::Upstreams => "upstream",
@@ -79,8 +95,7 @@ impl SqliteStore {
         spec: &T,
     ) -> Result<(), StoreError> {
         let now = to_ms(OffsetDateTime::now_utc());
-        let json = serde_json::to_string(spec)
-            .map_err(|e| StoreError(format!("cannot encode {}: {e}", kind.what())))?;
+        let json = self.seal_json(&format!("{}/{name}", kind.table()), spec)?;
         sqlx::query(kind.upsert())
             .bind(name)
             .bind(json)
@@ -121,16 +136,31 @@ impl SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(err)?;
-        rows.into_iter()
-            .map(|(name, spec)| {
-                read(&spec).map_err(|e| {
-                    StoreError(format!(
-                        "stored {} `{name}` is unreadable: {e}",
-                        kind.what()
-                    ))
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for (name, stored) in rows {
+            let unreadable = |e: String| {
+                StoreError(format!(
+                    "stored {} `{name}` is unreadable: {e}",
+                    kind.what()
+                ))
+            };
+            let scope = format!("{}/{name}", kind.table());
+            let (text, clear) = self.open_json(&scope, &stored).map_err(unreadable)?;
+            out.push(read(&text).map_err(unreadable)?);
+            if clear {
+                // Stored before secrets were sealed: sealed now.
+                let tree: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
+                let sealed = self.seal_json(&scope, &tree)?;
+                sqlx::query(kind.reseal())
+                    .bind(sealed)
+                    .bind(&name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(err)?;
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -7,8 +7,10 @@ use super::{SqliteStore, err, to_ms};
 #[async_trait::async_trait]
 impl att_release::model::ReleaseStore for SqliteStore {
     async fn save_release(&self, release: &att_release::model::Release) -> Result<(), StoreError> {
-        let json = serde_json::to_string(release)
-            .map_err(|e| StoreError(format!("cannot encode release: {e}")))?;
+        let json = self.seal_json(
+            &format!("releases/{}/{}", release.target, release.id),
+            release,
+        )?;
         sqlx::query(
             "INSERT INTO releases (target, id, created_at_ms, data) VALUES (?, ?, ?, ?) \
              ON CONFLICT (target, id) DO UPDATE SET data = excluded.data",
@@ -27,17 +29,22 @@ impl att_release::model::ReleaseStore for SqliteStore {
         &self,
         target: &str,
     ) -> Result<Vec<att_release::model::Release>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT data FROM releases WHERE target = ? ORDER BY created_at_ms DESC, rowid DESC",
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, data FROM releases WHERE target = ? ORDER BY created_at_ms DESC, rowid DESC",
         )
         .bind(target)
         .fetch_all(&self.pool)
         .await
         .map_err(err)?;
+        // A release stored in the clear (before sealing) is sealed when it is next saved.
         rows.into_iter()
-            .map(|(d,)| {
-                serde_json::from_str(&d)
-                    .map_err(|e| StoreError(format!("stored release is unreadable: {e}")))
+            .map(|(id, d)| {
+                let unreadable =
+                    |e: String| StoreError(format!("stored release `{id}` is unreadable: {e}"));
+                let (text, _) = self
+                    .open_json(&format!("releases/{target}/{id}"), &d)
+                    .map_err(unreadable)?;
+                serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))
             })
             .collect()
     }

@@ -36,9 +36,29 @@ pub fn new_instance() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Prepares `cmd` to run in a process group of its own, marked with `instance`.
+/// att's own credentials, which no child inherits (a child runs someone else's code): the
+/// bootstrap admin token and the key that seals secrets at rest. A child whose spec sets one
+/// explicitly gets that value.
+pub const ATT_SECRETS: [&str; 2] = ["ATT_API_TOKEN", "ATT_SECRET_KEY"];
+
+/// Prepares `cmd` to run in a process group of its own, marked with `instance`, without
+/// inheriting [`ATT_SECRETS`].
 pub fn in_own_group(cmd: &mut tokio::process::Command, instance: &str) {
     cmd.process_group(0).env(INSTANCE_ENV, instance);
+    without_att_secrets(cmd);
+}
+
+/// Keeps `cmd` from inheriting [`ATT_SECRETS`] (those it sets explicitly stay).
+pub fn without_att_secrets(cmd: &mut tokio::process::Command) {
+    for name in ATT_SECRETS {
+        let explicit = cmd
+            .as_std()
+            .get_envs()
+            .any(|(k, v)| k == name && v.is_some());
+        if !explicit {
+            cmd.env_remove(name);
+        }
+    }
 }
 
 /// The fields of `/proc/PID/stat` att reads.
@@ -253,6 +273,22 @@ impl Drop for GroupGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn children_do_not_inherit_atts_credentials_unless_given_them() {
+        let removed = |cmd: &tokio::process::Command, name: &str| {
+            cmd.as_std()
+                .get_envs()
+                .any(|(k, v)| k == name && v.is_none())
+        };
+        let mut cmd = tokio::process::Command::new("true");
+        in_own_group(&mut cmd, "x");
+        assert!(ATT_SECRETS.iter().all(|n| removed(&cmd, n)));
+        let mut given = tokio::process::Command::new("true");
+        given.env("ATT_API_TOKEN", "for-this-child");
+        in_own_group(&mut given, "x");
+        assert!(!removed(&given, "ATT_API_TOKEN") && removed(&given, "ATT_SECRET_KEY"));
+    }
 
     #[test]
     fn stat_fields_are_counted_after_the_last_parenthesis() {

@@ -1,0 +1,181 @@
+//! Secrets at rest: header and environment values of registrations are sealed in the store —
+//! no file of the data directory holds them in the clear, even a record stored before
+//! sealing — and open again when att restarts (the upstream still gets its header). A data
+//! directory read with another key refuses to start, naming the record.
+
+use crate::common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use att::config::Config;
+use att_gateway::upstream::{UpstreamSpec, UpstreamStore};
+use common::{eventually, fixture};
+use serde_json::{Value, json};
+
+const HEADER_SECRET: &str = "ghp_planted_header_secret_0123";
+const ENV_SECRET: &str = "planted_env_secret_4567";
+const OLD_SECRET: &str = "stored_in_the_clear_before_8910";
+
+/// A fixture upstream that answers only requests carrying `Authorization: Bearer
+/// HEADER_SECRET` (401 otherwise).
+async fn guarded_fixture() -> String {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let served = fixture::Fixture::new("guarded", fixture::CrashMode::Flag);
+    let service = StreamableHttpService::new(
+        move || Ok(served.clone()),
+        std::sync::Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let guard = axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            let want = format!("Bearer {HEADER_SECRET}");
+            let ok = req
+                .headers()
+                .get("authorization")
+                .is_some_and(|v| v.as_bytes() == want.as_bytes());
+            if ok {
+                next.run(req).await
+            } else {
+                axum::http::StatusCode::UNAUTHORIZED.into_response()
+            }
+        },
+    );
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let app = axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(guard);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+async fn start(data: &Path) -> att::server::Server {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: data.to_owned(),
+        ..Config::default()
+    };
+    att::server::start(config).await.expect("att starts")
+}
+
+/// Calls `echo` on `server` through att until it answers (the upstream's first handshake).
+async fn echo_through(att: &att::server::Server, server: &str) -> Value {
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/api/v1/mcp/invoke/tool", att.local_addr);
+    eventually("a routed echo", Duration::from_secs(15), || async {
+        let r = http
+            .post(&url)
+            .json(&json!({"tool_name": "echo", "arguments": {"text": "hi"}, "preferred_servers": [server]}))
+            .send()
+            .await
+            .ok()?;
+        let ok = r.status().is_success();
+        let body: Value = r.json().await.ok()?;
+        (ok && body.to_string().contains(server)).then_some(body)
+    })
+    .await
+}
+
+/// Every byte of every file under `dir`, as text (lossy).
+fn everything_in(dir: &Path) -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            all.push_str(&everything_in(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            all.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn header_and_env_values_are_sealed_at_rest_and_open_after_a_restart() {
+    let url = guarded_fixture().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    // A record stored in the clear, as an att before sealing left it.
+    {
+        let store = att::store::SqliteStore::open(&data.join("att.db"))
+            .await
+            .expect("store");
+        let old: UpstreamSpec = serde_json::from_value(json!({
+            "name": "old", "url": "http://127.0.0.1:9/mcp",
+            "headers": {"Authorization": format!("Bearer {OLD_SECRET}")}
+        }))
+        .expect("spec");
+        store.save_upstream(&old).await.expect("save");
+        store.close().await;
+        assert!(
+            everything_in(&data).contains(OLD_SECRET),
+            "the seed is in the clear"
+        );
+    }
+    let att = start(&data).await;
+    let http = reqwest::Client::new();
+    let fixture_bin = env!("CARGO_BIN_EXE_att-mcp-fixture");
+    for spec in [
+        json!({"name": "guarded", "url": url, "headers": {"Authorization": format!("Bearer {HEADER_SECRET}")}}),
+        json!({"name": "local", "command": fixture_bin, "args": ["--name", "local"], "env": {"FIXTURE_TOKEN": ENV_SECRET}}),
+    ] {
+        let r = http
+            .post(format!("http://{}/api/v1/mcp/servers", att.local_addr))
+            .json(&spec)
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    }
+    echo_through(&att, "guarded").await;
+    echo_through(&att, "local").await;
+    att.shutdown().await;
+
+    let at_rest = everything_in(&data);
+    for secret in [HEADER_SECRET, ENV_SECRET, OLD_SECRET] {
+        assert!(
+            !at_rest.contains(secret),
+            "`{secret}` is stored in the clear"
+        );
+    }
+    assert!(at_rest.contains("Authorization") && at_rest.contains("FIXTURE_TOKEN"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = std::fs::metadata(data.join("secret.key")).expect("the key file");
+        assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    }
+
+    // Restarted on the same data: the values open, the upstream gets its header again.
+    let att = start(&data).await;
+    echo_through(&att, "guarded").await;
+    att.shutdown().await;
+
+    // Another key cannot read them: att refuses to start, naming the record.
+    std::fs::write(
+        data.join("secret.key"),
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+    )
+    .expect("other key");
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: data.clone(),
+        ..Config::default()
+    };
+    let e = match att::server::start(config).await {
+        Ok(_) => panic!("att started with another key"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("another key") && e.contains("upstreams/"), "{e}");
+    assert!(!e.contains(HEADER_SECRET) && !e.contains(OLD_SECRET));
+}
