@@ -228,7 +228,12 @@ pub async fn start_launched(
             .and_then(|l| l.release.clone())
             .map(Arc::from),
     };
-    let app = http::router(state, &config.http, config.gateway.tool_prefix);
+    let app = http::router(
+        state,
+        &config.http,
+        config.gateway.tool_prefix,
+        &config.profiles,
+    );
     let serving = Serving {
         listener,
         probe,

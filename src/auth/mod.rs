@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod keys;
+pub mod profile;
 pub mod role;
 
 use std::collections::HashMap;

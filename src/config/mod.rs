@@ -71,6 +71,10 @@ pub struct Config {
     pub launch: LaunchConfig,
     /// The workspace tools.
     pub workspace: WorkspaceConfig,
+    /// Virtual MCP servers (`[[profiles]]`) at `/mcp/{name}`: `name`, `tools`, `resources`,
+    /// `prompts` (patterns, `*` for any run of characters), `att_tools` (`false`,
+    /// `"read_only"`, `"all"`), `principals`, `roles` (see `auth::profile`).
+    pub profiles: Vec<crate::auth::profile::Profile>,
 }
 
 /// The workspace tools (`att.*`, `/api/v1/projects`).
@@ -150,6 +154,7 @@ impl Default for Config {
             services: Vec::new(),
             launch: LaunchConfig::default(),
             workspace: WorkspaceConfig::default(),
+            profiles: Vec::new(),
         }
     }
 }

@@ -164,6 +164,7 @@ fn the_clis_own_variables_and_a_numeric_token_do_not_stop_serve() {
         env(&[
             ("ATT_URL", "http://127.0.0.1:8300"),
             ("ATT_API_TOKEN", "1234567890123456"),
+            ("ATT_SECRET_KEY", "not a config key"),
         ]),
     )
     .expect("loads");
@@ -217,4 +218,34 @@ fn an_upstream_whose_ca_file_cannot_be_read_stops_att_naming_it() {
         e.contains("upstreams.hosted.tls.ca_file") && e.contains("cannot read"),
         "{e}"
     );
+}
+
+#[test]
+fn profiles_load_and_a_bad_one_is_named() {
+    let f = file(
+        "[[profiles]]\nname = \"ro\"\ntools = [\"gh__*\"]\natt_tools = \"read_only\"\nroles = [\"viewer\"]\n",
+    );
+    let c = load(Some(f.path()), env(&[])).expect("loads");
+    assert_eq!(c.profiles.len(), 1);
+    assert_eq!(c.profiles[0].tools, ["gh__*"]);
+    let cases = [
+        (
+            "[[profiles]]\nname = \"a\"\n[[profiles]]\nname = \"a\"\n",
+            "profiles[1].name",
+        ),
+        ("[[profiles]]\nname = \"A b\"\n", "profiles[0].name"),
+        (
+            "[[profiles]]\nname = \"a\"\nprompts = [\"\"]\n",
+            "profiles[0].prompts",
+        ),
+        (
+            "[[profiles]]\nname = \"a\"\nroles = [\"root\"]\n",
+            "profiles",
+        ),
+    ];
+    for (text, key) in cases {
+        let f = file(text);
+        let e = load(Some(f.path()), env(&[])).expect_err(text).to_string();
+        assert!(e.contains(key), "{text}: {e}");
+    }
 }

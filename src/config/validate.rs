@@ -29,7 +29,24 @@ impl Config {
         self.check_upstreams()?;
         self.check_services()?;
         self.check_durations()?;
+        self.check_profiles()?;
         self.check_actors()
+    }
+
+    /// Each profile well formed, and named once.
+    fn check_profiles(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, p) in self.profiles.iter().enumerate() {
+            p.check()
+                .map_err(|(field, message)| refused(&format!("profiles[{i}].{field}"), message))?;
+            if !seen.insert(p.name.as_str()) {
+                return Err(refused(
+                    &format!("profiles[{i}].name"),
+                    format!("`{}` names two profiles", p.name),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A token long enough to mean something, and one at all off loopback.

@@ -12,6 +12,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use att_gateway::federation::FederationCache;
+
+use crate::auth::profile::Profile;
 use tokio::sync::{broadcast, watch};
 
 /// One change a client may be told about.
@@ -24,9 +26,11 @@ pub enum Change {
     ResourceUpdated(String),
 }
 
-/// The changes of the federated catalog and of subscribed resources, as they come.
+/// The changes of the federated catalog (or of a profile's view of it) and of subscribed
+/// resources, as they come.
 pub struct ChangeFeed {
     catalog: Arc<FederationCache>,
+    view: Option<Arc<Profile>>,
     versions: watch::Receiver<u64>,
     updates: broadcast::Receiver<String>,
     /// The catalog's part hashes as last told.
@@ -35,12 +39,17 @@ pub struct ChangeFeed {
 }
 
 impl ChangeFeed {
-    /// Changes from now on.
-    pub fn new(catalog: Arc<FederationCache>, updates: broadcast::Receiver<String>) -> Self {
+    /// Changes from now on, of the whole catalog or of `view`'s part of it.
+    pub fn new(
+        catalog: Arc<FederationCache>,
+        view: Option<Arc<Profile>>,
+        updates: broadcast::Receiver<String>,
+    ) -> Self {
         let versions = catalog.router().changes();
-        let last = catalog.get().hashes;
+        let last = hashes(&catalog, view.as_deref());
         Self {
             catalog,
+            view,
             versions,
             updates,
             last,
@@ -57,7 +66,7 @@ impl ChangeFeed {
             tokio::select! {
                 changed = self.versions.changed() => {
                     changed.ok()?;
-                    let now = self.catalog.get().hashes;
+                    let now = hashes(&self.catalog, self.view.as_deref());
                     self.ready.extend(parts_changed(self.last, now));
                     self.last = now;
                 }
@@ -70,6 +79,15 @@ impl ChangeFeed {
                 },
             }
         }
+    }
+}
+
+/// The hashes of the catalog's parts, or of those a profile shows.
+fn hashes(catalog: &FederationCache, view: Option<&Profile>) -> [u64; 3] {
+    let federated = catalog.get();
+    match view {
+        None => federated.hashes,
+        Some(v) => federated.hashes_of_view(|t| v.tool(t), |r| v.resource(r), |p| v.prompt(p)),
     }
 }
 

@@ -41,6 +41,7 @@ use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use super::mcp_changes::{Change, ChangeFeed};
+use crate::auth::profile::Profile;
 use crate::auth::{Principal, Role, audit};
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
@@ -53,6 +54,8 @@ pub struct FederatedServer {
     tools: Arc<Tools>,
     catalog: Arc<FederationCache>,
     session: Arc<ClientSession>,
+    /// The profile this endpoint serves (`/mcp/{profile}`); none: the full view (`/mcp`).
+    view: Option<Arc<Profile>>,
 }
 
 /// What att keeps for one client session.
@@ -105,13 +108,15 @@ impl Drop for ClientSession {
     }
 }
 
-/// The `/mcp` service, to be nested into the HTTP router.
+/// The `/mcp` service (or, with `view`, a profile's `/mcp/{profile}`), to be nested into the
+/// HTTP router.
 pub fn service(
     gateway: Arc<Gateway>,
     tools: Arc<Tools>,
     sessions: Arc<LocalSessionManager>,
     tool_prefix: att_gateway::federation::PrefixMode,
     shutdown: tokio_util::sync::CancellationToken,
+    view: Option<Arc<Profile>>,
 ) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
     let catalog = Arc::new(FederationCache::new(gateway.router(), tool_prefix));
     let mut config = StreamableHttpServerConfig::default();
@@ -125,6 +130,7 @@ pub fn service(
                 gateway: gateway.clone(),
                 tools: tools.clone(),
                 catalog: catalog.clone(),
+                view: view.clone(),
                 session: Arc::new(ClientSession {
                     gateway: gateway.clone(),
                     log_level: Mutex::new(None),
@@ -278,6 +284,47 @@ impl FederatedServer {
         Err(why)
     }
 
+    /// Whether this endpoint's profile shows `target` (`shows` asks it); if not, why,
+    /// recorded in the audit log. The full view shows everything.
+    fn in_view(
+        &self,
+        context: &RequestContext<RoleServer>,
+        action: &str,
+        target: &str,
+        shows: impl FnOnce(&Profile) -> bool,
+    ) -> Result<(), String> {
+        let Some(view) = &self.view else {
+            return Ok(());
+        };
+        if shows(view) {
+            return Ok(());
+        }
+        let why = format!("{action} `{target}` is not in the profile `{}`", view.name);
+        self.audit(
+            context,
+            action,
+            target,
+            audit::Outcome::Refused(why.clone()),
+        );
+        Err(why)
+    }
+
+    /// Whether this endpoint lists att's tool `name` (which needs `role`).
+    fn lists_att_tool(&self, role: Role) -> bool {
+        self.view.as_ref().is_none_or(|v| v.att_tool(role))
+    }
+
+    /// Whether this endpoint shows the resource (or template) `uri` — att's own included.
+    fn shows_resource(&self, uri: &str) -> bool {
+        self.view.as_ref().is_none_or(|v| {
+            if uri.starts_with("att://") {
+                v.att_resources()
+            } else {
+                v.resource(uri)
+            }
+        })
+    }
+
     /// Records `action` on `target` and how it ended in the audit log.
     fn audit(
         &self,
@@ -392,8 +439,11 @@ impl FederatedServer {
     /// the updates of the resources it subscribed to, until the session ends (a 2025-11-25
     /// session; a 2026-07-28 client listens instead: [`FederatedServer::listen`]).
     fn watch_changes(&self, peer: Peer<RoleServer>) {
-        let mut feed =
-            ChangeFeed::new(self.catalog.clone(), self.gateway.subscriptions().updates());
+        let mut feed = ChangeFeed::new(
+            self.catalog.clone(),
+            self.view.clone(),
+            self.gateway.subscriptions().updates(),
+        );
         let session: Weak<ClientSession> = Arc::downgrade(&self.session);
         tokio::spawn(async move {
             while let Some(change) = feed.next().await {
@@ -507,6 +557,7 @@ impl ServerHandler for FederatedServer {
         {
             uris.clear();
         }
+        uris.retain(|uri| self.shows_resource(uri));
         let mut held = Vec::with_capacity(uris.len());
         for uri in uris {
             match self.hold_upstream(&uri, context.request_context()).await {
@@ -516,8 +567,11 @@ impl ServerHandler for FederatedServer {
         }
         let wanted: std::collections::BTreeSet<&str> =
             held.iter().map(|(_, uri)| uri.as_str()).collect();
-        let mut feed =
-            ChangeFeed::new(self.catalog.clone(), self.gateway.subscriptions().updates());
+        let mut feed = ChangeFeed::new(
+            self.catalog.clone(),
+            self.view.clone(),
+            self.gateway.subscriptions().updates(),
+        );
         let sink = context.sink();
         loop {
             let change = tokio::select! {
@@ -553,13 +607,20 @@ impl ServerHandler for FederatedServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         // att's own tools first; an upstream tool with one of their names is shadowed.
-        let mut tools = self.tools.tools().to_vec();
+        let mut tools: Vec<_> = self
+            .tools
+            .tools()
+            .iter()
+            .filter(|t| self.lists_att_tool(self.tools.role(&t.name).unwrap_or(Role::Admin)))
+            .cloned()
+            .collect();
         let federated = self.current();
+        let view = self.view.as_deref();
         tools.extend(
             federated
                 .tools
                 .iter()
-                .filter(|t| !self.tools.has_tool(&t.name))
+                .filter(|t| !self.tools.has_tool(&t.name) && view.is_none_or(|v| v.tool(&t.name)))
                 .cloned(),
         );
         Ok(ListToolsResult::with_all_items(tools))
@@ -572,7 +633,15 @@ impl ServerHandler for FederatedServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let needs = self.tools.role(&request.name).unwrap_or(Role::Operator);
         let name = request.name.clone();
-        if let Err(why) = self.allowed(&context, needs, "tools/call", &name) {
+        let own = self.tools.has_tool(&name);
+        let shown = self.in_view(&context, "tools/call", &name, |v| {
+            if own {
+                v.att_tool(needs)
+            } else {
+                v.tool(&name)
+            }
+        });
+        if let Err(why) = shown.and_then(|()| self.allowed(&context, needs, "tools/call", &name)) {
             return Ok(CallToolResult::error(vec![rmcp::model::ContentBlock::text(why)]).into());
         }
         let result = self.run_tool(request, &context).await;
@@ -594,6 +663,7 @@ impl ServerHandler for FederatedServer {
     ) -> Result<ListResourcesResult, ErrorData> {
         let mut resources = self.tools.resources();
         resources.extend(self.current().resources.iter().cloned());
+        resources.retain(|r| self.shows_resource(&r.uri));
         Ok(ListResourcesResult::with_all_items(resources))
     }
 
@@ -604,6 +674,7 @@ impl ServerHandler for FederatedServer {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let mut templates = self.tools.resource_templates();
         templates.extend(self.current().resource_templates.iter().cloned());
+        templates.retain(|t| self.shows_resource(&t.uri_template));
         Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
@@ -612,6 +683,11 @@ impl ServerHandler for FederatedServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.clone();
+        self.in_view(&context, "resources/read", &uri, |_| {
+            self.shows_resource(&uri)
+        })
+        .map_err(|why| ErrorData::resource_not_found(why, None))?;
         if request.uri.starts_with("att://") {
             return match self.tools.read_resource(&request.uri).await {
                 Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
@@ -642,8 +718,16 @@ impl ServerHandler for FederatedServer {
             Reference::Resource(r) => r.uri.clone(),
             _ => "-".to_owned(),
         };
-        self.allowed(&context, Role::Operator, "completion/complete", &target)
-            .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let prompt = matches!(request.r#ref, Reference::Prompt(_));
+        self.in_view(&context, "completion/complete", &target, |v| {
+            if prompt {
+                v.prompt(&target)
+            } else {
+                v.resource(&target)
+            }
+        })
+        .and_then(|()| self.allowed(&context, Role::Operator, "completion/complete", &target))
+        .map_err(|why| ErrorData::invalid_request(why, None))?;
         let result = match self
             .invoke(Request::Complete(Box::new(request)), None, &context)
             .await
@@ -660,8 +744,14 @@ impl ServerHandler for FederatedServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        let view = self.view.as_deref();
         Ok(ListPromptsResult::with_all_items(
-            self.current().prompts.clone(),
+            self.current()
+                .prompts
+                .iter()
+                .filter(|p| view.is_none_or(|v| v.prompt(&p.name)))
+                .cloned()
+                .collect(),
         ))
     }
 
@@ -671,7 +761,8 @@ impl ServerHandler for FederatedServer {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let name = request.name;
-        self.allowed(&context, Role::Operator, "prompts/get", &name)
+        self.in_view(&context, "prompts/get", &name, |v| v.prompt(&name))
+            .and_then(|()| self.allowed(&context, Role::Operator, "prompts/get", &name))
             .map_err(|why| ErrorData::invalid_request(why, None))?;
         let call = Request::Prompt {
             name: name.clone(),
@@ -706,12 +797,11 @@ impl ServerHandler for FederatedServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.allowed(
-            &context,
-            Role::Operator,
-            "resources/subscribe",
-            &request.uri,
-        )
+        let uri = request.uri.clone();
+        self.in_view(&context, "resources/subscribe", &uri, |_| {
+            self.shows_resource(&uri)
+        })
+        .and_then(|()| self.allowed(&context, Role::Operator, "resources/subscribe", &uri))
         .map_err(|why| ErrorData::invalid_request(why, None))?;
         let uri = request.uri;
         if self.session.subscribed().contains_key(&uri) {

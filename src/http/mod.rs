@@ -13,6 +13,7 @@ pub mod listener;
 pub mod mcp_changes;
 pub mod mcp_endpoint;
 pub mod mcp_front;
+pub mod mcp_profiles;
 pub mod middleware;
 pub mod origin;
 pub mod projects;
@@ -83,6 +84,7 @@ pub fn router(
     state: AppState,
     http: &HttpConfig,
     tool_prefix: att_gateway::federation::PrefixMode,
+    profiles: &[crate::auth::profile::Profile],
 ) -> Router {
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(system::routes())
@@ -104,13 +106,19 @@ pub fn router(
             origin::BrowserPolicy::default()
         });
     let sessions = mcp_front::session_manager(http.mcp_session_idle);
-    let mcp = crate::http::mcp_endpoint::service(
-        state.gateway.clone(),
-        state.tools.clone(),
-        sessions.clone(),
-        tool_prefix,
-        state.shutdown.clone(),
-    );
+    let endpoint = |view| {
+        crate::http::mcp_endpoint::service(
+            state.gateway.clone(),
+            state.tools.clone(),
+            sessions.clone(),
+            tool_prefix,
+            state.shutdown.clone(),
+            view,
+        )
+    };
+    let mcp = endpoint(None);
+    let profiles =
+        mcp_profiles::Profiles::new(profiles, state.events.clone(), |p| endpoint(Some(p)));
     let front = mcp_front::McpFront::new(
         sessions,
         mcp_front::SessionLimits {
@@ -119,7 +127,11 @@ pub fn router(
         },
     );
     let mcp = Router::new()
-        .nest_service("/mcp", mcp)
+        .route_service("/mcp", mcp)
+        .route(
+            "/mcp/{profile}",
+            axum::routing::any(mcp_profiles::serve).with_state(profiles),
+        )
         .layer(axum::middleware::from_fn_with_state(
             front,
             mcp_front::front,

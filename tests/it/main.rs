@@ -21,6 +21,7 @@ mod invoke;
 mod launch;
 mod mcp_stdio;
 mod packaging;
+mod profiles;
 mod secrets;
 mod serve_process;
 mod service_process;

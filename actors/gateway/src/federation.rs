@@ -138,6 +138,31 @@ fn hash_of<T: serde::Serialize>(items: &[T]) -> u64 {
 }
 
 impl Federated {
+    /// The hashes (as [`Federated::hashes`]) of the part of the catalog the filters keep —
+    /// tools by name, resources by URI (templates by URI template), prompts by name: a
+    /// profile's view changed when these did.
+    pub fn hashes_of_view(
+        &self,
+        tool: impl Fn(&str) -> bool,
+        resource: impl Fn(&str) -> bool,
+        prompt: impl Fn(&str) -> bool,
+    ) -> [u64; 3] {
+        let tools: Vec<&Tool> = self.tools.iter().filter(|t| tool(&t.name)).collect();
+        let resources: Vec<&Resource> =
+            self.resources.iter().filter(|r| resource(&r.uri)).collect();
+        let templates: Vec<&ResourceTemplate> = self
+            .resource_templates
+            .iter()
+            .filter(|t| resource(&t.uri_template))
+            .collect();
+        let prompts: Vec<&Prompt> = self.prompts.iter().filter(|p| prompt(&p.name)).collect();
+        [
+            hash_of(&tools),
+            hash_of(&resources) ^ hash_of(&templates).rotate_left(1),
+            hash_of(&prompts),
+        ]
+    }
+
     /// The federated catalog of `snapshot`, tools named by `mode`.
     pub fn build(snapshot: &RoutingSnapshot, mode: PrefixMode) -> Self {
         // name → [(server, tool)] in (priority, name) order: the snapshot's order.
@@ -496,6 +521,56 @@ mod tests {
         assert_ne!(f1.hashes[0], f2.hashes[0]);
         assert_eq!(f1.hashes[1], f2.hashes[1]);
         assert_eq!(f1.hashes[2], f2.hashes[2]);
+    }
+
+    #[test]
+    fn a_view_changes_only_when_what_it_keeps_changes() {
+        let a = json!({"type": "object"});
+        let build = |tools: &[&str], prompts: &[&str]| {
+            let tools = tools.iter().map(|t| tool(t, a.clone())).collect();
+            Federated::build(
+                &RoutingSnapshot::build(1, vec![server("s", 1, tools, prompts)]),
+                PrefixMode::Conflicts,
+            )
+        };
+        let view = |f: &Federated| {
+            f.hashes_of_view(
+                |t| t.starts_with("ext") || t == "echo",
+                |_| false,
+                |p| p == "p",
+            )
+        };
+        let base = build(&["echo", "stats"], &["p"]);
+        let cases = [
+            (
+                "a tool outside the view",
+                build(&["echo", "stats", "other"], &["p"]),
+                false,
+            ),
+            (
+                "a prompt outside the view",
+                build(&["echo", "stats"], &["p", "q"]),
+                false,
+            ),
+            (
+                "a tool inside the view",
+                build(&["echo", "stats", "extra"], &["p"]),
+                true,
+            ),
+            ("a tool leaving the view", build(&["stats"], &["p"]), true),
+            (
+                "a prompt leaving the view",
+                build(&["echo", "stats"], &[]),
+                true,
+            ),
+        ];
+        for (what, next, changed) in cases {
+            assert_ne!(
+                base.hashes, next.hashes,
+                "{what}: the whole catalog changed"
+            );
+            assert_eq!(view(&base) != view(&next), changed, "{what}");
+        }
     }
 
     #[test]
