@@ -146,6 +146,19 @@ pub(crate) fn field_of(path: &str, message: &str) -> Option<String> {
     }
 }
 
+/// Refuses a registration whose `headers` or `env` say `{ from_env = … }`: that form is for
+/// att's configuration file; an API caller must not read att's environment into a header or
+/// a process it controls.
+pub fn refuse_from_env(body: &serde_json::Value) -> Result<(), ApiError> {
+    match att_runtime::secret::names_from_env(body) {
+        Some(field) => Err(ApiError::invalid(
+            &field,
+            "`from_env` is for att's configuration file only: give the value itself",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Who a request acts for, as the workspace tools record it: the request id
 /// (`http:<id>`) and the principal the authorization layer found.
 pub struct By(pub crate::tools::Caller);

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, refuse_from_env};
 use crate::registry::Source;
 use crate::services::Services;
 
@@ -79,6 +79,7 @@ async fn add_service(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<ServiceRecord>), ApiError> {
+    refuse_from_env(&body)?;
     let spec: ServiceSpec = serde_path_to_error::deserialize(body).map_err(|e| {
         let message = e.inner().to_string();
         ApiError::Invalid {

@@ -179,3 +179,86 @@ async fn header_and_env_values_are_sealed_at_rest_and_open_after_a_restart() {
     assert!(e.contains("another key") && e.contains("upstreams/"), "{e}");
     assert!(!e.contains(HEADER_SECRET) && !e.contains(OLD_SECRET));
 }
+
+/// `{ from_env = "NAME" }` in the configuration file: the header comes from att's
+/// environment (the file holds no secret), and is shown redacted; an API registration may
+/// not say it (422 naming the field), so no caller can read att's environment.
+#[tokio::test]
+async fn a_configured_header_from_atts_environment_reaches_the_upstream_and_the_api_refuses_the_form()
+ {
+    use common::AttProcess;
+    let url = guarded_fixture().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("att.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[upstreams]]\nname = \"guarded\"\nurl = \"{url}\"\nheaders = {{ Authorization = {{ from_env = \"GUARD_TOKEN\" }} }}\n"
+        ),
+    )
+    .expect("config");
+    let file = std::fs::read_to_string(&config).expect("read");
+    assert!(!file.contains(HEADER_SECRET));
+    let att = AttProcess::start_with_env(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("utf-8")],
+        &[("GUARD_TOKEN", &format!("Bearer {HEADER_SECRET}"))],
+    );
+    let http = reqwest::Client::new();
+    eventually("a routed echo", Duration::from_secs(15), || async {
+        let r = http
+            .post(att.url("/api/v1/mcp/invoke/tool"))
+            .json(&json!({"tool_name": "echo", "arguments": {"text": "hi"}}))
+            .send()
+            .await
+            .ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    let shown = http
+        .get(att.url("/api/v1/mcp/servers/guarded"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        shown.contains("•••") && !shown.contains(HEADER_SECRET),
+        "{shown}"
+    );
+    for (path, body, field) in [
+        (
+            "/api/v1/mcp/servers",
+            json!({"name": "x", "url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": {"from_env": "GUARD_TOKEN"}}}),
+            "headers.Authorization",
+        ),
+        (
+            "/api/v1/services",
+            json!({"name": "s", "command": "true", "env": {"T": {"from_env": "GUARD_TOKEN"}}}),
+            "env.T",
+        ),
+    ] {
+        let r = http
+            .post(att.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status(), 422, "{path}");
+        let e: Value = r.json().await.expect("json");
+        assert_eq!(e["field"], field, "{e}");
+    }
+    // An unset variable stops att before anything starts, naming it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_att"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data2"))
+        .env_remove("GUARD_TOKEN")
+        .output()
+        .expect("att");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("GUARD_TOKEN"), "{stderr}");
+}

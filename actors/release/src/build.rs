@@ -31,8 +31,9 @@ pub struct BuildSpec {
     /// What the build produces, a file or a directory, relative to the worktree.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub artifact: PathBuf,
-    /// Extra environment variables for the build.
-    #[serde(default)]
+    /// Extra environment variables for the build (in the configuration file a value may be
+    /// `{ from_env = "NAME" }`).
+    #[serde(default, deserialize_with = "crate::secret::values")]
     pub env: BTreeMap<String, String>,
     /// How long a build may take (default 30 min); then its process group is killed.
     #[serde(default = "thirty_minutes", with = "crate::duration::serde_text")]

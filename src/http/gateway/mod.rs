@@ -31,7 +31,7 @@ pub use invoke::{InvokePrompt, InvokeResource, InvokeTool, Invoked};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, refuse_from_env};
 use crate::registry::Source;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -111,6 +111,7 @@ async fn add_server(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<ServerRecord>), ApiError> {
+    refuse_from_env(&body)?;
     let spec: UpstreamSpec = serde_json::from_value(body).map_err(|e| {
         let text = e.to_string();
         match text.split_once(": ") {

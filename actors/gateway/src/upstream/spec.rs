@@ -77,13 +77,21 @@ struct Wire {
     name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::secret::opt_values",
+        skip_serializing_if = "Option::is_none"
+    )]
     headers: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     command: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     args: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::secret::opt_values",
+        skip_serializing_if = "Option::is_none"
+    )]
     env: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cwd: Option<PathBuf>,

@@ -30,8 +30,9 @@ pub struct ServiceSpec {
     /// Its arguments.
     #[serde(default)]
     pub args: Vec<String>,
-    /// Extra environment variables.
-    #[serde(default)]
+    /// Extra environment variables (in the configuration file a value may be
+    /// `{ from_env = "NAME" }`).
+    #[serde(default, deserialize_with = "crate::secret::values")]
     pub env: std::collections::BTreeMap<String, String>,
     /// Its working directory.
     #[serde(default)]
