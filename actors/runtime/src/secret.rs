@@ -58,12 +58,11 @@ pub fn names_from_env(doc: &serde_json::Value) -> Option<String> {
             } else {
                 format!("{path}.{k}")
             };
-            if let (true, serde_json::Value::Object(values)) =
-                (matches!(k.as_str(), "headers" | "env"), child)
+            if let serde_json::Value::Object(values) = child
+                && matches!(k.as_str(), "headers" | "env")
+                && let Some((name, _)) = values.iter().find(|(_, v)| v.get("from_env").is_some())
             {
-                if let Some((name, _)) = values.iter().find(|(_, v)| v.get("from_env").is_some()) {
-                    return Some(format!("{here}.{name}"));
-                }
+                return Some(format!("{here}.{name}"));
             }
             if let Some(found) = walk(child, &here) {
                 return Some(found);
