@@ -7,7 +7,10 @@
 //! as a string. Unknown keys and bad values are errors that name the key, the source, and
 //! what was expected — before anything starts.
 
+mod auth;
 mod validate;
+
+pub use auth::{AuthConfig, OidcConfig};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,6 +47,8 @@ pub struct Config {
     /// Bearer token required on every `/api` route (health excepted) and `/metrics`.
     /// Unset: no authentication, and att only listens on loopback.
     pub api_token: Option<String>,
+    /// Credentials besides `api_token` and API keys: `[auth.oidc]` (OAuth access tokens).
+    pub auth: AuthConfig,
     /// `human` or `json`.
     pub log_format: LogFormat,
     /// A `tracing` filter such as `info` or `att=debug,info`; `RUST_LOG` wins when set.
@@ -138,6 +143,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8300)),
             data_dir: PathBuf::from(".att"),
             api_token: None,
+            auth: AuthConfig::default(),
             log_format: LogFormat::Human,
             log_level: "info".into(),
             http: HttpConfig::default(),
