@@ -74,6 +74,9 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer);
+    // Before `refuse` borrows the request: a body is not `Sync`, so the borrow may not live
+    // across this await.
+    let outcome = state.auth.authenticate(presented).await;
     let refuse = |who: &str, status: axum::http::StatusCode, why: String| {
         att_runtime::events::EventSink::emit(
             &state.events,
@@ -94,7 +97,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         };
         error.into_response()
     };
-    match state.auth.authenticate(presented) {
+    match outcome {
         Ok(principal) if principal.may(needs) => {
             let key = principal.key.then(|| principal.clone());
             req.extensions_mut().insert(principal);
@@ -115,12 +118,41 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                 principal.role
             ),
         ),
-        Err(refused) => refuse(
-            "-",
-            axum::http::StatusCode::UNAUTHORIZED,
-            refused.to_string(),
-        ),
+        Err(refused) => {
+            let mut response = refuse(
+                "-",
+                axum::http::StatusCode::UNAUTHORIZED,
+                refused.to_string(),
+            );
+            if let Some(challenge) = mcp_challenge(&state, &req, presented.map(|_| &refused)) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge);
+            }
+            response
+        }
     }
+}
+
+/// With `[auth.oidc]`, a refused `/mcp` request's `WWW-Authenticate` names att's
+/// protected-resource metadata (and why a presented credential was refused): that is how an
+/// MCP client finds where to get a token. `/api` keeps the plain `Bearer` challenge.
+fn mcp_challenge(
+    state: &AppState,
+    req: &Request,
+    refused: Option<&crate::auth::Refused>,
+) -> Option<HeaderValue> {
+    let path = req.uri().path();
+    if path != "/mcp" && !path.starts_with("/mcp/") {
+        return None;
+    }
+    let oidc = state.auth.oidc()?;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let why = refused.map(ToString::to_string);
+    HeaderValue::from_str(&oidc.resource.challenge(host, why.as_deref())).ok()
 }
 
 /// An event stream (`text/event-stream`: `/api/v1/events/stream`, run events, `/mcp`'s

@@ -1,0 +1,212 @@
+//! The claims of a verified access token, checked against what att expects (RFC 9068 §4,
+//! RFC 7519 §4.1). Pure: the time is an argument (seconds since the epoch).
+//!
+//! | claim | rule |
+//! |---|---|
+//! | `iss` | exactly the configured issuer |
+//! | `aud` | the configured audience, or an array holding it |
+//! | `exp` | required; `now < exp + skew` |
+//! | `nbf` | optional; `nbf <= now + skew` |
+//! | `iat` | optional; `iat <= now + skew` (a token from the future is a forgery or a broken clock) |
+//! | `sub` | required, a non-empty string: it names the principal |
+//!
+//! Numeric dates may be integers or fractions (RFC 7519 `NumericDate`); anything else in
+//! their place refuses the token rather than ignoring the claim.
+
+use serde_json::{Map, Value};
+
+/// What a token must say to be att's.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub issuer: String,
+    pub audience: String,
+    /// Seconds of tolerance for `exp`, `nbf` and `iat`.
+    pub skew: i64,
+}
+
+/// Why the claims refuse a token (the message a 401 carries; it echoes no claim value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimRefused {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued in the future")]
+    IssuedInFuture,
+    #[error("the token has no `exp`")]
+    NoExpiry,
+    #[error("the token's `{0}` is not a numeric date")]
+    BadDate(&'static str),
+    #[error("the token was issued by another issuer")]
+    Issuer,
+    #[error("the token is not meant for att (`aud`)")]
+    Audience,
+    #[error("the token has no `sub`")]
+    Subject,
+}
+
+/// Checks `claims` at `now`; the subject on success.
+pub fn check<'c>(
+    claims: &'c Map<String, Value>,
+    expected: &Expected,
+    now: i64,
+) -> Result<&'c str, ClaimRefused> {
+    if claims.get("iss").and_then(Value::as_str) != Some(expected.issuer.as_str()) {
+        return Err(ClaimRefused::Issuer);
+    }
+    let audience_ok = match claims.get("aud") {
+        Some(Value::String(a)) => *a == expected.audience,
+        Some(Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(&expected.audience)),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(ClaimRefused::Audience);
+    }
+    let skew = expected.skew as f64;
+    let now = now as f64;
+    let exp = date(claims, "exp")?.ok_or(ClaimRefused::NoExpiry)?;
+    if now >= exp + skew {
+        return Err(ClaimRefused::Expired);
+    }
+    if date(claims, "nbf")?.is_some_and(|nbf| nbf > now + skew) {
+        return Err(ClaimRefused::NotYetValid);
+    }
+    if date(claims, "iat")?.is_some_and(|iat| iat > now + skew) {
+        return Err(ClaimRefused::IssuedInFuture);
+    }
+    match claims.get("sub").and_then(Value::as_str) {
+        Some(sub) if !sub.is_empty() => Ok(sub),
+        _ => Err(ClaimRefused::Subject),
+    }
+}
+
+fn date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, ClaimRefused> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .filter(|d| d.is_finite())
+            .map(Some)
+            .ok_or(ClaimRefused::BadDate(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn expected() -> Expected {
+        Expected {
+            issuer: "https://id.example.com".into(),
+            audience: "https://att.example.com/mcp".into(),
+            skew: 60,
+        }
+    }
+
+    fn good() -> Value {
+        json!({
+            "iss": "https://id.example.com", "aud": "https://att.example.com/mcp",
+            "sub": "alice", "exp": NOW + 300, "iat": NOW - 10, "nbf": NOW - 10,
+        })
+    }
+
+    #[test]
+    fn claims_pass_or_refuse_by_the_table() {
+        let with = |k: &str, v: Value| {
+            let mut c = good();
+            c[k] = v;
+            c
+        };
+        let without = |k: &str| {
+            let mut c = good();
+            c.as_object_mut().expect("object").remove(k);
+            c
+        };
+        use ClaimRefused::*;
+        let cases: Vec<(&str, Value, Result<&str, ClaimRefused>)> = vec![
+            ("a good token", good(), Ok("alice")),
+            (
+                "aud in an array",
+                with("aud", json!(["x", "https://att.example.com/mcp"])),
+                Ok("alice"),
+            ),
+            (
+                "aud elsewhere",
+                with("aud", json!("https://other.example.com")),
+                Err(Audience),
+            ),
+            (
+                "aud array without att",
+                with("aud", json!(["x"])),
+                Err(Audience),
+            ),
+            ("no aud", without("aud"), Err(Audience)),
+            ("aud a number", with("aud", json!(1)), Err(Audience)),
+            (
+                "another issuer",
+                with("iss", json!("https://evil.example.com")),
+                Err(Issuer),
+            ),
+            (
+                "issuer with a slash",
+                with("iss", json!("https://id.example.com/")),
+                Err(Issuer),
+            ),
+            ("no issuer", without("iss"), Err(Issuer)),
+            (
+                "expired beyond the skew",
+                with("exp", json!(NOW - 61)),
+                Err(Expired),
+            ),
+            (
+                "expired within the skew",
+                with("exp", json!(NOW - 59)),
+                Ok("alice"),
+            ),
+            (
+                "expired exactly at the skew",
+                with("exp", json!(NOW - 60)),
+                Err(Expired),
+            ),
+            (
+                "fractional exp",
+                with("exp", json!(NOW as f64 + 0.5)),
+                Ok("alice"),
+            ),
+            ("no exp", without("exp"), Err(NoExpiry)),
+            (
+                "exp a string",
+                with("exp", json!("tomorrow")),
+                Err(BadDate("exp")),
+            ),
+            (
+                "nbf beyond the skew",
+                with("nbf", json!(NOW + 61)),
+                Err(NotYetValid),
+            ),
+            (
+                "nbf within the skew",
+                with("nbf", json!(NOW + 60)),
+                Ok("alice"),
+            ),
+            ("no nbf", without("nbf"), Ok("alice")),
+            ("nbf a bool", with("nbf", json!(true)), Err(BadDate("nbf"))),
+            (
+                "iat in the future",
+                with("iat", json!(NOW + 3600)),
+                Err(IssuedInFuture),
+            ),
+            ("no iat", without("iat"), Ok("alice")),
+            ("no sub", without("sub"), Err(Subject)),
+            ("empty sub", with("sub", json!("")), Err(Subject)),
+            ("sub a number", with("sub", json!(7)), Err(Subject)),
+        ];
+        for (what, claims, want) in cases {
+            let claims = claims.as_object().expect("object").clone();
+            assert_eq!(check(&claims, &expected(), NOW), want, "{what}");
+        }
+    }
+}
