@@ -39,13 +39,15 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Address to listen on. Anything but a loopback address requires `api_token`.
+    /// Address to listen on. Anything but a loopback address requires `api_token` or
+    /// `[auth.oidc]`.
     #[serde(deserialize_with = "de_socket_addr")]
     pub listen: SocketAddr,
     /// Where att keeps its database and artifacts; created on first run.
     pub data_dir: PathBuf,
     /// Bearer token required on every `/api` route (health excepted) and `/metrics`.
-    /// Unset: no authentication, and att only listens on loopback.
+    /// Unset (and no API key made, no `[auth.oidc]`): no authentication, and att only
+    /// listens on loopback.
     pub api_token: Option<String>,
     /// Credentials besides `api_token` and API keys: `[auth.oidc]` (OAuth access tokens).
     pub auth: AuthConfig,

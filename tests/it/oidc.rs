@@ -339,14 +339,14 @@ async fn a_valid_token_lists_and_calls_tools_and_the_upstream_never_sees_it() {
     // The upstream was called, and never with the client's token (nor any Authorization).
     let seen = upstream.headers.lock().expect("headers").clone();
     assert!(seen.len() >= 2, "the upstream was not called: {seen:?}");
-    for dump in &seen {
+    for (i, dump) in seen.iter().enumerate() {
         assert!(
             !dump.contains(&token) && !dump.contains(&admin),
-            "a client's token reached the upstream: {dump}"
+            "a client's token reached the upstream in request {i}"
         );
         assert!(
             !dump.to_ascii_lowercase().contains("\"authorization\""),
-            "{dump}"
+            "request {i} to the upstream carried an Authorization header"
         );
     }
     att.server.shutdown().await;
