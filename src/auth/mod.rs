@@ -105,8 +105,13 @@ impl Auth {
     /// The principal presenting `credential` (a bearer token's value), or why not. A JWT goes
     /// to the issuer's verifier (when one is configured); anything else is the token or a key.
     pub async fn authenticate(&self, credential: Option<&str>) -> Result<Principal, Refused> {
+        // The configured token first: it may happen to have a JWT's shape.
         if let (Some(oidc), Some(presented)) = (&self.oidc, credential)
             && oidc::jwt::looks_like_jwt(presented)
+            && !self
+                .token
+                .as_ref()
+                .is_some_and(|t| keys::constant_time_eq(presented.as_bytes(), t.as_bytes()))
         {
             return Ok(oidc.verify(presented).await?);
         }

@@ -104,7 +104,9 @@ mod tests {
         let h = b64(r#"{"alg":"ES256","kid":"k1","typ":"at+jwt"}"#);
         let p = b64(r#"{"sub":"a"}"#);
         let sig = b64("sig");
-        let cases: Vec<(String, Result<(&str, Option<&str>), Malformed>)> = vec![
+        /// The token, and its `alg` and `kid` or why it is refused.
+        type Case<'a> = (String, Result<(&'a str, Option<&'a str>), Malformed>);
+        let cases: Vec<Case> = vec![
             (format!("{h}.{p}.{sig}"), Ok(("ES256", Some("k1")))),
             (
                 format!("{}.{p}.", b64(r#"{"alg":"none"}"#)),

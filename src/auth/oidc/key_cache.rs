@@ -168,7 +168,9 @@ mod tests {
         let mut tried = KeyCache::new(REFRESH, MIN);
         tried.begin_fetch(Reason::Stale, t0);
         tried.begin_fetch(Reason::UnknownKid, t0);
-        let cases: Vec<(&str, &KeyCache, Option<&str>, Alg, Instant, Lookup)> = vec![
+        /// What, the cache, the token's `kid` and `alg`, when, and the answer.
+        type Case<'a> = (&'a str, &'a KeyCache, Option<&'a str>, Alg, Instant, Lookup);
+        let cases: Vec<Case> = vec![
             (
                 "never fetched",
                 &empty,
