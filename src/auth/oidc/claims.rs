@@ -113,6 +113,37 @@ mod tests {
         })
     }
 
+    fn arb_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,16}".prop_map(Value::from),
+            proptest::collection::vec("\\PC{0,8}", 0..3).prop_map(Value::from),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever a signed token says, the check answers (no panic, no overflow), and it
+        /// never accepts a token without a string `sub`.
+        #[test]
+        fn any_claims_are_accepted_or_refused_without_a_panic(
+            exp in arb_value(), nbf in arb_value(), iat in arb_value(),
+            aud in arb_value(), sub in arb_value(), now in proptest::prelude::any::<i64>(),
+        ) {
+            let mut claims = good();
+            for (k, v) in [("exp", exp), ("nbf", nbf), ("iat", iat), ("aud", aud), ("sub", sub)] {
+                claims[k] = v;
+            }
+            let claims = claims.as_object().expect("object").clone();
+            if let Ok(s) = check(&claims, &expected(), now) {
+                proptest::prop_assert_eq!(claims["sub"].as_str(), Some(s));
+            }
+        }
+    }
+
     #[test]
     fn claims_pass_or_refuse_by_the_table() {
         let with = |k: &str, v: Value| {

@@ -156,6 +156,30 @@ mod tests {
         assert_eq!(c.signature, b"s");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_credential_is_split_or_refused_without_a_panic(text in "\\PC{0,400}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn a_json_header_gives_back_its_alg_and_kid(
+            alg in "\\PC{0,24}",
+            kid in proptest::option::of("\\PC{0,24}"),
+            payload in "[A-Za-z0-9_-]{0,64}",
+            sig in "[A-Za-z0-9_-]{0,64}",
+        ) {
+            let header = serde_json::json!({"alg": alg, "kid": kid}).to_string();
+            let token = format!("{}.{payload}.{sig}", b64(&header));
+            if let Ok(c) = parse(&token) {
+                proptest::prop_assert_eq!(&c.header.alg, &alg);
+                proptest::prop_assert_eq!(&c.header.kid, &kid);
+                let signed = token.len() - sig.len() - 1;
+                proptest::prop_assert_eq!(c.signing_input, &token.as_bytes()[..signed]);
+            }
+        }
+    }
+
     #[test]
     fn only_jwt_shaped_credentials_go_to_the_verifier() {
         for (credential, jwt) in [
