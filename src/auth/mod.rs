@@ -29,6 +29,9 @@ pub struct Principal {
     pub role: Role,
     /// Whether it holds an API key (which can be revoked while its streams are open).
     pub key: bool,
+    /// When its credential expires (an API key's expiry, an access token's `exp`): the
+    /// streams it opened end then.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 impl Principal {
@@ -126,6 +129,7 @@ impl Auth {
                     name: "anonymous".into(),
                     role: Role::Admin,
                     key: false,
+                    expires_at: None,
                 })
             } else {
                 Err(Refused::Missing)
@@ -138,6 +142,7 @@ impl Auth {
                 name: "token".into(),
                 role: Role::Admin,
                 key: false,
+                expires_at: None,
             });
         }
         let id = keys::key_id(presented).ok_or(Refused::Unknown)?;
@@ -156,6 +161,7 @@ impl Auth {
             name: record.name.clone(),
             role: record.role,
             key: true,
+            expires_at: record.expires_at,
         })
     }
 
@@ -234,6 +240,26 @@ impl Auth {
                 if changes.changed().await.is_err() {
                     return std::future::pending().await;
                 }
+            }
+        }
+    }
+
+    /// Resolves when `principal`'s credential stops being accepted: its key is revoked, or it
+    /// expires (a key's expiry, an access token's `exp`). A stream opened with it ends then.
+    pub fn ended(&self, principal: &Principal) -> impl Future<Output = ()> + Send + 'static {
+        let revoked = self.revoked(principal);
+        let expires_at = principal.expires_at;
+        async move {
+            let Some(at) = expires_at else {
+                return revoked.await;
+            };
+            // Past: at once; far away: a year is as good as never for one stream.
+            let left = std::time::Duration::try_from(at - OffsetDateTime::now_utc())
+                .unwrap_or_default()
+                .min(std::time::Duration::from_secs(365 * 24 * 3600));
+            tokio::select! {
+                () = revoked => {}
+                () = tokio::time::sleep(left) => {}
             }
         }
     }

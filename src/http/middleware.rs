@@ -99,10 +99,11 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     };
     match outcome {
         Ok(principal) if principal.may(needs) => {
-            let key = principal.key.then(|| principal.clone());
+            let watched =
+                (principal.key || principal.expires_at.is_some()).then(|| principal.clone());
             req.extensions_mut().insert(principal);
             let response = next.run(req).await;
-            match key {
+            match watched {
                 Some(p) => end_streams_on(&state.auth, &p, response),
                 None => response,
             }
@@ -156,8 +157,10 @@ fn mcp_challenge(
 }
 
 /// An event stream (`text/event-stream`: `/api/v1/events/stream`, run events, `/mcp`'s
-/// streams) opened with an API key ends when the key is revoked: it keeps nothing open. Other answers
-/// are finished before a revocation could matter and pass as they are.
+/// streams) opened with an API key ends when the key is revoked, and one opened with a
+/// credential that expires (a key with an expiry, an access token) ends when it expires: it
+/// keeps nothing open. Other answers are finished before that could matter and pass as they
+/// are.
 fn end_streams_on(
     auth: &crate::auth::Auth,
     principal: &crate::auth::Principal,
@@ -173,7 +176,7 @@ fn end_streams_on(
         return response;
     }
     let (parts, body) = response.into_parts();
-    let body = body.into_data_stream().take_until(auth.revoked(principal));
+    let body = body.into_data_stream().take_until(auth.ended(principal));
     Response::from_parts(parts, axum::body::Body::from_stream(body))
 }
 

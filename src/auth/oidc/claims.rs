@@ -45,12 +45,21 @@ pub enum ClaimRefused {
     Subject,
 }
 
-/// Checks `claims` at `now`; the subject on success.
+/// What a token that passed says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Valid<'c> {
+    /// Its subject.
+    pub sub: &'c str,
+    /// The last second it is accepted in (`exp` + skew): streams it opened end then.
+    pub until: i64,
+}
+
+/// Checks `claims` at `now`.
 pub fn check<'c>(
     claims: &'c Map<String, Value>,
     expected: &Expected,
     now: i64,
-) -> Result<&'c str, ClaimRefused> {
+) -> Result<Valid<'c>, ClaimRefused> {
     if claims.get("iss").and_then(Value::as_str) != Some(expected.issuer.as_str()) {
         return Err(ClaimRefused::Issuer);
     }
@@ -75,7 +84,11 @@ pub fn check<'c>(
         return Err(ClaimRefused::IssuedInFuture);
     }
     match claims.get("sub").and_then(Value::as_str) {
-        Some(sub) if !sub.is_empty() => Ok(sub),
+        Some(sub) if !sub.is_empty() => Ok(Valid {
+            sub,
+            // Saturating: `exp` may be any finite number.
+            until: (exp + skew).floor().clamp(i64::MIN as f64, i64::MAX as f64) as i64,
+        }),
         _ => Err(ClaimRefused::Subject),
     }
 }
@@ -138,10 +151,17 @@ mod tests {
                 claims[k] = v;
             }
             let claims = claims.as_object().expect("object").clone();
-            if let Ok(s) = check(&claims, &expected(), now) {
-                proptest::prop_assert_eq!(claims["sub"].as_str(), Some(s));
+            if let Ok(v) = check(&claims, &expected(), now) {
+                proptest::prop_assert_eq!(claims["sub"].as_str(), Some(v.sub));
             }
         }
+    }
+
+    #[test]
+    fn a_token_is_accepted_until_its_expiry_plus_the_skew() {
+        let claims = good().as_object().expect("object").clone();
+        let v = check(&claims, &expected(), NOW).expect("valid");
+        assert_eq!(v.until, NOW + 300 + 60);
     }
 
     #[test]
@@ -237,7 +257,8 @@ mod tests {
         ];
         for (what, claims, want) in cases {
             let claims = claims.as_object().expect("object").clone();
-            assert_eq!(check(&claims, &expected(), NOW), want, "{what}");
+            let got = check(&claims, &expected(), NOW).map(|v| v.sub);
+            assert_eq!(got, want, "{what}");
         }
     }
 }

@@ -13,7 +13,7 @@
 //! 4. a claim grants it a role ([`role_claim`]).
 //!
 //! The principal is `oidc:<sub>` with that role; it is checked per route and per tool like
-//! an API key's. Refusals say which step failed and never echo the token. att keeps the
+//! an API key's, and the event streams it opens end when the token expires. Refusals say which step failed and never echo the token. att keeps the
 //! token to itself: upstreams are called with their own configured headers, never with a
 //! client's `Authorization` (MCP forbids token passthrough).
 
@@ -113,12 +113,13 @@ impl Oidc {
         }
         let claims: Map<String, Value> =
             serde_json::from_slice(&jws.payload).map_err(|_| TokenRefused::Payload)?;
-        let sub = claims::check(&claims, &self.expected, now_unix())?;
+        let valid = claims::check(&claims, &self.expected, now_unix())?;
         let role = self.roles.role(&claims).ok_or(TokenRefused::NoRole)?;
         Ok(Principal {
-            name: format!("oidc:{sub}"),
+            name: format!("oidc:{}", valid.sub),
             role,
             key: false,
+            expires_at: time::OffsetDateTime::from_unix_timestamp(valid.until).ok(),
         })
     }
 

@@ -469,3 +469,40 @@ async fn the_role_a_token_grants_limits_its_tools() {
     assert_eq!(r.status(), 403);
     att.server.shutdown().await;
 }
+
+/// Takes about two seconds: the token must really expire (att reads the wall clock, as the
+/// issuer does).
+#[tokio::test]
+async fn an_event_stream_opened_with_a_token_ends_when_the_token_expires() {
+    use futures_util::StreamExt;
+    let key = Key::es256();
+    let issuer = Issuer::start(&[("k1", &key)]).await;
+    let att = start_att(&issuer, |c| c.clock_skew = Duration::ZERO).await;
+    let exp = now() + 2;
+    let mut claims = issuer.claims("watcher", "viewer");
+    claims["exp"] = json!(exp);
+    let r = att
+        .http
+        .get(att.url("/api/v1/events/stream"))
+        .bearer_auth(issuer.token(&key, "k1", &claims))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(r.status(), 200);
+    let mut stream = r.bytes_stream();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = stream.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+        now()
+    })
+    .await
+    .expect("the stream ended within 10 s");
+    assert!(
+        ended >= exp,
+        "the stream ended at {ended}, before the token's exp {exp}"
+    );
+    att.server.shutdown().await;
+}
