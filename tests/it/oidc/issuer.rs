@@ -104,18 +104,37 @@ impl Issuer {
         let jwks = Arc::new(Mutex::new(Self::set(keys)));
         let fetches = Arc::new(AtomicUsize::new(0));
         let (served, counted) = (jwks.clone(), fetches.clone());
-        let app = axum::Router::new().route(
-            "/jwks",
-            axum::routing::get(move || {
-                let doc = served.lock().expect("jwks").clone();
-                counted.fetch_add(1, Ordering::SeqCst);
-                async move { axum::Json(doc) }
-            }),
-        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
+        // Discovery documents: this issuer's, and one under `/mixup` naming another issuer.
+        let metadata = json!({"issuer": url, "jwks_uri": format!("{url}/jwks")});
+        let mixup = json!({"issuer": "https://evil.test", "jwks_uri": format!("{url}/jwks")});
+        let app = axum::Router::new()
+            .route(
+                "/jwks",
+                axum::routing::get(move || {
+                    let doc = served.lock().expect("jwks").clone();
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async move { axum::Json(doc) }
+                }),
+            )
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(move || async move { axum::Json(metadata) }),
+            )
+            .route(
+                "/mixup/.well-known/openid-configuration",
+                axum::routing::get(move || async move { axum::Json(mixup) }),
+            )
+            // A key set larger than att reads (256 KiB).
+            .route(
+                "/huge",
+                axum::routing::get(|| async {
+                    format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(300 * 1024))
+                }),
+            );
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -506,3 +506,47 @@ async fn an_event_stream_opened_with_a_token_ends_when_the_token_expires() {
     );
     att.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_keys_are_found_by_discovery_and_a_document_naming_another_issuer_is_refused() {
+    let key = Key::es256();
+    let issuer = Issuer::start(&[("k1", &key)]).await;
+    let claims = issuer.claims("alice", "viewer");
+    // No jwks_url: the issuer's /.well-known/openid-configuration names it.
+    let att = start_att(&issuer, |c| c.jwks_url = None).await;
+    let (status, _, _) = post_mcp(&att, Some(&issuer.token(&key, "k1", &claims))).await;
+    assert_eq!(status, 200);
+    assert_eq!(issuer.fetches(), 1);
+    att.server.shutdown().await;
+    // An issuer whose metadata names another issuer (a mix-up): no keys, every token refused.
+    let mixup = format!("{}/mixup", issuer.url);
+    let att = start_att(&issuer, |c| {
+        c.issuer = mixup.clone();
+        c.jwks_url = None;
+    })
+    .await;
+    let mut claims = claims.clone();
+    claims["iss"] = json!(mixup);
+    let (status, challenge, _) = post_mcp(&att, Some(&issuer.token(&key, "k1", &claims))).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("keys are unavailable"), "{challenge}");
+    assert_eq!(
+        issuer.fetches(),
+        1,
+        "the mixed-up document's jwks_uri was fetched"
+    );
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_key_set_larger_than_att_reads_is_refused() {
+    let key = Key::es256();
+    let issuer = Issuer::start(&[("k1", &key)]).await;
+    let huge = format!("{}/huge", issuer.url);
+    let att = start_att(&issuer, |c| c.jwks_url = Some(huge)).await;
+    let token = issuer.token(&key, "k1", &issuer.claims("alice", "viewer"));
+    let (status, challenge, _) = post_mcp(&att, Some(&token)).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("keys are unavailable"), "{challenge}");
+    att.server.shutdown().await;
+}
