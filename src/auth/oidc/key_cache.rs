@@ -111,6 +111,11 @@ impl KeyCache {
         open
     }
 
+    /// Whether a fetch has ever succeeded.
+    pub fn has_fetched(&self) -> bool {
+        self.fetched_at.is_some()
+    }
+
     /// The keys a fetch at `now` returned.
     pub fn store(&mut self, keys: Vec<VerifyingKey>, now: Instant) {
         self.keys = keys.into_iter().map(Arc::new).collect();

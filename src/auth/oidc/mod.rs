@@ -130,13 +130,22 @@ impl Oidc {
         kid: Option<&str>,
         alg: Alg,
     ) -> Result<Vec<Arc<VerifyingKey>>, TokenRefused> {
-        // Twice at most: a lookup, a fetch, a second lookup.
-        for _ in 0..2 {
+        // One fetch per token at most (by it or by the token it waited for): a stale set
+        // just fetched is not fetched again because the `kid` is still unknown.
+        let mut fetched = false;
+        loop {
             let lookup = self.cache().lookup(kid, alg, Instant::now());
             match lookup {
                 Lookup::Found(keys) => return Ok(keys),
                 Lookup::Unknown => return Err(TokenRefused::UnknownKey),
                 Lookup::Unavailable => return Err(TokenRefused::KeysUnavailable),
+                Lookup::Fetch(_) if fetched => {
+                    return Err(if self.cache().has_fetched() {
+                        TokenRefused::UnknownKey
+                    } else {
+                        TokenRefused::KeysUnavailable
+                    });
+                }
                 Lookup::Fetch(reason) => {
                     let _one = self.fetching.lock().await;
                     let due = self
@@ -147,13 +156,9 @@ impl Oidc {
                     if due {
                         self.refresh().await;
                     }
+                    fetched = true;
                 }
             }
-        }
-        match self.cache().lookup(kid, alg, Instant::now()) {
-            Lookup::Found(keys) => Ok(keys),
-            Lookup::Unavailable => Err(TokenRefused::KeysUnavailable),
-            _ => Err(TokenRefused::UnknownKey),
         }
     }
 

@@ -373,6 +373,10 @@ async fn a_rotated_key_is_picked_up_and_made_up_key_ids_do_not_make_att_hammer_t
     let issuer = Issuer::start(&[("old", &old)]).await;
     let att = start_att(&issuer, |_| {}).await;
     let claims = issuer.claims("alice", "viewer");
+    // The first token (a made-up kid) fetches the keys once, not again for its unknown kid.
+    let made_up = issuer.token(&old, "made-up", &claims);
+    assert_eq!(post_mcp(&att, Some(&made_up)).await.0, 401);
+    assert_eq!(issuer.fetches(), 1);
     assert_eq!(
         post_mcp(&att, Some(&issuer.token(&old, "old", &claims)))
             .await
