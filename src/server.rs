@@ -291,9 +291,16 @@ async fn start_edge(
             "could not conclude the test runs left running"
         ),
     }
+    let https = config.http.tls_cert.is_some();
+    let oidc = config
+        .auth
+        .oidc
+        .as_ref()
+        .map(|c| crate::auth::oidc::Oidc::new(c, https));
     let auth = crate::auth::Auth::load(
         config.api_token.as_deref().map(Arc::from),
         Arc::new(store.clone()),
+        oidc,
     )
     .await
     .map_err(|e| StartError::Keys(e.0))?;

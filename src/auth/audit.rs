@@ -205,6 +205,7 @@ mod tests {
             name: "ci".into(),
             role: Role::Operator,
             key: true,
+            expires_at: None,
         };
         let long = "é".repeat(WHY_MAX);
         let e = Entry {

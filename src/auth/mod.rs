@@ -1,14 +1,17 @@
 //! Who is calling and what they may do: principals with roles ([`role`]), API keys
-//! ([`keys`]), and [`Auth`], which turns a presented bearer credential into a [`Principal`].
+//! ([`keys`]), OAuth access tokens ([`oidc`]), and [`Auth`], which turns a presented bearer
+//! credential into a [`Principal`].
 //!
 //! Credentials: the configured `api_token` is a bootstrap admin key; API keys are created by
 //! an admin (`att keys create`, `POST /api/v1/keys`), stored hashed and held in memory, so a
-//! revocation takes effect on the next request. With neither a token nor any key (a fresh
-//! install on loopback), every caller is the admin `anonymous`: the first key (or a token)
-//! closes that door.
+//! revocation takes effect on the next request; with `[auth.oidc]`, a JWT access token of the
+//! configured issuer carries its own principal and role. With neither a token, nor any key,
+//! nor an issuer (a fresh install on loopback), every caller is the admin `anonymous`: the
+//! first key (or a token, or an issuer) closes that door.
 
 pub mod audit;
 pub mod keys;
+pub mod oidc;
 pub mod profile;
 pub mod role;
 
@@ -28,6 +31,9 @@ pub struct Principal {
     pub role: Role,
     /// Whether it holds an API key (which can be revoked while its streams are open).
     pub key: bool,
+    /// When its credential expires (an API key's expiry, an access token's `exp`): the
+    /// streams it opened end then.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 impl Principal {
@@ -48,6 +54,9 @@ pub enum Refused {
     Expired(String),
     #[error("API key `{0}` was revoked")]
     Revoked(String),
+    /// An access token of the configured issuer, refused.
+    #[error(transparent)]
+    Token(#[from] oidc::TokenRefused),
 }
 
 /// The credentials att accepts.
@@ -58,13 +67,16 @@ pub struct Auth {
     keys: Arc<RwLock<HashMap<String, KeyRecord>>>,
     /// Bumped on every revocation: open streams of a key watch it ([`Auth::revoked`]).
     revocations: tokio::sync::watch::Sender<u64>,
+    /// The access-token verifier, with `[auth.oidc]`.
+    oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl Auth {
-    /// Loads the stored keys.
+    /// Loads the stored keys; `oidc` verifies access tokens (`[auth.oidc]`).
     pub async fn load(
         token: Option<Arc<str>>,
         store: Arc<dyn KeyStore>,
+        oidc: Option<oidc::Oidc>,
     ) -> Result<Self, att_runtime::events::StoreError> {
         let keys = store
             .list_keys()
@@ -77,26 +89,49 @@ impl Auth {
             store,
             keys: Arc::new(RwLock::new(keys)),
             revocations: tokio::sync::watch::Sender::new(0),
+            oidc: oidc.map(Arc::new),
         })
+    }
+
+    /// The access-token verifier, when `[auth.oidc]` is configured.
+    pub fn oidc(&self) -> Option<&oidc::Oidc> {
+        self.oidc.as_deref()
     }
 
     fn keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, KeyRecord>> {
         self.keys.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether att is open: no token configured and no key ever made.
+    /// Whether att is open: no token or issuer configured and no key ever made.
     pub fn open(&self) -> bool {
-        self.token.is_none() && self.keys().is_empty()
+        self.token.is_none() && self.oidc.is_none() && self.keys().is_empty()
     }
 
-    /// The principal presenting `credential` (a bearer token's value), or why not.
-    pub fn authenticate(&self, credential: Option<&str>) -> Result<Principal, Refused> {
+    /// The principal presenting `credential` (a bearer token's value), or why not. A JWT goes
+    /// to the issuer's verifier (when one is configured); anything else is the token or a key.
+    pub async fn authenticate(&self, credential: Option<&str>) -> Result<Principal, Refused> {
+        // The configured token first: it may happen to have a JWT's shape.
+        if let (Some(oidc), Some(presented)) = (&self.oidc, credential)
+            && oidc::jwt::looks_like_jwt(presented)
+            && !self
+                .token
+                .as_ref()
+                .is_some_and(|t| keys::constant_time_eq(presented.as_bytes(), t.as_bytes()))
+        {
+            return Ok(oidc.verify(presented).await?);
+        }
+        self.authenticate_key(credential)
+    }
+
+    /// [`Auth::authenticate`] for the configured token and API keys.
+    fn authenticate_key(&self, credential: Option<&str>) -> Result<Principal, Refused> {
         let Some(presented) = credential else {
             return if self.open() {
                 Ok(Principal {
                     name: "anonymous".into(),
                     role: Role::Admin,
                     key: false,
+                    expires_at: None,
                 })
             } else {
                 Err(Refused::Missing)
@@ -109,6 +144,7 @@ impl Auth {
                 name: "token".into(),
                 role: Role::Admin,
                 key: false,
+                expires_at: None,
             });
         }
         let id = keys::key_id(presented).ok_or(Refused::Unknown)?;
@@ -127,6 +163,7 @@ impl Auth {
             name: record.name.clone(),
             role: record.role,
             key: true,
+            expires_at: record.expires_at,
         })
     }
 
@@ -205,6 +242,26 @@ impl Auth {
                 if changes.changed().await.is_err() {
                     return std::future::pending().await;
                 }
+            }
+        }
+    }
+
+    /// Resolves when `principal`'s credential stops being accepted: its key is revoked, or it
+    /// expires (a key's expiry, an access token's `exp`). A stream opened with it ends then.
+    pub fn ended(&self, principal: &Principal) -> impl Future<Output = ()> + Send + 'static {
+        let revoked = self.revoked(principal);
+        let expires_at = principal.expires_at;
+        async move {
+            let Some(at) = expires_at else {
+                return revoked.await;
+            };
+            // Past: at once; far away: a year is as good as never for one stream.
+            let left = std::time::Duration::try_from(at - OffsetDateTime::now_utc())
+                .unwrap_or_default()
+                .min(std::time::Duration::from_secs(365 * 24 * 3600));
+            tokio::select! {
+                () = revoked => {}
+                () = tokio::time::sleep(left) => {}
             }
         }
     }

@@ -220,6 +220,7 @@ mod tests {
             name: name.into(),
             role,
             key: true,
+            expires_at: None,
         };
         let open = profile("name = \"p\"");
         let listed = profile("name = \"p\"\nprincipals = [\"ci\"]\nroles = [\"operator\"]");

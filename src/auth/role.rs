@@ -65,7 +65,8 @@ impl std::fmt::Display for Role {
 /// What a request needs: nothing (liveness), or a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
-    /// Anyone may ask (`/api/v1/health`: load balancers carry no key).
+    /// Anyone may ask (`/api/v1/health`: load balancers carry no key; the
+    /// protected-resource metadata: a client reads it before it has a token).
     Nobody,
     /// A principal with at least this role.
     Role(Role),
@@ -74,7 +75,9 @@ pub enum Needs {
 /// The role `method path` needs (see the module header).
 pub fn route_role(method: &axum::http::Method, path: &str) -> Needs {
     use axum::http::Method;
-    if path == "/api/v1/health" {
+    // Liveness, and the protected-resource metadata a client reads to learn how to get a
+    // token (RFC 9728: it must be reachable without one).
+    if path == "/api/v1/health" || path.starts_with("/.well-known/oauth-protected-resource") {
         return Needs::Nobody;
     }
     // The segments after `/api/v1/` (`/mcp` and `/metrics` are outside it).
@@ -129,6 +132,13 @@ mod tests {
         let (v, o, a) = (R(Role::Viewer), R(Role::Operator), R(Role::Admin));
         let cases = [
             (Method::GET, "/api/v1/health", Nobody),
+            (Method::GET, "/.well-known/oauth-protected-resource", Nobody),
+            (
+                Method::GET,
+                "/.well-known/oauth-protected-resource/mcp",
+                Nobody,
+            ),
+            (Method::GET, "/.well-known/other", v),
             (Method::GET, "/api/v1/ready", v),
             (Method::GET, "/metrics", v),
             (Method::GET, "/api/v1/mcp/servers", v),

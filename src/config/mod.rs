@@ -7,7 +7,10 @@
 //! as a string. Unknown keys and bad values are errors that name the key, the source, and
 //! what was expected — before anything starts.
 
+mod auth;
 mod validate;
+
+pub use auth::{AuthConfig, OidcConfig};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,14 +41,18 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Address to listen on. Anything but a loopback address requires `api_token`.
+    /// Address to listen on. Anything but a loopback address requires `api_token` or
+    /// `[auth.oidc]`.
     #[serde(deserialize_with = "de_socket_addr")]
     pub listen: SocketAddr,
     /// Where att keeps its database and artifacts; created on first run.
     pub data_dir: PathBuf,
     /// Bearer token required on every `/api` route (health excepted) and `/metrics`.
-    /// Unset: no authentication, and att only listens on loopback.
+    /// Unset (and no API key made, no `[auth.oidc]`): no authentication, and att only
+    /// listens on loopback.
     pub api_token: Option<String>,
+    /// Credentials besides `api_token` and API keys: `[auth.oidc]` (OAuth access tokens).
+    pub auth: AuthConfig,
     /// `human` or `json`.
     pub log_format: LogFormat,
     /// A `tracing` filter such as `info` or `att=debug,info`; `RUST_LOG` wins when set.
@@ -144,6 +151,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8300)),
             data_dir: PathBuf::from(".att"),
             api_token: None,
+            auth: AuthConfig::default(),
             log_format: LogFormat::Human,
             log_level: "info".into(),
             http: HttpConfig::default(),

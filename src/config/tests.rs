@@ -249,3 +249,42 @@ fn profiles_load_and_a_bad_one_is_named() {
         assert!(e.contains(key), "{text}: {e}");
     }
 }
+
+#[test]
+fn auth_oidc_loads_from_a_file_and_the_environment_and_its_errors_name_the_key() {
+    let f = file(
+        "[auth.oidc]\nissuer = \"https://id.example.com\"\naudience = \"att\"\nrole_claim = \"realm_access.roles\"\nrole_map = { mcp-admins = \"admin\" }\n",
+    );
+    let c = load(
+        Some(f.path()),
+        env(&[("ATT_AUTH__OIDC__CLOCK_SKEW", "30s")]),
+    )
+    .expect("loads");
+    let oidc = c.auth.oidc.expect("[auth.oidc]");
+    assert_eq!(oidc.issuer, "https://id.example.com");
+    assert_eq!(oidc.clock_skew, Duration::from_secs(30));
+    assert_eq!(oidc.role_map["mcp-admins"], crate::auth::Role::Admin);
+    assert_eq!(oidc.jwks_refetch_min, Duration::from_secs(30));
+    let cases = [
+        ("[auth.oidc]\naudience = \"att\"\n", "auth.oidc"),
+        (
+            "[auth.oidc]\nissuer = \"https://id.example.com\"\naudience = \"att\"\nclock_skew = \"10m\"\n",
+            "auth.oidc.clock_skew",
+        ),
+        (
+            "[auth.oidc]\nissuer = \"https://id.example.com\"\naudience = \"att\"\ndefault_role = \"root\"\n",
+            "auth.oidc.default_role",
+        ),
+        (
+            "[auth.oidc]\nissuer = \"https://id.example.com\"\naudience = \"att\"\nsecret = 1\n",
+            "auth.oidc.secret",
+        ),
+    ];
+    for (text, key) in cases {
+        let f = file(text);
+        match load(Some(f.path()), env(&[])) {
+            Err(ConfigError::Key { key: k, .. }) => assert_eq!(k, key, "{text}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}

@@ -23,6 +23,7 @@ impl Config {
     /// Checks rules that span several keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.check_access()?;
+        self.check_auth()?;
         self.check_launch()?;
         self.check_workspace()?;
         self.check_http()?;
@@ -57,13 +58,23 @@ impl Config {
                 "too short: use at least 16 characters",
             ));
         }
-        if !self.listen.ip().is_loopback() && self.api_token.is_none() {
+        if !self.listen.ip().is_loopback() && self.api_token.is_none() && self.auth.oidc.is_none() {
             return Err(ConfigError::Invalid(format!(
-                "refusing to listen on non-loopback address {} without an API token: set `api_token` (or ATT_API_TOKEN)",
+                "refusing to listen on non-loopback address {} without an API token: set `api_token` (or ATT_API_TOKEN), or `[auth.oidc]`",
                 self.listen
             )));
         }
         Ok(())
+    }
+
+    /// `[auth.oidc]`: an issuer and key URL att can trust, an audience, bounded times.
+    fn check_auth(&self) -> Result<(), ConfigError> {
+        match &self.auth.oidc {
+            Some(oidc) => oidc
+                .check()
+                .map_err(|(key, message)| refused(&format!("auth.oidc.{key}"), message)),
+            None => Ok(()),
+        }
     }
 
     /// `[launch]`: a build att can run, and a crash budget of at least one.

@@ -89,18 +89,27 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         status: Some(status.as_u16()),
         request_id: request_id.as_deref(),
     };
-    let presented = req
+    // Owned: a borrow of the request may not live across the await (a body is not `Sync`).
+    let presented: Option<String> = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(bearer);
-    let principal = match state.auth.authenticate(presented) {
+        .and_then(bearer)
+        .map(str::to_owned);
+    let principal = match state.auth.authenticate(presented.as_deref()).await {
         Ok(p) => p,
         Err(refused) => {
             let why = refused.to_string();
             let status = axum::http::StatusCode::UNAUTHORIZED;
             entry(None, Outcome::Refused(why.clone()), status).record(&state.events);
-            return ApiError::Unauthorized(why).into_response();
+            let mut response = ApiError::Unauthorized(why).into_response();
+            let presented = presented.as_ref().map(|_| &refused);
+            if let Some(challenge) = mcp_challenge(&state, &req, presented) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge);
+            }
+            return response;
         }
     };
     if !principal.may(needs) {
@@ -118,15 +127,39 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         let status = response.status();
         entry(Some(&principal), Outcome::of_status(status), status).record(&state.events);
     }
-    match principal.key {
-        true => end_streams_on(&state.auth, &principal, response),
-        false => response,
+    if principal.key || principal.expires_at.is_some() {
+        end_streams_on(&state.auth, &principal, response)
+    } else {
+        response
     }
 }
 
+/// With `[auth.oidc]`, a refused `/mcp` request's `WWW-Authenticate` names att's
+/// protected-resource metadata (and why a presented credential was refused): that is how an
+/// MCP client finds where to get a token. `/api` keeps the plain `Bearer` challenge.
+fn mcp_challenge(
+    state: &AppState,
+    req: &Request,
+    refused: Option<&crate::auth::Refused>,
+) -> Option<HeaderValue> {
+    let path = req.uri().path();
+    if path != "/mcp" && !path.starts_with("/mcp/") {
+        return None;
+    }
+    let oidc = state.auth.oidc()?;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let why = refused.map(ToString::to_string);
+    HeaderValue::from_str(&oidc.resource.challenge(host, why.as_deref())).ok()
+}
+
 /// An event stream (`text/event-stream`: `/api/v1/events/stream`, run events, `/mcp`'s
-/// streams) opened with an API key ends when the key is revoked: it keeps nothing open. Other answers
-/// are finished before a revocation could matter and pass as they are.
+/// streams) opened with an API key ends when the key is revoked, and one opened with a
+/// credential that expires (a key with an expiry, an access token) ends when it expires: it
+/// keeps nothing open. Other answers are finished before that could matter and pass as they
+/// are.
 fn end_streams_on(
     auth: &crate::auth::Auth,
     principal: &crate::auth::Principal,
@@ -142,7 +175,7 @@ fn end_streams_on(
         return response;
     }
     let (parts, body) = response.into_parts();
-    let body = body.into_data_stream().take_until(auth.revoked(principal));
+    let body = body.into_data_stream().take_until(auth.ended(principal));
     Response::from_parts(parts, axum::body::Body::from_stream(body))
 }
 

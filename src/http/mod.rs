@@ -17,6 +17,7 @@ pub mod mcp_profiles;
 pub mod middleware;
 pub mod origin;
 pub mod projects;
+pub mod protected_resource;
 pub mod services;
 pub mod system;
 pub mod tls;
@@ -145,6 +146,7 @@ pub fn router(
         }),
     )
     .merge(mcp)
+    .merge(protected_resource::routes())
     .fallback(not_found)
     // Later layers wrap earlier ones: the error-shape rewrite sees what the limit and timeout
     // layers answer.

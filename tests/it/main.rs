@@ -20,6 +20,7 @@ mod http_api;
 mod invoke;
 mod launch;
 mod mcp_stdio;
+mod oidc;
 mod packaging;
 mod profiles;
 mod secrets;

@@ -354,12 +354,19 @@ async fn the_http_routes_call_the_same_tools() {
     let (status, v) = post("/api/v1/projects/p/git/commit", json!({"message": "four"})).await;
     assert_eq!(status, 200, "{v}");
     // The workspace's events name the principal (here att is open: `anonymous`).
+    // (Written by the log's writer after the fact: waited for.)
     for kind in ["workspace.commit", "workspace.test_run"] {
-        let events = att.get_json(&format!("/api/v1/events?kind={kind}")).await;
-        let all = events["events"].as_array().cloned().unwrap_or_default();
+        let all = common::eventually(kind, std::time::Duration::from_secs(10), || async {
+            let events = att.get_json(&format!("/api/v1/events?kind={kind}")).await;
+            events["events"]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .cloned()
+        })
+        .await;
         assert!(
-            !all.is_empty() && all.iter().all(|e| e["data"]["principal"] == "anonymous"),
-            "{kind}: {events}"
+            all.iter().all(|e| e["data"]["principal"] == "anonymous"),
+            "{kind}: {all:?}"
         );
     }
     let (status, v) = post(
