@@ -11,6 +11,7 @@ pub mod actor;
 pub mod connection;
 pub mod failure_log;
 pub mod mcp_servers;
+pub mod oauth;
 pub mod outcome;
 pub mod ready;
 pub mod spec;

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::oauth::ClientCredentials;
 use super::tls::TlsSettings;
 use crate::duration::{self, Bounds, OutOfRange};
 
@@ -52,6 +53,8 @@ pub enum Transport {
 pub struct UpstreamSpec {
     /// TLS towards an `https` upstream: extra CA, client certificate, verification switch.
     pub tls: Option<TlsSettings>,
+    /// OAuth client credentials: att fetches the bearer token an HTTP upstream wants.
+    pub oauth: Option<ClientCredentials>,
     /// Unique; `[A-Za-z0-9_-]{1,64}`.
     pub name: String,
     /// How to reach it.
@@ -125,6 +128,8 @@ struct Wire {
     idempotent_tools: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tls: Option<TlsSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    oauth: Option<ClientCredentials>,
 }
 
 /// A spec that does not hold together, naming the field at fault.
@@ -246,6 +251,18 @@ impl TryFrom<Wire> for UpstreamSpec {
                 {
                     return Err(bad("headers", format!("`{h}` is not a valid header name")));
                 }
+                if let Some(o) = &w.oauth {
+                    o.check()?;
+                    if headers
+                        .keys()
+                        .any(|h| h.eq_ignore_ascii_case("authorization"))
+                    {
+                        return Err(bad(
+                            "oauth",
+                            "`oauth` makes the Authorization header: drop headers.Authorization",
+                        ));
+                    }
+                }
                 Transport::Http { url, headers }
             }
             (None, Some(command)) => {
@@ -260,6 +277,9 @@ impl TryFrom<Wire> for UpstreamSpec {
                         "headers",
                         "`headers` are for HTTP servers (with `url`)",
                     ));
+                }
+                if w.oauth.is_some() {
+                    return Err(bad("oauth", "`oauth` is for HTTP servers (with `url`)"));
                 }
                 if command.trim().is_empty() {
                     return Err(bad("command", "must not be empty"));
@@ -289,6 +309,7 @@ impl TryFrom<Wire> for UpstreamSpec {
         }
         Ok(Self {
             tls,
+            oauth: w.oauth,
             name: w.name,
             priority: w.priority.unwrap_or(100),
             call_timeout: within("call_timeout", w.call_timeout, Duration::from_secs(30))?,
@@ -320,6 +341,7 @@ impl From<&UpstreamSpec> for Wire {
             max_init_age: Some(s.max_init_age),
             idempotent_tools: Some(s.idempotent_tools.clone()),
             tls: s.tls.clone(),
+            oauth: s.oauth.clone(),
             ..Wire::default()
         };
         match &s.transport {
@@ -398,6 +420,7 @@ impl UpstreamSpec {
         };
         Self {
             transport,
+            oauth: self.oauth.as_ref().map(ClientCredentials::redacted),
             ..self.clone()
         }
     }
@@ -416,6 +439,7 @@ impl UpstreamSpec {
                 password
                     .into_iter()
                     .chain(headers.values().map(String::as_str))
+                    .chain(self.oauth.iter().map(|o| o.client_secret.as_str()))
                     .collect()
             }
             Transport::Stdio { env, .. } => env.values().map(String::as_str).collect(),

@@ -37,9 +37,17 @@ pub async fn connect_with(
     let deadline = spec.init_timeout;
     let (service, http, process) = match &spec.transport {
         Transport::Http { url, headers } => {
-            let transport = tap(http_transport(spec, url, headers)?);
-            let service = handshake(handler.serve(transport), deadline, true).await?;
-            (service, true, None)
+            let bearer = match &spec.oauth {
+                Some(o) => Some(oauth_token(spec, o).await?),
+                None => None,
+            };
+            let transport = tap(http_transport(spec, url, headers, bearer)?);
+            let opened = handshake(handler.serve(transport), deadline, true).await;
+            if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
+                // The token may have been revoked: the next attempt fetches another.
+                super::super::oauth::forget(o);
+            }
+            (opened?, true, None)
         }
         Transport::Stdio {
             command,
@@ -93,8 +101,19 @@ fn http_transport(
     spec: &UpstreamSpec,
     url: &str,
     headers: &std::collections::BTreeMap<String, String>,
+    bearer: Option<String>,
 ) -> Result<StreamableHttpClientTransport<reqwest::Client>, CallFailure> {
-    let mut map = HashMap::with_capacity(headers.len());
+    let mut map = HashMap::with_capacity(headers.len() + 1);
+    if let Some(token) = bearer {
+        let value =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                not_sent(
+                    "the OAuth token is not a valid header value".into(),
+                    ErrorCategory::InitializeError,
+                )
+            })?;
+        map.insert(reqwest::header::AUTHORIZATION, value);
+    }
     for (k, v) in headers {
         let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
             .map_err(|e| not_sent(format!("header `{k}`: {e}"), ErrorCategory::InitializeError))?;
@@ -112,6 +131,19 @@ fn http_transport(
     let client = super::super::tls::http_client(&spec.name, spec.tls.as_ref())
         .map_err(|e| not_sent(e.to_string(), ErrorCategory::Tls))?;
     Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// The bearer token of `spec`'s `oauth` table, valid for at least a session's life, fetched
+/// with the default HTTP client (the platform's roots).
+async fn oauth_token(
+    spec: &UpstreamSpec,
+    o: &super::super::oauth::ClientCredentials,
+) -> Result<String, CallFailure> {
+    let client = super::super::tls::http_client(&spec.name, None)
+        .map_err(|e| not_sent(e.to_string(), ErrorCategory::Tls))?;
+    super::super::oauth::bearer(o, &client, spec.max_init_age)
+        .await
+        .map_err(|why| not_sent(why, ErrorCategory::InitializeError))
 }
 
 /// Starts `cmd` (`command` names it in errors) as a stdio child and handshakes over its
