@@ -338,6 +338,9 @@ async fn start_domain(
         config.services.clone(),
         tree_restart(config),
         candidate,
+        store
+            .seal()
+            .map(|s| s as Arc<dyn att_runtime::secret::Sealer>),
     )
     .await
     .map_err(|e| StartError::Actors(e.to_string()))?;

@@ -145,6 +145,20 @@ impl Seal {
     }
 }
 
+impl att_runtime::secret::Sealer for Seal {
+    fn seal(&self, aad: &str, plain: &str) -> Result<String, String> {
+        Seal::seal(self, aad, plain).map_err(|e| e.to_string())
+    }
+
+    fn open(&self, aad: &str, text: &str) -> Result<String, String> {
+        match Seal::open(self, aad, text) {
+            Ok(Some(plain)) => Ok(plain),
+            Ok(None) => Ok(text.to_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
 /// Calls `each` with the associated data and the value of every string in a secret map.
 fn secret_values(path: &str, tree: &mut Value, each: &mut impl FnMut(&str, &mut String)) {
     let Value::Object(map) = tree else {

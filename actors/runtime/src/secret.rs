@@ -12,6 +12,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
+/// Seals secrets in files att writes itself (a service's state file), and opens them: att's
+/// store key (`att::store::seal::Seal`), behind a port so that the actors need no crypto.
+pub trait Sealer: Send + Sync + std::fmt::Debug {
+    /// `plain`, sealed for the field `aad` names.
+    fn seal(&self, aad: &str, plain: &str) -> Result<String, String>;
+    /// The plain text of `text` sealed for `aad` (a value never sealed comes back as it is).
+    fn open(&self, aad: &str, text: &str) -> Result<String, String>;
+}
+
 /// A value as given: the text, or the environment variable that holds it.
 #[derive(Deserialize)]
 #[serde(untagged)]
