@@ -186,6 +186,12 @@ fn outcome<T: serde::de::DeserializeOwned>(what: &str, o: Outcome) -> Result<T, 
             "outcome unknown: the upstream failed after receiving the call, which is not safe to repeat",
             Some(attempts_data(&attempts)),
         )),
+        Outcome::Busy { full, attempts } => Err(ErrorData::internal_error(
+            "the upstreams that could serve the call are at their max_concurrent",
+            Some(crate::http::gateway::invoke::busy_detail(
+                what, &full, &attempts,
+            )),
+        )),
         Outcome::Unavailable {
             attempts,
             retry_after,
