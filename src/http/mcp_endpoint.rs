@@ -11,6 +11,12 @@
 //! Results relayed from an upstream get `resultType` if they lack it (a 2026-07-28 client
 //! requires it; rmcp strips it again for older ones).
 //!
+//! Each call that does work (`tools/call`, `resources/read`, `prompts/get`,
+//! `completion/complete`, `resources/subscribe`) is admitted under its principal's limits
+//! ([`crate::limits`]) first; one past a limit is the JSON-RPC error [`RATE_LIMITED`] whose
+//! `data` names the limit and carries `retry_after_ms` — for `tools/call` too: the tool never
+//! ran, so it is not a tool's result for the model to read but the client's to retry.
+//!
 //! Per session, att keeps the client's log level (`logging/setLevel`: relayed log messages
 //! below it are not sent) and its resource subscriptions (held upstream through
 //! `att_gateway::upstream::subscriptions`, released when the session ends).
@@ -45,10 +51,15 @@ use crate::auth::{Principal, Role};
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
 
+/// The JSON-RPC error code of a call refused by a per-principal limit (an
+/// implementation-defined server error, -32000 to -32099; 429 in its last digits).
+pub const RATE_LIMITED: ErrorCode = ErrorCode(-32029);
+
 /// One MCP session's handler (rmcp builds one per session): the shared gateway and catalog,
 /// and the session's own state.
 #[derive(Clone)]
 pub struct FederatedServer {
+    limits: Arc<crate::limits::Limits>,
     gateway: Arc<Gateway>,
     tools: Arc<Tools>,
     catalog: Arc<FederationCache>,
@@ -111,6 +122,7 @@ pub fn service(
     tools: Arc<Tools>,
     sessions: Arc<LocalSessionManager>,
     tool_prefix: att_gateway::federation::PrefixMode,
+    limits: Arc<crate::limits::Limits>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
     let catalog = Arc::new(FederationCache::new(gateway.router(), tool_prefix));
@@ -122,6 +134,7 @@ pub fn service(
     StreamableHttpService::new(
         move || {
             Ok(FederatedServer {
+                limits: limits.clone(),
                 gateway: gateway.clone(),
                 tools: tools.clone(),
                 catalog: catalog.clone(),
@@ -279,6 +292,28 @@ impl FederatedServer {
             },
         );
         Err(why)
+    }
+
+    /// Admits one call of this request's principal under its limits, or the JSON-RPC error
+    /// [`RATE_LIMITED`] naming the limit, with `data.retry_after_ms`. The call is in flight
+    /// while the permit lives.
+    fn admit(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<crate::limits::Permit>, ErrorData> {
+        let parts = context.extensions.get::<axum::http::request::Parts>();
+        let Some(principal) = parts.and_then(|p| p.extensions.get::<Principal>()) else {
+            return Ok(None);
+        };
+        let client = parts
+            .and_then(|p| {
+                p.extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            })
+            .map(|c| c.0.ip());
+        self.limits
+            .admit(principal, client)
+            .map_err(|r| ErrorData::new(RATE_LIMITED, r.message(), Some(r.detail())))
     }
 
     /// Invokes `call` unless the client cancels it first; a cancel drops the upstream call,
@@ -491,6 +526,7 @@ impl ServerHandler for FederatedServer {
         if let Err(why) = self.allowed(&context, needs, &format!("tool `{}`", request.name)) {
             return Ok(CallToolResult::error(vec![rmcp::model::ContentBlock::text(why)]).into());
         }
+        let _permit = self.admit(&context)?;
         if self.tools.has_tool(&request.name) {
             let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
             let mut caller = Caller::new(format!("mcp:{}", session_id(&context).unwrap_or("-")));
@@ -558,6 +594,7 @@ impl ServerHandler for FederatedServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         if request.uri.starts_with("att://") {
+            let _permit = self.admit(&context)?;
             return match self.tools.read_resource(&request.uri).await {
                 Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
                 Err(ToolError::NotFound(m)) => Err(ErrorData::resource_not_found(m, None)),
@@ -570,6 +607,7 @@ impl ServerHandler for FederatedServer {
             &format!("reading `{}`", request.uri),
         )
         .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let call = Request::Resource { uri: request.uri };
         let o = self.invoke(call, None, &context).await?;
         outcome::<ReadResourceResult>("resource", o)
@@ -584,6 +622,7 @@ impl ServerHandler for FederatedServer {
     ) -> Result<CompleteResult, ErrorData> {
         self.allowed(&context, Role::Operator, "completion")
             .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let o = self
             .invoke(Request::Complete(Box::new(request)), None, &context)
             .await?;
@@ -611,6 +650,7 @@ impl ServerHandler for FederatedServer {
             &format!("prompt `{}`", request.name),
         )
         .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let call = Request::Prompt {
             name: request.name,
             arguments: request.arguments,
@@ -647,6 +687,7 @@ impl ServerHandler for FederatedServer {
             &format!("following `{}`", request.uri),
         )
         .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let uri = request.uri;
         if self.session.subscribed().contains_key(&uri) {
             return Ok(());

@@ -123,6 +123,33 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     }
 }
 
+/// Per-principal limits ([`crate::limits`]) on every `/api/v1` request but health: the
+/// request is refused with 429 and `Retry-After`, naming the limit, when its principal is
+/// past its rate or its calls in flight. An answer counts as in flight until its handler
+/// returns (an event stream, once open, holds no place). `/mcp` counts its calls itself, by
+/// method ([`super::mcp_endpoint`]).
+pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !path.starts_with("/api/") || path == "/api/v1/health" {
+        return next.run(req).await;
+    }
+    let Some(principal) = req.extensions().get::<crate::auth::Principal>() else {
+        return next.run(req).await;
+    };
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    match state.limits.admit(principal, client) {
+        Ok(permit) => {
+            let response = next.run(req).await;
+            drop(permit);
+            response
+        }
+        Err(refused) => ApiError::from(refused).into_response(),
+    }
+}
+
 /// An event stream (`text/event-stream`: `/api/v1/events/stream`, run events, `/mcp`'s
 /// streams) opened with an API key ends when the key is revoked: it keeps nothing open. Other answers
 /// are finished before a revocation could matter and pass as they are.
