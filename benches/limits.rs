@@ -81,7 +81,7 @@ async fn call(
         }
         429 => {
             seen.refused += 1;
-            if !retry.is_some_and(|s| s >= 1) {
+            if retry.is_none_or(|s| s < 1) {
                 seen.bad_retry_after += 1;
             }
         }

@@ -40,8 +40,10 @@ mod tests {
     #[test]
     fn calls_enter_up_to_the_maximum_and_a_leave_frees_one_place() {
         use Step::{Enter, Leave};
+        // (max, steps, calls in flight at the end)
+        type Row = (Option<u32>, &'static [Step], u32);
         #[rustfmt::skip]
-        let rows: &[(Option<u32>, &[Step], u32)] = &[
+        let rows: &[Row] = &[
             (Some(1), &[Enter(true), Enter(false), Leave, Enter(true)], 1),
             (Some(2), &[Enter(true), Enter(true), Enter(false), Enter(false)], 2),
             (Some(2), &[Enter(true), Leave, Leave, Enter(true), Enter(true), Enter(false)], 2),

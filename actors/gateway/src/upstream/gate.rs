@@ -127,9 +127,11 @@ mod tests {
 
     #[test]
     fn a_gate_admits_up_to_its_maximum_and_a_dropped_slot_frees_a_place() {
-        // (max, steps): `true` enters (expecting the outcome), `false` drops the oldest slot.
+        // (max, steps, calls in flight at the end); a step `(true, want)` enters expecting
+        // `want`, `(false, _)` drops the oldest slot.
+        type Row = (Option<u32>, &'static [(bool, bool)], u32);
         #[rustfmt::skip]
-        let rows: &[(Option<u32>, &[(bool, bool)], u32)] = &[
+        let rows: &[Row] = &[
             (Some(1), &[(true, true), (true, false), (false, true), (true, true)], 1),
             (Some(2), &[(true, true), (true, true), (true, false), (false, true), (true, true)], 2),
             (None, &[(true, true), (true, true), (true, true)], 0),
