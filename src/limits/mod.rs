@@ -56,6 +56,9 @@ struct Allowances {
 impl Allowances {
     /// What `name` may do and whether an override says so; `None`: no limit at all.
     fn of(&self, name: &str) -> Option<(Allowance, bool)> {
+        if self.by_name.is_empty() {
+            return self.default.map(|a| (a, false));
+        }
         match self.by_name.get(name) {
             Some(a) => Some((*a, true)),
             None => self.default.map(|a| (a, false)),
