@@ -390,3 +390,48 @@ async fn an_mcp_call_past_the_limit_is_a_json_rpc_error_with_the_retry_hint() {
     let r = cb.peer().call_tool(echo()).await.expect("b's call");
     assert_ne!(r.is_error, Some(true), "{r:?}");
 }
+
+#[tokio::test]
+async fn an_open_att_limits_each_client_address_apart_and_labels_none_of_them() {
+    let limits: att::config::LimitsConfig =
+        toml::from_str("per_principal = { rate = 0.01, burst = 1 }").expect("limits");
+    let att = TestAtt::start_with(move |c| c.limits = limits).await;
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .expect("client")
+    };
+    let (one, two) = (from([127, 0, 0, 1]), from([127, 0, 0, 2]));
+    let status = |c: &reqwest::Client| {
+        let request = c.get(att.url("/api/v1/mcp/servers")).send();
+        async move { request.await.expect("GET").status().as_u16() }
+    };
+    assert_eq!(status(&one).await, 200, "127.0.0.1's first call");
+    let r = one
+        .get(att.url("/api/v1/mcp/servers"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 429, "127.0.0.1's second call");
+    let body: Value = r.json().await.expect("error body");
+    assert_eq!(body["detail"]["principal"], "anonymous", "{body}");
+    assert_eq!(
+        status(&two).await,
+        200,
+        "127.0.0.2 is a principal of its own"
+    );
+    let text = one
+        .get(att.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(r#"att_limit_refusals_total{limit="rate",principal="anonymous"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("127.0.0."), "no address is a label:\n{text}");
+}
