@@ -211,8 +211,11 @@ pub async fn start_launched(
             return Err(e);
         }
     };
+    let limits = crate::limits::Limits::new(&config.limits);
+    let metrics = Metrics::new(tree.directory.clone(), limits.clone(), gateway.router());
     let state = AppState {
         auth: auth.clone(),
+        limits,
         tools: tools.clone(),
         gateway,
         services,
@@ -220,7 +223,7 @@ pub async fn start_launched(
         events: tree.events.clone(),
         releases: Arc::new(store.clone()),
         store_health: Arc::new(store.clone()),
-        metrics: Metrics::new(tree.directory.clone()),
+        metrics,
         shutdown: stop.child_token(),
         started: Instant::now(),
         release: launcher

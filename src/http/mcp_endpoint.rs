@@ -11,6 +11,12 @@
 //! Results relayed from an upstream get `resultType` if they lack it (a 2026-07-28 client
 //! requires it; rmcp strips it again for older ones).
 //!
+//! Each call that does work (`tools/call`, `resources/read`, `prompts/get`,
+//! `completion/complete`, `resources/subscribe`) is admitted under its principal's limits
+//! ([`crate::limits`]) first; one past a limit is the JSON-RPC error [`RATE_LIMITED`] whose
+//! `data` names the limit and carries `retry_after_ms` — for `tools/call` too: the tool never
+//! ran, so it is not a tool's result for the model to read but the client's to retry.
+//!
 //! Per session, att keeps the client's log level (`logging/setLevel`: relayed log messages
 //! below it are not sent) and its resource subscriptions (held upstream through
 //! `att_gateway::upstream::subscriptions`, released when the session ends).
@@ -46,10 +52,15 @@ use crate::auth::{Principal, Role, audit};
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
 
+/// The JSON-RPC error code of a call refused by a per-principal limit (an
+/// implementation-defined server error, -32000 to -32099; 429 in its last digits).
+pub const RATE_LIMITED: ErrorCode = ErrorCode(-32029);
+
 /// One MCP session's handler (rmcp builds one per session): the shared gateway and catalog,
 /// and the session's own state.
 #[derive(Clone)]
 pub struct FederatedServer {
+    limits: Arc<crate::limits::Limits>,
     gateway: Arc<Gateway>,
     tools: Arc<Tools>,
     catalog: Arc<FederationCache>,
@@ -115,6 +126,7 @@ pub fn service(
     tools: Arc<Tools>,
     sessions: Arc<LocalSessionManager>,
     tool_prefix: att_gateway::federation::PrefixMode,
+    limits: Arc<crate::limits::Limits>,
     shutdown: tokio_util::sync::CancellationToken,
     view: Option<Arc<Profile>>,
 ) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
@@ -127,6 +139,7 @@ pub fn service(
     StreamableHttpService::new(
         move || {
             Ok(FederatedServer {
+                limits: limits.clone(),
                 gateway: gateway.clone(),
                 tools: tools.clone(),
                 catalog: catalog.clone(),
@@ -191,6 +204,12 @@ fn outcome<T: serde::de::DeserializeOwned>(what: &str, o: Outcome) -> Result<T, 
         Outcome::OutcomeUnknown { attempts } => Err(ErrorData::internal_error(
             "outcome unknown: the upstream failed after receiving the call, which is not safe to repeat",
             Some(attempts_data(&attempts)),
+        )),
+        Outcome::Busy { full, attempts } => Err(ErrorData::internal_error(
+            "the upstreams that could serve the call are at their max_concurrent",
+            Some(crate::http::gateway::invoke::busy_detail(
+                what, &full, &attempts,
+            )),
         )),
         Outcome::Unavailable {
             attempts,
@@ -408,6 +427,28 @@ impl FederatedServer {
         outcome::<CallToolResult>("tool", o)
             .map(Complete::completed)
             .map(Into::into)
+    }
+
+    /// Admits one call of this request's principal under its limits, or the JSON-RPC error
+    /// [`RATE_LIMITED`] naming the limit, with `data.retry_after_ms`. The call is in flight
+    /// while the permit lives.
+    fn admit(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<crate::limits::Permit>, ErrorData> {
+        let parts = context.extensions.get::<axum::http::request::Parts>();
+        let Some(principal) = parts.and_then(|p| p.extensions.get::<Principal>()) else {
+            return Ok(None);
+        };
+        let client = parts
+            .and_then(|p| {
+                p.extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            })
+            .map(|c| c.0.ip());
+        self.limits
+            .admit(principal, client)
+            .map_err(|r| ErrorData::new(RATE_LIMITED, r.message(), Some(r.detail())))
     }
 
     /// Invokes `call` unless the client cancels it first; a cancel drops the upstream call,
@@ -644,6 +685,7 @@ impl ServerHandler for FederatedServer {
         if let Err(why) = shown.and_then(|()| self.allowed(&context, needs, "tools/call", &name)) {
             return Ok(CallToolResult::error(vec![rmcp::model::ContentBlock::text(why)]).into());
         }
+        let _permit = self.admit(&context)?;
         let result = self.run_tool(request, &context).await;
         self.audited(&context, "tools/call", &name, result, |r| match r {
             CallToolResponse::Complete(r) if r.is_error == Some(true) => Some(
@@ -689,6 +731,7 @@ impl ServerHandler for FederatedServer {
         })
         .map_err(|why| ErrorData::resource_not_found(why, None))?;
         if request.uri.starts_with("att://") {
+            let _permit = self.admit(&context)?;
             return match self.tools.read_resource(&request.uri).await {
                 Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
                 Err(ToolError::NotFound(m)) => Err(ErrorData::resource_not_found(m, None)),
@@ -698,6 +741,7 @@ impl ServerHandler for FederatedServer {
         let uri = request.uri;
         self.allowed(&context, Role::Operator, "resources/read", &uri)
             .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let call = Request::Resource { uri: uri.clone() };
         let result = match self.invoke(call, None, &context).await {
             Ok(o) => outcome::<ReadResourceResult>("resource", o),
@@ -728,6 +772,7 @@ impl ServerHandler for FederatedServer {
         })
         .and_then(|()| self.allowed(&context, Role::Operator, "completion/complete", &target))
         .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let result = match self
             .invoke(Request::Complete(Box::new(request)), None, &context)
             .await
@@ -764,6 +809,7 @@ impl ServerHandler for FederatedServer {
         self.in_view(&context, "prompts/get", &name, |v| v.prompt(&name))
             .and_then(|()| self.allowed(&context, Role::Operator, "prompts/get", &name))
             .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let call = Request::Prompt {
             name: name.clone(),
             arguments: request.arguments,
@@ -803,6 +849,7 @@ impl ServerHandler for FederatedServer {
         })
         .and_then(|()| self.allowed(&context, Role::Operator, "resources/subscribe", &uri))
         .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let uri = request.uri;
         if self.session.subscribed().contains_key(&uri) {
             return Ok(());

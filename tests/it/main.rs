@@ -19,6 +19,7 @@ mod gateway_registry;
 mod http_api;
 mod invoke;
 mod launch;
+mod limits;
 mod mcp_stdio;
 mod oidc;
 mod packaging;

@@ -71,6 +71,9 @@ pub struct UpstreamSpec {
     pub max_init_age: Duration,
     /// Tools that may be repeated on another server after an ambiguous failure.
     pub idempotent_tools: Vec<String>,
+    /// Calls att has in flight to it at most (`None`: no limit); past it a call goes to a
+    /// replica with room, else waits briefly, else is refused as busy ([`super::gate`]).
+    pub max_concurrent: Option<u32>,
 }
 
 /// The flat wire form: `url` (+ `headers`) for HTTP or `command` (+ `args`, `env`, `cwd`).
@@ -130,6 +133,8 @@ struct Wire {
     tls: Option<TlsSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     oauth: Option<ClientCredentials>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_concurrent: Option<u32>,
 }
 
 /// A spec that does not hold together, naming the field at fault.
@@ -302,6 +307,12 @@ impl TryFrom<Wire> for UpstreamSpec {
                 None => Ok(default),
             }
         };
+        if w.max_concurrent == Some(0) {
+            return Err(bad(
+                "max_concurrent",
+                "must be at least 1; leave it out for no limit",
+            ));
+        }
         let stdio = matches!(transport, Transport::Stdio { .. });
         let tls = w.tls.filter(|t| !t.is_empty());
         if let Some(t) = &tls {
@@ -325,6 +336,7 @@ impl TryFrom<Wire> for UpstreamSpec {
             )?,
             max_init_age: within("max_init_age", w.max_init_age, Duration::from_secs(300))?,
             idempotent_tools: w.idempotent_tools.unwrap_or_default(),
+            max_concurrent: w.max_concurrent,
             transport,
         })
     }
@@ -342,6 +354,7 @@ impl From<&UpstreamSpec> for Wire {
             idempotent_tools: Some(s.idempotent_tools.clone()),
             tls: s.tls.clone(),
             oauth: s.oauth.clone(),
+            max_concurrent: s.max_concurrent,
             ..Wire::default()
         };
         match &s.transport {
