@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use att::config::Config;
 use att_gateway::upstream::{UpstreamSpec, UpstreamStore};
-use common::{eventually, fixture};
+use common::eventually;
 use serde_json::{Value, json};
 
 const HEADER_SECRET: &str = "ghp_planted_header_secret_0123";
@@ -20,42 +20,12 @@ const OLD_SECRET: &str = "stored_in_the_clear_before_8910";
 /// A fixture upstream that answers only requests carrying `Authorization: Bearer
 /// HEADER_SECRET` (401 otherwise).
 async fn guarded_fixture() -> String {
-    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService,
-    };
-    let served = fixture::Fixture::new("guarded", fixture::CrashMode::Flag);
-    let service = StreamableHttpService::new(
-        move || Ok(served.clone()),
-        std::sync::Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let guard = axum::middleware::from_fn(
-        |req: axum::extract::Request, next: axum::middleware::Next| async move {
-            let want = format!("Bearer {HEADER_SECRET}");
-            let ok = req
-                .headers()
-                .get("authorization")
-                .is_some_and(|v| v.as_bytes() == want.as_bytes());
-            if ok {
-                next.run(req).await
-            } else {
-                axum::http::StatusCode::UNAUTHORIZED.into_response()
-            }
-        },
-    );
-    use axum::response::IntoResponse;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    let app = axum::Router::new()
-        .nest_service("/mcp", service)
-        .layer(guard);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    url
+    common::serve_guarded_fixture("guarded", |h| {
+        let want = format!("Bearer {HEADER_SECRET}");
+        h.get("authorization")
+            .is_some_and(|v| v.as_bytes() == want.as_bytes())
+    })
+    .await
 }
 
 async fn start(data: &Path) -> att::server::Server {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::response::IntoResponse;
-use common::{TestAtt, eventually, fixture};
+use common::{TestAtt, eventually};
 use serde_json::{Value, json};
 
 const SECRET: &str = "client-secret-planted-5150";
@@ -67,46 +67,18 @@ async fn token_endpoint(issuer: Issuer) -> String {
 /// A fixture upstream that answers only bearer tokens `issuer` issued (401 otherwise), and
 /// counts the requests it refused.
 async fn guarded(issuer: Issuer, refused: Arc<AtomicUsize>) -> String {
-    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService,
-    };
-    let served = fixture::Fixture::new("guarded", fixture::CrashMode::Flag);
-    let service = StreamableHttpService::new(
-        move || Ok(served.clone()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let guard = axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
-            let (issuer, refused) = (issuer.clone(), refused.clone());
-            async move {
-                let ok = req
-                    .headers()
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .is_some_and(|t| issuer.issued.lock().expect("lock").contains(t));
-                if ok {
-                    next.run(req).await
-                } else {
-                    refused.fetch_add(1, Ordering::SeqCst);
-                    axum::http::StatusCode::UNAUTHORIZED.into_response()
-                }
-            }
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    let app = axum::Router::new()
-        .nest_service("/mcp", service)
-        .layer(guard);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    url
+    common::serve_guarded_fixture("guarded", move |h| {
+        let ok = h
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| issuer.issued.lock().expect("lock").contains(t));
+        if !ok {
+            refused.fetch_add(1, Ordering::SeqCst);
+        }
+        ok
+    })
+    .await
 }
 
 #[tokio::test]

@@ -253,6 +253,49 @@ pub async fn serve_fixture(name: &str) -> ServedFixture {
     }
 }
 
+/// Serves a fixture called `name` that answers only requests whose headers `admit` accepts
+/// (401 otherwise): an upstream that wants credentials. Its `/mcp` URL.
+#[allow(dead_code)]
+pub async fn serve_guarded_fixture(
+    name: &str,
+    admit: impl Fn(&axum::http::HeaderMap) -> bool + Clone + Send + Sync + 'static,
+) -> String {
+    use axum::response::IntoResponse;
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let served = fixture::Fixture::new(name, fixture::CrashMode::Flag);
+    let service = StreamableHttpService::new(
+        move || Ok(served.clone()),
+        std::sync::Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let guard = axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let admit = admit.clone();
+            async move {
+                if admit(req.headers()) {
+                    next.run(req).await
+                } else {
+                    axum::http::StatusCode::UNAUTHORIZED.into_response()
+                }
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let app = axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(guard);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
 /// Starts an upstream actor for `spec` under the tree's `upstreams` supervisor.
 pub async fn start_upstream(
     tree: &att_gateway::tree::AttTree,
