@@ -1,8 +1,8 @@
-//! Opening a session: the transport (streamable HTTP, or a stdio child), the handshake
-//! within `init_timeout`, what it established, and the re-subscription of what att's
-//! clients hold. The HTTP client and the rmcp transport options are built in
-//! [`http_transport`] alone, the one place where transport settings (TLS, headers,
-//! reconnects) belong.
+//! Opening a session: the transport (streamable HTTP, legacy HTTP+SSE, or a stdio child),
+//! the handshake within `init_timeout`, what it established, and the re-subscription of
+//! what att's clients hold. The HTTP client and headers of both HTTP transports are built
+//! in [`http_client`] alone, the one place where their settings (TLS, headers) belong; the
+//! rmcp streamable HTTP options in [`http_transport`].
 
 use super::*;
 
@@ -39,6 +39,28 @@ pub async fn connect_with(
         Transport::Http { url, headers } => {
             let transport = tap(http_transport(spec, url, headers)?);
             let service = handshake(handler.serve(transport), deadline, true).await?;
+            (service, true, None)
+        }
+        Transport::Sse { url, headers } => {
+            // One deadline for the stream's `endpoint` event and the handshake after it.
+            let started = tokio::time::Instant::now();
+            let (client, headers) = http_client(spec, headers)?;
+            let transport = super::sse::open(
+                &spec.name,
+                client,
+                url,
+                headers,
+                deadline,
+                spec.call_timeout,
+            )
+            .await?;
+            let left = deadline.saturating_sub(started.elapsed());
+            let transport = Tap {
+                inner: transport,
+                relays: relays.clone(),
+                subscriptions: subscriptions.clone(),
+            };
+            let service = handshake(handler.serve(transport), left, true).await?;
             (service, true, None)
         }
         Transport::Stdio {
@@ -85,16 +107,13 @@ pub async fn connect_with(
     Ok(connection)
 }
 
-/// The rmcp streamable-HTTP client transport for `spec`'s URL with the operator's headers:
-/// the HTTP client of its TLS settings ([`super::super::tls::http_client`]: one shared per
-/// distinct `tls` table), no silent re-initialize on an expired session, bounded SSE
-/// reconnects. Every HTTP transport setting is decided here.
-fn http_transport(
+/// The HTTP client of `spec`'s TLS settings ([`super::super::tls::http_client`]: one shared
+/// per distinct `tls` table) and the operator's `headers`, for either HTTP transport.
+fn http_client(
     spec: &UpstreamSpec,
-    url: &str,
     headers: &std::collections::BTreeMap<String, String>,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, CallFailure> {
-    let mut map = HashMap::with_capacity(headers.len());
+) -> Result<(reqwest::Client, reqwest::header::HeaderMap), CallFailure> {
+    let mut map = reqwest::header::HeaderMap::with_capacity(headers.len());
     for (k, v) in headers {
         let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
             .map_err(|e| not_sent(format!("header `{k}`: {e}"), ErrorCategory::InitializeError))?;
@@ -102,6 +121,23 @@ fn http_transport(
             .map_err(|e| not_sent(format!("header `{k}`: {e}"), ErrorCategory::InitializeError))?;
         map.insert(name, value);
     }
+    let client = super::super::tls::http_client(&spec.name, spec.tls.as_ref())
+        .map_err(|e| not_sent(e.to_string(), ErrorCategory::Tls))?;
+    Ok((client, map))
+}
+
+/// The rmcp streamable-HTTP client transport for `spec`'s URL with the operator's headers
+/// ([`http_client`]), no silent re-initialize on an expired session, bounded SSE reconnects.
+fn http_transport(
+    spec: &UpstreamSpec,
+    url: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<StreamableHttpClientTransport<reqwest::Client>, CallFailure> {
+    let (client, headers) = http_client(spec, headers)?;
+    let map: HashMap<_, _> = headers
+        .into_iter()
+        .filter_map(|(k, v)| Some((k?, v)))
+        .collect();
     let mut retry = ExponentialBackoff::default();
     retry.max_times = Some(3);
     retry.max_delay = Some(Duration::from_secs(5));
@@ -109,8 +145,6 @@ fn http_transport(
         .custom_headers(map)
         .reinit_on_expired_session(false);
     config.retry_config = Arc::new(retry);
-    let client = super::super::tls::http_client(&spec.name, spec.tls.as_ref())
-        .map_err(|e| not_sent(e.to_string(), ErrorCategory::Tls))?;
     Ok(StreamableHttpClientTransport::with_client(client, config))
 }
 
