@@ -32,6 +32,7 @@ mod supervision;
 mod tls;
 mod upstream_actor;
 mod upstream_connection;
+mod upstream_sse;
 mod workspace_api;
 mod workspace_mcp;
 mod workspace_tools;
