@@ -270,3 +270,65 @@ async fn an_endpoint_on_another_origin_is_refused_and_the_upstream_state_says_wh
     assert_eq!(server.fixture.state.handshakes.load(Ordering::SeqCst), 0);
     drop(open_session);
 }
+
+/// `att mcp …` with `args`, run off the runtime's threads (the legacy server runs on them).
+async fn att_mcp(att_url: String, args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_att"))
+            .arg("mcp")
+            .args(["--att-url", &att_url])
+            .args(&args)
+            .env_remove("ATT_API_TOKEN")
+            .output()
+            .expect("run att mcp")
+    })
+    .await
+    .expect("att mcp ran")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn att_mcp_add_with_transport_sse_registers_a_legacy_server_the_cli_can_call() {
+    let server = legacy_sse::serve("cli-sse", legacy_sse::Options::default()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let att = common::AttProcess::start(&dir.path().join("data"), &[]);
+    let base = att.url("");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    let out = att_mcp(
+        base.clone(),
+        &["add", "old", "--url", &server.url, "--transport", "sse"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = att_mcp(
+        base.clone(),
+        &["add", "x", "--url", &server.url, "--transport", "ws"],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("ws"), "{}", text(&out.stderr));
+
+    let result = eventually("a call through the CLI", SECOND * 10, || {
+        let base = base.clone();
+        async move {
+            let out = att_mcp(base, &["call", "echo", "--args", r#"{"text": "cli"}"#]).await;
+            out.status
+                .success()
+                .then(|| serde_json::from_slice::<Value>(&out.stdout).expect("JSON result"))
+        }
+    })
+    .await;
+    assert_eq!(
+        result["structuredContent"],
+        json!({"server": "cli-sse", "text": "cli"})
+    );
+    let out = att_mcp(base, &["servers"]).await;
+    let listing = text(&out.stdout);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("old") && l.contains("sse") && l.contains(&server.url)),
+        "{listing}"
+    );
+}
