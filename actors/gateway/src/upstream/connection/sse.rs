@@ -334,3 +334,40 @@ async fn follow(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_resolves_against_the_sse_url_and_only_its_origin_is_accepted() {
+        let base = reqwest::Url::parse("http://h:8000/mcp/sse").expect("url");
+        let table: &[(&str, Option<&str>)] = &[
+            (
+                "/messages?session_id=1",
+                Some("http://h:8000/messages?session_id=1"),
+            ),
+            ("messages/?s=2", Some("http://h:8000/mcp/messages/?s=2")),
+            ("http://h:8000/m", Some("http://h:8000/m")),
+            ("http://H:8000/m", Some("http://h:8000/m")),
+            ("http://h:8001/m", None),
+            ("https://h:8000/m", None),
+            ("http://other:8000/m", None),
+            ("//other:8000/m", None),
+            ("http://h:8000@other/m", None),
+            ("http://[::1", None),
+        ];
+        for (endpoint, want) in table {
+            let got = message_endpoint(&base, endpoint)
+                .ok()
+                .map(|u| u.to_string());
+            assert_eq!(got.as_deref(), *want, "{endpoint}");
+        }
+        let refused = message_endpoint(&base, "http://evil:1/m").expect_err("refused");
+        assert!(
+            matches!(&refused, CallFailure::NotSent { message, .. }
+                if message.contains("`http://evil:1/m`") && message.contains("`http://h:8000`")),
+            "{refused:?}"
+        );
+    }
+}
