@@ -145,7 +145,9 @@ mod tests {
 
     #[test]
     fn events_are_read_across_line_endings_and_chunk_boundaries() {
-        let table: &[(&[&[u8]], Vec<(String, String)>)] = &[
+        /// The chunks fed, and the (name, data) of every event they complete.
+        type Case<'a> = (&'a [&'a [u8]], Vec<(String, String)>);
+        let table: &[Case] = &[
             (
                 &[b"event: endpoint\ndata: /messages?session_id=1\n\n"],
                 vec![ev("endpoint", "/messages?session_id=1")],
