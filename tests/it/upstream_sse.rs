@@ -332,3 +332,20 @@ async fn att_mcp_add_with_transport_sse_registers_a_legacy_server_the_cli_can_ca
         "{listing}"
     );
 }
+
+#[tokio::test]
+async fn an_sse_endpoint_nobody_listens_on_is_a_transport_error_saying_why() {
+    let port = common::free_port();
+    let failure = connect(
+        json!({"name": "nobody", "url": format!("http://127.0.0.1:{port}/sse"), "transport": "sse"}),
+    )
+    .await
+    .err()
+    .expect("nothing listens");
+    assert_eq!(failure.category(), ErrorCategory::TransportError);
+    let text = message(&failure);
+    assert!(
+        text.starts_with("cannot open the SSE stream: ") && text.contains("refused"),
+        "{text}"
+    );
+}

@@ -184,7 +184,7 @@ pub(super) async fn open(
         }
         Ok(Err(e)) => {
             return Err(not_sent(
-                format!("cannot open the SSE stream: {e}"),
+                format!("cannot open the SSE stream: {}", with_causes(&e)),
                 ErrorCategory::TransportError,
             ));
         }
@@ -241,7 +241,10 @@ pub(super) async fn open(
             }
             Ok(Err(e)) => {
                 return Err(not_sent(
-                    format!("the SSE stream failed before its `endpoint` event: {e}"),
+                    format!(
+                        "the SSE stream failed before its `endpoint` event: {}",
+                        with_causes(&e)
+                    ),
                     ErrorCategory::TransportError,
                 ));
             }
@@ -272,6 +275,18 @@ pub(super) async fn open(
         incoming,
         reader,
     })
+}
+
+/// `e` and its causes (reqwest's own text leaves out why a request failed: refused, reset).
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 /// The `endpoint` event's URL resolved against the SSE endpoint `base`, refused unless it
