@@ -172,8 +172,15 @@ fn main() {
         tokio::spawn(async move { axum::serve(axum::serve::ListenerExt::tap_io(listener, |t| { let _ = t.set_nodelay(true); }), axum::Router::new().nest_service("/mcp", service)).await });
 
         // att, with the upstream registered. `BENCH_AUTH=key`: with a token configured and every
-        // call made with an operator's API key (auth on), to compare with the default (open).
-        let with_key = std::env::var("BENCH_AUTH").as_deref() == Ok("key");
+        // call made with an operator's API key; `BENCH_AUTH=jwt`: with `[auth.oidc]` (a local
+        // issuer's JWK Set) and every call made with an operator's ES256 access token — to
+        // compare with the default (open).
+        let mode = std::env::var("BENCH_AUTH").unwrap_or_default();
+        let (with_key, with_jwt) = (mode == "key", mode == "jwt");
+        let issuer = match with_jwt {
+            true => Some(BenchIssuer::start().await),
+            false => None,
+        };
         let data = tempfile::tempdir().expect("temp dir");
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -181,16 +188,26 @@ fn main() {
             log_level: "warn".into(),
             upstreams: vec![serde_json::from_value(json!({"name": "bench", "url": url})).expect("spec")],
             api_token: with_key.then(|| "bench-token-0123456789abcdef".into()),
+            auth: att::config::AuthConfig { oidc: issuer.as_ref().map(BenchIssuer::config) },
             ..Config::default()
         };
         let server = att::server::start(config).await.expect("att starts");
-        let key = match with_key {
-            true => Some(server.auth().create("bench", att::auth::Role::Operator, None).await.expect("key").text),
-            false => None,
+        let key = match (with_key, &issuer) {
+            (true, _) => Some(server.auth().create("bench", att::auth::Role::Operator, None).await.expect("key").text),
+            (_, Some(issuer)) => Some(issuer.token()),
+            _ => None,
         };
-        println!("auth: {}", if with_key { "on (an operator's API key on every call)" } else { "off (open, loopback)" });
+        let authed = key.is_some();
+        println!(
+            "auth: {}",
+            match (with_key, with_jwt) {
+                (true, _) => "on (an operator's API key on every call)",
+                (_, true) => "on (an operator's JWT access token, ES256, on every call)",
+                _ => "off (open, loopback)",
+            }
+        );
         let bearer = format!("Bearer {}", key.clone().unwrap_or_default());
-        let authorized = move |r: reqwest::RequestBuilder| if with_key { r.header("authorization", bearer.clone()) } else { r };
+        let authorized = move |r: reqwest::RequestBuilder| if authed { r.header("authorization", bearer.clone()) } else { r };
         let invoke_url = format!("http://{}/api/v1/mcp/invoke/tool", server.local_addr);
         let http = reqwest::Client::new();
         let body = json!({"tool_name": "echo", "arguments": {"text": "x"}}).to_string();
@@ -480,4 +497,68 @@ fn main() {
         println!("| **failover through att adds over direct (p50)** |   | {} |   |", f.p50.saturating_sub(d.p50).as_micros());
         server.shutdown().await;
     });
+}
+
+/// A local OAuth issuer for `BENCH_AUTH=jwt`: one ES256 key, its JWK Set served on 127.0.0.1.
+struct BenchIssuer {
+    url: String,
+    key: ring::signature::EcdsaKeyPair,
+}
+
+impl BenchIssuer {
+    const AUDIENCE: &'static str = "https://att.bench/mcp";
+
+    async fn start() -> Self {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING as ALG, EcdsaKeyPair, KeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ALG, &rng).expect("key");
+        let key = EcdsaKeyPair::from_pkcs8(&ALG, pkcs8.as_ref(), &rng).expect("key pair");
+        let p = key.public_key().as_ref().to_vec();
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
+                                    "x": b64(&p[1..33]), "y": b64(&p[33..])}]});
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, key }
+    }
+
+    fn config(&self) -> att::config::OidcConfig {
+        att::config::OidcConfig {
+            audience: Some(Self::AUDIENCE.into()),
+            jwks_url: Some(format!("{}/jwks", self.url)),
+            ..att::config::OidcConfig::new(self.url.clone())
+        }
+    }
+
+    /// An operator's token, valid for an hour.
+    fn token(&self) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let header = json!({"alg": "ES256", "kid": "k1", "typ": "at+jwt"});
+        let claims = json!({"iss": self.url, "aud": Self::AUDIENCE, "sub": "bench",
+                            "att_role": "operator", "iat": now, "nbf": now - 5, "exp": now + 3600});
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let sig = self
+            .key
+            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+            .expect("sign");
+        format!("{input}.{}", b64(sig.as_ref()))
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

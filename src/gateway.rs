@@ -207,6 +207,7 @@ impl Gateway {
                 entries: Some(catalog),
                 live: Default::default(),
                 ready: Default::default(),
+                gate: Default::default(),
             })
         });
         let views = futures_util::future::join_all(ready).await;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod gateway;
 pub mod http;
 pub mod launch;
+pub mod limits;
 pub mod metrics;
 pub mod project;
 pub mod registry;

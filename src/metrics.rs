@@ -1,5 +1,11 @@
-//! Prometheus metrics: HTTP requests by route and status (counted as they happen) and actor
-//! restarts and messages (read from the actor directory at scrape time).
+//! Prometheus metrics: HTTP requests by route and status and limit refusals (counted as they
+//! happen); actor restarts and messages (read from the actor directory at scrape time); calls
+//! in flight per limited principal and per upstream with `max_concurrent` (read from the
+//! limits and the router's snapshot at scrape time).
+//!
+//! Labels stay bounded: routes are templates, principals are names (of keys an admin made;
+//! never a client's address; at most 256, then `other`), upstreams are registered names
+//! (`[gateway] max_upstreams`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,8 +47,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// A registry that also reports the actors of `directory`.
-    pub fn new(directory: ActorDirectory) -> Arc<Self> {
+    /// A registry that also reports the actors of `directory`, the refusals and calls in
+    /// flight of `limits`, and the upstreams' call gates of `router`'s snapshot.
+    pub fn new(
+        directory: ActorDirectory,
+        limits: Arc<crate::limits::Limits>,
+        router: att_gateway::router::RouterHandle,
+    ) -> Arc<Self> {
         let mut registry = Registry::with_prefix("att");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -59,6 +70,12 @@ impl Metrics {
             durations.clone(),
         );
         registry.register_collector(Box::new(ActorCollector(directory)));
+        registry.register(
+            "limit_refusals",
+            "Calls refused by a per-principal limit, by limit (`rate`, `concurrent`, `principals`) and principal",
+            limits.refusals(),
+        );
+        registry.register_collector(Box::new(LimitsCollector { limits, router }));
         Arc::new(Self {
             registry,
             requests,
@@ -139,6 +156,88 @@ impl Collector for ActorCollector {
             };
             let up = i64::from(a.status == ActorState::Running);
             ConstGauge::new(up).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PrincipalLabels {
+    principal: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: String,
+}
+
+/// Calls in flight per limited principal and per gated upstream, read at scrape time.
+#[derive(Debug)]
+struct LimitsCollector {
+    limits: Arc<crate::limits::Limits>,
+    router: att_gateway::router::RouterHandle,
+}
+
+impl Collector for LimitsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        {
+            let mut family = encoder.encode_descriptor(
+                "limit_calls_in_flight",
+                "Calls in flight of each principal under a per-principal limit",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (principal, n) in self.limits.in_flight() {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                ConstGauge::new(n).encode(family.encode_family(&PrincipalLabels { principal })?)?;
+            }
+        }
+        let snapshot = self.router.snapshot();
+        let gated: Vec<_> = snapshot
+            .servers
+            .iter()
+            .filter_map(|s| s.gate.max().map(|max| (s, max)))
+            .collect();
+        {
+            let mut family = encoder.encode_descriptor(
+                "upstream_calls_in_flight",
+                "Calls in flight to each upstream that has `max_concurrent`",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (s, _) in &gated {
+                let labels = UpstreamLabels {
+                    upstream: s.name.clone(),
+                };
+                ConstGauge::new(i64::from(s.gate.in_flight()))
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "upstream_max_concurrent",
+                "Each upstream's `max_concurrent`",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (s, max) in &gated {
+                let labels = UpstreamLabels {
+                    upstream: s.name.clone(),
+                };
+                ConstGauge::new(i64::from(*max)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "upstream_busy_refusals",
+            "Calls refused because an upstream stayed at its `max_concurrent` for the whole wait",
+            None,
+            MetricType::Counter,
+        )?;
+        for (s, _) in &gated {
+            let labels = UpstreamLabels {
+                upstream: s.name.clone(),
+            };
+            ConstCounter::new(s.gate.refused()).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
     }

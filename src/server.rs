@@ -211,8 +211,11 @@ pub async fn start_launched(
             return Err(e);
         }
     };
+    let limits = crate::limits::Limits::new(&config.limits);
+    let metrics = Metrics::new(tree.directory.clone(), limits.clone(), gateway.router());
     let state = AppState {
         auth: auth.clone(),
+        limits,
         tools: tools.clone(),
         gateway,
         services,
@@ -220,7 +223,7 @@ pub async fn start_launched(
         events: tree.events.clone(),
         releases: Arc::new(store.clone()),
         store_health: Arc::new(store.clone()),
-        metrics: Metrics::new(tree.directory.clone()),
+        metrics,
         shutdown: stop.child_token(),
         started: Instant::now(),
         release: launcher
@@ -338,6 +341,9 @@ async fn start_domain(
         config.services.clone(),
         tree_restart(config),
         candidate,
+        store
+            .seal()
+            .map(|s| s as Arc<dyn att_runtime::secret::Sealer>),
     )
     .await
     .map_err(|e| StartError::Actors(e.to_string()))?;

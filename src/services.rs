@@ -49,6 +49,8 @@ struct ServiceProcesses {
     store: Arc<dyn ServiceStore>,
     data_dir: PathBuf,
     restart: RestartPolicy,
+    /// Seals the environment values in the services' state files.
+    sealer: Option<Arc<dyn att_runtime::secret::Sealer>>,
 }
 
 impl ServiceProcesses {
@@ -83,6 +85,7 @@ impl Registered for ServiceProcesses {
         let log_file = self.log_file(spec);
         let state_file = self.dir(&spec.name).join("state.json");
         let child_spec = spec.clone();
+        let sealer = self.sealer.clone();
         // The supervisor restarts a failed actor; the process is started again by it.
         let child = ChildSpec::new(
             ServiceHandle::actor_name(&spec.name),
@@ -94,6 +97,7 @@ impl Registered for ServiceProcesses {
                     events: events.clone(),
                     autostart: true,
                     state_file: Some(state_file.clone()),
+                    sealer: sealer.clone(),
                 };
                 (ServiceActor, args)
             },
@@ -132,12 +136,14 @@ impl Services {
         configured: Vec<ServiceSpec>,
         restart: RestartPolicy,
         defer: bool,
+        sealer: Option<Arc<dyn att_runtime::secret::Sealer>>,
     ) -> Result<Arc<Self>, RegistryError> {
         let processes = ServiceProcesses {
             tree: tree.clone(),
             store,
             data_dir: data_dir.to_owned(),
             restart,
+            sealer,
         };
         let registry = Registry::restore(processes, configured, None).await?;
         if !defer {

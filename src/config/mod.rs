@@ -67,7 +67,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// Upstream MCP servers (`[[upstreams]]`): `name` plus `url` (+ `headers`) for HTTP or
     /// `command` (+ `args`, `env`, `cwd`) for stdio, plus `priority`, `call_timeout`,
-    /// `init_timeout`, `health_interval`, `max_init_age`, `idempotent_tools`.
+    /// `init_timeout`, `health_interval`, `max_init_age`, `idempotent_tools`, `max_concurrent`.
     pub upstreams: Vec<att_gateway::upstream::UpstreamSpec>,
     /// Managed services (`[[services]]`, `service:<name>` targets): `name`, `command`, `args`,
     /// `env`, `cwd`, `health` (`{kind = "http", url}`, `{kind = "command", argv}` or
@@ -82,6 +82,73 @@ pub struct Config {
     /// `prompts` (patterns, `*` for any run of characters), `att_tools` (`false`,
     /// `"read_only"`, `"all"`), `principals`, `roles` (see `auth::profile`).
     pub profiles: Vec<crate::auth::profile::Profile>,
+    /// Per-principal call limits (off unless set).
+    pub limits: LimitsConfig,
+}
+
+/// Per-principal call limits: a call is an `/api/v1` request (health excepted) or an `/mcp`
+/// `tools/call`, `resources/read`, `prompts/get`, `completion/complete` or
+/// `resources/subscribe`. A call past a limit is refused (429 with `Retry-After`; on `/mcp` a
+/// JSON-RPC error whose `data` has `retry_after_ms`). Nothing is limited unless set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Every principal's limits, e.g. `{ rate = 50, burst = 50, concurrent = 16 }`; unset:
+    /// only the principals listed in `principals` are limited.
+    pub per_principal: Option<PrincipalLimits>,
+    /// Limits of named principals (`[[limits.principals]]`: `name` plus any of `rate`,
+    /// `burst`, `concurrent`); a key left out is `per_principal`'s.
+    pub principals: Vec<PrincipalOverride>,
+    /// Principals whose state att keeps at most (memory bound): idle ones are dropped first;
+    /// a new principal past it while every one has a call in flight is refused.
+    pub max_principals: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            per_principal: None,
+            principals: Vec::new(),
+            max_principals: 10_000,
+        }
+    }
+}
+
+/// A principal's limits; each one left out is no limit.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalLimits {
+    /// Calls per second, sustained (may be fractional: `0.5` is one call every 2 s).
+    pub rate: Option<f64>,
+    /// Calls at once after an idle spell (needs `rate`; default: one second's worth).
+    pub burst: Option<u32>,
+    /// Calls in flight at once.
+    pub concurrent: Option<u32>,
+}
+
+/// One principal's limits, by its name (an API key's name, `token`, or `anonymous`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalOverride {
+    /// The principal.
+    pub name: String,
+    /// See [`PrincipalLimits::rate`].
+    pub rate: Option<f64>,
+    /// See [`PrincipalLimits::burst`].
+    pub burst: Option<u32>,
+    /// See [`PrincipalLimits::concurrent`].
+    pub concurrent: Option<u32>,
+}
+
+impl PrincipalOverride {
+    /// Its limits, without the name.
+    pub fn limits(&self) -> PrincipalLimits {
+        PrincipalLimits {
+            rate: self.rate,
+            burst: self.burst,
+            concurrent: self.concurrent,
+        }
+    }
 }
 
 /// The workspace tools (`att.*`, `/api/v1/projects`).
@@ -163,6 +230,7 @@ impl Default for Config {
             launch: LaunchConfig::default(),
             workspace: WorkspaceConfig::default(),
             profiles: Vec::new(),
+            limits: LimitsConfig::default(),
         }
     }
 }

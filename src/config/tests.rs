@@ -288,3 +288,91 @@ fn auth_oidc_loads_from_a_file_and_the_environment_and_its_errors_name_the_key()
         }
     }
 }
+
+#[test]
+fn limits_load_with_overrides_and_are_off_by_default() {
+    assert!(
+        load(None, env(&[]))
+            .expect("defaults")
+            .limits
+            .per_principal
+            .is_none()
+    );
+    let f = file(
+        "[limits]\nper_principal = { rate = 50, burst = 60, concurrent = 16 }\n[[limits.principals]]\nname = \"ci\"\nrate = 200\n",
+    );
+    let c = load(
+        Some(f.path()),
+        env(&[("ATT_LIMITS__MAX_PRINCIPALS", "500")]),
+    )
+    .expect("loads");
+    let base = c.limits.per_principal.expect("per_principal");
+    assert_eq!(
+        (base.rate, base.burst, base.concurrent),
+        (Some(50.0), Some(60), Some(16))
+    );
+    assert_eq!(c.limits.principals[0].name, "ci");
+    assert_eq!(c.limits.principals[0].rate, Some(200.0));
+    assert_eq!(c.limits.max_principals, 500);
+}
+
+#[test]
+fn bad_limits_stop_att_naming_the_key() {
+    let table = [
+        (
+            "[limits]\nper_principal = { rate = 0 }\n",
+            "limits.per_principal.rate",
+        ),
+        (
+            "[limits]\nper_principal = { rate = -1 }\n",
+            "limits.per_principal.rate",
+        ),
+        (
+            "[limits]\nper_principal = { burst = 5 }\n",
+            "limits.per_principal.burst",
+        ),
+        (
+            "[limits]\nper_principal = { rate = 5, burst = 0 }\n",
+            "limits.per_principal.burst",
+        ),
+        (
+            "[limits]\nper_principal = { concurrent = 0 }\n",
+            "limits.per_principal.concurrent",
+        ),
+        (
+            "[limits]\nper_principal = { rte = 5 }\n",
+            "limits.per_principal.rte",
+        ),
+        ("[limits]\nmax_principals = 0\n", "limits.max_principals"),
+        (
+            "[[limits.principals]]\nname = \"ci\"\n",
+            "limits.principals.ci",
+        ),
+        (
+            "[[limits.principals]]\nname = \"ci\"\nburst = 4\n",
+            "limits.principals.ci.burst",
+        ),
+        (
+            "[[limits.principals]]\nname = \"ci\"\nconcurrent = 0\n",
+            "limits.principals.ci.concurrent",
+        ),
+        (
+            "[[limits.principals]]\nname = \"a b\"\nrate = 1\n",
+            "limits.principals",
+        ),
+        (
+            "[[limits.principals]]\nname = \"ci\"\nrate = 1\n[[limits.principals]]\nname = \"ci\"\nrate = 2\n",
+            "limits.principals",
+        ),
+    ];
+    for (text, key) in table {
+        let f = file(text);
+        let e = load(Some(f.path()), env(&[])).expect_err(text).to_string();
+        assert!(e.contains(&format!("`{key}`")), "{text}: {e}");
+    }
+    // An override's burst may refill at the default rate.
+    let f = file(
+        "[limits]\nper_principal = { rate = 5 }\n[[limits.principals]]\nname = \"ci\"\nburst = 4\n",
+    );
+    load(Some(f.path()), env(&[])).expect("burst over the default rate");
+}

@@ -31,6 +31,7 @@ impl Config {
         self.check_services()?;
         self.check_durations()?;
         self.check_profiles()?;
+        self.check_limits()?;
         self.check_actors()
     }
 
@@ -231,6 +232,84 @@ impl Config {
             bounds
                 .check(key, value)
                 .map_err(|e| refused(key, e.message))?;
+        }
+        Ok(())
+    }
+
+    /// `[limits]`: rates above zero, bursts with a rate, maximums of at least one, each
+    /// override a principal name once.
+    fn check_limits(&self) -> Result<(), ConfigError> {
+        let limits = &self.limits;
+        if limits.max_principals == 0 {
+            return Err(refused("limits.max_principals", "must be at least 1"));
+        }
+        let check = |at: &str, l: &super::PrincipalLimits, base_rate: bool| {
+            if let Some(rate) = l.rate
+                && !(rate.is_finite() && rate > 0.0 && rate <= 1e6)
+            {
+                return Err(refused(
+                    &format!("{at}.rate"),
+                    format!(
+                        "{rate} is not a rate: use calls per second above 0 (at most 1e6); leave it out for no limit"
+                    ),
+                ));
+            }
+            match l.burst {
+                Some(0) => {
+                    return Err(refused(&format!("{at}.burst"), "must be at least 1"));
+                }
+                Some(_) if l.rate.is_none() && !base_rate => {
+                    return Err(refused(
+                        &format!("{at}.burst"),
+                        "a burst needs a `rate` (calls per second) to refill it",
+                    ));
+                }
+                _ => {}
+            }
+            if l.concurrent == Some(0) {
+                return Err(refused(
+                    &format!("{at}.concurrent"),
+                    "must be at least 1; leave it out for no limit",
+                ));
+            }
+            Ok(())
+        };
+        if let Some(base) = &limits.per_principal {
+            check("limits.per_principal", base, false)?;
+        }
+        let base_rate = limits
+            .per_principal
+            .as_ref()
+            .is_some_and(|b| b.rate.is_some());
+        let mut names = HashSet::new();
+        for o in &limits.principals {
+            let valid = (1..=64).contains(&o.name.len())
+                && o.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !valid {
+                return Err(refused(
+                    "limits.principals",
+                    format!(
+                        "`{}` is not a principal name: use 1 to 64 of A-Z a-z 0-9 _ - .",
+                        o.name.escape_debug()
+                    ),
+                ));
+            }
+            if !names.insert(o.name.as_str()) {
+                return Err(refused(
+                    "limits.principals",
+                    format!("`{}` is listed twice", o.name),
+                ));
+            }
+            let at = format!("limits.principals.{}", o.name);
+            if o.limits() == super::PrincipalLimits::default() {
+                return Err(refused(
+                    &at,
+                    "sets no limit: give `rate`, `burst` or `concurrent`",
+                ));
+            }
+            check(&at, &o.limits(), base_rate)?;
         }
         Ok(())
     }

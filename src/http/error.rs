@@ -105,6 +105,19 @@ impl From<crate::registry::RegistryError> for ApiError {
     }
 }
 
+/// A call past a per-principal limit: 429 `rate_limited` with `Retry-After`, the detail
+/// naming the limit, its configuration key and the principal.
+impl From<crate::limits::Refused> for ApiError {
+    fn from(r: crate::limits::Refused) -> Self {
+        ApiError::Detailed {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate_limited",
+            detail: r.detail(),
+            retry_after: Some(r.retry_after_secs()),
+        }
+    }
+}
+
 /// A stable machine-readable code for a framework-chosen status.
 pub fn status_code_name(s: StatusCode) -> &'static str {
     match s {

@@ -155,6 +155,33 @@ fn mcp_challenge(
     HeaderValue::from_str(&oidc.resource.challenge(host, why.as_deref())).ok()
 }
 
+/// Per-principal limits ([`crate::limits`]) on every `/api/v1` request but health: the
+/// request is refused with 429 and `Retry-After`, naming the limit, when its principal is
+/// past its rate or its calls in flight. An answer counts as in flight until its handler
+/// returns (an event stream, once open, holds no place). `/mcp` counts its calls itself, by
+/// method ([`super::mcp_endpoint`]).
+pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !path.starts_with("/api/") || path == "/api/v1/health" {
+        return next.run(req).await;
+    }
+    let Some(principal) = req.extensions().get::<crate::auth::Principal>() else {
+        return next.run(req).await;
+    };
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    match state.limits.admit(principal, client) {
+        Ok(permit) => {
+            let response = next.run(req).await;
+            drop(permit);
+            response
+        }
+        Err(refused) => ApiError::from(refused).into_response(),
+    }
+}
+
 /// An event stream (`text/event-stream`: `/api/v1/events/stream`, run events, `/mcp`'s
 /// streams) opened with an API key ends when the key is revoked, and one opened with a
 /// credential that expires (a key with an expiry, an access token) ends when it expires: it

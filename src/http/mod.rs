@@ -62,6 +62,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Who may call ([`crate::auth`]).
     pub auth: Arc<crate::auth::Auth>,
+    /// Per-principal call limits ([`crate::limits`]).
+    pub limits: Arc<crate::limits::Limits>,
     /// Fires when att begins to shut down; long-lived streams end on it.
     pub shutdown: CancellationToken,
     /// When this process started serving.
@@ -113,6 +115,7 @@ pub fn router(
             state.tools.clone(),
             sessions.clone(),
             tool_prefix,
+            state.limits.clone(),
             state.shutdown.clone(),
             view,
         )
@@ -156,6 +159,11 @@ pub fn router(
     ))
     .layer(DefaultBodyLimit::max(http.body_limit))
     .layer(axum::middleware::from_fn(middleware::uniform_errors))
+    // Inside authorization: limits are per principal.
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::limit,
+    ))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         middleware::authorize,

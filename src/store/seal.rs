@@ -1,5 +1,5 @@
 //! Secrets at rest: the values of every `headers` and `env` map a registration carries
-//! (upstreams, services, projects, releases) are stored sealed — AES-256-GCM, a fresh random
+//! (upstreams, services, projects, releases), and every `client_secret`, are stored sealed — AES-256-GCM, a fresh random
 //! nonce per value, the record and field as associated data — and opened when read back.
 //!
 //! The key is 32 bytes: from `ATT_SECRET_KEY` (base64) when set, else from
@@ -28,6 +28,8 @@ pub const KEY_FILE: &str = "secret.key";
 const PREFIX: &str = "enc:v1:";
 /// The maps whose values are secrets.
 const SECRET_MAPS: [&str; 2] = ["headers", "env"];
+/// The fields that are secrets themselves (an upstream's `oauth.client_secret`).
+const SECRET_FIELDS: [&str; 1] = ["client_secret"];
 
 /// Why secrets cannot be sealed or opened.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +145,20 @@ impl Seal {
     }
 }
 
+impl att_runtime::secret::Sealer for Seal {
+    fn seal(&self, aad: &str, plain: &str) -> Result<String, String> {
+        Seal::seal(self, aad, plain).map_err(|e| e.to_string())
+    }
+
+    fn open(&self, aad: &str, text: &str) -> Result<String, String> {
+        match Seal::open(self, aad, text) {
+            Ok(Some(plain)) => Ok(plain),
+            Ok(None) => Ok(text.to_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
 /// Calls `each` with the associated data and the value of every string in a secret map.
 fn secret_values(path: &str, tree: &mut Value, each: &mut impl FnMut(&str, &mut String)) {
     let Value::Object(map) = tree else {
@@ -159,6 +175,7 @@ fn secret_values(path: &str, tree: &mut Value, each: &mut impl FnMut(&str, &mut 
                 }
             }
             Value::Object(_) => secret_values(&here, child, each),
+            Value::String(s) if SECRET_FIELDS.contains(&key.as_str()) => each(&here, s),
             _ => {}
         }
     }
@@ -266,7 +283,8 @@ mod tests {
         let given = json!({
             "name": "svc", "url": "http://x", "headers": {"Authorization": "Bearer t"},
             "env": {"TOKEN": "t"}, "build": {"env": {"K": "v"}, "args": ["t"]},
-            "health": {"headers": {"H": "h"}}, "args": ["Bearer t"]
+            "health": {"headers": {"H": "h"}}, "args": ["Bearer t"],
+            "oauth": {"client_id": "att", "client_secret": "cs"}
         });
         let mut tree = given.clone();
         s.seal_tree("services/svc", &mut tree).expect("seal");
@@ -275,6 +293,7 @@ mod tests {
             "/env/TOKEN",
             "/build/env/K",
             "/health/headers/H",
+            "/oauth/client_secret",
         ] {
             let v = tree
                 .pointer(pointer)
@@ -283,6 +302,7 @@ mod tests {
             assert!(v.starts_with(PREFIX), "{pointer}: {v}");
         }
         assert_eq!(tree["args"], given["args"]);
+        assert_eq!(tree["oauth"]["client_id"], "att");
         assert_eq!(tree["build"]["args"], given["build"]["args"]);
         // Sealing twice does not seal a sealed value again.
         let once = tree.clone();

@@ -646,6 +646,24 @@ async fn no_key_token_or_secret_header_appears_in_any_answer_event_metric_or_log
                 json!({"name": "hosted", "url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": secret_header}}),
             ),
         ),
+        (
+            "POST",
+            "/api/v1/services",
+            TOKEN.to_owned(),
+            Some(
+                json!({"name": "svc", "command": "sleep", "args": ["30"], "env": {"SVC_TOKEN": "svc_planted_secret_4242"}}),
+            ),
+        ),
+        (
+            "POST",
+            "/api/v1/mcp/servers",
+            TOKEN.to_owned(),
+            Some(
+                json!({"name": "oauthed", "url": "http://127.0.0.1:9/mcp", "oauth": {
+                "token_url": "http://127.0.0.1:9/token", "client_id": "att",
+                "client_secret": "oauth_planted_secret_8686"}}),
+            ),
+        ),
         ("DELETE", "/api/v1/keys/ci", TOKEN.to_owned(), None),
         ("GET", "/api/v1/mcp/servers", key.clone(), None),
     ] {
@@ -660,6 +678,9 @@ async fn no_key_token_or_secret_header_appears_in_any_answer_event_metric_or_log
         "/api/v1/keys",
         "/api/v1/mcp/servers",
         "/api/v1/mcp/servers/hosted",
+        "/api/v1/mcp/servers/oauthed",
+        "/api/v1/services",
+        "/api/v1/services/svc",
         "/metrics",
         "/api/v1/actors",
         "/api/v1/actors/upstream:hosted/trace",
@@ -669,15 +690,29 @@ async fn no_key_token_or_secret_header_appears_in_any_answer_event_metric_or_log
     }
     assert!(seen.contains("\"refused\""), "the refusals were recorded");
     seen.push_str(&att.stderr());
+    // And nothing at rest in the clear: every file of the data directory.
+    let mut dirs = vec![dir.path().join("data")];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("data dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                seen.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
     let secret_part = key.rsplit('_').next().expect("secret");
     for (what, secret) in [
         ("the key", secret_part),
         ("the token", TOKEN),
         ("the header", "ghp_planted_secret_0123456789"),
+        ("the service's env", "svc_planted_secret_4242"),
+        ("the OAuth client secret", "oauth_planted_secret_8686"),
     ] {
         assert!(
             !seen.contains(secret),
-            "{what} appears in an answer, an event, a metric or the log"
+            "{what} appears in an answer, an event, a metric, the log or the data at rest"
         );
     }
 }

@@ -77,6 +77,7 @@ async fn a_panicking_phase_fails_with_its_reason_and_the_actor_takes_the_next_ru
         events: Arc::new(Nowhere),
         autostart: false,
         state_file: None,
+        sealer: None,
     };
     let name = ServiceHandle::actor_name("web");
     att_runtime::trace::spawn(&directory, &name, None, ServiceActor, args)

@@ -336,7 +336,7 @@ async fn a_list_change_refreshes_the_catalog_and_the_router_routes_the_new_tool(
         (e.len() >= 2).then_some(e)
     })
     .await;
-    assert_eq!(changed.last().expect("event")["data"]["tools"], 13);
+    assert_eq!(changed.last().expect("event")["data"]["tools"], 14);
     s.tree.shutdown().await;
 }
 

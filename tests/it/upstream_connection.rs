@@ -102,7 +102,7 @@ async fn http_connection_calls_and_classifies_every_outcome() {
     let names = before.names();
     assert_eq!(
         names.tools.len(),
-        12,
+        13,
         "every page of tools: {:?}",
         names.tools
     );

@@ -59,7 +59,7 @@ async fn an_sse_session_speaks_2024_11_05_and_a_post_the_server_refuses_fails_wi
         Some(json!({"server": "old", "text": "x"}))
     );
     let names = c.list_catalog(SECOND * 5).await.expect("catalog").names();
-    assert_eq!(names.tools.len(), 12, "every page: {:?}", names.tools);
+    assert_eq!(names.tools.len(), 13, "every page: {:?}", names.tools);
 
     // The stream stays, the session is gone: the server answers the POST 404.
     server.forget_sessions();

@@ -48,6 +48,7 @@ fn main() {
             entries: None,
             live: Default::default(),
             ready: Default::default(),
+            gate: Default::default(),
         })
         .collect();
     let snapshot = RoutingSnapshot::build(1, servers);

@@ -366,6 +366,7 @@ mod tests {
             entries: Some(Arc::new(catalog)),
             live: Default::default(),
             ready: Default::default(),
+            gate: Default::default(),
         }
     }
 

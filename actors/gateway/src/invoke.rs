@@ -8,6 +8,10 @@
 //! in the caller's task with the upstream's deadline, and its outcome is reported back to the
 //! upstream actor (a cast: the caller never waits for it). Every step leaves an invocation event whose
 //! correlation id is the request id.
+//!
+//! A candidate at its `max_concurrent` is passed over for the next one; when none is left,
+//! the call waits briefly for room on the full ones ([`crate::upstream::gate`]), and is
+//! refused as [`Outcome::Busy`] if none frees up.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +29,7 @@ use crate::events::{EventSink, NewEvent};
 use crate::router::{Plan, RouterHandle, RoutingSnapshot, Target, plan};
 use crate::upstream::actor::{UpstreamError, UpstreamHandle};
 use crate::upstream::connection::Relay;
+use crate::upstream::gate::{QUEUE_WAIT, Slot};
 use crate::upstream::ready::{Ready, ReadySlot};
 use crate::upstream::{CallFailure, Decision, ErrorCategory, decide};
 
@@ -144,6 +149,14 @@ pub enum Outcome {
         /// Every step.
         attempts: Vec<Attempt>,
     },
+    /// The servers that could serve it were at their `max_concurrent` for the whole wait,
+    /// and any others failed (503; retry in a second).
+    Busy {
+        /// Each full server and its `max_concurrent`.
+        full: Vec<(String, u32)>,
+        /// Every step on the others.
+        attempts: Vec<Attempt>,
+    },
     /// Nothing could serve it now (503).
     Unavailable {
         /// Every step (empty when every window was closed).
@@ -237,8 +250,36 @@ impl Invoker {
         let mut queue = candidates.into_iter();
         // A candidate whose session had expired is tried once more, on a new session.
         let (mut again, mut renewed) = (None, None);
-        while let Some(index) = again.take().or_else(|| queue.next()) {
+        // Candidates found at their `max_concurrent`; once the others are done, the call
+        // waits for room on them once (`granted`: where it got some).
+        let (mut full, mut waited, mut granted) = (Vec::<usize>::new(), false, None);
+        loop {
+            let index = match again.take().or_else(|| queue.next()) {
+                Some(index) => index,
+                None if !waited && !full.is_empty() => {
+                    waited = true;
+                    let Some((index, room)) = wait_for_room(&snapshot, &full).await else {
+                        break;
+                    };
+                    full.retain(|i| *i != index);
+                    granted = Some((index, room));
+                    index
+                }
+                None => break,
+            };
             let server = snapshot.servers[index].name.clone();
+            let _room: Slot = match granted.take() {
+                Some((i, room)) if i == index => room,
+                _ => match snapshot.servers[index].gate.try_enter() {
+                    Some(room) => room,
+                    None => {
+                        if !full.contains(&index) {
+                            full.push(index);
+                        }
+                        continue;
+                    }
+                },
+            };
             let upstream = UpstreamHandle::new(self.directory.clone(), &server);
             let slot = &snapshot.servers[index].ready;
 
@@ -318,6 +359,18 @@ impl Invoker {
                 }
             }
         }
+        if !full.is_empty() {
+            let full = full
+                .iter()
+                .map(|&i| {
+                    let s = &snapshot.servers[i];
+                    s.gate.note_refused();
+                    self.event(&s.name, method, request_id, "busy", None);
+                    (s.name.clone(), s.gate.max().unwrap_or(0))
+                })
+                .collect();
+            return Outcome::Busy { full, attempts };
+        }
         // Nobody offers it after all: every candidate's catalog, once known, lacks it.
         if passed_over == planned_count && passed_over > 0 {
             let fresh = self.router.snapshot();
@@ -388,6 +441,24 @@ impl Invoker {
             retry_after,
         }
     }
+}
+
+/// Room on one of the `full` candidates (the first to free a slot), waiting at most
+/// [`QUEUE_WAIT`].
+async fn wait_for_room(snapshot: &RoutingSnapshot, full: &[usize]) -> Option<(usize, Slot)> {
+    let waits = full.iter().map(|&i| {
+        let gate = snapshot.servers[i].gate.clone();
+        Box::pin(async move {
+            match gate.enter_within(QUEUE_WAIT).await {
+                Some(room) => Ok((i, room)),
+                None => Err(()),
+            }
+        })
+    });
+    futures_util::future::select_ok(waits)
+        .await
+        .ok()
+        .map(|(got, _)| got)
 }
 
 /// The plan's candidates for `request` (only `only`'s, when given), or the outcome when

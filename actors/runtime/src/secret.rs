@@ -12,6 +12,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
+/// Seals secrets in files att writes itself (a service's state file), and opens them: att's
+/// store key (`att::store::seal::Seal`), behind a port so that the actors need no crypto.
+pub trait Sealer: Send + Sync + std::fmt::Debug {
+    /// `plain`, sealed for the field `aad` names.
+    fn seal(&self, aad: &str, plain: &str) -> Result<String, String>;
+    /// The plain text of `text` sealed for `aad` (a value never sealed comes back as it is).
+    fn open(&self, aad: &str, text: &str) -> Result<String, String>;
+}
+
 /// A value as given: the text, or the environment variable that holds it.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -38,6 +47,18 @@ pub fn values<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
         .collect()
 }
 
+/// Reads one value given as text or `{ from_env = "NAME" }` (resolved now).
+pub fn value<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Given::deserialize(d)? {
+        Given::Text(t) => Ok(t),
+        Given::FromEnv { from_env } => std::env::var(&from_env).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "the environment variable `{from_env}` (from_env) is not set"
+            ))
+        }),
+    }
+}
+
 /// [`values`] for an optional map.
 pub fn opt_values<'de, D: Deserializer<'de>>(
     d: D,
@@ -45,8 +66,8 @@ pub fn opt_values<'de, D: Deserializer<'de>>(
     values(d).map(Some)
 }
 
-/// Where in a JSON document a `headers` or `env` value says `from_env` (its path), if
-/// anywhere.
+/// Where in a JSON document a `headers` or `env` value, or a `client_secret`, says
+/// `from_env` (its path), if anywhere.
 pub fn names_from_env(doc: &serde_json::Value) -> Option<String> {
     fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
         let serde_json::Value::Object(map) = v else {
@@ -63,6 +84,9 @@ pub fn names_from_env(doc: &serde_json::Value) -> Option<String> {
                 && let Some((name, _)) = values.iter().find(|(_, v)| v.get("from_env").is_some())
             {
                 return Some(format!("{here}.{name}"));
+            }
+            if k == "client_secret" && child.get("from_env").is_some() {
+                return Some(here);
             }
             if let Some(found) = walk(child, &here) {
                 return Some(found);
@@ -139,6 +163,10 @@ mod tests {
             ),
             (json!({"args": [{"from_env": "X"}]}), None),
             (json!({"from_env": "X"}), None),
+            (
+                json!({"oauth": {"client_secret": {"from_env": "X"}}}),
+                Some("oauth.client_secret"),
+            ),
         ];
         for (doc, expected) in cases {
             assert_eq!(names_from_env(&doc).as_deref(), expected, "{doc}");

@@ -9,9 +9,12 @@
 //! - `slow {ms}`: answers after `ms` milliseconds (a progress notification and a log
 //!   message first);
 //! - `hang`: never answers (until cancelled);
+//! - `hold`: answers when the server's holds are released ([`FixtureState::release`]) or the
+//!   call is cancelled;
 //! - `crash`: the process exits with status 3 (stdio) / the server stops answering (HTTP);
 //! - `flip`: adds or removes the tool `extra` and notifies `tools/list_changed`;
-//! - `stats`: how many handshakes and tool calls this server has seen;
+//! - `stats`: how many handshakes and tool calls this server has seen, and the most tool calls
+//!   it has had in flight at once;
 //! - `read_only {text}`: like echo, annotated `readOnlyHint`;
 //! - `ask {kind}`: during the call, asks the client for `sampling`, `elicitation` or `roots`
 //!   and answers with the client's reply as structured content `{answer}` (a client error
@@ -71,6 +74,35 @@ pub struct FixtureState {
     /// Resource subscriptions: (URI, the session's peer).
     pub subscribers: Mutex<Vec<(String, Peer<RoleServer>)>>,
     pub crash_notify: tokio::sync::Notify,
+    /// Tool calls in flight now, and the most at once so far.
+    pub in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
+    /// Bumped by [`FixtureState::release`]: `hold` calls answer.
+    pub releases: tokio::sync::watch::Sender<u64>,
+}
+
+impl FixtureState {
+    /// Answers every `hold` call in flight.
+    pub fn release(&self) {
+        self.releases.send_modify(|n| *n += 1);
+    }
+}
+
+/// Counts a tool call in flight while it lives.
+struct InFlight<'a>(&'a FixtureState);
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a FixtureState) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// One fixture server; cloned per session.
@@ -130,6 +162,11 @@ impl Fixture {
                 json!({"type": "object", "properties": {"ms": {"type": "integer"}}}),
             ),
             tool("hang", "Never answer", empty.clone()),
+            tool(
+                "hold",
+                "Answer when the server's holds are released",
+                empty.clone(),
+            ),
             tool("crash", "Crash the server", empty.clone()),
             tool(
                 "flip",
@@ -353,6 +390,9 @@ impl ServerHandler for Fixture {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         self.state.calls.fetch_add(1, Ordering::SeqCst);
+        // Before the call counts as in flight: a release seen after that reaches a `hold`.
+        let mut releases = self.state.releases.subscribe();
+        let _in_flight = InFlight::enter(&self.state);
         if self.state.sick.load(Ordering::SeqCst) {
             return Err(ErrorData::internal_error(
                 format!("{} is sick", self.name),
@@ -394,6 +434,12 @@ impl ServerHandler for Fixture {
                     () = tokio::time::sleep(Duration::from_millis(ms)) => self.echo(Some(&obj(json!({"text": format!("slept {ms} ms")})))),
                 }
             }
+            "hold" => {
+                tokio::select! {
+                    () = ctx.ct.cancelled() => Err(ErrorData::internal_error("cancelled", None)),
+                    _ = releases.changed() => self.echo(Some(&obj(json!({"text": "released"})))),
+                }
+            }
             "hang" => {
                 ctx.ct.cancelled().await;
                 self.state.cancelled.fetch_add(1, Ordering::SeqCst);
@@ -426,6 +472,7 @@ impl ServerHandler for Fixture {
                     "pid": std::process::id(),
                     "handshakes": self.state.handshakes.load(Ordering::SeqCst),
                     "calls": self.state.calls.load(Ordering::SeqCst),
+                    "max_in_flight": self.state.max_in_flight.load(Ordering::SeqCst),
                     "subscriptions": self.state.subscribers.lock().map(|s| s.len()).unwrap_or_default(),
                 });
                 let mut result =

@@ -1,7 +1,8 @@
 //! Routed calls: a tool, a resource or a prompt, served by the best server that offers it,
 //! failing over only when that is safe. The invoker's outcome becomes the status: the
 //! upstream's own "no such method" 404, bad params 422, "may have taken effect" 502, no
-//! server could serve it 503 with `Retry-After`.
+//! server could serve it 503 with `Retry-After` (`upstream_busy` when the servers that could
+//! were at their `max_concurrent`).
 
 use att_gateway::invoke::{Attempt, Outcome, Request};
 use axum::Json;
@@ -155,6 +156,12 @@ async fn invoke(
             }),
             retry_after: None,
         }),
+        Outcome::Busy { full, attempts } => Err(ApiError::Detailed {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "upstream_busy",
+            detail: busy_detail(method, &full, &attempts),
+            retry_after: Some(1),
+        }),
         Outcome::Unavailable {
             attempts,
             retry_after,
@@ -170,13 +177,33 @@ async fn invoke(
     }
 }
 
+/// The detail of an [`Outcome::Busy`]: which servers were full, at what `max_concurrent`.
+pub(crate) fn busy_detail(method: &str, full: &[(String, u32)], attempts: &[Attempt]) -> Value {
+    let names: Vec<String> = full
+        .iter()
+        .map(|(s, n)| format!("`{s}` (max_concurrent {n})"))
+        .collect();
+    json!({
+        "message": format!(
+            "{} had no free call slot within {} ms: retry shortly",
+            names.join(", "),
+            att_gateway::upstream::gate::QUEUE_WAIT.as_millis()
+        ),
+        "method": method,
+        "full": full.iter().map(|(s, n)| json!({"server": s, "max_concurrent": n})).collect::<Vec<_>>(),
+        "attempts": attempts,
+        "retry_after_ms": 1000,
+    })
+}
+
 /// Calls a tool on the best server that offers it, with safe failover.
 #[utoipa::path(post, path = "/api/v1/mcp/invoke/tool", tag = "mcp", request_body = InvokeTool,
     responses((status = 200, description = "the tool's result (also when `isError`)", body = Invoked),
               (status = 404, description = "no server offers the tool", body = ErrorBody),
               (status = 422, description = "bad body, or the upstream said invalid params", body = ErrorBody),
               (status = 502, description = "outcome unknown: failed after sending, not repeatable", body = ErrorBody),
-              (status = 503, description = "no server could serve it; `Retry-After` set", body = ErrorBody)))]
+              (status = 429, description = "the principal is past a limit (`[limits]`); `Retry-After` set", body = ErrorBody),
+              (status = 503, description = "no server could serve it (`upstream_busy`: all at `max_concurrent`); `Retry-After` set", body = ErrorBody)))]
 async fn invoke_tool(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,

@@ -11,7 +11,7 @@
 
 mod catalog;
 mod events;
-mod invoke;
+pub(crate) mod invoke;
 mod sessions;
 
 use att_gateway::upstream::UpstreamSpec;

@@ -81,6 +81,11 @@ impl SqliteStore {
         self
     }
 
+    /// The seal of this store, if its secrets are sealed.
+    pub fn seal(&self) -> Option<std::sync::Arc<super::seal::Seal>> {
+        self.seal.clone()
+    }
+
     /// `record` as JSON, its secret values sealed for `scope` (`upstreams/<name>`).
     pub(super) fn seal_json<T: serde::Serialize>(
         &self,

@@ -73,6 +73,8 @@ pub struct ServerView {
     /// The upstream's ready session, which its actor publishes there and the invocation path
     /// reads without a mailbox round trip (the slot is shared, not copied, between snapshots).
     pub ready: ReadySlot,
+    /// The upstream's `max_concurrent` gate, shared like `ready` (its actor makes it).
+    pub gate: crate::upstream::gate::CallGate,
 }
 
 impl ServerView {

@@ -149,6 +149,7 @@ mod tests {
             entries: None,
             live: Default::default(),
             ready: Default::default(),
+            gate: Default::default(),
         }
     }
 

@@ -10,7 +10,9 @@
 pub mod actor;
 pub mod connection;
 pub mod failure_log;
+pub mod gate;
 pub mod mcp_servers;
+pub mod oauth;
 pub mod outcome;
 pub mod ready;
 pub mod spec;

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::oauth::ClientCredentials;
 use super::tls::TlsSettings;
 use crate::duration::{self, Bounds, OutOfRange};
 
@@ -65,6 +66,8 @@ pub enum Transport {
 pub struct UpstreamSpec {
     /// TLS towards an `https` upstream: extra CA, client certificate, verification switch.
     pub tls: Option<TlsSettings>,
+    /// OAuth client credentials: att fetches the bearer token an HTTP upstream wants.
+    pub oauth: Option<ClientCredentials>,
     /// Unique; `[A-Za-z0-9_-]{1,64}`.
     pub name: String,
     /// How to reach it.
@@ -81,6 +84,9 @@ pub struct UpstreamSpec {
     pub max_init_age: Duration,
     /// Tools that may be repeated on another server after an ambiguous failure.
     pub idempotent_tools: Vec<String>,
+    /// Calls att has in flight to it at most (`None`: no limit); past it a call goes to a
+    /// replica with room, else waits briefly, else is refused as busy ([`super::gate`]).
+    pub max_concurrent: Option<u32>,
 }
 
 /// The flat wire form: `url` (+ `headers`, `transport: "sse"`) for HTTP or `command` (+
@@ -141,6 +147,10 @@ struct Wire {
     idempotent_tools: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tls: Option<TlsSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    oauth: Option<ClientCredentials>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_concurrent: Option<u32>,
 }
 
 /// The `transport` field: which protocol a `url` speaks (or `stdio`, which `command` implies).
@@ -292,6 +302,18 @@ impl TryFrom<Wire> for UpstreamSpec {
                 {
                     return Err(bad("headers", format!("`{h}` is not a valid header name")));
                 }
+                if let Some(o) = &w.oauth {
+                    o.check()?;
+                    if headers
+                        .keys()
+                        .any(|h| h.eq_ignore_ascii_case("authorization"))
+                    {
+                        return Err(bad(
+                            "oauth",
+                            "`oauth` makes the Authorization header: drop headers.Authorization",
+                        ));
+                    }
+                }
                 if sse {
                     Transport::Sse { url, headers }
                 } else {
@@ -310,6 +332,9 @@ impl TryFrom<Wire> for UpstreamSpec {
                         "headers",
                         "`headers` are for HTTP servers (with `url`)",
                     ));
+                }
+                if w.oauth.is_some() {
+                    return Err(bad("oauth", "`oauth` is for HTTP servers (with `url`)"));
                 }
                 if command.trim().is_empty() {
                     return Err(bad("command", "must not be empty"));
@@ -332,6 +357,12 @@ impl TryFrom<Wire> for UpstreamSpec {
                 None => Ok(default),
             }
         };
+        if w.max_concurrent == Some(0) {
+            return Err(bad(
+                "max_concurrent",
+                "must be at least 1; leave it out for no limit",
+            ));
+        }
         let stdio = matches!(transport, Transport::Stdio { .. });
         let tls = w.tls.filter(|t| !t.is_empty());
         if let Some(t) = &tls {
@@ -339,6 +370,7 @@ impl TryFrom<Wire> for UpstreamSpec {
         }
         Ok(Self {
             tls,
+            oauth: w.oauth,
             name: w.name,
             priority: w.priority.unwrap_or(100),
             call_timeout: within("call_timeout", w.call_timeout, Duration::from_secs(30))?,
@@ -354,6 +386,7 @@ impl TryFrom<Wire> for UpstreamSpec {
             )?,
             max_init_age: within("max_init_age", w.max_init_age, Duration::from_secs(300))?,
             idempotent_tools: w.idempotent_tools.unwrap_or_default(),
+            max_concurrent: w.max_concurrent,
             transport,
         })
     }
@@ -370,6 +403,8 @@ impl From<&UpstreamSpec> for Wire {
             max_init_age: Some(s.max_init_age),
             idempotent_tools: Some(s.idempotent_tools.clone()),
             tls: s.tls.clone(),
+            oauth: s.oauth.clone(),
+            max_concurrent: s.max_concurrent,
             ..Wire::default()
         };
         match &s.transport {
@@ -457,6 +492,7 @@ impl UpstreamSpec {
         };
         Self {
             transport,
+            oauth: self.oauth.as_ref().map(ClientCredentials::redacted),
             ..self.clone()
         }
     }
@@ -475,6 +511,7 @@ impl UpstreamSpec {
                 password
                     .into_iter()
                     .chain(headers.values().map(String::as_str))
+                    .chain(self.oauth.iter().map(|o| o.client_secret.as_str()))
                     .collect()
             }
             Transport::Stdio { env, .. } => env.values().map(String::as_str).collect(),

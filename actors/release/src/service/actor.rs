@@ -94,6 +94,9 @@ pub struct ServiceArgs {
     /// Where it records what runs (pid, release, command), so that an att that was killed
     /// finds the process it left behind and the release it ran (`None`: not recorded).
     pub state_file: Option<PathBuf>,
+    /// Seals the command's environment values in the state file (`None`: kept in the
+    /// clear).
+    pub sealer: Option<Arc<dyn crate::secret::Sealer>>,
 }
 
 /// What a service's state file holds.
@@ -109,6 +112,25 @@ struct Recorded {
     /// Stopped on request: it stays stopped when att starts again.
     #[serde(default)]
     held: bool,
+}
+
+/// A recorded command with its environment values opened (see
+/// [`ServiceActorState::sealed_command`]).
+fn opened(mut command: Program, args: &ServiceArgs) -> Result<Program, String> {
+    if let Some(sealer) = &args.sealer {
+        for (name, value) in &mut command.env {
+            let aad = format!("services/{}/state/env/{name}", args.spec.name);
+            *value = sealer.open(&aad, value)?;
+        }
+    }
+    if command
+        .env
+        .iter()
+        .any(|(_, v)| v == crate::secret::REDACTED)
+    {
+        return Err("its environment was not recorded".into());
+    }
+    Ok(command)
 }
 
 /// Messages of the service actor.
@@ -176,6 +198,7 @@ pub struct ServiceActorState {
     command: Program,
     release: Option<String>,
     state_file: Option<PathBuf>,
+    sealer: Option<Arc<dyn crate::secret::Sealer>>,
     /// Stopped on request (recorded, so a restarted att leaves it stopped).
     held: bool,
 }
@@ -248,6 +271,22 @@ impl ServiceActorState {
         }
     }
 
+    /// The command as the state file keeps it: its environment values sealed.
+    fn sealed_command(&self) -> Program {
+        let mut command = self.command.clone();
+        if let Some(sealer) = &self.sealer {
+            for (name, value) in &mut command.env {
+                let aad = format!("services/{}/state/env/{name}", self.spec.name);
+                match sealer.seal(&aad, value) {
+                    Ok(sealed) => *value = sealed,
+                    // Never written in the clear: the release is then not resumed.
+                    Err(_) => *value = crate::secret::REDACTED.to_owned(),
+                }
+            }
+        }
+        command
+    }
+
     /// Writes the state file (best effort: a failure is logged).
     fn record(&self) {
         let Some(path) = &self.state_file else { return };
@@ -255,7 +294,7 @@ impl ServiceActorState {
             pid: self.process.as_ref().map(|p| p.pid()),
             process: self.process.as_ref().map(|p| p.identity().clone()),
             release: self.release.clone(),
-            command: self.command.clone(),
+            command: self.sealed_command(),
             held: self.held,
         };
         let written = path
@@ -320,9 +359,14 @@ impl Actor for ServiceActor {
                         "the state file (from an older att) has a pid but no identity: a process it left running cannot be told from a reused pid and is left alone"),
                     (None, None) => {}
                 }
-                match r.release {
-                    Some(release) => (r.command, Some(release)),
-                    None => (args.spec.command(), None),
+                match (r.release, opened(r.command, &args)) {
+                    (Some(release), Ok(command)) => (command, Some(release)),
+                    (Some(release), Err(e)) => {
+                        tracing::error!(service = %args.spec.name, %release, error = %e,
+                            "the state file's command cannot be opened: starting the service's own command instead of the release");
+                        (args.spec.command(), None)
+                    }
+                    (None, _) => (args.spec.command(), None),
                 }
             }
             None => (args.spec.command(), None),
@@ -331,6 +375,7 @@ impl Actor for ServiceActor {
             command,
             release,
             state_file: args.state_file,
+            sealer: args.sealer,
             log: Arc::new(RotatingLog::new(&args.log_file, LOG_MAX_BYTES, LOG_KEEP)),
             log_file: args.log_file,
             spec: args.spec,

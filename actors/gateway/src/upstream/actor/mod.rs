@@ -182,6 +182,7 @@ impl Actor for UpstreamActor {
             }
         });
         let state = UpstreamState {
+            gate: super::gate::CallGate::new(args.spec.max_concurrent),
             idempotent_tools: args.spec.idempotent_tools.clone().into(),
             spec: args.spec,
             policy: args.policy,

@@ -66,6 +66,8 @@ pub struct UpstreamState {
     pub(super) failure_log: FailureLog,
     /// Where the current session is published for warm calls ([`super::ready`]).
     pub(super) ready_slot: SlotWriter,
+    /// The upstream's `max_concurrent` gate, which callers pass ([`crate::upstream::gate`]).
+    pub(super) gate: crate::upstream::gate::CallGate,
 }
 
 impl UpstreamState {
@@ -286,6 +288,7 @@ impl UpstreamState {
             entries: self.catalog.clone(),
             live: Arc::new(self.live()),
             ready: self.ready_slot.0.clone(),
+            gate: self.gate.clone(),
         };
         if let Err(e) = self.router.upsert(view).await {
             tracing::warn!(upstream = %self.spec.name, error = %e, "could not publish to the router");

@@ -37,15 +37,27 @@ pub async fn connect_with(
     let deadline = spec.init_timeout;
     let (service, http, process) = match &spec.transport {
         Transport::Http { url, headers } => {
-            let transport = tap(http_transport(spec, url, headers)?);
-            let service = handshake(handler.serve(transport), deadline, true).await?;
-            (service, true, None)
+            let bearer = match &spec.oauth {
+                Some(o) => Some(oauth_token(spec, o).await?),
+                None => None,
+            };
+            let transport = tap(http_transport(spec, url, headers, bearer)?);
+            let opened = handshake(handler.serve(transport), deadline, true).await;
+            if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
+                // The token may have been revoked: the next attempt fetches another.
+                super::super::oauth::forget(o);
+            }
+            (opened?, true, None)
         }
         Transport::Sse { url, headers } => {
             // One deadline for the stream's `endpoint` event and the handshake after it.
             let started = tokio::time::Instant::now();
-            let (client, headers) = http_client(spec, headers)?;
-            let transport = super::sse::open(
+            let bearer = match &spec.oauth {
+                Some(o) => Some(oauth_token(spec, o).await?),
+                None => None,
+            };
+            let (client, headers) = http_client(spec, headers, bearer)?;
+            let opened = super::sse::open(
                 &spec.name,
                 client,
                 url,
@@ -53,15 +65,23 @@ pub async fn connect_with(
                 deadline,
                 spec.call_timeout,
             )
-            .await?;
+            .await;
+            if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
+                // The token may have been revoked: the next attempt fetches another.
+                super::super::oauth::forget(o);
+            }
+            let transport = opened?;
             let left = deadline.saturating_sub(started.elapsed());
             let transport = Tap {
                 inner: transport,
                 relays: relays.clone(),
                 subscriptions: subscriptions.clone(),
             };
-            let service = handshake(handler.serve(transport), left, true).await?;
-            (service, true, None)
+            let opened = handshake(handler.serve(transport), left, true).await;
+            if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
+                super::super::oauth::forget(o);
+            }
+            (opened?, true, None)
         }
         Transport::Stdio {
             command,
@@ -108,12 +128,24 @@ pub async fn connect_with(
 }
 
 /// The HTTP client of `spec`'s TLS settings ([`super::super::tls::http_client`]: one shared
-/// per distinct `tls` table) and the operator's `headers`, for either HTTP transport.
+/// per distinct `tls` table), the operator's `headers` and the `oauth` table's `bearer`
+/// token, for either HTTP transport.
 fn http_client(
     spec: &UpstreamSpec,
     headers: &std::collections::BTreeMap<String, String>,
+    bearer: Option<String>,
 ) -> Result<(reqwest::Client, reqwest::header::HeaderMap), CallFailure> {
-    let mut map = reqwest::header::HeaderMap::with_capacity(headers.len());
+    let mut map = reqwest::header::HeaderMap::with_capacity(headers.len() + 1);
+    if let Some(token) = bearer {
+        let value =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                not_sent(
+                    "the OAuth token is not a valid header value".into(),
+                    ErrorCategory::InitializeError,
+                )
+            })?;
+        map.insert(reqwest::header::AUTHORIZATION, value);
+    }
     for (k, v) in headers {
         let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
             .map_err(|e| not_sent(format!("header `{k}`: {e}"), ErrorCategory::InitializeError))?;
@@ -132,8 +164,9 @@ fn http_transport(
     spec: &UpstreamSpec,
     url: &str,
     headers: &std::collections::BTreeMap<String, String>,
+    bearer: Option<String>,
 ) -> Result<StreamableHttpClientTransport<reqwest::Client>, CallFailure> {
-    let (client, headers) = http_client(spec, headers)?;
+    let (client, headers) = http_client(spec, headers, bearer)?;
     let map: HashMap<_, _> = headers
         .into_iter()
         .filter_map(|(k, v)| Some((k?, v)))
@@ -146,6 +179,19 @@ fn http_transport(
         .reinit_on_expired_session(false);
     config.retry_config = Arc::new(retry);
     Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// The bearer token of `spec`'s `oauth` table, valid for at least a session's life, fetched
+/// with the default HTTP client (the platform's roots).
+async fn oauth_token(
+    spec: &UpstreamSpec,
+    o: &super::super::oauth::ClientCredentials,
+) -> Result<String, CallFailure> {
+    let client = super::super::tls::http_client(&spec.name, None)
+        .map_err(|e| not_sent(e.to_string(), ErrorCategory::Tls))?;
+    super::super::oauth::bearer(o, &client, spec.max_init_age)
+        .await
+        .map_err(|why| not_sent(why, ErrorCategory::InitializeError))
 }
 
 /// Starts `cmd` (`command` names it in errors) as a stdio child and handshakes over its

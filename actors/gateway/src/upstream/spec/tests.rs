@@ -29,7 +29,7 @@ fn http_and_stdio_specs_get_their_defaults() {
 #[test]
 fn specs_round_trip_through_their_wire_form() {
     for v in [
-        json!({"name": "a", "url": "http://h:1/mcp", "headers": {"X-A": "1"}, "priority": 3, "idempotent_tools": ["get"]}),
+        json!({"name": "a", "url": "http://h:1/mcp", "headers": {"X-A": "1"}, "priority": 3, "idempotent_tools": ["get"], "max_concurrent": 4}),
         json!({"name": "b", "command": "srv", "args": ["-v"], "env": {"K": "V"}, "cwd": "/tmp", "call_timeout": 1.5}),
         json!({"name": "c", "url": "https://h/sse", "transport": "sse", "headers": {"X-A": "1"}, "tls": {"insecure_skip_verify": true}}),
     ] {
@@ -63,6 +63,14 @@ fn invalid_specs_name_the_field() {
             "headers",
         ),
         (json!({"name": "a", "command": " "}), "command"),
+        (
+            json!({"name": "a", "command": "c", "max_concurrent": 0}),
+            "max_concurrent",
+        ),
+        (
+            json!({"name": "a", "command": "c", "max_concurrent": -1}),
+            "expected u32",
+        ),
         (
             json!({"name": "a", "command": "c", "call_timeout": 0}),
             "call_timeout",

@@ -11,15 +11,30 @@
 //! Results relayed from an upstream get `resultType` if they lack it (a 2026-07-28 client
 //! requires it; rmcp strips it again for older ones).
 //!
+//! Each call that does work (`tools/call`, `resources/read`, `prompts/get`,
+//! `completion/complete`, `resources/subscribe`) is admitted under its principal's limits
+//! ([`crate::limits`]) first; one past a limit is the JSON-RPC error [`RATE_LIMITED`] whose
+//! `data` names the limit and carries `retry_after_ms` — for `tools/call` too: the tool never
+//! ran, so it is not a tool's result for the model to read but the client's to retry.
+//!
 //! Per session, att keeps the client's log level (`logging/setLevel`: relayed log messages
 //! below it are not sent) and its resource subscriptions (held upstream through
 //! `att_gateway::upstream::subscriptions`, released when the session ends).
+//!
+//! The same server with a profile as its `view` is `/mcp/{profile}` ([`super::mcp_profiles`]).
+//! Who may do what, what a view shows, and the audit entry of each call are in `guard`; how
+//! outcomes become MCP results and errors is in `results`.
 
+mod guard;
+mod results;
+
+use guard::{principal, session_id};
+use results::{Complete, outcome, tool_result, ws_error};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use att_gateway::federation::{Federated, FederationCache};
-use att_gateway::invoke::{Attempt, Outcome, Request};
+use att_gateway::invoke::{Outcome, Request};
 use att_gateway::upstream::connection::Relay;
 #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
 use rmcp::model::SetLevelRequestParams;
@@ -38,18 +53,23 @@ use rmcp::service::{
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::mcp_changes::{Change, ChangeFeed};
+use crate::auth::Role;
 use crate::auth::profile::Profile;
-use crate::auth::{Principal, Role, audit};
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
+
+/// The JSON-RPC error code of a call refused by a per-principal limit (an
+/// implementation-defined server error, -32000 to -32099; 429 in its last digits).
+pub const RATE_LIMITED: ErrorCode = ErrorCode(-32029);
 
 /// One MCP session's handler (rmcp builds one per session): the shared gateway and catalog,
 /// and the session's own state.
 #[derive(Clone)]
 pub struct FederatedServer {
+    limits: Arc<crate::limits::Limits>,
     gateway: Arc<Gateway>,
     tools: Arc<Tools>,
     catalog: Arc<FederationCache>,
@@ -115,6 +135,7 @@ pub fn service(
     tools: Arc<Tools>,
     sessions: Arc<LocalSessionManager>,
     tool_prefix: att_gateway::federation::PrefixMode,
+    limits: Arc<crate::limits::Limits>,
     shutdown: tokio_util::sync::CancellationToken,
     view: Option<Arc<Profile>>,
 ) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
@@ -127,6 +148,7 @@ pub fn service(
     StreamableHttpService::new(
         move || {
             Ok(FederatedServer {
+                limits: limits.clone(),
                 gateway: gateway.clone(),
                 tools: tools.clone(),
                 catalog: catalog.clone(),
@@ -143,223 +165,9 @@ pub fn service(
     )
 }
 
-/// The attempt trace as error data.
-fn attempts_data(attempts: &[Attempt]) -> Value {
-    json!({ "attempts": attempts })
-}
-
-/// Maps an invocation outcome to an MCP result or error.
-/// A result passed through from an upstream that spoke 2025-11-25 has no `resultType`; a
-/// client on 2026-07-28 requires one (`"complete"`: att relays only finished results). rmcp
-/// strips it again for a client on an older version, so it is set for every client.
-trait Complete {
-    fn completed(self) -> Self;
-}
-
-macro_rules! complete {
-    ($($t:ty),*) => {$(
-        impl Complete for $t {
-            fn completed(mut self) -> Self {
-                self.result_type.get_or_insert(rmcp::model::ResultType::COMPLETE);
-                self
-            }
-        }
-    )*};
-}
-
-complete!(
-    CallToolResult,
-    ReadResourceResult,
-    GetPromptResult,
-    CompleteResult
-);
-
-fn outcome<T: serde::de::DeserializeOwned>(what: &str, o: Outcome) -> Result<T, ErrorData> {
-    match o {
-        Outcome::Success { result, .. } => serde_json::from_value(result).map_err(|e| {
-            ErrorData::internal_error(format!("the upstream's {what} result: {e}"), None)
-        }),
-        Outcome::CallerError { code, message, .. } => Err(ErrorData::new(
-            ErrorCode(i32::try_from(code).unwrap_or(ErrorCode::INTERNAL_ERROR.0)),
-            message,
-            None,
-        )),
-        Outcome::Unknown { checked } => Err(ErrorData::invalid_params(
-            format!("unknown {what}"),
-            Some(json!({ "checked": checked })),
-        )),
-        Outcome::OutcomeUnknown { attempts } => Err(ErrorData::internal_error(
-            "outcome unknown: the upstream failed after receiving the call, which is not safe to repeat",
-            Some(attempts_data(&attempts)),
-        )),
-        Outcome::Unavailable {
-            attempts,
-            retry_after,
-        } => Err(ErrorData::internal_error(
-            "no upstream could serve the call",
-            Some(json!({ "attempts": attempts, "retry_after": retry_after })),
-        )),
-    }
-}
-
-/// The MCP session a request belongs to (its `Mcp-Session-Id` header).
-fn session_id(context: &RequestContext<RoleServer>) -> Option<&str> {
-    context
-        .extensions
-        .get::<axum::http::request::Parts>()
-        .and_then(|p| p.headers.get("mcp-session-id"))
-        .and_then(|v| v.to_str().ok())
-}
-
-/// Who made a request (the HTTP layer put the principal on it).
-fn principal(context: &RequestContext<RoleServer>) -> Option<&Principal> {
-    context
-        .extensions
-        .get::<axum::http::request::Parts>()
-        .and_then(|p| p.extensions.get::<Principal>())
-}
-
-/// A workspace error that is not a tool result: the caller's mistake is invalid params.
-fn ws_error(e: ToolError) -> ErrorData {
-    match e {
-        ToolError::Invalid { field, message } => {
-            ErrorData::invalid_params(message, field.map(|f| json!({ "field": f })))
-        }
-        ToolError::Internal(m) => ErrorData::internal_error(m, None),
-        other => ErrorData::invalid_request(other.message().to_owned(), None),
-    }
-}
-
-/// A workspace tool's outcome as MCP: the result with text and `structuredContent`; a
-/// domain failure as a tool error; a malformed call as invalid params.
-fn tool_result(done: Result<crate::tools::Done, ToolError>) -> Result<CallToolResult, ErrorData> {
-    match done {
-        Ok(d) => {
-            let mut r = CallToolResult::structured(d.data);
-            r.content = vec![rmcp::model::ContentBlock::text(d.text)];
-            if let Some(blob) = d.blob {
-                r.content.push(rmcp::model::ContentBlock::resource(blob));
-            }
-            Ok(r)
-        }
-        Err(e @ (ToolError::NotFound(_) | ToolError::Conflict(_) | ToolError::Remote(_))) => {
-            let mut r = CallToolResult::structured_error(
-                json!({ "code": e.code(), "message": e.message() }),
-            );
-            r.content = vec![rmcp::model::ContentBlock::text(e.message().to_owned())];
-            Ok(r)
-        }
-        Err(e) => Err(ws_error(e)),
-    }
-}
-
 impl FederatedServer {
     fn current(&self) -> Arc<Federated> {
         self.catalog.get()
-    }
-
-    /// Whether this request's principal (the HTTP layer put it on the request) may do
-    /// `action` on `target`, which needs `needs`; if not, why, recorded in the audit log.
-    fn allowed(
-        &self,
-        context: &RequestContext<RoleServer>,
-        needs: Role,
-        action: &str,
-        target: &str,
-    ) -> Result<(), String> {
-        let principal = principal(context);
-        if principal.is_some_and(|p| p.may(needs)) {
-            return Ok(());
-        }
-        let (who, role) = principal.map_or(("-", "unknown".to_owned()), |p| {
-            (p.name.as_str(), p.role.to_string())
-        });
-        let why = format!("{action} `{target}` needs the role `{needs}`; `{who}` is {role}");
-        self.audit(
-            context,
-            action,
-            target,
-            audit::Outcome::Refused(why.clone()),
-        );
-        Err(why)
-    }
-
-    /// Whether this endpoint's profile shows `target` (`shows` asks it); if not, why,
-    /// recorded in the audit log. The full view shows everything.
-    fn in_view(
-        &self,
-        context: &RequestContext<RoleServer>,
-        action: &str,
-        target: &str,
-        shows: impl FnOnce(&Profile) -> bool,
-    ) -> Result<(), String> {
-        let Some(view) = &self.view else {
-            return Ok(());
-        };
-        if shows(view) {
-            return Ok(());
-        }
-        let why = format!("{action} `{target}` is not in the profile `{}`", view.name);
-        self.audit(
-            context,
-            action,
-            target,
-            audit::Outcome::Refused(why.clone()),
-        );
-        Err(why)
-    }
-
-    /// Whether this endpoint lists att's tool `name` (which needs `role`).
-    fn lists_att_tool(&self, role: Role) -> bool {
-        self.view.as_ref().is_none_or(|v| v.att_tool(role))
-    }
-
-    /// Whether this endpoint shows the resource (or template) `uri` — att's own included.
-    fn shows_resource(&self, uri: &str) -> bool {
-        self.view.as_ref().is_none_or(|v| {
-            if uri.starts_with("att://") {
-                v.att_resources()
-            } else {
-                v.resource(uri)
-            }
-        })
-    }
-
-    /// Records `action` on `target` and how it ended in the audit log.
-    fn audit(
-        &self,
-        context: &RequestContext<RoleServer>,
-        action: &str,
-        target: &str,
-        outcome: audit::Outcome,
-    ) {
-        audit::Entry {
-            principal: principal(context),
-            surface: audit::Surface::Mcp,
-            action,
-            target,
-            outcome,
-            status: None,
-            request_id: session_id(context),
-        }
-        .record(&self.gateway.events());
-    }
-
-    /// Records a call's result in the audit log and hands it on.
-    fn audited<T>(
-        &self,
-        context: &RequestContext<RoleServer>,
-        action: &str,
-        target: &str,
-        result: Result<T, ErrorData>,
-        failed: impl FnOnce(&T) -> Option<String>,
-    ) -> Result<T, ErrorData> {
-        let outcome = match &result {
-            Ok(r) => failed(r).map_or(audit::Outcome::Ok, audit::Outcome::Failed),
-            Err(e) => audit::Outcome::Failed(e.message.to_string()),
-        };
-        self.audit(context, action, target, outcome);
-        result
     }
 
     /// A `tools/call` the caller may make: one of att's tools, or routed upstream.
@@ -644,6 +452,7 @@ impl ServerHandler for FederatedServer {
         if let Err(why) = shown.and_then(|()| self.allowed(&context, needs, "tools/call", &name)) {
             return Ok(CallToolResult::error(vec![rmcp::model::ContentBlock::text(why)]).into());
         }
+        let _permit = self.admit(&context)?;
         let result = self.run_tool(request, &context).await;
         self.audited(&context, "tools/call", &name, result, |r| match r {
             CallToolResponse::Complete(r) if r.is_error == Some(true) => Some(
@@ -689,6 +498,7 @@ impl ServerHandler for FederatedServer {
         })
         .map_err(|why| ErrorData::resource_not_found(why, None))?;
         if request.uri.starts_with("att://") {
+            let _permit = self.admit(&context)?;
             return match self.tools.read_resource(&request.uri).await {
                 Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
                 Err(ToolError::NotFound(m)) => Err(ErrorData::resource_not_found(m, None)),
@@ -698,6 +508,7 @@ impl ServerHandler for FederatedServer {
         let uri = request.uri;
         self.allowed(&context, Role::Operator, "resources/read", &uri)
             .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let call = Request::Resource { uri: uri.clone() };
         let result = match self.invoke(call, None, &context).await {
             Ok(o) => outcome::<ReadResourceResult>("resource", o),
@@ -728,6 +539,7 @@ impl ServerHandler for FederatedServer {
         })
         .and_then(|()| self.allowed(&context, Role::Operator, "completion/complete", &target))
         .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let result = match self
             .invoke(Request::Complete(Box::new(request)), None, &context)
             .await
@@ -764,6 +576,7 @@ impl ServerHandler for FederatedServer {
         self.in_view(&context, "prompts/get", &name, |v| v.prompt(&name))
             .and_then(|()| self.allowed(&context, Role::Operator, "prompts/get", &name))
             .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let call = Request::Prompt {
             name: name.clone(),
             arguments: request.arguments,
@@ -803,6 +616,7 @@ impl ServerHandler for FederatedServer {
         })
         .and_then(|()| self.allowed(&context, Role::Operator, "resources/subscribe", &uri))
         .map_err(|why| ErrorData::invalid_request(why, None))?;
+        let _permit = self.admit(&context)?;
         let uri = request.uri;
         if self.session.subscribed().contains_key(&uri) {
             return Ok(());
