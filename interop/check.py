@@ -190,19 +190,19 @@ def server_argv(
 class HttpServer:
     """An HTTP SDK server process we own: started, restarted on the same port, stopped."""
 
-    def __init__(self, kind: str, name: str, tls: tuple[Path, Path] | None = None):
-        self.kind, self.name, self.port, self.tls = kind, name, free_port(), tls
+    def __init__(self, kind: str, name: str, tls: tuple[Path, Path] | None = None, transport: str = "http"):
+        self.kind, self.name, self.port, self.tls, self.transport = kind, name, free_port(), tls, transport
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self.port}/mcp"
+        return f"{scheme}://127.0.0.1:{self.port}/{'sse' if self.transport == 'sse' else 'mcp'}"
 
     def start(self) -> bool:
         with open(WORK / f"{self.name}.stderr", "ab") as out:
             self.proc = subprocess.Popen(
-                server_argv(self.kind, self.name, "http", self.port, self.tls),
+                server_argv(self.kind, self.name, self.transport, self.port, self.tls),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
@@ -643,6 +643,57 @@ def check_priority_and_delete() -> None:
     )
 
 
+def check_legacy_sse() -> None:
+    """The SDKs' legacy HTTP+SSE servers (protocol 2024-11-05) as upstreams: registered with
+    `"transport": "sse"`, in the catalog, called through att, and called again after their
+    process restarts (the event stream ends; att opens a new session)."""
+    section("legacy HTTP+SSE upstreams: the SDKs' SSE server transports")
+    for kind in ("ts", "py"):
+        name = f"{kind}_sse"
+        server = HttpServer(kind, name, transport="sse")
+        if not check(server.start(), f"{name}: serving the legacy SSE transport on {server.url}"):
+            continue
+        body = {"name": name, "url": server.url, "transport": "sse", "priority": 90}
+        status, v = api("POST", "/api/v1/mcp/servers", body)
+        check(status == 201 and v.get("transport") == "sse", f"{name}: registered with transport sse", v)
+
+        def ready() -> Any:
+            _, v = api("GET", f"/api/v1/mcp/servers/{name}")
+            s = v.get("state") or {}
+            return s.get("initialized") and ((s.get("catalog") or {}).get("tools") or 0) >= 4 and v
+
+        v = poll(ready)
+        check(bool(v), f"{name}: initialized, catalog fetched", v or api("GET", f"/api/v1/mcp/servers/{name}")[1])
+        if v:
+            info(f"protocol {v['state'].get('protocol_version')}, catalog {v['state'].get('catalog')}")
+        check(f"{name}_echo" in catalog("tools"), f"{name}: {name}_echo is in GET /api/v1/mcp/tools")
+
+        def echoed() -> Any:
+            status, v = invoke_tool(f"{name}_echo", {"text": "legacy"})
+            return status == 200 and v.get("server") == name and v
+
+        v = poll(echoed, timeout=10)
+        check(
+            bool(v) and v["result"].get("structuredContent") == {"server": name, "text": "legacy"},
+            f"{name}_echo through att answered by {name}",
+            v or invoke_tool(f"{name}_echo", {"text": "legacy"})[1],
+        )
+        status, before = stats(name)
+        server.stop()
+        if not check(server.start(), f"{name}: restarted on the same port"):
+            continue
+        after = poll(lambda: (lambda s, st: s == 200 and st.get("pid") != before.get("pid") and st)(*stats(name)))
+        check(
+            bool(after) and status == 200,
+            f"{name}: called again after the restart (pid {before.get('pid')} → {after and after.get('pid')}, "
+            f"{after and after.get('initialize_count')} initialize in the new process)",
+            after or stats(name)[1],
+        )
+        status, _ = api("DELETE", f"/api/v1/mcp/servers/{name}")
+        check(status == 204, f"DELETE {name} → {status}")
+        server.stop()
+
+
 def make_test_pki(where: Path) -> tuple[Path, Path, Path]:
     """A CA made for this run and a certificate for 127.0.0.1 signed by it (openssl); the CA's,
     the server's and the server key's files."""
@@ -808,6 +859,7 @@ def run_checks() -> None:
     check_sdk_clients()
     check_priority_and_delete()
     check_https_upstream()
+    check_legacy_sse()
     check_oauth()
 
 

@@ -183,9 +183,14 @@ pub enum McpCommand {
     Add {
         /// Its name.
         name: String,
-        /// Streamable HTTP endpoint, e.g. http://127.0.0.1:3000/mcp.
+        /// Streamable HTTP endpoint, e.g. http://127.0.0.1:3000/mcp (with `--transport sse`,
+        /// the legacy SSE endpoint, e.g. http://127.0.0.1:3000/sse).
         #[arg(long, conflicts_with = "command")]
         url: Option<String>,
+        /// What `--url` speaks: `http` (streamable HTTP, the default) or `sse` (the legacy
+        /// HTTP+SSE transport of protocol 2024-11-05).
+        #[arg(long, requires = "url", value_parser = ["http", "sse"])]
+        transport: Option<String>,
         /// HTTP header `NAME=VALUE` (repeatable).
         #[arg(long = "header", value_name = "NAME=VALUE")]
         headers: Vec<String>,

@@ -1,9 +1,13 @@
 """An upstream MCP server written with the official Python SDK (`mcp`), for att's interop script.
 
-One program, two transports:
+One program, three transports:
 
     python server.py --name py_stdio --transport stdio [--log FILE] [--run-id TOKEN]
     python server.py --name py_http  --transport http --port 8124 [--log FILE] [--run-id TOKEN]
+    python server.py --name py_sse   --transport sse  --port 8125 [--log FILE] [--run-id TOKEN]
+
+With `sse` it is the SDK's legacy HTTP+SSE app (`MCPServer.sse_app()`, protocol 2024-11-05):
+`GET /sse` opens a session's event stream, whose `endpoint` event names `/messages/?session_id=…`.
 
 Over HTTP it is the SDK's *stateful* streamable HTTP app (`MCPServer.streamable_http_app()`):
 every `initialize` opens a session whose id comes back as `Mcp-Session-Id`, and an unknown
@@ -46,7 +50,7 @@ from pydantic import BaseModel
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--name", required=True)
-parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+parser.add_argument("--transport", choices=["stdio", "http", "sse"], default="stdio")
 parser.add_argument("--port", type=int)
 parser.add_argument("--ssl-certfile")  # with --ssl-keyfile: serve HTTPS (uvicorn's own TLS)
 parser.add_argument("--ssl-keyfile")
@@ -177,9 +181,9 @@ if opts.transport == "stdio":
 else:
     import uvicorn
 
-    app = mcp.streamable_http_app()
+    app = mcp.sse_app() if opts.transport == "sse" else mcp.streamable_http_app()
     scheme = "https" if opts.ssl_certfile else "http"
-    log(f"listening on {scheme}://127.0.0.1:{opts.port}/mcp")
+    log(f"listening on {scheme}://127.0.0.1:{opts.port}/{'sse' if opts.transport == 'sse' else 'mcp'}")
     uvicorn.run(
         app,
         host="127.0.0.1",

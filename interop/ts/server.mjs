@@ -3,6 +3,11 @@
 //
 //   node server.mjs --name ts_stdio --transport stdio [--log FILE] [--run-id TOKEN]
 //   node server.mjs --name ts_http  --transport http --port 8123 [--log FILE] [--run-id TOKEN]
+//   node server.mjs --name ts_sse   --transport sse  --port 8125 [--log FILE] [--run-id TOKEN]
+//
+// With `sse` it is the SDK's legacy HTTP+SSE transport (SSEServerTransport, protocol
+// 2024-11-05): `GET /sse` opens a session (its own McpServer) whose `endpoint` event names
+// `/messages?sessionId=…`; a POST there for an unknown session is 404.
 //
 // Over HTTP it is a *stateful* streamable HTTP server: every `initialize` POST creates a session
 // (its own McpServer + transport) and the answer carries `Mcp-Session-Id`; an unknown session id
@@ -35,6 +40,7 @@ import { parseArgs } from 'node:util';
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { InitializeRequestSchema, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
@@ -49,8 +55,8 @@ const { values: opts } = parseArgs({
   },
 });
 const NAME = opts.name;
-if (!NAME || !['stdio', 'http'].includes(opts.transport)) {
-  process.stderr.write('usage: server.mjs --name NAME --transport stdio|http [--port N] [--log FILE]\n');
+if (!NAME || !['stdio', 'http', 'sse'].includes(opts.transport)) {
+  process.stderr.write('usage: server.mjs --name NAME --transport stdio|http|sse [--port N] [--log FILE]\n');
   process.exit(2);
 }
 
@@ -182,6 +188,43 @@ if (opts.transport === 'stdio') {
   // When stdin ends (the client is gone) nothing keeps Node's event loop alive: it exits.
   await server.connect(transport);
   log('serving on stdio');
+} else if (opts.transport === 'sse') {
+  const port = Number(opts.port);
+  const transports = new Map(); // session id -> SSEServerTransport
+  const httpServer = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, 'http://localhost');
+      if (req.method === 'GET' && url.pathname === '/sse') {
+        const server = buildServer();
+        const t = new SSEServerTransport('/messages', res);
+        transports.set(t.sessionId, t);
+        t.onclose = () => {
+          transports.delete(t.sessionId);
+          servers.delete(server);
+          log(`sse session ${t.sessionId} closed (${transports.size} open)`);
+        };
+        await server.connect(t);
+        log(`sse session ${t.sessionId} opened (${transports.size} open)`);
+      } else if (req.method === 'POST' && url.pathname === '/messages') {
+        const t = transports.get(url.searchParams.get('sessionId'));
+        if (!t) {
+          res.writeHead(404).end('unknown session');
+          return;
+        }
+        await t.handlePostMessage(req, res);
+      } else {
+        res.writeHead(404).end();
+      }
+    } catch (e) {
+      log(`error: ${e?.stack ?? e}`);
+      if (!res.headersSent) res.writeHead(500).end();
+    }
+  });
+  httpServer.listen(port, '127.0.0.1', () => log(`listening on http://127.0.0.1:${port}/sse`));
+  process.on('SIGTERM', () => {
+    log('stopping');
+    process.exit(0);
+  });
 } else {
   const port = Number(opts.port);
   const transports = new Map(); // session id -> transport

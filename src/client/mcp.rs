@@ -45,6 +45,7 @@ async fn execute(args: McpArgs) -> Result<(), String> {
         McpCommand::Add {
             name,
             url,
+            transport,
             headers,
             command,
             args: argv,
@@ -59,6 +60,9 @@ async fn execute(args: McpArgs) -> Result<(), String> {
             if let Some(u) = url {
                 spec["url"] = json!(u);
                 spec["headers"] = json!(pairs("header", &headers)?);
+            }
+            if let Some(t) = transport {
+                spec["transport"] = json!(t);
             }
             if let Some(c) = command {
                 spec["command"] = json!(c);
@@ -150,10 +154,10 @@ fn print_servers(body: &Value) {
                 .get("url")
                 .map(text)
                 .unwrap_or_else(|| text(&s["command"]));
-            let transport = if s.get("url").is_some() {
-                "http"
-            } else {
-                "stdio"
+            let transport = match (s.get("transport").and_then(Value::as_str), s.get("url")) {
+                (Some(t), _) => t,
+                (None, Some(_)) => "http",
+                (None, None) => "stdio",
             };
             vec![
                 text(&s["name"]),

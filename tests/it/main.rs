@@ -34,6 +34,7 @@ mod tls;
 mod upstream_actor;
 mod upstream_connection;
 mod upstream_oauth;
+mod upstream_sse;
 mod workspace_api;
 mod workspace_mcp;
 mod workspace_tools;

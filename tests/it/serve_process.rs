@@ -256,7 +256,8 @@ fn bad_configuration_fails_at_start_with_a_message_naming_the_problem() {
 }
 
 /// `--mcp-config` imports a client's remote entries (with `${VAR}` expanded from att's
-/// environment) beside its local ones, and says on stderr which entries it left out and why.
+/// environment; `"type": "sse"` as a legacy SSE upstream) beside its local ones, and says on
+/// stderr which entries it left out and why.
 #[tokio::test]
 async fn mcp_config_imports_remote_servers_and_names_the_entries_it_skips() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -268,6 +269,7 @@ async fn mcp_config_imports_remote_servers_and_names_the_entries_it_skips() {
                        "headers": {"Authorization": "Bearer ${MCP_TEST_TOKEN}"}},
             "local": {"command": "/bin/cat", "args": ["${MCP_TEST_ARG:-x}"]},
             "old": {"type": "sse", "url": "http://127.0.0.1:9/sse"},
+            "weird": {"type": "websocket", "url": "ws://127.0.0.1:9"},
             "unset": {"url": "http://127.0.0.1:9/mcp", "headers": {"X-Key": "${MCP_TEST_UNSET_VAR}"}}
         }}"#,
     )
@@ -286,14 +288,21 @@ async fn mcp_config_imports_remote_servers_and_names_the_entries_it_skips() {
     let list = servers["servers"].as_array().expect("servers");
     let mut names: Vec<&str> = list.iter().filter_map(|s| s["name"].as_str()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["local", "remote"], "{servers}");
+    assert_eq!(names, ["local", "old", "remote"], "{servers}");
+    let old = list.iter().find(|s| s["name"] == "old").expect("old");
+    assert_eq!(
+        (&old["url"], &old["transport"]),
+        (&json!("http://127.0.0.1:9/sse"), &json!("sse")),
+        "{old}"
+    );
     let remote = list.iter().find(|s| s["name"] == "remote").expect("remote");
     assert_eq!(remote["url"], "http://127.0.0.1:9/mcp", "{remote}");
     let stderr = att.stderr();
     assert!(
-        stderr.contains("skipped `old`: `type`: legacy HTTP+SSE"),
+        stderr.contains("skipped `weird`: `type`: unknown transport `websocket`"),
         "{stderr}"
     );
+    assert!(!stderr.contains("skipped `old`"), "{stderr}");
     assert!(
         stderr.contains(
             "skipped `unset`: `headers`: environment variable `MCP_TEST_UNSET_VAR` is not set"

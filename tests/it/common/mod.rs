@@ -204,6 +204,9 @@ impl Drop for AttProcess {
 #[path = "../../../src/bin/att-mcp-fixture/fixture.rs"]
 pub mod fixture;
 
+/// A legacy HTTP+SSE server serving the fixture handler.
+pub mod legacy_sse;
+
 /// A fixture MCP server served in-process over streamable HTTP on 127.0.0.1.
 pub struct ServedFixture {
     pub fixture: fixture::Fixture,

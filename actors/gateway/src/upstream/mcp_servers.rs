@@ -1,9 +1,11 @@
 //! The `mcpServers` JSON that MCP clients already keep (Claude Desktop, Cursor, Claude Code;
 //! VS Code's `servers`), read into upstream specs for `att serve --mcp-config FILE`.
 //!
-//! Both kinds of entry are imported: local servers (`command`, `args`, `env`, `cwd`) as stdio
-//! upstreams and remote ones (`url`, `headers`; `"type": "http"`, or no type) as streamable
-//! HTTP upstreams. `${VAR}`, `${env:VAR}` (VS Code) and `${VAR:-default}` in any string are
+//! Every kind of entry is imported: local servers (`command`, `args`, `env`, `cwd`) as stdio
+//! upstreams, remote ones (`url`, `headers`; `"type": "http"`, or no type) as streamable
+//! HTTP upstreams, and `"type": "sse"` ones as legacy HTTP+SSE upstreams. The transport is
+//! read from `type` (Claude, Cursor, VS Code), else `transport` or `transportType` (older
+//! Cline and some READMEs). `${VAR}`, `${env:VAR}` (VS Code) and `${VAR:-default}` in any string are
 //! replaced from att's environment, so a token need not be written into the file.
 //!
 //! A file holds entries for many clients, and att may not serve them all: an entry att cannot
@@ -35,6 +37,9 @@ pub struct Skipped {
 
 /// Keys of an entry att reads; the rest (`autoApprove`, `alwaysAllow`, …) is ignored.
 const KEYS: [&str; 6] = ["url", "headers", "command", "args", "env", "cwd"];
+
+/// Keys naming an entry's transport, the first present deciding.
+const TRANSPORT_KEYS: [&str; 3] = ["type", "transport", "transportType"];
 
 /// Reads an `mcpServers` document; `env` looks variables up (`std::env::var` in att).
 pub fn from_mcp_servers_json(
@@ -77,21 +82,22 @@ fn entry_spec(
     if obj.get("disabled").and_then(Value::as_bool) == Some(true) {
         return Ok(None);
     }
-    match obj.get("type").and_then(Value::as_str) {
-        None | Some("http" | "streamable-http" | "streamableHttp" | "stdio") => {}
-        Some("sse") => {
-            return Err("`type`: legacy HTTP+SSE servers are not supported yet; \
-                        use the server's streamable HTTP endpoint (`\"type\": \"http\"`)"
-                .into());
+    let mut wire = Map::new();
+    wire.insert("name".into(), Value::String(name.to_owned()));
+    let kind = TRANSPORT_KEYS
+        .iter()
+        .find_map(|key| Some((*key, obj.get(*key)?.as_str()?)));
+    match kind {
+        None | Some((_, "http" | "streamable-http" | "streamableHttp" | "stdio")) => {}
+        Some((_, "sse")) => {
+            wire.insert("transport".into(), Value::String("sse".into()));
         }
-        Some(other) => {
+        Some((key, other)) => {
             return Err(format!(
-                "`type`: unknown transport `{other}` (expected `http` or `stdio`)"
+                "`{key}`: unknown transport `{other}` (expected `http`, `sse` or `stdio`)"
             ));
         }
     }
-    let mut wire = Map::new();
-    wire.insert("name".into(), Value::String(name.to_owned()));
     for key in KEYS {
         if let Some(v) = obj.get(key).filter(|v| !v.is_null()) {
             let v = expand_value(v, env).map_err(|e| format!("`{key}`: {e}"))?;
@@ -208,7 +214,9 @@ mod tests {
             "remote": {"type": "http", "url": "https://example.test/mcp", "headers": {"Authorization": "Bearer ${TOKEN}"}},
             "bare": {"url": "http://127.0.0.1:9/mcp"},
             "off": {"command": "x", "disabled": true},
-            "old": {"type": "sse", "url": "http://h/sse"},
+            "old": {"type": "sse", "url": "http://h/sse", "headers": {"X-Key": "${TOKEN}"}},
+            "cline": {"transportType": "sse", "url": "http://h/sse"},
+            "local": {"type": "sse", "command": "srv"},
             "weird": {"type": "websocket", "url": "ws://h"},
             "unset": {"url": "https://h/mcp", "headers": {"Authorization": "Bearer ${GH_TOKEN}"}},
             "nothing": {"args": []},
@@ -217,7 +225,19 @@ mod tests {
         }}"#;
         let import = from_mcp_servers_json(text, &env).expect("a document");
         let names: Vec<&str> = import.specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["bare", "files", "remote"]);
+        assert_eq!(names, ["bare", "cline", "files", "old", "remote"]);
+        for n in ["old", "cline"] {
+            let sse = import.specs.iter().find(|s| s.name == n).unwrap();
+            assert!(
+                matches!(&sse.transport, Transport::Sse { url, .. } if url == "http://h/sse"),
+                "{n}: {:?}",
+                sse.transport
+            );
+        }
+        let old = import.specs.iter().find(|s| s.name == "old").unwrap();
+        assert!(
+            matches!(&old.transport, Transport::Sse { headers, .. } if headers["X-Key"] == "t0k")
+        );
         let remote = import.specs.iter().find(|s| s.name == "remote").unwrap();
         match &remote.transport {
             Transport::Http { url, headers } => {
@@ -234,7 +254,7 @@ mod tests {
         let skipped: Vec<&str> = import.skipped.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             skipped,
-            ["bad name", "nothing", "old", "scalar", "unset", "weird"]
+            ["bad name", "local", "nothing", "scalar", "unset", "weird"]
         );
         let reason = |n: &str| {
             &import
@@ -245,9 +265,9 @@ mod tests {
                 .reason
         };
         assert!(
-            reason("old").contains("legacy HTTP+SSE"),
+            reason("local").contains("`sse` need `url`"),
             "{}",
-            reason("old")
+            reason("local")
         );
         assert!(
             reason("unset").contains("`GH_TOKEN` is not set"),

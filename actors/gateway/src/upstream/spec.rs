@@ -1,5 +1,10 @@
 //! What an upstream MCP server is: its name, its transport, and its options.
 //!
+//! Three transports: streamable HTTP (a `url`, the default), the legacy HTTP+SSE transport of
+//! protocol 2024-11-05 (a `url` with `"transport": "sse"`: the SSE endpoint), and a stdio
+//! child (a `command`). `transport` may be given for the other two as well (`"http"`,
+//! `"stdio"`) but must agree with the fields present.
+//!
 //! One shape for the three places servers come from — `[[upstreams]]` in the config file, the
 //! `POST /api/v1/mcp/servers` body, and rows of the store; the `mcpServers` JSON that MCP
 //! clients already use is read into it by [`super::mcp_servers`]. Parsing validates everything
@@ -33,6 +38,14 @@ pub enum Transport {
         /// The endpoint.
         url: String,
         /// Extra headers on every request (e.g. `Authorization`).
+        headers: BTreeMap<String, String>,
+    },
+    /// The legacy HTTP+SSE transport (protocol 2024-11-05) at `url`, the SSE endpoint: a
+    /// `GET` opens the event stream, whose `endpoint` event names where to `POST` messages.
+    Sse {
+        /// The SSE endpoint (e.g. `http://host:port/sse`).
+        url: String,
+        /// Extra headers on every request, the `GET` and each `POST`.
         headers: BTreeMap<String, String>,
     },
     /// A child process speaking MCP on stdin/stdout.
@@ -76,11 +89,14 @@ pub struct UpstreamSpec {
     pub max_concurrent: Option<u32>,
 }
 
-/// The flat wire form: `url` (+ `headers`) for HTTP or `command` (+ `args`, `env`, `cwd`).
+/// The flat wire form: `url` (+ `headers`, `transport: "sse"`) for HTTP or `command` (+
+/// `args`, `env`, `cwd`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct Wire {
     name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    transport: Option<WireTransport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     url: Option<String>,
     #[serde(
@@ -135,6 +151,20 @@ struct Wire {
     oauth: Option<ClientCredentials>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_concurrent: Option<u32>,
+}
+
+/// The `transport` field: which protocol a `url` speaks (or `stdio`, which `command` implies).
+/// Written out for SSE only, so that the streamable HTTP default stays implicit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum WireTransport {
+    /// Streamable HTTP (`"http"`; also `"streamable-http"`, `"streamable_http"`).
+    #[serde(alias = "streamable-http", alias = "streamable_http")]
+    Http,
+    /// The legacy HTTP+SSE transport.
+    Sse,
+    /// A stdio child.
+    Stdio,
 }
 
 /// A spec that does not hold together, naming the field at fault.
@@ -224,6 +254,22 @@ impl TryFrom<Wire> for UpstreamSpec {
                 format!("`{}` must be 1 to 64 of A-Z, a-z, 0-9, `_`, `-`", w.name),
             ));
         }
+        match (w.transport, w.url.is_some(), w.command.is_some()) {
+            (Some(WireTransport::Stdio), true, false) => {
+                return Err(bad(
+                    "transport",
+                    "`stdio` needs `command`; a `url` speaks `http` or `sse`",
+                ));
+            }
+            (Some(WireTransport::Http | WireTransport::Sse), false, true) => {
+                return Err(bad(
+                    "transport",
+                    "`http` and `sse` need `url`; a `command` speaks `stdio`",
+                ));
+            }
+            _ => {}
+        }
+        let sse = w.transport == Some(WireTransport::Sse);
         let transport = match (w.url, w.command) {
             (Some(_), Some(_)) => {
                 return Err(bad(
@@ -268,7 +314,11 @@ impl TryFrom<Wire> for UpstreamSpec {
                         ));
                     }
                 }
-                Transport::Http { url, headers }
+                if sse {
+                    Transport::Sse { url, headers }
+                } else {
+                    Transport::Http { url, headers }
+                }
             }
             (None, Some(command)) => {
                 if w.tls.is_some() {
@@ -362,6 +412,11 @@ impl From<&UpstreamSpec> for Wire {
                 w.url = Some(url.clone());
                 w.headers = Some(headers.clone());
             }
+            Transport::Sse { url, headers } => {
+                w.transport = Some(WireTransport::Sse);
+                w.url = Some(url.clone());
+                w.headers = Some(headers.clone());
+            }
             Transport::Stdio {
                 command,
                 args,
@@ -419,6 +474,10 @@ impl UpstreamSpec {
                 url: redact_url(url),
                 headers: hide(headers),
             },
+            Transport::Sse { url, headers } => Transport::Sse {
+                url: redact_url(url),
+                headers: hide(headers),
+            },
             Transport::Stdio {
                 command,
                 args,
@@ -442,7 +501,7 @@ impl UpstreamSpec {
     /// header and environment value replaced by [`REDACTED`].
     pub fn scrub(&self, text: &str) -> String {
         let secrets: Vec<&str> = match &self.transport {
-            Transport::Http { url, headers } => {
+            Transport::Http { url, headers } | Transport::Sse { url, headers } => {
                 let password = url
                     .split_once("://")
                     .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())

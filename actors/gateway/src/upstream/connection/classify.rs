@@ -18,6 +18,20 @@ pub fn classify(e: ServiceError, http: bool) -> CallFailure {
         {
             not_sent(why, ErrorCategory::Tls)
         }
+        ServiceError::TransportSend(ref err)
+            if let Some(sse) = err.error.downcast_ref::<SseError>() =>
+        {
+            match sse {
+                SseError::Status { status, .. } => CallFailure::HttpStatus(*status),
+                SseError::Post(e) if e.is_connect() => not_sent(
+                    format!("cannot connect: {e}"),
+                    ErrorCategory::TransportError,
+                ),
+                SseError::Post(e) if e.is_timeout() => CallFailure::Timeout { after_ms: 0 },
+                SseError::Post(e) => CallFailure::ConnectionLost(e.to_string()),
+                SseError::Encode(e) => CallFailure::Malformed(e.to_string()),
+            }
+        }
         ServiceError::TransportSend(err) => {
             let http_error = err
                 .error

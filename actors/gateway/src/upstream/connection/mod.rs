@@ -1,4 +1,5 @@
-//! One live MCP session with an upstream, over streamable HTTP or a stdio child process.
+//! One live MCP session with an upstream, over streamable HTTP, the legacy HTTP+SSE transport,
+//! or a stdio child process.
 //!
 //! The upstream actor owns a [`Connection`] and hands clones of its peer to callers; this
 //! module is the only place that knows rmcp's types. Every request carries a deadline (rmcp
@@ -13,7 +14,8 @@
 //! group is killed when the session closes or is dropped — and when the handshake does not
 //! complete, whether it fails or its future is dropped (the actor stopping mid-handshake).
 //!
-//! Its parts: [`open`] (transport and handshake), [`child`] (a stdio child's process group
+//! Its parts: [`open`] (transport and handshake), [`sse`] (the legacy HTTP+SSE transport,
+//! which rmcp lacks), [`child`] (a stdio child's process group
 //! and stderr), [`client`] (att's rmcp client handler), [`relay`] (what the upstream says
 //! and asks during a call, passed on to the call's client), [`requests`] (typed requests
 //! with deadlines) and [`classify`] (rmcp errors as [`CallFailure`]s).
@@ -24,6 +26,7 @@ mod client;
 mod open;
 mod relay;
 mod requests;
+mod sse;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -79,6 +82,7 @@ pub use open::{connect, connect_with};
 pub use relay::Relay;
 use relay::*;
 use requests::*;
+pub use sse::SseError;
 
 /// Something an upstream told att outside of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,8 @@
-//! Opening a session: the transport (streamable HTTP, or a stdio child), the handshake
-//! within `init_timeout`, what it established, and the re-subscription of what att's
-//! clients hold. The HTTP client and the rmcp transport options are built in
-//! [`http_transport`] alone, the one place where transport settings (TLS, headers,
-//! reconnects) belong.
+//! Opening a session: the transport (streamable HTTP, legacy HTTP+SSE, or a stdio child),
+//! the handshake within `init_timeout`, what it established, and the re-subscription of
+//! what att's clients hold. The HTTP client and headers of both HTTP transports are built
+//! in [`http_client`] alone, the one place where their settings (TLS, headers) belong; the
+//! rmcp streamable HTTP options in [`http_transport`].
 
 use super::*;
 
@@ -45,6 +45,40 @@ pub async fn connect_with(
             let opened = handshake(handler.serve(transport), deadline, true).await;
             if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
                 // The token may have been revoked: the next attempt fetches another.
+                super::super::oauth::forget(o);
+            }
+            (opened?, true, None)
+        }
+        Transport::Sse { url, headers } => {
+            // One deadline for the stream's `endpoint` event and the handshake after it.
+            let started = tokio::time::Instant::now();
+            let bearer = match &spec.oauth {
+                Some(o) => Some(oauth_token(spec, o).await?),
+                None => None,
+            };
+            let (client, headers) = http_client(spec, headers, bearer)?;
+            let opened = super::sse::open(
+                &spec.name,
+                client,
+                url,
+                headers,
+                deadline,
+                spec.call_timeout,
+            )
+            .await;
+            if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
+                // The token may have been revoked: the next attempt fetches another.
+                super::super::oauth::forget(o);
+            }
+            let transport = opened?;
+            let left = deadline.saturating_sub(started.elapsed());
+            let transport = Tap {
+                inner: transport,
+                relays: relays.clone(),
+                subscriptions: subscriptions.clone(),
+            };
+            let opened = handshake(handler.serve(transport), left, true).await;
+            if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
                 super::super::oauth::forget(o);
             }
             (opened?, true, None)
@@ -93,17 +127,15 @@ pub async fn connect_with(
     Ok(connection)
 }
 
-/// The rmcp streamable-HTTP client transport for `spec`'s URL with the operator's headers:
-/// the HTTP client of its TLS settings ([`super::super::tls::http_client`]: one shared per
-/// distinct `tls` table), no silent re-initialize on an expired session, bounded SSE
-/// reconnects. Every HTTP transport setting is decided here.
-fn http_transport(
+/// The HTTP client of `spec`'s TLS settings ([`super::super::tls::http_client`]: one shared
+/// per distinct `tls` table), the operator's `headers` and the `oauth` table's `bearer`
+/// token, for either HTTP transport.
+fn http_client(
     spec: &UpstreamSpec,
-    url: &str,
     headers: &std::collections::BTreeMap<String, String>,
     bearer: Option<String>,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, CallFailure> {
-    let mut map = HashMap::with_capacity(headers.len() + 1);
+) -> Result<(reqwest::Client, reqwest::header::HeaderMap), CallFailure> {
+    let mut map = reqwest::header::HeaderMap::with_capacity(headers.len() + 1);
     if let Some(token) = bearer {
         let value =
             reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
@@ -121,6 +153,24 @@ fn http_transport(
             .map_err(|e| not_sent(format!("header `{k}`: {e}"), ErrorCategory::InitializeError))?;
         map.insert(name, value);
     }
+    let client = super::super::tls::http_client(&spec.name, spec.tls.as_ref())
+        .map_err(|e| not_sent(e.to_string(), ErrorCategory::Tls))?;
+    Ok((client, map))
+}
+
+/// The rmcp streamable-HTTP client transport for `spec`'s URL with the operator's headers
+/// ([`http_client`]), no silent re-initialize on an expired session, bounded SSE reconnects.
+fn http_transport(
+    spec: &UpstreamSpec,
+    url: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+    bearer: Option<String>,
+) -> Result<StreamableHttpClientTransport<reqwest::Client>, CallFailure> {
+    let (client, headers) = http_client(spec, headers, bearer)?;
+    let map: HashMap<_, _> = headers
+        .into_iter()
+        .filter_map(|(k, v)| Some((k?, v)))
+        .collect();
     let mut retry = ExponentialBackoff::default();
     retry.max_times = Some(3);
     retry.max_delay = Some(Duration::from_secs(5));
@@ -128,8 +178,6 @@ fn http_transport(
         .custom_headers(map)
         .reinit_on_expired_session(false);
     config.retry_config = Arc::new(retry);
-    let client = super::super::tls::http_client(&spec.name, spec.tls.as_ref())
-        .map_err(|e| not_sent(e.to_string(), ErrorCategory::Tls))?;
     Ok(StreamableHttpClientTransport::with_client(client, config))
 }
 

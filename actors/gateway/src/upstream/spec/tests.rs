@@ -31,6 +31,7 @@ fn specs_round_trip_through_their_wire_form() {
     for v in [
         json!({"name": "a", "url": "http://h:1/mcp", "headers": {"X-A": "1"}, "priority": 3, "idempotent_tools": ["get"], "max_concurrent": 4}),
         json!({"name": "b", "command": "srv", "args": ["-v"], "env": {"K": "V"}, "cwd": "/tmp", "call_timeout": 1.5}),
+        json!({"name": "c", "url": "https://h/sse", "transport": "sse", "headers": {"X-A": "1"}, "tls": {"insecure_skip_verify": true}}),
     ] {
         let spec = parse(v).expect("valid");
         let back = parse(serde_json::to_value(&spec).expect("serializes")).expect("re-parses");
@@ -81,6 +82,26 @@ fn invalid_specs_name_the_field() {
         (
             json!({"name": "a", "command": "c", "colour": "red"}),
             "colour",
+        ),
+        (
+            json!({"name": "a", "url": "http://h/sse", "transport": "websocket"}),
+            "websocket",
+        ),
+        (
+            json!({"name": "a", "command": "c", "transport": "sse"}),
+            "transport",
+        ),
+        (
+            json!({"name": "a", "url": "http://h/mcp", "transport": "stdio"}),
+            "transport",
+        ),
+        (
+            json!({"name": "a", "url": "http://h/sse", "transport": "sse", "args": []}),
+            "args",
+        ),
+        (
+            json!({"name": "a", "url": "http://h/sse", "transport": "sse", "tls": {"insecure_skip_verify": true}}),
+            "tls",
         ),
     ];
     for (v, field) in table {
@@ -246,4 +267,48 @@ fn a_tls_table_belongs_to_an_https_url_and_is_omitted_when_unset() {
         let e = parse(v.clone()).expect_err("refused");
         assert!(e.contains(field), "{v}: {e}");
     }
+}
+
+#[test]
+fn a_url_speaks_streamable_http_unless_the_transport_says_sse_which_is_written_back() {
+    let table = [
+        (json!({"name": "a", "url": "http://h/mcp"}), false),
+        (
+            json!({"name": "a", "url": "http://h/mcp", "transport": "http"}),
+            false,
+        ),
+        (
+            json!({"name": "a", "url": "http://h/mcp", "transport": "streamable-http"}),
+            false,
+        ),
+        (
+            json!({"name": "a", "url": "http://h/sse", "transport": "sse"}),
+            true,
+        ),
+    ];
+    for (v, sse) in table {
+        let spec = parse(v.clone()).expect("valid");
+        assert_eq!(
+            matches!(spec.transport, Transport::Sse { .. }),
+            sse,
+            "{v}: {:?}",
+            spec.transport
+        );
+        let wire = serde_json::to_value(&spec).expect("serializes");
+        let written = wire.get("transport").cloned();
+        assert_eq!(written, sse.then(|| json!("sse")), "{v} written as {wire}");
+    }
+    let stdio = parse(json!({"name": "a", "command": "c", "transport": "stdio"})).expect("valid");
+    assert!(matches!(stdio.transport, Transport::Stdio { .. }));
+    let sse = parse(json!({"name": "a", "url": "http://u:pw12@h/sse", "transport": "sse", "headers": {"Authorization": "Bearer s3cret"}}))
+        .expect("valid");
+    let shown = serde_json::to_string(&sse.redacted()).expect("serializes");
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("pw12"),
+        "{shown}"
+    );
+    assert_eq!(
+        sse.scrub("GET failed: Bearer s3cret"),
+        format!("GET failed: {REDACTED}")
+    );
 }
