@@ -178,7 +178,11 @@ pub enum McpCommand {
     Servers,
     /// Serve att's federated `/mcp` on stdin/stdout, for MCP clients that only spawn
     /// processes (Claude Desktop, Cursor, VS Code). Reconnects when att restarts.
-    Stdio,
+    Stdio {
+        /// Serve the profile `/mcp/<PROFILE>` instead of the full view (`[[profiles]]`).
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<String>,
+    },
     /// Register (or replace) a server: `--url` for HTTP, `--command` for stdio.
     Add {
         /// Its name.

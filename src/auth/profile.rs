@@ -87,12 +87,7 @@ pub struct Profile {
 impl Profile {
     /// What is wrong with it, if anything (the message names the field).
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        let name_ok = (1..=64).contains(&self.name.len())
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if !name_ok {
+        if !valid_name(&self.name) {
             return Err((
                 "name",
                 format!(
@@ -152,6 +147,14 @@ impl Profile {
     pub fn prompt(&self, name: &str) -> bool {
         self.prompts.iter().any(|p| glob(p, name))
     }
+}
+
+/// Whether `name` can name a profile (it goes into a URL path): 1 to 64 of `a-z 0-9 _ -`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Whether `text` matches `pattern`, where `*` matches any run of characters (none too) and

@@ -11,8 +11,8 @@ use crate::cli::{McpArgs, McpCommand};
 
 /// Runs one `att mcp` command; prints to stdout/stderr and returns the exit code.
 pub async fn run(args: McpArgs) -> ExitCode {
-    if matches!(args.command, McpCommand::Stdio) {
-        return super::stdio(&args.remote).await;
+    if let McpCommand::Stdio { profile } = &args.command {
+        return super::stdio(&args.remote, profile.as_deref()).await;
     }
     match execute(args).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,7 +37,7 @@ fn pairs(field: &str, items: &[String]) -> Result<BTreeMap<String, String>, Stri
 async fn execute(args: McpArgs) -> Result<(), String> {
     let att = Att::new(&args.remote)?;
     match args.command {
-        McpCommand::Stdio => return Err("`att mcp stdio` runs on its own".into()),
+        McpCommand::Stdio { .. } => return Err("`att mcp stdio` runs on its own".into()),
         McpCommand::Servers => {
             let body = att.success(att.get("/api/v1/mcp/servers")).await?;
             print_servers(&body);

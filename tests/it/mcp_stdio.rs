@@ -220,3 +220,51 @@ async fn a_desktop_client_uses_att_through_mcp_stdio_and_survives_an_att_restart
     updated(&c, &mut heard).await;
     c.cancel().await.expect("closes");
 }
+
+/// `att mcp stdio --profile NAME` serves the profile's view (`/mcp/NAME`), and a name that
+/// cannot be a profile's is refused before anything is sent.
+#[tokio::test]
+async fn the_bridge_serves_a_profile_when_asked() {
+    let upstream = serve_fixture("up").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("att.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[upstreams]]\nname = \"up\"\nurl = \"{}\"\n[[profiles]]\nname = \"echo-only\"\ntools = [\"echo\"]\n",
+            upstream.url
+        ),
+    )
+    .expect("write");
+    let att = AttProcess::start(
+        &dir.path().join("data"),
+        &["--config", file.to_str().expect("utf-8")],
+    );
+    let base = att.url("");
+    let mut bridge = tokio::process::Command::new(env!("CARGO_BIN_EXE_att"));
+    bridge
+        .args(["mcp", "stdio", "--profile", "echo-only", "--att-url", &base])
+        .env_remove("RUST_LOG");
+    let (transport, _stderr) = TokioChildProcess::builder(bridge)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn att mcp stdio --profile");
+    let (tx, _heard) = mpsc::unbounded_channel();
+    let c = Desktop(tx).serve(transport).await.expect("initialized");
+    let tools = eventually("the profile's tool", Duration::from_secs(10), || async {
+        let tools = c.list_all_tools().await.ok()?;
+        (!tools.is_empty()).then_some(tools)
+    })
+    .await;
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["echo"]);
+    c.cancel().await.ok();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_att"))
+        .args(["mcp", "stdio", "--profile", "../keys", "--att-url", &base])
+        .stdin(Stdio::null())
+        .output()
+        .expect("att");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a profile name"));
+    assert!(out.stdout.is_empty(), "nothing but protocol on stdout");
+}

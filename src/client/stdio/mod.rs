@@ -52,9 +52,18 @@ const OWN_ID: &str = "att-stdio-bridge-";
 
 type Upstream = StreamableHttpClientTransport<reqwest::Client>;
 
-/// Runs the bridge on this process's stdin and stdout until stdin ends.
-pub async fn stdio(remote: &Remote) -> ExitCode {
-    let url = format!("{}/mcp", remote.att_url.trim_end_matches('/'));
+/// Runs the bridge on this process's stdin and stdout until stdin ends: to `/mcp`, or to a
+/// profile's `/mcp/{profile}`.
+pub async fn stdio(remote: &Remote, profile: Option<&str>) -> ExitCode {
+    let base = remote.att_url.trim_end_matches('/');
+    let url = match profile {
+        Some(p) if crate::auth::profile::valid_name(p) => format!("{base}/mcp/{p}"),
+        Some(p) => {
+            eprintln!("att mcp stdio: `{p}` is not a profile name: use 1 to 64 of a-z 0-9 _ -");
+            return ExitCode::from(2);
+        }
+        None => format!("{base}/mcp"),
+    };
     let client = match super::http_client(remote) {
         Ok(c) => c,
         Err(e) => {
