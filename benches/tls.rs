@@ -9,11 +9,11 @@
 
 #[path = "../src/bin/att-mcp-fixture/fixture.rs"]
 mod fixture;
+#[path = "common/routed_pair.rs"]
+mod routed_pair;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use att::config::Config;
 use axum::body::Body;
 use fixture::{CrashMode, Fixture};
 use hyper_util::rt::TokioIo;
@@ -92,21 +92,6 @@ fn pki(dir: &std::path::Path) -> (std::path::PathBuf, Arc<rustls::ServerConfig>)
     (ca_file, Arc::new(config))
 }
 
-async fn p50_micros(http: &reqwest::Client, url: &str, server: &str, calls: usize) -> u128 {
-    let body =
-        json!({"tool_name": "echo", "arguments": {"text": "x"}, "preferred_servers": [server]});
-    let mut lat = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let t = Instant::now();
-        let r = http.post(url).json(&body).send().await.expect("call");
-        let v: serde_json::Value = r.json().await.expect("body");
-        assert_eq!(v["server"], server, "{v}");
-        lat.push(t.elapsed());
-    }
-    lat.sort_unstable();
-    lat[lat.len() / 2].as_micros()
-}
-
 fn main() {
     att_gateway::upstream::tls::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -118,39 +103,13 @@ fn main() {
         let (ca_file, tls) = pki(dir.path());
         let plain = serve(None).await;
         let secure = serve(Some(tls)).await;
-        let config = Config {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: dir.path().join("data"),
-            log_level: "warn".into(),
-            upstreams: vec![
-                serde_json::from_value(json!({"name": "plain", "url": plain})).expect("spec"),
-                serde_json::from_value(json!({"name": "secure", "url": secure, "tls": {"ca_file": ca_file}}))
-                    .expect("spec"),
-            ],
-            ..Config::default()
-        };
-        let server = att::server::start(config).await.expect("att starts");
-        let url = format!("http://{}/api/v1/mcp/invoke/tool", server.local_addr);
-        let http = reqwest::Client::new();
-        // Both routable (catalogs arrive after start).
-        for name in ["plain", "secure"] {
-            let body = json!({"tool_name": "echo", "arguments": {"text": "x"}, "preferred_servers": [name]});
-            for _ in 0..1000 {
-                let r = http.post(&url).json(&body).send().await.expect("call");
-                let v: serde_json::Value = r.json().await.unwrap_or_default();
-                if v["server"] == name {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-        println!("| round | plain p50 µs | https p50 µs | ratio |");
-        println!("|---|---|---|---|");
-        for round in 1..=3 {
-            let p = p50_micros(&http, &url, "plain", 1000).await;
-            let s = p50_micros(&http, &url, "secure", 1000).await;
-            println!("| {round} | {p} | {s} | {:.2} |", s as f64 / p.max(1) as f64);
-        }
-        server.shutdown().await;
+        routed_pair::compare(
+            dir.path(),
+            json!({"name": "plain", "url": plain}),
+            json!({"name": "secure", "url": secure, "tls": {"ca_file": ca_file}}),
+            "plain",
+            "https",
+        )
+        .await;
     });
 }
