@@ -144,7 +144,12 @@ pub async fn start_launched(
     };
     let tls = match (&config.http.tls_cert, &config.http.tls_key) {
         (Some(cert), Some(key)) => Some(Arc::new(
-            http::tls::ServerTls::load(cert, key).map_err(StartError::Tls)?,
+            http::tls::ServerTls::load(http::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: config.http.tls_client_ca.clone(),
+            })
+            .map_err(StartError::Tls)?,
         )),
         _ => None,
     };

@@ -279,6 +279,11 @@ pub struct HttpConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// PEM file of CA certificates: when set (with `tls_cert`), every client must present a
+    /// certificate signed by one of them (mutual TLS); a client without one is refused at the
+    /// handshake. Re-read when it changes, like the pair. The launcher's private probe
+    /// socket is not affected.
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -296,6 +301,7 @@ impl Default for HttpConfig {
             allowed_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
+            tls_client_ca: None,
         }
     }
 }

@@ -204,6 +204,16 @@ fn a_listener_certificate_needs_its_key_and_the_reverse() {
         .to_string();
         assert!(e.contains(missing) && e.contains("both"), "{e}");
     }
+    let e = load(
+        None,
+        env(&[("ATT_HTTP__TLS_CLIENT_CA", "/etc/att/clients.pem")]),
+    )
+    .expect_err("a client CA without HTTPS is refused")
+    .to_string();
+    assert!(
+        e.contains("http.tls_client_ca") && e.contains("tls_cert"),
+        "{e}"
+    );
 }
 
 #[test]

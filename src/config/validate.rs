@@ -138,6 +138,12 @@ impl Config {
         }
         crate::http::origin::BrowserPolicy::new(&http.allowed_hosts, &http.allowed_origins)
             .map_err(|message| refused("http", message))?;
+        if http.tls_client_ca.is_some() && http.tls_cert.is_none() {
+            return Err(refused(
+                "http.tls_client_ca",
+                "client certificates need HTTPS: set `tls_cert` and `tls_key` too",
+            ));
+        }
         match (&http.tls_cert, &http.tls_key) {
             (Some(_), None) => Err(refused(
                 "http.tls_key",

@@ -1,7 +1,8 @@
 //! HTTPS end to end: upstreams served with certificates from a CA made in the test (rcgen),
 //! registered with `tls.ca_file`, client certificates and the insecure switch; the handshake
 //! failures named (unknown issuer, name mismatch, expired, client certificate required);
-//! att's own listener over HTTPS, its certificate reloaded without a restart.
+//! att's own listener over HTTPS, its certificate reloaded without a restart, and client
+//! certificates it requires (`[http] tls_client_ca`).
 
 mod pki;
 
@@ -267,12 +268,87 @@ async fn a_tls_file_that_cannot_be_used_is_refused_at_registration() {
     assert_eq!(status, 422, "tls with stdio: {v}");
 }
 
+/// An `mcpServers` file (`--mcp-config`) whose remote entry carries a `tls` table with the
+/// CA (its path from `${VAR}`): the HTTPS upstream routes; an entry whose CA file is missing
+/// is skipped at start with the field and file named, and the rest runs.
+#[tokio::test]
+async fn an_mcp_config_entry_with_a_tls_table_reaches_an_https_upstream() {
+    let pki = Pki::new("mcp-config");
+    let up = https_fixture(&pki, "hosted").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("mcp.json");
+    let doc = json!({"mcpServers": {
+        "hosted": {"type": "http", "url": up.url, "tls": {"ca_file": "${MCP_TEST_CERTS}/ca.pem"}},
+        "lost": {"url": up.url, "tls": {"ca_file": "${MCP_TEST_CERTS}/missing.pem"}},
+    }});
+    std::fs::write(&file, doc.to_string()).expect("write");
+    let certs = pki.ca_file.parent().expect("the CA's directory");
+    assert_eq!(pki.ca_file.file_name(), Some("ca.pem".as_ref()));
+    let att = AttProcess::start_with_env(
+        &dir.path().join("data"),
+        &["--mcp-config", file.to_str().expect("utf-8 path")],
+        &[("MCP_TEST_CERTS", certs.to_str().expect("utf-8 path"))],
+    );
+    let http = reqwest::Client::new();
+    let body = json!({"tool_name": "echo", "arguments": {"text": "via mcp.json"}});
+    let v: Value = eventually(
+        "echo through the imported HTTPS upstream",
+        LIMIT,
+        || async {
+            let r = http
+                .post(att.url("/api/v1/mcp/invoke/tool"))
+                .json(&body)
+                .send()
+                .await
+                .ok()?;
+            if r.status() != 200 {
+                return None;
+            }
+            r.json().await.ok()
+        },
+    )
+    .await;
+    assert_eq!(v["server"], "hosted", "{v}");
+    let servers: Value = http
+        .get(att.url("/api/v1/mcp/servers"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = servers["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["hosted"], "{servers}");
+    assert_eq!(servers["servers"][0]["tls"]["ca_file"], json!(pki.ca_file));
+    let stderr = att.stderr();
+    assert!(
+        stderr.contains("skipped `lost`: tls.ca_file:") && stderr.contains("missing.pem"),
+        "{stderr}"
+    );
+}
+
 /// An att serving HTTPS with `pair`, and its https base URL.
 async fn https_att(pair: &pki::Pair) -> (TestAtt, String) {
+    https_att_asking(pair, None).await
+}
+
+/// An att serving HTTPS with `pair` that, with `client_ca`, requires client certificates
+/// signed by it; and its https base URL.
+async fn https_att_asking(
+    pair: &pki::Pair,
+    client_ca: Option<&std::path::Path>,
+) -> (TestAtt, String) {
     let (cert, key) = (pair.cert.clone(), pair.key.clone());
+    let client_ca = client_ca.map(std::path::Path::to_path_buf);
     let att = TestAtt::start_with(move |c| {
         c.http.tls_cert = Some(cert);
         c.http.tls_key = Some(key);
+        c.http.tls_client_ca = client_ca;
     })
     .await;
     let base = format!("https://{}", att.server.local_addr);
@@ -320,6 +396,50 @@ async fn att_over_https_serves_the_api_and_mcp_to_an_sdk_client() {
     .await;
     assert!(text.contains("secure"), "{text}");
     let _ = client.cancel().await;
+}
+
+/// `[http] tls_client_ca`: a client with a certificate the CA signed is served (the API and
+/// an SDK client on `/mcp`); one without a certificate, or with a stranger's, fails the
+/// handshake; a new CA file is used for the next connection.
+#[tokio::test]
+async fn att_with_a_client_ca_serves_only_clients_with_a_certificate_it_signed() {
+    let pki = Pki::new("listener-mtls");
+    let pair = pki.issue("att", Leaf::Server(&["127.0.0.1"]));
+    let member = pki.issue("member", Leaf::Client);
+    let stranger_pki = Pki::new("listener-stranger");
+    let stranger = stranger_pki.issue("stranger", Leaf::Client);
+    let client_ca = pki.dir.path().join("clients.pem");
+    std::fs::copy(&pki.ca_file, &client_ca).expect("client CA");
+    let (_att, base) = https_att_asking(&pair, Some(&client_ca)).await;
+    let url = format!("{base}/api/v1/mcp/servers");
+    let with_cert = pki::client_presenting(&pki.ca_file, &member);
+    let r = with_cert.get(&url).send().await.expect("a member's GET");
+    assert_eq!(r.status(), 200);
+    let without = pki::client_trusting(&pki.ca_file);
+    let e = without.get(&url).send().await.expect_err("no certificate");
+    let strangers = pki::client_presenting(&pki.ca_file, &stranger);
+    let e2 = strangers.get(&url).send().await.expect_err("a stranger's");
+    eprintln!("refused: {e:?}\nrefused: {e2:?}");
+
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"));
+    let transport = StreamableHttpClientTransport::with_client(with_cert.clone(), config);
+    let client = ().serve(transport).await.expect("MCP with a client certificate");
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(!tools.is_empty(), "att's own tools are listed");
+    let _ = client.cancel().await;
+
+    // The CA file now names the stranger's CA: the next connection uses it.
+    std::fs::copy(&stranger_pki.ca_file, &client_ca).expect("rotate the client CA");
+    let r = strangers
+        .get(&url)
+        .send()
+        .await
+        .expect("the stranger, now trusted");
+    assert_eq!(r.status(), 200);
+    assert!(
+        with_cert.get(&url).send().await.is_err(),
+        "the member, no longer"
+    );
 }
 
 #[tokio::test]

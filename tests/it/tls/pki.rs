@@ -185,6 +185,29 @@ pub async fn serve_https(name: &str, config: Arc<ServerConfig>) -> HttpsFixture 
     }
 }
 
+/// An HTTP client that trusts `ca_file` (and only it) and presents `identity`'s
+/// certificate.
+pub fn client_presenting(ca_file: &Path, identity: &Pair) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in chain(ca_file) {
+        roots.add(cert).expect("CA");
+    }
+    let key = PrivateKeyDer::from_pem_file(&identity.key).expect("key PEM");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain(&identity.cert), key)
+    .expect("client certificate");
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
+}
+
 /// An HTTP client that trusts `ca_file` (and only it).
 pub fn client_trusting(ca_file: &Path) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();

@@ -8,6 +8,12 @@
 //! Cline and some READMEs). `${VAR}`, `${env:VAR}` (VS Code) and `${VAR:-default}` in any string are
 //! replaced from att's environment, so a token need not be written into the file.
 //!
+//! A remote entry may carry att's own `tls` table (`ca_file`, `client_cert`, `client_key`,
+//! `insecure_skip_verify`: the table of the API and the configuration file, with `${VAR}`
+//! expanded in its paths). Its files are read and checked here, as at a registration: an
+//! entry whose CA is missing or whose key does not fit its certificate is skipped with the
+//! field at fault, not found broken at its first call.
+//!
 //! A file holds entries for many clients, and att may not serve them all: an entry att cannot
 //! use is skipped, with its name and the reason ([`Skipped`]), and the rest is imported. Only a
 //! file that is not an `mcpServers` document at all is an error. Reasons never carry a value
@@ -36,7 +42,7 @@ pub struct Skipped {
 }
 
 /// Keys of an entry att reads; the rest (`autoApprove`, `alwaysAllow`, …) is ignored.
-const KEYS: [&str; 6] = ["url", "headers", "command", "args", "env", "cwd"];
+const KEYS: [&str; 7] = ["url", "headers", "command", "args", "env", "cwd", "tls"];
 
 /// Keys naming an entry's transport, the first present deciding.
 const TRANSPORT_KEYS: [&str; 3] = ["type", "transport", "transportType"];
@@ -104,9 +110,10 @@ fn entry_spec(
             wire.insert(key.into(), v);
         }
     }
-    serde_json::from_value(Value::Object(wire))
-        .map(Some)
-        .map_err(|e| e.to_string())
+    let spec: UpstreamSpec =
+        serde_json::from_value(Value::Object(wire)).map_err(|e| e.to_string())?;
+    super::tls::check(&spec).map_err(|e| e.to_string())?;
+    Ok(Some(spec))
 }
 
 /// `v` with every string expanded ([`expand`]); keys are left as they are.
@@ -287,6 +294,56 @@ mod tests {
         );
         // No reason repeats a value from the file.
         assert!(import.skipped.iter().all(|s| !s.reason.contains("Bearer")));
+    }
+
+    #[test]
+    fn a_tls_table_is_imported_with_its_paths_expanded_and_its_files_checked() {
+        let dir = std::env::temp_dir().join(format!("att-mcp-servers-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("not.pem"), "no certificate here").expect("write");
+        let certs = dir.display().to_string();
+        let env = |var: &str| (var == "CERTS").then(|| certs.clone());
+        let text = r#"{"mcpServers": {
+            "open": {"url": "https://h/mcp", "tls": {"insecure_skip_verify": true}},
+            "empty": {"url": "https://h/mcp", "tls": {}},
+            "gone": {"url": "https://h/mcp", "tls": {"ca_file": "${CERTS}/missing.pem"}},
+            "junk": {"url": "https://h/mcp", "tls": {"ca_file": "${CERTS}/not.pem"}},
+            "relative": {"url": "https://h/mcp", "tls": {"ca_file": "ca.pem"}},
+            "half": {"url": "https://h/mcp", "tls": {"client_cert": "${CERTS}/c.pem"}},
+            "plain": {"url": "http://h/mcp", "tls": {"insecure_skip_verify": true}},
+            "child": {"command": "srv", "tls": {"insecure_skip_verify": true}},
+            "typo": {"url": "https://h/mcp", "tls": {"verify": false}}
+        }}"#;
+        let import = from_mcp_servers_json(text, &env).expect("a document");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        let names: Vec<&str> = import.specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["empty", "open"]);
+        let open = &import.specs[1];
+        assert!(open.tls.as_ref().is_some_and(|t| t.insecure_skip_verify));
+        assert_eq!(import.specs[0].tls, None, "an empty table is no table");
+        let reason = |n: &str| {
+            import
+                .skipped
+                .iter()
+                .find(|s| s.name == n)
+                .map_or_else(|| format!("`{n}` was not skipped"), |s| s.reason.clone())
+        };
+        let missing = format!("{certs}/missing.pem");
+        for (name, wants) in [
+            (
+                "gone",
+                &["tls.ca_file", missing.as_str(), "cannot read"][..],
+            ),
+            ("junk", &["tls.ca_file", "no certificate"]),
+            ("relative", &["tls.ca_file", "absolute"]),
+            ("half", &["tls.client_key", "set both"]),
+            ("plain", &["tls", "https://"]),
+            ("child", &["tls", "not stdio"]),
+            ("typo", &["verify"]),
+        ] {
+            let got = reason(name);
+            assert!(wants.iter().all(|w| got.contains(w)), "{name}: {got}");
+        }
     }
 
     #[test]
