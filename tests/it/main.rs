@@ -33,6 +33,7 @@ mod supervision;
 mod tls;
 mod upstream_actor;
 mod upstream_connection;
+mod upstream_newer_only;
 mod upstream_oauth;
 mod upstream_sse;
 mod workspace_api;

@@ -24,6 +24,11 @@
 //!
 //! Resources can be subscribed to (`stats` counts the subscriptions held).
 //!
+//! With [`FixtureState::newer_only`] (`--only-2026-07-28`) the server speaks only protocol
+//! 2026-07-28: `initialize` is refused with `-32022` (unsupported protocol version, listing
+//! 2026-07-28), and a client comes in with `server/discover` and per-request metadata
+//! (`stats` counts the discoveries as handshakes).
+//!
 //! Also a resource `fixture://greeting`, a template `fixture://items/{id}`, a prompt `greet`
 //! (its `name` argument completes from alice, albert, bob).
 //! `tools/list` pages four tools at a time.
@@ -35,13 +40,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, GetPromptResult, Implementation, InitializeRequestParams, InitializeResult,
-    JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, Prompt, PromptMessage,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ResourceTemplate, Role, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
+    InitializeRequestParams, InitializeResult, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, Prompt, PromptMessage, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role,
+    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -67,6 +72,8 @@ pub struct FixtureState {
     pub cancelled: AtomicU64,
     /// When set, every tool call fails with a JSON-RPC internal error after being received.
     pub sick: AtomicBool,
+    /// When set, the server speaks only 2026-07-28 (see the module header).
+    pub newer_only: AtomicBool,
     /// When set, `echo`'s input schema has an extra property `loud` (`--alt-schema`): the
     /// same tool name with a different schema than other fixtures.
     pub alt_schema: AtomicBool,
@@ -344,11 +351,37 @@ impl ServerHandler for Fixture {
         .with_server_info(Implementation::new(self.name.clone(), "0.0.1"))
     }
 
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        const NEWER_ONLY: &[ProtocolVersion] = &[ProtocolVersion::V_2026_07_28];
+        if self.state.newer_only.load(Ordering::SeqCst) {
+            std::borrow::Cow::Borrowed(NEWER_ONLY)
+        } else {
+            std::borrow::Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+        }
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        self.state.handshakes.fetch_add(1, Ordering::SeqCst);
+        Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        ))
+    }
+
     async fn initialize(
         &self,
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
+        if self.state.newer_only.load(Ordering::SeqCst) {
+            return Err(ErrorData::unsupported_protocol_version(
+                request.protocol_version,
+                &self.supported_protocol_versions(),
+            ));
+        }
         self.state.handshakes.fetch_add(1, Ordering::SeqCst);
         if context.peer.peer_info().is_none() {
             context.peer.set_peer_info(request);

@@ -1,7 +1,8 @@
 //! `att-mcp-fixture`: a scriptable MCP server for testing gateways (see `fixture.rs` for its
 //! tools). `att-mcp-fixture [--name NAME]` speaks MCP on stdin/stdout;
 //! `att-mcp-fixture --http 127.0.0.1:0 [--name NAME]` serves streamable HTTP at `/mcp` and
-//! prints `fixture listening on http://ADDR/mcp`.
+//! prints `fixture listening on http://ADDR/mcp`. `--only-2026-07-28` makes it a server of
+//! protocol 2026-07-28 alone (it refuses `initialize`; see `fixture.rs`).
 
 mod fixture;
 
@@ -17,13 +18,18 @@ fn main() -> ExitCode {
     att_gateway::upstream::tls::install_crypto_provider();
     let mut name = "fixture".to_owned();
     let mut http: Option<String> = None;
+    let mut newer_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--only-2026-07-28" {
+            newer_only = true;
+            continue;
+        }
         match (arg.as_str(), args.next()) {
             ("--name", Some(v)) => name = v,
             ("--http", Some(v)) => http = Some(v),
             _ => {
-                eprintln!("usage: att-mcp-fixture [--name NAME] [--http ADDR]");
+                eprintln!("usage: att-mcp-fixture [--name NAME] [--http ADDR] [--only-2026-07-28]");
                 return ExitCode::from(2);
             }
         }
@@ -40,9 +46,14 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
+        let fixture = Fixture::new(name, CrashMode::ExitProcess);
+        fixture
+            .state
+            .newer_only
+            .store(newer_only, std::sync::atomic::Ordering::SeqCst);
         match http {
-            Some(addr) => serve_http(name, &addr).await,
-            None => serve_stdio(name).await,
+            Some(addr) => serve_http(fixture, &addr).await,
+            None => serve_stdio(fixture).await,
         }
     });
     match result {
@@ -54,20 +65,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve_stdio(name: String) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    eprintln!("fixture {name}: serving MCP on stdio");
-    let running = Fixture::new(name, CrashMode::ExitProcess)
-        .serve(rmcp::transport::stdio())
-        .await?;
+async fn serve_stdio(fixture: Fixture) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    eprintln!("fixture {}: serving MCP on stdio", fixture.name);
+    let running = fixture.serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
     Ok(())
 }
 
 async fn serve_http(
-    name: String,
+    fixture: Fixture,
     addr: &str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let fixture = Fixture::new(name, CrashMode::ExitProcess);
     let service = StreamableHttpService::new(
         move || Ok(fixture.clone()),
         Arc::new(LocalSessionManager::default()),

@@ -7,14 +7,16 @@
 //! whether the request was sent — the question failover depends on.
 //!
 //! rmcp settings chosen here, each for a pitfall (see `todo/rmcp-notes.md`):
-//! protocol pinned to 2025-11-25 (the newest with `initialize`); the client response cache
+//! protocol 2025-11-25 (the newest with `initialize`) asked for first, 2026-07-28 only from a
+//! server that refuses every handshake version; the client response cache
 //! off (it can hide errors behind stale data); no silent re-initialize on an expired HTTP
 //! session (the server may have changed); bounded SSE reconnects. A stdio child runs in its
 //! own process group ([`crate::process`]), its stderr is kept as a bounded tail, and the
 //! group is killed when the session closes or is dropped — and when the handshake does not
 //! complete, whether it fails or its future is dropped (the actor stopping mid-handshake).
 //!
-//! Its parts: [`open`] (transport and handshake), [`sse`] (the legacy HTTP+SSE transport,
+//! Its parts: [`open`] (transport and handshake), [`era`] (`initialize`, or `server/discover`
+//! for a server that speaks only 2026-07-28), [`sse`] (the legacy HTTP+SSE transport,
 //! which rmcp lacks), [`child`] (a stdio child's process group
 //! and stderr), [`client`] (att's rmcp client handler), [`relay`] (what the upstream says
 //! and asks during a call, passed on to the call's client), [`requests`] (typed requests
@@ -23,6 +25,7 @@
 mod child;
 mod classify;
 mod client;
+mod era;
 mod open;
 mod relay;
 mod requests;
@@ -59,8 +62,8 @@ use rmcp::transport::streamable_http_client::{
     StreamableHttpClientTransportConfig, StreamableHttpError,
 };
 use rmcp::{
-    ClientCacheConfig, ClientHandler, ErrorData, Peer, RoleClient, RoleServer, ServiceError,
-    ServiceExt,
+    ClientCacheConfig, ClientHandler, ClientLifecycleMode, ClientServiceExt, ErrorData, Peer,
+    RoleClient, RoleServer, ServiceError,
 };
 use serde_json::Value;
 use time::OffsetDateTime;

@@ -1,6 +1,7 @@
 //! Opening a session: the transport (streamable HTTP, legacy HTTP+SSE, or a stdio child),
-//! the handshake within `init_timeout`, what it established, and the re-subscription of
-//! what att's clients hold. The HTTP client and headers of both HTTP transports are built
+//! the handshake within `init_timeout` (`initialize`, or once more with `server/discover`
+//! for a server that speaks only 2026-07-28: [`super::era`]), what it established, and the
+//! re-subscription of what att's clients hold. The HTTP client and headers of both HTTP transports are built
 //! in [`http_client`] alone, the one place where their settings (TLS, headers) belong; the
 //! rmcp streamable HTTP options in [`http_transport`].
 
@@ -23,6 +24,60 @@ pub async fn connect_with(
     notices: mpsc::UnboundedSender<Notice>,
     subscriptions: Arc<Subscriptions>,
 ) -> Result<Connection, CallFailure> {
+    let started = tokio::time::Instant::now();
+    let first = open(
+        spec,
+        notices.clone(),
+        subscriptions.clone(),
+        super::era::first(),
+        spec.init_timeout,
+    )
+    .await;
+    match first {
+        Ok(connection) => Ok(connection),
+        Err(Refused {
+            failure,
+            retry: Some(lifecycle),
+        }) => {
+            tracing::info!(
+                upstream = %spec.name,
+                refusal = %failure.message(),
+                "the server refused `initialize` for newer protocol versions: opening with `server/discover`"
+            );
+            // One deadline for both attempts.
+            let left = spec.init_timeout.saturating_sub(started.elapsed());
+            open(spec, notices, subscriptions, lifecycle, left)
+                .await
+                .map_err(|r| r.failure)
+        }
+        Err(refused) => Err(refused.failure),
+    }
+}
+
+/// A handshake that did not complete: why, and the lifecycle to try instead when the server
+/// refused `initialize` for speaking only newer versions ([`super::era::after_refusal`]).
+pub(super) struct Refused {
+    failure: CallFailure,
+    retry: Option<ClientLifecycleMode>,
+}
+
+impl From<CallFailure> for Refused {
+    fn from(failure: CallFailure) -> Self {
+        Self {
+            failure,
+            retry: None,
+        }
+    }
+}
+
+/// Opens a session with `lifecycle` within `deadline`.
+async fn open(
+    spec: &UpstreamSpec,
+    notices: mpsc::UnboundedSender<Notice>,
+    subscriptions: Arc<Subscriptions>,
+    lifecycle: ClientLifecycleMode,
+    deadline: Duration,
+) -> Result<Connection, Refused> {
     let relays = Relays::default();
     let handler = AttClient {
         notices,
@@ -34,7 +89,6 @@ pub async fn connect_with(
         relays: relays.clone(),
         subscriptions: subscriptions.clone(),
     };
-    let deadline = spec.init_timeout;
     let (service, http, process) = match &spec.transport {
         Transport::Http { url, headers } => {
             let bearer = match &spec.oauth {
@@ -42,7 +96,8 @@ pub async fn connect_with(
                 None => None,
             };
             let transport = tap(http_transport(spec, url, headers, bearer)?);
-            let opened = handshake(handler.serve(transport), deadline, true).await;
+            let serve = handler.serve_with_lifecycle(transport, lifecycle);
+            let opened = handshake(serve, deadline, true).await;
             if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
                 // The token may have been revoked: the next attempt fetches another.
                 super::super::oauth::forget(o);
@@ -77,7 +132,8 @@ pub async fn connect_with(
                 relays: relays.clone(),
                 subscriptions: subscriptions.clone(),
             };
-            let opened = handshake(handler.serve(transport), left, true).await;
+            let serve = handler.serve_with_lifecycle(transport, lifecycle);
+            let opened = handshake(serve, left, true).await;
             if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
                 super::super::oauth::forget(o);
             }
@@ -97,7 +153,7 @@ pub async fn connect_with(
             let (service, pid, group) = open_stdio(
                 cmd,
                 command,
-                handler,
+                (handler, lifecycle),
                 &child,
                 subscriptions.clone(),
                 deadline,
@@ -118,8 +174,16 @@ pub async fn connect_with(
         child,
         relays,
     };
-    // A new session holds nothing upstream: subscribe again to what the clients hold here.
-    for uri in subscriptions.held_on(&spec.name) {
+    // A new session holds nothing upstream: subscribe again to what the clients hold here
+    // (`resources/subscribe` is of the handshake era; 2026-07-28 has `subscriptions/listen`).
+    let handshake_era =
+        connection.handshake.protocol_version.as_str() < ProtocolVersion::NO_INITIALIZE.as_str();
+    let held = if handshake_era {
+        subscriptions.held_on(&spec.name)
+    } else {
+        Vec::new()
+    };
+    for uri in held {
         if let Err(e) = connection.subscribe(&uri, spec.call_timeout).await {
             tracing::warn!(upstream = %spec.name, %uri, error = %e.message(), "re-subscribing failed");
         }
@@ -195,12 +259,14 @@ async fn oauth_token(
 }
 
 /// Starts `cmd` (`command` names it in errors) as a stdio child and handshakes over its
-/// pipes (resource updates it sends are published in `subscriptions`). The child's group guard lives in this future until the handshake succeeds: a
-/// failed handshake, or this future dropped mid-handshake, kills the child.
+/// pipes with the lifecycle given beside the handler (resource updates it sends are
+/// published in `subscriptions`). The child's group guard lives in this future until the
+/// handshake succeeds: a failed handshake, or this future dropped mid-handshake, kills the
+/// child.
 async fn open_stdio(
     cmd: tokio::process::Command,
     command: &str,
-    handler: AttClient,
+    (handler, lifecycle): (AttClient, ClientLifecycleMode),
     child: &Arc<ChildWatch>,
     subscriptions: Arc<Subscriptions>,
     deadline: Duration,
@@ -210,7 +276,7 @@ async fn open_stdio(
         u32,
         crate::process::GroupGuard,
     ),
-    CallFailure,
+    Refused,
 > {
     let Spawned {
         pid,
@@ -232,11 +298,20 @@ async fn open_stdio(
         relays: handler.relays.clone(),
         subscriptions,
     };
-    match handshake(handler.serve(transport), deadline, false).await {
+    match handshake(
+        handler.serve_with_lifecycle(transport, lifecycle),
+        deadline,
+        false,
+    )
+    .await
+    {
         Ok(service) => Ok((service, pid, group)),
-        Err(e) => {
+        Err(Refused { failure, retry }) => {
             drop(group);
-            Err(died(e, pid, child).await)
+            Err(Refused {
+                failure: died(failure, pid, child).await,
+                retry,
+            })
         }
     }
 }
@@ -265,17 +340,21 @@ pub(super) async fn handshake<F, E>(
     serve: F,
     deadline: Duration,
     http: bool,
-) -> Result<RunningService<RoleClient, AttClient>, CallFailure>
+) -> Result<RunningService<RoleClient, AttClient>, Refused>
 where
     F: Future<Output = Result<RunningService<RoleClient, AttClient>, E>>,
     E: std::error::Error + 'static,
 {
-    match tokio::time::timeout(deadline, serve).await {
-        Ok(Ok(service)) => Ok(service),
-        Ok(Err(e)) if let Some(why) = super::super::tls::diagnose(&e) => Err(not_sent(
-            format!("initialize failed: {why}"),
-            ErrorCategory::Tls,
-        )),
+    let opened = tokio::time::timeout(deadline, serve).await;
+    let retry = match &opened {
+        Ok(Err(e)) => super::era::after_refusal(e),
+        _ => None,
+    };
+    let failure = match opened {
+        Ok(Ok(service)) => return Ok(service),
+        Ok(Err(e)) if let Some(why) = super::super::tls::diagnose(&e) => {
+            not_sent(format!("initialize failed: {why}"), ErrorCategory::Tls)
+        }
         Ok(Err(e)) => {
             let text = e.to_string();
             let category = if text.contains("JSON-RPC") || text.contains("json-rpc") {
@@ -285,16 +364,17 @@ where
             } else {
                 ErrorCategory::InitializeError
             };
-            Err(not_sent(format!("initialize failed: {text}"), category))
+            not_sent(format!("initialize failed: {text}"), category)
         }
-        Err(_) => Err(not_sent(
+        Err(_) => not_sent(
             format!(
                 "did not answer initialize within {} ms",
                 deadline.as_millis()
             ),
             ErrorCategory::NetworkTimeout,
-        )),
-    }
+        ),
+    };
+    Err(Refused { failure, retry })
 }
 
 pub(super) fn not_sent(message: String, category: ErrorCategory) -> CallFailure {
