@@ -5,8 +5,10 @@ builds and starts att); standard library only.
 Prints one line per check (PASS/FAIL + what), leaves the tally in WORK/results for ./run
 (which adds its shutdown checks and prints the closing `N passed, N failed` line), and exits 1
 on any failure. It starts (and restarts) the two HTTP SDK servers itself, their pids listed in
-WORK/http-server-pids; ./run stops them after att. att starts the two stdio ones. Every wait is
-a bounded poll, never a fixed sleep.
+WORK/http-server-pids; ./run stops them after att. att starts the two stdio ones. For the
+restart of `att mcp stdio`'s att it runs a second att of its own (SecondAtt), stopped and started
+again between two calls, and stopped before it returns. Every wait is a bounded poll, never a
+fixed sleep.
 """
 
 from __future__ import annotations
@@ -92,10 +94,11 @@ def att_log_lines(*needles: str, limit: int = 12) -> str:
 
 
 
-def api(method: str, path: str, body: Any = None) -> tuple[int, dict]:
-    """One request to att; returns (status, the JSON object it answered, or {"_body": …})."""
+def api(method: str, path: str, body: Any = None, base: str | None = None) -> tuple[int, dict]:
+    """One request to att (`base`: another att); returns (status, the JSON object it answered,
+    or {"_body": …})."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(args.att + path, data=data, method=method)
+    req = urllib.request.Request((base or args.att) + path, data=data, method=method)
     if data is not None:
         req.add_header("content-type", "application/json")
     try:
@@ -127,9 +130,9 @@ def stats(name: str) -> tuple[int, Any]:
     return (status if status != 200 else 0), v  # 0: answered, but without stats
 
 
-def catalog(kind: str) -> dict[str, list[str]]:
+def catalog(kind: str, base: str | None = None) -> dict[str, list[str]]:
     """GET /api/v1/mcp/{tools,resources,prompts}: name -> servers offering it."""
-    status, v = api("GET", f"/api/v1/mcp/{kind}")
+    status, v = api("GET", f"/api/v1/mcp/{kind}", base=base)
     if status != 200:
         return {}
     return {item["name"]: item["servers"] for item in v["items"]}
@@ -555,28 +558,49 @@ def check_http_sessions() -> None:
 CLIENT_TIMEOUT = 90.0  # the limit of one SDK client's whole run
 
 
-def run_sdk_client(kind: str, ts_server: str, py_server: str, stdio: bool = False) -> None:
-    """Runs one SDK client (ts/client.mjs or py/client.py) against att's /mcp — over HTTP, or
-    with `stdio` through `att mcp stdio` spawned by the client; its JSON summary's checks become
-    PASS/FAIL lines."""
+def run_sdk_client(
+    kind: str,
+    ts_server: str,
+    py_server: str,
+    stdio: bool = False,
+    att: str | None = None,
+    restart: tuple[Path, Callable[[], None]] | None = None,
+) -> None:
+    """Runs one SDK client (ts/client.mjs or py/client.py) against att's /mcp (`att`: another
+    att) — over HTTP, or with `stdio` through `att mcp stdio` spawned by the client; its JSON
+    summary's checks become PASS/FAIL lines. With `restart` (a directory and a function), the
+    client runs its restart handshake: when it writes DIR/called, the function restarts att,
+    and DIR/restarted tells the client to go on."""
     label = {"ts": "TS client", "py": "Python client"}[kind] + (" via att mcp stdio" if stdio else "")
     prog = [args.node, str(HERE / "ts" / "client.mjs")] if kind == "ts" else [args.python, str(HERE / "py" / "client.py")]
-    argv = prog + ["--url", f"{args.att}/mcp", "--servers", ",".join(NAMES), "--ts", ts_server, "--py", py_server]
+    argv = prog + ["--url", f"{att or args.att}/mcp", "--servers", ",".join(NAMES), "--ts", ts_server, "--py", py_server]
     if stdio:
         argv += ["--stdio", args.att_bin]
+    if restart:
+        argv += ["--restart-dir", str(restart[0])]
+        label += " across an att restart"
     argv += ["--run-id", args.run_id]
-    stderr_path = WORK / f"client-{kind}{'-stdio' if stdio else ''}.stderr"
+    suffix = ("-stdio" if stdio else "") + ("-restart" if restart else "")
+    stderr_path = WORK / f"client-{kind}{suffix}.stderr"
     started = time.monotonic()
-    try:
-        with open(stderr_path, "wb") as err:
-            proc = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, timeout=CLIENT_TIMEOUT
-            )
-    except subprocess.TimeoutExpired:  # subprocess.run has killed it
-        check(False, f"{label}: finished within {CLIENT_TIMEOUT:.0f} s", "\n      ".join(_read(stderr_path)[-10:]))
-        return
+    with open(stderr_path, "wb") as err:
+        # Its stdout is one JSON line at the end: the pipe cannot fill while it runs.
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        restarted = False
+        while proc.poll() is None and time.monotonic() - started < CLIENT_TIMEOUT:
+            if restart and not restarted and (restart[0] / "called").exists():
+                restart[1]()
+                (restart[0] / "restarted").write_text("1")
+                restarted = True
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            check(False, f"{label}: finished within {CLIENT_TIMEOUT:.0f} s", "\n      ".join(_read(stderr_path)[-10:]))
+            return
+        out = proc.stdout.read() if proc.stdout else b""
     took = time.monotonic() - started
-    lines = [x for x in proc.stdout.decode(errors="replace").splitlines() if x.strip()]
+    lines = [x for x in out.decode(errors="replace").splitlines() if x.strip()]
     try:
         summary = json.loads(lines[-1])
         items = summary["checks"]
@@ -607,6 +631,89 @@ def check_sdk_clients() -> None:
     # The same clients spawning `att mcp stdio`, as desktop clients do.
     run_sdk_client("ts", "ts_http", "py_stdio", stdio=True)
     run_sdk_client("py", "ts_stdio", "py_http", stdio=True)
+
+
+class SecondAtt:
+    """An att of this check's own (its port, its data dir, its log), which it stops and starts
+    again on the same address. The data dir's path carries the run id, so ./run's last resort
+    finds the process if this script dies."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.data = WORK / f"restart-data-{args.run_id}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> bool:
+        with open(WORK / "att-restart.log", "ab") as out:
+            self.proc = subprocess.Popen(
+                [args.att_bin, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
+        def up() -> bool:
+            try:
+                return self.proc.poll() is None and api("GET", "/api/v1/health", base=self.base)[0] == 200
+            except OSError:  # not listening yet
+                return False
+
+        return bool(poll(up))
+
+    def stop(self) -> int | None:
+        """SIGTERM, then (bounded) its exit status."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.terminate()
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def check_stdio_bridge_across_restart() -> None:
+    """Each SDK client keeps its `att mcp stdio` while the att behind it restarts: a second att
+    (its own port and data dir, the two HTTP upstreams registered) is stopped with SIGTERM and
+    started again on the same address between two calls; the next call must succeed."""
+    section("att mcp stdio: the SDK clients' next call succeeds on a restarted att")
+    att = SecondAtt()
+    ups = ("ts_http", "py_http")
+
+    def routes() -> bool:
+        tools = catalog("tools", base=att.base)
+        return all(f"{n}_echo" in tools for n in ups)
+
+    try:
+        if not check(att.start(), f"a second att is up at {att.base}", att_log_tail()):
+            return
+        for name in ups:
+            status, v = api("POST", "/api/v1/mcp/servers", {"name": name, "url": HTTP[name].url}, base=att.base)
+            check(status == 201, f"registered {name} with the second att ({status})", v)
+        if not check(poll(routes), "the second att lists both upstreams' tools", catalog("tools", base=att.base)):
+            return
+        for kind in ("ts", "py"):
+            marks = WORK / f"restart-{kind}"
+            marks.mkdir(exist_ok=True)
+
+            def restart(kind: str = kind) -> None:
+                old = att.proc.pid if att.proc else None
+                code = att.stop()
+                up = att.start() and poll(routes)
+                check(
+                    code == 0 and up,
+                    f"{kind}: att stopped (exit status {code}) and started again on {att.base} "
+                    f"(pid {old} → {att.proc.pid if att.proc else None}), both upstreams restored from its store",
+                    att_log_tail(),
+                )
+
+            run_sdk_client(kind, "ts_http", "py_http", stdio=True, att=att.base, restart=(marks, restart))
+    finally:
+        att.stop()
+
+
+def att_log_tail() -> str:
+    return "\n      ".join(_read(WORK / "att-restart.log")[-10:])
 
 
 def check_priority_and_delete() -> None:
@@ -857,6 +964,7 @@ def run_checks() -> None:
     check_list_changed()
     check_http_sessions()
     check_sdk_clients()
+    check_stdio_bridge_across_restart()
     check_priority_and_delete()
     check_https_upstream()
     check_legacy_sse()

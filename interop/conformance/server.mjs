@@ -51,6 +51,8 @@ import {
   isInitializeRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 
+import { memoryEventStore } from './event_store.mjs';
+
 const { values: opts } = parseArgs({
   options: {
     port: { type: 'string' },
@@ -241,24 +243,7 @@ const ELICIT_SEP1330 = {
 const transports = new Map(); // session id -> StreamableHTTPServerTransport
 
 // Resumability (SEP-1699): every SSE event is stored and replayed after Last-Event-ID.
-const events = new Map(); // event id -> { streamId, message }
-const eventStore = {
-  async storeEvent(streamId, message) {
-    const id = `${streamId}::${Date.now()}_${randomUUID()}`;
-    events.set(id, { streamId, message });
-    return id;
-  },
-  async replayEventsAfter(lastEventId, { send }) {
-    const streamId = lastEventId.split('::')[0];
-    const later = [...events.entries()]
-      .filter(([id, e]) => e.streamId === streamId && id > lastEventId)
-      .sort(([a], [b]) => a.localeCompare(b));
-    for (const [id, { message }] of later) {
-      if (Object.keys(message).length > 0) await send(id, message);
-    }
-    return streamId;
-  },
-};
+const eventStore = memoryEventStore();
 
 // A server-to-client request (sampling, elicitation) related to the tool call; its failure
 // (e.g. the client lacks the capability) becomes the tool's text, so the cause is visible.

@@ -1,19 +1,29 @@
-// Compares two runs of the conformance suite's server scenarios (./run): the upstream on its own
-// and the same upstream through att.
+// Compares runs of the conformance suite's server scenarios (./run): the upstream on its own (the
+// first run, the baseline) and the same upstream through att — through `/mcp`, and through
+// `att mcp stdio` behind stdio_relay.mjs.
 //
-//   node tally.mjs DIRECT_DIR DIRECT_LOG ATT_DIR ATT_LOG COUNTS_FILE
+//   node tally.mjs COUNTS_FILE LABEL=DIR=LOG [LABEL=DIR=LOG …]
 //
 // Each DIR is the suite's --output-dir (one `server-<scenario>-<timestamp>/checks.json` per
 // scenario); each LOG its stdout, whose `=== Running scenario: X ===` lines give the scenarios it
 // ran (a scenario without a checks.json failed to run at all). A scenario passes, as in the
 // suite's own summary, when none of its checks is a FAILURE (a WARNING is shown, not counted).
-// Prints every scenario's outcome on both sides, then the ones that differ with the suite's
-// messages, and writes "DIRECT_PASSED ATT_PASSED TOTAL" to COUNTS_FILE for ./run's verdict.
+// Prints every scenario's outcome on every side, then, for each side after the first, the ones
+// that fail there but pass on the baseline (with the suite's messages) and the other
+// differences; writes "PASSED_1 PASSED_2 … TOTAL" to COUNTS_FILE for ./run's verdict.
 
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [directDir, directLog, attDir, attLog, countsFile] = process.argv.slice(2);
+const [countsFile, ...specs] = process.argv.slice(2);
+const sides = specs.map((spec) => {
+  const [label, dir, log] = spec.split('=');
+  return { label, dir, log };
+});
+if (!countsFile || sides.length < 2 || sides.some((s) => !s.dir || !s.log)) {
+  process.stderr.write('usage: tally.mjs COUNTS_FILE LABEL=DIR=LOG LABEL=DIR=LOG [...]\n');
+  process.exit(2);
+}
 
 function scenariosRun(log) {
   const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
@@ -48,38 +58,38 @@ function judge(checks) {
   return { outcome, checks: `${passed.length}/${passed.length + failed.length}`, notes };
 }
 
-const direct = results(directDir);
-const viaAtt = results(attDir);
-const names = [...new Set([...scenariosRun(directLog), ...scenariosRun(attLog)])];
-
-const rows = names.map((name) => ({ name, d: judge(direct.get(name)), a: judge(viaAtt.get(name)) }));
+const found = sides.map((s) => results(s.dir));
+const names = [...new Set(sides.flatMap((s) => scenariosRun(s.log)))];
+const rows = names.map((name) => ({ name, js: found.map((r) => judge(r.get(name))) }));
 const passes = (j) => j.outcome !== 'FAIL';
-const directPassed = rows.filter((r) => passes(r.d)).length;
-const attPassed = rows.filter((r) => passes(r.a)).length;
+const passed = sides.map((_, i) => rows.filter((r) => passes(r.js[i])).length);
 
 const width = Math.max(8, ...names.map((n) => n.length));
-const line = (name, d, a) => `  ${name.padEnd(width)}  ${d.padEnd(12)}  ${a}`;
-console.log(line('scenario', 'direct', 'via att'));
-for (const { name, d, a } of rows) {
-  console.log(line(name, `${d.outcome} ${d.checks}`, `${a.outcome} ${a.checks}`));
-}
+const line = (name, cells) => `  ${name.padEnd(width)}  ${cells.map((c) => c.padEnd(14)).join('')}`.trimEnd();
+console.log(line('scenario', sides.map((s) => s.label)));
+for (const { name, js } of rows) console.log(line(name, js.map((j) => `${j.outcome} ${j.checks}`)));
 
-// The scenarios that count against att (it fails what the upstream passes on its own), then
-// the other differences (e.g. a warning on one side only, or att passing what the upstream fails).
-const worse = rows.filter((r) => passes(r.d) && !passes(r.a));
-const other = rows.filter((r) => !worse.includes(r) && r.d.outcome !== r.a.outcome);
-console.log();
-console.log(`conformance: ${worse.length} scenario(s) pass directly but fail through att${worse.length ? ':' : ''}`);
-for (const { name, a } of worse) {
-  console.log(`  ${name}`);
-  for (const note of a.notes) console.log(`      ${note}`);
-}
-if (other.length) {
-  console.log(`conformance: ${other.length} other difference(s), not counted against att:`);
-  for (const { name, d, a } of other) {
-    console.log(`  ${name}: direct ${d.outcome}, via att ${a.outcome}`);
-    for (const note of d.notes) console.log(`      direct: ${note}`);
-    for (const note of a.notes) console.log(`      via att: ${note}`);
+// Per side after the baseline: the scenarios that count against it (it fails what the upstream
+// passes on its own), then the other differences (a warning on one side only, or a pass where
+// the upstream fails).
+const base = sides[0].label;
+sides.slice(1).forEach((side, k) => {
+  const i = k + 1;
+  const worse = rows.filter((r) => passes(r.js[0]) && !passes(r.js[i]));
+  const other = rows.filter((r) => !worse.includes(r) && r.js[0].outcome !== r.js[i].outcome);
+  console.log();
+  console.log(`conformance: ${worse.length} scenario(s) pass ${base} but fail ${side.label}${worse.length ? ':' : ''}`);
+  for (const { name, js } of worse) {
+    console.log(`  ${name}`);
+    for (const note of js[i].notes) console.log(`      ${note}`);
   }
-}
-writeFileSync(countsFile, `${directPassed} ${attPassed} ${names.length}\n`);
+  if (other.length) {
+    console.log(`conformance: ${other.length} other difference(s) between ${base} and ${side.label}, not counted:`);
+    for (const { name, js } of other) {
+      console.log(`  ${name}: ${base} ${js[0].outcome}, ${side.label} ${js[i].outcome}`);
+      for (const note of js[0].notes) console.log(`      ${base}: ${note}`);
+      for (const note of js[i].notes) console.log(`      ${side.label}: ${note}`);
+    }
+  }
+});
+writeFileSync(countsFile, `${passed.join(' ')} ${names.length}\n`);

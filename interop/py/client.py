@@ -4,11 +4,14 @@
 do — and checks what an ordinary SDK client sees there. The counterpart of ../ts/client.mjs.
 
     python client.py --url http://127.0.0.1:8300/mcp --servers ts_stdio,py_stdio,ts_http,py_http \\
-                     --ts ts_http --py py_stdio [--stdio path/to/att] [--run-id TOKEN]
+                     --ts ts_http --py py_stdio [--stdio path/to/att [--restart-dir DIR]] [--run-id TOKEN]
 
 --servers: the upstreams registered with att (each offers NAME_echo, NAME_stats, the resource
 interop://NAME/info, the prompt NAME_prompt and the tool progress_demo; see server.py);
 --ts / --py: the TypeScript and the Python upstream whose tools, resource and prompt are called.
+--restart-dir (with --stdio): instead, survive an att restart: call --py's echo, write DIR/called,
+wait for DIR/restarted (check.py restarts att and writes it once the new att serves the upstream),
+then the next call through the same `att mcp stdio` must succeed.
 
 Prints one JSON object on stdout: {"sdk": "python", "version": …, "checks": [{ok, what, detail}]};
 check.py prints one PASS/FAIL line per check. Exits 0 even when a check fails (the JSON says so);
@@ -37,11 +40,13 @@ parser.add_argument("--servers", required=True)
 parser.add_argument("--ts", required=True)
 parser.add_argument("--py", required=True)
 parser.add_argument("--stdio")  # att's binary: reach /mcp through `att mcp stdio`
+parser.add_argument("--restart-dir")  # with --stdio: the restart handshake with check.py
 parser.add_argument("--run-id")  # only marks the process as this run's
 opts = parser.parse_args()
 SERVERS = opts.servers.split(",")
 REQUEST_TIMEOUT = 20.0  # seconds, per request
 NOTIFY_WAIT = 5.0  # seconds: how long a notification may trail the response it belongs to
+RESTART_WAIT = 60.0  # seconds: how long check.py may take to restart att
 
 checks: list[dict[str, Any]] = []
 
@@ -222,6 +227,46 @@ async def run() -> None:
                 )
 
 
+async def run_across_restart() -> None:
+    """Through `att mcp stdio`: a call, att restarted behind the bridge, the next call."""
+    from pathlib import Path
+
+    marks = Path(opts.restart_dir)
+    tool = f"{opts.py}_echo"
+
+    async def echo(session: ClientSession, text: str, when: str) -> bool:
+        try:
+            r = await session.call_tool(tool, {"text": text})
+        except Exception as e:
+            return check(False, f"{when}: tools/call {tool}", err(e))
+        return check(
+            not r.is_error and r.structured_content == {"server": opts.py, "text": text},
+            f"{when}: tools/call {tool}: {r.structured_content}",
+            dump(r),
+        )
+
+    async with (
+        transport() as (read, write),
+        ClientSession(read, write, read_timeout_seconds=REQUEST_TIMEOUT, message_handler=on_message) as session,
+    ):
+        await session.initialize()
+        if not await echo(session, "before the restart", "before att restarts"):
+            return
+        (marks / "called").write_text("1")
+        deadline = time.monotonic() + RESTART_WAIT
+        while not (marks / "restarted").exists():
+            if time.monotonic() > deadline:
+                check(False, f"check.py restarted att within {RESTART_WAIT:.0f} s")
+                return
+            await anyio.sleep(0.1)
+        await echo(session, "after the restart", "the first call after att restarted (same bridge, new att)")
+        try:
+            names = {t.name for t in (await session.list_tools()).tools}
+            check(tool in names, f"tools/list after the restart ({len(names)} tools) has {tool}", sorted(names))
+        except Exception as e:
+            check(False, "tools/list after the restart", err(e))
+
+
 def api(method: str, path: str, body: Any = None) -> Any:
     """att's REST API (the base of --url), for what an MCP client cannot do: register a server."""
     import urllib.request
@@ -279,7 +324,10 @@ async def run_modern() -> None:
 
 def main() -> int:
     try:
-        anyio.run(run)
+        if opts.restart_dir:
+            anyio.run(run_across_restart)
+        else:
+            anyio.run(run)
         if not opts.stdio:
             anyio.run(run_modern)
     except BaseException as e:  # an exception group from the transport's task group, a crash

@@ -4,17 +4,21 @@
 // way desktop clients do — and checks what an ordinary SDK client sees there.
 //
 //   node client.mjs --url http://127.0.0.1:8300/mcp --servers ts_stdio,py_stdio,ts_http,py_http \
-//                   --ts ts_stdio --py py_http [--stdio path/to/att] [--run-id TOKEN]
+//                   --ts ts_stdio --py py_http [--stdio path/to/att [--restart-dir DIR]] [--run-id TOKEN]
 //
 // --servers: the upstreams registered with att (each offers NAME_echo, NAME_stats, the resource
 // interop://NAME/info, the prompt NAME_prompt and the tool progress_demo; see server.mjs);
 // --ts / --py: the TypeScript and the Python upstream whose tools, resource and prompt are called.
+// --restart-dir (with --stdio): instead, survive an att restart: call --ts's echo, write DIR/called,
+// wait for DIR/restarted (check.py restarts att and writes it once the new att serves the
+// upstream), then the next call through the same `att mcp stdio` must succeed.
 //
 // Prints one JSON object on stdout: {"sdk": "typescript", "version": …, "checks": [{ok, what,
 // detail}]}; check.py prints one PASS/FAIL line per check. Exits 0 even when a check fails (the
 // JSON says so); any other exit status or output is a crash. Every wait is bounded.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -29,6 +33,7 @@ const { values: opts } = parseArgs({
     ts: { type: 'string' },
     py: { type: 'string' },
     stdio: { type: 'string' },
+    'restart-dir': { type: 'string' }, // with --stdio: the restart handshake with check.py
     'run-id': { type: 'string' }, // only marks the process as this run's
   },
 });
@@ -39,6 +44,7 @@ if (!opts.url || !opts.servers || !opts.ts || !opts.py) {
 const SERVERS = opts.servers.split(',');
 const REQUEST_TIMEOUT = 20_000; // ms, per request
 const NOTIFY_WAIT = 5_000; // ms: how long a notification may trail the response it belongs to
+const RESTART_WAIT = 60_000; // ms: how long check.py may take to restart att
 
 const sdkVersion = JSON.parse(
   readFileSync(new URL('./node_modules/@modelcontextprotocol/sdk/package.json', import.meta.url), 'utf8'),
@@ -193,9 +199,46 @@ async function run() {
   }
 }
 
+// Through `att mcp stdio`: a call, att restarted behind the bridge, the next call.
+async function runAcrossRestart() {
+  const marks = opts['restart-dir'];
+  const tool = `${opts.ts}_echo`;
+  const echo = async (text, when) => {
+    try {
+      const r = await client.callTool({ name: tool, arguments: { text } }, undefined, { timeout: REQUEST_TIMEOUT });
+      const sc = r.structuredContent;
+      return check(
+        !r.isError && sc?.server === opts.ts && sc?.text === text,
+        `${when}: tools/call ${tool}: ${JSON.stringify(sc)}`,
+        r,
+      );
+    } catch (e) {
+      return check(false, `${when}: tools/call ${tool}`, errText(e));
+    }
+  };
+  await client.connect(transport, { timeout: REQUEST_TIMEOUT });
+  if (!(await echo('before the restart', 'before att restarts'))) return;
+  writeFileSync(join(marks, 'called'), '1');
+  const deadline = Date.now() + RESTART_WAIT;
+  while (!existsSync(join(marks, 'restarted'))) {
+    if (Date.now() > deadline) {
+      check(false, `check.py restarted att within ${RESTART_WAIT / 1000} s`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await echo('after the restart', 'the first call after att restarted (same bridge, new att)');
+  try {
+    const names = (await client.listTools(undefined, { timeout: REQUEST_TIMEOUT })).tools.map((t) => t.name);
+    check(names.includes(tool), `tools/list after the restart (${names.length} tools) has ${tool}`, names.sort());
+  } catch (e) {
+    check(false, 'tools/list after the restart', errText(e));
+  }
+}
+
 let crashed = null;
 try {
-  await run();
+  await (opts['restart-dir'] ? runAcrossRestart() : run());
 } catch (e) {
   crashed = errText(e);
   check(false, 'the TS client crashed', crashed);
