@@ -59,6 +59,13 @@ pub struct Remote {
     /// certificate the platform does not trust (trusted besides the platform's roots).
     #[arg(long, env = "ATT_CA_FILE", global = true)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// PEM certificate presented to an att that requires client certificates (`[http]
+    /// tls_client_ca`); with `--client-key`.
+    #[arg(long, env = "ATT_CLIENT_CERT", global = true)]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `--client-cert`.
+    #[arg(long, env = "ATT_CLIENT_KEY", global = true)]
+    pub client_key: Option<std::path::PathBuf>,
 }
 
 /// `att keys …`: API keys of principals.

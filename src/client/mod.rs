@@ -27,21 +27,31 @@ struct Att {
     client: reqwest::Client,
 }
 
-/// The HTTP client of every command: the platform's roots plus `--ca-file`.
+/// The HTTP client of every command: the platform's roots plus `--ca-file`, presenting
+/// `--client-cert`/`--client-key` to an att that asks for a client certificate. The files
+/// are read and checked here, by the upstreams' code (`tls::client_config`); errors name
+/// the flag.
 fn http_client(remote: &crate::cli::Remote) -> Result<reqwest::Client, String> {
-    let ca_file = match &remote.ca_file {
-        Some(path) => Some(
-            std::path::absolute(path)
-                .map_err(|e| format!("--ca-file `{}`: {e}", path.display()))?,
-        ),
-        None => None,
+    let absolute = |flag: &str, path: &Option<std::path::PathBuf>| match path {
+        Some(path) => std::path::absolute(path)
+            .map(Some)
+            .map_err(|e| format!("{flag} `{}`: {e}", path.display())),
+        None => Ok(None),
     };
+    if remote.client_cert.is_some() != remote.client_key.is_some() {
+        return Err("--client-cert and --client-key go together: give both or neither".into());
+    }
     let tls = att_gateway::upstream::tls::TlsSettings {
-        ca_file,
+        ca_file: absolute("--ca-file", &remote.ca_file)?,
+        client_cert: absolute("--client-cert", &remote.client_cert)?,
+        client_key: absolute("--client-key", &remote.client_key)?,
         ..Default::default()
     };
-    let config = att_gateway::upstream::tls::client_config(Some(&tls))
-        .map_err(|e| format!("--ca-file {}", e.message))?;
+    let config = att_gateway::upstream::tls::client_config(Some(&tls)).map_err(|e| {
+        // `tls.ca_file` → `--ca-file`.
+        let flag = e.field.trim_start_matches("tls.").replace('_', "-");
+        format!("--{flag} {}", e.message)
+    })?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         // The audit log names the surface `cli` for these requests.

@@ -21,10 +21,18 @@ use serde::Deserialize;
 /// The environment variable naming the config file (not a key of the file).
 pub const CONFIG_ENV: &str = "ATT_CONFIG";
 /// `ATT_*` variables that are not configuration keys: the CLI's own (`att mcp …` talks to
-/// the att at `ATT_URL`), so that one environment can run both `att serve` and the CLI.
+/// the att at `ATT_URL`, trusting `ATT_CA_FILE`, presenting `ATT_CLIENT_CERT` and
+/// `ATT_CLIENT_KEY`), so that one environment can run both `att serve` and the CLI.
 /// `ATT_SECRET_KEY` seals secrets at rest (`store::seal`): read from the environment only,
 /// never a key of the file, so no config dump can carry it.
-const NOT_KEYS: [&str; 3] = [CONFIG_ENV, "ATT_URL", crate::store::seal::KEY_ENV];
+const NOT_KEYS: [&str; 6] = [
+    CONFIG_ENV,
+    "ATT_URL",
+    "ATT_CA_FILE",
+    "ATT_CLIENT_CERT",
+    "ATT_CLIENT_KEY",
+    crate::store::seal::KEY_ENV,
+];
 const ENV_PREFIX: &str = "ATT_";
 
 /// Log output format.

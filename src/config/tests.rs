@@ -165,6 +165,9 @@ fn the_clis_own_variables_and_a_numeric_token_do_not_stop_serve() {
             ("ATT_URL", "http://127.0.0.1:8300"),
             ("ATT_API_TOKEN", "1234567890123456"),
             ("ATT_SECRET_KEY", "not a config key"),
+            ("ATT_CA_FILE", "/etc/att/ca.pem"),
+            ("ATT_CLIENT_CERT", "/etc/att/me.pem"),
+            ("ATT_CLIENT_KEY", "/etc/att/me.key"),
         ]),
     )
     .expect("loads");

@@ -398,9 +398,9 @@ async fn att_over_https_serves_the_api_and_mcp_to_an_sdk_client() {
     let _ = client.cancel().await;
 }
 
-/// `[http] tls_client_ca`: a client with a certificate the CA signed is served (the API and
-/// an SDK client on `/mcp`); one without a certificate, or with a stranger's, fails the
-/// handshake; a new CA file is used for the next connection.
+/// `[http] tls_client_ca`: a client with a certificate the CA signed is served (the API, an
+/// SDK client on `/mcp`, the CLI with `--client-cert`); one without a certificate, or with a
+/// stranger's, fails the handshake; a new CA file is used for the next connection.
 #[tokio::test]
 async fn att_with_a_client_ca_serves_only_clients_with_a_certificate_it_signed() {
     let pki = Pki::new("listener-mtls");
@@ -427,6 +427,37 @@ async fn att_with_a_client_ca_serves_only_clients_with_a_certificate_it_signed()
     let tools = client.list_all_tools().await.expect("tools/list");
     assert!(!tools.is_empty(), "att's own tools are listed");
     let _ = client.cancel().await;
+
+    // The CLI presents a certificate with --client-cert/--client-key, and is refused without.
+    let cli = {
+        let (base, ca) = (base.clone(), pki.ca_file.clone());
+        let (cert, key) = (member.cert.clone(), member.key.clone());
+        move |with_cert: bool| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_att"));
+            cmd.args(["mcp", "servers", "--att-url", &base])
+                .arg("--ca-file")
+                .arg(&ca);
+            for var in ["ATT_CA_FILE", "ATT_CLIENT_CERT", "ATT_CLIENT_KEY"] {
+                cmd.env_remove(var);
+            }
+            if with_cert {
+                cmd.arg("--client-cert")
+                    .arg(&cert)
+                    .arg("--client-key")
+                    .arg(&key);
+            }
+            cmd.output().expect("att mcp servers")
+        }
+    };
+    let (with, without) = tokio::task::spawn_blocking(move || (cli(true), cli(false)))
+        .await
+        .expect("join");
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    assert!(!without.status.success(), "no client certificate");
 
     // The CA file now names the stranger's CA: the next connection uses it.
     std::fs::copy(&stranger_pki.ca_file, &client_ca).expect("rotate the client CA");

@@ -27,6 +27,8 @@ fn the_bridge_tracks_initialize_subscriptions_and_requests_in_flight() {
         att_url: "http://127.0.0.1:9".into(),
         token: None,
         ca_file: None,
+        client_cert: None,
+        client_key: None,
     };
     let client = crate::client::http_client(&remote).expect("client");
     let mut b = Bridge::new("http://127.0.0.1:9/mcp".into(), None, client);
