@@ -1,8 +1,9 @@
 //! Upstreams that speak only MCP 2026-07-28 (the fixture with `newer_only`: `initialize`
 //! refused with `-32022`, `server/discover` and per-request metadata the way in), over
 //! streamable HTTP and as a stdio child: att opens their sessions with `server/discover`,
-//! lists their tools, routes calls to them and health-checks them — and a server of the
-//! handshake era next to them keeps its `initialize` session.
+//! lists their tools, routes calls to them, health-checks them and hears their list changes
+//! on `subscriptions/listen` — and a server of the handshake era next to them keeps its
+//! `initialize` session.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -73,6 +74,23 @@ async fn an_http_upstream_of_2026_07_28_only_is_discovered_routed_and_health_che
         servers.contains(&json!("modern")) && servers.contains(&json!("classic")),
         "{tools}"
     );
+    // Its list changes reach att on the `subscriptions/listen` stream att opened.
+    let body = json!({"tool_name": "flip", "arguments": {}, "preferred_servers": ["modern"]});
+    let (status, v) = common::post(&att, "/api/v1/mcp/invoke/tool", body).await;
+    assert_eq!((status, &v["server"]), (200, &json!("modern")), "{v}");
+    eventually(
+        "`extra` of the modern server in att's catalog",
+        LIMIT,
+        || async {
+            let tools = att.get_json("/api/v1/mcp/tools").await;
+            tools["items"]
+                .as_array()?
+                .iter()
+                .any(|t| t["name"] == "extra" && t["servers"] == json!(["modern"]))
+                .then_some(())
+        },
+    )
+    .await;
     // The handshake-era server keeps its `initialize` session.
     let v = echo_via(&att, "classic", "handshake").await;
     assert_eq!(v["server"], "classic", "{v}");
@@ -93,7 +111,17 @@ async fn a_stdio_upstream_of_2026_07_28_only_is_discovered_and_routed() {
     assert_eq!(status, 201, "{v}");
     let v = echo_via(&att, "modern-child", "over stdio").await;
     assert_eq!(v["server"], "modern-child", "{v}");
-    let v = att.get_json("/api/v1/mcp/servers/modern-child").await;
+    // 2026-07-28 has no `ping`: the check asks `server/discover`.
+    let (status, v) = common::post(
+        &att,
+        "/api/v1/mcp/servers/modern-child/health-check",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, &v["state"]["status"]),
+        (200, &json!("healthy")),
+        "{v}"
+    );
     assert_eq!(v["state"]["protocol_version"], "2026-07-28", "{v}");
-    assert_eq!(v["state"]["status"], "healthy", "{v}");
 }

@@ -27,7 +27,8 @@
 //! With [`FixtureState::newer_only`] (`--only-2026-07-28`) the server speaks only protocol
 //! 2026-07-28: `initialize` is refused with `-32022` (unsupported protocol version, listing
 //! 2026-07-28), and a client comes in with `server/discover` and per-request metadata
-//! (`stats` counts the discoveries as handshakes).
+//! (`stats` counts the discoveries as handshakes); list changes reach such a client on its
+//! `subscriptions/listen` streams.
 //!
 //! Also a resource `fixture://greeting`, a template `fixture://items/{id}`, a prompt `greet`
 //! (its `name` argument completes from alice, albert, bob).
@@ -78,6 +79,8 @@ pub struct FixtureState {
     /// same tool name with a different schema than other fixtures.
     pub alt_schema: AtomicBool,
     pub peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// The `subscriptions/listen` streams open (2026-07-28 clients).
+    pub listeners: Mutex<Vec<rmcp::service::SubscriptionSink>>,
     /// Resource subscriptions: (URI, the session's peer).
     pub subscribers: Mutex<Vec<(String, Peer<RoleServer>)>>,
     pub crash_notify: tokio::sync::Notify,
@@ -333,6 +336,21 @@ impl Fixture {
         for peer in peers {
             let _ = peer.notify_tool_list_changed().await;
         }
+        let sinks = self
+            .state
+            .listeners
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        for sink in sinks {
+            let changed = rmcp::model::NotificationNoParam {
+                method: Default::default(),
+                extensions: Default::default(),
+            };
+            let _ = sink
+                .send(rmcp::model::ServerNotification::ToolListChangedNotification(changed))
+                .await;
+        }
     }
 }
 
@@ -358,6 +376,21 @@ impl ServerHandler for Fixture {
         } else {
             std::borrow::Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
         }
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), ErrorData> {
+        if let Ok(mut l) = self.state.listeners.lock() {
+            l.push(context.sink().clone());
+        }
+        context.cancelled().await;
+        Ok(())
     }
 
     async fn discover(

@@ -16,7 +16,8 @@
 //! complete, whether it fails or its future is dropped (the actor stopping mid-handshake).
 //!
 //! Its parts: [`open`] (transport and handshake), [`era`] (`initialize`, or `server/discover`
-//! for a server that speaks only 2026-07-28), [`sse`] (the legacy HTTP+SSE transport,
+//! for a server that speaks only 2026-07-28), [`listen`] (such a server's list changes, from
+//! `subscriptions/listen`), [`sse`] (the legacy HTTP+SSE transport,
 //! which rmcp lacks), [`child`] (a stdio child's process group
 //! and stderr), [`client`] (att's rmcp client handler), [`relay`] (what the upstream says
 //! and asks during a call, passed on to the call's client), [`requests`] (typed requests
@@ -26,6 +27,7 @@ mod child;
 mod classify;
 mod client;
 mod era;
+mod listen;
 mod open;
 mod relay;
 mod requests;
@@ -123,9 +125,26 @@ pub struct Connection {
     process: Option<(u32, crate::process::GroupGuard)>,
     child: Arc<ChildWatch>,
     relays: Relays,
+    /// The `subscriptions/listen` task of a 2026-07-28 session ([`listen`]), aborted with it.
+    listener: Option<Listener>,
+}
+
+/// A task that ends when its owner goes.
+struct Listener(tokio::task::JoinHandle<()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Connection {
+    /// Whether the session is of the per-request era (2026-07-28: opened with
+    /// `server/discover`, no `ping`, no `resources/subscribe`).
+    fn per_request(&self) -> bool {
+        self.handshake.protocol_version.as_str() >= ProtocolVersion::NO_INITIALIZE.as_str()
+    }
+
     /// A handle for making requests on this session (cheap to clone).
     pub fn peer(&self) -> Peer<RoleClient> {
         self.service.peer().clone()

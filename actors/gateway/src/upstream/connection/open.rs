@@ -80,7 +80,7 @@ async fn open(
 ) -> Result<Connection, Refused> {
     let relays = Relays::default();
     let handler = AttClient {
-        notices,
+        notices: notices.clone(),
         relays: relays.clone(),
     };
     let child = Arc::new(ChildWatch::default());
@@ -166,29 +166,46 @@ async fn open(
         .peer()
         .set_response_cache_config(ClientCacheConfig::disabled())
         .await;
-    let connection = Connection {
+    let mut connection = Connection {
         handshake: established(&service),
         service,
         http,
         process,
         child,
         relays,
+        listener: None,
     };
-    // A new session holds nothing upstream: subscribe again to what the clients hold here
-    // (`resources/subscribe` is of the handshake era; 2026-07-28 has `subscriptions/listen`).
-    let handshake_era =
-        connection.handshake.protocol_version.as_str() < ProtocolVersion::NO_INITIALIZE.as_str();
-    let held = if handshake_era {
-        subscriptions.held_on(&spec.name)
-    } else {
-        Vec::new()
-    };
-    for uri in held {
+    follow_up(&mut connection, spec, notices, &subscriptions).await;
+    Ok(connection)
+}
+
+/// What a new session needs before use. One of the handshake era holds nothing upstream: it
+/// subscribes again to what the clients hold here (`resources/subscribe`). One of 2026-07-28
+/// has no `resources/subscribe`, and its list changes come on a `subscriptions/listen`
+/// stream of att's own ([`super::listen`]).
+async fn follow_up(
+    connection: &mut Connection,
+    spec: &UpstreamSpec,
+    notices: mpsc::UnboundedSender<Notice>,
+    subscriptions: &Subscriptions,
+) {
+    if connection.per_request() {
+        connection.listener =
+            super::listen::filter(&connection.handshake.capabilities).map(|filter| {
+                Listener(super::listen::follow(
+                    spec.name.clone(),
+                    connection.peer(),
+                    filter,
+                    notices,
+                ))
+            });
+        return;
+    }
+    for uri in subscriptions.held_on(&spec.name) {
         if let Err(e) = connection.subscribe(&uri, spec.call_timeout).await {
             tracing::warn!(upstream = %spec.name, %uri, error = %e.message(), "re-subscribing failed");
         }
     }
-    Ok(connection)
 }
 
 /// The HTTP client of `spec`'s TLS settings ([`super::super::tls::http_client`]: one shared

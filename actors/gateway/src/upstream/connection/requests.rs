@@ -30,9 +30,16 @@ where
 
 impl Connection {
     pub async fn ping(&self, deadline: Duration) -> Result<(), CallFailure> {
-        let request = ClientRequest::PingRequest(PingRequest::default());
+        // 2026-07-28 has no `ping`: a server of that era answers `server/discover` instead.
+        let request = if self.per_request() {
+            ClientRequest::DiscoverRequest(rmcp::model::DiscoverRequest::new(
+                rmcp::model::DiscoverRequestParams {},
+            ))
+        } else {
+            ClientRequest::PingRequest(PingRequest::default())
+        };
         match self.request(request, deadline).await? {
-            ServerResult::EmptyResult(_) => Ok(()),
+            ServerResult::EmptyResult(_) | ServerResult::DiscoverResult(_) => Ok(()),
             other => Err(CallFailure::Malformed(format!(
                 "unexpected reply to ping: {other:?}"
             ))),
