@@ -626,3 +626,29 @@ async fn trickled_headers_and_idle_kept_alive_connections_are_closed() {
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     att.server.shutdown().await;
 }
+
+/// Read your writes: a query sees every event emitted (fire and forget) before it was asked,
+/// even while the writer is still committing them. Without the writer's barrier the query
+/// raced the group commit and saw only part of them.
+#[tokio::test]
+async fn a_query_sees_every_event_emitted_before_it() {
+    use att_runtime::events::{EventQuery, EventSink, NewEvent};
+    let (tree, _dir) = common::tree_with(att_gateway::tree::TreeConfig::default()).await;
+    for round in 0..20 {
+        let id = format!("round-{round}");
+        for i in 0..50 {
+            tree.events
+                .emit(NewEvent::new("emitted", json!({ "i": i })).correlated(&id));
+        }
+        let seen = tree
+            .events
+            .query(EventQuery {
+                correlation_id: Some(id.clone()),
+                limit: 1000,
+                ..EventQuery::default()
+            })
+            .await
+            .expect("query");
+        assert_eq!(seen.len(), 50, "{id}");
+    }
+}

@@ -25,7 +25,7 @@ pub use port::{EventStore, StoreError};
 use crate::directory::ActorDirectory;
 use crate::mailbox::{self, MailboxError};
 use crate::trace::MessageMeta;
-use writer::Append;
+use writer::{Append, Queued};
 
 /// Something that takes events without waiting for them to be stored.
 pub trait EventSink: Send + Sync + 'static {
@@ -75,7 +75,7 @@ pub struct EventsArgs {
 /// Empty while the actor is not running; a full queue falls back to the mailbox, which waits
 /// for room (back-pressure).
 #[derive(Clone, Default)]
-pub struct Intake(Arc<ArcSwapOption<mpsc::Sender<Append>>>);
+pub struct Intake(Arc<ArcSwapOption<mpsc::Sender<Queued>>>);
 
 impl std::fmt::Debug for Intake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,7 +88,7 @@ impl std::fmt::Debug for Intake {
 /// The events actor's state.
 pub struct EventsState {
     store: Arc<dyn EventStore>,
-    queue: Option<mpsc::Sender<Append>>,
+    queue: Option<mpsc::Sender<Queued>>,
     writer: Option<JoinHandle<()>>,
     intake: Intake,
 }
@@ -143,13 +143,21 @@ impl Actor for EventsActor {
                 let queue = state.queue.as_ref().ok_or("event queue closed")?;
                 // Waiting here is back-pressure from the writer, not I/O.
                 queue
-                    .send(Append { event, ack })
+                    .send(Append { event, ack }.into())
                     .await
                     .map_err(|_| "the event writer has stopped")?;
             }
             EventsMsg::Query(query, reply) => {
                 let store = state.store.clone();
+                let queue = state.queue.clone();
                 tokio::spawn(async move {
+                    // Read your writes: what was emitted before the query is written first.
+                    if let Some(queue) = queue {
+                        let (done, written) = tokio::sync::oneshot::channel();
+                        if queue.send(Queued::Barrier(done)).await.is_ok() {
+                            let _ = written.await;
+                        }
+                    }
                     if !reply.is_closed() {
                         let _ = reply.send(store.query_events(&query).await);
                     }
@@ -238,11 +246,14 @@ impl EventsHandle {
 impl EventSink for EventsHandle {
     fn emit(&self, event: NewEvent) {
         let event = match self.intake.0.load().as_deref() {
-            Some(queue) => match queue.try_send(Append { event, ack: None }) {
+            Some(queue) => match queue.try_send(Append { event, ack: None }.into()) {
                 Ok(()) => return,
-                Err(mpsc::error::TrySendError::Full(a) | mpsc::error::TrySendError::Closed(a)) => {
-                    a.event
-                }
+                Err(
+                    mpsc::error::TrySendError::Full(Queued::Append(a))
+                    | mpsc::error::TrySendError::Closed(Queued::Append(a)),
+                ) => a.event,
+                // Only an append was sent, so only an append comes back.
+                Err(_) => return,
             },
             None => event,
         };

@@ -5,11 +5,15 @@
 //! events out to live subscribers. An append is acknowledged only after its transaction
 //! committed, so a crash loses nothing that was acknowledged. When every sender is gone the
 //! writer drains what is queued and ends — that is the flush at shutdown.
+//!
+//! A [`Queued::Barrier`] is answered once everything queued before it has been written: a
+//! query waits for one first, so it sees every event emitted before it was asked (an audit
+//! entry recorded while a call was answered is in the log its caller reads next).
 
 use std::sync::Arc;
 
 use ractor::RpcReplyPort;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::{Event, EventStore, NewEvent, StoreError};
 
@@ -19,22 +23,48 @@ pub(crate) struct Append {
     pub(crate) ack: Option<RpcReplyPort<Result<Event, StoreError>>>,
 }
 
+/// What waits on the writer's queue.
+pub(crate) enum Queued {
+    /// An event to store.
+    Append(Append),
+    /// Answered after everything queued before it was written (or failed to be).
+    Barrier(oneshot::Sender<()>),
+}
+
+impl From<Append> for Queued {
+    fn from(append: Append) -> Self {
+        Self::Append(append)
+    }
+}
+
 /// Writes at most this many events per transaction.
 const MAX_BATCH: usize = 512;
 
 pub(crate) async fn run(
     store: Arc<dyn EventStore>,
-    mut queue: mpsc::Receiver<Append>,
+    mut queue: mpsc::Receiver<Queued>,
     live: broadcast::Sender<Event>,
 ) {
-    let mut batch: Vec<Append> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     let (mut events, mut acks) = (Vec::with_capacity(MAX_BATCH), Vec::with_capacity(MAX_BATCH));
+    let mut barriers = Vec::new();
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Moved, not cloned: an event's payload is copied only for a live subscriber that
         // also needs it beside an acknowledgement.
-        for append in batch.drain(..) {
-            events.push(append.event);
-            acks.push(append.ack);
+        for queued in batch.drain(..) {
+            match queued {
+                Queued::Append(append) => {
+                    events.push(append.event);
+                    acks.push(append.ack);
+                }
+                Queued::Barrier(done) => barriers.push(done),
+            }
+        }
+        if events.is_empty() {
+            for done in barriers.drain(..) {
+                let _ = done.send(());
+            }
+            continue;
         }
         match store.append_events(&events).await {
             Ok(ids) => {
@@ -61,6 +91,9 @@ pub(crate) async fn run(
                     let _ = ack.send(Err(e.clone()));
                 }
             }
+        }
+        for done in barriers.drain(..) {
+            let _ = done.send(());
         }
     }
 }
