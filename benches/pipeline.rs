@@ -61,7 +61,7 @@ fn main() {
         let spec = serde_json::from_value(json!({
             "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
             "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
-            "stop_grace": "2s"
+            "stop_grace": "2s", "guard_period": "0s"
         }))
         .expect("spec");
         let config = Config {

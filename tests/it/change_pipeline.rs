@@ -91,7 +91,7 @@ async fn changes_ship_through_the_forge_and_bad_ones_never_stay_live() {
         "args": ["--port", port.to_string(), "--release", "{release}",
                  "--message-file", "{artifact}/message.txt", "--health-file", "{artifact}/health"],
         "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
-        "stop_grace": "2s",
+        "stop_grace": "2s", "guard_period": "0s",
         "build": {"repo": work, "command": ["sh", "build.sh"], "artifact": "out",
                   "env": {"FIXTURE": SERVICE}}
     }))
@@ -139,6 +139,7 @@ async fn changes_ship_through_the_forge_and_bad_ones_never_stay_live() {
             ("deploy", "succeeded"),
             ("restart_watchdog", "succeeded"),
             ("health", "succeeded"),
+            ("guard", "skipped"),
             ("rollback", "skipped"),
         ],
     );
@@ -233,6 +234,7 @@ async fn changes_ship_through_the_forge_and_bad_ones_never_stay_live() {
             ("deploy", "skipped"),
             ("restart_watchdog", "skipped"),
             ("health", "skipped"),
+            ("guard", "skipped"),
             ("rollback", "skipped"),
         ],
     );

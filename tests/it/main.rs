@@ -24,6 +24,7 @@ mod mcp_stdio;
 mod oidc;
 mod packaging;
 mod profiles;
+mod release_guard;
 mod secrets;
 mod serve_process;
 mod service_process;

@@ -1,13 +1,15 @@
 //! `att-fixture-service`: a small HTTP service for testing the release pipeline.
 //!
 //! `att-fixture-service --port PORT [--release ID] [--previous ID] [--health-status CODE]
-//!  [--crash-after-ms N] [--fail-start] [--ignore-sigterm] [--spawn-grandchild]
+//!  [--crash-after-ms N] [--crash-after-healthy-ms N] [--fail-start] [--ignore-sigterm] [--spawn-grandchild]
 //!  [--message-file PATH] [--health-file PATH]`
 //!
 //! Serves `GET /health` (200 "ok", or CODE) and `GET /version` (the release id) on
 //! 127.0.0.1:PORT (0: any free port). On start it prints `release_id=ID
 //! previous_release_id=ID` and `listening on http://ADDR`. `--fail-start` exits 1 before
-//! listening; `--crash-after-ms` exits 3 after N ms; `--ignore-sigterm` ignores SIGTERM (only
+//! listening; `--crash-after-ms` exits 3 after N ms; `--crash-after-healthy-ms` exits 3 N ms
+//! after it first answered `/health` with success (a release that passes its health gate and
+//! then dies, for the post-deploy guard); `--ignore-sigterm` ignores SIGTERM (only
 //! SIGKILL stops it); `--spawn-grandchild` starts `sleep 3600` beside itself (its pid is
 //! printed as `grandchild=PID`), to check that a stop takes the whole process group.
 //! `--message-file` serves the file's text (read at start) at `GET /message`;
@@ -23,6 +25,7 @@ struct Options {
     previous: String,
     health_status: u16,
     crash_after: Option<Duration>,
+    crash_after_healthy: Option<Duration>,
     fail_start: bool,
     ignore_sigterm: bool,
     grandchild: bool,
@@ -36,6 +39,7 @@ fn parse() -> Result<Options, String> {
         previous: String::new(),
         health_status: 200,
         crash_after: None,
+        crash_after_healthy: None,
         fail_start: false,
         ignore_sigterm: false,
         grandchild: false,
@@ -62,6 +66,12 @@ fn parse() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--crash-after-ms: {e}"))?;
                 o.crash_after = Some(Duration::from_millis(ms));
+            }
+            "--crash-after-healthy-ms" => {
+                let ms: u64 = value("--crash-after-healthy-ms")?
+                    .parse()
+                    .map_err(|e| format!("--crash-after-healthy-ms: {e}"))?;
+                o.crash_after_healthy = Some(Duration::from_millis(ms));
             }
             "--fail-start" => o.fail_start = true,
             "--ignore-sigterm" => o.ignore_sigterm = true,
@@ -146,16 +156,23 @@ async fn serve(o: Options) -> ExitCode {
     let status = StatusCode::from_u16(o.health_status).unwrap_or(StatusCode::OK);
     let release = o.release.clone();
     let message = o.message.clone();
+    // Told when `/health` first answered with success (for `--crash-after-healthy-ms`).
+    let healthy = std::sync::Arc::new(tokio::sync::Notify::new());
+    let told = healthy.clone();
     let app = axum::Router::new()
         .route(
             "/health",
-            get(move || async move {
-                let body = if status.is_success() {
-                    "ok"
-                } else {
-                    "unhealthy"
-                };
-                (status, body)
+            get(move || {
+                let told = told.clone();
+                async move {
+                    let body = if status.is_success() {
+                        told.notify_one();
+                        "ok"
+                    } else {
+                        "unhealthy"
+                    };
+                    (status, body)
+                }
             }),
         )
         .route("/version", get(move || async move { release }))
@@ -169,11 +186,21 @@ async fn serve(o: Options) -> ExitCode {
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     let served = axum::serve(listener, app);
-    match o.crash_after {
+    let crash = async {
+        match (o.crash_after, o.crash_after_healthy) {
+            (Some(after), _) => tokio::time::sleep(after).await,
+            (None, Some(after)) => {
+                healthy.notified().await;
+                tokio::time::sleep(after).await;
+            }
+            (None, None) => std::future::pending().await,
+        }
+    };
+    match o.crash_after.or(o.crash_after_healthy) {
         Some(after) => {
             tokio::select! {
                 _ = served => ExitCode::SUCCESS,
-                () = tokio::time::sleep(after) => {
+                () = crash => {
                     eprintln!("att-fixture-service: crashing on purpose after {} ms", after.as_millis());
                     ExitCode::from(3)
                 }

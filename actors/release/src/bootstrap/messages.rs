@@ -32,6 +32,8 @@ pub enum PhaseOutcome {
     Watched(Watchdog),
     /// `health`.
     Checked(HealthGate),
+    /// `guard`: held (how), or why not.
+    Guarded(Result<String, String>),
     /// `rollback`: verified healthy, or why not.
     RolledBack(Result<(), String>),
     /// `change`: the commit made, or why not.
@@ -67,6 +69,17 @@ pub enum BootstrapMsg {
     /// Cancel a run: its phase's worker is stopped; if a deploy had begun, the target is
     /// rolled back (verified) when a rollback target is known.
     Cancel(String, RpcReplyPort<Result<(), CancelRefused>>),
+    /// End a run's guard now, successfully: the release is declared good.
+    Promote(String, RpcReplyPort<Result<(), PromoteRefused>>),
+}
+
+/// Why a promote was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromoteRefused {
+    /// No run with that id is in progress.
+    NotRunning,
+    /// The run is in progress but not guarding (its phase).
+    NotGuarding(&'static str),
 }
 
 /// Why a cancel was refused.
@@ -87,13 +100,14 @@ impl MessageMeta for BootstrapMsg {
             Self::Active(..) => "active",
             Self::Recover(_) => "recover",
             Self::Cancel(..) => "cancel",
+            Self::Promote(..) => "promote",
         }
     }
 
     fn correlation_id(&self) -> Option<&str> {
         match self {
             Self::PhaseDone { run, .. } | Self::PhaseDeadline { run, .. } => Some(run),
-            Self::Active(run, _) | Self::Cancel(run, _) => Some(run),
+            Self::Active(run, _) | Self::Cancel(run, _) | Self::Promote(run, _) => Some(run),
             Self::Start(..) | Self::Recover(_) => None,
         }
     }
@@ -125,6 +139,7 @@ pub(super) fn failed_outcome(phase: Phase, why: String) -> PhaseOutcome {
             }),
             attempts: 0,
         }),
+        Phase::Guard => PhaseOutcome::Guarded(Err(why)),
         Phase::Rollback => PhaseOutcome::RolledBack(Err(why)),
     }
 }

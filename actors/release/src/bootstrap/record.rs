@@ -4,6 +4,7 @@
 //! [`step`](super::step).
 
 use super::actor::BootstrapState;
+use super::guard::GuardStatus;
 use super::messages::PhaseOutcome;
 use crate::model::{Phase, ReleaseStatus};
 use crate::service::probe::HealthGate;
@@ -77,6 +78,12 @@ impl BootstrapState {
                 result.rollback_target_release_id =
                     resolution.rollback_to.as_ref().map(|r| r.id.clone());
                 result.release_metadata_source = Some(resolution.source.to_owned());
+                // The guard as the run applies it, kept with the request: a run concluded
+                // after a restart of att guards the same way.
+                let request = &mut active.record.request;
+                request.guard_period = Some(resolution.guard.period);
+                request.guard_max_restarts = Some(resolution.guard.max_restarts);
+                request.guard_failure_threshold = Some(resolution.guard.failure_threshold);
                 active.resolution = Some(resolution);
                 self.close_phase(run, true, None);
                 (Phase::Resolve, true)
@@ -118,6 +125,21 @@ impl BootstrapState {
                 let healthy = gate.healthy;
                 self.record_health(run, gate).await;
                 (Phase::Health, healthy)
+            }
+            PhaseOutcome::Guarded(outcome) => {
+                let ok = outcome.is_ok();
+                result.guard_status = if ok {
+                    GuardStatus::Held
+                } else {
+                    GuardStatus::Failed
+                };
+                let reason = match outcome {
+                    Ok(r) | Err(r) => r,
+                };
+                result.guard_reason = Some(reason.clone());
+                result.success = ok;
+                self.close_phase(run, ok, Some(reason));
+                (Phase::Guard, ok)
             }
             PhaseOutcome::RolledBack(outcome) => {
                 let ok = outcome.is_ok();

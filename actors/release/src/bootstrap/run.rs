@@ -72,6 +72,11 @@ impl BootstrapState {
         };
         active.phase = phase;
         active.token = token;
+        active.record.status = if phase == Phase::Guard {
+            RunStatus::Guarding
+        } else {
+            RunStatus::Running
+        };
         let now = OffsetDateTime::now_utc();
         let p = active.record.phase_mut(phase);
         p.status = PhaseStatus::Running;
@@ -345,6 +350,11 @@ impl BootstrapState {
                 .as_ref()
                 .is_some_and(|r| self.build_job(run, &r.deployed).is_some()),
             cancelled: active.cancelled,
+            guard: request.target != SELF
+                && active
+                    .resolution
+                    .as_ref()
+                    .is_some_and(|r| !r.guard.period.is_zero()),
         }
     }
 
@@ -450,6 +460,7 @@ impl BootstrapState {
                 let work = health_work(exec, request, active.candidate.clone());
                 self.begin(myself, run, Phase::Health, deadline, work).await;
             }
+            step::Start::Guard => self.begin_guard(myself, run).await,
         }
     }
 
