@@ -424,6 +424,16 @@ pub struct RunResult {
     /// The change request was merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<bool>,
+    /// The change request reverting the shipped change, opened on the same forge when the
+    /// run was rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_pr_url: Option<String>,
+    /// The revert's CI: `success`, `failure` or `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_ci_status: Option<String>,
+    /// What did not happen of the revert, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_failure: Option<String>,
 }
 
 impl RunResult {

@@ -13,6 +13,7 @@ use super::launcher::{Launcher, Request as LaunchRequest};
 use super::messages::PhaseOutcome;
 use crate::build::BuildSpec;
 use crate::change;
+use crate::forge::{self, RevertJob};
 use crate::directory::ActorDirectory;
 use crate::model::{Release, RunRequest};
 use crate::service::actor::ServiceHandle;
@@ -239,13 +240,15 @@ pub(super) fn failed_gate(reason: &str) -> HealthGate {
 }
 
 /// `rollback`: the rollback target deployed (built first if its artifact is gone) and
-/// verified like a deploy. For `self`, the candidate is stopped: the att that runs this is
+/// verified like a deploy; then, for a run that shipped a change, its revert opened on the
+/// forge. For `self`, the candidate is stopped: the att that runs this is
 /// the release rolled back to, and it is up.
 pub(super) fn rollback_work(
     exec: Exec,
     request: RunRequest,
     to: Release,
     build: Option<BuildJob>,
+    revert: Option<RevertJob>,
 ) -> BoxFuture<'static, PhaseOutcome> {
     Box::pin(async move {
         let result = async {
@@ -275,7 +278,12 @@ pub(super) fn rollback_work(
             Ok(())
         }
         .await;
-        PhaseOutcome::RolledBack(result)
+        // The target is back whatever the forge says; the forge's base is put right after.
+        let reverted = match &revert {
+            Some(job) => Some(Box::new(forge::revert(job).await)),
+            None => None,
+        };
+        PhaseOutcome::RolledBack(result, reverted)
     })
 }
 

@@ -34,8 +34,9 @@ pub enum PhaseOutcome {
     Checked(HealthGate),
     /// `guard`: held (how), or why not.
     Guarded(Result<String, String>),
-    /// `rollback`: verified healthy, or why not.
-    RolledBack(Result<(), String>),
+    /// `rollback`: verified healthy, or why not; and the revert of a shipped change, when
+    /// the run shipped one.
+    RolledBack(Result<(), String>, Option<Box<PublishOutcome>>),
     /// `change`: the commit made, or why not.
     Changed(Result<Box<ChangeOutcome>, ChangeFailure>),
     /// `publish`: what happened (a `failure` stops the run).
@@ -140,6 +141,6 @@ pub(super) fn failed_outcome(phase: Phase, why: String) -> PhaseOutcome {
             attempts: 0,
         }),
         Phase::Guard => PhaseOutcome::Guarded(Err(why)),
-        Phase::Rollback => PhaseOutcome::RolledBack(Err(why)),
+        Phase::Rollback => PhaseOutcome::RolledBack(Err(why), None),
     }
 }

@@ -54,10 +54,11 @@ impl BootstrapState {
                     (None, Some(commit)) => {
                         // The merge is what gets deployed.
                         active.record.request.requested_release_id = commit;
-                        let message = format!(
-                            "merged {}",
-                            out.pr_url.as_deref().unwrap_or("the change request")
-                        );
+                        let message = match (&out.pr_url, out.merged) {
+                            (Some(url), true) => format!("merged {url}"),
+                            (Some(url), false) => format!("opened {url}; not merged"),
+                            (None, _) => "pushed; no change request".to_owned(),
+                        };
                         self.close_phase(run, true, Some(message));
                         (Phase::Publish, true)
                     }
@@ -141,7 +142,12 @@ impl BootstrapState {
                 self.close_phase(run, ok, Some(reason));
                 (Phase::Guard, ok)
             }
-            PhaseOutcome::RolledBack(outcome) => {
+            PhaseOutcome::RolledBack(outcome, revert) => {
+                if let Some(revert) = revert {
+                    result.revert_pr_url = revert.pr_url;
+                    result.revert_ci_status = revert.ci_status;
+                    result.revert_failure = revert.failure;
+                }
                 let ok = outcome.is_ok();
                 self.record_rollback(run, outcome).await;
                 (Phase::Rollback, ok)

@@ -136,7 +136,7 @@ impl BootstrapState {
         match (fate, rollback_to) {
             (Recovery::Rollback, Some(to)) => {
                 let deadline = duration::sum(&[DEPLOY_DEADLINE, request.health_deadline, SLACK]);
-                let work = rollback_work(self.exec(), request, to, None);
+                let work = rollback_work(self.exec(), request, to, None, None);
                 self.begin(myself, &id, Phase::Rollback, deadline, work)
                     .await;
             }
