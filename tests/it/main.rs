@@ -29,6 +29,7 @@ mod secrets;
 mod serve_process;
 mod service_process;
 mod services_api;
+mod service_switch;
 mod services_registry;
 mod supervision;
 mod tls;

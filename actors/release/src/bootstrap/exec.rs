@@ -163,7 +163,7 @@ impl Exec {
         let Some(process) = process else {
             return failed_gate("process_not_running");
         };
-        match status.health {
+        let gate = match status.health {
             Some(probe) => {
                 probe::health_gate(
                     &probe,
@@ -180,7 +180,12 @@ impl Exec {
                 last: None,
                 attempts: 1,
             },
+        };
+        if gate.healthy {
+            // A service with `listen`: the release it replaced served until now; it goes.
+            let _ = service.retire().await;
         }
+        gate
     }
 
     /// For `self`: stops the candidate (the running att serves on).

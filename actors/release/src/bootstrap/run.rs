@@ -25,6 +25,7 @@ use crate::events::NewEvent;
 use crate::forge::{self, RevertJob};
 use crate::model::{Phase, PhaseStatus, Release, ReleaseStatus, RunRecord, RunRequest, RunStatus};
 use crate::policy::{self, FailureClass, PolicyInput};
+use crate::service::actor::ServiceHandle;
 use crate::trace;
 
 impl BootstrapState {
@@ -160,6 +161,14 @@ impl BootstrapState {
             return;
         };
         self.busy.remove(&active.record.target);
+        if let Some(name) = service_name(&active.record.target) {
+            // Whatever the outcome, what runs now is what stays: a replaced release still
+            // serving beside it (a service with `listen`) goes.
+            let service = ServiceHandle::new(self.args.directory.clone(), name);
+            tokio::spawn(async move {
+                let _ = service.retire().await;
+            });
+        }
         for p in &mut active.record.phases {
             if p.status == PhaseStatus::Pending {
                 p.status = PhaseStatus::Skipped;

@@ -59,6 +59,19 @@ pub struct ServiceSpec {
     #[serde(default = "default_stop_grace", with = "crate::duration::serde_text")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub stop_grace: Duration,
+    /// A listening address att owns and hands to the service by socket activation (the
+    /// systemd protocol: descriptor 3, `LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES`). A
+    /// deploy then starts the new release on the same socket while the old one still
+    /// serves, and stops the old one only once the new one passed its gates: no connection
+    /// is refused during a switch. Without it a deploy stops the old release first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub listen: Option<std::net::SocketAddr>,
+    /// With `listen`: how long a replaced release keeps serving beside the new one before
+    /// it gets SIGTERM (default 1 s), so that what it accepted is answered.
+    #[serde(default = "default_drain", with = "crate::duration::serde_text")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub drain: Duration,
     /// How long a release is guarded after its health gate (the `guard` phase; default
     /// 3 min, 0: no guard). A run may ask for another.
     #[serde(default = "default_guard_period", with = "crate::duration::serde_text")]
@@ -85,6 +98,9 @@ fn default_crash_exits() -> u32 {
 }
 fn default_crash_window() -> Duration {
     Duration::from_secs(60)
+}
+fn default_drain() -> Duration {
+    Duration::from_secs(1)
 }
 fn default_guard_period() -> Duration {
     crate::bootstrap::guard::DEFAULT_PERIOD
@@ -113,6 +129,7 @@ impl ServiceSpec {
         let mut all = vec![
             ("crash_window", duration::WINDOW, &mut self.crash_window),
             ("stop_grace", duration::GRACE, &mut self.stop_grace),
+            ("drain", duration::GRACE, &mut self.drain),
             (
                 "guard_period",
                 crate::bootstrap::guard::GUARD_PERIOD,
