@@ -205,8 +205,13 @@ async fn changes_ship_through_the_forge_and_bad_ones_never_stay_live() {
     assert_eq!(message(port).await.as_deref(), Some("hello v1\n"));
     // The change it shipped is reverted on the same forge: a change request (not merged)
     // whose CI ran green; the forge's base still holds the change until someone merges it.
-    let shipped = res["deployed_release_id"].as_str().expect("deployed").to_owned();
-    let url = res["revert_pr_url"].as_str().expect("a revert change request");
+    let shipped = res["deployed_release_id"]
+        .as_str()
+        .expect("deployed")
+        .to_owned();
+    let url = res["revert_pr_url"]
+        .as_str()
+        .expect("a revert change request");
     assert_eq!(res["revert_ci_status"], "success", "{r:#}");
     let n = url.rsplit("#change-").next().expect("an id");
     let cr: Value = serde_json::from_str(
@@ -219,7 +224,11 @@ async fn changes_ship_through_the_forge_and_bad_ones_never_stay_live() {
         "{cr}"
     );
     assert_eq!(cr["title"], "Revert \"break health\"", "{cr}");
-    assert_eq!(head_of(&forge, &base), shipped, "the revert is proposed, not merged");
+    assert_eq!(
+        head_of(&forge, &base),
+        shipped,
+        "the revert is proposed, not merged"
+    );
     let id = r["id"].as_str().expect("id");
     assert_eq!(
         head_of(&forge, &format!("att/revert-{id}")),

@@ -189,7 +189,10 @@ async fn a_release_that_dies_after_its_health_gate_is_rolled_back_by_the_guard()
     let releases = att
         .get_json("/api/v1/bootstrap/releases?target=service:web")
         .await;
-    assert_eq!(release_statuses(&releases)[0], ("r3".into(), "failed".into()));
+    assert_eq!(
+        release_statuses(&releases)[0],
+        ("r3".into(), "failed".into())
+    );
     // Never looping: the target is free and no run was started on its own.
     let runs = att.get_json("/api/v1/bootstrap/runs").await;
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(3), "{runs}");
@@ -228,8 +231,10 @@ async fn a_guard_interrupted_by_sigkill_resumes_after_the_restart_with_one_servi
     let mut att = AttProcess::start(&data, &["--config", &config]);
     let r = http
         .post(att.url("/api/v1/bootstrap/releases"))
-        .json(&json!({"target": "service:web", "id": "r1", "command": SERVICE,
-                      "args": release_args(port, "r1", &[])}))
+        .json(
+            &json!({"target": "service:web", "id": "r1", "command": SERVICE,
+                      "args": release_args(port, "r1", &[])}),
+        )
         .send()
         .await
         .expect("release");
@@ -257,7 +262,11 @@ async fn a_guard_interrupted_by_sigkill_resumes_after_the_restart_with_one_servi
         .expect("pid");
     att.signal(libc::SIGKILL);
     att.wait_exit(Duration::from_secs(10));
-    assert_eq!(version(port).await.as_deref(), Some("r1"), "r1 outlives att");
+    assert_eq!(
+        version(port).await.as_deref(),
+        Some("r1"),
+        "r1 outlives att"
+    );
 
     let mut att = AttProcess::start(&data, &["--config", &config]);
     // The guard resumed: `guarding` again, its guard phase running, with the same end.
@@ -265,8 +274,7 @@ async fn a_guard_interrupted_by_sigkill_resumes_after_the_restart_with_one_servi
         let r = get(&att, format!("/api/v1/bootstrap/runs/{id}"));
         async move {
             let r = r.await;
-            (r["status"] == "guarding" && phase(&r, "guard")["status"] == "running")
-                .then_some(r)
+            (r["status"] == "guarding" && phase(&r, "guard")["status"] == "running").then_some(r)
         }
     })
     .await;

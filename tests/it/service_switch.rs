@@ -174,6 +174,9 @@ async fn without_listen_the_same_switches_fail_requests() {
         }
     }
     let (_, failed, _) = client.stop().await;
-    assert!(failed > 0, "stop-then-start refused no request in 20 switches");
+    assert!(
+        failed > 0,
+        "stop-then-start refused no request in 20 switches"
+    );
     att.server.shutdown().await;
 }

@@ -201,7 +201,11 @@ impl RunRequest {
         for (field, n, min) in [
             ("restart_watchdog_retries", self.restart_watchdog_retries, 0),
             ("health_check_passes", self.health_check_passes, 0),
-            ("guard_max_restarts", self.guard_max_restarts.unwrap_or(0), 0),
+            (
+                "guard_max_restarts",
+                self.guard_max_restarts.unwrap_or(0),
+                0,
+            ),
             (
                 "guard_failure_threshold",
                 self.guard_failure_threshold.unwrap_or(1),
@@ -236,9 +240,7 @@ impl RunRequest {
                 .0;
         }
         self.guard_max_restarts = self.guard_max_restarts.map(|n| n.min(MAX_PROBES));
-        self.guard_failure_threshold = self
-            .guard_failure_threshold
-            .map(|n| n.clamp(1, MAX_PROBES));
+        self.guard_failure_threshold = self.guard_failure_threshold.map(|n| n.clamp(1, MAX_PROBES));
         self
     }
 

@@ -13,6 +13,9 @@
 //! | 5 | target equals the deployed release | no | `rollback_target_same_as_deployed` | false |
 //! | 6 | otherwise | yes | `rollback_target_validated` | true |
 //!
+//! The classes: `deploy_failure`, `restart_watchdog_failure`, `health_failure`, and
+//! `guard_failure` (the post-deploy guard: the release did not hold after its gates).
+//!
 //! On top of the table, att caps consecutive automatic rollbacks of one target
 //! ([`RollbackLimit`]): a target that keeps failing is left `failed` instead of being rolled
 //! back forever.

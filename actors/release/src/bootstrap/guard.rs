@@ -35,9 +35,9 @@ use super::actor::{BootstrapState, SLACK, service_name};
 use super::messages::{BootstrapMsg, PhaseOutcome, PromoteRefused};
 use crate::directory::ActorDirectory;
 use crate::duration::{self, Bounds};
+use crate::model::{Phase, PhaseStatus, RunStatus};
 use crate::service::actor::{ServiceHandle, ServiceState};
 use crate::service::probe;
-use crate::model::{Phase, PhaseStatus, RunStatus};
 use crate::service::spec::ServiceSpec;
 
 /// The range of `guard_period`: 0 (no guard) to a day.
@@ -380,10 +380,22 @@ mod tests {
         let miss = || ProbeFailed("http_status:500".into());
         // (settings, what was seen in order, the verdict after the last)
         let table: Vec<(GuardSettings, Vec<Seen>, Verdict)> = vec![
-            (settings(0, 3), vec![Alive, ProbePassed, Over], Verdict::Held),
-            (settings(0, 3), vec![ProbePassed, exit()], fail("process_exited:3")),
+            (
+                settings(0, 3),
+                vec![Alive, ProbePassed, Over],
+                Verdict::Held,
+            ),
+            (
+                settings(0, 3),
+                vec![ProbePassed, exit()],
+                fail("process_exited:3"),
+            ),
             (settings(1, 3), vec![exit()], Verdict::Watching),
-            (settings(1, 3), vec![exit(), Alive, exit()], fail("process_exited:3")),
+            (
+                settings(1, 3),
+                vec![exit(), Alive, exit()],
+                fail("process_exited:3"),
+            ),
             (settings(2, 3), vec![exit(), exit(), Over], Verdict::Held),
             (settings(5, 3), vec![exit(), CrashLoop], fail("crash_loop")),
             (
@@ -440,12 +452,8 @@ mod tests {
                 failure_threshold: DEFAULT_THRESHOLD
             }
         );
-        let asked = GuardSettings::effective(
-            Some(Duration::from_secs(5)),
-            Some(2),
-            Some(4),
-            Some(&spec),
-        );
+        let asked =
+            GuardSettings::effective(Some(Duration::from_secs(5)), Some(2), Some(4), Some(&spec));
         assert_eq!(
             (asked.period, asked.max_restarts, asked.failure_threshold),
             (Duration::from_secs(5), 2, 4)

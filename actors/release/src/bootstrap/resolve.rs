@@ -8,12 +8,12 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 
 use super::actor::{SELF, service_name};
+use super::guard::GuardSettings;
 use super::messages::PhaseOutcome;
 use crate::build::{self, BuildSpec};
 use crate::directory::ActorDirectory;
 use crate::model::{Release, ReleaseStatus, ReleaseStore, RunRequest};
 use crate::service::actor::ServiceHandle;
-use super::guard::GuardSettings;
 use crate::service::spec::ServiceSpec;
 
 /// What `resolve` decided.

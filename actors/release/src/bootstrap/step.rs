@@ -4,9 +4,9 @@
 //! actor records the outcome, asks [`next`], and does what it says.
 //!
 //! ```text
-//! change ─▶ [publish] ─▶ resolve ─▶ [build] ─▶ deploy ─▶ watchdog ─▶ health ─▶ [guard] ─▶ succeeded
-//!   │           │           │          │   (build_only: succeeded)  │          │        │
-//!   └───────────┴───────────┴──────────┴─▶ failed   deploy/watchdog/health/guard failure ─▶ policy
+//! change ─▶ [publish] ─▶ resolve ─▶ [build] ─▶ deploy ─▶ watchdog ─▶ health ─▶ [guard] ─▶ ok
+//!   │           │           │          │   (build_only: ok)         │          │        │
+//!   └───────────┴───────────┴──────────┴─▶ failed  deploy/watchdog/health/guard failure ─▶ policy
 //! rollback ─▶ failed (cancelled when the run was cancelled)
 //! ```
 //!

@@ -108,7 +108,12 @@ fn revert_commit(
     let commit = r
         .commit(None, &who, &who, &message, &tree, &[&tip])
         .map_err(m)?;
-    r.reference(&format!("refs/heads/{branch}"), commit, false, "att: revert")
-        .map_err(m)?;
+    r.reference(
+        &format!("refs/heads/{branch}"),
+        commit,
+        false,
+        "att: revert",
+    )
+    .map_err(m)?;
     Ok(commit.to_string())
 }

@@ -191,7 +191,9 @@ fn commit_file(
     let mut index = repo.index().expect("index");
     index.add_path(std::path::Path::new(path)).expect("add");
     index.write().expect("index");
-    let tree = repo.find_tree(index.write_tree().expect("tree")).expect("tree");
+    let tree = repo
+        .find_tree(index.write_tree().expect("tree"))
+        .expect("tree");
     let who = git2::Signature::now("t", "t@localhost").expect("sig");
     let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
     let parents: Vec<&git2::Commit> = parent.iter().collect();
@@ -227,15 +229,24 @@ async fn a_publish_without_change_request_or_merge_deploys_the_changes_own_commi
     let repo = git2::Repository::open(&work).expect("open");
     let base_before = head_of(&bare, "main");
     let c1 = commit_file(&repo, "message.txt", "v1\n", "say v1", None);
-    repo.branch("att/one", &repo.find_commit(c1.parse().expect("oid")).expect("c"), false)
-        .expect("branch");
+    repo.branch(
+        "att/one",
+        &repo.find_commit(c1.parse().expect("oid")).expect("c"),
+        false,
+    )
+    .expect("branch");
 
     let mut no_pr = spec(ForgeKind::Local);
     no_pr.create_pr = false;
     let out = publish(&no_pr, &work, "att/one", "main", "say v1", &c1).await;
     assert_eq!(out.failure, None, "{out:?}");
     assert_eq!(
-        (out.pushed, out.pr_url.as_deref(), out.merged, out.commit.as_deref()),
+        (
+            out.pushed,
+            out.pr_url.as_deref(),
+            out.merged,
+            out.commit.as_deref()
+        ),
         (true, None, false, Some(c1.as_str()))
     );
     assert_eq!(out.ci_status.as_deref(), Some("not_run"));
@@ -300,20 +311,41 @@ async fn a_shipped_change_is_reverted_by_a_change_request_on_the_same_forge() {
     assert_eq!(out.failure, None, "{out:?}");
     assert_eq!(
         (out.pr_url.as_deref(), out.ci_status.as_deref(), out.merged),
-        (Some("https://github.com/o/r/pull/8"), Some("success"), false)
+        (
+            Some("https://github.com/o/r/pull/8"),
+            Some("success"),
+            false
+        )
     );
     let pushed = head_of(&bare, "att/revert-run-1").expect("the revert branch was pushed");
     let b = git2::Repository::open_bare(&bare).expect("bare");
     let revert_commit = b.find_commit(pushed.parse().expect("oid")).expect("commit");
-    assert_eq!(revert_commit.tree_id(), v0_tree, "the revert undoes the change");
-    assert_eq!(revert_commit.parent_id(0).expect("parent").to_string(), shipped);
-    assert!(revert_commit.message().unwrap_or_default().contains(&shipped));
+    assert_eq!(
+        revert_commit.tree_id(),
+        v0_tree,
+        "the revert undoes the change"
+    );
+    assert_eq!(
+        revert_commit.parent_id(0).expect("parent").to_string(),
+        shipped
+    );
+    assert!(
+        revert_commit
+            .message()
+            .unwrap_or_default()
+            .contains(&shipped)
+    );
     let asked = std::fs::read_to_string(&asked).expect("gh was run");
     assert!(
-        asked.contains("pr create --repo o/r --head att/revert-run-1 --base main --title Revert \"say v1\""),
+        asked.contains(
+            "pr create --repo o/r --head att/revert-run-1 --base main --title Revert \"say v1\""
+        ),
         "{asked}"
     );
-    assert!(!asked.contains("pr merge"), "a revert is not merged: {asked}");
+    assert!(
+        !asked.contains("pr merge"),
+        "a revert is not merged: {asked}"
+    );
     // The working tree was not touched.
     assert_eq!(
         std::fs::read_to_string(work.join("message.txt")).expect("file"),

@@ -1,8 +1,9 @@
 //! A managed service (`service:<name>` target): what to run, how to probe it, where its log
 //! goes. Validated when read (config file or API), with errors naming the field; its
-//! durations have ranges ([`crate::duration`]): `crash_window` 1 s – 24 h, `stop_grace`
-//! 0 – 10 min, `guard_period` 0 – 24 h, a build's `timeout` 1 s – 24 h. A stored registration from before the ranges
-//! is clamped into them when read ([`ServiceSpec::clamped`]).
+//! durations have ranges ([`crate::duration`]): `crash_window` 1 s – 24 h, `stop_grace` and
+//! `drain` 0 – 10 min, `guard_period` 0 – 24 h, a build's `timeout` 1 s – 24 h. A stored
+//! registration from before the ranges is clamped into them when read
+//! ([`ServiceSpec::clamped`]).
 
 use std::path::PathBuf;
 use std::time::Duration;

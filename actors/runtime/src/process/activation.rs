@@ -207,7 +207,10 @@ mod tests {
         let mut lines = text.lines();
         let fields: Vec<&str> = lines.next().expect("a line").split(' ').collect();
         assert_eq!(fields[..3], ["1", "web", "yes"], "{text}");
-        assert_eq!(fields[3], fields[4], "LISTEN_PID is the child's pid: {text}");
+        assert_eq!(
+            fields[3], fields[4],
+            "LISTEN_PID is the child's pid: {text}"
+        );
         assert!(
             lines.next().is_some_and(|l| l.starts_with("socket:")),
             "fd 3 is the socket: {text}"
