@@ -262,62 +262,65 @@ async fn switches(http: &reqwest::Client, listen: bool) -> (Vec<Duration>, Vec<D
     };
     let server = att::server::start(config).await.expect("att starts");
     let base = format!("http://{}/api/v1/bootstrap", server.local_addr);
-    let run = |id: &str| async {
-        let mut args = vec![
-            "--port".to_owned(),
-            port.to_string(),
-            "--release".into(),
-            id.to_owned(),
-        ];
-        if id.starts_with("bad") {
-            args.extend(["--crash-after-ms".to_owned(), "150".to_owned()]);
-        }
-        let r = http
-            .post(format!("{base}/releases"))
-            .json(&json!({"target": "service:web", "id": id, "command": SERVICE, "args": args}))
-            .send()
-            .await
-            .expect("release");
-        assert_eq!(r.status(), 201);
-        let t0 = Instant::now();
-        let r: Value = http
-            .post(format!("{base}/runs"))
-            .json(&json!({"target": "service:web", "requested_release_id": id,
-                          "restart_watchdog_retries": 3, "restart_watchdog_interval": "100ms",
-                          "health_check_interval": "50ms", "health_deadline": "2s"}))
-            .send()
-            .await
-            .expect("run")
-            .json()
-            .await
-            .expect("json");
-        let id = r["run_id"].as_str().expect("id").to_owned();
-        loop {
-            let r: Value = http
-                .get(format!("{base}/runs/{id}"))
-                .send()
-                .await
-                .expect("get")
-                .json()
-                .await
-                .expect("json");
-            if r["status"] != "running" {
-                return (t0.elapsed(), r);
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
     let (mut cycles, mut rollbacks) = (Vec::new(), Vec::new());
     for i in 0..10 {
-        let (t, done) = run(&format!("good-{i}")).await;
+        let (t, done) = one_run(http, &base, port, &format!("good-{i}")).await;
         assert_eq!(done["status"], "succeeded", "{done}");
         cycles.push(t);
-        let (_, done) = run(&format!("bad-{i}")).await;
+        let (_, done) = one_run(http, &base, port, &format!("bad-{i}")).await;
         assert_eq!(done["result"]["rollback_succeeded"], true, "{done}");
         rollbacks.push(took(phase(&done, "rollback")));
     }
     server.shutdown().await;
     (cycles, rollbacks)
+}
+
+/// One run of release `id` (registered first) of the fixture service on `port`: how long from
+/// the request to its end, and the final record.
+async fn one_run(http: &reqwest::Client, base: &str, port: u16, id: &str) -> (Duration, Value) {
+    let mut args = vec![
+        "--port".to_owned(),
+        port.to_string(),
+        "--release".into(),
+        id.to_owned(),
+    ];
+    if id.starts_with("bad") {
+        args.extend(["--crash-after-ms".to_owned(), "150".to_owned()]);
+    }
+    let r = http
+        .post(format!("{base}/releases"))
+        .json(&json!({"target": "service:web", "id": id, "command": SERVICE, "args": args}))
+        .send()
+        .await
+        .expect("release");
+    assert_eq!(r.status(), 201);
+    let t0 = Instant::now();
+    let r: Value = http
+        .post(format!("{base}/runs"))
+        .json(&json!({"target": "service:web", "requested_release_id": id,
+                          "restart_watchdog_retries": 3, "restart_watchdog_interval": "100ms",
+                          "health_check_interval": "50ms", "health_deadline": "2s"}))
+        .send()
+        .await
+        .expect("run")
+        .json()
+        .await
+        .expect("json");
+    let id = r["run_id"].as_str().expect("id").to_owned();
+    loop {
+        let r: Value = http
+            .get(format!("{base}/runs/{id}"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if r["status"] != "running" {
+            return (t0.elapsed(), r);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// The address from `att listening on http://…`, the first line on stdout.

@@ -537,7 +537,9 @@ impl Actor for ServiceActor {
                 state.held = false;
                 state.crash.reset();
                 state.event("service.deploy", json!({"release": release}));
-                if state.socket.is_some() && state.process.is_some() {
+                // With a socket, what serves (or still drains) keeps serving until the new
+                // release passed its gates, even when the current one has just crashed.
+                if state.socket.is_some() {
                     let r = state
                         .switch(&myself, command, release)
                         .map(|()| state.status());
