@@ -122,7 +122,7 @@ fn deploy(id: &str) -> Value {
 /// the earlier release, as `POST …/targets/{t}/rollback` starts — here with the test's short
 /// watch windows).
 async fn switch(att: &TestAtt, n: usize) -> Value {
-    let to = if n % 2 == 0 { "r2" } else { "r1" };
+    let to = if n.is_multiple_of(2) { "r2" } else { "r1" };
     let (status, body) = post(att, "/api/v1/bootstrap/runs", deploy(to)).await;
     assert_eq!(status, 202, "{body}");
     let id = body["run_id"].as_str().expect("id").to_owned();
@@ -140,7 +140,7 @@ async fn a_service_with_listen_switches_releases_without_a_failed_request() {
     for n in 0..20 {
         let r = switch(&att, n).await;
         assert_eq!(r["status"], "succeeded", "switch {n}: {r}");
-        let want = if n % 2 == 0 { "r2" } else { "r1" };
+        let want = if n.is_multiple_of(2) { "r2" } else { "r1" };
         assert_eq!(r["result"]["deployed_release_id"], want, "{r}");
     }
     let (ok, failed, errors) = client.stop().await;
