@@ -36,6 +36,7 @@ use super::messages::{BootstrapMsg, PhaseOutcome, PromoteRefused};
 use crate::directory::ActorDirectory;
 use crate::duration::{self, Bounds};
 use crate::model::{Phase, PhaseStatus, RunStatus};
+use crate::policy::FailureClass;
 use crate::service::actor::{ServiceHandle, ServiceState};
 use crate::service::probe;
 use crate::service::spec::ServiceSpec;
@@ -292,6 +293,23 @@ impl BootstrapState {
             remaining,
         );
         self.begin(myself, run, Phase::Guard, deadline, work).await;
+    }
+
+    /// A guard found broken after a restart of att: the target no longer runs the guarded
+    /// release. A guard failure, handed to the policy.
+    pub(super) async fn guard_lost(&mut self, myself: &ActorRef<BootstrapMsg>, run: &str) {
+        let why = "the target no longer runs the guarded release";
+        if let Some(active) = self.runs.get_mut(run) {
+            active.phase = Phase::Guard;
+            let result = &mut active.record.result;
+            result.guard_status = GuardStatus::Failed;
+            result.guard_reason = Some(why.into());
+            result.success = false;
+            let p = active.record.phase_mut(Phase::Guard);
+            p.status = PhaseStatus::Failed;
+            p.message = Some(why.into());
+        }
+        self.failed(myself, run, FailureClass::GuardFailure).await;
     }
 
     /// Ends the guard of `run` now, successfully (`POST …/promote`): the release stays

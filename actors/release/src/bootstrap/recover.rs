@@ -7,14 +7,13 @@ use time::OffsetDateTime;
 
 use super::actor::{BootstrapState, DEPLOY_DEADLINE, SELF, SLACK, active_run, service_name};
 use super::exec::{health_work, rollback_work};
-use super::guard::{GuardSettings, GuardStatus};
+use super::guard::GuardSettings;
 use super::messages::BootstrapMsg;
 use super::resolve::Resolution;
 use super::step::{self, Recovery};
 use crate::change;
 use crate::duration;
 use crate::model::{Phase, PhaseStatus, ReleaseStatus, RunRecord, RunStatus};
-use crate::policy::FailureClass;
 use crate::service::actor::ServiceHandle;
 
 impl BootstrapState {
@@ -141,20 +140,7 @@ impl BootstrapState {
                     .await;
             }
             (Recovery::Guard, _) => self.begin_guard(myself, &id).await,
-            (Recovery::GuardFailed, _) => {
-                let why = "the target no longer runs the guarded release";
-                if let Some(active) = self.runs.get_mut(&id) {
-                    active.phase = Phase::Guard;
-                    let result = &mut active.record.result;
-                    result.guard_status = GuardStatus::Failed;
-                    result.guard_reason = Some(why.into());
-                    result.success = false;
-                    let p = active.record.phase_mut(Phase::Guard);
-                    p.status = PhaseStatus::Failed;
-                    p.message = Some(why.into());
-                }
-                self.failed(myself, &id, FailureClass::GuardFailure).await;
-            }
+            (Recovery::GuardFailed, _) => self.guard_lost(myself, &id).await,
             _ => {
                 let deadline = request.health_deadline.saturating_add(SLACK);
                 let work = health_work(self.exec(), request, None);
