@@ -18,7 +18,7 @@
 //! guard interrupted by a killed att resumes for what is left of it, or, when that is
 //! nothing, looks once and concludes.
 //!
-//! [`Watch`] is the table above as a pure state machine; [`guard_work`] is the loop that
+//! [`Watch`] is the table above as a pure state machine; `guard_work` is the loop that
 //! feeds it what the service actor and the probe say. Settings come from the run request,
 //! else the service's spec ([`GuardSettings::effective`]); `self` has no guard (the launcher
 //! owns att's own switch).
