@@ -61,7 +61,7 @@ fn main() {
         let spec = serde_json::from_value(json!({
             "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
             "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
-            "stop_grace": "2s"
+            "stop_grace": "2s", "guard_period": "0s"
         }))
         .expect("spec");
         let config = Config {
@@ -95,10 +95,6 @@ fn main() {
                 }
             }
         };
-        let secs = |v: &Value| -> Duration {
-            let t = |s: &Value| time::OffsetDateTime::parse(s.as_str().unwrap_or_default(), &time::format_description::well_known::Rfc3339).expect("time");
-            Duration::try_from(t(&v["ended_at"]) - t(&v["started_at"])).unwrap_or_default()
-        };
 
         let (mut cycles, mut rollbacks) = (Vec::new(), Vec::new());
         for i in 0..10 {
@@ -119,7 +115,7 @@ fn main() {
             let r: Value = http.post(format!("{base}/runs")).json(&run(bad)).send().await.expect("run").json().await.expect("json");
             let done = wait(r["run_id"].as_str().expect("id").to_owned()).await;
             assert_eq!(done["result"]["rollback_succeeded"], true, "{done}");
-            rollbacks.push(secs(&done["phases"][7]));
+            rollbacks.push(took(phase(&done, "rollback")));
         }
         println!("| pipeline (fixture service) | runs | p50 ms |");
         println!("|---|---|---|");
@@ -127,6 +123,19 @@ fn main() {
         println!("| deploy → healthy (whole run, request to `succeeded`) | 10 | {} |", p50(cycles).as_millis());
         println!("| rollback phase (after the failing probe → old release healthy) | 10 | {} |", p50(rollbacks).as_millis());
         server.shutdown().await;
+
+        // Issue 20: the same service with `listen` (att owns the socket; a switch starts the
+        // new release beside the old one and retires the old one after the gates) against
+        // stop-then-start, in one run. The bad release crashes in the watch window (a
+        // health probe through a shared socket may reach the old release).
+        println!();
+        println!("| switch (fixture service, crash-in-watch rollback) | runs | deploy → healthy p50 ms | rollback phase p50 ms |");
+        println!("|---|---|---|---|");
+        for listen in [false, true] {
+            let (cycles, rollbacks) = switches(&http, listen).await;
+            let name = if listen { "`listen` (socket activation, overlap)" } else { "stop-then-start" };
+            println!("| {name} | 10 | {} | {} |", p50(cycles).as_millis(), p50(rollbacks).as_millis());
+        }
 
         // att itself under `att launch`: a `self` run to a registered release (the same
         // binary under a new id), from the request to the new process answering /health (a
@@ -206,6 +215,112 @@ fn main() {
         unsafe { libc::kill(launcher.id() as i32, libc::SIGTERM) };
         launcher.wait().expect("launcher exit");
     });
+}
+
+/// The record of phase `name` in a run.
+fn phase<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["phases"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["phase"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+/// The phase's duration, from its record.
+fn took(v: &Value) -> Duration {
+    let t = |s: &Value| {
+        time::OffsetDateTime::parse(
+            s.as_str().unwrap_or_default(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("time")
+    };
+    Duration::try_from(t(&v["ended_at"]) - t(&v["started_at"])).unwrap_or_default()
+}
+
+/// 10 deploy → healthy runs and 10 rollbacks (a release crashing 150 ms after its start)
+/// of the fixture service, with `listen` or without.
+async fn switches(http: &reqwest::Client, listen: bool) -> (Vec<Duration>, Vec<Duration>) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut spec = json!({
+        "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
+        "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
+        "stop_grace": "2s", "guard_period": "0s", "drain": "100ms"
+    });
+    if listen {
+        spec["listen"] = json!(format!("127.0.0.1:{port}"));
+    }
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: data.path().to_owned(),
+        log_level: "warn".into(),
+        services: vec![serde_json::from_value(spec).expect("spec")],
+        ..Config::default()
+    };
+    let server = att::server::start(config).await.expect("att starts");
+    let base = format!("http://{}/api/v1/bootstrap", server.local_addr);
+    let (mut cycles, mut rollbacks) = (Vec::new(), Vec::new());
+    for i in 0..10 {
+        let (t, done) = one_run(http, &base, port, &format!("good-{i}")).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        cycles.push(t);
+        let (_, done) = one_run(http, &base, port, &format!("bad-{i}")).await;
+        assert_eq!(done["result"]["rollback_succeeded"], true, "{done}");
+        rollbacks.push(took(phase(&done, "rollback")));
+    }
+    server.shutdown().await;
+    (cycles, rollbacks)
+}
+
+/// One run of release `id` (registered first) of the fixture service on `port`: how long from
+/// the request to its end, and the final record.
+async fn one_run(http: &reqwest::Client, base: &str, port: u16, id: &str) -> (Duration, Value) {
+    let mut args = vec![
+        "--port".to_owned(),
+        port.to_string(),
+        "--release".into(),
+        id.to_owned(),
+    ];
+    if id.starts_with("bad") {
+        args.extend(["--crash-after-ms".to_owned(), "150".to_owned()]);
+    }
+    let r = http
+        .post(format!("{base}/releases"))
+        .json(&json!({"target": "service:web", "id": id, "command": SERVICE, "args": args}))
+        .send()
+        .await
+        .expect("release");
+    assert_eq!(r.status(), 201);
+    let t0 = Instant::now();
+    let r: Value = http
+        .post(format!("{base}/runs"))
+        .json(&json!({"target": "service:web", "requested_release_id": id,
+                          "restart_watchdog_retries": 3, "restart_watchdog_interval": "100ms",
+                          "health_check_interval": "50ms", "health_deadline": "2s"}))
+        .send()
+        .await
+        .expect("run")
+        .json()
+        .await
+        .expect("json");
+    let id = r["run_id"].as_str().expect("id").to_owned();
+    loop {
+        let r: Value = http
+            .get(format!("{base}/runs/{id}"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if r["status"] != "running" {
+            return (t0.elapsed(), r);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// The address from `att listening on http://…`, the first line on stdout.

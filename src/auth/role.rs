@@ -159,6 +159,7 @@ mod tests {
             (Method::POST, "/api/v1/services", a),
             (Method::POST, "/api/v1/bootstrap/runs", a),
             (Method::POST, "/api/v1/bootstrap/targets/t/rollback", a),
+            (Method::POST, "/api/v1/bootstrap/runs/r/promote", a),
             (Method::POST, "/api/v1/events", a),
             (Method::GET, "/api/v1/keys", a),
             (Method::POST, "/api/v1/keys", a),

@@ -114,6 +114,7 @@ async fn follow(att: &Att, id: &str) -> Result<bool, String> {
     println!("run {id}");
     let mut shown: BTreeMap<String, String> = BTreeMap::new();
     let mut build_seen = i64::MIN;
+    let mut guarding_said = false;
     loop {
         let run = att
             .success(att.get(&format!("/api/v1/bootstrap/runs/{id}")))
@@ -122,7 +123,14 @@ async fn follow(att: &Att, id: &str) -> Result<bool, String> {
         if shown.get("build").is_some_and(|s| s == "running") {
             build_seen = print_build_output(att, id, build_seen).await;
         }
-        if run["status"] != "running" {
+        if run["status"] == "guarding" && !guarding_said {
+            guarding_said = true;
+            println!(
+                "guarding until {} (end early: POST /api/v1/bootstrap/runs/{id}/promote)",
+                run["result"]["guard_until"].as_str().unwrap_or("?")
+            );
+        }
+        if run["status"] != "running" && run["status"] != "guarding" {
             print_run_result(&run);
             return Ok(run["result"]["success"] == true);
         }

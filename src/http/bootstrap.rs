@@ -23,6 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_run))
         .routes(routes!(run_events))
         .routes(routes!(cancel_run))
+        .routes(routes!(promote_run))
         .routes(routes!(list_releases, add_release))
         .routes(routes!(rollback_target))
 }
@@ -170,7 +171,7 @@ async fn run_events(
         correlation_id: Some(id.clone()),
         ..EventQuery::default()
     };
-    let finished = known.status != att_release::model::RunStatus::Running;
+    let finished = !known.status.is_open();
     let shutdown = state.shutdown.clone();
     // The stream ends with the run's final event. A run that had ended when the stream began
     // may have its last events still on their way to the log: they are waited for a little.
@@ -217,6 +218,45 @@ async fn cancel_run(
             "message": "the run is rolling back; that cannot be cancelled", "run_id": id
         }))),
         Err(CancelRefused::NotRunning) => {
+            if state
+                .releases
+                .get_run(&id)
+                .await
+                .map_err(internal)?
+                .is_some()
+            {
+                Err(ApiError::Conflict(
+                    json!({"message": "the run has ended", "run_id": id}),
+                ))
+            } else {
+                Err(ApiError::NotFound("no such run".into()))
+            }
+        }
+    }
+}
+
+/// Ends a run's post-deploy guard now: the release is declared good, the run succeeds and
+/// the target is free for the next run.
+#[utoipa::path(post, path = "/api/v1/bootstrap/runs/{id}/promote", tag = "bootstrap",
+    params(("id" = String, Path, description = "run id")),
+    responses((status = 200, description = "promoted: the run succeeded", body = RunStarted),
+              (status = 404, description = "no such run", body = ErrorBody),
+              (status = 409, description = "the run is not guarding", body = ErrorBody)))]
+async fn promote_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunStarted>, ApiError> {
+    use att_release::bootstrap::PromoteRefused;
+    match BootstrapHandle::new(state.directory.clone())
+        .promote(&id)
+        .await
+        .map_err(internal)?
+    {
+        Ok(()) => Ok(Json(RunStarted { run_id: id })),
+        Err(PromoteRefused::NotGuarding(phase)) => Err(ApiError::Conflict(json!({
+            "message": format!("the run is not guarding (it is in `{phase}`)"), "run_id": id
+        }))),
+        Err(PromoteRefused::NotRunning) => {
             if state
                 .releases
                 .get_run(&id)

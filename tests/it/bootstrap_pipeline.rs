@@ -16,7 +16,7 @@ fn web(port: u16) -> att_release::service::spec::ServiceSpec {
     serde_json::from_value(json!({
         "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
         "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
-        "stop_grace": "2s"
+        "stop_grace": "2s", "guard_period": "0s"
     }))
     .expect("spec")
 }
@@ -78,6 +78,7 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
             ("deploy", "succeeded"),
             ("restart_watchdog", "succeeded"),
             ("health", "succeeded"),
+            ("guard", "skipped"),
             ("rollback", "skipped"),
         ],
     );
@@ -109,6 +110,7 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
             ("deploy", "succeeded"),
             ("restart_watchdog", "failed"),
             ("health", "skipped"),
+            ("guard", "skipped"),
             ("rollback", "succeeded"),
         ],
     );
@@ -143,6 +145,7 @@ async fn releases_go_live_and_failing_ones_are_rolled_back_to_a_verified_previou
             ("deploy", "succeeded"),
             ("restart_watchdog", "succeeded"),
             ("health", "failed"),
+            ("guard", "skipped"),
             ("rollback", "succeeded"),
         ],
     );
@@ -279,6 +282,7 @@ async fn one_run_per_target_and_bad_requests_are_refused() {
             ("deploy", "skipped"),
             ("restart_watchdog", "skipped"),
             ("health", "skipped"),
+            ("guard", "skipped"),
             ("rollback", "skipped"),
         ],
     );
@@ -318,7 +322,7 @@ async fn a_run_interrupted_by_sigkill_is_concluded_after_the_restart() {
         &config,
         format!(
             "[[services]]\nname = \"web\"\ncommand = \"{SERVICE}\"\nargs = [\"--port\", \"{port}\", \"--release\", \"r0\"]\n\
-             health = {{ kind = \"http\", url = \"http://127.0.0.1:{port}/health\" }}\nstop_grace = \"2s\"\n"
+             health = {{ kind = \"http\", url = \"http://127.0.0.1:{port}/health\" }}\nstop_grace = \"2s\"\nguard_period = \"0s\"\n"
         ),
     )
     .expect("config");
@@ -718,7 +722,7 @@ async fn releases_are_built_from_commits_in_a_worktree_and_their_artifacts_kept(
         "name": "web", "command": "{artifact}",
         "args": ["--port", port.to_string(), "--release", "{release}"],
         "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
-        "stop_grace": "2s",
+        "stop_grace": "2s", "guard_period": "0s",
         "build": {"repo": repo_dir.path(), "command": ["sh", "build.sh"],
                   "artifact": "out/service", "env": {"FIXTURE": SERVICE}}
     }))

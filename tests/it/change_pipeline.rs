@@ -91,7 +91,7 @@ async fn changes_ship_through_the_forge_and_bad_ones_never_stay_live() {
         "args": ["--port", port.to_string(), "--release", "{release}",
                  "--message-file", "{artifact}/message.txt", "--health-file", "{artifact}/health"],
         "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
-        "stop_grace": "2s",
+        "stop_grace": "2s", "guard_period": "0s",
         "build": {"repo": work, "command": ["sh", "build.sh"], "artifact": "out",
                   "env": {"FIXTURE": SERVICE}}
     }))
@@ -139,6 +139,7 @@ async fn changes_ship_through_the_forge_and_bad_ones_never_stay_live() {
             ("deploy", "succeeded"),
             ("restart_watchdog", "succeeded"),
             ("health", "succeeded"),
+            ("guard", "skipped"),
             ("rollback", "skipped"),
         ],
     );
@@ -202,6 +203,37 @@ async fn changes_ship_through_the_forge_and_bad_ones_never_stay_live() {
     );
     assert_eq!(res["rollback_target_release_id"], v1.as_str(), "{r:#}");
     assert_eq!(message(port).await.as_deref(), Some("hello v1\n"));
+    // The change it shipped is reverted on the same forge: a change request (not merged)
+    // whose CI ran green; the forge's base still holds the change until someone merges it.
+    let shipped = res["deployed_release_id"]
+        .as_str()
+        .expect("deployed")
+        .to_owned();
+    let url = res["revert_pr_url"]
+        .as_str()
+        .expect("a revert change request");
+    assert_eq!(res["revert_ci_status"], "success", "{r:#}");
+    let n = url.rsplit("#change-").next().expect("an id");
+    let cr: Value = serde_json::from_str(
+        &std::fs::read_to_string(forge.join(format!("att-forge/{n}.json"))).expect("the revert"),
+    )
+    .expect("json");
+    assert_eq!(
+        (&cr["state"], &cr["ci"], &cr["base"]),
+        (&json!("open"), &json!("success"), &json!(base)),
+        "{cr}"
+    );
+    assert_eq!(cr["title"], "Revert \"break health\"", "{cr}");
+    assert_eq!(
+        head_of(&forge, &base),
+        shipped,
+        "the revert is proposed, not merged"
+    );
+    let id = r["id"].as_str().expect("id");
+    assert_eq!(
+        head_of(&forge, &format!("att/revert-{id}")),
+        cr["head_commit"].as_str().expect("head").to_owned()
+    );
     let releases = att
         .get_json("/api/v1/bootstrap/releases?target=service:web")
         .await;
@@ -233,6 +265,7 @@ async fn changes_ship_through_the_forge_and_bad_ones_never_stay_live() {
             ("deploy", "skipped"),
             ("restart_watchdog", "skipped"),
             ("health", "skipped"),
+            ("guard", "skipped"),
             ("rollback", "skipped"),
         ],
     );

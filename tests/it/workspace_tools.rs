@@ -185,7 +185,8 @@ async fn deploy_ships_the_project_head_through_the_pipeline() {
     .expect_err("bad option");
     assert!(e.starts_with("invalid_input"), "{e}");
     let fast = json!({"restart_watchdog_retries": 2, "restart_watchdog_interval": "50ms",
-                      "health_check_interval": "50ms", "health_deadline": "10s"});
+                      "health_check_interval": "50ms", "health_deadline": "10s",
+                      "guard_period": "0s"});
 
     // A build alone: the release is built and registered, nothing deployed.
     let run = ship(&att, "att.deploy.build", &fast).await;

@@ -113,6 +113,21 @@ pub struct RunRequest {
     #[serde(default = "two_minutes", with = "crate::duration::serde_text")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub health_deadline: Duration,
+    /// How long the release is guarded after its health gate (the `guard` phase; 0: no
+    /// guard). Default: the service's `guard_period` (3 min unless it says otherwise).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::bootstrap::guard::serde_opt"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub guard_period: Option<Duration>,
+    /// Exits of the release tolerated during the guard. Default: the service's (0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard_max_restarts: Option<u32>,
+    /// Failed probes in a row that fail the guard. Default: the service's (3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard_failure_threshold: Option<u32>,
     /// Build the release and register it, deploy nothing (the run ends after `build`;
     /// `deployed_release_id` names the release built).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -180,14 +195,27 @@ impl RunRequest {
         for (field, bounds, value) in copy.durations() {
             bounds.check(field, *value)?;
         }
-        for (field, n) in [
-            ("restart_watchdog_retries", self.restart_watchdog_retries),
-            ("health_check_passes", self.health_check_passes),
+        if let Some(period) = self.guard_period {
+            crate::bootstrap::guard::GUARD_PERIOD.check("guard_period", period)?;
+        }
+        for (field, n, min) in [
+            ("restart_watchdog_retries", self.restart_watchdog_retries, 0),
+            ("health_check_passes", self.health_check_passes, 0),
+            (
+                "guard_max_restarts",
+                self.guard_max_restarts.unwrap_or(0),
+                0,
+            ),
+            (
+                "guard_failure_threshold",
+                self.guard_failure_threshold.unwrap_or(1),
+                1,
+            ),
         ] {
-            if n > MAX_PROBES {
+            if n > MAX_PROBES || n < min {
                 return Err(OutOfRange {
                     field: field.into(),
-                    message: format!("{n} is out of range: allowed from 0 to {MAX_PROBES}"),
+                    message: format!("{n} is out of range: allowed from {min} to {MAX_PROBES}"),
                 });
             }
         }
@@ -206,6 +234,13 @@ impl RunRequest {
         }
         self.restart_watchdog_retries = self.restart_watchdog_retries.min(MAX_PROBES);
         self.health_check_passes = self.health_check_passes.min(MAX_PROBES);
+        if let Some(p) = &mut self.guard_period {
+            *p = crate::bootstrap::guard::GUARD_PERIOD
+                .clamp("guard_period", *p)
+                .0;
+        }
+        self.guard_max_restarts = self.guard_max_restarts.map(|n| n.min(MAX_PROBES));
+        self.guard_failure_threshold = self.guard_failure_threshold.map(|n| n.clamp(1, MAX_PROBES));
         self
     }
 
@@ -253,6 +288,8 @@ pub enum Phase {
     RestartWatchdog,
     /// The health probe must pass.
     Health,
+    /// The post-deploy guard: the live release is watched for `guard_period`.
+    Guard,
     /// Go back to the rollback target, verified like a deploy.
     Rollback,
 }
@@ -299,6 +336,9 @@ pub struct PhaseRecord {
 pub enum RunStatus {
     /// Under way.
     Running,
+    /// The new release is live and watched by the post-deploy guard; the run (and the
+    /// target) stays open until the guard ends or the run is promoted.
+    Guarding,
     /// The new release is live and healthy.
     Succeeded,
     /// It did not hold (see the result: rolled back or not).
@@ -307,6 +347,13 @@ pub enum RunStatus {
     Interrupted,
     /// Cancelled on request (rolled back first when something had been deployed).
     Cancelled,
+}
+
+impl RunStatus {
+    /// Whether the run is still open: `running` or `guarding`.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Running | Self::Guarding)
+    }
 }
 
 /// A run's result (BOOTSTRAP.md, "The result").
@@ -327,6 +374,19 @@ pub struct RunResult {
     pub restart_watchdog_reason: Option<String>,
     /// `not_run`, `healthy`, `unhealthy`.
     pub health_status: String,
+    /// `not_run`, `guarding`, `held`, `promoted`, `failed`.
+    #[serde(default)]
+    pub guard_status: crate::bootstrap::guard::GuardStatus,
+    /// Why the guard failed (or how it ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard_reason: Option<String>,
+    /// When the guard ends (kept, so a guard resumed after a restart of att keeps its end).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub guard_until: Option<OffsetDateTime>,
     /// Whether a rollback was done.
     pub rollback_performed: bool,
     /// Whether it held.
@@ -366,6 +426,16 @@ pub struct RunResult {
     /// The change request was merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<bool>,
+    /// The change request reverting the shipped change, opened on the same forge when the
+    /// run was rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_pr_url: Option<String>,
+    /// The revert's CI: `success`, `failure` or `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_ci_status: Option<String>,
+    /// What did not happen of the revert, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_failure: Option<String>,
 }
 
 impl RunResult {
@@ -430,6 +500,7 @@ impl RunRecord {
                 Phase::Deploy,
                 Phase::RestartWatchdog,
                 Phase::Health,
+                Phase::Guard,
                 Phase::Rollback,
             ])
             .map(|phase| PhaseRecord {
@@ -452,13 +523,30 @@ impl RunRecord {
         }
     }
 
-    /// The record of `phase`.
+    /// The record of `phase` (added, pending, to a record stored before it existed: a
+    /// run of an older att has no `guard`).
     pub fn phase_mut(&mut self, phase: Phase) -> &mut PhaseRecord {
-        let i = self
-            .phases
-            .iter()
-            .position(|p| p.phase == phase)
-            .unwrap_or(0);
+        let i = match self.phases.iter().position(|p| p.phase == phase) {
+            Some(i) => i,
+            None => {
+                let before = self
+                    .phases
+                    .iter()
+                    .position(|p| p.phase == Phase::Rollback)
+                    .unwrap_or(self.phases.len());
+                self.phases.insert(
+                    before,
+                    PhaseRecord {
+                        phase,
+                        status: PhaseStatus::Pending,
+                        message: None,
+                        started_at: None,
+                        ended_at: None,
+                    },
+                );
+                before
+            }
+        };
         &mut self.phases[i]
     }
 }

@@ -13,6 +13,9 @@
 //! | 5 | target equals the deployed release | no | `rollback_target_same_as_deployed` | false |
 //! | 6 | otherwise | yes | `rollback_target_validated` | true |
 //!
+//! The classes: `deploy_failure`, `restart_watchdog_failure`, `health_failure`, and
+//! `guard_failure` (the post-deploy guard: the release did not hold after its gates).
+//!
 //! On top of the table, att caps consecutive automatic rollbacks of one target
 //! ([`RollbackLimit`]): a target that keeps failing is left `failed` instead of being rolled
 //! back forever.
@@ -30,15 +33,20 @@ pub enum FailureClass {
     RestartWatchdogFailure,
     /// The health probe did not pass before the progress deadline.
     HealthFailure,
+    /// After a passed health gate, the release did not hold through the post-deploy guard:
+    /// it exited more often than allowed, crash-looped, or failed its probe too often in a
+    /// row.
+    GuardFailure,
 }
 
 impl FailureClass {
-    /// `deploy_failure`, `restart_watchdog_failure`, `health_failure`.
+    /// `deploy_failure`, `restart_watchdog_failure`, `health_failure`, `guard_failure`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DeployFailure => "deploy_failure",
             Self::RestartWatchdogFailure => "restart_watchdog_failure",
             Self::HealthFailure => "health_failure",
+            Self::GuardFailure => "guard_failure",
         }
     }
 }
@@ -66,6 +74,8 @@ pub struct RollbackSwitches {
     pub rollback_on_restart_watchdog_failure: bool,
     /// Roll back after a `health_failure` (default true).
     pub rollback_on_health_failure: bool,
+    /// Roll back after a `guard_failure` (default true).
+    pub rollback_on_guard_failure: bool,
 }
 
 impl Default for RollbackSwitches {
@@ -74,6 +84,7 @@ impl Default for RollbackSwitches {
             rollback_on_deploy_failure: false,
             rollback_on_restart_watchdog_failure: true,
             rollback_on_health_failure: true,
+            rollback_on_guard_failure: true,
         }
     }
 }
@@ -85,6 +96,7 @@ impl RollbackSwitches {
             FailureClass::DeployFailure => self.rollback_on_deploy_failure,
             FailureClass::RestartWatchdogFailure => self.rollback_on_restart_watchdog_failure,
             FailureClass::HealthFailure => self.rollback_on_health_failure,
+            FailureClass::GuardFailure => self.rollback_on_guard_failure,
         }
     }
 }
@@ -189,13 +201,14 @@ impl RollbackLimit {
 mod tests {
     use super::*;
     use DeploymentContext::{External, SelfHosted};
-    use FailureClass::{DeployFailure, HealthFailure, RestartWatchdogFailure};
+    use FailureClass::{DeployFailure, GuardFailure, HealthFailure, RestartWatchdogFailure};
 
     fn switches(deploy: bool, watchdog: bool, health: bool) -> RollbackSwitches {
         RollbackSwitches {
             rollback_on_deploy_failure: deploy,
             rollback_on_restart_watchdog_failure: watchdog,
             rollback_on_health_failure: health,
+            rollback_on_guard_failure: true,
         }
     }
 
@@ -215,8 +228,42 @@ mod tests {
     fn every_rule_of_the_table_and_the_reference_scenarios() {
         let on = switches(true, true, true);
         let defaults = RollbackSwitches::default();
+        let no_guard = RollbackSwitches {
+            rollback_on_guard_failure: false,
+            ..defaults
+        };
         let rows: Vec<Row> = vec![
             // Rule 1, for each class; checked before the executor (reference §4.2 notes).
+            (
+                "1 guard switched off",
+                GuardFailure,
+                no_guard,
+                false,
+                SelfHosted,
+                Some("r2"),
+                Some("r1"),
+                (false, "rollback_disabled_for_guard_failure", None),
+            ),
+            (
+                "6 guard on by default",
+                GuardFailure,
+                defaults,
+                true,
+                SelfHosted,
+                Some("r2"),
+                Some("r1"),
+                (true, "rollback_target_validated", Some(true)),
+            ),
+            (
+                "5 guard: the target is the release that failed its guard",
+                GuardFailure,
+                defaults,
+                true,
+                SelfHosted,
+                Some("r2"),
+                Some("r2"),
+                (false, "rollback_target_same_as_deployed", Some(false)),
+            ),
             (
                 "1 deploy off by default (scenario 10)",
                 DeployFailure,
@@ -451,7 +498,12 @@ mod tests {
     /// self-hosted always may (blind or validated), external only with a target.
     #[test]
     fn class_context_switch_combinations() {
-        for failure in [DeployFailure, RestartWatchdogFailure, HealthFailure] {
+        for failure in [
+            DeployFailure,
+            RestartWatchdogFailure,
+            HealthFailure,
+            GuardFailure,
+        ] {
             for context in [SelfHosted, External] {
                 for switch in [false, true] {
                     for target in [None, Some("prev")] {
@@ -462,6 +514,7 @@ mod tests {
                                 s.rollback_on_restart_watchdog_failure = switch
                             }
                             HealthFailure => s.rollback_on_health_failure = switch,
+                            GuardFailure => s.rollback_on_guard_failure = switch,
                         }
                         let d = evaluate(&PolicyInput {
                             failure,

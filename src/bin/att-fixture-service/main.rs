@@ -1,13 +1,18 @@
 //! `att-fixture-service`: a small HTTP service for testing the release pipeline.
 //!
 //! `att-fixture-service --port PORT [--release ID] [--previous ID] [--health-status CODE]
-//!  [--crash-after-ms N] [--fail-start] [--ignore-sigterm] [--spawn-grandchild]
+//!  [--crash-after-ms N] [--crash-after-healthy-ms N] [--fail-start] [--ignore-sigterm] [--spawn-grandchild]
 //!  [--message-file PATH] [--health-file PATH]`
 //!
 //! Serves `GET /health` (200 "ok", or CODE) and `GET /version` (the release id) on
-//! 127.0.0.1:PORT (0: any free port). On start it prints `release_id=ID
+//! 127.0.0.1:PORT (0: any free port) — or, when started by socket activation
+//! (`LISTEN_FDS=1`, `LISTEN_PID` its pid: the systemd protocol), on the socket passed as
+//! descriptor 3, and then SIGTERM is a graceful stop (no new connections; what was
+//! accepted is answered). On start it prints `release_id=ID
 //! previous_release_id=ID` and `listening on http://ADDR`. `--fail-start` exits 1 before
-//! listening; `--crash-after-ms` exits 3 after N ms; `--ignore-sigterm` ignores SIGTERM (only
+//! listening; `--crash-after-ms` exits 3 after N ms; `--crash-after-healthy-ms` exits 3 N ms
+//! after it first answered `/health` with success (a release that passes its health gate and
+//! then dies, for the post-deploy guard); `--ignore-sigterm` ignores SIGTERM (only
 //! SIGKILL stops it); `--spawn-grandchild` starts `sleep 3600` beside itself (its pid is
 //! printed as `grandchild=PID`), to check that a stop takes the whole process group.
 //! `--message-file` serves the file's text (read at start) at `GET /message`;
@@ -23,6 +28,7 @@ struct Options {
     previous: String,
     health_status: u16,
     crash_after: Option<Duration>,
+    crash_after_healthy: Option<Duration>,
     fail_start: bool,
     ignore_sigterm: bool,
     grandchild: bool,
@@ -36,6 +42,7 @@ fn parse() -> Result<Options, String> {
         previous: String::new(),
         health_status: 200,
         crash_after: None,
+        crash_after_healthy: None,
         fail_start: false,
         ignore_sigterm: false,
         grandchild: false,
@@ -62,6 +69,12 @@ fn parse() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--crash-after-ms: {e}"))?;
                 o.crash_after = Some(Duration::from_millis(ms));
+            }
+            "--crash-after-healthy-ms" => {
+                let ms: u64 = value("--crash-after-healthy-ms")?
+                    .parse()
+                    .map_err(|e| format!("--crash-after-healthy-ms: {e}"))?;
+                o.crash_after_healthy = Some(Duration::from_millis(ms));
             }
             "--fail-start" => o.fail_start = true,
             "--ignore-sigterm" => o.ignore_sigterm = true,
@@ -132,12 +145,26 @@ async fn serve(o: Options) -> ExitCode {
             Err(e) => eprintln!("att-fixture-service: no grandchild: {e}"),
         }
     }
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", o.port)).await {
+    let passed = passed_socket();
+    let activated = passed.is_some();
+    let bound = match passed {
+        Some(l) => tokio::net::TcpListener::from_std(l),
+        None => tokio::net::TcpListener::bind(("127.0.0.1", o.port)).await,
+    };
+    let listener = match bound {
         Ok(l) => l,
         Err(e) => {
             eprintln!("att-fixture-service: cannot listen on port {}: {e}", o.port);
             return ExitCode::FAILURE;
         }
+    };
+    // SIGTERM ends a socket-activated service gracefully: the socket lives on in the
+    // release that replaces it, so nothing it accepted may be dropped.
+    let graceful = activated && !o.ignore_sigterm;
+    let sigterm = if graceful {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+    } else {
+        None
     };
     let addr = listener
         .local_addr()
@@ -146,16 +173,23 @@ async fn serve(o: Options) -> ExitCode {
     let status = StatusCode::from_u16(o.health_status).unwrap_or(StatusCode::OK);
     let release = o.release.clone();
     let message = o.message.clone();
+    // Told when `/health` first answered with success (for `--crash-after-healthy-ms`).
+    let healthy = std::sync::Arc::new(tokio::sync::Notify::new());
+    let told = healthy.clone();
     let app = axum::Router::new()
         .route(
             "/health",
-            get(move || async move {
-                let body = if status.is_success() {
-                    "ok"
-                } else {
-                    "unhealthy"
-                };
-                (status, body)
+            get(move || {
+                let told = told.clone();
+                async move {
+                    let body = if status.is_success() {
+                        told.notify_one();
+                        "ok"
+                    } else {
+                        "unhealthy"
+                    };
+                    (status, body)
+                }
             }),
         )
         .route("/version", get(move || async move { release }))
@@ -168,23 +202,103 @@ async fn serve(o: Options) -> ExitCode {
         );
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
-    let served = axum::serve(listener, app);
-    match o.crash_after {
-        Some(after) => {
-            tokio::select! {
-                _ = served => ExitCode::SUCCESS,
-                () = tokio::time::sleep(after) => {
-                    eprintln!("att-fixture-service: crashing on purpose after {} ms", after.as_millis());
-                    ExitCode::from(3)
-                }
+    let closing = std::sync::Arc::new(tokio::sync::Notify::new());
+    let served = axum::serve(
+        Closing {
+            inner: listener,
+            closing: closing.clone(),
+            closed: false,
+        },
+        app,
+    );
+    let crash = async {
+        match (o.crash_after, o.crash_after_healthy) {
+            (Some(after), _) => tokio::time::sleep(after).await,
+            (None, Some(after)) => {
+                healthy.notified().await;
+                tokio::time::sleep(after).await;
             }
+            (None, None) => std::future::pending().await,
         }
-        None => match served.await {
+    };
+    // A socket-activated stop: no more accepting (the next release takes the queue), what
+    // was accepted is answered, then the process ends.
+    let term = async move {
+        match sigterm {
+            Some(mut s) => {
+                s.recv().await;
+                closing.notify_one();
+                tokio::time::sleep(LINGER).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = served => match r {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("att-fixture-service: {e}");
                 ExitCode::FAILURE
             }
         },
+        () = crash => {
+            eprintln!("att-fixture-service: crashing on purpose");
+            ExitCode::from(3)
+        }
+        () = term => ExitCode::SUCCESS,
     }
+}
+
+/// How long a socket-activated service answers what it accepted after SIGTERM.
+const LINGER: Duration = Duration::from_millis(300);
+
+/// The listener, which stops accepting once told (SIGTERM of a socket-activated service);
+/// connections it accepted are served on. Accepted connections get `TCP_NODELAY`.
+struct Closing {
+    inner: tokio::net::TcpListener,
+    closing: std::sync::Arc<tokio::sync::Notify>,
+    closed: bool,
+}
+
+impl axum::serve::Listener for Closing {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            if self.closed {
+                std::future::pending::<()>().await;
+            }
+            tokio::select! {
+                r = self.inner.accept() => match r {
+                    Ok((stream, addr)) => {
+                        let _ = stream.set_nodelay(true);
+                        return (stream, addr);
+                    }
+                    // Out of descriptors, say: try again shortly.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                },
+                () = self.closing.notified() => self.closed = true,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// The listening socket passed by socket activation, when this process is its recipient.
+fn passed_socket() -> Option<std::net::TcpListener> {
+    use std::os::fd::FromRawFd;
+    let fds = std::env::var("LISTEN_FDS").ok()?;
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    if fds != "1" || pid != std::process::id() {
+        return None;
+    }
+    // SAFETY: by the protocol, descriptor 3 is a listening socket handed to this process
+    // alone (LISTEN_PID is its pid), and nothing else here uses it.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(3) };
+    listener.set_nonblocking(true).ok()?;
+    Some(listener)
 }

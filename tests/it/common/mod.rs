@@ -442,7 +442,7 @@ pub async fn run_to_end(
     let id = body["run_id"].as_str().expect("run id").to_owned();
     eventually("the run's end", limit, || async {
         let r = att.get_json(&format!("/api/v1/bootstrap/runs/{id}")).await;
-        (r["status"] != "running").then_some(r)
+        (r["status"] != "running" && r["status"] != "guarding").then_some(r)
     })
     .await
 }

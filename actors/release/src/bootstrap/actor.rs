@@ -97,6 +97,7 @@ pub(super) fn phase_name(p: Phase) -> &'static str {
         Phase::Deploy => "deploy",
         Phase::RestartWatchdog => "restart_watchdog",
         Phase::Health => "health",
+        Phase::Guard => "guard",
         Phase::Rollback => "rollback",
     }
 }
@@ -177,6 +178,9 @@ impl Actor for BootstrapActor {
             }
             BootstrapMsg::Cancel(run, reply) => {
                 state.cancel(&myself, run, reply).await;
+            }
+            BootstrapMsg::Promote(run, reply) => {
+                let _ = reply.send(state.promote(&run).await);
             }
             BootstrapMsg::Recover(reply) => {
                 let found = state.recover(&myself).await;

@@ -14,6 +14,7 @@ use super::messages::PhaseOutcome;
 use crate::build::BuildSpec;
 use crate::change;
 use crate::directory::ActorDirectory;
+use crate::forge::{self, RevertJob};
 use crate::model::{Release, RunRequest};
 use crate::service::actor::ServiceHandle;
 use crate::service::probe::{self, HealthGate, Probe, Watchdog};
@@ -162,7 +163,7 @@ impl Exec {
         let Some(process) = process else {
             return failed_gate("process_not_running");
         };
-        match status.health {
+        let gate = match status.health {
             Some(probe) => {
                 probe::health_gate(
                     &probe,
@@ -179,7 +180,12 @@ impl Exec {
                 last: None,
                 attempts: 1,
             },
+        };
+        if gate.healthy {
+            // A service with `listen`: the release it replaced served until now; it goes.
+            let _ = service.retire().await;
         }
+        gate
     }
 
     /// For `self`: stops the candidate (the running att serves on).
@@ -239,13 +245,15 @@ pub(super) fn failed_gate(reason: &str) -> HealthGate {
 }
 
 /// `rollback`: the rollback target deployed (built first if its artifact is gone) and
-/// verified like a deploy. For `self`, the candidate is stopped: the att that runs this is
+/// verified like a deploy; then, for a run that shipped a change, its revert opened on the
+/// forge. For `self`, the candidate is stopped: the att that runs this is
 /// the release rolled back to, and it is up.
 pub(super) fn rollback_work(
     exec: Exec,
     request: RunRequest,
     to: Release,
     build: Option<BuildJob>,
+    revert: Option<RevertJob>,
 ) -> BoxFuture<'static, PhaseOutcome> {
     Box::pin(async move {
         let result = async {
@@ -275,7 +283,12 @@ pub(super) fn rollback_work(
             Ok(())
         }
         .await;
-        PhaseOutcome::RolledBack(result)
+        // The target is back whatever the forge says; the forge's base is put right after.
+        let reverted = match &revert {
+            Some(job) => Some(Box::new(forge::revert(job).await)),
+            None => None,
+        };
+        PhaseOutcome::RolledBack(result, reverted)
     })
 }
 

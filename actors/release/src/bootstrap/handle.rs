@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::actor::NAME;
-use super::messages::{BootstrapMsg, CancelRefused, Refused};
+use super::messages::{BootstrapMsg, CancelRefused, PromoteRefused, Refused};
 use crate::directory::ActorDirectory;
 use crate::mailbox::{self, MailboxError};
 use crate::model::{RunRecord, RunRequest};
@@ -37,6 +37,15 @@ impl BootstrapHandle {
         let run = run.to_owned();
         mailbox::call(&self.directory, NAME, Duration::from_secs(10), |r| {
             BootstrapMsg::Cancel(run, r)
+        })
+        .await
+    }
+
+    /// Ends a run's guard now: its release is declared good and the run succeeds.
+    pub async fn promote(&self, run: &str) -> Result<Result<(), PromoteRefused>, MailboxError> {
+        let run = run.to_owned();
+        mailbox::call(&self.directory, NAME, Duration::from_secs(10), |r| {
+            BootstrapMsg::Promote(run, r)
         })
         .await
     }

@@ -32,8 +32,11 @@ pub enum PhaseOutcome {
     Watched(Watchdog),
     /// `health`.
     Checked(HealthGate),
-    /// `rollback`: verified healthy, or why not.
-    RolledBack(Result<(), String>),
+    /// `guard`: held (how), or why not.
+    Guarded(Result<String, String>),
+    /// `rollback`: verified healthy, or why not; and the revert of a shipped change, when
+    /// the run shipped one.
+    RolledBack(Result<(), String>, Option<Box<PublishOutcome>>),
     /// `change`: the commit made, or why not.
     Changed(Result<Box<ChangeOutcome>, ChangeFailure>),
     /// `publish`: what happened (a `failure` stops the run).
@@ -67,6 +70,17 @@ pub enum BootstrapMsg {
     /// Cancel a run: its phase's worker is stopped; if a deploy had begun, the target is
     /// rolled back (verified) when a rollback target is known.
     Cancel(String, RpcReplyPort<Result<(), CancelRefused>>),
+    /// End a run's guard now, successfully: the release is declared good.
+    Promote(String, RpcReplyPort<Result<(), PromoteRefused>>),
+}
+
+/// Why a promote was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromoteRefused {
+    /// No run with that id is in progress.
+    NotRunning,
+    /// The run is in progress but not guarding (its phase).
+    NotGuarding(&'static str),
 }
 
 /// Why a cancel was refused.
@@ -87,13 +101,14 @@ impl MessageMeta for BootstrapMsg {
             Self::Active(..) => "active",
             Self::Recover(_) => "recover",
             Self::Cancel(..) => "cancel",
+            Self::Promote(..) => "promote",
         }
     }
 
     fn correlation_id(&self) -> Option<&str> {
         match self {
             Self::PhaseDone { run, .. } | Self::PhaseDeadline { run, .. } => Some(run),
-            Self::Active(run, _) | Self::Cancel(run, _) => Some(run),
+            Self::Active(run, _) | Self::Cancel(run, _) | Self::Promote(run, _) => Some(run),
             Self::Start(..) | Self::Recover(_) => None,
         }
     }
@@ -125,6 +140,7 @@ pub(super) fn failed_outcome(phase: Phase, why: String) -> PhaseOutcome {
             }),
             attempts: 0,
         }),
-        Phase::Rollback => PhaseOutcome::RolledBack(Err(why)),
+        Phase::Guard => PhaseOutcome::Guarded(Err(why)),
+        Phase::Rollback => PhaseOutcome::RolledBack(Err(why), None),
     }
 }

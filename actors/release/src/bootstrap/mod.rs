@@ -14,6 +14,7 @@
 //! - [`recover`]: concluding the runs a previous att left `running`;
 //! - [`resolve`]: the `resolve` phase — which release to deploy and which to roll back to;
 //! - [`exec`]: the phase work — change, deploy, watchdog, health, rollback;
+//! - [`guard`]: the post-deploy guard — the live release watched after its gates;
 //! - [`build_job`]: the `build` phase's work (also a rollback's rebuild);
 //! - [`worker`]: the short-lived actor that runs one phase's work;
 //! - [`launcher`]: the client of `att launch`, which restarts att itself.
@@ -21,6 +22,7 @@
 pub mod actor;
 mod build_job;
 mod exec;
+pub mod guard;
 pub mod handle;
 pub mod launcher;
 pub mod messages;
@@ -33,4 +35,4 @@ pub mod worker;
 
 pub use actor::{BootstrapActor, BootstrapArgs, NAME, SELF};
 pub use handle::BootstrapHandle;
-pub use messages::{BootstrapMsg, CancelRefused, PhaseOutcome, Refused};
+pub use messages::{BootstrapMsg, CancelRefused, PhaseOutcome, PromoteRefused, Refused};

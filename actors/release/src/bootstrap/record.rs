@@ -4,6 +4,7 @@
 //! [`step`](super::step).
 
 use super::actor::BootstrapState;
+use super::guard::GuardStatus;
 use super::messages::PhaseOutcome;
 use crate::model::{Phase, ReleaseStatus};
 use crate::service::probe::HealthGate;
@@ -53,10 +54,11 @@ impl BootstrapState {
                     (None, Some(commit)) => {
                         // The merge is what gets deployed.
                         active.record.request.requested_release_id = commit;
-                        let message = format!(
-                            "merged {}",
-                            out.pr_url.as_deref().unwrap_or("the change request")
-                        );
+                        let message = match (&out.pr_url, out.merged) {
+                            (Some(url), true) => format!("merged {url}"),
+                            (Some(url), false) => format!("opened {url}; not merged"),
+                            (None, _) => "pushed; no change request".to_owned(),
+                        };
                         self.close_phase(run, true, Some(message));
                         (Phase::Publish, true)
                     }
@@ -77,6 +79,12 @@ impl BootstrapState {
                 result.rollback_target_release_id =
                     resolution.rollback_to.as_ref().map(|r| r.id.clone());
                 result.release_metadata_source = Some(resolution.source.to_owned());
+                // The guard as the run applies it, kept with the request: a run concluded
+                // after a restart of att guards the same way.
+                let request = &mut active.record.request;
+                request.guard_period = Some(resolution.guard.period);
+                request.guard_max_restarts = Some(resolution.guard.max_restarts);
+                request.guard_failure_threshold = Some(resolution.guard.failure_threshold);
                 active.resolution = Some(resolution);
                 self.close_phase(run, true, None);
                 (Phase::Resolve, true)
@@ -119,7 +127,27 @@ impl BootstrapState {
                 self.record_health(run, gate).await;
                 (Phase::Health, healthy)
             }
-            PhaseOutcome::RolledBack(outcome) => {
+            PhaseOutcome::Guarded(outcome) => {
+                let ok = outcome.is_ok();
+                result.guard_status = if ok {
+                    GuardStatus::Held
+                } else {
+                    GuardStatus::Failed
+                };
+                let reason = match outcome {
+                    Ok(r) | Err(r) => r,
+                };
+                result.guard_reason = Some(reason.clone());
+                result.success = ok;
+                self.close_phase(run, ok, Some(reason));
+                (Phase::Guard, ok)
+            }
+            PhaseOutcome::RolledBack(outcome, revert) => {
+                if let Some(revert) = revert {
+                    result.revert_pr_url = revert.pr_url;
+                    result.revert_ci_status = revert.ci_status;
+                    result.revert_failure = revert.failure;
+                }
                 let ok = outcome.is_ok();
                 self.record_rollback(run, outcome).await;
                 (Phase::Rollback, ok)

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::actor::{BootstrapState, DEPLOY_DEADLINE, SELF, SLACK, active_run, service_name};
 use super::exec::{health_work, rollback_work};
+use super::guard::GuardSettings;
 use super::messages::BootstrapMsg;
 use super::resolve::Resolution;
 use super::step::{self, Recovery};
@@ -16,11 +17,13 @@ use crate::model::{Phase, PhaseStatus, ReleaseStatus, RunRecord, RunStatus};
 use crate::service::actor::ServiceHandle;
 
 impl BootstrapState {
-    /// Concludes the runs a previous att left `running` (it was killed mid-run). A run whose
-    /// deploy had not begun, or did not take effect (the service does not run the deployed
-    /// release), is `interrupted`: the old release still runs. Otherwise the health phase is
-    /// run again and the policy applies to its outcome; a run killed during its rollback
-    /// does the rollback again. Either way the target ends on a verified release or `failed`.
+    /// Concludes the runs a previous att left `running` or `guarding` (it was killed
+    /// mid-run). A run whose deploy had not begun, or did not take effect (the service does
+    /// not run the deployed release), is `interrupted`: the old release still runs. Otherwise
+    /// the health phase is run again and the policy applies to its outcome; a run killed
+    /// during its rollback does the rollback again; a run killed while guarding resumes its
+    /// guard until the stored `guard_until`. Either way the target ends on a verified
+    /// release or `failed`.
     pub(super) async fn recover(&mut self, myself: &ActorRef<BootstrapMsg>) -> usize {
         let runs = match self.args.store.list_runs(1000).await {
             Ok(r) => r,
@@ -31,7 +34,7 @@ impl BootstrapState {
         };
         let left: Vec<RunRecord> = runs
             .into_iter()
-            .filter(|r| r.status == RunStatus::Running && !self.runs.contains_key(&r.id))
+            .filter(|r| r.status.is_open() && !self.runs.contains_key(&r.id))
             .collect();
         let found = left.len();
         for record in left {
@@ -92,7 +95,11 @@ impl BootstrapState {
                 .as_ref()
                 .is_some_and(|d| running_release.as_deref() == Some(d.id.as_str())),
         });
-        let (Some(deployed), Recovery::Health | Recovery::Rollback) = (deployed, fate) else {
+        let (
+            Some(deployed),
+            Recovery::Health | Recovery::Rollback | Recovery::Guard | Recovery::GuardFailed,
+        ) = (deployed, fate)
+        else {
             // The deploy never began or never took effect: the old release still runs.
             self.runs.insert(id.clone(), active_run(record, None));
             return self.finish(&id, RunStatus::Interrupted).await;
@@ -101,24 +108,39 @@ impl BootstrapState {
             .iter()
             .find(|r| r.status == ReleaseStatus::Live && r.id != deployed.id)
             .cloned();
+        // Stored before durations had ranges, maybe: clamped, so a phase cannot hang.
+        let request = record.request.clone().clamped();
+        let spec = match service_name(&target) {
+            Some(name) => ServiceHandle::new(self.args.directory.clone(), name)
+                .spec()
+                .await
+                .ok(),
+            None => None,
+        };
         let resolution = Resolution {
             deployed,
             rollback_to: rollback_to.clone(),
             source: "registry",
             live_before,
             service: None,
+            guard: GuardSettings::effective(
+                request.guard_period,
+                request.guard_max_restarts,
+                request.guard_failure_threshold,
+                spec.as_ref(),
+            ),
         };
-        // Stored before durations had ranges, maybe: clamped, so a phase cannot hang.
-        let request = record.request.clone().clamped();
         self.runs
             .insert(id.clone(), active_run(record, Some(resolution)));
         match (fate, rollback_to) {
             (Recovery::Rollback, Some(to)) => {
                 let deadline = duration::sum(&[DEPLOY_DEADLINE, request.health_deadline, SLACK]);
-                let work = rollback_work(self.exec(), request, to, None);
+                let work = rollback_work(self.exec(), request, to, None, None);
                 self.begin(myself, &id, Phase::Rollback, deadline, work)
                     .await;
             }
+            (Recovery::Guard, _) => self.begin_guard(myself, &id).await,
+            (Recovery::GuardFailed, _) => self.guard_lost(myself, &id).await,
             _ => {
                 let deadline = request.health_deadline.saturating_add(SLACK);
                 let work = health_work(self.exec(), request, None);

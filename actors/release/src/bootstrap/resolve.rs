@@ -8,6 +8,7 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 
 use super::actor::{SELF, service_name};
+use super::guard::GuardSettings;
 use super::messages::PhaseOutcome;
 use crate::build::{self, BuildSpec};
 use crate::directory::ActorDirectory;
@@ -24,6 +25,8 @@ pub struct Resolution {
     /// The target's spec, when its releases are built: then `deployed` is built first
     /// unless its artifact is kept.
     pub(super) service: Option<ServiceSpec>,
+    /// The post-deploy guard the run applies (the request's settings, else the service's).
+    pub(super) guard: GuardSettings,
 }
 
 impl Resolution {
@@ -105,6 +108,8 @@ pub(super) async fn resolve_self(
         rollback_to,
         source,
         live_before,
+        // att's own switch is the launcher's: no guard.
+        guard: GuardSettings::effective(None, None, None, None),
         service: Some(spec).filter(|s| s.build.is_some()),
     })
 }
@@ -220,6 +225,12 @@ pub(super) async fn resolve(
         rollback_to,
         source,
         live_before,
+        guard: GuardSettings::effective(
+            request.guard_period,
+            request.guard_max_restarts,
+            request.guard_failure_threshold,
+            Some(&spec),
+        ),
         service: Some(spec).filter(|s| s.build.is_some()),
     })
 }

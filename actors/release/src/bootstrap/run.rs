@@ -22,9 +22,10 @@ use super::worker::{PhaseWorker, WorkerArgs};
 use crate::change;
 use crate::duration;
 use crate::events::NewEvent;
-use crate::forge;
+use crate::forge::{self, RevertJob};
 use crate::model::{Phase, PhaseStatus, Release, ReleaseStatus, RunRecord, RunRequest, RunStatus};
 use crate::policy::{self, FailureClass, PolicyInput};
+use crate::service::actor::ServiceHandle;
 use crate::trace;
 
 impl BootstrapState {
@@ -72,6 +73,11 @@ impl BootstrapState {
         };
         active.phase = phase;
         active.token = token;
+        active.record.status = if phase == Phase::Guard {
+            RunStatus::Guarding
+        } else {
+            RunStatus::Running
+        };
         let now = OffsetDateTime::now_utc();
         let p = active.record.phase_mut(phase);
         p.status = PhaseStatus::Running;
@@ -155,6 +161,14 @@ impl BootstrapState {
             return;
         };
         self.busy.remove(&active.record.target);
+        if let Some(name) = service_name(&active.record.target) {
+            // Whatever the outcome, what runs now is what stays: a replaced release still
+            // serving beside it (a service with `listen`) goes.
+            let service = ServiceHandle::new(self.args.directory.clone(), name);
+            tokio::spawn(async move {
+                let _ = service.retire().await;
+            });
+        }
         for p in &mut active.record.phases {
             if p.status == PhaseStatus::Pending {
                 p.status = PhaseStatus::Skipped;
@@ -201,6 +215,29 @@ impl BootstrapState {
             service: resolution.service.clone()?,
             spec,
             protect,
+        })
+    }
+
+    /// The revert of the change `run` shipped, when it shipped one (merged on the forge).
+    pub(super) fn revert_job(&self, run: &str) -> Option<RevertJob> {
+        let active = self.runs.get(run)?;
+        let made = active.change.as_ref()?;
+        if active.record.result.merged != Some(true) {
+            return None;
+        }
+        let request = &active.record.request;
+        let mut spec = request.publish.clone()?;
+        if spec.ci.is_none() {
+            spec.ci = request.change.as_ref().and_then(|c| c.test.clone());
+        }
+        Some(RevertJob {
+            spec,
+            repo: made.repo.clone(),
+            base: made.base.clone(),
+            // Set to the merge by `publish`.
+            shipped: request.requested_release_id.clone(),
+            title: change_title(request),
+            run: run.to_owned(),
         })
     }
 
@@ -298,14 +335,16 @@ impl BootstrapState {
             return;
         };
         let job = self.build_job(run, &to);
+        let revert = self.revert_job(run);
         let deadline = duration::sum(&[
             DEPLOY_DEADLINE,
             request.watchdog_span(),
             request.health_deadline,
             job.as_ref().map_or(Duration::ZERO, |j| j.spec.timeout),
+            revert_span(revert.as_ref()),
             SLACK,
         ]);
-        let work = rollback_work(self.exec(), request, to, job);
+        let work = rollback_work(self.exec(), request, to, job, revert);
         self.begin(myself, run, Phase::Rollback, deadline, work)
             .await;
     }
@@ -345,6 +384,11 @@ impl BootstrapState {
                 .as_ref()
                 .is_some_and(|r| self.build_job(run, &r.deployed).is_some()),
             cancelled: active.cancelled,
+            guard: request.target != SELF
+                && active
+                    .resolution
+                    .as_ref()
+                    .is_some_and(|r| !r.guard.period.is_zero()),
         }
     }
 
@@ -402,14 +446,17 @@ impl BootstrapState {
                     spec.ci = request.change.as_ref().and_then(|c| c.test.clone());
                 }
                 let deadline = duration::sum(&[spec.ci_budget, DEPLOY_DEADLINE * 2, SLACK]);
-                let title = request
-                    .change
-                    .as_ref()
-                    .map(|c| c.message.lines().next().unwrap_or_default().to_owned())
-                    .unwrap_or_default();
+                let title = change_title(&request);
                 let work: BoxFuture<'static, PhaseOutcome> = Box::pin(async move {
-                    let out =
-                        forge::publish(&spec, &made.repo, &made.branch, &made.base, &title).await;
+                    let out = forge::publish(
+                        &spec,
+                        &made.repo,
+                        &made.branch,
+                        &made.base,
+                        &title,
+                        &made.commit,
+                    )
+                    .await;
                     PhaseOutcome::Published(Box::new(out))
                 });
                 self.begin(myself, run, Phase::Publish, deadline, work)
@@ -450,6 +497,7 @@ impl BootstrapState {
                 let work = health_work(exec, request, active.candidate.clone());
                 self.begin(myself, run, Phase::Health, deadline, work).await;
             }
+            step::Start::Guard => self.begin_guard(myself, run).await,
         }
     }
 
@@ -555,18 +603,36 @@ impl BootstrapState {
         match rollback.filter(|_| then == step::OnCancel::RollBack) {
             Some(to) => {
                 let job = self.build_job(&run, &to);
+                let revert = self.revert_job(&run);
                 let deadline = duration::sum(&[
                     DEPLOY_DEADLINE,
                     job.as_ref().map_or(Duration::ZERO, |j| j.spec.timeout),
                     request.watchdog_span(),
                     request.health_deadline,
+                    revert_span(revert.as_ref()),
                     SLACK,
                 ]);
-                let work = rollback_work(self.exec(), request, to, job);
+                let work = rollback_work(self.exec(), request, to, job, revert);
                 self.begin(myself, &run, Phase::Rollback, deadline, work)
                     .await;
             }
             None => self.finish(&run, RunStatus::Cancelled).await,
         }
     }
+}
+
+/// A change's title: its commit message's first line.
+fn change_title(request: &RunRequest) -> String {
+    request
+        .change
+        .as_ref()
+        .map(|c| c.message.lines().next().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+/// How long a revert may add to a rollback: a push and its CI wait.
+fn revert_span(revert: Option<&RevertJob>) -> Duration {
+    revert.map_or(Duration::ZERO, |j| {
+        duration::sum(&[j.spec.ci_budget, DEPLOY_DEADLINE])
+    })
 }

@@ -4,9 +4,9 @@
 //! actor records the outcome, asks [`next`], and does what it says.
 //!
 //! ```text
-//! change ─▶ [publish] ─▶ resolve ─▶ [build] ─▶ deploy ─▶ watchdog ─▶ health ─▶ succeeded
-//!   │           │           │          │   (build_only: succeeded)  │          │
-//!   └───────────┴───────────┴──────────┴─▶ failed      deploy/watchdog/health failure ─▶ policy
+//! change ─▶ [publish] ─▶ resolve ─▶ [build] ─▶ deploy ─▶ watchdog ─▶ health ─▶ [guard] ─▶ ok
+//!   │           │           │          │   (build_only: ok)         │          │        │
+//!   └───────────┴───────────┴──────────┴─▶ failed  deploy/watchdog/health/guard failure ─▶ policy
 //! rollback ─▶ failed (cancelled when the run was cancelled)
 //! ```
 //!
@@ -28,6 +28,8 @@ pub struct Facts {
     pub needs_build: bool,
     /// The run was cancelled on request.
     pub cancelled: bool,
+    /// The run guards its release after the health gate (`guard_period` > 0, a service).
+    pub guard: bool,
 }
 
 /// A phase that follows another one (`change` and `rollback` are started otherwise: by the
@@ -46,6 +48,8 @@ pub enum Start {
     RestartWatchdog,
     /// The health probe must pass.
     Health,
+    /// The live release is watched for the guard period.
+    Guard,
 }
 
 /// What follows a phase.
@@ -74,8 +78,11 @@ pub fn next(ended: Phase, ok: bool, facts: Facts) -> Next {
         (Deploy, false) => Next::Fail(FailureClass::DeployFailure),
         (RestartWatchdog, true) => Next::Start(Start::Health),
         (RestartWatchdog, false) => Next::Fail(FailureClass::RestartWatchdogFailure),
+        (Health, true) if facts.guard => Next::Start(Start::Guard),
         (Health, true) => Next::Finish(RunStatus::Succeeded),
         (Health, false) => Next::Fail(FailureClass::HealthFailure),
+        (Guard, true) => Next::Finish(RunStatus::Succeeded),
+        (Guard, false) => Next::Fail(FailureClass::GuardFailure),
         // A failed rollback leaves the target failed; it is never retried.
         (Rollback, _) if facts.cancelled => Next::Finish(RunStatus::Cancelled),
         (Rollback, _) => Next::Finish(RunStatus::Failed),
@@ -97,8 +104,10 @@ pub fn on_cancel(phase: Phase, rollback_known: bool) -> OnCancel {
     match phase {
         // Before `deploy` the live release was never touched.
         Change | Publish | Resolve | Build => OnCancel::End,
-        Deploy | RestartWatchdog | Health | Rollback if rollback_known => OnCancel::RollBack,
-        Deploy | RestartWatchdog | Health | Rollback => OnCancel::End,
+        Deploy | RestartWatchdog | Health | Guard | Rollback if rollback_known => {
+            OnCancel::RollBack
+        }
+        Deploy | RestartWatchdog | Health | Guard | Rollback => OnCancel::End,
     }
 }
 
@@ -126,17 +135,31 @@ pub enum Recovery {
     Health,
     /// Run the rollback it was killed in again.
     Rollback,
+    /// Resume the guard it was killed in, for what is left of it (at least one look).
+    Guard,
+    /// It was guarding, and the target no longer runs the deployed release: a guard
+    /// failure, handed to the policy.
+    GuardFailed,
 }
 
-/// The fate of a run a previous att left `running`: a deploy that never began or never took
-/// effect leaves the old release running (`interrupted`); a rollback that was under way is
-/// done again; otherwise the deployed release runs and must pass `health`.
+/// The fate of a run a previous att left `running` (or `guarding`): a deploy that never
+/// began or never took effect leaves the old release running (`interrupted`); a rollback
+/// that was under way is done again; a guard that was under way resumes while the target
+/// runs the deployed release, and has failed when it does not; otherwise
+/// the deployed release runs and must pass `health`.
 pub fn recover(left: Left) -> Recovery {
     if !(left.deploy_begun && left.deployed_known) {
         return Recovery::Interrupted;
     }
     if left.interrupted == Some(Phase::Rollback) && left.rollback_known {
         return Recovery::Rollback;
+    }
+    if left.interrupted == Some(Phase::Guard) {
+        return if left.runs_deployed {
+            Recovery::Guard
+        } else {
+            Recovery::GuardFailed
+        };
     }
     if left.runs_deployed {
         Recovery::Health
@@ -171,6 +194,10 @@ mod tests {
         };
         let cancelled = Facts {
             cancelled: true,
+            ..plain
+        };
+        let guard = Facts {
+            guard: true,
             ..plain
         };
         use Phase::*;
@@ -208,6 +235,15 @@ mod tests {
                 Next::Fail(FailureClass::RestartWatchdogFailure),
             ),
             (Health, true, plain, Next::Finish(RunStatus::Succeeded)),
+            (Health, true, guard, Next::Start(Start::Guard)),
+            (
+                Health,
+                false,
+                guard,
+                Next::Fail(FailureClass::HealthFailure),
+            ),
+            (Guard, true, guard, Next::Finish(RunStatus::Succeeded)),
+            (Guard, false, guard, Next::Fail(FailureClass::GuardFailure)),
             (
                 Health,
                 false,
@@ -245,6 +281,8 @@ mod tests {
             (Deploy, true, OnCancel::RollBack),
             (RestartWatchdog, true, OnCancel::RollBack),
             (Health, true, OnCancel::RollBack),
+            (Guard, true, OnCancel::RollBack),
+            (Guard, false, OnCancel::End),
             (Deploy, false, OnCancel::End),
             (RestartWatchdog, false, OnCancel::End),
             (Health, false, OnCancel::End),
@@ -330,6 +368,31 @@ mod tests {
                 Recovery::Interrupted,
             ),
             (Left::default(), Recovery::Interrupted),
+            // Killed while guarding: the guard resumes; a target that no longer runs the
+            // release is a guard failure (for the policy), not an `interrupted` shrug.
+            (
+                Left {
+                    interrupted: Some(Phase::Guard),
+                    ..took
+                },
+                Recovery::Guard,
+            ),
+            (
+                Left {
+                    interrupted: Some(Phase::Guard),
+                    runs_deployed: false,
+                    ..took
+                },
+                Recovery::GuardFailed,
+            ),
+            (
+                Left {
+                    interrupted: Some(Phase::Guard),
+                    deployed_known: false,
+                    ..took
+                },
+                Recovery::Interrupted,
+            ),
         ];
         for (left, want) in table {
             assert_eq!(recover(left), want, "{left:?}");

@@ -9,17 +9,20 @@
 //! - [`GithubForge`]: GitHub through the `gh` command line (the user's own login).
 //!
 //! The parts: [`port`] (the trait and its types), [`publish`] (the phase, the CI wait, the
-//! choice of adapter), [`local`] and [`github`] (the adapters).
+//! choice of adapter), [`revert`] (the change request that undoes a shipped change whose
+//! release was rolled back), [`local`] and [`github`] (the adapters).
 
 mod github;
 mod local;
 mod port;
 mod publish;
+mod revert;
 
 pub use github::GithubForge;
 pub use local::LocalForge;
 pub use port::*;
 pub use publish::*;
+pub use revert::*;
 
 #[cfg(test)]
 mod tests;

@@ -55,6 +55,20 @@ pub struct PublishSpec {
     #[serde(default = "ten_minutes", with = "crate::duration::serde_text")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub ci_budget: Duration,
+    /// Open a change request after the push (default true). Off: the pushed commit is
+    /// deployed as it is — no change request, no CI wait, no merge (the reference's
+    /// `create_pr=false`, scenario 8).
+    #[serde(default = "yes")]
+    pub create_pr: bool,
+    /// Merge the change request when CI is green (default true). Off: the change request
+    /// stays open and the change's commit is deployed (`auto_merge_on_ci_success=false`,
+    /// scenario 9).
+    #[serde(default = "yes")]
+    pub merge: bool,
+}
+
+pub(super) fn yes() -> bool {
+    true
 }
 
 pub(super) fn origin() -> String {

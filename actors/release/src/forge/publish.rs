@@ -100,16 +100,18 @@ pub(super) fn remote_url(repo: &Path, remote: &str) -> Result<String, String> {
     Ok(found.url().unwrap_or_default().to_owned())
 }
 
-/// The `publish` phase: push `branch`, open a change request into `base`, wait for CI, merge,
-/// and bring the merge back into `repo` (`<remote>/<base>` updated; the local `base` branch
-/// fast-forwarded when that is safe). Answers what happened (a red CI is an outcome with a
-/// `failure`, not an error).
+/// The `publish` phase: push `branch` (whose head is `commit`), open a change request into
+/// `base`, wait for CI, merge, and bring the merge back into `repo` (`<remote>/<base>`
+/// updated; the local `base` branch fast-forwarded when that is safe). Answers what happened
+/// (a red CI is an outcome with a `failure`, not an error). Without `create_pr` it stops
+/// after the push, without `merge` after a green CI: then `commit` is what gets deployed.
 pub async fn publish(
     spec: &PublishSpec,
     repo: &Path,
     branch: &str,
     base: &str,
     title: &str,
+    commit: &str,
 ) -> PublishOutcome {
     let mut out = PublishOutcome::default();
     let fail = |mut out: PublishOutcome, why: String| {
@@ -120,6 +122,11 @@ pub async fn publish(
         return fail(out, format!("push of `{branch}` failed: {e}"));
     }
     out.pushed = true;
+    if !spec.create_pr {
+        out.ci_status = Some("not_run".into());
+        out.commit = Some(commit.to_owned());
+        return out;
+    }
     let forge = match forge_for(
         repo,
         &spec.remote,
@@ -160,6 +167,10 @@ pub async fn publish(
                 waited.status
             ),
         );
+    }
+    if !spec.merge {
+        out.commit = Some(commit.to_owned());
+        return out;
     }
     let merged = match forge.merge(&cr.id).await {
         Ok(c) => c,

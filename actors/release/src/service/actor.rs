@@ -112,6 +112,9 @@ struct Recorded {
     /// Stopped on request: it stays stopped when att starts again.
     #[serde(default)]
     held: bool,
+    /// Replaced releases still serving beside it (a service with `listen`, mid-switch).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    leaving: Vec<Identity>,
 }
 
 /// A recorded command with its environment values opened (see
@@ -157,6 +160,9 @@ pub enum ServiceMsg {
         /// The status after the start, or why it could not start.
         reply: RpcReplyPort<Result<ServiceStatus, String>>,
     },
+    /// Retire the replaced releases still serving (a service with `listen`): they serve on
+    /// for the spec's `drain`, then are stopped. Answers how many there were.
+    Retire(RpcReplyPort<usize>),
     /// The running process (for the watchdog and the health gate).
     Process(RpcReplyPort<Option<Arc<Process>>>),
     /// Its spec (for the `build` phase).
@@ -173,6 +179,7 @@ impl MessageMeta for ServiceMsg {
             Self::Exited(..) => "exited",
             Self::RestartDue(_) => "restart_due",
             Self::Deploy { .. } => "deploy",
+            Self::Retire(_) => "retire",
             Self::Process(_) => "process",
             Self::Spec(_) => "spec",
         }
@@ -201,6 +208,10 @@ pub struct ServiceActorState {
     sealer: Option<Arc<dyn crate::secret::Sealer>>,
     /// Stopped on request (recorded, so a restarted att leaves it stopped).
     held: bool,
+    /// The listening socket every release gets (a spec with `listen`).
+    socket: Option<Arc<std::net::TcpListener>>,
+    /// Replaced releases still serving on the socket until retired.
+    leaving: Vec<Arc<Process>>,
 }
 
 /// The service actor.
@@ -243,7 +254,11 @@ impl ServiceActorState {
             return Err(error);
         }
         self.generation += 1;
-        match child::spawn(&self.command, self.log.clone()) {
+        let socket = self.socket.as_ref().map(|s| {
+            use std::os::fd::AsRawFd;
+            (s.as_raw_fd(), self.spec.name.as_str())
+        });
+        match child::spawn_with(&self.command, self.log.clone(), socket) {
             Ok(p) => {
                 let p = Arc::new(p);
                 // Recorded before anything else: from here on a killed att leaves a
@@ -296,6 +311,7 @@ impl ServiceActorState {
             release: self.release.clone(),
             command: self.sealed_command(),
             held: self.held,
+            leaving: self.leaving.iter().map(|p| p.identity().clone()).collect(),
         };
         let written = path
             .parent()
@@ -310,7 +326,37 @@ impl ServiceActorState {
         }
     }
 
+    /// Switches to `command` (release `release`) with the old release still serving: it is
+    /// kept `leaving` until [`ServiceMsg::Retire`]. When the new one cannot start, the old
+    /// one stays what runs.
+    fn switch(
+        &mut self,
+        myself: &ActorRef<ServiceMsg>,
+        command: Program,
+        release: String,
+    ) -> Result<(), String> {
+        let before = (self.command.clone(), self.release.clone());
+        let old = self.process.take();
+        self.command = command;
+        self.release = Some(release);
+        if let Err(e) = self.start(myself) {
+            if let Some(old) = old {
+                (self.command, self.release) = before;
+                self.process = Some(old);
+                self.state = ServiceState::Running;
+                self.record();
+            }
+            return Err(e);
+        }
+        self.leaving.extend(old);
+        self.record();
+        Ok(())
+    }
+
     async fn stop(&mut self) {
+        for p in std::mem::take(&mut self.leaving) {
+            p.stop(self.spec.stop_grace).await;
+        }
         self.generation += 1;
         if let Some(p) = self.process.take() {
             let exit = p.stop(self.spec.stop_grace).await;
@@ -344,6 +390,9 @@ impl Actor for ServiceActor {
             .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice(&b).ok());
         let held = recorded.as_ref().is_some_and(|r| r.held);
+        for identity in recorded.iter().flat_map(|r| &r.leaving) {
+            crate::process::stop_orphan(identity, args.spec.stop_grace).await;
+        }
         let (command, release) = match recorded {
             Some(r) => {
                 match (&r.process, r.pid) {
@@ -389,7 +438,21 @@ impl Actor for ServiceActor {
             crash,
             generation: 0,
             held,
+            socket: None,
+            leaving: Vec::new(),
         };
+        if let Some(addr) = state.spec.listen {
+            match super::socket::bind(addr) {
+                Ok(l) => state.socket = Some(Arc::new(l)),
+                Err(e) => {
+                    // The service cannot serve where it should: it does not start.
+                    let error = format!("cannot listen on {addr}: {e}");
+                    state.state = ServiceState::FailedToStart;
+                    state.error = Some(error);
+                    return Ok(state);
+                }
+            }
+        }
         if args.autostart && !held {
             // A failure is recorded in the state; the actor itself is fine.
             let _ = state.start(&myself);
@@ -472,13 +535,29 @@ impl Actor for ServiceActor {
                 reply,
             } => {
                 state.held = false;
-                state.stop().await;
                 state.crash.reset();
-                state.command = command;
-                state.release = Some(release.clone());
                 state.event("service.deploy", json!({"release": release}));
-                let r = state.start(&myself).map(|()| state.status());
-                let _ = reply.send(r);
+                // With a socket, what serves (or still drains) keeps serving until the new
+                // release passed its gates, even when the current one has just crashed.
+                if state.socket.is_some() {
+                    let r = state
+                        .switch(&myself, command, release)
+                        .map(|()| state.status());
+                    let _ = reply.send(r);
+                } else {
+                    state.stop().await;
+                    state.command = command;
+                    state.release = Some(release);
+                    let r = state.start(&myself).map(|()| state.status());
+                    let _ = reply.send(r);
+                }
+            }
+            ServiceMsg::Retire(reply) => {
+                let leaving = std::mem::take(&mut state.leaving);
+                let n = leaving.len();
+                super::socket::retire(leaving, state.spec.drain, state.spec.stop_grace);
+                state.record();
+                let _ = reply.send(n);
             }
             ServiceMsg::Process(reply) => {
                 let _ = reply.send(state.process.clone());
@@ -566,6 +645,17 @@ impl ServiceHandle {
                 reply,
             }
         })
+        .await
+    }
+
+    /// Retires the replaced releases still serving (see [`ServiceMsg::Retire`]).
+    pub async fn retire(&self) -> Result<usize, MailboxError> {
+        mailbox::call(
+            &self.directory,
+            &self.actor,
+            Duration::from_secs(5),
+            ServiceMsg::Retire,
+        )
         .await
     }
 

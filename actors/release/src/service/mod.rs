@@ -4,10 +4,13 @@
 //! The parts: [`spec`] (a `service:<name>` target), [`probe`] (HTTP, command and MCP health
 //! probes; the restart watchdog and the health gate), [`CrashLoop`] (too many exits in a
 //! window) and [`actor`] (one actor per service: start, restart with back-off, crash-loop
-//! detection, stop). The child itself is `att_runtime::process::child`.
+//! detection, stop) with [`socket`] (the listening socket a service with `listen` gets by
+//! socket activation, and the retiring of replaced releases). The child itself is
+//! `att_runtime::process::child`.
 
 pub mod actor;
 pub mod probe;
+pub mod socket;
 pub mod spec;
 
 use std::collections::VecDeque;

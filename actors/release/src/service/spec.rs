@@ -1,8 +1,9 @@
 //! A managed service (`service:<name>` target): what to run, how to probe it, where its log
 //! goes. Validated when read (config file or API), with errors naming the field; its
-//! durations have ranges ([`crate::duration`]): `crash_window` 1 s – 24 h, `stop_grace`
-//! 0 – 10 min, a build's `timeout` 1 s – 24 h. A stored registration from before the ranges
-//! is clamped into them when read ([`ServiceSpec::clamped`]).
+//! durations have ranges ([`crate::duration`]): `crash_window` 1 s – 24 h, `stop_grace` and
+//! `drain` 0 – 10 min, `guard_period` 0 – 24 h, a build's `timeout` 1 s – 24 h. A stored
+//! registration from before the ranges is clamped into them when read
+//! ([`ServiceSpec::clamped`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,6 +60,30 @@ pub struct ServiceSpec {
     #[serde(default = "default_stop_grace", with = "crate::duration::serde_text")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub stop_grace: Duration,
+    /// A listening address att owns and hands to the service by socket activation (the
+    /// systemd protocol: descriptor 3, `LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES`). A
+    /// deploy then starts the new release on the same socket while the old one still
+    /// serves, and stops the old one only once the new one passed its gates: no connection
+    /// is refused during a switch. Without it a deploy stops the old release first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub listen: Option<std::net::SocketAddr>,
+    /// With `listen`: how long a replaced release keeps serving beside the new one before
+    /// it gets SIGTERM (default 1 s), so that what it accepted is answered.
+    #[serde(default = "default_drain", with = "crate::duration::serde_text")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub drain: Duration,
+    /// How long a release is guarded after its health gate (the `guard` phase; default
+    /// 3 min, 0: no guard). A run may ask for another.
+    #[serde(default = "default_guard_period", with = "crate::duration::serde_text")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub guard_period: Duration,
+    /// Exits of a guarded release tolerated (the service restarts it; default 0).
+    #[serde(default)]
+    pub guard_max_restarts: u32,
+    /// Failed probes in a row that fail the guard (default 3).
+    #[serde(default = "default_guard_threshold")]
+    pub guard_failure_threshold: u32,
     /// How its releases are built from a git repository (the `build` phase). A built
     /// release runs `command` and `args` with `{artifact}` replaced by the kept artifact's
     /// path and `{release}` by the release id (the commit).
@@ -74,6 +99,15 @@ fn default_crash_exits() -> u32 {
 }
 fn default_crash_window() -> Duration {
     Duration::from_secs(60)
+}
+fn default_drain() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_guard_period() -> Duration {
+    crate::bootstrap::guard::DEFAULT_PERIOD
+}
+fn default_guard_threshold() -> u32 {
+    crate::bootstrap::guard::DEFAULT_THRESHOLD
 }
 fn default_stop_grace() -> Duration {
     Duration::from_secs(10)
@@ -96,6 +130,12 @@ impl ServiceSpec {
         let mut all = vec![
             ("crash_window", duration::WINDOW, &mut self.crash_window),
             ("stop_grace", duration::GRACE, &mut self.stop_grace),
+            ("drain", duration::GRACE, &mut self.drain),
+            (
+                "guard_period",
+                crate::bootstrap::guard::GUARD_PERIOD,
+                &mut self.guard_period,
+            ),
         ];
         if let Some(build) = &mut self.build {
             all.push(("build.timeout", duration::JOB, &mut build.timeout));
@@ -140,6 +180,19 @@ impl ServiceSpec {
         if self.crash_exits == 0 {
             return Err(format!(
                 "service `{}`: `crash_exits` must be at least 1",
+                self.name
+            ));
+        }
+        use crate::bootstrap::guard::MAX_COUNT;
+        if !(1..=MAX_COUNT).contains(&self.guard_failure_threshold) {
+            return Err(format!(
+                "service `{}`: `guard_failure_threshold` must be from 1 to {MAX_COUNT}",
+                self.name
+            ));
+        }
+        if self.guard_max_restarts > MAX_COUNT {
+            return Err(format!(
+                "service `{}`: `guard_max_restarts` must be at most {MAX_COUNT}",
                 self.name
             ));
         }

@@ -157,13 +157,25 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// to `log` line by line (stderr lines prefixed `stderr: `). A task reaps it and records
 /// its [`Exit`] once its last lines are in the log.
 pub fn spawn(command: &Program, log: Arc<RotatingLog>) -> std::io::Result<Process> {
+    spawn_with(command, log, None)
+}
+
+/// [`spawn`], and with `socket` (a listening socket and its name) the child gets it by
+/// socket activation ([`crate::process::activation`]).
+pub fn spawn_with(
+    command: &Program,
+    log: Arc<RotatingLog>,
+    socket: Option<(std::os::fd::RawFd, &str)>,
+) -> std::io::Result<Process> {
     let instance = crate::process::new_instance();
-    let mut child = command
-        .command(&instance)
-        .stdout(Stdio::piped())
+    let mut cmd = command.command(&instance);
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(false)
-        .spawn()?;
+        .kill_on_drop(false);
+    if let Some((fd, name)) = socket {
+        crate::process::activation::activate(&mut cmd, fd, name)?;
+    }
+    let mut child = cmd.spawn()?;
     let (Some(pid), Some(stdout), Some(stderr)) =
         (child.id(), child.stdout.take(), child.stderr.take())
     else {

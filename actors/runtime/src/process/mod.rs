@@ -19,8 +19,10 @@
 //! runtime that shuts down). The few `unsafe` signal calls of the crate live here.
 //!
 //! Parts: [`child`] (one managed child: a [`child::Program`] spawned, its output logged, its
-//! end recorded, stopped group-wide) and [`log`] (the rotating log file its output goes to).
+//! end recorded, stopped group-wide), [`activation`] (a child given a listening socket by
+//! the systemd protocol) and [`log`] (the rotating log file its output goes to).
 
+pub mod activation;
 pub mod child;
 pub mod log;
 
