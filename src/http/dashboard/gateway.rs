@@ -148,7 +148,7 @@ async fn upstreams(state: &AppState, viewer: &Viewer<'_>, filter: &UpstreamFilte
         layout::q(status)
     );
     html! {
-        div #upstreams hx-get=(refresh) hx-trigger="live" hx-swap="outerHTML" data-live="upstream.,invocation" {
+        div #upstreams hx-get=(refresh) hx-trigger="live, upstreams-changed from:body" hx-swap="outerHTML" data-live="upstream.,invocation" {
             div.scroll {
                 table {
                     thead { tr {
@@ -183,7 +183,7 @@ pub fn row(r: &ServerRecord, viewer: &Viewer<'_>, now: OffsetDateTime) -> Markup
             th scope="row" { (r.spec.name) }
             td.wrap { code { (endpoint) } }
             @match &r.state {
-                None => { td { (badge("starting")) } td {} td {} td {} td {} }
+                None => { td.status { (badge("starting")) } td {} td {} td {} td {} }
                 Some(s) => {
                     td.status { (badge(&label(&s.health.status))) }
                     td { @if let Some(at) = s.health.next_retry_at.filter(|at| *at > now) { (layout::countdown(at, now)) } }

@@ -9,7 +9,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, post};
 use maud::{Markup, html};
@@ -88,10 +88,16 @@ async fn register(State(state): State<AppState>, body: Bytes) -> Response {
     let body = registration(&form_fields(&body));
     let name = body["name"].as_str().unwrap_or_default().to_owned();
     match crate::http::gateway::add_server(State(state), ApiJson(body)).await {
-        Ok(_) => layout::fragment(
-            StatusCode::CREATED,
-            html! { p.note.st-ok role="status" { "Registered " strong { (name) } "; its status shows in the table." } },
-        ),
+        Ok(_) => {
+            let mut r = layout::fragment(
+                StatusCode::CREATED,
+                html! { p.note.st-ok role="status" { "Registered " strong { (name) } "; its status shows in the table." } },
+            );
+            // The upstream table fetches itself again (it shows the new row at once).
+            r.headers_mut()
+                .insert("hx-trigger", HeaderValue::from_static("upstreams-changed"));
+            r
+        }
         Err(e) => error_fragment(e).await,
     }
 }

@@ -75,7 +75,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// Headers of every dashboard answer: no framing, no inline or foreign script, no sniffing,
-/// no referrer; pages are never cached (assets set their own caching).
+/// no referrer to other sites; pages are never cached (assets set their own caching).
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
@@ -90,9 +90,11 @@ async fn security_headers(mut response: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Not `no-referrer`: with it a browser sends `Origin: null` on a form post, which the
+    // browser policy refuses (rightly: `null` is also what sandboxed foreign pages send).
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
