@@ -196,6 +196,10 @@ async fn every_page_fits_a_desktop_and_a_phone_and_is_reached_by_keyboard() {
         for (name, path) in pages {
             browser.goto(&att.url(path)).await;
             browser.wait_text("h1", WAIT, |t| !t.is_empty()).await;
+            let shown = browser
+                .exec("return window.innerWidth;", json!([]))
+                .await;
+            assert_eq!(shown, width, "the window is {width} px wide");
             assert_eq!(
                 browser.overflow_x().await,
                 0,

@@ -76,7 +76,7 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let mut args = vec![
+        let args = vec![
             "--headless".to_owned(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -89,10 +89,12 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", browser._profile.path().display()),
         ];
-        if width < 500 {
-            args.push("--force-device-scale-factor=1".into());
-        }
         let mut options = json!({ "args": args });
+        // A desktop window is at least 500 px wide: narrower is a phone, emulated.
+        if width < 500 {
+            options["mobileEmulation"] = json!({"deviceMetrics": {
+                "width": width, "height": height, "pixelRatio": 1.0, "mobile": true, "touch": false }});
+        }
         if let Some(chromium) = find_on_path("chromium") {
             options["binary"] = json!(chromium);
         }
