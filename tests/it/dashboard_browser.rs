@@ -196,9 +196,7 @@ async fn every_page_fits_a_desktop_and_a_phone_and_is_reached_by_keyboard() {
         for (name, path) in pages {
             browser.goto(&att.url(path)).await;
             browser.wait_text("h1", WAIT, |t| !t.is_empty()).await;
-            let shown = browser
-                .exec("return window.innerWidth;", json!([]))
-                .await;
+            let shown = browser.exec("return window.innerWidth;", json!([])).await;
             assert_eq!(shown, width, "the window is {width} px wide");
             assert_eq!(
                 browser.overflow_x().await,
@@ -212,4 +210,58 @@ async fn every_page_fits_a_desktop_and_a_phone_and_is_reached_by_keyboard() {
         assert!(browser.tab().await.starts_with("a.skip"));
         assert!(browser.tab().await.contains("Overview"));
     }
+}
+
+#[tokio::test]
+async fn a_bad_release_deployed_from_the_page_ends_in_a_verified_rollback_on_its_timeline() {
+    use crate::bootstrap_pipeline::{release, version, web};
+    let Some(browser) = Browser::start("dashboard_browser::release", 1280, 800).await else {
+        return;
+    };
+    let port = common::free_port();
+    let att = TestAtt::start_with(|c| c.services = vec![web(port)]).await;
+    eventually("r0 serving", WAIT, || async {
+        (version(port).await.as_deref() == Some("r0")).then_some(())
+    })
+    .await;
+    release(&att, port, "r1", &[]).await;
+    let fast = json!({"target": "service:web", "requested_release_id": "r1",
+        "restart_watchdog_retries": 3, "restart_watchdog_interval": "100ms",
+        "health_check_interval": "50ms", "health_deadline": "2s"});
+    let r1 = common::run_to_end(&att, fast, Duration::from_secs(60)).await;
+    assert_eq!(r1["status"], "succeeded", "{r1}");
+    // r2 crashes 150 ms after it starts.
+    release(&att, port, "r2", &["--crash-after-ms", "150"]).await;
+
+    browser.goto(&att.url("/releases")).await;
+    let r2 = "form:has(input[value='r2'])";
+    browser
+        .type_into(
+            &format!("{r2} input[name=restart_watchdog_interval]"),
+            "100ms",
+        )
+        .await;
+    browser.click(&format!("{r2} button")).await;
+    browser.accept_dialog().await;
+    browser
+        .wait_text("#action-result", WAIT, |t| t.ends_with("started."))
+        .await;
+    browser.click("#action-result a").await;
+    browser
+        .wait_text("h1", WAIT, |t| t.starts_with("Run "))
+        .await;
+    // The open page follows the run to its end.
+    browser
+        .wait_text("#run-status", Duration::from_secs(60), |t| t == "failed")
+        .await;
+    let phases = browser.text("#phases tbody").await.unwrap();
+    assert!(phases.contains("restart_watchdogfailed"), "{phases}");
+    assert!(phases.contains("rollbacksucceeded"), "{phases}");
+    let decision = browser.text("#decision").await.unwrap();
+    assert!(decision.contains("Rollback policy: allowed"), "{decision}");
+    assert!(decision.contains("performed, verified to r1"), "{decision}");
+    assert_eq!(version(port).await.as_deref(), Some("r1"));
+    browser.screenshot("release-run").await;
+    browser.goto(&att.url("/releases")).await;
+    browser.screenshot("releases").await;
 }

@@ -28,7 +28,7 @@ pub async fn page(
     let now = OffsetDateTime::now_utc();
     let body = html! {
         section.panel #actor-tree hx-get="/actors" hx-select="#actor-tree" hx-swap="outerHTML"
-            hx-trigger="live" data-live="actor." {
+            hx-trigger="live" hx-disinherit="*" data-live="actor." {
             (super::overview::actor_tree(&state.directory.list(), now))
         }
     };

@@ -148,7 +148,7 @@ async fn upstreams(state: &AppState, viewer: &Viewer<'_>, filter: &UpstreamFilte
         layout::q(status)
     );
     html! {
-        div #upstreams hx-get=(refresh) hx-trigger="live, upstreams-changed from:body" hx-swap="outerHTML" data-live="upstream.,invocation" {
+        div #upstreams hx-get=(refresh) hx-trigger="live, upstreams-changed from:body" hx-swap="outerHTML" hx-disinherit="*" data-live="upstream.,invocation" {
             div.scroll {
                 table {
                     thead { tr {
@@ -241,7 +241,7 @@ async fn history(state: &AppState, f: HistoryFilter) -> Markup {
     let answer =
         crate::http::gateway::invocation_events(State(state.clone()), ApiQuery(params)).await;
     html! {
-        div #history hx-get="/ui/fragments/history" hx-trigger="live" hx-swap="outerHTML" data-live="invocation" {
+        div #history hx-get="/ui/fragments/history" hx-trigger="live" hx-swap="outerHTML" hx-disinherit="*" data-live="invocation" {
             @match answer {
                 Err(e) => { (layout::error_note(&layout::error_text(e).await)) }
                 Ok(list) => {

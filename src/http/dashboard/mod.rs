@@ -7,7 +7,8 @@
 //! HTML fragment; so a page's action needs exactly the role its API route needs
 //! ([`crate::auth::route_role`]). Live updates: `dashboard.js` follows `/ui/events` (the
 //! event stream of `/api/v1/events/stream`) and asks htmx to re-fetch the regions that listen
-//! for the event's kind.
+//! for the event's kind. A live region sets `hx-disinherit="*"`: the buttons inside it must
+//! not inherit its `hx-select`/`hx-swap` (htmx inherits attributes by default).
 //!
 //! Security: the Host/Origin policy applies as on every route; a browser logs in once with
 //! its token and then carries a session cookie, honoured only on these paths ([`session`]);
@@ -22,6 +23,7 @@ pub mod gateway_catalog;
 pub mod layout;
 pub mod login;
 pub mod overview;
+pub mod releases;
 pub mod schema_form;
 pub mod session;
 
@@ -36,9 +38,10 @@ use axum::routing::{get, post};
 use super::AppState;
 
 /// The first path segments the dashboard owns (besides `/` itself).
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "gateway",
     "actors",
+    "releases",
     "login",
     "logout",
     "assets",
@@ -63,6 +66,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/gateway/tools/{name}", get(gateway_catalog::try_page))
         .route("/actors", get(actors::page))
         .route("/actors/{name}", get(actors::trace_page))
+        .route("/releases", get(releases::page))
+        .route("/releases/runs/{id}", get(releases::run_page))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/assets/{file}", get(assets::serve))
@@ -71,6 +76,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/ui/fragments/catalog", get(gateway_catalog::fragment))
         .route("/ui/fragments/history", get(gateway::history_fragment))
         .merge(gateway_actions::routes())
+        .merge(releases::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 

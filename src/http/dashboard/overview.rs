@@ -89,7 +89,7 @@ fn upstream_counts(state: &AppState) -> Markup {
     let known: usize = counts.values().sum();
     html! {
         section.panel aria-labelledby="up-h" #upstream-counts hx-get="/" hx-select="#upstream-counts"
-            hx-swap="outerHTML" hx-trigger="live" data-live="upstream." {
+            hx-swap="outerHTML" hx-trigger="live" hx-disinherit="*" data-live="upstream." {
             h2 #up-h { a href="/gateway" { "Upstreams" } " (" (registered) ")" }
             ul.counts {
                 @for (status, n) in &counts {

@@ -170,6 +170,11 @@ impl Browser {
             .await;
     }
 
+    /// Accepts the open `confirm()` dialog (an action's confirmation).
+    pub async fn accept_dialog(&self) {
+        self.post("/alert/accept", json!({})).await;
+    }
+
     /// Runs `script` (a function body; `arguments` are `args`) and returns its value.
     pub async fn exec(&self, script: &str, args: Value) -> Value {
         self.post("/execute/sync", json!({ "script": script, "args": args }))
