@@ -188,6 +188,7 @@ async fn every_page_fits_a_desktop_and_a_phone_and_is_reached_by_keyboard() {
         ("actors", "/actors"),
         ("actor", "/actors/events"),
         ("tool", "/gateway/tools/echo"),
+        ("releases", "/releases"),
     ];
     for (width, height) in [(1280, 800), (390, 844)] {
         let Some(browser) = Browser::start("dashboard_browser::fit", width, height).await else {

@@ -186,17 +186,24 @@ fn timeline(run: &RunRecord) -> Markup {
         .filter_map(end_of)
         .max()
         .map_or(1.0, |e| (e - start).as_seconds_f64().max(0.001));
-    let x = |t: OffsetDateTime| ((t - start).as_seconds_f64() / span * 1000.0).clamp(0.0, 1000.0);
-    let rows = run.phases.len().max(1);
+    // Labels in the first 200 units, bars in the 1,000 after them; a row per phase begun.
+    let x = |t: OffsetDateTime| {
+        200.0 + ((t - start).as_seconds_f64() / span * 1000.0).clamp(0.0, 1000.0)
+    };
+    let begun: Vec<_> = run
+        .phases
+        .iter()
+        .filter_map(|p| Some((p, p.started_at?, end_of(p)?)))
+        .collect();
     html! {
-        svg.timeline viewBox={"0 0 1000 " (rows * 24)} width="100%" role="img" aria-label="phase timeline" {
-            @for (i, p) in run.phases.iter().enumerate() {
-                @if let (Some(s), Some(e)) = (p.started_at, end_of(p)) {
-                    @let (x0, x1) = (x(s), x(e));
-                    rect class={"bar st-" (label(&p.status))} x=(format!("{x0:.1}")) y=(i * 24 + 4)
-                        width=(format!("{:.1}", (x1 - x0).max(3.0))) height="16" rx="3" {
-                        title { (label(&p.phase)) }
-                    }
+        svg.timeline viewBox={"0 0 1200 " (begun.len().max(1) * 24)} width="100%" role="img"
+            aria-label="phase timeline" {
+            @for (i, (p, s, e)) in begun.iter().enumerate() {
+                @let (x0, x1) = (x(*s), x(*e));
+                text x="4" y=(i * 24 + 17) { (label(&p.phase)) }
+                rect class={"bar st-" (label(&p.status))} x=(format!("{x0:.1}")) y=(i * 24 + 4)
+                    width=(format!("{:.1}", (x1 - x0).max(3.0))) height="16" rx="3" {
+                    title { (label(&p.phase)) ": " (label(&p.status)) }
                 }
             }
         }
