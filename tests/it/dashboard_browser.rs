@@ -1,7 +1,8 @@
 //! The dashboard in a real headless Chromium (WebDriver, [`common::webdriver`]) against a
 //! real att with real fixture upstreams: log in, register an upstream from the page and see
 //! it turn healthy, kill it and see it turn degraded without a reload, call a tool from its
-//! "try it" form, read an actor's trace after a panic, and every page fitting a desktop and
+//! "try it" form, read an actor's trace after a panic, deploy a bad release and watch its
+//! run end in a verified rollback, restart a service, and every page fitting a desktop and
 //! a phone. Each page is saved as a screenshot under `target/dashboard-screenshots/`.
 //! Without `chromedriver` each test prints "skipped: chromedriver not found" and passes.
 
@@ -189,6 +190,7 @@ async fn every_page_fits_a_desktop_and_a_phone_and_is_reached_by_keyboard() {
         ("actor", "/actors/events"),
         ("tool", "/gateway/tools/echo"),
         ("releases", "/releases"),
+        ("services", "/services"),
     ];
     for (width, height) in [(1280, 800), (390, 844)] {
         let Some(browser) = Browser::start("dashboard_browser::fit", width, height).await else {
@@ -265,4 +267,25 @@ async fn a_bad_release_deployed_from_the_page_ends_in_a_verified_rollback_on_its
     browser.screenshot("release-run").await;
     browser.goto(&att.url("/releases")).await;
     browser.screenshot("releases").await;
+
+    // The service the releases run as: its state, and a restart from the page.
+    browser.goto(&att.url("/services")).await;
+    let web = "section[data-service='web']";
+    browser
+        .wait_text(&format!("{web} .state"), WAIT, |t| t == "running")
+        .await;
+    let pid_before = browser.text(&format!("{web} p")).await.unwrap();
+    browser
+        .click(&format!("{web} button[hx-post$='/restart']"))
+        .await;
+    browser.accept_dialog().await;
+    browser
+        .wait_text("#action-result", WAIT, |t| t == "web: running")
+        .await;
+    let pid_after = browser
+        .wait_text(&format!("{web} p"), WAIT, |t| t != pid_before.trim())
+        .await;
+    assert!(pid_after.starts_with("pid "), "{pid_after}");
+    assert_eq!(version(port).await.as_deref(), Some("r1"));
+    browser.screenshot("services").await;
 }

@@ -18,11 +18,12 @@ use crate::auth::{Principal, Role};
 pub const PAGE_SIZE: usize = 50;
 
 /// The pages in the navigation: path and label.
-const NAV: [(&str, &str); 4] = [
+const NAV: [(&str, &str); 5] = [
     ("/", "Overview"),
     ("/gateway", "Gateway"),
     ("/actors", "Actors"),
     ("/releases", "Releases"),
+    ("/services", "Services"),
 ];
 
 /// Who is looking, for the shell and for hiding what they may not do.

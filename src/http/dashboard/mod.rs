@@ -25,6 +25,7 @@ pub mod login;
 pub mod overview;
 pub mod releases;
 pub mod schema_form;
+pub mod services;
 pub mod session;
 
 use std::sync::Arc;
@@ -38,10 +39,11 @@ use axum::routing::{get, post};
 use super::AppState;
 
 /// The first path segments the dashboard owns (besides `/` itself).
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "gateway",
     "actors",
     "releases",
+    "services",
     "login",
     "logout",
     "assets",
@@ -68,6 +70,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/actors/{name}", get(actors::trace_page))
         .route("/releases", get(releases::page))
         .route("/releases/runs/{id}", get(releases::run_page))
+        .route("/services", get(services::page))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/assets/{file}", get(assets::serve))
@@ -77,6 +80,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/ui/fragments/history", get(gateway::history_fragment))
         .merge(gateway_actions::routes())
         .merge(releases::routes())
+        .merge(services::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 
