@@ -138,6 +138,16 @@ async fn a_tool_is_called_from_its_try_it_form_and_shows_the_result_and_attempts
     );
     browser.screenshot("try-it").await;
 
+    // The request id leads to everything the call caused, on one timeline.
+    browser.click("#try-result a.request").await;
+    browser
+        .wait_text("h1", WAIT, |t| t.starts_with("Request "))
+        .await;
+    let timeline = browser.text("#request-timeline tbody").await.unwrap();
+    assert!(timeline.contains("invocation"), "{timeline}");
+    assert!(timeline.contains("try-one"), "{timeline}");
+    browser.screenshot("request").await;
+
     // A required field left empty is refused by att, naming it.
     browser.goto(&att.url("/gateway/tools/echo")).await;
     browser

@@ -254,7 +254,8 @@ async fn history(state: &AppState, f: HistoryFilter) -> Markup {
                                     td { (e["timestamp"].as_str().unwrap_or_default()) }
                                     td { (e["server"].as_str().unwrap_or_default()) }
                                     td { (e["method"].as_str().unwrap_or_default()) }
-                                    td.wrap { code { (e["request_id"].as_str().unwrap_or_default()) } }
+                                    td.wrap { @let rid = e["request_id"].as_str().unwrap_or_default();
+                                        a href={"/gateway/requests/" (layout::q(rid))} { code { (rid) } } }
                                     td { (badge(e["phase"].as_str().unwrap_or("unknown"))) }
                                     td.err { (e["error"].as_str().unwrap_or_default()) }
                                 }

@@ -203,7 +203,7 @@ fn invoked_view(invoked: &Invoked) -> Markup {
     let result = serde_json::to_string_pretty(&invoked.result).unwrap_or_default();
     html! {
         div #try-result-body {
-            p { "Answered by " strong.server { (invoked.server) } " · request " code { (invoked.request_id) } }
+            p { "Answered by " strong.server { (invoked.server) } " · request " a.request href={"/gateway/requests/" (layout::q(&invoked.request_id))} { code { (invoked.request_id) } } }
             h3 { "Result" }
             pre.result { (super::overview::truncate(&result, 20_000)) }
             h3 { "Attempts" }

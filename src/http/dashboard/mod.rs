@@ -24,6 +24,7 @@ pub mod layout;
 pub mod login;
 pub mod overview;
 pub mod releases;
+pub mod request;
 pub mod schema_form;
 pub mod services;
 pub mod session;
@@ -66,6 +67,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/", get(overview::page))
         .route("/gateway", get(gateway::page))
         .route("/gateway/tools/{name}", get(gateway_catalog::try_page))
+        .route("/gateway/requests/{id}", get(request::page))
         .route("/actors", get(actors::page))
         .route("/actors/{name}", get(actors::trace_page))
         .route("/releases", get(releases::page))
