@@ -63,3 +63,66 @@ pub async fn serve(Path(file): Path<String>) -> Response {
     );
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WCAG 2 relative luminance of `#rrggbb`.
+    fn luminance(hex: &str) -> f64 {
+        let hex = hex.trim_start_matches('#');
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).expect("hex colour")) / 255.0;
+            if c <= 0.039_28 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+    }
+
+    fn contrast(a: &str, b: &str) -> f64 {
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    #[test]
+    fn text_colours_meet_wcag_aa_on_their_backgrounds() {
+        let css = std::str::from_utf8(FILES[2].2).expect("utf-8 css");
+        let var = |name: &str| -> String {
+            let at = css.find(&format!("--{name}: #")).expect("variable defined") + name.len() + 4;
+            css[at..at + 7].to_owned()
+        };
+        let pairs = [
+            (var("fg"), var("bg")),
+            (var("fg"), var("panel")),
+            (var("muted"), var("bg")),
+            (var("muted"), var("panel")),
+            (var("link"), var("bg")),
+            (var("link"), var("panel")),
+            (var("ok-fg"), var("ok-bg")),
+            (var("warn-fg"), var("warn-bg")),
+            (var("bad-fg"), var("bad-bg")),
+            (var("off-fg"), var("off-bg")),
+            // The header's links and the buttons.
+            ("#ffffff".into(), "#12263f".into()),
+            ("#ffffff".into(), "#2c4f7c".into()),
+            ("#ffffff".into(), "#0a4fa8".into()),
+            ("#ffffff".into(), "#a11212".into()),
+        ];
+        for (fg, bg) in pairs {
+            let ratio = contrast(&fg, &bg);
+            assert!(ratio >= 4.5, "{fg} on {bg}: {ratio:.2} < 4.5");
+        }
+    }
+
+    #[test]
+    fn every_asset_has_a_versioned_link() {
+        for (name, _, _) in FILES {
+            let link = url(name);
+            assert!(link.starts_with(&format!("/assets/{name}?v=")), "{link}");
+        }
+        assert_eq!(url("nope.js"), "/assets/missing");
+    }
+}
