@@ -204,7 +204,8 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect()
         };
-        let cases: Vec<(Vec<(String, String)>, Result<Value, &str>)> = vec![
+        type Form = Vec<(String, String)>;
+        let cases: Vec<(Form, Result<Value, &str>)> = vec![
             (
                 form(&[("arg.text", "hi")]),
                 Ok(json!({"text": "hi", "loud": false})),
