@@ -193,6 +193,20 @@ async fn every_page_fits_a_desktop_and_a_phone_and_is_reached_by_keyboard() {
     let att = TestAtt::start().await;
     let fixture = common::serve_fixture("fit-one").await;
     register_by_api(&att, "fit-one", &fixture.url).await;
+    let repo_dir = tempfile::tempdir().expect("dir");
+    let repo = git2::Repository::init(repo_dir.path()).expect("git init");
+    common::commit(
+        &repo,
+        &[("README.md", "hello from a project\n")],
+        "first words",
+    );
+    let (status, body) = common::post(
+        &att,
+        "/api/v1/projects",
+        json!({"name": "demo", "path": repo_dir.path()}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
     let pages = [
         ("overview", "/"),
         ("gateway", "/gateway"),
@@ -201,6 +215,8 @@ async fn every_page_fits_a_desktop_and_a_phone_and_is_reached_by_keyboard() {
         ("tool", "/gateway/tools/echo"),
         ("releases", "/releases"),
         ("services", "/services"),
+        ("projects", "/projects"),
+        ("project", "/projects/demo?file=README.md"),
     ];
     for (width, height) in [(1280, 800), (390, 844)] {
         let Some(browser) = Browser::start("dashboard_browser::fit", width, height).await else {
@@ -218,6 +234,15 @@ async fn every_page_fits_a_desktop_and_a_phone_and_is_reached_by_keyboard() {
             );
             browser.screenshot(&format!("{name}-{width}")).await;
         }
+        let text = browser.text("main").await.unwrap_or_default();
+        assert!(
+            text.contains("first words"),
+            "the project's git log: {text}"
+        );
+        assert_eq!(
+            browser.text("#file").await.as_deref(),
+            Some("hello from a project\n")
+        );
         // The first Tab reaches "skip to content", the next the navigation.
         browser.goto(&att.url("/gateway")).await;
         assert!(browser.tab().await.starts_with("a.skip"));

@@ -18,12 +18,13 @@ use crate::auth::{Principal, Role};
 pub const PAGE_SIZE: usize = 50;
 
 /// The pages in the navigation: path and label.
-const NAV: [(&str, &str); 5] = [
+const NAV: [(&str, &str); 6] = [
     ("/", "Overview"),
     ("/gateway", "Gateway"),
     ("/actors", "Actors"),
     ("/releases", "Releases"),
     ("/services", "Services"),
+    ("/projects", "Projects"),
 ];
 
 /// Who is looking, for the shell and for hiding what they may not do.

@@ -23,6 +23,7 @@ pub mod gateway_catalog;
 pub mod layout;
 pub mod login;
 pub mod overview;
+pub mod projects;
 pub mod releases;
 pub mod request;
 pub mod schema_form;
@@ -40,8 +41,9 @@ use axum::routing::{get, post};
 use super::AppState;
 
 /// The first path segments the dashboard owns (besides `/` itself).
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "gateway",
+    "projects",
     "actors",
     "releases",
     "services",
@@ -73,6 +75,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/releases", get(releases::page))
         .route("/releases/runs/{id}", get(releases::run_page))
         .route("/services", get(services::page))
+        .route("/projects", get(projects::page))
+        .route("/projects/{name}", get(projects::project_page))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/assets/{file}", get(assets::serve))
