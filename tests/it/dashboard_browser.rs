@@ -147,6 +147,19 @@ async fn a_tool_is_called_from_its_try_it_form_and_shows_the_result_and_attempts
     assert!(timeline.contains("invocation"), "{timeline}");
     assert!(timeline.contains("try-one"), "{timeline}");
     browser.screenshot("request").await;
+    // The call is a point of the server's latency sparkline.
+    browser.goto(&att.url("/gateway")).await;
+    let line = "tr[data-upstream='try-one'] svg.sparkline";
+    let label = browser
+        .exec(
+            "const s = document.querySelector(arguments[0]); return s ? s.getAttribute('aria-label') : null;",
+            json!([line]),
+        )
+        .await;
+    assert!(
+        label.as_str().is_some_and(|l| l.starts_with("latency of the last 1 calls")),
+        "{label}"
+    );
 
     // A required field left empty is refused by att, naming it.
     browser.goto(&att.url("/gateway/tools/echo")).await;

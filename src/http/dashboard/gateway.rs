@@ -142,6 +142,7 @@ async fn upstreams(state: &AppState, viewer: &Viewer<'_>, filter: &UpstreamFilte
         .collect();
     let (page, range) = layout::slice(rows.len(), filter.page.unwrap_or(1));
     let now = OffsetDateTime::now_utc();
+    let latency = super::sparkline::of_all(state).await;
     let refresh = format!(
         "/ui/fragments/upstreams?page={page}&q={}&status={}",
         layout::q(&needle),
@@ -154,12 +155,14 @@ async fn upstreams(state: &AppState, viewer: &Viewer<'_>, filter: &UpstreamFilte
                     thead { tr {
                         th scope="col" { "Name" } th scope="col" { "Endpoint" } th scope="col" { "Status" }
                         th scope="col" { "Retry window" } th scope="col" { "Last error" } th scope="col" { "Handshake" }
-                        th scope="col" { "Catalog" } th scope="col" { "Actions" }
+                        th scope="col" { "Catalog" } th scope="col" { "Latency" } th scope="col" { "Actions" }
                     } }
                     tbody {
-                        @for r in &rows[range] { (row(r, viewer, now)) }
+                        @for r in &rows[range] {
+                            (row(r, viewer, now, latency.get(&r.spec.name).map(Vec::as_slice)))
+                        }
                         @if rows.is_empty() {
-                            tr { td colspan="8" .muted { "No upstream matches." } }
+                            tr { td colspan="9" .muted { "No upstream matches." } }
                         }
                     }
                 }
@@ -170,7 +173,12 @@ async fn upstreams(state: &AppState, viewer: &Viewer<'_>, filter: &UpstreamFilte
 }
 
 /// One upstream's row (also the answer of an action on it).
-pub fn row(r: &ServerRecord, viewer: &Viewer<'_>, now: OffsetDateTime) -> Markup {
+pub fn row(
+    r: &ServerRecord,
+    viewer: &Viewer<'_>,
+    now: OffsetDateTime,
+    latency: Option<&[f64]>,
+) -> Markup {
     let spec = serde_json::to_value(&r.spec).unwrap_or_default();
     let endpoint = spec["url"]
         .as_str()
@@ -197,6 +205,7 @@ pub fn row(r: &ServerRecord, viewer: &Viewer<'_>, now: OffsetDateTime) -> Markup
                     td { @if let Some(c) = &s.catalog { (catalog_counts(c)) } }
                 }
             }
+            td { (super::sparkline::svg(latency.unwrap_or_default())) }
             td {
                 @if viewer.may(Role::Operator) {
                     button.secondary type="button" hx-post={"/ui/api/v1/mcp/servers/" (name) "/health-check"}

@@ -119,14 +119,14 @@ async fn row_answer(
     match answer {
         Ok(Json(record)) => layout::fragment(
             StatusCode::OK,
-            super::gateway::row(&record, &viewer, OffsetDateTime::now_utc()),
+            super::gateway::row(&record, &viewer, OffsetDateTime::now_utc(), None),
         ),
         Err(e) => {
             let status = e.status();
             let text = layout::error_text(e).await;
             layout::fragment(
                 status,
-                html! { tr { td colspan="8" { (layout::error_note(&text)) } } },
+                html! { tr { td colspan="9" { (layout::error_note(&text)) } } },
             )
         }
     }

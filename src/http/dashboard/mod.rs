@@ -29,6 +29,7 @@ pub mod request;
 pub mod schema_form;
 pub mod services;
 pub mod session;
+pub mod sparkline;
 
 use std::sync::Arc;
 
