@@ -185,9 +185,12 @@ pub async fn error_text(e: crate::http::error::ApiError) -> String {
     }
 }
 
-/// Percent-encodes a query value.
+/// Percent-encodes a query value or a path segment (a space is `%20`, never `+`, which a
+/// path would keep as a plus).
 pub fn q(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+    form_urlencoded::byte_serialize(value.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 #[cfg(test)]
@@ -212,6 +215,12 @@ mod tests {
                 "{total} rows, page {asked}"
             );
         }
+    }
+
+    #[test]
+    fn names_are_encoded_for_paths_and_queries() {
+        assert_eq!(q("a b+c/d?e&f"), "a%20b%2Bc%2Fd%3Fe%26f");
+        assert_eq!(q("service:web"), "service%3Aweb");
     }
 
     #[test]
