@@ -133,6 +133,7 @@ async fn main() {
 
     let pages = [
         ("GET /api/v1/health (floor)", "/api/v1/health"),
+        ("GET /api/v1/actors (the tree as JSON)", "/api/v1/actors"),
         ("overview /", "/"),
         ("gateway /gateway", "/gateway"),
         ("gateway page 20", "/gateway?page=20"),

@@ -157,7 +157,9 @@ async fn a_tool_is_called_from_its_try_it_form_and_shows_the_result_and_attempts
         )
         .await;
     assert!(
-        label.as_str().is_some_and(|l| l.starts_with("latency of the last 1 calls")),
+        label
+            .as_str()
+            .is_some_and(|l| l.starts_with("latency of the last 1 calls")),
         "{label}"
     );
 

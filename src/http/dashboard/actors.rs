@@ -1,11 +1,14 @@
-//! The actors pages: the tree (`/actors`) and one actor's message trace (`/actors/{name}`):
+//! The actors pages: the tree (`/actors`, paged) and one actor's message trace (`/actors/{name}`):
 //! kind, correlation id, duration and outcome of each handled message, panic text included
 //! — the `GET /api/v1/actors/{name}/trace` handler's records, newest first.
 
+use std::collections::HashMap;
+
+use att_runtime::directory::ActorInfo;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -15,21 +18,81 @@ use crate::auth::Principal;
 use crate::http::AppState;
 use crate::http::extract::ApiQuery;
 
+/// The tree, parents before children, indented by depth, a page of [`layout::PAGE_SIZE`]
+/// rows at a time (an att with 1,000 upstreams has over 1,000 actors).
+pub fn actor_tree(
+    actors: &[ActorInfo],
+    now: OffsetDateTime,
+    page: usize,
+    link: impl Fn(usize) -> String,
+) -> Markup {
+    let parents: HashMap<&str, Option<&str>> = actors
+        .iter()
+        .map(|a| (a.name.as_str(), a.parent.as_deref()))
+        .collect();
+    let depth = |a: &ActorInfo| {
+        let mut d = 0;
+        let mut parent = a.parent.as_deref();
+        while let Some(p) = parent
+            && d < 3
+        {
+            d += 1;
+            parent = parents.get(p).copied().flatten();
+        }
+        d
+    };
+    let (page, range) = layout::slice(actors.len(), page);
+    html! {
+        div.scroll {
+            table {
+                thead { tr { th scope="col" { "Actor" } th scope="col" { "Status" } th scope="col" { "Restarts" }
+                    th scope="col" { "Messages" } th scope="col" { "Last failure" } } }
+                tbody {
+                    @for a in &actors[range] {
+                        tr {
+                            td class={"indent-" (depth(a))} { a href={"/actors/" (layout::q(&a.name))} { (a.name) } }
+                            td { (badge(&layout::label(&a.status))) }
+                            td { (a.restart_count) }
+                            td { (a.messages_handled) }
+                            td.err {
+                                @if let Some(f) = &a.last_failure {
+                                    (f.reason) " · " (layout::relative(f.at, now))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (layout::pager(actors.len(), page, link))
+    }
+}
+
+/// Which page of the tree.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreePage {
+    /// 1-based page.
+    pub page: Option<usize>,
+}
+
 /// `GET /actors`.
 pub async fn page(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     session: Option<Extension<DashSession>>,
+    ApiQuery(p): ApiQuery<TreePage>,
 ) -> Response {
     let viewer = Viewer {
         principal: &principal,
         session: session.as_deref(),
     };
     let now = OffsetDateTime::now_utc();
+    let page = p.page.unwrap_or(1);
     let body = html! {
-        section.panel #actor-tree hx-get="/actors" hx-select="#actor-tree" hx-swap="outerHTML"
+        section.panel #actor-tree hx-get={"/actors?page=" (page)} hx-select="#actor-tree" hx-swap="outerHTML"
             hx-trigger="live" hx-disinherit="*" data-live="actor." {
-            (super::overview::actor_tree(&state.directory.list(), now))
+            (actor_tree(&state.directory.list(), now, page, |p| format!("/actors?page={p}")))
         }
     };
     layout::page("Actors", "/actors", &viewer, body)

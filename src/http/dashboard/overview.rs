@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use att_runtime::directory::ActorInfo;
 use att_runtime::events::EventQuery;
 use axum::extract::{Extension, State};
 use axum::response::Response;
@@ -44,7 +43,7 @@ pub async fn page(
         }
         section.panel aria-labelledby="actors-h" {
             h2 #actors-h { "Actors" }
-            (actor_tree(&state.directory.list(), now))
+            (super::actors::actor_tree(&state.directory.list(), now, 1, |p| format!("/actors?page={p}")))
         }
         section.panel aria-labelledby="events-h" {
             h2 #events-h { "Newest events" }
@@ -140,48 +139,6 @@ async fn releases(state: &AppState) -> Markup {
                         @match current {
                             Some(r) => { code { (r.id) } " " (badge("live")) }
                             None => { span.muted { "no live release" } }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The tree, parents before children, indented by depth.
-pub fn actor_tree(actors: &[ActorInfo], now: OffsetDateTime) -> Markup {
-    let depth = |a: &ActorInfo| {
-        let mut d = 0;
-        let mut parent = a.parent.as_deref();
-        while let Some(p) = parent {
-            d += 1;
-            parent = actors
-                .iter()
-                .find(|x| x.name == p)
-                .and_then(|x| x.parent.as_deref());
-            if d > 3 {
-                break;
-            }
-        }
-        d
-    };
-    html! {
-        div.scroll {
-            table {
-                thead { tr { th scope="col" { "Actor" } th scope="col" { "Status" } th scope="col" { "Restarts" }
-                    th scope="col" { "Messages" } th scope="col" { "Last failure" } } }
-                tbody {
-                    @for a in actors {
-                        tr {
-                            td class={"indent-" (depth(a))} { a href={"/actors/" (layout::q(&a.name))} { (a.name) } }
-                            td { (badge(&label(&a.status))) }
-                            td { (a.restart_count) }
-                            td { (a.messages_handled) }
-                            td.err {
-                                @if let Some(f) = &a.last_failure {
-                                    (f.reason) " · " (layout::relative(f.at, now))
-                                }
-                            }
                         }
                     }
                 }
