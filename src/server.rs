@@ -220,6 +220,9 @@ pub async fn start_launched(
     let metrics = Metrics::new(tree.directory.clone(), limits.clone(), gateway.router());
     let state = AppState {
         auth: auth.clone(),
+        sessions: Arc::new(http::dashboard::session::Sessions::new(
+            config.http.tls_cert.is_some(),
+        )),
         limits,
         tools: tools.clone(),
         gateway,

@@ -80,6 +80,19 @@ pub fn route_role(method: &axum::http::Method, path: &str) -> Needs {
     if path == "/api/v1/health" || path.starts_with("/.well-known/oauth-protected-resource") {
         return Needs::Nobody;
     }
+    // The dashboard: its login form and static files are anyone's; an action at `/ui` + an
+    // API path needs what that API route needs; leaving a session needs only a session.
+    if path == "/login" || path.starts_with("/assets/") {
+        return Needs::Nobody;
+    }
+    if let Some(api) = path.strip_prefix("/ui")
+        && api.starts_with("/api/")
+    {
+        return route_role(method, api);
+    }
+    if path == "/logout" {
+        return Needs::Role(Role::Viewer);
+    }
     // The segments after `/api/v1/` (`/mcp` and `/metrics` are outside it).
     let api: Vec<&str> = match path.strip_prefix("/api/v1/") {
         Some(rest) => rest.trim_end_matches('/').split('/').collect(),
@@ -168,6 +181,19 @@ mod tests {
             (Method::DELETE, "/mcp", v),
             (Method::POST, "/api/v1/something/new", a),
             (Method::PATCH, "/api/v1/projects/p", a),
+            (Method::GET, "/", v),
+            (Method::GET, "/gateway", v),
+            (Method::GET, "/login", Nobody),
+            (Method::POST, "/login", Nobody),
+            (Method::GET, "/assets/htmx.min.js", Nobody),
+            (Method::POST, "/logout", v),
+            (Method::GET, "/ui/events", v),
+            (Method::POST, "/ui/api/v1/mcp/servers", a),
+            (Method::POST, "/ui/api/v1/mcp/servers/x/health-check", o),
+            (Method::POST, "/ui/api/v1/mcp/invoke/tool", o),
+            (Method::DELETE, "/ui/api/v1/mcp/servers/x", a),
+            (Method::POST, "/ui/api/v1/health", Nobody),
+            (Method::POST, "/ui/other", a),
         ];
         for (method, path, expected) in cases {
             assert_eq!(route_role(&method, path), expected, "{method} {path}");

@@ -60,7 +60,7 @@ pub struct Trace {
     responses((status = 200, description = "the actor's trace ring", body = Trace),
               (status = 404, description = "no such actor", body = ErrorBody),
               (status = 422, description = "bad parameter", body = ErrorBody)))]
-async fn trace(
+pub(super) async fn trace(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiQuery(params): ApiQuery<TraceParams>,

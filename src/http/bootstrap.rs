@@ -72,7 +72,7 @@ async fn start(
     responses((status = 202, description = "started", body = RunStarted),
               (status = 409, description = "a run for the target is in progress (its `run_id` in `detail`)", body = ErrorBody),
               (status = 422, description = "bad request, naming the problem", body = ErrorBody)))]
-async fn start_run(
+pub(super) async fn start_run(
     State(state): State<AppState>,
     By(by): By,
     ApiJson(body): ApiJson<Value>,
@@ -110,7 +110,7 @@ pub struct RunList {
 /// The newest runs, as stored after their last transition.
 #[utoipa::path(get, path = "/api/v1/bootstrap/runs", tag = "bootstrap", params(RunsParams),
     responses((status = 200, description = "runs", body = RunList)))]
-async fn list_runs(
+pub(super) async fn list_runs(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<RunsParams>,
 ) -> Result<Json<RunList>, ApiError> {
@@ -127,7 +127,7 @@ async fn list_runs(
     params(("id" = String, Path, description = "run id")),
     responses((status = 200, description = "the run", body = RunRecord),
               (status = 404, description = "no such run", body = ErrorBody)))]
-async fn get_run(
+pub(super) async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RunRecord>, ApiError> {
@@ -203,7 +203,7 @@ async fn run_events(
     responses((status = 202, description = "cancelling (follow the run)", body = RunStarted),
               (status = 404, description = "no such run", body = ErrorBody),
               (status = 409, description = "the run is not in progress, or is rolling back", body = ErrorBody)))]
-async fn cancel_run(
+pub(super) async fn cancel_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
@@ -291,7 +291,7 @@ pub struct ManualRollback {
     responses((status = 202, description = "the rollback run started", body = RunStarted),
               (status = 409, description = "a run for the target is in progress", body = ErrorBody),
               (status = 422, description = "no release to go back to", body = ErrorBody)))]
-async fn rollback_target(
+pub(super) async fn rollback_target(
     State(state): State<AppState>,
     By(by): By,
     Path(target): Path<String>,
@@ -416,7 +416,7 @@ pub struct ReleaseList {
 #[utoipa::path(get, path = "/api/v1/bootstrap/releases", tag = "bootstrap", params(ReleasesParams),
     responses((status = 200, description = "releases", body = ReleaseList),
               (status = 422, description = "no target given", body = ErrorBody)))]
-async fn list_releases(
+pub(super) async fn list_releases(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<ReleasesParams>,
 ) -> Result<Json<ReleaseList>, ApiError> {

@@ -187,7 +187,7 @@ pub struct StreamParams {
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(StreamParams),
     responses((status = 200, description = "an SSE stream of events", content_type = "text/event-stream", body = String),
               (status = 422, description = "bad parameter", body = ErrorBody)))]
-async fn stream(
+pub(super) async fn stream(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
     headers: HeaderMap,

@@ -90,18 +90,40 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         request_id: request_id.as_deref(),
     };
     // Owned: a borrow of the request may not live across the await (a body is not `Sync`).
-    let presented: Option<String> = req
+    let mut presented: Option<String> = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer)
         .map(str::to_owned);
+    // The dashboard's pages may present a session (cookie) instead of a bearer header.
+    let dashboard = super::dashboard::is_dashboard_path(&path);
+    let mut set_cookie = None;
+    if dashboard {
+        match super::dashboard::gate(&state, &req, presented.take()) {
+            super::dashboard::Gate::Let {
+                credential,
+                session,
+                set_cookie: cookie,
+            } => {
+                presented = credential;
+                set_cookie = cookie;
+                if let Some(s) = session {
+                    req.extensions_mut().insert(s);
+                }
+            }
+            super::dashboard::Gate::Answer(response) => return response,
+        }
+    }
     let principal = match state.auth.authenticate(presented.as_deref()).await {
         Ok(p) => p,
         Err(refused) => {
             let why = refused.to_string();
             let status = axum::http::StatusCode::UNAUTHORIZED;
             entry(None, Outcome::Refused(why.clone()), status).record(&state.events);
+            if dashboard {
+                return super::dashboard::to_login(&req);
+            }
             let mut response = ApiError::Unauthorized(why).into_response();
             let presented = presented.as_ref().map(|_| &refused);
             if let Some(challenge) = mcp_challenge(&state, &req, presented) {
@@ -122,7 +144,10 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         return ApiError::Status(status, why).into_response();
     }
     req.extensions_mut().insert(principal.clone());
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
     if !mcp && changes_state(&method) {
         let status = response.status();
         entry(Some(&principal), Outcome::of_status(status), status).record(&state.events);
@@ -285,11 +310,12 @@ pub async fn uniform_errors(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
+    // JSON is the error shape already; HTML is a dashboard page saying what went wrong.
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
     if is_json {
         return response;
     }

@@ -4,6 +4,7 @@
 pub mod actors;
 pub mod audit;
 pub mod bootstrap;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Who may call ([`crate::auth`]).
     pub auth: Arc<crate::auth::Auth>,
+    /// The dashboard's browser sessions ([`dashboard::session`]).
+    pub sessions: Arc<dashboard::session::Sessions>,
     /// Per-principal call limits ([`crate::limits`]).
     pub limits: Arc<crate::limits::Limits>,
     /// Fires when att begins to shut down; long-lived streams end on it.
@@ -150,6 +153,7 @@ pub fn router(
     )
     .merge(mcp)
     .merge(protected_resource::routes())
+    .merge(dashboard::routes())
     .fallback(not_found)
     // Later layers wrap earlier ones: the error-shape rewrite sees what the limit and timeout
     // layers answer.

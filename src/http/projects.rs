@@ -110,7 +110,7 @@ impl<S: Send + Sync, A: DeserializeOwned> FromRequest<S> for ToolBody<A> {
 }
 
 /// A tool's own arguments from the query string (see [`own_args`] and [`query_args`]).
-struct ToolQuery<A>(A);
+pub(super) struct ToolQuery<A>(pub(super) A);
 
 impl<S: Send + Sync, A: DeserializeOwned> FromRequestParts<S> for ToolQuery<A> {
     type Rejection = ApiError;
@@ -146,7 +146,10 @@ fn query_args(q: BTreeMap<String, String>) -> Map<String, Value> {
 /// Lists the projects.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "workspace",
     responses((status = 200, description = "every project (`projects`)")))]
-async fn list_projects(State(s): State<AppState>, By(caller): By) -> Result<Json<Value>, ApiError> {
+pub(super) async fn list_projects(
+    State(s): State<AppState>,
+    By(caller): By,
+) -> Result<Json<Value>, ApiError> {
     run(&s, &caller, &projects::LIST, NoArgs {}).await
 }
 
@@ -307,7 +310,7 @@ async fn download(
     responses((status = 200, description = "`{entries, truncated}`"),
               (status = 404, description = "no such project or directory", body = ErrorBody),
               (status = 422, description = "the path is refused", body = ErrorBody)))]
-async fn list_files(
+pub(super) async fn list_files(
     State(s): State<AppState>,
     By(caller): By,
     Path(name): Path<String>,
@@ -322,7 +325,7 @@ async fn list_files(
     responses((status = 200, description = "`{path, content, size, truncated}`"),
               (status = 404, description = "no such project or file", body = ErrorBody),
               (status = 422, description = "the path is refused, or not a text file", body = ErrorBody)))]
-async fn read_file(
+pub(super) async fn read_file(
     State(s): State<AppState>,
     By(caller): By,
     Path(name): Path<String>,
@@ -387,7 +390,7 @@ async fn diff(
     params(("name" = String, Path, description = "project name")),
     responses((status = 200, description = "`{branch, head, files, clean}`"),
               (status = 409, description = "not a git repository", body = ErrorBody)))]
-async fn git_status(
+pub(super) async fn git_status(
     State(s): State<AppState>,
     By(caller): By,
     Path(name): Path<String>,
@@ -430,7 +433,7 @@ async fn git_commit(
 #[utoipa::path(get, path = "/api/v1/projects/{name}/git/log", tag = "workspace",
     params(("name" = String, Path, description = "project name"), LogArgs),
     responses((status = 200, description = "`{commits}`")))]
-async fn git_log(
+pub(super) async fn git_log(
     State(s): State<AppState>,
     By(caller): By,
     Path(name): Path<String>,
@@ -492,7 +495,7 @@ async fn run_tests(
 #[utoipa::path(get, path = "/api/v1/projects/{name}/tests", tag = "workspace",
     params(("name" = String, Path, description = "project name"), TestResultsArgs),
     responses((status = 200, description = "`{runs}`, newest first")))]
-async fn list_tests(
+pub(super) async fn list_tests(
     State(s): State<AppState>,
     By(caller): By,
     Path(name): Path<String>,

@@ -63,7 +63,7 @@ async fn record(state: &AppState, spec: ServiceSpec, source: Source) -> ServiceR
 /// Every service with its live state.
 #[utoipa::path(get, path = "/api/v1/services", tag = "services",
     responses((status = 200, description = "the services", body = ServiceList)))]
-async fn list_services(State(state): State<AppState>) -> Json<ServiceList> {
+pub(super) async fn list_services(State(state): State<AppState>) -> Json<ServiceList> {
     let mut services = Vec::new();
     for (spec, source) in state.services.list() {
         services.push(record(&state, spec, source).await);
@@ -135,7 +135,7 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     responses((status = 200, description = "running", body = ServiceStatus),
               (status = 404, description = "service not found", body = ErrorBody),
               (status = 409, description = "it could not be started", body = ErrorBody)))]
-async fn start_service(
+pub(super) async fn start_service(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ServiceStatus>, ApiError> {
@@ -153,7 +153,7 @@ async fn start_service(
     params(("name" = String, Path, description = "service name")),
     responses((status = 200, description = "stopped", body = ServiceStatus),
               (status = 404, description = "service not found", body = ErrorBody)))]
-async fn stop_service(
+pub(super) async fn stop_service(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ServiceStatus>, ApiError> {
@@ -172,7 +172,7 @@ async fn stop_service(
     responses((status = 200, description = "running again", body = ServiceStatus),
               (status = 404, description = "service not found", body = ErrorBody),
               (status = 409, description = "it could not be started", body = ErrorBody)))]
-async fn restart_service(
+pub(super) async fn restart_service(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ServiceStatus>, ApiError> {
@@ -207,7 +207,7 @@ pub struct ServiceLogs {
     responses((status = 200, description = "its output", body = ServiceLogs),
               (status = 404, description = "service not found", body = ErrorBody),
               (status = 422, description = "bad parameter", body = ErrorBody)))]
-async fn service_logs(
+pub(super) async fn service_logs(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiQuery(params): ApiQuery<LogParams>,

@@ -62,7 +62,7 @@ pub struct Ready {
 #[utoipa::path(get, path = "/api/v1/ready", tag = "system",
     responses((status = 200, description = "ready", body = Ready),
               (status = 503, description = "not ready; `detail` says which check failed", body = ErrorBody)))]
-async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     let mut checks = serde_json::Map::new();
     let actors_up = tree::is_up(&state.directory);
     checks.insert(

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 const SERVICE: &str = env!("CARGO_BIN_EXE_att-fixture-service");
 
 /// The service `web`: the fixture service on `port` (release `r0`), probed at `/health`.
-fn web(port: u16) -> att_release::service::spec::ServiceSpec {
+pub(crate) fn web(port: u16) -> att_release::service::spec::ServiceSpec {
     serde_json::from_value(json!({
         "name": "web", "command": SERVICE, "args": ["--port", port.to_string(), "--release", "r0"],
         "health": {"kind": "http", "url": format!("http://127.0.0.1:{port}/health")},
@@ -21,7 +21,7 @@ fn web(port: u16) -> att_release::service::spec::ServiceSpec {
     .expect("spec")
 }
 
-async fn release(att: &TestAtt, port: u16, id: &str, extra: &[&str]) {
+pub(crate) async fn release(att: &TestAtt, port: u16, id: &str, extra: &[&str]) {
     let mut args = vec![
         "--port".to_owned(),
         port.to_string(),
@@ -43,7 +43,7 @@ async fn run(att: &TestAtt, request: Value) -> Value {
     common::run_to_end(att, request, Duration::from_secs(60)).await
 }
 
-async fn version(port: u16) -> Option<String> {
+pub(crate) async fn version(port: u16) -> Option<String> {
     common::service_text(port, "/version").await
 }
 

@@ -12,6 +12,8 @@ mod bootstrap_actor;
 mod bootstrap_pipeline;
 mod change_pipeline;
 mod cli_mcp;
+mod dashboard_browser;
+mod dashboard_http;
 mod federated_mcp;
 mod fixture_server;
 mod gateway_api;

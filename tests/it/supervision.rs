@@ -12,9 +12,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
 
 /// A test actor that panics or fails on demand.
-struct Crashy;
+pub(crate) struct Crashy;
 
-enum CrashyMsg {
+pub(crate) enum CrashyMsg {
     Panic(String),
     Fail(String),
     Ok(String),
@@ -66,7 +66,7 @@ fn actor_row(list: &Value, name: &str) -> Option<Value> {
         .cloned()
 }
 
-async fn crashy_under_upstreams(att: &TestAtt, policy: RestartPolicy) {
+pub(crate) async fn crashy_under_upstreams(att: &TestAtt, policy: RestartPolicy) {
     att.server
         .tree
         .upstreams
@@ -75,11 +75,11 @@ async fn crashy_under_upstreams(att: &TestAtt, policy: RestartPolicy) {
         .expect("crashy starts");
 }
 
-fn send(att: &TestAtt, msg: CrashyMsg) {
+pub(crate) fn send(att: &TestAtt, msg: CrashyMsg) {
     mailbox::cast(&att.server.tree.directory, "crashy", msg).expect("crashy is running");
 }
 
-async fn wait_running_with_restarts(att: &TestAtt, restarts: u64) -> Value {
+pub(crate) async fn wait_running_with_restarts(att: &TestAtt, restarts: u64) -> Value {
     eventually("crashy restarted", Duration::from_secs(10), || async {
         let list = att.get_json("/api/v1/actors").await;
         actor_row(&list, "crashy")

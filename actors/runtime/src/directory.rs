@@ -246,15 +246,21 @@ impl ActorDirectory {
             .map(|(k, _)| k.as_str())
             .rev()
             .collect();
+        // Children by parent, in name order, in one pass: the tree of an att with 1,000
+        // upstreams is listed in linear time (a scan per actor made it quadratic).
+        let mut children: std::collections::HashMap<&str, Vec<&str>> =
+            std::collections::HashMap::new();
+        for (k, e) in map.iter() {
+            if let Some(p) = e.parent.as_deref() {
+                children.entry(p).or_default().push(k.as_str());
+            }
+        }
         while let Some(name) = stack.pop() {
             let e = &map[name];
             out.push(info(name, e));
-            let children: Vec<&str> = map
-                .iter()
-                .filter(|(_, c)| c.parent.as_deref() == Some(name))
-                .map(|(k, _)| k.as_str())
-                .collect();
-            stack.extend(children.into_iter().rev());
+            if let Some(kids) = children.get(name) {
+                stack.extend(kids.iter().rev());
+            }
         }
         out
     }

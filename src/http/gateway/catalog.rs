@@ -101,20 +101,20 @@ async fn federated(state: &AppState, kind: Kind) -> Json<CatalogList> {
 /// Every tool of every upstream, with the servers offering it.
 #[utoipa::path(get, path = "/api/v1/mcp/tools", tag = "mcp",
     responses((status = 200, description = "the federated tools", body = CatalogList)))]
-async fn list_tools(State(state): State<AppState>) -> Json<CatalogList> {
+pub(in crate::http) async fn list_tools(State(state): State<AppState>) -> Json<CatalogList> {
     federated(&state, Kind::Tools).await
 }
 
 /// Every resource and resource template of every upstream, with the servers offering it.
 #[utoipa::path(get, path = "/api/v1/mcp/resources", tag = "mcp",
     responses((status = 200, description = "the federated resources", body = CatalogList)))]
-async fn list_resources(State(state): State<AppState>) -> Json<CatalogList> {
+pub(in crate::http) async fn list_resources(State(state): State<AppState>) -> Json<CatalogList> {
     federated(&state, Kind::Resources).await
 }
 
 /// Every prompt of every upstream, with the servers offering it.
 #[utoipa::path(get, path = "/api/v1/mcp/prompts", tag = "mcp",
     responses((status = 200, description = "the federated prompts", body = CatalogList)))]
-async fn list_prompts(State(state): State<AppState>) -> Json<CatalogList> {
+pub(in crate::http) async fn list_prompts(State(state): State<AppState>) -> Json<CatalogList> {
     federated(&state, Kind::Prompts).await
 }

@@ -109,7 +109,7 @@ async fn connection_events(
 #[utoipa::path(get, path = "/api/v1/mcp/invocation-events", tag = "mcp", params(InvocationEventParams),
     responses((status = 200, description = "invocation events, oldest first", body = GatewayEvents),
               (status = 422, description = "bad parameter", body = ErrorBody)))]
-async fn invocation_events(
+pub(in crate::http) async fn invocation_events(
     State(state): State<AppState>,
     crate::http::extract::ApiQuery(p): crate::http::extract::ApiQuery<InvocationEventParams>,
 ) -> Result<Json<GatewayEvents>, ApiError> {

@@ -204,7 +204,7 @@ pub(crate) fn busy_detail(method: &str, full: &[(String, u32)], attempts: &[Atte
               (status = 502, description = "outcome unknown: failed after sending, not repeatable", body = ErrorBody),
               (status = 429, description = "the principal is past a limit (`[limits]`); `Retry-After` set", body = ErrorBody),
               (status = 503, description = "no server could serve it (`upstream_busy`: all at `max_concurrent`); `Retry-After` set", body = ErrorBody)))]
-async fn invoke_tool(
+pub(in crate::http) async fn invoke_tool(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     ApiJson(body): ApiJson<InvokeTool>,

@@ -26,8 +26,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use catalog::{CatalogEntry, CatalogList};
+pub(in crate::http) use catalog::{list_prompts, list_resources, list_tools};
+pub(in crate::http) use events::invocation_events;
 pub use events::{ConnectionEventParams, GatewayEvents, InvocationEventParams};
+pub(in crate::http) use invoke::invoke_tool;
 pub use invoke::{InvokePrompt, InvokeResource, InvokeTool, Invoked};
+pub(in crate::http) use sessions::{check_one, invalidate_session};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
@@ -87,7 +91,7 @@ async fn record(state: &AppState, spec: UpstreamSpec, source: Source) -> ServerR
 /// Every registered upstream with its published live state.
 #[utoipa::path(get, path = "/api/v1/mcp/servers", tag = "mcp",
     responses((status = 200, description = "registered servers", body = ServerList)))]
-async fn list_servers(State(state): State<AppState>) -> Json<ServerList> {
+pub(in crate::http) async fn list_servers(State(state): State<AppState>) -> Json<ServerList> {
     let mut published = state.gateway.published();
     let servers = state
         .gateway
@@ -107,7 +111,7 @@ async fn list_servers(State(state): State<AppState>) -> Json<ServerList> {
     responses((status = 201, description = "registered", body = ServerRecord),
               (status = 409, description = "`[gateway] max_upstreams` upstreams are registered", body = ErrorBody),
               (status = 422, description = "bad registration, naming the field", body = ErrorBody)))]
-async fn add_server(
+pub(in crate::http) async fn add_server(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<ServerRecord>), ApiError> {
@@ -154,7 +158,7 @@ async fn get_server(
     params(("name" = String, Path, description = "server name")),
     responses((status = 204, description = "removed"),
               (status = 404, description = "server not found", body = ErrorBody)))]
-async fn delete_server(
+pub(in crate::http) async fn delete_server(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {

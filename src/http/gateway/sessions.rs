@@ -90,7 +90,7 @@ async fn act_all(state: &AppState, action: Action) -> Result<Json<ServerList>, A
     params(("name" = String, Path, description = "server name")),
     responses((status = 200, description = "the server after the check", body = ServerRecord),
               (status = 404, description = "server not found", body = ErrorBody)))]
-async fn check_one(
+pub(in crate::http) async fn check_one(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ServerRecord>, ApiError> {
@@ -147,7 +147,7 @@ async fn connect_all(State(state): State<AppState>) -> Result<Json<ServerList>, 
     params(("name" = String, Path, description = "server name")),
     responses((status = 200, description = "the server afterwards", body = ServerRecord),
               (status = 404, description = "server not found", body = ErrorBody)))]
-async fn invalidate_session(
+pub(in crate::http) async fn invalidate_session(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<ServerRecord>, ApiError> {

@@ -207,6 +207,9 @@ pub mod fixture;
 /// A legacy HTTP+SSE server serving the fixture handler.
 pub mod legacy_sse;
 
+/// A headless Chromium driven over WebDriver (the dashboard tests).
+pub mod webdriver;
+
 /// A fixture MCP server served in-process over streamable HTTP on 127.0.0.1.
 pub struct ServedFixture {
     pub fixture: fixture::Fixture,

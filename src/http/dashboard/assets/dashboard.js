@@ -1,0 +1,62 @@
+// att dashboard: live updates and countdowns (no inline script: the CSP forbids it).
+//
+// Live: one EventSource on /ui/events (att's event stream). A region that wants to follow
+// some events says so with data-live="upstream.,invocation" (kind prefixes) and an htmx
+// hx-get with hx-trigger="live"; on a matching event it gets a "live" event (at most once per
+// 400 ms) and htmx re-fetches it. A list #live-events gets each event prepended (as text).
+// Countdowns: <time data-until="RFC 3339"> shows "in 12 s" and ticks every second.
+(function () {
+  "use strict";
+  var pending = new Set();
+  var timer = null;
+  function flush() {
+    timer = null;
+    pending.forEach(function (el) {
+      if (document.body.contains(el) && window.htmx) { htmx.trigger(el, "live"); }
+    });
+    pending.clear();
+  }
+  function onEvent(kind) {
+    document.querySelectorAll("[data-live]").forEach(function (el) {
+      var wants = el.getAttribute("data-live").split(",");
+      for (var i = 0; i < wants.length; i++) {
+        if (wants[i] && kind.indexOf(wants[i]) === 0) { pending.add(el); break; }
+      }
+    });
+    if (pending.size && !timer) { timer = setTimeout(flush, 400); }
+  }
+  function addToList(ev) {
+    var list = document.getElementById("live-events");
+    if (!list) { return; }
+    var li = document.createElement("li");
+    var when = (ev.at || "").replace("T", " ").replace(/\..*$/, "");
+    li.textContent = when + "  " + ev.kind + (ev.correlation_id ? "  [" + ev.correlation_id + "]" : "") +
+      "  " + JSON.stringify(ev.data).slice(0, 200);
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > 50) { list.removeChild(list.lastChild); }
+  }
+  function follow() {
+    if (!window.EventSource || !document.querySelector("[data-live], #live-events")) { return; }
+    var state = document.getElementById("live-state");
+    var source = new EventSource("/ui/events");
+    source.onopen = function () { if (state) { state.textContent = "live"; } document.body.setAttribute("data-live-open", "1"); };
+    source.onerror = function () { if (state) { state.textContent = "reconnecting…"; } };
+    source.onmessage = function (m) {
+      var ev;
+      try { ev = JSON.parse(m.data); } catch (e) { return; }
+      addToList(ev);
+      onEvent(ev.kind || "");
+    };
+  }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-until]").forEach(function (t) {
+      var left = Math.round((Date.parse(t.getAttribute("data-until")) - now) / 1000);
+      t.textContent = left > 0 ? "in " + left + " s" : "now";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    follow();
+    setInterval(tick, 1000);
+  });
+})();
