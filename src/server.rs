@@ -20,7 +20,7 @@ use crate::gateway::Gateway;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::store::seal::{self, Seal};
-use crate::store::{OpenError, SqliteStore};
+use crate::store::{OpenError, Store};
 
 /// Why att could not start.
 #[derive(Debug, thiserror::Error)]
@@ -154,9 +154,12 @@ pub async fn start_launched(
         std::env::var(seal::KEY_ENV).ok().as_deref(),
     )
     .map_err(StartError::Seal)?;
-    let store = SqliteStore::open(&config.data_dir.join("att.db"))
-        .await?
-        .sealed_with(Arc::new(seal));
+    let store = crate::store::open(
+        config.database_url.as_ref(),
+        &config.data_dir,
+        Arc::new(seal),
+    )
+    .await?;
     let tree_config = TreeConfig {
         restart: tree_restart(&config),
         stop_timeout: config.actors.stop_timeout,
@@ -165,7 +168,7 @@ pub async fn start_launched(
         live_capacity: config.events.live_capacity,
         clock: att_runtime::clock::system(),
     };
-    let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
+    let event_store: Arc<dyn EventStore> = store.clone();
     let tree = match AttTree::start(event_store, tree_config).await {
         Ok(tree) => Arc::new(tree),
         Err(e) => {
@@ -221,8 +224,8 @@ pub async fn start_launched(
         services,
         directory: tree.directory.clone(),
         events: tree.events.clone(),
-        releases: Arc::new(store.clone()),
-        store_health: Arc::new(store.clone()),
+        releases: store.clone(),
+        store_health: store.clone(),
         metrics,
         shutdown: stop.child_token(),
         started: Instant::now(),
@@ -270,13 +273,13 @@ pub async fn start_launched(
 /// accepts.
 async fn start_edge(
     config: &Config,
-    store: &SqliteStore,
+    store: &Arc<dyn Store>,
     tree: &AttTree,
     services: &Arc<crate::services::Services>,
     stop: &CancellationToken,
 ) -> Result<(Arc<crate::tools::Tools>, Arc<crate::auth::Auth>), StartError> {
     let tools = Arc::new(crate::tools::Tools::new(
-        Arc::new(store.clone()),
+        store.clone(),
         tree.events.clone(),
         services.clone(),
         att_release::bootstrap::BootstrapHandle::new(tree.directory.clone()),
@@ -302,7 +305,7 @@ async fn start_edge(
         .map(|c| crate::auth::oidc::Oidc::new(c, https));
     let auth = crate::auth::Auth::load(
         config.api_token.as_deref().map(Arc::from),
-        Arc::new(store.clone()),
+        store.clone(),
         oidc,
     )
     .await
@@ -317,7 +320,7 @@ async fn start_domain(
     launcher: Option<&att_release::bootstrap::launcher::Launcher>,
     candidate: bool,
     tree: &Arc<AttTree>,
-    store: &SqliteStore,
+    store: &Arc<dyn Store>,
 ) -> Result<(Arc<Gateway>, Arc<crate::services::Services>), StartError> {
     let policy = att_gateway::upstream::HealthPolicy {
         unreachable_after: config.gateway.unreachable_after,
@@ -326,7 +329,7 @@ async fn start_domain(
     };
     let gateway = Gateway::start(
         tree.clone(),
-        Arc::new(store.clone()),
+        store.clone(),
         config.upstreams.clone(),
         policy,
         tree_restart(config),
@@ -336,7 +339,7 @@ async fn start_domain(
     .map_err(|e| StartError::Actors(e.to_string()))?;
     let services = crate::services::Services::start(
         tree.clone(),
-        Arc::new(store.clone()),
+        store.clone(),
         &config.data_dir,
         config.services.clone(),
         tree_restart(config),
@@ -350,7 +353,7 @@ async fn start_domain(
 
     // The release pipeline, a run-time child of the root supervisor.
     let bootstrap_args = att_release::bootstrap::BootstrapArgs {
-        store: Arc::new(store.clone()),
+        store: store.clone(),
         directory: tree.directory.clone(),
         events: Arc::new(tree.events.clone()),
         limit: att_release::policy::RollbackLimit::default(),
@@ -480,7 +483,7 @@ async fn serve(
     serving: Serving,
     stop: CancellationToken,
     tree: Arc<AttTree>,
-    store: SqliteStore,
+    store: Arc<dyn Store>,
 ) {
     let Serving {
         listener,

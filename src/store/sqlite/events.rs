@@ -3,7 +3,8 @@
 use att_runtime::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
 use sqlx::{QueryBuilder, Row};
 
-use super::{SqliteStore, err, from_ms, to_ms};
+use super::SqliteStore;
+use crate::store::records::{err, from_ms, kind_prefix_pattern, payload_field, to_ms};
 
 #[async_trait::async_trait]
 impl EventStore for SqliteStore {
@@ -40,11 +41,8 @@ impl EventStore for SqliteStore {
         );
         match q.kind.as_deref().map(|k| (k, k.strip_suffix(".*"))) {
             Some((_, Some(prefix))) => {
-                // `kind` values are restricted to [a-z0-9._-], so no LIKE escaping is needed
-                // beyond `_`, which we escape.
-                let pattern = format!("{}.%", prefix.replace('_', "\\_"));
                 sql.push(" AND kind LIKE ")
-                    .push_bind(pattern)
+                    .push_bind(kind_prefix_pattern(prefix))
                     .push(" ESCAPE '\\'");
             }
             Some((k, None)) => {
@@ -65,9 +63,7 @@ impl EventStore for SqliteStore {
             sql.push(" AND id > ").push_bind(a);
         }
         for (key, value) in &q.data {
-            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-                return Err(StoreError(format!("`{key}` is not a payload field name")));
-            }
+            let key = payload_field(key)?;
             sql.push(" AND json_extract(data, ")
                 .push_bind(format!("$.{key}"))
                 .push(") = ")
