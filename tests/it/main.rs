@@ -23,6 +23,7 @@ mod limits;
 mod mcp_stdio;
 mod oidc;
 mod packaging;
+mod postgres;
 mod profiles;
 mod secrets;
 mod serve_process;
