@@ -41,7 +41,11 @@ async fn echo(att: &TestAtt, text: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn att_on_postgres_keeps_registrations_and_events_across_a_restart() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = TestDatabase::create(
+        "postgres::att_on_postgres_keeps_registrations_and_events_across_a_restart",
+    )
+    .await
+    else {
         return;
     };
     let upstream = serve_fixture("pg-upstream").await;

@@ -30,11 +30,12 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A fresh schema, or `None` (having printed [`SKIPPED`]) when there is no server.
+    /// A fresh schema, or `None` (having printed [`SKIPPED`], naming `test`) when there is
+    /// no server.
     ///
     /// # Panics
     /// When `ATT_TEST_DATABASE_URL` is set and the server cannot be used.
-    pub async fn create() -> Option<Self> {
+    pub async fn create(test: &str) -> Option<Self> {
         let base = match std::env::var(URL_ENV) {
             Ok(url) => {
                 if let Err(e) = connect(&url).await {
@@ -45,7 +46,10 @@ impl TestDatabase {
             Err(_) => match local().await {
                 Ok(url) => url,
                 Err(why) => {
-                    eprintln!("{SKIPPED}: {why}");
+                    // Straight to stderr, past the test harness's capture: a skipped test
+                    // is said in every run, naming itself.
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr(), "{test}: {SKIPPED}: {why}");
                     return None;
                 }
             },

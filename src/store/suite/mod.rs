@@ -38,8 +38,8 @@ impl Harness {
         }
     }
 
-    async fn postgres() -> Option<Self> {
-        let db = TestDatabase::create().await?;
+    async fn postgres(test: &str) -> Option<Self> {
+        let db = TestDatabase::create(test).await?;
         let store = Arc::new(PgStore::open(db.options()).await.expect("open"));
         Some(Self {
             engine: Engine::Postgres(db),
@@ -123,7 +123,11 @@ macro_rules! both_engines {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(h) = crate::store::suite::Harness::postgres().await else {
+                    let Some(h) = crate::store::suite::Harness::postgres(concat!(
+                        module_path!(), "::", stringify!($name)
+                    ))
+                    .await
+                    else {
                         return;
                     };
                     super::$name(h).await;
