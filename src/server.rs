@@ -142,12 +142,7 @@ pub async fn start_launched(
         Some(l) => (Some((l.listener, l.probe)), Some(l.launcher), l.candidate),
         None => (None, None, false),
     };
-    let tls = match (&config.http.tls_cert, &config.http.tls_key) {
-        (Some(cert), Some(key)) => Some(Arc::new(
-            http::tls::ServerTls::load(cert, key).map_err(StartError::Tls)?,
-        )),
-        _ => None,
-    };
+    let tls = load_tls(&config)?;
     prepare_data_dir(&config.data_dir)?;
     let seal = Seal::load(
         &config.data_dir,
@@ -206,14 +201,15 @@ pub async fn start_launched(
     } else {
         accepting.cancel();
     }
-    let (tools, auth) = match start_edge(&config, &store, &tree, &services, &stop).await {
-        Ok(edge) => edge,
-        Err(e) => {
-            tree.shutdown().await;
-            store.close().await;
-            return Err(e);
-        }
-    };
+    let (tools, auth, cluster) =
+        match start_edge(&config, &store, &tree, &services, &stop, local_addr).await {
+            Ok(edge) => edge,
+            Err(e) => {
+                tree.shutdown().await;
+                store.close().await;
+                return Err(e);
+            }
+        };
     let limits = crate::limits::Limits::new(&config.limits);
     let metrics = Metrics::new(tree.directory.clone(), limits.clone(), gateway.router());
     let state = AppState {
@@ -226,6 +222,7 @@ pub async fn start_launched(
         events: tree.events.clone(),
         releases: store.clone(),
         store_health: store.clone(),
+        cluster: cluster.clone(),
         metrics,
         shutdown: stop.child_token(),
         started: Instant::now(),
@@ -269,15 +266,61 @@ pub async fn start_launched(
     })
 }
 
-/// The workspace tools (test runs a stopped att left concluded) and the credentials att
-/// accepts.
+/// This node in the cluster ([`crate::cluster`]): its id from the data directory, its first
+/// heartbeat written (a failure is logged; the heartbeats go on trying).
+async fn join_cluster(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    local_addr: SocketAddr,
+) -> Result<Arc<crate::cluster::Cluster>, StartError> {
+    let id = crate::cluster::node_id(&config.data_dir).map_err(|reason| StartError::DataDir {
+        path: config.data_dir.clone(),
+        reason,
+    })?;
+    let now = time::OffsetDateTime::now_utc();
+    let cluster = Arc::new(crate::cluster::Cluster {
+        store: store.clone(),
+        node: crate::cluster::NodeRecord {
+            id,
+            address: local_addr.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: now,
+            heartbeat_at: now,
+        },
+    });
+    if let Err(e) = cluster.beat().await {
+        tracing::warn!(error = %e.0, "cluster heartbeat not written");
+    }
+    Ok(cluster)
+}
+
+/// `[http] tls_cert` and `tls_key`, loaded when both are set.
+fn load_tls(config: &Config) -> Result<Option<Arc<http::tls::ServerTls>>, StartError> {
+    Ok(match (&config.http.tls_cert, &config.http.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(
+            http::tls::ServerTls::load(cert, key).map_err(StartError::Tls)?,
+        )),
+        _ => None,
+    })
+}
+
+/// What [`start_edge`] starts: the tools, the credentials, this node in the cluster.
+type Edge = (
+    Arc<crate::tools::Tools>,
+    Arc<crate::auth::Auth>,
+    Arc<crate::cluster::Cluster>,
+);
+
+/// The workspace tools (test runs a stopped att left concluded), the credentials att
+/// accepts, and this node's place in the cluster.
 async fn start_edge(
     config: &Config,
     store: &Arc<dyn Store>,
     tree: &AttTree,
     services: &Arc<crate::services::Services>,
     stop: &CancellationToken,
-) -> Result<(Arc<crate::tools::Tools>, Arc<crate::auth::Auth>), StartError> {
+    local_addr: SocketAddr,
+) -> Result<Edge, StartError> {
     let tools = Arc::new(crate::tools::Tools::new(
         store.clone(),
         tree.events.clone(),
@@ -286,6 +329,8 @@ async fn start_edge(
         config.workspace.clone(),
         stop.child_token(),
     ));
+    let cluster = join_cluster(config, store, local_addr).await?;
+    cluster.keep_beating(stop.child_token());
     match tools.recover_test_runs().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(
@@ -310,7 +355,7 @@ async fn start_edge(
     )
     .await
     .map_err(|e| StartError::Keys(e.0))?;
-    Ok((tools, Arc::new(auth)))
+    Ok((tools, Arc::new(auth), cluster))
 }
 
 /// Starts what runs on the actor tree: the gateway, the services, the release pipeline (and

@@ -50,6 +50,7 @@ pub trait Store:
     + crate::services::ServiceStore
     + crate::tools::ToolStore
     + crate::auth::KeyStore
+    + crate::cluster::ClusterStore
     + StoreHealth
 {
     /// The seal of this store, if its secrets are sealed.

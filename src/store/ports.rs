@@ -1,7 +1,7 @@
 //! The ports whose SQL is the same on SQLite and PostgreSQL, written once:
 //! [`record_ports!`] implements them for an adapter type with a `pool` (an sqlx pool) and a
 //! `sealing` ([`super::records::Sealing`]) field. Upstreams, services and projects kept by
-//! name as JSON; releases and runs; test runs; API keys.
+//! name as JSON; releases and runs; test runs; API keys; node heartbeats.
 //!
 //! The statements use `$n` parameters (both engines read them) and `ON CONFLICT …
 //! excluded` upserts (both engines have them). What differs is passed in: the column that
@@ -10,7 +10,7 @@
 //! adapter): its id allocation and JSON filters differ.
 
 /// Implements `UpstreamStore`, `ServiceStore`, `ProjectStore`, `ReleaseStore`,
-/// `TestRunStore` and `KeyStore` for `$store`, ordering same-millisecond rows by `$seq`.
+/// `TestRunStore`, `KeyStore` and `ClusterStore` for `$store`, ordering same-millisecond rows by `$seq`.
 macro_rules! record_ports {
     ($store:ty, seq = $seq:literal) => {
         impl $store {
@@ -401,6 +401,64 @@ macro_rules! record_ports {
                         .into_record()
                     })
                     .collect()
+            }
+        }
+
+        /// Node heartbeats (`nodes`).
+        #[async_trait::async_trait]
+        impl $crate::cluster::ClusterStore for $store {
+            async fn heartbeat(
+                &self,
+                node: &$crate::cluster::NodeRecord,
+                forget_before: time::OffsetDateTime,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                use $crate::store::records::{err, to_ms};
+                let mut tx = self.pool.begin().await.map_err(err)?;
+                sqlx::query(
+                    "INSERT INTO nodes (id, address, version, started_at_ms, heartbeat_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
+                     address = excluded.address, version = excluded.version, \
+                     started_at_ms = excluded.started_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms",
+                )
+                .bind(&node.id)
+                .bind(&node.address)
+                .bind(&node.version)
+                .bind(to_ms(node.started_at))
+                .bind(to_ms(node.heartbeat_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+                sqlx::query("DELETE FROM nodes WHERE heartbeat_at_ms < $1")
+                    .bind(to_ms(forget_before))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                tx.commit().await.map_err(err)
+            }
+
+            async fn list_nodes(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<$crate::cluster::NodeRecord>, att_runtime::events::StoreError> {
+                use $crate::store::records::{err, from_ms};
+                let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT id, address, version, started_at_ms, heartbeat_at_ms FROM nodes \
+                     ORDER BY heartbeat_at_ms DESC, id LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, address, version, started, beat)| $crate::cluster::NodeRecord {
+                        id,
+                        address,
+                        version,
+                        started_at: from_ms(started),
+                        heartbeat_at: from_ms(beat),
+                    })
+                    .collect())
             }
         }
     };

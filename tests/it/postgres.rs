@@ -111,3 +111,53 @@ async fn a_database_url_that_does_not_answer_stops_att_naming_the_server_not_the
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn two_atts_sharing_a_database_list_each_other_in_the_cluster() {
+    let Some(db) = TestDatabase::create(
+        "postgres::two_atts_sharing_a_database_list_each_other_in_the_cluster",
+    )
+    .await
+    else {
+        return;
+    };
+    let (da, db_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = start_on(&db, da.path()).await;
+    let b = start_on(&db, db_dir.path()).await;
+    let id = |dir: &std::path::Path| {
+        std::fs::read_to_string(dir.join(att::cluster::NODE_ID_FILE))
+            .expect("node id")
+            .trim()
+            .to_owned()
+    };
+    let (id_a, id_b) = (id(da.path()), id(db_dir.path()));
+    assert_ne!(id_a, id_b);
+    for (att, this, other) in [(&a, &id_a, &id_b), (&b, &id_b, &id_a)] {
+        let v = att.get_json("/api/v1/cluster").await;
+        assert_eq!(&v["node"], this.as_str(), "{v}");
+        let nodes = v["nodes"].as_array().expect("nodes");
+        let find = |id: &str| {
+            nodes
+                .iter()
+                .find(|n| n["id"] == id)
+                .unwrap_or_else(|| panic!("{id} missing: {v}"))
+        };
+        let (me, peer) = (find(this), find(other));
+        assert_eq!(
+            (&me["this"], &me["live"]),
+            (&json!(true), &json!(true)),
+            "{v}"
+        );
+        assert_eq!(
+            (&peer["this"], &peer["live"]),
+            (&json!(false), &json!(true)),
+            "{v}"
+        );
+        assert_eq!(me["address"], att.server.local_addr.to_string());
+    }
+    a.server.shutdown().await;
+    b.server.shutdown().await;
+}

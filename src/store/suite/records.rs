@@ -311,6 +311,52 @@ async fn secrets_are_sealed_at_rest_and_opened_on_read(h: Harness) {
     assert!(!e.0.contains("ghp_secret"), "{}", e.0);
 }
 
+async fn node_heartbeats_replace_their_row_and_silent_nodes_are_forgotten(h: Harness) {
+    use crate::cluster::NodeRecord;
+    let s = &h.store;
+    let t0 = datetime!(2026-01-01 12:00 UTC);
+    let node = |id: &str, beat: time::OffsetDateTime| NodeRecord {
+        id: id.into(),
+        address: "127.0.0.1:8300".into(),
+        version: "0.1.0".into(),
+        started_at: t0,
+        heartbeat_at: beat,
+    };
+    let long_ago = t0 - time::Duration::days(2);
+    s.heartbeat(&node("node-old", t0), long_ago)
+        .await
+        .expect("beat");
+    s.heartbeat(&node("node-a", t0), long_ago)
+        .await
+        .expect("beat");
+    let later = t0 + time::Duration::seconds(5);
+    s.heartbeat(&node("node-a", later), long_ago)
+        .await
+        .expect("beat again");
+    let ids = |nodes: Vec<NodeRecord>| nodes.into_iter().map(|n| n.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_nodes(10).await.expect("list")),
+        ["node-a", "node-old"]
+    );
+    assert_eq!(
+        s.list_nodes(10).await.expect("list")[0],
+        node("node-a", later)
+    );
+    assert_eq!(ids(s.list_nodes(1).await.expect("list")), ["node-a"]);
+    // A day later, node-b's heartbeat forgets node-old (silent since t0).
+    let next_day = t0 + time::Duration::days(1) + time::Duration::seconds(1);
+    s.heartbeat(
+        &node("node-b", next_day),
+        next_day - time::Duration::days(1),
+    )
+    .await
+    .expect("beat");
+    assert_eq!(
+        ids(s.list_nodes(10).await.expect("list")),
+        ["node-b", "node-a"]
+    );
+}
+
 super::both_engines!(
     upstreams_are_saved_replaced_listed_and_deleted_across_reopen,
     services_and_projects_are_kept_by_name,
@@ -318,4 +364,5 @@ super::both_engines!(
     test_runs_are_updated_in_place_and_listed_newest_first_per_project,
     keys_are_inserted_once_per_name_revoked_once_and_listed,
     secrets_are_sealed_at_rest_and_opened_on_read,
+    node_heartbeats_replace_their_row_and_silent_nodes_are_forgotten,
 );
