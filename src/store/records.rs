@@ -25,6 +25,9 @@ pub(super) fn from_ms(ms: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// A record read in the clear and sealed now, to be written back: `(name, sealed JSON)`.
+pub(super) type Resealed = (String, String);
+
 /// Seals the values of every `headers` and `env` map a record carries when it is written and
 /// opens them when it is read ([`super::seal`]); without a seal, records are kept in the
 /// clear.
@@ -76,7 +79,7 @@ impl Sealing {
         kind: Named,
         rows: Vec<(String, String)>,
         read: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<(Vec<T>, Vec<(String, String)>), StoreError> {
+    ) -> Result<(Vec<T>, Vec<Resealed>), StoreError> {
         let mut out = Vec::with_capacity(rows.len());
         let mut reseal = Vec::new();
         for (name, stored) in rows {
