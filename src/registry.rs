@@ -196,6 +196,49 @@ impl<K: Registered> Registry<K> {
         Ok(known || stored || stopped)
     }
 
+    /// Brings the registrations in line with the store after another att sharing it changed
+    /// them: stored ones that are new or differ are started (replacing), API registrations
+    /// no longer stored are stopped. Config entries stay. How many changed.
+    pub async fn sync(&self) -> Result<usize, RegistryError>
+    where
+        K::Spec: PartialEq,
+    {
+        let _one_at_a_time = self.changes.lock().await;
+        let stored: BTreeMap<String, K::Spec> = self
+            .kind
+            .stored()
+            .await?
+            .into_iter()
+            .map(|s| (K::name(&s).to_owned(), s))
+            .collect();
+        let current = self.entries().clone();
+        let mut changed = 0;
+        for (name, spec) in &stored {
+            if matches!(current.get(name), Some((s, Source::Api)) if s == spec) {
+                continue;
+            }
+            if let Err(reason) = K::check(spec) {
+                tracing::warn!(kind = K::KIND, %name, %reason, "stored by another att, refused here");
+                continue;
+            }
+            self.start(spec).await?;
+            self.entries()
+                .insert(name.clone(), (spec.clone(), Source::Api));
+            changed += 1;
+        }
+        for (name, (_, source)) in &current {
+            if *source == Source::Api && !stored.contains_key(name) {
+                self.kind
+                    .stop(name)
+                    .await
+                    .map_err(|e| RegistryError::Supervisor(e.to_string()))?;
+                self.entries().remove(name);
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
     /// Every registration, by name.
     pub fn list(&self) -> Vec<(K::Spec, Source)> {
         self.entries().values().cloned().collect()

@@ -194,6 +194,7 @@ pub async fn start_launched(
     record_start(&tree, &config, local_addr).await;
 
     let stop = CancellationToken::new();
+    follow_store_changes(&store, &gateway, &stop);
     // A candidate serves the shared socket once the launcher says so.
     let accepting = CancellationToken::new();
     if candidate {
@@ -484,6 +485,32 @@ async fn record_start(tree: &AttTree, config: &Config, local_addr: SocketAddr) {
 
 /// A candidate release: opens `accepting` at the launcher's first word, and on `Promote`
 /// starts the services and concludes the runs its predecessor left.
+/// Follows the registrations other att processes sharing the database make (PostgreSQL):
+/// on each change, or after the listener reconnected, the gateway re-reads the stored
+/// upstreams. Services belong to the node that runs them and projects are read per att:
+/// neither follows (yet).
+fn follow_store_changes(store: &Arc<dyn Store>, gateway: &Arc<Gateway>, stop: &CancellationToken) {
+    let Some(changed) = store.watch("upstreams", stop.child_token()) else {
+        return;
+    };
+    let (gateway, stop) = (gateway.clone(), stop.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = changed.notified() => {}
+            }
+            match gateway.sync_from_store().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(changed = n, "upstreams changed by another att: applied"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "upstreams changed by another att: not applied")
+                }
+            }
+        }
+    });
+}
+
 fn follow_launcher(
     accepting: CancellationToken,
     services: Arc<crate::services::Services>,

@@ -57,6 +57,15 @@ pub trait Store:
     fn seal(&self) -> Option<Arc<seal::Seal>>;
     /// Closes the pool, waiting for connections to finish.
     async fn close(&self);
+    /// Wakes the returned `Notify` whenever another att sharing the database may have
+    /// changed `table` (`upstreams`), until `stop`; `None` when no other att can (SQLite).
+    fn watch(
+        &self,
+        _table: &'static str,
+        _stop: tokio_util::sync::CancellationToken,
+    ) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// Opens the store att is configured with — PostgreSQL at `database_url` when set, else

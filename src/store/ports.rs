@@ -3,6 +3,9 @@
 //! `sealing` ([`super::records::Sealing`]) field. Upstreams, services and projects kept by
 //! name as JSON; releases and runs; test runs; API keys; node heartbeats.
 //!
+//! A write to a registration table is followed by the adapter's `changed(table)` (a
+//! PostgreSQL notification to the other att processes; nothing on SQLite).
+//!
 //! The statements use `$n` parameters (both engines read them) and `ON CONFLICT …
 //! excluded` upserts (both engines have them). What differs is passed in: the column that
 //! orders rows written in the same millisecond by insertion (`rowid` in SQLite, an identity
@@ -29,7 +32,7 @@ macro_rules! record_ports {
                     .execute(&self.pool)
                     .await
                     .map_err(err)?;
-                Ok(())
+                self.changed(kind.table()).await
             }
 
             async fn delete_named(
@@ -42,6 +45,9 @@ macro_rules! record_ports {
                     .execute(&self.pool)
                     .await
                     .map_err($crate::store::records::err)?;
+                if done.rows_affected() > 0 {
+                    self.changed(kind.table()).await?;
+                }
                 Ok(done.rows_affected() > 0)
             }
 

@@ -161,3 +161,56 @@ async fn two_atts_sharing_a_database_list_each_other_in_the_cluster() {
     a.server.shutdown().await;
     b.server.shutdown().await;
 }
+
+/// Whether `att` lists the upstream `name`.
+async fn lists(att: &TestAtt, name: &str) -> bool {
+    let v = att.get_json("/api/v1/mcp/servers").await;
+    v.to_string().contains(&format!("\"{name}\""))
+}
+
+#[tokio::test]
+async fn an_upstream_registered_on_one_att_is_used_and_removed_through_another() {
+    let Some(db) = TestDatabase::create(
+        "postgres::an_upstream_registered_on_one_att_is_used_and_removed_through_another",
+    )
+    .await
+    else {
+        return;
+    };
+    let upstream = serve_fixture("shared-upstream").await;
+    let (da, db_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = start_on(&db, da.path()).await;
+    let b = start_on(&db, db_dir.path()).await;
+    assert!(!lists(&b, "shared-upstream").await);
+
+    let (status, v) = post(
+        &a,
+        "/api/v1/mcp/servers",
+        json!({"name": "shared-upstream", "url": upstream.url}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    // B learns of it from PostgreSQL's notification, and calls through it.
+    let v = echo(&b, "via b").await;
+    assert_eq!(v["server"], "shared-upstream", "{v}");
+    assert!(lists(&b, "shared-upstream").await);
+
+    let r = a
+        .http
+        .delete(a.url("/api/v1/mcp/servers/shared-upstream"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert!(r.status().is_success(), "{}", r.status());
+    eventually(
+        "B forgets the upstream A removed",
+        Duration::from_secs(10),
+        || async { (!lists(&b, "shared-upstream").await).then_some(()) },
+    )
+    .await;
+    a.server.shutdown().await;
+    b.server.shutdown().await;
+}

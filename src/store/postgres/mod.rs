@@ -20,6 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use super::records::{Sealing, err};
 use super::{OpenError, StoreHealth};
 
+mod changes;
 mod events;
 #[doc(hidden)]
 pub mod test_database;
@@ -107,6 +108,14 @@ impl super::Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn watch(
+        &self,
+        table: &'static str,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        Some(PgStore::watch(self, table, stop))
     }
 }
 
