@@ -533,6 +533,48 @@ mod tests {
         }
     }
 
+    /// Another att wrote the store: `sync` starts what is new or changed, stops the API
+    /// registrations no longer stored, leaves config entries and unchanged ones alone.
+    #[tokio::test]
+    async fn sync_applies_what_another_att_stored() {
+        let things = Things::default();
+        things.save(&thing("same", 1)).await.expect("saved");
+        things.save(&thing("changed", 1)).await.expect("saved");
+        things.save(&thing("gone", 1)).await.expect("saved");
+        let registry = Registry::restore(things.clone(), vec![thing("config", 1)], None)
+            .await
+            .expect("restored");
+        registry.start_all().await.expect("started");
+        assert_eq!(registry.sync().await.expect("nothing new"), 0);
+        // What the other att did.
+        things.save(&thing("changed", 2)).await.expect("saved");
+        things.forget("gone").await.expect("forgot");
+        things.save(&thing("new", 1)).await.expect("saved");
+        things.save(&thing("invalid", 0)).await.expect("saved");
+        assert_eq!(registry.sync().await.expect("synced"), 3);
+        let listed: Vec<(String, u32, Source)> = registry
+            .list()
+            .into_iter()
+            .map(|(t, s)| (t.name, t.version, s))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("changed".into(), 2, Source::Api),
+                ("config".into(), 1, Source::Config),
+                ("new".into(), 1, Source::Api),
+                ("same".into(), 1, Source::Api),
+            ]
+        );
+        assert_eq!(things.running("changed"), Some(thing("changed", 2)));
+        assert_eq!(things.running("new"), Some(thing("new", 1)));
+        assert_eq!(
+            (things.running("gone"), things.running("invalid")),
+            (None, None)
+        );
+        assert_eq!(registry.sync().await.expect("again"), 0);
+    }
+
     #[test]
     fn a_setting_is_named_by_its_section_and_its_environment_variable() {
         assert_eq!(
