@@ -157,6 +157,15 @@ async fn two_atts_sharing_a_database_list_each_other_in_the_cluster() {
             "{v}"
         );
         assert_eq!(me["address"], att.server.local_addr.to_string());
+        let ready = att.get_json("/api/v1/ready").await;
+        assert_eq!(
+            ready["peers"],
+            json!([format!(
+                "{other}@{}",
+                peer["address"].as_str().expect("address")
+            )]),
+            "{ready}"
+        );
     }
     a.server.shutdown().await;
     b.server.shutdown().await;
