@@ -144,17 +144,7 @@ pub async fn start_launched(
     };
     let tls = load_tls(&config)?;
     prepare_data_dir(&config.data_dir)?;
-    let seal = Seal::load(
-        &config.data_dir,
-        std::env::var(seal::KEY_ENV).ok().as_deref(),
-    )
-    .map_err(StartError::Seal)?;
-    let store = crate::store::open(
-        config.database_url.as_ref(),
-        &config.data_dir,
-        Arc::new(seal),
-    )
-    .await?;
+    let store = open_store(&config).await?;
     let tree_config = TreeConfig {
         restart: tree_restart(&config),
         stop_timeout: config.actors.stop_timeout,
@@ -293,6 +283,27 @@ async fn join_cluster(
         tracing::warn!(error = %e.0, "cluster heartbeat not written");
     }
     Ok(cluster)
+}
+
+/// The store, its secrets sealed with the key of `ATT_SECRET_KEY` or the data directory,
+/// its events naming this node.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let seal = Seal::load(
+        &config.data_dir,
+        std::env::var(seal::KEY_ENV).ok().as_deref(),
+    )
+    .map_err(StartError::Seal)?;
+    let node = crate::cluster::node_id(&config.data_dir).map_err(|reason| StartError::DataDir {
+        path: config.data_dir.clone(),
+        reason,
+    })?;
+    Ok(crate::store::open(
+        config.database_url.as_ref(),
+        &config.data_dir,
+        Arc::new(seal),
+        node,
+    )
+    .await?)
 }
 
 /// `[http] tls_cert` and `tls_key`, loaded when both are set.

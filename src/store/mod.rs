@@ -69,18 +69,26 @@ pub trait Store:
 }
 
 /// Opens the store att is configured with — PostgreSQL at `database_url` when set, else
-/// SQLite in `data_dir` — applies pending migrations and seals secrets with `seal`.
+/// SQLite in `data_dir` — applies pending migrations, seals secrets with `seal` and names
+/// `node` as the writer of its events.
 pub async fn open(
     database_url: Option<&DatabaseUrl>,
     data_dir: &Path,
     seal: Arc<seal::Seal>,
+    node: String,
 ) -> Result<Arc<dyn Store>, OpenError> {
     Ok(match database_url {
-        Some(url) => Arc::new(PgStore::open(url.options()).await?.sealed_with(seal)),
+        Some(url) => Arc::new(
+            PgStore::open(url.options())
+                .await?
+                .sealed_with(seal)
+                .on_node(node),
+        ),
         None => Arc::new(
             SqliteStore::open(&data_dir.join("att.db"))
                 .await?
-                .sealed_with(seal),
+                .sealed_with(seal)
+                .on_node(node),
         ),
     })
 }

@@ -167,6 +167,14 @@ async fn two_atts_sharing_a_database_list_each_other_in_the_cluster() {
             "{ready}"
         );
     }
+    // One log: B reads the events A wrote, each naming its node.
+    let events = b.get_json("/api/v1/events?limit=500").await;
+    for id in [&id_a, &id_b] {
+        assert!(
+            events.to_string().contains(&format!("\"node\":\"{id}\"")),
+            "no event of {id}: {events}"
+        );
+    }
     a.server.shutdown().await;
     b.server.shutdown().await;
 }

@@ -16,7 +16,7 @@ use crate::store::records::{err, from_ms, kind_prefix_pattern, payload_field, to
 
 /// The advisory lock key that orders appends to the event log (`att_events` in ASCII).
 const APPEND_LOCK: i64 = 0x6174_745f_6576_7473;
-/// Rows per INSERT statement (4 parameters each, far below PostgreSQL's 65,535).
+/// Rows per INSERT statement (5 parameters each, far below PostgreSQL's 65,535).
 const ROWS_PER_STATEMENT: usize = 200;
 
 #[async_trait::async_trait]
@@ -31,12 +31,13 @@ impl EventStore for PgStore {
         let mut ids = Vec::with_capacity(events.len());
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let mut insert =
-                QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data) ");
+                QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data, node) ");
             insert.push_values(chunk, |mut row, e| {
                 row.push_bind(to_ms(e.at))
                     .push_bind(e.kind.clone())
                     .push_bind(e.correlation_id.clone())
-                    .push_bind(e.data.to_string());
+                    .push_bind(e.data.to_string())
+                    .push_bind(self.node.clone());
             });
             insert.push(" RETURNING id");
             let rows = insert.build().fetch_all(&mut *tx).await.map_err(err)?;
@@ -53,9 +54,13 @@ impl EventStore for PgStore {
         Ok(ids)
     }
 
+    fn node(&self) -> Option<String> {
+        self.node.clone()
+    }
+
     async fn query_events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
         let mut sql = QueryBuilder::new(
-            "SELECT id, at_ms, kind, correlation_id, data FROM events WHERE TRUE",
+            "SELECT id, at_ms, kind, correlation_id, data, node FROM events WHERE TRUE",
         );
         match q.kind.as_deref().map(|k| (k, k.strip_suffix(".*"))) {
             Some((_, Some(prefix))) => {
@@ -112,6 +117,7 @@ impl EventStore for PgStore {
                 correlation_id: row.try_get("correlation_id").map_err(err)?,
                 data: serde_json::from_str(&data)
                     .map_err(|e| StoreError(format!("bad event data: {e}")))?,
+                node: row.try_get("node").map_err(err)?,
             });
         }
         Ok(out)

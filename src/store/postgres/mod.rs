@@ -40,6 +40,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Seals the secret values of registrations ([`super::seal`]).
     sealing: Sealing,
+    /// The node whose events this store writes ([`crate::cluster`]).
+    node: Option<String>,
     /// The server and database, for messages.
     database: String,
 }
@@ -72,6 +74,7 @@ impl PgStore {
         Ok(Self {
             pool,
             sealing: Sealing::default(),
+            node: None,
             database,
         })
     }
@@ -81,6 +84,13 @@ impl PgStore {
     #[must_use]
     pub fn sealed_with(mut self, seal: std::sync::Arc<super::seal::Seal>) -> Self {
         self.sealing = Sealing::with(seal);
+        self
+    }
+
+    /// This store, naming `node` as the writer of every event it appends.
+    #[must_use]
+    pub fn on_node(mut self, node: String) -> Self {
+        self.node = Some(node);
         self
     }
 

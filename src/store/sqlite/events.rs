@@ -18,12 +18,13 @@ impl EventStore for SqliteStore {
         let mut ids = Vec::with_capacity(events.len());
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let mut insert =
-                QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data) ");
+                QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data, node) ");
             insert.push_values(chunk, |mut row, e| {
                 row.push_bind(to_ms(e.at))
                     .push_bind(e.kind.clone())
                     .push_bind(e.correlation_id.clone())
-                    .push_bind(e.data.to_string());
+                    .push_bind(e.data.to_string())
+                    .push_bind(self.node.clone());
             });
             let done = insert.build().execute(&mut *tx).await.map_err(err)?;
             let last = done.last_insert_rowid();
@@ -35,9 +36,13 @@ impl EventStore for SqliteStore {
         Ok(ids)
     }
 
+    fn node(&self) -> Option<String> {
+        self.node.clone()
+    }
+
     async fn query_events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
         let mut sql = QueryBuilder::new(
-            "SELECT id, at_ms, kind, correlation_id, data FROM events WHERE 1 = 1",
+            "SELECT id, at_ms, kind, correlation_id, data, node FROM events WHERE 1 = 1",
         );
         match q.kind.as_deref().map(|k| (k, k.strip_suffix(".*"))) {
             Some((_, Some(prefix))) => {
@@ -91,6 +96,7 @@ impl EventStore for SqliteStore {
                 correlation_id: row.try_get("correlation_id").map_err(err)?,
                 data: serde_json::from_str(&data)
                     .map_err(|e| StoreError(format!("bad event data: {e}")))?,
+                node: row.try_get("node").map_err(err)?,
             });
         }
         Ok(out)

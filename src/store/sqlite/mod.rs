@@ -27,6 +27,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Seals the secret values of registrations ([`super::seal`]).
     sealing: Sealing,
+    /// The node whose events this store writes ([`crate::cluster`]).
+    node: Option<String>,
 }
 
 super::ports::record_ports!(SqliteStore, seq = "rowid");
@@ -73,6 +75,7 @@ impl SqliteStore {
             pool,
             path: path.to_owned(),
             sealing: Sealing::default(),
+            node: None,
         })
     }
 
@@ -81,6 +84,13 @@ impl SqliteStore {
     #[must_use]
     pub fn sealed_with(mut self, seal: std::sync::Arc<super::seal::Seal>) -> Self {
         self.sealing = Sealing::with(seal);
+        self
+    }
+
+    /// This store, naming `node` as the writer of every event it appends.
+    #[must_use]
+    pub fn on_node(mut self, node: String) -> Self {
+        self.node = Some(node);
         self
     }
 

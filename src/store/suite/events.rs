@@ -228,7 +228,41 @@ async fn events_survive_a_reopen(h: Harness) {
     assert_eq!(all[0].kind, "x.y");
 }
 
+/// Each event names the node that wrote it; events of a store without a node name none.
+async fn events_name_the_node_that_wrote_them(h: Harness) {
+    let a = h.open_on_node("node-aaaa").await;
+    let b = h.open_on_node("node-bbbb").await;
+    assert_eq!(a.node().as_deref(), Some("node-aaaa"));
+    a.append_events(&[NewEvent::new("x.a", json!(1))])
+        .await
+        .expect("a");
+    b.append_events(&[NewEvent::new("x.b", json!(2))])
+        .await
+        .expect("b");
+    h.store
+        .append_events(&[NewEvent::new("x.none", json!(3))])
+        .await
+        .expect("none");
+    let seen: Vec<(String, Option<String>)> = h
+        .store
+        .query_events(&query(None, None, 10))
+        .await
+        .expect("q")
+        .into_iter()
+        .map(|e| (e.kind, e.node))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("x.a".into(), Some("node-aaaa".into())),
+            ("x.b".into(), Some("node-bbbb".into())),
+            ("x.none".into(), None),
+        ]
+    );
+}
+
 super::both_engines!(
+    events_name_the_node_that_wrote_them,
     appended_events_come_back_newest_n_oldest_first_with_filters,
     big_batches_page_forward_completely_in_order,
     concurrent_appends_all_land_and_page_forward,

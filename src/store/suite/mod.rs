@@ -69,6 +69,24 @@ impl Harness {
         }
     }
 
+    /// Another store on the same database whose events name `node` as their writer.
+    pub async fn open_on_node(&self, node: &str) -> Arc<dyn Store> {
+        match &self.engine {
+            Engine::Sqlite { path, .. } => Arc::new(
+                SqliteStore::open(path)
+                    .await
+                    .expect("open")
+                    .on_node(node.into()),
+            ),
+            Engine::Postgres(db) => Arc::new(
+                PgStore::open(db.options())
+                    .await
+                    .expect("open")
+                    .on_node(node.into()),
+            ),
+        }
+    }
+
     /// Runs `sql` (`$1`… bound to `args`) on the database directly, past the store; the
     /// first column of each row, as text.
     pub async fn raw(&self, sql: &'static str, args: &[&str]) -> Vec<String> {
