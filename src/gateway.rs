@@ -155,6 +155,12 @@ impl Gateway {
         self.registry.remove(name).await
     }
 
+    /// Re-reads the stored upstreams after another att sharing the database changed them,
+    /// starting, replacing and stopping actors to match ([`Registry::sync`]).
+    pub async fn sync_from_store(&self) -> Result<usize, RegistryError> {
+        self.registry.sync().await
+    }
+
     /// Every registration, by name.
     pub fn list(&self) -> Vec<(UpstreamSpec, Source)> {
         self.registry.list()

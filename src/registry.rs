@@ -196,6 +196,49 @@ impl<K: Registered> Registry<K> {
         Ok(known || stored || stopped)
     }
 
+    /// Brings the registrations in line with the store after another att sharing it changed
+    /// them: stored ones that are new or differ are started (replacing), API registrations
+    /// no longer stored are stopped. Config entries stay. How many changed.
+    pub async fn sync(&self) -> Result<usize, RegistryError>
+    where
+        K::Spec: PartialEq,
+    {
+        let _one_at_a_time = self.changes.lock().await;
+        let stored: BTreeMap<String, K::Spec> = self
+            .kind
+            .stored()
+            .await?
+            .into_iter()
+            .map(|s| (K::name(&s).to_owned(), s))
+            .collect();
+        let current = self.entries().clone();
+        let mut changed = 0;
+        for (name, spec) in &stored {
+            if matches!(current.get(name), Some((s, Source::Api)) if s == spec) {
+                continue;
+            }
+            if let Err(reason) = K::check(spec) {
+                tracing::warn!(kind = K::KIND, %name, %reason, "stored by another att, refused here");
+                continue;
+            }
+            self.start(spec).await?;
+            self.entries()
+                .insert(name.clone(), (spec.clone(), Source::Api));
+            changed += 1;
+        }
+        for (name, (_, source)) in &current {
+            if *source == Source::Api && !stored.contains_key(name) {
+                self.kind
+                    .stop(name)
+                    .await
+                    .map_err(|e| RegistryError::Supervisor(e.to_string()))?;
+                self.entries().remove(name);
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
     /// Every registration, by name.
     pub fn list(&self) -> Vec<(K::Spec, Source)> {
         self.entries().values().cloned().collect()
@@ -488,6 +531,48 @@ mod tests {
             assert_eq!(things.running("racy"), registered, "round {round}");
             assert_eq!(things.stored("racy"), registered, "round {round}");
         }
+    }
+
+    /// Another att wrote the store: `sync` starts what is new or changed, stops the API
+    /// registrations no longer stored, leaves config entries and unchanged ones alone.
+    #[tokio::test]
+    async fn sync_applies_what_another_att_stored() {
+        let things = Things::default();
+        things.save(&thing("same", 1)).await.expect("saved");
+        things.save(&thing("changed", 1)).await.expect("saved");
+        things.save(&thing("gone", 1)).await.expect("saved");
+        let registry = Registry::restore(things.clone(), vec![thing("config", 1)], None)
+            .await
+            .expect("restored");
+        registry.start_all().await.expect("started");
+        assert_eq!(registry.sync().await.expect("nothing new"), 0);
+        // What the other att did.
+        things.save(&thing("changed", 2)).await.expect("saved");
+        things.forget("gone").await.expect("forgot");
+        things.save(&thing("new", 1)).await.expect("saved");
+        things.save(&thing("invalid", 0)).await.expect("saved");
+        assert_eq!(registry.sync().await.expect("synced"), 3);
+        let listed: Vec<(String, u32, Source)> = registry
+            .list()
+            .into_iter()
+            .map(|(t, s)| (t.name, t.version, s))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("changed".into(), 2, Source::Api),
+                ("config".into(), 1, Source::Config),
+                ("new".into(), 1, Source::Api),
+                ("same".into(), 1, Source::Api),
+            ]
+        );
+        assert_eq!(things.running("changed"), Some(thing("changed", 2)));
+        assert_eq!(things.running("new"), Some(thing("new", 1)));
+        assert_eq!(
+            (things.running("gone"), things.running("invalid")),
+            (None, None)
+        );
+        assert_eq!(registry.sync().await.expect("again"), 0);
     }
 
     #[test]

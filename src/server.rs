@@ -20,7 +20,7 @@ use crate::gateway::Gateway;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::store::seal::{self, Seal};
-use crate::store::{OpenError, SqliteStore};
+use crate::store::{OpenError, Store};
 
 /// Why att could not start.
 #[derive(Debug, thiserror::Error)]
@@ -142,26 +142,9 @@ pub async fn start_launched(
         Some(l) => (Some((l.listener, l.probe)), Some(l.launcher), l.candidate),
         None => (None, None, false),
     };
-    let tls = match (&config.http.tls_cert, &config.http.tls_key) {
-        (Some(cert), Some(key)) => Some(Arc::new(
-            http::tls::ServerTls::load(http::tls::TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-                client_ca: config.http.tls_client_ca.clone(),
-            })
-            .map_err(StartError::Tls)?,
-        )),
-        _ => None,
-    };
+    let tls = load_tls(&config)?;
     prepare_data_dir(&config.data_dir)?;
-    let seal = Seal::load(
-        &config.data_dir,
-        std::env::var(seal::KEY_ENV).ok().as_deref(),
-    )
-    .map_err(StartError::Seal)?;
-    let store = SqliteStore::open(&config.data_dir.join("att.db"))
-        .await?
-        .sealed_with(Arc::new(seal));
+    let store = open_store(&config).await?;
     let tree_config = TreeConfig {
         restart: tree_restart(&config),
         stop_timeout: config.actors.stop_timeout,
@@ -170,7 +153,7 @@ pub async fn start_launched(
         live_capacity: config.events.live_capacity,
         clock: att_runtime::clock::system(),
     };
-    let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
+    let event_store: Arc<dyn EventStore> = store.clone();
     let tree = match AttTree::start(event_store, tree_config).await {
         Ok(tree) => Arc::new(tree),
         Err(e) => {
@@ -201,6 +184,7 @@ pub async fn start_launched(
     record_start(&tree, &config, local_addr).await;
 
     let stop = CancellationToken::new();
+    follow_store_changes(&store, &gateway, &stop);
     // A candidate serves the shared socket once the launcher says so.
     let accepting = CancellationToken::new();
     if candidate {
@@ -208,14 +192,15 @@ pub async fn start_launched(
     } else {
         accepting.cancel();
     }
-    let (tools, auth) = match start_edge(&config, &store, &tree, &services, &stop).await {
-        Ok(edge) => edge,
-        Err(e) => {
-            tree.shutdown().await;
-            store.close().await;
-            return Err(e);
-        }
-    };
+    let (tools, auth, cluster) =
+        match start_edge(&config, &store, &tree, &services, &stop, local_addr).await {
+            Ok(edge) => edge,
+            Err(e) => {
+                tree.shutdown().await;
+                store.close().await;
+                return Err(e);
+            }
+        };
     let limits = crate::limits::Limits::new(&config.limits);
     let metrics = Metrics::new(tree.directory.clone(), limits.clone(), gateway.router());
     let state = AppState {
@@ -229,8 +214,9 @@ pub async fn start_launched(
         services,
         directory: tree.directory.clone(),
         events: tree.events.clone(),
-        releases: Arc::new(store.clone()),
-        store_health: Arc::new(store.clone()),
+        releases: store.clone(),
+        store_health: store.clone(),
+        cluster: cluster.clone(),
         metrics,
         shutdown: stop.child_token(),
         started: Instant::now(),
@@ -274,23 +260,97 @@ pub async fn start_launched(
     })
 }
 
-/// The workspace tools (test runs a stopped att left concluded) and the credentials att
-/// accepts.
+/// This node in the cluster ([`crate::cluster`]): its id from the data directory, its first
+/// heartbeat written (a failure is logged; the heartbeats go on trying).
+async fn join_cluster(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    local_addr: SocketAddr,
+) -> Result<Arc<crate::cluster::Cluster>, StartError> {
+    let id = crate::cluster::node_id(&config.data_dir).map_err(|reason| StartError::DataDir {
+        path: config.data_dir.clone(),
+        reason,
+    })?;
+    let now = time::OffsetDateTime::now_utc();
+    let cluster = Arc::new(crate::cluster::Cluster {
+        store: store.clone(),
+        node: crate::cluster::NodeRecord {
+            id,
+            address: local_addr.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: now,
+            heartbeat_at: now,
+        },
+    });
+    if let Err(e) = cluster.beat().await {
+        tracing::warn!(error = %e.0, "cluster heartbeat not written");
+    }
+    Ok(cluster)
+}
+
+/// The store, its secrets sealed with the key of `ATT_SECRET_KEY` or the data directory,
+/// its events naming this node.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let seal = Seal::load(
+        &config.data_dir,
+        std::env::var(seal::KEY_ENV).ok().as_deref(),
+    )
+    .map_err(StartError::Seal)?;
+    let node = crate::cluster::node_id(&config.data_dir).map_err(|reason| StartError::DataDir {
+        path: config.data_dir.clone(),
+        reason,
+    })?;
+    Ok(crate::store::open(
+        config.database_url.as_ref(),
+        &config.data_dir,
+        Arc::new(seal),
+        node,
+    )
+    .await?)
+}
+
+/// `[http] tls_cert` and `tls_key`, loaded when both are set.
+fn load_tls(config: &Config) -> Result<Option<Arc<http::tls::ServerTls>>, StartError> {
+    Ok(match (&config.http.tls_cert, &config.http.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(
+            http::tls::ServerTls::load(http::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: config.http.tls_client_ca.clone(),
+            })
+            .map_err(StartError::Tls)?,
+        )),
+        _ => None,
+    })
+}
+
+/// What [`start_edge`] starts: the tools, the credentials, this node in the cluster.
+type Edge = (
+    Arc<crate::tools::Tools>,
+    Arc<crate::auth::Auth>,
+    Arc<crate::cluster::Cluster>,
+);
+
+/// The workspace tools (test runs a stopped att left concluded), the credentials att
+/// accepts, and this node's place in the cluster.
 async fn start_edge(
     config: &Config,
-    store: &SqliteStore,
+    store: &Arc<dyn Store>,
     tree: &AttTree,
     services: &Arc<crate::services::Services>,
     stop: &CancellationToken,
-) -> Result<(Arc<crate::tools::Tools>, Arc<crate::auth::Auth>), StartError> {
+    local_addr: SocketAddr,
+) -> Result<Edge, StartError> {
     let tools = Arc::new(crate::tools::Tools::new(
-        Arc::new(store.clone()),
+        store.clone(),
         tree.events.clone(),
         services.clone(),
         att_release::bootstrap::BootstrapHandle::new(tree.directory.clone()),
         config.workspace.clone(),
         stop.child_token(),
     ));
+    let cluster = join_cluster(config, store, local_addr).await?;
+    cluster.keep_beating(stop.child_token());
     match tools.recover_test_runs().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(
@@ -310,12 +370,12 @@ async fn start_edge(
         .map(|c| crate::auth::oidc::Oidc::new(c, https));
     let auth = crate::auth::Auth::load(
         config.api_token.as_deref().map(Arc::from),
-        Arc::new(store.clone()),
+        store.clone(),
         oidc,
     )
     .await
     .map_err(|e| StartError::Keys(e.0))?;
-    Ok((tools, Arc::new(auth)))
+    Ok((tools, Arc::new(auth), cluster))
 }
 
 /// Starts what runs on the actor tree: the gateway, the services, the release pipeline (and
@@ -325,7 +385,7 @@ async fn start_domain(
     launcher: Option<&att_release::bootstrap::launcher::Launcher>,
     candidate: bool,
     tree: &Arc<AttTree>,
-    store: &SqliteStore,
+    store: &Arc<dyn Store>,
 ) -> Result<(Arc<Gateway>, Arc<crate::services::Services>), StartError> {
     let policy = att_gateway::upstream::HealthPolicy {
         unreachable_after: config.gateway.unreachable_after,
@@ -334,7 +394,7 @@ async fn start_domain(
     };
     let gateway = Gateway::start(
         tree.clone(),
-        Arc::new(store.clone()),
+        store.clone(),
         config.upstreams.clone(),
         policy,
         tree_restart(config),
@@ -344,7 +404,7 @@ async fn start_domain(
     .map_err(|e| StartError::Actors(e.to_string()))?;
     let services = crate::services::Services::start(
         tree.clone(),
-        Arc::new(store.clone()),
+        store.clone(),
         &config.data_dir,
         config.services.clone(),
         tree_restart(config),
@@ -358,7 +418,7 @@ async fn start_domain(
 
     // The release pipeline, a run-time child of the root supervisor.
     let bootstrap_args = att_release::bootstrap::BootstrapArgs {
-        store: Arc::new(store.clone()),
+        store: store.clone(),
         directory: tree.directory.clone(),
         events: Arc::new(tree.events.clone()),
         limit: att_release::policy::RollbackLimit::default(),
@@ -444,6 +504,32 @@ async fn record_start(tree: &AttTree, config: &Config, local_addr: SocketAddr) {
 
 /// A candidate release: opens `accepting` at the launcher's first word, and on `Promote`
 /// starts the services and concludes the runs its predecessor left.
+/// Follows the registrations other att processes sharing the database make (PostgreSQL):
+/// on each change, or after the listener reconnected, the gateway re-reads the stored
+/// upstreams. Services belong to the node that runs them and projects are read per att:
+/// neither follows (yet).
+fn follow_store_changes(store: &Arc<dyn Store>, gateway: &Arc<Gateway>, stop: &CancellationToken) {
+    let Some(changed) = store.watch("upstreams", stop.child_token()) else {
+        return;
+    };
+    let (gateway, stop) = (gateway.clone(), stop.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = changed.notified() => {}
+            }
+            match gateway.sync_from_store().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(changed = n, "upstreams changed by another att: applied"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "upstreams changed by another att: not applied")
+                }
+            }
+        }
+    });
+}
+
 fn follow_launcher(
     accepting: CancellationToken,
     services: Arc<crate::services::Services>,
@@ -488,7 +574,7 @@ async fn serve(
     serving: Serving,
     stop: CancellationToken,
     tree: Arc<AttTree>,
-    store: SqliteStore,
+    store: Arc<dyn Store>,
 ) {
     let Serving {
         listener,

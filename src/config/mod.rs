@@ -8,9 +8,11 @@
 //! what was expected — before anything starts.
 
 mod auth;
+mod database;
 mod validate;
 
 pub use auth::{AuthConfig, OidcConfig};
+pub use database::DatabaseUrl;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -55,6 +57,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where att keeps its database and artifacts; created on first run.
     pub data_dir: PathBuf,
+    /// The PostgreSQL database to keep att's state in (`postgres://user@host:5432/db`, the
+    /// schema by `?options[search_path]=name`), shared by the att processes of a cluster;
+    /// unset: SQLite in `data_dir`.
+    pub database_url: Option<DatabaseUrl>,
     /// Bearer token required on every `/api` route (health excepted) and `/metrics`.
     /// Unset (and no API key made, no `[auth.oidc]`): no authentication, and att only
     /// listens on loopback.
@@ -225,6 +231,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8300)),
             data_dir: PathBuf::from(".att"),
+            database_url: None,
             api_token: None,
             auth: AuthConfig::default(),
             log_format: LogFormat::Human,

@@ -389,3 +389,50 @@ fn bad_limits_stop_att_naming_the_key() {
     );
     load(Some(f.path()), env(&[])).expect("burst over the default rate");
 }
+
+#[test]
+fn database_url_selects_postgres_and_bad_ones_name_the_key_never_the_password() {
+    let c = load(None, env(&[])).expect("defaults");
+    assert!(c.database_url.is_none(), "SQLite is the default");
+    let c = load(
+        None,
+        env(&[(
+            "ATT_DATABASE_URL",
+            "postgres://att:hunter2@db.internal:5433/att?options[search_path]=blue",
+        )]),
+    )
+    .expect("loads");
+    let url = c.database_url.as_ref().expect("set");
+    let options = url.options();
+    assert_eq!(
+        (
+            options.get_host(),
+            options.get_port(),
+            options.get_database()
+        ),
+        ("db.internal", 5433, Some("att"))
+    );
+    assert_eq!(format!("{url:?}"), "postgres://db.internal:5433/att");
+    assert!(!format!("{c:?}").contains("hunter2"));
+    let f = file("database_url = \"postgresql://localhost/att\"\n");
+    assert!(
+        load(Some(f.path()), env(&[]))
+            .expect("file")
+            .database_url
+            .is_some()
+    );
+    for bad in [
+        "sqlite://att.db",
+        "mysql://root:hunter2@localhost/att",
+        "db.internal:5432",
+        "postgres://u:hunter2@host:notaport/db",
+    ] {
+        let e = load(None, env(&[("ATT_DATABASE_URL", bad)])).expect_err(bad);
+        let text = e.to_string();
+        assert!(
+            text.contains("`database_url`") && text.contains("ATT_DATABASE_URL"),
+            "{bad}: {text}"
+        );
+        assert!(!text.contains("hunter2"), "{bad}: {text}");
+    }
+}

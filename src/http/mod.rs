@@ -4,6 +4,7 @@
 pub mod actors;
 pub mod audit;
 pub mod bootstrap;
+pub mod cluster;
 pub mod dashboard;
 pub mod error;
 pub mod events;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub releases: Arc<dyn ReleaseStore>,
     /// Whether the store answers (readiness).
     pub store_health: Arc<dyn StoreHealth>,
+    /// This node and the cluster's heartbeats ([`crate::cluster`]).
+    pub cluster: Arc<crate::cluster::Cluster>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Who may call ([`crate::auth`]).
@@ -102,6 +105,7 @@ pub fn router(
         .merge(projects::routes())
         .merge(keys::routes())
         .merge(audit::routes())
+        .merge(cluster::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);

@@ -56,6 +56,9 @@ pub struct Ready {
     pub ready: bool,
     /// `ok` or what is wrong, per check (`actors`, `store`).
     pub checks: serde_json::Map<String, serde_json::Value>,
+    /// The other att nodes sharing the database whose heartbeat is recent (`id@address`;
+    /// `GET /api/v1/cluster` has the details). Empty on SQLite.
+    pub peers: Vec<String>,
 }
 
 /// Readiness: the actor tree is up and the store answers.
@@ -85,6 +88,7 @@ pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, 
         Ok(Json(Ready {
             ready: true,
             checks,
+            peers: live_peers(&state).await,
         }))
     } else {
         Err(ApiError::Unavailable {
@@ -92,6 +96,22 @@ pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, 
             retry_after: Some(1),
         })
     }
+}
+
+/// The other nodes heard from recently; none when the listing fails (readiness is the
+/// store check's to decide).
+async fn live_peers(state: &AppState) -> Vec<String> {
+    let cluster = &state.cluster;
+    let nodes = cluster
+        .store
+        .list_nodes(crate::cluster::MAX_NODES)
+        .await
+        .unwrap_or_default();
+    crate::cluster::view(&nodes, &cluster.node.id, time::OffsetDateTime::now_utc())
+        .into_iter()
+        .filter(|n| n.live && !n.this)
+        .map(|n| format!("{}@{}", n.id, n.address))
+        .collect()
 }
 
 fn down_actors(state: &AppState) -> String {

@@ -1,19 +1,38 @@
 //! The store: att's durable state behind ports, one per table family, each defined beside
 //! what it keeps — `EventStore` in `att-runtime`, `UpstreamStore` in `att-gateway`,
 //! `ReleaseStore` in `att-release`, and in this crate [`crate::project::ProjectStore`],
-//! [`crate::test_run::TestRunStore`], [`crate::services::ServiceStore`] and [`StoreHealth`].
+//! [`crate::test_run::TestRunStore`], [`crate::services::ServiceStore`],
+//! [`crate::auth::KeyStore`] and [`StoreHealth`].
 //!
-//! Today the adapter is SQLite (a file in the data directory, WAL mode, versioned migrations
-//! embedded in the binary). The ports are the seam for the PostgreSQL adapter: callers hold
-//! `Arc<dyn …>` of a port, never a SQLite type; only `server.rs` opens the adapter and hands
-//! it out.
+//! Two adapters implement every port: SQLite ([`SqliteStore`], a file in the data
+//! directory, the embedded default) and PostgreSQL ([`PgStore`], chosen by
+//! `database_url = "postgres://…"`, shared by the att processes of a cluster). Each has its
+//! versioned migrations (`migrations/sqlite`, `migrations/postgres`, the same schema
+//! semantics) embedded in the binary. What both do to a record — sealing its secrets,
+//! decoding it, naming it in errors — is written once ([`records`]), and so is the SQL both
+//! engines read alike ([`ports`]); each adapter keeps only its connection set-up and its
+//! event log.
+//!
+//! Callers hold `Arc<dyn …>` of a port (or of [`Store`], all of them), never an adapter
+//! type; only `server.rs` opens the store ([`open`]) and hands it out.
 
+mod ports;
+pub mod postgres;
+mod records;
 pub mod seal;
 mod sqlite;
+#[cfg(test)]
+mod suite;
 
+use std::path::Path;
+use std::sync::Arc;
+
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use att_runtime::store::StoreError;
+
+use crate::config::DatabaseUrl;
 
 /// Whether the store answers: what readiness (`GET /api/v1/ready`) asks of it.
 #[async_trait::async_trait]
@@ -22,22 +41,74 @@ pub trait StoreHealth: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
+/// Every port of the store, in one object: what an adapter is. (`ToolStore` is projects,
+/// test runs and releases.)
+#[async_trait::async_trait]
+pub trait Store:
+    att_runtime::events::EventStore
+    + att_gateway::upstream::UpstreamStore
+    + crate::services::ServiceStore
+    + crate::tools::ToolStore
+    + crate::auth::KeyStore
+    + crate::cluster::ClusterStore
+    + StoreHealth
+{
+    /// The seal of this store, if its secrets are sealed.
+    fn seal(&self) -> Option<Arc<seal::Seal>>;
+    /// Closes the pool, waiting for connections to finish.
+    async fn close(&self);
+    /// Wakes the returned `Notify` whenever another att sharing the database may have
+    /// changed `table` (`upstreams`), until `stop`; `None` when no other att can (SQLite).
+    fn watch(
+        &self,
+        _table: &'static str,
+        _stop: tokio_util::sync::CancellationToken,
+    ) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+}
+
+/// Opens the store att is configured with — PostgreSQL at `database_url` when set, else
+/// SQLite in `data_dir` — applies pending migrations, seals secrets with `seal` and names
+/// `node` as the writer of its events.
+pub async fn open(
+    database_url: Option<&DatabaseUrl>,
+    data_dir: &Path,
+    seal: Arc<seal::Seal>,
+    node: String,
+) -> Result<Arc<dyn Store>, OpenError> {
+    Ok(match database_url {
+        Some(url) => Arc::new(
+            PgStore::open(url.options())
+                .await?
+                .sealed_with(seal)
+                .on_node(node),
+        ),
+        None => Arc::new(
+            SqliteStore::open(&data_dir.join("att.db"))
+                .await?
+                .sealed_with(seal)
+                .on_node(node),
+        ),
+    })
+}
+
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The database could not be opened or created.
-    #[error("cannot open the database `{path}`: {source}")]
+    #[error("cannot open the database `{database}`: {source}")]
     Open {
-        /// The database file.
-        path: std::path::PathBuf,
+        /// The database file, or the PostgreSQL server and database (never a password).
+        database: String,
         /// Why.
         source: sqlx::Error,
     },
     /// A migration failed.
-    #[error("cannot migrate the database `{path}`: {source}")]
+    #[error("cannot migrate the database `{database}`: {source}")]
     Migrate {
-        /// The database file.
-        path: std::path::PathBuf,
+        /// The database file, or the PostgreSQL server and database.
+        database: String,
         /// Why.
         source: sqlx::migrate::MigrateError,
     },

@@ -25,6 +25,7 @@ mod limits;
 mod mcp_stdio;
 mod oidc;
 mod packaging;
+mod postgres;
 mod profiles;
 mod release_guard;
 mod secrets;

@@ -33,6 +33,7 @@ async fn serve_answers_every_skeleton_route_and_exits_0_promptly_on_sigterm() {
     assert_eq!(ready.status(), 200);
     let ready: Value = ready.json().await.expect("json");
     assert_eq!(ready["checks"], json!({"actors": "ok", "store": "ok"}));
+    assert_eq!(ready["peers"], json!([]), "one att on SQLite has no peers");
 
     let actors: Value = get(&att, "/api/v1/actors")
         .await

@@ -99,6 +99,7 @@ mod tests {
             kind: "invocation".into(),
             correlation_id: Some(request.into()),
             data: json!({"server": server, "request_id": request, "phase": phase}),
+            node: None,
         }
     }
 

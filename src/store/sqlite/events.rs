@@ -3,7 +3,8 @@
 use att_runtime::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
 use sqlx::{QueryBuilder, Row};
 
-use super::{SqliteStore, err, from_ms, to_ms};
+use super::SqliteStore;
+use crate::store::records::{err, from_ms, kind_prefix_pattern, payload_field, to_ms};
 
 #[async_trait::async_trait]
 impl EventStore for SqliteStore {
@@ -17,12 +18,13 @@ impl EventStore for SqliteStore {
         let mut ids = Vec::with_capacity(events.len());
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let mut insert =
-                QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data) ");
+                QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data, node) ");
             insert.push_values(chunk, |mut row, e| {
                 row.push_bind(to_ms(e.at))
                     .push_bind(e.kind.clone())
                     .push_bind(e.correlation_id.clone())
-                    .push_bind(e.data.to_string());
+                    .push_bind(e.data.to_string())
+                    .push_bind(self.node.clone());
             });
             let done = insert.build().execute(&mut *tx).await.map_err(err)?;
             let last = done.last_insert_rowid();
@@ -34,17 +36,18 @@ impl EventStore for SqliteStore {
         Ok(ids)
     }
 
+    fn node(&self) -> Option<String> {
+        self.node.clone()
+    }
+
     async fn query_events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
         let mut sql = QueryBuilder::new(
-            "SELECT id, at_ms, kind, correlation_id, data FROM events WHERE 1 = 1",
+            "SELECT id, at_ms, kind, correlation_id, data, node FROM events WHERE 1 = 1",
         );
         match q.kind.as_deref().map(|k| (k, k.strip_suffix(".*"))) {
             Some((_, Some(prefix))) => {
-                // `kind` values are restricted to [a-z0-9._-], so no LIKE escaping is needed
-                // beyond `_`, which we escape.
-                let pattern = format!("{}.%", prefix.replace('_', "\\_"));
                 sql.push(" AND kind LIKE ")
-                    .push_bind(pattern)
+                    .push_bind(kind_prefix_pattern(prefix))
                     .push(" ESCAPE '\\'");
             }
             Some((k, None)) => {
@@ -65,9 +68,7 @@ impl EventStore for SqliteStore {
             sql.push(" AND id > ").push_bind(a);
         }
         for (key, value) in &q.data {
-            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-                return Err(StoreError(format!("`{key}` is not a payload field name")));
-            }
+            let key = payload_field(key)?;
             sql.push(" AND json_extract(data, ")
                 .push_bind(format!("$.{key}"))
                 .push(") = ")
@@ -95,6 +96,7 @@ impl EventStore for SqliteStore {
                 correlation_id: row.try_get("correlation_id").map_err(err)?,
                 data: serde_json::from_str(&data)
                     .map_err(|e| StoreError(format!("bad event data: {e}")))?,
+                node: row.try_get("node").map_err(err)?,
             });
         }
         Ok(out)

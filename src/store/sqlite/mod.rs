@@ -1,5 +1,6 @@
-//! The SQLite adapter: one file per group of tables ([`events`]; [`named`]: upstreams,
-//! services and projects, kept by name as JSON; [`releases`]; [`test_runs`]; [`keys`]).
+//! The SQLite adapter: the event log ([`events`]) and, through [`super::ports`], the
+//! tables whose SQL both engines share (upstreams, services, projects, releases, runs, test
+//! runs, API keys).
 //!
 //! WAL journal with `synchronous = NORMAL`: a committed transaction survives a crash of the
 //! att process (the case `kill -9` tests); only a power loss may take the last commits.
@@ -11,17 +12,11 @@ use std::time::Duration;
 use att_runtime::events::StoreError;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use time::OffsetDateTime;
 
+use super::records::{Sealing, err};
 use super::{OpenError, StoreHealth};
 
 mod events;
-mod keys;
-mod named;
-mod releases;
-mod test_runs;
-#[cfg(test)]
-mod tests;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -30,16 +25,26 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
-    /// Seals the secret values of registrations ([`super::seal`]); none: kept in the clear.
-    seal: Option<std::sync::Arc<super::seal::Seal>>,
+    /// Seals the secret values of registrations ([`super::seal`]).
+    sealing: Sealing,
+    /// The node whose events this store writes ([`crate::cluster`]).
+    node: Option<String>,
 }
 
+super::ports::record_ports!(SqliteStore, seq = "rowid");
+
 impl SqliteStore {
+    /// One process writes a SQLite file: nobody to tell of a change.
+    #[allow(clippy::unused_async)]
+    async fn changed(&self, _table: &'static str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Opens (creating if needed) the database file at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self, OpenError> {
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|source| OpenError::Open {
-                path: path.to_owned(),
+                database: path.display().to_string(),
                 source,
             })?
             .filename(path)
@@ -56,20 +61,21 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|source| OpenError::Open {
-                path: path.to_owned(),
+                database: path.display().to_string(),
                 source,
             })?;
         MIGRATIONS
             .run(&pool)
             .await
             .map_err(|source| OpenError::Migrate {
-                path: path.to_owned(),
+                database: path.display().to_string(),
                 source,
             })?;
         Ok(Self {
             pool,
             path: path.to_owned(),
-            seal: None,
+            sealing: Sealing::default(),
+            node: None,
         })
     }
 
@@ -77,41 +83,20 @@ impl SqliteStore {
     /// opening them when it reads ([`super::seal`]).
     #[must_use]
     pub fn sealed_with(mut self, seal: std::sync::Arc<super::seal::Seal>) -> Self {
-        self.seal = Some(seal);
+        self.sealing = Sealing::with(seal);
+        self
+    }
+
+    /// This store, naming `node` as the writer of every event it appends.
+    #[must_use]
+    pub fn on_node(mut self, node: String) -> Self {
+        self.node = Some(node);
         self
     }
 
     /// The seal of this store, if its secrets are sealed.
     pub fn seal(&self) -> Option<std::sync::Arc<super::seal::Seal>> {
-        self.seal.clone()
-    }
-
-    /// `record` as JSON, its secret values sealed for `scope` (`upstreams/<name>`).
-    pub(super) fn seal_json<T: serde::Serialize>(
-        &self,
-        scope: &str,
-        record: &T,
-    ) -> Result<String, StoreError> {
-        let mut tree = serde_json::to_value(record)
-            .map_err(|e| StoreError(format!("cannot encode {scope}: {e}")))?;
-        if let Some(seal) = &self.seal {
-            seal.seal_tree(scope, &mut tree)
-                .map_err(|e| StoreError(e.to_string()))?;
-        }
-        Ok(tree.to_string())
-    }
-
-    /// Stored JSON with its secret values opened, and whether one was stored in the clear
-    /// (and should be written again, sealed).
-    pub(super) fn open_json(&self, scope: &str, text: &str) -> Result<(String, bool), String> {
-        let Some(seal) = &self.seal else {
-            return Ok((text.to_owned(), false));
-        };
-        let mut tree: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let clear = seal
-            .open_tree(scope, &mut tree)
-            .map_err(|e| e.to_string())?;
-        Ok((tree.to_string(), clear))
+        self.sealing.seal()
     }
 
     /// The database file.
@@ -136,6 +121,17 @@ impl SqliteStore {
 }
 
 #[async_trait::async_trait]
+impl super::Store for SqliteStore {
+    fn seal(&self) -> Option<std::sync::Arc<super::seal::Seal>> {
+        self.sealing.seal()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait::async_trait]
 impl StoreHealth for SqliteStore {
     /// Whether the database answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError> {
@@ -145,17 +141,4 @@ impl StoreHealth for SqliteStore {
             .map_err(err)?;
         Ok(())
     }
-}
-
-pub(super) fn err(e: sqlx::Error) -> StoreError {
-    StoreError(e.to_string())
-}
-
-pub(super) fn to_ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-pub(super) fn from_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

@@ -31,6 +31,7 @@ impl NewEvent {
             kind: self.kind,
             correlation_id: self.correlation_id,
             data: self.data,
+            node: None,
         }
     }
 }
@@ -69,6 +70,9 @@ pub struct Event {
     /// Kind-specific payload.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Value,
+    /// The att node that wrote it, when att runs as a cluster (a shared PostgreSQL store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Which events to return, oldest first: the newest `limit` matching ones — or, with
@@ -132,6 +136,7 @@ mod tests {
             kind: kind.into(),
             correlation_id: None,
             data: serde_json::Value::Null,
+            node: None,
         }
     }
 

@@ -11,4 +11,9 @@ pub trait EventStore: Send + Sync + 'static {
     async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>, StoreError>;
     /// The newest `query.limit` matching events, oldest first.
     async fn query_events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError>;
+    /// The node whose events this store writes (each stored event names it); `None` when
+    /// att is not a cluster.
+    fn node(&self) -> Option<String> {
+        None
+    }
 }

@@ -45,6 +45,7 @@ pub(crate) async fn run(
     mut queue: mpsc::Receiver<Queued>,
     live: broadcast::Sender<Event>,
 ) {
+    let node = store.node();
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     let (mut events, mut acks) = (Vec::with_capacity(MAX_BATCH), Vec::with_capacity(MAX_BATCH));
     let mut barriers = Vec::new();
@@ -69,7 +70,8 @@ pub(crate) async fn run(
         match store.append_events(&events).await {
             Ok(ids) => {
                 for ((event, ack), id) in events.drain(..).zip(acks.drain(..)).zip(ids) {
-                    let event = event.stored(id);
+                    let mut event = event.stored(id);
+                    event.node.clone_from(&node);
                     // Nobody listening is fine.
                     match ack {
                         Some(ack) => {

@@ -1,0 +1,473 @@
+//! The ports whose SQL is the same on SQLite and PostgreSQL, written once:
+//! [`record_ports!`] implements them for an adapter type with a `pool` (an sqlx pool) and a
+//! `sealing` ([`super::records::Sealing`]) field. Upstreams, services and projects kept by
+//! name as JSON; releases and runs; test runs; API keys; node heartbeats.
+//!
+//! A write to a registration table is followed by the adapter's `changed(table)` (a
+//! PostgreSQL notification to the other att processes; nothing on SQLite).
+//!
+//! The statements use `$n` parameters (both engines read them) and `ON CONFLICT …
+//! excluded` upserts (both engines have them). What differs is passed in: the column that
+//! orders rows written in the same millisecond by insertion (`rowid` in SQLite, an identity
+//! column `seq` in PostgreSQL). The event log is written per engine (`events.rs` in each
+//! adapter): its id allocation and JSON filters differ.
+
+/// Implements `UpstreamStore`, `ServiceStore`, `ProjectStore`, `ReleaseStore`,
+/// `TestRunStore`, `KeyStore` and `ClusterStore` for `$store`, ordering same-millisecond rows by `$seq`.
+macro_rules! record_ports {
+    ($store:ty, seq = $seq:literal) => {
+        impl $store {
+            async fn save_named<T: serde::Serialize>(
+                &self,
+                kind: $crate::store::records::Named,
+                name: &str,
+                spec: &T,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                use $crate::store::records::{err, to_ms};
+                let json = self.sealing.seal_json(&kind.scope(name), spec)?;
+                sqlx::query(kind.upsert_sql())
+                    .bind(name)
+                    .bind(json)
+                    .bind(to_ms(time::OffsetDateTime::now_utc()))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(err)?;
+                self.changed(kind.table()).await
+            }
+
+            async fn delete_named(
+                &self,
+                kind: $crate::store::records::Named,
+                name: &str,
+            ) -> Result<bool, att_runtime::events::StoreError> {
+                let done = sqlx::query(kind.delete_sql())
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::records::err)?;
+                if done.rows_affected() > 0 {
+                    self.changed(kind.table()).await?;
+                }
+                Ok(done.rows_affected() > 0)
+            }
+
+            /// Every stored row of `kind`, each read by `read`; rows stored in the clear
+            /// are sealed and written back.
+            async fn read_named<T>(
+                &self,
+                kind: $crate::store::records::Named,
+                read: impl Fn(&str) -> Result<T, String>,
+            ) -> Result<Vec<T>, att_runtime::events::StoreError> {
+                use $crate::store::records::err;
+                let rows: Vec<(String, String)> = sqlx::query_as(kind.list_sql())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(err)?;
+                let (out, reseal) = self.sealing.read_named(kind, rows, read)?;
+                for (name, sealed) in reseal {
+                    sqlx::query(kind.reseal_sql())
+                        .bind(sealed)
+                        .bind(name)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(err)?;
+                }
+                Ok(out)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl att_gateway::upstream::UpstreamStore for $store {
+            async fn save_upstream(
+                &self,
+                spec: &att_gateway::upstream::UpstreamSpec,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                self.save_named($crate::store::records::Named::Upstreams, &spec.name, spec)
+                    .await
+            }
+
+            async fn delete_upstream(
+                &self,
+                name: &str,
+            ) -> Result<bool, att_runtime::events::StoreError> {
+                self.delete_named($crate::store::records::Named::Upstreams, name)
+                    .await
+            }
+
+            async fn list_upstreams(
+                &self,
+            ) -> Result<Vec<att_gateway::upstream::UpstreamSpec>, att_runtime::events::StoreError>
+            {
+                self.read_named(
+                    $crate::store::records::Named::Upstreams,
+                    $crate::store::records::read_upstream,
+                )
+                .await
+            }
+        }
+
+        /// Managed services registered over the API (config-file services are not stored).
+        #[async_trait::async_trait]
+        impl $crate::services::ServiceStore for $store {
+            async fn save_service(
+                &self,
+                spec: &att_release::service::spec::ServiceSpec,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                self.save_named($crate::store::records::Named::Services, &spec.name, spec)
+                    .await
+            }
+
+            async fn delete_service(
+                &self,
+                name: &str,
+            ) -> Result<bool, att_runtime::events::StoreError> {
+                self.delete_named($crate::store::records::Named::Services, name)
+                    .await
+            }
+
+            async fn list_services(
+                &self,
+            ) -> Result<Vec<att_release::service::spec::ServiceSpec>, att_runtime::events::StoreError>
+            {
+                self.read_named(
+                    $crate::store::records::Named::Services,
+                    $crate::store::records::read_service,
+                )
+                .await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::project::ProjectStore for $store {
+            async fn save_project(
+                &self,
+                project: &$crate::project::Project,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                self.save_named(
+                    $crate::store::records::Named::Projects,
+                    &project.name,
+                    project,
+                )
+                .await
+            }
+
+            async fn delete_project(
+                &self,
+                name: &str,
+            ) -> Result<bool, att_runtime::events::StoreError> {
+                self.delete_named($crate::store::records::Named::Projects, name)
+                    .await
+            }
+
+            async fn list_projects(
+                &self,
+            ) -> Result<Vec<$crate::project::Project>, att_runtime::events::StoreError> {
+                self.read_named(
+                    $crate::store::records::Named::Projects,
+                    $crate::store::records::read_project,
+                )
+                .await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl att_release::model::ReleaseStore for $store {
+            async fn save_release(
+                &self,
+                release: &att_release::model::Release,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                use $crate::store::records::{err, release_scope, to_ms};
+                let json = self
+                    .sealing
+                    .seal_json(&release_scope(&release.target, &release.id), release)?;
+                sqlx::query(
+                    "INSERT INTO releases (target, id, created_at_ms, data) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (target, id) DO UPDATE SET data = excluded.data",
+                )
+                .bind(&release.target)
+                .bind(&release.id)
+                .bind(to_ms(release.created_at))
+                .bind(json)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(())
+            }
+
+            /// A release stored in the clear (before sealing) is sealed when next saved.
+            async fn list_releases(
+                &self,
+                target: &str,
+            ) -> Result<Vec<att_release::model::Release>, att_runtime::events::StoreError> {
+                let rows: Vec<(String, String)> = sqlx::query_as(concat!(
+                    "SELECT id, data FROM releases WHERE target = $1 ORDER BY created_at_ms DESC, ",
+                    $seq,
+                    " DESC"
+                ))
+                .bind(target)
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::records::err)?;
+                rows.into_iter()
+                    .map(|(id, d)| self.sealing.read_release(target, &id, &d))
+                    .collect()
+            }
+
+            async fn save_run(
+                &self,
+                run: &att_release::model::RunRecord,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                use $crate::store::records::{encode, err, run_status, to_ms};
+                sqlx::query(
+                    "INSERT INTO runs (id, target, status, created_at_ms, data) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data",
+                )
+                .bind(&run.id)
+                .bind(&run.target)
+                .bind(run_status(run))
+                .bind(to_ms(run.created_at))
+                .bind(encode("run", run)?)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(())
+            }
+
+            async fn get_run(
+                &self,
+                id: &str,
+            ) -> Result<Option<att_release::model::RunRecord>, att_runtime::events::StoreError>
+            {
+                let row: Option<(String,)> = sqlx::query_as("SELECT data FROM runs WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::records::err)?;
+                row.map(|(d,)| $crate::store::records::decode("run", &d))
+                    .transpose()
+            }
+
+            async fn list_runs(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<att_release::model::RunRecord>, att_runtime::events::StoreError> {
+                let rows: Vec<(String,)> = sqlx::query_as(concat!(
+                    "SELECT data FROM runs ORDER BY created_at_ms DESC, ",
+                    $seq,
+                    " DESC LIMIT $1"
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::records::err)?;
+                rows.iter()
+                    .map(|(d,)| $crate::store::records::decode("run", d))
+                    .collect()
+            }
+        }
+
+        /// Test runs: the record's JSON in `data`, beside the columns they are looked up by.
+        #[async_trait::async_trait]
+        impl $crate::test_run::TestRunStore for $store {
+            async fn save_test_run(
+                &self,
+                run: &$crate::test_run::TestRunRecord,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                use $crate::store::records::{encode, err, to_ms};
+                sqlx::query(
+                    "INSERT INTO test_runs (id, project, status, created_at_ms, data) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data",
+                )
+                .bind(&run.id)
+                .bind(&run.project)
+                .bind(&run.status)
+                .bind(to_ms(run.started_at))
+                .bind(encode("test run", run)?)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(())
+            }
+
+            async fn get_test_run(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::test_run::TestRunRecord>, att_runtime::events::StoreError>
+            {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT data FROM test_runs WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err($crate::store::records::err)?;
+                row.map(|(d,)| $crate::store::records::decode("test run", &d))
+                    .transpose()
+            }
+
+            async fn running_test_runs(
+                &self,
+            ) -> Result<Vec<$crate::test_run::TestRunRecord>, att_runtime::events::StoreError>
+            {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT data FROM test_runs WHERE status = 'running'")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err($crate::store::records::err)?;
+                rows.iter()
+                    .map(|(d,)| $crate::store::records::decode("test run", d))
+                    .collect()
+            }
+
+            async fn list_test_runs(
+                &self,
+                project: &str,
+                limit: u32,
+            ) -> Result<Vec<$crate::test_run::TestRunRecord>, att_runtime::events::StoreError>
+            {
+                let rows: Vec<(String,)> = sqlx::query_as(concat!(
+                    "SELECT data FROM test_runs WHERE project = $1 ORDER BY created_at_ms DESC, ",
+                    $seq,
+                    " DESC LIMIT $2"
+                ))
+                .bind(project)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::records::err)?;
+                rows.iter()
+                    .map(|(d,)| $crate::store::records::decode("test run", d))
+                    .collect()
+            }
+        }
+
+        /// API keys (`api_keys`): only each key's hash is stored.
+        #[async_trait::async_trait]
+        impl $crate::auth::KeyStore for $store {
+            async fn insert_key(
+                &self,
+                key: &$crate::auth::KeyRecord,
+            ) -> Result<bool, att_runtime::events::StoreError> {
+                use $crate::store::records::{err, to_ms};
+                let done = sqlx::query(
+                    "INSERT INTO api_keys (id, name, role, hash, created_at_ms, expires_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(&key.id)
+                .bind(&key.name)
+                .bind(key.role.as_str())
+                .bind(&key.hash[..])
+                .bind(to_ms(key.created_at))
+                .bind(key.expires_at.map(to_ms))
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn revoke_key(
+                &self,
+                name: &str,
+                at: time::OffsetDateTime,
+            ) -> Result<bool, att_runtime::events::StoreError> {
+                use $crate::store::records::{err, to_ms};
+                let done = sqlx::query(
+                    "UPDATE api_keys SET revoked_at_ms = $1 WHERE name = $2 AND revoked_at_ms IS NULL",
+                )
+                .bind(to_ms(at))
+                .bind(name)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn list_keys(
+                &self,
+            ) -> Result<Vec<$crate::auth::KeyRecord>, att_runtime::events::StoreError> {
+                use sqlx::Row;
+                use $crate::store::records::{KeyRow, err};
+                let rows = sqlx::query(
+                    "SELECT id, name, role, hash, created_at_ms, expires_at_ms, revoked_at_ms \
+                     FROM api_keys ORDER BY name",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+                rows.iter()
+                    .map(|r| {
+                        KeyRow {
+                            id: r.try_get("id").map_err(err)?,
+                            name: r.try_get("name").map_err(err)?,
+                            role: r.try_get("role").map_err(err)?,
+                            hash: r.try_get("hash").map_err(err)?,
+                            created_at_ms: r.try_get("created_at_ms").map_err(err)?,
+                            expires_at_ms: r.try_get("expires_at_ms").map_err(err)?,
+                            revoked_at_ms: r.try_get("revoked_at_ms").map_err(err)?,
+                        }
+                        .into_record()
+                    })
+                    .collect()
+            }
+        }
+
+        /// Node heartbeats (`nodes`).
+        #[async_trait::async_trait]
+        impl $crate::cluster::ClusterStore for $store {
+            async fn heartbeat(
+                &self,
+                node: &$crate::cluster::NodeRecord,
+                forget_before: time::OffsetDateTime,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                use $crate::store::records::{err, to_ms};
+                let mut tx = self.pool.begin().await.map_err(err)?;
+                sqlx::query(
+                    "INSERT INTO nodes (id, address, version, started_at_ms, heartbeat_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
+                     address = excluded.address, version = excluded.version, \
+                     started_at_ms = excluded.started_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms",
+                )
+                .bind(&node.id)
+                .bind(&node.address)
+                .bind(&node.version)
+                .bind(to_ms(node.started_at))
+                .bind(to_ms(node.heartbeat_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+                sqlx::query("DELETE FROM nodes WHERE heartbeat_at_ms < $1")
+                    .bind(to_ms(forget_before))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                tx.commit().await.map_err(err)
+            }
+
+            async fn list_nodes(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<$crate::cluster::NodeRecord>, att_runtime::events::StoreError> {
+                use $crate::store::records::{err, from_ms};
+                let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT id, address, version, started_at_ms, heartbeat_at_ms FROM nodes \
+                     ORDER BY heartbeat_at_ms DESC, id LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, address, version, started, beat)| $crate::cluster::NodeRecord {
+                        id,
+                        address,
+                        version,
+                        started_at: from_ms(started),
+                        heartbeat_at: from_ms(beat),
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+
+pub(super) use record_ports;

@@ -1,0 +1,125 @@
+//! The event log (`events`) on PostgreSQL: appended in multi-row batches, queried
+//! newest-first.
+//!
+//! Ids come from an identity column, and a sequence hands out numbers in the order
+//! transactions ask, not in the order they commit: two att processes appending at once
+//! could commit id 11 before id 10, and a reader resuming after 11 (`after_id`,
+//! `Last-Event-ID`) would never see 10. So an append takes a transaction-scoped advisory
+//! lock ([`APPEND_LOCK`]) first: appends across the cluster commit one after another, in id
+//! order. Appends are batched by the event writer, so the lock is taken once per batch.
+
+use att_runtime::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
+use sqlx::{QueryBuilder, Row};
+
+use super::PgStore;
+use crate::store::records::{err, from_ms, kind_prefix_pattern, payload_field, to_ms};
+
+/// The advisory lock key that orders appends to the event log (`att_events` in ASCII).
+const APPEND_LOCK: i64 = 0x6174_745f_6576_7473;
+/// Rows per INSERT statement (5 parameters each, far below PostgreSQL's 65,535).
+const ROWS_PER_STATEMENT: usize = 200;
+
+#[async_trait::async_trait]
+impl EventStore for PgStore {
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        let mut ids = Vec::with_capacity(events.len());
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let mut insert =
+                QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data, node) ");
+            insert.push_values(chunk, |mut row, e| {
+                row.push_bind(to_ms(e.at))
+                    .push_bind(e.kind.clone())
+                    .push_bind(e.correlation_id.clone())
+                    .push_bind(e.data.to_string())
+                    .push_bind(self.node.clone());
+            });
+            insert.push(" RETURNING id");
+            let rows = insert.build().fetch_all(&mut *tx).await.map_err(err)?;
+            // Identity values are drawn row by row in VALUES order.
+            let mut chunk_ids = rows
+                .iter()
+                .map(|r| r.try_get::<i64, _>("id"))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            chunk_ids.sort_unstable();
+            ids.extend(chunk_ids);
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(ids)
+    }
+
+    fn node(&self) -> Option<String> {
+        self.node.clone()
+    }
+
+    async fn query_events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        let mut sql = QueryBuilder::new(
+            "SELECT id, at_ms, kind, correlation_id, data, node FROM events WHERE TRUE",
+        );
+        match q.kind.as_deref().map(|k| (k, k.strip_suffix(".*"))) {
+            Some((_, Some(prefix))) => {
+                sql.push(" AND kind LIKE ")
+                    .push_bind(kind_prefix_pattern(prefix))
+                    .push(" ESCAPE '\\'");
+            }
+            Some((k, None)) => {
+                sql.push(" AND kind = ").push_bind(k.to_owned());
+            }
+            None => {}
+        }
+        if let Some(c) = &q.correlation_id {
+            sql.push(" AND correlation_id = ").push_bind(c.clone());
+        }
+        for kind in &q.except_kinds {
+            sql.push(" AND kind <> ").push_bind(kind.clone());
+        }
+        if let Some(s) = q.since {
+            sql.push(" AND at_ms >= ").push_bind(to_ms(s));
+        }
+        if let Some(a) = q.after_id {
+            sql.push(" AND id > ").push_bind(a);
+        }
+        for (key, value) in &q.data {
+            // PostgreSQL's JSON functions refuse a document holding the escape `\u0000` (a
+            // NUL a caller put in some payload), which would fail every filtered query
+            // reading that row: the filter reads the payload with those escapes made
+            // U+FFFD. The stored text is untouched.
+            sql.push(" AND (replace(data, '\\u0000', '\\ufffd')::json ->> ")
+                .push_bind(payload_field(key)?.to_owned())
+                .push(") = ")
+                .push_bind(value.clone());
+        }
+        // Resuming pages forward from `after_id`; otherwise the newest events are wanted.
+        let forward = q.after_id.is_some();
+        sql.push(if forward {
+            " ORDER BY id ASC LIMIT "
+        } else {
+            " ORDER BY id DESC LIMIT "
+        })
+        .push_bind(i64::from(q.limit));
+        let mut rows = sql.build().fetch_all(&self.pool).await.map_err(err)?;
+        if !forward {
+            rows.reverse();
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let data: String = row.try_get("data").map_err(err)?;
+            out.push(Event {
+                id: row.try_get("id").map_err(err)?,
+                at: from_ms(row.try_get("at_ms").map_err(err)?),
+                kind: row.try_get("kind").map_err(err)?,
+                correlation_id: row.try_get("correlation_id").map_err(err)?,
+                data: serde_json::from_str(&data)
+                    .map_err(|e| StoreError(format!("bad event data: {e}")))?,
+                node: row.try_get("node").map_err(err)?,
+            });
+        }
+        Ok(out)
+    }
+}

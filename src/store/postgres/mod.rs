@@ -1,0 +1,153 @@
+//! The PostgreSQL adapter, chosen by `database_url = "postgres://…"`: the database that the
+//! att processes of a cluster share. The event log is [`events`]; the other tables are
+//! written by the statements both engines share ([`super::ports`]).
+//!
+//! Bounded everywhere: at most [`MAX_CONNECTIONS`] connections, a connection waited for at
+//! most [`ACQUIRE_TIMEOUT`] (opening included, so a server that does not answer stops att's
+//! start with a clear error instead of hanging it), every statement cut off after
+//! [`STATEMENT_TIMEOUT`] by the server. The schema is the one `search_path` names (set it
+//! with `?options[search_path]=att` in the URL); migrations are applied at open, under
+//! sqlx's advisory lock, so that replicas starting together migrate once.
+//!
+//! Errors name the server and database, never the user's password ([`describe`]).
+
+use std::time::Duration;
+
+use att_runtime::events::StoreError;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::records::{Sealing, err};
+use super::{OpenError, StoreHealth};
+
+mod changes;
+mod events;
+#[doc(hidden)]
+pub mod test_database;
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections att keeps to PostgreSQL at most.
+pub const MAX_CONNECTIONS: u32 = 8;
+/// How long a query waits for a free connection (or the first one to open) at most.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server lets one statement run at most.
+pub const STATEMENT_TIMEOUT: &str = "30s";
+
+/// The PostgreSQL store. Cheap to clone (a pool).
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    /// Seals the secret values of registrations ([`super::seal`]).
+    sealing: Sealing,
+    /// The node whose events this store writes ([`crate::cluster`]).
+    node: Option<String>,
+    /// The server and database, for messages.
+    database: String,
+}
+
+super::ports::record_ports!(PgStore, seq = "seq");
+
+impl PgStore {
+    /// Connects with `options` and applies pending migrations.
+    pub async fn open(options: PgConnectOptions) -> Result<Self, OpenError> {
+        let database = describe(&options);
+        let options = options
+            .application_name("att")
+            .options([("statement_timeout", STATEMENT_TIMEOUT)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|source| OpenError::Open {
+                database: database.clone(),
+                source,
+            })?;
+        MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|source| OpenError::Migrate {
+                database: database.clone(),
+                source,
+            })?;
+        Ok(Self {
+            pool,
+            sealing: Sealing::default(),
+            node: None,
+            database,
+        })
+    }
+
+    /// This store, sealing the values of every `headers` and `env` map it writes and
+    /// opening them when it reads ([`super::seal`]).
+    #[must_use]
+    pub fn sealed_with(mut self, seal: std::sync::Arc<super::seal::Seal>) -> Self {
+        self.sealing = Sealing::with(seal);
+        self
+    }
+
+    /// This store, naming `node` as the writer of every event it appends.
+    #[must_use]
+    pub fn on_node(mut self, node: String) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// The server and database, as messages name them (`postgres://host:port/db`).
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The highest applied migration version.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(v.unwrap_or(0))
+    }
+}
+
+#[async_trait::async_trait]
+impl super::Store for PgStore {
+    fn seal(&self) -> Option<std::sync::Arc<super::seal::Seal>> {
+        self.sealing.seal()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn watch(
+        &self,
+        table: &'static str,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        Some(PgStore::watch(self, table, stop))
+    }
+}
+
+#[async_trait::async_trait]
+impl StoreHealth for PgStore {
+    /// Whether the database answers a trivial query.
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+/// `postgres://host:port/database`: the server and database of `options`, without the
+/// user or password, for messages.
+pub fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "postgres://{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("")
+    )
+}
