@@ -527,7 +527,9 @@ impl BenchIssuer {
                 async move { axum::Json(jwks) }
             }),
         );
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(
+            async move { axum::serve(att::http::listener::with_nodelay(listener), app).await },
+        );
         Self { url, key }
     }
 

@@ -18,6 +18,7 @@ mod gateway_api;
 mod gateway_registry;
 mod http_api;
 mod invoke;
+mod keepalive;
 mod launch;
 mod limits;
 mod mcp_stdio;

@@ -168,7 +168,7 @@ async fn serve(o: Options) -> ExitCode {
         );
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
-    let served = axum::serve(listener, app);
+    let served = axum::serve(att::http::listener::with_nodelay(listener), app);
     match o.crash_after {
         Some(after) => {
             tokio::select! {
