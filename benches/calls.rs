@@ -13,7 +13,8 @@
 //! call (the old `benches/gateway.rs` client's way). Then the ratios, direct vs att.
 //!
 //! Run: `cargo bench --bench calls` (numbers go to todo/perf.md). `BENCH_ROUNDS` (default 2),
-//! `BENCH_CALLS` (calls per caller at 1 caller, default 2000; at 32 callers a tenth).
+//! `BENCH_CALLS` (calls per caller at 1 caller, default 2000; at 32 callers a tenth),
+//! `BENCH_KEEPALIVE_ONLY=1` (table 1 alone).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -358,10 +359,13 @@ fn coordinator() {
         ),
     ];
     println!("Other processes may share the machine; CPU per call does not depend on that.");
-    for (fresh, title) in [
+    let tables = [
         (false, "keep-alive clients, one MCP session per caller"),
         (true, "a new connection per call"),
-    ] {
+    ];
+    // `BENCH_KEEPALIVE_ONLY=1`: the first table alone (for a profile).
+    let only_first = std::env::var_os("BENCH_KEEPALIVE_ONLY").is_some();
+    for (fresh, title) in tables.into_iter().take(if only_first { 1 } else { 2 }) {
         println!("\n### {title}\n");
         println!(
             "| round | callers | path | p50 µs | p99 µs | calls/s | client CPU µs/call | att CPU µs/call | upstream CPU µs/call |"
