@@ -626,8 +626,13 @@ def check_keepalive() -> None:
             ok = ok and status == 200 and v.get("server") == kept
         opened = proxy.accepted - before
         took.sort()
+        # No call stalls (a delayed-ACK stall would put the p50 at ~40 ms). The TS server ends
+        # each response's SSE stream with the response, so every call reuses a connection;
+        # the Python SDK's server ends it later than the next call starts, so a call often
+        # finds no idle connection and opens one (measured: 10–22 of 30; todo/perf.md).
+        reuse = opened <= 2 if name == "ts_http" else opened <= calls
         check(
-            ok and opened <= 2,
+            ok and reuse and took[len(took) // 2] < 0.02,
             f"{kept}: {calls} calls through att opened {opened} connection(s) to {name} "
             f"(p50 {took[len(took) // 2] * 1000:.1f} ms, max {took[-1] * 1000:.1f} ms)",
         )
