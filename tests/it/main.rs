@@ -21,6 +21,7 @@ mod invoke;
 mod keepalive;
 mod launch;
 mod limits;
+mod mcp_sessions;
 mod mcp_stdio;
 mod oidc;
 mod packaging;
