@@ -6,7 +6,8 @@
 //! Also: `tools/list` on `/mcp` with 20 upstreams × 50 tools (the cached federated catalog)
 //! against one direct `tools/list` of a 50-tool upstream; and failover to a backup.
 //!
-//! Run: `cargo bench --bench gateway` (prints a table; numbers go to todo/perf.md).
+//! Run: `cargo bench --bench gateway` (prints a table; numbers go to todo/perf.md);
+//! `BENCH_ROUTED_ONLY=1` stops after the routed-call tables.
 
 #[path = "../src/bin/att-mcp-fixture/fixture.rs"]
 mod fixture;
@@ -345,6 +346,11 @@ fn main() {
             handled as f64 / routed_calls as f64
         );
 
+        // `BENCH_ROUTED_ONLY=1`: the routed-call tables alone (e.g. for the auth comparison).
+        if std::env::var_os("BENCH_ROUTED_ONLY").is_some() {
+            server.shutdown().await;
+            return;
+        }
         // tools/list on /mcp answers from the cached federated catalog.
         let t0 = Instant::now();
         let rounds = 200;
@@ -527,7 +533,9 @@ impl BenchIssuer {
                 async move { axum::Json(jwks) }
             }),
         );
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(
+            async move { axum::serve(att::http::listener::with_nodelay(listener), app).await },
+        );
         Self { url, key }
     }
 

@@ -151,7 +151,7 @@ fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
         tokio::spawn(async move {
-            axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await
+            axum::serve(att::http::listener::with_nodelay(listener), axum::Router::new().nest_service("/mcp", service)).await
         });
 
         let data = tempfile::tempdir().expect("temp dir");

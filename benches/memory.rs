@@ -7,7 +7,8 @@
 //! `/mcp` (initialize + initialized, then idle), against the same number opened on the
 //! fixture directly (rmcp's own server-side session cost) as the baseline.
 //!
-//! Run: `cargo bench --bench memory` (numbers go to todo/perf.md). `BENCH_ATT_BINARY=PATH` runs
+//! Run: `cargo bench --bench memory` (numbers go to todo/perf.md); `BENCH_SESSIONS=N` opens N
+//! client sessions on each (default 2,000). `BENCH_ATT_BINARY=PATH` runs
 //! another att binary instead (an older build, for a before/after); the session bounds are
 //! raised only for this one (an older att may not know them).
 
@@ -16,8 +17,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-
-const SESSIONS: usize = 2000;
 
 /// Opens `n` idle MCP sessions on `url` (16 at a time); returns their ids.
 async fn open_sessions(http: &reqwest::Client, url: &str, n: usize) -> Vec<String> {
@@ -86,6 +85,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    let sessions: usize = std::env::var("BENCH_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let (mut fixture, mcp_url) = start(
         Command::new(env!("CARGO_BIN_EXE_att-mcp-fixture"))
             .stderr(Stdio::null())
@@ -99,7 +102,8 @@ fn main() {
         .env("ATT_LOG_LEVEL", "error");
     if other.is_none() {
         cmd.env("ATT_HTTP__MCP_MAX_SESSIONS_PER_CLIENT", "100000")
-            .env("ATT_HTTP__MCP_MAX_SESSIONS", "100000");
+            .env("ATT_HTTP__MCP_MAX_SESSIONS", "100000")
+            .env("ATT_HTTP__MCP_MAX_SESSIONS_PER_PRINCIPAL", "100000");
     }
     let (mut att, att_url) = start(&mut cmd);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -144,17 +148,17 @@ fn main() {
 
         // Client sessions on att's /mcp, and on the fixture directly.
         let (att1, fixture1) = (rss_kib(att.id()), rss_kib(fixture.id()));
-        let on_att = open_sessions(&http, &format!("{att_url}/mcp"), SESSIONS).await;
-        let on_fixture = open_sessions(&http, &mcp_url, SESSIONS).await;
+        let on_att = open_sessions(&http, &format!("{att_url}/mcp"), sessions).await;
+        let on_fixture = open_sessions(&http, &mcp_url, sessions).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (att2, fixture2) = (rss_kib(att.id()), rss_kib(fixture.id()));
-        let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / SESSIONS as f64;
+        let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / sessions as f64;
         println!();
-        println!("| server | RSS before KiB | RSS with {SESSIONS} idle client sessions KiB | per session KiB |");
+        println!("| server | RSS before KiB | RSS with {sessions} idle client sessions KiB | per session KiB |");
         println!("|---|---|---|---|");
         println!("| att `/mcp` | {att1} | {att2} | {:.1} |", per(att1, att2));
         println!("| fixture (rmcp server, baseline) | {fixture1} | {fixture2} | {:.1} |", per(fixture1, fixture2));
-        assert_eq!((on_att.len(), on_fixture.len()), (SESSIONS, SESSIONS));
+        assert_eq!((on_att.len(), on_fixture.len()), (sessions, sessions));
     });
     // SAFETY: SIGTERM to the att process this bench started.
     unsafe {

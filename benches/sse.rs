@@ -35,7 +35,11 @@ async fn serve_streamable() -> String {
         .expect("bind");
     let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
-        let _ = axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await;
+        let _ = axum::serve(
+            att::http::listener::with_nodelay(listener),
+            axum::Router::new().nest_service("/mcp", service),
+        )
+        .await;
     });
     url
 }

@@ -273,6 +273,10 @@ pub struct HttpConfig {
     pub mcp_max_sessions: usize,
     /// `/mcp` sessions one client address keeps at most (429 past it).
     pub mcp_max_sessions_per_client: usize,
+    /// `/mcp` sessions one authenticated principal (an API key, an access token's subject)
+    /// keeps at most, from any address (429 past it). Callers of an open att (`anonymous`)
+    /// are bounded by `mcp_max_sessions_per_client` only.
+    pub mcp_max_sessions_per_principal: usize,
     /// A `/mcp` session with no request for this long ends (its client gets 404 and starts a
     /// new one, as MCP says).
     #[serde(with = "humantime_serde")]
@@ -311,6 +315,7 @@ impl Default for HttpConfig {
             header_read_timeout: Duration::from_secs(30),
             mcp_max_sessions: 4096,
             mcp_max_sessions_per_client: 1024,
+            mcp_max_sessions_per_principal: 256,
             mcp_session_idle: Duration::from_secs(300),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),

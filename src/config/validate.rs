@@ -112,6 +112,10 @@ impl Config {
                 "http.mcp_max_sessions_per_client",
                 http.mcp_max_sessions_per_client,
             ),
+            (
+                "http.mcp_max_sessions_per_principal",
+                http.mcp_max_sessions_per_principal,
+            ),
         ] {
             if value == 0 {
                 return Err(refused(key, "must be at least 1"));

@@ -84,6 +84,17 @@ pub fn fit_to_fd_limit(wanted: usize) -> usize {
 /// What a connection past the cap is told before it is closed.
 const BUSY_BODY: &str = "{\"code\":\"unavailable\",\"detail\":\"att has the most open connections it allows ([http] max_connections); retry shortly\"}";
 
+/// `listener` with TCP_NODELAY set on every socket it accepts, for servers att runs through
+/// plain `axum::serve` (the fixtures, the tests' and benches' small servers): without it a
+/// kept-alive client waits ~40 ms for each SSE response (Nagle against delayed ACK).
+pub fn with_nodelay(
+    listener: TcpListener,
+) -> impl axum::serve::Listener<Io = TcpStream, Addr = SocketAddr> {
+    axum::serve::ListenerExt::tap_io(listener, |tcp: &mut TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    })
+}
+
 /// Serves `app` on `listener` within `limits` (over TLS with `tls`) until `stop` (accepting
 /// nothing more once `draining`), then lets in-flight requests finish.
 pub async fn serve(

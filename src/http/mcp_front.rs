@@ -3,9 +3,12 @@
 //!
 //! - **Bounded sessions.** A session costs memory for as long as it lives, and any client can
 //!   open one per `initialize`. A new session is refused when att holds
-//!   `[http] mcp_max_sessions` (503), or when the client's address holds
-//!   `mcp_max_sessions_per_client` (429); both answers are JSON-RPC errors saying which limit
-//!   and what to do, with `Retry-After`. Idle sessions end after `[http] mcp_session_idle`.
+//!   `[http] mcp_max_sessions` (503), when the client's address holds
+//!   `mcp_max_sessions_per_client`, or when the authenticated principal (an API key, a token's
+//!   subject) holds `mcp_max_sessions_per_principal` from any address (429); every answer is a
+//!   JSON-RPC error saying which limit and what to do, with `Retry-After`. An open att's
+//!   callers (all `anonymous`) are bounded by address only. Idle sessions end after
+//!   `[http] mcp_session_idle`.
 //! - **JSON-RPC errors for malformed messages.** A body that is not JSON is a parse error
 //!   (-32700), one that is not a JSON-RPC message an invalid request (-32600), and a known
 //!   method with parameters of the wrong shape (a tool name that is a number, a log level
@@ -38,6 +41,8 @@ pub struct SessionLimits {
     pub max: usize,
     /// Sessions at most per client address.
     pub per_client: usize,
+    /// Sessions at most per authenticated principal.
+    pub per_principal: usize,
 }
 
 /// The state of the door: rmcp's session manager (to count and look up sessions) and which
@@ -48,12 +53,32 @@ pub struct McpFront {
     owners: Mutex<Owners>,
 }
 
+/// Who opened a session: the client's address and, when authenticated, the principal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Owner {
+    addr: IpAddr,
+    principal: Option<Arc<str>>,
+}
+
 #[derive(Default)]
 struct Owners {
-    /// Session id → the address that opened it (pruned of ended sessions at each opening).
-    by_session: HashMap<Arc<str>, IpAddr>,
-    /// `initialize` requests on their way, per address (counted against the limits too).
-    opening: HashMap<IpAddr, usize>,
+    /// Session id → who opened it (pruned of ended sessions at each opening).
+    by_session: HashMap<Arc<str>, Owner>,
+    /// `initialize` requests on their way, per owner (counted against the limits too).
+    opening: HashMap<Owner, usize>,
+}
+
+impl Owners {
+    /// Sessions held and being opened by owners `of` picks.
+    fn count(&self, of: impl Fn(&Owner) -> bool) -> usize {
+        self.by_session.values().filter(|o| of(o)).count()
+            + self
+                .opening
+                .iter()
+                .filter(|(o, _)| of(o))
+                .map(|(_, n)| n)
+                .sum::<usize>()
+    }
 }
 
 impl McpFront {
@@ -71,7 +96,7 @@ impl McpFront {
     }
 
     /// Reserves room for one more session of `client`, or says which limit is reached.
-    async fn reserve(&self, client: IpAddr) -> Result<(), Refused> {
+    async fn reserve(&self, client: &Owner) -> Result<(), Refused> {
         let live: std::collections::HashSet<Arc<str>> = self
             .sessions
             .sessions
@@ -86,17 +111,21 @@ impl McpFront {
         if live.len() + opening >= self.limits.max {
             return Err(Refused::Full(self.limits.max));
         }
-        let mine = owners.by_session.values().filter(|a| **a == client).count()
-            + owners.opening.get(&client).copied().unwrap_or(0);
-        if mine >= self.limits.per_client {
+        if owners.count(|o| o.addr == client.addr) >= self.limits.per_client {
             return Err(Refused::ClientFull(self.limits.per_client));
         }
-        *owners.opening.entry(client).or_default() += 1;
+        if let Some(principal) = &client.principal
+            && owners.count(|o| o.principal.as_ref() == Some(principal))
+                >= self.limits.per_principal
+        {
+            return Err(Refused::PrincipalFull(self.limits.per_principal));
+        }
+        *owners.opening.entry(client.clone()).or_default() += 1;
         Ok(())
     }
 
     /// The reservation ended; `session` is the session it made, if any.
-    fn settle(&self, client: IpAddr, session: Option<&str>) {
+    fn settle(&self, client: Owner, session: Option<&str>) {
         let mut owners = self.owners();
         if let Some(n) = owners.opening.get_mut(&client) {
             *n = n.saturating_sub(1);
@@ -114,6 +143,7 @@ impl McpFront {
 enum Refused {
     Full(usize),
     ClientFull(usize),
+    PrincipalFull(usize),
 }
 
 /// A JSON-RPC error response outside any session (`id` null unless known).
@@ -128,6 +158,10 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
+    let principal: Option<Arc<str>> = req
+        .extensions()
+        .get::<crate::auth::Principal>()
+        .map(|p| Arc::from(p.name.as_str()));
     let session = req
         .headers()
         .get(SESSION_HEADER)
@@ -165,8 +199,12 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
     if session.is_some() || !is_initialize {
         return next.run(req).await;
     }
-    let client = peer.map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
-    if let Err(refused) = front.reserve(client).await {
+    let client = Owner {
+        addr: peer.map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip()),
+        // An open att's callers are all `anonymous`: bounded by address alone.
+        principal: principal.filter(|p| p.as_ref() != "anonymous"),
+    };
+    if let Err(refused) = front.reserve(&client).await {
         let (status, text) = match refused {
             Refused::Full(n) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -178,6 +216,12 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
                     "this client holds the most MCP sessions one client may ({n}, [http] mcp_max_sessions_per_client): end idle sessions (DELETE /mcp) first"
+                ),
+            ),
+            Refused::PrincipalFull(n) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "this principal holds the most MCP sessions one principal may ({n}, [http] mcp_max_sessions_per_principal): end idle sessions (DELETE /mcp) first"
                 ),
             ),
         };

@@ -135,6 +135,7 @@ pub fn router(
         mcp_front::SessionLimits {
             max: http.mcp_max_sessions,
             per_client: http.mcp_max_sessions_per_client,
+            per_principal: http.mcp_max_sessions_per_principal,
         },
     );
     let mcp = Router::new()

@@ -839,7 +839,10 @@ async fn tool_prefix_always_pins_every_tool_and_never_refuses_conflicting_names(
 
 /// Opens a raw MCP session from `client` (a reqwest client, bound to some loopback address);
 /// the status, the session id (if one was made) and the body.
-async fn open_session(att: &TestAtt, client: &reqwest::Client) -> (u16, Option<String>, String) {
+pub(crate) async fn open_session(
+    att: &TestAtt,
+    client: &reqwest::Client,
+) -> (u16, Option<String>, String) {
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "raw", "version": "0"}}});

@@ -107,7 +107,7 @@ async fn the_preferred_order_serves_and_reused_handshakes_leave_no_initialize_at
             attempts,
         } => {
             assert_eq!(server, "beta", "lower priority value first");
-            assert_eq!(result["structuredContent"]["server"], "beta");
+            assert_eq!(result.to_json()["structuredContent"]["server"], "beta");
             assert_eq!(
                 stages(&attempts),
                 [("beta".into(), "invoke", true)],

@@ -59,7 +59,7 @@ async fn token_endpoint(issuer: Issuer) -> String {
         .expect("bind");
     let url = format!("http://{}/token", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(att::http::listener::with_nodelay(listener), app).await;
     });
     url
 }

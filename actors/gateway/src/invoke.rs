@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::JsonObject;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::OffsetDateTime;
 
 use rmcp::model::{CompleteRequestParams, Reference};
 
+use crate::answer::Answer;
 use crate::clock::Clock;
 use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
@@ -123,8 +124,9 @@ pub enum Outcome {
     Success {
         /// The server that answered.
         server: String,
-        /// Its result, as MCP JSON.
-        result: Value,
+        /// Its result, typed as rmcp parsed it (boxed: it is much larger than the other
+        /// outcomes).
+        result: Box<Answer>,
         /// Every step.
         attempts: Vec<Attempt>,
     },
@@ -317,7 +319,7 @@ impl Invoker {
                     attempts.push(attempt(&server, "invoke", None, t0));
                     return Outcome::Success {
                         server,
-                        result,
+                        result: Box::new(result),
                         attempts,
                     };
                 }
@@ -510,56 +512,52 @@ async fn call(
     ready: &Ready,
     request: &Request,
     relay: Option<&Relay>,
-) -> (Result<Value, CallFailure>, bool) {
+) -> (Result<Answer, CallFailure>, bool) {
     let (connection, deadline) = (&ready.connection, ready.call_timeout);
     match request {
         Request::Tool { name, arguments } => (
             connection
                 .call_tool_for(name, arguments.clone(), deadline, relay)
                 .await
-                .map(|r| to_json(&r)),
+                .map(Answer::Tool),
             ready.tool_is_repeatable(name),
         ),
         Request::Resource { uri } => (
             connection
                 .read_resource(uri, deadline, relay)
                 .await
-                .map(|r| to_json(&r)),
+                .map(Answer::Resource),
             true,
         ),
         Request::Prompt { name, arguments } => (
             connection
                 .get_prompt(name, arguments.clone(), deadline, relay)
                 .await
-                .map(|r| to_json(&r)),
+                .map(Answer::Prompt),
             true,
         ),
         Request::Complete(params) => (
             connection
                 .complete((**params).clone(), deadline, relay)
                 .await
-                .map(|r| to_json(&r)),
+                .map(Answer::Complete),
             true,
         ),
         Request::Subscribe { uri } => (
             connection
                 .subscribe(uri, deadline)
                 .await
-                .map(|()| json!({})),
+                .map(|()| Answer::Empty),
             true,
         ),
         Request::Unsubscribe { uri } => (
             connection
                 .unsubscribe(uri, deadline)
                 .await
-                .map(|()| json!({})),
+                .map(|()| Answer::Empty),
             true,
         ),
     }
-}
-
-fn to_json<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 fn seconds_until(t: OffsetDateTime, now: OffsetDateTime) -> u64 {

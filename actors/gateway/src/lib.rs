@@ -15,7 +15,8 @@
 //! - [`upstream`]: one actor per upstream MCP server (spec, session, handshake, health timer,
 //!   catalog refresh), publishing its view to the router;
 //! - [`federation`]: the federated catalog att's own MCP endpoint lists, and its reverse map;
-//! - [`invoke`]: a call routed over the plan's candidates with safe failover;
+//! - [`invoke`]: a call routed over the plan's candidates with safe failover, its result
+//!   kept typed ([`answer`]);
 //! - [`tree`]: the actor tree `att` → `events`, `router`, `upstreams`, `services`, started
 //!   and stopped as one.
 
@@ -24,6 +25,7 @@ use att_runtime::{
     clock, directory, duration, events, mailbox, process, secret, store, supervisor, trace,
 };
 
+pub mod answer;
 pub mod catalog;
 pub mod federation;
 pub mod health;

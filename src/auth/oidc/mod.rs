@@ -12,6 +12,9 @@
 //! 3. its claims are att's ([`claims`]: `iss`, `aud`, `exp`, `nbf`, `iat`, `sub`);
 //! 4. a claim grants it a role ([`role_claim`]).
 //!
+//! A token that passed is kept by its digest until it expires ([`verified`]): the client's
+//! next request with it costs a hash and a lookup, not a signature verification.
+//!
 //! The principal is `oidc:<sub>` with that role; it is checked per route and per tool like
 //! an API key's, and the event streams it opens end when the token expires. Refusals say which step failed and never echo the token. att keeps the
 //! token to itself: upstreams are called with their own configured headers, never with a
@@ -24,6 +27,7 @@ pub mod jwt;
 pub mod key_cache;
 pub mod resource;
 pub mod role_claim;
+pub mod verified;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -67,6 +71,8 @@ pub struct Oidc {
     cache: RwLock<KeyCache>,
     /// One fetch at a time: tokens waiting for the same keys share one request.
     fetching: tokio::sync::Mutex<()>,
+    /// Tokens that passed, until they expire.
+    verified: RwLock<verified::VerifiedTokens>,
 }
 
 impl Oidc {
@@ -97,11 +103,36 @@ impl Oidc {
             jwks_url: Mutex::new(config.jwks_url.clone()),
             cache: RwLock::new(KeyCache::new(config.jwks_refresh, config.jwks_refetch_min)),
             fetching: tokio::sync::Mutex::new(()),
+            verified: RwLock::default(),
         }
     }
 
     /// The principal an access token stands for, or why it is refused (see the header).
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenRefused> {
+        let digest = verified::digest(token);
+        let now = now_unix();
+        let known = self
+            .verified
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest, now);
+        if let Some(principal) = known {
+            return Ok(principal);
+        }
+        let (principal, until) = self.verify_in_full(token, now).await?;
+        self.verified
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest, principal.clone(), until, now);
+        Ok(principal)
+    }
+
+    /// Every check of the header, at `now`: the principal and the last second it holds.
+    async fn verify_in_full(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<(Principal, i64), TokenRefused> {
         let jws = jwt::parse(token)?;
         let alg = Alg::parse(&jws.header.alg).ok_or(TokenRefused::Algorithm)?;
         let keys = self.keys_for(jws.header.kid.as_deref(), alg).await?;
@@ -113,14 +144,15 @@ impl Oidc {
         }
         let claims: Map<String, Value> =
             serde_json::from_slice(&jws.payload).map_err(|_| TokenRefused::Payload)?;
-        let valid = claims::check(&claims, &self.expected, now_unix())?;
+        let valid = claims::check(&claims, &self.expected, now)?;
         let role = self.roles.role(&claims).ok_or(TokenRefused::NoRole)?;
-        Ok(Principal {
+        let principal = Principal {
             name: format!("oidc:{}", valid.sub),
             role,
             key: false,
             expires_at: time::OffsetDateTime::from_unix_timestamp(valid.until).ok(),
-        })
+        };
+        Ok((principal, valid.until))
     }
 
     /// The issuer's keys that may have signed a token with `kid` and `alg`, fetched first
@@ -175,6 +207,11 @@ impl Oidc {
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .store(keys, Instant::now());
+                // A withdrawn key's tokens must not outlive it in memory.
+                self.verified
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
             }
             Err(error) => {
                 tracing::warn!(issuer = %self.expected.issuer, %error, "cannot fetch the issuer's signing keys");

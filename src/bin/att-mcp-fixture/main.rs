@@ -84,6 +84,6 @@ async fn serve_http(
     let app = axum::Router::new().nest_service("/mcp", service);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("fixture listening on http://{}/mcp", listener.local_addr()?);
-    axum::serve(listener, app).await?;
+    axum::serve(att::http::listener::with_nodelay(listener), app).await?;
     Ok(())
 }

@@ -78,7 +78,7 @@ pub struct Invoked {
     pub request_id: String,
     /// The upstream's result, unchanged.
     #[schema(value_type = Object)]
-    pub result: Value,
+    pub result: Box<att_gateway::answer::Answer>,
     /// Every step, in order.
     pub attempts: Vec<Attempt>,
 }

@@ -302,7 +302,7 @@ impl FederatedServer {
                 subscriptions.hold(&server, uri);
                 Ok(server)
             }
-            other => outcome::<Value>("resource", other).map(|_| String::new()),
+            other => outcome::<()>("resource", other).map(|()| String::new()),
         }
     }
 }

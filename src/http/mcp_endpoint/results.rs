@@ -2,6 +2,7 @@
 //! attempt trace), a workspace tool's result or error, and `resultType` set on relayed
 //! results for 2026-07-28 clients.
 
+use att_gateway::answer::Answer;
 use att_gateway::invoke::{Attempt, Outcome};
 use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, CompleteResult, ErrorCode, GetPromptResult, ReadResourceResult};
@@ -40,13 +41,21 @@ complete!(
     CompleteResult
 );
 
-pub(super) fn outcome<T: serde::de::DeserializeOwned>(
+pub(super) fn outcome<T: TryFrom<Answer, Error = Answer>>(
     what: &str,
     o: Outcome,
 ) -> Result<T, ErrorData> {
     match o {
-        Outcome::Success { result, .. } => serde_json::from_value(result).map_err(|e| {
-            ErrorData::internal_error(format!("the upstream's {what} result: {e}"), None)
+        // The answer is the method's own (the invoker called that method); anything else is
+        // att's bug, said as such rather than a panic.
+        Outcome::Success { result, .. } => T::try_from(*result).map_err(|other| {
+            ErrorData::internal_error(
+                format!(
+                    "the upstream's {what} result came as a {} result",
+                    other.kind()
+                ),
+                None,
+            )
         }),
         Outcome::CallerError { code, message, .. } => Err(ErrorData::new(
             ErrorCode(i32::try_from(code).unwrap_or(ErrorCode::INTERNAL_ERROR.0)),

@@ -156,7 +156,7 @@ pub async fn serve(name: &str, options: Options) -> LegacySse {
         .expect("bind");
     let url = format!("http://{}/sse", listener.local_addr().expect("addr"));
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(att::http::listener::with_nodelay(listener), app).await;
     });
     LegacySse {
         url,

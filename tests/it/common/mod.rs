@@ -249,7 +249,11 @@ pub async fn serve_fixture(name: &str) -> ServedFixture {
         .expect("bind");
     let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, axum::Router::new().nest_service("/mcp", service)).await;
+        let _ = axum::serve(
+            att::http::listener::with_nodelay(listener),
+            axum::Router::new().nest_service("/mcp", service),
+        )
+        .await;
     });
     ServedFixture {
         fixture,
@@ -297,7 +301,7 @@ pub async fn serve_guarded_fixture(
         .nest_service("/mcp", service)
         .layer(guard);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(att::http::listener::with_nodelay(listener), app).await;
     });
     url
 }

@@ -136,7 +136,7 @@ impl Issuer {
                 }),
             );
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(att::http::listener::with_nodelay(listener), app).await;
         });
         Self {
             url,

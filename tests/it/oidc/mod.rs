@@ -60,7 +60,7 @@ impl RecordedUpstream {
             .expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(att::http::listener::with_nodelay(listener), app).await;
         });
         Self { url, headers, task }
     }

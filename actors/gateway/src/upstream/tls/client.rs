@@ -7,14 +7,17 @@
 //! the next connection while an unchanged one costs a `stat` per connection, not a parse.
 //! The cache is bounded: past [`MAX_CLIENTS`] configurations it starts afresh.
 //!
-//! Every client keeps no idle connections: reusing a connection after rmcp's SSE responses
-//! stalls each call ~40 ms (measured: 44 ms p50 per call through att with pooling on, 0.6 ms
-//! with it off; see todo/perf.md). Redirects are followed only within the origin, at most 10,
-//! as rmcp's default does.
+//! Every client keeps connections alive between calls (a routed call then costs no TCP or
+//! TLS setup), bounded: at most [`IDLE_PER_HOST`] idle connections per upstream host, each
+//! closed after [`IDLE_TIMEOUT`] unused, and TCP_NODELAY on every socket so a small request
+//! leaves at once. (The ~40 ms per call once blamed on keep-alive was the test fixture's
+//! missing TCP_NODELAY: Nagle against delayed ACK on the server's SSE response; see
+//! todo/perf.md.) Redirects are followed only within the origin, at most 10, as rmcp's
+//! default does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -26,6 +29,14 @@ use crate::upstream::spec::SpecError;
 
 /// Distinct `tls` tables whose clients are kept at once.
 const MAX_CLIENTS: usize = 64;
+
+/// Idle kept-alive connections a client keeps per upstream host: enough for the callers
+/// that usually overlap on one upstream, few enough that an idle upstream holds little.
+pub const IDLE_PER_HOST: usize = 32;
+
+/// An idle kept-alive connection unused this long is closed (servers commonly close theirs
+/// after 60–120 s; closing first avoids reusing one the server is closing).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// ring, the crypto provider of every TLS connection att makes or accepts.
 fn provider() -> Arc<CryptoProvider> {
@@ -196,7 +207,9 @@ fn build(config: ClientConfig) -> reqwest::Client {
         }
     });
     reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
+        .pool_max_idle_per_host(IDLE_PER_HOST)
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .tcp_nodelay(true)
         .redirect(same_origin)
         .tls_backend_preconfigured(config)
         .build()
