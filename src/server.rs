@@ -131,6 +131,18 @@ async fn recover_runs(directory: att_runtime::directory::ActorDirectory) {
     }
 }
 
+/// The actor tree's settings from att's configuration.
+fn tree_config(config: &Config) -> TreeConfig {
+    TreeConfig {
+        restart: tree_restart(config),
+        stop_timeout: config.actors.stop_timeout,
+        trace_capacity: config.actors.trace_capacity,
+        event_queue_capacity: config.events.queue_capacity,
+        live_capacity: config.events.live_capacity,
+        clock: att_runtime::clock::system(),
+    }
+}
+
 /// Starts att as configured, on the socket `att launch` handed over when `launched`; a
 /// candidate release serves only its probe listener until the launcher says `accept`, and
 /// starts the services and concludes runs only when it says `promote`.
@@ -145,16 +157,8 @@ pub async fn start_launched(
     let tls = load_tls(&config)?;
     prepare_data_dir(&config.data_dir)?;
     let store = open_store(&config).await?;
-    let tree_config = TreeConfig {
-        restart: tree_restart(&config),
-        stop_timeout: config.actors.stop_timeout,
-        trace_capacity: config.actors.trace_capacity,
-        event_queue_capacity: config.events.queue_capacity,
-        live_capacity: config.events.live_capacity,
-        clock: att_runtime::clock::system(),
-    };
     let event_store: Arc<dyn EventStore> = store.clone();
-    let tree = match AttTree::start(event_store, tree_config).await {
+    let tree = match AttTree::start(event_store, tree_config(&config)).await {
         Ok(tree) => Arc::new(tree),
         Err(e) => {
             store.close().await;

@@ -16,6 +16,7 @@
 //! Callers hold `Arc<dyn …>` of a port (or of [`Store`], all of them), never an adapter
 //! type; only `server.rs` opens the store ([`open`]) and hands it out.
 
+mod event_query;
 mod ports;
 pub mod postgres;
 mod records;

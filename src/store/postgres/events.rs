@@ -12,7 +12,8 @@ use att_runtime::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
 use sqlx::{QueryBuilder, Row};
 
 use super::PgStore;
-use crate::store::records::{err, from_ms, kind_prefix_pattern, payload_field, to_ms};
+use crate::store::event_query;
+use crate::store::records::{err, payload_field, to_ms};
 
 /// The advisory lock key that orders appends to the event log (`att_events` in ASCII).
 const APPEND_LOCK: i64 = 0x6174_745f_6576_7473;
@@ -59,32 +60,8 @@ impl EventStore for PgStore {
     }
 
     async fn query_events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
-        let mut sql = QueryBuilder::new(
-            "SELECT id, at_ms, kind, correlation_id, data, node FROM events WHERE TRUE",
-        );
-        match q.kind.as_deref().map(|k| (k, k.strip_suffix(".*"))) {
-            Some((_, Some(prefix))) => {
-                sql.push(" AND kind LIKE ")
-                    .push_bind(kind_prefix_pattern(prefix))
-                    .push(" ESCAPE '\\'");
-            }
-            Some((k, None)) => {
-                sql.push(" AND kind = ").push_bind(k.to_owned());
-            }
-            None => {}
-        }
-        if let Some(c) = &q.correlation_id {
-            sql.push(" AND correlation_id = ").push_bind(c.clone());
-        }
-        for kind in &q.except_kinds {
-            sql.push(" AND kind <> ").push_bind(kind.clone());
-        }
-        if let Some(s) = q.since {
-            sql.push(" AND at_ms >= ").push_bind(to_ms(s));
-        }
-        if let Some(a) = q.after_id {
-            sql.push(" AND id > ").push_bind(a);
-        }
+        let mut sql = QueryBuilder::new(format!("{} WHERE TRUE", event_query::COLUMNS));
+        event_query::push_filters(&mut sql, q);
         for (key, value) in &q.data {
             // PostgreSQL's JSON functions refuse a document holding the escape `\u0000` (a
             // NUL a caller put in some payload), which would fail every filtered query
@@ -95,31 +72,11 @@ impl EventStore for PgStore {
                 .push(") = ")
                 .push_bind(value.clone());
         }
-        // Resuming pages forward from `after_id`; otherwise the newest events are wanted.
-        let forward = q.after_id.is_some();
-        sql.push(if forward {
-            " ORDER BY id ASC LIMIT "
-        } else {
-            " ORDER BY id DESC LIMIT "
-        })
-        .push_bind(i64::from(q.limit));
+        let forward = event_query::push_order(&mut sql, q);
         let mut rows = sql.build().fetch_all(&self.pool).await.map_err(err)?;
         if !forward {
             rows.reverse();
         }
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let data: String = row.try_get("data").map_err(err)?;
-            out.push(Event {
-                id: row.try_get("id").map_err(err)?,
-                at: from_ms(row.try_get("at_ms").map_err(err)?),
-                kind: row.try_get("kind").map_err(err)?,
-                correlation_id: row.try_get("correlation_id").map_err(err)?,
-                data: serde_json::from_str(&data)
-                    .map_err(|e| StoreError(format!("bad event data: {e}")))?,
-                node: row.try_get("node").map_err(err)?,
-            });
-        }
-        Ok(out)
+        rows.iter().map(event_query::decode).collect()
     }
 }
