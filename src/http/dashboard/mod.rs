@@ -167,7 +167,10 @@ pub fn gate(state: &AppState, req: &Request, bearer: Option<String>) -> Gate {
             set_cookie: None,
         },
         Access::Session => {
-            let (id, s) = found.expect("decide answers Session only with a session");
+            // `decide` answers `Session` only when there is one; otherwise ask for a login.
+            let Some((id, s)) = found else {
+                return Gate::Answer(to_login(req));
+            };
             Gate::Let {
                 credential: s.credential.as_deref().map(str::to_owned),
                 session: Some(DashSession { id, csrf: s.csrf }),
