@@ -26,14 +26,16 @@ pub const CONFIG_ENV: &str = "ATT_CONFIG";
 /// the att at `ATT_URL`, trusting `ATT_CA_FILE`, presenting `ATT_CLIENT_CERT` and
 /// `ATT_CLIENT_KEY`), so that one environment can run both `att serve` and the CLI.
 /// `ATT_SECRET_KEY` seals secrets at rest (`store::seal`): read from the environment only,
-/// never a key of the file, so no config dump can carry it.
-const NOT_KEYS: [&str; 6] = [
+/// never a key of the file, so no config dump can carry it. `ATT_TEST_DATABASE_URL` names
+/// the PostgreSQL server of att's own tests (`.ci/run` exports it), which start `att serve`.
+const NOT_KEYS: [&str; 7] = [
     CONFIG_ENV,
     "ATT_URL",
     "ATT_CA_FILE",
     "ATT_CLIENT_CERT",
     "ATT_CLIENT_KEY",
     crate::store::seal::KEY_ENV,
+    crate::store::postgres::test_database::URL_ENV,
 ];
 const ENV_PREFIX: &str = "ATT_";
 

@@ -168,6 +168,10 @@ fn the_clis_own_variables_and_a_numeric_token_do_not_stop_serve() {
             ("ATT_CA_FILE", "/etc/att/ca.pem"),
             ("ATT_CLIENT_CERT", "/etc/att/me.pem"),
             ("ATT_CLIENT_KEY", "/etc/att/me.key"),
+            (
+                "ATT_TEST_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/test",
+            ),
         ]),
     )
     .expect("loads");
