@@ -2,8 +2,11 @@
 //
 // Live: one EventSource on /ui/events (att's event stream). A region that wants to follow
 // some events says so with data-live="upstream.,invocation" (kind prefixes) and an htmx
-// hx-get with hx-trigger="live"; on a matching event it gets a "live" event (at most once per
-// 400 ms) and htmx re-fetches it. A list #live-events gets each event prepended (as text).
+// hx-get with hx-trigger="live" and an id; on a matching event it gets a "live" event (at
+// most once per 400 ms) and htmx re-fetches it. A region whose fetch is still in flight is
+// asked again once that fetch is done: htmx drops a trigger while a request is in flight, and
+// the answer in flight may predate the event (regions are swapped whole, so they are kept by
+// id, not by element). A list #live-events gets each event prepended (as text).
 // Countdowns: <time data-until="RFC 3339"> shows "in 12 s" and ticks every second.
 (function () {
   "use strict";
@@ -11,16 +14,21 @@
   var timer = null;
   function flush() {
     timer = null;
-    pending.forEach(function (el) {
-      if (document.body.contains(el) && window.htmx) { htmx.trigger(el, "live"); }
+    var busy = [];
+    pending.forEach(function (id) {
+      var el = document.getElementById(id);
+      if (!el || !window.htmx) { return; }
+      if (el.classList.contains("htmx-request")) { busy.push(id); } else { htmx.trigger(el, "live"); }
     });
     pending.clear();
+    busy.forEach(function (id) { pending.add(id); });
+    if (pending.size) { timer = setTimeout(flush, 400); }
   }
   function onEvent(kind) {
     document.querySelectorAll("[data-live]").forEach(function (el) {
       var wants = el.getAttribute("data-live").split(",");
       for (var i = 0; i < wants.length; i++) {
-        if (wants[i] && kind.indexOf(wants[i]) === 0) { pending.add(el); break; }
+        if (el.id && wants[i] && kind.indexOf(wants[i]) === 0) { pending.add(el.id); break; }
       }
     });
     if (pending.size && !timer) { timer = setTimeout(flush, 400); }
