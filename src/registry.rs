@@ -239,6 +239,11 @@ impl<K: Registered> Registry<K> {
         Ok(changed)
     }
 
+    /// What runs the registrations.
+    pub fn kind(&self) -> &K {
+        &self.kind
+    }
+
     /// Every registration, by name.
     pub fn list(&self) -> Vec<(K::Spec, Source)> {
         self.entries().values().cloned().collect()

@@ -188,13 +188,18 @@ pub async fn start_launched(
     record_start(&tree, &config, local_addr).await;
 
     let stop = CancellationToken::new();
-    follow_store_changes(&store, &gateway, &stop);
     // A candidate serves the shared socket once the launcher says so.
     let accepting = CancellationToken::new();
     if candidate {
-        follow_launcher(accepting.clone(), services.clone(), tree.directory.clone());
+        follow_launcher(
+            accepting.clone(),
+            services.clone(),
+            tree.directory.clone(),
+            stop.clone(),
+        );
     } else {
         accepting.cancel();
+        sweep_runs(tree.directory.clone(), stop.clone());
     }
     let (tools, auth, cluster) =
         match start_edge(&config, &store, &tree, &services, &stop, local_addr).await {
@@ -205,6 +210,7 @@ pub async fn start_launched(
                 return Err(e);
             }
         };
+    follow_store_changes(&store, &gateway, &services, &tools, &stop);
     let limits = crate::limits::Limits::new(&config.limits);
     let metrics = Metrics::new(tree.directory.clone(), limits.clone(), gateway.router());
     let state = AppState {
@@ -420,7 +426,12 @@ async fn start_domain(
     .await
     .map_err(|e| StartError::Actors(e.to_string()))?;
 
-    // The release pipeline, a run-time child of the root supervisor.
+    // The release pipeline, a run-time child of the root supervisor; its runs hold their
+    // targets' locks in this node's name.
+    let node = crate::cluster::node_id(&config.data_dir).map_err(|reason| StartError::DataDir {
+        path: config.data_dir.clone(),
+        reason,
+    })?;
     let bootstrap_args = att_release::bootstrap::BootstrapArgs {
         store: store.clone(),
         directory: tree.directory.clone(),
@@ -429,6 +440,8 @@ async fn start_domain(
         data_dir: config.data_dir.clone(),
         launcher: launcher.cloned(),
         self_build: config.launch.build.clone(),
+        node,
+        live_within: crate::cluster::LIVE_WITHIN,
     };
     let bootstrap = att_runtime::supervisor::ChildSpec::new(
         att_release::bootstrap::NAME,
@@ -506,38 +519,92 @@ async fn record_start(tree: &AttTree, config: &Config, local_addr: SocketAddr) {
     }
 }
 
-/// A candidate release: opens `accepting` at the launcher's first word, and on `Promote`
-/// starts the services and concludes the runs its predecessor left.
 /// Follows the registrations other att processes sharing the database make (PostgreSQL):
-/// on each change, or after the listener reconnected, the gateway re-reads the stored
-/// upstreams. Services belong to the node that runs them and projects are read per att:
-/// neither follows (yet).
-fn follow_store_changes(store: &Arc<dyn Store>, gateway: &Arc<Gateway>, stop: &CancellationToken) {
-    let Some(changed) = store.watch("upstreams", stop.child_token()) else {
+/// on each change of a table, or after the listener reconnected, it is read again — the
+/// gateway's upstreams, this node's services (a service another att now owns, or removed,
+/// is stopped here), the projects.
+fn follow_store_changes(
+    store: &Arc<dyn Store>,
+    gateway: &Arc<Gateway>,
+    services: &Arc<crate::services::Services>,
+    tools: &Arc<crate::tools::Tools>,
+    stop: &CancellationToken,
+) {
+    let Some(changes) = store.watch(stop.child_token()) else {
         return;
     };
-    let (gateway, stop) = (gateway.clone(), stop.clone());
+    let gateway = gateway.clone();
+    follow(&changes, "upstreams", stop, move || {
+        let gateway = gateway.clone();
+        async move { gateway.sync_from_store().await.map_err(|e| e.to_string()) }
+    });
+    let services = services.clone();
+    follow(&changes, "services", stop, move || {
+        let services = services.clone();
+        async move { services.sync().await.map_err(|e| e.to_string()) }
+    });
+    let tools = tools.clone();
+    follow(&changes, "projects", stop, move || {
+        let tools = tools.clone();
+        async move { Ok(tools.reload_projects().await) }
+    });
+}
+
+/// Runs `apply` whenever `table` may have changed, until `stop`.
+fn follow<F, Fut>(
+    changes: &crate::store::Changes,
+    table: &'static str,
+    stop: &CancellationToken,
+    apply: F,
+) where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<usize, String>> + Send,
+{
+    let Some(changed) = changes.of(table) else {
+        return;
+    };
+    let stop = stop.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = changed.notified() => {}
             }
-            match gateway.sync_from_store().await {
+            match apply().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(changed = n, "upstreams changed by another att: applied"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "upstreams changed by another att: not applied")
+                Ok(n) => tracing::info!(table, changed = n, "changed by another att: applied"),
+                Err(error) => {
+                    tracing::warn!(table, %error, "changed by another att: not applied");
                 }
             }
         }
     });
 }
 
+/// Concludes, every [`crate::cluster::HEARTBEAT`], the runs this node may take on: those of
+/// nodes that died ([`att_release::bootstrap::step::concludes`]).
+fn sweep_runs(directory: att_runtime::directory::ActorDirectory, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::cluster::HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            recover_runs(directory.clone()).await;
+        }
+    });
+}
+
+/// A candidate release: opens `accepting` at the launcher's first word, and on `Promote`
+/// starts the services and concludes the runs its predecessor left (then keeps sweeping).
 fn follow_launcher(
     accepting: CancellationToken,
     services: Arc<crate::services::Services>,
     directory: att_runtime::directory::ActorDirectory,
+    stop: CancellationToken,
 ) {
     let mut commands = crate::launch::commands();
     tokio::spawn(async move {
@@ -549,6 +616,7 @@ fn follow_launcher(
                     tracing::error!(error = %e, "could not start the services");
                 }
                 recover_runs(directory.clone()).await;
+                sweep_runs(directory.clone(), stop.clone());
             }
         }
     });

@@ -9,7 +9,11 @@
 //! whole group) before anything else starts. No cap bounds their number (see
 //! todo/decisions.md, "One registry for upstreams and services").
 //!
-//! API registrations are kept behind the [`ServiceStore`] port.
+//! API registrations are kept behind the [`ServiceStore`] port. A service registered over
+//! the API belongs to the node (the att of a cluster) that registered it: only that node
+//! runs it — the others leave it alone, and a release run of it asked of them is refused
+//! naming its node ([`Services::owner_elsewhere`]). Registering it on another node moves
+//! it there (its old node stops it when it hears of the change).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +28,14 @@ use att_runtime::supervisor::{ChildSpec, RestartPolicy, SupervisorError};
 
 use crate::registry::{Registered, Registry, RegistryError, Source};
 
+/// Why a run of `target` is refused on this node: its service belongs to `node`.
+pub fn belongs_elsewhere(target: &str, node: &str) -> String {
+    format!(
+        "`{target}` belongs to node `{node}`, which runs its service: start its runs there \
+         (`GET /api/v1/cluster` lists the nodes and their addresses)"
+    )
+}
+
 /// Durable registry of services registered over the API (config-file services are not
 /// stored: the file is their source of truth).
 #[async_trait::async_trait]
@@ -32,8 +44,11 @@ pub trait ServiceStore: Send + Sync + 'static {
     async fn save_service(&self, spec: &ServiceSpec) -> Result<(), StoreError>;
     /// Removes it; `false` when there was none.
     async fn delete_service(&self, name: &str) -> Result<bool, StoreError>;
-    /// Every stored service, by name.
+    /// Every stored service of this store's node (and of no node), by name: what this
+    /// node runs.
     async fn list_services(&self) -> Result<Vec<ServiceSpec>, StoreError>;
+    /// The node a stored service belongs to (`""`: none named); `None` when not stored.
+    async fn service_node(&self, name: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// The managed services of one att instance.
@@ -165,6 +180,26 @@ impl Services {
     /// Stops a service (its process group) and forgets it; `false` when there was none.
     pub async fn remove(&self, name: &str) -> Result<bool, RegistryError> {
         self.registry.remove(name).await
+    }
+
+    /// Brings this node's services in line with the store after another att changed them:
+    /// a service registered (or taken over) elsewhere is stopped here, a removed one too.
+    pub async fn sync(&self) -> Result<usize, RegistryError> {
+        self.registry.sync().await
+    }
+
+    /// The node that runs `target`'s service when it is not this one: a run of it belongs
+    /// there. `None` when this node runs it, or nobody does (not a service target, no
+    /// such service).
+    pub async fn owner_elsewhere(&self, target: &str) -> Result<Option<String>, StoreError> {
+        let Some(name) = target.strip_prefix("service:") else {
+            return Ok(None);
+        };
+        if self.registry.get(name).is_some() {
+            return Ok(None);
+        }
+        let store = self.registry.kind().store.clone();
+        Ok(store.service_node(name).await?.filter(|n| !n.is_empty()))
     }
 
     /// Every registered service.

@@ -46,13 +46,25 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
-/// Asks the bootstrap actor for a run: 202 with its id, 409 when the target is busy.
+/// Asks the bootstrap actor for a run: 202 with its id, 409 when the target is busy (on any
+/// att sharing the store) or its service belongs to another node.
 async fn start(
     state: &AppState,
     mut request: RunRequest,
     by: &Caller,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
     request.requested_by = Some(by.principal.clone());
+    if let Some(node) = state
+        .services
+        .owner_elsewhere(&request.target)
+        .await
+        .map_err(internal)?
+    {
+        return Err(ApiError::Conflict(json!({
+            "message": crate::services::belongs_elsewhere(&request.target, &node),
+            "node": node,
+        })));
+    }
     match BootstrapHandle::new(state.directory.clone())
         .start(request)
         .await
@@ -63,6 +75,10 @@ async fn start(
             "message": "a run for this target is in progress", "run_id": run_id
         }))),
         Err(Refused::Invalid(m)) => Err(invalid(m)),
+        Err(Refused::Store(m)) => Err(ApiError::Unavailable {
+            detail: json!({"message": format!("the run could not be stored: {m}")}),
+            retry_after: Some(1),
+        }),
     }
 }
 

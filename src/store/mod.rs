@@ -58,14 +58,48 @@ pub trait Store:
     fn seal(&self) -> Option<Arc<seal::Seal>>;
     /// Closes the pool, waiting for connections to finish.
     async fn close(&self);
-    /// Wakes the returned `Notify` whenever another att sharing the database may have
-    /// changed `table` (`upstreams`), until `stop`; `None` when no other att can (SQLite).
-    fn watch(
-        &self,
-        _table: &'static str,
-        _stop: tokio_util::sync::CancellationToken,
-    ) -> Option<Arc<tokio::sync::Notify>> {
+    /// Wakes a table's `Notify` in the returned [`Changes`] whenever another att sharing the
+    /// database may have changed it, until `stop`; `None` when no other att can (SQLite).
+    fn watch(&self, _stop: tokio_util::sync::CancellationToken) -> Option<Changes> {
         None
+    }
+}
+
+/// The registration tables other att processes sharing the database write, and that each
+/// att follows ([`Store::watch`]).
+pub const TABLES: [&str; 3] = ["upstreams", "services", "projects"];
+
+/// One wake-up per table of [`TABLES`]: woken when the table may have changed. Cheap to
+/// clone (shared).
+#[derive(Clone, Debug)]
+pub struct Changes(Arc<[Arc<tokio::sync::Notify>; 3]>);
+
+impl Changes {
+    fn new() -> Self {
+        Self(Arc::new(std::array::from_fn(|_| {
+            Arc::new(tokio::sync::Notify::new())
+        })))
+    }
+
+    /// The wake-up of `table` (one of [`TABLES`]); `None` for another name.
+    pub fn of(&self, table: &str) -> Option<Arc<tokio::sync::Notify>> {
+        let i = TABLES.iter().position(|t| *t == table)?;
+        Some(self.0[i].clone())
+    }
+
+    /// Wakes `table`'s watcher (nothing for a table not followed).
+    fn wake(&self, table: &str) {
+        if let Some(n) = self.of(table) {
+            n.notify_one();
+        }
+    }
+
+    /// Wakes every table's watcher (after the listener reconnected: anything may have
+    /// changed).
+    fn wake_all(&self) {
+        for n in self.0.iter() {
+            n.notify_one();
+        }
     }
 }
 

@@ -25,10 +25,18 @@ macro_rules! record_ports {
             ) -> Result<(), att_runtime::events::StoreError> {
                 use $crate::store::records::{err, to_ms};
                 let json = self.sealing.seal_json(&kind.scope(name), spec)?;
-                sqlx::query(kind.upsert_sql())
+                let query = sqlx::query(kind.upsert_sql())
                     .bind(name)
                     .bind(json)
-                    .bind(to_ms(time::OffsetDateTime::now_utc()))
+                    .bind(to_ms(time::OffsetDateTime::now_utc()));
+                let query = match kind {
+                    // A service belongs to the node that registers it.
+                    $crate::store::records::Named::Services => {
+                        query.bind(self.node.clone().unwrap_or_default())
+                    }
+                    _ => query,
+                };
+                query
                     .execute(&self.pool)
                     .await
                     .map_err(err)?;
@@ -59,7 +67,14 @@ macro_rules! record_ports {
                 read: impl Fn(&str) -> Result<T, String>,
             ) -> Result<Vec<T>, att_runtime::events::StoreError> {
                 use $crate::store::records::err;
-                let rows: Vec<(String, String)> = sqlx::query_as(kind.list_sql())
+                let query = sqlx::query_as(kind.list_sql());
+                let query = match kind {
+                    $crate::store::records::Named::Services => {
+                        query.bind(self.node.clone().unwrap_or_default())
+                    }
+                    _ => query,
+                };
+                let rows: Vec<(String, String)> = query
                     .fetch_all(&self.pool)
                     .await
                     .map_err(err)?;
@@ -106,7 +121,8 @@ macro_rules! record_ports {
             }
         }
 
-        /// Managed services registered over the API (config-file services are not stored).
+        /// Managed services registered over the API (config-file services are not stored), each
+/// with the node that registered it; a store on a node lists that node's.
         #[async_trait::async_trait]
         impl $crate::services::ServiceStore for $store {
             async fn save_service(
@@ -134,6 +150,19 @@ macro_rules! record_ports {
                     $crate::store::records::read_service,
                 )
                 .await
+            }
+
+            async fn service_node(
+                &self,
+                name: &str,
+            ) -> Result<Option<String>, att_runtime::events::StoreError> {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT node FROM services WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err($crate::store::records::err)?;
+                Ok(row.map(|(n,)| n))
             }
         }
 
@@ -217,20 +246,147 @@ macro_rules! record_ports {
                 &self,
                 run: &att_release::model::RunRecord,
             ) -> Result<(), att_runtime::events::StoreError> {
-                use $crate::store::records::{encode, err, run_status, to_ms};
+                use $crate::store::records::{RunRow, SAVE_RUN, err};
+                let row = RunRow::of(run)?;
+                sqlx::query(SAVE_RUN)
+                    .bind(&row.id)
+                    .bind(&row.target)
+                    .bind(&row.status)
+                    .bind(row.created_at_ms)
+                    .bind(&row.data)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(err)?;
+                Ok(())
+            }
+
+            async fn open_run(
+                &self,
+                run: &att_release::model::RunRecord,
+                node: &str,
+            ) -> Result<Result<(), String>, att_runtime::events::StoreError> {
+                use $crate::store::records::{RunRow, SAVE_RUN, err, to_ms};
+                let row = RunRow::of(run)?;
+                // A holder that ends between the insert and the look-up: try again.
+                for _ in 0..3 {
+                    let mut tx = self.pool.begin().await.map_err(err)?;
+                    let taken = sqlx::query(
+                        "INSERT INTO target_locks (target, run_id, node, generation, taken_at_ms) \
+                         VALUES ($1, $2, $3, 0, $4) ON CONFLICT (target) DO NOTHING",
+                    )
+                    .bind(&run.target)
+                    .bind(&run.id)
+                    .bind(node)
+                    .bind(to_ms(time::OffsetDateTime::now_utc()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                    if taken.rows_affected() == 1 {
+                        sqlx::query(SAVE_RUN)
+                            .bind(&row.id)
+                            .bind(&row.target)
+                            .bind(&row.status)
+                            .bind(row.created_at_ms)
+                            .bind(&row.data)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(err)?;
+                        tx.commit().await.map_err(err)?;
+                        return Ok(Ok(()));
+                    }
+                    let holder: Option<(String,)> =
+                        sqlx::query_as("SELECT run_id FROM target_locks WHERE target = $1")
+                            .bind(&run.target)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(err)?;
+                    tx.rollback().await.map_err(err)?;
+                    if let Some((holder,)) = holder {
+                        return Ok(Err(holder));
+                    }
+                }
+                Err(att_runtime::events::StoreError(format!(
+                    "the lock of `{}` kept changing hands",
+                    run.target
+                )))
+            }
+
+            async fn close_run(
+                &self,
+                run: &att_release::model::RunRecord,
+                node: &str,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                use $crate::store::records::{RunRow, SAVE_RUN, err};
+                let row = RunRow::of(run)?;
+                let mut tx = self.pool.begin().await.map_err(err)?;
+                sqlx::query(SAVE_RUN)
+                    .bind(&row.id)
+                    .bind(&row.target)
+                    .bind(&row.status)
+                    .bind(row.created_at_ms)
+                    .bind(&row.data)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
                 sqlx::query(
-                    "INSERT INTO runs (id, target, status, created_at_ms, data) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data",
+                    "DELETE FROM target_locks WHERE target = $1 AND run_id = $2 AND node = $3",
                 )
-                .bind(&run.id)
                 .bind(&run.target)
-                .bind(run_status(run))
-                .bind(to_ms(run.created_at))
-                .bind(encode("run", run)?)
+                .bind(&run.id)
+                .bind(node)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+                tx.commit().await.map_err(err)
+            }
+
+            async fn target_locks(
+                &self,
+            ) -> Result<Vec<att_release::model::TargetLock>, att_runtime::events::StoreError>
+            {
+                use $crate::store::records::{err, from_ms};
+                let rows: Vec<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT l.target, l.run_id, l.node, l.generation, n.heartbeat_at_ms \
+                     FROM target_locks l LEFT JOIN nodes n ON n.id = l.node \
+                     ORDER BY l.taken_at_ms, l.target LIMIT $1",
+                )
+                .bind(i64::from(att_release::model::MAX_LOCKS))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(target, run_id, node, generation, beat)| {
+                        att_release::model::TargetLock {
+                            target,
+                            run_id,
+                            node,
+                            generation,
+                            heartbeat_at: beat.map(from_ms),
+                        }
+                    })
+                    .collect())
+            }
+
+            async fn claim_lock(
+                &self,
+                lock: &att_release::model::TargetLock,
+                node: &str,
+            ) -> Result<bool, att_runtime::events::StoreError> {
+                use $crate::store::records::{err, to_ms};
+                let done = sqlx::query(
+                    "UPDATE target_locks SET node = $1, generation = generation + 1, \
+                     taken_at_ms = $2 WHERE target = $3 AND run_id = $4 AND generation = $5",
+                )
+                .bind(node)
+                .bind(to_ms(time::OffsetDateTime::now_utc()))
+                .bind(&lock.target)
+                .bind(&lock.run_id)
+                .bind(lock.generation)
                 .execute(&self.pool)
                 .await
                 .map_err(err)?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn get_run(

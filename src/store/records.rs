@@ -165,7 +165,12 @@ impl Named {
         }
         match self {
             Self::Upstreams => upsert!("upstreams"),
-            Self::Services => upsert!("services"),
+            // `$4`: the node it belongs to.
+            Self::Services => {
+                "INSERT INTO services (name, spec, created_at_ms, updated_at_ms, node) \
+                 VALUES ($1, $2, $3, $3, $4) ON CONFLICT (name) DO UPDATE SET \
+                 spec = excluded.spec, updated_at_ms = excluded.updated_at_ms, node = excluded.node"
+            }
             Self::Projects => upsert!("projects"),
         }
     }
@@ -179,11 +184,15 @@ impl Named {
         }
     }
 
-    /// Every record, `(name, spec)`, by name.
+    /// Every record, `(name, spec)`, by name — for services, those of the node `$1` (and
+    /// those of no node; all when `$1` is empty).
     pub(super) fn list_sql(self) -> &'static str {
         match self {
             Self::Upstreams => "SELECT name, spec FROM upstreams ORDER BY name",
-            Self::Services => "SELECT name, spec FROM services ORDER BY name",
+            Self::Services => {
+                "SELECT name, spec FROM services WHERE node = $1 OR node = '' OR $1 = '' \
+                 ORDER BY name"
+            }
             Self::Projects => "SELECT name, spec FROM projects ORDER BY name",
         }
     }
@@ -250,6 +259,32 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
 }
 
 /// The status column of a release run: its status's wire name.
+/// Inserts or replaces a run: `$1..$5` are a [`RunRow`]'s fields in order.
+pub(super) const SAVE_RUN: &str = "INSERT INTO runs (id, target, status, created_at_ms, data) \
+     VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data";
+
+/// The columns of a stored run.
+pub(super) struct RunRow {
+    pub id: String,
+    pub target: String,
+    pub status: String,
+    pub created_at_ms: i64,
+    pub data: String,
+}
+
+impl RunRow {
+    pub(super) fn of(run: &att_release::model::RunRecord) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: run.id.clone(),
+            target: run.target.clone(),
+            status: run_status(run),
+            created_at_ms: to_ms(run.created_at),
+            data: encode("run", run)?,
+        })
+    }
+}
+
 pub(super) fn run_status(run: &att_release::model::RunRecord) -> String {
     serde_json::to_value(run.status)
         .ok()

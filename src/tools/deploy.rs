@@ -80,6 +80,17 @@ impl Tools {
             .map_err(|e| ToolError::invalid(&format!("options.{}", e.field), e.message))?;
         self.resolve_change(&mut request).await?;
         request.requested_by = Some(caller.principal.clone());
+        if let Some(node) = self
+            .services
+            .owner_elsewhere(&request.target)
+            .await
+            .map_err(internal)?
+        {
+            return Err(ToolError::Conflict(crate::services::belongs_elsewhere(
+                &request.target,
+                &node,
+            )));
+        }
         match self.bootstrap.start(request).await.map_err(internal)? {
             Ok(run) => Done::new(
                 format!("deploy run {run} started for `{}`", p.name),
@@ -93,6 +104,9 @@ impl Tools {
                 field: None,
                 message: m,
             }),
+            Err(Refused::Store(m)) => Err(ToolError::Internal(format!(
+                "the run could not be stored: {m}"
+            ))),
         }
     }
 

@@ -2,7 +2,8 @@
 //! the registry the other tools look projects up in.
 //!
 //! The registry is the stored projects read once and written through: every tool call looks
-//! a project up, and this att is the only writer of its store. A project's directory must lie
+//! a project up. Another att sharing the store (PostgreSQL) that changes them makes this one
+//! forget what it read ([`Tools::reload_projects`], on its notification). A project's directory must lie
 //! inside `[workspace] roots` when any are configured; a clone is checked before anything is
 //! written, and removed again if the project is not kept after all.
 
@@ -83,6 +84,12 @@ impl Tools {
             *known = Some(stored.into_iter().map(|p| (p.name.clone(), p)).collect());
         }
         Ok(known.downgrade())
+    }
+
+    /// Forgets the projects read from the store (another att sharing it changed them): the
+    /// next use reads them again. 1 when there was something to forget.
+    pub async fn reload_projects(&self) -> usize {
+        usize::from(self.projects.write().await.take().is_some())
     }
 
     /// The project called `name`.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use att_release::bootstrap::{BootstrapActor, BootstrapArgs, BootstrapHandle, NAME};
-use att_release::model::{Release, ReleaseStore, RunRecord, RunRequest, RunStatus};
+use att_release::model::{Release, ReleaseStore, RunRecord, RunRequest, RunStatus, TargetLock};
 use att_release::policy::RollbackLimit;
 use att_release::service::actor::{ServiceActor, ServiceArgs, ServiceHandle};
 use att_runtime::directory::ActorDirectory;
@@ -45,6 +45,18 @@ impl ReleaseStore for Exploding {
     }
     async fn list_runs(&self, _: u32) -> Result<Vec<RunRecord>, StoreError> {
         Ok(Vec::new())
+    }
+    async fn open_run(&self, run: &RunRecord, _: &str) -> Result<Result<(), String>, StoreError> {
+        self.save_run(run).await.map(Ok)
+    }
+    async fn close_run(&self, run: &RunRecord, _: &str) -> Result<(), StoreError> {
+        self.save_run(run).await
+    }
+    async fn target_locks(&self) -> Result<Vec<TargetLock>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn claim_lock(&self, _: &TargetLock, _: &str) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 
@@ -93,6 +105,8 @@ async fn a_panicking_phase_fails_with_its_reason_and_the_actor_takes_the_next_ru
         data_dir: std::env::temp_dir(),
         launcher: None,
         self_build: None,
+        node: "node-0000000000000000".into(),
+        live_within: Duration::from_secs(15),
     };
     att_runtime::trace::spawn(&directory, NAME, None, BootstrapActor, args)
         .await

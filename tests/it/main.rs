@@ -12,6 +12,7 @@ mod bootstrap_actor;
 mod bootstrap_pipeline;
 mod change_pipeline;
 mod cli_mcp;
+mod cluster;
 mod dashboard_browser;
 mod dashboard_http;
 mod federated_mcp;

@@ -564,4 +564,36 @@ pub trait ReleaseStore: Send + Sync + 'static {
     async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
     /// The newest `limit` runs, newest first.
     async fn list_runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError>;
+    /// Stores a new run and takes its target's lock for `node`, in one transaction: the one
+    /// open run per target across every att sharing the store. `Err(run id)` when another
+    /// run holds the target (nothing is stored).
+    async fn open_run(&self, run: &RunRecord, node: &str)
+    -> Result<Result<(), String>, StoreError>;
+    /// Stores a run's last record and lets its target go, in one transaction. The lock is
+    /// let go only if `node` holds it for this run (a node that another one presumed dead
+    /// cannot free a target that was taken over).
+    async fn close_run(&self, run: &RunRecord, node: &str) -> Result<(), StoreError>;
+    /// The targets' held locks (at most [`MAX_LOCKS`]), each with its node's last heartbeat.
+    async fn target_locks(&self) -> Result<Vec<TargetLock>, StoreError>;
+    /// Takes `lock` over for `node` if nobody did since it was read (same generation):
+    /// whether it did. Two nodes claiming one lock: exactly one gets `true`.
+    async fn claim_lock(&self, lock: &TargetLock, node: &str) -> Result<bool, StoreError>;
+}
+
+/// Held target locks [`ReleaseStore::target_locks`] returns at most.
+pub const MAX_LOCKS: u32 = 1000;
+
+/// A target's lock: the run that holds it and the node that executes that run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetLock {
+    /// `service:<name>` or `self`.
+    pub target: String,
+    /// The open run.
+    pub run_id: String,
+    /// The node executing it (`""`: unknown, a run left by an att older than the lock).
+    pub node: String,
+    /// Grows at each take-over.
+    pub generation: i64,
+    /// The node's last heartbeat (`None`: it has none).
+    pub heartbeat_at: Option<OffsetDateTime>,
 }

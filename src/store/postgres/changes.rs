@@ -1,20 +1,20 @@
 //! Change notifications between the att processes sharing a PostgreSQL database: a write to
-//! a registration table (`upstreams`, `services`, `projects`) is followed by
-//! `pg_notify('att_changes', '<table>')`, and each att LISTENs on that channel
-//! ([`PgStore::watch`]) and re-reads what changed.
+//! a registration table ([`TABLES`]: `upstreams`, `services`, `projects`) is followed by
+//! `pg_notify('att_changes', '<table>')`, and each att LISTENs on that channel — one
+//! connection for every table ([`PgStore::watch`]) — and re-reads what changed.
 //!
 //! A notification is a hint, never the data: the watcher re-reads the whole table, so
 //! notifications may coalesce (a [`Notify`] keeps one pending wake-up) and a lost one costs
 //! nothing once the next arrives. None is lost unseen: when the listening connection drops,
-//! notifications sent meanwhile are gone, so the watcher is woken on every (re)connect — a
-//! catch-up read — as well as on each notification.
+//! notifications sent meanwhile are gone, so every table's watcher is woken on every
+//! (re)connect — a catch-up read — as well as on each notification for its table.
 
-use std::sync::Arc;
 use std::time::Duration;
+
+use crate::store::Changes;
 
 use att_runtime::events::StoreError;
 use sqlx::postgres::PgListener;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::PgStore;
@@ -37,17 +37,17 @@ impl PgStore {
         Ok(())
     }
 
-    /// Wakes the returned [`Notify`] whenever `table` may have changed — a notification for
-    /// it, or a (re)connect of the listener — until `stop`. The listener holds one pooled
-    /// connection.
-    pub fn watch(&self, table: &'static str, stop: CancellationToken) -> Arc<Notify> {
-        let wake = Arc::new(Notify::new());
-        let (pool, woken) = (self.pool.clone(), wake.clone());
+    /// Wakes each table's [`Notify`] of the returned [`Changes`] whenever that table may
+    /// have changed — a notification for it, or a (re)connect of the listener — until
+    /// `stop`. The listener holds one pooled connection.
+    pub fn watch(&self, stop: CancellationToken) -> Changes {
+        let changes = Changes::new();
+        let (pool, woken) = (self.pool.clone(), changes.clone());
         tokio::spawn(async move {
             while !stop.is_cancelled() {
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    why = listen(&pool, table, &woken) => {
+                    why = listen(&pool, &woken) => {
                         tracing::warn!(error = %why, "listening for changes from other att processes: retrying");
                     }
                 }
@@ -57,12 +57,12 @@ impl PgStore {
                 }
             }
         });
-        wake
+        changes
     }
 }
 
 /// Listens until the listener fails; the error.
-async fn listen(pool: &sqlx::PgPool, table: &str, wake: &Notify) -> sqlx::Error {
+async fn listen(pool: &sqlx::PgPool, changes: &Changes) -> sqlx::Error {
     let mut listener = match PgListener::connect_with(pool).await {
         Ok(l) => l,
         Err(e) => return e,
@@ -72,11 +72,10 @@ async fn listen(pool: &sqlx::PgPool, table: &str, wake: &Notify) -> sqlx::Error 
     }
     loop {
         // (Re)connected: what was missed is read again.
-        wake.notify_one();
+        changes.wake_all();
         loop {
             match listener.try_recv().await {
-                Ok(Some(n)) if n.payload() == table => wake.notify_one(),
-                Ok(Some(_)) => {}
+                Ok(Some(n)) => changes.wake(n.payload()),
                 // The connection was lost; the next `try_recv` reconnects and listens again.
                 Ok(None) => break,
                 Err(e) => return e,

@@ -120,12 +120,8 @@ impl super::Store for PgStore {
         self.pool.close().await;
     }
 
-    fn watch(
-        &self,
-        table: &'static str,
-        stop: tokio_util::sync::CancellationToken,
-    ) -> Option<std::sync::Arc<tokio::sync::Notify>> {
-        Some(PgStore::watch(self, table, stop))
+    fn watch(&self, stop: tokio_util::sync::CancellationToken) -> Option<super::Changes> {
+        Some(PgStore::watch(self, stop))
     }
 }
 

@@ -11,6 +11,7 @@ use super::seal::Seal;
 use super::{PgStore, SqliteStore, Store};
 
 mod events;
+mod locks;
 mod records;
 
 /// Where a test's database lives.

@@ -3,6 +3,11 @@
 //! arguments, the state, and `handle()`, which hands each message to one method of the state
 //! ([`run`](super::run), [`recover`](super::recover)).
 //!
+//! One run per target across the cluster: a run is opened by storing it together with its
+//! target's lock ([`ReleaseStore::open_run`](crate::model::ReleaseStore::open_run)), which a
+//! second run of the target — on this att or any other sharing the store — finds taken, and
+//! its end lets the lock go in the same transaction as its last record.
+//!
 //! A run is a sequence of phase messages. Each phase's work runs in a worker actor linked to
 //! the bootstrap actor, under a deadline: a worker that panics, fails or overruns is a failure
 //! of that phase, and the bootstrap actor goes on with the next run. Every transition is
@@ -47,6 +52,12 @@ pub struct BootstrapArgs {
     pub launcher: Option<Launcher>,
     /// How releases of att itself are built (`[launch.build]`).
     pub self_build: Option<BuildSpec>,
+    /// This att's node id: the holder of the target locks its runs take (the store keeps
+    /// one open run per target across every att sharing it).
+    pub node: String,
+    /// A node whose last heartbeat is older than this is dead: another node concludes its
+    /// runs ([`recover`](super::recover)).
+    pub live_within: Duration,
 }
 
 /// The target that is att itself.
@@ -70,9 +81,9 @@ pub(super) struct ActiveRun {
 /// The bootstrap actor's state.
 pub struct BootstrapState {
     pub(super) args: BootstrapArgs,
+    /// The runs this node executes, by id. One run per target is the store's rule (its
+    /// target locks), not this map's: it holds across every att sharing the store.
     pub(super) runs: HashMap<String, ActiveRun>,
-    /// Run id by target, for the one-run-per-target rule.
-    pub(super) busy: HashMap<String, String>,
     pub(super) workers: HashMap<ActorId, (String, u64)>,
     pub(super) next_token: u64,
 }
@@ -134,7 +145,6 @@ impl Actor for BootstrapActor {
         Ok(BootstrapState {
             args,
             runs: HashMap::new(),
-            busy: HashMap::new(),
             workers: HashMap::new(),
             next_token: 0,
         })

@@ -18,6 +18,8 @@ pub enum Refused {
     Busy(String),
     /// The request cannot be run (no such service, say).
     Invalid(String),
+    /// The store could not open the run (why).
+    Store(String),
 }
 
 /// What a phase's work produced.

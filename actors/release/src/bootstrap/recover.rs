@@ -1,6 +1,9 @@
-//! Recovery after a restart of att: the runs a previous att left `running` are concluded.
-//! What happens to each is decided by [`step::recover`](super::step::recover); this module
-//! gathers the facts (the stored run, the releases, what the target runs now) and acts.
+//! Recovery: the runs a previous att left `running` — this node before a restart, or a node
+//! of the cluster that died — are concluded. Which runs this node may take on is decided by
+//! [`step::holder`](super::step::holder) and [`step::concludes`](super::step::concludes),
+//! what happens to each by [`step::recover`](super::step::recover); this module gathers
+//! the facts (the target locks, the stored run, the releases, what the target runs now),
+//! claims the run's lock and acts.
 
 use ractor::ActorRef;
 use time::OffsetDateTime;
@@ -10,41 +13,95 @@ use super::exec::{health_work, rollback_work};
 use super::guard::GuardSettings;
 use super::messages::BootstrapMsg;
 use super::resolve::Resolution;
-use super::step::{self, Recovery};
+use super::step::{self, Holder, Recovery};
 use crate::change;
 use crate::duration;
 use crate::model::{Phase, PhaseStatus, ReleaseStatus, RunRecord, RunStatus};
 use crate::service::actor::ServiceHandle;
 
 impl BootstrapState {
-    /// Concludes the runs a previous att left `running` or `guarding` (it was killed
-    /// mid-run). A run whose deploy had not begun, or did not take effect (the service does
-    /// not run the deployed release), is `interrupted`: the old release still runs. Otherwise
-    /// the health phase is run again and the policy applies to its outcome; a run killed
-    /// during its rollback does the rollback again; a run killed while guarding resumes its
-    /// guard until the stored `guard_until`. Either way the target ends on a verified
-    /// release or `failed`.
+    /// Concludes the runs whose target lock this node may take ([`step::concludes`]): its
+    /// own runs a previous att left `running` or `guarding` (it was killed mid-run), runs of
+    /// an unknown node (left by an att older than the locks), and the runs of a dead node
+    /// whose deploy had not begun. Each lock is claimed before its run is touched
+    /// ([`ReleaseStore::claim_lock`](crate::model::ReleaseStore::claim_lock)), so that of
+    /// the nodes sweeping at once exactly one concludes a run. Called at start and then
+    /// periodically (a node can die any time); how many runs it took on.
+    ///
+    /// Under today's rules ([`step::recover`]): a run whose deploy had not begun, or did
+    /// not take effect (the service does not run the deployed release), is `interrupted`:
+    /// the old release still runs. Otherwise the health phase is run again and the policy
+    /// applies to its outcome; a run killed during its rollback does the rollback again; a
+    /// run killed while guarding resumes its guard until the stored `guard_until`. Either
+    /// way the target ends on a verified release or `failed`.
     pub(super) async fn recover(&mut self, myself: &ActorRef<BootstrapMsg>) -> usize {
-        let runs = match self.args.store.list_runs(1000).await {
-            Ok(r) => r,
+        let locks = match self.args.store.target_locks().await {
+            Ok(l) => l,
             Err(e) => {
-                tracing::error!(error = %e, "could not read the runs to recover");
+                tracing::error!(error = %e, "could not read the target locks to recover runs");
                 return 0;
             }
         };
-        let left: Vec<RunRecord> = runs
-            .into_iter()
-            .filter(|r| r.status.is_open() && !self.runs.contains_key(&r.id))
-            .collect();
-        let found = left.len();
-        for record in left {
-            self.recover_one(myself, record).await;
+        let now = OffsetDateTime::now_utc();
+        let mut found = 0;
+        for lock in locks {
+            if self.runs.contains_key(&lock.run_id) {
+                continue;
+            }
+            let holder = step::holder(
+                &lock.node,
+                lock.heartbeat_at,
+                &self.args.node,
+                now,
+                self.args.live_within,
+            );
+            if holder == Holder::Live {
+                continue;
+            }
+            let record = match self.args.store.get_run(&lock.run_id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => {
+                    tracing::warn!(run = %lock.run_id, target = %lock.target, "a target is locked by a run that is not stored");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(run = %lock.run_id, error = %e, "could not read a run to recover");
+                    continue;
+                }
+            };
+            if !step::concludes(holder, deploy_begun(&record)) {
+                continue;
+            }
+            match self.args.store.claim_lock(&lock, &self.args.node).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::error!(run = %lock.run_id, error = %e, "could not claim a run to recover");
+                    continue;
+                }
+            }
+            found += 1;
+            if !record.status.is_open() {
+                // Ended but its lock was left: let the target go.
+                if let Err(e) = self.args.store.close_run(&record, &self.args.node).await {
+                    tracing::error!(run = %record.id, error = %e, "could not let the target go");
+                }
+                continue;
+            }
+            let dead = (holder == Holder::Dead).then(|| lock.node.clone());
+            self.recover_one(myself, record, dead).await;
         }
         found
     }
 
-    /// Concludes one run left `running`: the facts gathered, [`step::recover`] decides.
-    async fn recover_one(&mut self, myself: &ActorRef<BootstrapMsg>, mut record: RunRecord) {
+    /// Concludes one run left `running` (by this node, or by `dead`, a node that stopped
+    /// answering): the facts gathered, [`step::recover`] decides.
+    async fn recover_one(
+        &mut self,
+        myself: &ActorRef<BootstrapMsg>,
+        mut record: RunRecord,
+        dead: Option<String>,
+    ) {
         let id = record.id.clone();
         let target = record.target.clone();
         let interrupted = record
@@ -65,11 +122,9 @@ impl BootstrapState {
         let deployed = find(&record.result.deployed_release_id);
         let rollback_to = find(&record.result.rollback_target_release_id);
         let running_release = self.running_release(&target).await;
-        let deploy_begun = record
-            .phases
-            .iter()
-            .any(|p| p.phase == Phase::Deploy && p.status != PhaseStatus::Pending);
+        let deploy_begun = deploy_begun(&record);
         if interrupted == Some(Phase::Change)
+            && dead.is_none()
             && let Some(spec) = record.request.change.clone()
         {
             let (data, run) = (self.args.data_dir.clone(), id.clone());
@@ -82,10 +137,16 @@ impl BootstrapState {
         if let Some(phase) = interrupted {
             let p = record.phase_mut(phase);
             p.status = PhaseStatus::Skipped;
-            p.message = Some("interrupted by a restart of att".into());
+            p.message = Some(match &dead {
+                Some(node) => format!(
+                    "interrupted: node `{node}`, which ran it, stopped answering; concluded by \
+                     node `{}`",
+                    self.args.node
+                ),
+                None => "interrupted by a restart of att".into(),
+            });
             p.ended_at = Some(OffsetDateTime::now_utc());
         }
-        self.busy.insert(target.clone(), id.clone());
         let fate = step::recover(step::Left {
             interrupted,
             deploy_begun,
@@ -163,4 +224,12 @@ impl BootstrapState {
         .ok()
         .and_then(|s| s.release)
     }
+}
+
+/// Whether `record`'s deploy had begun.
+fn deploy_begun(record: &RunRecord) -> bool {
+    record
+        .phases
+        .iter()
+        .any(|p| p.phase == Phase::Deploy && p.status != PhaseStatus::Pending)
 }

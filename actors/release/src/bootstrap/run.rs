@@ -160,7 +160,6 @@ impl BootstrapState {
         let Some(mut active) = self.runs.remove(run) else {
             return;
         };
-        self.busy.remove(&active.record.target);
         if let Some(name) = service_name(&active.record.target) {
             // Whatever the outcome, what runs now is what stays: a replaced release still
             // serving beside it (a service with `listen`) goes.
@@ -176,6 +175,15 @@ impl BootstrapState {
         }
         active.record.status = status;
         active.record.updated_at = OffsetDateTime::now_utc();
+        // The last record and the target's release, in one transaction.
+        if let Err(e) = self
+            .args
+            .store
+            .close_run(&active.record, &self.args.node)
+            .await
+        {
+            tracing::error!(run = %active.record.id, error = %e, "could not store the run's end");
+        }
         self.args.events.emit(
             NewEvent::new(
                 "bootstrap.run",
@@ -185,7 +193,6 @@ impl BootstrapState {
             )
             .correlated(&active.record.id),
         );
-        self.save(&active.record).await;
     }
 
     pub(super) async fn set_release(&self, release: &Release, status: ReleaseStatus) {
@@ -528,13 +535,19 @@ impl BootstrapState {
             ))));
             return;
         }
-        if let Some(running) = self.busy.get(&request.target) {
-            let _ = reply.send(Err(Refused::Busy(running.clone())));
-            return;
-        }
         let id = uuid_like();
         let record = RunRecord::new(id.clone(), request.clone(), OffsetDateTime::now_utc());
-        self.busy.insert(request.target.clone(), id.clone());
+        match self.args.store.open_run(&record, &self.args.node).await {
+            Ok(Ok(())) => {}
+            Ok(Err(holder)) => {
+                let _ = reply.send(Err(Refused::Busy(holder)));
+                return;
+            }
+            Err(e) => {
+                let _ = reply.send(Err(Refused::Store(e.to_string())));
+                return;
+            }
+        }
         self.runs.insert(id.clone(), active_run(record, None));
         let _ = reply.send(Ok(id.clone()));
         match request.change.clone() {

@@ -12,7 +12,21 @@
 //!
 //! Two more decisions live here for the same reason: what a cancelled run does
 //! ([`on_cancel`]: roll back once something was deployed and a target is known, else end),
-//! and what a run a previous att left `running` becomes ([`recover`]).
+//! and what a run a previous att left `running` becomes ([`recover`]) — and which such runs
+//! a node of a cluster takes on ([`holder`], [`concludes`]):
+//!
+//! | who holds the run's target lock           | concluded here?                        |
+//! |-------------------------------------------|----------------------------------------|
+//! | this node (its run before a restart)      | yes, by [`recover`]                    |
+//! | an unknown node (an older att's run)      | yes, by [`recover`]                    |
+//! | a live node                               | no: it is running it                   |
+//! | a dead node, deploy not begun             | yes: `interrupted`, nothing of it ran  |
+//! | a dead node, deploy begun                 | no: left to that node's return, the    |
+//! |                                           | only one that sees what its target runs|
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use crate::model::{Phase, RunStatus};
 use crate::policy::FailureClass;
@@ -168,8 +182,77 @@ pub fn recover(left: Left) -> Recovery {
     }
 }
 
+/// Who holds the lock of a run this node does not execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// This node: its run, left by a previous att on it (a restart).
+    ThisNode,
+    /// No node is named: a run left by an att older than the locks.
+    Unknown,
+    /// A node heard within `live_within`: it runs the run.
+    Live,
+    /// A node not heard within `live_within` (or never).
+    Dead,
+}
+
+/// Who `node` (a lock's holder, last heard at `heartbeat`) is to node `me` at `now`.
+pub fn holder(
+    node: &str,
+    heartbeat: Option<OffsetDateTime>,
+    me: &str,
+    now: OffsetDateTime,
+    live_within: Duration,
+) -> Holder {
+    if node == me {
+        return Holder::ThisNode;
+    }
+    if node.is_empty() {
+        return Holder::Unknown;
+    }
+    match heartbeat {
+        Some(beat) if now - beat <= live_within => Holder::Live,
+        _ => Holder::Dead,
+    }
+}
+
+/// Whether this node concludes a run whose lock `holder` holds (the table in the header).
+pub fn concludes(holder: Holder, deploy_begun: bool) -> bool {
+    match holder {
+        Holder::ThisNode | Holder::Unknown => true,
+        Holder::Live => false,
+        Holder::Dead => !deploy_begun,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use time::macros::datetime;
+
+    #[test]
+    fn a_node_concludes_its_own_runs_and_a_dead_nodes_runs_that_deployed_nothing() {
+        let now = datetime!(2026-01-01 12:00:00 UTC);
+        let within = Duration::from_secs(15);
+        let ago = |s: i64| Some(now - time::Duration::seconds(s));
+        let table = [
+            // (holder node, heartbeat, who it is, concluded if deploy not begun / begun)
+            ("node-me", ago(3600), Holder::ThisNode, true, true),
+            ("node-me", None, Holder::ThisNode, true, true),
+            ("", None, Holder::Unknown, true, true),
+            ("node-b", ago(0), Holder::Live, false, false),
+            ("node-b", ago(15), Holder::Live, false, false),
+            // A clock ahead of ours.
+            ("node-b", ago(-5), Holder::Live, false, false),
+            ("node-b", ago(16), Holder::Dead, true, false),
+            ("node-b", None, Holder::Dead, true, false),
+        ];
+        for (node, beat, who, before_deploy, after_deploy) in table {
+            let h = holder(node, beat, "node-me", now, within);
+            assert_eq!(h, who, "{node} {beat:?}");
+            assert_eq!(concludes(h, false), before_deploy, "{who:?} before deploy");
+            assert_eq!(concludes(h, true), after_deploy, "{who:?} after deploy");
+        }
+    }
+
     use super::*;
 
     #[test]
