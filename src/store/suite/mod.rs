@@ -12,6 +12,7 @@ use super::{PgStore, SqliteStore, Store};
 
 mod events;
 mod records;
+mod sessions;
 
 /// Where a test's database lives.
 enum Engine {
