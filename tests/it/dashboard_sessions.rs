@@ -20,7 +20,7 @@ async fn wrong_login(base: &str) -> reqwest::Response {
 
 /// The audit log's entries for `query` (as the admin).
 async fn audit(att: &TestAtt, query: &str) -> Vec<Value> {
-    let all = crate::common::eventually(
+    crate::common::eventually(
         "the audit entries",
         std::time::Duration::from_secs(10),
         || async {
@@ -31,8 +31,7 @@ async fn audit(att: &TestAtt, query: &str) -> Vec<Value> {
             (!entries.is_empty()).then_some(entries)
         },
     )
-    .await;
-    all
+    .await
 }
 
 #[tokio::test]
