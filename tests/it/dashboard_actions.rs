@@ -1,7 +1,8 @@
 //! The dashboard's actions over plain HTTP, as a page's htmx requests make them (session
 //! cookie + CSRF token): a project's tests run from its page with their typed counts and
-//! output, its runtime started, paged and stopped, a deploy started; a resource read and a prompt got from
-//! their "try it" pages; a run started from the releases page with its build output.
+//! output, its runtime started, paged and stopped, a deploy started; an upstream checked,
+//! invalidated and removed from its row; a resource read and a prompt got from their "try
+//! it" pages; a run started from the releases page with its build output.
 
 use std::time::Duration;
 
@@ -245,6 +246,24 @@ async fn a_resource_is_read_and_a_prompt_got_from_their_try_it_pages() {
         html.contains("No upstream offers a prompt called"),
         "{html}"
     );
+
+    // The upstream row's buttons: check and invalidate answer the row again; remove empties it.
+    for action in ["health-check", "session/invalidate"] {
+        let path = format!("/ui/api/v1/mcp/servers/fx/{action}");
+        let (status, row) = post_form(&att, &path, &cookie, Some(&csrf), &[]).await;
+        assert_eq!(status, 200, "{action}: {row}");
+        assert!(row.contains("data-upstream=\"fx\""), "{action}: {row}");
+    }
+    let r = client()
+        .delete(att.url("/ui/api/v1/mcp/servers/fx"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 200);
+    let servers = att.get_json("/api/v1/mcp/servers").await;
+    assert_eq!(servers["servers"], json!([]), "{servers}");
     att.server.shutdown().await;
 }
 
