@@ -238,6 +238,21 @@ async fn a_resource_is_read_and_a_prompt_got_from_their_try_it_pages() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Hello, ann, from fx"), "{body}");
     let request = between(&body, "/gateway/requests/", "\"").expect("request link");
+    // The invocation history, filtered by server and by request id, and the catalog's search.
+    let (_, by_fx) = page(&att, "/ui/fragments/history?server=fx", &cookie).await;
+    assert!(by_fx.contains(request), "{by_fx}");
+    let (_, by_other) = page(&att, "/ui/fragments/history?server=other", &cookie).await;
+    assert!(!by_other.contains(request), "{by_other}");
+    let path = format!("/ui/fragments/history?request_id={request}");
+    let (_, by_id) = page(&att, &path, &cookie).await;
+    assert!(
+        by_id.contains(request) && by_id.contains("prompts/get"),
+        "{by_id}"
+    );
+    let (_, found) = page(&att, "/ui/fragments/catalog?kind=prompts&q=GREE", &cookie).await;
+    assert!(found.contains("href=\"/gateway/prompts/greet\""), "{found}");
+    let (_, none) = page(&att, "/ui/fragments/catalog?kind=prompts&q=zzz", &cookie).await;
+    assert!(none.contains("Nothing matches."), "{none}");
     let (_, timeline) = page(&att, &format!("/gateway/requests/{request}"), &cookie).await;
     assert!(timeline.contains("invocation"), "{timeline}");
     let (status, html) = page(&att, "/gateway/prompts/nope", &cookie).await;
