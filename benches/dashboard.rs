@@ -6,6 +6,9 @@
 //! other 999 point at a closed port, so they fail, back off and write status events, as a
 //! large, partly broken fleet does.
 //!
+//! Also a project (a git repository of 20 commits) for the projects pages, and the try-it
+//! pages of a resource and a prompt.
+//!
 //! Run: `cargo bench --bench dashboard` (numbers go to todo/perf.md). `BENCH_REQUESTS=N`
 //! changes the requests per page (default 50).
 
@@ -43,6 +46,47 @@ async fn serve_fixture() -> String {
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
+}
+
+/// Registers project `bench` at `dir`: a git repository of 20 commits.
+async fn project(http: &reqwest::Client, base: &str, dir: &std::path::Path) {
+    let repo = git2::Repository::init(dir).expect("git init");
+    let sig = git2::Signature::now("bench", "bench@example.com").expect("signature");
+    let mut parent: Option<git2::Oid> = None;
+    for i in 0..20 {
+        std::fs::write(dir.join(format!("file-{i}.txt")), format!("line {i}\n")).expect("write");
+        let mut index = repo.index().expect("index");
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .expect("add");
+        index.write().expect("index write");
+        let tree = repo
+            .find_tree(index.write_tree().expect("tree"))
+            .expect("tree");
+        let parents: Vec<git2::Commit<'_>> = parent
+            .map(|p| repo.find_commit(p).expect("parent"))
+            .into_iter()
+            .collect();
+        let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        let id = repo
+            .commit(
+                Some("HEAD"),
+                &sig,
+                &sig,
+                &format!("commit {i}"),
+                &tree,
+                &refs,
+            )
+            .expect("commit");
+        parent = Some(id);
+    }
+    let r = http
+        .post(format!("{base}/api/v1/projects"))
+        .json(&json!({"name": "bench", "path": dir}))
+        .send()
+        .await
+        .expect("project");
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
 }
 
 fn percentile(v: &mut [Duration], q: f64) -> Duration {
@@ -130,6 +174,9 @@ async fn main() {
         "events in the log (newest 1000 counted): {}",
         events["events"].as_array().map_or(0, Vec::len)
     );
+    // A project with a git history, for the projects pages.
+    let repo_dir = tempfile::tempdir().expect("repo dir");
+    project(&http, &base, repo_dir.path()).await;
 
     let pages = [
         ("GET /api/v1/health (floor)", "/api/v1/health"),
@@ -147,8 +194,20 @@ async fn main() {
             "/ui/fragments/catalog?kind=tools&q=e",
         ),
         ("try it /gateway/tools/echo", "/gateway/tools/echo"),
+        (
+            "try a resource /gateway/resources/…",
+            "/gateway/resources/fixture%3A%2F%2Fgreeting",
+        ),
+        (
+            "try a prompt /gateway/prompts/greet",
+            "/gateway/prompts/greet",
+        ),
         ("actors /actors", "/actors"),
         ("actor trace /actors/events", "/actors/events"),
+        ("releases /releases", "/releases"),
+        ("services /services", "/services"),
+        ("projects /projects", "/projects"),
+        ("project /projects/bench (20 commits)", "/projects/bench"),
     ];
     // Warm every page once (first-touch allocations, connection).
     for (_, path) in pages {

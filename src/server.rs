@@ -212,12 +212,12 @@ pub async fn start_launched(
         };
     follow_store_changes(&store, &gateway, &services, &tools, &stop);
     let limits = crate::limits::Limits::new(&config.limits);
+    let sessions = restore_sessions(&config, &store).await;
     let metrics = Metrics::new(tree.directory.clone(), limits.clone(), gateway.router());
     let state = AppState {
         auth: auth.clone(),
-        sessions: Arc::new(http::dashboard::session::Sessions::new(
-            config.http.tls_cert.is_some(),
-        )),
+        sessions,
+        login_limit: Arc::default(),
         limits,
         tools: tools.clone(),
         gateway,
@@ -300,6 +300,22 @@ async fn join_cluster(
 
 /// The store, its secrets sealed with the key of `ATT_SECRET_KEY` or the data directory,
 /// its events naming this node.
+/// The dashboard's sessions, kept in the store: those of before a restart are read back (a
+/// store that cannot give them is logged; the browsers log in again).
+async fn restore_sessions(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> Arc<http::dashboard::session::Sessions> {
+    let kept: Arc<dyn http::dashboard::session::SessionStore> = store.clone();
+    let sessions =
+        http::dashboard::session::Sessions::new(config.http.tls_cert.is_some()).stored_in(kept);
+    match sessions.restore().await {
+        Ok(n) => tracing::debug!(sessions = n, "dashboard sessions restored"),
+        Err(e) => tracing::warn!(error = %e, "dashboard sessions: could not read them back"),
+    }
+    Arc::new(sessions)
+}
+
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     let seal = Seal::load(
         &config.data_dir,

@@ -7,9 +7,10 @@
 //! and paged like every event — and are read with `GET /api/v1/audit` (admins only; the
 //! event log's answers leave them out for everyone else, and nobody can append one).
 //!
-//! The surface is `mcp` for `/mcp`, `cli` for an HTTP request made by att's own command line
-//! (it says so in its `User-Agent`: self-declared, for reading the log, not a security
-//! boundary), `http` otherwise. Reasons are cut to [`WHY_MAX`] bytes: an upstream's error
+//! The surface is `mcp` for `/mcp`, `dashboard` for the web dashboard's paths (its pages'
+//! actions and logins, [`crate::http::dashboard::is_dashboard_path`]), `cli` for an HTTP
+//! request made by att's own command line (it says so in its `User-Agent`: self-declared, for
+//! reading the log, not a security boundary), `http` otherwise. Reasons are cut to [`WHY_MAX`] bytes: an upstream's error
 //! text cannot fill the log.
 
 use att_runtime::events::{EventSink, NewEvent};
@@ -35,6 +36,8 @@ pub enum Surface {
     Mcp,
     /// The HTTP API, from `att …` commands.
     Cli,
+    /// The web dashboard (its logins and the actions of its pages).
+    Dashboard,
 }
 
 impl Surface {
@@ -44,10 +47,26 @@ impl Surface {
             Self::Http => "http",
             Self::Mcp => "mcp",
             Self::Cli => "cli",
+            Self::Dashboard => "dashboard",
         }
     }
 
-    /// An HTTP request's surface, from its `User-Agent`.
+    /// The names a filter accepts.
+    pub const NAMES: [&'static str; 4] = ["http", "mcp", "cli", "dashboard"];
+
+    /// An HTTP request's surface: `/mcp` and the dashboard's paths by their path, the rest
+    /// by its `User-Agent`.
+    pub fn of_request(path: &str, headers: &axum::http::HeaderMap) -> Self {
+        if path == "/mcp" || path.starts_with("/mcp/") {
+            Self::Mcp
+        } else if crate::http::dashboard::is_dashboard_path(path) {
+            Self::Dashboard
+        } else {
+            Self::of_http(headers)
+        }
+    }
+
+    /// An API request's surface, from its `User-Agent`.
     pub fn of_http(headers: &axum::http::HeaderMap) -> Self {
         let cli = headers
             .get(axum::http::header::USER_AGENT)
@@ -176,6 +195,18 @@ mod tests {
         assert_eq!(Surface::of_http(&h), Surface::Cli);
         h.insert("user-agent", HeaderValue::from_static("curl/8 att-cli/"));
         assert_eq!(Surface::of_http(&h), Surface::Http);
+        let by_path = [
+            ("/mcp", Surface::Mcp),
+            ("/mcp/reader", Surface::Mcp),
+            ("/login", Surface::Dashboard),
+            ("/ui/api/v1/mcp/servers", Surface::Dashboard),
+            ("/api/v1/mcp/servers", Surface::Http),
+            ("/mcpx", Surface::Http),
+        ];
+        for (path, surface) in by_path {
+            assert_eq!(Surface::of_request(path, &h), surface, "{path}");
+            assert!(Surface::NAMES.contains(&surface.as_str()));
+        }
         let cases = [
             (StatusCode::OK, "ok"),
             (StatusCode::CREATED, "ok"),

@@ -30,7 +30,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 pub struct AuditParams {
     /// Only this principal (a key's name, `token`, `anonymous`, or `-` for no credential).
     pub principal: Option<String>,
-    /// Only this surface: `http`, `mcp` or `cli`.
+    /// Only this surface: `http`, `mcp`, `cli` or `dashboard`.
     pub surface: Option<String>,
     /// Only this outcome: `ok`, `refused` or `failed`.
     pub outcome: Option<String>,
@@ -58,7 +58,7 @@ pub struct AuditEntry {
     pub principal: String,
     /// Their role, when known.
     pub role: Option<String>,
-    /// `http`, `mcp` or `cli`.
+    /// `http`, `mcp`, `cli` or `dashboard`.
     pub surface: String,
     /// An HTTP method or an MCP method.
     pub action: String,
@@ -128,7 +128,7 @@ async fn list(
     ApiQuery(p): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditLog>, ApiError> {
     let limit = limit_param(p.limit, 100, 1000)?;
-    let surface = one_of("surface", p.surface, &["http", "mcp", "cli"])?;
+    let surface = one_of("surface", p.surface, &audit::Surface::NAMES)?;
     let outcome = one_of("outcome", p.outcome, &["ok", "refused", "failed"])?;
     let data = [
         ("principal", p.principal),

@@ -73,11 +73,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     };
     let path = req.uri().path().to_owned();
     let mcp = path == "/mcp" || path.starts_with("/mcp/");
-    let surface = if mcp {
-        Surface::Mcp
-    } else {
-        Surface::of_http(req.headers())
-    };
+    let surface = Surface::of_request(&path, req.headers());
     let method = req.method().clone();
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let entry = |principal, outcome, status: axum::http::StatusCode| Entry {

@@ -68,6 +68,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// The dashboard's browser sessions ([`dashboard::session`]).
     pub sessions: Arc<dashboard::session::Sessions>,
+    /// Failed dashboard logins, limited ([`dashboard::login_limit`]).
+    pub login_limit: Arc<dashboard::login_limit::LoginLimit>,
     /// Per-principal call limits ([`crate::limits`]).
     pub limits: Arc<crate::limits::Limits>,
     /// Fires when att begins to shut down; long-lived streams end on it.

@@ -98,7 +98,7 @@ fn own_args<A: DeserializeOwned>(mut args: Map<String, Value>) -> Result<A, ApiE
 }
 
 /// A tool's own arguments from the JSON body (see [`own_args`]).
-struct ToolBody<A>(A);
+pub(super) struct ToolBody<A>(pub(super) A);
 
 impl<S: Send + Sync, A: DeserializeOwned> FromRequest<S> for ToolBody<A> {
     type Rejection = ApiError;
@@ -478,7 +478,7 @@ async fn git_push(
     responses((status = 202, description = "the run, `running`"),
               (status = 409, description = "no test command", body = ErrorBody),
               (status = 422, description = "a bad filter or timeout", body = ErrorBody)))]
-async fn run_tests(
+pub(super) async fn run_tests(
     State(s): State<AppState>,
     By(caller): By,
     Path(name): Path<String>,
@@ -510,7 +510,7 @@ pub(super) async fn list_tests(
            ("id" = String, Path, description = "test run id")),
     responses((status = 200, description = "the test run"),
               (status = 404, description = "no such run", body = ErrorBody)))]
-async fn get_test(
+pub(super) async fn get_test(
     State(s): State<AppState>,
     By(caller): By,
     Path((name, id)): Path<(String, String)>,
@@ -526,7 +526,7 @@ async fn get_test(
 #[utoipa::path(get, path = "/api/v1/projects/{name}/runtime", tag = "workspace",
     params(("name" = String, Path, description = "project name")),
     responses((status = 200, description = "its status")))]
-async fn runtime_status(
+pub(super) async fn runtime_status(
     State(s): State<AppState>,
     By(caller): By,
     Path(name): Path<String>,
@@ -546,7 +546,7 @@ async fn runtime_status(
            ("action" = String, Path, description = "start, stop or restart")),
     responses((status = 200, description = "its status"),
               (status = 409, description = "no runtime", body = ErrorBody)))]
-async fn runtime_action(
+pub(super) async fn runtime_action(
     State(s): State<AppState>,
     By(caller): By,
     Path((name, action)): Path<(String, String)>,
@@ -568,7 +568,7 @@ async fn runtime_action(
 #[utoipa::path(get, path = "/api/v1/projects/{name}/runtime/logs", tag = "workspace",
     params(("name" = String, Path, description = "project name"), LogsArgs),
     responses((status = 200, description = "`{lines, next_cursor, more}`")))]
-async fn runtime_logs(
+pub(super) async fn runtime_logs(
     State(s): State<AppState>,
     By(caller): By,
     Path(name): Path<String>,
@@ -583,7 +583,7 @@ async fn runtime_logs(
     request_body = DeployRunArgs,
     responses((status = 202, description = "`{run_id, target}`"),
               (status = 409, description = "a run is in progress", body = ErrorBody)))]
-async fn deploy_run(
+pub(super) async fn deploy_run(
     State(s): State<AppState>,
     By(caller): By,
     Path(name): Path<String>,
@@ -597,7 +597,7 @@ async fn deploy_run(
 #[utoipa::path(get, path = "/api/v1/projects/{name}/deploy", tag = "workspace",
     params(("name" = String, Path, description = "project name"), DeployStatusArgs),
     responses((status = 200, description = "the run")))]
-async fn deploy_status(
+pub(super) async fn deploy_status(
     State(s): State<AppState>,
     By(caller): By,
     Path(name): Path<String>,

@@ -2,7 +2,8 @@
 //! what it keeps — `EventStore` in `att-runtime`, `UpstreamStore` in `att-gateway`,
 //! `ReleaseStore` in `att-release`, and in this crate [`crate::project::ProjectStore`],
 //! [`crate::test_run::TestRunStore`], [`crate::services::ServiceStore`],
-//! [`crate::auth::KeyStore`] and [`StoreHealth`].
+//! [`crate::auth::KeyStore`], [`crate::http::dashboard::session::SessionStore`] and
+//! [`StoreHealth`].
 //!
 //! Two adapters implement every port: SQLite ([`SqliteStore`], a file in the data
 //! directory, the embedded default) and PostgreSQL ([`PgStore`], chosen by
@@ -52,6 +53,7 @@ pub trait Store:
     + crate::tools::ToolStore
     + crate::auth::KeyStore
     + crate::cluster::ClusterStore
+    + crate::http::dashboard::session::SessionStore
     + StoreHealth
 {
     /// The seal of this store, if its secrets are sealed.

@@ -1,7 +1,7 @@
 //! The ports whose SQL is the same on SQLite and PostgreSQL, written once:
 //! [`record_ports!`] implements them for an adapter type with a `pool` (an sqlx pool) and a
 //! `sealing` ([`super::records::Sealing`]) field. Upstreams, services and projects kept by
-//! name as JSON; releases and runs; test runs; API keys; node heartbeats.
+//! name as JSON; releases and runs; test runs; API keys; node heartbeats; dashboard sessions.
 //!
 //! A write to a registration table is followed by the adapter's `changed(table)` (a
 //! PostgreSQL notification to the other att processes; nothing on SQLite).
@@ -13,7 +13,7 @@
 //! adapter): its id allocation and JSON filters differ.
 
 /// Implements `UpstreamStore`, `ServiceStore`, `ProjectStore`, `ReleaseStore`,
-/// `TestRunStore`, `KeyStore` and `ClusterStore` for `$store`, ordering same-millisecond rows by `$seq`.
+/// `TestRunStore`, `KeyStore`, `ClusterStore` and `SessionStore` for `$store`, ordering same-millisecond rows by `$seq`.
 macro_rules! record_ports {
     ($store:ty, seq = $seq:literal) => {
         impl $store {
@@ -621,6 +621,102 @@ macro_rules! record_ports {
                         heartbeat_at: from_ms(beat),
                     })
                     .collect())
+            }
+        }
+
+        /// Dashboard sessions (`dashboard_sessions`): the id's hash, the credential sealed.
+        #[async_trait::async_trait]
+        impl $crate::http::dashboard::session::SessionStore for $store {
+            async fn save_session(
+                &self,
+                s: &$crate::http::dashboard::session::StoredSession,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                use $crate::store::records::{err, session_scope, to_ms};
+                let credential = s
+                    .credential
+                    .as_deref()
+                    .map(|c| self.sealing.seal_text(&session_scope(&s.id_hash), c))
+                    .transpose()?;
+                sqlx::query(
+                    "INSERT INTO dashboard_sessions (id_hash, credential, csrf, opened_at_ms, seen_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id_hash) DO UPDATE SET \
+                     credential = excluded.credential, csrf = excluded.csrf, \
+                     opened_at_ms = excluded.opened_at_ms, seen_at_ms = excluded.seen_at_ms",
+                )
+                .bind(&s.id_hash[..])
+                .bind(credential)
+                .bind(&s.csrf)
+                .bind(to_ms(s.opened_at))
+                .bind(to_ms(s.seen_at))
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(())
+            }
+
+            async fn touch_session(
+                &self,
+                id_hash: &[u8; 32],
+                seen_at: time::OffsetDateTime,
+            ) -> Result<(), att_runtime::events::StoreError> {
+                use $crate::store::records::{err, to_ms};
+                sqlx::query("UPDATE dashboard_sessions SET seen_at_ms = $1 WHERE id_hash = $2")
+                    .bind(to_ms(seen_at))
+                    .bind(&id_hash[..])
+                    .execute(&self.pool)
+                    .await
+                    .map_err(err)?;
+                Ok(())
+            }
+
+            async fn delete_session(
+                &self,
+                id_hash: &[u8; 32],
+            ) -> Result<(), att_runtime::events::StoreError> {
+                sqlx::query("DELETE FROM dashboard_sessions WHERE id_hash = $1")
+                    .bind(&id_hash[..])
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::records::err)?;
+                Ok(())
+            }
+
+            async fn prune_sessions(
+                &self,
+                opened_before: time::OffsetDateTime,
+                seen_before: time::OffsetDateTime,
+            ) -> Result<u64, att_runtime::events::StoreError> {
+                use $crate::store::records::{err, to_ms};
+                let done = sqlx::query(
+                    "DELETE FROM dashboard_sessions WHERE opened_at_ms < $1 OR seen_at_ms < $2",
+                )
+                .bind(to_ms(opened_before))
+                .bind(to_ms(seen_before))
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn list_sessions(
+                &self,
+                limit: u32,
+            ) -> Result<
+                Vec<$crate::http::dashboard::session::StoredSession>,
+                att_runtime::events::StoreError,
+            > {
+                use $crate::store::records::{SessionRow, err, read_session};
+                let rows: Vec<SessionRow> = sqlx::query_as(
+                    "SELECT id_hash, credential, csrf, opened_at_ms, seen_at_ms \
+                     FROM dashboard_sessions ORDER BY seen_at_ms DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+                rows.into_iter()
+                    .map(|r| read_session(&self.sealing, r))
+                    .collect()
             }
         }
     };

@@ -58,6 +58,27 @@ impl Sealing {
         Ok(tree.to_string())
     }
 
+    /// One secret value (a dashboard session's credential) sealed for `aad`; in the clear
+    /// without a seal.
+    pub(super) fn seal_text(&self, aad: &str, plain: &str) -> Result<String, StoreError> {
+        match &self.0 {
+            Some(seal) => seal.seal(aad, plain).map_err(|e| StoreError(e.to_string())),
+            None => Ok(plain.to_owned()),
+        }
+    }
+
+    /// What [`Sealing::seal_text`] stored, opened (a value stored in the clear as it is).
+    pub(super) fn open_text(&self, aad: &str, text: &str) -> Result<String, StoreError> {
+        match &self.0 {
+            Some(seal) => match seal.open(aad, text) {
+                Ok(Some(plain)) => Ok(plain),
+                Ok(None) => Ok(text.to_owned()),
+                Err(e) => Err(StoreError(e.to_string())),
+            },
+            None => Ok(text.to_owned()),
+        }
+    }
+
     /// Stored JSON with its secret values opened, and whether one was stored in the clear
     /// (and should be written again, sealed).
     pub(super) fn open_json(&self, scope: &str, text: &str) -> Result<(String, bool), String> {
@@ -336,4 +357,33 @@ pub(super) fn payload_field(key: &str) -> Result<&str, StoreError> {
 /// `\`.
 pub(super) fn kind_prefix_pattern(prefix: &str) -> String {
     format!("{}.%", prefix.replace('_', "\\_"))
+}
+
+/// The sealing scope of a dashboard session's credential.
+pub(super) fn session_scope(id_hash: &[u8; 32]) -> String {
+    let hex: String = id_hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("dashboard_sessions/{hex}/credential")
+}
+
+/// A `dashboard_sessions` row: `(id_hash, credential, csrf, opened_at_ms, seen_at_ms)`.
+pub(super) type SessionRow = (Vec<u8>, Option<String>, String, i64, i64);
+
+/// A stored session from its row, its credential opened.
+pub(super) fn read_session(
+    sealing: &Sealing,
+    (hash, credential, csrf, opened, seen): SessionRow,
+) -> Result<crate::http::dashboard::session::StoredSession, StoreError> {
+    let id_hash: [u8; 32] = hash
+        .try_into()
+        .map_err(|_| StoreError("a dashboard session's id hash is not 32 bytes".into()))?;
+    let credential = credential
+        .map(|c| sealing.open_text(&session_scope(&id_hash), &c))
+        .transpose()?;
+    Ok(crate::http::dashboard::session::StoredSession {
+        id_hash,
+        credential,
+        csrf,
+        opened_at: from_ms(opened),
+        seen_at: from_ms(seen),
+    })
 }

@@ -2,8 +2,9 @@
 //! real att with real fixture upstreams: log in, register an upstream from the page and see
 //! it turn healthy, kill it and see it turn degraded without a reload, call a tool from its
 //! "try it" form, read an actor's trace after a panic, deploy a bad release and watch its
-//! run end in a verified rollback, restart a service, and every page fitting a desktop and
-//! a phone. Each page is saved as a screenshot under `target/dashboard-screenshots/`.
+//! run end in a verified rollback, restart a service, run a project's tests and see their
+//! counts arrive, get a prompt and read a resource from their pages, and every page fitting
+//! a desktop and a phone. Each page is saved as a screenshot under `target/dashboard-screenshots/`.
 //! Without `chromedriver` each test prints "skipped: chromedriver not found" and passes.
 
 use std::time::Duration;
@@ -228,6 +229,8 @@ async fn every_page_fits_a_desktop_and_a_phone_and_is_reached_by_keyboard() {
         ("actors", "/actors"),
         ("actor", "/actors/events"),
         ("tool", "/gateway/tools/echo"),
+        ("resource", "/gateway/resources/fixture%3A%2F%2Fgreeting"),
+        ("prompt", "/gateway/prompts/greet"),
         ("releases", "/releases"),
         ("services", "/services"),
         ("projects", "/projects"),
@@ -338,4 +341,99 @@ async fn a_bad_release_deployed_from_the_page_ends_in_a_verified_rollback_on_its
     assert!(pid_after.starts_with("pid "), "{pid_after}");
     assert_eq!(version(port).await.as_deref(), Some("r1"));
     browser.screenshot("services").await;
+}
+
+#[tokio::test]
+async fn a_projects_tests_run_from_its_page_show_their_counts_without_a_reload() {
+    let Some(browser) = Browser::start("dashboard_browser::project_tests", 1280, 800).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = git2::Repository::init(dir.path()).expect("init");
+    let script = "echo 'checking the widgets'\necho 'Tests: 3 passed, 1 failed'\nexit 1\n";
+    common::commit(&repo, &[("test.sh", script)], "tests");
+    let att = TestAtt::start().await;
+    let (status, body) = common::post(
+        &att,
+        "/api/v1/projects",
+        json!({"name": "app", "path": dir.path(),
+               "test": {"argv": ["sh", "test.sh"], "runner": "plain"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    browser.goto(&att.url("/projects/app")).await;
+    browser
+        .wait_text("#live-state", WAIT, |t| t == "live")
+        .await;
+    browser
+        .exec("window.__sameDocument = 'yes';", json!([]))
+        .await;
+    browser.click("#run-tests button[type=submit]").await;
+    browser
+        .wait_text("#tests-result", WAIT, |t| t.starts_with("Test run test-"))
+        .await;
+    // The table follows the run (workspace.test_run events) to its typed counts.
+    let row = browser
+        .wait_text("#test-runs tbody tr", WAIT, |t| t.contains("completed"))
+        .await;
+    let count = |c: &'static str| {
+        let b = &browser;
+        async move {
+            b.text(&format!("#test-runs tbody tr td[data-count='{c}']"))
+                .await
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(count("passed").await, "3", "{row}");
+    assert_eq!(count("failed").await, "1", "{row}");
+    let same = browser
+        .exec("return window.__sameDocument || null;", json!([]))
+        .await;
+    assert_eq!(same, "yes", "the page was not reloaded");
+    // Its output, one click away.
+    browser.click("#tests-result a").await;
+    let output = browser
+        .wait_text("#test-output", WAIT, |t| !t.is_empty())
+        .await;
+    assert!(output.contains("checking the widgets"), "{output}");
+    browser.screenshot("project-tests").await;
+}
+
+#[tokio::test]
+async fn a_prompt_and_a_resource_are_tried_from_their_pages() {
+    let Some(browser) = Browser::start("dashboard_browser::try_prompt", 1280, 800).await else {
+        return;
+    };
+    let att = TestAtt::start().await;
+    let fixture = common::serve_fixture("try-two").await;
+    register_by_api(&att, "try-two", &fixture.url).await;
+
+    browser.goto(&att.url("/gateway/prompts/greet")).await;
+    browser.wait_text("h1", WAIT, |t| t == "Prompt greet").await;
+    browser.type_into("#arg-name", "ann").await;
+    browser.click("#try-form button[type=submit]").await;
+    let result = browser
+        .wait_text("#try-result pre.result", WAIT, |t| !t.is_empty())
+        .await;
+    assert!(result.contains("Hello, ann, from try-two"), "{result}");
+    let attempts = browser
+        .text("#try-result table.attempts tbody")
+        .await
+        .unwrap_or_default();
+    assert!(attempts.contains("try-two"), "{attempts}");
+    browser.screenshot("try-prompt").await;
+
+    browser
+        .goto(&att.url("/gateway/resources/fixture%3A%2F%2Fgreeting"))
+        .await;
+    browser
+        .wait_text("h1", WAIT, |t| t == "Resource fixture://greeting")
+        .await;
+    browser.click("#try-form button[type=submit]").await;
+    let result = browser
+        .wait_text("#try-result pre.result", WAIT, |t| !t.is_empty())
+        .await;
+    assert!(result.contains("hello from try-two"), "{result}");
+    browser.screenshot("try-resource").await;
 }

@@ -8,18 +8,18 @@ use serde_json::{Value, json};
 
 use crate::common::TestAtt;
 
-const TOKEN: &str = "dash-token-0123456789";
+pub(crate) const TOKEN: &str = "dash-token-0123456789";
 
-const FORM: &str = "application/x-www-form-urlencoded";
+pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
 
 /// A form body.
-fn encode(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn encode(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -27,7 +27,7 @@ fn client() -> reqwest::Client {
 }
 
 /// Logs in with `token`; the session cookie (`att_session=…`) and its `Set-Cookie` line.
-async fn login(att: &TestAtt, token: &str) -> (String, String) {
+pub(crate) async fn login(att: &TestAtt, token: &str) -> (String, String) {
     let r = client()
         .post(att.url("/login"))
         .header("content-type", FORM)
@@ -43,7 +43,7 @@ async fn login(att: &TestAtt, token: &str) -> (String, String) {
 }
 
 /// The CSRF token a page embeds (in `hx-headers` on `<body>`).
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let start = html
         .find("X-CSRF-Token&quot;:&quot;")
         .expect("page embeds a CSRF token")
@@ -52,7 +52,7 @@ fn csrf_of(html: &str) -> String {
     html[start..end].to_owned()
 }
 
-async fn page(att: &TestAtt, path: &str, cookie: &str) -> (u16, String) {
+pub(crate) async fn page(att: &TestAtt, path: &str, cookie: &str) -> (u16, String) {
     let r = client()
         .get(att.url(path))
         .header(COOKIE, cookie)
@@ -62,7 +62,7 @@ async fn page(att: &TestAtt, path: &str, cookie: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap_or_default())
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     att: &TestAtt,
     path: &str,
     cookie: &str,

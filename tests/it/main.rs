@@ -12,9 +12,14 @@ mod bootstrap_actor;
 mod bootstrap_pipeline;
 mod change_pipeline;
 mod cli_mcp;
+<<<<<<< HEAD
 mod cluster;
+=======
+mod dashboard_actions;
+>>>>>>> dash
 mod dashboard_browser;
 mod dashboard_http;
+mod dashboard_sessions;
 mod federated_mcp;
 mod fixture_server;
 mod gateway_api;

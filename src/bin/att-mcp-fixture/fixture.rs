@@ -643,10 +643,11 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        let who = rmcp::model::PromptArgument::new("name").with_description("whom to greet");
         Ok(ListPromptsResult::with_all_items(vec![Prompt::new(
             "greet",
             Some("Greet someone"),
-            None,
+            Some(vec![who]),
         )]))
     }
 

@@ -1,4 +1,5 @@
-//! The gateway page's actions: register, check, invalidate, remove, and "try it".
+//! The gateway page's actions: register, check, invalidate, remove, and a tool's "try it"
+//! (the answer view is shared with resources and prompts, [`super::gateway_try`]).
 //!
 //! Each is served at `/ui` + the API route it mirrors and answered by that API handler; the
 //! form fields become the handler's JSON body here, and its answer (or error, with the field
@@ -44,7 +45,8 @@ pub fn form_fields(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+/// The trimmed value of the form field `name` (empty when absent).
+pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields
         .iter()
         .find(|(k, _)| k == name)
@@ -183,6 +185,14 @@ async fn try_tool(
         ApiJson(call),
     )
     .await;
+    invoked_answer(answer, &request_id).await
+}
+
+/// A "try it" answer: the result and every attempt, or the error and the request's id.
+pub(super) async fn invoked_answer(
+    answer: Result<Json<Invoked>, ApiError>,
+    request_id: &RequestId,
+) -> Response {
     match answer {
         Ok(Json(invoked)) => layout::fragment(StatusCode::OK, invoked_view(&invoked)),
         Err(e) => {

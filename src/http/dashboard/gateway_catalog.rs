@@ -1,6 +1,7 @@
 //! The federated catalog on the gateway page (tools, resources, prompts with the servers
 //! offering each; searched and paged on the server) and a tool's "try it" page, whose form
-//! is made from the tool's input schema ([`super::schema_form`]).
+//! is made from the tool's input schema ([`super::schema_form`]); resources and prompts have
+//! theirs in [`super::gateway_try`].
 //!
 //! The entries are the `GET /api/v1/mcp/{tools,resources,prompts}` handlers' lists.
 
@@ -43,7 +44,8 @@ pub fn search_form() -> Markup {
     }
 }
 
-async fn list(state: &AppState, kind: &str) -> CatalogList {
+/// The federated list of `kind` (`tools`, `resources`, `prompts`), as the API answers it.
+pub(super) async fn list(state: &AppState, kind: &str) -> CatalogList {
     let s = State(state.clone());
     match kind {
         "resources" => crate::http::gateway::list_resources(s).await.0,
@@ -92,9 +94,7 @@ pub async fn catalog(state: &AppState, filter: &CatalogFilter) -> Markup {
                     @for i in &items[range] {
                         tr {
                             th scope="row" {
-                                @if kind == "tools" {
-                                    a href={"/gateway/tools/" (layout::q(&i.name))} { (i.name) }
-                                } @else { (i.name) }
+                                a href={"/gateway/" (kind) "/" (layout::q(&i.name))} { (i.name) }
                             }
                             td { (i.servers.join(", ")) }
                             td.err { (super::overview::truncate(i.entry["description"].as_str().unwrap_or_default(), 200)) }

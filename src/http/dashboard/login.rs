@@ -1,11 +1,16 @@
 //! `/login` and `/logout`: a browser presents att's token (or an API key) once and gets a
 //! session cookie ([`super::session`]). The token is checked exactly as a bearer header is
-//! ([`crate::auth::Auth::authenticate`]) and each attempt is an audit entry; the form never
-//! echoes what was typed.
+//! ([`crate::auth::Auth::authenticate`]) and each attempt is an audit entry (surface
+//! `dashboard`); the form never echoes what was typed. Wrong tokens are limited per client
+//! address and overall ([`super::login_limit`]): past the limit the answer is 429 with
+//! `Retry-After`, and the token is not checked.
+
+use std::net::SocketAddr;
+use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Extension, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
@@ -62,9 +67,10 @@ pub async fn form() -> Response {
 pub async fn submit(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
 ) -> Response {
+    let client = peer.map(|Extension(ConnectInfo(a))| a.ip());
     let token = serde_urlencoded::from_bytes::<LoginForm>(&body)
         .map(|f| f.token.trim().to_owned())
         .unwrap_or_default();
@@ -79,22 +85,34 @@ pub async fn submit(
     }
     let entry = |principal, outcome, status: StatusCode| Entry {
         principal,
-        surface: Surface::of_http(&headers),
+        surface: Surface::Dashboard,
         action: "POST",
         target: "/login",
         outcome,
         status: Some(status.as_u16()),
         request_id: Some(&request_id.0),
     };
+    if let Err(limited) = state.login_limit.check(client, Instant::now()) {
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        let why = limited.to_string();
+        entry(None, Outcome::Refused(why.clone()), status).record(&state.events);
+        let mut r = refuse(status, &format!("Not logged in: {why}."));
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(limited.retry_after.as_secs()),
+        );
+        return r;
+    }
     match state.auth.authenticate(Some(&token)).await {
         Ok(principal) => {
             entry(Some(&principal), Outcome::Ok, StatusCode::SEE_OTHER).record(&state.events);
-            let (_, _, cookie) = state.sessions.open(Some(&token));
+            let (_, _, cookie) = state.sessions.open_stored(&token).await;
             let mut r = Redirect::to("/").into_response();
             r.headers_mut().insert(header::SET_COOKIE, cookie);
             r
         }
         Err(refused) => {
+            state.login_limit.failed(client, Instant::now());
             let why = refused.to_string();
             let status = StatusCode::UNAUTHORIZED;
             entry(None, Outcome::Refused(why.clone()), status).record(&state.events);
@@ -111,7 +129,7 @@ pub async fn logout(
     let mut r = StatusCode::NO_CONTENT.into_response();
     if let Some(Extension(s)) = session {
         r.headers_mut()
-            .insert(header::SET_COOKIE, state.sessions.close(&s.id));
+            .insert(header::SET_COOKIE, state.sessions.close(&s.id).await);
     }
     r.headers_mut()
         .insert("hx-redirect", HeaderValue::from_static("/login"));

@@ -17,12 +17,16 @@
 
 pub mod actors;
 pub mod assets;
+pub mod build_output;
 pub mod gateway;
 pub mod gateway_actions;
 pub mod gateway_catalog;
+pub mod gateway_try;
 pub mod layout;
 pub mod login;
+pub mod login_limit;
 pub mod overview;
+pub mod project_actions;
 pub mod projects;
 pub mod releases;
 pub mod request;
@@ -86,8 +90,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/ui/fragments/catalog", get(gateway_catalog::fragment))
         .route("/ui/fragments/history", get(gateway::history_fragment))
         .merge(gateway_actions::routes())
+        .merge(gateway_try::routes())
         .merge(releases::routes())
         .merge(services::routes())
+        .merge(project_actions::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 

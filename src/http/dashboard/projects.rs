@@ -1,7 +1,8 @@
 //! The projects pages: the registered projects (`/projects`) and one project
-//! (`/projects/{name}`): git status and log, its files (a directory at a time; a text file
-//! opens as `?file=`) and its newest test runs — the `/api/v1/projects` handlers' answers
-//! (the workspace tools), read only.
+//! (`/projects/{name}`): its test runs, runtime and deploys with their actions
+//! ([`super::project_actions`]), git status and log, and its files (a directory at a time; a
+//! text file opens as `?file=`) — the `/api/v1/projects` handlers' answers (the workspace
+//! tools).
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -26,6 +27,10 @@ pub struct ProjectView {
     pub dir: Option<String>,
     /// A text file to show.
     pub file: Option<String>,
+    /// A test run whose output to show.
+    pub test: Option<String>,
+    /// The byte offset of the runtime log page to show (default: its newest lines).
+    pub log: Option<u64>,
 }
 
 /// A table of `rows` (JSON objects) with `columns`; a string cell is shown as it is, any
@@ -172,24 +177,21 @@ pub async fn project_page(
         },
     )
     .await;
-    let tests_args = crate::tools::args::TestResultsArgs::default();
-    let tests = section(
-        "Test runs",
-        api::list_tests(s(), by(), p(), api::ToolQuery(tests_args)).await,
-        |v| {
-            let rows = v["runs"].as_array().cloned().unwrap_or_default();
-            table(&rows, &["id", "status", "suite", "counts", "error"], |_| {
-                None
-            })
-        },
-    )
-    .await;
+    let shown = super::project_actions::Shown {
+        test: view.test.as_deref(),
+        log: view.log,
+    };
+    let tests = super::project_actions::tests_panel(&state, by, &name, &viewer, shown).await;
+    let runtime = super::project_actions::runtime_panel(&state, by, &name, &viewer, shown).await;
+    let deploy = super::project_actions::deploy_panel(&state, by, &name, &viewer).await;
     let body = html! {
         p { a href="/projects" { "All projects" } }
         @if let Some(f) = file { (f) }
+        (tests)
+        (runtime)
+        (deploy)
         div.grid { (status) (log) }
         (files)
-        (tests)
     };
     layout::page(&format!("Project {name}"), "/projects", &viewer, body)
 }

@@ -1,6 +1,8 @@
 //! The releases pages: the newest runs and each target's releases (`/releases`), and one
-//! run's phases as a timeline (`/releases/runs/{id}`), live while it runs — with buttons to
-//! deploy a release, roll a target back and cancel a run, each behind a confirmation.
+//! run's phases as a timeline (`/releases/runs/{id}`), live while it runs, with its build
+//! output ([`super::build_output`]) — with a form to start a run for any target and release,
+//! buttons to deploy a listed release, roll a target back and cancel a run, each behind a
+//! confirmation.
 //!
 //! Everything is read and done by the `/api/v1/bootstrap` handlers (`list_runs`, `get_run`,
 //! `list_releases`, `start_run`, `rollback_target`, `cancel_run`), mirrored at `/ui/...`.
@@ -59,6 +61,16 @@ pub async fn page(
         }
     };
     let targets: BTreeSet<&str> = runs.iter().map(|r| r.target.as_str()).collect();
+    // What a run may name: the targets of recent runs and every managed service.
+    let services = crate::http::services::list_services(State(state.clone()))
+        .await
+        .0
+        .services;
+    let known: BTreeSet<String> = targets
+        .iter()
+        .map(|t| (*t).to_owned())
+        .chain(services.iter().map(|s| format!("service:{}", s.spec.name)))
+        .collect();
     let mut per_target = Vec::new();
     for t in targets {
         let p = ReleasesParams {
@@ -68,6 +80,7 @@ pub async fn page(
         per_target.push((t, list.map(|l| l.0.releases).unwrap_or_default()));
     }
     let body = html! {
+        @if viewer.may(Role::Admin) { (start_form(&known)) }
         // Outside the live region: a refresh does not wipe an action's answer.
         div #action-result aria-live="polite" {}
         div #releases hx-get="/releases" hx-select="#releases" hx-swap="outerHTML" hx-trigger="live" hx-disinherit="*" data-live="bootstrap.run" {
@@ -131,6 +144,23 @@ pub async fn page(
     layout::page("Releases", "/releases", &viewer, body)
 }
 
+/// The form that starts a run of any target (`known` are offered) and release.
+fn start_form(known: &BTreeSet<String>) -> Markup {
+    html! {
+        section.panel aria-labelledby="start-h" {
+            h2 #start-h { "Start a run" }
+            form.row #start-run hx-post="/ui/api/v1/bootstrap/runs" hx-target="#action-result"
+                hx-confirm="Start a run? It deploys the release to the target (and rolls back if the policy says so)." {
+                label { "Target " input name="target" list="known-targets" required maxlength="128" placeholder="service:web"; }
+                datalist #known-targets { @for t in known.iter().take(layout::PAGE_SIZE) { option value=(t) {} } }
+                label { "Release " input name="release" maxlength="256" placeholder="newest (a target that builds: HEAD)"; }
+                label { "Watchdog " input name="restart_watchdog_interval" size="5" maxlength="16" placeholder="5s"; }
+                button type="submit" { "Run" }
+            }
+        }
+    }
+}
+
 /// `GET /releases/runs/{id}`.
 pub async fn run_page(
     State(state): State<AppState>,
@@ -152,6 +182,7 @@ pub async fn run_page(
         }
     };
     let running = label(&run.status) == "running";
+    let build = super::build_output::lines(&state, &id).await;
     let body = html! {
         div #action-result aria-live="polite" {}
         div #run hx-get={"/releases/runs/" (layout::q(&id))} hx-select="#run" hx-swap="outerHTML"
@@ -166,6 +197,7 @@ pub async fn run_page(
                 h2 #tl-h { "Timeline" }
                 (timeline(&run))
             }
+            (super::build_output::panel(&build, running))
             section.panel aria-labelledby="res-h" {
                 h2 #res-h { "Decision" }
                 (decision(&run))
@@ -259,7 +291,8 @@ async fn answer(
     }
 }
 
-/// `POST /ui/api/v1/bootstrap/runs` (form: `target`, `release`): deploys a release.
+/// `POST /ui/api/v1/bootstrap/runs` (form: `target`, `release`, optionally
+/// `restart_watchdog_interval`): starts a run.
 async fn deploy(State(state): State<AppState>, by: By, body: Bytes) -> Response {
     let fields = super::gateway_actions::form_fields(&body);
     let get = |k: &str| {
@@ -268,7 +301,12 @@ async fn deploy(State(state): State<AppState>, by: By, body: Bytes) -> Response 
             .find(|(n, _)| n == k)
             .map_or("", |(_, v)| v.as_str())
     };
-    let mut request = json!({ "target": get("target"), "requested_release_id": get("release") });
+    let mut request = json!({ "target": get("target").trim() });
+    // No release named: the run resolves one (a target that builds builds its HEAD).
+    let release = get("release").trim();
+    if !release.is_empty() {
+        request["requested_release_id"] = json!(release);
+    }
     let interval = get("restart_watchdog_interval").trim();
     if !interval.is_empty() {
         request["restart_watchdog_interval"] = json!(interval);

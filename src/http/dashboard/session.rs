@@ -15,13 +15,25 @@
 //!
 //! Bounds: at most [`MAX_SESSIONS`] (the least recently used goes first), each ends after
 //! [`IDLE`] without a request and [`LIFETIME`] after it was opened.
+//!
+//! Sessions opened by a login survive a restart of att: they are written to the store
+//! ([`SessionStore`], a port both engines implement) and read back when att starts
+//! ([`Sessions::restore`]). The store keeps the SHA-256 of each session id, never the id (a
+//! copy of the database lets nobody present a session), the credential sealed like every
+//! secret at rest, the CSRF token, and when the session was opened and last used (written
+//! at most every [`TOUCH`], not on every request). A session ended, evicted or expired is
+//! deleted there too; expired rows go when att starts and at each login. Anonymous sessions
+//! (att open on loopback) are not stored: they hold nothing, and a page opens a new one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use att_runtime::store::StoreError;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 
 /// The cookie's name.
 pub const COOKIE: &str = "att_session";
@@ -33,6 +45,8 @@ pub const MAX_SESSIONS: usize = 1024;
 pub const IDLE: Duration = Duration::from_secs(8 * 3600);
 /// A session ends this long after it was opened, however busy.
 pub const LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// How stale the stored "last used" of a session may get before a request writes it again.
+pub const TOUCH: Duration = Duration::from_secs(5 * 60);
 
 /// What a session holds.
 #[derive(Clone, Debug)]
@@ -41,15 +55,65 @@ pub struct Session {
     pub credential: Option<Arc<str>>,
     /// What the pages send back in [`CSRF_HEADER`].
     pub csrf: Arc<str>,
-    opened: Instant,
-    seen: Instant,
+    opened: OffsetDateTime,
+    seen: OffsetDateTime,
+    /// When `seen` was last written to the store (`None`: not stored).
+    stored_seen: Option<OffsetDateTime>,
 }
 
-/// The live sessions of this process (they do not survive a restart: log in again).
-#[derive(Debug, Default)]
+/// A session as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSession {
+    /// SHA-256 of the session id (the cookie's value).
+    pub id_hash: [u8; 32],
+    /// The credential it was opened with (sealed at rest by the store).
+    pub credential: Option<String>,
+    /// Its CSRF token.
+    pub csrf: String,
+    /// When it was opened.
+    pub opened_at: OffsetDateTime,
+    /// When it was last used (to [`TOUCH`]).
+    pub seen_at: OffsetDateTime,
+}
+
+/// Where dashboard sessions are kept across restarts.
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Inserts `session`, or replaces the one with its id hash.
+    async fn save_session(&self, session: &StoredSession) -> Result<(), StoreError>;
+    /// Records that the session was used at `seen_at`.
+    async fn touch_session(
+        &self,
+        id_hash: &[u8; 32],
+        seen_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Forgets a session.
+    async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<(), StoreError>;
+    /// Deletes the sessions opened before `opened_before` or unused since `seen_before`.
+    async fn prune_sessions(
+        &self,
+        opened_before: OffsetDateTime,
+        seen_before: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+    /// The `limit` most recently used sessions.
+    async fn list_sessions(&self, limit: u32) -> Result<Vec<StoredSession>, StoreError>;
+}
+
+/// The live sessions of this att, and the store that keeps them across restarts.
+#[derive(Default)]
 pub struct Sessions {
-    by_id: Mutex<HashMap<String, Session>>,
+    by_hash: Mutex<HashMap<[u8; 32], Session>>,
     secure: bool,
+    store: Option<Arc<dyn SessionStore>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("secure", &self.secure)
+            .field("stored", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 fn random_token() -> String {
@@ -59,61 +123,188 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// What the store keys a session by.
+pub fn id_hash(id: &str) -> [u8; 32] {
+    Sha256::digest(id.as_bytes()).into()
+}
+
+/// Runs a store write in the background (requests do not wait for it); a failure is logged.
+fn in_background(
+    what: &'static str,
+    write: impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static,
+) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            if let Err(e) = write.await {
+                tracing::warn!(error = %e, "dashboard sessions: could not {what}");
+            }
+        });
+    }
+}
+
 impl Sessions {
-    /// Sessions whose cookies are `Secure` when `secure` (att serves HTTPS).
+    /// Sessions whose cookies are `Secure` when `secure` (att serves HTTPS), kept only in
+    /// memory.
     pub fn new(secure: bool) -> Self {
         Self {
-            by_id: Mutex::default(),
+            by_hash: Mutex::default(),
             secure,
+            store: None,
         }
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.by_id.lock().unwrap_or_else(|p| p.into_inner())
+    /// These sessions, kept in `store` too.
+    pub fn stored_in(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.store = Some(store);
+        self
     }
 
-    /// Opens a session for `credential`; returns its id and `Set-Cookie` value.
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
+        self.by_hash.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the stored sessions back (after a restart), dropping the expired ones; answers
+    /// how many are live.
+    pub async fn restore(&self) -> Result<usize, StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let now = OffsetDateTime::now_utc();
+        store.prune_sessions(now - LIFETIME, now - IDLE).await?;
+        let stored = store.list_sessions(MAX_SESSIONS as u32).await?;
+        let mut map = self.map();
+        for s in stored {
+            let session = Session {
+                credential: s.credential.as_deref().map(Arc::from),
+                csrf: Arc::from(s.csrf.as_str()),
+                opened: s.opened_at,
+                seen: s.seen_at,
+                stored_seen: Some(s.seen_at),
+            };
+            if live(&session, now) {
+                map.insert(s.id_hash, session);
+            }
+        }
+        Ok(map.len())
+    }
+
+    /// Opens a session for `credential`; returns its id and `Set-Cookie` value. A session
+    /// with a credential is stored (awaited: the login's answer follows the write).
+    pub async fn open_stored(&self, credential: &str) -> (String, Session, HeaderValue) {
+        let (id, mut session, cookie) = self.open(Some(credential));
+        if let Some(store) = &self.store {
+            let now = session.opened;
+            let record = StoredSession {
+                id_hash: id_hash(&id),
+                credential: Some(credential.to_owned()),
+                csrf: session.csrf.to_string(),
+                opened_at: now,
+                seen_at: now,
+            };
+            match store.save_session(&record).await {
+                Ok(()) => {
+                    session.stored_seen = Some(now);
+                    if let Some(s) = self.map().get_mut(&record.id_hash) {
+                        s.stored_seen = Some(now);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "dashboard sessions: could not store one"),
+            }
+            let store = store.clone();
+            in_background("prune expired sessions", async move {
+                store
+                    .prune_sessions(now - LIFETIME, now - IDLE)
+                    .await
+                    .map(|_| ())
+            });
+        }
+        (id, session, cookie)
+    }
+
+    /// Opens a session for `credential` in memory; returns its id and `Set-Cookie` value.
     pub fn open(&self, credential: Option<&str>) -> (String, Session, HeaderValue) {
-        let now = Instant::now();
+        let now = OffsetDateTime::now_utc();
         let id = random_token();
         let session = Session {
             credential: credential.map(Arc::from),
             csrf: Arc::from(random_token()),
             opened: now,
             seen: now,
+            stored_seen: None,
         };
+        let mut gone = Vec::new();
         let mut map = self.map();
-        map.retain(|_, s| live(s, now));
+        map.retain(|k, s| {
+            let keep = live(s, now);
+            if !keep && s.stored_seen.is_some() {
+                gone.push(*k);
+            }
+            keep
+        });
         if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.seen)
-                .map(|(k, _)| k.clone())
+            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| *k)
+            && let Some(s) = map.remove(&oldest)
+            && s.stored_seen.is_some()
         {
-            map.remove(&oldest);
+            gone.push(oldest);
         }
-        map.insert(id.clone(), session.clone());
+        map.insert(id_hash(&id), session.clone());
         drop(map);
+        self.forget_stored(gone);
         let cookie = self.cookie(&id, None);
         (id, session, cookie)
     }
 
+    fn forget_stored(&self, hashes: Vec<[u8; 32]>) {
+        let Some(store) = &self.store else { return };
+        for h in hashes {
+            let store = store.clone();
+            in_background("delete an ended session", async move {
+                store.delete_session(&h).await
+            });
+        }
+    }
+
     /// The live session `id`, marked as used now.
     pub fn get(&self, id: &str) -> Option<Session> {
-        let now = Instant::now();
+        let now = OffsetDateTime::now_utc();
+        let hash = id_hash(id);
         let mut map = self.map();
-        let s = map.get_mut(id)?;
+        let s = map.get_mut(&hash)?;
         if !live(s, now) {
-            map.remove(id);
+            let stored = s.stored_seen.is_some();
+            map.remove(&hash);
+            drop(map);
+            if stored {
+                self.forget_stored(vec![hash]);
+            }
             return None;
         }
         s.seen = now;
-        Some(s.clone())
+        let stale = s.stored_seen.is_some_and(|at| now - at >= TOUCH);
+        if stale {
+            s.stored_seen = Some(now);
+        }
+        let found = s.clone();
+        drop(map);
+        if stale && let Some(store) = self.store.clone() {
+            in_background("record a session's use", async move {
+                store.touch_session(&hash, now).await
+            });
+        }
+        Some(found)
     }
 
     /// Ends session `id`; returns the `Set-Cookie` value that clears the cookie.
-    pub fn close(&self, id: &str) -> HeaderValue {
-        self.map().remove(id);
+    pub async fn close(&self, id: &str) -> HeaderValue {
+        let hash = id_hash(id);
+        let removed = self.map().remove(&hash);
+        if let (Some(store), Some(s)) = (&self.store, removed)
+            && s.stored_seen.is_some()
+            && let Err(e) = store.delete_session(&hash).await
+        {
+            tracing::warn!(error = %e, "dashboard sessions: could not delete an ended one");
+        }
         self.cookie("", Some(0))
     }
 
@@ -129,8 +320,8 @@ impl Sessions {
     }
 }
 
-fn live(s: &Session, now: Instant) -> bool {
-    now.duration_since(s.seen) < IDLE && now.duration_since(s.opened) < LIFETIME
+fn live(s: &Session, now: OffsetDateTime) -> bool {
+    now - s.seen < IDLE && now - s.opened < LIFETIME
 }
 
 /// The session id in a request's `Cookie` headers.
@@ -243,8 +434,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_session_is_found_by_its_cookie_until_closed() {
+    #[tokio::test]
+    async fn a_session_is_found_by_its_cookie_until_closed() {
         let sessions = Sessions::new(false);
         let (id, session, cookie) = sessions.open(Some("secret"));
         let text = cookie.to_str().unwrap();
@@ -256,7 +447,14 @@ mod tests {
         let found = sessions.get(cookie_id(&headers).unwrap()).unwrap();
         assert_eq!(found.csrf, session.csrf);
         assert_eq!(found.credential.as_deref(), Some("secret"));
-        assert!(sessions.close(&id).to_str().unwrap().contains("Max-Age=0"));
+        assert!(
+            sessions
+                .close(&id)
+                .await
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
         assert!(sessions.get(&id).is_none());
     }
 

@@ -222,7 +222,7 @@ pub(in crate::http) async fn invoke_tool(
     responses((status = 200, description = "the resource", body = Invoked),
               (status = 404, description = "no server offers it", body = ErrorBody),
               (status = 503, description = "no server could serve it", body = ErrorBody)))]
-async fn invoke_resource(
+pub(in crate::http) async fn invoke_resource(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     ApiJson(body): ApiJson<InvokeResource>,
@@ -242,7 +242,7 @@ async fn invoke_resource(
     responses((status = 200, description = "the prompt", body = Invoked),
               (status = 404, description = "no server offers it", body = ErrorBody),
               (status = 503, description = "no server could serve it", body = ErrorBody)))]
-async fn invoke_prompt(
+pub(in crate::http) async fn invoke_prompt(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     ApiJson(body): ApiJson<InvokePrompt>,

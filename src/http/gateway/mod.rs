@@ -29,8 +29,8 @@ pub use catalog::{CatalogEntry, CatalogList};
 pub(in crate::http) use catalog::{list_prompts, list_resources, list_tools};
 pub(in crate::http) use events::invocation_events;
 pub use events::{ConnectionEventParams, GatewayEvents, InvocationEventParams};
-pub(in crate::http) use invoke::invoke_tool;
 pub use invoke::{InvokePrompt, InvokeResource, InvokeTool, Invoked};
+pub(in crate::http) use invoke::{invoke_prompt, invoke_resource, invoke_tool};
 pub(in crate::http) use sessions::{check_one, invalidate_session};
 
 use super::AppState;

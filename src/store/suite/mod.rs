@@ -13,6 +13,7 @@ use super::{PgStore, SqliteStore, Store};
 mod events;
 mod locks;
 mod records;
+mod sessions;
 
 /// Where a test's database lives.
 enum Engine {
