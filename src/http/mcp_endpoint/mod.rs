@@ -231,11 +231,12 @@ impl FederatedServer {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
             request_id: Some(context.id.clone()),
-            log_level: *self
+            // A 2026-07-28 client asks per request (`_meta`); an older one per session.
+            log_level: context.meta.log_level().or(*self
                 .session
                 .log_level
                 .lock()
-                .unwrap_or_else(|p| p.into_inner()),
+                .unwrap_or_else(|p| p.into_inner())),
         };
         tokio::select! {
             o = self.gateway.invoker.invoke_on(&call, &[], only, Some(&relay), &id) => Ok(o),
