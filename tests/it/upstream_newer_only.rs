@@ -308,15 +308,60 @@ async fn a_2026_only_upstreams_input_required_is_asked_of_the_calling_client_and
     let e = call(&mute, "ask", json!({"kind": "elicitation"}))
         .await
         .expect_err("nobody to answer");
-    assert!(
-        e.to_string().contains("does not offer elicitation"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("does not offer elicitation"), "{e}");
     // Through the HTTP API there is no client to ask.
     let body = json!({"tool_name": "ask", "arguments": {"kind": "elicitation"}});
     let (status, v) = common::post(&att, "/api/v1/mcp/invoke/tool", body).await;
     assert_ne!(status, 200, "{v}");
     assert!(v.to_string().contains("no client to ask"), "{v}");
+    att.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_2026_client_gets_the_upstreams_input_required_and_completes_the_call_by_retrying() {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::{ClientLifecycleMode, ClientServiceExt};
+
+    let (modern, att) = modern_upstream().await;
+    let (tx, mut heard) = mpsc::unbounded_channel();
+    let c = Heard {
+        heard: tx,
+        answers: true,
+    }
+    .serve_with_lifecycle(
+        StreamableHttpClientTransport::from_uri(att.url("/mcp")),
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await
+    .expect("discovers att's /mcp");
+    eventually("the federated tools", LIMIT, || async {
+        let tools = c.list_all_tools().await.ok()?;
+        tools.iter().any(|t| t.name == "ask").then_some(())
+    })
+    .await;
+    let before = modern.fixture.state.calls.load(Ordering::SeqCst);
+    // rmcp's client fulfils `input_required` itself (its handler answers) and calls again.
+    let arguments = json!({"kind": "elicitation"}).as_object().cloned();
+    let r = c
+        .call_tool(CallToolRequestParams::new("ask").with_arguments(arguments.unwrap_or_default()))
+        .await
+        .expect("ask, answered and retried by the client");
+    assert_eq!(
+        next_heard(&mut heard, "asked").await,
+        "asked elicitation \"modern needs a name\""
+    );
+    assert_eq!(
+        r.structured_content,
+        Some(json!({"server": "modern",
+                    "answer": {"action": "accept", "content": {"name": "ada"}}})),
+        "{r:?}"
+    );
+    assert_eq!(
+        modern.fixture.state.calls.load(Ordering::SeqCst) - before,
+        2
+    );
     att.server.shutdown().await;
 }
 
@@ -356,7 +401,8 @@ async fn subscribed_resources_of_a_2026_only_upstream_are_updated_also_on_its_ne
         next_heard(&mut heard, "updated").await,
         format!("updated {URI}")
     );
-    let pid = |r: rmcp::model::CallToolResult| r.structured_content.unwrap_or_default()["pid"].clone();
+    let pid =
+        |r: rmcp::model::CallToolResult| r.structured_content.unwrap_or_default()["pid"].clone();
     let first = pid(call(&c, "stats", json!({})).await.expect("stats"));
     // The child goes; the next session (a new child) follows the URI again.
     let _ = call(&c, "crash", json!({})).await;
@@ -367,7 +413,10 @@ async fn subscribed_resources_of_a_2026_only_upstream_are_updated_also_on_its_ne
     })
     .await;
     assert_eq!(r["server"], "modern-child");
-    assert_ne!(pid(call(&c, "stats", json!({})).await.expect("stats")), first);
+    assert_ne!(
+        pid(call(&c, "stats", json!({})).await.expect("stats")),
+        first
+    );
     assert_eq!(
         next_heard(&mut heard, "updated").await,
         format!("updated {URI}")

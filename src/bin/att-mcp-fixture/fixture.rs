@@ -511,6 +511,7 @@ impl ServerHandler for Fixture {
                         level,
                         json!(format!("{} is sleeping {ms} ms", self.name)),
                     );
+                    #[allow(deprecated)]
                     let _ = ctx.peer.notify_logging_message(message).await;
                 }
                 tokio::select! {

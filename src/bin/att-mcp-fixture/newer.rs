@@ -11,13 +11,15 @@
 
 #![allow(dead_code)]
 
-#[allow(deprecated)] // sampling and roots: deprecated by SEP-2577, still in MRTR's input requests
+use rmcp::ErrorData;
+#[allow(deprecated)]
+// sampling and roots: deprecated by SEP-2577, still in MRTR's input requests
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, InputRequest,
-    InputRequests, InputRequiredResult, LoggingLevel, RequestMetaObject, ResourceUpdatedNotification,
-    ResourceUpdatedNotificationParam, ServerNotification, ServerRequest,
+    InputRequests, InputRequiredResult, LoggingLevel, RequestMetaObject,
+    ResourceUpdatedNotification, ResourceUpdatedNotificationParam, ServerNotification,
+    ServerRequest,
 };
-use rmcp::ErrorData;
 use serde_json::json;
 
 /// The rank of a log level, least severe first (RFC 5424 order).
@@ -55,10 +57,7 @@ pub fn ask(
     request: ServerRequest,
     call: &CallToolRequestParams,
 ) -> Result<CallToolResponse, ErrorData> {
-    let answer = call
-        .input_responses
-        .as_ref()
-        .and_then(|r| r.get("answer"));
+    let answer = call.input_responses.as_ref().and_then(|r| r.get("answer"));
     if let Some(answer) = answer {
         if call.request_state.as_deref() != Some(state(kind).as_str()) {
             return Err(ErrorData::invalid_params(

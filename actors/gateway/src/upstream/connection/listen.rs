@@ -38,8 +38,8 @@ pub(super) fn filter(capabilities: &Value, uris: &BTreeSet<String>) -> Option<Su
     filter.tools_list_changed = changes("tools").then_some(true);
     filter.prompts_list_changed = changes("prompts").then_some(true);
     filter.resources_list_changed = changes("resources").then_some(true);
-    filter.resource_subscriptions = (subscribable(capabilities) && !uris.is_empty())
-        .then(|| uris.iter().cloned().collect());
+    filter.resource_subscriptions =
+        (subscribable(capabilities) && !uris.is_empty()).then(|| uris.iter().cloned().collect());
     (filter != SubscriptionFilter::new()).then_some(filter)
 }
 
@@ -239,8 +239,14 @@ mod tests {
         let cases = [
             (json!({}), None),
             (json!({"resources": {}}), None),
-            (json!({"resources": {"subscribe": false, "listChanged": true}}), Some(None)),
-            (json!({"resources": {"subscribe": true}}), Some(Some(vec!["x://a", "x://b"]))),
+            (
+                json!({"resources": {"subscribe": false, "listChanged": true}}),
+                Some(None),
+            ),
+            (
+                json!({"resources": {"subscribe": true}}),
+                Some(Some(vec!["x://a", "x://b"])),
+            ),
         ];
         for (caps, want) in cases {
             let got = filter(&caps, &uris).map(|f| f.resource_subscriptions);
@@ -248,6 +254,10 @@ mod tests {
             assert_eq!(got, want, "{caps}");
         }
         let subscribable = json!({"resources": {"subscribe": true}});
-        assert_eq!(filter(&subscribable, &BTreeSet::new()), None, "nothing to follow");
+        assert_eq!(
+            filter(&subscribable, &BTreeSet::new()),
+            None,
+            "nothing to follow"
+        );
     }
 }

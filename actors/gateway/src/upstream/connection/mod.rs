@@ -43,12 +43,11 @@ use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
     ClientRequest, ClientResult, CompleteRequest, CompleteRequestParams, CompleteResult,
     ElicitRequest, ElicitRequestParams, ElicitResult, ErrorCode, GetExtensions, GetMeta,
-    GetPromptRequest,
-    GetPromptRequestParams, GetPromptResult, Implementation, JsonObject, ListPromptsRequest,
-    ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
-    PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion, ReadResourceRequest,
-    ReadResourceRequestParams, ReadResourceResult, RequestId, ServerRequest, ServerResult,
-    SubscribeRequestParams, UnsubscribeRequestParams,
+    GetPromptRequest, GetPromptRequestParams, GetPromptResult, Implementation, JsonObject,
+    ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
+    PaginatedRequestParams, PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ReadResourceRequest, ReadResourceRequestParams, ReadResourceResult, RequestId, ServerRequest,
+    ServerResult, SubscribeRequestParams, UnsubscribeRequestParams,
 };
 // Deprecated by SEP-2577 / the 2026-07-28 protocol; the protocol att speaks upstream
 // (2025-11-25) has them.
@@ -90,6 +89,7 @@ pub use open::{connect, connect_with};
 pub use relay::Relay;
 use relay::*;
 use requests::*;
+pub use rounds::Resume;
 pub use sse::SseError;
 
 /// Something an upstream told att outside of a request.

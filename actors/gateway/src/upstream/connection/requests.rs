@@ -54,25 +54,43 @@ impl Connection {
         arguments: Option<JsonObject>,
         deadline: Duration,
     ) -> Result<CallToolResult, CallFailure> {
-        self.call_tool_for(name, arguments, deadline, None).await
+        match self
+            .call_tool_for(name, arguments, None, deadline, None)
+            .await?
+        {
+            crate::answer::Answer::Tool(r) => Ok(r),
+            other => Err(CallFailure::Malformed(format!(
+                "unexpected reply to tools/call: {}",
+                other.kind()
+            ))),
+        }
     }
 
     /// [`Self::call_tool`] on behalf of a client: what the upstream says and asks during the
-    /// call goes to `relay` (see [`Relay`]).
+    /// call goes to `relay` (see [`Relay`]); `resume` carries a 2026-07-28 client's answers
+    /// to the upstream's `input_required`, which comes back as the answer for such a client.
     pub async fn call_tool_for(
         &self,
         name: &str,
         arguments: Option<JsonObject>,
+        resume: Option<&Resume>,
         deadline: Duration,
         relay: Option<&Relay>,
-    ) -> Result<CallToolResult, CallFailure> {
+    ) -> Result<crate::answer::Answer, CallFailure> {
         let mut params = CallToolRequestParams::new(name.to_owned());
         if let Some(args) = arguments {
             params = params.with_arguments(args);
         }
+        if let Some(resume) = resume {
+            params.input_responses = resume.responses.clone();
+            params.request_state = resume.state.clone();
+        }
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         match self.exchange_rounds(request, deadline, relay).await? {
-            ServerResult::CallToolResult(r) => Ok(r),
+            ServerResult::CallToolResult(r) => Ok(crate::answer::Answer::Tool(r)),
+            ServerResult::InputRequiredResult(r) => Ok(crate::answer::Answer::InputRequired(
+                crate::answer::Asked(r),
+            )),
             other => Err(unexpected("tools/call", &other)),
         }
     }

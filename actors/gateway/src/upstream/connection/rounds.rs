@@ -10,7 +10,9 @@
 //! ([`super::client::ask_relay`]: a server-to-client request on the call's response stream;
 //! a client that did not offer the capability is not asked), and the request goes upstream
 //! again with the answers. Without a client (a call through the HTTP API) there is nobody
-//! to ask and the call fails, saying so.
+//! to ask and the call fails, saying so. A client of 2026-07-28 has no back-channel to be
+//! asked on: the `input_required` answer is its own to fulfil, and is returned to it
+//! ([`Relay::passes_input`]); its retry comes back with the answers ([`Resume`]).
 //!
 //! Bounds: at most [`MAX_ROUNDS`] rounds (a round with no question, only a state, counts
 //! like the others), at most [`MAX_QUESTIONS`] questions a round, each upstream round and
@@ -23,6 +25,16 @@ use rmcp::model::{InputRequest, InputRequiredResult, InputResponses};
 use super::client::{Asks, ask_relay};
 use super::*;
 use crate::upstream::outcome::INVALID_PARAMS;
+
+/// A 2026-07-28 client's retry of a call the upstream answered `input_required`: its answers
+/// and the upstream's state, echoed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Resume {
+    /// `inputResponses`.
+    pub responses: Option<InputResponses>,
+    /// The upstream's `requestState`.
+    pub state: Option<String>,
+}
 
 /// The most `input_required` answers one request may get before att gives up.
 pub(super) const MAX_ROUNDS: usize = 8;
@@ -41,7 +53,11 @@ impl Connection {
     ) -> Result<ServerResult, CallFailure> {
         for _ in 0..MAX_ROUNDS {
             let asked = match self.exchange(request.clone(), deadline, relay).await? {
-                ServerResult::InputRequiredResult(asked) => asked,
+                ServerResult::InputRequiredResult(asked)
+                    if !relay.is_some_and(|r| r.passes_input) =>
+                {
+                    asked
+                }
                 other => return Ok(other),
             };
             let relay = relay.ok_or_else(|| {
@@ -104,7 +120,10 @@ async fn answer(
             })?;
         answers.insert(key, result_value(reply)?);
     }
-    Ok(((!answers.is_empty()).then_some(answers), asked.request_state))
+    Ok((
+        (!answers.is_empty()).then_some(answers),
+        asked.request_state,
+    ))
 }
 
 /// An input request as the server-to-client request a handshake-era client is asked.
@@ -169,16 +188,26 @@ mod tests {
     #[test]
     fn only_calls_prompts_and_reads_go_again_with_the_answers_and_the_state() {
         let cases = [
-            (json!({"method": "tools/call", "params": {"name": "t"}}), true),
-            (json!({"method": "prompts/get", "params": {"name": "p"}}), true),
-            (json!({"method": "resources/read", "params": {"uri": "x://y"}}), true),
+            (
+                json!({"method": "tools/call", "params": {"name": "t"}}),
+                true,
+            ),
+            (
+                json!({"method": "prompts/get", "params": {"name": "p"}}),
+                true,
+            ),
+            (
+                json!({"method": "resources/read", "params": {"uri": "x://y"}}),
+                true,
+            ),
             (json!({"method": "tools/list", "params": {}}), false),
             (json!({"method": "ping"}), false),
         ];
         for (request, takes) in cases {
             let method = request["method"].clone();
             let mut r: ClientRequest = serde_json::from_value(request).expect("a request");
-            let answers = InputResponses::from([("answer".to_owned(), json!({"action": "accept"}))]);
+            let answers =
+                InputResponses::from([("answer".to_owned(), json!({"action": "accept"}))]);
             let done = again(&mut r, Some(answers), Some("s1".into()));
             assert_eq!(done.is_ok(), takes, "{method}");
             if takes {
