@@ -336,11 +336,37 @@ async fn a_2026_client_gets_the_upstreams_input_required_and_completes_the_call_
     )
     .await
     .expect("discovers att's /mcp");
+    // Discovery answers with att's own server info and capabilities.
+    let info = c.peer_info().expect("discovered");
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("att")
+    );
+    let caps = serde_json::to_value(&info.capabilities).expect("json");
+    assert_eq!(caps["resources"]["subscribe"], true, "{caps}");
+    assert_eq!(caps["tools"]["listChanged"], true, "{caps}");
     eventually("the federated tools", LIMIT, || async {
         let tools = c.list_all_tools().await.ok()?;
         tools.iter().any(|t| t.name == "ask").then_some(())
     })
     .await;
+    // List changes reach it on `subscriptions/listen`.
+    let filter = rmcp::model::SubscriptionFilter::builder()
+        .tools_list_changed()
+        .build();
+    let mut changes = c.peer().listen(filter).await.expect("listen");
+    call_2026(&c, "flip").await;
+    let change = tokio::time::timeout(LIMIT, changes.next())
+        .await
+        .expect("a list change within the limit")
+        .expect("the stream");
+    assert!(
+        matches!(
+            change,
+            Some(rmcp::model::ServerNotification::ToolListChangedNotification(_))
+        ),
+        "{change:?}"
+    );
     let before = modern.fixture.state.calls.load(Ordering::SeqCst);
     // rmcp's client fulfils `input_required` itself (its handler answers) and calls again.
     let arguments = json!({"kind": "elicitation"}).as_object().cloned();
@@ -363,6 +389,14 @@ async fn a_2026_client_gets_the_upstreams_input_required_and_completes_the_call_
         2
     );
     att.server.shutdown().await;
+}
+
+/// `tool` without arguments, by a client of any era.
+async fn call_2026<S: rmcp::Service<RoleClient>>(c: &RunningService<RoleClient, S>, tool: &str) {
+    c.peer()
+        .call_tool(CallToolRequestParams::new(tool.to_owned()))
+        .await
+        .expect("the call");
 }
 
 /// A client that offers nothing.

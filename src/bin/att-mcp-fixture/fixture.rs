@@ -29,13 +29,18 @@
 //! 2026-07-28), and a client comes in with `server/discover` and per-request metadata
 //! (`stats` counts the discoveries as handshakes); list changes reach such a client on its
 //! `subscriptions/listen` streams, and log messages, `ask` and `touch` work the way that
-//! version has them ([`super::newer`]).
+//! version has them ([`newer`]).
 //!
 //! Also a resource `fixture://greeting`, a template `fixture://items/{id}`, a prompt `greet`
 //! (its `name` argument completes from alice, albert, bob).
 //! `tools/list` pages four tools at a time.
 
 #![allow(dead_code)]
+
+// By path: this file is also included by path (tests, benches), where a plain `mod` would
+// look for `fixture/newer.rs`.
+#[path = "newer.rs"]
+mod newer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -259,7 +264,7 @@ impl Fixture {
             }
         };
         if self.state.newer_only.load(Ordering::SeqCst) {
-            return super::newer::ask(&self.name, kind, request, call);
+            return newer::ask(&self.name, kind, request, call);
         }
         // Sent from this handler's task, so rmcp rides it on the call's response stream.
         let answer = ctx.peer.send_request(request).await.map(|r| {
@@ -314,7 +319,7 @@ impl Fixture {
             .lock()
             .map(|l| l.clone())
             .unwrap_or_default();
-        let listening = super::newer::touch_listeners(&sinks, uri).await;
+        let listening = newer::touch_listeners(&sinks, uri).await;
         let body = json!({"server": self.name, "notified": peers.len() + listening});
         let mut result = CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
         result.structured_content = Some(body);
@@ -504,7 +509,7 @@ impl ServerHandler for Fixture {
                 #[allow(deprecated)]
                 let level = rmcp::model::LoggingLevel::Info;
                 if !self.state.newer_only.load(Ordering::SeqCst)
-                    || super::newer::wants_log(&ctx.meta, level)
+                    || newer::wants_log(&ctx.meta, level)
                 {
                     #[allow(deprecated)]
                     let message = rmcp::model::LoggingMessageNotificationParam::new(

@@ -5,7 +5,6 @@
 //! protocol 2026-07-28 alone (it refuses `initialize`; see `fixture.rs`).
 
 mod fixture;
-mod newer;
 
 use std::process::ExitCode;
 use std::sync::Arc;

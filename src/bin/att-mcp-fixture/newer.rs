@@ -1,5 +1,5 @@
 //! What the fixture does differently as a server of protocol 2026-07-28 alone
-//! (`--only-2026-07-28`, [`super::fixture::FixtureState::newer_only`]), where a server has no
+//! (`--only-2026-07-28`, [`super::FixtureState::newer_only`]), where a server has no
 //! back-channel and no session-wide settings:
 //! - log messages are sent only when the request's `_meta` asks for them
 //!   (`io.modelcontextprotocol/logLevel`), at that level or above ([`wants_log`]);

@@ -204,10 +204,6 @@ impl Drop for AttProcess {
 #[path = "../../../src/bin/att-mcp-fixture/fixture.rs"]
 pub mod fixture;
 
-/// The fixture's 2026-07-28-only behaviour (`fixture.rs` calls it as `super::newer`).
-#[path = "../../../src/bin/att-mcp-fixture/newer.rs"]
-pub mod newer;
-
 /// A legacy HTTP+SSE server serving the fixture handler.
 pub mod legacy_sse;
 
