@@ -72,17 +72,18 @@ async fn an_http_upstream_of_2026_07_28_only_is_discovered_routed_and_health_che
         modern.fixture.state.handshakes.load(Ordering::SeqCst) >= 1,
         "att discovered the server"
     );
-    let tools = att.get_json("/api/v1/mcp/tools").await;
-    let echo = tools["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|t| t["name"] == "echo"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let servers = echo["servers"].as_array().cloned().unwrap_or_default();
-    assert!(
-        servers.contains(&json!("modern")) && servers.contains(&json!("classic")),
-        "{tools}"
-    );
+    // Both servers' catalogs: the classic one's may still be on its way.
+    eventually("`echo` listed for both servers", LIMIT, || async {
+        let tools = att.get_json("/api/v1/mcp/tools").await;
+        let echo = tools["items"]
+            .as_array()?
+            .iter()
+            .find(|t| t["name"] == "echo")?
+            .clone();
+        let servers = echo["servers"].as_array()?.clone();
+        (servers.contains(&json!("modern")) && servers.contains(&json!("classic"))).then_some(())
+    })
+    .await;
     // Its list changes reach att on the `subscriptions/listen` stream att opened.
     let body = json!({"tool_name": "flip", "arguments": {}, "preferred_servers": ["modern"]});
     let (status, v) = common::post(&att, "/api/v1/mcp/invoke/tool", body).await;
