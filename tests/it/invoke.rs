@@ -69,6 +69,7 @@ fn tool(name: &str, args: Value) -> Request {
     Request::Tool {
         name: name.into(),
         arguments: args.as_object().cloned(),
+        resume: None,
     }
 }
 

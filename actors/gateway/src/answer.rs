@@ -22,6 +22,20 @@ pub enum Answer {
     Complete(CompleteResult),
     /// `resources/subscribe`, `resources/unsubscribe`: `{}`.
     Empty,
+    /// `tools/call` answered `input_required` (2026-07-28), passed on to a client of that
+    /// version rather than asked of it ([`crate::upstream::connection::Relay::passes_input`]).
+    InputRequired(Asked),
+}
+
+/// An upstream's `input_required` answer; equal when the same on the wire (rmcp's type has no
+/// `PartialEq`: its requests carry extensions).
+#[derive(Debug, Clone)]
+pub struct Asked(pub rmcp::model::InputRequiredResult);
+
+impl PartialEq for Asked {
+    fn eq(&self, other: &Self) -> bool {
+        serde_json::to_value(&self.0).ok() == serde_json::to_value(&other.0).ok()
+    }
 }
 
 impl Serialize for Answer {
@@ -32,6 +46,7 @@ impl Serialize for Answer {
             Self::Prompt(r) => r.serialize(s),
             Self::Complete(r) => r.serialize(s),
             Self::Empty => serde_json::Map::new().serialize(s),
+            Self::InputRequired(r) => r.0.serialize(s),
         }
     }
 }
@@ -51,6 +66,7 @@ impl Answer {
             Self::Prompt(_) => "prompts/get",
             Self::Complete(_) => "completion/complete",
             Self::Empty => "resources/subscribe",
+            Self::InputRequired(_) => "input_required",
         }
     }
 }

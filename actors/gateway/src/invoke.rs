@@ -43,6 +43,8 @@ pub enum Request {
         name: String,
         /// Its arguments.
         arguments: Option<JsonObject>,
+        /// A 2026-07-28 client's answers to the upstream's `input_required` (boxed: rare).
+        resume: Option<Box<crate::upstream::connection::Resume>>,
     },
     /// `resources/read`.
     Resource {
@@ -515,11 +517,14 @@ async fn call(
 ) -> (Result<Answer, CallFailure>, bool) {
     let (connection, deadline) = (&ready.connection, ready.call_timeout);
     match request {
-        Request::Tool { name, arguments } => (
+        Request::Tool {
+            name,
+            arguments,
+            resume,
+        } => (
             connection
-                .call_tool_for(name, arguments.clone(), deadline, relay)
-                .await
-                .map(Answer::Tool),
+                .call_tool_for(name, arguments.clone(), resume.as_deref(), deadline, relay)
+                .await,
             ready.tool_is_repeatable(name),
         ),
         Request::Resource { uri } => (

@@ -28,13 +28,19 @@
 //! 2026-07-28: `initialize` is refused with `-32022` (unsupported protocol version, listing
 //! 2026-07-28), and a client comes in with `server/discover` and per-request metadata
 //! (`stats` counts the discoveries as handshakes); list changes reach such a client on its
-//! `subscriptions/listen` streams.
+//! `subscriptions/listen` streams, and log messages, `ask` and `touch` work the way that
+//! version has them ([`newer`]).
 //!
 //! Also a resource `fixture://greeting`, a template `fixture://items/{id}`, a prompt `greet`
 //! (its `name` argument completes from alice, albert, bob).
 //! `tools/list` pages four tools at a time.
 
 #![allow(dead_code)]
+
+// By path: this file is also included by path (tests, benches), where a plain `mod` would
+// look for `fixture/newer.rs`.
+#[path = "newer.rs"]
+mod newer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -223,10 +229,12 @@ impl Fixture {
     #[allow(deprecated)] // sampling and roots: deprecated by SEP-2577, still in 2025-11-25
     async fn ask(
         &self,
-        args: Option<&JsonObject>,
+        call: &CallToolRequestParams,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let kind = args
+        let kind = call
+            .arguments
+            .as_ref()
             .and_then(|a| a.get("kind"))
             .and_then(|v| v.as_str())
             .unwrap_or_default();
@@ -255,6 +263,9 @@ impl Fixture {
                 ));
             }
         };
+        if self.state.newer_only.load(Ordering::SeqCst) {
+            return newer::ask(&self.name, kind, request, call);
+        }
         // Sent from this handler's task, so rmcp rides it on the call's response stream.
         let answer = ctx.peer.send_request(request).await.map(|r| {
             match r {
@@ -302,7 +313,14 @@ impl Fixture {
                 .notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri))
                 .await;
         }
-        let body = json!({"server": self.name, "notified": peers.len()});
+        let sinks = self
+            .state
+            .listeners
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        let listening = newer::touch_listeners(&sinks, uri).await;
+        let body = json!({"server": self.name, "notified": peers.len() + listening});
         let mut result = CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
         result.structured_content = Some(body);
         Ok(result.into())
@@ -487,14 +505,20 @@ impl ServerHandler for Fixture {
                         .notify_progress(ProgressNotificationParam::new(token, 0.5))
                         .await;
                 }
+                // A 2026-07-28 server logs only what the request's `_meta` asks for.
                 #[allow(deprecated)]
-                let _ = ctx
-                    .peer
-                    .notify_logging_message(rmcp::model::LoggingMessageNotificationParam::new(
-                        rmcp::model::LoggingLevel::Info,
+                let level = rmcp::model::LoggingLevel::Info;
+                if !self.state.newer_only.load(Ordering::SeqCst)
+                    || newer::wants_log(&ctx.meta, level)
+                {
+                    #[allow(deprecated)]
+                    let message = rmcp::model::LoggingMessageNotificationParam::new(
+                        level,
                         json!(format!("{} is sleeping {ms} ms", self.name)),
-                    ))
-                    .await;
+                    );
+                    #[allow(deprecated)]
+                    let _ = ctx.peer.notify_logging_message(message).await;
+                }
                 tokio::select! {
                     () = ctx.ct.cancelled() => Err(ErrorData::internal_error("cancelled", None)),
                     () = tokio::time::sleep(Duration::from_millis(ms)) => self.echo(Some(&obj(json!({"text": format!("slept {ms} ms")})))),
@@ -546,7 +570,7 @@ impl ServerHandler for Fixture {
                 result.structured_content = Some(body);
                 Ok(result.into())
             }
-            "ask" => self.ask(args, &ctx).await,
+            "ask" => self.ask(&request, &ctx).await,
             "touch" => self.touch(args).await,
             "all_content" => self.all_content(),
             "extra" if self.state.flipped.load(Ordering::SeqCst) => {

@@ -213,6 +213,7 @@ pub(in crate::http) async fn invoke_tool(
     let request = Request::Tool {
         name: body.tool_name,
         arguments: body.arguments,
+        resume: None,
     };
     invoke(&state, request, &body.preferred_servers, &request_id).await
 }

@@ -17,6 +17,9 @@
 //! `data` names the limit and carries `retry_after_ms` — for `tools/call` too: the tool never
 //! ran, so it is not a tool's result for the model to read but the client's to retry.
 //!
+//! An upstream's `input_required` is asked of a 2025-11-25 client by att (it has a
+//! back-channel) and passed on to a 2026-07-28 client to fulfil and retry (`input`).
+//!
 //! Per session, att keeps the client's log level (`logging/setLevel`: relayed log messages
 //! below it are not sent) and its resource subscriptions (held upstream through
 //! `att_gateway::upstream::subscriptions`, released when the session ends).
@@ -26,6 +29,7 @@
 //! outcomes become MCP results and errors is in `results`.
 
 mod guard;
+mod input;
 mod results;
 
 use guard::{principal, session_id};
@@ -208,11 +212,32 @@ impl FederatedServer {
                 None,
             ));
         };
+        // A 2026-07-28 client's retry after `input_required` goes to the server that asked.
+        let (resume, asked_by) = input::resumed(&request)?;
+        let only = match (asked_by, route.only.as_deref()) {
+            (Some(asker), Some(pinned)) if asker != pinned => {
+                return Err(ErrorData::invalid_params(
+                    "`requestState` names another server than the tool's",
+                    None,
+                ));
+            }
+            (Some(asker), _) => Some(asker),
+            (None, pinned) => pinned.map(str::to_owned),
+        };
         let call = Request::Tool {
             name: route.name.clone(),
             arguments: request.arguments,
+            resume,
         };
-        let o = self.invoke(call, route.only.as_deref(), context).await?;
+        let o = self.invoke(call, only.as_deref(), context).await?;
+        if let Outcome::Success { server, result, .. } = &o
+            && let att_gateway::answer::Answer::InputRequired(asked) = result.as_ref()
+        {
+            return Ok(CallToolResponse::InputRequired(input::passed_on(
+                server,
+                asked.0.clone(),
+            )));
+        }
         outcome::<CallToolResult>("tool", o)
             .map(Complete::completed)
             .map(Into::into)
@@ -231,11 +256,16 @@ impl FederatedServer {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
             request_id: Some(context.id.clone()),
-            log_level: *self
+            // No back-channel in 2026-07-28: an upstream's questions are the client's answer.
+            passes_input: context
+                .protocol_version()
+                .is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28),
+            // A 2026-07-28 client asks per request (`_meta`); an older one per session.
+            log_level: context.meta.log_level().or(*self
                 .session
                 .log_level
                 .lock()
-                .unwrap_or_else(|p| p.into_inner()),
+                .unwrap_or_else(|p| p.into_inner())),
         };
         tokio::select! {
             o = self.gateway.invoker.invoke_on(&call, &[], only, Some(&relay), &id) => Ok(o),

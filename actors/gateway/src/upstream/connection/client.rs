@@ -22,7 +22,7 @@ pub(super) enum Asks {
 }
 
 impl Asks {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Self::Sampling => "sampling",
             Self::Elicitation => "elicitation",
@@ -68,49 +68,66 @@ impl AttClient {
     async fn ask(
         &self,
         asks: Asks,
-        mut request: ServerRequest,
+        request: ServerRequest,
         context: RequestContext<RoleClient>,
     ) -> Result<ClientResult, ErrorData> {
-        let no_client = |why: String| {
-            ErrorData::new(
-                ErrorCode::METHOD_NOT_FOUND,
-                format!("att cannot relay this {} request: {why}", asks.name()),
-                None,
-            )
-        };
-        let relay = self.caller(&context).map_err(no_client)?;
-        let offered = relay
-            .peer
-            .peer_info()
-            .is_some_and(|info| asks.offered_by(&info.capabilities));
-        if !offered {
-            return Err(no_client(format!(
-                "the calling client does not offer {}",
-                asks.name()
-            )));
+        let relay = self
+            .caller(&context)
+            .map_err(|why| cannot_relay(asks, why))?;
+        ask_relay(&relay, asks, request, context.ct.cancelled()).await
+    }
+}
+
+/// The error an upstream (or, for an `input_required` round, the call) gets when att has no
+/// client to ask: "method not found", as from a client without the capability.
+pub(super) fn cannot_relay(asks: Asks, why: String) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::METHOD_NOT_FOUND,
+        format!("att cannot relay this {} request: {why}", asks.name()),
+        None,
+    )
+}
+
+/// Asks `relay`'s client `request` (on its call's response stream) and returns its answer,
+/// unless `cancelled` completes first, which cancels the question at the client. A client
+/// that did not declare the capability is not asked.
+pub(super) async fn ask_relay(
+    relay: &Relay,
+    asks: Asks,
+    mut request: ServerRequest,
+    cancelled: impl Future<Output = ()>,
+) -> Result<ClientResult, ErrorData> {
+    let offered = relay
+        .peer
+        .peer_info()
+        .is_some_and(|info| asks.offered_by(&info.capabilities));
+    if !offered {
+        return Err(cannot_relay(
+            asks,
+            format!("the calling client does not offer {}", asks.name()),
+        ));
+    }
+    if let Some(id) = &relay.request_id {
+        request
+            .extensions_mut()
+            .insert(OriginatingRequestId(id.clone()));
+    }
+    let handle = relay
+        .peer
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .map_err(client_failed)?;
+    let mut abandon = CancelOnDrop(Some((relay.peer.clone(), handle.id.clone())));
+    tokio::select! {
+        reply = handle.await_response() => {
+            abandon.0 = None;
+            reply.map_err(client_failed)
         }
-        if let Some(id) = &relay.request_id {
-            request
-                .extensions_mut()
-                .insert(OriginatingRequestId(id.clone()));
-        }
-        let handle = relay
-            .peer
-            .send_cancellable_request(request, PeerRequestOptions::no_options())
-            .await
-            .map_err(client_failed)?;
-        let mut abandon = CancelOnDrop(Some((relay.peer.clone(), handle.id.clone())));
-        tokio::select! {
-            reply = handle.await_response() => {
-                abandon.0 = None;
-                reply.map_err(client_failed)
-            }
-            // Dropping `abandon` tells the client.
-            () = context.ct.cancelled() => Err(ErrorData::internal_error(
-                "cancelled by the server",
-                None,
-            )),
-        }
+        // Dropping `abandon` tells the client.
+        () = cancelled => Err(ErrorData::internal_error(
+            "cancelled by the server",
+            None,
+        )),
     }
 }
 

@@ -16,8 +16,9 @@
 //! complete, whether it fails or its future is dropped (the actor stopping mid-handshake).
 //!
 //! Its parts: [`open`] (transport and handshake), [`era`] (`initialize`, or `server/discover`
-//! for a server that speaks only 2026-07-28), [`listen`] (such a server's list changes, from
-//! `subscriptions/listen`), [`sse`] (the legacy HTTP+SSE transport,
+//! for a server that speaks only 2026-07-28), [`listen`] (such a server's list changes and
+//! resource updates, from `subscriptions/listen`), [`rounds`] (its `input_required` answers,
+//! asked of the call's client), [`sse`] (the legacy HTTP+SSE transport,
 //! which rmcp lacks), [`child`] (a stdio child's process group
 //! and stderr), [`client`] (att's rmcp client handler), [`relay`] (what the upstream says
 //! and asks during a call, passed on to the call's client), [`requests`] (typed requests
@@ -31,6 +32,7 @@ mod listen;
 mod open;
 mod relay;
 mod requests;
+mod rounds;
 mod sse;
 
 use std::collections::{HashMap, VecDeque};
@@ -40,12 +42,12 @@ use std::time::Duration;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
     ClientRequest, ClientResult, CompleteRequest, CompleteRequestParams, CompleteResult,
-    ElicitRequest, ElicitRequestParams, ElicitResult, ErrorCode, GetExtensions, GetPromptRequest,
-    GetPromptRequestParams, GetPromptResult, Implementation, JsonObject, ListPromptsRequest,
-    ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
-    PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion, ReadResourceRequest,
-    ReadResourceRequestParams, ReadResourceResult, RequestId, ServerRequest, ServerResult,
-    SubscribeRequestParams, UnsubscribeRequestParams,
+    ElicitRequest, ElicitRequestParams, ElicitResult, ErrorCode, GetExtensions, GetMeta,
+    GetPromptRequest, GetPromptRequestParams, GetPromptResult, Implementation, JsonObject,
+    ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
+    PaginatedRequestParams, PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ReadResourceRequest, ReadResourceRequestParams, ReadResourceResult, RequestId, ServerRequest,
+    ServerResult, SubscribeRequestParams, UnsubscribeRequestParams,
 };
 // Deprecated by SEP-2577 / the 2026-07-28 protocol; the protocol att speaks upstream
 // (2025-11-25) has them.
@@ -87,6 +89,7 @@ pub use open::{connect, connect_with};
 pub use relay::Relay;
 use relay::*;
 use requests::*;
+pub use rounds::Resume;
 pub use sse::SseError;
 
 /// Something an upstream told att outside of a request.
@@ -125,8 +128,8 @@ pub struct Connection {
     process: Option<(u32, crate::process::GroupGuard)>,
     child: Arc<ChildWatch>,
     relays: Relays,
-    /// The `subscriptions/listen` task of a 2026-07-28 session ([`listen`]), aborted with it.
-    listener: Option<Listener>,
+    /// The `subscriptions/listen` stream of a 2026-07-28 session ([`listen`]), closed with it.
+    listening: Option<listen::Listening>,
 }
 
 /// A task that ends when its owner goes.
@@ -143,6 +146,22 @@ impl Connection {
     /// `server/discover`, no `ping`, no `resources/subscribe`).
     fn per_request(&self) -> bool {
         self.handshake.protocol_version.as_str() >= ProtocolVersion::NO_INITIALIZE.as_str()
+    }
+
+    /// Follows `add` too, or `remove` no more, on the `subscriptions/listen` stream of a
+    /// 2026-07-28 session ([`listen`]).
+    async fn listen_for(
+        &self,
+        add: Option<&str>,
+        remove: Option<&str>,
+        deadline: Duration,
+    ) -> Result<(), CallFailure> {
+        match &self.listening {
+            Some(listening) => listening.change(self.peer(), add, remove, deadline).await,
+            None => Err(CallFailure::Malformed(
+                "a 2026-07-28 session without its listen stream".into(),
+            )),
+        }
     }
 
     /// A handle for making requests on this session (cheap to clone).

@@ -173,7 +173,7 @@ async fn open(
         process,
         child,
         relays,
-        listener: None,
+        listening: None,
     };
     follow_up(&mut connection, spec, notices, &subscriptions).await;
     Ok(connection)
@@ -181,8 +181,8 @@ async fn open(
 
 /// What a new session needs before use. One of the handshake era holds nothing upstream: it
 /// subscribes again to what the clients hold here (`resources/subscribe`). One of 2026-07-28
-/// has no `resources/subscribe`, and its list changes come on a `subscriptions/listen`
-/// stream of att's own ([`super::listen`]).
+/// has no `resources/subscribe`: its list changes and the updates of what the clients hold
+/// come on a `subscriptions/listen` stream of att's own ([`super::listen`]).
 async fn follow_up(
     connection: &mut Connection,
     spec: &UpstreamSpec,
@@ -190,15 +190,13 @@ async fn follow_up(
     subscriptions: &Subscriptions,
 ) {
     if connection.per_request() {
-        connection.listener =
-            super::listen::filter(&connection.handshake.capabilities).map(|filter| {
-                Listener(super::listen::follow(
-                    spec.name.clone(),
-                    connection.peer(),
-                    filter,
-                    notices,
-                ))
-            });
+        connection.listening = Some(super::listen::Listening::start(
+            spec.name.clone(),
+            connection.peer(),
+            connection.handshake.capabilities.clone(),
+            notices,
+            subscriptions.held_on(&spec.name),
+        ));
         return;
     }
     for uri in subscriptions.held_on(&spec.name) {

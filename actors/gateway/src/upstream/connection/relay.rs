@@ -16,6 +16,9 @@ pub struct Relay {
     /// The client's request on att's endpoint: a request the upstream makes during the call
     /// is sent to the client as part of it (on that request's response stream).
     pub request_id: Option<RequestId>,
+    /// The client speaks 2026-07-28 (no back-channel): a question the upstream asks by
+    /// `input_required` goes back to it as the call's answer instead of being asked.
+    pub passes_input: bool,
     /// The least severe log message the client wants (`logging/setLevel`); all when `None`.
     #[allow(deprecated)]
     pub log_level: Option<rmcp::model::LoggingLevel>,

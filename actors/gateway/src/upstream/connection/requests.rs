@@ -54,25 +54,43 @@ impl Connection {
         arguments: Option<JsonObject>,
         deadline: Duration,
     ) -> Result<CallToolResult, CallFailure> {
-        self.call_tool_for(name, arguments, deadline, None).await
+        match self
+            .call_tool_for(name, arguments, None, deadline, None)
+            .await?
+        {
+            crate::answer::Answer::Tool(r) => Ok(r),
+            other => Err(CallFailure::Malformed(format!(
+                "unexpected reply to tools/call: {}",
+                other.kind()
+            ))),
+        }
     }
 
     /// [`Self::call_tool`] on behalf of a client: what the upstream says and asks during the
-    /// call goes to `relay` (see [`Relay`]).
+    /// call goes to `relay` (see [`Relay`]); `resume` carries a 2026-07-28 client's answers
+    /// to the upstream's `input_required`, which comes back as the answer for such a client.
     pub async fn call_tool_for(
         &self,
         name: &str,
         arguments: Option<JsonObject>,
+        resume: Option<&Resume>,
         deadline: Duration,
         relay: Option<&Relay>,
-    ) -> Result<CallToolResult, CallFailure> {
+    ) -> Result<crate::answer::Answer, CallFailure> {
         let mut params = CallToolRequestParams::new(name.to_owned());
         if let Some(args) = arguments {
             params = params.with_arguments(args);
         }
+        if let Some(resume) = resume {
+            params.input_responses = resume.responses.clone();
+            params.request_state = resume.state.clone();
+        }
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        match self.exchange(request, deadline, relay).await? {
-            ServerResult::CallToolResult(r) => Ok(r),
+        match self.exchange_rounds(request, deadline, relay).await? {
+            ServerResult::CallToolResult(r) => Ok(crate::answer::Answer::Tool(r)),
+            ServerResult::InputRequiredResult(r) => Ok(crate::answer::Answer::InputRequired(
+                crate::answer::Asked(r),
+            )),
             other => Err(unexpected("tools/call", &other)),
         }
     }
@@ -100,7 +118,7 @@ impl Connection {
     ) -> Result<ReadResourceResult, CallFailure> {
         let params = ReadResourceRequestParams::new(uri);
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
-        match self.exchange(request, deadline, relay).await? {
+        match self.exchange_rounds(request, deadline, relay).await? {
             ServerResult::ReadResourceResult(r) => Ok(r),
             other => Err(unexpected("resources/read", &other)),
         }
@@ -119,15 +137,19 @@ impl Connection {
             params = params.with_arguments(args);
         }
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
-        match self.exchange(request, deadline, relay).await? {
+        match self.exchange_rounds(request, deadline, relay).await? {
             ServerResult::GetPromptResult(r) => Ok(r),
             other => Err(unexpected("prompts/get", &other)),
         }
     }
 
-    /// `resources/subscribe`, within `deadline`.
+    /// `resources/subscribe`, within `deadline`; on a session of the 2026-07-28 era, which
+    /// has none, the URI joins att's `subscriptions/listen` stream ([`super::listen`]).
     #[allow(deprecated)] // legacy-only in 2026-07-28; the protocol att speaks upstream has it
     pub async fn subscribe(&self, uri: &str, deadline: Duration) -> Result<(), CallFailure> {
+        if self.per_request() {
+            return self.listen_for(Some(uri), None, deadline).await;
+        }
         let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(
             SubscribeRequestParams::new(uri),
         ));
@@ -137,6 +159,9 @@ impl Connection {
     /// `resources/unsubscribe`, within `deadline`.
     #[allow(deprecated)]
     pub async fn unsubscribe(&self, uri: &str, deadline: Duration) -> Result<(), CallFailure> {
+        if self.per_request() {
+            return self.listen_for(None, Some(uri), deadline).await;
+        }
         let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(
             UnsubscribeRequestParams::new(uri),
         ));
@@ -148,12 +173,23 @@ impl Connection {
     /// upstream. With a `relay`, the upstream's progress and log messages during the request
     /// go to its client, in the upstream's order and before the reply is returned, and the
     /// requests the upstream makes meanwhile are asked of that client.
-    async fn exchange(
+    /// On a session of the 2026-07-28 era, where a server sends log messages only when the
+    /// request asks for them (`_meta` `io.modelcontextprotocol/logLevel`; there is no
+    /// `logging/setLevel`), a relayed request asks at its client's level — all of them
+    /// (`debug`) when the client set none, as a handshake-era server sends them.
+    pub(super) async fn exchange(
         &self,
-        request: ClientRequest,
+        mut request: ClientRequest,
         deadline: Duration,
         relay: Option<&Relay>,
     ) -> Result<ServerResult, CallFailure> {
+        if let Some(relay) = relay
+            && self.per_request()
+        {
+            #[allow(deprecated)] // logging: deprecated by SEP-2577, asked for per request
+            let level = relay.log_level.unwrap_or(rmcp::model::LoggingLevel::Debug);
+            request.get_meta_mut().set_log_level(level);
+        }
         if self.is_closed() {
             return Err(self
                 .failed(not_sent(

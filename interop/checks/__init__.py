@@ -1,0 +1,1 @@
+"""The interop checks by area (see ../check.py, which runs them)."""
