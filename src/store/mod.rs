@@ -67,6 +67,11 @@ pub trait Store:
     ) -> Option<Arc<tokio::sync::Notify>> {
         None
     }
+    /// Where the `/mcp` sessions of the att processes sharing the database are kept; `None`
+    /// when no other att can serve them (SQLite).
+    fn mcp_sessions(&self) -> Option<Arc<dyn crate::http::mcp_shared::McpSessionStore>> {
+        None
+    }
 }
 
 /// Opens the store att is configured with — PostgreSQL at `database_url` when set, else

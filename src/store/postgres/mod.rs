@@ -22,6 +22,7 @@ use super::{OpenError, StoreHealth};
 
 mod changes;
 mod events;
+mod mcp_sessions;
 #[doc(hidden)]
 pub mod test_database;
 
@@ -126,6 +127,10 @@ impl super::Store for PgStore {
         stop: tokio_util::sync::CancellationToken,
     ) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         Some(PgStore::watch(self, table, stop))
+    }
+
+    fn mcp_sessions(&self) -> Option<std::sync::Arc<dyn crate::http::mcp_shared::McpSessionStore>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 }
 
