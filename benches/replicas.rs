@@ -183,7 +183,11 @@ async fn wait_routable(base: &str) {
         if r.status() == 200 {
             return;
         }
-        assert!(attempt < 500, "echo never became routable at {base}: {}", r.status());
+        assert!(
+            attempt < 500,
+            "echo never became routable at {base}: {}",
+            r.status()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

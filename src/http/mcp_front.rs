@@ -201,7 +201,8 @@ impl McpFront {
         if local {
             let held = self.owners().by_session.get(id).cloned();
             if let Some(held) = held {
-                check_owner(&held.owner, held.endpoint.as_ref(), client, endpoint)?;
+                check_owner(&held.owner, held.endpoint.as_ref(), client, endpoint)
+                    .map_err(|n| n.into_response(endpoint))?;
             }
             return Ok(Found::Here);
         }
@@ -226,7 +227,8 @@ impl McpFront {
             addr: client.addr,
             principal: record.principal.as_deref().map(Arc::from),
         };
-        check_owner(&owner, &record.endpoint, client, endpoint)?;
+        check_owner(&owner, &record.endpoint, client, endpoint)
+            .map_err(|n| n.into_response(endpoint))?;
         let held = Held {
             owner,
             endpoint: Arc::from(record.endpoint.as_str()),
@@ -248,6 +250,37 @@ enum Found {
     Nowhere,
 }
 
+/// Why a request may not use the session it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotYours {
+    /// Another principal opened it.
+    Principal,
+    /// It was opened on another endpoint (`/mcp` vs `/mcp/{profile}`).
+    Endpoint,
+}
+
+impl NotYours {
+    /// The answer: 403 for another principal's session (whose, it does not say), 404 for a
+    /// session of another endpoint (it does not exist here).
+    fn into_response(self, endpoint: &str) -> Response {
+        match self {
+            Self::Principal => jsonrpc_error(
+                StatusCode::FORBIDDEN,
+                Value::Null,
+                -32000,
+                "this session belongs to another principal: open a session of your own (initialize)"
+                    .into(),
+            ),
+            Self::Endpoint => jsonrpc_error(
+                StatusCode::NOT_FOUND,
+                Value::Null,
+                -32001,
+                format!("no such session on {endpoint}: it was opened on another endpoint"),
+            ),
+        }
+    }
+}
+
 /// Refuses `client` a session `owner` opened on `opened_on`, unless it is the same principal
 /// on the same endpoint.
 fn check_owner(
@@ -255,23 +288,12 @@ fn check_owner(
     opened_on: &str,
     client: &Owner,
     endpoint: &str,
-) -> Result<(), Response> {
+) -> Result<(), NotYours> {
     if owner.principal != client.principal {
-        return Err(jsonrpc_error(
-            StatusCode::FORBIDDEN,
-            Value::Null,
-            -32000,
-            "this session belongs to another principal: open a session of your own (initialize)"
-                .into(),
-        ));
+        return Err(NotYours::Principal);
     }
     if opened_on != endpoint {
-        return Err(jsonrpc_error(
-            StatusCode::NOT_FOUND,
-            Value::Null,
-            -32001,
-            format!("no such session on {endpoint}: it was opened on another endpoint"),
-        ));
+        return Err(NotYours::Endpoint);
     }
     Ok(())
 }
@@ -581,24 +603,42 @@ mod tests {
             addr: IpAddr::from([127, 0, 0, 1]),
             principal: p.map(Arc::from),
         };
+        use NotYours::{Endpoint, Principal};
+        type Row<'a> = (
+            Option<&'a str>,
+            &'a str,
+            Option<&'a str>,
+            &'a str,
+            Option<NotYours>,
+        );
         #[rustfmt::skip]
-        let rows: &[(Option<&str>, &str, Option<&str>, &str, Option<u16>)] = &[
+        let rows: &[Row] = &[
             // opener,      opened on,  caller,        endpoint,   refusal
             (Some("alice"), "/mcp",     Some("alice"), "/mcp",     None),
-            (Some("alice"), "/mcp",     Some("bob"),   "/mcp",     Some(403)),
-            (Some("alice"), "/mcp",     None,          "/mcp",     Some(403)),
-            (None,          "/mcp",     Some("bob"),   "/mcp",     Some(403)),
+            (Some("alice"), "/mcp",     Some("bob"),   "/mcp",     Some(Principal)),
+            (Some("alice"), "/mcp",     None,          "/mcp",     Some(Principal)),
+            (None,          "/mcp",     Some("bob"),   "/mcp",     Some(Principal)),
             (None,          "/mcp",     None,          "/mcp",     None),
-            (Some("alice"), "/mcp/ro",  Some("alice"), "/mcp",     Some(404)),
-            (Some("alice"), "/mcp",     Some("alice"), "/mcp/ro",  Some(404)),
+            (Some("alice"), "/mcp/ro",  Some("alice"), "/mcp",     Some(Endpoint)),
+            (Some("alice"), "/mcp",     Some("alice"), "/mcp/ro",  Some(Endpoint)),
             (Some("alice"), "/mcp/ro",  Some("alice"), "/mcp/ro",  None),
+            (Some("bob"),   "/mcp/ro",  Some("alice"), "/mcp",     Some(Principal)),
         ];
         for (opener, opened_on, caller, endpoint, want) in rows {
-            let got = check_owner(&who(*opener), opened_on, &who(*caller), endpoint)
-                .err()
-                .map(|r| r.status().as_u16());
-            assert_eq!(got, *want, "{opener:?} on {opened_on}, {caller:?} on {endpoint}");
+            let got = check_owner(&who(*opener), opened_on, &who(*caller), endpoint).err();
+            assert_eq!(
+                got, *want,
+                "{opener:?} on {opened_on}, {caller:?} on {endpoint}"
+            );
         }
+        assert_eq!(
+            NotYours::Principal.into_response("/mcp").status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            NotYours::Endpoint.into_response("/mcp").status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]

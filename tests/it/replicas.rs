@@ -92,7 +92,10 @@ async fn echo(
     c: &RunningService<RoleClient, Watcher>,
     text: &str,
 ) -> Result<Value, rmcp::ServiceError> {
-    let args = json!({"text": text}).as_object().cloned().unwrap_or_default();
+    let args = json!({"text": text})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     let r = c
         .call_tool(CallToolRequestParams::new("echo").with_arguments(args))
         .await?;
@@ -139,7 +142,8 @@ async fn invoking_nodes(att: &TestAtt) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(deprecated)] // resources/subscribe: current in 2025-11-25
 async fn a_client_keeps_its_mcp_session_while_haproxy_spreads_it_over_three_replicas() {
-    const TEST: &str = "replicas::a_client_keeps_its_mcp_session_while_haproxy_spreads_it_over_three_replicas";
+    const TEST: &str =
+        "replicas::a_client_keeps_its_mcp_session_while_haproxy_spreads_it_over_three_replicas";
     let Some(db) = TestDatabase::create(TEST).await else {
         return;
     };
@@ -156,10 +160,14 @@ async fn a_client_keeps_its_mcp_session_while_haproxy_spreads_it_over_three_repl
     register(&atts[0].base, "first", &first.url).await;
     let lb = Haproxy::start(TEST, &atts.iter().map(addr).collect::<Vec<_>>()).expect("haproxy");
     let (client, mut heard_rx) = watcher(lb.url("/mcp")).await;
-    eventually("echo listed through the balancer", Duration::from_secs(20), || async {
-        let tools = client.list_all_tools().await.ok()?;
-        tools.iter().any(|t| t.name == "echo").then_some(())
-    })
+    eventually(
+        "echo listed through the balancer",
+        Duration::from_secs(20),
+        || async {
+            let tools = client.list_all_tools().await.ok()?;
+            tools.iter().any(|t| t.name == "echo").then_some(())
+        },
+    )
     .await;
     // Every replica serves `echo` before the count starts (each has its own upstream session).
     for att in &atts {
@@ -195,9 +203,18 @@ async fn a_client_keeps_its_mcp_session_while_haproxy_spreads_it_over_three_repl
             errors.push(format!("list {i}: {e}"));
         }
     }
-    assert!(errors.is_empty(), "{} session errors: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert!(
+        errors.is_empty(),
+        "{} session errors: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
     let nodes = invoking_nodes(&atts[0]).await;
-    assert_eq!(nodes.len(), 3, "the calls were served by every replica: {nodes:?}");
+    assert_eq!(
+        nodes.len(),
+        3,
+        "the calls were served by every replica: {nodes:?}"
+    );
 
     // `list_changed` reaches the client's GET stream, wherever it is held: the upstream
     // changes its tools (each replica hears it on its own upstream session).
@@ -218,7 +235,10 @@ async fn a_client_keeps_its_mcp_session_while_haproxy_spreads_it_over_three_repl
             break;
         }
     }
-    assert!(delivered, "the resource update reached the subscribed client");
+    assert!(
+        delivered,
+        "the resource update reached the subscribed client"
+    );
 
     // An upstream registered through one replica is used through the others.
     let registered = Instant::now();
@@ -263,7 +283,12 @@ impl Raw {
         }
     }
 
-    fn request(&self, method: reqwest::Method, url: &str, session: Option<&str>) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        session: Option<&str>,
+    ) -> reqwest::RequestBuilder {
         let mut req = self
             .http
             .request(method, url)
@@ -354,7 +379,10 @@ async fn a_session_is_bound_to_its_principal_and_ends_on_every_replica() {
         assert!(body.contains("another principal"), "{body}");
     }
     let (status, body) = alice.list(&b.url("/mcp"), &id).await;
-    assert_eq!(status, 200, "the owner is served by the other replica: {body}");
+    assert_eq!(
+        status, 200,
+        "the owner is served by the other replica: {body}"
+    );
     assert!(body.contains("\"tools\""), "{body}");
 
     let r = alice
@@ -364,10 +392,14 @@ async fn a_session_is_bound_to_its_principal_and_ends_on_every_replica() {
         .expect("DELETE");
     assert_eq!(r.status(), 200);
     for att in [&a, &b] {
-        eventually("the session is gone on each replica", Duration::from_secs(10), || async {
-            let (status, _) = alice.list(&att.url("/mcp"), &id).await;
-            (status == 404).then_some(())
-        })
+        eventually(
+            "the session is gone on each replica",
+            Duration::from_secs(10),
+            || async {
+                let (status, _) = alice.list(&att.url("/mcp"), &id).await;
+                (status == 404).then_some(())
+            },
+        )
         .await;
     }
     a.server.shutdown().await;
@@ -398,7 +430,8 @@ async fn a_replica_killed_under_load_costs_only_the_calls_in_flight_on_it() {
         .map(|d| AttProcess::start_with_env(&d.path().join("data"), &[], &env))
         .collect();
     register(&format!("http://{}", atts[0].addr), "kill", &upstream.url).await;
-    let lb = Haproxy::start(TEST, &atts.iter().map(|a| a.addr).collect::<Vec<_>>()).expect("haproxy");
+    let lb =
+        Haproxy::start(TEST, &atts.iter().map(|a| a.addr).collect::<Vec<_>>()).expect("haproxy");
     let http = reqwest::Client::new();
     for att in &atts {
         eventually("echo on each replica", Duration::from_secs(20), || async {
@@ -480,8 +513,14 @@ async fn a_replica_killed_under_load_costs_only_the_calls_in_flight_on_it() {
         &failed[..failed.len().min(5)],
         &mcp_failed[..mcp_failed.len().min(5)],
     );
-    assert!(failed.len() <= WORKERS, "only calls in flight on the dead replica fail");
-    assert!(mcp_failed.len() <= 1, "the /mcp session goes on through the survivors");
+    assert!(
+        failed.len() <= WORKERS,
+        "only calls in flight on the dead replica fail"
+    );
+    assert!(
+        mcp_failed.len() <= 1,
+        "the /mcp session goes on through the survivors"
+    );
     // Every acknowledged event is in the log, read through a survivor.
     let events: Value = http
         .get(atts[0].url("/api/v1/events?correlation_id=kill-run&limit=1000"))

@@ -61,11 +61,11 @@ use serde_json::Value;
 
 use super::mcp_changes::{Change, ChangeFeed};
 use super::mcp_shared::{SessionCopy, SharedSessions};
-use session::{ClientSession, held_upstream, release, unshared};
 use crate::auth::Role;
 use crate::auth::profile::Profile;
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
+use session::{ClientSession, held_upstream, release, unshared};
 
 /// The JSON-RPC error code of a call refused by a per-principal limit (an
 /// implementation-defined server error, -32000 to -32099; 429 in its last digits).
@@ -663,4 +663,3 @@ impl ServerHandler for FederatedServer {
         Ok(())
     }
 }
-

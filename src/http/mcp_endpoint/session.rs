@@ -43,7 +43,10 @@ impl ClientSession {
     }
 
     /// The shared record and this session's id in it, on a cluster.
-    pub(super) fn shared(&self, context: &RequestContext<RoleServer>) -> Option<(&SharedSessions, String)> {
+    pub(super) fn shared(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<(&SharedSessions, String)> {
         let shared = self.shared.as_deref()?;
         let id = session_id(context)
             .map(str::to_owned)
@@ -93,7 +96,11 @@ impl SessionCopy for ClientSession {
                 Some(server) => Ok(server),
                 None => {
                     let call = Request::Subscribe { uri: uri.clone() };
-                    let o = self.gateway.invoker.invoke_on(&call, &[], None, None, &id).await;
+                    let o = self
+                        .gateway
+                        .invoker
+                        .invoke_on(&call, &[], None, None, &id)
+                        .await;
                     held_upstream(&self.gateway, &uri, o)
                 }
             };
@@ -154,11 +161,12 @@ impl Drop for ClientSession {
     }
 }
 
-
 /// The error of a session change the other atts could not be told of.
 pub(super) fn unshared(what: &str, e: &att_runtime::store::StoreError) -> ErrorData {
     ErrorData::internal_error(
-        format!("{what} could not be recorded for the other att processes of the cluster ({e}); retry"),
+        format!(
+            "{what} could not be recorded for the other att processes of the cluster ({e}); retry"
+        ),
         None,
     )
 }

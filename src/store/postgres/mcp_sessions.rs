@@ -105,12 +105,14 @@ impl McpSessionStore for PgStore {
     }
 
     async fn touch(&self, ids: &[String], now: OffsetDateTime) -> Result<(), StoreError> {
-        sqlx::query("UPDATE mcp_sessions SET seen_at_ms = GREATEST(seen_at_ms, $2) WHERE id = ANY($1)")
-            .bind(ids)
-            .bind(to_ms(now))
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        sqlx::query(
+            "UPDATE mcp_sessions SET seen_at_ms = GREATEST(seen_at_ms, $2) WHERE id = ANY($1)",
+        )
+        .bind(ids)
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
         Ok(())
     }
 

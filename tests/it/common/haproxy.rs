@@ -95,7 +95,11 @@ impl Haproxy {
         let deadline = Instant::now() + START_WITHIN;
         let mut ok_in_a_row = 0;
         while ok_in_a_row < 2 * n {
-            assert!(Instant::now() < deadline, "replicas never came up behind haproxy: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "replicas never came up behind haproxy: {}",
+                self.log()
+            );
             if health_ok(self.addr) {
                 ok_in_a_row += 1;
             } else {
