@@ -3,7 +3,8 @@
 //! (issue 19).
 //!
 //! Real processes throughout: `att serve` ×4 (one on SQLite, three on PostgreSQL in a schema
-//! of their own), one `att-mcp-fixture` upstream, one HAProxy per replica count
+//! of their own), one `att-mcp-fixture` upstream, one HAProxy per replica count (and one in
+//! front of the SQLite att, to tell the balancer's cost from the database's)
 //! (`tests/it/common/haproxy.rs`: round-robin, no stickiness). The callers are tasks of this
 //! process, each with its own keep-alive connection and, on `/mcp`, its own session
 //! (initialize once, then `tools/call echo`); with a balancer a caller's calls land on every
@@ -238,7 +239,16 @@ async fn main() {
     let balancers: Vec<haproxy::Haproxy> = (1..=3)
         .map(|n| haproxy::Haproxy::start("bench replicas", &addrs[..n]).expect("haproxy"))
         .collect();
-    let mut configs: Vec<(String, String)> = vec![("SQLite, 1 att".into(), sqlite_url.clone())];
+    // The balancer's own cost, apart from PostgreSQL's: the SQLite att behind HAProxy.
+    let sqlite_addr: SocketAddr = sqlite_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    let sqlite_lb = haproxy::Haproxy::start("bench replicas", &[sqlite_addr]).expect("haproxy");
+    let mut configs: Vec<(String, String)> = vec![
+        ("SQLite, 1 att".into(), sqlite_url.clone()),
+        ("SQLite, 1 behind HAProxy".into(), sqlite_lb.url("")),
+    ];
     for (n, lb) in balancers.iter().enumerate() {
         configs.push((format!("PostgreSQL, {} behind HAProxy", n + 1), lb.url("")));
     }
