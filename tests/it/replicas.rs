@@ -220,7 +220,7 @@ async fn a_client_keeps_its_mcp_session_while_haproxy_spreads_it_over_three_repl
     // changes its tools (each replica hears it on its own upstream session).
     call(&client, "flip", json!({})).await;
     assert!(
-        heard(&mut heard_rx, "tools", Duration::from_secs(10)).await,
+        heard(&mut heard_rx, "tools", Duration::from_secs(20)).await,
         "tools/list_changed reached the client"
     );
     // The subscription made through one replica is followed by the others: an update reaches
