@@ -226,6 +226,7 @@ pub async fn start_launched(
         events: tree.events.clone(),
         releases: store.clone(),
         store_health: store.clone(),
+        mcp_sessions: store.mcp_sessions(),
         cluster: cluster.clone(),
         metrics,
         shutdown: stop.child_token(),

@@ -16,6 +16,14 @@
 //!   415 or "method not found".
 //! - **Ending a session.** `DELETE /mcp` answers 200 when the session existed and 404 when it
 //!   did not (rmcp answers 202 either way).
+//! - **A session is its opener's.** A request naming a session must come from the principal
+//!   that opened it, on the endpoint it was opened on (`/mcp` or `/mcp/{profile}`); another
+//!   principal's request is refused (403) whatever att it reaches.
+//! - **Sessions across a cluster** ([`super::mcp_shared`]): a new session is recorded in the
+//!   shared database; a request for a session this att does not hold is checked against its
+//!   record, then rmcp re-creates it here; the per-principal limit counts the principal's
+//!   live sessions on every att (a count read at each `initialize`: atts opening sessions for
+//!   one principal at the same instant may each pass it once).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -31,6 +39,8 @@ use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde_json::{Value, json};
+
+use super::mcp_shared::SharedSessions;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -49,6 +59,8 @@ pub struct SessionLimits {
 /// client address opened each session.
 pub struct McpFront {
     sessions: Arc<LocalSessionManager>,
+    /// The cluster's sessions, when att shares them with other atts.
+    shared: Option<Arc<SharedSessions>>,
     limits: SessionLimits,
     owners: Mutex<Owners>,
 }
@@ -60,10 +72,19 @@ struct Owner {
     principal: Option<Arc<str>>,
 }
 
+/// A session this att holds: who opened it, where, and whether here.
+#[derive(Debug, Clone)]
+struct Held {
+    owner: Owner,
+    endpoint: Arc<str>,
+    /// Opened on this att (counted against its limits), not re-created from the record.
+    here: bool,
+}
+
 #[derive(Default)]
 struct Owners {
     /// Session id → who opened it (pruned of ended sessions at each opening).
-    by_session: HashMap<Arc<str>, Owner>,
+    by_session: HashMap<Arc<str>, Held>,
     /// `initialize` requests on their way, per owner (counted against the limits too).
     opening: HashMap<Owner, usize>,
 }
@@ -71,7 +92,10 @@ struct Owners {
 impl Owners {
     /// Sessions held and being opened by owners `of` picks.
     fn count(&self, of: impl Fn(&Owner) -> bool) -> usize {
-        self.by_session.values().filter(|o| of(o)).count()
+        self.by_session
+            .values()
+            .filter(|h| h.here && of(&h.owner))
+            .count()
             + self
                 .opening
                 .iter()
@@ -83,9 +107,14 @@ impl Owners {
 
 impl McpFront {
     /// The door for the sessions `sessions` keeps.
-    pub fn new(sessions: Arc<LocalSessionManager>, limits: SessionLimits) -> Arc<Self> {
+    pub fn new(
+        sessions: Arc<LocalSessionManager>,
+        shared: Option<Arc<SharedSessions>>,
+        limits: SessionLimits,
+    ) -> Arc<Self> {
         Arc::new(Self {
             sessions,
+            shared,
             limits,
             owners: Mutex::new(Owners::default()),
         })
@@ -97,6 +126,16 @@ impl McpFront {
 
     /// Reserves room for one more session of `client`, or says which limit is reached.
     async fn reserve(&self, client: &Owner) -> Result<(), Refused> {
+        // On a cluster the principal's sessions are counted on every att.
+        let cluster_held = match (&self.shared, &client.principal) {
+            (Some(shared), Some(principal)) => Some(
+                shared
+                    .count_live(principal)
+                    .await
+                    .map_err(|e| Refused::Store(e.0))?,
+            ),
+            _ => None,
+        };
         let live: std::collections::HashSet<Arc<str>> = self
             .sessions
             .sessions
@@ -114,18 +153,27 @@ impl McpFront {
         if owners.count(|o| o.addr == client.addr) >= self.limits.per_client {
             return Err(Refused::ClientFull(self.limits.per_client));
         }
-        if let Some(principal) = &client.principal
-            && owners.count(|o| o.principal.as_ref() == Some(principal))
-                >= self.limits.per_principal
-        {
+        let mine = |o: &Owner| o.principal.is_some() && o.principal == client.principal;
+        let held = match cluster_held {
+            Some(n) => {
+                n + owners
+                    .opening
+                    .iter()
+                    .filter(|(o, _)| mine(o))
+                    .map(|(_, n)| n)
+                    .sum::<usize>()
+            }
+            None => owners.count(mine),
+        };
+        if client.principal.is_some() && held >= self.limits.per_principal {
             return Err(Refused::PrincipalFull(self.limits.per_principal));
         }
         *owners.opening.entry(client.clone()).or_default() += 1;
         Ok(())
     }
 
-    /// The reservation ended; `session` is the session it made, if any.
-    fn settle(&self, client: Owner, session: Option<&str>) {
+    /// The reservation ended; `session` is the session it made on `endpoint`, if any.
+    fn settle(&self, client: Owner, endpoint: &str, session: Option<&str>) {
         let mut owners = self.owners();
         if let Some(n) = owners.opening.get_mut(&client) {
             *n = n.saturating_sub(1);
@@ -134,9 +182,120 @@ impl McpFront {
             }
         }
         if let Some(id) = session {
-            owners.by_session.insert(Arc::from(id), client);
+            let held = Held {
+                owner: client,
+                endpoint: Arc::from(endpoint),
+                here: true,
+            };
+            owners.by_session.insert(Arc::from(id), held);
         }
     }
+
+    /// Where session `id` lives, if `client` may use it on `endpoint`; a refusal otherwise.
+    async fn locate(&self, id: &str, client: &Owner, endpoint: &str) -> Result<Found, Response> {
+        let local = self
+            .sessions
+            .has_session(&Arc::<str>::from(id))
+            .await
+            .unwrap_or(false);
+        if local {
+            let held = self.owners().by_session.get(id).cloned();
+            if let Some(held) = held {
+                check_owner(&held.owner, held.endpoint.as_ref(), client, endpoint)
+                    .map_err(|n| n.into_response(endpoint))?;
+            }
+            return Ok(Found::Here);
+        }
+        let Some(shared) = &self.shared else {
+            return Ok(Found::Nowhere);
+        };
+        let record = match shared.record(id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(Found::Nowhere),
+            Err(e) => {
+                return Err(jsonrpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Value::Null,
+                    -32000,
+                    format!(
+                        "the session could not be looked up in the cluster's database ({e}): retry"
+                    ),
+                ));
+            }
+        };
+        let owner = Owner {
+            addr: client.addr,
+            principal: record.principal.as_deref().map(Arc::from),
+        };
+        check_owner(&owner, &record.endpoint, client, endpoint)
+            .map_err(|n| n.into_response(endpoint))?;
+        let held = Held {
+            owner,
+            endpoint: Arc::from(record.endpoint.as_str()),
+            here: false,
+        };
+        self.owners().by_session.insert(Arc::from(id), held);
+        Ok(Found::Cluster)
+    }
+}
+
+/// Where a session named by a request lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// This att holds it.
+    Here,
+    /// Another att opened it; rmcp re-creates it here from its record.
+    Cluster,
+    /// It ended or never existed.
+    Nowhere,
+}
+
+/// Why a request may not use the session it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotYours {
+    /// Another principal opened it.
+    Principal,
+    /// It was opened on another endpoint (`/mcp` vs `/mcp/{profile}`).
+    Endpoint,
+}
+
+impl NotYours {
+    /// The answer: 403 for another principal's session (whose, it does not say), 404 for a
+    /// session of another endpoint (it does not exist here).
+    fn into_response(self, endpoint: &str) -> Response {
+        match self {
+            Self::Principal => jsonrpc_error(
+                StatusCode::FORBIDDEN,
+                Value::Null,
+                -32000,
+                "this session belongs to another principal: open a session of your own (initialize)"
+                    .into(),
+            ),
+            Self::Endpoint => jsonrpc_error(
+                StatusCode::NOT_FOUND,
+                Value::Null,
+                -32001,
+                format!("no such session on {endpoint}: it was opened on another endpoint"),
+            ),
+        }
+    }
+}
+
+/// Refuses `client` a session `owner` opened on `opened_on`, unless it is the same principal
+/// on the same endpoint.
+fn check_owner(
+    owner: &Owner,
+    opened_on: &str,
+    client: &Owner,
+    endpoint: &str,
+) -> Result<(), NotYours> {
+    if owner.principal != client.principal {
+        return Err(NotYours::Principal);
+    }
+    if opened_on != endpoint {
+        return Err(NotYours::Endpoint);
+    }
+    Ok(())
 }
 
 /// Why a new session was not opened.
@@ -144,6 +303,8 @@ enum Refused {
     Full(usize),
     ClientFull(usize),
     PrincipalFull(usize),
+    /// The cluster's count could not be read.
+    Store(String),
 }
 
 /// A JSON-RPC error response outside any session (`id` null unless known).
@@ -167,8 +328,21 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let endpoint = req.uri().path().to_owned();
+    let client = Owner {
+        addr: peer.map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip()),
+        // An open att's callers are all `anonymous`: bounded by address alone.
+        principal: principal.filter(|p| p.as_ref() != "anonymous"),
+    };
+    let found = match &session {
+        Some(id) => match front.locate(id, &client, &endpoint).await {
+            Ok(found) => Some(found),
+            Err(refused) => return refused,
+        },
+        None => None,
+    };
     if req.method() == Method::DELETE {
-        return end_session(&front, session, req, next).await;
+        return end_session(&front, session, found, req, next).await;
     }
     if req.method() != Method::POST {
         return next.run(req).await;
@@ -199,11 +373,6 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
     if session.is_some() || !is_initialize {
         return next.run(req).await;
     }
-    let client = Owner {
-        addr: peer.map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip()),
-        // An open att's callers are all `anonymous`: bounded by address alone.
-        principal: principal.filter(|p| p.as_ref() != "anonymous"),
-    };
     if let Err(refused) = front.reserve(&client).await {
         let (status, text) = match refused {
             Refused::Full(n) => (
@@ -224,6 +393,12 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
                     "this principal holds the most MCP sessions one principal may ({n}, [http] mcp_max_sessions_per_principal): end idle sessions (DELETE /mcp) first"
                 ),
             ),
+            Refused::Store(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "this principal's sessions could not be counted in the cluster's database ({e}): retry later"
+                ),
+            ),
         };
         let id = match &message {
             ClientJsonRpcMessage::Request(r) => serde_json::to_value(&r.id).unwrap_or(Value::Null),
@@ -235,30 +410,55 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return response;
     }
+    let params = match &message {
+        ClientJsonRpcMessage::Request(r) => match &r.request {
+            rmcp::model::ClientRequest::InitializeRequest(i) => Some(i.params.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
     let response = next.run(req).await;
     let opened = response
         .headers()
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok());
-    front.settle(client, opened);
+    let principal = client.principal.clone();
+    front.settle(client, &endpoint, opened);
+    if let (Some(shared), Some(id), Some(params)) = (&front.shared, opened, params)
+        && let Err(e) = shared
+            .open(id, principal.as_deref(), &endpoint, &params)
+            .await
+    {
+        // The session serves here; another att would not find it (and it is closed at the
+        // next change followed).
+        tracing::warn!(error = %e.0, "recording a new /mcp session for the cluster");
+    }
     response
 }
 
 async fn end_session(
     front: &McpFront,
     session: Option<String>,
+    found: Option<Found>,
     req: Request,
     next: Next,
 ) -> Response {
     let Some(id) = session else {
         return next.run(req).await;
     };
-    let known = front
-        .sessions
-        .has_session(&Arc::<str>::from(id.as_str()))
-        .await
-        .unwrap_or(false);
-    if !known {
+    if let (Some(Found::Cluster), Some(shared)) = (found, &front.shared) {
+        // Opened on another att: the record goes, and every copy with it.
+        return match shared.end(&id).await {
+            Ok(_) => StatusCode::OK.into_response(),
+            Err(e) => jsonrpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Value::Null,
+                -32000,
+                format!("the session could not be ended in the cluster's database ({e}): retry"),
+            ),
+        };
+    }
+    if found != Some(Found::Here) {
         return jsonrpc_error(
             StatusCode::NOT_FOUND,
             Value::Null,
@@ -395,6 +595,50 @@ mod tests {
 
     fn code(bytes: &str) -> Option<i64> {
         check_message(bytes.as_bytes()).err().map(|m| m.code)
+    }
+
+    #[test]
+    fn a_session_serves_only_its_principal_on_its_endpoint() {
+        let who = |p: Option<&str>| Owner {
+            addr: IpAddr::from([127, 0, 0, 1]),
+            principal: p.map(Arc::from),
+        };
+        use NotYours::{Endpoint, Principal};
+        type Row<'a> = (
+            Option<&'a str>,
+            &'a str,
+            Option<&'a str>,
+            &'a str,
+            Option<NotYours>,
+        );
+        #[rustfmt::skip]
+        let rows: &[Row] = &[
+            // opener,      opened on,  caller,        endpoint,   refusal
+            (Some("alice"), "/mcp",     Some("alice"), "/mcp",     None),
+            (Some("alice"), "/mcp",     Some("bob"),   "/mcp",     Some(Principal)),
+            (Some("alice"), "/mcp",     None,          "/mcp",     Some(Principal)),
+            (None,          "/mcp",     Some("bob"),   "/mcp",     Some(Principal)),
+            (None,          "/mcp",     None,          "/mcp",     None),
+            (Some("alice"), "/mcp/ro",  Some("alice"), "/mcp",     Some(Endpoint)),
+            (Some("alice"), "/mcp",     Some("alice"), "/mcp/ro",  Some(Endpoint)),
+            (Some("alice"), "/mcp/ro",  Some("alice"), "/mcp/ro",  None),
+            (Some("bob"),   "/mcp/ro",  Some("alice"), "/mcp",     Some(Principal)),
+        ];
+        for (opener, opened_on, caller, endpoint, want) in rows {
+            let got = check_owner(&who(*opener), opened_on, &who(*caller), endpoint).err();
+            assert_eq!(
+                got, *want,
+                "{opener:?} on {opened_on}, {caller:?} on {endpoint}"
+            );
+        }
+        assert_eq!(
+            NotYours::Principal.into_response("/mcp").status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            NotYours::Endpoint.into_response("/mcp").status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]

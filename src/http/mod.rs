@@ -16,6 +16,7 @@ pub mod mcp_changes;
 pub mod mcp_endpoint;
 pub mod mcp_front;
 pub mod mcp_profiles;
+pub mod mcp_shared;
 pub mod middleware;
 pub mod origin;
 pub mod projects;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub releases: Arc<dyn ReleaseStore>,
     /// Whether the store answers (readiness).
     pub store_health: Arc<dyn StoreHealth>,
+    /// Where the cluster's `/mcp` sessions are kept; `None` on a lone att (SQLite).
+    pub mcp_sessions: Option<Arc<dyn mcp_shared::McpSessionStore>>,
     /// This node and the cluster's heartbeats ([`crate::cluster`]).
     pub cluster: Arc<crate::cluster::Cluster>,
     /// Prometheus metrics.
@@ -118,11 +121,18 @@ pub fn router(
             origin::BrowserPolicy::default()
         });
     let sessions = mcp_front::session_manager(http.mcp_session_idle);
+    let shared = state.mcp_sessions.clone().map(|store| {
+        let shared =
+            mcp_shared::SharedSessions::new(store, sessions.clone(), http.mcp_session_idle);
+        shared.start(state.shutdown.clone());
+        shared
+    });
     let endpoint = |view| {
         crate::http::mcp_endpoint::service(
             state.gateway.clone(),
             state.tools.clone(),
             sessions.clone(),
+            shared.clone(),
             tool_prefix,
             state.limits.clone(),
             state.shutdown.clone(),
@@ -134,6 +144,7 @@ pub fn router(
         mcp_profiles::Profiles::new(profiles, state.events.clone(), |p| endpoint(Some(p)));
     let front = mcp_front::McpFront::new(
         sessions,
+        shared,
         mcp_front::SessionLimits {
             max: http.mcp_max_sessions,
             per_client: http.mcp_max_sessions_per_client,

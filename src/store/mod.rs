@@ -65,16 +65,21 @@ pub trait Store:
     fn watch(&self, _stop: tokio_util::sync::CancellationToken) -> Option<Changes> {
         None
     }
+    /// Where the `/mcp` sessions of the att processes sharing the database are kept; `None`
+    /// when no other att can serve them (SQLite).
+    fn mcp_sessions(&self) -> Option<Arc<dyn crate::http::mcp_shared::McpSessionStore>> {
+        None
+    }
 }
 
-/// The registration tables other att processes sharing the database write, and that each
-/// att follows ([`Store::watch`]).
-pub const TABLES: [&str; 3] = ["upstreams", "services", "projects"];
+/// The tables other att processes sharing the database write, and that each att follows
+/// ([`Store::watch`]): the registrations, and the shared `/mcp` sessions.
+pub const TABLES: [&str; 4] = ["upstreams", "services", "projects", "mcp_sessions"];
 
 /// One wake-up per table of [`TABLES`]: woken when the table may have changed. Cheap to
 /// clone (shared).
 #[derive(Clone, Debug)]
-pub struct Changes(Arc<[Arc<tokio::sync::Notify>; 3]>);
+pub struct Changes(Arc<[Arc<tokio::sync::Notify>; TABLES.len()]>);
 
 impl Changes {
     fn new() -> Self {

@@ -33,6 +33,7 @@ mod packaging;
 mod postgres;
 mod profiles;
 mod release_guard;
+mod replicas;
 mod secrets;
 mod serve_process;
 mod service_process;

@@ -22,7 +22,9 @@
 //!
 //! Per session, att keeps the client's log level (`logging/setLevel`: relayed log messages
 //! below it are not sent) and its resource subscriptions (held upstream through
-//! `att_gateway::upstream::subscriptions`, released when the session ends).
+//! `att_gateway::upstream::subscriptions`, released when the session ends). On a cluster both
+//! are written to the shared record of the session as well, and every att holding a copy of
+//! the session follows them ([`super::mcp_shared`]).
 //!
 //! The same server with a profile as its `view` is `/mcp/{profile}` ([`super::mcp_profiles`]).
 //! Who may do what, what a view shows, and the audit entry of each call are in `guard`; how
@@ -31,11 +33,12 @@
 mod guard;
 mod input;
 mod results;
+mod session;
 
 use guard::{principal, session_id};
 use results::{Complete, outcome, tool_result, ws_error};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use att_gateway::federation::{Federated, FederationCache};
 use att_gateway::invoke::{Outcome, Request};
@@ -54,16 +57,19 @@ use rmcp::model::{
 use rmcp::service::{
     NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError,
 };
+use rmcp::transport::streamable_http_server::session::SessionRestoreMarker;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use super::mcp_changes::{Change, ChangeFeed};
+use super::mcp_shared::{SessionCopy, SharedSessions};
 use crate::auth::Role;
 use crate::auth::profile::Profile;
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
+use session::{ClientSession, held_upstream, release, unshared};
 
 /// The JSON-RPC error code of a call refused by a per-principal limit (an
 /// implementation-defined server error, -32000 to -32099; 429 in its last digits).
@@ -82,62 +88,14 @@ pub struct FederatedServer {
     view: Option<Arc<Profile>>,
 }
 
-/// What att keeps for one client session.
-struct ClientSession {
-    gateway: Arc<Gateway>,
-    #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
-    log_level: Mutex<Option<rmcp::model::LoggingLevel>>,
-    /// URI → the server holding the subscription upstream.
-    subscribed: Mutex<BTreeMap<String, String>>,
-}
-
-impl ClientSession {
-    fn subscribed(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
-        self.subscribed.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Releases `uri` on `server`; the last client to go unsubscribes upstream.
-async fn release(gateway: &Gateway, server: String, uri: String) {
-    if !gateway.subscriptions().release(&server, &uri) {
-        return;
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    let call = Request::Unsubscribe { uri };
-    let o = gateway
-        .invoker
-        .invoke_on(&call, &[], Some(&server), None, &id)
-        .await;
-    if !matches!(o, Outcome::Success { .. }) {
-        tracing::debug!(%server, "unsubscribing upstream failed: {o:?}");
-    }
-}
-
-impl Drop for ClientSession {
-    /// The session ended: its subscriptions are released.
-    fn drop(&mut self) {
-        let held = std::mem::take(self.subscribed.get_mut().unwrap_or_else(|p| p.into_inner()));
-        if held.is_empty() {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let gateway = self.gateway.clone();
-        runtime.spawn(async move {
-            for (uri, server) in held {
-                release(&gateway, server, uri).await;
-            }
-        });
-    }
-}
-
 /// The `/mcp` service (or, with `view`, a profile's `/mcp/{profile}`), to be nested into the
 /// HTTP router.
+#[allow(clippy::too_many_arguments)] // one call site, which names each
 pub fn service(
     gateway: Arc<Gateway>,
     tools: Arc<Tools>,
     sessions: Arc<LocalSessionManager>,
+    shared: Option<Arc<SharedSessions>>,
     tool_prefix: att_gateway::federation::PrefixMode,
     limits: Arc<crate::limits::Limits>,
     shutdown: tokio_util::sync::CancellationToken,
@@ -149,6 +107,8 @@ pub fn service(
     // `Host` and `Origin` are checked for every route of the listener, `/mcp` included, by
     // `http::origin` (DNS-rebinding protection): one policy, one place.
     config = config.disable_allowed_hosts().disable_allowed_origins();
+    // On a cluster, a session another att opened is re-created here from its record.
+    config.session_store = shared.as_ref().map(SharedSessions::rmcp_store);
     StreamableHttpService::new(
         move || {
             Ok(FederatedServer {
@@ -159,6 +119,8 @@ pub fn service(
                 view: view.clone(),
                 session: Arc::new(ClientSession {
                     gateway: gateway.clone(),
+                    shared: shared.clone(),
+                    id: OnceLock::new(),
                     log_level: Mutex::new(None),
                     subscribed: Mutex::new(BTreeMap::new()),
                 }),
@@ -327,13 +289,8 @@ impl FederatedServer {
         let call = Request::Subscribe {
             uri: uri.to_owned(),
         };
-        match self.invoke(call, None, context).await? {
-            Outcome::Success { server, .. } => {
-                subscriptions.hold(&server, uri);
-                Ok(server)
-            }
-            other => outcome::<()>("resource", other).map(|()| String::new()),
-        }
+        let o = self.invoke(call, None, context).await?;
+        held_upstream(&self.gateway, uri, o)
     }
 }
 
@@ -360,6 +317,29 @@ impl ServerHandler for FederatedServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(shared) = &self.session.shared {
+            // A copy re-created from the record (rmcp marks the replayed handshake) takes
+            // the log level and subscriptions from it at once.
+            let restored = context
+                .extensions
+                .get::<SessionRestoreMarker>()
+                .map(|m| m.id.to_string());
+            let id = restored.clone().or_else(|| {
+                context
+                    .extensions
+                    .get::<axum::http::request::Parts>()
+                    .and_then(|p| p.headers.get("mcp-session-id"))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            });
+            if let Some(id) = id {
+                let _ = self.session.id.set(id.clone());
+                let copy: Arc<dyn SessionCopy> = self.session.clone();
+                shared
+                    .hold(&id, Arc::downgrade(&copy), restored.is_some())
+                    .await;
+            }
+        }
         self.watch_changes(context.peer);
     }
 
@@ -624,13 +604,23 @@ impl ServerHandler for FederatedServer {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         *self
             .session
             .log_level
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(request.level);
+        if let Some((shared, id)) = self.session.shared(&context) {
+            let level = serde_json::to_value(request.level)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            shared
+                .set_log_level(&id, &level)
+                .await
+                .map_err(|e| unshared("the log level", &e))?;
+        }
         Ok(())
     }
 
@@ -651,12 +641,36 @@ impl ServerHandler for FederatedServer {
         if self.session.subscribed().contains_key(&uri) {
             return Ok(());
         }
-        let server = self.hold_upstream(&uri, &context).await?;
-        let previous = self.session.subscribed().insert(uri.clone(), server);
-        // The same client subscribed twice at once: count it once.
-        if let Some(server) = previous {
-            release(&self.gateway, server, uri).await;
+        // On a cluster the record comes first: a copy following it meanwhile holds the
+        // subscription too, rather than releasing one it does not know of yet.
+        let shared = self.session.shared(&context);
+        if let Some((shared, id)) = &shared {
+            match shared.subscribe(id, &uri).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(ErrorData::invalid_request(
+                        format!(
+                            "this session holds the most resource subscriptions one session may ({}): unsubscribe from some first",
+                            super::mcp_shared::MAX_SUBSCRIPTIONS
+                        ),
+                        None,
+                    ));
+                }
+                Err(e) => return Err(unshared("the subscription", &e)),
+            }
         }
+        let server = match self.hold_upstream(&uri, &context).await {
+            Ok(server) => server,
+            Err(e) => {
+                if let Some((shared, id)) = &shared
+                    && let Err(e) = shared.unsubscribe(id, &uri).await
+                {
+                    tracing::warn!(error = %e.0, %uri, "undoing a failed subscription's record");
+                }
+                return Err(e);
+            }
+        };
+        self.session.keep(uri, server).await;
         Ok(())
     }
 
@@ -664,8 +678,14 @@ impl ServerHandler for FederatedServer {
     async fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if let Some((shared, id)) = self.session.shared(&context) {
+            shared
+                .unsubscribe(&id, &request.uri)
+                .await
+                .map_err(|e| unshared("the unsubscription", &e))?;
+        }
         let held = self.session.subscribed().remove(&request.uri);
         if let Some(server) = held {
             release(&self.gateway, server, request.uri).await;

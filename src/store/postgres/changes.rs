@@ -1,5 +1,5 @@
 //! Change notifications between the att processes sharing a PostgreSQL database: a write to
-//! a registration table ([`TABLES`]: `upstreams`, `services`, `projects`) is followed by
+//! a followed table ([`TABLES`]: `upstreams`, `services`, `projects`, `mcp_sessions`) is followed by
 //! `pg_notify('att_changes', '<table>')`, and each att LISTENs on that channel — one
 //! connection for every table ([`PgStore::watch`]) — and re-reads what changed.
 //!
@@ -39,8 +39,13 @@ impl PgStore {
 
     /// Wakes each table's [`Notify`] of the returned [`Changes`] whenever that table may
     /// have changed — a notification for it, or a (re)connect of the listener — until
-    /// `stop`. The listener holds one pooled connection.
+    /// `stop`. The listener holds one pooled connection, and there is one per store: a later
+    /// call gets the first one's [`Changes`] (its `stop` is the first caller's).
     pub fn watch(&self, stop: CancellationToken) -> Changes {
+        self.changes.get_or_init(|| self.listen_for_changes(stop)).clone()
+    }
+
+    fn listen_for_changes(&self, stop: CancellationToken) -> Changes {
         let changes = Changes::new();
         let (pool, woken) = (self.pool.clone(), changes.clone());
         tokio::spawn(async move {

@@ -22,6 +22,7 @@ use super::{OpenError, StoreHealth};
 
 mod changes;
 mod events;
+mod mcp_sessions;
 #[doc(hidden)]
 pub mod test_database;
 
@@ -44,6 +45,9 @@ pub struct PgStore {
     node: Option<String>,
     /// The server and database, for messages.
     database: String,
+    /// The one listener of this store's change notifications, started by the first
+    /// [`PgStore::watch`] and shared by every later one.
+    changes: std::sync::OnceLock<crate::store::Changes>,
 }
 
 super::ports::record_ports!(PgStore, seq = "seq");
@@ -76,6 +80,7 @@ impl PgStore {
             sealing: Sealing::default(),
             node: None,
             database,
+            changes: std::sync::OnceLock::new(),
         })
     }
 
@@ -122,6 +127,10 @@ impl super::Store for PgStore {
 
     fn watch(&self, stop: tokio_util::sync::CancellationToken) -> Option<super::Changes> {
         Some(PgStore::watch(self, stop))
+    }
+
+    fn mcp_sessions(&self) -> Option<std::sync::Arc<dyn crate::http::mcp_shared::McpSessionStore>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 }
 

@@ -207,6 +207,9 @@ pub mod fixture;
 /// A legacy HTTP+SSE server serving the fixture handler.
 pub mod legacy_sse;
 
+/// A real HAProxy in front of att replicas.
+pub mod haproxy;
+
 /// A headless Chromium driven over WebDriver (the dashboard tests).
 pub mod webdriver;
 
