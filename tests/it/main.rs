@@ -30,6 +30,7 @@ mod packaging;
 mod postgres;
 mod profiles;
 mod release_guard;
+mod revert_after_restart;
 mod secrets;
 mod serve_process;
 mod service_process;

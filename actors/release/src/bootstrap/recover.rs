@@ -10,6 +10,7 @@ use super::exec::{health_work, rollback_work};
 use super::guard::GuardSettings;
 use super::messages::BootstrapMsg;
 use super::resolve::Resolution;
+use super::run::revert_span;
 use super::step::{self, Recovery};
 use crate::change;
 use crate::duration;
@@ -23,7 +24,8 @@ impl BootstrapState {
     /// the health phase is run again and the policy applies to its outcome; a run killed
     /// during its rollback does the rollback again; a run killed while guarding resumes its
     /// guard until the stored `guard_until`. Either way the target ends on a verified
-    /// release or `failed`.
+    /// release or `failed`; a rollback of a run that shipped a change (kept in the run's
+    /// `change`) opens its revert on the forge, whichever att concludes it.
     pub(super) async fn recover(&mut self, myself: &ActorRef<BootstrapMsg>) -> usize {
         let runs = match self.args.store.list_runs(1000).await {
             Ok(r) => r,
@@ -134,8 +136,17 @@ impl BootstrapState {
             .insert(id.clone(), active_run(record, Some(resolution)));
         match (fate, rollback_to) {
             (Recovery::Rollback, Some(to)) => {
-                let deadline = duration::sum(&[DEPLOY_DEADLINE, request.health_deadline, SLACK]);
-                let work = rollback_work(self.exec(), request, to, None, None);
+                // The change the run shipped is in its record: its revert is opened as a
+                // rollback in one piece would have.
+                let revert = self.revert_job(&id);
+                let deadline = duration::sum(&[
+                    DEPLOY_DEADLINE,
+                    request.watchdog_span(),
+                    request.health_deadline,
+                    revert_span(revert.as_ref()),
+                    SLACK,
+                ]);
+                let work = rollback_work(self.exec(), request, to, None, revert);
                 self.begin(myself, &id, Phase::Rollback, deadline, work)
                     .await;
             }
