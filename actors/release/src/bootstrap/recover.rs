@@ -24,8 +24,7 @@ impl BootstrapState {
     /// the health phase is run again and the policy applies to its outcome; a run killed
     /// during its rollback does the rollback again; a run killed while guarding resumes its
     /// guard until the stored `guard_until`. Either way the target ends on a verified
-    /// release or `failed`; a rollback of a run that shipped a change (kept in the run's
-    /// `change`) opens its revert on the forge, whichever att concludes it.
+    /// release or `failed`.
     pub(super) async fn recover(&mut self, myself: &ActorRef<BootstrapMsg>) -> usize {
         let runs = match self.args.store.list_runs(1000).await {
             Ok(r) => r,
