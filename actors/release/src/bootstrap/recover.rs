@@ -10,7 +10,6 @@ use super::exec::{health_work, rollback_work};
 use super::guard::GuardSettings;
 use super::messages::BootstrapMsg;
 use super::resolve::Resolution;
-use super::run::revert_span;
 use super::step::{self, Recovery};
 use crate::change;
 use crate::duration;
@@ -142,7 +141,7 @@ impl BootstrapState {
                     DEPLOY_DEADLINE,
                     request.watchdog_span(),
                     request.health_deadline,
-                    revert_span(revert.as_ref()),
+                    super::run::revert_span(revert.as_ref()),
                     SLACK,
                 ]);
                 let work = rollback_work(self.exec(), request, to, None, revert);
