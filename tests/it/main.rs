@@ -34,6 +34,7 @@ mod postgres;
 mod profiles;
 mod release_guard;
 mod replicas;
+mod revert_after_restart;
 mod secrets;
 mod serve_process;
 mod service_process;

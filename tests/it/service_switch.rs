@@ -2,7 +2,9 @@
 //! socket activation, and a deploy or a rollback starts the new release on it while the old
 //! one still serves, retiring the old one (drained) only once the new one passed its gates.
 //! A client sending a request every 5 ms through 20 alternating deploys and rollbacks sees
-//! no failure; the same service without `listen` (stop, then start) does.
+//! no failure; the same service without `listen` (stop, then start) does. With
+//! `probe_socket`, the health gate probes the new release alone: an unhealthy one is
+//! rolled back every time, never passed on the answers of the release still serving.
 
 use crate::common;
 
@@ -25,6 +27,90 @@ fn web(port: u16, listen: bool) -> att_release::service::spec::ServiceSpec {
         spec["listen"] = json!(format!("127.0.0.1:{port}"));
     }
     serde_json::from_value(spec).expect("spec")
+}
+
+/// An unhealthy release (`/health` answers 503) deployed over a healthy one, both serving the
+/// shared socket during the switch: the gate's probes go to the new process's private probe
+/// socket, so every one of six deploys is rolled back — one probe answered by the old
+/// release would pass the gate (`health_check_passes: 1`).
+#[tokio::test]
+async fn an_unhealthy_release_switched_in_with_listen_is_always_rolled_back_by_its_gate() {
+    let port = free_port();
+    let mut spec = web(port, true);
+    spec.probe_socket = true;
+    let att = TestAtt::start_with(|c| c.services = vec![spec]).await;
+    for (id, extra) in [("r1", None), ("bad", Some("503"))] {
+        let mut args = vec![
+            "--port".to_owned(),
+            port.to_string(),
+            "--release".into(),
+            id.into(),
+        ];
+        args.extend(
+            extra
+                .map(|code| ["--health-status".to_owned(), code.to_owned()])
+                .into_iter()
+                .flatten(),
+        );
+        let (status, body) = post(
+            &att,
+            "/api/v1/bootstrap/releases",
+            json!({"target": "service:web", "id": id, "command": SERVICE, "args": args}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let r = common::run_to_end(&att, deploy("r1"), Duration::from_secs(60)).await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    for n in 0..6 {
+        let mut request = deploy("bad");
+        request["health_check_passes"] = json!(1);
+        request["health_deadline"] = json!("1s");
+        let r = common::run_to_end(&att, request, Duration::from_secs(60)).await;
+        let res = &r["result"];
+        assert_eq!(
+            (
+                &r["status"],
+                &res["health_status"],
+                &res["rollback_performed"],
+                &res["rollback_succeeded"]
+            ),
+            (
+                &json!("failed"),
+                &json!("unhealthy"),
+                &json!(true),
+                &json!(true)
+            ),
+            "deploy {n} of the unhealthy release: {r:#}"
+        );
+        // The new release's 503 (or, on a loaded machine, a last probe cut short by the
+        // deadline) — never a pass.
+        let why = common::phase(&r, "health")["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            matches!(why, "http_status:503" | "http_error:timeout"),
+            "{r:#}"
+        );
+        // The bad release drains (serves `drain` more), then goes: r1 alone serves.
+        let bad = |argv: &[String]| {
+            argv.first().is_some_and(|a| a == SERVICE) && argv.iter().any(|a| a == "bad")
+        };
+        eventually("the bad release gone", Duration::from_secs(20), || async {
+            common::processes(bad).is_empty().then_some(())
+        })
+        .await;
+        assert_eq!(
+            common::service_text(port, "/version").await.as_deref(),
+            Some("r1"),
+            "deploy {n}"
+        );
+        // A run that succeeds ends the streak of automatic rollbacks (the policy allows a few
+        // in a row per target).
+        let r = common::run_to_end(&att, deploy("r1"), Duration::from_secs(60)).await;
+        assert_eq!(r["status"], "succeeded", "{r}");
+    }
+    att.server.shutdown().await;
 }
 
 /// A client sending `GET /version` every 5 ms, each on a new connection (what a refused

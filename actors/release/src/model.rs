@@ -475,6 +475,11 @@ pub struct RunRecord {
     pub phases: Vec<PhaseRecord>,
     /// The result so far.
     pub result: RunResult,
+    /// What the `change` phase made (its repository, branch, base and commit): kept with
+    /// the run so that a rollback concluded by a restarted att can still open the revert of
+    /// what the run shipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<crate::change::ChangeOutcome>,
     /// When it was asked for.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -518,6 +523,7 @@ impl RunRecord {
             result: RunResult::new(request.deployment_context),
             request,
             phases,
+            change: None,
             created_at: now,
             updated_at: now,
         }

@@ -6,9 +6,10 @@
 //!
 //! Serves `GET /health` (200 "ok", or CODE) and `GET /version` (the release id) on
 //! 127.0.0.1:PORT (0: any free port) — or, when started by socket activation
-//! (`LISTEN_FDS=1`, `LISTEN_PID` its pid: the systemd protocol), on the socket passed as
-//! descriptor 3, and then SIGTERM is a graceful stop (no new connections; what was
-//! accepted is answered). On start it prints `release_id=ID
+//! (`LISTEN_FDS`, `LISTEN_PID` its pid: the systemd protocol), on the sockets passed as
+//! descriptors 3, 4, … (att's shared socket and, with `probe_socket`, the process's private
+//! probe socket: the same routes on each), and then SIGTERM is a graceful stop (no new
+//! connections; what was accepted is answered). On start it prints `release_id=ID
 //! previous_release_id=ID` and `listening on http://ADDR`. `--fail-start` exits 1 before
 //! listening; `--crash-after-ms` exits 3 after N ms; `--crash-after-healthy-ms` exits 3 N ms
 //! after it first answered `/health` with success (a release that passes its health gate and
@@ -145,13 +146,19 @@ async fn serve(o: Options) -> ExitCode {
             Err(e) => eprintln!("att-fixture-service: no grandchild: {e}"),
         }
     }
-    let passed = passed_socket();
-    let activated = passed.is_some();
-    let bound = match passed {
-        Some(l) => tokio::net::TcpListener::from_std(l),
-        None => tokio::net::TcpListener::bind(("127.0.0.1", o.port)).await,
+    let passed = passed_sockets();
+    let activated = !passed.is_empty();
+    let bound = if activated {
+        passed
+            .into_iter()
+            .map(tokio::net::TcpListener::from_std)
+            .collect::<Result<Vec<_>, _>>()
+    } else {
+        tokio::net::TcpListener::bind(("127.0.0.1", o.port))
+            .await
+            .map(|l| vec![l])
     };
-    let listener = match bound {
+    let listeners = match bound {
         Ok(l) => l,
         Err(e) => {
             eprintln!("att-fixture-service: cannot listen on port {}: {e}", o.port);
@@ -166,10 +173,10 @@ async fn serve(o: Options) -> ExitCode {
     } else {
         None
     };
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let addrs: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.to_string()).unwrap_or_default())
+        .collect();
     let status = StatusCode::from_u16(o.health_status).unwrap_or(StatusCode::OK);
     let release = o.release.clone();
     let message = o.message.clone();
@@ -200,17 +207,19 @@ async fn serve(o: Options) -> ExitCode {
                 async move { m }
             }),
         );
-    println!("listening on http://{addr}");
+    for addr in &addrs {
+        println!("listening on http://{addr}");
+    }
     let _ = std::io::stdout().flush();
-    let closing = std::sync::Arc::new(tokio::sync::Notify::new());
-    let served = axum::serve(
-        Closing {
-            inner: listener,
-            closing: closing.clone(),
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let served = futures_util::future::select_all(listeners.into_iter().map(|inner| {
+        let listener = Closing {
+            inner,
+            closing: closed.clone(),
             closed: false,
-        },
-        app,
-    );
+        };
+        Box::pin(axum::serve(listener, app.clone()).into_future())
+    }));
     let crash = async {
         match (o.crash_after, o.crash_after_healthy) {
             (Some(after), _) => tokio::time::sleep(after).await,
@@ -227,14 +236,14 @@ async fn serve(o: Options) -> ExitCode {
         match sigterm {
             Some(mut s) => {
                 s.recv().await;
-                closing.notify_one();
+                let _ = closing.send(true);
                 tokio::time::sleep(LINGER).await;
             }
             None => std::future::pending().await,
         }
     };
     tokio::select! {
-        r = served => match r {
+        (r, _, _) = served => match r {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("att-fixture-service: {e}");
@@ -256,7 +265,7 @@ const LINGER: Duration = Duration::from_millis(300);
 /// connections it accepted are served on. Accepted connections get `TCP_NODELAY`.
 struct Closing {
     inner: tokio::net::TcpListener,
-    closing: std::sync::Arc<tokio::sync::Notify>,
+    closing: tokio::sync::watch::Receiver<bool>,
     closed: bool,
 }
 
@@ -266,7 +275,9 @@ impl axum::serve::Listener for Closing {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            if self.closed {
+            let closing = *self.closing.borrow();
+            if self.closed || closing {
+                self.closed = true;
                 std::future::pending::<()>().await;
             }
             tokio::select! {
@@ -278,7 +289,10 @@ impl axum::serve::Listener for Closing {
                     // Out of descriptors, say: try again shortly.
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                 },
-                () = self.closing.notified() => self.closed = true,
+                r = self.closing.changed() => {
+                    let closing = *self.closing.borrow();
+                    self.closed = r.is_err() || closing;
+                }
             }
         }
     }
@@ -288,17 +302,29 @@ impl axum::serve::Listener for Closing {
     }
 }
 
-/// The listening socket passed by socket activation, when this process is its recipient.
-fn passed_socket() -> Option<std::net::TcpListener> {
+/// The listening sockets passed by socket activation (descriptors 3, 4, …), when this
+/// process is their recipient.
+fn passed_sockets() -> Vec<std::net::TcpListener> {
     use std::os::fd::FromRawFd;
-    let fds = std::env::var("LISTEN_FDS").ok()?;
-    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
-    if fds != "1" || pid != std::process::id() {
-        return None;
+    let fds: Option<i32> = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    let pid: Option<u32> = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse().ok());
+    let (Some(fds), Some(pid)) = (fds, pid) else {
+        return Vec::new();
+    };
+    if pid != std::process::id() || !(1..=8).contains(&fds) {
+        return Vec::new();
     }
-    // SAFETY: by the protocol, descriptor 3 is a listening socket handed to this process
-    // alone (LISTEN_PID is its pid), and nothing else here uses it.
-    let listener = unsafe { std::net::TcpListener::from_raw_fd(3) };
-    listener.set_nonblocking(true).ok()?;
-    Some(listener)
+    (3..3 + fds)
+        .filter_map(|fd| {
+            // SAFETY: by the protocol, descriptors 3.. are listening sockets handed to this
+            // process alone (LISTEN_PID is its pid), and nothing else here uses them.
+            let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+            listener.set_nonblocking(true).ok()?;
+            Some(listener)
+        })
+        .collect()
 }

@@ -166,6 +166,15 @@ async fn releases_list_newest_first_per_target_and_runs_update_in_place(h: Harne
     s.save_run(&run("run-3", "other", 2)).await.expect("save");
     let mut done = run("run-1", "svc", 1);
     done.status = att_release::model::RunStatus::Succeeded;
+    // What the change phase made is kept with the run (a restarted att reverts it from
+    // there).
+    done.change = Some(att_release::change::ChangeOutcome {
+        repo: "/srv/repo".into(),
+        branch: "att/change-run-1".into(),
+        base: "main".into(),
+        commit: "0123abcd".into(),
+        tests: None,
+    });
     s.save_run(&done).await.expect("update");
     assert_eq!(s.get_run("run-1").await.expect("get"), Some(done));
     assert_eq!(s.get_run("nope").await.expect("get"), None);

@@ -26,7 +26,6 @@ use super::messages::{BootstrapMsg, failed_outcome};
 use super::resolve::Resolution;
 use super::worker::WorkerGo;
 use crate::build::BuildSpec;
-use crate::change::ChangeOutcome;
 use crate::directory::ActorDirectory;
 use crate::events::EventSink;
 use crate::model::{Phase, ReleaseStore, RunRecord};
@@ -74,8 +73,6 @@ pub(super) struct ActiveRun {
     pub(super) worker: Option<ActorRef<WorkerGo>>,
     /// For `self`: the candidate's probe address once deployed.
     pub(super) candidate: Option<String>,
-    /// What the `change` phase made.
-    pub(super) change: Option<ChangeOutcome>,
 }
 
 /// The bootstrap actor's state.
@@ -128,7 +125,6 @@ pub(super) fn active_run(record: RunRecord, resolution: Option<Resolution>) -> A
         token: 0,
         worker: None,
         candidate: None,
-        change: None,
     }
 }
 

@@ -100,12 +100,12 @@ impl Exec {
         }
         let name = service_name(&request.target).unwrap_or_default();
         match ServiceHandle::new(self.directory.clone(), name)
-            .process()
+            .running()
             .await
         {
-            Ok(Some(p)) => {
+            Ok(Some(running)) => {
                 probe::watchdog(
-                    &p,
+                    &running.process,
                     request.restart_watchdog_retries,
                     request.restart_watchdog_interval,
                 )
@@ -156,14 +156,16 @@ impl Exec {
         }
         let name = service_name(&request.target).unwrap_or_default();
         let service = ServiceHandle::new(self.directory.clone(), name);
-        let (status, process) = match (service.status().await, service.process().await) {
-            (Ok(s), Ok(p)) => (s, p),
-            _ => return failed_gate("the service did not answer"),
-        };
-        let Some(process) = process else {
+        // The probe that reaches this process: with a private probe socket, not the release
+        // still serving beside it.
+        let Some(running) = (match service.running().await {
+            Ok(r) => r,
+            Err(_) => return failed_gate("the service did not answer"),
+        }) else {
             return failed_gate("process_not_running");
         };
-        let gate = match status.health {
+        let process = running.process;
+        let gate = match running.health {
             Some(probe) => {
                 probe::health_gate(
                     &probe,

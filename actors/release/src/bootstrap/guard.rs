@@ -195,21 +195,22 @@ async fn watch(
     remaining: Duration,
 ) -> Verdict {
     let until = duration::deadline(tokio::time::Instant::now(), remaining);
-    let health = service.status().await.ok().and_then(|s| s.health);
     let mut state = Watch::new(settings);
-    let mut process = service.process().await.ok().flatten();
+    // The process watched and the probe that reaches it (its private probe socket, when it
+    // has one), taken together: a restarted process comes with its own.
+    let mut running = service.running().await.ok().flatten();
     // The pid whose exit was counted: the service may still hand it out until it has
     // seen the exit itself.
     let mut counted: Option<u32> = None;
     loop {
-        let seen = match &process {
-            Some(p) => match p.exited() {
+        let seen = match &running {
+            Some(r) => match r.process.exited() {
                 Some(exit) => {
-                    counted = Some(p.pid());
-                    process = None;
+                    counted = Some(r.process.pid());
+                    running = None;
                     Seen::Exited(exit.reason())
                 }
-                None => match &health {
+                None => match &r.health {
                     Some(h) => {
                         let limit = PROBE_LIMIT.min(interval.max(Duration::from_secs(1)));
                         let r = probe::check(h, limit).await;
@@ -232,12 +233,12 @@ async fn watch(
                             .unwrap_or_else(|| "process_not_running".into()),
                     ),
                     ServiceState::Running | ServiceState::Restarting => {
-                        process = service
-                            .process()
+                        running = service
+                            .running()
                             .await
                             .ok()
                             .flatten()
-                            .filter(|p| Some(p.pid()) != counted);
+                            .filter(|r| Some(r.process.pid()) != counted);
                         Seen::Alive
                     }
                 },
@@ -253,10 +254,10 @@ async fn watch(
             return state.see(Seen::Over);
         }
         let pause = interval.min(left);
-        match &process {
+        match &running {
             // An exit ends the pause at once; it is counted by the next look.
-            Some(p) => {
-                let _ = p.wait_for(pause).await;
+            Some(r) => {
+                let _ = r.process.wait_for(pause).await;
             }
             None => tokio::time::sleep(pause).await,
         }

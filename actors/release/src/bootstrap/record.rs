@@ -40,7 +40,7 @@ impl BootstrapState {
                 if active.record.request.publish.is_none() {
                     active.record.request.requested_release_id = made.commit.clone();
                 }
-                active.change = Some(made);
+                active.record.change = Some(made);
                 self.close_phase(run, true, Some(message));
                 (Phase::Change, true)
             }

@@ -195,8 +195,17 @@ impl BootstrapState {
             .insert(id.clone(), active_run(record, Some(resolution)));
         match (fate, rollback_to) {
             (Recovery::Rollback, Some(to)) => {
-                let deadline = duration::sum(&[DEPLOY_DEADLINE, request.health_deadline, SLACK]);
-                let work = rollback_work(self.exec(), request, to, None, None);
+                // The change the run shipped is in its record: its revert is opened as a
+                // rollback in one piece would have.
+                let revert = self.revert_job(&id);
+                let deadline = duration::sum(&[
+                    DEPLOY_DEADLINE,
+                    request.watchdog_span(),
+                    request.health_deadline,
+                    super::run::revert_span(revert.as_ref()),
+                    SLACK,
+                ]);
+                let work = rollback_work(self.exec(), request, to, None, revert);
                 self.begin(myself, &id, Phase::Rollback, deadline, work)
                     .await;
             }

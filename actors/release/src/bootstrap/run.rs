@@ -228,7 +228,7 @@ impl BootstrapState {
     /// The revert of the change `run` shipped, when it shipped one (merged on the forge).
     pub(super) fn revert_job(&self, run: &str) -> Option<RevertJob> {
         let active = self.runs.get(run)?;
-        let made = active.change.as_ref()?;
+        let made = active.record.change.as_ref()?;
         if active.record.result.merged != Some(true) {
             return None;
         }
@@ -444,7 +444,8 @@ impl BootstrapState {
         let exec = self.exec();
         match phase {
             step::Start::Publish => {
-                let (Some(mut spec), Some(made)) = (request.publish.clone(), active.change.clone())
+                let (Some(mut spec), Some(made)) =
+                    (request.publish.clone(), active.record.change.clone())
                 else {
                     return self.lost(run, "publish").await;
                 };
@@ -644,7 +645,7 @@ fn change_title(request: &RunRequest) -> String {
 }
 
 /// How long a revert may add to a rollback: a push and its CI wait.
-fn revert_span(revert: Option<&RevertJob>) -> Duration {
+pub(super) fn revert_span(revert: Option<&RevertJob>) -> Duration {
     revert.map_or(Duration::ZERO, |j| {
         duration::sum(&[j.spec.ci_budget, DEPLOY_DEADLINE])
     })

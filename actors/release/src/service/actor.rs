@@ -20,13 +20,13 @@ use time::OffsetDateTime;
 
 use super::CrashLoop;
 use super::spec::ServiceSpec;
-use crate::directory::ActorDirectory;
 use crate::events::{EventSink, NewEvent};
-use crate::mailbox::{self, MailboxError};
 use crate::process::Identity;
 use crate::process::child::{self, Exit, Process, Program};
 use crate::process::log::RotatingLog;
 use crate::trace::MessageMeta;
+
+pub use super::handle::ServiceHandle;
 
 /// A log file is rotated past this size…
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
@@ -79,6 +79,16 @@ pub struct ServiceStatus {
     /// Its log file.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub log_file: PathBuf,
+}
+
+/// The running process of a service, and how its health is checked: the spec's probe,
+/// sent to the process's private probe socket when it has one (see [`super::socket`]).
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The process.
+    pub process: Arc<Process>,
+    /// Its probe (`None`: the spec has none; running is healthy).
+    pub health: Option<super::probe::Probe>,
 }
 
 /// What the service actor is started with.
@@ -163,8 +173,9 @@ pub enum ServiceMsg {
     /// Retire the replaced releases still serving (a service with `listen`): they serve on
     /// for the spec's `drain`, then are stopped. Answers how many there were.
     Retire(RpcReplyPort<usize>),
-    /// The running process (for the watchdog and the health gate).
-    Process(RpcReplyPort<Option<Arc<Process>>>),
+    /// The running process and the probe that reaches it (for the watchdog, the health
+    /// gate and the guard).
+    Process(RpcReplyPort<Option<Running>>),
     /// Its spec (for the `build` phase).
     Spec(RpcReplyPort<ServiceSpec>),
 }
@@ -212,6 +223,8 @@ pub struct ServiceActorState {
     socket: Option<Arc<std::net::TcpListener>>,
     /// Replaced releases still serving on the socket until retired.
     leaving: Vec<Arc<Process>>,
+    /// The running process's private probe socket's address (a spec with `probe_socket`).
+    probe_addr: Option<std::net::SocketAddr>,
 }
 
 /// The service actor.
@@ -254,13 +267,31 @@ impl ServiceActorState {
             return Err(error);
         }
         self.generation += 1;
-        let socket = self.socket.as_ref().map(|s| {
+        let probe = match self.probe_socket() {
+            Ok(p) => p,
+            Err(e) => {
+                let error = format!("cannot bind a probe socket for `{}`: {e}", self.spec.name);
+                self.state = ServiceState::FailedToStart;
+                self.error = Some(error.clone());
+                return Err(error);
+            }
+        };
+        let passed: Vec<_> = {
             use std::os::fd::AsRawFd;
-            (s.as_raw_fd(), self.spec.name.as_str())
-        });
-        match child::spawn_with(&self.command, self.log.clone(), socket) {
+            let shared = self
+                .socket
+                .iter()
+                .map(|s| (s.as_raw_fd(), self.spec.name.as_str()));
+            let private = probe
+                .iter()
+                .map(|(_, l)| (l.as_raw_fd(), super::socket::PROBE_NAME));
+            shared.chain(private).collect()
+        };
+        match child::spawn_with(&self.command, self.log.clone(), &passed) {
             Ok(p) => {
                 let p = Arc::new(p);
+                // The child holds its probe socket now; att's copy goes with `probe`.
+                self.probe_addr = probe.map(|(addr, _)| addr);
                 // Recorded before anything else: from here on a killed att leaves a
                 // process the next one must find.
                 self.process = Some(p.clone());
@@ -284,6 +315,32 @@ impl ServiceActorState {
                 Err(error)
             }
         }
+    }
+
+    /// A private probe socket for the process a start makes, and its address (a spec with
+    /// `listen` and `probe_socket`). att's copy is dropped once the child has it.
+    fn probe_socket(
+        &self,
+    ) -> std::io::Result<Option<(std::net::SocketAddr, std::net::TcpListener)>> {
+        match (self.spec.probe_socket, self.spec.listen, &self.socket) {
+            (true, Some(listen), Some(_)) => {
+                let private = super::socket::bind_probe(listen)?;
+                Ok(Some((private.local_addr()?, private)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The running process and the probe that reaches it.
+    fn running(&self) -> Option<Running> {
+        let process = self.process.clone()?;
+        let health = match (&self.spec.health, self.spec.listen, self.probe_addr) {
+            (Some(h), Some(listen), Some(private)) => {
+                Some(super::socket::probe_at(h, listen, private))
+            }
+            (h, _, _) => h.clone(),
+        };
+        Some(Running { process, health })
     }
 
     /// The command as the state file keeps it: its environment values sealed.
@@ -440,6 +497,7 @@ impl Actor for ServiceActor {
             held,
             socket: None,
             leaving: Vec::new(),
+            probe_addr: None,
         };
         if let Some(addr) = state.spec.listen {
             match super::socket::bind(addr) {
@@ -560,7 +618,7 @@ impl Actor for ServiceActor {
                 let _ = reply.send(n);
             }
             ServiceMsg::Process(reply) => {
-                let _ = reply.send(state.process.clone());
+                let _ = reply.send(state.running());
             }
             ServiceMsg::Spec(reply) => {
                 let _ = reply.send(state.spec.clone());
@@ -573,119 +631,5 @@ impl Actor for ServiceActor {
             }
         }
         Ok(())
-    }
-}
-
-/// A typed handle to one service actor.
-#[derive(Clone, Debug)]
-pub struct ServiceHandle {
-    directory: ActorDirectory,
-    actor: String,
-}
-
-impl ServiceHandle {
-    /// The actor's name for service `name`.
-    pub fn actor_name(name: &str) -> String {
-        format!("service:{name}")
-    }
-
-    /// A handle to service `name`'s actor.
-    pub fn new(directory: ActorDirectory, name: &str) -> Self {
-        Self {
-            directory,
-            actor: Self::actor_name(name),
-        }
-    }
-
-    /// Starts it (a no-op when it runs).
-    pub async fn start(
-        &self,
-        limit: Duration,
-    ) -> Result<Result<ServiceStatus, String>, MailboxError> {
-        mailbox::call(&self.directory, &self.actor, limit, ServiceMsg::Start).await
-    }
-
-    /// Stops it; `limit` should exceed its stop grace.
-    pub async fn stop(&self, limit: Duration) -> Result<ServiceStatus, MailboxError> {
-        mailbox::call(&self.directory, &self.actor, limit, ServiceMsg::Stop).await
-    }
-
-    /// Restarts it; `limit` should exceed its stop grace.
-    pub async fn restart(
-        &self,
-        limit: Duration,
-    ) -> Result<Result<ServiceStatus, String>, MailboxError> {
-        mailbox::call(&self.directory, &self.actor, limit, ServiceMsg::Restart).await
-    }
-
-    /// Its status.
-    pub async fn status(&self) -> Result<ServiceStatus, MailboxError> {
-        mailbox::call(
-            &self.directory,
-            &self.actor,
-            Duration::from_secs(5),
-            ServiceMsg::Status,
-        )
-        .await
-    }
-
-    /// Switches it to a release (see [`ServiceMsg::Deploy`]); `limit` should exceed its stop
-    /// grace.
-    pub async fn deploy(
-        &self,
-        command: Program,
-        release: &str,
-        limit: Duration,
-    ) -> Result<Result<ServiceStatus, String>, MailboxError> {
-        let release = release.to_owned();
-        mailbox::call(&self.directory, &self.actor, limit, |reply| {
-            ServiceMsg::Deploy {
-                command,
-                release,
-                reply,
-            }
-        })
-        .await
-    }
-
-    /// Retires the replaced releases still serving (see [`ServiceMsg::Retire`]).
-    pub async fn retire(&self) -> Result<usize, MailboxError> {
-        mailbox::call(
-            &self.directory,
-            &self.actor,
-            Duration::from_secs(5),
-            ServiceMsg::Retire,
-        )
-        .await
-    }
-
-    /// The running process, if any.
-    pub async fn process(&self) -> Result<Option<Arc<Process>>, MailboxError> {
-        mailbox::call(
-            &self.directory,
-            &self.actor,
-            Duration::from_secs(5),
-            ServiceMsg::Process,
-        )
-        .await
-    }
-
-    /// Its spec.
-    pub async fn spec(&self) -> Result<ServiceSpec, MailboxError> {
-        mailbox::call(
-            &self.directory,
-            &self.actor,
-            Duration::from_secs(5),
-            ServiceMsg::Spec,
-        )
-        .await
-    }
-
-    /// The last `n` lines of its log (rotated files included), oldest first.
-    pub async fn logs(&self, n: usize) -> Result<Vec<String>, MailboxError> {
-        let status = self.status().await?;
-        Ok(RotatingLog::new(status.log_file, LOG_MAX_BYTES, LOG_KEEP)
-            .tail(n)
-            .await)
     }
 }

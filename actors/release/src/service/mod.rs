@@ -4,11 +4,13 @@
 //! The parts: [`spec`] (a `service:<name>` target), [`probe`] (HTTP, command and MCP health
 //! probes; the restart watchdog and the health gate), [`CrashLoop`] (too many exits in a
 //! window) and [`actor`] (one actor per service: start, restart with back-off, crash-loop
-//! detection, stop) with [`socket`] (the listening socket a service with `listen` gets by
-//! socket activation, and the retiring of replaced releases). The child itself is
+//! detection, stop; [`handle`] is how callers talk to it) with [`socket`] (the listening
+//! socket a service with `listen` gets by socket activation, each process's private probe
+//! socket, and the retiring of replaced releases). The child itself is
 //! `att_runtime::process::child`.
 
 pub mod actor;
+pub mod handle;
 pub mod probe;
 pub mod socket;
 pub mod spec;

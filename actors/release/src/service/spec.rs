@@ -68,6 +68,16 @@ pub struct ServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub listen: Option<std::net::SocketAddr>,
+    /// With `listen`: give every process of the service a private probe socket too, so that
+    /// its health probes reach it and not the release it replaces (both serve `listen`
+    /// during a switch). att binds it on `listen`'s address with a port of its own and
+    /// passes it as the second socket (descriptor 4, `LISTEN_FDS=2`,
+    /// `LISTEN_FDNAMES=<name>:probe`); an HTTP or MCP probe whose URL names `listen` is sent
+    /// there instead. The service must serve on both sockets: one that ignores the second
+    /// never answers its probes and fails its gate — so it is opt-in (default false; off,
+    /// the probes go to `listen` and may be answered by the old release during a switch).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe_socket: bool,
     /// With `listen`: how long a replaced release keeps serving beside the new one before
     /// it gets SIGTERM (default 1 s), so that what it accepted is answered.
     #[serde(default = "default_drain", with = "crate::duration::serde_text")]
@@ -177,6 +187,12 @@ impl ServiceSpec {
         }
         self.check_durations()
             .map_err(|e| format!("service `{}`: {e}", self.name))?;
+        if self.probe_socket && self.listen.is_none() {
+            return Err(format!(
+                "service `{}`: `probe_socket` needs `listen` (the socket it is private beside)",
+                self.name
+            ));
+        }
         if self.crash_exits == 0 {
             return Err(format!(
                 "service `{}`: `crash_exits` must be at least 1",
@@ -302,6 +318,21 @@ mod tests {
         )
         .expect("spec");
         assert_eq!(s.stop_grace, Duration::from_millis(250));
+        // A private probe socket is private beside a shared one: it needs `listen`.
+        let probe_alone: ServiceSpec = serde_json::from_value(
+            serde_json::json!({"name": "x", "command": "y", "probe_socket": true}),
+        )
+        .expect("spec");
+        assert!(
+            probe_alone
+                .validate()
+                .unwrap_err()
+                .contains("needs `listen`"),
+            "{probe_alone:?}"
+        );
+        let mut with_listen = probe_alone.clone();
+        with_listen.listen = Some("127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(with_listen.validate(), Ok(()));
     }
 
     #[test]

@@ -1,25 +1,29 @@
-//! Socket activation (the systemd protocol): a child started with a listening socket att
-//! owns, as file descriptor 3, and `LISTEN_FDS=1`, `LISTEN_PID=<its own pid>`,
-//! `LISTEN_FDNAMES=<name>` in its environment. Two releases of a service can then serve
-//! the same socket one after the other — or both at once during a switch — and no
-//! connection is refused in between: the kernel queues what neither has accepted yet.
+//! Socket activation (the systemd protocol): a child started with listening sockets att
+//! owns, as file descriptors 3, 4, … in order, and `LISTEN_FDS=<how many>`,
+//! `LISTEN_PID=<its own pid>`, `LISTEN_FDNAMES=<name>:<name>…` in its environment. Two
+//! releases of a service can then serve the same socket one after the other — or both at
+//! once during a switch — and no connection is refused in between: the kernel queues what
+//! neither has accepted yet. A second socket may be the child's alone (a private probe
+//! address, see `att_release::service::socket`).
 //!
 //! `LISTEN_PID` must be the child's own pid, known only after the fork. Between fork and
 //! exec only async-signal-safe calls are allowed (no allocation), and std writes the
 //! command's environment itself just before its `execvp`; so [`activate`] prepares the
 //! whole `execve` in the parent — the program's path, the arguments, the environment with a
-//! `LISTEN_PID=` entry of fixed width — and the pre-exec hook only duplicates the socket to
-//! 3, writes its pid's digits into that entry, and calls `execve` itself. Everything else a
-//! spawn sets up (the process group, the working directory, the standard streams) has been
-//! done by std by then.
+//! `LISTEN_PID=` entry of fixed width — and the pre-exec hook only duplicates the sockets
+//! to 3, 4, …, writes its pid's digits into that entry, and calls `execve` itself.
+//! Everything else a spawn sets up (the process group, the working directory, the standard
+//! streams) has been done by std by then.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-/// The descriptor a socket-activated child finds its socket at.
+/// The descriptor a socket-activated child finds its first socket at.
 pub const LISTEN_FD: RawFd = 3;
+/// The most sockets one child is given.
+pub const MAX_SOCKETS: usize = 8;
 
 const PID_ENTRY: &[u8] = b"LISTEN_PID=";
 /// Room for any pid's digits.
@@ -36,7 +40,10 @@ struct Exec {
     /// Where the pid's digits go: inside `_pid_entry`, after `LISTEN_PID=`.
     pid_digits: *mut u8,
     envp_ptrs: Vec<*const libc::c_char>,
-    socket: RawFd,
+    /// The sockets, in the order the child gets them (3, 4, …).
+    sockets: Vec<RawFd>,
+    /// Room for the sockets' copies above the range they go to (written in the child).
+    copies: Vec<RawFd>,
 }
 
 // SAFETY: the pointers point into the owned buffers beside them, which move with them and
@@ -44,14 +51,22 @@ struct Exec {
 unsafe impl Send for Exec {}
 unsafe impl Sync for Exec {}
 
-/// Makes `cmd` start its program with `socket` as descriptor 3 and the socket-activation
-/// variables (`name` as `LISTEN_FDNAMES`). Call it last: it reads the command's program,
-/// arguments and environment as they are now.
+/// Makes `cmd` start its program with `sockets` (each a descriptor and its name) as
+/// descriptors 3, 4, … and the socket-activation variables. Call it last: it reads the
+/// command's program, arguments and environment as they are now.
 pub fn activate(
     cmd: &mut tokio::process::Command,
-    socket: RawFd,
-    name: &str,
+    sockets: &[(RawFd, &str)],
 ) -> std::io::Result<()> {
+    if sockets.is_empty() || sockets.len() > MAX_SOCKETS {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "a child is given 1 to {MAX_SOCKETS} sockets, not {}",
+                sockets.len()
+            ),
+        ));
+    }
     let std_cmd = cmd.as_std();
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(k, _)| !k.as_bytes().starts_with(b"LISTEN_"))
@@ -63,8 +78,9 @@ pub fn activate(
         }
     }
     env.retain(|(k, _)| !k.as_bytes().starts_with(b"LISTEN_"));
-    env.push(("LISTEN_FDS".into(), "1".into()));
-    env.push(("LISTEN_FDNAMES".into(), name.into()));
+    let names: Vec<&str> = sockets.iter().map(|(_, name)| *name).collect();
+    env.push(("LISTEN_FDS".into(), sockets.len().to_string().into()));
+    env.push(("LISTEN_FDNAMES".into(), names.join(":").into()));
     let path_var = env
         .iter()
         .find(|(k, _)| k == "PATH")
@@ -100,7 +116,8 @@ pub fn activate(
         _pid_entry: pid_entry,
         // SAFETY: within the buffer (its length is the prefix, the digits and a NUL).
         pid_digits: unsafe { entry_ptr.add(PID_ENTRY.len()) },
-        socket,
+        sockets: sockets.iter().map(|(fd, _)| *fd).collect(),
+        copies: vec![-1; sockets.len()],
     };
     exec.envp_ptrs = exec
         ._envp
@@ -109,23 +126,41 @@ pub fn activate(
         .chain([entry_ptr.cast_const().cast(), std::ptr::null()])
         .collect();
     // SAFETY: between fork and exec the hook calls only async-signal-safe functions
-    // (getpid, dup2, fcntl, execve) and writes into a buffer it owns; no allocation.
+    // (getpid, fcntl, dup2, close, execve) and writes into buffers it owns; no allocation.
     unsafe {
         cmd.pre_exec(move || {
             let e = &mut exec;
-            if e.socket == LISTEN_FD {
-                // dup2 onto itself keeps close-on-exec: clear it instead.
-                if libc::fcntl(LISTEN_FD, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(e.socket, LISTEN_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            place_sockets(&e.sockets, &mut e.copies)?;
             let digits = std::slice::from_raw_parts_mut(e.pid_digits, PID_DIGITS + 1);
             write_pid(digits, libc::getpid());
             libc::execve(e.path.as_ptr(), e.argv_ptrs.as_ptr(), e.envp_ptrs.as_ptr());
             Err(std::io::Error::last_os_error())
         });
+    }
+    Ok(())
+}
+
+/// Puts `sockets[i]` at descriptor `3 + i`, open across exec. Each is first copied above
+/// the whole range (into `copies`), so that a socket already sitting where another must go
+/// is not closed by the other's `dup2`. Only async-signal-safe calls; no allocation.
+///
+/// # Safety
+/// Called between fork and exec, with valid descriptors.
+unsafe fn place_sockets(sockets: &[RawFd], copies: &mut [RawFd]) -> std::io::Result<()> {
+    let above = LISTEN_FD + sockets.len() as RawFd;
+    for (fd, copy) in sockets.iter().zip(copies.iter_mut()) {
+        // SAFETY: fcntl on a descriptor the parent passed; the copy is close-on-exec.
+        *copy = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, above) };
+        if *copy < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    for (i, copy) in copies.iter().enumerate() {
+        // dup2 clears close-on-exec on the new descriptor; the copy goes at exec.
+        // SAFETY: both descriptors are valid; the target is within the range given.
+        if unsafe { libc::dup2(*copy, LISTEN_FD + i as RawFd) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
     }
     Ok(())
 }
@@ -187,6 +222,41 @@ mod tests {
         }
     }
 
+    /// Two sockets: the child finds each at its place (3 the first, 4 the second — the same
+    /// sockets, by inode), `LISTEN_FDS=2` and both names.
+    #[tokio::test]
+    async fn a_child_gets_two_sockets_in_order_with_their_names() {
+        use std::os::fd::AsRawFd;
+        let web = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let inode = |fd: RawFd| {
+            std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                .expect("fd link")
+                .to_string_lossy()
+                .into_owned()
+        };
+        let want = format!("{} {}", inode(web.as_raw_fd()), inode(probe.as_raw_fd()));
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.args([
+            "-c",
+            "echo \"$LISTEN_FDS $LISTEN_FDNAMES\"; echo \"$(readlink /proc/$$/fd/3) $(readlink /proc/$$/fd/4)\"",
+        ])
+        .stdout(std::process::Stdio::piped());
+        activate(
+            &mut cmd,
+            &[(web.as_raw_fd(), "web"), (probe.as_raw_fd(), "probe")],
+        )
+        .expect("activate");
+        let out = cmd.output().await.expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, ["2 web:probe", want.as_str()], "{text}");
+        assert!(
+            activate(&mut tokio::process::Command::new("true"), &[]).is_err(),
+            "no socket is refused"
+        );
+    }
+
     /// A real child: `sh` sees descriptor 3 open on the socket and the three variables,
     /// `LISTEN_PID` its own pid; the command's own environment is kept.
     #[tokio::test]
@@ -201,7 +271,7 @@ mod tests {
         ])
         .env("KEPT", "yes")
         .stdout(std::process::Stdio::piped());
-        activate(&mut cmd, listener.as_raw_fd(), "web").expect("activate");
+        activate(&mut cmd, &[(listener.as_raw_fd(), "web")]).expect("activate");
         let out = cmd.output().await.expect("run");
         let text = String::from_utf8_lossy(&out.stdout);
         let mut lines = text.lines();

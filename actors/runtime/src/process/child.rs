@@ -157,23 +157,23 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// to `log` line by line (stderr lines prefixed `stderr: `). A task reaps it and records
 /// its [`Exit`] once its last lines are in the log.
 pub fn spawn(command: &Program, log: Arc<RotatingLog>) -> std::io::Result<Process> {
-    spawn_with(command, log, None)
+    spawn_with(command, log, &[])
 }
 
-/// [`spawn`], and with `socket` (a listening socket and its name) the child gets it by
+/// [`spawn`], and with `sockets` (listening sockets and their names) the child gets them by
 /// socket activation ([`crate::process::activation`]).
 pub fn spawn_with(
     command: &Program,
     log: Arc<RotatingLog>,
-    socket: Option<(std::os::fd::RawFd, &str)>,
+    sockets: &[(std::os::fd::RawFd, &str)],
 ) -> std::io::Result<Process> {
     let instance = crate::process::new_instance();
     let mut cmd = command.command(&instance);
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(false);
-    if let Some((fd, name)) = socket {
-        crate::process::activation::activate(&mut cmd, fd, name)?;
+    if !sockets.is_empty() {
+        crate::process::activation::activate(&mut cmd, sockets)?;
     }
     let mut child = cmd.spawn()?;
     let (Some(pid), Some(stdout), Some(stderr)) =
