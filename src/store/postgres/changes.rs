@@ -42,7 +42,9 @@ impl PgStore {
     /// `stop`. The listener holds one pooled connection, and there is one per store: a later
     /// call gets the first one's [`Changes`] (its `stop` is the first caller's).
     pub fn watch(&self, stop: CancellationToken) -> Changes {
-        self.changes.get_or_init(|| self.listen_for_changes(stop)).clone()
+        self.changes
+            .get_or_init(|| self.listen_for_changes(stop))
+            .clone()
     }
 
     fn listen_for_changes(&self, stop: CancellationToken) -> Changes {
