@@ -14,7 +14,10 @@
 //!
 //! Run: `cargo bench --bench calls` (numbers go to todo/perf.md). `BENCH_ROUNDS` (default 2),
 //! `BENCH_CALLS` (calls per caller at 1 caller, default 2000; at 32 callers a tenth),
-//! `BENCH_KEEPALIVE_ONLY=1` (table 1 alone).
+//! `BENCH_KEEPALIVE_ONLY=1` (table 1 alone), `BENCH_ATT_BASE=/path/to/an/older/att` (a second
+//! att process from that binary, routing to the same upstream: its paths are measured in the
+//! same rounds, marked `(base)`, for a before/after in one run), `BENCH_ONLY_32=1` (skip the
+//! 1-caller rows).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -315,49 +318,50 @@ fn coordinator() {
             .args(["--http", "127.0.0.1:0", "--name", "fx"]),
     );
     let data = tempfile::tempdir().expect("temp dir");
-    let (mut att, att_url) = start(
-        Command::new(env!("CARGO_BIN_EXE_att"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path().join("data"))
-            .env("ATT_LOG_LEVEL", "error"),
-    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
-        let http = reqwest::Client::new();
-        let r = http
-            .post(format!("{att_url}/api/v1/mcp/servers"))
-            .json(&json!({"name": "fx", "url": direct}))
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(r.status(), 201);
-        for attempt in 0.. {
-            let r = http
-                .post(format!("{att_url}/api/v1/mcp/invoke/tool"))
-                .json(&json!({"tool_name": "echo", "arguments": {"text": "x"}}))
-                .send()
-                .await
-                .expect("invoke");
-            if r.status() == 200 {
-                break;
-            }
-            assert!(attempt < 500, "echo never became routable: {}", r.status());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-    let (att_pid, fx_pid) = (att.id(), fixture.id());
-    let paths = [
-        ("direct", direct.clone(), Kind::Mcp),
-        ("att /mcp", format!("{att_url}/mcp"), Kind::Mcp),
+    let base = std::env::var_os("BENCH_ATT_BASE");
+    let mut atts: Vec<(Child, String, &str)> = Vec::new();
+    for (i, (binary, label)) in [
         (
-            "att /api",
-            format!("{att_url}/api/v1/mcp/invoke/tool"),
-            Kind::Api,
+            Some(std::ffi::OsString::from(env!("CARGO_BIN_EXE_att"))),
+            "",
         ),
-    ];
+        (base, " (base)"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let Some(binary) = binary else { continue };
+        let (att, att_url) = start(
+            Command::new(binary)
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(data.path().join(format!("data{i}")))
+                .env("ATT_LOG_LEVEL", "error"),
+        );
+        rt.block_on(register(&att_url, &direct));
+        atts.push((att, att_url, label));
+    }
+    let fx_pid = fixture.id();
+    // (name, url, kind, the att process on the path)
+    let mut paths = vec![("direct".to_owned(), direct.clone(), Kind::Mcp, 0)];
+    for (att, url, label) in &atts {
+        paths.push((
+            format!("att /mcp{label}"),
+            format!("{url}/mcp"),
+            Kind::Mcp,
+            att.id(),
+        ));
+        paths.push((
+            format!("att /api{label}"),
+            format!("{url}/api/v1/mcp/invoke/tool"),
+            Kind::Api,
+            att.id(),
+        ));
+    }
+    let only_32 = std::env::var_os("BENCH_ONLY_32").is_some();
     println!("Other processes may share the machine; CPU per call does not depend on that.");
     let tables = [
         (false, "keep-alive clients, one MCP session per caller"),
@@ -374,6 +378,9 @@ fn coordinator() {
         let mut ratios = Vec::new();
         for round in 1..=rounds {
             for callers in [1usize, 32] {
+                if only_32 && callers == 1 {
+                    continue;
+                }
                 let per_caller = if callers == 1 {
                     calls
                 } else {
@@ -381,7 +388,9 @@ fn coordinator() {
                 };
                 let runs: Vec<Run> = paths
                     .iter()
-                    .map(|(name, url, kind)| {
+                    .map(|(name, url, kind, att_pid)| {
+                        // The direct path's "att" is the first att, idle meanwhile.
+                        let att_pid = if *att_pid == 0 { atts[0].0.id() } else { *att_pid };
                         let r = measure(url, *kind, callers, per_caller, fresh, att_pid, fx_pid);
                         println!(
                             "| {round} | {callers} | {name} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} |",
@@ -414,13 +423,40 @@ fn coordinator() {
             }
         }
     }
-    // SAFETY: SIGTERM to the att process this bench started.
-    unsafe {
-        libc::kill(att_pid as i32, libc::SIGTERM);
+    for (mut att, _, _) in atts {
+        // SAFETY: SIGTERM to an att process this bench started.
+        unsafe {
+            libc::kill(att.id() as i32, libc::SIGTERM);
+        }
+        let _ = att.wait();
     }
-    let _ = att.wait();
     let _ = fixture.kill();
     let _ = fixture.wait();
+}
+
+/// Registers the upstream `direct` with the att at `att_url` and waits until `echo` routes.
+async fn register(att_url: &str, direct: &str) {
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{att_url}/api/v1/mcp/servers"))
+        .json(&json!({"name": "fx", "url": direct}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 201);
+    for attempt in 0.. {
+        let r = http
+            .post(format!("{att_url}/api/v1/mcp/invoke/tool"))
+            .json(&json!({"tool_name": "echo", "arguments": {"text": "x"}}))
+            .send()
+            .await
+            .expect("invoke");
+        if r.status() == 200 {
+            break;
+        }
+        assert!(attempt < 500, "echo never became routable: {}", r.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn env_or(name: &str, default: usize) -> usize {

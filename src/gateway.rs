@@ -107,6 +107,11 @@ impl Gateway {
         self.tree.events.clone()
     }
 
+    /// The event log, borrowed (a hot path emitting to it clones nothing).
+    pub fn event_log(&self) -> &att_runtime::events::EventsHandle {
+        &self.tree.events
+    }
+
     /// Starts every configured and stored upstream; at most `max_upstreams` may be
     /// registered later (stored ones beyond it, after the limit was lowered, still start).
     pub async fn start(

@@ -13,7 +13,7 @@
 //! reading the log, not a security boundary), `http` otherwise. Reasons are cut to [`WHY_MAX`] bytes: an upstream's error
 //! text cannot fill the log.
 
-use att_runtime::events::{EventSink, NewEvent};
+use att_runtime::events::{EventSink, NewEvent, Record};
 use serde_json::json;
 
 use super::{Principal, Role};
@@ -135,13 +135,51 @@ pub struct Entry<'a> {
 impl Entry<'_> {
     /// The event it is recorded as.
     pub fn event(&self) -> NewEvent {
-        let (principal, role) = match self.principal {
-            Some(p) => (p.name.as_str(), Some(p.role)),
+        self.owned().event()
+    }
+
+    /// Records it (fire and forget: the event writer builds its event and commits it with
+    /// the next batch, off the caller's path).
+    pub fn record(&self, events: &dyn EventSink) {
+        events.emit_record(Box::new(self.owned()));
+    }
+
+    fn owned(&self) -> Owned {
+        Owned {
+            at: time::OffsetDateTime::now_utc(),
+            principal: self.principal.map(|p| (p.name.clone(), p.role)),
+            surface: self.surface,
+            action: self.action.to_owned(),
+            target: self.target.to_owned(),
+            outcome: self.outcome.clone(),
+            status: self.status,
+            request_id: self.request_id.map(str::to_owned),
+        }
+    }
+}
+
+/// An entry that owns its parts, waiting for the event writer to build its event.
+struct Owned {
+    at: time::OffsetDateTime,
+    principal: Option<(String, Role)>,
+    surface: Surface,
+    action: String,
+    target: String,
+    outcome: Outcome,
+    status: Option<u16>,
+    request_id: Option<String>,
+}
+
+impl Owned {
+    fn event(self) -> NewEvent {
+        let (principal, role) = match &self.principal {
+            Some((name, role)) => (name.as_str(), Some(*role)),
             None => ("-", None),
         };
-        let event = NewEvent::new(
-            KIND,
-            json!({
+        NewEvent {
+            at: self.at,
+            kind: KIND.to_owned(),
+            data: json!({
                 "principal": principal,
                 "role": role.map(Role::as_str),
                 "surface": self.surface.as_str(),
@@ -151,16 +189,14 @@ impl Entry<'_> {
                 "status": self.status,
                 "why": self.outcome.why().map(|w| cut(w, WHY_MAX)),
             }),
-        );
-        match self.request_id {
-            Some(id) => event.correlated(id),
-            None => event,
+            correlation_id: self.request_id,
         }
     }
+}
 
-    /// Records it (fire and forget: the writer commits it with the next batch).
-    pub fn record(&self, events: &dyn EventSink) {
-        events.emit(self.event());
+impl Record for Owned {
+    fn into_events(self: Box<Self>, out: &mut Vec<NewEvent>) {
+        out.push(self.event());
     }
 }
 

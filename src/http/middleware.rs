@@ -1,5 +1,8 @@
 //! Cross-cutting request handling: request ids and spans, authorization, metrics, and the
 //! rewrite of framework-made error responses into the one error shape.
+//!
+//! The layers that need the application state share one `Arc<AppState>`: axum clones a
+//! layer's state for every request, and `AppState` is a dozen reference counts.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,7 +68,11 @@ pub async fn browser_policy(
 /// ([`crate::auth::audit`]), as is every state-changing request let through, with its
 /// status. The principal rides on the request for the handlers (`/mcp` checks and audits
 /// each call by what it does).
-pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn authorize(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     use crate::auth::audit::{Entry, Outcome, Surface, changes_state};
     let needs = crate::auth::route_role(req.method(), req.uri().path());
     let crate::auth::Needs::Role(needs) = needs else {
@@ -181,7 +188,7 @@ fn mcp_challenge(
 /// past its rate or its calls in flight. An answer counts as in flight until its handler
 /// returns (an event stream, once open, holds no place). `/mcp` counts its calls itself, by
 /// method ([`super::mcp_endpoint`]).
-pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if !path.starts_with("/api/") || path == "/api/v1/health" {
         return next.run(req).await;
@@ -284,7 +291,11 @@ pub async fn read_body(State(limit): State<usize>, req: Request, next: Next) -> 
 }
 
 /// Counts each request by method, route template and status.
-pub async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn record_metrics(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let t0 = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = req

@@ -608,6 +608,94 @@ async fn warm_calls_take_the_published_session_without_a_mailbox_round_trip() {
     c.tree.shutdown().await;
 }
 
+/// An event sink in front of the event log that counts how events arrive.
+struct Counting {
+    log: att_runtime::events::EventsHandle,
+    events: std::sync::atomic::AtomicUsize,
+    records: std::sync::atomic::AtomicUsize,
+}
+
+impl att_runtime::events::EventSink for Counting {
+    fn emit(&self, event: att_runtime::events::NewEvent) {
+        self.events.fetch_add(1, Ordering::SeqCst);
+        self.log.emit(event);
+    }
+
+    fn emit_record(&self, record: Box<dyn att_runtime::events::Record>) {
+        self.records.fetch_add(1, Ordering::SeqCst);
+        self.log.emit_record(record);
+    }
+}
+
+#[tokio::test]
+async fn a_warm_call_hands_the_event_log_one_typed_record_whose_phases_are_stored_as_events() {
+    let a = serve("typed").await;
+    let clock = ManualClock::new();
+    let c = warm_cluster("typed", &a.url, &clock).await;
+    let sink = Arc::new(Counting {
+        log: c.tree.events.clone(),
+        events: 0.into(),
+        records: 0.into(),
+    });
+    let invoker = Invoker::new(
+        c.tree.directory.clone(),
+        c.tree.router.clone(),
+        sink.clone(),
+        c.tree.clock.clone(),
+        Duration::from_secs(30),
+    );
+    let n = 5;
+    for i in 0..n {
+        let o = invoker
+            .invoke(&tool("echo", json!({"text": "t"})), &[], &format!("t{i}"))
+            .await;
+        assert_eq!(served_by(o).1, [("typed".into(), "invoke", true)]);
+    }
+    // No event built on the caller's path: one record per call, built by the writer.
+    assert_eq!(
+        sink.events.load(Ordering::SeqCst),
+        0,
+        "events built by callers"
+    );
+    assert_eq!(
+        sink.records.load(Ordering::SeqCst),
+        n,
+        "records for {n} calls"
+    );
+    for i in 0..n {
+        let stored = c
+            .tree
+            .events
+            .query(att_runtime::events::EventQuery {
+                correlation_id: Some(format!("t{i}")),
+                kind: Some("invocation".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("events");
+        let phases: Vec<(&str, &str, &str)> = stored
+            .iter()
+            .map(|e| {
+                (
+                    e.data["server"].as_str().unwrap_or_default(),
+                    e.data["method"].as_str().unwrap_or_default(),
+                    e.data["phase"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            phases,
+            [
+                ("typed", "tools/call", "invoke_start"),
+                ("typed", "tools/call", "invoke_success")
+            ]
+        );
+        assert!(stored[0].at <= stored[1].at, "{stored:?}");
+    }
+    c.tree.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_session_in_the_last_fifth_of_its_life_is_asked_for_and_refreshed_then_warm_again() {
     let a = serve("ageing").await;

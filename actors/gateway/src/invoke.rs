@@ -6,8 +6,9 @@
 //! ([`crate::upstream::ready`]), and from the actor's mailbox only when the slot is empty or
 //! stale (a cold upstream, a session in the last fifth of its life, a renewal); the call runs
 //! in the caller's task with the upstream's deadline, and its outcome is reported back to the
-//! upstream actor (a cast: the caller never waits for it). Every step leaves an invocation event whose
-//! correlation id is the request id.
+//! upstream actor (a cast: the caller never waits for it). Every step is noted in the call's
+//! invocation record ([`crate::invocation`]), which becomes its invocation events (correlated
+//! by the request id) in the event writer once the call ends.
 //!
 //! A candidate at its `max_concurrent` is passed over for the next one; when none is left,
 //! the call waits briefly for room on the full ones ([`crate::upstream::gate`]), and is
@@ -18,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::JsonObject;
 use serde::Serialize;
-use serde_json::json;
 use time::OffsetDateTime;
 
 use rmcp::model::{CompleteRequestParams, Reference};
@@ -26,7 +26,8 @@ use rmcp::model::{CompleteRequestParams, Reference};
 use crate::answer::Answer;
 use crate::clock::Clock;
 use crate::directory::ActorDirectory;
-use crate::events::{EventSink, NewEvent};
+use crate::events::EventSink;
+use crate::invocation::Recording;
 use crate::router::{Plan, RouterHandle, RoutingSnapshot, Target, plan};
 use crate::upstream::actor::{UpstreamError, UpstreamHandle};
 use crate::upstream::connection::Relay;
@@ -199,27 +200,6 @@ impl Invoker {
         }
     }
 
-    fn event(
-        &self,
-        server: &str,
-        method: &str,
-        request_id: &str,
-        phase: &str,
-        failure: Option<&CallFailure>,
-    ) {
-        self.events.emit(
-            NewEvent::new(
-                "invocation",
-                json!({
-                    "server": server, "method": method, "request_id": request_id, "phase": phase,
-                    "error": failure.map(CallFailure::message),
-                    "error_category": failure.map(CallFailure::category),
-                }),
-            )
-            .correlated(request_id),
-        );
-    }
-
     /// Invokes `request`, preferring `preferred` servers, as request `request_id`.
     pub async fn invoke(
         &self,
@@ -248,6 +228,7 @@ impl Invoker {
             Err(outcome) => return outcome,
         };
         let method = request.method();
+        let mut record = Recording::new(&*self.events, method, request_id);
         let mut attempts = Vec::new();
         let planned_count = candidates.len();
         let mut passed_over = 0;
@@ -292,16 +273,15 @@ impl Invoker {
             let ready = match self.ready(slot, &upstream, request_id, renewal).await {
                 Ok(r) => r,
                 Err(failure) => {
-                    self.event(&server, method, request_id, "initialize_start", None);
-                    let phase = "initialize_failure";
-                    self.event(&server, method, request_id, phase, Some(&failure));
+                    record.note(&server, "initialize_start", None);
+                    record.note(&server, "initialize_failure", Some(&failure));
                     attempts.push(attempt(&server, "initialize", Some(&failure), t0));
                     continue;
                 }
             };
             if !ready.reused {
-                self.event(&server, method, request_id, "initialize_start", None);
-                self.event(&server, method, request_id, "initialize_success", None);
+                record.note(&server, "initialize_start", None);
+                record.note(&server, "initialize_success", None);
                 attempts.push(attempt(&server, "initialize", None, t0));
             }
             // A server planned before its catalog was known may not offer the name at all:
@@ -311,12 +291,12 @@ impl Invoker {
                 continue;
             }
 
-            self.event(&server, method, request_id, "invoke_start", None);
+            record.note(&server, "invoke_start", None);
             let t0 = Instant::now();
             let (result, safe) = call(&ready, request, relay).await;
             match result {
                 Ok(result) => {
-                    self.event(&server, method, request_id, "invoke_success", None);
+                    record.note(&server, "invoke_success", None);
                     upstream.report(Some(request_id.to_owned()), ready.generation, Ok(()));
                     attempts.push(attempt(&server, "invoke", None, t0));
                     return Outcome::Success {
@@ -326,8 +306,7 @@ impl Invoker {
                     };
                 }
                 Err(failure) => {
-                    let phase = "invoke_failure";
-                    self.event(&server, method, request_id, phase, Some(&failure));
+                    record.note(&server, "invoke_failure", Some(&failure));
                     if !failure.is_caller_error() {
                         // The actor drops this session when it handles the report; until
                         // then no caller may be handed it again from the slot.
@@ -369,7 +348,7 @@ impl Invoker {
                 .map(|&i| {
                     let s = &snapshot.servers[i];
                     s.gate.note_refused();
-                    self.event(&s.name, method, request_id, "busy", None);
+                    record.note(&s.name, "busy", None);
                     (s.name.clone(), s.gate.max().unwrap_or(0))
                 })
                 .collect();

@@ -16,7 +16,8 @@
 //!   catalog refresh), publishing its view to the router;
 //! - [`federation`]: the federated catalog att's own MCP endpoint lists, and its reverse map;
 //! - [`invoke`]: a call routed over the plan's candidates with safe failover, its result
-//!   kept typed ([`answer`]);
+//!   kept typed ([`answer`]), its phases kept in one typed record for the event log
+//!   ([`invocation`]);
 //! - [`tree`]: the actor tree `att` → `events`, `router`, `upstreams`, `services`, started
 //!   and stopped as one.
 
@@ -29,6 +30,7 @@ pub mod answer;
 pub mod catalog;
 pub mod federation;
 pub mod health;
+pub mod invocation;
 pub mod invoke;
 pub mod router;
 pub mod tree;

@@ -98,7 +98,8 @@ async fn invoke(
     request_id: &RequestId,
 ) -> Result<Json<Invoked>, ApiError> {
     let method = request.method();
-    let what = match &request {
+    // Said only when no server offers it (not built for every call).
+    let what = || match &request {
         Request::Tool { name, .. } => format!("unknown tool `{name}`"),
         Request::Resource { uri } | Request::Subscribe { uri } | Request::Unsubscribe { uri } => {
             format!("unknown resource `{uri}`")
@@ -143,9 +144,9 @@ async fn invoke(
             retry_after: None,
         }),
         Outcome::Unknown { checked } => Err(ApiError::NotFound(if checked.is_empty() {
-            format!("{what}: no servers are registered")
+            format!("{}: no servers are registered", what())
         } else {
-            format!("{what}; servers checked: {}", checked.join(", "))
+            format!("{}; servers checked: {}", what(), checked.join(", "))
         })),
         Outcome::OutcomeUnknown { attempts } => Err(ApiError::Detailed {
             status: StatusCode::BAD_GATEWAY,

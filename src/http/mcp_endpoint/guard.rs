@@ -113,7 +113,7 @@ impl FederatedServer {
             status: None,
             request_id: session_id(context),
         }
-        .record(&self.gateway.events());
+        .record(self.gateway.event_log());
     }
 
     /// Records a call's result in the audit log and hands it on.

@@ -55,6 +55,9 @@ impl SqliteStore {
             // What a record held before an update (a secret stored in the clear by an
             // earlier att, say) does not linger in the page it left.
             .pragma("secure_delete", "fast")
+            // Statement journals and sort files in memory: on disk, each event batch created,
+            // truncated and deleted a temporary file (a third of SQLite's time; todo/perf.md).
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)

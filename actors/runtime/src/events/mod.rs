@@ -2,7 +2,9 @@
 //! stored events out to live subscribers.
 //!
 //! Writes go through a group-commit [`writer`] task owned by the actor; queries run in
-//! spawned tasks so a slow query never holds up appends. The live fan-out channel is created
+//! spawned tasks so a slow query never holds up appends. A hot path hands the writer a typed
+//! [`Record`] instead of events: the writer turns it into its events (builds their JSON), so
+//! the request that caused them pays for one queue send and no serialization. The live fan-out channel is created
 //! once per att instance and handed to every incarnation of the actor, so subscribers keep
 //! their stream across a restart of the actor.
 
@@ -19,7 +21,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-pub use model::{Event, EventQuery, NewEvent};
+pub use model::{Event, EventQuery, NewEvent, Record};
 pub use port::{EventStore, StoreError};
 
 use crate::directory::ActorDirectory;
@@ -31,6 +33,16 @@ use writer::{Append, Queued};
 pub trait EventSink: Send + Sync + 'static {
     /// Queues `event` for the log; failures are logged, never returned.
     fn emit(&self, event: NewEvent);
+
+    /// Queues the events `record` stands for. The default builds them here; the event log's
+    /// handle passes the record to its writer, which builds them off the caller's path.
+    fn emit_record(&self, record: Box<dyn Record>) {
+        let mut events = Vec::new();
+        record.into_events(&mut events);
+        for event in events {
+            self.emit(event);
+        }
+    }
 }
 
 /// Messages the events actor handles.
@@ -244,6 +256,27 @@ impl EventsHandle {
 }
 
 impl EventSink for EventsHandle {
+    fn emit_record(&self, record: Box<dyn Record>) {
+        let record = match self.intake.0.load().as_deref() {
+            Some(queue) => match queue.try_send(Queued::Record(record)) {
+                Ok(()) => return,
+                Err(
+                    mpsc::error::TrySendError::Full(Queued::Record(r))
+                    | mpsc::error::TrySendError::Closed(Queued::Record(r)),
+                ) => r,
+                // Only a record was sent, so only a record comes back.
+                Err(_) => return,
+            },
+            None => record,
+        };
+        // No room on the writer's queue: the mailbox, one event at a time (back-pressure).
+        let mut events = Vec::new();
+        record.into_events(&mut events);
+        for event in events {
+            self.emit(event);
+        }
+    }
+
     fn emit(&self, event: NewEvent) {
         let event = match self.intake.0.load().as_deref() {
             Some(queue) => match queue.try_send(Append { event, ack: None }.into()) {

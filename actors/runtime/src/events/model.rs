@@ -54,6 +54,14 @@ impl NewEvent {
     }
 }
 
+/// Something that stands for one or more events, kept typed until the event writer turns it
+/// into them (a routed call's invocation record: its phases become events there, not on the
+/// request path).
+pub trait Record: Send + 'static {
+    /// Appends the events this record stands for to `out`, in the order they happened.
+    fn into_events(self: Box<Self>, out: &mut Vec<NewEvent>);
+}
+
 /// A stored event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -6,6 +6,9 @@
 //! committed, so a crash loses nothing that was acknowledged. When every sender is gone the
 //! writer drains what is queued and ends — that is the flush at shutdown.
 //!
+//! A [`Queued::Record`] is turned into its events here, in the writer's task: whoever emitted
+//! it did not wait for their JSON to be built.
+//!
 //! A [`Queued::Barrier`] is answered once everything queued before it has been written: a
 //! query waits for one first, so it sees every event emitted before it was asked (an audit
 //! entry recorded while a call was answered is in the log its caller reads next).
@@ -15,7 +18,7 @@ use std::sync::Arc;
 use ractor::RpcReplyPort;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::{Event, EventStore, NewEvent, StoreError};
+use super::{Event, EventStore, NewEvent, Record, StoreError};
 
 /// One queued append.
 pub(crate) struct Append {
@@ -27,6 +30,8 @@ pub(crate) struct Append {
 pub(crate) enum Queued {
     /// An event to store.
     Append(Append),
+    /// Events still to be built from their typed record (never acknowledged).
+    Record(Box<dyn Record>),
     /// Answered after everything queued before it was written (or failed to be).
     Barrier(oneshot::Sender<()>),
 }
@@ -57,6 +62,11 @@ pub(crate) async fn run(
                 Queued::Append(append) => {
                     events.push(append.event);
                     acks.push(append.ack);
+                }
+                Queued::Record(record) => {
+                    let before = events.len();
+                    record.into_events(&mut events);
+                    acks.resize_with(events.len().max(before), || None);
                 }
                 Queued::Barrier(done) => barriers.push(done),
             }

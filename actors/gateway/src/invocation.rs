@@ -1,0 +1,175 @@
+//! The invocation record: every phase of one routed call (`initialize_*`, `invoke_*`,
+//! `busy`), kept typed while the call runs and handed to the event log once, when it ends.
+//!
+//! Each phase becomes one `invocation` event, `{server, method, request_id, phase, error,
+//! error_category}` correlated by the request id and timed when the phase happened — the
+//! events the invocation history, the dashboard's latency sparklines and a request's timeline
+//! read. Building their JSON is the event writer's work ([`Record`]): a warm call pays for
+//! one queue send, not for two JSON objects on its own path.
+//!
+//! The record is emitted when it is dropped, so a call whose caller went away (the future
+//! cancelled mid-call) still leaves the phases it reached.
+
+use att_runtime::events::{EventSink, NewEvent, Record};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::upstream::CallFailure;
+
+/// One phase of an invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    /// When it happened.
+    pub at: OffsetDateTime,
+    /// The upstream.
+    pub server: String,
+    /// `initialize_start`, `initialize_success`, `initialize_failure`, `invoke_start`,
+    /// `invoke_success`, `invoke_failure` or `busy`.
+    pub phase: &'static str,
+    /// What went wrong, for a failure.
+    pub failure: Option<CallFailure>,
+}
+
+/// The phases of one invocation, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// The MCP method.
+    pub method: &'static str,
+    /// The request id (the events' correlation id).
+    pub request_id: String,
+    /// What happened, in order.
+    pub phases: Vec<Phase>,
+}
+
+impl Invocation {
+    /// Notes that `phase` happened on `server` now.
+    pub fn note(&mut self, server: &str, phase: &'static str, failure: Option<&CallFailure>) {
+        self.phases.push(Phase {
+            at: OffsetDateTime::now_utc(),
+            server: server.to_owned(),
+            phase,
+            failure: failure.cloned(),
+        });
+    }
+}
+
+impl Record for Invocation {
+    fn into_events(self: Box<Self>, out: &mut Vec<NewEvent>) {
+        let Self {
+            method,
+            request_id,
+            phases,
+        } = *self;
+        out.reserve(phases.len());
+        for p in phases {
+            out.push(NewEvent {
+                at: p.at,
+                kind: "invocation".to_owned(),
+                correlation_id: Some(request_id.clone()),
+                data: json!({
+                    "server": p.server, "method": method, "request_id": request_id,
+                    "phase": p.phase,
+                    "error": p.failure.as_ref().map(CallFailure::message),
+                    "error_category": p.failure.as_ref().map(CallFailure::category),
+                }),
+            });
+        }
+    }
+}
+
+/// An invocation under way: its record goes to `sink` when this is dropped (the call ended,
+/// or its caller went away), if anything happened.
+pub(crate) struct Recording<'a> {
+    sink: &'a dyn EventSink,
+    record: Invocation,
+}
+
+impl<'a> Recording<'a> {
+    /// Starts the record of `method` as request `request_id`.
+    pub(crate) fn new(sink: &'a dyn EventSink, method: &'static str, request_id: &str) -> Self {
+        Self {
+            sink,
+            record: Invocation {
+                method,
+                request_id: request_id.to_owned(),
+                phases: Vec::with_capacity(2),
+            },
+        }
+    }
+
+    /// Notes that `phase` happened on `server` now.
+    pub(crate) fn note(
+        &mut self,
+        server: &str,
+        phase: &'static str,
+        failure: Option<&CallFailure>,
+    ) {
+        self.record.note(server, phase, failure);
+    }
+}
+
+impl Drop for Recording<'_> {
+    fn drop(&mut self) {
+        if self.record.phases.is_empty() {
+            return;
+        }
+        let record = Invocation {
+            method: self.record.method,
+            request_id: std::mem::take(&mut self.record.request_id),
+            phases: std::mem::take(&mut self.record.phases),
+        };
+        self.sink.emit_record(Box::new(record));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::ErrorCategory;
+
+    #[test]
+    fn each_phase_becomes_one_invocation_event_in_order_with_its_time_and_error() {
+        let mut record = Invocation {
+            method: "tools/call",
+            request_id: "r1".into(),
+            phases: Vec::new(),
+        };
+        let failure = CallFailure::NotSent {
+            message: "refused".into(),
+            category: ErrorCategory::InitializeError,
+        };
+        record.note("a", "initialize_start", None);
+        record.note("a", "initialize_failure", Some(&failure));
+        record.note("b", "invoke_start", None);
+        record.note("b", "invoke_success", None);
+        let times: Vec<OffsetDateTime> = record.phases.iter().map(|p| p.at).collect();
+        let mut events = Vec::new();
+        Box::new(record).into_events(&mut events);
+        let rows: Vec<(&str, &str, Option<&str>)> = events
+            .iter()
+            .map(|e| {
+                assert_eq!(e.kind, "invocation");
+                assert_eq!(e.correlation_id.as_deref(), Some("r1"));
+                assert_eq!(e.data["method"], "tools/call");
+                assert_eq!(e.data["request_id"], "r1");
+                (
+                    e.data["server"].as_str().unwrap_or_default(),
+                    e.data["phase"].as_str().unwrap_or_default(),
+                    e.data["error"].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("a", "initialize_start", None),
+                ("a", "initialize_failure", Some("refused")),
+                ("b", "invoke_start", None),
+                ("b", "invoke_success", None),
+            ]
+        );
+        assert_eq!(events[1].data["error_category"], "initialize_error");
+        assert_eq!(events[2].data["error_category"], serde_json::Value::Null);
+        assert_eq!(events.iter().map(|e| e.at).collect::<Vec<_>>(), times);
+    }
+}
