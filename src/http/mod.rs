@@ -115,7 +115,7 @@ pub fn router(
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let doc = Arc::new(doc);
     // One state for the middleware layers (cloned per request: a count, not a dozen).
-    let shared = Arc::new(state.clone());
+    let layers_state = Arc::new(state.clone());
     // Checked when the configuration was loaded; a bad entry here means none is accepted.
     let browser = origin::BrowserPolicy::new(&http.allowed_hosts, &http.allowed_origins)
         .unwrap_or_else(|e| {
@@ -185,15 +185,15 @@ pub fn router(
     .layer(axum::middleware::from_fn(middleware::uniform_errors))
     // Inside authorization: limits are per principal.
     .layer(axum::middleware::from_fn_with_state(
-        shared.clone(),
+        layers_state.clone(),
         middleware::limit,
     ))
     .layer(axum::middleware::from_fn_with_state(
-        shared.clone(),
+        layers_state.clone(),
         middleware::authorize,
     ))
     .layer(axum::middleware::from_fn_with_state(
-        shared,
+        layers_state,
         middleware::record_metrics,
     ))
     .layer(axum::middleware::from_fn_with_state(
