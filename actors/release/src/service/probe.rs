@@ -270,6 +270,12 @@ pub async fn health_gate(
         }
         attempts += 1;
         let result = check(probe, left.min(Duration::from_secs(10))).await;
+        // A probe the gate's deadline cut short says nothing of the release: the failure
+        // the gate reports stays the last one a probe saw to its end (`http_status:500`,
+        // not the `http_error:timeout` of the probe in flight when time ran out).
+        if !result.healthy && last.is_some() && tokio::time::Instant::now() >= until {
+            continue;
+        }
         streak = if result.healthy { streak + 1 } else { 0 };
         last = Some(result);
         if streak >= passes.max(1) {
@@ -312,6 +318,48 @@ mod tests {
         assert!(
             crate::process::wait_gone(pid, Duration::from_secs(5)).await,
             "the probe's grandchild {pid} outlived it"
+        );
+    }
+
+    /// A gate that runs out of time while a probe is in flight reports the failure the
+    /// probes saw, not the timeout of the one its deadline cut short: the server answers
+    /// 500 once, then never answers.
+    #[tokio::test]
+    async fn a_gate_reports_the_last_failure_seen_not_the_probe_its_deadline_cut_short() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/health", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            let mut first = true;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                if first {
+                    first = false;
+                    let answer = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                } else {
+                    held.push(socket);
+                }
+            }
+        });
+        let gate = health_gate(
+            &Probe::Http { url },
+            None,
+            1,
+            Duration::from_millis(20),
+            Duration::from_millis(800),
+        )
+        .await;
+        assert!(!gate.healthy);
+        assert_eq!(
+            gate.last.map(|l| l.reason).as_deref(),
+            Some("http_status:500"),
+            "after {} attempts",
+            gate.attempts
         );
     }
 }
