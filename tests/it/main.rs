@@ -12,11 +12,8 @@ mod bootstrap_actor;
 mod bootstrap_pipeline;
 mod change_pipeline;
 mod cli_mcp;
-<<<<<<< HEAD
 mod cluster;
-=======
 mod dashboard_actions;
->>>>>>> dash
 mod dashboard_browser;
 mod dashboard_http;
 mod dashboard_sessions;
