@@ -13,6 +13,7 @@
 //! names the field, not a failure at the first call. Key contents are never shown: errors
 //! name the path and what is wrong with it.
 
+pub mod asks;
 pub mod client;
 pub mod diagnose;
 mod pem;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::{SpecError, UpstreamSpec};
 
+pub use asks::asks_for_client_certificate;
 pub use client::{client_config, http_client, install_crypto_provider, platform_client_config};
 pub use diagnose::diagnose;
 
