@@ -1,6 +1,7 @@
 //! TLS towards HTTPS upstreams: what an upstream's `tls` table says ([`TlsSettings`]), the
 //! rustls client configuration and the HTTP client built from it ([`client`]), and the
-//! translation of a failed handshake into words a user can act on ([`diagnose`]).
+//! translation of a failed handshake into words a user can act on ([`diagnose`]; and
+//! [`asks`], for a client certificate refused after a TLS 1.3 handshake).
 //!
 //! rustls with ring as the one crypto provider: no C toolchain beyond ring's own, no
 //! OpenSSL. Trust is the platform's roots plus the upstream's `ca_file`; a client
