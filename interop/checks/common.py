@@ -170,22 +170,25 @@ def our_processes(*needles: str) -> list[tuple[int, str]]:
 
 
 def server_argv(
-    kind: str, name: str, transport: str, port: int | None = None, tls: tuple[Path, Path] | None = None
+    kind: str, name: str, transport: str, port: int | None = None, tls: tuple[Path, ...] | None = None
 ) -> list[str]:
-    """The command line of one SDK server (kind: ts or py); `tls`: (certificate, key) files."""
+    """The command line of one SDK server (kind: ts or py); `tls`: (certificate, key) files, and
+    a third, the CA whose client certificates it demands (mTLS)."""
     prog = [args.node, TS_SERVER] if kind == "ts" else [args.python, PY_SERVER]
     argv = prog + ["--name", name, "--transport", transport, "--log", str(WORK / f"{name}.log")]
     if port is not None:
         argv += ["--port", str(port)]
     if tls is not None:
         argv += ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])]
+        if len(tls) > 2:
+            argv += ["--ssl-ca-certs", str(tls[2])]
     return argv + ["--run-id", args.run_id]
 
 
 class HttpServer:
     """An HTTP SDK server process we own: started, restarted on the same port, stopped."""
 
-    def __init__(self, kind: str, name: str, tls: tuple[Path, Path] | None = None, transport: str = "http"):
+    def __init__(self, kind: str, name: str, tls: tuple[Path, ...] | None = None, transport: str = "http"):
         self.kind, self.name, self.port, self.tls, self.transport = kind, name, free_port(), tls, transport
         self.proc: subprocess.Popen | None = None
 
@@ -216,6 +219,38 @@ class HttpServer:
                 self.proc.kill()
                 self.proc.wait()
 
+
+def check_failover(kind: str, tool: str, transport: str = "http", tls: tuple[Path, ...] | None = None,
+                   register: dict | None = None, replicas: int = 2) -> None:
+    """Two replicas of one SDK server (both `--name TOOL`, so both offer TOOL_echo), registered
+    as TOOL_a and TOOL_b with `register`'s extra fields: the call goes to TOOL_a (preferred);
+    TOOL_a's process is killed; every call after that is answered by TOOL_b, at once (no poll).
+    Both are deleted and stopped at the end."""
+    names = [f"{tool}_{x}" for x in "ab"[:replicas]]
+    procs = {n: HttpServer(kind, tool, tls=tls, transport=transport) for n in names}
+    try:
+        for name, server in procs.items():
+            if not check(server.start(), f"{name}: a replica of {tool} serving on {server.url}"):
+                return
+            status, v = api("POST", "/api/v1/mcp/servers", {"name": name, "url": server.url, **(register or {})})
+            check(status == 201, f"{name}: registered", v)
+
+        def call() -> tuple[int, Any]:
+            return invoke_tool(f"{tool}_echo", {"text": "replica"}, [names[0]])
+
+        v = poll(lambda: (lambda st, v: st == 200 and v.get("server") == names[0] and v)(*call()))
+        check(bool(v) and v["result"]["structuredContent"] == {"server": tool, "text": "replica"},
+              f"{tool}_echo through att answered by {names[0]} (preferred)", v or call()[1])
+        procs[names[0]].proc.kill()  # SIGKILL: no goodbye on the wire
+        procs[names[0]].proc.wait()
+        answers = [call() for _ in range(3)]
+        by = [v.get("server") if st == 200 else st for st, v in answers]
+        check(by == [f"{tool}_b"] * 3,
+              f"{names[0]} killed: the next 3 calls of {tool}_echo answered by {by}", [v for _, v in answers])
+    finally:
+        for name, server in procs.items():
+            api("DELETE", f"/api/v1/mcp/servers/{name}")
+            server.stop()
 
 
 # (name, SDK, transport, priority): lower priority is tried first for the shared `echo`.

@@ -57,3 +57,6 @@ def check_legacy_sse() -> None:
         status, _ = api("DELETE", f"/api/v1/mcp/servers/{name}")
         check(status == 204, f"DELETE {name} → {status}")
         server.stop()
+    for kind in ("ts", "py"):
+        section(f"legacy SSE failover: two replicas of one {kind} SSE server; one killed")
+        check_failover(kind, f"{kind}_sse_replica", transport="sse", register={"transport": "sse"})

@@ -1,5 +1,6 @@
 """HTTPS upstreams: a CA made for the run (openssl), the Python SDK server behind TLS,
-registered with `tls.ca_file`, without it (the unknown issuer named), and with mTLS."""
+registered with `tls.ca_file` (routed; two replicas, one killed, the other takes the calls),
+without it (the unknown issuer named), and demanding a client certificate (mTLS)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from .common import *  # noqa: F403 — the shared helpers are this package's vo
 
 
 def make_test_pki(where: Path) -> tuple[Path, Path, Path]:
-    """A CA made for this run and a certificate for 127.0.0.1 signed by it (openssl); the CA's,
-    the server's and the server key's files."""
+    """A CA made for this run, a certificate for 127.0.0.1 signed by it and a client certificate
+    (`client.pem`, `client.key`) signed by it too (openssl); the CA's, the server's and the
+    server key's files."""
     where.mkdir(parents=True, exist_ok=True)
     ca, ca_key = where / "ca.pem", where / "ca.key"
     cert, key, csr, ext = where / "server.pem", where / "server.key", where / "server.csr", where / "server.ext"
@@ -29,6 +31,17 @@ def make_test_pki(where: Path) -> tuple[Path, Path, Path]:
     subprocess.run(
         ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
          "-out", cert, "-days", "2", "-extfile", ext],
+        **quiet,
+    )
+    client_ext = where / "client.ext"
+    client_ext.write_text("extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n")
+    subprocess.run(
+        ["openssl", "req", *ec, "-keyout", where / "client.key", "-out", where / "client.csr", "-subj", "/CN=att"],
+        **quiet,
+    )
+    subprocess.run(
+        ["openssl", "x509", "-req", "-in", where / "client.csr", "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", where / "client.pem", "-days", "2", "-extfile", client_ext],
         **quiet,
     )
     return ca, cert, key
@@ -54,13 +67,61 @@ def check_https_upstream() -> None:
     status, v = api("POST", "/api/v1/mcp/servers", {"name": "py_https_untrusted", "url": server.url})
     check(status == 201, "py_https_untrusted: the same server registered without its CA", v)
 
-    def named() -> Any:
-        _, v = api("GET", "/api/v1/mcp/servers/py_https_untrusted")
-        error = (v.get("state") or {}).get("last_error") or ""
-        return "unknown issuer" in error and error
-
-    error = poll(named)
+    error = last_error("py_https_untrusted", "unknown issuer")
     check(bool(error), f"without the CA att names the failure: {error or 'no such error'}", att_log_lines("py_https"))
     for name in ["py_https", "py_https_untrusted"]:
+        api("DELETE", f"/api/v1/mcp/servers/{name}")
+    server.stop()
+    section("HTTPS failover: two replicas of one Python SDK server, both with tls.ca_file; one killed")
+    check_failover("py", "py_tls", tls=(cert, key), register={"tls": {"ca_file": str(ca)}})
+    check_mtls_upstream(ca, cert, key)
+
+
+def last_error(name: str, needle: str) -> Any:
+    """NAME's last error once it names `needle` (polled), else a falsy value."""
+
+    def named() -> Any:
+        _, v = api("GET", f"/api/v1/mcp/servers/{name}")
+        error = (v.get("state") or {}).get("last_error") or ""
+        return needle in error and error
+
+    return poll(named)
+
+
+def check_mtls_upstream(ca: Path, cert: Path, key: Path) -> None:
+    """The Python SDK under uvicorn demanding a client certificate signed by the test CA
+    (`ssl_cert_reqs=CERT_REQUIRED`): registered with `tls.client_cert`/`client_key` it answers;
+    registered without them, att names the refusal."""
+    section("an HTTPS upstream requiring mTLS: the Python SDK under uvicorn with ssl_cert_reqs=CERT_REQUIRED")
+    server = HttpServer("py", "py_mtls", tls=(cert, key, ca))
+    if not check(server.start(), f"py_mtls: serving HTTPS on {server.url}, a client certificate required"):
+        return
+    pki = ca.parent
+    with_cert = {"ca_file": str(ca), "client_cert": str(pki / "client.pem"), "client_key": str(pki / "client.key")}
+    for name, tls in [("py_mtls", with_cert), ("py_mtls_nocert", {"ca_file": str(ca)})]:
+        status, v = api("POST", "/api/v1/mcp/servers", {"name": name, "url": server.url, "tls": tls})
+        check(status == 201, f"{name}: registered with tls {sorted(tls)}", v)
+
+    def answered() -> Any:
+        status, v = invoke_tool("py_mtls_echo", {"text": "mutual"}, ["py_mtls"])
+        return status == 200 and v.get("server") == "py_mtls" and v
+
+    v = poll(answered)
+    check(
+        bool(v) and v["result"]["structuredContent"] == {"server": "py_mtls", "text": "mutual"},
+        "py_mtls_echo through att answered by py_mtls, att presenting the client certificate",
+        v or invoke_tool("py_mtls_echo", {"text": "mutual"}, ["py_mtls"])[1],
+    )
+    # OpenSSL under TLS 1.3 refuses the missing certificate only after att's Finished: att
+    # names it all the same (its own probe handshake sees the CertificateRequest).
+    error = last_error("py_mtls_nocert", "client certificate required")
+    _, v = api("GET", "/api/v1/mcp/servers/py_mtls_nocert")
+    state = v.get("state") or {}
+    check(
+        bool(error) and not state.get("initialized") and state.get("last_error_category") == "tls",
+        f"without the client certificate att names the failure: {error or 'no such error'}",
+        v,
+    )
+    for name in ["py_mtls", "py_mtls_nocert"]:
         api("DELETE", f"/api/v1/mcp/servers/{name}")
     server.stop()

@@ -9,6 +9,7 @@ do — and checks what an ordinary SDK client sees there. The counterpart of ../
 --servers: the upstreams registered with att (each offers NAME_echo, NAME_stats, the resource
 interop://NAME/info, the prompt NAME_prompt and the tool progress_demo; see server.py);
 --ts / --py: the TypeScript and the Python upstream whose tools, resource and prompt are called.
+and --py's NAME_elicit is answered by the elicitation callback.
 --restart-dir (with --stdio): instead, survive an att restart: call --py's echo, write DIR/called,
 wait for DIR/restarted (check.py restarts att and writes it once the new att serves the upstream),
 then the next call through the same `att mcp stdio` must succeed.
@@ -88,6 +89,16 @@ async def on_log(params: types.LoggingMessageNotificationParams) -> None:
     logs.append(params)
 
 
+ELICIT_ANSWER = "42, from the Python client"
+elicitations: list[types.ElicitRequestParams] = []
+
+
+async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    """The elicitation callback: accepts with ELICIT_ANSWER (what a user would type)."""
+    elicitations.append(params)
+    return types.ElicitResult(action="accept", content={"answer": ELICIT_ANSWER})
+
+
 async def on_message(message: Any) -> None:
     if isinstance(message, Exception):
         print(f"client: transport error: {message!r}", file=sys.stderr, flush=True)
@@ -109,6 +120,7 @@ async def run() -> None:
             write,
             read_timeout_seconds=REQUEST_TIMEOUT,
             logging_callback=on_log,
+            elicitation_callback=on_elicit,
             message_handler=on_message,
             client_info=types.Implementation(name="interop-py-client", version="1.0.0"),
         ) as session,
@@ -225,6 +237,21 @@ async def run() -> None:
                     f"tools/call {exposed} with a progress callback",
                     {"error": err(e), "progress": progress, "logs": [dump(m) for m in logs[logs_before:]]},
                 )
+
+
+        # 6. an upstream tool that asks for elicitation: the callback answers, the result has it
+        tool = f"{opts.py}_elicit"
+        try:
+            r = await session.call_tool(tool, {})
+            asked = elicitations[-1].message if elicitations else None
+            check(
+                not r.is_error
+                and r.structured_content == {"server": opts.py, "action": "accept", "answer": ELICIT_ANSWER},
+                f"tools/call {tool}: elicitation {asked!r} answered by the callback, result {r.structured_content}",
+                dump(r),
+            )
+        except Exception as e:
+            check(False, f"tools/call {tool} with an elicitation callback", err(e))
 
 
 async def run_across_restart() -> None:

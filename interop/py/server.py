@@ -6,6 +6,9 @@ One program, three transports:
     python server.py --name py_http  --transport http --port 8124 [--log FILE] [--run-id TOKEN]
     python server.py --name py_sse   --transport sse  --port 8125 [--log FILE] [--run-id TOKEN]
 
+With --ssl-certfile/--ssl-keyfile it serves HTTPS (uvicorn's TLS); with --ssl-ca-certs as well,
+it demands a client certificate signed by that CA (mTLS: `ssl.CERT_REQUIRED`).
+
 With `sse` it is the SDK's legacy HTTP+SSE app (`MCPServer.sse_app()`, protocol 2024-11-05):
 `GET /sse` opens a session's event stream, whose `endpoint` event names `/messages/?session_id=…`.
 
@@ -23,6 +26,8 @@ What it offers (NAME is --name), the same as ../ts/server.mjs:
              progress_demo {}   sends notifications/progress 1/2, a notifications/message and progress
                                 2/2 on the call's own channel, then answers "NAME: progress_demo done"
                                 + structuredContent {server, progress_token} (the token att sent)
+             NAME_elicit {}     asks its client (elicitation/create, schema {answer: string}) and
+                                answers structuredContent {server, action, answer}
   resource   interop://NAME/info
   prompt     NAME_prompt {topic}
 
@@ -54,6 +59,7 @@ parser.add_argument("--transport", choices=["stdio", "http", "sse"], default="st
 parser.add_argument("--port", type=int)
 parser.add_argument("--ssl-certfile")  # with --ssl-keyfile: serve HTTPS (uvicorn's own TLS)
 parser.add_argument("--ssl-keyfile")
+parser.add_argument("--ssl-ca-certs")  # with the two above: require a client certificate it signed
 parser.add_argument("--log")
 parser.add_argument("--run-id")  # only marks the process as this run's (../run scans /proc for it)
 opts = parser.parse_args()
@@ -158,10 +164,21 @@ async def progress_demo(ctx: Context) -> types.CallToolResult:
     )
 
 
+class Answer(BaseModel):
+    answer: str
+
+
+async def elicit(ctx: Context) -> types.CallToolResult:
+    r = await ctx.elicit(f"{NAME} asks: what is your answer?", schema=Answer)
+    out = {"server": NAME, "action": r.action, "answer": r.data.answer if r.action == "accept" else None}
+    return types.CallToolResult(content=[types.TextContent(type="text", text=str(out))], structured_content=out)
+
+
 mcp.add_tool(own_echo, name=f"{NAME}_echo", description=f"echo through {NAME}")
 mcp.add_tool(shared_echo, name="echo", description="echo (offered by every interop server)")
 mcp.add_tool(stats, name=f"{NAME}_stats", description=f"counters of {NAME}")
 mcp.add_tool(flip, name="flip", description=f"adds {NAME}_flipped to the tool list")
+mcp.add_tool(elicit, name=f"{NAME}_elicit", description="asks the client for an answer (elicitation)")
 mcp.add_tool(progress_demo, name="progress_demo", description="reports progress twice and logs once, then answers")
 
 
@@ -179,6 +196,8 @@ if opts.transport == "stdio":
     log("serving on stdio")
     anyio.run(mcp.run_stdio_async)
 else:
+    import ssl
+
     import uvicorn
 
     app = mcp.sse_app() if opts.transport == "sse" else mcp.streamable_http_app()
@@ -191,4 +210,6 @@ else:
         log_level="warning",
         ssl_certfile=opts.ssl_certfile,
         ssl_keyfile=opts.ssl_keyfile,
+        ssl_ca_certs=opts.ssl_ca_certs,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if opts.ssl_ca_certs else ssl.CERT_NONE,
     )

@@ -9,6 +9,7 @@
 // --servers: the upstreams registered with att (each offers NAME_echo, NAME_stats, the resource
 // interop://NAME/info, the prompt NAME_prompt and the tool progress_demo; see server.mjs);
 // --ts / --py: the TypeScript and the Python upstream whose tools, resource and prompt are called.
+// and --py's NAME_elicit is answered by the elicitation handler.
 // --restart-dir (with --stdio): instead, survive an att restart: call --ts's echo, write DIR/called,
 // wait for DIR/restarted (check.py restarts att and writes it once the new att serves the
 // upstream), then the next call through the same `att mcp stdio` must succeed.
@@ -24,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -68,7 +69,18 @@ async function until(fn, ms = NOTIFY_WAIT) {
 
 const logs = []; // every notifications/message params received
 
-const client = new Client({ name: 'interop-ts-client', version: '1.0.0' });
+const ELICIT_ANSWER = '42, from the TS client';
+const elicitations = []; // every elicitation/create params received
+
+const client = new Client(
+  { name: 'interop-ts-client', version: '1.0.0' },
+  { capabilities: { elicitation: {} } },
+);
+// The elicitation callback: accepts with ELICIT_ANSWER (what a user would type).
+client.setRequestHandler(ElicitRequestSchema, (req) => {
+  elicitations.push(req.params);
+  return { action: 'accept', content: { answer: ELICIT_ANSWER } };
+});
 client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
   logs.push(n.params);
 });
@@ -196,6 +208,21 @@ async function run() {
     } catch (e) {
       check(false, `tools/call ${exposed} with a progress callback`, { error: errText(e), progress, logs: logs.slice(logsBefore) });
     }
+  }
+
+  // 6. an upstream tool that asks for elicitation: the handler answers, the result has it
+  const tool = `${opts.py}_elicit`;
+  try {
+    const r = await client.callTool({ name: tool, arguments: {} }, undefined, { timeout: REQUEST_TIMEOUT });
+    const sc = r.structuredContent;
+    check(
+      !r.isError && sc?.server === opts.py && sc?.action === 'accept' && sc?.answer === ELICIT_ANSWER,
+      `tools/call ${tool}: elicitation ${JSON.stringify(elicitations.at(-1)?.message)} answered by the handler, ` +
+        `result ${JSON.stringify(r.structuredContent)}`,
+      r,
+    );
+  } catch (e) {
+    check(false, `tools/call ${tool} with an elicitation handler`, errText(e));
   }
 }
 

@@ -608,3 +608,30 @@ async fn an_mcp_health_probe_reaches_an_https_server_with_its_ca() {
     let e = spec.validate().expect_err("a missing CA file");
     assert!(e.contains("ca_file"), "{e}");
 }
+
+/// The probe behind "client certificate required" when the refusal came after the handshake
+/// (OpenSSL under TLS 1.3; the interop run meets it with uvicorn): true only for a server that
+/// sends a CertificateRequest, and never when att already presents a certificate.
+#[tokio::test]
+async fn the_probe_tells_a_server_that_asks_for_a_client_certificate() {
+    use att_gateway::upstream::tls::{TlsSettings, asks_for_client_certificate};
+    let pki = Pki::new("asks");
+    let server = pki.issue("server", Leaf::Server(&["127.0.0.1"]));
+    let client = pki.issue("client", Leaf::Client);
+    let guarded = serve_https("guarded", server_config(&server, Some(&pki.ca_file))).await;
+    let open = serve_https("open", server_config(&server, None)).await;
+    let trust = TlsSettings {
+        ca_file: Some(pki.ca_file.clone()),
+        ..TlsSettings::default()
+    };
+    assert!(asks_for_client_certificate(&guarded.url, Some(&trust)).await);
+    assert!(!asks_for_client_certificate(&open.url, Some(&trust)).await);
+    let with_cert = TlsSettings {
+        client_cert: Some(client.cert.clone()),
+        client_key: Some(client.key.clone()),
+        ..trust.clone()
+    };
+    assert!(!asks_for_client_certificate(&guarded.url, Some(&with_cert)).await);
+    let plain = guarded.url.replacen("https://", "http://", 1);
+    assert!(!asks_for_client_certificate(&plain, Some(&trust)).await);
+}

@@ -24,6 +24,38 @@ pub async fn connect_with(
     notices: mpsc::UnboundedSender<Notice>,
     subscriptions: Arc<Subscriptions>,
 ) -> Result<Connection, CallFailure> {
+    match connect_or_refused(spec, notices, subscriptions).await {
+        Err(failure) if unexplained_https(&failure) => {
+            let url = match &spec.transport {
+                Transport::Http { url, .. } | Transport::Sse { url, .. } => url.as_str(),
+                _ => "",
+            };
+            if super::super::tls::asks_for_client_certificate(url, spec.tls.as_ref()).await {
+                let why = super::super::tls::asks::REQUIRED;
+                Err(not_sent(
+                    format!("initialize failed: {why}"),
+                    ErrorCategory::Tls,
+                ))
+            } else {
+                Err(failure)
+            }
+        }
+        other => other,
+    }
+}
+
+/// A failure to reach a server that names no cause att recognises (the TLS 1.3
+/// post-handshake refusal of a missing client certificate looks like this).
+fn unexplained_https(failure: &CallFailure) -> bool {
+    matches!(failure, CallFailure::NotSent { category, .. } if *category == ErrorCategory::TransportError)
+}
+
+/// [`connect_with`] without the client-certificate diagnosis.
+async fn connect_or_refused(
+    spec: &UpstreamSpec,
+    notices: mpsc::UnboundedSender<Notice>,
+    subscriptions: Arc<Subscriptions>,
+) -> Result<Connection, CallFailure> {
     let started = tokio::time::Instant::now();
     let first = open(
         spec,

@@ -1,6 +1,7 @@
 //! TLS towards HTTPS upstreams: what an upstream's `tls` table says ([`TlsSettings`]), the
 //! rustls client configuration and the HTTP client built from it ([`client`]), and the
-//! translation of a failed handshake into words a user can act on ([`diagnose`]).
+//! translation of a failed handshake into words a user can act on ([`diagnose`]; and
+//! [`asks`], for a client certificate refused after a TLS 1.3 handshake).
 //!
 //! rustls with ring as the one crypto provider: no C toolchain beyond ring's own, no
 //! OpenSSL. Trust is the platform's roots plus the upstream's `ca_file`; a client
@@ -13,6 +14,7 @@
 //! names the field, not a failure at the first call. Key contents are never shown: errors
 //! name the path and what is wrong with it.
 
+pub mod asks;
 pub mod client;
 pub mod diagnose;
 mod pem;
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::{SpecError, UpstreamSpec};
 
+pub use asks::asks_for_client_certificate;
 pub use client::{client_config, http_client, install_crypto_provider, platform_client_config};
 pub use diagnose::diagnose;
 
