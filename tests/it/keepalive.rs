@@ -114,11 +114,13 @@ async fn sequential_calls_through_att_reuse_one_upstream_connection() {
         );
     }
     let opened = accepted.load(Ordering::SeqCst) - before;
-    // Kept alive, the calls share the connections already open (a second one may be opened
-    // while the previous response's stream is still being drained); without keep-alive each
-    // call opens its own.
+    // Kept alive, the calls share the connections already open; without keep-alive each call
+    // opens its own (30). A few more may be opened when a call starts while the previous
+    // response's stream is still being drained — on a loaded machine 3 to 5 were seen — so
+    // the bound is a third of the calls, far from one per call.
     assert!(
-        opened <= 2,
-        "{n} sequential calls opened {opened} upstream connections (kept alive: at most 2)"
+        opened <= n / 3,
+        "{n} sequential calls opened {opened} upstream connections (kept alive: at most {})",
+        n / 3
     );
 }
