@@ -276,6 +276,7 @@ async fn a_server_that_cannot_be_reached_is_skipped_even_for_non_repeatable_call
         .invoke(
             &Request::Resource {
                 uri: "fixture://greeting".into(),
+                resume: None,
             },
             &[],
             "r-res",

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use att_gateway::upstream::connection::{self, Notice};
 use att_gateway::upstream::{CallFailure, Decision, ErrorCategory, UpstreamSpec, decide};
+use rmcp::model::{GetPromptResult, ReadResourceResult};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -88,14 +89,24 @@ async fn http_connection_calls_and_classifies_every_outcome() {
     assert_eq!(timeout.category(), ErrorCategory::NetworkTimeout);
 
     let read = c
-        .read_resource("fixture://greeting", SECOND * 5, None)
+        .read_resource("fixture://greeting", None, SECOND * 5, None)
         .await
-        .expect("read");
+        .map(ReadResourceResult::try_from)
+        .expect("read")
+        .expect("a resource");
     assert_eq!(read.contents.len(), 1);
     let prompt = c
-        .get_prompt("greet", args(json!({"name": "ann"})), SECOND * 5, None)
+        .get_prompt(
+            "greet",
+            args(json!({"name": "ann"})),
+            None,
+            SECOND * 5,
+            None,
+        )
         .await
-        .expect("prompt");
+        .map(GetPromptResult::try_from)
+        .expect("prompt")
+        .expect("a prompt");
     assert_eq!(prompt.messages.len(), 1);
 
     let before = c.list_catalog(SECOND * 5).await.expect("catalog");

@@ -6,7 +6,8 @@
 //! `initialize` session. What that version does per request reaches att's `/mcp` clients as
 //! a handshake-era server's would: log messages asked for at the client's level (`_meta`
 //! `logLevel`), `input_required` questions asked of the calling client and the call sent
-//! again with its answers, and the updates of subscribed resources (on att's
+//! again with its answers (passed on to a 2026-07-28 client, for `tools/call`, `prompts/get`
+//! and `resources/read`, which retries with them), and the updates of subscribed resources (on att's
 //! `subscriptions/listen`, followed again on a renewed session).
 
 use std::sync::atomic::Ordering;
@@ -320,23 +321,8 @@ async fn a_2026_only_upstreams_input_required_is_asked_of_the_calling_client_and
 
 #[tokio::test]
 async fn a_2026_client_gets_the_upstreams_input_required_and_completes_the_call_by_retrying() {
-    use rmcp::model::ProtocolVersion;
-    use rmcp::{ClientLifecycleMode, ClientServiceExt};
-
     let (modern, att) = modern_upstream().await;
-    let (tx, mut heard) = mpsc::unbounded_channel();
-    let c = Heard {
-        heard: tx,
-        answers: true,
-    }
-    .serve_with_lifecycle(
-        StreamableHttpClientTransport::from_uri(att.url("/mcp")),
-        ClientLifecycleMode::Discover {
-            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-        },
-    )
-    .await
-    .expect("discovers att's /mcp");
+    let (c, mut heard) = discovered(&att).await;
     // Discovery answers with att's own server info and capabilities.
     let info = c.peer_info().expect("discovered");
     assert_eq!(
@@ -389,6 +375,120 @@ async fn a_2026_client_gets_the_upstreams_input_required_and_completes_the_call_
         modern.fixture.state.calls.load(Ordering::SeqCst) - before,
         2
     );
+    att.server.shutdown().await;
+}
+
+/// A client of 2026-07-28 alone on att's `/mcp` (it discovers att), that answers elicitations.
+async fn discovered(
+    att: &TestAtt,
+) -> (
+    RunningService<RoleClient, Heard>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::{ClientLifecycleMode, ClientServiceExt};
+
+    let (tx, heard) = mpsc::unbounded_channel();
+    let c = Heard {
+        heard: tx,
+        answers: true,
+    }
+    .serve_with_lifecycle(
+        StreamableHttpClientTransport::from_uri(att.url("/mcp")),
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await
+    .expect("discovers att's /mcp");
+    (c, heard)
+}
+
+/// An `input_required` as att passes it on: the upstream's question under `answer`, and
+/// att's own state (not the upstream's); the answers and state to retry with.
+fn retry_with(asked: &rmcp::model::InputRequiredResult) -> (rmcp::model::InputResponses, String) {
+    let v = serde_json::to_value(asked).expect("json");
+    assert_eq!(v["resultType"], "input_required", "{v}");
+    assert_eq!(
+        v["inputRequests"]["answer"]["params"]["message"], "modern needs a name",
+        "{v}"
+    );
+    let state = asked.request_state.clone().expect("a requestState");
+    assert!(
+        state.starts_with("att1."),
+        "att's state, not the upstream's: {state}"
+    );
+    let answer = json!({"action": "accept", "content": {"name": "ada"}});
+    ([("answer".to_owned(), answer)].into(), state)
+}
+
+#[tokio::test]
+async fn a_2026_client_gets_input_required_for_prompts_get_and_resources_read_and_completes_them_by_retrying()
+ {
+    use rmcp::model::{
+        GetPromptRequestParams, GetPromptResponse, ReadResourceRequestParams, ReadResourceResponse,
+    };
+
+    let (_modern, att) = modern_upstream().await;
+    let (c, _heard) = discovered(&att).await;
+    eventually("the prompt and the resource that ask", LIMIT, || async {
+        let prompts = c.list_all_prompts().await.ok()?;
+        let resources = c.list_all_resources().await.ok()?;
+        (prompts.iter().any(|p| p.name == "ask")
+            && resources.iter().any(|r| r.uri == "fixture://asked"))
+        .then_some(())
+    })
+    .await;
+
+    // prompts/get: the question, then — retried with the answer and the state — the prompt.
+    let first = c
+        .peer()
+        .get_prompt_once(GetPromptRequestParams::new("ask"))
+        .await
+        .expect("prompts/get");
+    let GetPromptResponse::InputRequired(asked) = first else {
+        panic!("not input_required: {first:?}");
+    };
+    let (answers, state) = retry_with(&asked);
+    let mut again = GetPromptRequestParams::new("ask");
+    again.input_responses = Some(answers.clone());
+    again.request_state = Some(state);
+    let done = c.peer().get_prompt_once(again).await.expect("the retry");
+    let GetPromptResponse::Complete(prompt) = done else {
+        panic!("not the prompt: {done:?}");
+    };
+    let text = serde_json::to_string(&prompt.messages).expect("json");
+    assert!(text.contains("Hello, ada, from modern"), "{text}");
+
+    // resources/read: the same.
+    let first = c
+        .peer()
+        .read_resource_once(ReadResourceRequestParams::new("fixture://asked"))
+        .await
+        .expect("resources/read");
+    let ReadResourceResponse::InputRequired(asked) = first else {
+        panic!("not input_required: {first:?}");
+    };
+    let (answers, state) = retry_with(&asked);
+    let mut again = ReadResourceRequestParams::new("fixture://asked");
+    again.input_responses = Some(answers);
+    again.request_state = Some(state);
+    let done = c.peer().read_resource_once(again).await.expect("the retry");
+    let ReadResourceResponse::Complete(read) = done else {
+        panic!("not the resource: {done:?}");
+    };
+    let text = serde_json::to_string(&read.contents).expect("json");
+    assert!(text.contains("asked ada from modern"), "{text}");
+
+    // A state att did not give (the upstream's own, say) is refused, not routed.
+    let mut forged = GetPromptRequestParams::new("ask");
+    forged.request_state = Some("asked prompt".to_owned());
+    let e = c
+        .peer()
+        .get_prompt_once(forged)
+        .await
+        .expect_err("not att's state");
+    assert!(e.to_string().contains("not one att gave"), "{e}");
     att.server.shutdown().await;
 }
 

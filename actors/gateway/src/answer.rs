@@ -22,7 +22,7 @@ pub enum Answer {
     Complete(CompleteResult),
     /// `resources/subscribe`, `resources/unsubscribe`: `{}`.
     Empty,
-    /// `tools/call` answered `input_required` (2026-07-28), passed on to a client of that
+    /// `tools/call`, `prompts/get` or `resources/read` answered `input_required` (2026-07-28), passed on to a client of that
     /// version rather than asked of it ([`crate::upstream::connection::Relay::passes_input`]).
     InputRequired(Asked),
 }

@@ -51,6 +51,8 @@ pub enum Request {
     Resource {
         /// The URI.
         uri: String,
+        /// As for [`Request::Tool`].
+        resume: Option<Box<crate::upstream::connection::Resume>>,
     },
     /// `prompts/get`.
     Prompt {
@@ -58,6 +60,8 @@ pub enum Request {
         name: String,
         /// Its arguments.
         arguments: Option<JsonObject>,
+        /// As for [`Request::Tool`].
+        resume: Option<Box<crate::upstream::connection::Resume>>,
     },
     /// `completion/complete`, for a prompt's or a resource template's argument.
     Complete(Box<CompleteRequestParams>),
@@ -77,7 +81,7 @@ impl Request {
     fn target(&self) -> Target<'_> {
         match self {
             Self::Tool { name, .. } => Target::Tool(name),
-            Self::Resource { uri } | Self::Subscribe { uri } | Self::Unsubscribe { uri } => {
+            Self::Resource { uri, .. } | Self::Subscribe { uri } | Self::Unsubscribe { uri } => {
                 Target::Resource(uri)
             }
             Self::Prompt { name, .. } => Target::Prompt(name),
@@ -506,18 +510,20 @@ async fn call(
                 .await,
             ready.tool_is_repeatable(name),
         ),
-        Request::Resource { uri } => (
+        Request::Resource { uri, resume } => (
             connection
-                .read_resource(uri, deadline, relay)
-                .await
-                .map(Answer::Resource),
+                .read_resource(uri, resume.as_deref(), deadline, relay)
+                .await,
             true,
         ),
-        Request::Prompt { name, arguments } => (
+        Request::Prompt {
+            name,
+            arguments,
+            resume,
+        } => (
             connection
-                .get_prompt(name, arguments.clone(), deadline, relay)
-                .await
-                .map(Answer::Prompt),
+                .get_prompt(name, arguments.clone(), resume.as_deref(), deadline, relay)
+                .await,
             true,
         ),
         Request::Complete(params) => (

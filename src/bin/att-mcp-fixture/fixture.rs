@@ -29,7 +29,8 @@
 //! 2026-07-28), and a client comes in with `server/discover` and per-request metadata
 //! (`stats` counts the discoveries as handshakes); list changes reach such a client on its
 //! `subscriptions/listen` streams, and log messages, `ask` and `touch` work the way that
-//! version has them ([`newer`]).
+//! version has them ([`newer`]), which adds a prompt `ask` and a resource `fixture://asked`
+//! that answer `input_required` first.
 //!
 //! Also a resource `fixture://greeting`, a template `fixture://items/{id}`, a prompt `greet`
 //! (its `name` argument completes from alice, albert, bob).
@@ -225,21 +226,11 @@ impl Fixture {
         Ok(result.into())
     }
 
-    /// Asks the client of this call (the request rides the call's response stream).
+    /// The request `ask {kind}` makes of the client.
     #[allow(deprecated)] // sampling and roots: deprecated by SEP-2577, still in 2025-11-25
-    async fn ask(
-        &self,
-        call: &CallToolRequestParams,
-        ctx: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let kind = call
-            .arguments
-            .as_ref()
-            .and_then(|a| a.get("kind"))
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        use rmcp::model::{ClientResult, ServerRequest};
-        let request = match kind {
+    fn question(&self, kind: &str) -> Result<rmcp::model::ServerRequest, ErrorData> {
+        use rmcp::model::ServerRequest;
+        Ok(match kind {
             "sampling" => ServerRequest::CreateMessageRequest(rmcp::model::CreateMessageRequest::new(
                 serde_json::from_value(json!({
                     "messages": [{"role": "user", "content": {"type": "text", "text": format!("a question from {}", self.name)}}],
@@ -262,7 +253,24 @@ impl Fixture {
                     None,
                 ));
             }
-        };
+        })
+    }
+
+    /// Asks the client of this call (the request rides the call's response stream).
+    #[allow(deprecated)] // sampling and roots: deprecated by SEP-2577, still in 2025-11-25
+    async fn ask(
+        &self,
+        call: &CallToolRequestParams,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let kind = call
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("kind"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        use rmcp::model::ClientResult;
+        let request = self.question(kind)?;
         if self.state.newer_only.load(Ordering::SeqCst) {
             return newer::ask(&self.name, kind, request, call);
         }
@@ -614,8 +622,11 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let greeting = Resource::new("fixture://greeting", "greeting");
-        Ok(ListResourcesResult::with_all_items(vec![greeting]))
+        let mut items = vec![Resource::new("fixture://greeting", "greeting")];
+        if self.state.newer_only.load(Ordering::SeqCst) {
+            items.push(newer::resource());
+        }
+        Ok(ListResourcesResult::with_all_items(items))
     }
 
     async fn list_resource_templates(
@@ -632,6 +643,9 @@ impl ServerHandler for Fixture {
         request: ReadResourceRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if request.uri == newer::RESOURCE && self.state.newer_only.load(Ordering::SeqCst) {
+            return newer::ask_resource(&self.name, self.question("elicitation")?, &request);
+        }
         let uri = request.uri;
         let text = if uri == "fixture://greeting" {
             format!("hello from {}", self.name)
@@ -668,11 +682,11 @@ impl ServerHandler for Fixture {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let who = rmcp::model::PromptArgument::new("name").with_description("whom to greet");
-        Ok(ListPromptsResult::with_all_items(vec![Prompt::new(
-            "greet",
-            Some("Greet someone"),
-            Some(vec![who]),
-        )]))
+        let mut items = vec![Prompt::new("greet", Some("Greet someone"), Some(vec![who]))];
+        if self.state.newer_only.load(Ordering::SeqCst) {
+            items.push(newer::prompt());
+        }
+        Ok(ListPromptsResult::with_all_items(items))
     }
 
     async fn get_prompt(
@@ -680,6 +694,9 @@ impl ServerHandler for Fixture {
         request: GetPromptRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        if request.name == newer::PROMPT && self.state.newer_only.load(Ordering::SeqCst) {
+            return newer::ask_prompt(&self.name, self.question("elicitation")?, &request);
+        }
         if request.name != "greet" {
             return Err(ErrorData::invalid_params(
                 format!("unknown prompt: {}", request.name),

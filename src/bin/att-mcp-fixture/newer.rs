@@ -5,7 +5,9 @@
 //!   (`io.modelcontextprotocol/logLevel`), at that level or above ([`wants_log`]);
 //! - `ask` cannot send the client a request: it answers `resultType: "input_required"` with
 //!   the question under the key `answer` and a `requestState`, and completes when the client
-//!   retries with `inputResponses.answer` and the state echoed ([`ask`]);
+//!   retries with `inputResponses.answer` and the state echoed ([`ask`]); the prompt `ask`
+//!   ([`ask_prompt`]) and the resource `fixture://asked` ([`ask_resource`]), listed in this
+//!   mode alone, do the same with an elicitation and complete with the answer;
 //! - `touch` reaches the `subscriptions/listen` streams whose filter names the URI
 //!   ([`touch_listeners`]), there being no `resources/subscribe`.
 
@@ -15,12 +17,19 @@ use rmcp::ErrorData;
 #[allow(deprecated)]
 // sampling and roots: deprecated by SEP-2577, still in MRTR's input requests
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, InputRequest,
-    InputRequests, InputRequiredResult, LoggingLevel, RequestMetaObject,
-    ResourceUpdatedNotification, ResourceUpdatedNotificationParam, ServerNotification,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, InputRequest, InputRequests, InputRequiredResult,
+    InputResponses, LoggingLevel, Prompt, PromptMessage, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, RequestMetaObject, Resource, ResourceContents,
+    ResourceUpdatedNotification, ResourceUpdatedNotificationParam, Role, ServerNotification,
     ServerRequest,
 };
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// The prompt that asks first (this mode alone).
+pub const PROMPT: &str = "ask";
+/// The resource that asks first (this mode alone).
+pub const RESOURCE: &str = "fixture://asked";
 
 /// The rank of a log level, least severe first (RFC 5424 order).
 #[allow(deprecated)]
@@ -57,18 +66,92 @@ pub fn ask(
     request: ServerRequest,
     call: &CallToolRequestParams,
 ) -> Result<CallToolResponse, ErrorData> {
-    let answer = call.input_responses.as_ref().and_then(|r| r.get("answer"));
-    if let Some(answer) = answer {
-        if call.request_state.as_deref() != Some(state(kind).as_str()) {
+    let answer = match answered(
+        kind,
+        request,
+        call.input_responses.as_ref(),
+        call.request_state.as_deref(),
+    )? {
+        Ok(answer) => answer,
+        Err(asked) => return Ok(CallToolResponse::InputRequired(asked)),
+    };
+    let body = json!({"server": server, "answer": answer});
+    let mut result = CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
+    result.structured_content = Some(body);
+    Ok(result.into())
+}
+
+/// The prompt [`PROMPT`], as listed.
+pub fn prompt() -> Prompt {
+    Prompt::new(PROMPT, Some("Asks for a name first"), None)
+}
+
+/// The resource [`RESOURCE`], as listed.
+pub fn resource() -> Resource {
+    Resource::new(RESOURCE, "asked")
+}
+
+/// `prompts/get` of [`PROMPT`]: asks `question` (an elicitation) first, then greets the name
+/// answered.
+pub fn ask_prompt(
+    server: &str,
+    question: ServerRequest,
+    call: &GetPromptRequestParams,
+) -> Result<GetPromptResponse, ErrorData> {
+    let answer = match answered(
+        "prompt",
+        question,
+        call.input_responses.as_ref(),
+        call.request_state.as_deref(),
+    )? {
+        Ok(answer) => answer,
+        Err(asked) => return Ok(GetPromptResponse::InputRequired(asked)),
+    };
+    let text = format!("Hello, {}, from {server}", named(&answer));
+    Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).into())
+}
+
+/// `resources/read` of [`RESOURCE`]: asks `question` (an elicitation) first, then reads as
+/// the name answered.
+pub fn ask_resource(
+    server: &str,
+    question: ServerRequest,
+    call: &ReadResourceRequestParams,
+) -> Result<ReadResourceResponse, ErrorData> {
+    let answer = match answered(
+        "resource",
+        question,
+        call.input_responses.as_ref(),
+        call.request_state.as_deref(),
+    )? {
+        Ok(answer) => answer,
+        Err(asked) => return Ok(ReadResourceResponse::InputRequired(asked)),
+    };
+    let text = format!("asked {} from {server}", named(&answer));
+    Ok(ReadResourceResult::new(vec![ResourceContents::text(text, RESOURCE)]).into())
+}
+
+/// The name in an elicitation's answer (`-` when there is none).
+fn named(answer: &Value) -> &str {
+    answer["content"]["name"].as_str().unwrap_or("-")
+}
+
+/// A request that asks `request` first: the answer, once the retry carries it (`responses`)
+/// with the state echoed; else the question, as `input_required` with the state for `kind`.
+fn answered(
+    kind: &str,
+    request: ServerRequest,
+    responses: Option<&InputResponses>,
+    echoed: Option<&str>,
+) -> Result<Result<Value, InputRequiredResult>, ErrorData> {
+    if let Some(answer) = responses.and_then(|r| r.get("answer")) {
+        if echoed != Some(state(kind).as_str()) {
             return Err(ErrorData::invalid_params(
                 format!("`requestState` must echo `{}`", state(kind)),
                 None,
             ));
         }
-        let body = json!({"server": server, "answer": answer});
-        let mut result = CallToolResult::success(vec![ContentBlock::text(body.to_string())]);
-        result.structured_content = Some(body);
-        return Ok(result.into());
+        return Ok(Ok(answer.clone()));
     }
     #[allow(deprecated)]
     let question = match request {
@@ -84,7 +167,7 @@ pub fn ask(
     };
     let mut asked = InputRequests::new();
     asked.insert("answer".to_owned(), question);
-    Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
+    Ok(Err(InputRequiredResult::new(
         Some(asked),
         Some(state(kind)),
     )))

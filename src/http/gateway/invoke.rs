@@ -101,7 +101,9 @@ async fn invoke(
     // Said only when no server offers it (not built for every call).
     let what = || match &request {
         Request::Tool { name, .. } => format!("unknown tool `{name}`"),
-        Request::Resource { uri } | Request::Subscribe { uri } | Request::Unsubscribe { uri } => {
+        Request::Resource { uri, .. }
+        | Request::Subscribe { uri }
+        | Request::Unsubscribe { uri } => {
             format!("unknown resource `{uri}`")
         }
         Request::Prompt { name, .. } => format!("unknown prompt `{name}`"),
@@ -232,7 +234,10 @@ pub(in crate::http) async fn invoke_resource(
     non_empty("uri", &body.uri)?;
     invoke(
         &state,
-        Request::Resource { uri: body.uri },
+        Request::Resource {
+            uri: body.uri,
+            resume: None,
+        },
         &body.preferred_servers,
         &request_id,
     )
@@ -253,6 +258,7 @@ pub(in crate::http) async fn invoke_prompt(
     let request = Request::Prompt {
         name: body.name,
         arguments: body.arguments,
+        resume: None,
     };
     invoke(&state, request, &body.preferred_servers, &request_id).await
 }

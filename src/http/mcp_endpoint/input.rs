@@ -1,15 +1,20 @@
 //! `input_required` (2026-07-28) for a client of that version on `/mcp`. Such a client has no
-//! back-channel: when the upstream that serves its `tools/call` answers with questions
+//! back-channel: when the upstream that serves its `tools/call`, `prompts/get` or
+//! `resources/read` answers with questions
 //! (`inputRequests`) and a `requestState`, the answer goes to the client as it is, and the
 //! client calls again with its answers (`inputResponses`) and the state echoed. The state the
 //! client sees is att's: the server that asked and that server's own state, so the retry is
 //! routed to the server that asked and carries that server's state, unchanged. The server's
 //! state stays opaque (a server seals it if it must); att's adds only a server name, which
-//! routes among the servers the tool's route allows, no further.
+//! routes among the servers the tool's route allows, no further. The three methods share
+//! this one mechanism: [`resumed`] reads a retry, [`route`] picks its server, [`asked`]
+//! passes the questions on.
 
+use att_gateway::answer::Answer;
+use att_gateway::invoke::Outcome;
 use att_gateway::upstream::connection::Resume;
 use rmcp::ErrorData;
-use rmcp::model::{CallToolRequestParams, InputRequiredResult};
+use rmcp::model::{InputRequiredResult, InputResponses};
 use serde::{Deserialize, Serialize};
 
 /// Marks att's state (and its shape's version).
@@ -37,14 +42,16 @@ pub(super) fn passed_on(server: &str, mut asked: InputRequiredResult) -> InputRe
 }
 
 /// A retry's answers and the upstream's state, and the server to route it to; nothing for a
-/// first call.
+/// first call. `responses` and `state` are the request's `inputResponses` and
+/// `requestState` (any method that takes input).
 pub(super) fn resumed(
-    call: &CallToolRequestParams,
+    responses: Option<&InputResponses>,
+    state: Option<&str>,
 ) -> Result<(Option<Box<Resume>>, Option<String>), ErrorData> {
-    if call.input_responses.is_none() && call.request_state.is_none() {
+    if responses.is_none() && state.is_none() {
         return Ok((None, None));
     }
-    let (server, state) = match call.request_state.as_deref() {
+    let (server, state) = match state {
         Some(sealed) => {
             let state = read(sealed)?;
             (Some(state.server), state.state)
@@ -52,10 +59,38 @@ pub(super) fn resumed(
         None => (None, None),
     };
     let resume = Resume {
-        responses: call.input_responses.clone(),
+        responses: responses.cloned(),
         state,
     };
     Ok((Some(Box::new(resume)), server))
+}
+
+/// The server a request goes to: the one that asked (a retry), which must be the one the
+/// route is `pinned` to if it is; else the pinned one, if any.
+pub(super) fn route(
+    asked_by: Option<String>,
+    pinned: Option<&str>,
+) -> Result<Option<String>, ErrorData> {
+    match (asked_by, pinned) {
+        (Some(asker), Some(pinned)) if asker != pinned => Err(ErrorData::invalid_params(
+            "`requestState` names another server than the route's",
+            None,
+        )),
+        (Some(asker), _) => Ok(Some(asker)),
+        (None, pinned) => Ok(pinned.map(str::to_owned)),
+    }
+}
+
+/// The upstream's `input_required` in `o`, as the client gets it ([`passed_on`]); nothing
+/// for any other outcome.
+pub(super) fn asked(o: &Outcome) -> Option<InputRequiredResult> {
+    match o {
+        Outcome::Success { server, result, .. } => match result.as_ref() {
+            Answer::InputRequired(asked) => Some(passed_on(server, asked.0.clone())),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn read(sealed: &str) -> Result<State, ErrorData> {
@@ -74,6 +109,7 @@ fn read(sealed: &str) -> Result<State, ErrorData> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rmcp::model::CallToolRequestParams;
     use serde_json::json;
 
     #[test]
@@ -84,7 +120,9 @@ mod tests {
             let mut call = CallToolRequestParams::new("ask");
             call.request_state = out.request_state;
             call.input_responses = Some([("answer".to_owned(), json!(1))].into());
-            let (resume, server) = resumed(&call).expect("att's own state");
+            let (resume, server) =
+                resumed(call.input_responses.as_ref(), call.request_state.as_deref())
+                    .expect("att's own state");
             assert_eq!(server.as_deref(), Some("modern"));
             let resume = resume.expect("a retry");
             assert_eq!(resume.state, upstream);
@@ -94,21 +132,33 @@ mod tests {
 
     #[test]
     fn a_first_call_resumes_nothing_and_a_foreign_state_is_refused() {
-        let call = CallToolRequestParams::new("ask");
-        assert_eq!(resumed(&call).expect("a first call"), (None, None));
+        assert_eq!(resumed(None, None).expect("a first call"), (None, None));
         for bad in [
             "s-1".to_owned(),
             "att1.{".to_owned(),
             format!("att1.{}", "x".repeat(MAX_STATE)),
         ] {
-            let mut call = CallToolRequestParams::new("ask");
-            call.request_state = Some(bad.clone());
-            let e = resumed(&call).expect_err("not att's");
+            let e = resumed(None, Some(&bad)).expect_err("not att's");
             assert!(
                 e.message.contains("not one att gave"),
                 "{bad:.20}: {}",
                 e.message
             );
+        }
+    }
+
+    #[test]
+    fn a_retry_goes_to_the_server_that_asked_unless_the_route_is_pinned_elsewhere() {
+        let asker = || Some("modern".to_owned());
+        for (asked_by, pinned, to) in [
+            (asker(), None, Ok(asker())),
+            (asker(), Some("modern"), Ok(asker())),
+            (None, Some("old"), Ok(Some("old".to_owned()))),
+            (None, None, Ok(None)),
+            (asker(), Some("old"), Err(())),
+        ] {
+            let got = route(asked_by.clone(), pinned).map_err(drop);
+            assert_eq!(got, to, "{asked_by:?} pinned {pinned:?}");
         }
     }
 }

@@ -175,30 +175,19 @@ impl FederatedServer {
             ));
         };
         // A 2026-07-28 client's retry after `input_required` goes to the server that asked.
-        let (resume, asked_by) = input::resumed(&request)?;
-        let only = match (asked_by, route.only.as_deref()) {
-            (Some(asker), Some(pinned)) if asker != pinned => {
-                return Err(ErrorData::invalid_params(
-                    "`requestState` names another server than the tool's",
-                    None,
-                ));
-            }
-            (Some(asker), _) => Some(asker),
-            (None, pinned) => pinned.map(str::to_owned),
-        };
+        let (resume, asked_by) = input::resumed(
+            request.input_responses.as_ref(),
+            request.request_state.as_deref(),
+        )?;
+        let only = input::route(asked_by, route.only.as_deref())?;
         let call = Request::Tool {
             name: route.name.clone(),
             arguments: request.arguments,
             resume,
         };
         let o = self.invoke(call, only.as_deref(), context).await?;
-        if let Outcome::Success { server, result, .. } = &o
-            && let att_gateway::answer::Answer::InputRequired(asked) = result.as_ref()
-        {
-            return Ok(CallToolResponse::InputRequired(input::passed_on(
-                server,
-                asked.0.clone(),
-            )));
+        if let Some(asked) = input::asked(&o) {
+            return Ok(CallToolResponse::InputRequired(asked));
         }
         outcome::<CallToolResult>("tool", o)
             .map(Complete::completed)
@@ -519,14 +508,25 @@ impl ServerHandler for FederatedServer {
         self.allowed(&context, Role::Operator, "resources/read", &uri)
             .map_err(|why| ErrorData::invalid_request(why, None))?;
         let _permit = self.admit(&context)?;
-        let call = Request::Resource { uri: uri.clone() };
-        let result = match self.invoke(call, None, &context).await {
-            Ok(o) => outcome::<ReadResourceResult>("resource", o),
+        let (resume, asked_by) = input::resumed(
+            request.input_responses.as_ref(),
+            request.request_state.as_deref(),
+        )?;
+        let only = input::route(asked_by, None)?;
+        let call = Request::Resource {
+            uri: uri.clone(),
+            resume,
+        };
+        let result = match self.invoke(call, only.as_deref(), &context).await {
+            Ok(o) => match input::asked(&o) {
+                Some(asked) => Ok(ReadResourceResponse::InputRequired(asked)),
+                None => outcome::<ReadResourceResult>("resource", o)
+                    .map(Complete::completed)
+                    .map(Into::into),
+            },
             Err(e) => Err(e),
         };
         self.audited(&context, "resources/read", &uri, result, |_| None)
-            .map(Complete::completed)
-            .map(Into::into)
     }
 
     async fn complete(
@@ -587,17 +587,26 @@ impl ServerHandler for FederatedServer {
             .and_then(|()| self.allowed(&context, Role::Operator, "prompts/get", &name))
             .map_err(|why| ErrorData::invalid_request(why, None))?;
         let _permit = self.admit(&context)?;
+        let (resume, asked_by) = input::resumed(
+            request.input_responses.as_ref(),
+            request.request_state.as_deref(),
+        )?;
+        let only = input::route(asked_by, None)?;
         let call = Request::Prompt {
             name: name.clone(),
             arguments: request.arguments,
+            resume,
         };
-        let result = match self.invoke(call, None, &context).await {
-            Ok(o) => outcome::<GetPromptResult>("prompt", o),
+        let result = match self.invoke(call, only.as_deref(), &context).await {
+            Ok(o) => match input::asked(&o) {
+                Some(asked) => Ok(GetPromptResponse::InputRequired(asked)),
+                None => outcome::<GetPromptResult>("prompt", o)
+                    .map(Complete::completed)
+                    .map(Into::into),
+            },
             Err(e) => Err(e),
         };
         self.audited(&context, "prompts/get", &name, result, |_| None)
-            .map(Complete::completed)
-            .map(Into::into)
     }
 
     #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients

@@ -43,11 +43,11 @@ use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
     ClientRequest, ClientResult, CompleteRequest, CompleteRequestParams, CompleteResult,
     ElicitRequest, ElicitRequestParams, ElicitResult, ErrorCode, GetExtensions, GetMeta,
-    GetPromptRequest, GetPromptRequestParams, GetPromptResult, Implementation, JsonObject,
-    ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
-    PaginatedRequestParams, PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion,
-    ReadResourceRequest, ReadResourceRequestParams, ReadResourceResult, RequestId, ServerRequest,
-    ServerResult, SubscribeRequestParams, UnsubscribeRequestParams,
+    GetPromptRequest, GetPromptRequestParams, Implementation, JsonObject, ListPromptsRequest,
+    ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
+    PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion, ReadResourceRequest,
+    ReadResourceRequestParams, RequestId, ServerRequest, ServerResult, SubscribeRequestParams,
+    UnsubscribeRequestParams,
 };
 // Deprecated by SEP-2577 / the 2026-07-28 protocol; the protocol att speaks upstream
 // (2025-11-25) has them.

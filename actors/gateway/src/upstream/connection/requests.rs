@@ -3,6 +3,7 @@
 //! [`CallFailure`] that says whether it was sent.
 
 use super::*;
+use crate::answer::{Answer, Asked};
 
 /// Sends `notifications/cancelled` for a request whose caller stopped waiting.
 pub(super) struct CancelOnDrop<R: ServiceRole>(pub(super) Option<(Peer<R>, RequestId)>)
@@ -58,7 +59,7 @@ impl Connection {
             .call_tool_for(name, arguments, None, deadline, None)
             .await?
         {
-            crate::answer::Answer::Tool(r) => Ok(r),
+            Answer::Tool(r) => Ok(r),
             other => Err(CallFailure::Malformed(format!(
                 "unexpected reply to tools/call: {}",
                 other.kind()
@@ -76,23 +77,13 @@ impl Connection {
         resume: Option<&Resume>,
         deadline: Duration,
         relay: Option<&Relay>,
-    ) -> Result<crate::answer::Answer, CallFailure> {
+    ) -> Result<Answer, CallFailure> {
         let mut params = CallToolRequestParams::new(name.to_owned());
         if let Some(args) = arguments {
             params = params.with_arguments(args);
         }
-        if let Some(resume) = resume {
-            params.input_responses = resume.responses.clone();
-            params.request_state = resume.state.clone();
-        }
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        match self.exchange_rounds(request, deadline, relay).await? {
-            ServerResult::CallToolResult(r) => Ok(crate::answer::Answer::Tool(r)),
-            ServerResult::InputRequiredResult(r) => Ok(crate::answer::Answer::InputRequired(
-                crate::answer::Asked(r),
-            )),
-            other => Err(unexpected("tools/call", &other)),
-        }
+        self.answered(request, resume, deadline, relay).await
     }
 
     /// `completion/complete`, within `deadline`, on behalf of `relay`'s client.
@@ -109,37 +100,58 @@ impl Connection {
         }
     }
 
-    /// `resources/read`, within `deadline`, on behalf of `relay`'s client.
+    /// `resources/read`, within `deadline`, on behalf of `relay`'s client; `resume` as for
+    /// [`Self::call_tool_for`].
     pub async fn read_resource(
         &self,
         uri: &str,
+        resume: Option<&Resume>,
         deadline: Duration,
         relay: Option<&Relay>,
-    ) -> Result<ReadResourceResult, CallFailure> {
+    ) -> Result<Answer, CallFailure> {
         let params = ReadResourceRequestParams::new(uri);
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
-        match self.exchange_rounds(request, deadline, relay).await? {
-            ServerResult::ReadResourceResult(r) => Ok(r),
-            other => Err(unexpected("resources/read", &other)),
-        }
+        self.answered(request, resume, deadline, relay).await
     }
 
-    /// `prompts/get`, within `deadline`, on behalf of `relay`'s client.
+    /// `prompts/get`, within `deadline`, on behalf of `relay`'s client; `resume` as for
+    /// [`Self::call_tool_for`].
     pub async fn get_prompt(
         &self,
         name: &str,
         arguments: Option<JsonObject>,
+        resume: Option<&Resume>,
         deadline: Duration,
         relay: Option<&Relay>,
-    ) -> Result<GetPromptResult, CallFailure> {
+    ) -> Result<Answer, CallFailure> {
         let mut params = GetPromptRequestParams::new(name.to_owned());
         if let Some(args) = arguments {
             params = params.with_arguments(args);
         }
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+        self.answered(request, resume, deadline, relay).await
+    }
+
+    /// A request that may answer `input_required` (`tools/call`, `prompts/get`,
+    /// `resources/read`), sent with `resume`'s answers and state: its result, or — for a
+    /// `relay` that passes input on — the upstream's questions.
+    async fn answered(
+        &self,
+        mut request: ClientRequest,
+        resume: Option<&Resume>,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<Answer, CallFailure> {
+        if let Some(resume) = resume {
+            resume.apply(&mut request)?;
+        }
+        let method = request.method().to_owned();
         match self.exchange_rounds(request, deadline, relay).await? {
-            ServerResult::GetPromptResult(r) => Ok(r),
-            other => Err(unexpected("prompts/get", &other)),
+            ServerResult::CallToolResult(r) => Ok(Answer::Tool(r)),
+            ServerResult::GetPromptResult(r) => Ok(Answer::Prompt(r)),
+            ServerResult::ReadResourceResult(r) => Ok(Answer::Resource(r)),
+            ServerResult::InputRequiredResult(r) => Ok(Answer::InputRequired(Asked(r))),
+            other => Err(unexpected(&method, &other)),
         }
     }
 

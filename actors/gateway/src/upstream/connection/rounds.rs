@@ -36,6 +36,13 @@ pub struct Resume {
     pub state: Option<String>,
 }
 
+impl Resume {
+    /// Sets this retry's answers and state on `request` (a request that can take input).
+    pub(super) fn apply(&self, request: &mut ClientRequest) -> Result<(), CallFailure> {
+        again(request, self.responses.clone(), self.state.clone())
+    }
+}
+
 /// The most `input_required` answers one request may get before att gives up.
 pub(super) const MAX_ROUNDS: usize = 8;
 /// The most questions one `input_required` answer may carry.
