@@ -314,6 +314,31 @@ fn jsonrpc_error(status: StatusCode, id: Value, code: i64, message: String) -> R
 }
 
 /// The middleware: see the module header.
+impl McpFront {
+    /// On a cluster, the client's `notifications/initialized` may reach another att than the
+    /// one that answered its `initialize`: that att re-creates the session and starts it, but
+    /// this one's session would never start (rmcp runs `on_initialized` only for the
+    /// notification, and the client's GET stream may land here: it would hear nothing). So the
+    /// door hands this session the notification itself; a second one (the client's, if it
+    /// comes here) changes nothing.
+    async fn started_here(&self, id: &str) {
+        let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+        if let Ok(value) = HeaderValue::from_str(id) {
+            parts.headers.insert(SESSION_HEADER, value);
+        }
+        let mut initialized = ClientJsonRpcMessage::notification(
+            rmcp::model::ClientNotification::InitializedNotification(
+                rmcp::model::InitializedNotification::default(),
+            ),
+        );
+        initialized.insert_extension(parts);
+        let id: rmcp::transport::streamable_http_server::session::SessionId = id.into();
+        if let Err(e) = self.sessions.accept_message(&id, initialized).await {
+            tracing::warn!(error = %e, "starting a new /mcp session shared with the cluster");
+        }
+    }
+}
+
 pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
@@ -432,6 +457,11 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
         // The session serves here; another att would not find it (and it is closed at the
         // next change followed).
         tracing::warn!(error = %e.0, "recording a new /mcp session for the cluster");
+    }
+    if front.shared.is_some()
+        && let Some(id) = opened
+    {
+        front.started_here(id).await;
     }
     response
 }

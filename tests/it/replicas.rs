@@ -305,6 +305,13 @@ impl Raw {
 
     /// Opens a session at `url` (initialize + initialized); its id.
     async fn open(&self, url: &str) -> String {
+        let id = self.initialize(url).await;
+        self.initialized(url, &id).await;
+        id
+    }
+
+    /// Sends `initialize` to `url`; the new session's id.
+    async fn initialize(&self, url: &str) -> String {
         let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
             "clientInfo": {"name": "raw", "version": "0"}}});
@@ -322,14 +329,18 @@ impl Raw {
             .map(str::to_owned)
             .expect("a session id");
         let _ = r.text().await;
+        id
+    }
+
+    /// Sends session `id`'s `notifications/initialized` to `url`.
+    async fn initialized(&self, url: &str, id: &str) {
         let r = self
-            .request(reqwest::Method::POST, url, Some(&id))
+            .request(reqwest::Method::POST, url, Some(id))
             .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
             .send()
             .await
             .expect("initialized");
         assert_eq!(r.status(), 202, "initialized");
-        id
     }
 
     /// `tools/list` on `session` at `url`: the status and the body.
@@ -401,6 +412,62 @@ async fn a_session_is_bound_to_its_principal_and_ends_on_every_replica() {
             },
         )
         .await;
+    }
+    a.server.shutdown().await;
+    b.server.shutdown().await;
+}
+
+/// The att that answered a client's `initialize` starts the session even when the client's
+/// `notifications/initialized` went to another att (rmcp starts a session only on that
+/// notification): a GET stream the client then holds on the first att hears list changes.
+#[tokio::test]
+async fn a_session_started_on_another_replica_hears_changes_where_it_was_opened() {
+    const TEST: &str =
+        "replicas::a_session_started_on_another_replica_hears_changes_where_it_was_opened";
+    let Some(db) = TestDatabase::create(TEST).await else {
+        return;
+    };
+    let fixture = serve_fixture("first").await;
+    let a = replica(&db, |_| {}).await;
+    let b = replica(&db, |_| {}).await;
+    register(&a.base, "first", &fixture.url).await;
+    eventually("echo routable on a", Duration::from_secs(20), || async {
+        let r = a
+            .http
+            .post(a.url("/api/v1/mcp/invoke/tool"))
+            .json(&json!({"tool_name": "echo", "arguments": {"text": "ready"}}))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let raw = Raw::new(None);
+    let id = raw.initialize(&a.url("/mcp")).await;
+    raw.initialized(&b.url("/mcp"), &id).await;
+    let mut stream = raw
+        .request(reqwest::Method::GET, &a.url("/mcp"), Some(&id))
+        .send()
+        .await
+        .expect("GET /mcp");
+    assert_eq!(stream.status(), 200, "the GET stream on the first att");
+    let r = a
+        .http
+        .post(a.url("/api/v1/mcp/invoke/tool"))
+        .json(&json!({"tool_name": "flip", "arguments": {}}))
+        .send()
+        .await
+        .expect("flip");
+    assert_eq!(r.status(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    while !seen.contains("notifications/tools/list_changed") {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => panic!(
+                "no tools/list_changed on the GET stream held where the session was opened; heard: {seen:?}"
+            ),
+        }
     }
     a.server.shutdown().await;
     b.server.shutdown().await;

@@ -121,6 +121,7 @@ pub fn service(
                     gateway: gateway.clone(),
                     shared: shared.clone(),
                     id: OnceLock::new(),
+                    started: std::sync::atomic::AtomicBool::new(false),
                     log_level: Mutex::new(None),
                     subscribed: Mutex::new(BTreeMap::new()),
                 }),
@@ -306,6 +307,13 @@ impl ServerHandler for FederatedServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if self
+            .session
+            .started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         if let Some(shared) = &self.session.shared {
             // A copy re-created from the record (rmcp marks the replayed handshake) takes
             // the log level and subscriptions from it at once.

@@ -23,6 +23,10 @@ pub(super) struct ClientSession {
     pub(super) shared: Option<Arc<SharedSessions>>,
     /// The session's id, known from `notifications/initialized` on.
     pub(super) id: OnceLock<String>,
+    /// Set by the first `notifications/initialized`: on a cluster the door also hands one to
+    /// the att that opened the session (the client's may go to another att), so a second
+    /// one must change nothing.
+    pub(super) started: std::sync::atomic::AtomicBool,
     #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
     pub(super) log_level: Mutex<Option<rmcp::model::LoggingLevel>>,
     /// URI → the server holding the subscription upstream.
