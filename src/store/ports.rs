@@ -122,7 +122,7 @@ macro_rules! record_ports {
         }
 
         /// Managed services registered over the API (config-file services are not stored), each
-/// with the node that registered it; a store on a node lists that node's.
+        /// with the node that registered it; a store on a node lists that node's.
         #[async_trait::async_trait]
         impl $crate::services::ServiceStore for $store {
             async fn save_service(
