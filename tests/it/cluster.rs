@@ -27,6 +27,30 @@ async fn start_on(db: &TestDatabase, data: &Path, services: Value) -> TestAtt {
     .await
 }
 
+/// Two atts on one fresh database, each with its own data directory and `services`; what
+/// they need kept (the database, the directories) rides along in `keep`.
+struct Pair {
+    a: TestAtt,
+    b: TestAtt,
+    keep: (TestDatabase, [tempfile::TempDir; 2]),
+}
+
+/// [`Pair`] for `test` (its schema's name); `None` (skipped) without PostgreSQL.
+async fn pair(test: &str, services: Value) -> Option<Pair> {
+    let db = TestDatabase::create(test).await?;
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    let a = start_on(&db, dirs[0].path(), services.clone()).await;
+    let b = start_on(&db, dirs[1].path(), services).await;
+    Some(Pair {
+        a,
+        b,
+        keep: (db, dirs),
+    })
+}
+
 /// The node id of `att`, as `GET /api/v1/cluster` says it.
 async fn node_of(att: &TestAtt) -> String {
     let v = att.get_json("/api/v1/cluster").await;
@@ -80,20 +104,15 @@ async fn promote(att: &TestAtt, id: &str) {
 
 #[tokio::test]
 async fn two_simultaneous_runs_of_one_target_on_two_atts_one_runs_the_other_gets_409() {
-    let Some(db) = TestDatabase::create(
+    // Each att runs `web` from its config file (a config service is its node's own).
+    let Some(Pair { a, b, keep: _keep }) = pair(
         "cluster::two_simultaneous_runs_of_one_target_on_two_atts_one_runs_the_other_gets_409",
+        json!([sleeper("web")]),
     )
     .await
     else {
         return;
     };
-    let (da, dbb) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    // Each att runs `web` from its config file (a config service is its node's own).
-    let a = start_on(&db, da.path(), json!([sleeper("web")])).await;
-    let b = start_on(&db, dbb.path(), json!([sleeper("web")])).await;
     add_release(&a, "service:web", "r1").await;
 
     let (on_a, on_b) = tokio::join!(
@@ -158,19 +177,14 @@ async fn projects(att: &TestAtt) -> String {
 
 #[tokio::test]
 async fn a_service_belongs_to_the_att_that_registered_it_and_moves_with_a_new_registration() {
-    let Some(db) = TestDatabase::create(
+    let Some(Pair { a, b, keep: _keep }) = pair(
         "cluster::a_service_belongs_to_the_att_that_registered_it_and_moves_with_a_new_registration",
+        json!([]),
     )
     .await
     else {
         return;
     };
-    let (da, dbb) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    let a = start_on(&db, da.path(), json!([])).await;
-    let b = start_on(&db, dbb.path(), json!([])).await;
     let (status, body) = post(&a, "/api/v1/services", sleeper("api")).await;
     assert_eq!(status, 201, "{body}");
     add_release(&a, "service:api", "r1").await;
@@ -214,19 +228,14 @@ async fn a_service_belongs_to_the_att_that_registered_it_and_moves_with_a_new_re
 
 #[tokio::test]
 async fn a_project_registered_on_one_att_is_known_to_another_within_a_second() {
-    let Some(db) = TestDatabase::create(
+    let Some(Pair { a, b, keep: _keep }) = pair(
         "cluster::a_project_registered_on_one_att_is_known_to_another_within_a_second",
+        json!([]),
     )
     .await
     else {
         return;
     };
-    let (da, dbb) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    let a = start_on(&db, da.path(), json!([])).await;
-    let b = start_on(&db, dbb.path(), json!([])).await;
     // B has read the (empty) projects before A registers one.
     assert!(!projects(&b).await.contains("shared-proj"));
     let dir = tempfile::tempdir().expect("project dir");
@@ -284,19 +293,14 @@ async fn read_events(r: reqwest::Response, n: usize) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_event_stream_resumed_on_another_att_gets_exactly_the_events_it_missed() {
-    let Some(db) = TestDatabase::create(
+    let Some(Pair { a, b, keep: _keep }) = pair(
         "cluster::an_event_stream_resumed_on_another_att_gets_exactly_the_events_it_missed",
+        json!([]),
     )
     .await
     else {
         return;
     };
-    let (da, dbb) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    let a = start_on(&db, da.path(), json!([])).await;
-    let b = start_on(&db, dbb.path(), json!([])).await;
     let emit = |att: &TestAtt, i: i64| {
         att.http
             .post(att.url("/api/v1/events"))
