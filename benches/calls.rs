@@ -23,19 +23,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
+
+#[path = "common/caller.rs"]
+mod caller;
+
+use caller::{Caller, Kind};
 
 /// When set, this process is a client worker: `URL|KIND|CALLERS|CALLS|FRESH`.
 const WORKER: &str = "BENCH_CALLS_WORKER";
-
-/// Which door a call goes through.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// MCP streamable HTTP (`tools/call` in a session), to the fixture or to att's `/mcp`.
-    Mcp,
-    /// att's `POST /api/v1/mcp/invoke/tool`.
-    Api,
-}
 
 fn main() {
     att_gateway::upstream::tls::install_crypto_provider();
@@ -47,91 +43,6 @@ fn main() {
 }
 
 // ---- the client worker ------------------------------------------------------------------
-
-const ACCEPT: &str = "application/json, text/event-stream";
-
-/// One caller: its own client (one kept-alive connection, or none kept with `fresh`) and,
-/// for MCP, its own session.
-struct Caller {
-    http: reqwest::Client,
-    url: String,
-    kind: Kind,
-    session: Option<String>,
-}
-
-impl Caller {
-    async fn open(url: &str, kind: Kind, fresh: bool) -> Self {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(usize::from(!fresh))
-            .tcp_nodelay(true)
-            .build()
-            .expect("client");
-        let mut caller = Self {
-            http,
-            url: url.to_owned(),
-            kind,
-            session: None,
-        };
-        if kind == Kind::Mcp {
-            let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "bench-calls", "version": "0"}}});
-            let r = caller.post(&init).await;
-            assert!(r.status().is_success(), "initialize: {}", r.status());
-            caller.session = Some(
-                r.headers()["mcp-session-id"]
-                    .to_str()
-                    .expect("session id")
-                    .to_owned(),
-            );
-            let _ = r.bytes().await;
-            let r = caller
-                .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-                .await;
-            assert!(r.status().is_success(), "initialized: {}", r.status());
-            let _ = r.bytes().await;
-        }
-        caller
-    }
-
-    async fn post(&self, body: &Value) -> reqwest::Response {
-        let mut req = self.http.post(&self.url).json(body);
-        if self.kind == Kind::Mcp {
-            req = req
-                .header("accept", ACCEPT)
-                .header("mcp-protocol-version", "2025-11-25");
-        }
-        if let Some(id) = &self.session {
-            req = req.header("mcp-session-id", id);
-        }
-        req.send().await.expect("request")
-    }
-
-    /// One `echo`; panics unless it was answered with a result.
-    async fn call(&self, id: u64) {
-        let body = match self.kind {
-            Kind::Mcp => json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"text": "x"}}}),
-            Kind::Api => json!({"tool_name": "echo", "arguments": {"text": "x"}}),
-        };
-        let r = self.post(&body).await;
-        let status = r.status();
-        let bytes = r.bytes().await.expect("body");
-        let answered = match self.kind {
-            Kind::Mcp => memchr_find(&bytes, b"\"result\""),
-            Kind::Api => memchr_find(&bytes, b"\"structuredContent\""),
-        };
-        assert!(
-            status.is_success() && answered,
-            "{status}: {}",
-            String::from_utf8_lossy(&bytes)
-        );
-    }
-}
-
-fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
 
 /// Opens the callers, warms them, says `ready`, waits for a line, makes the calls, prints
 /// `done ELAPSED_US LAT_US…`, then waits for stdin to close (so its CPU can be read).

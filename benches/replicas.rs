@@ -25,13 +25,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use att::store::postgres::test_database::TestDatabase;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[path = "../tests/it/common/haproxy.rs"]
 #[allow(dead_code)]
 mod haproxy;
 
-const ACCEPT: &str = "application/json, text/event-stream";
+#[path = "common/caller.rs"]
+mod caller;
+
+use caller::{Caller, Kind};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -73,85 +76,15 @@ fn att(data: &std::path::Path, database_url: Option<&str>) -> (Proc, String) {
     start(&mut cmd)
 }
 
-/// One caller: its own keep-alive client and, on `/mcp`, its own session.
-struct Caller {
-    http: reqwest::Client,
-    url: String,
-    session: Option<String>,
-}
-
-impl Caller {
-    async fn open(base: &str, mcp: bool) -> Self {
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .build()
-            .expect("client");
-        let url = if mcp {
-            format!("{base}/mcp")
-        } else {
-            format!("{base}/api/v1/mcp/invoke/tool")
-        };
-        let mut caller = Self {
-            http,
-            url,
-            session: None,
-        };
-        if mcp {
-            let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "bench-replicas", "version": "0"}}});
-            let r = caller.post(&init).await;
-            assert!(r.status().is_success(), "initialize: {}", r.status());
-            caller.session = r
-                .headers()
-                .get("mcp-session-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let _ = r.bytes().await;
-            let r = caller
-                .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-                .await;
-            assert!(r.status().is_success(), "initialized: {}", r.status());
-            let _ = r.bytes().await;
-        }
-        caller
-    }
-
-    async fn post(&self, body: &Value) -> reqwest::Response {
-        let mut req = self
-            .http
-            .post(&self.url)
-            .header("accept", ACCEPT)
-            .header("mcp-protocol-version", "2025-11-25")
-            .json(body);
-        if let Some(id) = &self.session {
-            req = req.header("mcp-session-id", id);
-        }
-        req.send().await.expect("request")
-    }
-
-    async fn call(&self, id: u64) {
-        let body = if self.session.is_some() {
-            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"text": "x"}}})
-        } else {
-            json!({"tool_name": "echo", "arguments": {"text": "x"}})
-        };
-        let r = self.post(&body).await;
-        let status = r.status();
-        let text = r.text().await.unwrap_or_default();
-        assert!(
-            status.is_success() && text.contains("\"x\""),
-            "{status}: {text}"
-        );
-    }
-}
-
 /// Calls per second: `callers` callers making `calls` calls each to `base`.
 async fn measure(base: &str, mcp: bool, callers: usize, calls: usize) -> f64 {
     let mut opened = Vec::with_capacity(callers);
     for _ in 0..callers {
-        let c = Caller::open(base, mcp).await;
+        let c = if mcp {
+            Caller::open(&format!("{base}/mcp"), Kind::Mcp, false).await
+        } else {
+            Caller::open(&format!("{base}/api/v1/mcp/invoke/tool"), Kind::Api, false).await
+        };
         c.call(0).await;
         opened.push(c);
     }
