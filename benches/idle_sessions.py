@@ -4,10 +4,16 @@ initialized) and go idle. The same measurement as `benches/memory.rs`'s second t
 a Rust build: it drives already-built binaries.
 
     python3 benches/idle_sessions.py ATT_BINARY FIXTURE_BINARY [N=10000]
+
+`BENCH_WRAP` runs att under a profiler, e.g. `BENCH_WRAP="heaptrack -o /tmp/att-sessions"`
+(`heaptrack_print` then names the allocations the sessions hold: see todo/perf.md). The
+numbers with a profiler attached are not the table's.
 """
 
 import http.client
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,8 +21,16 @@ import time
 
 
 def start(argv, env=None):
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
-    url = p.stdout.readline().strip().rsplit(" ", 1)[-1]
+    # A process group of its own: stopping it stops a profiler's child too.
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+                         start_new_session=True)
+    # The first line naming a URL (a profiler may print lines of its own first).
+    line = ""
+    while "http://" not in line:
+        line = p.stdout.readline()
+        if not line:
+            raise SystemExit(f"{argv[0]} exited before it listened")
+    url = line.strip().rsplit(" ", 1)[-1]
     return p, url
 
 
@@ -47,13 +61,13 @@ def open_sessions(url, n):
 def main():
     att_bin, fixture_bin = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
-    import os
     env = {**os.environ, "ATT_LOG_LEVEL": "error", "ATT_HTTP__MCP_MAX_SESSIONS": "100000",
            "ATT_HTTP__MCP_MAX_SESSIONS_PER_CLIENT": "100000", "ATT_HTTP__MCP_MAX_SESSIONS_PER_PRINCIPAL": "100000",
            "ATT_HTTP__MAX_CONNECTIONS": "4096"}
     with tempfile.TemporaryDirectory() as d:
         fixture, fx_url = start([fixture_bin, "--http", "127.0.0.1:0", "--name", "idle"])
-        att, att_url = start([att_bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", d + "/data"], env)
+        wrap = os.environ.get("BENCH_WRAP", "").split()
+        att, att_url = start(wrap + [att_bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", d + "/data"], env)
         try:
             time.sleep(1)
             rows = []
@@ -68,7 +82,7 @@ def main():
             for name, b, a, per in rows:
                 print(f"| {name} | {b} | {a} | {per:.1f} |")
         finally:
-            att.terminate()
+            os.killpg(att.pid, signal.SIGTERM)
             fixture.kill()
             att.wait()
             fixture.wait()

@@ -1,6 +1,6 @@
 //! What a client of `/mcp` is told changed, read once for the two ways of telling it: a
 //! 2025-11-25 session gets `notifications/*/list_changed` and `resources/updated` on its
-//! standing stream (`FederatedServer::watch_changes`); a 2026-07-28 client opens
+//! standing stream (one watcher per endpoint tells them all: `mcp_endpoint::fanout`); a 2026-07-28 client opens
 //! `subscriptions/listen` and gets the same changes on that request's stream, filtered by
 //! what it asked for (`FederatedServer::listen`).
 //!
@@ -55,6 +55,12 @@ impl ChangeFeed {
             last,
             ready: VecDeque::new(),
         }
+    }
+
+    /// The changes already known and not yet returned by [`ChangeFeed::next`] (the other
+    /// parts of a catalog change), without waiting.
+    pub fn ready(&mut self) -> impl Iterator<Item = Change> + '_ {
+        self.ready.drain(..)
     }
 
     /// The next change; `None` once att stops (the router or the subscriptions are gone).

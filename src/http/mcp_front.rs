@@ -136,18 +136,17 @@ impl McpFront {
             ),
             _ => None,
         };
-        let live: std::collections::HashSet<Arc<str>> = self
-            .sessions
-            .sessions
-            .read()
-            .await
-            .keys()
-            .map(|id| Arc::from(id.as_ref()))
-            .collect();
+        // Looked up in rmcp's map in place: no copy of every session id per `initialize`.
+        let live = self.sessions.sessions.read().await;
         let mut owners = self.owners();
-        owners.by_session.retain(|id, _| live.contains(id));
+        owners.by_session.retain(|id, _| live.contains_key(id));
+        let live = {
+            let n = live.len();
+            drop(live);
+            n
+        };
         let opening: usize = owners.opening.values().sum();
-        if live.len() + opening >= self.limits.max {
+        if live + opening >= self.limits.max {
             return Err(Refused::Full(self.limits.max));
         }
         if owners.count(|o| o.addr == client.addr) >= self.limits.per_client {

@@ -30,6 +30,7 @@
 //! Who may do what, what a view shows, and the audit entry of each call are in `guard`; how
 //! outcomes become MCP results and errors is in `results`.
 
+mod fanout;
 mod guard;
 mod input;
 mod results;
@@ -38,7 +39,7 @@ mod session;
 use guard::{principal, session_id};
 use results::{Complete, outcome, tool_result, ws_error};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use att_gateway::federation::{Federated, FederationCache};
 use att_gateway::invoke::{Outcome, Request};
@@ -51,8 +52,7 @@ use rmcp::model::{
     ErrorCode, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Reference, ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, UnsubscribeRequestParams,
+    Reference, ServerCapabilities, ServerConfig, SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use rmcp::service::{
     NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError,
@@ -69,6 +69,7 @@ use crate::auth::Role;
 use crate::auth::profile::Profile;
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
+use fanout::ChangeFanout;
 use session::{ClientSession, held_upstream, release, unshared};
 
 /// The JSON-RPC error code of a call refused by a per-principal limit (an
@@ -86,6 +87,8 @@ pub struct FederatedServer {
     session: Arc<ClientSession>,
     /// The profile this endpoint serves (`/mcp/{profile}`); none: the full view (`/mcp`).
     view: Option<Arc<Profile>>,
+    /// Tells this endpoint's sessions of changes.
+    fanout: Arc<ChangeFanout>,
 }
 
 /// The `/mcp` service (or, with `view`, a profile's `/mcp/{profile}`), to be nested into the
@@ -102,6 +105,7 @@ pub fn service(
     view: Option<Arc<Profile>>,
 ) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
     let catalog = Arc::new(FederationCache::new(gateway.router(), tool_prefix));
+    let fanout = ChangeFanout::new(catalog.clone(), view.clone(), gateway.clone());
     let mut config = StreamableHttpServerConfig::default();
     config.cancellation_token = shutdown;
     // `Host` and `Origin` are checked for every route of the listener, `/mcp` included, by
@@ -117,6 +121,7 @@ pub fn service(
                 tools: tools.clone(),
                 catalog: catalog.clone(),
                 view: view.clone(),
+                fanout: fanout.clone(),
                 session: Arc::new(ClientSession {
                     gateway: gateway.clone(),
                     shared: shared.clone(),
@@ -124,6 +129,7 @@ pub fn service(
                     started: std::sync::atomic::AtomicBool::new(false),
                     log_level: Mutex::new(None),
                     subscribed: Mutex::new(BTreeMap::new()),
+                    listening: OnceLock::new(),
                 }),
             })
         },
@@ -225,43 +231,13 @@ impl FederatedServer {
         }
     }
 
-    /// Sends `peer` the `list_changed` notifications when the federated catalog changes and
-    /// the updates of the resources it subscribed to, until the session ends (a 2025-11-25
-    /// session; a 2026-07-28 client listens instead: [`FederatedServer::listen`]).
+    /// `peer` hears of the federated catalog's changes and of the resources it subscribed
+    /// to, until the session ends (a 2025-11-25 session; a 2026-07-28 client listens instead:
+    /// [`FederatedServer::listen`]). No task of its own: the endpoint's [`ChangeFanout`].
     fn watch_changes(&self, peer: Peer<RoleServer>) {
-        let mut feed = ChangeFeed::new(
-            self.catalog.clone(),
-            self.view.clone(),
-            self.gateway.subscriptions().updates(),
-        );
-        let session: Weak<ClientSession> = Arc::downgrade(&self.session);
-        tokio::spawn(async move {
-            while let Some(change) = feed.next().await {
-                if peer.is_transport_closed() {
-                    break;
-                }
-                let sent = match change {
-                    Change::Tools => peer.notify_tool_list_changed().await,
-                    Change::Resources => peer.notify_resource_list_changed().await,
-                    Change::Prompts => peer.notify_prompt_list_changed().await,
-                    Change::ResourceUpdated(uri) => {
-                        let Some(session) = session.upgrade() else {
-                            break;
-                        };
-                        let wanted = session.subscribed().contains_key(&uri);
-                        drop(session);
-                        if !wanted {
-                            continue;
-                        }
-                        peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
-                            .await
-                    }
-                };
-                if sent.is_err() {
-                    break;
-                }
-            }
-        });
+        let listening = self.fanout.listen(peer, Arc::downgrade(&self.session));
+        // A second registration (not expected: `started` guards it) would be dropped here.
+        let _ = self.session.listening.set(listening);
     }
 
     /// The server holding `uri`'s subscription upstream: joined if another client holds it,
@@ -287,6 +263,11 @@ impl FederatedServer {
 /// The most resources one `subscriptions/listen` may follow; more are not acknowledged.
 const MAX_LISTEN_RESOURCES: usize = 256;
 
+/// The handlers that do work run boxed (`Box::pin(async move { … }).await`): rmcp awaits the
+/// handler of `initialize` inside the session's task, so that task is allocated for the
+/// largest handler future of all (a routed `tools/call`: several KiB) and keeps it for the
+/// session's whole life. Boxed, each handler's state lives on the heap only while it runs,
+/// and an idle session's task holds a pointer.
 impl ServerHandler for FederatedServer {
     #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
     fn get_info(&self) -> ServerConfig {
@@ -355,65 +336,68 @@ impl ServerHandler for FederatedServer {
     /// request's stream, until it cancels the request or the session ends. The resources it
     /// follows are held upstream meanwhile, like `resources/subscribe`'s.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let mut uris = context
-            .accepted()
-            .resource_subscriptions
-            .clone()
-            .unwrap_or_default();
-        if !uris.is_empty()
-            && self
-                .allowed(
-                    context.request_context(),
-                    Role::Operator,
-                    "subscriptions/listen",
-                    "resources",
-                )
-                .is_err()
-        {
-            uris.clear();
-        }
-        uris.retain(|uri| self.shows_resource(uri));
-        let mut held = Vec::with_capacity(uris.len());
-        for uri in uris {
-            match self.hold_upstream(&uri, context.request_context()).await {
-                Ok(server) => held.push((server, uri)),
-                Err(e) => tracing::debug!(%uri, error = %e.message, "cannot follow a resource"),
+        Box::pin(async move {
+            let mut uris = context
+                .accepted()
+                .resource_subscriptions
+                .clone()
+                .unwrap_or_default();
+            if !uris.is_empty()
+                && self
+                    .allowed(
+                        context.request_context(),
+                        Role::Operator,
+                        "subscriptions/listen",
+                        "resources",
+                    )
+                    .is_err()
+            {
+                uris.clear();
             }
-        }
-        let wanted: std::collections::BTreeSet<&str> =
-            held.iter().map(|(_, uri)| uri.as_str()).collect();
-        let mut feed = ChangeFeed::new(
-            self.catalog.clone(),
-            self.view.clone(),
-            self.gateway.subscriptions().updates(),
-        );
-        let sink = context.sink();
-        loop {
-            let change = tokio::select! {
-                () = context.cancelled() => break,
-                change = feed.next() => match change {
-                    Some(change) => change,
-                    None => break,
-                },
-            };
-            let sent = match change {
-                Change::Tools => sink.notify_tool_list_changed().await,
-                Change::Resources => sink.notify_resource_list_changed().await,
-                Change::Prompts => sink.notify_prompt_list_changed().await,
-                Change::ResourceUpdated(uri) if wanted.contains(uri.as_str()) => {
-                    sink.notify_resource_updated(uri).await
+            uris.retain(|uri| self.shows_resource(uri));
+            let mut held = Vec::with_capacity(uris.len());
+            for uri in uris {
+                match self.hold_upstream(&uri, context.request_context()).await {
+                    Ok(server) => held.push((server, uri)),
+                    Err(e) => tracing::debug!(%uri, error = %e.message, "cannot follow a resource"),
                 }
-                Change::ResourceUpdated(_) => Ok(()),
-            };
-            match sent {
-                Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
-                Err(_) => break,
             }
-        }
-        for (server, uri) in held {
-            release(&self.gateway, server, uri).await;
-        }
-        Ok(())
+            let wanted: std::collections::BTreeSet<&str> =
+                held.iter().map(|(_, uri)| uri.as_str()).collect();
+            let mut feed = ChangeFeed::new(
+                self.catalog.clone(),
+                self.view.clone(),
+                self.gateway.subscriptions().updates(),
+            );
+            let sink = context.sink();
+            loop {
+                let change = tokio::select! {
+                    () = context.cancelled() => break,
+                    change = feed.next() => match change {
+                        Some(change) => change,
+                        None => break,
+                    },
+                };
+                let sent = match change {
+                    Change::Tools => sink.notify_tool_list_changed().await,
+                    Change::Resources => sink.notify_resource_list_changed().await,
+                    Change::Prompts => sink.notify_prompt_list_changed().await,
+                    Change::ResourceUpdated(uri) if wanted.contains(uri.as_str()) => {
+                        sink.notify_resource_updated(uri).await
+                    }
+                    Change::ResourceUpdated(_) => Ok(()),
+                };
+                match sent {
+                    Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
+                    Err(_) => break,
+                }
+            }
+            for (server, uri) in held {
+                release(&self.gateway, server, uri).await;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn list_tools(
@@ -446,30 +430,37 @@ impl ServerHandler for FederatedServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let needs = self.tools.role(&request.name).unwrap_or(Role::Operator);
-        let name = request.name.clone();
-        let own = self.tools.has_tool(&name);
-        let shown = self.in_view(&context, "tools/call", &name, |v| {
-            if own {
-                v.att_tool(needs)
-            } else {
-                v.tool(&name)
+        Box::pin(async move {
+            let needs = self.tools.role(&request.name).unwrap_or(Role::Operator);
+            let name = request.name.clone();
+            let own = self.tools.has_tool(&name);
+            let shown = self.in_view(&context, "tools/call", &name, |v| {
+                if own {
+                    v.att_tool(needs)
+                } else {
+                    v.tool(&name)
+                }
+            });
+            if let Err(why) =
+                shown.and_then(|()| self.allowed(&context, needs, "tools/call", &name))
+            {
+                return Ok(
+                    CallToolResult::error(vec![rmcp::model::ContentBlock::text(why)]).into(),
+                );
             }
-        });
-        if let Err(why) = shown.and_then(|()| self.allowed(&context, needs, "tools/call", &name)) {
-            return Ok(CallToolResult::error(vec![rmcp::model::ContentBlock::text(why)]).into());
-        }
-        let _permit = self.admit(&context)?;
-        let result = self.run_tool(request, &context).await;
-        self.audited(&context, "tools/call", &name, result, |r| match r {
-            CallToolResponse::Complete(r) if r.is_error == Some(true) => Some(
-                r.content
-                    .iter()
-                    .find_map(|c| c.as_text().map(|t| t.text.clone()))
-                    .unwrap_or_else(|| "the tool reported an error".into()),
-            ),
-            _ => None,
+            let _permit = self.admit(&context)?;
+            let result = self.run_tool(request, &context).await;
+            self.audited(&context, "tools/call", &name, result, |r| match r {
+                CallToolResponse::Complete(r) if r.is_error == Some(true) => Some(
+                    r.content
+                        .iter()
+                        .find_map(|c| c.as_text().map(|t| t.text.clone()))
+                        .unwrap_or_else(|| "the tool reported an error".into()),
+                ),
+                _ => None,
+            })
         })
+        .await
     }
 
     async fn list_resources(
@@ -499,42 +490,45 @@ impl ServerHandler for FederatedServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let uri = request.uri.clone();
-        self.in_view(&context, "resources/read", &uri, |_| {
-            self.shows_resource(&uri)
-        })
-        .map_err(|why| ErrorData::resource_not_found(why, None))?;
-        if request.uri.starts_with("att://") {
+        Box::pin(async move {
+            let uri = request.uri.clone();
+            self.in_view(&context, "resources/read", &uri, |_| {
+                self.shows_resource(&uri)
+            })
+            .map_err(|why| ErrorData::resource_not_found(why, None))?;
+            if request.uri.starts_with("att://") {
+                let _permit = self.admit(&context)?;
+                return match self.tools.read_resource(&request.uri).await {
+                    Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
+                    Err(ToolError::NotFound(m)) => Err(ErrorData::resource_not_found(m, None)),
+                    Err(e) => Err(ws_error(e)),
+                };
+            }
+            let uri = request.uri;
+            self.allowed(&context, Role::Operator, "resources/read", &uri)
+                .map_err(|why| ErrorData::invalid_request(why, None))?;
             let _permit = self.admit(&context)?;
-            return match self.tools.read_resource(&request.uri).await {
-                Ok(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
-                Err(ToolError::NotFound(m)) => Err(ErrorData::resource_not_found(m, None)),
-                Err(e) => Err(ws_error(e)),
+            let (resume, asked_by) = input::resumed(
+                request.input_responses.as_ref(),
+                request.request_state.as_deref(),
+            )?;
+            let only = input::route(asked_by, None)?;
+            let call = Request::Resource {
+                uri: uri.clone(),
+                resume,
             };
-        }
-        let uri = request.uri;
-        self.allowed(&context, Role::Operator, "resources/read", &uri)
-            .map_err(|why| ErrorData::invalid_request(why, None))?;
-        let _permit = self.admit(&context)?;
-        let (resume, asked_by) = input::resumed(
-            request.input_responses.as_ref(),
-            request.request_state.as_deref(),
-        )?;
-        let only = input::route(asked_by, None)?;
-        let call = Request::Resource {
-            uri: uri.clone(),
-            resume,
-        };
-        let result = match self.invoke(call, only.as_deref(), &context).await {
-            Ok(o) => match input::asked(&o) {
-                Some(asked) => Ok(ReadResourceResponse::InputRequired(asked)),
-                None => outcome::<ReadResourceResult>("resource", o)
-                    .map(Complete::completed)
-                    .map(Into::into),
-            },
-            Err(e) => Err(e),
-        };
-        self.audited(&context, "resources/read", &uri, result, |_| None)
+            let result = match self.invoke(call, only.as_deref(), &context).await {
+                Ok(o) => match input::asked(&o) {
+                    Some(asked) => Ok(ReadResourceResponse::InputRequired(asked)),
+                    None => outcome::<ReadResourceResult>("resource", o)
+                        .map(Complete::completed)
+                        .map(Into::into),
+                },
+                Err(e) => Err(e),
+            };
+            self.audited(&context, "resources/read", &uri, result, |_| None)
+        })
+        .await
     }
 
     async fn complete(
@@ -542,31 +536,34 @@ impl ServerHandler for FederatedServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        let target = match &request.r#ref {
-            Reference::Prompt(p) => p.name.clone(),
-            Reference::Resource(r) => r.uri.clone(),
-            _ => "-".to_owned(),
-        };
-        let prompt = matches!(request.r#ref, Reference::Prompt(_));
-        self.in_view(&context, "completion/complete", &target, |v| {
-            if prompt {
-                v.prompt(&target)
-            } else {
-                v.resource(&target)
-            }
+        Box::pin(async move {
+            let target = match &request.r#ref {
+                Reference::Prompt(p) => p.name.clone(),
+                Reference::Resource(r) => r.uri.clone(),
+                _ => "-".to_owned(),
+            };
+            let prompt = matches!(request.r#ref, Reference::Prompt(_));
+            self.in_view(&context, "completion/complete", &target, |v| {
+                if prompt {
+                    v.prompt(&target)
+                } else {
+                    v.resource(&target)
+                }
+            })
+            .and_then(|()| self.allowed(&context, Role::Operator, "completion/complete", &target))
+            .map_err(|why| ErrorData::invalid_request(why, None))?;
+            let _permit = self.admit(&context)?;
+            let result = match self
+                .invoke(Request::Complete(Box::new(request)), None, &context)
+                .await
+            {
+                Ok(o) => outcome::<CompleteResult>("prompt or resource to complete", o),
+                Err(e) => Err(e),
+            };
+            self.audited(&context, "completion/complete", &target, result, |_| None)
+                .map(Complete::completed)
         })
-        .and_then(|()| self.allowed(&context, Role::Operator, "completion/complete", &target))
-        .map_err(|why| ErrorData::invalid_request(why, None))?;
-        let _permit = self.admit(&context)?;
-        let result = match self
-            .invoke(Request::Complete(Box::new(request)), None, &context)
-            .await
-        {
-            Ok(o) => outcome::<CompleteResult>("prompt or resource to complete", o),
-            Err(e) => Err(e),
-        };
-        self.audited(&context, "completion/complete", &target, result, |_| None)
-            .map(Complete::completed)
+        .await
     }
 
     async fn list_prompts(
@@ -590,31 +587,34 @@ impl ServerHandler for FederatedServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let name = request.name;
-        self.in_view(&context, "prompts/get", &name, |v| v.prompt(&name))
-            .and_then(|()| self.allowed(&context, Role::Operator, "prompts/get", &name))
-            .map_err(|why| ErrorData::invalid_request(why, None))?;
-        let _permit = self.admit(&context)?;
-        let (resume, asked_by) = input::resumed(
-            request.input_responses.as_ref(),
-            request.request_state.as_deref(),
-        )?;
-        let only = input::route(asked_by, None)?;
-        let call = Request::Prompt {
-            name: name.clone(),
-            arguments: request.arguments,
-            resume,
-        };
-        let result = match self.invoke(call, only.as_deref(), &context).await {
-            Ok(o) => match input::asked(&o) {
-                Some(asked) => Ok(GetPromptResponse::InputRequired(asked)),
-                None => outcome::<GetPromptResult>("prompt", o)
-                    .map(Complete::completed)
-                    .map(Into::into),
-            },
-            Err(e) => Err(e),
-        };
-        self.audited(&context, "prompts/get", &name, result, |_| None)
+        Box::pin(async move {
+            let name = request.name;
+            self.in_view(&context, "prompts/get", &name, |v| v.prompt(&name))
+                .and_then(|()| self.allowed(&context, Role::Operator, "prompts/get", &name))
+                .map_err(|why| ErrorData::invalid_request(why, None))?;
+            let _permit = self.admit(&context)?;
+            let (resume, asked_by) = input::resumed(
+                request.input_responses.as_ref(),
+                request.request_state.as_deref(),
+            )?;
+            let only = input::route(asked_by, None)?;
+            let call = Request::Prompt {
+                name: name.clone(),
+                arguments: request.arguments,
+                resume,
+            };
+            let result = match self.invoke(call, only.as_deref(), &context).await {
+                Ok(o) => match input::asked(&o) {
+                    Some(asked) => Ok(GetPromptResponse::InputRequired(asked)),
+                    None => outcome::<GetPromptResult>("prompt", o)
+                        .map(Complete::completed)
+                        .map(Into::into),
+                },
+                Err(e) => Err(e),
+            };
+            self.audited(&context, "prompts/get", &name, result, |_| None)
+        })
+        .await
     }
 
     #[allow(deprecated)] // logging: deprecated by SEP-2577, used by 2025-11-25 clients
@@ -623,22 +623,25 @@ impl ServerHandler for FederatedServer {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        *self
-            .session
-            .log_level
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(request.level);
-        if let Some((shared, id)) = self.session.shared(&context) {
-            let level = serde_json::to_value(request.level)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            shared
-                .set_log_level(&id, &level)
-                .await
-                .map_err(|e| unshared("the log level", &e))?;
-        }
-        Ok(())
+        Box::pin(async move {
+            *self
+                .session
+                .log_level
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(request.level);
+            if let Some((shared, id)) = self.session.shared(&context) {
+                let level = serde_json::to_value(request.level)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                shared
+                    .set_log_level(&id, &level)
+                    .await
+                    .map_err(|e| unshared("the log level", &e))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     #[allow(deprecated)] // legacy-only in 2026-07-28; 2025-11-25 clients use it
@@ -647,6 +650,7 @@ impl ServerHandler for FederatedServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        Box::pin(async move {
         let uri = request.uri.clone();
         self.in_view(&context, "resources/subscribe", &uri, |_| {
             self.shows_resource(&uri)
@@ -689,6 +693,8 @@ impl ServerHandler for FederatedServer {
         };
         self.session.keep(uri, server).await;
         Ok(())
+        })
+        .await
     }
 
     #[allow(deprecated)]
@@ -697,16 +703,19 @@ impl ServerHandler for FederatedServer {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        if let Some((shared, id)) = self.session.shared(&context) {
-            shared
-                .unsubscribe(&id, &request.uri)
-                .await
-                .map_err(|e| unshared("the unsubscription", &e))?;
-        }
-        let held = self.session.subscribed().remove(&request.uri);
-        if let Some(server) = held {
-            release(&self.gateway, server, request.uri).await;
-        }
-        Ok(())
+        Box::pin(async move {
+            if let Some((shared, id)) = self.session.shared(&context) {
+                shared
+                    .unsubscribe(&id, &request.uri)
+                    .await
+                    .map_err(|e| unshared("the unsubscription", &e))?;
+            }
+            let held = self.session.subscribed().remove(&request.uri);
+            if let Some(server) = held {
+                release(&self.gateway, server, request.uri).await;
+            }
+            Ok(())
+        })
+        .await
     }
 }

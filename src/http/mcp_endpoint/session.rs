@@ -31,6 +31,9 @@ pub(super) struct ClientSession {
     pub(super) log_level: Mutex<Option<rmcp::model::LoggingLevel>>,
     /// URI → the server holding the subscription upstream.
     pub(super) subscribed: Mutex<BTreeMap<String, String>>,
+    /// Its place among the sessions told of changes (from `notifications/initialized`
+    /// on); leaves with the session.
+    pub(super) listening: OnceLock<super::fanout::Listening>,
 }
 
 impl ClientSession {
