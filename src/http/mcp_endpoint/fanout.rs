@@ -116,11 +116,6 @@ impl ChangeFanout {
         }
     }
 
-    /// How many sessions hear of changes.
-    pub fn len(&self) -> usize {
-        self.listeners().by_key.len()
-    }
-
     /// Tells every listener of each change, until att stops.
     async fn watch(self: Arc<Self>, mut feed: ChangeFeed) {
         while let Some(first) = feed.next().await {

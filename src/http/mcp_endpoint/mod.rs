@@ -719,3 +719,47 @@ impl ServerHandler for FederatedServer {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::Service;
+    use rmcp::model::ClientRequest;
+
+    /// The size of what `make` returns, without calling it.
+    fn size_of_returned<F>(_make: impl FnOnce() -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// A handler with rmcp's defaults only: the least `handle_request` can hold.
+    struct Defaults;
+    impl ServerHandler for Defaults {}
+
+    /// rmcp awaits the `initialize` handler inside each session's task, so the task is
+    /// allocated for the largest future `handle_request` can be, and keeps that allocation
+    /// while the session lives. With att's handlers boxed it is about what rmcp's dispatch
+    /// holds for a handler with rmcp's defaults — not a routed call's state.
+    #[test]
+    #[allow(unreachable_code, unused_variables, clippy::diverging_sub_expression)]
+    fn a_session_task_does_not_hold_the_largest_handler_inline() {
+        let att = size_of_returned(|| {
+            let server: &'static FederatedServer = unreachable!("only the type is used");
+            let request: ClientRequest = unreachable!("only the type is used");
+            let context: RequestContext<RoleServer> = unreachable!("only the type is used");
+            server.handle_request(request, context)
+        });
+        let floor = size_of_returned(|| {
+            let server: &'static Defaults = unreachable!("only the type is used");
+            let request: ClientRequest = unreachable!("only the type is used");
+            let context: RequestContext<RoleServer> = unreachable!("only the type is used");
+            server.handle_request(request, context)
+        });
+        eprintln!("handle_request's future: att {att} bytes, rmcp's defaults {floor} bytes");
+        // Room for a handler's arguments and a pointer, not for a handler's state.
+        let bound = floor + 1024;
+        assert!(
+            att <= bound,
+            "handle_request's future is {att} bytes (rmcp's defaults: {floor}): a handler runs unboxed and every idle session pays for it"
+        );
+    }
+}
