@@ -51,7 +51,7 @@ pub struct Forwarded {
 #[serde(rename_all = "snake_case")]
 pub enum What {
     /// The client's message, as it sent it.
-    Answer(ClientJsonRpcMessage),
+    Answer(Box<ClientJsonRpcMessage>),
     /// The answer to request `id` was `bytes` long: over [`MAX_FORWARDED`].
     TooLarge { id: RequestId, bytes: usize },
 }
@@ -81,7 +81,7 @@ pub fn payload(
         what,
     };
     if bytes <= MAX_FORWARDED
-        && let Ok(text) = serde_json::to_string(&forwarded(What::Answer(message.clone())))
+        && let Ok(text) = serde_json::to_string(&forwarded(What::Answer(Box::new(message.clone()))))
         && text.len() <= MAX_FORWARDED
     {
         return text;
@@ -178,7 +178,7 @@ impl ForwardedAnswers {
             return;
         }
         let message = match forwarded.what {
-            What::Answer(message) => message,
+            What::Answer(message) => *message,
             What::TooLarge { id, bytes } => too_large(id, bytes),
         };
         if let Err(e) = self.local.accept_message(&id, message).await {
