@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod events_tail;
 pub mod gateway;
 pub mod http;
 pub mod launch;

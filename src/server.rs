@@ -139,6 +139,8 @@ fn tree_config(config: &Config) -> TreeConfig {
         trace_capacity: config.actors.trace_capacity,
         event_queue_capacity: config.events.queue_capacity,
         live_capacity: config.events.live_capacity,
+        // Atts sharing a log hear each other's events by following it (`events_tail`).
+        live_from_log: config.database_url.is_some(),
         clock: att_runtime::clock::system(),
     }
 }
@@ -211,8 +213,15 @@ pub async fn start_launched(
             }
         };
     follow_store_changes(&store, &gateway, &services, &tools, &stop);
+    if let Some(changes) = store.watch(stop.child_token())
+        && let Some(wake) = changes.of("events")
+    {
+        let log: Arc<dyn EventStore> = store.clone();
+        crate::events_tail::follow_shared_log(log, tree.events.clone(), wake, stop.clone());
+    }
     let limits = crate::limits::Limits::new(&config.limits);
     let sessions = restore_sessions(&config, &store).await;
+    follow_dashboard_sessions(&store, &sessions, &stop);
     let metrics = Metrics::new(tree.directory.clone(), limits.clone(), gateway.router());
     let state = AppState {
         auth: auth.clone(),
@@ -564,6 +573,23 @@ fn follow_store_changes(
     follow(&changes, "projects", stop, move || {
         let tools = tools.clone();
         async move { Ok(tools.reload_projects().await) }
+    });
+}
+
+/// Drops the dashboard sessions ended on another att (PostgreSQL): a logout anywhere ends
+/// the session everywhere.
+fn follow_dashboard_sessions(
+    store: &Arc<dyn Store>,
+    sessions: &Arc<http::dashboard::session::Sessions>,
+    stop: &CancellationToken,
+) {
+    let Some(changes) = store.watch(stop.child_token()) else {
+        return;
+    };
+    let sessions = sessions.clone();
+    follow(&changes, "dashboard_sessions", stop, move || {
+        let sessions = sessions.clone();
+        async move { sessions.follow_store().await.map_err(|e| e.to_string()) }
     });
 }
 

@@ -23,7 +23,9 @@
 //!   shared database; a request for a session this att does not hold is checked against its
 //!   record, then rmcp re-creates it here; the per-principal limit counts the principal's
 //!   live sessions on every att (a count read at each `initialize`: atts opening sessions for
-//!   one principal at the same instant may each pass it once).
+//!   one principal at the same instant may each pass it once); a client's answer to a
+//!   question relayed from an upstream is forwarded to the other atts, one of which may be
+//!   waiting for it ([`super::mcp_answers`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -388,6 +390,10 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
         Ok(m) => m,
         Err(malformed) => return malformed.into_response(),
     };
+    // An answer to a question relayed from an upstream: the att waiting for it may be another.
+    if let (Some(shared), Some(id)) = (&front.shared, &session) {
+        shared.answers().forward(id, &message, bytes.len()).await;
+    }
     let req = Request::from_parts(parts, Body::from(bytes));
     let is_initialize = matches!(
         &message,

@@ -28,7 +28,8 @@
 //!
 //! What cannot move: a call in flight stays on the att that runs it (its answer, progress and
 //! relayed requests travel on that request's stream); if that att dies, the client's request
-//! fails with the connection. A subscription made on one att takes effect on the others when
+//! fails with the connection. The client's answer to a relayed request may land on any att:
+//! it is forwarded to the others ([`super::mcp_answers`]). A subscription made on one att takes effect on the others when
 //! they have followed the record (one notification round trip plus an upstream `subscribe`).
 
 use std::collections::HashMap;
@@ -44,6 +45,8 @@ use rmcp::transport::streamable_http_server::session::{
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+use super::mcp_answers::ForwardedAnswers;
 
 /// Resource subscriptions one session may hold at most.
 pub const MAX_SUBSCRIPTIONS: usize = 256;
@@ -107,6 +110,13 @@ pub trait McpSessionStore: Send + Sync + 'static {
     async fn forget_expired(&self, live_after: OffsetDateTime) -> Result<u64, StoreError>;
     /// Wakes the returned `Notify` whenever a session may have changed, until `stop`.
     fn watch(&self, stop: CancellationToken) -> Arc<Notify>;
+    /// Sends `payload` (a forwarded client answer, [`super::mcp_answers`]) to every att.
+    async fn forward_answer(&self, payload: &str) -> Result<(), StoreError>;
+    /// The payloads every att forwards from now on (this one's included), until `stop`.
+    fn forwarded_answers(
+        &self,
+        stop: CancellationToken,
+    ) -> tokio::sync::broadcast::Receiver<Arc<str>>;
 }
 
 /// One att's in-memory copy of a shared session (the `/mcp` handler's session state).
@@ -123,6 +133,7 @@ pub struct SharedSessions {
     local: Arc<LocalSessionManager>,
     idle: Duration,
     copies: Mutex<HashMap<String, Weak<dyn SessionCopy>>>,
+    answers: Arc<ForwardedAnswers>,
 }
 
 impl SharedSessions {
@@ -133,6 +144,7 @@ impl SharedSessions {
         idle: Duration,
     ) -> Arc<Self> {
         Arc::new(Self {
+            answers: ForwardedAnswers::new(store.clone(), local.clone()),
             store,
             local,
             idle,
@@ -287,8 +299,15 @@ impl SharedSessions {
         }
     }
 
-    /// Follows the records on every change notification and sweeps, until `stop`.
+    /// The clients' answers this att forwards to the others, and takes from them.
+    pub fn answers(&self) -> &ForwardedAnswers {
+        &self.answers
+    }
+
+    /// Follows the records on every change notification and sweeps, and takes the answers
+    /// other atts forward, until `stop`.
     pub fn start(self: &Arc<Self>, stop: CancellationToken) {
+        self.answers.start(stop.clone());
         let wake = self.store.watch(stop.clone());
         let this = self.clone();
         tokio::spawn(async move {

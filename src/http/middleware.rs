@@ -103,6 +103,11 @@ pub async fn authorize(
     let dashboard = super::dashboard::is_dashboard_path(&path);
     let mut set_cookie = None;
     if dashboard {
+        // A session opened on another att of the cluster is read from the store first.
+        let cookie = super::dashboard::session::cookie_id(req.headers()).map(str::to_owned);
+        if let Some(id) = cookie {
+            state.sessions.read_through(&id).await;
+        }
         match super::dashboard::gate(&state, &req, presented.take()) {
             super::dashboard::Gate::Let {
                 credential,

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod gateway;
 pub mod keys;
 pub mod listener;
+pub mod mcp_answers;
 pub mod mcp_changes;
 pub mod mcp_endpoint;
 pub mod mcp_front;

@@ -73,25 +73,50 @@ pub trait Store:
 }
 
 /// The tables other att processes sharing the database write, and that each att follows
-/// ([`Store::watch`]): the registrations, and the shared `/mcp` sessions.
-pub const TABLES: [&str; 4] = ["upstreams", "services", "projects", "mcp_sessions"];
+/// ([`Store::watch`]): the registrations, the shared `/mcp` sessions, the dashboard
+/// sessions (a logout on one att ends the session on all), and the event log (each batch
+/// appended, [`crate::events_tail`]).
+pub const TABLES: [&str; 6] = [
+    "upstreams",
+    "services",
+    "projects",
+    "mcp_sessions",
+    "dashboard_sessions",
+    "events",
+];
 
-/// One wake-up per table of [`TABLES`]: woken when the table may have changed. Cheap to
-/// clone (shared).
+/// One wake-up per table of [`TABLES`]: woken when the table may have changed; and the
+/// messages other atts send this one through the database (the clients' answers they
+/// forward, [`crate::http::mcp_answers`]). Cheap to clone (shared).
 #[derive(Clone, Debug)]
-pub struct Changes(Arc<[Arc<tokio::sync::Notify>; TABLES.len()]>);
+pub struct Changes(Arc<ChangesInner>);
+
+#[derive(Debug)]
+struct ChangesInner {
+    tables: [Arc<tokio::sync::Notify>; TABLES.len()],
+    answers: tokio::sync::broadcast::Sender<Arc<str>>,
+}
+
+/// Forwarded answers kept for a slow follower at most (the oldest are lost beyond, and said).
+pub const FORWARDED_BACKLOG: usize = 256;
 
 impl Changes {
     fn new() -> Self {
-        Self(Arc::new(std::array::from_fn(|_| {
-            Arc::new(tokio::sync::Notify::new())
-        })))
+        Self(Arc::new(ChangesInner {
+            tables: std::array::from_fn(|_| Arc::new(tokio::sync::Notify::new())),
+            answers: tokio::sync::broadcast::channel(FORWARDED_BACKLOG).0,
+        }))
     }
 
     /// The wake-up of `table` (one of [`TABLES`]); `None` for another name.
     pub fn of(&self, table: &str) -> Option<Arc<tokio::sync::Notify>> {
         let i = TABLES.iter().position(|t| *t == table)?;
-        Some(self.0[i].clone())
+        Some(self.0.tables[i].clone())
+    }
+
+    /// The answers other atts forward from now on, as they sent them.
+    pub fn answers(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.0.answers.subscribe()
     }
 
     /// Wakes `table`'s watcher (nothing for a table not followed).
@@ -101,10 +126,15 @@ impl Changes {
         }
     }
 
+    /// Passes a forwarded answer on to its followers (none: it is dropped).
+    fn answered(&self, payload: &str) {
+        let _ = self.0.answers.send(Arc::from(payload));
+    }
+
     /// Wakes every table's watcher (after the listener reconnected: anything may have
     /// changed).
     fn wake_all(&self) {
-        for n in self.0.iter() {
+        for n in &self.0.tables {
             n.notify_one();
         }
     }

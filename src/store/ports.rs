@@ -673,12 +673,53 @@ macro_rules! record_ports {
                 &self,
                 id_hash: &[u8; 32],
             ) -> Result<(), att_runtime::events::StoreError> {
-                sqlx::query("DELETE FROM dashboard_sessions WHERE id_hash = $1")
+                let done = sqlx::query("DELETE FROM dashboard_sessions WHERE id_hash = $1")
                     .bind(&id_hash[..])
                     .execute(&self.pool)
                     .await
                     .map_err($crate::store::records::err)?;
+                // The other atts holding a copy drop it (a logout ends it everywhere).
+                if done.rows_affected() > 0 {
+                    self.changed("dashboard_sessions").await?;
+                }
                 Ok(())
+            }
+
+            async fn find_session(
+                &self,
+                id_hash: &[u8; 32],
+            ) -> Result<
+                Option<$crate::http::dashboard::session::StoredSession>,
+                att_runtime::events::StoreError,
+            > {
+                use $crate::store::records::{SessionRow, err, read_session};
+                let row: Option<SessionRow> = sqlx::query_as(
+                    "SELECT id_hash, credential, csrf, opened_at_ms, seen_at_ms \
+                     FROM dashboard_sessions WHERE id_hash = $1",
+                )
+                .bind(&id_hash[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(err)?;
+                row.map(|r| read_session(&self.sealing, r)).transpose()
+            }
+
+            async fn session_hashes(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<[u8; 32]>, att_runtime::events::StoreError> {
+                use $crate::store::records::err;
+                let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+                    "SELECT id_hash FROM dashboard_sessions ORDER BY seen_at_ms DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|(h,)| <[u8; 32]>::try_from(h).ok())
+                    .collect())
             }
 
             async fn prune_sessions(

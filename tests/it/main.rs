@@ -7,6 +7,7 @@
 
 mod common;
 
+mod across_replicas;
 mod auth;
 mod bootstrap_actor;
 mod bootstrap_pipeline;

@@ -73,6 +73,9 @@ pub struct TreeConfig {
     pub event_queue_capacity: usize,
     /// Events a live subscriber may fall behind by before it lags.
     pub live_capacity: usize,
+    /// The live channel is fed by a follower of the shared log (several att processes write
+    /// one log: each must hear the others' events, in id order), not by this writer.
+    pub live_from_log: bool,
     /// Where actors read the time.
     pub clock: Arc<dyn Clock>,
 }
@@ -85,6 +88,7 @@ impl Default for TreeConfig {
             trace_capacity: 256,
             event_queue_capacity: 4096,
             live_capacity: 1024,
+            live_from_log: false,
             clock: crate::clock::system(),
         }
     }
@@ -124,6 +128,12 @@ impl AttTree {
 
         let queue_capacity = config.event_queue_capacity;
         let intake = events.intake();
+        // Fed by the log's follower instead: the writer's channel has no listener.
+        let live = if config.live_from_log {
+            broadcast::channel(1).0
+        } else {
+            live
+        };
         let events_spec = ChildSpec::new(names::EVENTS, config.restart, move || {
             let args = EventsArgs {
                 store: store.clone(),

@@ -24,6 +24,10 @@
 //! at most every [`TOUCH`], not on every request). A session ended, evicted or expired is
 //! deleted there too; expired rows go when att starts and at each login. Anonymous sessions
 //! (att open on loopback) are not stored: they hold nothing, and a page opens a new one.
+//!
+//! Across the atts of a cluster (one PostgreSQL database) the store is the shared record: a
+//! cookie this att does not hold is read from it, and a logout anywhere ends the session
+//! everywhere ([`read_through`], which also says how unknown cookies are bounded).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +38,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+
+mod read_through;
 
 /// The cookie's name.
 pub const COOKIE: &str = "att_session";
@@ -97,6 +103,10 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> Result<u64, StoreError>;
     /// The `limit` most recently used sessions.
     async fn list_sessions(&self, limit: u32) -> Result<Vec<StoredSession>, StoreError>;
+    /// The session with this id hash, if stored.
+    async fn find_session(&self, id_hash: &[u8; 32]) -> Result<Option<StoredSession>, StoreError>;
+    /// The id hashes of the `limit` most recently used sessions (nothing unsealed).
+    async fn session_hashes(&self, limit: u32) -> Result<Vec<[u8; 32]>, StoreError>;
 }
 
 /// The live sessions of this att, and the store that keeps them across restarts.
@@ -105,6 +115,10 @@ pub struct Sessions {
     by_hash: Mutex<HashMap<[u8; 32], Session>>,
     secure: bool,
     store: Option<Arc<dyn SessionStore>>,
+    /// Cookies looked up in the store and not found there ([`read_through`]).
+    misses: Mutex<read_through::Misses>,
+    /// Store look-ups of unknown cookies in flight at most ([`read_through`]).
+    lookups: read_through::Lookups,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -147,9 +161,8 @@ impl Sessions {
     /// memory.
     pub fn new(secure: bool) -> Self {
         Self {
-            by_hash: Mutex::default(),
             secure,
-            store: None,
+            ..Self::default()
         }
     }
 
@@ -232,27 +245,30 @@ impl Sessions {
             seen: now,
             stored_seen: None,
         };
+        self.admit(id_hash(&id), session.clone(), now);
+        let cookie = self.cookie(&id, None);
+        (id, session, cookie)
+    }
+
+    /// Keeps `session` in memory under `hash`, within [`MAX_SESSIONS`]: the expired leave
+    /// memory, then the least recently used goes (and is deleted from the store).
+    fn admit(&self, hash: [u8; 32], session: Session, now: OffsetDateTime) {
         let mut gone = Vec::new();
         let mut map = self.map();
-        map.retain(|k, s| {
-            let keep = live(s, now);
-            if !keep && s.stored_seen.is_some() {
-                gone.push(*k);
-            }
-            keep
-        });
+        // An expired copy leaves memory only: another att may have used the session since
+        // (the store's `seen` is the cluster's; expired rows are pruned by it).
+        map.retain(|_, s| live(s, now));
         if map.len() >= MAX_SESSIONS
+            && !map.contains_key(&hash)
             && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| *k)
             && let Some(s) = map.remove(&oldest)
             && s.stored_seen.is_some()
         {
             gone.push(oldest);
         }
-        map.insert(id_hash(&id), session.clone());
+        map.insert(hash, session);
         drop(map);
         self.forget_stored(gone);
-        let cookie = self.cookie(&id, None);
-        (id, session, cookie)
     }
 
     fn forget_stored(&self, hashes: Vec<[u8; 32]>) {
@@ -272,12 +288,8 @@ impl Sessions {
         let mut map = self.map();
         let s = map.get_mut(&hash)?;
         if !live(s, now) {
-            let stored = s.stored_seen.is_some();
+            // Memory only (see `open`); a session used elsewhere since is read back.
             map.remove(&hash);
-            drop(map);
-            if stored {
-                self.forget_stored(vec![hash]);
-            }
             return None;
         }
         s.seen = now;

@@ -8,6 +8,12 @@
 //! nothing once the next arrives. None is lost unseen: when the listening connection drops,
 //! notifications sent meanwhile are gone, so every table's watcher is woken on every
 //! (re)connect — a catch-up read — as well as on each notification for its table.
+//!
+//! The same connection listens on a second channel, [`ANSWERS`]: a client's answer to a
+//! request another att relayed, forwarded to that att ([`crate::http::mcp_answers`]). That
+//! payload is the data (a notification at most [`MAX_PAYLOAD`] bytes): it is passed on
+//! as it came, and one missed while the listener reconnects is lost (the call waiting for it
+//! ends with its timeout).
 
 use std::time::Duration;
 
@@ -22,6 +28,10 @@ use crate::store::records::err;
 
 /// The channel att notifies and listens on.
 pub const CHANNEL: &str = "att_changes";
+/// The channel of the clients' answers forwarded between atts.
+pub const ANSWERS: &str = "att_answers";
+/// The largest payload a notification carries (PostgreSQL refuses 8000 bytes and more).
+pub const MAX_PAYLOAD: usize = 7900;
 /// How long to wait before listening again after the listener failed.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -31,6 +41,23 @@ impl PgStore {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(table)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Sends `payload` (at most [`MAX_PAYLOAD`] bytes) to every att's [`Changes::answers`].
+    pub(super) async fn send_answer(&self, payload: &str) -> Result<(), StoreError> {
+        if payload.len() > MAX_PAYLOAD {
+            return Err(StoreError(format!(
+                "a forwarded answer of {} bytes is over the {MAX_PAYLOAD} bytes a notification carries",
+                payload.len()
+            )));
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(ANSWERS)
+            .bind(payload)
             .execute(&self.pool)
             .await
             .map_err(err)?;
@@ -74,7 +101,7 @@ async fn listen(pool: &sqlx::PgPool, changes: &Changes) -> sqlx::Error {
         Ok(l) => l,
         Err(e) => return e,
     };
-    if let Err(e) = listener.listen(CHANNEL).await {
+    if let Err(e) = listener.listen_all([CHANNEL, ANSWERS]).await {
         return e;
     }
     loop {
@@ -82,6 +109,7 @@ async fn listen(pool: &sqlx::PgPool, changes: &Changes) -> sqlx::Error {
         changes.wake_all();
         loop {
             match listener.try_recv().await {
+                Ok(Some(n)) if n.channel() == ANSWERS => changes.answered(n.payload()),
                 Ok(Some(n)) => changes.wake(n.payload()),
                 // The connection was lost; the next `try_recv` reconnects and listens again.
                 Ok(None) => break,

@@ -7,6 +7,8 @@
 //! `Last-Event-ID`) would never see 10. So an append takes a transaction-scoped advisory
 //! lock ([`APPEND_LOCK`]) first: appends across the cluster commit one after another, in id
 //! order. Appends are batched by the event writer, so the lock is taken once per batch.
+//! Each batch notifies `events` on the change channel once, at commit: every att's follower
+//! of the log ([`crate::events_tail`]) reads what was added.
 
 use att_runtime::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
 use sqlx::{QueryBuilder, Row};
@@ -51,6 +53,13 @@ impl EventStore for PgStore {
             chunk_ids.sort_unstable();
             ids.extend(chunk_ids);
         }
+        // The other atts' followers of the log read it again (delivered at commit; one per
+        // batch, whatever its size).
+        sqlx::query("SELECT pg_notify($1, 'events')")
+            .bind(super::changes::CHANNEL)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
         tx.commit().await.map_err(err)?;
         Ok(ids)
     }

@@ -175,6 +175,17 @@ impl McpSessionStore for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn forward_answer(&self, payload: &str) -> Result<(), StoreError> {
+        self.send_answer(payload).await
+    }
+
+    fn forwarded_answers(
+        &self,
+        stop: CancellationToken,
+    ) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        PgStore::watch(self, stop).answers()
+    }
+
     fn watch(&self, stop: CancellationToken) -> Arc<Notify> {
         PgStore::watch(self, stop)
             .of(TABLE)

@@ -1,5 +1,6 @@
 //! The dashboard session port on both engines: a session is kept by its id's hash, its
-//! credential sealed at rest, touched, listed most recently used first, pruned when expired.
+//! credential sealed at rest, touched, listed most recently used first, found by its hash,
+//! pruned when expired.
 
 use time::macros::datetime;
 
@@ -37,6 +38,19 @@ async fn sessions_survive_a_reopen_by_hash_sealed_touched_and_pruned(h: Harness)
     };
     assert_eq!(listed, vec![touched, b.clone()]);
     assert_eq!(reopened.list_sessions(1).await.expect("list").len(), 1);
+    // Another att finds one by its hash (read through), and lists the hashes alone.
+    assert_eq!(
+        reopened.find_session(&b.id_hash).await.expect("find"),
+        Some(b.clone())
+    );
+    assert_eq!(
+        reopened.find_session(&id_hash("id-z")).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        reopened.session_hashes(10).await.expect("hashes"),
+        vec![a.id_hash, b.id_hash]
+    );
 
     // At rest: the credential sealed (the row is keyed by the id's hash, never the id).
     let stored = h

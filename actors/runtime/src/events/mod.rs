@@ -253,6 +253,12 @@ impl EventsHandle {
     pub fn subscribers(&self) -> usize {
         self.live.receiver_count()
     }
+
+    /// Hands `event` to the live subscribers: for the follower of a log other processes
+    /// write too, when it feeds the live channel instead of the writer (`live_from_log`).
+    pub fn publish(&self, event: Event) {
+        let _ = self.live.send(event);
+    }
 }
 
 impl EventSink for EventsHandle {
