@@ -123,6 +123,7 @@ pub fn router(
             origin::BrowserPolicy::default()
         });
     let sessions = mcp_front::session_manager(http.mcp_session_idle);
+    state.metrics.sessions.watch(sessions.clone());
     let shared = state.mcp_sessions.clone().map(|store| {
         let shared =
             mcp_shared::SharedSessions::new(store, sessions.clone(), http.mcp_session_idle);
@@ -152,6 +153,7 @@ pub fn router(
             per_client: http.mcp_max_sessions_per_client,
             per_principal: http.mcp_max_sessions_per_principal,
         },
+        state.metrics.sessions.clone(),
     );
     let mcp = Router::new()
         .route_service("/mcp", mcp)

@@ -86,7 +86,7 @@ pub use classify::classify;
 use client::*;
 use open::*;
 pub use open::{connect, connect_with};
-pub use relay::Relay;
+pub use relay::{Relay, RelayCounts};
 use relay::*;
 use requests::*;
 pub use rounds::Resume;
