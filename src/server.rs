@@ -168,8 +168,15 @@ pub async fn start_launched(
     let meters = Meters::default();
     // Whatever fails from here stops what started, in reverse.
     let started = async {
-        let (gateway, services) =
-            start_domain(&config, launcher.as_ref(), candidate, &tree, &store, &meters).await?;
+        let (gateway, services) = start_domain(
+            &config,
+            launcher.as_ref(),
+            candidate,
+            &tree,
+            &store,
+            &meters,
+        )
+        .await?;
         let sockets = bind(&config, handed).await?;
         Ok::<_, StartError>((gateway, services, sockets))
     }

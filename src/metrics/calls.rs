@@ -69,13 +69,12 @@ struct Labels {
 impl Labels {
     /// The `(upstream, target)` labels of a call to `target` on `upstream`, within the caps.
     fn of(&mut self, upstream: &str, target: &str) -> (String, String) {
-        let upstream = if self.targets.contains_key(upstream)
-            || self.targets.len() < MAX_UPSTREAM_LABELS
-        {
-            upstream
-        } else {
-            "other"
-        };
+        let upstream =
+            if self.targets.contains_key(upstream) || self.targets.len() < MAX_UPSTREAM_LABELS {
+                upstream
+            } else {
+                "other"
+            };
         let seen = self.targets.entry(upstream.to_owned()).or_default();
         let target = target_label(target);
         let target = if seen.contains(&target) || seen.len() < MAX_TARGET_LABELS {
@@ -215,7 +214,15 @@ mod tests {
             assert_eq!(labels.of("a", &format!("t{i}")).1, format!("t{i}"));
         }
         assert_eq!(labels.of("a", "one_more").1, "other");
-        assert_eq!(labels.of("a", "t0").1, "t0", "a known target keeps its label");
-        assert_eq!(labels.of("b", "one_more").1, "one_more", "caps are per upstream");
+        assert_eq!(
+            labels.of("a", "t0").1,
+            "t0",
+            "a known target keeps its label"
+        );
+        assert_eq!(
+            labels.of("b", "one_more").1,
+            "one_more",
+            "caps are per upstream"
+        );
     }
 }

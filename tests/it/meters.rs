@@ -46,7 +46,10 @@ fn call_series(name: &str, upstream: &str, extra: &str) -> String {
 
 #[tokio::test]
 async fn calls_are_counted_per_upstream_and_tool_with_errors_retries_and_failovers() {
-    let (primary, backup) = (serve_fixture("primary").await, serve_fixture("backup").await);
+    let (primary, backup) = (
+        serve_fixture("primary").await,
+        serve_fixture("backup").await,
+    );
     let (p_url, b_url) = (primary.url.clone(), backup.url.clone());
     let att = TestAtt::start_with(move |c| {
         c.upstreams = [
@@ -68,14 +71,22 @@ async fn calls_are_counted_per_upstream_and_tool_with_errors_retries_and_failove
     // Two answered by primary, one refused as the caller's mistake (no `text`).
     for _ in 0..2 {
         let (status, body) = invoke(&att, "echo", json!({"text": "hi"})).await;
-        assert_eq!((status, body["server"].as_str()), (200, Some("primary")), "{body}");
+        assert_eq!(
+            (status, body["server"].as_str()),
+            (200, Some("primary")),
+            "{body}"
+        );
     }
     let (status, body) = invoke(&att, "echo", json!({})).await;
     assert_eq!(status, 422, "{body}");
     // primary fails the call; it is repeated on backup, which answers: a failover.
     primary.fixture.state.sick.store(true, Ordering::SeqCst);
     let (status, body) = invoke(&att, "echo", json!({"text": "hi"})).await;
-    assert_eq!((status, body["server"].as_str()), (200, Some("backup")), "{body}");
+    assert_eq!(
+        (status, body["server"].as_str()),
+        (200, Some("backup")),
+        "{body}"
+    );
 
     let failover = call_series("upstream_call_failovers_total", "backup", "");
     let after = eventually("the failover counted", Duration::from_secs(10), || async {
@@ -84,9 +95,8 @@ async fn calls_are_counted_per_upstream_and_tool_with_errors_retries_and_failove
     })
     .await;
     let delta = |series: &str| value(&after, series) - value(&before, series);
-    let duration_count = |upstream| {
-        call_series("upstream_call_duration_seconds_count", upstream, "")
-    };
+    let duration_count =
+        |upstream| call_series("upstream_call_duration_seconds_count", upstream, "");
     let errors = |upstream, category: &str| {
         call_series(
             "upstream_call_errors_total",
@@ -100,10 +110,19 @@ async fn calls_are_counted_per_upstream_and_tool_with_errors_retries_and_failove
         (errors("primary", "caller_error"), 1.0),
         (errors("primary", "rpc_error"), 1.0),
         (errors("backup", "rpc_error"), 0.0),
-        (call_series("upstream_call_retries_total", "backup", ""), 1.0),
-        (call_series("upstream_call_retries_total", "primary", ""), 0.0),
+        (
+            call_series("upstream_call_retries_total", "backup", ""),
+            1.0,
+        ),
+        (
+            call_series("upstream_call_retries_total", "primary", ""),
+            0.0,
+        ),
         (failover.clone(), 1.0),
-        (call_series("upstream_call_failovers_total", "primary", ""), 0.0),
+        (
+            call_series("upstream_call_failovers_total", "primary", ""),
+            0.0,
+        ),
     ] {
         assert_eq!(delta(&series), want, "{series}\n{after}");
     }
@@ -136,21 +155,29 @@ async fn release_runs_count_their_start_end_phases_and_rollback() {
     let r = common::run_to_end(&att, request("r2"), Duration::from_secs(60)).await;
     assert_eq!(r["status"], "failed", "{r}");
 
-    let text = eventually("both runs' ends counted", Duration::from_secs(10), || async {
-        let text = scrape(&att).await;
-        (value(&text, r#"att_release_runs_ended_total{outcome="failed"}"#) == 1.0)
-            .then_some(text)
-    })
+    let text = eventually(
+        "both runs' ends counted",
+        Duration::from_secs(10),
+        || async {
+            let text = scrape(&att).await;
+            (value(&text, r#"att_release_runs_ended_total{outcome="failed"}"#) == 1.0)
+                .then_some(text)
+        },
+    )
     .await;
     let phase = |phase: &str, status: &str| {
-        format!(
-            r#"att_release_phase_duration_seconds_count{{phase="{phase}",status="{status}"}}"#
-        )
+        format!(r#"att_release_phase_duration_seconds_count{{phase="{phase}",status="{status}"}}"#)
     };
     for (series, want) in [
         ("att_release_runs_started_total".to_owned(), 2.0),
-        (r#"att_release_runs_ended_total{outcome="succeeded"}"#.to_owned(), 1.0),
-        (r#"att_release_runs_ended_total{outcome="failed"}"#.to_owned(), 1.0),
+        (
+            r#"att_release_runs_ended_total{outcome="succeeded"}"#.to_owned(),
+            1.0,
+        ),
+        (
+            r#"att_release_runs_ended_total{outcome="failed"}"#.to_owned(),
+            1.0,
+        ),
         ("att_release_rollbacks_total".to_owned(), 1.0),
         (phase("resolve", "succeeded"), 2.0),
         (phase("deploy", "succeeded"), 2.0),
@@ -221,10 +248,14 @@ async fn sessions_open_end_and_refusals_and_relayed_requests_are_counted() {
 
     // A client that leaves ends its session (DELETE): one open, one ended.
     plain.cancel().await.expect("plain client closes");
-    let t = eventually("the ended session counted", Duration::from_secs(10), || async {
-        let t = scrape(&att).await;
-        (value(&t, "att_mcp_sessions_ended_total") == 1.0).then_some(t)
-    })
+    let t = eventually(
+        "the ended session counted",
+        Duration::from_secs(10),
+        || async {
+            let t = scrape(&att).await;
+            (value(&t, "att_mcp_sessions_ended_total") == 1.0).then_some(t)
+        },
+    )
     .await;
     assert_eq!(value(&t, open), 1.0, "{t}");
     alice.cancel().await.expect("alice closes");

@@ -72,7 +72,8 @@ pub fn tally(invocation: &Invocation) -> Tally<'_> {
                         out.failover = Some(server);
                     }
                 } else {
-                    out.errors.push((server, failure_label.unwrap_or("unknown")));
+                    out.errors
+                        .push((server, failure_label.unwrap_or("unknown")));
                     failed_elsewhere |= failed_on.is_some_and(|f| f != server);
                     failed_on = Some(server);
                 }
@@ -143,7 +144,10 @@ mod tests {
         let rows: Vec<Row> = vec![
             (
                 "a call answered first time",
-                vec![("a", "invoke_start", None, 0), ("a", "invoke_success", None, 7)],
+                vec![
+                    ("a", "invoke_start", None, 0),
+                    ("a", "invoke_success", None, 7),
+                ],
                 Tally {
                     calls: vec![("a", ms(7))],
                     ..Tally::default()
@@ -198,7 +202,10 @@ mod tests {
             ),
             (
                 "a caller's mistake",
-                vec![("a", "invoke_start", None, 0), ("a", "invoke_failure", invalid(), 2)],
+                vec![
+                    ("a", "invoke_start", None, 0),
+                    ("a", "invoke_failure", invalid(), 2),
+                ],
                 Tally {
                     calls: vec![("a", ms(2))],
                     errors: vec![("a", "caller_error")],
@@ -215,7 +222,10 @@ mod tests {
             ),
             (
                 "a clock stepped backwards times the call as 0",
-                vec![("a", "invoke_start", None, 5), ("a", "invoke_success", None, 2)],
+                vec![
+                    ("a", "invoke_start", None, 5),
+                    ("a", "invoke_success", None, 2),
+                ],
                 Tally {
                     calls: vec![("a", Duration::ZERO)],
                     ..Tally::default()

@@ -118,7 +118,11 @@ impl CallGate {
 
     /// A slot, waiting for one at most `wait`.
     pub async fn enter_within(&self, wait: Duration) -> Option<Slot> {
-        match self.0.as_ref().and_then(|g| g.slots.clone().map(|s| (g, s))) {
+        match self
+            .0
+            .as_ref()
+            .and_then(|g| g.slots.clone().map(|s| (g, s)))
+        {
             None => self.try_enter(),
             Some((g, slots)) => tokio::time::timeout(wait, slots.acquire_owned())
                 .await
