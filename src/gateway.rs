@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use att_gateway::invocation::InvocationMeter;
 use att_gateway::invoke::Invoker;
 use att_gateway::tree::AttTree;
 use att_gateway::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle, UpstreamStatus};
@@ -123,6 +122,7 @@ impl Gateway {
 
     /// Starts every configured and stored upstream; at most `max_upstreams` may be
     /// registered later (stored ones beyond it, after the limit was lowered, still start).
+    /// Calls are counted in `meters` (its calls and relays).
     pub async fn start(
         tree: Arc<AttTree>,
         store: Arc<dyn UpstreamStore>,
@@ -130,8 +130,7 @@ impl Gateway {
         policy: HealthPolicy,
         restart: RestartPolicy,
         max_upstreams: usize,
-        meter: Arc<dyn InvocationMeter>,
-        relays: Arc<RelayCounts>,
+        meters: &crate::metrics::Meters,
     ) -> Result<Arc<Self>, RegistryError> {
         let events: Arc<dyn EventSink> = Arc::new(tree.events.clone());
         let invoker = Invoker::new(
@@ -141,7 +140,7 @@ impl Gateway {
             tree.clock.clone(),
             Duration::from_secs(120),
         )
-        .with_meter(meter);
+        .with_meter(meters.calls.clone());
         let upstreams = Upstreams {
             tree: tree.clone(),
             store,
@@ -158,7 +157,7 @@ impl Gateway {
             tree,
             registry,
             invoker,
-            relays,
+            relays: meters.relays.clone(),
         }))
     }
 

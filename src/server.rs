@@ -440,8 +440,7 @@ async fn start_domain(
         policy,
         tree_restart(config),
         config.gateway.max_upstreams,
-        meters.calls.clone(),
-        meters.relays.clone(),
+        meters,
     )
     .await
     .map_err(|e| StartError::Actors(e.to_string()))?;

@@ -108,7 +108,7 @@ mod tests {
             .map(|(server, phase, failure, ms)| Phase {
                 at: t0 + time::Duration::milliseconds(*ms),
                 server: (*server).to_owned(),
-                phase: *phase,
+                phase,
                 failure: failure.clone(),
             })
             .collect();
