@@ -17,6 +17,7 @@ use std::time::Duration;
 use att_gateway::invoke::Invoker;
 use att_gateway::tree::AttTree;
 use att_gateway::upstream::actor::{UpstreamActor, UpstreamArgs, UpstreamHandle, UpstreamStatus};
+use att_gateway::upstream::connection::RelayCounts;
 use att_gateway::upstream::{HealthPolicy, UpstreamSpec, UpstreamStore};
 use att_runtime::events::EventSink;
 use att_runtime::store::StoreError;
@@ -30,6 +31,8 @@ pub struct Gateway {
     registry: Registry<Upstreams>,
     /// Routes and invokes calls.
     pub invoker: Invoker,
+    /// Where requests relayed to `/mcp` clients are counted.
+    relays: Arc<RelayCounts>,
 }
 
 /// How upstreams are run (an actor under the `upstreams` supervisor) and stored.
@@ -102,6 +105,11 @@ impl Registered for Upstreams {
 }
 
 impl Gateway {
+    /// Where requests relayed to `/mcp` clients are counted (each call's relay carries it).
+    pub fn relay_counts(&self) -> &Arc<RelayCounts> {
+        &self.relays
+    }
+
     /// The event log (for what the `/mcp` endpoint records: refused calls).
     pub fn events(&self) -> att_runtime::events::EventsHandle {
         self.tree.events.clone()
@@ -114,6 +122,7 @@ impl Gateway {
 
     /// Starts every configured and stored upstream; at most `max_upstreams` may be
     /// registered later (stored ones beyond it, after the limit was lowered, still start).
+    /// Calls are counted in `meters` (its calls and relays).
     pub async fn start(
         tree: Arc<AttTree>,
         store: Arc<dyn UpstreamStore>,
@@ -121,6 +130,7 @@ impl Gateway {
         policy: HealthPolicy,
         restart: RestartPolicy,
         max_upstreams: usize,
+        meters: &crate::metrics::Meters,
     ) -> Result<Arc<Self>, RegistryError> {
         let events: Arc<dyn EventSink> = Arc::new(tree.events.clone());
         let invoker = Invoker::new(
@@ -129,7 +139,8 @@ impl Gateway {
             events,
             tree.clock.clone(),
             Duration::from_secs(120),
-        );
+        )
+        .with_meter(meters.calls.clone());
         let upstreams = Upstreams {
             tree: tree.clone(),
             store,
@@ -146,6 +157,7 @@ impl Gateway {
             tree,
             registry,
             invoker,
+            relays: meters.relays.clone(),
         }))
     }
 

@@ -1,11 +1,17 @@
 //! Prometheus metrics: HTTP requests by route and status and limit refusals (counted as they
 //! happen); actor restarts and messages (read from the actor directory at scrape time); calls
-//! in flight per limited principal and per upstream with `max_concurrent` (read from the
-//! limits and the router's snapshot at scrape time).
+//! in flight per limited principal and per upstream (read from the limits and the router's
+//! snapshot at scrape time); calls per upstream and target, their errors, retries and
+//! failovers ([`calls`]); release runs and phases ([`runs`]); `/mcp` sessions and relayed
+//! requests ([`sessions`]). README's "Metrics" section lists every metric.
 //!
 //! Labels stay bounded: routes are templates, principals are names (of keys an admin made;
 //! never a client's address; at most 256, then `other`), upstreams are registered names
-//! (`[gateway] max_upstreams`).
+//! (`[gateway] max_upstreams`), tool names are sanitized and capped per upstream.
+
+pub mod calls;
+pub mod runs;
+pub mod sessions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,23 +44,44 @@ struct ActorLabels {
     actor: String,
 }
 
+/// The meters the domain feeds as things happen (made before the domain starts, registered
+/// with [`Metrics::new`]).
+#[derive(Debug, Default)]
+pub struct Meters {
+    /// Upstream calls, fed by the event writer.
+    pub calls: Arc<calls::CallMetrics>,
+    /// Release runs, fed by the pipeline's events.
+    pub runs: Arc<runs::RunMetrics>,
+    /// `/mcp` sessions, fed by the session door.
+    pub sessions: Arc<sessions::SessionMetrics>,
+    /// Relayed requests, counted by the gateway.
+    pub relays: Arc<att_gateway::upstream::connection::RelayCounts>,
+}
+
 /// att's metric registry.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram>,
+    /// `/mcp` sessions (the HTTP router hands it the session manager to read).
+    pub sessions: Arc<sessions::SessionMetrics>,
 }
 
 impl Metrics {
     /// A registry that also reports the actors of `directory`, the refusals and calls in
-    /// flight of `limits`, and the upstreams' call gates of `router`'s snapshot.
+    /// flight of `limits`, the upstreams' call gates of `router`'s snapshot, and `meters`.
     pub fn new(
         directory: ActorDirectory,
         limits: Arc<crate::limits::Limits>,
         router: att_gateway::router::RouterHandle,
+        meters: &Meters,
     ) -> Arc<Self> {
         let mut registry = Registry::with_prefix("att");
+        meters.calls.register(&mut registry);
+        meters.runs.register(&mut registry);
+        meters.sessions.register(&mut registry);
+        registry.register_collector(Box::new(sessions::RelayCollector(meters.relays.clone())));
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "http_requests",
@@ -80,6 +107,7 @@ impl Metrics {
             registry,
             requests,
             durations,
+            sessions: meters.sessions.clone(),
         })
     }
 
@@ -99,6 +127,13 @@ impl Metrics {
                 status,
             })
             .inc();
+    }
+
+    /// The exposition text (OpenMetrics, which Prometheus scrapes), with the values read at
+    /// scrape time brought up to date.
+    pub async fn scrape(&self) -> Result<String, std::fmt::Error> {
+        self.sessions.refresh().await;
+        self.render()
     }
 
     /// The exposition text (OpenMetrics, which Prometheus scrapes).
@@ -171,7 +206,7 @@ struct UpstreamLabels {
     upstream: String,
 }
 
-/// Calls in flight per limited principal and per gated upstream, read at scrape time.
+/// Calls in flight per limited principal and per upstream, read at scrape time.
 #[derive(Debug)]
 struct LimitsCollector {
     limits: Arc<crate::limits::Limits>,
@@ -193,19 +228,14 @@ impl Collector for LimitsCollector {
             }
         }
         let snapshot = self.router.snapshot();
-        let gated: Vec<_> = snapshot
-            .servers
-            .iter()
-            .filter_map(|s| s.gate.max().map(|max| (s, max)))
-            .collect();
         {
             let mut family = encoder.encode_descriptor(
                 "upstream_calls_in_flight",
-                "Calls in flight to each upstream that has `max_concurrent`",
+                "Calls in flight to each upstream (from taking its call gate's slot to the attempt's end)",
                 None,
                 MetricType::Gauge,
             )?;
-            for (s, _) in &gated {
+            for s in &snapshot.servers {
                 let labels = UpstreamLabels {
                     upstream: s.name.clone(),
                 };
@@ -213,6 +243,11 @@ impl Collector for LimitsCollector {
                     .encode(family.encode_family(&labels)?)?;
             }
         }
+        let gated: Vec<_> = snapshot
+            .servers
+            .iter()
+            .filter_map(|s| s.gate.max().map(|max| (s, max)))
+            .collect();
         {
             let mut family = encoder.encode_descriptor(
                 "upstream_max_concurrent",

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::http::{self, AppState};
-use crate::metrics::Metrics;
+use crate::metrics::{Meters, Metrics};
 use crate::store::seal::{self, Seal};
 use crate::store::{OpenError, Store};
 
@@ -167,10 +167,18 @@ pub async fn start_launched(
             return Err(StartError::Actors(e.to_string()));
         }
     };
+    let meters = Meters::default();
     // Whatever fails from here stops what started, in reverse.
     let started = async {
-        let (gateway, services) =
-            start_domain(&config, launcher.as_ref(), candidate, &tree, &store).await?;
+        let (gateway, services) = start_domain(
+            &config,
+            launcher.as_ref(),
+            candidate,
+            &tree,
+            &store,
+            &meters,
+        )
+        .await?;
         let sockets = bind(&config, handed).await?;
         Ok::<_, StartError>((gateway, services, sockets))
     }
@@ -222,7 +230,12 @@ pub async fn start_launched(
     let limits = crate::limits::Limits::new(&config.limits);
     let sessions = restore_sessions(&config, &store).await;
     follow_dashboard_sessions(&store, &sessions, &stop);
-    let metrics = Metrics::new(tree.directory.clone(), limits.clone(), gateway.router());
+    let metrics = Metrics::new(
+        tree.directory.clone(),
+        limits.clone(),
+        gateway.router(),
+        &meters,
+    );
     let state = AppState {
         auth: auth.clone(),
         sessions,
@@ -422,6 +435,7 @@ async fn start_domain(
     candidate: bool,
     tree: &Arc<AttTree>,
     store: &Arc<dyn Store>,
+    meters: &Meters,
 ) -> Result<(Arc<Gateway>, Arc<crate::services::Services>), StartError> {
     let policy = att_gateway::upstream::HealthPolicy {
         unreachable_after: config.gateway.unreachable_after,
@@ -435,6 +449,7 @@ async fn start_domain(
         policy,
         tree_restart(config),
         config.gateway.max_upstreams,
+        meters,
     )
     .await
     .map_err(|e| StartError::Actors(e.to_string()))?;
@@ -461,7 +476,11 @@ async fn start_domain(
     let bootstrap_args = att_release::bootstrap::BootstrapArgs {
         store: store.clone(),
         directory: tree.directory.clone(),
-        events: Arc::new(tree.events.clone()),
+        // Counted for the release metrics on their way to the event log.
+        events: Arc::new(crate::metrics::runs::RunMeteredSink {
+            inner: Arc::new(tree.events.clone()),
+            metrics: meters.runs.clone(),
+        }),
         limit: att_release::policy::RollbackLimit::default(),
         data_dir: config.data_dir.clone(),
         launcher: launcher.cloned(),

@@ -65,6 +65,8 @@ pub struct McpFront {
     shared: Option<Arc<SharedSessions>>,
     limits: SessionLimits,
     owners: Mutex<Owners>,
+    /// Sessions opened, ended and refused, for the metrics.
+    metrics: Arc<crate::metrics::sessions::SessionMetrics>,
 }
 
 /// Who opened a session: the client's address and, when authenticated, the principal.
@@ -113,12 +115,14 @@ impl McpFront {
         sessions: Arc<LocalSessionManager>,
         shared: Option<Arc<SharedSessions>>,
         limits: SessionLimits,
+        metrics: Arc<crate::metrics::sessions::SessionMetrics>,
     ) -> Arc<Self> {
         Arc::new(Self {
             sessions,
             shared,
             limits,
             owners: Mutex::new(Owners::default()),
+            metrics,
         })
     }
 
@@ -308,6 +312,18 @@ enum Refused {
     Store(String),
 }
 
+impl Refused {
+    fn metric(&self) -> crate::metrics::sessions::SessionRefusal {
+        use crate::metrics::sessions::SessionRefusal as R;
+        match self {
+            Self::Full(_) => R::Sessions,
+            Self::ClientFull(_) => R::PerClient,
+            Self::PrincipalFull(_) => R::PerPrincipal,
+            Self::Store(_) => R::Store,
+        }
+    }
+}
+
 /// A JSON-RPC error response outside any session (`id` null unless known).
 fn jsonrpc_error(status: StatusCode, id: Value, code: i64, message: String) -> Response {
     let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
@@ -404,6 +420,7 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
         return next.run(req).await;
     }
     if let Err(refused) = front.reserve(&client).await {
+        front.metrics.refused(refused.metric());
         let (status, text) = match refused {
             Refused::Full(n) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -454,6 +471,11 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
         .and_then(|v| v.to_str().ok());
     let principal = client.principal.clone();
     front.settle(client, &endpoint, opened);
+    if let Some(id) = opened {
+        front.metrics.opened(id);
+        // Also finds the sessions that ended since the last look (their ids go).
+        front.metrics.refresh().await;
+    }
     if let (Some(shared), Some(id), Some(params)) = (&front.shared, opened, params)
         && let Err(e) = shared
             .open(id, principal.as_deref(), &endpoint, &params)

@@ -124,6 +124,7 @@ pub fn router(
             origin::BrowserPolicy::default()
         });
     let sessions = mcp_front::session_manager(http.mcp_session_idle);
+    state.metrics.sessions.watch(sessions.clone());
     let shared = state.mcp_sessions.clone().map(|store| {
         let shared =
             mcp_shared::SharedSessions::new(store, sessions.clone(), http.mcp_session_idle);
@@ -153,6 +154,7 @@ pub fn router(
             per_client: http.mcp_max_sessions_per_client,
             per_principal: http.mcp_max_sessions_per_principal,
         },
+        state.metrics.sessions.clone(),
     );
     let mcp = Router::new()
         .route_service("/mcp", mcp)

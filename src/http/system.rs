@@ -130,7 +130,7 @@ fn down_actors(state: &AppState) -> String {
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, description = "metrics in OpenMetrics text format", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(state): State<AppState>) -> Response {
-    match state.metrics.render() {
+    match state.metrics.scrape().await {
         Ok(text) => (
             StatusCode::OK,
             [(

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 /// A client that reports `tools/list_changed` ("tools"), progress ("progress TOKEN VALUE")
 /// and log messages ("log DATA").
 #[derive(Clone)]
-struct Watcher(mpsc::UnboundedSender<String>);
+pub(crate) struct Watcher(mpsc::UnboundedSender<String>);
 
 impl ClientHandler for Watcher {
     fn get_info(&self) -> ClientConfig {
@@ -53,7 +53,7 @@ impl ClientHandler for Watcher {
     }
 }
 
-async fn client(
+pub(crate) async fn client(
     att: &TestAtt,
 ) -> (
     RunningService<RoleClient, Watcher>,
@@ -382,7 +382,7 @@ async fn progress_and_log_messages_of_a_call_reach_the_client_that_made_it() {
 /// A client that offers sampling, elicitation and roots, answering each with a canned reply
 /// that names itself; every question it is asked is reported ("asked sampling", …).
 #[derive(Clone)]
-struct Answerer {
+pub(crate) struct Answerer {
     name: &'static str,
     asked: mpsc::UnboundedSender<String>,
 }
@@ -448,7 +448,7 @@ impl ClientHandler for Answerer {
     }
 }
 
-async fn answerer(
+pub(crate) async fn answerer(
     att: &TestAtt,
     name: &'static str,
 ) -> (
@@ -464,7 +464,7 @@ async fn answerer(
     (c, rx)
 }
 
-async fn call(
+pub(crate) async fn call(
     peer: &rmcp::Peer<RoleClient>,
     tool: &str,
     arguments: serde_json::Value,

@@ -29,6 +29,7 @@ mod launch;
 mod limits;
 mod mcp_sessions;
 mod mcp_stdio;
+mod meters;
 mod oidc;
 mod packaging;
 mod postgres;

@@ -80,6 +80,23 @@ pub enum ErrorCategory {
     Unknown,
 }
 
+impl ErrorCategory {
+    /// The wire name (`rpc_error`, `network_timeout`, …), as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HealthCheck => "health_check",
+            Self::InitializeError => "initialize_error",
+            Self::NetworkTimeout => "network_timeout",
+            Self::HttpStatus => "http_status",
+            Self::InvalidPayload => "invalid_payload",
+            Self::RpcError => "rpc_error",
+            Self::TransportError => "transport_error",
+            Self::Tls => "tls",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
 /// Knobs of the health rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthPolicy {

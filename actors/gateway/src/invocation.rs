@@ -9,6 +9,14 @@
 //!
 //! The record is emitted when it is dropped, so a call whose caller went away (the future
 //! cancelled mid-call) still leaves the phases it reached.
+//!
+//! With an [`InvocationMeter`], the writer shows the record to it before building the events:
+//! the per-upstream, per-tool call metrics are counted there, off the caller's path, from the
+//! same phases the events carry ([`crate::call_tally`]). The record names what was called (the
+//! tool, prompt or resource) in the same allocation as the request id, so metering costs the
+//! call nothing but the pointer to the meter.
+
+use std::sync::Arc;
 
 use att_runtime::events::{EventSink, NewEvent, Record};
 use serde_json::json;
@@ -35,13 +43,46 @@ pub struct Phase {
 pub struct Invocation {
     /// The MCP method.
     pub method: &'static str,
-    /// The request id (the events' correlation id).
-    pub request_id: String,
+    /// The request id, then the target's name: one allocation for both.
+    ids: String,
+    /// Where the target's name starts in `ids`.
+    split: usize,
     /// What happened, in order.
     pub phases: Vec<Phase>,
 }
 
+/// Takes each finished invocation's record, in the event writer's task (off the caller's
+/// path): the call metrics are counted here.
+pub trait InvocationMeter: Send + Sync + 'static {
+    /// Counts what `invocation` did.
+    fn observe(&self, invocation: &Invocation);
+}
+
 impl Invocation {
+    /// The record of `method` on `target` (a tool or prompt name, a resource URI), made as
+    /// request `request_id`, with no phase yet.
+    pub fn new(method: &'static str, request_id: &str, target: &str) -> Self {
+        let mut ids = String::with_capacity(request_id.len() + target.len());
+        ids.push_str(request_id);
+        ids.push_str(target);
+        Self {
+            method,
+            ids,
+            split: request_id.len(),
+            phases: Vec::with_capacity(2),
+        }
+    }
+
+    /// The request id (the events' correlation id).
+    pub fn request_id(&self) -> &str {
+        &self.ids[..self.split]
+    }
+
+    /// What was called: the tool or prompt name, or the resource URI.
+    pub fn target(&self) -> &str {
+        &self.ids[self.split..]
+    }
+
     /// Notes that `phase` happened on `server` now.
     pub fn note(&mut self, server: &str, phase: &'static str, failure: Option<&CallFailure>) {
         self.phases.push(Phase {
@@ -55,11 +96,14 @@ impl Invocation {
 
 impl Record for Invocation {
     fn into_events(self: Box<Self>, out: &mut Vec<NewEvent>) {
-        let Self {
-            method,
-            request_id,
-            phases,
-        } = *self;
+        (*self).push_events(out);
+    }
+}
+
+impl Invocation {
+    fn push_events(self, out: &mut Vec<NewEvent>) {
+        let request_id = self.request_id().to_owned();
+        let Self { method, phases, .. } = self;
         out.reserve(phases.len());
         for p in phases {
             out.push(NewEvent {
@@ -77,23 +121,40 @@ impl Record for Invocation {
     }
 }
 
-/// An invocation under way: its record goes to `sink` when this is dropped (the call ended,
-/// or its caller went away), if anything happened.
+/// A record on its way to the writer with the meter that counts it there.
+struct Metered {
+    record: Invocation,
+    meter: Arc<dyn InvocationMeter>,
+}
+
+impl Record for Metered {
+    fn into_events(self: Box<Self>, out: &mut Vec<NewEvent>) {
+        self.meter.observe(&self.record);
+        self.record.push_events(out);
+    }
+}
+
+/// An invocation under way: its record goes to `sink` (with `meter`, when there is one) when
+/// this is dropped (the call ended, or its caller went away), if anything happened.
 pub(crate) struct Recording<'a> {
     sink: &'a dyn EventSink,
+    meter: Option<&'a Arc<dyn InvocationMeter>>,
     record: Invocation,
 }
 
 impl<'a> Recording<'a> {
-    /// Starts the record of `method` as request `request_id`.
-    pub(crate) fn new(sink: &'a dyn EventSink, method: &'static str, request_id: &str) -> Self {
+    /// Starts the record of `method` on `target` as request `request_id`.
+    pub(crate) fn new(
+        sink: &'a dyn EventSink,
+        meter: Option<&'a Arc<dyn InvocationMeter>>,
+        method: &'static str,
+        request_id: &str,
+        target: &str,
+    ) -> Self {
         Self {
             sink,
-            record: Invocation {
-                method,
-                request_id: request_id.to_owned(),
-                phases: Vec::with_capacity(2),
-            },
+            meter,
+            record: Invocation::new(method, request_id, target),
         }
     }
 
@@ -115,10 +176,17 @@ impl Drop for Recording<'_> {
         }
         let record = Invocation {
             method: self.record.method,
-            request_id: std::mem::take(&mut self.record.request_id),
+            ids: std::mem::take(&mut self.record.ids),
+            split: self.record.split,
             phases: std::mem::take(&mut self.record.phases),
         };
-        self.sink.emit_record(Box::new(record));
+        match self.meter {
+            Some(meter) => self.sink.emit_record(Box::new(Metered {
+                record,
+                meter: meter.clone(),
+            })),
+            None => self.sink.emit_record(Box::new(record)),
+        }
     }
 }
 
@@ -129,11 +197,8 @@ mod tests {
 
     #[test]
     fn each_phase_becomes_one_invocation_event_in_order_with_its_time_and_error() {
-        let mut record = Invocation {
-            method: "tools/call",
-            request_id: "r1".into(),
-            phases: Vec::new(),
-        };
+        let mut record = Invocation::new("tools/call", "r1", "echo");
+        assert_eq!((record.request_id(), record.target()), ("r1", "echo"));
         let failure = CallFailure::NotSent {
             message: "refused".into(),
             category: ErrorCategory::InitializeError,

@@ -27,7 +27,7 @@ use crate::answer::Answer;
 use crate::clock::Clock;
 use crate::directory::ActorDirectory;
 use crate::events::EventSink;
-use crate::invocation::Recording;
+use crate::invocation::{InvocationMeter, Recording};
 use crate::router::{Plan, RouterHandle, RoutingSnapshot, Target, plan};
 use crate::upstream::actor::{UpstreamError, UpstreamHandle};
 use crate::upstream::connection::Relay;
@@ -92,6 +92,13 @@ impl Request {
                 // A kind of reference rmcp may add later: no server is known to own it.
                 _ => Target::Prompt(""),
             },
+        }
+    }
+
+    /// What is called: the tool or prompt name, or the resource URI.
+    pub fn target_name(&self) -> &str {
+        match self.target() {
+            Target::Tool(n) | Target::Prompt(n) | Target::Resource(n) => n,
         }
     }
 
@@ -183,6 +190,7 @@ pub struct Invoker {
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     ready_budget: Duration,
+    meter: Option<Arc<dyn InvocationMeter>>,
 }
 
 impl Invoker {
@@ -201,7 +209,16 @@ impl Invoker {
             events,
             clock,
             ready_budget,
+            meter: None,
         }
+    }
+
+    /// This invoker, with every finished invocation's record shown to `meter` in the event
+    /// writer (the call metrics).
+    #[must_use]
+    pub fn with_meter(mut self, meter: Arc<dyn InvocationMeter>) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     /// Invokes `request`, preferring `preferred` servers, as request `request_id`.
@@ -232,7 +249,13 @@ impl Invoker {
             Err(outcome) => return outcome,
         };
         let method = request.method();
-        let mut record = Recording::new(&*self.events, method, request_id);
+        let mut record = Recording::new(
+            &*self.events,
+            self.meter.as_ref(),
+            method,
+            request_id,
+            request.target_name(),
+        );
         let mut attempts = Vec::new();
         let planned_count = candidates.len();
         let mut passed_over = 0;

@@ -17,7 +17,7 @@
 //! - [`federation`]: the federated catalog att's own MCP endpoint lists, and its reverse map;
 //! - [`invoke`]: a call routed over the plan's candidates with safe failover, its result
 //!   kept typed ([`answer`]), its phases kept in one typed record for the event log
-//!   ([`invocation`]);
+//!   ([`invocation`]), which [`call_tally`] reads for the call metrics;
 //! - [`tree`]: the actor tree `att` → `events`, `router`, `upstreams`, `services`, started
 //!   and stopped as one.
 
@@ -27,6 +27,7 @@ use att_runtime::{
 };
 
 pub mod answer;
+pub mod call_tally;
 pub mod catalog;
 pub mod federation;
 pub mod health;

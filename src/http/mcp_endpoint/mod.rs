@@ -224,6 +224,7 @@ impl FederatedServer {
                 .log_level
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())),
+            counts: self.gateway.relay_counts().clone(),
         };
         tokio::select! {
             o = self.gateway.invoker.invoke_on(&call, &[], only, Some(&relay), &id) => Ok(o),

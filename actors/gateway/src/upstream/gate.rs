@@ -10,11 +10,13 @@
 //! The accounting is a [`tokio::sync::Semaphore`] (fair, and a waiter that gives up leaves no
 //! trace); the gate adds its maximum and a count of refusals for metrics. The gate is the
 //! upstream actor's, made once per actor start and carried by the router's views like the
-//! ready slot; a gate without a maximum admits everything and counts nothing.
+//! ready slot; a gate without a maximum admits everything. Every gate counts the calls it let
+//! in and that have not ended (one atomic counter per upstream, touched without a lock: the
+//! `att_upstream_calls_in_flight` metric).
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -23,18 +25,47 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 struct Inner {
-    max: u32,
-    slots: Arc<Semaphore>,
+    max: Option<u32>,
+    slots: Option<Arc<Semaphore>>,
     refused: AtomicU64,
+    in_flight: AtomicU32,
 }
 
-/// One upstream's gate. Cheap to clone (clones share it).
+/// A slot of `gate`, counted in flight until dropped.
+fn enter(gate: &Arc<Inner>, permit: Option<OwnedSemaphorePermit>) -> Slot {
+    gate.in_flight.fetch_add(1, Ordering::Relaxed);
+    Slot {
+        _permit: permit,
+        gate: Some(gate.clone()),
+    }
+}
+
+/// One upstream's gate. Cheap to clone (clones share it). The default gate (no upstream
+/// actor's) admits everything and counts nothing.
 #[derive(Clone, Default)]
 pub struct CallGate(Option<Arc<Inner>>);
 
 /// A call's place in the gate, given back when dropped.
-#[derive(Debug)]
-pub struct Slot(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+pub struct Slot {
+    _permit: Option<OwnedSemaphorePermit>,
+    gate: Option<Arc<Inner>>,
+}
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot")
+            .field("permit", &self._permit.is_some())
+            .finish()
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(g) = &self.gate {
+            g.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
 
 impl fmt::Debug for CallGate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -59,37 +90,45 @@ impl PartialEq for CallGate {
 impl CallGate {
     /// A gate of `max` calls at once (`None`: no limit).
     pub fn new(max: Option<u32>) -> Self {
-        Self(max.map(|max| {
-            Arc::new(Inner {
-                max,
-                slots: Arc::new(Semaphore::new(max as usize)),
-                refused: AtomicU64::new(0),
-            })
-        }))
+        Self(Some(Arc::new(Inner {
+            max,
+            slots: max.map(|max| Arc::new(Semaphore::new(max as usize))),
+            refused: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
+        })))
     }
 
     /// A slot if one is free now.
     pub fn try_enter(&self) -> Option<Slot> {
-        match &self.0 {
-            None => Some(Slot(None)),
-            Some(g) => g
-                .slots
+        let Some(g) = &self.0 else {
+            return Some(Slot {
+                _permit: None,
+                gate: None,
+            });
+        };
+        match &g.slots {
+            None => Some(enter(g, None)),
+            Some(slots) => slots
                 .clone()
                 .try_acquire_owned()
                 .ok()
-                .map(|p| Slot(Some(p))),
+                .map(|p| enter(g, Some(p))),
         }
     }
 
     /// A slot, waiting for one at most `wait`.
     pub async fn enter_within(&self, wait: Duration) -> Option<Slot> {
-        match &self.0 {
-            None => Some(Slot(None)),
-            Some(g) => tokio::time::timeout(wait, g.slots.clone().acquire_owned())
+        match self
+            .0
+            .as_ref()
+            .and_then(|g| g.slots.clone().map(|s| (g, s)))
+        {
+            None => self.try_enter(),
+            Some((g, slots)) => tokio::time::timeout(wait, slots.acquire_owned())
                 .await
                 .ok()
                 .and_then(Result::ok)
-                .map(|p| Slot(Some(p))),
+                .map(|p| enter(g, Some(p))),
         }
     }
 
@@ -102,15 +141,14 @@ impl CallGate {
 
     /// The maximum, if any.
     pub fn max(&self) -> Option<u32> {
-        self.0.as_ref().map(|g| g.max)
+        self.0.as_ref().and_then(|g| g.max)
     }
 
     /// Calls in flight through the gate.
     pub fn in_flight(&self) -> u32 {
-        self.0.as_ref().map_or(0, |g| {
-            g.max
-                .saturating_sub(u32::try_from(g.slots.available_permits()).unwrap_or(u32::MAX))
-        })
+        self.0
+            .as_ref()
+            .map_or(0, |g| g.in_flight.load(Ordering::Relaxed))
     }
 
     /// Calls refused as busy so far.
@@ -134,7 +172,7 @@ mod tests {
         let rows: &[Row] = &[
             (Some(1), &[(true, true), (true, false), (false, true), (true, true)], 1),
             (Some(2), &[(true, true), (true, true), (true, false), (false, true), (true, true)], 2),
-            (None, &[(true, true), (true, true), (true, true)], 0),
+            (None, &[(true, true), (true, true), (true, true)], 3),
         ];
         for (max, steps, in_flight) in rows {
             let gate = CallGate::new(*max);
@@ -178,7 +216,8 @@ mod tests {
         let a = CallGate::new(Some(2));
         assert_eq!(a, a.clone());
         assert_ne!(a, CallGate::new(Some(2)));
-        assert_eq!(CallGate::default(), CallGate::new(None));
+        assert_eq!(CallGate::default(), CallGate::default());
+        assert_ne!(CallGate::new(None), CallGate::new(None));
         a.note_refused();
         assert_eq!((a.refused(), a.max()), (1, Some(2)));
     }

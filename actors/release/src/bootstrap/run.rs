@@ -36,13 +36,22 @@ impl BootstrapState {
         }
     }
 
+    /// A `bootstrap.phase` event: `phase` of `run` is now `status`; an ended phase says how
+    /// long it took (`elapsed_ms`, which the phase-duration metric reads).
     pub(super) fn event(&self, run: &RunRecord, phase: Phase, status: &str, reason: Option<&str>) {
+        let elapsed_ms = run
+            .phases
+            .iter()
+            .find(|p| p.phase == phase)
+            .and_then(|p| Some(p.ended_at? - p.started_at?))
+            .map(|d| i64::try_from(d.whole_milliseconds().max(0)).unwrap_or(i64::MAX));
         self.args.events.emit(
             NewEvent::new(
                 "bootstrap.phase",
                 json!({
                     "run_id": run.id, "target": run.target, "phase": phase_name(phase),
                     "status": status, "reason": reason, "principal": run.request.requested_by,
+                    "elapsed_ms": elapsed_ms,
                     "deployed_release_id": run.result.deployed_release_id,
                     "rollback_target_release_id": run.result.rollback_target_release_id,
                 }),

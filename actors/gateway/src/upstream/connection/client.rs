@@ -101,7 +101,9 @@ pub(super) async fn ask_relay(
         .peer
         .peer_info()
         .is_some_and(|info| asks.offered_by(&info.capabilities));
+    let counts: &RelayCounts = &relay.counts;
     if !offered {
+        RelayCounts::bump(&counts.refused);
         return Err(cannot_relay(
             asks,
             format!("the calling client does not offer {}", asks.name()),
@@ -112,22 +114,50 @@ pub(super) async fn ask_relay(
             .extensions_mut()
             .insert(OriginatingRequestId(id.clone()));
     }
-    let handle = relay
+    RelayCounts::bump(&counts.started);
+    // Until it settles, the question counts as withdrawn (this future may be dropped).
+    let mut ending = Unsettled(Some(counts));
+    let handle = match relay
         .peer
         .send_cancellable_request(request, PeerRequestOptions::no_options())
         .await
-        .map_err(client_failed)?;
+    {
+        Ok(handle) => handle,
+        Err(e) => {
+            ending.settle(&counts.failed);
+            return Err(client_failed(e));
+        }
+    };
     let mut abandon = CancelOnDrop(Some((relay.peer.clone(), handle.id.clone())));
     tokio::select! {
         reply = handle.await_response() => {
             abandon.0 = None;
+            ending.settle(if reply.is_ok() { &counts.answered } else { &counts.failed });
             reply.map_err(client_failed)
         }
-        // Dropping `abandon` tells the client.
+        // Dropping `abandon` tells the client; dropping `ending` counts it withdrawn.
         () = cancelled => Err(ErrorData::internal_error(
             "cancelled by the server",
             None,
         )),
+    }
+}
+
+/// A relayed question not yet answered: counted `cancelled` when dropped unsettled.
+struct Unsettled<'a>(Option<&'a RelayCounts>);
+
+impl Unsettled<'_> {
+    fn settle(&mut self, counter: &std::sync::atomic::AtomicU64) {
+        self.0 = None;
+        RelayCounts::bump(counter);
+    }
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        if let Some(counts) = self.0 {
+            RelayCounts::bump(&counts.cancelled);
+        }
     }
 }
 

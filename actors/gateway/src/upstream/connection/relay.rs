@@ -1,6 +1,7 @@
 //! Relaying to the client a call is made for: the upstream's progress and log messages
 //! during a call, in the upstream's order, before the call's reply ([`Tap`] sees them first
-//! and queues them in the call's outbox; [`forward_to`] passes an outbox on).
+//! and queues them in the call's outbox; [`forward_to`] passes an outbox on). What the upstream
+//! asks of the client is counted in [`RelayCounts`] (the relay metrics).
 
 use super::*;
 
@@ -22,6 +23,31 @@ pub struct Relay {
     /// The least severe log message the client wants (`logging/setLevel`); all when `None`.
     #[allow(deprecated)]
     pub log_level: Option<rmcp::model::LoggingLevel>,
+    /// Where the requests asked of the client are counted (one per att, shared).
+    pub counts: Arc<RelayCounts>,
+}
+
+/// Requests upstreams made of att's clients during their calls (sampling, elicitation,
+/// roots), by how they ended. Lock-free counters, one set per att.
+#[derive(Debug, Default)]
+pub struct RelayCounts {
+    /// Asked of a client.
+    pub started: std::sync::atomic::AtomicU64,
+    /// The client answered (a result).
+    pub answered: std::sync::atomic::AtomicU64,
+    /// The client answered with an error, or could not be reached.
+    pub failed: std::sync::atomic::AtomicU64,
+    /// Withdrawn before an answer: the upstream cancelled it (its own timeout), or the call
+    /// ended first (att's call deadline, the caller went away).
+    pub cancelled: std::sync::atomic::AtomicU64,
+    /// Not asked: the calling client does not offer the capability.
+    pub refused: std::sync::atomic::AtomicU64,
+}
+
+impl RelayCounts {
+    pub(super) fn bump(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The rank of a log level, least severe first (RFC 5424 order, as MCP uses it).
