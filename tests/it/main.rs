@@ -31,6 +31,7 @@ mod mcp_stdio;
 mod oidc;
 mod packaging;
 mod postgres;
+mod postgres_tls;
 mod profiles;
 mod release_guard;
 mod replicas;
