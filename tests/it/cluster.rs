@@ -500,7 +500,6 @@ async fn a_run_asked_of_an_att_that_does_not_run_the_service_runs_on_the_node_th
     else {
         return;
     };
-    let node_a = node_of(&a).await;
 
     // Asked of B: answered as a local run is, and started by A (announced at once, not at
     // A's next sweep).
