@@ -97,7 +97,11 @@ mod tests {
             (Some("node-a"), ago(15), RunRoute::Forward("node-a".into())),
             // A clock ahead of ours.
             (Some("node-a"), ago(-3), RunRoute::Forward("node-a".into())),
-            (Some("node-a"), ago(16), RunRoute::OwnerDead("node-a".into())),
+            (
+                Some("node-a"),
+                ago(16),
+                RunRoute::OwnerDead("node-a".into()),
+            ),
             // Forgotten (or never heard).
             (Some("node-a"), None, RunRoute::OwnerDead("node-a".into())),
         ];

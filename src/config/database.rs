@@ -125,13 +125,28 @@ mod tests {
         let missing = dir.path().join("nope.pem").display().to_string();
         let base = "postgres://u:hunter2@db.example:5432/att";
         let table: [(String, Result<&str, &str>); 6] = [
-            (format!("{base}?sslmode=verify-full&sslrootcert={ca}"), Ok("verify-full")),
+            (
+                format!("{base}?sslmode=verify-full&sslrootcert={ca}"),
+                Ok("verify-full"),
+            ),
             // libpq: `require` with a root certificate verifies it.
-            (format!("{base}?sslmode=require&sslrootcert={ca}"), Ok("verify-ca")),
+            (
+                format!("{base}?sslmode=require&sslrootcert={ca}"),
+                Ok("verify-ca"),
+            ),
             (format!("{base}?sslmode=require"), Ok("require")),
-            (format!("{base}?sslmode=verify-ca&sslrootcert={missing}"), Err("`sslrootcert=")),
-            (format!("{base}?sslmode=verify-ca&sslcert={ca}"), Err("go together")),
-            (format!("{base}?sslmode=verify-ca&sslkey={missing}"), Err("nope.pem")),
+            (
+                format!("{base}?sslmode=verify-ca&sslrootcert={missing}"),
+                Err("`sslrootcert="),
+            ),
+            (
+                format!("{base}?sslmode=verify-ca&sslcert={ca}"),
+                Err("go together"),
+            ),
+            (
+                format!("{base}?sslmode=verify-ca&sslkey={missing}"),
+                Err("nope.pem"),
+            ),
         ];
         for (url, want) in table {
             match (DatabaseUrl::try_from(url.clone()), want) {

@@ -166,9 +166,10 @@ async fn two_simultaneous_runs_of_one_target_on_two_atts_one_runs_the_other_gets
 /// Whether `att` runs the service `api` (lists it as its own).
 async fn runs_api(att: &TestAtt) -> bool {
     let v = att.get_json("/api/v1/services").await;
-    v["services"]
-        .as_array()
-        .is_some_and(|l| l.iter().any(|s| s["spec"]["name"] == "api" && s["here"] == true))
+    v["services"].as_array().is_some_and(|l| {
+        l.iter()
+            .any(|s| s["spec"]["name"] == "api" && s["here"] == true)
+    })
 }
 
 /// The projects `att` lists, as text.
@@ -506,10 +507,14 @@ async fn a_run_asked_of_an_att_that_does_not_run_the_service_runs_on_the_node_th
     let (status, started) = post(&b, "/api/v1/bootstrap/runs", request("service:api", "r1")).await;
     assert_eq!(status, 202, "{started}");
     let run = started["run_id"].as_str().expect("run id").to_owned();
-    eventually("A starts the run B stored", Duration::from_secs(3), || async {
-        let r = a.get_json(&format!("/api/v1/bootstrap/runs/{run}")).await;
-        (r["status"] != "requested").then_some(())
-    })
+    eventually(
+        "A starts the run B stored",
+        Duration::from_secs(3),
+        || async {
+            let r = a.get_json(&format!("/api/v1/bootstrap/runs/{run}")).await;
+            (r["status"] != "requested").then_some(())
+        },
+    )
     .await;
     // It deploys on A, and both atts show it as it goes.
     for att in [&a, &b] {
@@ -527,9 +532,10 @@ async fn a_run_asked_of_an_att_that_does_not_run_the_service_runs_on_the_node_th
 
 #[tokio::test]
 async fn a_run_of_a_dead_nodes_service_is_refused_naming_the_node() {
-    let Some(Pair { a, b, keep }) =
-        pair_with_a_service_on_a("cluster::a_run_of_a_dead_nodes_service_is_refused_naming_the_node")
-            .await
+    let Some(Pair { a, b, keep }) = pair_with_a_service_on_a(
+        "cluster::a_run_of_a_dead_nodes_service_is_refused_naming_the_node",
+    )
+    .await
     else {
         return;
     };
@@ -607,9 +613,10 @@ async fn simultaneous_runs_of_one_service_asked_of_its_node_and_another_one_runs
 
 #[tokio::test]
 async fn a_request_its_node_never_starts_is_concluded_by_another_node() {
-    let Some(db) =
-        TestDatabase::create("cluster::a_request_its_node_never_starts_is_concluded_by_another_node")
-            .await
+    let Some(db) = TestDatabase::create(
+        "cluster::a_request_its_node_never_starts_is_concluded_by_another_node",
+    )
+    .await
     else {
         return;
     };
@@ -658,6 +665,10 @@ async fn a_request_its_node_never_starts_is_concluded_by_another_node() {
             "{r}"
         );
     }
-    assert_eq!(store.target_locks().await.expect("locks"), [], "targets free");
+    assert_eq!(
+        store.target_locks().await.expect("locks"),
+        [],
+        "targets free"
+    );
     att.server.shutdown().await;
 }

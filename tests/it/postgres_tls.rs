@@ -59,7 +59,11 @@ impl Throwaway {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "{} {args:?}: {text}", program.display());
+        assert!(
+            out.status.success(),
+            "{} {args:?}: {text}",
+            program.display()
+        );
         text
     }
 
@@ -108,7 +112,10 @@ impl Throwaway {
             owner,
             port: free_port(),
         };
-        let (data, d) = (cluster.path("data"), cluster.dir.path().display().to_string());
+        let (data, d) = (
+            cluster.path("data"),
+            cluster.dir.path().display().to_string(),
+        );
         cluster.run(
             &cluster.bin.join("initdb"),
             &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"],
@@ -267,6 +274,10 @@ async fn att_reaches_postgres_over_tls_verifying_the_server_and_naming_what_fail
     let ready = att.get_json("/api/v1/ready").await;
     assert_eq!(ready["checks"]["store"], "ok", "{ready}");
     let connections = pg.psql("SELECT count(*) FROM pg_stat_ssl WHERE ssl AND client_dn <> ''");
-    assert_ne!(connections.trim(), "0", "att's connections are TLS with its certificate");
+    assert_ne!(
+        connections.trim(),
+        "0",
+        "att's connections are TLS with its certificate"
+    );
     att.server.shutdown().await;
 }

@@ -51,7 +51,11 @@ pub enum BootstrapMsg {
     Start(Box<RunRequest>, RpcReplyPort<Result<String, Refused>>),
     /// Store a run for another node, the one that runs its target's service, which starts it
     /// (it is `requested` until then); answers its id.
-    Request(Box<RunRequest>, String, RpcReplyPort<Result<String, Refused>>),
+    Request(
+        Box<RunRequest>,
+        String,
+        RpcReplyPort<Result<String, Refused>>,
+    ),
     /// A phase's worker finished.
     PhaseDone {
         /// The run.
