@@ -16,6 +16,7 @@ pub mod limits;
 pub mod metrics;
 pub mod project;
 pub mod registry;
+pub mod run_route;
 pub mod server;
 pub mod services;
 pub mod store;

@@ -200,16 +200,21 @@ pub async fn start_launched(
     let stop = CancellationToken::new();
     // A candidate serves the shared socket once the launcher says so.
     let accepting = CancellationToken::new();
+    // Runs requested of this node by other atts are announced on the target locks' table.
+    let requests = store
+        .watch(stop.child_token())
+        .and_then(|c| c.of("target_locks"));
     if candidate {
         follow_launcher(
             accepting.clone(),
             services.clone(),
             tree.directory.clone(),
+            requests,
             stop.clone(),
         );
     } else {
         accepting.cancel();
-        sweep_runs(tree.directory.clone(), stop.clone());
+        sweep_runs(tree.directory.clone(), requests, stop.clone());
     }
     let (tools, auth, cluster) =
         match start_edge(&config, &store, &tree, &services, &stop, local_addr).await {
@@ -395,6 +400,7 @@ async fn start_edge(
         tree.events.clone(),
         services.clone(),
         att_release::bootstrap::BootstrapHandle::new(tree.directory.clone()),
+        store.clone(),
         config.workspace.clone(),
         stop.child_token(),
     ));
@@ -643,17 +649,31 @@ fn follow<F, Fut>(
     });
 }
 
-/// Concludes, every [`crate::cluster::HEARTBEAT`], the runs this node may take on: those of
-/// nodes that died ([`att_release::bootstrap::step::concludes`]).
-fn sweep_runs(directory: att_runtime::directory::ActorDirectory, stop: CancellationToken) {
+/// Sweeps the target locks every [`crate::cluster::HEARTBEAT`], and at once when another
+/// att announces a run requested of this node (`requests`, PostgreSQL; a lost announcement
+/// waits for the next tick): concludes the runs this node may take on — those of nodes
+/// that died ([`att_release::bootstrap::step::concludes`]), requests nobody will start —
+/// and starts the runs requested of it ([`att_release::bootstrap::step::requested`]).
+fn sweep_runs(
+    directory: att_runtime::directory::ActorDirectory,
+    requests: Option<Arc<tokio::sync::Notify>>,
+    stop: CancellationToken,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(crate::cluster::HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
+            let announced = async {
+                match &requests {
+                    Some(r) => r.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
+                () = announced => {}
             }
             recover_runs(directory.clone()).await;
         }
@@ -666,6 +686,7 @@ fn follow_launcher(
     accepting: CancellationToken,
     services: Arc<crate::services::Services>,
     directory: att_runtime::directory::ActorDirectory,
+    requests: Option<Arc<tokio::sync::Notify>>,
     stop: CancellationToken,
 ) {
     let mut commands = crate::launch::commands();
@@ -678,7 +699,7 @@ fn follow_launcher(
                     tracing::error!(error = %e, "could not start the services");
                 }
                 recover_runs(directory.clone()).await;
-                sweep_runs(directory.clone(), stop.clone());
+                sweep_runs(directory.clone(), requests.clone(), stop.clone());
             }
         }
     });

@@ -11,8 +11,8 @@
 //!
 //! API registrations are kept behind the [`ServiceStore`] port. A service registered over
 //! the API belongs to the node (the att of a cluster) that registered it: only that node
-//! runs it — the others leave it alone, and a release run of it asked of them is refused
-//! naming its node ([`Services::owner_elsewhere`]). Registering it on another node moves
+//! runs it — the others leave it alone, and a release run of it asked of them is stored for
+//! that node to start ([`Services::owner_elsewhere`], [`crate::run_route`]). Registering it on another node moves
 //! it there (its old node stops it when it hears of the change).
 
 use std::path::{Path, PathBuf};
@@ -28,14 +28,6 @@ use att_runtime::supervisor::{ChildSpec, RestartPolicy, SupervisorError};
 
 use crate::registry::{Registered, Registry, RegistryError, Source};
 
-/// Why a run of `target` is refused on this node: its service belongs to `node`.
-pub fn belongs_elsewhere(target: &str, node: &str) -> String {
-    format!(
-        "`{target}` belongs to node `{node}`, which runs its service: start its runs there \
-         (`GET /api/v1/cluster` lists the nodes and their addresses)"
-    )
-}
-
 /// Durable registry of services registered over the API (config-file services are not
 /// stored: the file is their source of truth).
 #[async_trait::async_trait]
@@ -49,7 +41,13 @@ pub trait ServiceStore: Send + Sync + 'static {
     async fn list_services(&self) -> Result<Vec<ServiceSpec>, StoreError>;
     /// The node a stored service belongs to (`""`: none named); `None` when not stored.
     async fn service_node(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// The stored services of the other nodes, by name, each with its node: at most
+    /// [`MAX_ELSEWHERE`] (none when this store names no node).
+    async fn services_elsewhere(&self) -> Result<Vec<(ServiceSpec, String)>, StoreError>;
 }
+
+/// Other nodes' services [`ServiceStore::services_elsewhere`] returns at most.
+pub const MAX_ELSEWHERE: u32 = 1000;
 
 /// The managed services of one att instance.
 pub struct Services {
@@ -200,6 +198,12 @@ impl Services {
         }
         let store = self.registry.kind().store.clone();
         Ok(store.service_node(name).await?.filter(|n| !n.is_empty()))
+    }
+
+    /// The services other nodes of the cluster run (stored over the API there), each with
+    /// its node; none on a lone att.
+    pub async fn elsewhere(&self) -> Result<Vec<(ServiceSpec, String)>, StoreError> {
+        self.registry.kind().store.services_elsewhere().await
     }
 
     /// Every registered service.

@@ -8,7 +8,7 @@
 //! what was expected — before anything starts.
 
 mod auth;
-mod database;
+pub(crate) mod database;
 mod validate;
 
 pub use auth::{AuthConfig, OidcConfig};

@@ -47,29 +47,30 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Asks the bootstrap actor for a run: 202 with its id, 409 when the target is busy (on any
-/// att sharing the store) or its service belongs to another node.
+/// att sharing the store). A run of another node's service is stored for that node, which
+/// starts it ([`crate::run_route`]); 503 naming the node when it is not live.
 async fn start(
     state: &AppState,
     mut request: RunRequest,
     by: &Caller,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    use crate::run_route::{RunRoute, owner_dead, route_run};
     request.requested_by = Some(by.principal.clone());
-    if let Some(node) = state
-        .services
-        .owner_elsewhere(&request.target)
+    let bootstrap = BootstrapHandle::new(state.directory.clone());
+    let route = route_run(&state.services, &*state.cluster.store, &request.target)
         .await
-        .map_err(internal)?
-    {
-        return Err(ApiError::Conflict(json!({
-            "message": crate::services::belongs_elsewhere(&request.target, &node),
-            "node": node,
-        })));
-    }
-    match BootstrapHandle::new(state.directory.clone())
-        .start(request)
-        .await
-        .map_err(internal)?
-    {
+        .map_err(internal)?;
+    let answer = match route {
+        RunRoute::Here => bootstrap.start(request).await,
+        RunRoute::Forward(node) => bootstrap.request(request, node).await,
+        RunRoute::OwnerDead(node) => {
+            return Err(ApiError::Unavailable {
+                detail: json!({"message": owner_dead(&request.target, &node), "node": node}),
+                retry_after: Some(crate::cluster::HEARTBEAT.as_secs()),
+            });
+        }
+    };
+    match answer.map_err(internal)? {
         Ok(run_id) => Ok((StatusCode::ACCEPTED, Json(RunStarted { run_id }))),
         Err(Refused::Busy(run_id)) => Err(ApiError::Conflict(json!({
             "message": "a run for this target is in progress", "run_id": run_id
@@ -85,9 +86,10 @@ async fn start(
 /// Starts a run: resolve, deploy, restart watchdog, health, and rollback when the policy
 /// allows it. Answers at once; the run goes on in the background.
 #[utoipa::path(post, path = "/api/v1/bootstrap/runs", tag = "bootstrap", request_body = RunRequest,
-    responses((status = 202, description = "started", body = RunStarted),
+    responses((status = 202, description = "started (or, for another node's service, stored `requested` for that node to start)", body = RunStarted),
               (status = 409, description = "a run for the target is in progress (its `run_id` in `detail`)", body = ErrorBody),
-              (status = 422, description = "bad request, naming the problem", body = ErrorBody)))]
+              (status = 422, description = "bad request, naming the problem", body = ErrorBody),
+              (status = 503, description = "the target's service belongs to a node that is not live (`node` in `detail`)", body = ErrorBody)))]
 pub(super) async fn start_run(
     State(state): State<AppState>,
     By(by): By,

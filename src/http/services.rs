@@ -36,8 +36,13 @@ pub struct ServiceRecord {
     /// `config` or `api`.
     #[schema(value_type = String)]
     pub source: Source,
-    /// The live state (absent if its actor is not running).
+    /// The live state (absent if its actor is not running here).
     pub status: Option<ServiceStatus>,
+    /// The node that runs it (`GET /api/v1/cluster` lists the nodes).
+    pub node: String,
+    /// Whether that node is the one answering: `false` for another node's service, listed
+    /// for the record (its `status` is that node's to tell; its runs go there).
+    pub here: bool,
 }
 
 /// `GET /api/v1/services`.
@@ -57,18 +62,46 @@ async fn record(state: &AppState, spec: ServiceSpec, source: Source) -> ServiceR
         spec: spec.redacted(),
         source,
         status,
+        node: state.cluster.node.id.clone(),
+        here: true,
     }
 }
 
-/// Every service with its live state.
-#[utoipa::path(get, path = "/api/v1/services", tag = "services",
-    responses((status = 200, description = "the services", body = ServiceList)))]
-pub(super) async fn list_services(State(state): State<AppState>) -> Json<ServiceList> {
+/// Every service this node runs, with its live state.
+pub(crate) async fn own_services(state: &AppState) -> Vec<ServiceRecord> {
     let mut services = Vec::new();
     for (spec, source) in state.services.list() {
-        services.push(record(&state, spec, source).await);
+        services.push(record(state, spec, source).await);
     }
-    Json(ServiceList { services })
+    services
+}
+
+/// Every service this node runs, with its live state; then the other nodes' services
+/// (`here: false`, with their `node`), by name.
+#[utoipa::path(get, path = "/api/v1/services", tag = "services",
+    responses((status = 200, description = "the services", body = ServiceList)))]
+pub(super) async fn list_services(
+    State(state): State<AppState>,
+) -> Result<Json<ServiceList>, ApiError> {
+    let mut services = own_services(&state).await;
+    let elsewhere = state
+        .services
+        .elsewhere()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    for (spec, node) in elsewhere {
+        // Once: a name this node runs too (from its config file) is listed as its own.
+        if state.services.get(&spec.name).is_none() {
+            services.push(ServiceRecord {
+                spec: spec.redacted(),
+                source: Source::Api,
+                status: None,
+                node,
+                here: false,
+            });
+        }
+    }
+    Ok(Json(ServiceList { services }))
 }
 
 /// Registers (or replaces) a service and starts it; it is stored and survives restarts.

@@ -74,15 +74,17 @@ pub trait Store:
 
 /// The tables other att processes sharing the database write, and that each att follows
 /// ([`Store::watch`]): the registrations, the shared `/mcp` sessions, the dashboard
-/// sessions (a logout on one att ends the session on all), and the event log (each batch
-/// appended, [`crate::events_tail`]).
-pub const TABLES: [&str; 6] = [
+/// sessions (a logout on one att ends the session on all), the event log (each batch
+/// appended, [`crate::events_tail`]) and the target locks (a run asked of one att for another
+/// node's service: that node starts it).
+pub const TABLES: [&str; 7] = [
     "upstreams",
     "services",
     "projects",
     "mcp_sessions",
     "dashboard_sessions",
     "events",
+    "target_locks",
 ];
 
 /// One wake-up per table of [`TABLES`]: woken when the table may have changed; and the
@@ -175,6 +177,18 @@ pub enum OpenError {
         database: String,
         /// Why.
         source: sqlx::Error,
+    },
+    /// The TLS handshake with the PostgreSQL server failed, or the server offers none.
+    #[error("cannot open the database `{database}` over TLS (sslmode={mode}): {cause}; {hint}")]
+    Tls {
+        /// The server and database (never a password).
+        database: String,
+        /// `require`, `verify-ca` or `verify-full`.
+        mode: &'static str,
+        /// The TLS library's words.
+        cause: String,
+        /// What to do about it.
+        hint: &'static str,
     },
     /// A migration failed.
     #[error("cannot migrate the database `{database}`: {source}")]

@@ -164,6 +164,42 @@ macro_rules! record_ports {
                         .map_err($crate::store::records::err)?;
                 Ok(row.map(|(n,)| n))
             }
+
+            async fn services_elsewhere(
+                &self,
+            ) -> Result<
+                Vec<(att_release::service::spec::ServiceSpec, String)>,
+                att_runtime::events::StoreError,
+            > {
+                use $crate::store::records::{Named, err, read_service};
+                let Some(node) = self.node.clone().filter(|n| !n.is_empty()) else {
+                    return Ok(Vec::new());
+                };
+                let rows: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT name, spec, node FROM services WHERE node <> $1 AND node <> '' \
+                     ORDER BY name LIMIT $2",
+                )
+                .bind(node)
+                .bind(i64::from($crate::services::MAX_ELSEWHERE))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+                // Read only: a row stored in the clear is sealed again by its own node.
+                rows.into_iter()
+                    .map(|(name, stored, node)| {
+                        let unreadable = |e: String| {
+                            att_runtime::events::StoreError(format!(
+                                "stored service `{name}` is unreadable: {e}"
+                            ))
+                        };
+                        let (text, _) = self
+                            .sealing
+                            .open_json(&Named::Services.scope(&name), &stored)
+                            .map_err(unreadable)?;
+                        Ok((read_service(&text).map_err(unreadable)?, node))
+                    })
+                    .collect()
+            }
         }
 
         #[async_trait::async_trait]
@@ -292,6 +328,13 @@ macro_rules! record_ports {
                             .await
                             .map_err(err)?;
                         tx.commit().await.map_err(err)?;
+                        // A run asked for another node: that node hears of it at once (or
+                        // at its next sweep, if this notification is lost).
+                        if run.status == att_release::model::RunStatus::Requested
+                            && let Err(e) = self.changed("target_locks").await
+                        {
+                            tracing::warn!(run = %run.id, error = %e.0, "a run request was not announced");
+                        }
                         return Ok(Ok(()));
                     }
                     let holder: Option<(String,)> =

@@ -80,20 +80,23 @@ impl Tools {
             .map_err(|e| ToolError::invalid(&format!("options.{}", e.field), e.message))?;
         self.resolve_change(&mut request).await?;
         request.requested_by = Some(caller.principal.clone());
-        if let Some(node) = self
-            .services
-            .owner_elsewhere(&request.target)
+        use crate::run_route::{RunRoute, owner_dead, route_run};
+        let route = route_run(&self.services, &*self.cluster, &request.target)
             .await
-            .map_err(internal)?
-        {
-            return Err(ToolError::Conflict(crate::services::belongs_elsewhere(
-                &request.target,
-                &node,
-            )));
-        }
-        match self.bootstrap.start(request).await.map_err(internal)? {
+            .map_err(internal)?;
+        let (answer, started) = match route {
+            RunRoute::Here => (self.bootstrap.start(request).await, "started".to_owned()),
+            RunRoute::Forward(node) => (
+                self.bootstrap.request(request, node.clone()).await,
+                format!("requested of node `{node}`, which runs the service"),
+            ),
+            RunRoute::OwnerDead(node) => {
+                return Err(ToolError::Remote(owner_dead(&request.target, &node)));
+            }
+        };
+        match answer.map_err(internal)? {
             Ok(run) => Done::new(
-                format!("deploy run {run} started for `{}`", p.name),
+                format!("deploy run {run} {started} for `{}`", p.name),
                 json!({ "run_id": run, "target": format!("service:{service}") }),
             ),
             Err(Refused::Busy(id)) => Err(ToolError::Conflict(format!(

@@ -147,6 +147,9 @@ pub struct Tools {
     events: EventsHandle,
     services: Arc<Services>,
     bootstrap: BootstrapHandle,
+    /// The nodes' heartbeats: a deploy of another node's service goes there if it is live
+    /// ([`crate::run_route`]).
+    cluster: Arc<dyn crate::cluster::ClusterStore>,
     /// [`ALL`] as `/mcp` lists it (built once: the schemas do not change).
     listing: Vec<Tool>,
     /// Where projects may live, how long a clone may take.
@@ -165,6 +168,7 @@ impl Tools {
         events: EventsHandle,
         services: Arc<Services>,
         bootstrap: BootstrapHandle,
+        cluster: Arc<dyn crate::cluster::ClusterStore>,
         config: WorkspaceConfig,
         stopping: CancellationToken,
     ) -> Self {
@@ -176,6 +180,7 @@ impl Tools {
             events,
             services,
             bootstrap,
+            cluster,
             listing,
             projects: tokio::sync::RwLock::new(None),
         }

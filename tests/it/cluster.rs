@@ -1,6 +1,7 @@
 //! Several atts on one PostgreSQL database (a schema per test): release runs hold their
-//! target cluster-wide, a service's runs belong to its node, a dead node's runs are
-//! concluded exactly once, services and projects changed on one att reach the others, and
+//! target cluster-wide, a service's runs belong to its node (asked of another att, they
+//! are forwarded to it through the database, or refused when it is dead), a dead node's
+//! runs are concluded exactly once, services and projects changed on one att reach the others, and
 //! an event stream resumes on another att. Without a PostgreSQL server these tests print
 //! why they were skipped and pass (see `TestDatabase`).
 
@@ -162,12 +163,13 @@ async fn two_simultaneous_runs_of_one_target_on_two_atts_one_runs_the_other_gets
     b.server.shutdown().await;
 }
 
-/// Whether `att` runs the service `api`.
+/// Whether `att` runs the service `api` (lists it as its own).
 async fn runs_api(att: &TestAtt) -> bool {
     let v = att.get_json("/api/v1/services").await;
-    v["services"]
-        .as_array()
-        .is_some_and(|l| l.iter().any(|s| s["spec"]["name"] == "api"))
+    v["services"].as_array().is_some_and(|l| {
+        l.iter()
+            .any(|s| s["spec"]["name"] == "api" && s["here"] == true)
+    })
 }
 
 /// The projects `att` lists, as text.
@@ -190,16 +192,20 @@ async fn a_service_belongs_to_the_att_that_registered_it_and_moves_with_a_new_re
     add_release(&a, "service:api", "r1").await;
     assert!(runs_api(&a).await);
     assert!(!runs_api(&b).await, "B does not run A's service");
-
-    // A run asked of B is refused, naming A; asked of A, it runs.
-    let (status, refused) = post(&b, "/api/v1/bootstrap/runs", request("service:api", "r1")).await;
-    assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["detail"]["node"], node_of(&a).await, "{refused}");
-    let message = refused["detail"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(&node_of(&a).await) && message.contains("service:api"),
-        "{message}"
+    // B lists it as A's.
+    let listed = b.get_json("/api/v1/services").await;
+    let api = listed["services"]
+        .as_array()
+        .and_then(|l| l.iter().find(|s| s["spec"]["name"] == "api"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&api["node"], &api["here"], &api["status"]),
+        (&json!(node_of(&a).await), &json!(false), &Value::Null),
+        "{listed}"
     );
+
+    // Asked of A, it runs there.
     let (status, started) = post(&a, "/api/v1/bootstrap/runs", request("service:api", "r1")).await;
     assert_eq!(status, 202, "{started}");
     let run = started["run_id"].as_str().expect("run id").to_owned();
@@ -216,12 +222,12 @@ async fn a_service_belongs_to_the_att_that_registered_it_and_moves_with_a_new_re
         || async { (!runs_api(&a).await).then_some(()) },
     )
     .await;
-    let (status, refused) = post(&a, "/api/v1/bootstrap/runs", request("service:api", "r1")).await;
-    assert_eq!(
-        (status, &refused["detail"]["node"]),
-        (409, &json!(node_of(&b).await)),
-        "{refused}"
-    );
+    // A run asked of A now goes to B.
+    let (status, started) = post(&a, "/api/v1/bootstrap/runs", request("service:api", "r1")).await;
+    assert_eq!(status, 202, "{started}");
+    let run = started["run_id"].as_str().expect("run id").to_owned();
+    run_state(&b, &run, "guarding").await;
+    promote(&b, &run).await;
     a.server.shutdown().await;
     b.server.shutdown().await;
 }
@@ -474,4 +480,195 @@ async fn a_dead_nodes_run_is_concluded_once_by_another_node_or_by_itself_once_ba
         .expect("run");
     assert_eq!(stored.status, RunStatus::Interrupted);
     owner.server.shutdown().await;
+}
+
+/// `pair` with the service `api` registered through A (so A's), and its release `r1`.
+async fn pair_with_a_service_on_a(test: &str) -> Option<Pair> {
+    let pair = pair(test, json!([])).await?;
+    let (status, body) = post(&pair.a, "/api/v1/services", sleeper("api")).await;
+    assert_eq!(status, 201, "{body}");
+    add_release(&pair.a, "service:api", "r1").await;
+    assert!(!runs_api(&pair.b).await, "B does not run A's service");
+    Some(pair)
+}
+
+#[tokio::test]
+async fn a_run_asked_of_an_att_that_does_not_run_the_service_runs_on_the_node_that_does() {
+    let Some(Pair { a, b, keep: _keep }) = pair_with_a_service_on_a(
+        "cluster::a_run_asked_of_an_att_that_does_not_run_the_service_runs_on_the_node_that_does",
+    )
+    .await
+    else {
+        return;
+    };
+
+    // Asked of B: answered as a local run is, and started by A (announced at once, not at
+    // A's next sweep).
+    let (status, started) = post(&b, "/api/v1/bootstrap/runs", request("service:api", "r1")).await;
+    assert_eq!(status, 202, "{started}");
+    let run = started["run_id"].as_str().expect("run id").to_owned();
+    eventually(
+        "A starts the run B stored",
+        Duration::from_secs(3),
+        || async {
+            let r = a.get_json(&format!("/api/v1/bootstrap/runs/{run}")).await;
+            (r["status"] != "requested").then_some(())
+        },
+    )
+    .await;
+    // It deploys on A, and both atts show it as it goes.
+    for att in [&a, &b] {
+        let r = run_state(att, &run, "guarding").await;
+        assert_eq!(r["result"]["deployed_release_id"], "r1", "{r}");
+    }
+    let api = a.get_json("/api/v1/services/api").await;
+    assert_eq!(api["status"]["release"], "r1", "A runs the release: {api}");
+    promote(&a, &run).await;
+    let r = run_state(&b, &run, "succeeded").await;
+    assert_eq!(r["result"]["success"], true, "{r}");
+    a.server.shutdown().await;
+    b.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_run_of_a_dead_nodes_service_is_refused_naming_the_node() {
+    let Some(Pair { a, b, keep }) = pair_with_a_service_on_a(
+        "cluster::a_run_of_a_dead_nodes_service_is_refused_naming_the_node",
+    )
+    .await
+    else {
+        return;
+    };
+    let node_a = node_of(&a).await;
+    a.server.shutdown().await;
+    // A's last heartbeat an hour ago: dead to B.
+    let store = att::store::PgStore::open(keep.0.options())
+        .await
+        .expect("open");
+    let hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    att::cluster::ClusterStore::heartbeat(
+        &store,
+        &att::cluster::NodeRecord {
+            id: node_a.clone(),
+            address: "127.0.0.1:1".into(),
+            version: "0.1.0".into(),
+            started_at: hour_ago,
+            heartbeat_at: hour_ago,
+        },
+        hour_ago - time::Duration::days(1),
+    )
+    .await
+    .expect("beat");
+
+    let (status, refused) = post(&b, "/api/v1/bootstrap/runs", request("service:api", "r1")).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(refused["detail"]["node"], node_a.as_str(), "{refused}");
+    let message = refused["detail"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&node_a) && message.contains("service:api"),
+        "{message}"
+    );
+    // Nothing was stored: no run, the target free.
+    let runs = b.get_json("/api/v1/bootstrap/runs").await;
+    assert_eq!(runs["runs"], json!([]), "{runs}");
+    assert_eq!(store.target_locks().await.expect("locks"), []);
+    b.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn simultaneous_runs_of_one_service_asked_of_its_node_and_another_one_runs_one_409() {
+    let Some(Pair { a, b, keep: _keep }) = pair_with_a_service_on_a(
+        "cluster::simultaneous_runs_of_one_service_asked_of_its_node_and_another_one_runs_one_409",
+    )
+    .await
+    else {
+        return;
+    };
+    let (on_a, on_b) = tokio::join!(
+        post(&a, "/api/v1/bootstrap/runs", request("service:api", "r1")),
+        post(&b, "/api/v1/bootstrap/runs", request("service:api", "r1")),
+    );
+    let mut statuses = [on_a.0, on_b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 409], "A: {on_a:?}, B: {on_b:?}");
+    let (started, refused) = if on_a.0 == 202 {
+        (on_a.1, on_b.1)
+    } else {
+        (on_b.1, on_a.1)
+    };
+    let run = started["run_id"].as_str().expect("run id").to_owned();
+    assert_eq!(refused["detail"]["run_id"], run.as_str(), "{refused}");
+    // Whichever att was asked, A runs it.
+    run_state(&a, &run, "guarding").await;
+    promote(&a, &run).await;
+    let runs = b.get_json("/api/v1/bootstrap/runs").await;
+    assert_eq!(
+        runs["runs"].as_array().map(Vec::len),
+        Some(1),
+        "exactly one run: {runs}"
+    );
+    a.server.shutdown().await;
+    b.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_its_node_never_starts_is_concluded_by_another_node() {
+    let Some(db) = TestDatabase::create(
+        "cluster::a_request_its_node_never_starts_is_concluded_by_another_node",
+    )
+    .await
+    else {
+        return;
+    };
+    // Two requests stored an hour ago: for node-live, which beats but never starts them (an
+    // att that does not know requests), and for node-dead, silent for an hour.
+    let (live, dead) = ("node-0000000000011fe0", "node-00000000000dead0");
+    let store = att::store::PgStore::open(db.options()).await.expect("open");
+    let now = time::OffsetDateTime::now_utc();
+    let hour_ago = now - time::Duration::hours(1);
+    for (node, beat) in [(live, now), (dead, hour_ago)] {
+        att::cluster::ClusterStore::heartbeat(
+            &store,
+            &att::cluster::NodeRecord {
+                id: node.into(),
+                address: "127.0.0.1:1".into(),
+                version: "0.1.0".into(),
+                started_at: hour_ago,
+                heartbeat_at: beat,
+            },
+            hour_ago - time::Duration::days(1),
+        )
+        .await
+        .expect("beat");
+    }
+    for (id, target, node) in [
+        ("run-unstarted", "service:web", live),
+        ("run-orphan", "service:api", dead),
+    ] {
+        let request = serde_json::from_value(request(target, "r1")).expect("request");
+        let mut run = RunRecord::new(id.into(), request, hour_ago);
+        run.status = RunStatus::Requested;
+        assert_eq!(store.open_run(&run, node).await.expect("open"), Ok(()));
+    }
+
+    let dir = tempfile::tempdir().expect("dir");
+    let att = start_on(&db, dir.path(), json!([])).await;
+    let me = node_of(&att).await;
+    for (id, node, why) in [
+        ("run-unstarted", live, "did not start it within 30s"),
+        ("run-orphan", dead, "stopped answering before starting it"),
+    ] {
+        let r = run_state(&att, id, "interrupted").await;
+        let message = r["phases"][0]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(node) && message.contains(why) && message.contains(&me),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        store.target_locks().await.expect("locks"),
+        [],
+        "targets free"
+    );
+    att.server.shutdown().await;
 }

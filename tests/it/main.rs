@@ -33,6 +33,7 @@ mod meters;
 mod oidc;
 mod packaging;
 mod postgres;
+mod postgres_tls;
 mod profiles;
 mod release_guard;
 mod replicas;

@@ -4,7 +4,7 @@
 //! att's own listener over HTTPS, its certificate reloaded without a restart, and client
 //! certificates it requires (`[http] tls_client_ca`).
 
-mod pki;
+pub(crate) mod pki;
 
 use std::time::Duration;
 

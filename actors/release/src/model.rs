@@ -334,6 +334,10 @@ pub struct PhaseRecord {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Asked of an att that does not run the target's service, and stored for the node that
+    /// does (its target lock names it), which starts it within a second; a request that
+    /// node never starts is concluded `interrupted` ([`crate::bootstrap::step::requested`]).
+    Requested,
     /// Under way.
     Running,
     /// The new release is live and watched by the post-deploy guard; the run (and the
@@ -350,9 +354,9 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    /// Whether the run is still open: `running` or `guarding`.
+    /// Whether the run is still open: `requested`, `running` or `guarding`.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::Running | Self::Guarding)
+        matches!(self, Self::Requested | Self::Running | Self::Guarding)
     }
 }
 

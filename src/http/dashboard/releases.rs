@@ -62,10 +62,7 @@ pub async fn page(
     };
     let targets: BTreeSet<&str> = runs.iter().map(|r| r.target.as_str()).collect();
     // What a run may name: the targets of recent runs and every managed service.
-    let services = crate::http::services::list_services(State(state.clone()))
-        .await
-        .0
-        .services;
+    let services = crate::http::services::own_services(&state).await;
     let known: BTreeSet<String> = targets
         .iter()
         .map(|t| (*t).to_owned())

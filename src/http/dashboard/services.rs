@@ -43,10 +43,7 @@ pub async fn page(
         principal: &principal,
         session: session.as_deref(),
     };
-    let all = crate::http::services::list_services(State(state.clone()))
-        .await
-        .0
-        .services;
+    let all = crate::http::services::own_services(&state).await;
     let (page, range) = layout::slice(all.len(), filter.page.unwrap_or(1));
     let shown = &all[range];
     let mut logs = Vec::with_capacity(shown.len());

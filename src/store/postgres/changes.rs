@@ -1,5 +1,6 @@
 //! Change notifications between the att processes sharing a PostgreSQL database: a write to
-//! a followed table ([`TABLES`]: `upstreams`, `services`, `projects`, `mcp_sessions`) is followed by
+//! a followed table ([`TABLES`]: `upstreams`, `services`, `projects`, `mcp_sessions`,
+//! `target_locks` when a run is requested for another node) is followed by
 //! `pg_notify('att_changes', '<table>')`, and each att LISTENs on that channel — one
 //! connection for every table ([`PgStore::watch`]) — and re-reads what changed.
 //!

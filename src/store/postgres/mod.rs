@@ -62,12 +62,9 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(|source| OpenError::Open {
-                database: database.clone(),
-                source,
-            })?;
+            .map_err(|source| open_error(&database, &options, source))?;
         MIGRATIONS
             .run(&pool)
             .await
@@ -143,6 +140,60 @@ impl StoreHealth for PgStore {
             .await
             .map_err(err)?;
         Ok(())
+    }
+}
+
+/// Why the first connection failed: a TLS failure as [`OpenError::Tls`], with its cause and
+/// what to do ([`tls_hint`]); anything else as it is.
+fn open_error(database: &str, options: &PgConnectOptions, source: sqlx::Error) -> OpenError {
+    // sqlx says `Tls` for a server without TLS and for a bad setting; a failed handshake
+    // comes as the I/O error rustls's error travels in.
+    let cause: &(dyn std::error::Error + 'static) = match &source {
+        sqlx::Error::Tls(cause) => cause.as_ref(),
+        sqlx::Error::Io(e) if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => e,
+        _ => {
+            return OpenError::Open {
+                database: database.to_owned(),
+                source,
+            };
+        }
+    };
+    // The whole chain: the certificate's fault may be in a source.
+    let mut text = cause.to_string();
+    let mut next = cause.source();
+    while let Some(e) = next {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        next = e.source();
+    }
+    OpenError::Tls {
+        database: database.to_owned(),
+        mode: crate::config::database::ssl_mode_name(options.get_ssl_mode()),
+        hint: tls_hint(&text),
+        cause: text,
+    }
+}
+
+/// What to do about a TLS failure whose cause reads `cause`.
+pub fn tls_hint(cause: &str) -> &'static str {
+    if cause.contains("does not support TLS") {
+        "the server does not offer TLS (`ssl = off` in its postgresql.conf): turn it on there, \
+         or lower `sslmode` in `database_url`"
+    } else if cause.contains("UnknownIssuer") || cause.contains("BadSignature") {
+        "the server's certificate is not signed by the CA att trusts: name that CA's file in \
+         `sslrootcert` (without it, the system's roots are trusted)"
+    } else if cause.contains("NotValidForName") {
+        "the server's certificate does not name the host in `database_url`: connect by a name \
+         it was issued for, or use `sslmode=verify-ca` to check the CA only"
+    } else if cause.contains("Expired") || cause.contains("NotValidYet") {
+        "the server's certificate is outside its validity period (or a clock is wrong)"
+    } else if cause.contains("CertificateRequired") || cause.contains("certificate required") {
+        "the server wants a client certificate: give `sslcert` and `sslkey`"
+    } else {
+        "check the server's TLS settings and `sslmode`, `sslrootcert`, `sslcert`, `sslkey` in \
+         `database_url`"
     }
 }
 

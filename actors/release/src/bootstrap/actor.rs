@@ -6,7 +6,9 @@
 //! One run per target across the cluster: a run is opened by storing it together with its
 //! target's lock ([`ReleaseStore::open_run`](crate::model::ReleaseStore::open_run)), which a
 //! second run of the target — on this att or any other sharing the store — finds taken, and
-//! its end lets the lock go in the same transaction as its last record.
+//! its end lets the lock go in the same transaction as its last record. A run of a target
+//! another node executes is opened the same way, `requested`, the lock in that node's name
+//! (`BootstrapMsg::Request`); that node's sweep starts it.
 //!
 //! A run is a sequence of phase messages. Each phase's work runs in a worker actor linked to
 //! the bootstrap actor, under a deadline: a worker that panics, fails or overruns is a failure
@@ -154,7 +156,10 @@ impl Actor for BootstrapActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             BootstrapMsg::Start(request, reply) => {
-                state.open(&myself, *request, reply).await;
+                state.open(&myself, *request, None, reply).await;
+            }
+            BootstrapMsg::Request(request, node, reply) => {
+                state.open(&myself, *request, Some(node), reply).await;
             }
             BootstrapMsg::PhaseDone {
                 run,

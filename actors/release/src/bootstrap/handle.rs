@@ -32,6 +32,20 @@ impl BootstrapHandle {
         .await
     }
 
+    /// Stores a run for `node`, the node that runs the target's service, which starts it
+    /// (within a second: the store announces it); its id, or why not (`Busy` as for
+    /// [`BootstrapHandle::start`]: one open run per target across the cluster).
+    pub async fn request(
+        &self,
+        request: RunRequest,
+        node: String,
+    ) -> Result<Result<String, Refused>, MailboxError> {
+        mailbox::call(&self.directory, NAME, Duration::from_secs(10), |r| {
+            BootstrapMsg::Request(Box::new(request), node, r)
+        })
+        .await
+    }
+
     /// Cancels a run in progress.
     pub async fn cancel(&self, run: &str) -> Result<Result<(), CancelRefused>, MailboxError> {
         let run = run.to_owned();

@@ -49,6 +49,13 @@ pub enum PhaseOutcome {
 pub enum BootstrapMsg {
     /// Start a run; answers its id.
     Start(Box<RunRequest>, RpcReplyPort<Result<String, Refused>>),
+    /// Store a run for another node, the one that runs its target's service, which starts it
+    /// (it is `requested` until then); answers its id.
+    Request(
+        Box<RunRequest>,
+        String,
+        RpcReplyPort<Result<String, Refused>>,
+    ),
     /// A phase's worker finished.
     PhaseDone {
         /// The run.
@@ -98,6 +105,7 @@ impl MessageMeta for BootstrapMsg {
     fn kind(&self) -> &'static str {
         match self {
             Self::Start(..) => "start",
+            Self::Request(..) => "request",
             Self::PhaseDone { .. } => "phase_done",
             Self::PhaseDeadline { .. } => "phase_deadline",
             Self::Active(..) => "active",
@@ -111,7 +119,7 @@ impl MessageMeta for BootstrapMsg {
         match self {
             Self::PhaseDone { run, .. } | Self::PhaseDeadline { run, .. } => Some(run),
             Self::Active(run, _) | Self::Cancel(run, _) | Self::Promote(run, _) => Some(run),
-            Self::Start(..) | Self::Recover(_) => None,
+            Self::Start(..) | Self::Request(..) | Self::Recover(_) => None,
         }
     }
 }

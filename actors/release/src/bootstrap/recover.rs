@@ -1,5 +1,7 @@
 //! Recovery: the runs a previous att left `running` — this node before a restart, or a node
-//! of the cluster that died — are concluded. Which runs this node may take on is decided by
+//! of the cluster that died — are concluded; and the runs other atts stored `requested` for
+//! this node are started here ([`step::requested`](super::step::requested): a request
+//! nobody will start is concluded too). Which runs this node may take on is decided by
 //! [`step::holder`](super::step::holder) and [`step::concludes`](super::step::concludes),
 //! what happens to each by [`step::recover`](super::step::recover); this module gathers
 //! the facts (the target locks, the stored run, the releases, what the target runs now),
@@ -13,10 +15,10 @@ use super::exec::{health_work, rollback_work};
 use super::guard::GuardSettings;
 use super::messages::BootstrapMsg;
 use super::resolve::Resolution;
-use super::step::{self, Holder, Recovery};
+use super::step::{self, Holder, Recovery, Request};
 use crate::change;
 use crate::duration;
-use crate::model::{Phase, PhaseStatus, ReleaseStatus, RunRecord, RunStatus};
+use crate::model::{Phase, PhaseStatus, ReleaseStatus, RunRecord, RunStatus, TargetLock};
 use crate::service::actor::ServiceHandle;
 
 impl BootstrapState {
@@ -55,9 +57,6 @@ impl BootstrapState {
                 now,
                 self.args.live_within,
             );
-            if holder == Holder::Live {
-                continue;
-            }
             let record = match self.args.store.get_run(&lock.run_id).await {
                 Ok(Some(r)) => r,
                 Ok(None) => {
@@ -69,6 +68,10 @@ impl BootstrapState {
                     continue;
                 }
             };
+            if record.status == RunStatus::Requested {
+                found += self.requested(myself, record, &lock, holder, now).await;
+                continue;
+            }
             if !step::concludes(holder, deploy_begun(&record)) {
                 continue;
             }
@@ -92,6 +95,61 @@ impl BootstrapState {
             self.recover_one(myself, record, dead).await;
         }
         found
+    }
+
+    /// A run `requested` of the node holding `lock` ([`step::requested`]): started when it
+    /// is this node's, concluded `interrupted` when nobody will start it (its lock claimed
+    /// first, so exactly once), left alone while its live node may still start it. 1 when
+    /// it was concluded here.
+    async fn requested(
+        &mut self,
+        myself: &ActorRef<BootstrapMsg>,
+        mut record: RunRecord,
+        lock: &TargetLock,
+        holder: Holder,
+        now: OffsetDateTime,
+    ) -> usize {
+        let age: std::time::Duration = (now - record.created_at).try_into().unwrap_or_default();
+        let pickup_within = self.args.live_within.saturating_mul(2);
+        let fate = step::requested(holder, age, pickup_within);
+        if fate == Request::Wait {
+            return 0;
+        }
+        match self.args.store.claim_lock(lock, &self.args.node).await {
+            Ok(true) => {}
+            Ok(false) => return 0,
+            Err(e) => {
+                tracing::error!(run = %lock.run_id, error = %e, "could not claim a requested run");
+                return 0;
+            }
+        }
+        if fate == Request::Start {
+            self.start_requested(myself, record).await;
+            return 0;
+        }
+        let why = if holder == Holder::Live {
+            format!(
+                "requested of node `{}`, which did not start it within {}s; concluded by node `{}`",
+                lock.node,
+                pickup_within.as_secs(),
+                self.args.node
+            )
+        } else {
+            format!(
+                "requested of node `{}`, which stopped answering before starting it; concluded \
+                 by node `{}`",
+                lock.node, self.args.node
+            )
+        };
+        let first = record.phases.first().map_or(Phase::Resolve, |p| p.phase);
+        let p = record.phase_mut(first);
+        p.status = PhaseStatus::Skipped;
+        p.message = Some(why);
+        p.ended_at = Some(now);
+        let id = record.id.clone();
+        self.runs.insert(id.clone(), active_run(record, None));
+        self.finish(&id, RunStatus::Interrupted).await;
+        1
     }
 
     /// Concludes one run left `running` (by this node, or by `dead`, a node that stopped

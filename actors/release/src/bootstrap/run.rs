@@ -520,10 +520,15 @@ impl BootstrapState {
 
     /// Opens a run for `request` (refused when it is invalid or its target is busy) and
     /// starts its first phase: `change` when it asks for one, else `resolve`.
+    /// Opens a run of `request`: checked, stored with its target's lock (refused `Busy` when
+    /// another run holds it, on any att), and started here — or, for `owner` (another node,
+    /// the one that runs the target's service), stored `requested` with the lock in that
+    /// node's name, for it to start ([`BootstrapState::start_requested`]).
     pub(super) async fn open(
         &mut self,
         myself: &ActorRef<BootstrapMsg>,
         request: RunRequest,
+        owner: Option<String>,
         reply: RpcReplyPort<Result<String, Refused>>,
     ) {
         if let Err(e) = request.check() {
@@ -546,8 +551,12 @@ impl BootstrapState {
             return;
         }
         let id = uuid_like();
-        let record = RunRecord::new(id.clone(), request.clone(), OffsetDateTime::now_utc());
-        match self.args.store.open_run(&record, &self.args.node).await {
+        let mut record = RunRecord::new(id.clone(), request.clone(), OffsetDateTime::now_utc());
+        if owner.is_some() {
+            record.status = RunStatus::Requested;
+        }
+        let holder = owner.as_deref().unwrap_or(&self.args.node);
+        match self.args.store.open_run(&record, holder).await {
             Ok(Ok(())) => {}
             Ok(Err(holder)) => {
                 let _ = reply.send(Err(Refused::Busy(holder)));
@@ -558,8 +567,42 @@ impl BootstrapState {
                 return;
             }
         }
+        if let Some(node) = owner {
+            let _ = reply.send(Ok(id.clone()));
+            self.args.events.emit(
+                NewEvent::new(
+                    "bootstrap.requested",
+                    json!({"run_id": id, "target": record.target, "node": node,
+                           "principal": record.request.requested_by}),
+                )
+                .correlated(&id),
+            );
+            return;
+        }
         self.runs.insert(id.clone(), active_run(record, None));
         let _ = reply.send(Ok(id.clone()));
+        self.launch(myself, &id, request).await;
+    }
+
+    /// Starts a run asked of another att for this node (stored `requested`, its lock in this
+    /// node's name): from now on it is this node's, as if asked here.
+    pub(super) async fn start_requested(
+        &mut self,
+        myself: &ActorRef<BootstrapMsg>,
+        mut record: RunRecord,
+    ) {
+        record.status = RunStatus::Running;
+        record.updated_at = OffsetDateTime::now_utc();
+        let (id, request) = (record.id.clone(), record.request.clone());
+        tracing::info!(run = %id, target = %record.target, "starting a run asked of another att");
+        self.save(&record).await;
+        self.runs.insert(id.clone(), active_run(record, None));
+        self.launch(myself, &id, request).await;
+    }
+
+    /// Begins an opened run's first phase: `change` when it makes one, else `resolve`.
+    async fn launch(&mut self, myself: &ActorRef<BootstrapMsg>, id: &str, request: RunRequest) {
+        let id = id.to_owned();
         match request.change.clone() {
             Some(spec) => {
                 let deadline = duration::sum(&[spec.test_timeout, DEPLOY_DEADLINE, SLACK]);

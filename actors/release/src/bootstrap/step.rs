@@ -23,6 +23,16 @@
 //! | a dead node, deploy not begun             | yes: `interrupted`, nothing of it ran  |
 //! | a dead node, deploy begun                 | no: left to that node's return, the    |
 //! |                                           | only one that sees what its target runs|
+//!
+//! A run asked of an att that does not run the target's service is stored `requested`, its
+//! lock naming the node that does; who does what with it is [`requested`]'s table:
+//!
+//! | who holds a `requested` run's lock        | here                                   |
+//! |-------------------------------------------|----------------------------------------|
+//! | this node                                 | it is started (it was asked of us)     |
+//! | a live node, asked within `pickup_within` | nothing: that node starts it           |
+//! | a live node, asked longer ago             | concluded `interrupted`: never started |
+//! | a dead or unknown node                    | concluded `interrupted`: nothing ran   |
 
 use std::time::Duration;
 
@@ -215,6 +225,27 @@ pub fn holder(
     }
 }
 
+/// What a node does with a `requested` run (the second table in the header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// It was asked of this node: start it.
+    Start,
+    /// Another live node starts it.
+    Wait,
+    /// Nobody will start it: end it `interrupted` (after claiming its lock).
+    Conclude,
+}
+
+/// What this node does with a run `requested` of `holder` `age` ago: a live holder gets
+/// `pickup_within` to start it (it picks requests up within a second, and at every sweep).
+pub fn requested(holder: Holder, age: Duration, pickup_within: Duration) -> Request {
+    match holder {
+        Holder::ThisNode => Request::Start,
+        Holder::Live if age <= pickup_within => Request::Wait,
+        Holder::Live | Holder::Dead | Holder::Unknown => Request::Conclude,
+    }
+}
+
 /// Whether this node concludes a run whose lock `holder` holds (the table in the header).
 pub fn concludes(holder: Holder, deploy_begun: bool) -> bool {
     match holder {
@@ -254,6 +285,25 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_requested_run_is_started_by_its_node_and_concluded_when_nobody_will() {
+        let within = Duration::from_secs(30);
+        let table = [
+            (Holder::ThisNode, 0, Request::Start),
+            // Asked of this node long ago (it was down): started now.
+            (Holder::ThisNode, 3600, Request::Start),
+            (Holder::Live, 0, Request::Wait),
+            (Holder::Live, 30, Request::Wait),
+            (Holder::Live, 31, Request::Conclude),
+            (Holder::Dead, 0, Request::Conclude),
+            (Holder::Unknown, 0, Request::Conclude),
+        ];
+        for (holder, age, want) in table {
+            let got = requested(holder, Duration::from_secs(age), within);
+            assert_eq!(got, want, "{holder:?} asked {age}s ago");
+        }
+    }
 
     #[test]
     fn every_phase_outcome_leads_where_the_pipeline_says() {
