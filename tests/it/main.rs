@@ -29,6 +29,7 @@ mod limits;
 mod mcp_sessions;
 mod mcp_stdio;
 mod oidc;
+mod otel;
 mod packaging;
 mod postgres;
 mod profiles;
