@@ -103,6 +103,15 @@ fn attr(span: &Span, key: &str) -> Option<String> {
         })
 }
 
+/// An HTTP client whose every request is bounded: an att held up by its exporter fails the
+/// test instead of hanging it.
+fn bounded_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -136,7 +145,7 @@ fn att_exporting(dir: &tempfile::TempDir, endpoint: &str, extra: &[(&str, &str)]
 }
 
 async fn register(att: &AttProcess, name: &str, url: &str) {
-    let http = reqwest::Client::new();
+    let http = bounded_client();
     let r = http
         .post(att.url("/api/v1/mcp/servers"))
         .json(&json!({"name": name, "url": url}))
@@ -281,7 +290,7 @@ async fn a_garbage_traceparent_is_ignored_and_the_call_starts_a_trace_of_its_own
     let dir = tempfile::tempdir().expect("tempdir");
     let att = att_exporting(&dir, &endpoint, &[]);
     register(&att, "garbage", &upstream.url).await;
-    let r = reqwest::Client::new()
+    let r = bounded_client()
         .post(att.url("/api/v1/mcp/invoke/tool"))
         .header("traceparent", "00-NOT-A-TRACE-01")
         .json(&json!({"tool_name": "echo", "arguments": {"text": "x"}}))
@@ -331,7 +340,7 @@ async fn a_release_phase_is_a_span_under_the_request_that_started_the_run() {
     let config = config.to_string_lossy().into_owned();
     let att = att_exporting(&dir, &endpoint, &[("ATT_CONFIG", config.as_str())]);
     // An unregistered release fails at `resolve`: the cheapest run there is.
-    let r = reqwest::Client::new()
+    let r = bounded_client()
         .post(att.url("/api/v1/bootstrap/runs"))
         .header("traceparent", format!("00-{TRACE}-{CLIENT_SPAN}-01"))
         .json(&json!({"target": "service:web", "requested_release_id": "nope"}))
@@ -401,7 +410,7 @@ async fn a_collector_that_never_answers_does_not_hold_up_calls() {
         ],
     );
     register(&att, "patient", &upstream.url).await;
-    let http = reqwest::Client::new();
+    let http = bounded_client();
     for i in 0..30 {
         let call = http
             .post(att.url("/api/v1/mcp/invoke/tool"))
