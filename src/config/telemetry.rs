@@ -128,7 +128,8 @@ mod tests {
     fn a_bad_telemetry_setting_names_its_key() {
         let ok = TelemetryConfig::default();
         assert_eq!(ok.check(), Ok(()));
-        let table: [(fn(&mut TelemetryConfig), &str); 6] = [
+        type Change = fn(&mut TelemetryConfig);
+        let table: [(Change, &str); 6] = [
             (
                 |c| c.otlp_endpoint = Some("127.0.0.1:4318".into()),
                 "otlp_endpoint",

@@ -202,7 +202,8 @@ mod tests {
     #[test]
     fn a_request_s_trace_context_becomes_its_headers() {
         let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        let table: [(&[(&str, &str)], Vec<(&str, &str)>); 4] = [
+        type Pairs<'a> = Vec<(&'a str, &'a str)>;
+        let table: [(&[(&str, &str)], Pairs); 4] = [
             (&[], vec![]),
             (&[("traceparent", tp)], vec![("traceparent", tp)]),
             (
