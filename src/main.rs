@@ -124,7 +124,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    att::telemetry::init(config.log_format, &config.log_level);
+    att::telemetry::init(config.log_format, &config.log_level, &config.telemetry);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

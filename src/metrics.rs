@@ -3,7 +3,8 @@
 //! in flight per limited principal and per upstream (read from the limits and the router's
 //! snapshot at scrape time); calls per upstream and target, their errors, retries and
 //! failovers ([`calls`]); release runs and phases ([`runs`]); `/mcp` sessions and relayed
-//! requests ([`sessions`]). README's "Metrics" section lists every metric.
+//! requests ([`sessions`]); the span exporter's exported, dropped and failed counts.
+//! README's "Metrics" section lists every metric.
 //!
 //! Labels stay bounded: routes are templates, principals are names (of keys an admin made;
 //! never a client's address; at most 256, then `other`), upstreams are registered names
@@ -103,6 +104,7 @@ impl Metrics {
             limits.refusals(),
         );
         registry.register_collector(Box::new(LimitsCollector { limits, router }));
+        registry.register_collector(Box::new(OtlpCollector));
         Arc::new(Self {
             registry,
             requests,
@@ -146,6 +148,38 @@ impl Metrics {
 
 #[derive(Debug)]
 struct ActorCollector(ActorDirectory);
+
+/// The span exporter's counts (`[telemetry]`; zero when export is off).
+#[derive(Debug)]
+struct OtlpCollector;
+
+impl Collector for OtlpCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = crate::telemetry::otlp_export::stats();
+        for (name, help, value) in [
+            (
+                "otlp_spans_exported",
+                "Spans the OTLP collector accepted",
+                &stats.exported,
+            ),
+            (
+                "otlp_spans_dropped",
+                "Spans dropped: the export queue was full or their export failed",
+                &stats.dropped,
+            ),
+            (
+                "otlp_export_failures",
+                "Span exports that failed (error, timeout, or a status other than 2xx)",
+                &stats.failed_exports,
+            ),
+        ] {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value.load(Relaxed)).encode(metric)?;
+        }
+        Ok(())
+    }
+}
 
 impl Collector for ActorCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {

@@ -9,10 +9,12 @@
 
 mod auth;
 pub(crate) mod database;
+mod telemetry;
 mod validate;
 
 pub use auth::{AuthConfig, OidcConfig};
 pub use database::DatabaseUrl;
+pub use telemetry::TelemetryConfig;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,6 +75,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A `tracing` filter such as `info` or `att=debug,info`; `RUST_LOG` wins when set.
     pub log_level: String,
+    /// Traces exported over OTLP (`[telemetry] otlp_endpoint`), see [`TelemetryConfig`].
+    pub telemetry: TelemetryConfig,
     /// HTTP server limits.
     pub http: HttpConfig,
     /// Supervision and tracing of actors.
@@ -238,6 +242,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             log_format: LogFormat::Human,
             log_level: "info".into(),
+            telemetry: TelemetryConfig::default(),
             http: HttpConfig::default(),
             actors: ActorsConfig::default(),
             events: EventsConfig::default(),

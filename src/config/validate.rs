@@ -32,6 +32,9 @@ impl Config {
         self.check_durations()?;
         self.check_profiles()?;
         self.check_limits()?;
+        self.telemetry
+            .check()
+            .map_err(|(key, message)| refused(&format!("telemetry.{key}"), message))?;
         self.check_actors()
     }
 

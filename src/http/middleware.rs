@@ -23,7 +23,17 @@ pub struct RequestId(pub Arc<str>);
 
 const REQUEST_ID: &str = "x-request-id";
 
+/// The span of one HTTP request, on the request for work that runs elsewhere: rmcp handles
+/// a `/mcp` request in its session's task, outside the request's future, and nests its work
+/// under this span explicitly.
+#[derive(Clone, Debug)]
+pub struct RequestSpan(pub tracing::Span);
+
 /// Assigns the request id, runs the request in a span, and echoes the id back.
+///
+/// The span (`http`) carries the method, the route template and the status, and the
+/// caller's `traceparent`/`tracestate` headers as they came: the telemetry layer continues
+/// a valid caller trace and ignores anything else (see `telemetry::otlp_spans`).
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let id: Arc<str> = req
         .headers()
@@ -38,8 +48,35 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         req.headers_mut().insert(REQUEST_ID, v);
     }
-    let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id);
-    let mut response = next.run(req).instrument(span).await;
+    // Owned, and the borrow ends here: a `&Request` may not live across the await.
+    let (traceparent, tracestate) = {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        (header("traceparent"), header("tracestate"))
+    };
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let span = tracing::info_span!(
+        "http",
+        method = %req.method(),
+        path = %req.uri().path(),
+        route = route.as_str(),
+        request_id = %id,
+        status = tracing::field::Empty,
+        traceparent = (!traceparent.is_empty()).then_some(traceparent.as_str()),
+        tracestate = (!tracestate.is_empty()).then_some(tracestate.as_str()),
+    );
+    req.extensions_mut().insert(RequestSpan(span.clone()));
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }

@@ -31,6 +31,7 @@ mod mcp_sessions;
 mod mcp_stdio;
 mod meters;
 mod oidc;
+mod otel;
 mod packaging;
 mod postgres;
 mod postgres_tls;

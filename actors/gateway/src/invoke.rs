@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use rmcp::model::JsonObject;
 use serde::Serialize;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use rmcp::model::{CompleteRequestParams, Reference};
 
@@ -259,6 +260,8 @@ impl Invoker {
         let mut attempts = Vec::new();
         let planned_count = candidates.len();
         let mut passed_over = 0;
+        // Calls made upstream so far, for the `attempt` of each call's span.
+        let mut calls_made = 0u32;
         let mut queue = candidates.into_iter();
         // A candidate whose session had expired is tried once more, on a new session.
         let (mut again, mut renewed) = (None, None);
@@ -320,7 +323,17 @@ impl Invoker {
 
             record.note(&server, "invoke_start", None);
             let t0 = Instant::now();
-            let (result, safe) = call(&ready, request, relay).await;
+            calls_made += 1;
+            let span = call_span(&server, request, calls_made);
+            let (result, safe) = call(&ready, request, relay).instrument(span.clone()).await;
+            match &result {
+                Ok(_) => span.record("outcome", "success"),
+                Err(failure) => span
+                    .record("outcome", "failure")
+                    .record("error_category", category_name(failure.category()).as_str())
+                    .record("error", failure.message().as_str()),
+            };
+            drop(span);
             match result {
                 Ok(result) => {
                     record.note(&server, "invoke_success", None);
@@ -571,6 +584,34 @@ async fn call(
             true,
         ),
     }
+}
+
+/// The span of one call upstream: the server, the MCP method, the tool (prompt, resource)
+/// it names, which call of the invocation it is; the outcome and the error's category are
+/// recorded when it ends. The trace context upstream is this span's
+/// (`connection::propagate`).
+fn call_span(server: &str, request: &Request, attempt: u32) -> tracing::Span {
+    let target = match request.target() {
+        Target::Tool(n) | Target::Prompt(n) | Target::Resource(n) => n,
+    };
+    tracing::info_span!(
+        "upstream_call",
+        server,
+        method = request.method(),
+        tool = target,
+        attempt,
+        outcome = tracing::field::Empty,
+        error_category = tracing::field::Empty,
+        error = tracing::field::Empty,
+    )
+}
+
+/// `transport_error`, `timeout` …: the category as the API spells it.
+fn category_name(category: ErrorCategory) -> String {
+    serde_json::to_value(category)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn seconds_until(t: OffsetDateTime, now: OffsetDateTime) -> u64 {

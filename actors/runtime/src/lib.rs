@@ -12,6 +12,8 @@
 //!   restarts, failures and message counts — what `GET /api/v1/actors` shows;
 //! - [`trace`]: the wrapper that runs every handled message in a `tracing` span and leaves a
 //!   record in a bounded per-actor ring;
+//! - [`trace_context`]: W3C `traceparent`/`tracestate` — read from callers, handed to
+//!   upstreams — and the current span's context when a telemetry layer is installed;
 //! - [`mailbox`]: calls and casts to actors found by name, bounded in time;
 //! - [`supervisor`]: one-for-one supervision with exponential back-off and a meltdown budget;
 //! - [`events`]: the event log actor (batched, acknowledged writes; queries; live fan-out;
@@ -30,3 +32,4 @@ pub mod secret;
 pub mod store;
 pub mod supervisor;
 pub mod trace;
+pub mod trace_context;

@@ -96,6 +96,22 @@ pub struct FixtureState {
     pub max_in_flight: AtomicU64,
     /// Bumped by [`FixtureState::release`]: `hold` calls answer.
     pub releases: tokio::sync::watch::Sender<u64>,
+    /// The trace context of the latest tool calls (at most [`TRACES_KEPT`]), as received.
+    pub traces: Mutex<Vec<TraceSeen>>,
+}
+
+/// How many tool calls' trace contexts the fixture keeps.
+pub const TRACES_KEPT: usize = 64;
+
+/// The trace context a tool call arrived with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceSeen {
+    /// The tool.
+    pub tool: String,
+    /// `params._meta.traceparent`.
+    pub meta: Option<String>,
+    /// The `traceparent` header of the HTTP request that carried it (HTTP transports).
+    pub header: Option<String>,
 }
 
 impl FixtureState {
@@ -482,6 +498,23 @@ impl ServerHandler for Fixture {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         self.state.calls.fetch_add(1, Ordering::SeqCst);
+        {
+            let seen = TraceSeen {
+                tool: request.name.to_string(),
+                meta: ctx.meta.get_traceparent().map(str::to_owned),
+                header: ctx
+                    .extensions
+                    .get::<axum::http::request::Parts>()
+                    .and_then(|p| p.headers.get("traceparent"))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            };
+            let mut traces = self.state.traces.lock().unwrap_or_else(|p| p.into_inner());
+            if traces.len() == TRACES_KEPT {
+                traces.remove(0);
+            }
+            traces.push(seen);
+        }
         // Before the call counts as in flight: a release seen after that reaches a `hold`.
         let mut releases = self.state.releases.subscribe();
         let _in_flight = InFlight::enter(&self.state);

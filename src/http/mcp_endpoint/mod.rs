@@ -40,6 +40,7 @@ use guard::{principal, session_id};
 use results::{Complete, outcome, tool_result, ws_error};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use tracing::Instrument;
 
 use att_gateway::federation::{Federated, FederationCache};
 use att_gateway::invoke::{Outcome, Request};
@@ -226,8 +227,20 @@ impl FederatedServer {
                 .unwrap_or_else(|p| p.into_inner())),
             counts: self.gateway.relay_counts().clone(),
         };
+        // rmcp runs this in the session's task: the HTTP request's span is put back as the
+        // parent, so the upstream calls nest under the request that asked for them.
+        let span = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<crate::http::middleware::RequestSpan>())
+            .map_or_else(tracing::Span::current, |s| s.0.clone());
+        let work = self
+            .gateway
+            .invoker
+            .invoke_on(&call, &[], only, Some(&relay), &id)
+            .instrument(span);
         tokio::select! {
-            o = self.gateway.invoker.invoke_on(&call, &[], only, Some(&relay), &id) => Ok(o),
+            o = work => Ok(o),
             () = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
         }
     }

@@ -73,6 +73,8 @@ pub(super) struct ActiveRun {
     pub(super) phase: Phase,
     pub(super) token: u64,
     pub(super) worker: Option<ActorRef<WorkerGo>>,
+    /// The current phase's span (`release_phase`), open from its start to its end.
+    pub(super) phase_span: Option<tracing::Span>,
     /// For `self`: the candidate's probe address once deployed.
     pub(super) candidate: Option<String>,
 }
@@ -126,6 +128,7 @@ pub(super) fn active_run(record: RunRecord, resolution: Option<Resolution>) -> A
         phase: Phase::Resolve,
         token: 0,
         worker: None,
+        phase_span: None,
         candidate: None,
     }
 }

@@ -8,6 +8,7 @@ use futures_util::future::BoxFuture;
 use ractor::{ActorRef, RpcReplyPort};
 use serde_json::json;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use super::actor::{
     BootstrapState, DEPLOY_DEADLINE, NAME, SELF, SLACK, active_run, phase_name, service_name,
@@ -82,6 +83,17 @@ impl BootstrapState {
         };
         active.phase = phase;
         active.token = token;
+        // Nested under what started the phase (the request that opened the run, or the
+        // previous phase's end); the worker's messages nest under it.
+        let span = tracing::info_span!(
+            "release_phase",
+            run = %run,
+            target = %active.record.target,
+            phase = phase_name(phase),
+            status = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        active.phase_span = Some(span.clone());
         active.record.status = if phase == Phase::Guard {
             RunStatus::Guarding
         } else {
@@ -103,7 +115,10 @@ impl BootstrapState {
             token,
         };
         let parent = Some((NAME, myself.get_cell()));
-        match trace::spawn(&self.args.directory, &name, parent, PhaseWorker, args).await {
+        match trace::spawn(&self.args.directory, &name, parent, PhaseWorker, args)
+            .instrument(span)
+            .await
+        {
             Ok((worker, _)) => {
                 self.workers
                     .insert(worker.get_id(), (run.to_owned(), token));
@@ -141,6 +156,15 @@ impl BootstrapState {
         }
         let now = OffsetDateTime::now_utc();
         let phase = active.phase;
+        if let Some(span) = active.phase_span.take() {
+            span.record(
+                "status",
+                format!("{status:?}").to_ascii_lowercase().as_str(),
+            );
+            if let Some(m) = message.as_deref().filter(|_| status == PhaseStatus::Failed) {
+                span.record("error", m);
+            }
+        }
         let p = active.record.phase_mut(phase);
         p.status = status;
         p.message = message;

@@ -22,7 +22,8 @@
 //! which rmcp lacks), [`child`] (a stdio child's process group
 //! and stderr), [`client`] (att's rmcp client handler), [`relay`] (what the upstream says
 //! and asks during a call, passed on to the call's client), [`requests`] (typed requests
-//! with deadlines) and [`classify`] (rmcp errors as [`CallFailure`]s).
+//! with deadlines), [`propagate`] (the trace context each request carries, in `_meta` and
+//! HTTP headers) and [`classify`] (rmcp errors as [`CallFailure`]s).
 
 mod child;
 mod classify;
@@ -30,6 +31,7 @@ mod client;
 mod era;
 mod listen;
 mod open;
+mod propagate;
 mod relay;
 mod requests;
 mod rounds;

@@ -276,7 +276,7 @@ fn http_transport(
     url: &str,
     headers: &std::collections::BTreeMap<String, String>,
     bearer: Option<String>,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, CallFailure> {
+) -> Result<StreamableHttpClientTransport<super::propagate::TracedHttp>, CallFailure> {
     let (client, headers) = http_client(spec, headers, bearer)?;
     let map: HashMap<_, _> = headers
         .into_iter()
@@ -289,7 +289,10 @@ fn http_transport(
         .custom_headers(map)
         .reinit_on_expired_session(false);
     config.retry_config = Arc::new(retry);
-    Ok(StreamableHttpClientTransport::with_client(client, config))
+    Ok(StreamableHttpClientTransport::with_client(
+        super::propagate::TracedHttp(client),
+        config,
+    ))
 }
 
 /// The bearer token of `spec`'s `oauth` table, valid for at least a session's life, fetched

@@ -202,6 +202,7 @@ impl Connection {
             let level = relay.log_level.unwrap_or(rmcp::model::LoggingLevel::Debug);
             request.get_meta_mut().set_log_level(level);
         }
+        super::propagate::stamp(&mut request);
         if self.is_closed() {
             return Err(self
                 .failed(not_sent(

@@ -87,10 +87,12 @@ struct Poster {
 impl Poster {
     async fn post(&self, message: TxJsonRpcMessage<RoleClient>) -> Result<(), SseError> {
         let body = serde_json::to_vec(&message).map_err(SseError::Encode)?;
+        let mut headers = self.headers.clone();
+        headers.extend(super::propagate::headers_of(&message));
         let mut answer = self
             .client
             .post(self.url.clone())
-            .headers(self.headers.clone())
+            .headers(headers)
             .header(CONTENT_TYPE, "application/json")
             .timeout(self.deadline)
             .body(body)
