@@ -16,7 +16,8 @@ use tracing::Instrument;
 use super::AppState;
 use super::error::ApiError;
 
-/// The id of one HTTP request: the caller's `X-Request-Id` when sane, else a new UUID.
+/// The id of one HTTP request: the caller's `X-Request-Id` when sane, else a new
+/// time-ordered UUID ([`att_runtime::events::correlation_id`]).
 /// It is the correlation id of everything the request causes.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub Arc<str>);
@@ -41,7 +42,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(Arc::from)
-        .unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().to_string()));
+        .unwrap_or_else(|| Arc::from(att_runtime::events::correlation_id()));
     req.extensions_mut().insert(RequestId(id.clone()));
     // Whatever reads the header downstream (audit `caller`s) sees the id att uses, never a
     // caller's raw value.

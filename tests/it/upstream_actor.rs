@@ -447,3 +447,45 @@ async fn a_killed_stdio_server_is_detected_reported_with_its_stderr_and_restarte
     tree.shutdown().await;
     common::wait_dead(second).await;
 }
+
+/// A warm call's success is a proof of service for the upstream actor; while one is on its
+/// way in the mailbox, further successes send nothing (the actor stamps the time when it
+/// handles the one on its way, after they ended). Under load that is one message per actor
+/// turn instead of one per call (issue 17, todo/perf.md).
+#[tokio::test]
+async fn a_success_reported_while_another_is_on_its_way_sends_no_second_message() {
+    use std::sync::atomic::Ordering;
+    let s = setup("served").await;
+    let ready = s
+        .handle
+        .ensure_ready(Some("warm".into()), false, BUDGET)
+        .await
+        .expect("ready");
+    let actor = UpstreamHandle::actor_name("served");
+    // The reports the actor handled for request `id` (a message is in the actor's trace once
+    // handled; a status request is handled after everything sent before it).
+    let reports = async |id: &str| {
+        s.handle.status().await.expect("status");
+        s.tree
+            .directory
+            .trace(&actor, Some(id), 10)
+            .expect("the upstream actor is listed")
+            .into_iter()
+            .filter(|r| r.kind == "report")
+            .count()
+    };
+
+    // One on its way (as another caller would have left it): this success sends nothing.
+    ready.service_reported.store(true, Ordering::Release);
+    s.handle.served("r1", &ready);
+    assert_eq!(reports("r1").await, 0, "a second report was sent");
+
+    // None on its way: this success is sent, and handling it clears the flag.
+    ready.service_reported.store(false, Ordering::Release);
+    s.handle.served("r2", &ready);
+    assert_eq!(reports("r2").await, 1, "the report was not sent");
+    assert!(
+        !ready.service_reported.load(Ordering::Acquire),
+        "the actor cleared the flag when it handled the report"
+    );
+}

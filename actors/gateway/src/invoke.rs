@@ -337,7 +337,7 @@ impl Invoker {
             match result {
                 Ok(result) => {
                     record.note(&server, "invoke_success", None);
-                    upstream.report(Some(request_id.to_owned()), ready.generation, Ok(()));
+                    upstream.served(request_id, &ready);
                     attempts.push(attempt(&server, "invoke", None, t0));
                     return Outcome::Success {
                         server,

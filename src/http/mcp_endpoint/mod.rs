@@ -210,7 +210,7 @@ impl FederatedServer {
         only: Option<&str>,
         context: &RequestContext<RoleServer>,
     ) -> Result<Outcome, ErrorData> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = att_runtime::events::correlation_id();
         let relay = Relay {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),

@@ -98,7 +98,7 @@ impl SessionCopy for ClientSession {
                 .collect()
         };
         for uri in missing {
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = att_runtime::events::correlation_id();
             let held = match self.gateway.subscriptions().join(&uri) {
                 Some(server) => Ok(server),
                 None => {
@@ -138,7 +138,7 @@ pub(super) async fn release(gateway: &Gateway, server: String, uri: String) {
     if !gateway.subscriptions().release(&server, &uri) {
         return;
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = att_runtime::events::correlation_id();
     let call = Request::Unsubscribe { uri };
     let o = gateway
         .invoker

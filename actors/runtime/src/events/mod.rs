@@ -21,7 +21,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-pub use model::{Event, EventQuery, NewEvent, Record};
+pub use model::{Event, EventQuery, NewEvent, Record, correlation_id};
 pub use port::{EventStore, StoreError};
 
 use crate::directory::ActorDirectory;

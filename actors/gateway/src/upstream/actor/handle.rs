@@ -70,6 +70,28 @@ impl UpstreamHandle {
         }
     }
 
+    /// Reports that a call on `ready`'s session was served — unless a proof of service is
+    /// already on its way to the actor: that one stands for this call too (the actor reads
+    /// the time when it handles it, after this call ended). Under load every call used to
+    /// send one message, waking the actor for a report that changed nothing but a timestamp;
+    /// now at most one waits in the mailbox. Failures always go ([`Self::report`]).
+    pub fn served(&self, correlation_id: &str, ready: &Ready) {
+        use std::sync::atomic::Ordering;
+        if ready.service_reported.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let msg = UpstreamMsg::Report {
+            correlation_id: Some(correlation_id.to_owned()),
+            generation: ready.generation,
+            outcome: Ok(()),
+        };
+        if let Err(e) = mailbox::cast(&self.directory, &self.actor, msg) {
+            // Not on its way after all: the next success tries again.
+            ready.service_reported.store(false, Ordering::Release);
+            tracing::debug!(error = %e, "outcome report dropped");
+        }
+    }
+
     /// The live state.
     pub async fn status(&self) -> Result<UpstreamStatus, UpstreamError> {
         Ok(mailbox::call(

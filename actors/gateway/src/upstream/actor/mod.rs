@@ -184,6 +184,7 @@ impl Actor for UpstreamActor {
         let state = UpstreamState {
             gate: super::gate::CallGate::new(args.spec.max_concurrent),
             idempotent_tools: args.spec.idempotent_tools.clone().into(),
+            service_reported: Arc::default(),
             spec: args.spec,
             policy: args.policy,
             events: args.events,
@@ -268,6 +269,16 @@ impl Actor for UpstreamActor {
                 generation,
                 outcome,
             } => {
+                let now = if outcome.is_ok() {
+                    // Successes reported from now on are sent again; the time is read after,
+                    // so this proof of service stands for every call that found it on its way.
+                    state
+                        .service_reported
+                        .store(false, std::sync::atomic::Ordering::Release);
+                    state.clock.now()
+                } else {
+                    now
+                };
                 state
                     .on_report(&myself, now, correlation_id, generation, outcome)
                     .await

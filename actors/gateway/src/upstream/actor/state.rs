@@ -68,6 +68,9 @@ pub struct UpstreamState {
     pub(super) ready_slot: SlotWriter,
     /// The upstream's `max_concurrent` gate, which callers pass ([`crate::upstream::gate`]).
     pub(super) gate: crate::upstream::gate::CallGate,
+    /// Set by a caller whose proof of service is on its way in the mailbox, cleared when it is
+    /// handled: meanwhile other callers' successes send nothing ([`UpstreamHandle::served`]).
+    pub(super) service_reported: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl UpstreamState {
@@ -79,6 +82,7 @@ impl UpstreamState {
             catalog: self.catalog.clone(),
             call_timeout: self.spec.call_timeout,
             idempotent_tools: self.idempotent_tools.clone(),
+            service_reported: self.service_reported.clone(),
         })
     }
 
