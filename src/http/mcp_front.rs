@@ -83,6 +83,8 @@ struct Held {
     endpoint: Arc<str>,
     /// Opened on this att (counted against its limits), not re-created from the record.
     here: bool,
+    /// A GET stream of it was opened here: a `Last-Event-ID` may name this att's events.
+    streamed: bool,
 }
 
 #[derive(Default)]
@@ -191,6 +193,7 @@ impl McpFront {
                 owner: client,
                 endpoint: Arc::from(endpoint),
                 here: true,
+                streamed: false,
             };
             owners.by_session.insert(Arc::from(id), held);
         }
@@ -238,6 +241,7 @@ impl McpFront {
             owner,
             endpoint: Arc::from(record.endpoint.as_str()),
             here: false,
+            streamed: false,
         };
         self.owners().by_session.insert(Arc::from(id), held);
         Ok(Found::Cluster)
@@ -332,6 +336,15 @@ fn jsonrpc_error(status: StatusCode, id: Value, code: i64, message: String) -> R
 
 /// The middleware: see the module header.
 impl McpFront {
+    /// Notes a GET stream of session `id` opened here; whether it is the first (then a
+    /// `Last-Event-ID` it carries names another att's events, which rmcp here cannot replay).
+    fn first_stream_here(&self, id: &str) -> bool {
+        self.owners()
+            .by_session
+            .get_mut(id)
+            .is_some_and(|held| !std::mem::replace(&mut held.streamed, true))
+    }
+
     /// On a cluster, the client's `notifications/initialized` may reach another att than the
     /// one that answered its `initialize`: that att re-creates the session and starts it, but
     /// this one's session would never start (rmcp runs `on_initialized` only for the
@@ -356,7 +369,19 @@ impl McpFront {
     }
 }
 
-pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next) -> Response {
+/// The header a client resumes an SSE stream with.
+const LAST_EVENT_ID: &str = "last-event-id";
+
+/// Whether `headers` resume the session's standing (GET) stream: a `Last-Event-ID` that is
+/// an event index alone (a request's stream is `index/request`, and stays on its att).
+fn resumes_the_standing_stream(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(LAST_EVENT_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.parse::<u64>().is_ok())
+}
+
+pub async fn front(State(front): State<Arc<McpFront>>, mut req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -385,6 +410,19 @@ pub async fn front(State(front): State<Arc<McpFront>>, req: Request, next: Next)
     };
     if req.method() == Method::DELETE {
         return end_session(&front, session, found, req, next).await;
+    }
+    if req.method() == Method::GET
+        && let (Some(id), Some(Found::Here | Found::Cluster), Some(shared)) =
+            (&session, found, &front.shared)
+        && front.first_stream_here(id)
+        && resumes_the_standing_stream(req.headers())
+    {
+        // The client resumes a stream another att served (the balancer moved it): rmcp here
+        // would replay nothing and say nothing. A fresh stream, and the client is told to
+        // read again whatever may have changed meanwhile.
+        req.headers_mut().remove(LAST_EVENT_ID);
+        shared.resumed_here(id).await;
+        return next.run(req).await;
     }
     if req.method() != Method::POST {
         return next.run(req).await;

@@ -29,7 +29,10 @@
 //! What cannot move: a call in flight stays on the att that runs it (its answer, progress and
 //! relayed requests travel on that request's stream); if that att dies, the client's request
 //! fails with the connection. The client's answer to a relayed request may land on any att:
-//! it is forwarded to the others ([`super::mcp_answers`]). A subscription made on one att takes effect on the others when
+//! it is forwarded to the others ([`super::mcp_answers`]). A GET stream resumed
+//! (`Last-Event-ID`) on an att that never served it cannot be replayed there (rmcp keeps
+//! each stream's events in its att): the door opens a fresh stream and the copy tells the
+//! client to read again every list and each subscribed resource ([`SessionCopy::missed`]). A subscription made on one att takes effect on the others when
 //! they have followed the record (one notification round trip plus an upstream `subscribe`).
 
 use std::collections::HashMap;
@@ -124,7 +127,19 @@ pub trait McpSessionStore: Send + Sync + 'static {
 pub trait SessionCopy: Send + Sync + 'static {
     /// Brings the copy in line with the cluster's record of its session.
     async fn follow(&self, record: &SharedSession);
+
+    /// The client resumed its stream on this att, which cannot replay what another att sent
+    /// it: tell it that every list may have changed and every resource it subscribed to may
+    /// have been updated, so it reads them again instead of silently missing a change.
+    async fn missed(&self);
 }
+
+/// Sessions whose stream resumed here before their copy existed, waiting for it
+/// ([`SharedSessions::resumed_here`]); at most this many.
+const MISSED_PENDING: usize = 4096;
+
+/// How long a resumed session's copy is waited for.
+const MISSED_WAIT: Duration = Duration::from_secs(60);
 
 /// This att's side of the shared sessions: the store, rmcp's in-memory sessions, and the
 /// copies this att holds.
@@ -134,6 +149,8 @@ pub struct SharedSessions {
     idle: Duration,
     copies: Mutex<HashMap<String, Weak<dyn SessionCopy>>>,
     answers: Arc<ForwardedAnswers>,
+    /// Resumed here before rmcp re-created their copy: told when it starts.
+    missed: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl SharedSessions {
@@ -149,7 +166,37 @@ impl SharedSessions {
             local,
             idle,
             copies: Mutex::new(HashMap::new()),
+            missed: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The client of session `id` resumed a stream here (`Last-Event-ID` from another att's
+    /// stream: rmcp here cannot replay it): its copy is told ([`SessionCopy::missed`]) now,
+    /// or when rmcp has re-created it ([`Self::take_missed`]).
+    pub async fn resumed_here(&self, id: &str) {
+        let copy = self.copies().get(id).and_then(Weak::upgrade);
+        match copy {
+            Some(copy) => copy.missed().await,
+            None => {
+                let now = std::time::Instant::now();
+                let mut missed = self.missed.lock().unwrap_or_else(|p| p.into_inner());
+                // A copy that was never re-created (its restore failed) is not waited for.
+                missed.retain(|_, at| now.duration_since(*at) < MISSED_WAIT);
+                if missed.len() < MISSED_PENDING {
+                    missed.insert(id.to_owned(), now);
+                }
+            }
+        }
+    }
+
+    /// Whether session `id`'s client resumed here before its copy existed (then it is told
+    /// once, by the copy, as it starts).
+    pub fn take_missed(&self, id: &str) -> bool {
+        self.missed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .is_some()
     }
 
     fn copies(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<dyn SessionCopy>>> {

@@ -473,6 +473,53 @@ async fn a_session_started_on_another_replica_hears_changes_where_it_was_opened(
     b.server.shutdown().await;
 }
 
+/// A client whose GET stream moves to another att (its att died, or the balancer sent the
+/// reconnection elsewhere) resumes it there with `Last-Event-ID`: that att cannot replay
+/// the first one's events, so the client is told to read again what may have changed (every
+/// list, each subscribed resource) instead of silently missing it.
+#[tokio::test]
+async fn a_stream_resumed_on_another_replica_tells_the_client_what_to_read_again() {
+    const TEST: &str =
+        "replicas::a_stream_resumed_on_another_replica_tells_the_client_what_to_read_again";
+    let Some(db) = TestDatabase::create(TEST).await else {
+        return;
+    };
+    let a = replica(&db, |_| {}).await;
+    let b = replica(&db, |_| {}).await;
+    let raw = Raw::new(None);
+    let id = raw.open(&a.url("/mcp")).await;
+    let mut first = raw
+        .request(reqwest::Method::GET, &a.url("/mcp"), Some(&id))
+        .send()
+        .await
+        .expect("GET /mcp on a");
+    assert_eq!(first.status(), 200, "the GET stream on a");
+    let _ = tokio::time::timeout(Duration::from_secs(5), first.chunk()).await;
+    drop(first);
+    let mut resumed = raw
+        .request(reqwest::Method::GET, &b.url("/mcp"), Some(&id))
+        .header("last-event-id", "3")
+        .send()
+        .await
+        .expect("GET /mcp on b");
+    assert_eq!(resumed.status(), 200, "the resumed stream on b");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    let wanted = [
+        "notifications/tools/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/prompts/list_changed",
+    ];
+    while !wanted.iter().all(|w| seen.contains(w)) {
+        match tokio::time::timeout_at(deadline, resumed.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => panic!("the resumed stream on b did not say what to read again; heard: {seen:?}"),
+        }
+    }
+    a.server.shutdown().await;
+    b.server.shutdown().await;
+}
+
 /// One of three replicas is killed (SIGKILL) while four workers call through the balancer —
 /// events posted, tools invoked, and a `/mcp` session calling: every call succeeds but those
 /// in flight on the dead replica (at most one per worker), the `/mcp` session goes on through

@@ -59,6 +59,17 @@ pub struct Listening {
     key: u64,
 }
 
+impl Listening {
+    /// The session's peer, while it listens.
+    pub fn peer(&self) -> Option<Peer<RoleServer>> {
+        self.fanout
+            .listeners()
+            .by_key
+            .get(&self.key)
+            .map(|l| l.peer.clone())
+    }
+}
+
 impl Drop for Listening {
     fn drop(&mut self) {
         self.fanout.listeners().by_key.remove(&self.key);

@@ -330,6 +330,12 @@ impl ServerHandler for FederatedServer {
                 shared
                     .hold(&id, Arc::downgrade(&copy), restored.is_some())
                     .await;
+                self.watch_changes(context.peer);
+                // Re-created for a stream resumed here: the client is told what to re-read.
+                if shared.take_missed(&id) {
+                    copy.missed().await;
+                }
+                return;
             }
         }
         self.watch_changes(context.peer);

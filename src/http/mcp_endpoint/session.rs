@@ -64,6 +64,30 @@ impl ClientSession {
 
 #[async_trait::async_trait]
 impl SessionCopy for ClientSession {
+    /// Sends the lists' `list_changed` and each subscription's `resources/updated` on the
+    /// session's standing stream (cached by rmcp until the stream attaches), from a task of
+    /// its own, each within [`super::fanout::NOTIFY_WITHIN`].
+    async fn missed(&self) {
+        let Some(peer) = self
+            .listening
+            .get()
+            .and_then(super::fanout::Listening::peer)
+        else {
+            return;
+        };
+        let uris: Vec<String> = self.subscribed().keys().cloned().collect();
+        tokio::spawn(async move {
+            let within = super::fanout::NOTIFY_WITHIN;
+            let _ = tokio::time::timeout(within, peer.notify_tool_list_changed()).await;
+            let _ = tokio::time::timeout(within, peer.notify_resource_list_changed()).await;
+            let _ = tokio::time::timeout(within, peer.notify_prompt_list_changed()).await;
+            for uri in uris {
+                let updated = rmcp::model::ResourceUpdatedNotificationParam::new(uri);
+                let _ = tokio::time::timeout(within, peer.notify_resource_updated(updated)).await;
+            }
+        });
+    }
+
     /// The log level and subscriptions the client set on any att: subscriptions made
     /// elsewhere are held upstream here too, those ended elsewhere are released.
     async fn follow(&self, record: &SharedSession) {
