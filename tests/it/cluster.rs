@@ -402,19 +402,7 @@ async fn a_dead_nodes_run_is_concluded_once_by_another_node_or_by_itself_once_ba
     let dead = "node-00000000000dead0";
     let store = att::store::PgStore::open(db.options()).await.expect("open");
     let hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    att::cluster::ClusterStore::heartbeat(
-        &store,
-        &att::cluster::NodeRecord {
-            id: dead.into(),
-            address: "127.0.0.1:1".into(),
-            version: "0.1.0".into(),
-            started_at: hour_ago,
-            heartbeat_at: hour_ago,
-        },
-        hour_ago - time::Duration::days(1),
-    )
-    .await
-    .expect("beat");
+    beat_as(&store, dead, hour_ago).await;
     let resolving = left_run("run-resolving", "service:web", Phase::Resolve);
     let deploying = left_run("run-deploying", "service:api", Phase::Deploy);
     for run in [&resolving, &deploying] {
@@ -546,19 +534,7 @@ async fn a_run_of_a_dead_nodes_service_is_refused_naming_the_node() {
         .await
         .expect("open");
     let hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    att::cluster::ClusterStore::heartbeat(
-        &store,
-        &att::cluster::NodeRecord {
-            id: node_a.clone(),
-            address: "127.0.0.1:1".into(),
-            version: "0.1.0".into(),
-            started_at: hour_ago,
-            heartbeat_at: hour_ago,
-        },
-        hour_ago - time::Duration::days(1),
-    )
-    .await
-    .expect("beat");
+    beat_as(&store, &node_a, hour_ago).await;
 
     let (status, refused) = post(&b, "/api/v1/bootstrap/runs", request("service:api", "r1")).await;
     assert_eq!(status, 503, "{refused}");
@@ -627,19 +603,7 @@ async fn a_request_its_node_never_starts_is_concluded_by_another_node() {
     let now = time::OffsetDateTime::now_utc();
     let hour_ago = now - time::Duration::hours(1);
     for (node, beat) in [(live, now), (dead, hour_ago)] {
-        att::cluster::ClusterStore::heartbeat(
-            &store,
-            &att::cluster::NodeRecord {
-                id: node.into(),
-                address: "127.0.0.1:1".into(),
-                version: "0.1.0".into(),
-                started_at: hour_ago,
-                heartbeat_at: beat,
-            },
-            hour_ago - time::Duration::days(1),
-        )
-        .await
-        .expect("beat");
+        beat_as(&store, node, beat).await;
     }
     for (id, target, node) in [
         ("run-unstarted", "service:web", live),
@@ -671,4 +635,23 @@ async fn a_request_its_node_never_starts_is_concluded_by_another_node() {
         "targets free"
     );
     att.server.shutdown().await;
+}
+
+/// Writes node `id`'s heartbeat as of `beat` (started an hour before now) into `store`: a
+/// node of the cluster as another att would see it, live or dead by `beat`'s age.
+async fn beat_as(store: &att::store::PgStore, id: &str, beat: time::OffsetDateTime) {
+    let hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    att::cluster::ClusterStore::heartbeat(
+        store,
+        &att::cluster::NodeRecord {
+            id: id.into(),
+            address: "127.0.0.1:1".into(),
+            version: "0.1.0".into(),
+            started_at: hour_ago,
+            heartbeat_at: beat,
+        },
+        hour_ago - time::Duration::days(1),
+    )
+    .await
+    .expect("beat");
 }

@@ -459,16 +459,12 @@ async fn a_session_started_on_another_replica_hears_changes_where_it_was_opened(
         .await
         .expect("flip");
     assert_eq!(r.status(), 200);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut seen = String::new();
-    while !seen.contains("notifications/tools/list_changed") {
-        match tokio::time::timeout_at(deadline, stream.chunk()).await {
-            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
-            _ => panic!(
-                "no tools/list_changed on the GET stream held where the session was opened; heard: {seen:?}"
-            ),
-        }
-    }
+    hear_all(
+        &mut stream,
+        &["notifications/tools/list_changed"],
+        "the GET stream held where the session was opened",
+    )
+    .await;
     a.server.shutdown().await;
     b.server.shutdown().await;
 }
@@ -503,19 +499,16 @@ async fn a_stream_resumed_on_another_replica_tells_the_client_what_to_read_again
         .await
         .expect("GET /mcp on b");
     assert_eq!(resumed.status(), 200, "the resumed stream on b");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut seen = String::new();
-    let wanted = [
-        "notifications/tools/list_changed",
-        "notifications/resources/list_changed",
-        "notifications/prompts/list_changed",
-    ];
-    while !wanted.iter().all(|w| seen.contains(w)) {
-        match tokio::time::timeout_at(deadline, resumed.chunk()).await {
-            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
-            _ => panic!("the resumed stream on b did not say what to read again; heard: {seen:?}"),
-        }
-    }
+    hear_all(
+        &mut resumed,
+        &[
+            "notifications/tools/list_changed",
+            "notifications/resources/list_changed",
+            "notifications/prompts/list_changed",
+        ],
+        "the resumed stream on b",
+    )
+    .await;
     a.server.shutdown().await;
     b.server.shutdown().await;
 }
@@ -656,4 +649,17 @@ async fn a_replica_killed_under_load_costs_only_the_calls_in_flight_on_it() {
     client.cancel().await.ok();
     drop(lb);
     atts.truncate(2);
+}
+
+/// Reads the SSE `stream` until every one of `wanted` was in it (within 20 s); panics naming
+/// `what` and what it heard otherwise.
+async fn hear_all(stream: &mut reqwest::Response, wanted: &[&str], what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    while !wanted.iter().all(|w| seen.contains(w)) {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => panic!("{what} did not carry all of {wanted:?}; heard: {seen:?}"),
+        }
+    }
 }
