@@ -509,9 +509,10 @@ pub async fn front(State(front): State<Arc<McpFront>>, mut req: Request, next: N
         .and_then(|v| v.to_str().ok());
     let principal = client.principal.clone();
     front.settle(client, &endpoint, opened);
-    if let Some(id) = opened {
-        front.metrics.opened(id);
-        // Also finds the sessions that ended since the last look (their ids go).
+    // Every so many openings, finds the sessions that ended since the last look.
+    if let Some(id) = opened
+        && front.metrics.opened(id)
+    {
         front.metrics.refresh().await;
     }
     if let (Some(shared), Some(id), Some(params)) = (&front.shared, opened, params)
