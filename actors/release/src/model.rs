@@ -604,6 +604,9 @@ pub struct TargetLock {
     pub node: String,
     /// Grows at each take-over.
     pub generation: i64,
-    /// The node's last heartbeat (`None`: it has none).
+    /// The node's last heartbeat; for a node with none yet (an att claims locks as it
+    /// starts, before its first heartbeat) or forgotten, when it took this lock. Without
+    /// that, a node starting beside another saw the other's fresh claim as a dead node's and
+    /// concluded the same run a second time.
     pub heartbeat_at: Option<OffsetDateTime>,
 }
