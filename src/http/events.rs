@@ -210,7 +210,21 @@ pub(super) async fn stream(
         except_kinds: hidden_from(principal.as_deref()),
         ..EventQuery::default()
     };
-    let from = last_id.map_or(follow::From::Now, follow::From::After);
+    // "From now" is now, as the request is answered — not when the body is first read (after
+    // the client has its headers and may already have written the event it waits for).
+    let from = match last_id {
+        Some(id) => follow::From::After(id),
+        None => {
+            let newest = EventQuery {
+                limit: 1,
+                ..EventQuery::default()
+            };
+            match state.events.query(newest).await {
+                Ok(got) => follow::From::After(got.last().map_or(0, |e| e.id)),
+                Err(_) => follow::From::Now,
+            }
+        }
+    };
     let shutdown = state.shutdown.clone();
     let events = follow::follow(state.events.clone(), filter, from, |_| false, async move {
         shutdown.cancelled().await;
