@@ -28,6 +28,9 @@ use tokio_util::sync::CancellationToken;
 /// Events read per query.
 pub const PAGE: u32 = 500;
 
+/// How often the log is read while a subscriber listens, wake-up or not.
+pub const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The last id handed to the live channel: what comes next is after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor(pub i64);
@@ -57,9 +60,14 @@ pub fn follow_shared_log(
                 // The next wake-up (a batch, or the listener's reconnect) tries again.
                 tracing::warn!(error = %e, "following the shared event log");
             }
+            // While someone listens, a look every [`LOOK_EVERY`] besides the wake-ups: a
+            // wake-up lost (the listener reconnecting, a notification dropped) costs a
+            // subscriber a second, not the event.
+            let listening = events.subscribers() > 0;
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = wake.notified() => {}
+                () = tokio::time::sleep(LOOK_EVERY), if listening => {}
             }
         }
     });
