@@ -35,6 +35,12 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server lets one statement run at most.
 pub const STATEMENT_TIMEOUT: &str = "30s";
 
+/// How long the server lets a session sit idle inside a transaction before it ends it. att's
+/// transactions send their statements back to back; one left open (an att stalled or gone
+/// mid-append without closing its socket) would otherwise hold the event log's append lock —
+/// one per database — and stop every att's appends.
+pub const IDLE_IN_TRANSACTION: &str = "10s";
+
 /// The PostgreSQL store. Cheap to clone (a pool).
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -58,7 +64,10 @@ impl PgStore {
         let database = describe(&options);
         let options = options
             .application_name("att")
-            .options([("statement_timeout", STATEMENT_TIMEOUT)]);
+            .options([
+                ("statement_timeout", STATEMENT_TIMEOUT),
+                ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
