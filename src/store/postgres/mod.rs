@@ -62,12 +62,10 @@ impl PgStore {
     /// Connects with `options` and applies pending migrations.
     pub async fn open(options: PgConnectOptions) -> Result<Self, OpenError> {
         let database = describe(&options);
-        let options = options
-            .application_name("att")
-            .options([
-                ("statement_timeout", STATEMENT_TIMEOUT),
-                ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION),
-            ]);
+        let options = options.application_name("att").options([
+            ("statement_timeout", STATEMENT_TIMEOUT),
+            ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
