@@ -18,6 +18,11 @@
 //! after its last id, then this channel, duplicates dropped by id), so where this follower
 //! starts only has to be at or before the newest event stored when the subscriber appeared
 //! — which reading the newest id *before* seeing that nobody listens guarantees.
+//!
+//! Its first position is read before att's actors start ([`start_position`]), so before any
+//! subscriber can exist. Read later — when the task first ran — it skipped what was written
+//! between a subscriber's replay and that read (a CI run: an event stream opened on an att
+//! whose follower's first read was delayed never heard the event written right after it).
 
 use std::sync::Arc;
 
@@ -46,15 +51,35 @@ impl Cursor {
     }
 }
 
-/// Feeds `events`' live channel from `store`'s log each time `wake` fires, until `stop`.
+/// Where the follower of `store`'s log starts: after its newest event. Read before anything
+/// can subscribe to the live channel.
+pub async fn start_position(
+    store: &dyn EventStore,
+) -> Result<Cursor, att_runtime::events::StoreError> {
+    let newest = EventQuery {
+        limit: 1,
+        ..EventQuery::default()
+    };
+    Ok(Cursor(
+        store
+            .query_events(&newest)
+            .await?
+            .last()
+            .map_or(0, |e| e.id),
+    ))
+}
+
+/// Feeds `events`' live channel from `store`'s log after `from` each time `wake` fires,
+/// until `stop`.
 pub fn follow_shared_log(
     store: Arc<dyn EventStore>,
     events: EventsHandle,
+    from: Cursor,
     wake: Arc<Notify>,
     stop: CancellationToken,
 ) {
     tokio::spawn(async move {
-        let mut cursor = None;
+        let mut cursor = from;
         loop {
             if let Err(e) = catch_up(store.as_ref(), &events, &mut cursor).await {
                 // The next wake-up (a batch, or the listener's reconnect) tries again.
@@ -73,27 +98,22 @@ pub fn follow_shared_log(
     });
 }
 
-/// Hands out what was added since `cursor`, or (nobody listening, or not started) moves
-/// `cursor` to the newest event.
+/// Hands out what was added since `cursor`, or (nobody listening) moves `cursor` to the
+/// newest event.
 async fn catch_up(
     store: &dyn EventStore,
     events: &EventsHandle,
-    cursor: &mut Option<Cursor>,
+    cursor: &mut Cursor,
 ) -> Result<(), att_runtime::events::StoreError> {
-    if cursor.is_none() || events.subscribers() == 0 {
-        let newest = EventQuery {
-            limit: 1,
-            ..EventQuery::default()
-        };
-        let newest = store.query_events(&newest).await?;
+    if events.subscribers() == 0 {
+        let newest = start_position(store).await?;
         // Read before looking: a subscriber that comes after this look replays the store
         // past `newest` itself.
-        if cursor.is_none() || events.subscribers() == 0 {
-            *cursor = Some(Cursor(newest.last().map_or(0, |e| e.id)));
+        if events.subscribers() == 0 {
+            *cursor = newest;
             return Ok(());
         }
     }
-    let Some(cursor) = cursor else { return Ok(()) };
     loop {
         let page = EventQuery {
             after_id: Some(cursor.0),

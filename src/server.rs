@@ -39,6 +39,9 @@ pub enum StartError {
     /// The actor tree could not start.
     #[error("the actor tree could not start: {0}")]
     Actors(String),
+    /// The event log shared with other atts could not be read.
+    #[error("cannot read the shared event log: {0}")]
+    EventLog(String),
     /// `tool_prefix = "never"` and two upstreams offer one tool name with different schemas.
     #[error("tool_prefix = \"never\" needs unique tool names, but: {0}")]
     ToolConflicts(String),
@@ -160,6 +163,18 @@ pub async fn start_launched(
     prepare_data_dir(&config.data_dir)?;
     let store = open_store(&config).await?;
     let event_store: Arc<dyn EventStore> = store.clone();
+    // A shared log's follower starts where the log is before anything can listen to it.
+    let log_start = if config.database_url.is_some() {
+        match crate::events_tail::start_position(event_store.as_ref()).await {
+            Ok(at) => Some(at),
+            Err(e) => {
+                store.close().await;
+                return Err(StartError::EventLog(e.to_string()));
+            }
+        }
+    } else {
+        None
+    };
     let tree = match AttTree::start(event_store, tree_config(&config)).await {
         Ok(tree) => Arc::new(tree),
         Err(e) => {
@@ -228,9 +243,10 @@ pub async fn start_launched(
     follow_store_changes(&store, &gateway, &services, &tools, &stop);
     if let Some(changes) = store.watch(stop.child_token())
         && let Some(wake) = changes.of("events")
+        && let Some(from) = log_start
     {
         let log: Arc<dyn EventStore> = store.clone();
-        crate::events_tail::follow_shared_log(log, tree.events.clone(), wake, stop.clone());
+        crate::events_tail::follow_shared_log(log, tree.events.clone(), from, wake, stop.clone());
     }
     let limits = crate::limits::Limits::new(&config.limits);
     let sessions = restore_sessions(&config, &store).await;

@@ -277,13 +277,19 @@ async fn a_project_registered_on_one_att_is_known_to_another_within_a_second() {
 async fn read_events(r: reqwest::Response, n: usize) -> Vec<Value> {
     let mut stream = r.bytes_stream();
     let mut buf = String::new();
-    let mut out = Vec::new();
+    let mut out: Vec<Value> = Vec::new();
     while out.len() < n {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("an SSE chunk within the bound")
-            .expect("stream open")
-            .expect("chunk");
+        let Ok(chunk) = tokio::time::timeout(Duration::from_secs(10), stream.next()).await else {
+            let got: Vec<String> = out
+                .iter()
+                .map(|e| format!("{}:{}", e["id"], e["data"]))
+                .collect();
+            panic!(
+                "an SSE chunk within the bound: {} of {n} events came: {got:?}",
+                out.len()
+            );
+        };
+        let chunk = chunk.expect("stream open").expect("chunk");
         buf.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buf.find("\n\n") {
             let frame: String = buf.drain(..end + 2).collect();

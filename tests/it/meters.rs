@@ -66,6 +66,9 @@ async fn calls_are_counted_per_upstream_and_tool_with_errors_retries_and_failove
         (status == 200 && body["server"] == "primary").then_some(())
     })
     .await;
+    // Counting happens as the event writer takes each call's record; a query of the log
+    // is answered after everything queued before it, so the probes above are all counted.
+    let _ = att.get_json("/api/v1/events?limit=1").await;
     let before = scrape(&att).await;
 
     // Two answered by primary, one refused as the caller's mistake (no `text`).

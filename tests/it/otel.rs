@@ -298,13 +298,18 @@ async fn a_garbage_traceparent_is_ignored_and_the_call_starts_a_trace_of_its_own
         .await
         .expect("invoke");
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    let spans = eventually("the call's span", Duration::from_secs(10), || async {
-        let spans = received.spans();
-        spans
-            .iter()
-            .any(|s| s.name == "upstream_call")
-            .then_some(spans)
-    })
+    // The request's span ends after its response is sent, so it may be exported in a later
+    // batch than the call's: wait for both.
+    let spans = eventually(
+        "the call's span under its request's",
+        Duration::from_secs(10),
+        || async {
+            let spans = received.spans();
+            let call = spans.iter().find(|s| s.name == "upstream_call")?;
+            let under_http = ancestors(&spans, call).iter().any(|s| s.name == "http");
+            under_http.then_some(spans)
+        },
+    )
     .await;
     let call = spans
         .iter()
