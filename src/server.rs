@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::gateway::Gateway;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, AppStateParts};
 use crate::metrics::{Meters, Metrics};
 use crate::store::seal::{self, Seal};
 use crate::store::{OpenError, Store};
@@ -257,7 +257,7 @@ pub async fn start_launched(
         gateway.router(),
         &meters,
     );
-    let state = AppState {
+    let state = AppState::new(AppStateParts {
         auth: auth.clone(),
         sessions,
         login_limit: Arc::default(),
@@ -278,7 +278,7 @@ pub async fn start_launched(
             .as_ref()
             .and_then(|l| l.release.clone())
             .map(Arc::from),
-    };
+    });
     let app = http::router(
         state,
         &config.http,

@@ -45,9 +45,30 @@ use crate::metrics::Metrics;
 use crate::store::StoreHealth;
 use error::ApiError;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`AppStateParts`]. axum's `State` extractor
+/// and each middleware layer clone the state per request, so it is one reference count —
+/// not a count per field and a lock for the shutdown token (1–2% of att's CPU per routed
+/// call in a profile, todo/perf.md).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateParts>);
+
+impl AppState {
+    /// The state of a router made of `parts`.
+    pub fn new(parts: AppStateParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppStateParts {
     /// The workspace tools (served on `/mcp` and under `/api/v1/projects`).
     pub tools: Arc<crate::tools::Tools>,
     /// The upstream registry and invoker.

@@ -193,7 +193,23 @@ impl AttProcess {
 }
 
 impl Drop for AttProcess {
+    /// Stopped as an operator would (SIGTERM: att stops the services it runs), killed when it
+    /// has not ended within a few seconds. A SIGKILL alone left its services running after
+    /// the test.
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child's pid; no memory involved.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while std::time::Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.stderr_path);
