@@ -6,7 +6,8 @@
 // most once per 400 ms) and htmx re-fetches it. A region whose fetch is still in flight is
 // asked again once that fetch is done: htmx drops a trigger while a request is in flight, and
 // the answer in flight may predate the event (regions are swapped whole, so they are kept by
-// id, not by element). A list #live-events gets each event prepended (as text).
+// id, not by element); when the stream (re)opens, every region is fetched once. A list
+// #live-events gets each event prepended (as text).
 // Countdowns: <time data-until="RFC 3339"> shows "in 12 s" and ticks every second.
 (function () {
   "use strict";
@@ -47,7 +48,19 @@
     if (!window.EventSource || !document.querySelector("[data-live], #live-events")) { return; }
     var state = document.getElementById("live-state");
     var source = new EventSource("/ui/events");
-    source.onopen = function () { if (state) { state.textContent = "live"; } document.body.setAttribute("data-live-open", "1"); };
+    // On each (re)open every region is fetched once more: an event that came between the
+    // page's render and the stream's opening (or while it reconnected) was heard by nobody,
+    // and a region would show its old state until the next one (a run's page stuck at
+    // "running" after the run had ended). Not a region with fields someone may be filling
+    // in: what they typed would be swapped away.
+    source.onopen = function () {
+      if (state) { state.textContent = "live"; }
+      document.body.setAttribute("data-live-open", "1");
+      document.querySelectorAll("[data-live]").forEach(function (el) {
+        if (el.id && !el.querySelector("input:not([type=hidden]), select, textarea")) { pending.add(el.id); }
+      });
+      if (pending.size && !timer) { timer = setTimeout(flush, 400); }
+    };
     source.onerror = function () { if (state) { state.textContent = "reconnecting…"; } };
     source.onmessage = function (m) {
       var ev;
