@@ -130,6 +130,8 @@ pub struct Connection {
     process: Option<(u32, crate::process::GroupGuard)>,
     child: Arc<ChildWatch>,
     relays: Relays,
+    /// The requests handed to the transport and not answered yet ([`relay::Handed`]).
+    handed: relay::Handed,
     /// The `subscriptions/listen` stream of a 2026-07-28 session ([`listen`]), closed with it.
     listening: Option<listen::Listening>,
 }

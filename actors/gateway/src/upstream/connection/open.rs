@@ -110,17 +110,17 @@ async fn open(
     lifecycle: ClientLifecycleMode,
     deadline: Duration,
 ) -> Result<Connection, Refused> {
-    let relays = Relays::default();
+    let parts = TapParts {
+        subscriptions: subscriptions.clone(),
+        ..TapParts::default()
+    };
+    let relays = parts.relays.clone();
     let handler = AttClient {
         notices: notices.clone(),
         relays: relays.clone(),
     };
     let child = Arc::new(ChildWatch::default());
-    let tap = |inner| Tap {
-        inner,
-        relays: relays.clone(),
-        subscriptions: subscriptions.clone(),
-    };
+    let tap = |inner| parts.tap(inner);
     let (service, http, process) = match &spec.transport {
         Transport::Http { url, headers } => {
             let bearer = match &spec.oauth {
@@ -159,11 +159,7 @@ async fn open(
             }
             let transport = opened?;
             let left = deadline.saturating_sub(started.elapsed());
-            let transport = Tap {
-                inner: transport,
-                relays: relays.clone(),
-                subscriptions: subscriptions.clone(),
-            };
+            let transport = parts.tap(transport);
             let serve = handler.serve_with_lifecycle(transport, lifecycle);
             let opened = handshake(serve, left, true).await;
             if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
@@ -182,15 +178,8 @@ async fn open(
             if let Some(dir) = cwd {
                 cmd.current_dir(dir);
             }
-            let (service, pid, group) = open_stdio(
-                cmd,
-                command,
-                (handler, lifecycle),
-                &child,
-                subscriptions.clone(),
-                deadline,
-            )
-            .await?;
+            let (service, pid, group) =
+                open_stdio(cmd, command, (handler, lifecycle), &child, &parts, deadline).await?;
             (service, false, Some((pid, group)))
         }
     };
@@ -205,6 +194,7 @@ async fn open(
         process,
         child,
         relays,
+        handed: parts.handed.clone(),
         listening: None,
     };
     follow_up(&mut connection, spec, notices, &subscriptions).await;
@@ -318,7 +308,7 @@ async fn open_stdio(
     command: &str,
     (handler, lifecycle): (AttClient, ClientLifecycleMode),
     child: &Arc<ChildWatch>,
-    subscriptions: Arc<Subscriptions>,
+    parts: &TapParts,
     deadline: Duration,
 ) -> Result<
     (
@@ -339,15 +329,11 @@ async fn open_stdio(
             ErrorCategory::TransportError,
         )
     })?;
-    let transport = Tap {
-        inner: rmcp::transport::IntoTransport::<
-            RoleClient,
-            std::io::Error,
-            rmcp::transport::async_rw::TransportAdapterAsyncRW,
-        >::into_transport((stdout, stdin)),
-        relays: handler.relays.clone(),
-        subscriptions,
-    };
+    let transport = parts.tap(rmcp::transport::IntoTransport::<
+        RoleClient,
+        std::io::Error,
+        rmcp::transport::async_rw::TransportAdapterAsyncRW,
+    >::into_transport((stdout, stdin)));
     match handshake(
         handler.serve_with_lifecycle(transport, lifecycle),
         deadline,

@@ -102,10 +102,62 @@ pub(super) type Relays = Arc<Mutex<HashMap<ProgressToken, Relayed>>>;
 /// could pass notifications on out of order or after the call's reply (found by the
 /// interop script's SDK clients); queued here, they keep the upstream's order and a call
 /// flushes its outbox before it answers.
+///
+/// It also keeps the ids of the requests it handed on to be sent ([`Handed`]).
 pub(super) struct Tap<T> {
     pub(super) inner: T,
     pub(super) relays: Relays,
     pub(super) subscriptions: Arc<Subscriptions>,
+    pub(super) handed: Handed,
+}
+
+/// The ids of the requests a session's [`Tap`] handed to its transport to send, until their
+/// answer arrives or their call ends ([`HandedGuard`]). When the session closes under a call
+/// whose id was never handed on, the request never left att: it may be repeated elsewhere.
+/// rmcp's `TransportClosed` alone cannot say (a legacy SSE replica killed as a call was
+/// queued got a 502 "outcome unknown" where a failover was safe; interop).
+pub(super) type Handed = Arc<Mutex<std::collections::HashSet<rmcp::model::RequestId>>>;
+
+/// What every [`Tap`] of one session shares with its [`Connection`].
+#[derive(Clone, Default)]
+pub(super) struct TapParts {
+    pub(super) relays: Relays,
+    pub(super) subscriptions: Arc<Subscriptions>,
+    pub(super) handed: Handed,
+}
+
+impl TapParts {
+    /// `inner` tapped.
+    pub(super) fn tap<T>(&self, inner: T) -> Tap<T> {
+        Tap {
+            inner,
+            relays: self.relays.clone(),
+            subscriptions: self.subscriptions.clone(),
+            handed: self.handed.clone(),
+        }
+    }
+}
+
+/// Forgets a call's id when the call ends, however it ends (a caller that went away too).
+pub(super) struct HandedGuard(pub(super) Handed, pub(super) rmcp::model::RequestId);
+
+impl HandedGuard {
+    /// Whether the request was handed to the transport (and not answered yet).
+    pub(super) fn was_handed(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&self.1)
+    }
+}
+
+impl Drop for HandedGuard {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
 }
 
 impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleClient> for Tap<T> {
@@ -115,6 +167,12 @@ impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleC
         &mut self,
         item: rmcp::service::TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let rmcp::model::JsonRpcMessage::Request(r) = &item {
+            self.handed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(r.id.clone());
+        }
         self.inner.send(item)
     }
 
@@ -125,8 +183,15 @@ impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleC
     ) -> impl Future<Output = Option<rmcp::service::RxJsonRpcMessage<RoleClient>>> + Send {
         async move {
             let message = self.inner.receive().await?;
-            if let rmcp::model::JsonRpcMessage::Notification(n) = &message {
-                self.tap(&n.notification);
+            match &message {
+                rmcp::model::JsonRpcMessage::Notification(n) => self.tap(&n.notification),
+                rmcp::model::JsonRpcMessage::Response(r) => self.answered(&r.id),
+                rmcp::model::JsonRpcMessage::Error(e) => {
+                    if let Some(id) = &e.id {
+                        self.answered(id);
+                    }
+                }
+                _ => {}
             }
             Some(message)
         }
@@ -138,6 +203,13 @@ impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleC
 }
 
 impl<T> Tap<T> {
+    fn answered(&self, id: &rmcp::model::RequestId) {
+        self.handed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
     #[allow(deprecated)]
     fn tap(&self, notification: &rmcp::model::ServerNotification) {
         use rmcp::model::ServerNotification as N;
@@ -216,5 +288,75 @@ impl Drop for RelayGuard {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.1);
+    }
+}
+
+#[cfg(test)]
+mod handed_tests {
+    use rmcp::model::{
+        ClientJsonRpcMessage, ClientRequest, JsonRpcResponse, NumberOrString, PingRequest,
+        ServerJsonRpcMessage, ServerResult,
+    };
+    use rmcp::transport::Transport as _;
+
+    use super::*;
+
+    /// A transport that sends nowhere and receives what the test queues.
+    struct Loopback(mpsc::UnboundedReceiver<ServerJsonRpcMessage>);
+
+    impl rmcp::transport::Transport<RoleClient> for Loopback {
+        type Error = std::io::Error;
+
+        fn send(
+            &mut self,
+            _: ClientJsonRpcMessage,
+        ) -> impl Future<Output = Result<(), std::io::Error>> + Send + 'static {
+            std::future::ready(Ok(()))
+        }
+
+        fn receive(&mut self) -> impl Future<Output = Option<ServerJsonRpcMessage>> + Send {
+            self.0.recv()
+        }
+
+        async fn close(&mut self) -> Result<(), std::io::Error> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_is_handed_from_its_send_until_its_answer_or_its_call_s_end() {
+        let parts = TapParts::default();
+        let (answers, incoming) = mpsc::unbounded_channel();
+        let mut tap = parts.tap(Loopback(incoming));
+        let guard = |id: i64| HandedGuard(parts.handed.clone(), NumberOrString::Number(id));
+        let ping = |id: i64| {
+            ClientJsonRpcMessage::request(
+                ClientRequest::PingRequest(PingRequest::default()),
+                NumberOrString::Number(id),
+            )
+        };
+
+        // Never handed on: what a session closed under a queued call looks like.
+        assert!(!guard(1).was_handed());
+
+        tap.send(ping(1)).await.expect("send");
+        tap.send(ping(2)).await.expect("send");
+        let (one, two) = (guard(1), guard(2));
+        assert!(one.was_handed() && two.was_handed());
+
+        // An answer arrives for 1: no longer in flight.
+        answers
+            .send(ServerJsonRpcMessage::Response(JsonRpcResponse {
+                jsonrpc: Default::default(),
+                id: NumberOrString::Number(1),
+                result: ServerResult::empty(()),
+            }))
+            .expect("queue");
+        tap.receive().await.expect("the answer");
+        assert!(!one.was_handed());
+
+        // 2's call ends without an answer (a timeout, a caller gone): forgotten with it.
+        drop(two);
+        assert!(parts.handed.lock().expect("lock").is_empty());
     }
 }

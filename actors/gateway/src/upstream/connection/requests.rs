@@ -218,8 +218,13 @@ impl Connection {
             .await;
         let handle = match sent {
             Ok(h) => h,
+            // The session's loop was gone: the request never left att.
+            Err(ServiceError::TransportClosed) => {
+                return Err(self.failed(closed_before_sent()).await);
+            }
             Err(e) => return Err(self.failed(self.classify(e)).await),
         };
+        let handed = super::relay::HandedGuard(self.handed.clone(), handle.id.clone());
         // rmcp puts its own progress token on every request; the handle says which, so the
         // upstream's progress for it can be found and sent on under the client's token.
         let relayed = relay.map(|relay| {
@@ -249,6 +254,9 @@ impl Connection {
         }
         match reply {
             Ok(r) => Ok(r),
+            Err(ServiceError::TransportClosed) if !handed.was_handed() => {
+                Err(self.failed(closed_before_sent()).await)
+            }
             Err(e) => Err(self.failed(self.classify(e)).await),
         }
     }
@@ -374,4 +382,12 @@ impl Connection {
 
 pub(super) fn unexpected(method: &str, reply: &ServerResult) -> CallFailure {
     CallFailure::Malformed(format!("unexpected reply to {method}: {reply:?}"))
+}
+
+/// A call whose session closed before its request was handed to the transport.
+fn closed_before_sent() -> CallFailure {
+    not_sent(
+        "the session closed before the request was sent".into(),
+        ErrorCategory::TransportError,
+    )
 }
