@@ -394,18 +394,24 @@ fn main() {
             .await
             .expect("client on att's /mcp");
         // The upstreams connect in the background: until every catalog is in. att lists its
-        // own `att.*` tools beside the federated ones, so only the upstreams' are counted
+        // own `att_*` tools beside the federated ones, so only the upstreams' are counted
         // (25 shared names, deduplicated, plus 25 of each server's own) and the total the
         // measured listing must return is whatever that full list holds then.
         let upstream_tools = 25 + 20 * 25;
         let mut waited = 0;
         let expected = loop {
             let tools = many.list_all_tools().await.expect("list");
-            if tools.iter().filter(|t| !t.name.starts_with("att.")).count() == upstream_tools {
+            let theirs = tools.iter().filter(|t| !t.name.starts_with("att_")).count();
+            if theirs == upstream_tools {
                 break tools.len();
             }
             waited += 1;
-            assert!(waited < 3000, "the federated catalog never reached {upstream_tools} upstream tools");
+            assert!(
+                waited < 3000,
+                "the federated catalog never reached {upstream_tools} upstream tools: {theirs} of {} listed, such as {:?}",
+                tools.len(),
+                tools.iter().take(5).map(|t| t.name.as_ref()).collect::<Vec<_>>()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         let one = serve_many_tools(99, Arc::new(std::sync::atomic::AtomicU64::new(0))).await;
