@@ -144,20 +144,21 @@ pub(super) struct HandedGuard(pub(super) Handed, pub(super) rmcp::model::Request
 impl HandedGuard {
     /// Whether the request was handed to the transport (and not answered yet).
     pub(super) fn was_handed(&self) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&self.1)
+        held(&self.0).contains(&self.1)
     }
 }
 
 impl Drop for HandedGuard {
     fn drop(&mut self) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.1);
+        held(&self.0).remove(&self.1);
     }
+}
+
+/// The ids in `handed` (a poisoned lock still holds a usable set).
+fn held(
+    handed: &Handed,
+) -> std::sync::MutexGuard<'_, std::collections::HashSet<rmcp::model::RequestId>> {
+    handed.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleClient> for Tap<T> {
@@ -168,10 +169,7 @@ impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleC
         item: rmcp::service::TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         if let rmcp::model::JsonRpcMessage::Request(r) = &item {
-            self.handed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(r.id.clone());
+            held(&self.handed).insert(r.id.clone());
         }
         self.inner.send(item)
     }
@@ -204,10 +202,7 @@ impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleC
 
 impl<T> Tap<T> {
     fn answered(&self, id: &rmcp::model::RequestId) {
-        self.handed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        held(&self.handed).remove(id);
     }
 
     #[allow(deprecated)]
