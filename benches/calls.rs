@@ -17,7 +17,8 @@
 //! `BENCH_KEEPALIVE_ONLY=1` (table 1 alone), `BENCH_ATT_BASE=/path/to/an/older/att` (a second
 //! att process from that binary, routing to the same upstream: its paths are measured in the
 //! same rounds, marked `(base)`, for a before/after in one run), `BENCH_ONLY_32=1` (skip the
-//! 1-caller rows).
+//! 1-caller rows), `BENCH_ONLY_PATH=/api` or `/mcp` (the direct path and att's paths through
+//! that door alone: a profile of att then sees one kind of call).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -271,6 +272,9 @@ fn coordinator() {
             Kind::Api,
             att.id(),
         ));
+    }
+    if let Ok(door) = std::env::var("BENCH_ONLY_PATH") {
+        paths.retain(|(name, ..)| name == "direct" || name.contains(door.as_str()));
     }
     let only_32 = std::env::var_os("BENCH_ONLY_32").is_some();
     println!("Other processes may share the machine; CPU per call does not depend on that.");

@@ -60,16 +60,12 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         };
         (header("traceparent"), header("tracestate"))
     };
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |m| m.as_str())
-        .to_owned();
+    // Known once routing has answered (`note_route`): recorded then.
     let span = tracing::info_span!(
         "http",
         method = %req.method(),
         path = %req.uri().path(),
-        route = route.as_str(),
+        route = tracing::field::Empty,
         request_id = %id,
         status = tracing::field::Empty,
         traceparent = (!traceparent.is_empty()).then_some(traceparent.as_str()),
@@ -77,6 +73,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     );
     req.extensions_mut().insert(RequestSpan(span.clone()));
     let mut response = next.run(req).instrument(span.clone()).await;
+    span.record("route", route_of(&response));
     span.record("status", response.status().as_u16());
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, v);
@@ -341,15 +338,34 @@ pub async fn record_metrics(
 ) -> Response {
     let t0 = Instant::now();
     let method = req.method().as_str().to_owned();
-    let route = req
+    let response = next.run(req).await;
+    state.metrics.observe_request(
+        &method,
+        route_of(&response),
+        response.status().as_u16(),
+        t0.elapsed(),
+    );
+    response
+}
+
+/// Inside routing, around every route: puts the route that answered on the response, for
+/// the layers that wrap the router from outside ([`request_context`], [`record_metrics`]),
+/// which run before routing and so never see the request's [`MatchedPath`].
+pub async fn note_route(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(req).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
+    response
+}
+
+/// The route that answered `response` (its pattern, `/api/v1/events/{id}`), or `unmatched`.
+fn route_of(response: &Response) -> &str {
+    response
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let response = next.run(req).await;
-    state
-        .metrics
-        .observe_request(&method, &route, response.status().as_u16(), t0.elapsed());
-    response
+        .map_or("unmatched", MatchedPath::as_str)
 }
 
 /// Rewrites error responses that are not JSON (made by axum or tower layers: 405, 408, 413 …)
@@ -380,6 +396,8 @@ pub async fn uniform_errors(req: Request, next: Next) -> Response {
         text
     };
     let mut rewritten = ApiError::Status(status, text).into_response();
+    // What the response carried for the layers outside (the route that answered).
+    *rewritten.extensions_mut() = parts.extensions;
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rewritten.headers_mut().insert(name.clone(), value.clone());

@@ -188,50 +188,63 @@ pub fn router(
             mcp_front::front,
         ));
 
-    api.route(
-        "/api/v1/openapi.json",
-        axum::routing::get(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc.as_ref().clone()) }
-        }),
-    )
-    .merge(mcp)
-    .merge(protected_resource::routes())
-    .merge(dashboard::routes())
-    .fallback(not_found)
-    // Later layers wrap earlier ones: the error-shape rewrite sees what the limit and timeout
-    // layers answer.
-    .layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        http.request_timeout,
-    ))
-    .layer(DefaultBodyLimit::max(http.body_limit))
-    .layer(axum::middleware::from_fn(middleware::uniform_errors))
-    // Inside authorization: limits are per principal.
-    .layer(axum::middleware::from_fn_with_state(
-        layers_state.clone(),
-        middleware::limit,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        layers_state.clone(),
-        middleware::authorize,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        layers_state,
-        middleware::record_metrics,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        Arc::new(browser),
-        middleware::browser_policy,
-    ))
-    // Outside every check that may answer early (the policy, the token): the body is read
-    // (bounded) before any answer, so no answer leaves an unread body on the connection.
-    .layer(axum::middleware::from_fn_with_state(
-        http.body_limit,
-        middleware::read_body,
-    ))
-    .layer(axum::middleware::from_fn(middleware::request_context))
-    .with_state(state)
+    let routes = api
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .merge(mcp)
+        .merge(protected_resource::routes())
+        .merge(dashboard::routes())
+        // The one layer inside routing (around each route and its 405 answer): it tells the
+        // layers outside which route answered.
+        .layer(axum::middleware::from_fn(middleware::note_route))
+        .fallback(not_found)
+        .with_state(state);
+    // The layers wrap the router once, outside routing. `Router::layer` would wrap every
+    // route in each of them, boxed at each level, and axum clones a route's whole stack per
+    // request (and again in each layer's call): ~n² allocations a request for n layers, a
+    // few percent of att's CPU on a routed call (todo/perf.md). Here a request clones plain
+    // structs and the router's `Arc`.
+    // The first layer is the outermost: the error-shape rewrite sees what the limit and
+    // timeout layers answer.
+    let layered = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        // Outside every check that may answer early (the policy, the token): the body is
+        // read (bounded) before any answer, so no answer leaves an unread body on the
+        // connection.
+        .layer(axum::middleware::from_fn_with_state(
+            http.body_limit,
+            middleware::read_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(browser),
+            middleware::browser_policy,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            layers_state.clone(),
+            middleware::record_metrics,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            layers_state.clone(),
+            middleware::authorize,
+        ))
+        // Inside authorization: limits are per principal.
+        .layer(axum::middleware::from_fn_with_state(
+            layers_state,
+            middleware::limit,
+        ))
+        .layer(axum::middleware::from_fn(middleware::uniform_errors))
+        .layer(DefaultBodyLimit::max(http.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            http.request_timeout,
+        ))
+        .service(routes);
+    Router::new().fallback_service(layered)
 }
 
 async fn not_found(method: axum::http::Method, uri: Uri) -> ApiError {
