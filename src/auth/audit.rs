@@ -14,7 +14,6 @@
 //! text cannot fill the log.
 
 use att_runtime::events::{EventSink, NewEvent, Record};
-use serde_json::json;
 
 use super::{Principal, Role};
 
@@ -176,22 +175,33 @@ impl Owned {
             Some((name, role)) => (name.as_str(), Some(*role)),
             None => ("-", None),
         };
-        NewEvent {
-            at: self.at,
-            kind: KIND.to_owned(),
-            data: json!({
-                "principal": principal,
-                "role": role.map(Role::as_str),
-                "surface": self.surface.as_str(),
-                "action": self.action,
-                "target": self.target,
-                "outcome": self.outcome.name(),
-                "status": self.status,
-                "why": self.outcome.why().map(|w| cut(w, WHY_MAX)),
-            }),
-            correlation_id: self.request_id,
-        }
+        // Printed straight from the typed entry (keys sorted, as a `json!` map prints them).
+        let data = EntryData {
+            action: &self.action,
+            outcome: self.outcome.name(),
+            principal,
+            role: role.map(Role::as_str),
+            status: self.status,
+            surface: self.surface.as_str(),
+            target: &self.target,
+            why: self.outcome.why().map(|w| cut(w, WHY_MAX)),
+        };
+        let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
+        NewEvent::printed(self.at, KIND, self.request_id, json)
     }
+}
+
+/// An entry's event payload, as it is printed.
+#[derive(serde::Serialize)]
+struct EntryData<'a> {
+    action: &'a str,
+    outcome: &'static str,
+    principal: &'a str,
+    role: Option<&'static str>,
+    status: Option<u16>,
+    surface: &'static str,
+    target: &'a str,
+    why: Option<String>,
 }
 
 impl Record for Owned {
@@ -287,11 +297,12 @@ mod tests {
         .event();
         assert_eq!(e.kind, KIND);
         assert_eq!(e.correlation_id.as_deref(), Some("s1"));
-        assert_eq!(e.data["principal"], "ci");
-        assert_eq!(e.data["role"], "operator");
-        assert_eq!(e.data["surface"], "mcp");
-        assert_eq!(e.data["outcome"], "failed");
-        let why = e.data["why"].as_str().expect("why");
+        let data = e.payload();
+        assert_eq!(data["principal"], "ci");
+        assert_eq!(data["role"], "operator");
+        assert_eq!(data["surface"], "mcp");
+        assert_eq!(data["outcome"], "failed");
+        let why = data["why"].as_str().expect("why");
         assert!(why.len() <= WHY_MAX + '…'.len_utf8() && why.ends_with('…'));
         let refused = Entry {
             principal: None,
@@ -303,10 +314,11 @@ mod tests {
             request_id: None,
         }
         .event();
-        assert_eq!(refused.data["principal"], "-");
-        assert_eq!(refused.data["role"], serde_json::Value::Null);
-        assert_eq!(refused.data["outcome"], "refused");
-        assert_eq!(refused.data["why"], "unknown credential");
-        assert_eq!(refused.data["status"], 401);
+        let refused = refused.payload();
+        assert_eq!(refused["principal"], "-");
+        assert_eq!(refused["role"], serde_json::Value::Null);
+        assert_eq!(refused["outcome"], "refused");
+        assert_eq!(refused["why"], "unknown credential");
+        assert_eq!(refused["status"], 401);
     }
 }

@@ -223,6 +223,7 @@ impl Tools {
             kind: kind.to_owned(),
             correlation_id: correlation,
             data,
+            printed: None,
         });
     }
 }

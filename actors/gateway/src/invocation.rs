@@ -19,7 +19,6 @@
 use std::sync::Arc;
 
 use att_runtime::events::{EventSink, NewEvent, Record};
-use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::upstream::CallFailure;
@@ -102,23 +101,40 @@ impl Record for Invocation {
 
 impl Invocation {
     fn push_events(self, out: &mut Vec<NewEvent>) {
-        let request_id = self.request_id().to_owned();
-        let Self { method, phases, .. } = self;
-        out.reserve(phases.len());
-        for p in phases {
-            out.push(NewEvent {
-                at: p.at,
-                kind: "invocation".to_owned(),
-                correlation_id: Some(request_id.clone()),
-                data: json!({
-                    "server": p.server, "method": method, "request_id": request_id,
-                    "phase": p.phase,
-                    "error": p.failure.as_ref().map(CallFailure::message),
-                    "error_category": p.failure.as_ref().map(CallFailure::category),
-                }),
-            });
+        let request_id = self.request_id();
+        out.reserve(self.phases.len());
+        for p in &self.phases {
+            let failure = p.failure.as_ref();
+            // Printed straight from the typed phase: no map of values built and dropped per
+            // event. Keys in the order a `json!` map prints them (sorted), as before.
+            let data = PhaseData {
+                error: failure.map(CallFailure::message),
+                error_category: failure.map(CallFailure::category),
+                method: self.method,
+                phase: p.phase,
+                request_id,
+                server: &p.server,
+            };
+            let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
+            out.push(NewEvent::printed(
+                p.at,
+                "invocation",
+                Some(request_id.to_owned()),
+                json,
+            ));
         }
     }
+}
+
+/// One phase's event payload, as it is printed.
+#[derive(serde::Serialize)]
+struct PhaseData<'a> {
+    error: Option<String>,
+    error_category: Option<crate::health::ErrorCategory>,
+    method: &'a str,
+    phase: &'a str,
+    request_id: &'a str,
+    server: &'a str,
 }
 
 /// A record on its way to the writer with the meter that counts it there.
@@ -210,17 +226,19 @@ mod tests {
         let times: Vec<OffsetDateTime> = record.phases.iter().map(|p| p.at).collect();
         let mut events = Vec::new();
         Box::new(record).into_events(&mut events);
+        let data: Vec<serde_json::Value> = events.iter().map(|e| e.payload().into_owned()).collect();
         let rows: Vec<(&str, &str, Option<&str>)> = events
             .iter()
-            .map(|e| {
+            .zip(&data)
+            .map(|(e, data)| {
                 assert_eq!(e.kind, "invocation");
                 assert_eq!(e.correlation_id.as_deref(), Some("r1"));
-                assert_eq!(e.data["method"], "tools/call");
-                assert_eq!(e.data["request_id"], "r1");
+                assert_eq!(data["method"], "tools/call");
+                assert_eq!(data["request_id"], "r1");
                 (
-                    e.data["server"].as_str().unwrap_or_default(),
-                    e.data["phase"].as_str().unwrap_or_default(),
-                    e.data["error"].as_str(),
+                    data["server"].as_str().unwrap_or_default(),
+                    data["phase"].as_str().unwrap_or_default(),
+                    data["error"].as_str(),
                 )
             })
             .collect();
@@ -233,8 +251,13 @@ mod tests {
                 ("b", "invoke_success", None),
             ]
         );
-        assert_eq!(events[1].data["error_category"], "initialize_error");
-        assert_eq!(events[2].data["error_category"], serde_json::Value::Null);
+        assert_eq!(data[1]["error_category"], "initialize_error");
+        assert_eq!(data[2]["error_category"], serde_json::Value::Null);
+        // Every field is there, null or not, and printed as a `json!` map prints it.
+        assert_eq!(
+            events[3].data_text(),
+            r#"{"error":null,"error_category":null,"method":"tools/call","phase":"invoke_success","request_id":"r1","server":"b"}"#
+        );
         assert_eq!(events.iter().map(|e| e.at).collect::<Vec<_>>(), times);
     }
 }

@@ -39,7 +39,7 @@ impl EventStore for PgStore {
                 row.push_bind(to_ms(e.at))
                     .push_bind(e.kind.clone())
                     .push_bind(e.correlation_id.clone())
-                    .push_bind(e.data.to_string())
+                    .push_bind(e.data_text().into_owned())
                     .push_bind(self.node.clone());
             });
             insert.push(" RETURNING id");

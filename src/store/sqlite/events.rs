@@ -24,7 +24,7 @@ impl EventStore for SqliteStore {
                 row.push_bind(to_ms(e.at))
                     .push_bind(e.kind.clone())
                     .push_bind(e.correlation_id.clone())
-                    .push_bind(e.data.to_string())
+                    .push_bind(e.data_text().into_owned())
                     .push_bind(self.node.clone());
             });
             let done = insert.build().execute(&mut *tx).await.map_err(err)?;

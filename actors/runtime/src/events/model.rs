@@ -12,11 +12,49 @@ pub struct NewEvent {
     pub kind: String,
     /// The request or run it belongs to.
     pub correlation_id: Option<String>,
-    /// Kind-specific payload.
+    /// Kind-specific payload (`Null` when it came [`printed`](Self::printed)).
     pub data: serde_json::Value,
+    /// The payload as JSON text, when its maker printed it from a typed record (the event
+    /// writer, for an invocation record or an audit entry): stores write the text as it is,
+    /// and it becomes a value only for someone who reads the event ([`Self::stored`],
+    /// [`Self::payload`]) — a routed call's events are printed once, never built as maps.
+    pub printed: Option<String>,
 }
 
 impl NewEvent {
+    /// An event of `kind` that happened `at`, its payload printed already as `json` (which
+    /// must be a JSON object: made by `serde_json` from a typed value).
+    pub fn printed(
+        at: OffsetDateTime,
+        kind: impl Into<String>,
+        correlation_id: Option<String>,
+        json: String,
+    ) -> Self {
+        Self {
+            at,
+            kind: kind.into(),
+            correlation_id,
+            data: serde_json::Value::Null,
+            printed: Some(json),
+        }
+    }
+
+    /// The payload as JSON text, as stores write it.
+    pub fn data_text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.printed {
+            Some(text) => std::borrow::Cow::Borrowed(text),
+            None => std::borrow::Cow::Owned(self.data.to_string()),
+        }
+    }
+
+    /// The payload as a value.
+    pub fn payload(&self) -> std::borrow::Cow<'_, serde_json::Value> {
+        match &self.printed {
+            Some(text) => std::borrow::Cow::Owned(parse_printed(text)),
+            None => std::borrow::Cow::Borrowed(&self.data),
+        }
+    }
+
     /// `at` as stores keep it: whole milliseconds.
     pub fn stored_at(&self) -> OffsetDateTime {
         let ns = self.at.unix_timestamp_nanos();
@@ -30,10 +68,19 @@ impl NewEvent {
             at: self.stored_at(),
             kind: self.kind,
             correlation_id: self.correlation_id,
-            data: self.data,
+            data: match self.printed {
+                Some(text) => parse_printed(&text),
+                None => self.data,
+            },
             node: None,
         }
     }
+}
+
+/// A printed payload as a value (it was printed by `serde_json`, so it parses; were it not
+/// to, the text is kept as a string rather than lost).
+fn parse_printed(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
 }
 
 /// A new correlation id (a request's, an invocation's): a UUID of version 7, whose first 48
@@ -53,6 +100,7 @@ impl NewEvent {
             kind: kind.into(),
             correlation_id: None,
             data,
+            printed: None,
         }
     }
 

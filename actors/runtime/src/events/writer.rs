@@ -107,12 +107,18 @@ pub(crate) async fn run(
         match store.append_events(&events).await {
             Ok(ids) => {
                 for ((event, ack), id) in events.drain(..).zip(acks.drain(..)).zip(ids) {
+                    // Nobody listening is fine: then an unacknowledged event is not even made
+                    // a stored event (a printed payload stays text). A subscriber that comes
+                    // later reads it from the store, where it already is.
+                    let listening = live.receiver_count() > 0;
+                    if ack.is_none() && !listening {
+                        continue;
+                    }
                     let mut event = event.stored(id);
                     event.node.clone_from(&node);
-                    // Nobody listening is fine.
                     match ack {
                         Some(ack) => {
-                            if live.receiver_count() > 0 {
+                            if listening {
                                 let _ = live.send(event.clone());
                             }
                             let _ = ack.send(Ok(event));
