@@ -440,21 +440,16 @@ pub async fn front(State(front): State<Arc<McpFront>>, mut req: Request, next: N
             );
         }
     };
-    let message = match check_message(&bytes) {
+    let checked = match check_message(&bytes) {
         Ok(m) => m,
         Err(malformed) => return malformed.into_response(),
     };
     // An answer to a question relayed from an upstream: the att waiting for it may be another.
-    if let (Some(shared), Some(id)) = (&front.shared, &session) {
-        shared.answers().forward(id, &message, bytes.len()).await;
+    if let (Some(shared), Some(id), Some(message)) = (&front.shared, &session, &checked.message) {
+        shared.answers().forward(id, message, bytes.len()).await;
     }
     let req = Request::from_parts(parts, Body::from(bytes));
-    let is_initialize = matches!(
-        &message,
-        ClientJsonRpcMessage::Request(r)
-            if matches!(r.request, rmcp::model::ClientRequest::InitializeRequest(_))
-    );
-    if session.is_some() || !is_initialize {
+    if session.is_some() || !checked.is_initialize {
         return next.run(req).await;
     }
     if let Err(refused) = front.reserve(&client).await {
@@ -485,18 +480,14 @@ pub async fn front(State(front): State<Arc<McpFront>>, mut req: Request, next: N
                 ),
             ),
         };
-        let id = match &message {
-            ClientJsonRpcMessage::Request(r) => serde_json::to_value(&r.id).unwrap_or(Value::Null),
-            _ => Value::Null,
-        };
-        let mut response = jsonrpc_error(status, id, -32000, text);
+        let mut response = jsonrpc_error(status, checked.id.unwrap_or(Value::Null), -32000, text);
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return response;
     }
-    let params = match &message {
-        ClientJsonRpcMessage::Request(r) => match &r.request {
+    let params = match &checked.message {
+        Some(ClientJsonRpcMessage::Request(r)) => match &r.request {
             rmcp::model::ClientRequest::InitializeRequest(i) => Some(i.params.clone()),
             _ => None,
         },
@@ -593,8 +584,39 @@ impl Malformed {
     }
 }
 
-/// Parses a POSTed message, or says what is malformed about it.
-fn check_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Malformed> {
+/// What the door reads of a POSTed message.
+#[derive(Debug)]
+struct Checked {
+    /// The request's id, when it is a request.
+    id: Option<Value>,
+    /// Whether it is an `initialize` request.
+    is_initialize: bool,
+    /// The typed message, read only where the door needs more than its envelope: an answer
+    /// (forwarded to the att that asked, in a cluster), `initialize` (its parameters are
+    /// recorded) and the unusual shapes. A call is parsed once more by rmcp, not twice here.
+    message: Option<ClientJsonRpcMessage>,
+}
+
+/// The top-level fields of a message, read without building the rest (`params` stays text).
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, deserialize_with = "present")]
+    jsonrpc: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    method: Option<Value>,
+    #[serde(default, borrow)]
+    params: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A field that is there, `null` included (an absent one is `None` by `default`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// Checks a POSTed message, or says what is malformed about it.
+fn check_message(bytes: &[u8]) -> Result<Checked, Malformed> {
     let bad = |code: i64, message: String| {
         Err(Malformed {
             id: Value::Null,
@@ -602,78 +624,116 @@ fn check_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Malformed> {
             message,
         })
     };
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(e) => return bad(-32700, format!("parse error: the body is not JSON: {e}")),
-    };
-    let Some(object) = value.as_object() else {
+    let envelope: Result<Envelope, _> = serde_json::from_slice(bytes);
+    if let Err(e) = &envelope
+        && (e.is_syntax() || e.is_eof())
+    {
+        return bad(-32700, format!("parse error: the body is not JSON: {e}"));
+    }
+    // Valid JSON from here. A struct also reads from an array: the first byte says which.
+    let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !object {
         return bad(
             -32600,
             "invalid request: expected one JSON-RPC message (an object); batches are not supported"
                 .into(),
         );
+    }
+    let envelope = match envelope {
+        Ok(e) => e,
+        Err(e) => return bad(-32600, format!("invalid request: {e}")),
     };
-    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+    if envelope.jsonrpc.as_ref().and_then(Value::as_str) != Some("2.0") {
         return bad(-32600, "invalid request: `jsonrpc` must be \"2.0\"".into());
     }
-    let id = object.get("id").cloned();
-    if let Some(id) = &id
-        && !(id.is_string() || id.is_i64() || id.is_u64())
+    if let Some(id) = &envelope.id
+        && !(id.is_string() || id.is_i64())
     {
         return bad(
             -32600,
             "invalid request: `id` must be a string or an integer".into(),
         );
     }
-    let method = object
-        .get("method")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    // From the parsed value, not a copy of it (one allocation-heavy clone per call less).
-    let message = match <ClientJsonRpcMessage as serde::Deserialize>::deserialize(&value) {
-        Ok(m) => m,
-        Err(e) => return bad(-32600, format!("invalid request: {e}")),
+    let method = envelope.method.as_ref().and_then(Value::as_str);
+    let params_object = envelope
+        .params
+        .is_none_or(|p| p.get().trim_start().starts_with('{'));
+    let is_initialize = method == Some("initialize") && envelope.id.is_some();
+    let (Some(method), true, false) = (method, params_object, is_initialize) else {
+        // An answer, `initialize`, or an unusual shape: read whole, as rmcp will.
+        let message = match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
+            Ok(m) => m,
+            Err(e) => return bad(-32600, format!("invalid request: {e}")),
+        };
+        // rmcp takes a known method whose parameters do not fit as an unknown ("custom") one.
+        if let (ClientJsonRpcMessage::Request(r), Some(method), Some(id)) =
+            (&message, method, &envelope.id)
+            && matches!(r.request, rmcp::model::ClientRequest::CustomRequest(_))
+            && let Some(problem) = params_problem(method, envelope.params)
+        {
+            return Err(Malformed {
+                id: id.clone(),
+                code: -32602,
+                message: format!("invalid params for `{method}`: {problem}"),
+            });
+        }
+        return Ok(Checked {
+            id: envelope.id,
+            is_initialize,
+            message: Some(message),
+        });
     };
-    // rmcp takes a known method whose parameters do not fit as an unknown ("custom") one.
-    if let (ClientJsonRpcMessage::Request(r), Some(method), Some(id)) = (&message, &method, id)
-        && matches!(r.request, rmcp::model::ClientRequest::CustomRequest(_))
-        && let Some(problem) = params_problem(method, object.get("params"))
+    // A request's parameters are checked against its method's type here: rmcp would take a
+    // known method whose parameters do not fit as an unknown ("custom") one.
+    if let Some(id) = &envelope.id
+        && let Some(problem) = params_problem(method, envelope.params)
     {
         return Err(Malformed {
-            id,
+            id: id.clone(),
             code: -32602,
             message: format!("invalid params for `{method}`: {problem}"),
         });
     }
-    Ok(message)
+    Ok(Checked {
+        id: envelope.id,
+        is_initialize,
+        message: None,
+    })
 }
 
 /// What is wrong with `params` for a method att serves, if it is one.
-fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
+fn params_problem(method: &str, params: Option<&serde_json::value::RawValue>) -> Option<String> {
     use rmcp::model as m;
     fn check<T: serde::de::DeserializeOwned>(
-        method: &str,
-        params: Option<&Value>,
+        method: &'static str,
+        params: Option<&serde_json::value::RawValue>,
     ) -> Option<String> {
-        let request = json!({"method": method, "params": params.cloned().unwrap_or(Value::Null)});
-        serde_json::from_value::<T>(request)
-            .err()
-            .map(|e| e.to_string())
+        // The request as rmcp types it, from the method and the parameters' own text.
+        let params = params.map_or("null", serde_json::value::RawValue::get);
+        let request = format!(r#"{{"method":"{method}","params":{params}}}"#);
+        serde_json::from_str::<T>(&request).err().map(|e| {
+            // The position is in this text, not the caller's: left out.
+            let text = e.to_string();
+            let at = format!(" at line {} column {}", e.line(), e.column());
+            text.strip_suffix(&at).map_or(text.clone(), str::to_owned)
+        })
     }
     #[allow(deprecated)] // logging and subscriptions: used by 2025-11-25 clients
     let problem = match method {
-        "initialize" => check::<m::InitializeRequest>(method, params),
-        "tools/call" => check::<m::CallToolRequest>(method, params),
-        "tools/list" => check::<m::ListToolsRequest>(method, params),
-        "resources/read" => check::<m::ReadResourceRequest>(method, params),
-        "resources/list" => check::<m::ListResourcesRequest>(method, params),
-        "resources/templates/list" => check::<m::ListResourceTemplatesRequest>(method, params),
-        "resources/subscribe" => check::<m::SubscribeRequest>(method, params),
-        "resources/unsubscribe" => check::<m::UnsubscribeRequest>(method, params),
-        "prompts/get" => check::<m::GetPromptRequest>(method, params),
-        "prompts/list" => check::<m::ListPromptsRequest>(method, params),
-        "completion/complete" => check::<m::CompleteRequest>(method, params),
-        "logging/setLevel" => check::<m::SetLevelRequest>(method, params),
+        "initialize" => check::<m::InitializeRequest>("initialize", params),
+        "tools/call" => check::<m::CallToolRequest>("tools/call", params),
+        "tools/list" => check::<m::ListToolsRequest>("tools/list", params),
+        "resources/read" => check::<m::ReadResourceRequest>("resources/read", params),
+        "resources/list" => check::<m::ListResourcesRequest>("resources/list", params),
+        "resources/templates/list" => {
+            check::<m::ListResourceTemplatesRequest>("resources/templates/list", params)
+        }
+        "resources/subscribe" => check::<m::SubscribeRequest>("resources/subscribe", params),
+        "resources/unsubscribe" => check::<m::UnsubscribeRequest>("resources/unsubscribe", params),
+        "prompts/get" => check::<m::GetPromptRequest>("prompts/get", params),
+        "prompts/list" => check::<m::ListPromptsRequest>("prompts/list", params),
+        "completion/complete" => check::<m::CompleteRequest>("completion/complete", params),
+        "logging/setLevel" => check::<m::SetLevelRequest>("logging/setLevel", params),
         _ => None,
     };
     problem
@@ -762,9 +822,40 @@ mod tests {
             (r#"{"jsonrpc":"2.0","id":3,"method":"logging/setLevel","params":{"level":"loudest"}}"#, Some(-32602)),
             (r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{}}"#, Some(-32602)),
             (r#"{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"p","arguments":[1]}}"#, Some(-32602)),
+            (r#"{"jsonrpc":"2.0","id":3,"method":"tools/call"}"#, Some(-32602)),
+            (r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":null}"#, Some(-32602)),
+            (r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":[1]}"#, Some(-32600)),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#, Some(-32602)),
+            (r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, Some(-32600)),
+            (r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"ping"}"#, Some(-32600)),
+            (r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#, Some(-32600)),
+            (r#"{"jsonrpc":"2.0","method":7}"#, Some(-32600)),
+            (r#"5"#, Some(-32600)),
+            (r#"{"jsonrpc":"2.0","id":1} trailing"#, Some(-32700)),
+            (r#"{"jsonrpc":"2.0","id":1}"#, Some(-32600)),
+            (r#"{"jsonrpc":"2.0","id":4,"result":{}}"#, None),
+            (r#"{"jsonrpc":"2.0","id":4,"error":{"code":-1,"message":"no"}}"#, None),
+            (r#" {"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"echo"}}"#, None),
         ];
         for (body, want) in rows {
             assert_eq!(code(body), *want, "{body}");
         }
+        // What the door reads: the id, whether it opens a session, and the typed message only
+        // where it is needed (an answer, `initialize`).
+        let call = check_message(rows[2].0.as_bytes()).expect("a call");
+        assert_eq!(
+            (call.id, call.is_initialize, call.message.is_none()),
+            (Some(json!(2)), false, true)
+        );
+        let opening = check_message(init.as_bytes()).expect("initialize");
+        assert!(opening.is_initialize && opening.message.is_some());
+        let answer = check_message(br#"{"jsonrpc":"2.0","id":4,"result":{}}"#).expect("answer");
+        assert!(answer.message.is_some() && !answer.is_initialize);
+        // A parameters error names the caller's mistake, not a position in att's own text.
+        let wrong =
+            check_message(br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":5}}"#)
+                .expect_err("a bad name");
+        assert!(!wrong.message.contains("line 1"), "{}", wrong.message);
+        assert_eq!(wrong.id, json!(3));
     }
 }

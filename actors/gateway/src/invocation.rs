@@ -226,7 +226,8 @@ mod tests {
         let times: Vec<OffsetDateTime> = record.phases.iter().map(|p| p.at).collect();
         let mut events = Vec::new();
         Box::new(record).into_events(&mut events);
-        let data: Vec<serde_json::Value> = events.iter().map(|e| e.payload().into_owned()).collect();
+        let data: Vec<serde_json::Value> =
+            events.iter().map(|e| e.payload().into_owned()).collect();
         let rows: Vec<(&str, &str, Option<&str>)> = events
             .iter()
             .zip(&data)
