@@ -88,6 +88,12 @@ pub struct FixtureState {
     pub peers: Mutex<Vec<Peer<RoleServer>>>,
     /// The `subscriptions/listen` streams open (2026-07-28 clients).
     pub listeners: Mutex<Vec<rmcp::service::SubscriptionSink>>,
+    /// Listen streams accepted (so acknowledged: rmcp acknowledges before it calls
+    /// `listen`) but not yet in `listeners`; `touch` waits for them, bounded, so that an
+    /// update right after the client heard the acknowledgment reaches its stream.
+    pub listens_opening: AtomicU64,
+    /// Told when a listen stream joins `listeners`.
+    pub listen_opened: tokio::sync::Notify,
     /// Resource subscriptions: (URI, the session's peer).
     pub subscribers: Mutex<Vec<(String, Peer<RoleServer>)>>,
     pub crash_notify: tokio::sync::Notify,
@@ -337,6 +343,17 @@ impl Fixture {
                 .notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri))
                 .await;
         }
+        // A listen stream acknowledged a moment ago may not be in `listeners` yet.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                let opened = self.state.listen_opened.notified();
+                if self.state.listens_opening.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                opened.await;
+            }
+        })
+        .await;
         let sinks = self
             .state
             .listeners
@@ -424,6 +441,7 @@ impl ServerHandler for Fixture {
         &self,
         requested: &rmcp::model::SubscriptionFilter,
     ) -> Option<rmcp::model::SubscriptionFilter> {
+        self.state.listens_opening.fetch_add(1, Ordering::SeqCst);
         Some(requested.clone())
     }
 
@@ -431,6 +449,11 @@ impl ServerHandler for Fixture {
         if let Ok(mut l) = self.state.listeners.lock() {
             l.push(context.sink().clone());
         }
+        let _ = self
+            .state
+            .listens_opening
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        self.state.listen_opened.notify_waiters();
         context.cancelled().await;
         Ok(())
     }
