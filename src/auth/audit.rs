@@ -186,8 +186,7 @@ impl Owned {
             target: &self.target,
             why: self.outcome.why().map(|w| cut(w, WHY_MAX)),
         };
-        let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
-        NewEvent::printed(self.at, KIND, self.request_id, json)
+        NewEvent::printed(self.at, KIND, self.request_id, &data)
     }
 }
 

@@ -115,12 +115,11 @@ impl Invocation {
                 request_id,
                 server: &p.server,
             };
-            let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
             out.push(NewEvent::printed(
                 p.at,
                 "invocation",
                 Some(request_id.to_owned()),
-                json,
+                &data,
             ));
         }
     }

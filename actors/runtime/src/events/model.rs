@@ -22,14 +22,20 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    /// An event of `kind` that happened `at`, its payload printed already as `json` (which
-    /// must be a JSON object: made by `serde_json` from a typed value).
+    /// An event of `kind` that happened `at`, its payload printed now from `payload` (a typed
+    /// value that serializes to a JSON object), never built as a map of values.
     pub fn printed(
         at: OffsetDateTime,
         kind: impl Into<String>,
         correlation_id: Option<String>,
-        json: String,
+        payload: &impl serde::Serialize,
     ) -> Self {
+        // A struct of strings, numbers and options does not fail to print; were one to, the
+        // event still says what it is and when.
+        let json = serde_json::to_string(payload).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "an event payload did not print");
+            "{}".to_owned()
+        });
         Self {
             at,
             kind: kind.into(),
