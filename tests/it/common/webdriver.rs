@@ -118,6 +118,19 @@ impl Browser {
     }
 
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        match self.try_cmd(method.clone(), path, body).await {
+            Ok(v) => v,
+            Err((err, message)) => panic!("{method} {path}: {err}: {message}"),
+        }
+    }
+
+    /// A command, or WebDriver's error name and message.
+    async fn try_cmd(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, (String, Value)> {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.session));
@@ -132,9 +145,9 @@ impl Browser {
             .await
             .expect("WebDriver JSON");
         if let Some(err) = r["value"]["error"].as_str() {
-            panic!("{method} {path}: {err}: {}", r["value"]["message"]);
+            return Err((err.to_owned(), r["value"]["message"].clone()));
         }
-        r["value"].clone()
+        Ok(r["value"].clone())
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -157,10 +170,26 @@ impl Browser {
             .to_owned()
     }
 
-    /// Clicks the element matching `css`.
+    /// Clicks the element matching `css`. A live region refreshed between finding the
+    /// element and clicking it (the dashboard fetches its regions again when its event stream
+    /// opens) leaves a stale reference: the element is found again, a few times at most.
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.post(&format!("/element/{id}/click"), json!({})).await;
+        for _ in 0..5 {
+            let id = self.find(css).await;
+            match self
+                .try_cmd(
+                    reqwest::Method::POST,
+                    &format!("/element/{id}/click"),
+                    Some(json!({})),
+                )
+                .await
+            {
+                Ok(_) => return,
+                Err((err, _)) if err == "stale element reference" => continue,
+                Err((err, message)) => panic!("click `{css}`: {err}: {message}"),
+            }
+        }
+        panic!("click `{css}`: the element was replaced five times in a row");
     }
 
     /// Types `text` into the element matching `css` (keys, as a person would).
