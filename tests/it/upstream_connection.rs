@@ -272,3 +272,95 @@ async fn a_stdio_server_that_never_answers_initialize_times_out_and_is_killed() 
         .expect("pid");
     wait_dead(u64::from(pid)).await;
 }
+
+/// A server may end a request's event stream before the reply (after a priming event with
+/// an id and a `retry` delay) and let the client resume it with `Last-Event-ID`: the call gets
+/// its reply from the resumed stream, and the session goes on serving.
+#[tokio::test]
+async fn a_reply_stream_the_server_ends_early_is_resumed_from_its_last_event() {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // The fixture, with the resumes it has answered counted (once a resume's response is
+    // out, the resumed stream is attached: what the server sends then goes on it).
+    let fixture = common::fixture::Fixture::new("polled", common::fixture::CrashMode::Flag);
+    let sessions = std::sync::Arc::new(LocalSessionManager::default());
+    let served = fixture.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(served.clone()),
+        sessions.clone(),
+        StreamableHttpServerConfig::default(),
+    );
+    let resumed = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = resumed.clone();
+    let app = axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let counter = counter.clone();
+                async move {
+                    let resume = request.headers().contains_key("last-event-id");
+                    let response = next.run(request).await;
+                    if resume {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    response
+                }
+            },
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(att::http::listener::with_nodelay(listener), app).await;
+    });
+
+    let (tx, _notices) = mpsc::unbounded_channel();
+    let c = connection::connect(&spec(json!({"name": "polled", "url": url})), tx)
+        .await
+        .expect("connects");
+    let state = fixture.state.clone();
+    let call = c.call_tool("hold", None, SECOND * 30);
+    let end_then_release = async {
+        common::eventually("the call is held", SECOND * 10, || async {
+            (state.in_flight.load(Ordering::SeqCst) == 1).then_some(())
+        })
+        .await;
+        let open = sessions.sessions.read().await;
+        assert_eq!(open.len(), 1, "one session");
+        for session in open.values() {
+            // The held call's stream is the only one open (the server numbers them from 0).
+            for stream in 0..16 {
+                let _ = session
+                    .close_sse_stream(stream, Some(Duration::from_millis(20)))
+                    .await;
+            }
+        }
+        drop(open);
+        common::eventually("the stream is resumed", SECOND * 10, || async {
+            (resumed.load(Ordering::SeqCst) > 0).then_some(())
+        })
+        .await;
+        state.release();
+    };
+    let (held, ()) = tokio::join!(call, end_then_release);
+    let held = held.expect("the reply, from the resumed stream");
+    assert_eq!(
+        held.structured_content,
+        Some(json!({"server": "polled", "text": "released"}))
+    );
+    let after = c
+        .call_tool("echo", args(json!({"text": "after"})), SECOND * 5)
+        .await
+        .expect("the session still serves");
+    assert_eq!(
+        after.structured_content,
+        Some(json!({"server": "polled", "text": "after"}))
+    );
+    c.close().await;
+    server.abort();
+}

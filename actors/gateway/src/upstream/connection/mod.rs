@@ -22,12 +22,14 @@
 //! which rmcp lacks), [`child`] (a stdio child's process group
 //! and stderr), [`client`] (att's rmcp client handler), [`relay`] (what the upstream says
 //! and asks during a call, passed on to the call's client), [`requests`] (typed requests
-//! with deadlines), [`propagate`] (the trace context each request carries, in `_meta` and
+//! with deadlines), [`direct`] (a warm request on a streamable-HTTP session, posted by att
+//! itself and its reply read in the calling task), [`propagate`] (the trace context each request carries, in `_meta` and
 //! HTTP headers) and [`classify`] (rmcp errors as [`CallFailure`]s).
 
 mod child;
 mod classify;
 mod client;
+mod direct;
 mod era;
 mod listen;
 mod open;
@@ -43,13 +45,13 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
-    ClientRequest, ClientResult, CompleteRequest, CompleteRequestParams, CompleteResult,
-    ElicitRequest, ElicitRequestParams, ElicitResult, ErrorCode, GetExtensions, GetMeta,
-    GetPromptRequest, GetPromptRequestParams, Implementation, JsonObject, ListPromptsRequest,
-    ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
-    PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion, ReadResourceRequest,
-    ReadResourceRequestParams, RequestId, ServerRequest, ServerResult, SubscribeRequestParams,
-    UnsubscribeRequestParams,
+    ClientJsonRpcMessage, ClientRequest, ClientResult, CompleteRequest, CompleteRequestParams,
+    CompleteResult, ElicitRequest, ElicitRequestParams, ElicitResult, ErrorCode, GetExtensions,
+    GetMeta, GetPromptRequest, GetPromptRequestParams, Implementation, JsonObject,
+    ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest,
+    PaginatedRequestParams, PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ReadResourceRequest, ReadResourceRequestParams, RequestId, ServerRequest, ServerResult,
+    SubscribeRequestParams, UnsubscribeRequestParams,
 };
 // Deprecated by SEP-2577 / the 2026-07-28 protocol; the protocol att speaks upstream
 // (2025-11-25) has them.
@@ -134,6 +136,8 @@ pub struct Connection {
     handed: relay::Handed,
     /// The `subscriptions/listen` stream of a 2026-07-28 session ([`listen`]), closed with it.
     listening: Option<listen::Listening>,
+    /// A streamable-HTTP session's own requests ([`direct`]).
+    direct: Option<direct::Direct>,
 }
 
 /// A task that ends when its owner goes.

@@ -121,13 +121,22 @@ async fn open(
     };
     let child = Arc::new(ChildWatch::default());
     let tap = |inner| parts.tap(inner);
+    let mut direct = None;
     let (service, http, process) = match &spec.transport {
         Transport::Http { url, headers } => {
             let bearer = match &spec.oauth {
                 Some(o) => Some(oauth_token(spec, o).await?),
                 None => None,
             };
-            let transport = tap(http_transport(spec, url, headers, bearer)?);
+            let http = http_transport(spec, url, headers, bearer)?;
+            let (inbox, taken) = mpsc::channel(super::direct::INBOX);
+            let transport = tap(http.transport).with_inbox(taken);
+            direct = Some(super::direct::Direct::new(
+                http.client,
+                http.route,
+                inbox,
+                parts.clone(),
+            ));
             let serve = handler.serve_with_lifecycle(transport, lifecycle);
             let opened = handshake(serve, deadline, true).await;
             if let (Err(_), Some(o)) = (&opened, &spec.oauth) {
@@ -196,6 +205,7 @@ async fn open(
         relays,
         handed: parts.handed.clone(),
         listening: None,
+        direct,
     };
     follow_up(&mut connection, spec, notices, &subscriptions).await;
     Ok(connection)
@@ -259,15 +269,26 @@ fn http_client(
     Ok((client, map))
 }
 
+/// A streamable-HTTP session's transport, and what att's own requests on it need.
+struct HttpParts {
+    transport: StreamableHttpClientTransport<super::propagate::TracedHttp>,
+    /// The transport's HTTP client.
+    client: reqwest::Client,
+    /// The session's route, noted by the transport once the session is initialized.
+    route: Arc<std::sync::OnceLock<super::direct::Route>>,
+}
+
 /// The rmcp streamable-HTTP client transport for `spec`'s URL with the operator's headers
-/// ([`http_client`]), no silent re-initialize on an expired session, bounded SSE reconnects.
+/// ([`http_client`]), no silent re-initialize on an expired session, bounded SSE reconnects;
+/// with its HTTP client and the route it notes once initialized ([`super::direct`]).
 fn http_transport(
     spec: &UpstreamSpec,
     url: &str,
     headers: &std::collections::BTreeMap<String, String>,
     bearer: Option<String>,
-) -> Result<StreamableHttpClientTransport<super::propagate::TracedHttp>, CallFailure> {
+) -> Result<HttpParts, CallFailure> {
     let (client, headers) = http_client(spec, headers, bearer)?;
+    let route = Arc::new(std::sync::OnceLock::new());
     let map: HashMap<_, _> = headers
         .into_iter()
         .filter_map(|(k, v)| Some((k?, v)))
@@ -279,10 +300,15 @@ fn http_transport(
         .custom_headers(map)
         .reinit_on_expired_session(false);
     config.retry_config = Arc::new(retry);
-    Ok(StreamableHttpClientTransport::with_client(
-        super::propagate::TracedHttp(client),
+    let transport = StreamableHttpClientTransport::with_client(
+        super::propagate::TracedHttp(client.clone(), route.clone()),
         config,
-    ))
+    );
+    Ok(HttpParts {
+        transport,
+        client,
+        route,
+    })
 }
 
 /// The bearer token of `spec`'s `oauth` table, valid for at least a session's life, fetched

@@ -60,8 +60,13 @@ pub(super) fn headers_of(message: &ClientJsonRpcMessage) -> Vec<(HeaderName, Hea
 }
 
 /// att's streamable-HTTP client: reqwest's, plus each request's trace context as headers.
+/// It also notes the session's route (its URL, session id and headers) when rmcp posts
+/// `notifications/initialized`, for the warm requests att makes itself ([`super::direct`]).
 #[derive(Clone)]
-pub(super) struct TracedHttp(pub(super) reqwest::Client);
+pub(super) struct TracedHttp(
+    pub(super) reqwest::Client,
+    pub(super) Arc<std::sync::OnceLock<super::direct::Route>>,
+);
 
 impl StreamableHttpClient for TracedHttp {
     type Error = reqwest::Error;
@@ -116,6 +121,13 @@ impl StreamableHttpClient for TracedHttp {
         mut custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        if let Some(session) = &session_id
+            && super::direct::opens_route(&message)
+            && let Some(route) =
+                super::direct::Route::new(&uri, session, auth_header.as_deref(), &custom_headers)
+        {
+            let _ = self.1.set(route);
+        }
         custom_headers.extend(headers_of(&message));
         self.0
             .post_message_with_response_limits(

@@ -103,12 +103,15 @@ pub(super) type Relays = Arc<Mutex<HashMap<ProgressToken, Relayed>>>;
 /// interop script's SDK clients); queued here, they keep the upstream's order and a call
 /// flushes its outbox before it answers.
 ///
-/// It also keeps the ids of the requests it handed on to be sent ([`Handed`]).
+/// It also keeps the ids of the requests it handed on to be sent ([`Handed`]), and takes
+/// what att's own requests read on their response streams ([`super::direct`]) from its
+/// inbox: those messages were seen already, in order, by the request that read them.
 pub(super) struct Tap<T> {
     pub(super) inner: T,
     pub(super) relays: Relays,
     pub(super) subscriptions: Arc<Subscriptions>,
     pub(super) handed: Handed,
+    pub(super) inbox: Option<mpsc::Receiver<rmcp::model::ServerJsonRpcMessage>>,
 }
 
 /// The ids of the requests a session's [`Tap`] handed to its transport to send, until their
@@ -134,7 +137,26 @@ impl TapParts {
             relays: self.relays.clone(),
             subscriptions: self.subscriptions.clone(),
             handed: self.handed.clone(),
+            inbox: None,
         }
+    }
+
+    /// Passes on what a notification from the upstream means to att: a subscribed
+    /// resource's update, a relayed call's progress, log messages for relayed calls.
+    #[allow(deprecated)]
+    pub(super) fn observe(&self, notification: &rmcp::model::ServerNotification) {
+        observe(&self.relays, &self.subscriptions, notification);
+    }
+}
+
+impl<T> Tap<T> {
+    /// The tap, also taking the messages `inbox` brings.
+    pub(super) fn with_inbox(
+        mut self,
+        inbox: mpsc::Receiver<rmcp::model::ServerJsonRpcMessage>,
+    ) -> Self {
+        self.inbox = Some(inbox);
+        self
     }
 }
 
@@ -180,7 +202,24 @@ impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleC
         &mut self,
     ) -> impl Future<Output = Option<rmcp::service::RxJsonRpcMessage<RoleClient>>> + Send {
         async move {
-            let message = self.inner.receive().await?;
+            let Self { inner, inbox, .. } = self;
+            let from_inbox = match inbox {
+                Some(rx) => tokio::select! {
+                    biased;
+                    m = inner.receive() => Err(m),
+                    m = rx.recv() => Ok(m),
+                },
+                None => Err(inner.receive().await),
+            };
+            let message = match from_inbox {
+                Ok(Some(message)) => return Some(message),
+                // Nothing more can come in: read the transport alone.
+                Ok(None) => {
+                    self.inbox = None;
+                    self.inner.receive().await?
+                }
+                Err(message) => message?,
+            };
             match &message {
                 rmcp::model::JsonRpcMessage::Notification(n) => self.tap(&n.notification),
                 rmcp::model::JsonRpcMessage::Response(r) => self.answered(&r.id),
@@ -205,35 +244,44 @@ impl<T> Tap<T> {
         held(&self.handed).remove(id);
     }
 
-    #[allow(deprecated)]
     fn tap(&self, notification: &rmcp::model::ServerNotification) {
-        use rmcp::model::ServerNotification as N;
-        if let N::ResourceUpdatedNotification(u) = notification {
-            self.subscriptions.publish(&u.params.uri);
-            return;
+        observe(&self.relays, &self.subscriptions, notification);
+    }
+}
+
+/// What [`TapParts::observe`] does.
+#[allow(deprecated)]
+fn observe(
+    relays: &Relays,
+    subscriptions: &Subscriptions,
+    notification: &rmcp::model::ServerNotification,
+) {
+    use rmcp::model::ServerNotification as N;
+    if let N::ResourceUpdatedNotification(u) = notification {
+        subscriptions.publish(&u.params.uri);
+        return;
+    }
+    let mut relays = relays.lock().unwrap_or_else(|p| p.into_inner());
+    match notification {
+        N::ProgressNotification(p) => {
+            if let Some(call) = relays.get_mut(&p.params.progress_token) {
+                let _ = call.outbox().send(Outgoing::Progress(p.params.clone()));
+            }
         }
-        let mut relays = self.relays.lock().unwrap_or_else(|p| p.into_inner());
-        match notification {
-            N::ProgressNotification(p) => {
-                if let Some(call) = relays.get_mut(&p.params.progress_token) {
-                    let _ = call.outbox().send(Outgoing::Progress(p.params.clone()));
+        // MCP log messages carry no request id: every relayed call on this session
+        // whose client wants the level gets them.
+        N::LoggingMessageNotification(l) => {
+            for call in relays.values_mut() {
+                if call
+                    .relay
+                    .log_level
+                    .is_none_or(|min| severity(l.params.level) >= severity(min))
+                {
+                    let _ = call.outbox().send(Outgoing::Log(l.params.clone()));
                 }
             }
-            // MCP log messages carry no request id: every relayed call on this session
-            // whose client wants the level gets them.
-            N::LoggingMessageNotification(l) => {
-                for call in relays.values_mut() {
-                    if call
-                        .relay
-                        .log_level
-                        .is_none_or(|min| severity(l.params.level) >= severity(min))
-                    {
-                        let _ = call.outbox().send(Outgoing::Log(l.params.clone()));
-                    }
-                }
-            }
-            _ => {}
         }
+        _ => {}
     }
 }
 

@@ -211,6 +211,13 @@ impl Connection {
                 ))
                 .await);
         }
+        if let Some(direct) = self.direct.as_ref().filter(|_| !self.per_request())
+            && let Some(route) = direct.route()
+        {
+            return self
+                .exchange_direct(direct, route, request, deadline, relay)
+                .await;
+        }
         let sent = self
             .service
             .peer()
@@ -227,31 +234,12 @@ impl Connection {
         let handed = super::relay::HandedGuard(self.handed.clone(), handle.id.clone());
         // rmcp puts its own progress token on every request; the handle says which, so the
         // upstream's progress for it can be found and sent on under the client's token.
-        let relayed = relay.map(|relay| {
-            self.relays
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(
-                    handle.progress_token.clone(),
-                    Relayed {
-                        outbox: None,
-                        relay: relay.clone(),
-                        upstream_id: handle.id.clone(),
-                    },
-                );
-            RelayGuard(self.relays.clone(), handle.progress_token.clone())
-        });
+        let relayed = relay.map(|relay| self.relay(relay, &handle.progress_token, &handle.id));
         // A raw handle sends no cancel when dropped (a caller that went away): this does.
         let mut abandon = CancelOnDrop(Some((self.service.peer().clone(), handle.id.clone())));
         let reply = handle.await_response().await;
         abandon.0 = None;
-        // What the upstream sent before its reply reaches the client before att's reply.
-        if let Some(outbox) = relayed.and_then(RelayGuard::finish) {
-            let (done, flushed) = tokio::sync::oneshot::channel();
-            if outbox.send(Outgoing::Flush(done)).is_ok() {
-                let _ = tokio::time::timeout(Duration::from_secs(2), flushed).await;
-            }
-        }
+        flush(relayed).await;
         match reply {
             Ok(r) => Ok(r),
             Err(ServiceError::TransportClosed) if !handed.was_handed() => {
@@ -259,6 +247,58 @@ impl Connection {
             }
             Err(e) => Err(self.failed(self.classify(e)).await),
         }
+    }
+
+    /// [`Self::exchange`] on a route att posts to itself ([`super::direct`]): the same
+    /// deadline, relay, cancel when the caller goes away, and failures.
+    async fn exchange_direct(
+        &self,
+        direct: &super::direct::Direct,
+        route: &super::direct::Route,
+        mut request: ClientRequest,
+        deadline: Duration,
+        relay: Option<&Relay>,
+    ) -> Result<ServerResult, CallFailure> {
+        let id = direct.next_id();
+        // Progress is asked for only for a client that may want it, under the request's id.
+        let relayed = relay.map(|relay| {
+            let token = ProgressToken(id.clone());
+            request.get_meta_mut().set_progress_token(token.clone());
+            self.relay(relay, &token, &id)
+        });
+        let message =
+            ClientJsonRpcMessage::Request(rmcp::model::JsonRpcRequest::new(id.clone(), request));
+        // Armed from the start: a cancel for a request the server never saw is ignored.
+        let mut abandon = CancelOnDrop(Some((self.service.peer().clone(), id.clone())));
+        let reply = tokio::time::timeout(deadline, direct.exchange(route, &message, &id)).await;
+        let reply = match reply {
+            Ok(reply) => {
+                abandon.0 = None;
+                reply
+            }
+            // `abandon` cancels it upstream.
+            Err(_) => Err(CallFailure::Timeout {
+                after_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+            }),
+        };
+        flush(relayed).await;
+        reply
+    }
+
+    /// Registers a call made for `relay`'s client, as request `id` with progress `token`.
+    fn relay(&self, relay: &Relay, token: &ProgressToken, id: &RequestId) -> RelayGuard {
+        self.relays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                token.clone(),
+                Relayed {
+                    outbox: None,
+                    relay: relay.clone(),
+                    upstream_id: id.clone(),
+                },
+            );
+        RelayGuard(self.relays.clone(), token.clone())
     }
 
     /// The whole catalog: every page of each list the server's capabilities announce, each
@@ -376,6 +416,17 @@ impl Connection {
         match self.pid() {
             Some(pid) if transport => died(failure, pid, &self.child).await,
             _ => failure,
+        }
+    }
+}
+
+/// Ends a relayed call: what the upstream sent before its reply reaches the client before
+/// att's reply.
+async fn flush(relayed: Option<RelayGuard>) {
+    if let Some(outbox) = relayed.and_then(RelayGuard::finish) {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if outbox.send(Outgoing::Flush(done)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), flushed).await;
         }
     }
 }

@@ -26,7 +26,7 @@
 //! The HTTP client and headers are the streamable HTTP transport's ([`super::open`] builds
 //! both), so TLS settings and same-origin redirects apply alike.
 
-mod events;
+pub(super) mod events;
 
 use std::sync::Arc;
 use std::time::Duration;

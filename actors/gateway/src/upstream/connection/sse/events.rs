@@ -3,7 +3,9 @@
 //! The parser follows the WHATWG event-stream rules that matter to MCP: lines end in LF,
 //! CR LF or CR (a CR at a chunk's end waits for the next chunk's LF); a blank line dispatches
 //! the event; `event:` names it (`message` when absent); `data:` lines are joined with LF;
-//! one space after the colon is dropped; `:` lines are comments; `id:`, `retry:` and unknown
+//! one space after the colon is dropped; `:` lines are comments; `id:` sets the last event id
+//! (taken at the next dispatch, even of an event without data, as a stream resumed with
+//! `Last-Event-ID` needs), `retry:` with digits only sets the reconnection delay; unknown
 //! fields are ignored, never an error — a server's odd line must not end a session. An event
 //! (its pending line included) over the limit is an error: without the bound, a server that
 //! never sends a blank line would grow att's memory until it runs out. Pure: bytes in,
@@ -34,6 +36,9 @@ pub(crate) struct EventReader {
     after_cr: bool,
     name: Option<String>,
     data: Option<String>,
+    id_buffer: Option<String>,
+    last_id: Option<String>,
+    retry_ms: Option<u64>,
 }
 
 impl EventReader {
@@ -45,7 +50,30 @@ impl EventReader {
             after_cr: false,
             name: None,
             data: None,
+            id_buffer: None,
+            last_id: None,
+            retry_ms: None,
         }
+    }
+
+    /// The id of the last event dispatched (`None` before any, or after an empty `id:`).
+    pub(crate) fn last_id(&self) -> Option<&str> {
+        self.last_id.as_deref()
+    }
+
+    /// Reads a new stream of the same source (one resumed with `Last-Event-ID`): what the
+    /// old one left unfinished is dropped; the last event id and the retry delay stay.
+    pub(crate) fn next_stream(&mut self) {
+        self.line.clear();
+        self.after_cr = false;
+        self.name = None;
+        self.data = None;
+        self.id_buffer = self.last_id.clone();
+    }
+
+    /// The reconnection delay the server last asked for with `retry:`, in milliseconds.
+    pub(crate) fn retry_ms(&self) -> Option<u64> {
+        self.retry_ms
     }
 
     /// Feeds `chunk`; every event it completes is pushed onto `out`, in order.
@@ -83,6 +111,7 @@ impl EventReader {
         self.line.len()
             + self.data.as_ref().map_or(0, String::len)
             + self.name.as_ref().map_or(0, String::len)
+            + self.id_buffer.as_ref().map_or(0, String::len)
     }
 
     fn check(&self) -> Result<(), TooLarge> {
@@ -94,6 +123,9 @@ impl EventReader {
 
     fn on_line(&mut self, line: &[u8], out: &mut Vec<Event>) {
         if line.is_empty() {
+            if self.id_buffer.is_some() {
+                self.last_id = self.id_buffer.clone().filter(|id| !id.is_empty());
+            }
             if let Some(data) = self.data.take() {
                 out.push(Event {
                     name: self.name.take().unwrap_or_else(|| "message".into()),
@@ -121,6 +153,13 @@ impl EventReader {
                 }
                 None => self.data = Some(value.into_owned()),
             },
+            b"id" if !value.contains('\0') => {
+                // Bounded like the event: `check` counts it.
+                self.id_buffer = Some(value.into_owned());
+            }
+            b"retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.retry_ms = value.parse().ok();
+            }
             _ => {}
         }
     }
@@ -185,6 +224,55 @@ mod tests {
                 "{chunks:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_last_event_id_and_the_retry_delay_are_kept_for_a_resume() {
+        /// The chunks fed, the last event id and the retry delay after them.
+        type Case<'a> = (&'a [&'a [u8]], Option<&'a str>, Option<u64>);
+        let table: &[Case] = &[
+            (&[b"data: a\n\n"], None, None),
+            // A priming event: an id and no data still sets the last id.
+            (&[b"id: p1\nretry: 500\n\n"], Some("p1"), Some(500)),
+            (&[b"id: 1\ndata: a\n\nid: 2\ndata: b\n\n"], Some("2"), None),
+            // Not dispatched yet: the id waits for its blank line.
+            (&[b"id: 1\ndata: a\n\nid: 2\ndata: b\n"], Some("1"), None),
+            // The id carries over to later events that name none.
+            (&[b"id: 1\ndata: a\n\ndata: b\n\n"], Some("1"), None),
+            // An empty id resets it; an id with NUL is ignored.
+            (&[b"id: 1\n\nid\n\n"], None, None),
+            (&[b"id: 1\n\nid: a\0b\n\n"], Some("1"), None),
+            // Only digits are a delay.
+            (&[b"retry: 5s\n\nretry: -1\n\n"], None, None),
+            (&[b"retry: 20\n\nretry: x\n\n"], None, Some(20)),
+        ];
+        for (chunks, id, retry) in table {
+            let mut reader = EventReader::new(1 << 10);
+            let mut out = Vec::new();
+            for chunk in *chunks {
+                reader.feed(chunk, &mut out).expect("within the limit");
+            }
+            assert_eq!(reader.last_id(), *id, "{chunks:?}");
+            assert_eq!(reader.retry_ms(), *retry, "{chunks:?}");
+        }
+    }
+
+    #[test]
+    fn a_resumed_stream_drops_the_unfinished_event_and_keeps_the_last_id() {
+        let mut reader = EventReader::new(1 << 10);
+        let mut out = Vec::new();
+        reader
+            .feed(b"retry: 9\nid: 1\ndata: a\n\nid: 2\ndata: cut", &mut out)
+            .expect("within the limit");
+        reader.next_stream();
+        reader
+            .feed(b" off\n\ndata: b\n\n", &mut out)
+            .expect("within the limit");
+        let got: Vec<_> = out.into_iter().map(|e| e.data).collect();
+        // The cut event is gone; its first line's rest is a field named " off", ignored.
+        assert_eq!(got, ["a", "b"]);
+        assert_eq!(reader.last_id(), Some("1"));
+        assert_eq!(reader.retry_ms(), Some(9));
     }
 
     #[test]
