@@ -325,7 +325,11 @@ impl Invoker {
             let t0 = Instant::now();
             calls_made += 1;
             let span = call_span(&server, request, calls_made);
-            let (result, safe) = call(&ready, request, relay).instrument(span.clone()).await;
+            // Boxed: the upstream call is most of this future's size (17 KiB inline), which
+            // every future above it, up to the HTTP handler's, would otherwise hold and copy
+            // as it is built and moved (memcpy was 9% of att's instructions per call).
+            let (result, safe) =
+                Box::pin(call(&ready, request, relay).instrument(span.clone())).await;
             match &result {
                 Ok(_) => span.record("outcome", "success"),
                 Err(failure) => span

@@ -19,8 +19,6 @@ use crate::store::records::{err, payload_field, to_ms};
 
 /// The advisory lock key that orders appends to the event log (`att_events` in ASCII).
 const APPEND_LOCK: i64 = 0x6174_745f_6576_7473;
-/// Rows per INSERT statement (5 parameters each, far below PostgreSQL's 65,535).
-const ROWS_PER_STATEMENT: usize = 200;
 
 #[async_trait::async_trait]
 impl EventStore for PgStore {
@@ -32,7 +30,7 @@ impl EventStore for PgStore {
             .await
             .map_err(err)?;
         let mut ids = Vec::with_capacity(events.len());
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        for chunk in event_query::insert_chunks(events) {
             let mut insert =
                 QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data, node) ");
             insert.push_values(chunk, |mut row, e| {

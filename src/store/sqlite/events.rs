@@ -10,14 +10,13 @@ use crate::store::records::{err, payload_field, to_ms};
 #[async_trait::async_trait]
 impl EventStore for SqliteStore {
     async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>, StoreError> {
-        // One multi-row INSERT per chunk: sqlx's per-statement cost, not SQLite's, dominated
-        // row-at-a-time writes (see todo/perf.md). In this single-writer transaction the
-        // AUTOINCREMENT ids of one statement are consecutive, in VALUES order, ending at
-        // last_insert_rowid.
-        const ROWS_PER_STATEMENT: usize = 200;
+        // Multi-row INSERTs of a few fixed sizes (`insert_chunks`): sqlx's per-statement cost,
+        // not SQLite's, dominated row-at-a-time writes (see todo/perf.md). In this
+        // single-writer transaction the AUTOINCREMENT ids of one statement are consecutive,
+        // in VALUES order, ending at last_insert_rowid.
         let mut tx = self.pool.begin().await.map_err(err)?;
         let mut ids = Vec::with_capacity(events.len());
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        for chunk in event_query::insert_chunks(events) {
             let mut insert =
                 QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data, node) ");
             insert.push_values(chunk, |mut row, e| {
