@@ -278,27 +278,14 @@ async fn a_stdio_server_that_never_answers_initialize_times_out_and_is_killed() 
 /// its reply from the resumed stream, and the session goes on serving.
 #[tokio::test]
 async fn a_reply_stream_the_server_ends_early_is_resumed_from_its_last_event() {
-    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService,
-    };
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     // The fixture, with the resumes it has answered counted (once a resume's response is
     // out, the resumed stream is attached: what the server sends then goes on it).
-    let fixture = common::fixture::Fixture::new("polled", common::fixture::CrashMode::Flag);
-    let sessions = std::sync::Arc::new(LocalSessionManager::default());
-    let served = fixture.clone();
-    let service = StreamableHttpService::new(
-        move || Ok(served.clone()),
-        sessions.clone(),
-        StreamableHttpServerConfig::default(),
-    );
     let resumed = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = resumed.clone();
-    let app = axum::Router::new()
-        .nest_service("/mcp", service)
-        .layer(axum::middleware::from_fn(
+    let served = common::serve_fixture_with("polled", |app| {
+        app.layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
                 let counter = counter.clone();
                 async move {
@@ -310,20 +297,15 @@ async fn a_reply_stream_the_server_ends_early_is_resumed_from_its_last_event() {
                     response
                 }
             },
-        ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(att::http::listener::with_nodelay(listener), app).await;
-    });
-
+        ))
+    })
+    .await;
+    let (url, sessions) = (served.url.clone(), served.sessions.clone());
     let (tx, _notices) = mpsc::unbounded_channel();
     let c = connection::connect(&spec(json!({"name": "polled", "url": url})), tx)
         .await
         .expect("connects");
-    let state = fixture.state.clone();
+    let state = served.fixture.state.clone();
     let call = c.call_tool("hold", None, SECOND * 30);
     let end_then_release = async {
         common::eventually("the call is held", SECOND * 10, || async {
@@ -362,5 +344,4 @@ async fn a_reply_stream_the_server_ends_early_is_resumed_from_its_last_event() {
         Some(json!({"server": "polled", "text": "after"}))
     );
     c.close().await;
-    server.abort();
 }

@@ -250,6 +250,15 @@ impl ServedFixture {
 
 /// Serves a fixture called `name`; `crash` makes it stop answering (the process stays).
 pub async fn serve_fixture(name: &str) -> ServedFixture {
+    serve_fixture_with(name, |app| app).await
+}
+
+/// [`serve_fixture`], its router (the fixture at `/mcp`) first passed through `wrap` (a test
+/// layer that watches or changes requests).
+pub async fn serve_fixture_with(
+    name: &str,
+    wrap: impl FnOnce(axum::Router) -> axum::Router,
+) -> ServedFixture {
     use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
     use rmcp::transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService,
@@ -267,12 +276,9 @@ pub async fn serve_fixture(name: &str) -> ServedFixture {
         .await
         .expect("bind");
     let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let app = wrap(axum::Router::new().nest_service("/mcp", service));
     let task = tokio::spawn(async move {
-        let _ = axum::serve(
-            att::http::listener::with_nodelay(listener),
-            axum::Router::new().nest_service("/mcp", service),
-        )
-        .await;
+        let _ = axum::serve(att::http::listener::with_nodelay(listener), app).await;
     });
     ServedFixture {
         fixture,
