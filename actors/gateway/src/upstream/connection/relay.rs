@@ -203,6 +203,8 @@ impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleC
     ) -> impl Future<Output = Option<rmcp::service::RxJsonRpcMessage<RoleClient>>> + Send {
         async move {
             let Self { inner, inbox, .. } = self;
+            // Only a streamable-HTTP session has an inbox; its transport receives from a
+            // channel, so dropping its `receive` when the inbox wins loses nothing.
             let from_inbox = match inbox {
                 Some(rx) => tokio::select! {
                     biased;
