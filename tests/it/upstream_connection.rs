@@ -345,3 +345,54 @@ async fn a_reply_stream_the_server_ends_early_is_resumed_from_its_last_event() {
     );
     c.close().await;
 }
+
+/// An upstream whose endpoint moved: `POST /old` answers `307` to `/mcp` (as a server mounted
+/// at a path with a trailing slash does). rmcp's requests follow it (reqwest); att's own warm
+/// requests go through its plain-HTTP client, which does not follow redirects: the redirected
+/// call was not served, so it is sent again through reqwest, and the session's later calls go
+/// that way too. Every call is answered once.
+#[tokio::test]
+async fn a_session_whose_posts_are_redirected_is_served_through_the_redirect() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let redirected = Arc::new(AtomicUsize::new(0));
+    let counter = redirected.clone();
+    let served = common::serve_fixture_with("moved", move |app| {
+        app.route(
+            "/old",
+            axum::routing::any(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async {
+                    (
+                        axum::http::StatusCode::TEMPORARY_REDIRECT,
+                        [(axum::http::header::LOCATION, "/mcp")],
+                    )
+                }
+            }),
+        )
+    })
+    .await;
+    let url = served.url.replace("/mcp", "/old");
+    let (tx, _notices) = mpsc::unbounded_channel();
+    let c = connection::connect(&spec(json!({"name": "moved", "url": url})), tx)
+        .await
+        .expect("connects through the redirect");
+    let calls_before = served.fixture.state.calls.load(Ordering::SeqCst);
+    for text in ["a", "b", "c"] {
+        let r = c
+            .call_tool("echo", args(json!({"text": text})), SECOND * 5)
+            .await
+            .expect("echo through the redirect");
+        assert_eq!(
+            r.structured_content,
+            Some(json!({"server": "moved", "text": text}))
+        );
+    }
+    assert_eq!(
+        served.fixture.state.calls.load(Ordering::SeqCst) - calls_before,
+        3,
+        "each call served once"
+    );
+    assert!(redirected.load(Ordering::SeqCst) > 0);
+}

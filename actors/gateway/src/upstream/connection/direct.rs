@@ -27,9 +27,11 @@
 //! has no session id and headers that vary per request; it stays with rmcp.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
+use bytes::Bytes;
 use futures_util::FutureExt;
+use http_body_util::BodyExt;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use rmcp::model::{
     CallToolResult, ClientNotification, JsonRpcMessage, JsonRpcVersion2_0, ServerJsonRpcMessage,
@@ -67,9 +69,17 @@ const EVENT_STREAM: &str = "text/event-stream";
 pub(super) struct Route {
     /// Parsed once: parsing it for every request was 2% of att's instructions per call.
     url: reqwest::Url,
+    /// The same, for att's own plain-HTTP client ([`super::plain`]), when the URL is
+    /// `http://`.
+    plain: Option<http::Uri>,
+    /// Cleared when a POST through the plain client was redirected: reqwest follows.
+    plain_ok: AtomicBool,
     /// The session id, the protocol version, the operator's headers, the bearer token.
     headers: HeaderMap,
 }
+
+/// A response, from reqwest or from the plain client.
+type Reply = http::Response<reqwest::Body>;
 
 impl Route {
     /// The route of the session `session` at `uri`, with the headers rmcp gives its POSTs
@@ -92,10 +102,23 @@ impl Route {
             );
         }
         headers.insert(SESSION_ID, HeaderValue::from_str(session).ok()?);
+        let url = reqwest::Url::parse(uri).ok()?;
+        let plain = (url.scheme() == "http")
+            .then(|| url.as_str().parse::<http::Uri>().ok())
+            .flatten();
         Some(Self {
-            url: reqwest::Url::parse(uri).ok()?,
+            url,
+            plain,
+            plain_ok: AtomicBool::new(true),
             headers,
         })
+    }
+
+    /// Where the plain client posts, unless this route's POSTs go through reqwest.
+    fn plain(&self) -> Option<&http::Uri> {
+        self.plain
+            .as_ref()
+            .filter(|_| self.plain_ok.load(Ordering::Relaxed))
     }
 }
 
@@ -107,6 +130,46 @@ pub(super) fn opens_route(message: &ClientJsonRpcMessage) -> bool {
         JsonRpcMessage::Notification(n)
             if matches!(n.notification, ClientNotification::InitializedNotification(_))
     )
+}
+
+/// `message` as the bytes posted. A `tools/call` is written straight from its typed
+/// parameters: rmcp's own encoding of a request copies the parameters into a `Value` tree
+/// first (to merge `_meta` from two places), ~2% of att's instructions per routed call.
+/// Anything else, or a call with `_meta` in both places, is written as rmcp writes it (the
+/// same JSON, table-tested).
+pub(super) fn encode(message: &ClientJsonRpcMessage) -> serde_json::Result<Vec<u8>> {
+    use rmcp::model::{CallToolRequestParams, GetExtensions, MetaObject, RequestMetaObject};
+
+    #[derive(serde::Serialize)]
+    struct Call<'a> {
+        jsonrpc: &'static str,
+        id: &'a RequestId,
+        method: &'static str,
+        params: Params<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Params<'a> {
+        #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+        meta: Option<&'a RequestMetaObject>,
+        #[serde(flatten)]
+        params: &'a CallToolRequestParams,
+    }
+    if let JsonRpcMessage::Request(r) = message
+        && let ClientRequest::CallToolRequest(call) = &r.request
+        && call.params.meta.is_none()
+        && call.extensions().get::<MetaObject>().is_none()
+    {
+        return serde_json::to_vec(&Call {
+            jsonrpc: "2.0",
+            id: &r.id,
+            method: "tools/call",
+            params: Params {
+                meta: call.extensions().get::<RequestMetaObject>(),
+                params: &call.params,
+            },
+        });
+    }
+    serde_json::to_vec(message)
 }
 
 /// What a session needs to make its own requests.
@@ -158,22 +221,23 @@ impl Direct {
             message,
             JsonRpcMessage::Request(r) if matches!(r.request, ClientRequest::CallToolRequest(_))
         );
-        let body = serde_json::to_vec(message).map_err(|e| {
+        let body = encode(message).map_err(|e| {
             not_sent(
                 format!("cannot encode the request: {e}"),
                 ErrorCategory::InvalidPayload,
             )
         })?;
-        let mut post = self
-            .client
-            .post(route.url.clone())
-            .headers(route.headers.clone())
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, JSON);
+        let body = Bytes::from(body);
+        let mut headers = route.headers.clone();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
         for (name, value) in super::propagate::headers_of(message) {
-            post = post.header(name, value);
+            headers.insert(name, value);
         }
-        let response = post.body(body).send().await.map_err(send_failed)?;
+        let response = self.post(route, headers, body).await?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(CallFailure::SessionExpired);
@@ -222,12 +286,43 @@ impl Direct {
         }
     }
 
+    /// POSTs `body` with `headers` on `route`: through att's plain client to an `http://`
+    /// upstream ([`super::plain`]), else, or when that POST was redirected, through reqwest.
+    async fn post(
+        &self,
+        route: &Route,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Reply, CallFailure> {
+        if let (Some(uri), Some(client)) = (route.plain(), super::plain::client()) {
+            let mut request = http::Request::new(http_body_util::Full::new(body.clone()));
+            *request.method_mut() = http::Method::POST;
+            *request.uri_mut() = uri.clone();
+            *request.headers_mut() = headers.clone();
+            let response = client.request(request).await.map_err(plain_failed)?;
+            if !response.status().is_redirection() {
+                return Ok(response.map(reqwest::Body::wrap));
+            }
+            // Not served: sent again through reqwest, which follows it within the origin.
+            route.plain_ok.store(false, Ordering::Relaxed);
+        }
+        let response = self
+            .client
+            .post(route.url.clone())
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(send_failed)?;
+        Ok(response.into())
+    }
+
     /// Reads `response`, the request's event stream, until the reply, resuming it when it
     /// ends first and the server numbered its events.
     async fn read_stream(
         &self,
         route: &Route,
-        mut response: reqwest::Response,
+        mut response: Reply,
         id: &RequestId,
         tool_call: bool,
         limits: &StreamableHttpResponseLimits,
@@ -237,7 +332,7 @@ impl Direct {
         let mut resumes = 0;
         loop {
             let ended = loop {
-                match response.chunk().await {
+                match chunk(response.body_mut()).await {
                     Ok(Some(chunk)) => {
                         reader
                             .feed(&chunk, &mut events)
@@ -272,7 +367,7 @@ impl Direct {
     }
 
     /// The request's event stream again, from after event `last`.
-    async fn resume(&self, route: &Route, last: &str) -> Result<reqwest::Response, CallFailure> {
+    async fn resume(&self, route: &Route, last: &str) -> Result<Reply, CallFailure> {
         let lost = |why: String| CallFailure::ConnectionLost(format!("resuming the reply: {why}"));
         let last = HeaderValue::from_str(last).map_err(|e| lost(e.to_string()))?;
         let response = self
@@ -287,6 +382,7 @@ impl Direct {
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Err(CallFailure::SessionExpired);
         }
+        let response = Reply::from(response);
         if !response.status().is_success() || media_type(&response) != Some(EVENT_STREAM) {
             return Err(lost(format!("the server answered {}", response.status())));
         }
@@ -421,7 +517,7 @@ fn kind_of(message: &ServerJsonRpcMessage) -> &'static str {
 }
 
 /// The media type of `response`'s body, when it is one this module reads.
-fn media_type(response: &reqwest::Response) -> Option<&'static str> {
+fn media_type(response: &Reply) -> Option<&'static str> {
     let value = response.headers().get(CONTENT_TYPE)?.to_str().ok()?;
     let essence = value.split(';').next()?.trim();
     [JSON, EVENT_STREAM]
@@ -429,18 +525,34 @@ fn media_type(response: &reqwest::Response) -> Option<&'static str> {
         .find(|t| essence.eq_ignore_ascii_case(t))
 }
 
+/// The next piece of `body`'s data (trailers are skipped); `None` at its end.
+async fn chunk(body: &mut reqwest::Body) -> Result<Option<Bytes>, reqwest::Error> {
+    loop {
+        match body.frame().await {
+            None => return Ok(None),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
 /// `response`'s body, refused past `limit` bytes.
-async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, CallFailure> {
+async fn read_body(mut response: Reply, limit: usize) -> Result<Vec<u8>, CallFailure> {
     let too_large = || CallFailure::Malformed(format!("the reply is over {limit} bytes"));
-    if response
-        .content_length()
-        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
-    {
+    let declared = response
+        .headers()
+        .get(reqwest::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    while let Some(chunk) = chunk(response.body_mut())
         .await
         .map_err(|e| CallFailure::ConnectionLost(format!("reading the reply: {e}")))?
     {
@@ -455,13 +567,13 @@ async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<
 /// Reads what is left of a stream whose reply came, so its connection can be kept: at once
 /// when its end is already here (usual: the server ends it with the reply), else in a task
 /// for at most [`DRAIN`].
-fn finish(mut response: reqwest::Response) {
-    match response.chunk().now_or_never() {
+fn finish(mut response: Reply) {
+    match chunk(response.body_mut()).now_or_never() {
         Some(Ok(None) | Err(_)) => {}
         _ => {
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(DRAIN, async {
-                    while let Ok(Some(_)) = response.chunk().await {}
+                    while let Ok(Some(_)) = chunk(response.body_mut()).await {}
                 })
                 .await;
             });
@@ -469,7 +581,8 @@ fn finish(mut response: reqwest::Response) {
     }
 }
 
-/// A POST that failed: whether it was sent, as [`super::classify`] says for rmcp's.
+/// A POST through reqwest that failed: whether it was sent, as [`super::classify`] says for
+/// rmcp's.
 fn send_failed(e: reqwest::Error) -> CallFailure {
     if let Some(why) = super::super::tls::diagnose(&e) {
         return not_sent(why, ErrorCategory::Tls);
@@ -486,12 +599,86 @@ fn send_failed(e: reqwest::Error) -> CallFailure {
     }
 }
 
+/// A POST through the plain client that failed: not sent when no connection was made.
+fn plain_failed(e: hyper_util::client::legacy::Error) -> CallFailure {
+    // The error's own text is "client error (Connect)"; its cause says what happened.
+    let why = std::error::Error::source(&e).map_or_else(|| e.to_string(), |c| c.to_string());
+    if e.is_connect() {
+        not_sent(
+            format!("cannot connect: {why}"),
+            ErrorCategory::TransportError,
+        )
+    } else {
+        CallFailure::ConnectionLost(why)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn message(text: &str) -> ServerJsonRpcMessage {
         serde_json::from_str(text).expect("a message")
+    }
+
+    #[test]
+    fn only_a_plain_http_route_goes_through_att_s_own_client_until_redirected() {
+        let none = HashMap::new();
+        let route = |url: &str| Route::new(url, "s1", None, &none).expect("a route");
+        let plain = route("http://127.0.0.1:9/mcp?x=1");
+        assert_eq!(
+            plain.plain().map(ToString::to_string).as_deref(),
+            Some("http://127.0.0.1:9/mcp?x=1")
+        );
+        assert!(route("https://127.0.0.1:9/mcp").plain().is_none());
+        plain.plain_ok.store(false, Ordering::Relaxed);
+        assert!(
+            plain.plain().is_none(),
+            "a redirected route stays with reqwest"
+        );
+    }
+
+    #[test]
+    fn a_request_is_posted_as_the_json_rmcp_writes() {
+        use rmcp::model::{
+            CallToolRequest, CallToolRequestParams, GetExtensions, GetMeta, MetaObject, PingRequest,
+        };
+        use serde_json::json;
+        let args = |v: serde_json::Value| v.as_object().cloned().expect("an object");
+        let call = |params: CallToolRequestParams| {
+            ClientRequest::CallToolRequest(CallToolRequest::new(params))
+        };
+        let plain = call(CallToolRequestParams::new("echo"));
+        let with_args =
+            call(CallToolRequestParams::new("echo").with_arguments(args(json!({"text": "x\"y"}))));
+        let mut progress = with_args.clone();
+        progress
+            .get_meta_mut()
+            .set_progress_token(rmcp::model::ProgressToken(RequestId::Number(3)));
+        let mut both = progress.clone();
+        if let ClientRequest::CallToolRequest(c) = &mut both {
+            c.params.meta = Some(Default::default());
+        }
+        let mut legacy = with_args.clone();
+        legacy
+            .extensions_mut()
+            .insert(MetaObject(args(json!({"trace": "t"}))));
+        let resumed = call(
+            CallToolRequestParams::new("ask")
+                .with_arguments(args(json!({"n": 1})))
+                .with_request_state("s".to_owned()),
+        );
+        let ping = ClientRequest::PingRequest(PingRequest::default());
+        for (n, request) in [plain, with_args, progress, both, legacy, resumed, ping]
+            .into_iter()
+            .enumerate()
+        {
+            let message = ClientJsonRpcMessage::request(request, RequestId::Number(FIRST_ID));
+            let ours: serde_json::Value =
+                serde_json::from_slice(&encode(&message).expect("encoded")).expect("json");
+            let rmcp = serde_json::to_value(&message).expect("rmcp's");
+            assert_eq!(ours, rmcp, "request {n}");
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod direct;
 mod era;
 mod listen;
 mod open;
+mod plain;
 mod propagate;
 mod relay;
 mod requests;
