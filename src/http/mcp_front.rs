@@ -42,6 +42,7 @@ use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde_json::{Value, json};
 
+use super::mcp_endpoint::DirectSessions;
 use super::mcp_shared::SharedSessions;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -67,6 +68,8 @@ pub struct McpFront {
     owners: Mutex<Owners>,
     /// Sessions opened, ended and refused, for the metrics.
     metrics: Arc<crate::metrics::sessions::SessionMetrics>,
+    /// The sessions whose calls the door answers itself.
+    direct: Arc<DirectSessions>,
 }
 
 /// Who opened a session: the client's address and, when authenticated, the principal.
@@ -118,6 +121,7 @@ impl McpFront {
         shared: Option<Arc<SharedSessions>>,
         limits: SessionLimits,
         metrics: Arc<crate::metrics::sessions::SessionMetrics>,
+        direct: Arc<DirectSessions>,
     ) -> Arc<Self> {
         Arc::new(Self {
             sessions,
@@ -125,6 +129,7 @@ impl McpFront {
             limits,
             owners: Mutex::new(Owners::default()),
             metrics,
+            direct,
         })
     }
 
@@ -440,13 +445,26 @@ pub async fn front(State(front): State<Arc<McpFront>>, mut req: Request, next: N
             );
         }
     };
-    let checked = match check_message(&bytes) {
+    let mut checked = match check_message(&bytes) {
         Ok(m) => m,
         Err(malformed) => return malformed.into_response(),
     };
     // An answer to a question relayed from an upstream: the att waiting for it may be another.
     if let (Some(shared), Some(id), Some(message)) = (&front.shared, &session, &checked.message) {
         shared.answers().forward(id, message, bytes.len()).await;
+    }
+    // A call of a session held here may be answered by the door itself (`mcp_endpoint::direct`).
+    if let (Some(id), Some(Found::Here)) = (&session, found) {
+        if let Some(cancelled) = &checked.cancelled {
+            front.direct.cancel(id, cancelled);
+        }
+        if let Some((request_id, request)) = checked.call.take()
+            && let Some(ready) = front.direct.ready(id, &parts, &request)
+        {
+            return ready
+                .answer(request_id, request, parts, front.direct.patience)
+                .await;
+        }
     }
     let req = Request::from_parts(parts, Body::from(bytes));
     if session.is_some() || !checked.is_initialize {
@@ -595,6 +613,10 @@ struct Checked {
     /// (forwarded to the att that asked, in a cluster), `initialize` (its parameters are
     /// recorded) and the unusual shapes. A call is parsed once more by rmcp, not twice here.
     message: Option<ClientJsonRpcMessage>,
+    /// A request of a method the door may answer itself, read into its type (with its id).
+    call: Option<(rmcp::model::RequestId, rmcp::model::ClientRequest)>,
+    /// The request a `notifications/cancelled` names.
+    cancelled: Option<rmcp::model::RequestId>,
 }
 
 /// The top-level fields of a message, read without building the rest (`params` stays text).
@@ -681,62 +703,109 @@ fn check_message(bytes: &[u8]) -> Result<Checked, Malformed> {
             id: envelope.id,
             is_initialize,
             message: Some(message),
+            call: None,
+            cancelled: None,
         });
     };
     // A request's parameters are checked against its method's type here: rmcp would take a
     // known method whose parameters do not fit as an unknown ("custom") one.
-    if let Some(id) = &envelope.id
-        && let Some(problem) = params_problem(method, envelope.params)
-    {
-        return Err(Malformed {
-            id: id.clone(),
-            code: -32602,
-            message: format!("invalid params for `{method}`: {problem}"),
-        });
+    let mut call = None;
+    if let Some(id) = &envelope.id {
+        match read_params(method, envelope.params) {
+            Err(problem) => {
+                return Err(Malformed {
+                    id: id.clone(),
+                    code: -32602,
+                    message: format!("invalid params for `{method}`: {problem}"),
+                });
+            }
+            Ok(request) => call = request.zip(request_id(id)).map(|(r, id)| (id, r)),
+        }
     }
+    let cancelled = match (method, &envelope.id) {
+        ("notifications/cancelled", None) => envelope
+            .params
+            .and_then(|p| serde_json::from_str::<Cancelled>(p.get()).ok())
+            .map(|c| c.request_id),
+        _ => None,
+    };
     Ok(Checked {
         id: envelope.id,
         is_initialize,
         message: None,
+        call,
+        cancelled,
     })
+}
+
+/// The part of `notifications/cancelled` the door reads.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cancelled {
+    request_id: rmcp::model::RequestId,
+}
+
+/// A request id the door checked (a string or an integer) as rmcp types it.
+fn request_id(id: &Value) -> Option<rmcp::model::RequestId> {
+    match id {
+        Value::String(s) => Some(rmcp::model::NumberOrString::String(Arc::from(s.as_str()))),
+        Value::Number(n) => n.as_i64().map(rmcp::model::NumberOrString::Number),
+        _ => None,
+    }
 }
 
 /// What is wrong with `params` for a method att serves, if it is one.
 fn params_problem(method: &str, params: Option<&serde_json::value::RawValue>) -> Option<String> {
+    read_params(method, params).err()
+}
+
+/// `params` read as `method`'s request, as rmcp types it: what is wrong with them, or the
+/// request when the door may answer it itself (`tools/call`, `resources/read`,
+/// `prompts/get`; others are checked only).
+fn read_params(
+    method: &str,
+    params: Option<&serde_json::value::RawValue>,
+) -> Result<Option<rmcp::model::ClientRequest>, String> {
     use rmcp::model as m;
-    fn check<T: serde::de::DeserializeOwned>(
+    use rmcp::model::ClientRequest as R;
+    fn read<T: serde::de::DeserializeOwned>(
         method: &'static str,
         params: Option<&serde_json::value::RawValue>,
-    ) -> Option<String> {
+    ) -> Result<T, String> {
         // The request as rmcp types it, from the method and the parameters' own text.
         let params = params.map_or("null", serde_json::value::RawValue::get);
         let request = format!(r#"{{"method":"{method}","params":{params}}}"#);
-        serde_json::from_str::<T>(&request).err().map(|e| {
+        serde_json::from_str::<T>(&request).map_err(|e| {
             // The position is in this text, not the caller's: left out.
             let text = e.to_string();
             let at = format!(" at line {} column {}", e.line(), e.column());
             text.strip_suffix(&at).map_or(text.clone(), str::to_owned)
         })
     }
+    fn check<T: serde::de::DeserializeOwned>(
+        method: &'static str,
+        params: Option<&serde_json::value::RawValue>,
+    ) -> Result<Option<R>, String> {
+        read::<T>(method, params).map(|_| None)
+    }
     #[allow(deprecated)] // logging and subscriptions: used by 2025-11-25 clients
-    let problem = match method {
+    match method {
         "initialize" => check::<m::InitializeRequest>("initialize", params),
-        "tools/call" => check::<m::CallToolRequest>("tools/call", params),
+        "tools/call" => read("tools/call", params).map(|r| Some(R::CallToolRequest(r))),
         "tools/list" => check::<m::ListToolsRequest>("tools/list", params),
-        "resources/read" => check::<m::ReadResourceRequest>("resources/read", params),
+        "resources/read" => read("resources/read", params).map(|r| Some(R::ReadResourceRequest(r))),
         "resources/list" => check::<m::ListResourcesRequest>("resources/list", params),
         "resources/templates/list" => {
             check::<m::ListResourceTemplatesRequest>("resources/templates/list", params)
         }
         "resources/subscribe" => check::<m::SubscribeRequest>("resources/subscribe", params),
         "resources/unsubscribe" => check::<m::UnsubscribeRequest>("resources/unsubscribe", params),
-        "prompts/get" => check::<m::GetPromptRequest>("prompts/get", params),
+        "prompts/get" => read("prompts/get", params).map(|r| Some(R::GetPromptRequest(r))),
         "prompts/list" => check::<m::ListPromptsRequest>("prompts/list", params),
         "completion/complete" => check::<m::CompleteRequest>("completion/complete", params),
         "logging/setLevel" => check::<m::SetLevelRequest>("logging/setLevel", params),
-        _ => None,
-    };
-    problem
+        _ => Ok(None),
+    }
 }
 
 /// The idle time after which rmcp ends a session, as its session manager wants it.

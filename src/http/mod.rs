@@ -152,6 +152,11 @@ pub fn router(
         shared.start(state.shutdown.clone());
         shared
     });
+    let direct = mcp_endpoint::DirectSessions::new(
+        sessions.clone(),
+        http.mcp_session_idle,
+        http.request_timeout,
+    );
     let endpoint = |view| {
         crate::http::mcp_endpoint::service(
             state.gateway.clone(),
@@ -162,6 +167,7 @@ pub fn router(
             state.limits.clone(),
             state.shutdown.clone(),
             view,
+            direct.clone(),
         )
     };
     let mcp = endpoint(None);
@@ -176,6 +182,7 @@ pub fn router(
             per_principal: http.mcp_max_sessions_per_principal,
         },
         state.metrics.sessions.clone(),
+        direct,
     );
     let mcp = Router::new()
         .route_service("/mcp", mcp)

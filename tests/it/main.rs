@@ -27,6 +27,7 @@ mod invoke;
 mod keepalive;
 mod launch;
 mod limits;
+mod mcp_direct;
 mod mcp_sessions;
 mod mcp_stdio;
 mod meters;

@@ -30,6 +30,7 @@
 //! Who may do what, what a view shows, and the audit entry of each call are in `guard`; how
 //! outcomes become MCP results and errors is in `results`.
 
+pub(crate) mod direct;
 mod fanout;
 mod guard;
 mod input;
@@ -38,8 +39,7 @@ mod session;
 
 use guard::{principal, session_id};
 use results::{Complete, outcome, tool_result, ws_error};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use tracing::Instrument;
 
 use att_gateway::federation::{Federated, FederationCache};
@@ -70,6 +70,7 @@ use crate::auth::Role;
 use crate::auth::profile::Profile;
 use crate::gateway::Gateway;
 use crate::tools::{Caller, ToolError, Tools};
+pub use direct::DirectSessions;
 use fanout::ChangeFanout;
 use session::{ClientSession, held_upstream, release, unshared};
 
@@ -90,6 +91,8 @@ pub struct FederatedServer {
     view: Option<Arc<Profile>>,
     /// Tells this endpoint's sessions of changes.
     fanout: Arc<ChangeFanout>,
+    /// What the endpoint's sessions share (the door answers a session's calls from it).
+    endpoint: Arc<Endpoint>,
 }
 
 /// The `/mcp` service (or, with `view`, a profile's `/mcp/{profile}`), to be nested into the
@@ -104,6 +107,7 @@ pub fn service(
     limits: Arc<crate::limits::Limits>,
     shutdown: tokio_util::sync::CancellationToken,
     view: Option<Arc<Profile>>,
+    direct: Arc<DirectSessions>,
 ) -> StreamableHttpService<FederatedServer, LocalSessionManager> {
     let catalog = Arc::new(FederationCache::new(gateway.router(), tool_prefix));
     let fanout = ChangeFanout::new(catalog.clone(), view.clone(), gateway.clone());
@@ -114,29 +118,51 @@ pub fn service(
     config = config.disable_allowed_hosts().disable_allowed_origins();
     // On a cluster, a session another att opened is re-created here from its record.
     config.session_store = shared.as_ref().map(SharedSessions::rmcp_store);
+    let endpoint = Arc::new(Endpoint {
+        limits,
+        gateway,
+        tools,
+        catalog,
+        view,
+        fanout,
+        shared,
+        direct,
+    });
     StreamableHttpService::new(
-        move || {
-            Ok(FederatedServer {
-                limits: limits.clone(),
-                gateway: gateway.clone(),
-                tools: tools.clone(),
-                catalog: catalog.clone(),
-                view: view.clone(),
-                fanout: fanout.clone(),
-                session: Arc::new(ClientSession {
-                    gateway: gateway.clone(),
-                    shared: shared.clone(),
-                    id: OnceLock::new(),
-                    started: std::sync::atomic::AtomicBool::new(false),
-                    log_level: Mutex::new(None),
-                    subscribed: Mutex::new(BTreeMap::new()),
-                    listening: OnceLock::new(),
-                }),
-            })
-        },
+        move || Ok(endpoint.server(Arc::new(ClientSession::new(&endpoint)))),
         sessions,
         config,
     )
+}
+
+/// What every session of one endpoint shares: a session's handler is this and the
+/// session's own state ([`Endpoint::server`]).
+pub(crate) struct Endpoint {
+    limits: Arc<crate::limits::Limits>,
+    gateway: Arc<Gateway>,
+    tools: Arc<Tools>,
+    catalog: Arc<FederationCache>,
+    view: Option<Arc<Profile>>,
+    fanout: Arc<ChangeFanout>,
+    shared: Option<Arc<SharedSessions>>,
+    /// The sessions whose calls the door answers itself.
+    direct: Arc<DirectSessions>,
+}
+
+impl Endpoint {
+    /// The handler of `session`.
+    fn server(self: &Arc<Self>, session: Arc<ClientSession>) -> FederatedServer {
+        FederatedServer {
+            limits: self.limits.clone(),
+            gateway: self.gateway.clone(),
+            tools: self.tools.clone(),
+            catalog: self.catalog.clone(),
+            view: self.view.clone(),
+            fanout: self.fanout.clone(),
+            endpoint: self.clone(),
+            session,
+        }
+    }
 }
 
 impl FederatedServer {
@@ -309,34 +335,40 @@ impl ServerHandler for FederatedServer {
         {
             return;
         }
-        if let Some(shared) = &self.session.shared {
-            // A copy re-created from the record (rmcp marks the replayed handshake) takes
-            // the log level and subscriptions from it at once.
-            let restored = context
+        // A copy re-created from the record (rmcp marks the replayed handshake) takes the
+        // log level and subscriptions from it at once.
+        let restored = context
+            .extensions
+            .get::<SessionRestoreMarker>()
+            .map(|m| m.id.to_string());
+        let id = restored.clone().or_else(|| {
+            context
                 .extensions
-                .get::<SessionRestoreMarker>()
-                .map(|m| m.id.to_string());
-            let id = restored.clone().or_else(|| {
-                context
-                    .extensions
-                    .get::<axum::http::request::Parts>()
-                    .and_then(|p| p.headers.get("mcp-session-id"))
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            });
-            if let Some(id) = id {
-                let _ = self.session.id.set(id.clone());
-                let copy: Arc<dyn SessionCopy> = self.session.clone();
-                shared
-                    .hold(&id, Arc::downgrade(&copy), restored.is_some())
-                    .await;
-                self.watch_changes(context.peer);
-                // Re-created for a stream resumed here: the client is told what to re-read.
-                if shared.take_missed(&id) {
-                    copy.missed().await;
-                }
-                return;
+                .get::<axum::http::request::Parts>()
+                .and_then(|p| p.headers.get("mcp-session-id"))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        if let Some(id) = &id
+            && let Some(registered) =
+                self.endpoint
+                    .direct
+                    .register(id, &self.endpoint, &self.session, &context.peer)
+        {
+            let _ = self.session.direct.set(registered);
+        }
+        if let (Some(shared), Some(id)) = (&self.session.shared, id) {
+            let _ = self.session.id.set(id.clone());
+            let copy: Arc<dyn SessionCopy> = self.session.clone();
+            shared
+                .hold(&id, Arc::downgrade(&copy), restored.is_some())
+                .await;
+            self.watch_changes(context.peer);
+            // Re-created for a stream resumed here: the client is told what to re-read.
+            if shared.take_missed(&id) {
+                copy.missed().await;
             }
+            return;
         }
         self.watch_changes(context.peer);
     }

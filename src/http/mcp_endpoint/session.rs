@@ -34,9 +34,26 @@ pub(super) struct ClientSession {
     /// Its place among the sessions told of changes (from `notifications/initialized`
     /// on); leaves with the session.
     pub(super) listening: OnceLock<super::fanout::Listening>,
+    /// Its place among the sessions whose calls the door answers itself (from
+    /// `notifications/initialized` on); leaves with the session.
+    pub(super) direct: OnceLock<super::direct::Registered>,
 }
 
 impl ClientSession {
+    /// A new session of `endpoint`, not started yet.
+    pub(super) fn new(endpoint: &super::Endpoint) -> Self {
+        Self {
+            gateway: endpoint.gateway.clone(),
+            shared: endpoint.shared.clone(),
+            id: OnceLock::new(),
+            started: std::sync::atomic::AtomicBool::new(false),
+            log_level: Mutex::new(None),
+            subscribed: Mutex::new(BTreeMap::new()),
+            listening: OnceLock::new(),
+            direct: OnceLock::new(),
+        }
+    }
+
     pub(super) fn subscribed(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
         self.subscribed.lock().unwrap_or_else(|p| p.into_inner())
     }
