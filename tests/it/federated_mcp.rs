@@ -68,7 +68,7 @@ pub(crate) async fn client(
     (c, rx)
 }
 
-async fn register(att: &TestAtt, body: serde_json::Value) {
+pub(crate) async fn register(att: &TestAtt, body: serde_json::Value) {
     let r = att
         .http
         .post(att.url("/api/v1/mcp/servers"))

@@ -7,22 +7,12 @@
 //! (an upstream could ask it something during a call: rmcp answers, on an event stream).
 
 use crate::common::{TestAtt, eventually, serve_fixture};
+use crate::federated_mcp::register;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-
-async fn register(att: &TestAtt, name: &str, url: &str) {
-    let r = att
-        .http
-        .post(att.url("/api/v1/mcp/servers"))
-        .json(&json!({"name": name, "url": url}))
-        .send()
-        .await
-        .expect("register");
-    assert!(r.status().is_success(), "{}", r.status());
-}
 
 /// A started session of a client with `capabilities`: its id.
 async fn session(att: &TestAtt, capabilities: Value) -> String {
@@ -81,7 +71,7 @@ async fn call(att: &TestAtt, session: &str, body: &Value) -> (String, Value) {
 async fn the_door_answers_a_plain_session_s_calls_as_rmcp_answers_them() {
     let upstream = serve_fixture("fx").await;
     let att = TestAtt::start().await;
-    register(&att, "fx", &upstream.url).await;
+    register(&att, json!({"name": "fx", "url": upstream.url})).await;
     let plain = session(&att, json!({})).await;
     let asked = session(&att, json!({"roots": {}})).await;
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
@@ -123,7 +113,7 @@ async fn the_door_answers_a_plain_session_s_calls_as_rmcp_answers_them() {
 async fn a_call_the_door_answers_is_cancelled_upstream_when_the_client_cancels_it() {
     let upstream = serve_fixture("slowpoke").await;
     let att = TestAtt::start().await;
-    register(&att, "slowpoke", &upstream.url).await;
+    register(&att, json!({"name": "slowpoke", "url": upstream.url})).await;
     let plain = session(&att, json!({})).await;
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
     eventually("the federated tools", Duration::from_secs(10), || async {
@@ -176,7 +166,7 @@ async fn a_call_the_door_answers_is_cancelled_upstream_when_the_client_cancels_i
 async fn a_session_whose_calls_the_door_answers_stays_open_while_it_is_used() {
     let upstream = serve_fixture("fx").await;
     let att = TestAtt::start_with(|c| c.http.mcp_session_idle = Duration::from_secs(1)).await;
-    register(&att, "fx", &upstream.url).await;
+    register(&att, json!({"name": "fx", "url": upstream.url})).await;
     let plain = session(&att, json!({})).await;
     let echo = |n: u32| {
         json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
