@@ -19,6 +19,10 @@
 //! - **A session is its opener's.** A request naming a session must come from the principal
 //!   that opened it, on the endpoint it was opened on (`/mcp` or `/mcp/{profile}`); another
 //!   principal's request is refused (403) whatever att it reaches.
+//! - **Calls answered at the door.** A `tools/call`, `resources/read` or `prompts/get` of a
+//!   session held here, whose answer is all its client can be sent, is answered by the door
+//!   itself with the session's own handler ([`super::mcp_endpoint::direct`]); the door also
+//!   hands such a call the client's `notifications/cancelled`.
 //! - **Sessions across a cluster** ([`super::mcp_shared`]): a new session is recorded in the
 //!   shared database; a request for a session this att does not hold is checked against its
 //!   record, then rmcp re-creates it here; the per-principal limit counts the principal's
