@@ -30,7 +30,7 @@
 //! Who may do what, what a view shows, and the audit entry of each call are in `guard`; how
 //! outcomes become MCP results and errors is in `results`.
 
-pub(crate) mod direct;
+pub mod direct;
 mod fanout;
 mod guard;
 mod input;
