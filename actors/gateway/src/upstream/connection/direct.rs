@@ -228,16 +228,7 @@ impl Direct {
             )
         })?;
         let body = Bytes::from(body);
-        let mut headers = route.headers.clone();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
-        for (name, value) in super::propagate::headers_of(message) {
-            headers.insert(name, value);
-        }
-        let response = self.post(route, headers, body).await?;
+        let response = self.post(route, message, body).await?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(CallFailure::SessionExpired);
@@ -286,19 +277,19 @@ impl Direct {
         }
     }
 
-    /// POSTs `body` with `headers` on `route`: through att's plain client to an `http://`
+    /// POSTs `message` (encoded as `body`) on `route`: through att's plain client to an `http://`
     /// upstream ([`super::plain`]), else, or when that POST was redirected, through reqwest.
     async fn post(
         &self,
         route: &Route,
-        headers: HeaderMap,
+        message: &ClientJsonRpcMessage,
         body: Bytes,
     ) -> Result<Reply, CallFailure> {
         if let (Some(uri), Some(client)) = (route.plain(), super::plain::client()) {
             let mut request = http::Request::new(http_body_util::Full::new(body.clone()));
             *request.method_mut() = http::Method::POST;
             *request.uri_mut() = uri.clone();
-            *request.headers_mut() = headers.clone();
+            *request.headers_mut() = post_headers(route, message);
             let response = client.request(request).await.map_err(plain_failed)?;
             if !response.status().is_redirection() {
                 return Ok(response.map(reqwest::Body::wrap));
@@ -309,7 +300,7 @@ impl Direct {
         let response = self
             .client
             .post(route.url.clone())
-            .headers(headers)
+            .headers(post_headers(route, message))
             .body(body)
             .send()
             .await
@@ -514,6 +505,21 @@ fn kind_of(message: &ServerJsonRpcMessage) -> &'static str {
         JsonRpcMessage::Notification(_) => "a notification",
         JsonRpcMessage::Error(_) => "the error of another request",
     }
+}
+
+/// The headers of `message`'s POST on `route`: the session's, the transport's, and the
+/// trace context `message` carries. Built once per send (a redirected POST is sent twice).
+fn post_headers(route: &Route, message: &ClientJsonRpcMessage) -> HeaderMap {
+    let mut headers = route.headers.clone();
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    for (name, value) in super::propagate::headers_of(message) {
+        headers.insert(name, value);
+    }
+    headers
 }
 
 /// The media type of `response`'s body, when it is one this module reads.
