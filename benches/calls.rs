@@ -18,7 +18,9 @@
 //! att process from that binary, routing to the same upstream: its paths are measured in the
 //! same rounds, marked `(base)`, for a before/after in one run), `BENCH_ONLY_32=1` (skip the
 //! 1-caller rows), `BENCH_ONLY_PATH=/api` or `/mcp` (the direct path and att's paths through
-//! that door alone: a profile of att then sees one kind of call).
+//! that door alone: a profile of att then sees one kind of call), `BENCH_CLIENT=/path/to/python`
+//! (the client workers are `benches/calls_client.py` on that python, which needs httpx: the
+//! neutral client the issue measured with — Python, httpx, keep-alive, a session per caller).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -168,7 +170,7 @@ fn measure(
                 callers / processes,
                 u8::from(fresh)
             );
-            let mut child = Command::new(std::env::current_exe().expect("exe"))
+            let mut child = client_command()
                 .env(WORKER, spec)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -218,6 +220,19 @@ fn measure(
         p99: pct(99),
         per_sec: n as f64 / (slowest as f64 / 1e6),
         cpu: [per_call(0), per_call(1), per_call(2)],
+    }
+}
+
+/// A client worker: this binary again, or with `BENCH_CLIENT=/path/to/python` the neutral
+/// Python client (`benches/calls_client.py`: httpx, as the issue measured).
+fn client_command() -> Command {
+    match std::env::var_os("BENCH_CLIENT") {
+        Some(python) => {
+            let mut c = Command::new(python);
+            c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/calls_client.py"));
+            c
+        }
+        None => Command::new(std::env::current_exe().expect("exe")),
     }
 }
 
@@ -278,6 +293,10 @@ fn coordinator() {
     }
     let only_32 = std::env::var_os("BENCH_ONLY_32").is_some();
     println!("Other processes may share the machine; CPU per call does not depend on that.");
+    match std::env::var("BENCH_CLIENT") {
+        Ok(python) => println!("Clients: benches/calls_client.py on {python} (httpx)."),
+        Err(_) => println!("Clients: this bench's own Rust workers (reqwest)."),
+    }
     let tables = [
         (false, "keep-alive clients, one MCP session per caller"),
         (true, "a new connection per call"),
