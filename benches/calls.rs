@@ -229,7 +229,10 @@ fn client_command() -> Command {
     match std::env::var_os("BENCH_CLIENT") {
         Some(python) => {
             let mut c = Command::new(python);
-            c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/calls_client.py"));
+            c.arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/benches/calls_client.py"
+            ));
             c
         }
         None => Command::new(std::env::current_exe().expect("exe")),
