@@ -52,7 +52,7 @@ impl Lanes {
         for i in 0..count.max(1) {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .thread_name(format!("att-http-{i}-blocking"))
+                .thread_name(format!("att-blocking-{i}"))
                 .build()?;
             let handle = runtime.handle().clone();
             let (stop, stopped) = oneshot::channel::<()>();
