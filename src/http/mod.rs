@@ -11,7 +11,6 @@ pub mod events;
 pub mod extract;
 pub mod gateway;
 pub mod keys;
-pub mod lanes;
 pub mod listener;
 pub mod mcp_answers;
 pub mod mcp_changes;
