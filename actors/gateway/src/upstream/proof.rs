@@ -3,10 +3,10 @@
 //!
 //! A success is *proof of service*: the actor resets the server's health (a degraded server
 //! is healthy again) and its check timer (a server serving calls needs no ping). The warm
-//! path runs without the actor, so a success is a message to it — and a message per call
-//! woke the actor's runtime on every call (at one caller, ~0.6 wake-ups of another thread per
-//! call, each of which woke the runtime's other worker in turn: `benches/wakeups.py`,
-//! todo/perf.md). Between failures, a proof changes nothing but the time of the last one,
+//! path runs without the actor, so a success is a message to it — and at low concurrency a
+//! message per call woke a parked runtime worker on most calls, which woke the other in turn
+//! (the context switches per call that `benches/wakeups.py` counts fell from 9.1 to 8.4 with
+//! this gate: todo/perf.md). Between failures, a proof changes nothing but the time of the last one,
 //! which the next check is counted from; one per [`PROOF_EVERY`] keeps that within a fraction
 //! of any check interval. After a failure the gate is reopened (by the caller that saw it
 //! and by the actor that recorded it), so the first success after it is told at once and a
