@@ -296,9 +296,12 @@ fn coordinator() {
     }
     let only_32 = std::env::var_os("BENCH_ONLY_32").is_some();
     println!("Other processes may share the machine; CPU per call does not depend on that.");
-    match std::env::var("BENCH_CLIENT") {
-        Ok(python) => println!("Clients: benches/calls_client.py on {python} (httpx)."),
-        Err(_) => println!("Clients: this bench's own Rust workers (reqwest)."),
+    match std::env::var_os("BENCH_CLIENT") {
+        Some(python) => println!(
+            "Clients: benches/calls_client.py on {} (httpx).",
+            python.to_string_lossy()
+        ),
+        None => println!("Clients: this bench's own Rust workers (reqwest)."),
     }
     let tables = [
         (false, "keep-alive clients, one MCP session per caller"),

@@ -22,7 +22,11 @@ import os
 import sys
 import time
 
-import httpx
+try:
+    import httpx
+except ImportError:
+    raise SystemExit(f"{sys.executable} has no httpx: python3 -m venv target/bench-venv && "
+                     "target/bench-venv/bin/pip install httpx==0.28.1, then BENCH_CLIENT=target/bench-venv/bin/python")
 
 PROTOCOL = "2025-11-25"
 MCP_HEADERS = {
