@@ -146,6 +146,9 @@ fn main() {
         println!("| att (client side: actor, rmcp client, HTTP client, catalog) | {att0} | {att1} | {:.1} |", per(att0, att1));
         println!("| fixture (rmcp's server side of the same sessions) | {fixture0} | {fixture1} | {:.1} |", per(fixture0, fixture1));
 
+        if sessions == 0 {
+            return;
+        }
         // Client sessions on att's /mcp, and on the fixture directly.
         let (att1, fixture1) = (rss_kib(att.id()), rss_kib(fixture.id()));
         let on_att = open_sessions(&http, &format!("{att_url}/mcp"), sessions).await;

@@ -18,7 +18,11 @@ impl OwnedTasks {
         F: Future<Output = ()> + Send + 'static,
     {
         self.0.retain(|t| !t.is_finished());
-        self.0.push(tokio::spawn(work).abort_handle());
+        // Boxed: a finished task's cell lives as long as its handle here (until the next
+        // spawn), and holding the future inline kept a handshake's whole state machine —
+        // 13 KiB, more than a tenth of an idle upstream's memory — alive with it. The box
+        // is freed when the work ends; only the small cell waits for the handle.
+        self.0.push(tokio::spawn(Box::pin(work)).abort_handle());
     }
 
     pub(super) fn abort_all(&mut self) {

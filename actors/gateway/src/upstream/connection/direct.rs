@@ -52,6 +52,11 @@ pub(super) const MAX_RESUME_DELAY: Duration = Duration::from_secs(5);
 /// upstream's stream waits (a flood waits in the upstream's socket, not in att's memory).
 pub(super) const INBOX: usize = 64;
 
+/// A message on its way to the session's loop, boxed: a tokio channel allocates its first
+/// block of 32 slots when it is made, and 32 messages inline were 12 KiB of every idle HTTP
+/// upstream's memory (todo/perf.md); a box is made only for what is sent.
+pub(super) type Inboxed = Box<ServerJsonRpcMessage>;
+
 /// The first id of att's own requests, above every id rmcp's counter (a `u32`) gives.
 const FIRST_ID: i64 = 1 << 40;
 
@@ -177,7 +182,7 @@ pub(super) struct Direct {
     client: reqwest::Client,
     route: Arc<OnceLock<Route>>,
     /// Into the session's [`super::relay::Tap`]: what the upstream sent that rmcp handles.
-    inbox: mpsc::Sender<ServerJsonRpcMessage>,
+    inbox: mpsc::Sender<Inboxed>,
     /// What the tap shares (relayed calls, subscriptions).
     parts: TapParts,
     next_id: AtomicI64,
@@ -187,7 +192,7 @@ impl Direct {
     pub(super) fn new(
         client: reqwest::Client,
         route: Arc<OnceLock<Route>>,
-        inbox: mpsc::Sender<ServerJsonRpcMessage>,
+        inbox: mpsc::Sender<Inboxed>,
         parts: TapParts,
     ) -> Self {
         Self {
@@ -415,7 +420,7 @@ impl Direct {
             _ => {}
         }
         // A session whose loop is gone takes nothing; the reply may still come.
-        let _ = self.inbox.send(other).await;
+        let _ = self.inbox.send(Box::new(other)).await;
         None
     }
 }

@@ -111,7 +111,7 @@ pub(super) struct Tap<T> {
     pub(super) relays: Relays,
     pub(super) subscriptions: Arc<Subscriptions>,
     pub(super) handed: Handed,
-    pub(super) inbox: Option<mpsc::Receiver<rmcp::model::ServerJsonRpcMessage>>,
+    pub(super) inbox: Option<mpsc::Receiver<super::direct::Inboxed>>,
 }
 
 /// The ids of the requests a session's [`Tap`] handed to its transport to send, until their
@@ -151,10 +151,7 @@ impl TapParts {
 
 impl<T> Tap<T> {
     /// The tap, also taking the messages `inbox` brings.
-    pub(super) fn with_inbox(
-        mut self,
-        inbox: mpsc::Receiver<rmcp::model::ServerJsonRpcMessage>,
-    ) -> Self {
+    pub(super) fn with_inbox(mut self, inbox: mpsc::Receiver<super::direct::Inboxed>) -> Self {
         self.inbox = Some(inbox);
         self
     }
@@ -214,7 +211,7 @@ impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleC
                 None => Err(inner.receive().await),
             };
             let message = match from_inbox {
-                Ok(Some(message)) => return Some(message),
+                Ok(Some(message)) => return Some(*message),
                 // Nothing more can come in: read the transport alone.
                 Ok(None) => {
                     self.inbox = None;
