@@ -1,6 +1,8 @@
 //! The event log (`events`): appended in multi-row batches, queried newest-first.
 
 use att_runtime::events::{Event, EventQuery, EventStore, NewEvent, StoreError};
+use std::sync::Arc;
+
 use sqlx::QueryBuilder;
 
 use super::SqliteStore;
@@ -14,16 +16,26 @@ impl EventStore for SqliteStore {
         // not SQLite's, dominated row-at-a-time writes (see todo/perf.md). In this
         // single-writer transaction the AUTOINCREMENT ids of one statement are consecutive,
         // in VALUES order, ending at last_insert_rowid.
+        //
+        // `OR FAIL`: under the default (`ABORT`) a multi-row INSERT in a transaction opens a
+        // statement journal — each page it changes copied first, so that a failing row undoes
+        // only its statement. Here any failure returns the error and drops `tx`, which rolls
+        // the whole batch back, so the journal bought nothing: it was 13 allocations and as
+        // many page copies per routed call (todo/perf.md).
         let mut tx = self.pool.begin().await.map_err(err)?;
         let mut ids = Vec::with_capacity(events.len());
         for chunk in event_query::insert_chunks(events) {
-            let mut insert =
-                QueryBuilder::new("INSERT INTO events (at_ms, kind, correlation_id, data, node) ");
+            let mut insert = QueryBuilder::new(
+                "INSERT OR FAIL INTO events (at_ms, kind, correlation_id, data, node) ",
+            );
+            // Texts bound as `Arc<str>`: sqlx keeps every text argument behind an `Arc`, and
+            // a `String` bound would be copied, then boxed again (two allocations per text,
+            // eight per row); the node's name is one `Arc` for all rows.
             insert.push_values(chunk, |mut row, e| {
                 row.push_bind(to_ms(e.at))
-                    .push_bind(e.kind.clone())
-                    .push_bind(e.correlation_id.clone())
-                    .push_bind(e.data_text().into_owned())
+                    .push_bind(Arc::<str>::from(e.kind.as_str()))
+                    .push_bind(e.correlation_id.as_deref().map(Arc::<str>::from))
+                    .push_bind(Arc::<str>::from(e.data_text()))
                     .push_bind(self.node.clone());
             });
             let done = insert.build().execute(&mut *tx).await.map_err(err)?;
@@ -37,7 +49,7 @@ impl EventStore for SqliteStore {
     }
 
     fn node(&self) -> Option<String> {
-        self.node.clone()
+        self.node.as_deref().map(str::to_owned)
     }
 
     async fn query_events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {

@@ -28,7 +28,7 @@ pub struct SqliteStore {
     /// Seals the secret values of registrations ([`super::seal`]).
     sealing: Sealing,
     /// The node whose events this store writes ([`crate::cluster`]).
-    node: Option<String>,
+    node: Option<std::sync::Arc<str>>,
 }
 
 super::ports::record_ports!(SqliteStore, seq = "rowid");
@@ -93,7 +93,7 @@ impl SqliteStore {
     /// This store, naming `node` as the writer of every event it appends.
     #[must_use]
     pub fn on_node(mut self, node: String) -> Self {
-        self.node = Some(node);
+        self.node = Some(node.into());
         self
     }
 
