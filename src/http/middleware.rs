@@ -337,10 +337,10 @@ pub async fn record_metrics(
     next: Next,
 ) -> Response {
     let t0 = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = crate::metrics::method_label(req.method());
     let response = next.run(req).await;
     state.metrics.observe_request(
-        &method,
+        method,
         route_of(&response),
         response.status().as_u16(),
         t0.elapsed(),

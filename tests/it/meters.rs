@@ -264,3 +264,29 @@ async fn sessions_open_end_and_refusals_and_relayed_requests_are_counted() {
     alice.cancel().await.expect("alice closes");
     att.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_method_a_client_makes_up_is_counted_as_other_not_as_a_series_of_its_own() {
+    // Any token is a method: each one a series of its own would let a client grow att's
+    // metrics without end.
+    let att = TestAtt::start().await;
+    for method in ["PROBE1", "PROBE2", "PROBE3"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let r = att
+            .http
+            .request(method, att.url("/api/v1/health"))
+            .send()
+            .await
+            .expect("sent");
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    let text = scrape(&att).await;
+    assert!(!text.contains("PROBE"), "{text}");
+    let other = text
+        .lines()
+        .filter(|l| l.starts_with("att_http_requests_total{method=\"other\""))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum::<f64>();
+    assert_eq!(other, 3.0, "{text}");
+    att.server.shutdown().await;
+}
