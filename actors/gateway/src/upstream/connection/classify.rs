@@ -3,6 +3,23 @@
 
 use super::*;
 
+/// Whether a transport's failure to send means the message never left att: no connection
+/// was made, or a legacy SSE session's stream had ended before it was posted.
+pub(super) fn never_sent(e: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(sse) = e.downcast_ref::<SseError>() {
+        return match sse {
+            SseError::Post(e) => e.is_connect(),
+            SseError::Ended => true,
+            SseError::Encode(_) => true,
+            SseError::Status { .. } => false,
+        };
+    }
+    matches!(
+        e.downcast_ref::<StreamableHttpError<reqwest::Error>>(),
+        Some(StreamableHttpError::Client(c)) if c.is_connect()
+    )
+}
+
 /// Translates an rmcp error into a [`CallFailure`].
 pub fn classify(e: ServiceError, http: bool) -> CallFailure {
     match e {
@@ -30,6 +47,7 @@ pub fn classify(e: ServiceError, http: bool) -> CallFailure {
                 SseError::Post(e) if e.is_timeout() => CallFailure::Timeout { after_ms: 0 },
                 SseError::Post(e) => CallFailure::ConnectionLost(e.to_string()),
                 SseError::Encode(e) => CallFailure::Malformed(e.to_string()),
+                SseError::Ended => not_sent(sse.to_string(), ErrorCategory::TransportError),
             }
         }
         ServiceError::TransportSend(err) => {

@@ -118,7 +118,10 @@ pub(super) struct Tap<T> {
 /// answer arrives or their call ends ([`HandedGuard`]). When the session closes under a call
 /// whose id was never handed on, the request never left att: it may be repeated elsewhere.
 /// rmcp's `TransportClosed` alone cannot say (a legacy SSE replica killed as a call was
-/// queued got a 502 "outcome unknown" where a failover was safe; interop).
+/// queued got a 502 "outcome unknown" where a failover was safe; interop). A request whose
+/// send failed in a way that says it never left (a refused connection, a legacy SSE stream
+/// already over) is taken out again: rmcp may close the session before it passes that
+/// failure on to the call.
 pub(super) type Handed = Arc<Mutex<std::collections::HashSet<rmcp::model::RequestId>>>;
 
 /// What every [`Tap`] of one session shares with its [`Connection`].
@@ -187,10 +190,26 @@ impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleC
         &mut self,
         item: rmcp::service::TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        if let rmcp::model::JsonRpcMessage::Request(r) = &item {
-            held(&self.handed).insert(r.id.clone());
+        let id = match &item {
+            rmcp::model::JsonRpcMessage::Request(r) => {
+                held(&self.handed).insert(r.id.clone());
+                Some(r.id.clone())
+            }
+            _ => None,
+        };
+        let (send, handed) = (self.inner.send(item), self.handed.clone());
+        async move {
+            let sent = send.await;
+            // A request the transport could not send (refused, the stream over) was not
+            // handed after all: if rmcp then closes the session before it passes that error
+            // on, the call is still known never to have reached the server.
+            if let (Err(e), Some(id)) = (&sent, id)
+                && super::classify::never_sent(e)
+            {
+                held(&handed).remove(&id);
+            }
+            sent
         }
-        self.inner.send(item)
     }
 
     // The trait's signature asks for a `Send` future; spelled out to keep that visible.
@@ -341,6 +360,7 @@ mod handed_tests {
     };
     use rmcp::transport::Transport as _;
 
+    use super::super::sse::SseError;
     use super::*;
 
     /// A transport that sends nowhere and receives what the test queues.
@@ -400,5 +420,65 @@ mod handed_tests {
         // 2's call ends without an answer (a timeout, a caller gone): forgotten with it.
         drop(two);
         assert!(parts.handed.lock().expect("lock").is_empty());
+    }
+
+    /// A transport whose sends fail, each with the next of its errors (the last first).
+    struct Failing(Mutex<Vec<SseError>>);
+
+    impl rmcp::transport::Transport<RoleClient> for Failing {
+        type Error = SseError;
+
+        fn send(
+            &mut self,
+            _: ClientJsonRpcMessage,
+        ) -> impl Future<Output = Result<(), SseError>> + Send + 'static {
+            let error = self.0.lock().expect("lock").pop().expect("an error left");
+            std::future::ready(Err(error))
+        }
+
+        fn receive(&mut self) -> impl Future<Output = Option<ServerJsonRpcMessage>> + Send {
+            std::future::pending()
+        }
+
+        async fn close(&mut self) -> Result<(), SseError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_its_transport_could_not_send_was_not_handed() {
+        // A legacy SSE replica killed under a call: its POST refused, or its stream over
+        // before the POST. rmcp may close the session before it passes the error on; the
+        // call must still know that the request never reached the server.
+        crate::upstream::tls::install_crypto_provider();
+        let refused = reqwest::Client::new()
+            .post("http://127.0.0.1:1/")
+            .send()
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(refused.is_connect(), "{refused}");
+        let answered = SseError::Status {
+            status: 500,
+            body: String::new(),
+        };
+        let parts = TapParts::default();
+        let errors = vec![answered, SseError::Ended, SseError::Post(refused)];
+        let mut tap = parts.tap(Failing(Mutex::new(errors)));
+        let guard = |id: i64| HandedGuard(parts.handed.clone(), NumberOrString::Number(id));
+        let ping = |id: i64| {
+            ClientJsonRpcMessage::request(
+                ClientRequest::PingRequest(PingRequest::default()),
+                NumberOrString::Number(id),
+            )
+        };
+        let (one, two, three) = (guard(1), guard(2), guard(3));
+
+        assert!(tap.send(ping(1)).await.is_err());
+        assert!(!one.was_handed(), "a refused POST");
+        assert!(tap.send(ping(2)).await.is_err());
+        assert!(!two.was_handed(), "posted after the stream ended");
+        // The server answered: it had the request, whatever it did with it.
+        assert!(tap.send(ping(3)).await.is_err());
+        assert!(three.was_handed(), "a POST answered 500");
     }
 }

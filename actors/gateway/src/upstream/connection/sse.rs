@@ -20,8 +20,9 @@
 //!   that message with [`SseError::Status`];
 //! - an event att cannot read (unknown name, not JSON-RPC) is logged and skipped;
 //! - the stream ending — the server restarted, a proxy cut it, an error — is the session
-//!   ending: `receive` says so, rmcp closes the service, and the actor reconnects as after
-//!   any lost connection.
+//!   ending: `receive` says so once the `POST`s on their way have ended (so that a call whose
+//!   `POST` was refused is known never to have been sent), rmcp closes the service, and the
+//!   actor reconnects as after any lost connection.
 //!
 //! The HTTP client and headers are the streamable HTTP transport's ([`super::open`] builds
 //! both), so TLS settings and same-origin redirects apply alike.
@@ -66,6 +67,9 @@ pub enum SseError {
     /// The message could not be encoded.
     #[error("cannot encode the message: {0}")]
     Encode(#[source] serde_json::Error),
+    /// The event stream had ended: the message was not posted (its reply could not come).
+    #[error("the event stream ended: the session is over")]
+    Ended,
 }
 
 fn quoted(body: &str) -> String {
@@ -82,10 +86,69 @@ struct Poster {
     url: reqwest::Url,
     headers: HeaderMap,
     deadline: Duration,
+    /// The `POST`s not answered yet (see [`SseTransport::receive`]).
+    in_flight: InFlight,
+}
+
+/// How many `POST`s are on their way, and a wake-up when that falls to none.
+#[derive(Default)]
+struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    settled: tokio::sync::Notify,
+    /// The stream has ended: nothing more is posted.
+    ended: std::sync::atomic::AtomicBool,
+}
+
+/// One `POST` counted in [`InFlight`] until it ends, however it ends (rmcp may drop it).
+struct Posting<'a>(&'a InFlight);
+
+impl<'a> Posting<'a> {
+    fn start(in_flight: &'a InFlight) -> Self {
+        in_flight
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(in_flight)
+    }
+}
+
+impl Drop for Posting<'_> {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.settled.notify_waiters();
+        }
+    }
+}
+
+impl InFlight {
+    /// Once no `POST` is on its way (each has the call deadline, so this ends).
+    async fn settled(&self) {
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            if self.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            settled.await;
+        }
+    }
 }
 
 impl Poster {
     async fn post(&self, message: TxJsonRpcMessage<RoleClient>) -> Result<(), SseError> {
+        let _posting = Posting::start(&self.in_flight);
+        if self
+            .in_flight
+            .ended
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(SseError::Ended);
+        }
         let body = serde_json::to_vec(&message).map_err(SseError::Encode)?;
         let mut headers = self.headers.clone();
         headers.extend(super::propagate::headers_of(&message));
@@ -137,8 +200,25 @@ impl rmcp::transport::Transport<RoleClient> for SseTransport {
         async move { poster.post(item).await }
     }
 
+    /// The next message off the stream; at its end, `None` only once every `POST` on its way
+    /// has ended. A server that died ends the stream as it refuses the call's `POST`: rmcp,
+    /// told of the end first, would drop the `POST` and fail its call as one that may have
+    /// reached the server (not safe to send elsewhere); told of the refusal first, it fails
+    /// the call as never sent, and the call goes to the next candidate.
+    // The trait's signature asks for a `Send` future; spelled out to keep that visible.
+    #[allow(clippy::manual_async_fn)]
     fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleClient>>> + Send {
-        self.incoming.recv()
+        async move {
+            if let Some(message) = self.incoming.recv().await {
+                return Some(message);
+            }
+            let in_flight = &self.poster.in_flight;
+            in_flight
+                .ended
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            in_flight.settled().await;
+            None
+        }
     }
 
     async fn close(&mut self) -> Result<(), SseError> {
@@ -273,6 +353,7 @@ pub(super) async fn open(
             url: post_url,
             headers,
             deadline: post_deadline,
+            in_flight: InFlight::default(),
         }),
         incoming,
         reader,
@@ -355,6 +436,81 @@ async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_stream_s_end_is_told_once_the_posts_on_their_way_have_ended() {
+        use rmcp::model::{ClientJsonRpcMessage, ClientRequest, NumberOrString, PingRequest};
+        use rmcp::transport::Transport as _;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        crate::upstream::tls::install_crypto_provider();
+        // A legacy SSE server of one stream and one POST: the stream ends, then the POST
+        // is answered, each when the test says.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/sse", listener.local_addr().expect("address"));
+        let (post_came, post_arrived) = tokio::sync::oneshot::channel::<()>();
+        let (end_stream, stream_ends) = tokio::sync::oneshot::channel::<()>();
+        let (answer_post, post_answered) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let mut request = [0u8; 4096];
+            let (mut stream, _) = listener.accept().await.expect("the GET");
+            let _ = stream.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n";
+            let _ = stream
+                .write_all(format!("{head}event: endpoint\ndata: /messages\n\n").as_bytes())
+                .await;
+            let (mut post, _) = listener.accept().await.expect("the POST");
+            let _ = post.read(&mut request).await;
+            let _ = post_came.send(());
+            let _ = stream_ends.await;
+            drop(stream);
+            let _ = post_answered.await;
+            let _ = post
+                .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        });
+        let ping = |id: i64| {
+            ClientJsonRpcMessage::request(
+                ClientRequest::PingRequest(PingRequest::default()),
+                NumberOrString::Number(id),
+            )
+        };
+        let limit = Duration::from_secs(30);
+        let mut transport = open(
+            "t",
+            reqwest::Client::new(),
+            &url,
+            HeaderMap::new(),
+            limit,
+            limit,
+        )
+        .await
+        .expect("opens");
+        let post = tokio::spawn(transport.send(ping(1)));
+        post_arrived.await.expect("the POST came");
+        end_stream.send(()).expect("the server is there");
+        {
+            let end = transport.receive();
+            tokio::pin!(end);
+            // Only a "still waiting" can be seen: a slow machine could only hide the fault.
+            let early = tokio::time::timeout(Duration::from_millis(300), &mut end).await;
+            assert!(
+                early.is_err(),
+                "told of the end with a POST on its way: {early:?}"
+            );
+            answer_post.send(()).expect("the server is there");
+            assert!(
+                post.await.expect("joined").is_ok(),
+                "the POST was answered 202"
+            );
+            assert!(end.await.is_none(), "the stream is over");
+        }
+        // Nothing is posted once the stream is over: its reply could not come.
+        let after = transport.send(ping(2)).await;
+        assert!(matches!(after, Err(SseError::Ended)), "{after:?}");
+    }
 
     #[test]
     fn the_endpoint_resolves_against_the_sse_url_and_only_its_origin_is_accepted() {
