@@ -9,7 +9,7 @@ use att_gateway::router::{Plan, Target, plan};
 use att_gateway::tree::AttTree;
 use att_gateway::tree::TreeConfig;
 use att_gateway::upstream::actor::UpstreamHandle;
-use att_gateway::upstream::{HealthPolicy, Status, UpstreamSpec};
+use att_gateway::upstream::{CallFailure, HealthPolicy, Status, UpstreamSpec};
 use att_runtime::clock::ManualClock;
 use att_runtime::events::EventQuery;
 use common::fixture::Fixture;
@@ -488,4 +488,42 @@ async fn a_success_reported_while_another_is_on_its_way_sends_no_second_message(
         !ready.service_reported.load(Ordering::Acquire),
         "the actor cleared the flag when it handled the report"
     );
+}
+
+/// One incident is one failure: a second caller's failure on a session the first one's
+/// already ended (or its child's exit ended) is not counted again. Counted twice, a crash
+/// doubled the retry window whenever the exit notice beat the caller's report.
+#[tokio::test]
+async fn a_failure_on_a_session_already_gone_is_not_counted_again() {
+    // A long retry window: no check runs between the reports, however slow the machine.
+    let s = setup_with(
+        "gone",
+        HealthPolicy {
+            backoff_base: Duration::from_secs(3600),
+            backoff_cap: Duration::from_secs(3600),
+            ..HealthPolicy::default()
+        },
+    )
+    .await;
+    let ready = s
+        .handle
+        .ensure_ready(Some("warm".into()), false, BUDGET)
+        .await
+        .expect("ready");
+    let lost = || Err(CallFailure::ConnectionLost("cut".into()));
+    s.handle
+        .report(Some("first".into()), ready.generation, lost());
+    let health = s.handle.status().await.expect("status").health;
+    assert_eq!(health.retry_count, 1, "the first failure counts");
+    let window = health.next_retry_at;
+    // Another caller of the same session, now gone.
+    s.handle
+        .report(Some("second".into()), ready.generation, lost());
+    let health = s.handle.status().await.expect("status").health;
+    assert_eq!(
+        health.retry_count, 1,
+        "the gone session's failure counted again"
+    );
+    assert_eq!(health.next_retry_at, window, "the retry window grew");
+    s.tree.shutdown().await;
 }

@@ -24,6 +24,11 @@ impl UpstreamState {
                 }
             }
             Err(f) if f.is_caller_error() => return,
+            // A failure on a session that is already gone — its child's exit, another
+            // caller's failure on it, a refresh that replaced it — was counted when it went:
+            // one incident is one failure, whichever message comes first (counted twice, a
+            // crash doubled the retry window when the exit notice beat the caller's report).
+            Err(_) if self.session.is_none() || generation != self.generation => return,
             Err(f) => {
                 self.failure(&f, generation, correlation_id.as_deref());
                 // Check again when the retry window opens, not at the next periodic tick.
