@@ -99,27 +99,29 @@ struct InFlight {
     ended: std::sync::atomic::AtomicBool,
 }
 
-/// One `POST` counted in [`InFlight`] until it ends, however it ends (rmcp may drop it).
-struct Posting<'a>(&'a InFlight);
+/// One `POST` counted in [`InFlight`] from the moment rmcp asks for it (before its task first
+/// runs) until it ends, however it ends (rmcp may drop it unfinished).
+struct Posting(Arc<Poster>);
 
-impl<'a> Posting<'a> {
-    fn start(in_flight: &'a InFlight) -> Self {
-        in_flight
+impl Posting {
+    fn start(poster: Arc<Poster>) -> Self {
+        poster
+            .in_flight
             .count
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Self(in_flight)
+        Self(poster)
     }
 }
 
-impl Drop for Posting<'_> {
+impl Drop for Posting {
     fn drop(&mut self) {
-        if self
-            .0
+        let in_flight = &self.0.in_flight;
+        if in_flight
             .count
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
             == 1
         {
-            self.0.settled.notify_waiters();
+            in_flight.settled.notify_waiters();
         }
     }
 }
@@ -141,7 +143,6 @@ impl InFlight {
 
 impl Poster {
     async fn post(&self, message: TxJsonRpcMessage<RoleClient>) -> Result<(), SseError> {
-        let _posting = Posting::start(&self.in_flight);
         if self
             .in_flight
             .ended
@@ -196,8 +197,9 @@ impl rmcp::transport::Transport<RoleClient> for SseTransport {
         &mut self,
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), SseError>> + Send + 'static {
-        let poster = self.poster.clone();
-        async move { poster.post(item).await }
+        // Counted now, not when the task first runs: rmcp may hear of the stream's end before.
+        let posting = Posting::start(self.poster.clone());
+        async move { posting.0.post(item).await }
     }
 
     /// The next message off the stream; at its end, `None` only once every `POST` on its way
