@@ -96,6 +96,63 @@ impl Relayed {
 /// Calls in flight that have a [`Relay`], by the progress token rmcp gave them upstream.
 pub(super) type Relays = Arc<Mutex<HashMap<ProgressToken, Relayed>>>;
 
+/// A relayed call's client, carried in its request's extensions (never serialized) from the
+/// caller to the session's [`Tap`], which enters the call in [`Relays`] under the progress
+/// token rmcp gave the request as it hands the request to the transport: before anything the
+/// upstream says or asks about the request can arrive.
+///
+/// rmcp picks the token inside `send_cancellable_request` and tells the caller only once the
+/// request is on its way to the session's loop, which may send it, and read the upstream's
+/// first log message or question about it, before the caller runs again. A call entered
+/// then lost that message (a relayed log missing on a 2026-07-28 upstream when connections
+/// ran on their own threads: decisions.md).
+#[derive(Clone)]
+pub(super) struct RelayTicket(Arc<Ticket>);
+
+struct Ticket {
+    relay: Relay,
+    /// Set, under the [`Relays`] lock, when the call ends: a request its caller gave up on
+    /// before the transport got it is not entered after all (it would stay until the session
+    /// closes).
+    ended: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for RelayTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RelayTicket")
+    }
+}
+
+impl RelayTicket {
+    pub(super) fn new(relay: &Relay) -> Self {
+        Self(Arc::new(Ticket {
+            relay: relay.clone(),
+            ended: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+}
+
+/// Enters the call a request's [`RelayTicket`] stands for, if it carries one and its call has
+/// not ended (the request is being handed to the transport).
+fn enter(relays: &Relays, request: &rmcp::model::JsonRpcRequest<rmcp::model::ClientRequest>) {
+    use rmcp::model::{GetExtensions, GetMeta};
+    let Some(ticket) = request.request.extensions().get::<RelayTicket>() else {
+        return;
+    };
+    let Some(token) = request.request.get_meta().get_progress_token() else {
+        return;
+    };
+    let mut relays = relays.lock().unwrap_or_else(|p| p.into_inner());
+    if ticket.0.ended.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    relays.entry(token).or_insert_with(|| Relayed {
+        outbox: None,
+        relay: ticket.0.relay.clone(),
+        upstream_id: request.id.clone(),
+    });
+}
+
 /// Sees every message from the upstream in arrival order, before rmcp does, and puts the
 /// progress and log messages of relayed calls in their outboxes. rmcp itself handles each
 /// notification in a task of its own and hands a response over at once, so its handlers
@@ -192,6 +249,7 @@ impl<T: rmcp::transport::Transport<RoleClient>> rmcp::transport::Transport<RoleC
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let id = match &item {
             rmcp::model::JsonRpcMessage::Request(r) => {
+                enter(&self.relays, r);
                 held(&self.handed).insert(r.id.clone());
                 Some(r.id.clone())
             }
@@ -329,26 +387,53 @@ pub(super) fn forward_to(relay: Relay) -> mpsc::UnboundedSender<Outgoing> {
 }
 
 /// Removes a relayed call's entry when the call ends (or is dropped).
-pub(super) struct RelayGuard(pub(super) Relays, pub(super) ProgressToken);
+pub(super) struct RelayGuard {
+    relays: Relays,
+    token: ProgressToken,
+    /// The ticket the call's request carries, if the [`Tap`] enters it ([`RelayTicket`]).
+    ticket: Option<RelayTicket>,
+}
 
 impl RelayGuard {
+    /// For a call entered under `token` already.
+    pub(super) fn entered(relays: Relays, token: ProgressToken) -> Self {
+        Self {
+            relays,
+            token,
+            ticket: None,
+        }
+    }
+
+    /// For a call whose request carries `ticket` and was given `token`: the tap enters it
+    /// when it hands the request on (or did already).
+    pub(super) fn ticketed(relays: Relays, token: ProgressToken, ticket: RelayTicket) -> Self {
+        Self {
+            relays,
+            token,
+            ticket: Some(ticket),
+        }
+    }
+
     /// Ends the relay; returns the call's outbox if anything was passed on.
-    pub(super) fn finish(self) -> Option<mpsc::UnboundedSender<Outgoing>> {
-        let entry = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.1);
-        entry.and_then(|e| e.outbox)
+    pub(super) fn finish(mut self) -> Option<mpsc::UnboundedSender<Outgoing>> {
+        self.end().and_then(|e| e.outbox)
+    }
+
+    fn end(&mut self) -> Option<Relayed> {
+        let mut relays = self.relays.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ticket) = &self.ticket {
+            ticket
+                .0
+                .ended
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        relays.remove(&self.token)
     }
 }
 
 impl Drop for RelayGuard {
     fn drop(&mut self) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.1);
+        self.end();
     }
 }
 
@@ -443,6 +528,94 @@ mod handed_tests {
         async fn close(&mut self) -> Result<(), SseError> {
             Ok(())
         }
+    }
+
+    /// A server that answers nothing, on a pipe nobody reads: a client's peer for relays.
+    struct Quiet;
+    impl rmcp::ServerHandler for Quiet {}
+
+    /// The relay, the service its peer belongs to and the pipe's other end (both kept open
+    /// while the test runs).
+    fn relay_to_nobody() -> (
+        Relay,
+        rmcp::service::RunningService<RoleServer, Quiet>,
+        tokio::io::DuplexStream,
+    ) {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let running = rmcp::service::serve_directly::<RoleServer, _, _, _, _>(Quiet, ours, None);
+        let relay = Relay {
+            peer: running.peer().clone(),
+            progress_token: None,
+            request_id: None,
+            passes_input: false,
+            log_level: None,
+            counts: Arc::default(),
+        };
+        (relay, running, theirs)
+    }
+
+    /// A request as rmcp hands it to the transport: the progress token it picked, and the
+    /// ticket the caller put in its extensions.
+    fn ticketed_ping(id: i64, token: i64, ticket: &RelayTicket) -> ClientJsonRpcMessage {
+        use rmcp::model::{GetExtensions, GetMeta};
+        let mut request = ClientRequest::PingRequest(PingRequest::default());
+        request
+            .get_meta_mut()
+            .set_progress_token(ProgressToken(NumberOrString::Number(token)));
+        request.extensions_mut().insert(ticket.clone());
+        ClientJsonRpcMessage::request(request, NumberOrString::Number(id))
+    }
+
+    #[tokio::test]
+    async fn a_relayed_call_hears_what_the_upstream_says_before_its_caller_has_the_handle() {
+        // rmcp tells the caller the request's progress token only after the request is on
+        // its way: the session's loop can send it and read the upstream's first log message
+        // about it before the caller runs again.
+        let parts = TapParts::default();
+        let (upstream, incoming) = mpsc::unbounded_channel();
+        let mut tap = parts.tap(Loopback(incoming));
+        let (relay, _service, _pipe) = relay_to_nobody();
+        let ticket = RelayTicket::new(&relay);
+
+        tap.send(ticketed_ping(1, 7, &ticket)).await.expect("send");
+        let log: ServerJsonRpcMessage = serde_json::from_value(serde_json::json!({
+            "jsonrpc": "2.0", "method": "notifications/message",
+            "params": {"level": "info", "data": "working on it"}
+        }))
+        .expect("a log message");
+        upstream.send(log).expect("queue");
+        tap.receive().await.expect("the log");
+
+        // Only now does the caller learn the token.
+        let token = ProgressToken(NumberOrString::Number(7));
+        let guard = RelayGuard::ticketed(parts.relays.clone(), token, ticket);
+        assert!(
+            guard.finish().is_some(),
+            "the log was not queued for the call's client"
+        );
+        assert!(held(&parts.handed).contains(&NumberOrString::Number(1)));
+    }
+
+    #[tokio::test]
+    async fn a_call_that_ended_before_its_request_left_is_not_entered() {
+        let parts = TapParts::default();
+        let (_upstream, incoming) = mpsc::unbounded_channel();
+        let mut tap = parts.tap(Loopback(incoming));
+        let (relay, _service, _pipe) = relay_to_nobody();
+        let ticket = RelayTicket::new(&relay);
+        let token = ProgressToken(NumberOrString::Number(8));
+
+        // The caller gave up while the request waited in the session's loop.
+        drop(RelayGuard::ticketed(
+            parts.relays.clone(),
+            token,
+            ticket.clone(),
+        ));
+        tap.send(ticketed_ping(2, 8, &ticket)).await.expect("send");
+        assert!(
+            parts.relays.lock().expect("lock").is_empty(),
+            "an entry nobody removes"
+        );
     }
 
     #[tokio::test]

@@ -218,6 +218,12 @@ impl Connection {
                 .exchange_direct(direct, route, request, deadline, relay)
                 .await;
         }
+        // Entered by the session's tap as the request leaves, under the token rmcp gives it.
+        let ticket = relay.map(|relay| {
+            let ticket = super::relay::RelayTicket::new(relay);
+            request.extensions_mut().insert(ticket.clone());
+            ticket
+        });
         let sent = self
             .service
             .peer()
@@ -233,8 +239,11 @@ impl Connection {
         };
         let handed = super::relay::HandedGuard(self.handed.clone(), handle.id.clone());
         // rmcp puts its own progress token on every request; the handle says which, so the
-        // upstream's progress for it can be found and sent on under the client's token.
-        let relayed = relay.map(|relay| self.relay(relay, &handle.progress_token, &handle.id));
+        // upstream's progress for it can be found and sent on under the client's token. The
+        // tap entered the call under it as it handed the request on (or will).
+        let relayed = ticket.map(|ticket| {
+            RelayGuard::ticketed(self.relays.clone(), handle.progress_token.clone(), ticket)
+        });
         // A raw handle sends no cancel when dropped (a caller that went away): this does.
         let mut abandon = CancelOnDrop(Some((self.service.peer().clone(), handle.id.clone())));
         let reply = handle.await_response().await;
@@ -298,7 +307,7 @@ impl Connection {
                     upstream_id: id.clone(),
                 },
             );
-        RelayGuard(self.relays.clone(), token.clone())
+        RelayGuard::entered(self.relays.clone(), token.clone())
     }
 
     /// The whole catalog: every page of each list the server's capabilities announce, each
