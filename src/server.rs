@@ -54,6 +54,9 @@ pub enum StartError {
     /// `[http] tls_cert` / `tls_key` do not load.
     #[error("cannot serve HTTPS: {0}")]
     Tls(String),
+    /// The threads that serve connections (`[http] lanes`) could not be started.
+    #[error("cannot start the HTTP lanes: {0}")]
+    Lanes(std::io::Error),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -285,8 +288,11 @@ pub async fn start_launched(
         config.gateway.tool_prefix,
         &config.profiles,
     );
+    let lanes = http::lanes::Lanes::start(http::lanes::Lanes::count(config.http.lanes))
+        .map_err(StartError::Lanes)?;
     let serving = Serving {
         listener,
+        lanes,
         probe,
         accepting,
         limits: http::listener::Limits {
@@ -725,6 +731,9 @@ fn follow_launcher(
 /// it stops.
 struct Serving {
     listener: TcpListener,
+    /// Where connections are served; dropped (ending the lanes' threads) once everything has
+    /// stopped.
+    lanes: http::lanes::Lanes,
     probe: Option<TcpListener>,
     accepting: CancellationToken,
     limits: http::listener::Limits,
@@ -749,6 +758,7 @@ async fn serve(
 ) {
     let Serving {
         listener,
+        lanes,
         probe,
         accepting,
         limits,
@@ -789,7 +799,7 @@ async fn serve(
     let shared = async {
         tokio::select! {
             () = accepting.cancelled() => {
-                http::listener::serve(listener, app.clone(), limits, tls.clone(), draining.clone(), http_stop.clone()).await;
+                http::listener::serve(listener, &lanes, app.clone(), limits, tls.clone(), draining.clone(), http_stop.clone()).await;
             }
             () = http_stop.cancelled() => {}
         }
@@ -800,6 +810,7 @@ async fn serve(
             // loopback, speaks to it.
             http::listener::serve(
                 p,
+                &lanes,
                 app.clone(),
                 limits,
                 None,
@@ -809,11 +820,13 @@ async fn serve(
             .await;
         }
     };
-    let serve = std::pin::pin!(async { tokio::join!(shared, private) });
-    tokio::select! {
-        _ = serve => {},
-        () = async { http_stop.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(?grace, "in-flight requests did not finish within the shutdown grace; dropping them");
+    {
+        let serve = std::pin::pin!(async { tokio::join!(shared, private) });
+        tokio::select! {
+            _ = serve => {},
+            () = async { http_stop.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(?grace, "in-flight requests did not finish within the shutdown grace; dropping them");
+            }
         }
     }
     tracing::info!("HTTP server stopped; stopping actors");
@@ -823,6 +836,8 @@ async fn serve(
     }
     tree.shutdown().await;
     store.close().await;
+    // Last: a task a request started may have been stopping with the actors.
+    drop(lanes);
     tracing::info!("att stopped");
 }
 

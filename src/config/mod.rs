@@ -276,6 +276,9 @@ pub struct HttpConfig {
     /// connection that sends no next request within it is closed.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Threads that serve connections, each a single-threaded runtime a connection stays on
+    /// (see `http::lanes`); unset: one per core.
+    pub lanes: Option<usize>,
     /// `/mcp` sessions att keeps at most; an `initialize` past it gets a JSON-RPC error (503).
     pub mcp_max_sessions: usize,
     /// `/mcp` sessions one client address keeps at most (429 past it).
@@ -320,6 +323,7 @@ impl Default for HttpConfig {
             shutdown_grace: Duration::from_secs(10),
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(30),
+            lanes: None,
             mcp_max_sessions: 4096,
             mcp_max_sessions_per_client: 1024,
             mcp_max_sessions_per_principal: 256,

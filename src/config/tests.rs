@@ -440,3 +440,19 @@ fn database_url_selects_postgres_and_bad_ones_name_the_key_never_the_password() 
         assert!(!text.contains("hunter2"), "{bad}: {text}");
     }
 }
+
+#[test]
+fn http_lanes_default_to_one_per_core_and_a_count_out_of_range_is_named() {
+    assert_eq!(load(None, env(&[])).expect("defaults").http.lanes, None);
+    let c = load(None, env(&[("ATT_HTTP__LANES", "3")])).expect("3 lanes");
+    assert_eq!(c.http.lanes, Some(3));
+    for bad in ["0", "257"] {
+        let e = load(None, env(&[("ATT_HTTP__LANES", bad)]))
+            .expect_err(bad)
+            .to_string();
+        assert!(
+            e.contains("http.lanes") && e.contains("between 1 and 256"),
+            "{e}"
+        );
+    }
+}

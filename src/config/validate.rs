@@ -10,6 +10,9 @@ use att_runtime::duration::{BACKOFF, GRACE, TIMEOUT, WINDOW};
 
 use super::{Config, ConfigError};
 
+/// `[http] lanes` at most: a thread each.
+const MAX_LANES: usize = 256;
+
 /// A refused value of `key`.
 fn refused(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Key {
@@ -142,6 +145,12 @@ impl Config {
         }
         if http.body_limit == 0 {
             return Err(refused("http.body_limit", "must be at least 1 byte"));
+        }
+        if http.lanes.is_some_and(|n| !(1..=MAX_LANES).contains(&n)) {
+            return Err(refused(
+                "http.lanes",
+                format!("must be between 1 and {MAX_LANES} (unset: one per core)"),
+            ));
         }
         crate::http::origin::BrowserPolicy::new(&http.allowed_hosts, &http.allowed_origins)
             .map_err(|message| refused("http", message))?;

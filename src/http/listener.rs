@@ -20,6 +20,9 @@
 //!   and a connection past the cap is closed without an answer (a plain-text 503 means
 //!   nothing to a TLS client, and a handshake would spend what the cap protects).
 //!
+//! - **On a lane** ([`super::lanes`]): the accept loop hands each connection to one of the
+//!   server's lanes, which serves it (TLS handshake included) on its own thread.
+//!
 //! Each request carries the peer's address as `ConnectInfo<SocketAddr>` (per-client limits).
 
 use std::net::SocketAddr;
@@ -39,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::lanes::Lanes;
 use super::tls::ServerTls;
 
 /// Open-file descriptors kept free for everything else att opens (the store, logs, child
@@ -95,10 +99,12 @@ pub fn with_nodelay(
     })
 }
 
-/// Serves `app` on `listener` within `limits` (over TLS with `tls`) until `stop` (accepting
-/// nothing more once `draining`), then lets in-flight requests finish.
+/// Serves `app` on `listener` within `limits` (over TLS with `tls`), each connection on one of
+/// `lanes`, until `stop` (accepting nothing more once `draining`), then lets in-flight
+/// requests finish.
 pub async fn serve(
     listener: TcpListener,
+    lanes: &Lanes,
     app: Router,
     limits: Limits,
     tls: Option<Arc<ServerTls>>,
@@ -137,23 +143,29 @@ pub async fn serve(
             }
             continue;
         };
-        let (app, stop) = (app.clone(), stop.clone());
+        let (app, stop, tracker) = (app.clone(), stop.clone(), connections.clone());
         let acceptor = tls.as_ref().map(|t| t.acceptor());
-        connections.spawn(async move {
-            match acceptor {
-                None => serve_connection(tcp, peer, app, limits, stop).await,
-                Some(acceptor) => {
-                    let handshake = acceptor.accept(tcp);
-                    match tokio::time::timeout(limits.header_read_timeout, handshake).await {
-                        Ok(Ok(stream)) => serve_connection(stream, peer, app, limits, stop).await,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+        lanes.serve(tcp, move |tcp| {
+            tracker.track_future(async move {
+                match acceptor {
+                    None => serve_connection(tcp, peer, app, limits, stop).await,
+                    Some(acceptor) => {
+                        let handshake = acceptor.accept(tcp);
+                        match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                            Ok(Ok(stream)) => {
+                                serve_connection(stream, peer, app, limits, stop).await
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake did not complete in time")
+                            }
                         }
-                        Err(_) => tracing::debug!(%peer, "TLS handshake did not complete in time"),
                     }
                 }
-            }
-            drop(permit);
+                drop(permit);
+            })
         });
     }
     // Wait for the open connections: they finish once `stop` fires.

@@ -11,6 +11,7 @@ pub mod events;
 pub mod extract;
 pub mod gateway;
 pub mod keys;
+pub mod lanes;
 pub mod listener;
 pub mod mcp_answers;
 pub mod mcp_changes;
