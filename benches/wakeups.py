@@ -9,8 +9,9 @@ thread of both processes are read from `/proc/PID/task/*/status` before and afte
 name.
 
 Needs release builds (`cargo bench --bench calls --no-run`):
-    python3 benches/wakeups.py [--workers N] [--calls 2000]
-`--workers` sets att's `TOKIO_WORKER_THREADS` (default: tokio's, one per core).
+    python3 benches/wakeups.py [--workers N] [--calls 2000] [--att /path/to/another/att]
+`--workers` sets att's `TOKIO_WORKER_THREADS` (default: tokio's, one per core); `--att` runs
+another build of att (a base, for a before/after) against the same fixture and client.
 """
 
 import argparse
@@ -65,6 +66,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", help="att's TOKIO_WORKER_THREADS")
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--att", default=os.path.join(RELEASE, "att"), help="the att binary")
     a = parser.parse_args()
     workers = [p for p in glob.glob(os.path.join(RELEASE, "deps", "calls-*")) if not p.endswith(".d")]
     if not workers:
@@ -75,7 +77,7 @@ def main():
         env["TOKIO_WORKER_THREADS"] = a.workers
     fixture = subprocess.Popen([os.path.join(RELEASE, "att-mcp-fixture"), "--http", "127.0.0.1:0"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    att = subprocess.Popen([os.path.join(RELEASE, "att"), "serve", "--listen", f"127.0.0.1:{PORT}",
+    att = subprocess.Popen([a.att, "serve", "--listen", f"127.0.0.1:{PORT}",
                             "--data-dir", tempfile.mkdtemp(prefix="att-wakeups-")],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

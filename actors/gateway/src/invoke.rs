@@ -355,6 +355,8 @@ impl Invoker {
                         // The actor drops this session when it handles the report; until
                         // then no caller may be handed it again from the slot.
                         slot.retire(ready.generation);
+                        // The first success after this one's failure is told at once.
+                        ready.proof.reopen();
                     }
                     upstream.report(
                         Some(request_id.to_owned()),

@@ -14,6 +14,7 @@ pub mod gate;
 pub mod mcp_servers;
 pub mod oauth;
 pub mod outcome;
+pub mod proof;
 pub mod ready;
 pub mod spec;
 pub mod subscriptions;

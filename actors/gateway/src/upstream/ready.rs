@@ -42,9 +42,8 @@ pub struct Ready {
     pub call_timeout: Duration,
     /// Tools the operator declared safe to repeat on another server.
     pub idempotent_tools: Arc<[String]>,
-    /// Set while a proof of service is on its way to the upstream actor
-    /// ([`super::actor::UpstreamHandle::served`]).
-    pub service_reported: Arc<std::sync::atomic::AtomicBool>,
+    /// When this upstream's next proof of service is due ([`super::proof`]).
+    pub proof: Arc<super::proof::ProofGate>,
 }
 
 impl Ready {

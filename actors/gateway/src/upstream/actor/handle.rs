@@ -70,14 +70,13 @@ impl UpstreamHandle {
         }
     }
 
-    /// Reports that a call on `ready`'s session was served — unless a proof of service is
-    /// already on its way to the actor: that one stands for this call too (the actor reads
-    /// the time when it handles it, after this call ended). Under load every call used to
-    /// send one message, waking the actor for a report that changed nothing but a timestamp;
-    /// now at most one waits in the mailbox. Failures always go ([`Self::report`]).
+    /// Reports that a call on `ready`'s session was served — when a proof of service is due
+    /// ([`crate::upstream::proof`]): at most one per `PROOF_EVERY` while nothing fails, the
+    /// first success after a failure at once. A message per call woke the actor's runtime on
+    /// every call for a report that changed nothing but a timestamp. Failures always go
+    /// ([`Self::report`]).
     pub fn served(&self, correlation_id: &str, ready: &Ready) {
-        use std::sync::atomic::Ordering;
-        if ready.service_reported.swap(true, Ordering::AcqRel) {
+        if !ready.proof.take() {
             return;
         }
         let msg = UpstreamMsg::Report {
@@ -87,7 +86,7 @@ impl UpstreamHandle {
         };
         if let Err(e) = mailbox::cast(&self.directory, &self.actor, msg) {
             // Not on its way after all: the next success tries again.
-            ready.service_reported.store(false, Ordering::Release);
+            ready.proof.reopen();
             tracing::debug!(error = %e, "outcome report dropped");
         }
     }

@@ -184,7 +184,7 @@ impl Actor for UpstreamActor {
         let state = UpstreamState {
             gate: super::gate::CallGate::new(args.spec.max_concurrent),
             idempotent_tools: args.spec.idempotent_tools.clone().into(),
-            service_reported: Arc::default(),
+            proof: Arc::default(),
             spec: args.spec,
             policy: args.policy,
             events: args.events,
@@ -269,12 +269,9 @@ impl Actor for UpstreamActor {
                 generation,
                 outcome,
             } => {
+                // A proof of service stands for the calls served since it was sent (at most
+                // `proof::PROOF_EVERY`): its time is read when it is handled.
                 let now = if outcome.is_ok() {
-                    // Successes reported from now on are sent again; the time is read after,
-                    // so this proof of service stands for every call that found it on its way.
-                    state
-                        .service_reported
-                        .store(false, std::sync::atomic::Ordering::Release);
                     state.clock.now()
                 } else {
                     now

@@ -72,9 +72,9 @@ pub struct UpstreamState {
     pub(super) ready_slot: SlotWriter,
     /// The upstream's `max_concurrent` gate, which callers pass ([`crate::upstream::gate`]).
     pub(super) gate: crate::upstream::gate::CallGate,
-    /// Set by a caller whose proof of service is on its way in the mailbox, cleared when it is
-    /// handled: meanwhile other callers' successes send nothing ([`UpstreamHandle::served`]).
-    pub(super) service_reported: Arc<std::sync::atomic::AtomicBool>,
+    /// When the callers' next proof of service is due ([`crate::upstream::proof`]); reopened
+    /// by every failure recorded here.
+    pub(super) proof: Arc<crate::upstream::proof::ProofGate>,
 }
 
 impl UpstreamState {
@@ -86,7 +86,7 @@ impl UpstreamState {
             catalog: self.catalog.clone(),
             call_timeout: self.spec.call_timeout,
             idempotent_tools: self.idempotent_tools.clone(),
-            service_reported: self.service_reported.clone(),
+            proof: self.proof.clone(),
         })
     }
 
@@ -211,6 +211,8 @@ impl UpstreamState {
         generation: u64,
         correlation_id: Option<&str>,
     ) {
+        // The first success after this is told at once.
+        self.proof.reopen();
         if matches!(f, CallFailure::SessionExpired) {
             // The server restarted or forgot the session: no fault of the server's. The
             // session is dropped; the next use opens a new one.
