@@ -22,7 +22,7 @@ impl EventStore for SqliteStore {
         // only its statement. Here any failure returns the error and drops `tx`, which rolls
         // the whole batch back, so the journal bought nothing: it was 13 allocations and as
         // many page copies per routed call (todo/perf.md).
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self.appends.begin().await.map_err(err)?;
         let mut ids = Vec::with_capacity(events.len());
         for chunk in event_query::insert_chunks(events) {
             let mut insert = QueryBuilder::new(
