@@ -87,6 +87,15 @@ pub(super) struct Relayed {
 }
 
 impl Relayed {
+    /// A call made for `relay`'s client as request `upstream_id`, nothing passed on yet.
+    pub(super) fn new(relay: Relay, upstream_id: RequestId) -> Self {
+        Self {
+            outbox: None,
+            relay,
+            upstream_id,
+        }
+    }
+
     fn outbox(&mut self) -> &mpsc::UnboundedSender<Outgoing> {
         self.outbox
             .get_or_insert_with(|| forward_to(self.relay.clone()))
@@ -146,11 +155,9 @@ fn enter(relays: &Relays, request: &rmcp::model::JsonRpcRequest<rmcp::model::Cli
     if ticket.0.ended.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
-    relays.entry(token).or_insert_with(|| Relayed {
-        outbox: None,
-        relay: ticket.0.relay.clone(),
-        upstream_id: request.id.clone(),
-    });
+    relays
+        .entry(token)
+        .or_insert_with(|| Relayed::new(ticket.0.relay.clone(), request.id.clone()));
 }
 
 /// Sees every message from the upstream in arrival order, before rmcp does, and puts the
@@ -566,16 +573,44 @@ mod handed_tests {
         ClientJsonRpcMessage::request(request, NumberOrString::Number(id))
     }
 
+    /// A tapped session, what its upstream sends next, and one relayed call's ticket.
+    struct Ticketed {
+        parts: TapParts,
+        upstream: mpsc::UnboundedSender<ServerJsonRpcMessage>,
+        tap: Tap<Loopback>,
+        ticket: RelayTicket,
+        _client: (
+            rmcp::service::RunningService<RoleServer, Quiet>,
+            tokio::io::DuplexStream,
+        ),
+    }
+
+    fn ticketed() -> Ticketed {
+        let parts = TapParts::default();
+        let (upstream, incoming) = mpsc::unbounded_channel();
+        let tap = parts.tap(Loopback(incoming));
+        let (relay, service, pipe) = relay_to_nobody();
+        Ticketed {
+            parts,
+            upstream,
+            tap,
+            ticket: RelayTicket::new(&relay),
+            _client: (service, pipe),
+        }
+    }
+
     #[tokio::test]
     async fn a_relayed_call_hears_what_the_upstream_says_before_its_caller_has_the_handle() {
         // rmcp tells the caller the request's progress token only after the request is on
         // its way: the session's loop can send it and read the upstream's first log message
         // about it before the caller runs again.
-        let parts = TapParts::default();
-        let (upstream, incoming) = mpsc::unbounded_channel();
-        let mut tap = parts.tap(Loopback(incoming));
-        let (relay, _service, _pipe) = relay_to_nobody();
-        let ticket = RelayTicket::new(&relay);
+        let Ticketed {
+            parts,
+            upstream,
+            mut tap,
+            ticket,
+            _client,
+        } = ticketed();
 
         tap.send(ticketed_ping(1, 7, &ticket)).await.expect("send");
         let log: ServerJsonRpcMessage = serde_json::from_value(serde_json::json!({
@@ -598,11 +633,13 @@ mod handed_tests {
 
     #[tokio::test]
     async fn a_call_that_ended_before_its_request_left_is_not_entered() {
-        let parts = TapParts::default();
-        let (_upstream, incoming) = mpsc::unbounded_channel();
-        let mut tap = parts.tap(Loopback(incoming));
-        let (relay, _service, _pipe) = relay_to_nobody();
-        let ticket = RelayTicket::new(&relay);
+        let Ticketed {
+            parts,
+            mut tap,
+            ticket,
+            _client,
+            ..
+        } = ticketed();
         let token = ProgressToken(NumberOrString::Number(8));
 
         // The caller gave up while the request waited in the session's loop.

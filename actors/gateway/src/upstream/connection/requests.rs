@@ -299,14 +299,7 @@ impl Connection {
         self.relays
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                token.clone(),
-                Relayed {
-                    outbox: None,
-                    relay: relay.clone(),
-                    upstream_id: id.clone(),
-                },
-            );
+            .insert(token.clone(), Relayed::new(relay.clone(), id.clone()));
         RelayGuard::entered(self.relays.clone(), token.clone())
     }
 
